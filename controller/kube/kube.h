@@ -1,0 +1,105 @@
+/*
+ * kube.h - the Kubernetes side of the controller: an asynchronous API
+ * client on libcurl multi driven by the controller's evloop, list+watch
+ * reflectors that feed the store, leader election on a Lease, and the
+ * publisher that writes Ingress status, DNSEndpoints and Events.
+ *
+ * Nothing here blocks the loop. Every call that talks to the API server
+ * returns at once; results arrive through callbacks on the loop thread.
+ * This header is the contract between controller/kube/ and the rest of
+ * the controller (main.c wires them).
+ */
+#ifndef PORTICO_CONTROLLER_KUBE_H
+#define PORTICO_CONTROLLER_KUBE_H
+
+#include <stddef.h>
+
+#include "evloop.h"
+#include "store.h"
+
+struct kube_client;
+struct kube_source;
+struct publisher;
+
+struct kube_client_opts {
+    const char *kubeconfig;     /* path, or NULL for in-cluster config */
+    const char *user_agent;
+};
+
+/* Loads the configuration (kubeconfig or the in-cluster service account:
+ * token re-read every minute, CA file, KUBERNETES_SERVICE_HOST/PORT).
+ * Returns NULL with a message in err when it cannot. */
+struct kube_client *kube_client_new(struct evloop *loop,
+                                    const struct kube_client_opts *opts,
+                                    char *err, size_t errlen);
+void kube_client_free(struct kube_client *kc);
+
+/* LIST then WATCH each kind the controller needs (Ingress, IngressClass,
+ * Service, Secret), feeding the store; resumes from the last
+ * resourceVersion, relists on 410 Expired, honours bookmarks, backs off with
+ * jitter on errors. watch_namespace NULL or "" means all namespaces
+ * (IngressClass is cluster-scoped and always watched cluster-wide). */
+struct kube_source *kube_source_start(struct kube_client *kc,
+                                      struct store *store,
+                                      const char *watch_namespace,
+                                      char *err, size_t errlen);
+void kube_source_free(struct kube_source *src);
+
+/* One Ingress the controller serves, as the publisher needs it. */
+struct served_ingress {
+    const char *ns;
+    const char *name;
+    const char *uid;
+    const char *const *hosts;   /* rule hosts and tls hosts, deduplicated */
+    size_t nhosts;
+    long dns_ttl;               /* from the ExternalDNS ttl annotation; 0 none */
+};
+
+struct publisher_opts {
+    const char *identity;            /* pod name; unique per replica */
+    const char *lease_namespace;     /* the controller's namespace */
+    const char *lease_name;          /* default "portico-leader" */
+    int lease_duration_s;            /* 15 */
+    int renew_deadline_s;            /* 10 */
+    int retry_period_s;              /* 2 */
+    const char *publish_service;     /* "NS/NAME" or NULL */
+    const char *const *publish_addresses; /* IPs or hostnames, or NULL */
+    size_t npublish_addresses;
+    int publish_dnsendpoints;
+    int clear_status_on_shutdown;
+};
+
+/* Starts leader election; only the leader writes. */
+struct publisher *publisher_start(struct kube_client *kc,
+                                  const struct publisher_opts *opts,
+                                  char *err, size_t errlen);
+/* The set of Ingresses served after a successful reload. The publisher
+ * copies what it needs and converges status/DNSEndpoints asynchronously. */
+void publisher_update(struct publisher *p, const struct served_ingress *list,
+                      size_t n);
+int publisher_is_leader(const struct publisher *p);
+/* Releases the lease (and clears status if asked); returns at once, the
+ * requests finish while the loop still runs for up to timeout_ms. */
+void publisher_shutdown(struct publisher *p, int timeout_ms);
+void publisher_free(struct publisher *p);
+
+/* Records a Kubernetes Event on an Ingress (type "Normal" or "Warning"),
+ * e.g. reason "Rejected" with the validation message. Fire and forget. */
+void kube_emit_event(struct kube_client *kc, const char *ns,
+                     const char *ingress_name, const char *uid,
+                     const char *type, const char *reason,
+                     const char *message);
+
+/* Counters for the controller's /metrics. */
+struct kube_stats {
+    unsigned long long watch_restarts;
+    unsigned long long relists;
+    unsigned long long api_errors;
+};
+void kube_client_stats(const struct kube_client *kc, struct kube_stats *out);
+/* Writes portico_controller_api_request_duration_seconds (histogram by
+ * verb and code) and the watch counters into out. */
+struct buf;
+void kube_client_write_metrics(const struct kube_client *kc, struct buf *out);
+
+#endif
