@@ -15,7 +15,7 @@
 #include <stddef.h>
 
 #include "evloop.h"
-#include "store.h"
+#include "controller/store.h"
 
 struct kube_client;
 struct kube_source;
