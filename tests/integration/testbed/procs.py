@@ -1,0 +1,163 @@
+"""Process management for tests: start real daemons in their own process
+group, wait until they are ready, stop them (the whole group), and keep
+their output in a log file that is printed when a test fails.
+
+Every child gets PR_SET_PDEATHSIG=SIGKILL, so if the test runner dies the
+daemons die with it; nginx workers die with their master because the whole
+process group is killed on stop.
+"""
+import ctypes
+import os
+import signal as _signal
+import subprocess
+import time
+
+_PR_SET_PDEATHSIG = 1
+_libc = ctypes.CDLL(None, use_errno=True)
+
+# Every Proc alive in this test session, so a session finalizer can make
+# sure nothing is left running whatever happened to the fixtures.
+LIVE = set()
+
+
+def _child_setup():
+    os.setpgrp()
+    _libc.prctl(_PR_SET_PDEATHSIG, _signal.SIGKILL)
+
+
+class ProcError(RuntimeError):
+    pass
+
+
+class Proc:
+    def __init__(self, name, argv, cwd=None, env=None, log_dir=None):
+        self.name = name
+        self.argv = [str(a) for a in argv]
+        self.cwd = str(cwd) if cwd else None
+        self.env = env
+        self.log_dir = log_dir or "/tmp"
+        self.log_path = os.path.join(self.log_dir, f"{name}.log")
+        self.popen = None
+        self._log = None
+
+    @property
+    def pid(self):
+        return self.popen.pid if self.popen else None
+
+    def start(self, ready=None, timeout=10.0):
+        """Starts the process; if ready is given, polls it until it returns
+        true, failing (with the log) if the process exits or time runs out."""
+        env = dict(os.environ)
+        if self.env:
+            env.update({k: str(v) for k, v in self.env.items()})
+        self._log = open(self.log_path, "ab")
+        self.popen = subprocess.Popen(
+            self.argv, cwd=self.cwd, env=env, stdin=subprocess.DEVNULL,
+            stdout=self._log, stderr=subprocess.STDOUT,
+            preexec_fn=_child_setup)
+        LIVE.add(self)
+        if ready is not None:
+            self.wait_ready(ready, timeout)
+        return self
+
+    def wait_ready(self, ready, timeout=10.0):
+        deadline = time.monotonic() + timeout
+        while True:
+            if not self.alive():
+                raise ProcError(f"{self.name} exited with {self.popen.returncode}"
+                                f" before it was ready:\n{self.log_text()}")
+            try:
+                if ready():
+                    return
+            except Exception:  # readiness probes may fail while starting
+                pass
+            if time.monotonic() > deadline:
+                raise ProcError(f"{self.name} not ready after {timeout}s:\n"
+                                f"{self.log_text()}")
+            time.sleep(0.05)
+
+    def alive(self):
+        return self.popen is not None and self.popen.poll() is None
+
+    def signal(self, sig):
+        if self.alive():
+            os.kill(self.popen.pid, sig)
+
+    def kill(self):
+        """SIGKILL to the whole process group (the daemon and its children)."""
+        if self.popen is None:
+            return
+        try:
+            os.killpg(self.popen.pid, _signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        self._reap(5)
+
+    def stop(self, sig=_signal.SIGTERM, timeout=5.0):
+        """Polite stop, then SIGKILL to the group. Returns the exit code."""
+        if self.popen is None:
+            return None
+        if self.alive():
+            try:
+                os.kill(self.popen.pid, sig)
+            except ProcessLookupError:
+                pass
+            try:
+                self.popen.wait(timeout)
+            except subprocess.TimeoutExpired:
+                pass
+        # Whatever the main process did, its group (e.g. nginx workers) goes.
+        try:
+            os.killpg(self.popen.pid, _signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        self._reap(5)
+        return self.popen.returncode
+
+    def _reap(self, timeout):
+        try:
+            self.popen.wait(timeout)
+        except subprocess.TimeoutExpired:
+            pass
+        LIVE.discard(self)
+        if self._log:
+            self._log.close()
+            self._log = None
+
+    def log_text(self, tail=20000):
+        try:
+            with open(self.log_path, "rb") as f:
+                data = f.read()
+        except OSError:
+            return ""
+        return data[-tail:].decode(errors="replace")
+
+
+class ProcRegistry:
+    """What the `procs` fixture hands a test: starts processes in the
+    test's temporary folder and stops all of them at teardown."""
+
+    def __init__(self, log_dir):
+        self.log_dir = str(log_dir)
+        self.procs = []
+
+    def start(self, name, argv, ready=None, timeout=10.0, env=None, cwd=None):
+        names = {p.name for p in self.procs}
+        unique, i = name, 1
+        while unique in names:
+            i += 1
+            unique = f"{name}-{i}"
+        p = Proc(unique, argv, cwd=cwd, env=env, log_dir=self.log_dir)
+        self.procs.append(p)
+        p.start(ready=ready, timeout=timeout)
+        return p
+
+    def stop_all(self):
+        for p in reversed(self.procs):
+            p.stop()
+
+    def logs(self):
+        out = []
+        for p in self.procs:
+            out.append(f"----- {p.name}: {' '.join(p.argv)}\n{p.log_text()}")
+        return "\n".join(out)
