@@ -33,6 +33,9 @@ struct kube_client *kube_client_new(struct evloop *loop,
                                     const struct kube_client_opts *opts,
                                     char *err, size_t errlen);
 void kube_client_free(struct kube_client *kc);
+/* The namespace of the kubeconfig's current context or of the in-cluster
+ * service account, or NULL if neither says. */
+const char *kube_client_namespace(const struct kube_client *kc);
 
 /* LIST then WATCH each kind the controller needs (Ingress, IngressClass,
  * Service, Secret), feeding the store; resumes from the last
@@ -67,6 +70,10 @@ struct publisher_opts {
     size_t npublish_addresses;
     int publish_dnsendpoints;
     int clear_status_on_shutdown;
+    /* Added after the first contract (zero/NULL keeps the old meaning):
+     * the namespace the source watches (NULL or "" = all), so that the
+     * publisher's own views need no wider permissions than the source. */
+    const char *watch_namespace;
 };
 
 /* Starts leader election; only the leader writes. */

@@ -1,0 +1,63 @@
+/*
+ * client_internal.h - the asynchronous request API that the reflectors,
+ * the leader election and the publisher share. Loop thread only.
+ *
+ * A request either buffers its whole body (on_data NULL) and hands it to
+ * done, or streams it through on_data (watches). done is called exactly
+ * once, from the loop, unless the request was cancelled first.
+ */
+#ifndef PORTICO_KUBE_CLIENT_INTERNAL_H
+#define PORTICO_KUBE_CLIENT_INTERNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "controller/kube/kube.h"
+
+struct kube_response {
+    long status;             /* HTTP status; 0 when no response arrived */
+    int aborted;             /* on_data asked to stop */
+    const char *error;       /* transport error text, or NULL */
+    const char *body;        /* buffered body (NUL-terminated), or "" */
+    size_t body_len;
+    long retry_after_s;      /* Retry-After in seconds, or -1 */
+};
+
+/* Returns 0 to continue, non-zero to abort the transfer. */
+typedef int (*kube_data_cb)(void *arg, const char *data, size_t len);
+typedef void (*kube_done_cb)(void *arg, const struct kube_response *resp);
+
+struct kube_request_opts {
+    const char *method;        /* GET, POST, PUT, PATCH, DELETE */
+    const char *verb;          /* metric label: LIST, WATCH, GET, ... */
+    const char *path;          /* starting with '/', query included */
+    const char *content_type;  /* for the body, or NULL */
+    const char *body;          /* NULL for none */
+    long timeout_s;            /* whole transfer; 0 -> default */
+    kube_data_cb on_data;      /* NULL: buffer the body */
+    kube_done_cb done;
+    void *arg;
+};
+
+struct kube_req;
+struct kube_req *kube_request(struct kube_client *kc,
+                              const struct kube_request_opts *o);
+/* No callback runs for r afterwards. Safe from any callback. */
+void kube_request_cancel(struct kube_client *kc, struct kube_req *r);
+
+struct evloop *kube_client_loop(struct kube_client *kc);
+void kube_client_count_watch_restart(struct kube_client *kc);
+void kube_client_count_relist(struct kube_client *kc);
+void kube_client_count_api_error(struct kube_client *kc);
+
+/* Helpers shared by the callers. */
+/* The Status object's reason/code of an error body, if any. */
+long kube_status_code(const char *body, size_t len, char *reason,
+                      size_t reasonlen);
+/* Appends s to out, percent-encoded for a query value. */
+struct buf;
+void kube_query_escape(struct buf *out, const char *s);
+/* RFC 3339 UTC now with microseconds ("...000000Z"). */
+void kube_format_time(char *out, size_t outlen, int micro);
+
+#endif
