@@ -9,7 +9,7 @@
  * 1. read <template with {host} replaced> (default secret/ssl/{host});
  *    fields crt/key, else tls.crt/tls.key, else certificate/private_key;
  * 2. if that entry does not exist (404), read the parent's wildcard entry
- *    ("a.example.com" -> secret/ssl/*.example.com);
+ *    ("a.example.com" -> the entry of "*.example.com");
  * 3. if neither exists and PKI mode is on (--vault-pki-role), issue one from
  *    <pki mount>/issue/<role>; an issued pair is re-issued once two thirds
  *    of its lifetime have passed;
@@ -85,9 +85,10 @@ struct certs_host_state {
     char *crt_path, *key_path;  /* absolute or as dir was given; NULL if
                                    !has_pair */
     time_t not_after;           /* of the served leaf; 0 if !has_pair */
-    char *source;               /* where the served pair came from:
-                                   "secret/ssl/*.example.com", "pki:pki/
-                                   issue/web", "disk"; NULL if !has_pair */
+    char *source;               /* where the served pair came from: the
+                                   Vault KV path read (the host's or its
+                                   parent wildcard's), "pki:<mount>/issue/
+                                   <role>", or "disk"; NULL if !has_pair */
     long source_version;        /* KV v2 version of source, else 0 */
     time_t last_success;        /* wall clock; 0: never */
     time_t last_attempt;

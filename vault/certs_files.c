@@ -1,0 +1,265 @@
+/*
+ * certs_files.c - the certificate pipeline's file and naming helpers:
+ * host -> folder-safe file stem, Vault path templating, parent wildcard,
+ * atomic writes, and the pipeline's flags. See certs.h.
+ */
+#include "certs.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <openssl/evp.h>
+
+#define WILDCARD_STEM "_wildcard_"
+#define DNS_LABEL_MAX 63
+#define DNS_NAME_MAX 253
+#define HOST_PLACEHOLDER "{host}"
+
+/* 1 if host is lowercase [a-z0-9-] labels (the first may be "*"), each
+ * 1..63 long, not starting or ending with '-', total <= 253. */
+static int plain_host(const char *host)
+{
+    size_t total = strlen(host), len = 0;
+    const char *label = host;
+
+    if (total == 0 || total > DNS_NAME_MAX)
+        return 0;
+    if (host[0] == '*') {
+        if (host[1] != '.')
+            return 0;
+        label = host + 2;
+    }
+    for (const char *p = label;; p++) {
+        if (*p == '.' || *p == '\0') {
+            if (len == 0 || len > DNS_LABEL_MAX || p[-1] == '-' ||
+                label[0] == '-')
+                return 0;
+            if (*p == '\0')
+                return 1;
+            label = p + 1;
+            len = 0;
+            continue;
+        }
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') ||
+              *p == '-'))
+            return 0;
+        len++;
+    }
+}
+
+int certs_file_stem(const char *host, char *out, size_t outlen)
+{
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int mdlen = 0;
+    int n;
+
+    if (outlen < CERTS_NAME_MAX)
+        return -1;
+    /* A readable name only for plain, dotted, short hosts. No collisions:
+     * plain names always contain a dot and never '_'; "_wildcard_" names
+     * start with '_'; "h-<sha256 hex>" names contain no dot. */
+    if (plain_host(host) && strchr(host, '.') &&
+        strlen(host) + sizeof(WILDCARD_STEM) < CERTS_NAME_MAX - 5) {
+        if (host[0] == '*')
+            n = snprintf(out, outlen, WILDCARD_STEM "%s", host + 1);
+        else
+            n = snprintf(out, outlen, "%s", host);
+        return n < 0 || (size_t)n >= outlen ? -1 : 0;
+    }
+    if (EVP_Digest(host, strlen(host), md, &mdlen, EVP_sha256(), NULL) != 1)
+        return -1;
+    memcpy(out, "h-", 3);
+    for (unsigned int i = 0; i < mdlen && 2 + i * 2 + 2 < outlen; i++)
+        snprintf(out + 2 + i * 2, 3, "%02x", md[i]);
+    return 0;
+}
+
+int certs_expand_path(const char *tmpl, const char *host, char *out,
+                      size_t outlen)
+{
+    size_t used = 0, hl = strlen(host), pl = strlen(HOST_PLACEHOLDER);
+    int found = 0;
+
+    if (outlen == 0)
+        return -1;
+    for (const char *p = tmpl; *p;) {
+        if (strncmp(p, HOST_PLACEHOLDER, pl) == 0) {
+            if (used + hl >= outlen)
+                return -1;
+            memcpy(out + used, host, hl);
+            used += hl;
+            p += pl;
+            found = 1;
+        } else {
+            if (used + 1 >= outlen)
+                return -1;
+            out[used++] = *p++;
+        }
+    }
+    out[used] = '\0';
+    return found ? 0 : -1;
+}
+
+int certs_parent_wildcard(const char *host, char *out, size_t outlen)
+{
+    const char *dot = strchr(host, '.');
+    int n;
+
+    if (host[0] == '*' || !dot || dot == host || !strchr(dot + 1, '.') ||
+        dot[1] == '.' || dot[1] == '\0')
+        return -1;
+    n = snprintf(out, outlen, "*%s", dot);
+    return n < 0 || (size_t)n >= outlen ? -1 : 0;
+}
+
+static int fsync_dir(const char *dir)
+{
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    int rc;
+
+    if (fd < 0)
+        return -1;
+    rc = fsync(fd);
+    close(fd);
+    return rc;
+}
+
+int certs_write_atomic(const char *dir, const char *name, const char *data,
+                       size_t len, unsigned mode, char *err, size_t errlen)
+{
+    char tmp[4096], dst[4096];
+    int fd, n1, n2;
+    size_t off = 0;
+
+    n1 = snprintf(tmp, sizeof(tmp), "%s/.%s.tmp.XXXXXX", dir, name);
+    n2 = snprintf(dst, sizeof(dst), "%s/%s", dir, name);
+    if (n1 < 0 || n2 < 0 || (size_t)n1 >= sizeof(tmp) ||
+        (size_t)n2 >= sizeof(dst) || strchr(name, '/')) {
+        snprintf(err, errlen, "bad file name");
+        return -1;
+    }
+    fd = mkostemp(tmp, O_CLOEXEC);     /* created 0600 */
+    if (fd < 0) {
+        snprintf(err, errlen, "create %s: %s", tmp, strerror(errno));
+        return -1;
+    }
+    if (fchmod(fd, mode) < 0)
+        goto fail;
+    while (off < len) {
+        ssize_t w = write(fd, data + off, len - off);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            goto fail;
+        off += (size_t)w;
+    }
+    if (fsync(fd) < 0)
+        goto fail;
+    if (close(fd) < 0) {
+        fd = -1;
+        goto fail;
+    }
+    fd = -1;
+    if (rename(tmp, dst) < 0)
+        goto fail;
+    if (fsync_dir(dir) < 0) {
+        snprintf(err, errlen, "fsync %s: %s", dir, strerror(errno));
+        return -1;
+    }
+    return 0;
+fail:
+    snprintf(err, errlen, "write %s: %s", dst, strerror(errno));
+    if (fd >= 0)
+        close(fd);
+    unlink(tmp);
+    return -1;
+}
+
+/* ---- flags ---------------------------------------------------------------- */
+
+void certs_config_init(struct certs_config *c)
+{
+    memset(c, 0, sizeof(*c));
+    c->path_template = CERTS_DEFAULT_PATH_TEMPLATE;
+    c->refresh_ms = CERTS_DEFAULT_REFRESH_MS;
+    c->pki_mount = CERTS_DEFAULT_PKI_MOUNT;
+    c->retry_min_ms = CERTS_RETRY_MIN_MS;
+}
+
+enum cflag_kind { CF_STR, CF_DURATION };
+
+static const struct certs_flag {
+    const char *name;
+    enum cflag_kind kind;
+    size_t off;
+    const char *arg, *help;
+} certs_flags[] = {
+    {"--vault-cert-dir", CF_STR, offsetof(struct certs_config, dir), "DIR",
+     "folder for the fetched pairs (mode 0600 files)"},
+    {"--vault-cert-path", CF_STR, offsetof(struct certs_config, path_template),
+     "TMPL", "Vault KV path per host (default " CERTS_DEFAULT_PATH_TEMPLATE ")"},
+    {"--vault-refresh", CF_DURATION, offsetof(struct certs_config, refresh_ms),
+     "DUR", "re-read every certificate this often (default 5m)"},
+    {"--vault-retry-min", CF_DURATION,
+     offsetof(struct certs_config, retry_min_ms), "DUR",
+     "first retry after a failed fetch, doubling up to the refresh (1s)"},
+    {"--vault-pki-role", CF_STR, offsetof(struct certs_config, pki_role),
+     "ROLE", "issue certificates for hosts without one from PKI"},
+    {"--vault-pki-mount", CF_STR, offsetof(struct certs_config, pki_mount),
+     "MOUNT", "PKI secrets engine mount (default " CERTS_DEFAULT_PKI_MOUNT ")"},
+    {"--vault-pki-ttl", CF_STR, offsetof(struct certs_config, pki_ttl), "TTL",
+     "TTL asked for issued certificates (default: the role's)"},
+};
+
+int certs_config_flag(struct certs_config *c, int argc, char **argv, int *i,
+                      char *err, size_t errlen)
+{
+    const char *a = argv[*i], *v;
+
+    for (size_t k = 0; k < sizeof(certs_flags) / sizeof(certs_flags[0]); k++) {
+        const struct certs_flag *f = &certs_flags[k];
+        size_t n = strlen(f->name);
+
+        if (strncmp(a, f->name, n) != 0 || (a[n] != '\0' && a[n] != '='))
+            continue;
+        if (a[n] == '=') {
+            v = a + n + 1;
+        } else if (*i + 1 < argc) {
+            v = argv[++*i];
+        } else {
+            snprintf(err, errlen, "%s needs a value", f->name);
+            return -1;
+        }
+        if (f->kind == CF_STR) {
+            if (!*v)
+                goto bad;
+            if (strcmp(f->name, "--vault-cert-path") == 0 &&
+                !strstr(v, HOST_PLACEHOLDER)) {
+                snprintf(err, errlen, "%s must contain {host}", f->name);
+                return -1;
+            }
+            *(const char **)((char *)c + f->off) = v;
+            return 1;
+        }
+        long ms;
+        if (vault_parse_duration_ms(v, &ms) < 0 || ms <= 0)
+            goto bad;
+        *(long *)((char *)c + f->off) = ms;
+        return 1;
+bad:
+        snprintf(err, errlen, "%s: invalid value \"%.60s\"", f->name, v);
+        return -1;
+    }
+    return 0;
+}
+
+void certs_config_usage(FILE *out)
+{
+    for (size_t k = 0; k < sizeof(certs_flags) / sizeof(certs_flags[0]); k++)
+        fprintf(out, "  %s %s\n      %s\n", certs_flags[k].name,
+                certs_flags[k].arg, certs_flags[k].help);
+}
