@@ -148,7 +148,7 @@ class PKI:
             return None
         if req.op not in ("create", "update"):
             raise unsupported()
-        role = dict(self.roles.get(name, ROLE_DEFAULTS))
+        role = dict(ROLE_DEFAULTS)          # a write replaces the role (PATCH merges)
         d = req.data
         for k in _BOOL_FIELDS:
             if k in d:
