@@ -40,6 +40,11 @@ class _Handler(http.server.BaseHTTPRequestHandler):
     def log_message(self, fmt, *args):       # the core keeps its own log
         pass
 
+    def send_response(self, code, message=None):
+        # Like Vault: a Date header but no Server header.
+        self.send_response_only(code, message)
+        self.send_header("Date", self.date_time_string())
+
     def _read_body(self):
         if (self.headers.get("Transfer-Encoding") or "").lower() == "chunked":
             chunks = []
