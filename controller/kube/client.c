@@ -16,6 +16,7 @@
 #include <time.h>
 
 #include "buf.h"
+#include "controller/kube/events.h"
 #include "controller/kube/kubeconfig.h"
 #include "evloop.h"
 #include "log.h"
@@ -70,6 +71,7 @@ struct kube_client {
     struct kube_req *reqs;       /* active requests */
     struct kube_req *deferred;   /* cancelled or added inside curl */
     int in_curl;
+    struct kube_events *events;
     uint64_t watch_restarts, relists, api_errors;
     struct api_series series[MAX_METRIC_SERIES];
     size_t nseries;              /* published with release ordering */
@@ -573,10 +575,11 @@ struct kube_client *kube_client_new(struct evloop *loop,
         kc->token = strdup(kc->cfg.token);
     else
         token_reload(kc);
+    kc->events = kube_events_new();
     kc->multi = curl_multi_init();
     kc->curl_timer = evloop_timer_new(loop, curl_timer_cb, kc);
     kc->token_timer = evloop_timer_new(loop, token_timer_cb, kc);
-    if (!kc->user_agent || !kc->multi || !kc->curl_timer || !kc->token_timer) {
+    if (!kc->user_agent || !kc->multi || !kc->events || !kc->curl_timer || !kc->token_timer) {
         snprintf(err, errlen, "out of memory");
         kube_client_free(kc);
         return NULL;
@@ -613,9 +616,15 @@ void kube_client_free(struct kube_client *kc)
     for (size_t i = 0; i < kc->nseries; i++)
         prom_histogram_free(&kc->series[i].hist);
     kube_config_free(&kc->cfg);
+    kube_events_free(kc->events);
     free(kc->token);
     free(kc->user_agent);
     free(kc);
+}
+
+struct kube_events *kube_client_events(struct kube_client *kc)
+{
+    return kc->events;
 }
 
 struct evloop *kube_client_loop(struct kube_client *kc)

@@ -88,6 +88,8 @@ int publisher_is_leader(const struct publisher *p);
 /* Releases the lease (and clears status if asked); returns at once, the
  * requests finish while the loop still runs for up to timeout_ms. */
 void publisher_shutdown(struct publisher *p, int timeout_ms);
+/* 1 while writes started by publisher_shutdown are still in flight. */
+int publisher_busy(const struct publisher *p);
 void publisher_free(struct publisher *p);
 
 /* Records a Kubernetes Event on an Ingress (type "Normal" or "Warning"),
