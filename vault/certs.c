@@ -27,7 +27,7 @@
 #include "prom.h"
 #include "tlspair.h"
 
-#define FP_LEN 32                   /* SHA-256 of crt || key */
+#define FP_LEN CERTS_FP_LEN
 #define MAX_VAULT_PATH 1024
 #define MAX_FILE_PATH 4096
 #define MS_PER_S 1000
@@ -60,6 +60,8 @@ struct host {
     char *source;
     long source_version;
     int from_pki;
+    uint64_t pair_generation;
+    char sha256[65];
     /* the last attempt */
     enum certs_status status;
     const char *reason;             /* static string */
@@ -85,22 +87,6 @@ struct certs_pipeline {
     /* metrics (under mu) */
     uint64_t fetches, changes, errors[NREASONS];
     uint64_t logins, renewals;
-};
-
-/* What the worker learnt about one host, applied under the lock. */
-struct result {
-    enum certs_status status;
-    const char *reason;
-    char msg[400];
-    /* a new valid pair, if any */
-    int have_pair;
-    char *crt, *key;
-    unsigned char fp[FP_LEN];
-    struct tlspair_info info;
-    char source[MAX_VAULT_PATH + 16];
-    long version;
-    int from_pki;
-    int keep;                       /* PKI pair still fresh: status ok */
 };
 
 static const char *const status_names[] = {
@@ -455,6 +441,8 @@ int certs_snapshot(struct certs_pipeline *p, struct certs_snapshot *out)
             s->not_after = h->not_after;
             s->source = dup_or_null(h->source, &oom);
             s->source_version = h->source_version;
+            s->pair_generation = h->pair_generation;
+            memcpy(s->sha256, h->sha256, sizeof(s->sha256));
         }
         s->last_success = h->last_success;
         s->last_attempt = h->last_attempt;
@@ -552,11 +540,11 @@ struct served {
     char stem[CERTS_NAME_MAX];
 };
 
-static void set_fail(struct result *r, enum certs_status st,
+static void set_fail(struct certs_fetch *r, enum certs_status st,
                      const char *reason, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
-static void set_fail(struct result *r, enum certs_status st,
+static void set_fail(struct certs_fetch *r, enum certs_status st,
                      const char *reason, const char *fmt, ...)
 {
     va_list ap;
@@ -568,7 +556,7 @@ static void set_fail(struct result *r, enum certs_status st,
     va_end(ap);
 }
 
-static void result_clear(struct result *r)
+static void result_clear(struct certs_fetch *r)
 {
     if (r->key) {
         explicit_bzero(r->key, strlen(r->key));
@@ -579,7 +567,7 @@ static void result_clear(struct result *r)
 }
 
 /* Validates crt/key for host; on success moves them into r. */
-static int accept_pair(struct result *r, const char *host, char *crt,
+static int accept_pair(struct certs_fetch *r, const char *host, char *crt,
                        char *key, const char *source, long version,
                        int from_pki)
 {
@@ -625,7 +613,7 @@ static char *read_file(const char *path)
 
 /* A pair left in the folder by an earlier run, valid for host? */
 static int adopt_from_disk(struct certs_pipeline *p, const char *host,
-                           const struct served *sv, struct result *r)
+                           const struct served *sv, struct certs_fetch *r)
 {
     char path[MAX_FILE_PATH];
     char *crt, *key;
@@ -649,13 +637,13 @@ static int adopt_from_disk(struct certs_pipeline *p, const char *host,
 }
 
 /* Reads one KV entry. 0 found (pair in crt/key), 1 not found, -1 error. */
-static int read_entry(struct certs_pipeline *p, const char *vpath,
-                      struct result *r, char **crt, char **key, long *ver)
+static int read_entry(struct vault_client *vc, const char *vpath,
+                      struct certs_fetch *r, char **crt, char **key, long *ver)
 {
     struct vault_kv kv;
     struct vault_error ve;
 
-    if (vault_kv_read(p->vc, vpath, &kv, &ve) < 0) {
+    if (vault_kv_read(vc, vpath, &kv, &ve) < 0) {
         if (ve.code == VAULT_ERR_NOT_FOUND) {
             set_fail(r, CERTS_MISSING, "not_found", "%s", ve.msg);
             return 1;
@@ -693,22 +681,23 @@ static int pki_due(const struct served *sv, time_t now)
     return now >= sv->not_before + life * CHAIN_RENEW_NUM / CHAIN_RENEW_DEN;
 }
 
-static void fetch_pki(struct certs_pipeline *p, const char *host,
-                      const struct served *sv, struct result *r)
+static void fetch_pki(struct vault_client *vc, const struct certs_config *cfg,
+                      const char *host, const struct served *sv,
+                      struct certs_fetch *r)
 {
     struct vault_pki_cert pc;
     struct vault_error ve;
     char source[MAX_VAULT_PATH + 16];
 
-    if (sv->has_pair && sv->from_pki && !pki_due(sv, time(NULL))) {
+    if (sv && sv->has_pair && sv->from_pki && !pki_due(sv, time(NULL))) {
         r->status = CERTS_OK;
         r->keep = 1;
         return;
     }
-    snprintf(source, sizeof(source), "pki:%s/issue/%s", p->cfg.pki_mount,
-             p->cfg.pki_role);
-    if (vault_pki_issue(p->vc, p->cfg.pki_mount, p->cfg.pki_role, host,
-                        p->cfg.pki_ttl, &pc, &ve) < 0) {
+    snprintf(source, sizeof(source), "pki:%s/issue/%s", cfg->pki_mount,
+             cfg->pki_role);
+    if (vault_pki_issue(vc, cfg->pki_mount, cfg->pki_role, host,
+                        cfg->pki_ttl, &pc, &ve) < 0) {
         set_fail(r, CERTS_VAULT_ERROR, vault_err_name(ve.code), "%s: %s",
                  source, ve.msg);
         return;
@@ -724,8 +713,9 @@ static void fetch_pki(struct certs_pipeline *p, const char *host,
 }
 
 /* Fetches and validates one host (no lock held). */
-static void fetch_host(struct certs_pipeline *p, const char *host,
-                       const struct served *sv, struct result *r)
+static void fetch_host(struct vault_client *vc, const struct certs_config *cfg,
+                       const char *host, const struct served *sv,
+                       struct certs_fetch *r)
 {
     char vpath[MAX_VAULT_PATH], wild[MAX_VAULT_PATH], wpath[MAX_VAULT_PATH];
     struct vault_error ve;
@@ -733,20 +723,20 @@ static void fetch_host(struct certs_pipeline *p, const char *host,
     long ver = 0;
     int rc;
 
-    if (vault_client_maintain(p->vc, &ve) < 0) {
+    if (vault_client_maintain(vc, &ve) < 0) {
         set_fail(r, CERTS_VAULT_ERROR, vault_err_name(ve.code), "%s", ve.msg);
         return;
     }
-    if (certs_expand_path(p->cfg.path_template, host, vpath,
+    if (certs_expand_path(cfg->path_template, host, vpath,
                           sizeof(vpath)) < 0) {
         set_fail(r, CERTS_VAULT_ERROR, "config", "path too long");
         return;
     }
-    rc = read_entry(p, vpath, r, &crt, &key, &ver);
+    rc = read_entry(vc, vpath, r, &crt, &key, &ver);
     if (rc == 1 && certs_parent_wildcard(host, wild, sizeof(wild)) == 0 &&
-        certs_expand_path(p->cfg.path_template, wild, wpath,
+        certs_expand_path(cfg->path_template, wild, wpath,
                           sizeof(wpath)) == 0) {
-        rc = read_entry(p, wpath, r, &crt, &key, &ver);
+        rc = read_entry(vc, wpath, r, &crt, &key, &ver);
         if (rc == 0)
             snprintf(vpath, sizeof(vpath), "%s", wpath);
         else if (rc == 1)
@@ -763,13 +753,26 @@ static void fetch_host(struct certs_pipeline *p, const char *host,
         }
         return;
     }
-    if (rc == 1 && p->cfg.pki_role)
-        fetch_pki(p, host, sv, r);
+    if (rc == 1 && cfg->pki_role)
+        fetch_pki(vc, cfg, host, sv, r);
+}
+
+int certs_fetch_host(struct vault_client *vc, const struct certs_config *cfg,
+                     const char *host, struct certs_fetch *out)
+{
+    memset(out, 0, sizeof(*out));
+    fetch_host(vc, cfg, host, NULL, out);
+    return out->status == CERTS_OK && out->have_pair ? 0 : -1;
+}
+
+void certs_fetch_free(struct certs_fetch *f)
+{
+    result_clear(f);
 }
 
 /* Writes a new pair's files (no lock held). */
 static int write_pair(struct certs_pipeline *p, const struct served *sv,
-                      struct result *r)
+                      struct certs_fetch *r)
 {
     char name[CERTS_NAME_MAX + 8], msg[300];
 
@@ -805,7 +808,7 @@ static uint64_t retry_delay(struct certs_pipeline *p, int failures)
 }
 
 /* Applies r to h (lock held). Returns 1 if the served pair changed. */
-static int apply(struct certs_pipeline *p, struct host *h, struct result *r)
+static int apply(struct certs_pipeline *p, struct host *h, struct certs_fetch *r)
 {
     time_t now = time(NULL);
     uint64_t mnow = mono_ms();
@@ -838,6 +841,8 @@ static int apply(struct certs_pipeline *p, struct host *h, struct result *r)
             changed = 1;
             p->generation++;
             p->changes++;
+            h->pair_generation = p->generation;
+            memcpy(h->sha256, r->info.sha256, sizeof(h->sha256));
         } else if (r->have_pair) {
             h->source_version = r->version;
         }
@@ -868,7 +873,7 @@ static int apply(struct certs_pipeline *p, struct host *h, struct result *r)
 static void process_one(struct certs_pipeline *p, struct host *h)
 {
     struct served sv;
-    struct result r;
+    struct certs_fetch r;
     char *name = strdup(h->host);
     int changed = 0, adopted = 0;
 
@@ -905,6 +910,8 @@ static void process_one(struct certs_pipeline *p, struct host *h)
             free(h->source);
             h->source = strdup("disk");
             p->generation++;
+            h->pair_generation = p->generation;
+            memcpy(h->sha256, r.info.sha256, sizeof(h->sha256));
             changed = 1;
             sv.has_pair = 1;
             memcpy(sv.fp, r.fp, FP_LEN);
@@ -919,7 +926,7 @@ static void process_one(struct certs_pipeline *p, struct host *h)
     }
     (void)adopted;
 
-    fetch_host(p, name, &sv, &r);
+    fetch_host(p->vc, &p->cfg, name, &sv, &r);
     if (r.status == CERTS_OK && r.have_pair &&
         (!sv.has_pair || memcmp(sv.fp, r.fp, FP_LEN) != 0))
         write_pair(p, &sv, &r);

@@ -41,6 +41,7 @@
 #include <time.h>
 
 #include "buf.h"
+#include "tlspair.h"
 #include "vault.h"
 
 #define CERTS_DEFAULT_PATH_TEMPLATE "secret/ssl/{host}"
@@ -90,6 +91,9 @@ struct certs_host_state {
                                    parent wildcard's), "pki:<mount>/issue/
                                    <role>", or "disk"; NULL if !has_pair */
     long source_version;        /* KV v2 version of source, else 0 */
+    uint64_t pair_generation;   /* snapshot generation at which this
+                                   host's served pair last changed */
+    char sha256[65];            /* hex SHA-256 of the served leaf, "" */
     time_t last_success;        /* wall clock; 0: never */
     time_t last_attempt;
     char *error_reason;         /* short label ("not_found",
@@ -149,6 +153,33 @@ void certs_snapshot_free(struct certs_snapshot *s);
  *  portico_controller_vault_token_renewals_total                   counter
  *  portico_controller_vault_logins_total                           counter */
 void certs_metrics_write(struct certs_pipeline *p, struct buf *out);
+
+/* ---- one fetch outside the pipeline (portico-vault cert) ---------------- */
+
+#define CERTS_SOURCE_MAX 1100
+#define CERTS_FP_LEN 32
+
+struct certs_fetch {
+    enum certs_status status;   /* CERTS_OK, _MISSING, _INVALID, _VAULT_ERROR */
+    const char *reason;         /* static label as in the snapshot; NULL ok */
+    char msg[400];              /* human message when not ok */
+    int have_pair;              /* 1: crt/key hold a validated pair */
+    char *crt, *key;            /* PEM (crt: leaf first, chain after) */
+    unsigned char fp[CERTS_FP_LEN];   /* SHA-256 of crt, NUL, key */
+    struct tlspair_info info;   /* of the leaf (filled as far as parsed) */
+    char source[CERTS_SOURCE_MAX];    /* Vault path or "pki:..." */
+    long version;               /* KV v2 version, else 0 */
+    int from_pki;
+    int keep;                   /* internal: PKI pair still fresh */
+};
+
+/* Runs steps 1-3 and validation for host with client vc (blocking; PKI
+ * issues a new certificate whenever the KV entries are missing). Writes no
+ * files. Returns 0 when a valid pair was found, -1 otherwise (see
+ * out->status/reason/msg). certs_fetch_free() in both cases. */
+int certs_fetch_host(struct vault_client *vc, const struct certs_config *cfg,
+                     const char *host, struct certs_fetch *out);
+void certs_fetch_free(struct certs_fetch *f);
 
 /* ---- pure helpers (exposed for tests) ----------------------------------- */
 
