@@ -505,3 +505,20 @@ def test_exits_when_its_parent_dies(tmp_path):
         except ProcessLookupError:
             pass
 
+
+
+def test_fields_of_the_wrong_type_are_400_and_the_server_keeps_serving(fake_vault):
+    for path, body in (("secret/data/x", {"options": "x", "data": {"a": 1}}),
+                       ("secret/data/x", {"options": {"cas": "abc"}, "data": {"a": 1}}),
+                       ("secret/delete/x", {"versions": "one,two"}),
+                       ("secret/metadata/x", {"max_versions": "many"}),
+                       ("auth/token/create", {"num_uses": "many"})):
+        status, body = fake_vault.request("POST", path, body)
+        assert status == 400 and body["errors"], path
+    assert fake_vault.request("GET", "sys/health")[0] == 200
+
+
+def test_a_body_over_32_mb_is_refused_with_413(fake_vault):
+    with socket.create_connection((fake_vault.host, fake_vault.port), timeout=5) as s:
+        s.sendall(b"PUT /v1/secret/data/x HTTP/1.1\r\nHost: x\r\nContent-Length: 40000000\r\n\r\n")
+        assert s.recv(100).startswith(b"HTTP/1.1 413")

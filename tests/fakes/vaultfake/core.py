@@ -12,6 +12,7 @@ import collections
 import json
 import threading
 import time
+import traceback
 import urllib.parse
 
 from . import acl as aclmod
@@ -237,6 +238,11 @@ class Core:
                 ans = self._handle(method, vpath, query, headers, body, token_value, entry)
             except VaultError as e:
                 ans = _error_answer(e)
+            except (ValueError, TypeError, AttributeError, KeyError) as e:
+                # A field of the wrong type deep in a backend: the real
+                # framework rejects those with 400 before the backend runs.
+                self.log("bad input on %s %s: %s" % (method, vpath, traceback.format_exc()))
+                ans = _json_answer(400, {"errors": ["error converting input: %s" % e]})
             self._record(entry, ans)
         return ans
 

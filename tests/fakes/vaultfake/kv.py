@@ -37,6 +37,17 @@ def list_keys(names, prefix):
     return sorted(keys)
 
 
+def _int_list(value):
+    """A comma-int-slice field: 3, [1, 2] or "1,2"; 400 on anything else."""
+    if value is None:
+        return []
+    items = value.split(",") if isinstance(value, str) else (value if isinstance(value, list) else [value])
+    try:
+        return [int(str(v).strip()) for v in items if str(v).strip()]
+    except ValueError:
+        raise bad_request("error converting input versions: %r is not a list of integers" % (value,))
+
+
 def _check_key(key):
     if not key or key.endswith("/"):
         raise not_found()
@@ -301,14 +312,14 @@ class KVv2:
     def _versions_op(self, req, section, key):
         if req.op not in ("create", "update"):
             raise unsupported()
-        versions = req.data.get("versions")
+        versions = _int_list(req.data.get("versions"))
         if not versions:
             raise bad_request("no version number provided")
         sec = self.secrets.get(key)
         if sec is None:
             return None
         for n in versions:
-            v = sec.versions.get(int(n))
+            v = sec.versions.get(n)
             if v is None or v["destroyed"]:
                 continue
             if section == "delete" and not v["deleted"]:

@@ -18,7 +18,7 @@ import sys
 import threading
 import time
 
-from .core import Core
+from .core import MAX_REQUEST_BYTES, Core
 from .pki import load_ca
 from .util import new_token_value
 
@@ -47,20 +47,35 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 
     def _read_body(self):
         if (self.headers.get("Transfer-Encoding") or "").lower() == "chunked":
-            chunks = []
+            chunks, total = [], 0
             while True:
                 size = int(self.rfile.readline().strip().split(b";")[0] or b"0", 16)
                 if size == 0:
                     self.rfile.readline()
                     break
+                total += size
+                if total > MAX_REQUEST_BYTES:
+                    raise ValueError("chunked body too large")
                 chunks.append(self.rfile.read(size))
                 self.rfile.readline()
             return b"".join(chunks)
         length = int(self.headers.get("Content-Length") or 0)
         return self.rfile.read(length) if length > 0 else b""
 
+    def _too_large(self):
+        body = json.dumps({"errors": ["http: request body too large"]}).encode() + b"\n"
+        self.send_response(413)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+        self.close_connection = True
+
     def _dispatch(self):
         try:
+            if int(self.headers.get("Content-Length") or 0) > MAX_REQUEST_BYTES:
+                self._too_large()
+                return
             body = self._read_body()
         except (ValueError, OSError):
             self.close_connection = True

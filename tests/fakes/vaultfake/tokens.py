@@ -166,8 +166,11 @@ def create_request(store, parent, body, orphan=False):
             raise bad_request("child policies must be subset of parent")
     ttl = parse_duration(body.get("ttl"), "ttl")
     explicit = parse_duration(body.get("explicit_max_ttl"), "explicit_max_ttl")
-    num_uses = body.get("num_uses", 0)
-    if not isinstance(num_uses, int) or num_uses < 0:
+    try:
+        num_uses = int(body.get("num_uses", 0) or 0)
+    except (TypeError, ValueError):
+        raise bad_request("error converting input num_uses: %r is not an integer" % (body.get("num_uses"),))
+    if num_uses < 0:
         raise bad_request("number of uses cannot be negative")
     if "root" in policies and not parent.is_root:
         raise bad_request("root tokens may not be created without parent token being root")
