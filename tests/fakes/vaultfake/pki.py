@@ -212,7 +212,7 @@ class PKI:
             try:
                 ips.append(ipaddress.ip_address(s))
             except ValueError:
-                raise bad_request("the value %q is not a valid IP address" % s)
+                raise bad_request("the value \"%s\" is not a valid IP address" % s)
         fmt = d.get("format", "pem")
         if fmt not in ("pem", "der", "pem_bundle"):
             raise bad_request('unknown format "%s"' % fmt)

@@ -78,7 +78,7 @@ def parse_duration(value, field="ttl"):
         total += float(m.group(1)) * _UNIT_SECONDS[m.group(2)]
         pos = m.end()
     if pos != len(text) or not text:
-        raise bad_request("error parsing %s: time: invalid duration %q" % (field, text))
+        raise bad_request("error parsing %s: time: invalid duration \"%s\"" % (field, text))
     return int(total)
 
 
