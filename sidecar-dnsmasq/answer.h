@@ -1,0 +1,50 @@
+/*
+ * answer.h - turning a stored wire image into the answer one client gets:
+ * its ID, its RD/CD bits, its question spelling (0x20 case preserved), the
+ * remaining TTL patched in, an OPT record if it sent EDNS, and TC with an
+ * empty answer when the result does not fit its UDP size. No allocation.
+ */
+#ifndef PORTICO_DNSCACHE_ANSWER_H
+#define PORTICO_DNSCACHE_ANSWER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "dnswire.h"
+
+/* What a client asked, as needed to shape its answer. */
+struct client_q {
+    uint16_t id;
+    uint16_t flags;             /* the query's flags (RD, CD used) */
+    uint8_t qname[DNS_MAX_NAME];/* as asked */
+    uint8_t qname_len;
+    uint8_t has_edns;
+    uint16_t limit;             /* bytes the answer may take (UDP size, or
+                                   DNS_MAX_MSG over TCP) */
+};
+
+/* The stored answer. ttl_offs point at the 32-bit TTLs inside image. */
+struct answer_src {
+    const uint8_t *image;
+    size_t image_len;
+    const uint16_t *ttl_offs;
+    size_t nttl;
+    uint32_t ttl;               /* TTL to write into every record */
+    int authoritative;          /* keep AA (local data) */
+};
+
+/* Writes the answer into out (cap >= limit). Returns its length; sets
+ * *truncated when TC was set. Returns 0 if the image is malformed. */
+size_t answer_write(uint8_t *out, size_t cap, const struct answer_src *src,
+                    const struct client_q *cq, int *truncated);
+
+/* A header-only (or header+question) error answer with rcode. q may be
+ * NULL (no question echoed). Returns the length. */
+size_t answer_error(uint8_t *out, size_t cap, const uint8_t *query,
+                    size_t qlen, const struct client_q *q, unsigned rcode);
+
+/* Fills cq from a parsed query; tcp selects the size limit. */
+void answer_client_from_query(struct client_q *cq, const struct dns_query *q,
+                              int tcp);
+
+#endif

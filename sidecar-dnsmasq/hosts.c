@@ -1,0 +1,268 @@
+/* hosts.c - hosts file parsing and lookup; see hosts.h. */
+#include "hosts.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "cache.h"
+
+enum { HOSTS_MAX_FILE = 64 * 1024 * 1024, HOSTS_LINE_MAX = 4096 };
+
+struct record {
+    uint8_t name[DNS_MAX_NAME];
+    size_t name_len;
+    size_t order;                   /* file order, for stable sorting */
+    struct hosts_addr addr;
+};
+
+struct hosts {
+    struct hosts_name *names;
+    size_t nnames;
+    struct hosts_addr *addrs;
+    size_t naddrs;
+    size_t *table;                  /* open addressing: index + 1, 0 empty */
+    size_t table_size;              /* power of two */
+};
+
+static int cmp_record(const void *a, const void *b)
+{
+    const struct record *x = a, *y = b;
+    size_t n = x->name_len < y->name_len ? x->name_len : y->name_len;
+    int c = memcmp(x->name, y->name, n);
+
+    if (c)
+        return c;
+    if (x->name_len != y->name_len)
+        return x->name_len < y->name_len ? -1 : 1;
+    if (x->addr.family != y->addr.family)
+        return x->addr.family == AF_INET ? -1 : 1;
+    return x->order < y->order ? -1 : x->order > y->order;
+}
+
+static uint32_t name_hash(const uint8_t *n, size_t len)
+{
+    return cache_hash(n, len, 0, 0);
+}
+
+static int push_record(struct record **recs, size_t *n, size_t *cap,
+                       const struct record *r)
+{
+    if (*n == *cap) {
+        size_t ncap = *cap ? *cap * 2 : 64;
+        struct record *p = realloc(*recs, ncap * sizeof(*p));
+
+        if (!p)
+            return -1;
+        *recs = p;
+        *cap = ncap;
+    }
+    (*recs)[(*n)++] = *r;
+    return 0;
+}
+
+/* Parses one line into records. Returns the number of records, -1 if the
+ * line is malformed, -2 when out of memory. */
+static int parse_line(char *line, struct record **recs, size_t *n,
+                      size_t *cap)
+{
+    char *save = NULL, *tok, *hash = strchr(line, '#');
+    struct record r;
+    int added = 0;
+
+    if (hash)
+        *hash = 0;
+    tok = strtok_r(line, " \t\r\n", &save);
+    if (!tok)
+        return 0;
+    memset(&r, 0, sizeof(r));
+    if (inet_pton(AF_INET, tok, r.addr.bytes) == 1)
+        r.addr.family = AF_INET;
+    else if (inet_pton(AF_INET6, tok, r.addr.bytes) == 1)
+        r.addr.family = AF_INET6;
+    else
+        return -1;
+    while ((tok = strtok_r(NULL, " \t\r\n", &save))) {
+        int len = dns_name_from_text(tok, r.name);
+
+        if (len <= 1)
+            return added ? added : -1;
+        r.name_len = (size_t)len;
+        r.order = *n;
+        if (push_record(recs, n, cap, &r) < 0)
+            return -2;
+        added++;
+    }
+    return added ? added : -1;
+}
+
+static struct hosts *build(struct record *recs, size_t n)
+{
+    struct hosts *h = calloc(1, sizeof(*h));
+    size_t ts = 16;
+
+    if (!h)
+        return NULL;
+    qsort(recs, n, sizeof(*recs), cmp_record);
+    h->addrs = calloc(n ? n : 1, sizeof(*h->addrs));
+    h->names = calloc(n ? n : 1, sizeof(*h->names));
+    while (ts < 2 * n)
+        ts <<= 1;
+    h->table = calloc(ts, sizeof(*h->table));
+    h->table_size = ts;
+    if (!h->addrs || !h->names || !h->table) {
+        hosts_free(h);
+        return NULL;
+    }
+    for (size_t i = 0; i < n; i++) {
+        struct hosts_name *cur = h->nnames ? &h->names[h->nnames - 1] : NULL;
+        int dup = 0;
+
+        if (!cur || cur->name_len != recs[i].name_len ||
+            memcmp(cur->name, recs[i].name, cur->name_len) != 0) {
+            cur = &h->names[h->nnames++];
+            memcpy(cur->name, recs[i].name, recs[i].name_len);
+            cur->name_len = recs[i].name_len;
+            cur->hash = name_hash(cur->name, cur->name_len);
+            cur->first = h->naddrs;
+        }
+        for (size_t k = cur->first; k < h->naddrs; k++)
+            if (h->addrs[k].family == recs[i].addr.family &&
+                memcmp(h->addrs[k].bytes, recs[i].addr.bytes, HOSTS_ADDR6_LEN) == 0)
+                dup = 1;
+        if (dup)
+            continue;
+        h->addrs[h->naddrs++] = recs[i].addr;
+        if (recs[i].addr.family == AF_INET)
+            cur->n4++;
+        else
+            cur->n6++;
+    }
+    for (size_t i = 0; i < h->nnames; i++) {
+        size_t slot = h->names[i].hash & (ts - 1);
+
+        while (h->table[slot])
+            slot = (slot + 1) & (ts - 1);
+        h->table[slot] = i + 1;
+    }
+    return h;
+}
+
+struct hosts *hosts_parse(const char *text, size_t len, size_t *bad)
+{
+    struct record *recs = NULL;
+    size_t n = 0, cap = 0, nbad = 0;
+    char line[HOSTS_LINE_MAX];
+    struct hosts *h;
+
+    for (size_t i = 0; i < len;) {
+        size_t j = i;
+
+        while (j < len && text[j] != '\n')
+            j++;
+        if (j - i < sizeof(line)) {
+            memcpy(line, text + i, j - i);
+            line[j - i] = 0;
+            /* A NUL inside the line ends it early; that is fine. */
+            int r = parse_line(line, &recs, &n, &cap);
+            if (r == -2) {
+                free(recs);
+                return NULL;
+            }
+            if (r == -1)
+                nbad++;
+        } else {
+            nbad++;
+        }
+        i = j + 1;
+    }
+    h = build(recs, n);
+    free(recs);
+    if (bad)
+        *bad = nbad;
+    return h;
+}
+
+struct hosts *hosts_load(const char *path, size_t *bad)
+{
+    FILE *f = fopen(path, "rb");
+    char *text = NULL;
+    size_t len = 0, cap = 0;
+    struct hosts *h;
+
+    if (!f)
+        return NULL;
+    for (;;) {
+        size_t got;
+
+        if (len == cap) {
+            char *p;
+
+            if (cap >= HOSTS_MAX_FILE) {
+                free(text);
+                fclose(f);
+                errno = EFBIG;
+                return NULL;
+            }
+            cap = cap ? cap * 2 : 4096;
+            p = realloc(text, cap);
+            if (!p) {
+                free(text);
+                fclose(f);
+                errno = ENOMEM;
+                return NULL;
+            }
+            text = p;
+        }
+        got = fread(text + len, 1, cap - len, f);
+        len += got;
+        if (got == 0)
+            break;
+    }
+    fclose(f);
+    h = hosts_parse(text ? text : "", len, bad);
+    free(text);
+    if (!h)
+        errno = ENOMEM;
+    return h;
+}
+
+void hosts_free(struct hosts *h)
+{
+    if (!h)
+        return;
+    free(h->names);
+    free(h->addrs);
+    free(h->table);
+    free(h);
+}
+
+const struct hosts_name *hosts_lookup(const struct hosts *h,
+                                      const uint8_t *lname, size_t len)
+{
+    uint32_t hash = name_hash(lname, len);
+    size_t slot = hash & (h->table_size - 1);
+
+    while (h->table[slot]) {
+        const struct hosts_name *e = &h->names[h->table[slot] - 1];
+
+        if (e->hash == hash && e->name_len == len &&
+            memcmp(e->name, lname, len) == 0)
+            return e;
+        slot = (slot + 1) & (h->table_size - 1);
+    }
+    return NULL;
+}
+
+const struct hosts_addr *hosts_addr(const struct hosts *h, size_t i)
+{
+    return &h->addrs[i];
+}
+
+size_t hosts_count(const struct hosts *h)
+{
+    return h->nnames;
+}
