@@ -231,10 +231,11 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.send_header("Audit-Id", self._audit_id)
         for k, v in (headers or {}).items():
             self.send_header(k, v)
+        self._code = code
+        self._log()        # before the body, so a client never outruns it
         self.end_headers()
         if self.command != "HEAD":
             self.wfile.write(data)
-        self._code = code
 
     def _send_error(self, err):
         self._send(err.code, err.status(), headers=err.headers)
@@ -261,12 +262,15 @@ class Handler(http.server.BaseHTTPRequestHandler):
     def _dispatch(self):
         self._audit_id = f"{random.getrandbits(64):016x}"
         self._code = 0
+        self._req = None
+        self._logged = False
         url = urllib.parse.urlsplit(self.path)
         self._path = url.path
         self._query = {k: v[-1] for k, v in
                        urllib.parse.parse_qs(url.query,
                                              keep_blank_values=True).items()}
         if self._path.startswith(ADMIN_PREFIX):
+            self._logged = True          # admin calls are not logged
             try:
                 self._admin()
             except ApiError as e:
@@ -274,9 +278,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
             except (ValueError, TypeError, KeyError) as e:
                 self._send_error(errors.bad_request(f"admin: {e}"))
             return
-        req = None
         try:
-            req = self._classify()
+            req = self._req = self._classify()
             self._pre_checks(req)
             self._serve(req)
         except ApiError as e:
@@ -292,9 +295,13 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 self._send_error(ApiError(500, "InternalError",
                                           f"Internal error occurred: {e}"))
         finally:
-            self._log(req)
+            self._log()
 
-    def _log(self, req):
+    def _log(self):
+        if self._logged:
+            return
+        self._logged = True
+        req = self._req
         entry = {"time": time.time(), "method": self.command,
                  "path": self._path, "query": self._query,
                  "code": self._code, "user_agent":
@@ -559,8 +566,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.send_header("Transfer-Encoding", "chunked")
         self.send_header("Cache-Control", "no-cache, private")
         self.send_header("Audit-Id", self._audit_id)
-        self.end_headers()
         self._code = 200
+        self._log()
+        self.end_headers()
         if w.error is not None:
             self._event("ERROR", w.error.status())
             self._end_stream()
