@@ -522,3 +522,51 @@ def test_a_body_over_32_mb_is_refused_with_413(fake_vault):
     with socket.create_connection((fake_vault.host, fake_vault.port), timeout=5) as s:
         s.sendall(b"PUT /v1/secret/data/x HTTP/1.1\r\nHost: x\r\nContent-Length: 40000000\r\n\r\n")
         assert s.recv(100).startswith(b"HTTP/1.1 413")
+
+
+def test_policy_in_short_dict_form_and_json_form(fake_vault):
+    fake_vault.add_policy("a", {"secret/data/a/*": ["read"]})
+    fake_vault.add_policy("b", {"path": {"secret/data/b/*": {"capabilities": ["read"]}}})
+    fake_vault.kv_put("a/x", {"v": 1})
+    fake_vault.kv_put("b/x", {"v": 1})
+    tok = fake_vault.create_token(["a"])
+    assert fake_vault.request("GET", "secret/data/a/x", token=tok)[0] == 200
+    assert fake_vault.request("GET", "secret/data/b/x", token=tok)[0] == 403
+    assert fake_vault.request("GET", "secret/data/b/x", token=fake_vault.create_token(["b"]))[0] == 200
+
+
+def test_pki_ca_can_be_loaded_from_files(procs, tmp_path):
+    from testbed.fixtures_vault import start_fake_vault
+    ca = certs.make_ca("Loaded CA")
+    crt, key = ca.write(tmp_path, "loaded-ca")
+    v = start_fake_vault(procs, tmp_path, extra_argv=["--pki-ca-cert", crt, "--pki-ca-key", key])
+    assert v.pki_ca_pem().strip() == ca.cert_pem.strip()
+
+
+# --- the certificate helper these fixtures (and others) use -------------------
+
+def test_cert_helper_makes_expired_future_mismatched_and_chained_certs(tmp_path):
+    ca = certs.make_ca()
+    now = datetime.datetime.now(datetime.timezone.utc)
+    old = certs.expired_cert(ca, ["old.example.com"]).cert
+    assert old.not_valid_after.replace(tzinfo=datetime.timezone.utc) < now
+    future = certs.not_yet_valid_cert(ca, ["new.example.com"]).cert
+    assert future.not_valid_before.replace(tzinfo=datetime.timezone.utc) > now
+    crt_pem, key_pem = certs.mismatched_pair(ca, ["x.example.com"])
+    key = serialization.load_pem_private_key(key_pem.encode(), None)
+    assert not certs.key_matches(certs.load_cert(crt_pem), key)
+    rsa_leaf = certs.make_cert(ca, ["r.example.com"], key_type="rsa")
+    assert "BEGIN PRIVATE KEY" in rsa_leaf.key_pem and certs.key_matches(rsa_leaf.cert, rsa_leaf.key)
+    inter = certs.make_intermediate(ca)
+    leaf = certs.make_cert(inter, ["*.w.example.com"])
+    crt, _key = leaf.write(tmp_path, "leaf", chain=True)
+    assert open(crt).read().count("BEGIN CERTIFICATE") == 2 and leaf.root is ca
+    assert oct(os.stat(crt).st_mode & 0o777) == "0o600"
+    ca_path = ca.write_cert(tmp_path / "ca.crt")
+    p = subprocess.run(["openssl", "verify", "-CAfile", ca_path, "-untrusted",
+                        inter.write_cert(tmp_path / "inter.crt"), leaf.write_cert(tmp_path / "l.crt")],
+                       capture_output=True, text=True, timeout=10)
+    assert p.returncode == 0, p.stdout + p.stderr
+    p = subprocess.run(["openssl", "verify", "-CAfile", ca_path, leaf.write_cert(tmp_path / "l2.crt")],
+                       capture_output=True, text=True, timeout=10)
+    assert p.returncode != 0            # without the intermediate the chain is broken

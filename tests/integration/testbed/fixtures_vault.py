@@ -127,6 +127,10 @@ class FakeVault:
         self.admin("POST", "tokens/expire", {"token": token})
 
     def add_policy(self, name, hcl_or_dict):
+        """HCL text, a JSON policy dict {"path": {...}}, or the short form
+        {"secret/data/ssl/*": ["read"]}."""
+        if isinstance(hcl_or_dict, dict) and "path" not in hcl_or_dict:
+            hcl_or_dict = {"path": hcl_or_dict}
         src = hcl_or_dict if isinstance(hcl_or_dict, str) else json.dumps(hcl_or_dict)
         return self._ok("PUT", "sys/policies/acl/" + name, {"policy": src})
 
