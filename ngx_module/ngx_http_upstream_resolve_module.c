@@ -1,23 +1,91 @@
 
 /*
- * ngx_http_upstream_resolve_module: placeholder so the build and the test
- * bed can load a module of ours into Debian's nginx. The real module (upstream
- * hostnames re-resolved through the loopback cache) replaces this file.
+ * ngx_http_upstream_resolve_module: directives, configuration and the
+ * upstream zone.
+ *
+ *   upstream backend {
+ *       zone backend 64k;
+ *       resolve_server web.default.svc.cluster.local:80 weight=2;
+ *       resolve_ttl 1s 30s;
+ *       keepalive 32;
+ *   }
+ *
+ * The peers are built in the upstream's zone when the zone is initialized
+ * (in the master, once per configuration cycle; the upstream zone is never
+ * reused across reloads).  At a reload the addresses and schedule of every
+ * name are carried over from the previous cycle's zone, so a reload does
+ * not empty the peer list.
  */
 
 
-#include <ngx_config.h>
-#include <ngx_core.h>
-#include <ngx_http.h>
+#include "ngx_http_upstream_resolve_module.h"
 
 
+#define NGX_HTTP_UPSTREAM_RESOLVE_DEFAULT_PORT      80
+#define NGX_HTTP_UPSTREAM_RESOLVE_DEFAULT_TIMEOUT   30000   /* ms */
+#define NGX_HTTP_UPSTREAM_RESOLVE_NAME_MAX          253
+
+/* ngx_rwlock.c's value of a write-locked lock */
+#define NGX_HTTP_UPSTREAM_RESOLVE_WLOCKED  ((ngx_atomic_uint_t) -1)
+
+
+static void *ngx_http_upstream_resolve_create_main_conf(ngx_conf_t *cf);
+static void *ngx_http_upstream_resolve_create_srv_conf(ngx_conf_t *cf);
+static ngx_int_t ngx_http_upstream_resolve_postconfiguration(ngx_conf_t *cf);
+static char *ngx_http_upstream_resolve_server(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
+static char *ngx_http_upstream_resolve_ttl(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
 static char *ngx_http_upstream_resolve_status(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
-static ngx_int_t ngx_http_upstream_resolve_status_handler(
-    ngx_http_request_t *r);
+static ngx_int_t ngx_http_upstream_resolve_check_name(ngx_str_t *name);
+static ngx_int_t ngx_http_upstream_resolve_init_upstream(ngx_conf_t *cf,
+    ngx_http_upstream_srv_conf_t *us);
+static ngx_int_t ngx_http_upstream_resolve_init_zone(ngx_shm_zone_t *shm_zone,
+    void *data);
+static ngx_int_t ngx_http_upstream_resolve_init_shared(
+    ngx_shm_zone_t *shm_zone, ngx_http_upstream_resolve_srv_conf_t *rscf);
+static void ngx_http_upstream_resolve_carry_over(
+    ngx_http_upstream_resolve_srv_conf_t *rscf, ngx_log_t *log);
+static ngx_int_t ngx_http_upstream_resolve_try_rlock(ngx_atomic_t *lock);
+static ngx_int_t ngx_http_upstream_resolve_init_module(ngx_cycle_t *cycle);
+static void ngx_http_upstream_resolve_forget(void *data);
+static ngx_int_t ngx_http_upstream_resolve_init_process(ngx_cycle_t *cycle);
+static void ngx_http_upstream_resolve_exit_process(ngx_cycle_t *cycle);
+
+
+/*
+ * The address of the "server" entry that stands for a resolve_server line
+ * (see ngx_http_upstream_resolve_server()); never connected to.
+ */
+static struct sockaddr_in  ngx_http_upstream_resolve_placeholder = {
+    .sin_family = AF_INET
+};
+
+
+/*
+ * The configuration of the running cycle, read by the next cycle's zone
+ * init (in the master) to carry the resolved addresses over a reload.
+ */
+static ngx_http_upstream_resolve_main_conf_t
+    *ngx_http_upstream_resolve_previous;
 
 
 static ngx_command_t  ngx_http_upstream_resolve_commands[] = {
+
+    { ngx_string("resolve_server"),
+      NGX_HTTP_UPS_CONF|NGX_CONF_1MORE,
+      ngx_http_upstream_resolve_server,
+      NGX_HTTP_SRV_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("resolve_ttl"),
+      NGX_HTTP_UPS_CONF|NGX_CONF_TAKE2,
+      ngx_http_upstream_resolve_ttl,
+      NGX_HTTP_SRV_CONF_OFFSET,
+      0,
+      NULL },
 
     { ngx_string("upstream_resolve_status"),
       NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
@@ -32,12 +100,12 @@ static ngx_command_t  ngx_http_upstream_resolve_commands[] = {
 
 static ngx_http_module_t  ngx_http_upstream_resolve_module_ctx = {
     NULL,                                  /* preconfiguration */
-    NULL,                                  /* postconfiguration */
+    ngx_http_upstream_resolve_postconfiguration, /* postconfiguration */
 
-    NULL,                                  /* create main configuration */
+    ngx_http_upstream_resolve_create_main_conf, /* create main configuration */
     NULL,                                  /* init main configuration */
 
-    NULL,                                  /* create server configuration */
+    ngx_http_upstream_resolve_create_srv_conf, /* create server configuration */
     NULL,                                  /* merge server configuration */
 
     NULL,                                  /* create location configuration */
@@ -51,14 +119,326 @@ ngx_module_t  ngx_http_upstream_resolve_module = {
     ngx_http_upstream_resolve_commands,    /* module directives */
     NGX_HTTP_MODULE,                       /* module type */
     NULL,                                  /* init master */
-    NULL,                                  /* init module */
-    NULL,                                  /* init process */
+    ngx_http_upstream_resolve_init_module, /* init module */
+    ngx_http_upstream_resolve_init_process, /* init process */
     NULL,                                  /* init thread */
     NULL,                                  /* exit thread */
-    NULL,                                  /* exit process */
+    ngx_http_upstream_resolve_exit_process, /* exit process */
     NULL,                                  /* exit master */
     NGX_MODULE_V1_PADDING
 };
+
+
+static void *
+ngx_http_upstream_resolve_create_main_conf(ngx_conf_t *cf)
+{
+    ngx_http_upstream_resolve_main_conf_t  *rmcf;
+
+    rmcf = ngx_pcalloc(cf->pool,
+                       sizeof(ngx_http_upstream_resolve_main_conf_t));
+    if (rmcf == NULL) {
+        return NULL;
+    }
+
+    if (ngx_array_init(&rmcf->upstreams, cf->pool, 4,
+                       sizeof(ngx_http_upstream_resolve_srv_conf_t *))
+        != NGX_OK)
+    {
+        return NULL;
+    }
+
+    if (ngx_array_init(&rmcf->zones, cf->pool, 4,
+                       sizeof(ngx_http_upstream_resolve_zone_t))
+        != NGX_OK)
+    {
+        return NULL;
+    }
+
+    return rmcf;
+}
+
+
+static void *
+ngx_http_upstream_resolve_create_srv_conf(ngx_conf_t *cf)
+{
+    ngx_http_upstream_resolve_srv_conf_t  *rscf;
+
+    rscf = ngx_pcalloc(cf->pool,
+                       sizeof(ngx_http_upstream_resolve_srv_conf_t));
+    if (rscf == NULL) {
+        return NULL;
+    }
+
+    /*
+     * set by ngx_pcalloc():
+     *
+     *     rscf->hosts = NULL;
+     *     rscf->upstream = NULL;
+     *     rscf->shared = NULL;
+     *     rscf->jobs = NULL;
+     *     rscf->initialized = 0;
+     */
+
+    rscf->ttl_min = NGX_CONF_UNSET_MSEC;
+    rscf->ttl_max = NGX_CONF_UNSET_MSEC;
+
+    return rscf;
+}
+
+
+static char *
+ngx_http_upstream_resolve_server(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_upstream_resolve_srv_conf_t  *rscf = conf;
+
+    time_t                             fail_timeout;
+    ngx_str_t                         *value, s;
+    ngx_url_t                          u;
+    ngx_int_t                          weight, max_fails;
+    ngx_uint_t                         i;
+    ngx_addr_t                         addr, *placeholder;
+    ngx_http_upstream_server_t        *us;
+    ngx_http_upstream_srv_conf_t      *uscf;
+    ngx_http_upstream_resolve_host_t  *host;
+
+    uscf = ngx_http_conf_get_module_srv_conf(cf, ngx_http_upstream_module);
+
+    if (uscf->peer.init_upstream != NULL
+        && uscf->peer.init_upstream != ngx_http_upstream_resolve_init_upstream)
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"resolve_server\" must come before \"keepalive\" "
+                           "and works with round robin balancing only");
+        return NGX_CONF_ERROR;
+    }
+
+    value = cf->args->elts;
+
+    weight = 1;
+    max_fails = 1;
+    fail_timeout = 10;
+
+    if (rscf->hosts == NULL) {
+        rscf->hosts = ngx_array_create(cf->pool, 4,
+                                       sizeof(ngx_http_upstream_resolve_host_t));
+        if (rscf->hosts == NULL) {
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    host = ngx_array_push(rscf->hosts);
+    if (host == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_memzero(host, sizeof(ngx_http_upstream_resolve_host_t));
+
+    for (i = 2; i < cf->args->nelts; i++) {
+
+        if (ngx_strncmp(value[i].data, "weight=", 7) == 0) {
+
+            weight = ngx_atoi(&value[i].data[7], value[i].len - 7);
+
+            if (weight == NGX_ERROR || weight == 0) {
+                goto invalid;
+            }
+
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "max_fails=", 10) == 0) {
+
+            max_fails = ngx_atoi(&value[i].data[10], value[i].len - 10);
+
+            if (max_fails == NGX_ERROR) {
+                goto invalid;
+            }
+
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "fail_timeout=", 13) == 0) {
+
+            s.len = value[i].len - 13;
+            s.data = &value[i].data[13];
+
+            fail_timeout = ngx_parse_time(&s, 1);
+
+            if (fail_timeout == (time_t) NGX_ERROR) {
+                goto invalid;
+            }
+
+            continue;
+        }
+
+        if (ngx_strcmp(value[i].data, "backup") == 0) {
+            host->backup = 1;
+            continue;
+        }
+
+        goto invalid;
+    }
+
+    ngx_memzero(&u, sizeof(ngx_url_t));
+
+    u.url = value[1];
+    u.default_port = NGX_HTTP_UPSTREAM_RESOLVE_DEFAULT_PORT;
+    u.no_resolve = 1;
+
+    if (ngx_parse_url(cf->pool, &u) != NGX_OK) {
+        if (u.err) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "%s in resolve_server \"%V\"", u.err, &u.url);
+        }
+
+        return NGX_CONF_ERROR;
+    }
+
+    if (u.family == AF_UNIX || u.uri.len || u.host.len == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid resolve_server \"%V\": "
+                           "NAME[:PORT] expected", &u.url);
+        return NGX_CONF_ERROR;
+    }
+
+    if (ngx_parse_addr(cf->pool, &addr, u.host.data, u.host.len) == NGX_OK
+        || u.host.data[0] == '[')
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "resolve_server \"%V\" is an address, "
+                           "use \"server\"", &u.url);
+        return NGX_CONF_ERROR;
+    }
+
+    if (ngx_http_upstream_resolve_check_name(&u.host) != NGX_OK) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid host name in resolve_server \"%V\"",
+                           &u.url);
+        return NGX_CONF_ERROR;
+    }
+
+    host->server = value[1];
+    host->name.len = u.host.len;
+    host->name.data = ngx_pnalloc(cf->pool, u.host.len);
+    if (host->name.data == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_strlow(host->name.data, u.host.data, u.host.len);
+
+    host->port = u.port;
+    host->weight = weight;
+    host->max_fails = max_fails;
+    host->fail_timeout = fail_timeout;
+
+    /*
+     * "upstream {}" refuses a block without servers: a placeholder entry
+     * stands for the name (our init skips it); it has an address so that
+     * a balancer replacing ours fails with our message, not with
+     * "no servers in upstream"
+     */
+
+    placeholder = ngx_pcalloc(cf->pool, sizeof(ngx_addr_t));
+    if (placeholder == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    placeholder->sockaddr =
+                      (struct sockaddr *) &ngx_http_upstream_resolve_placeholder;
+    placeholder->socklen = sizeof(struct sockaddr_in);
+    placeholder->name = value[1];
+
+    us = ngx_array_push(uscf->servers);
+    if (us == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_memzero(us, sizeof(ngx_http_upstream_server_t));
+
+    us->name = value[1];
+    us->addrs = placeholder;
+    us->naddrs = 1;
+    us->weight = weight;
+    us->max_fails = max_fails;
+    us->fail_timeout = fail_timeout;
+    us->backup = host->backup;
+
+    rscf->upstream = uscf;
+    uscf->peer.init_upstream = ngx_http_upstream_resolve_init_upstream;
+
+    return NGX_CONF_OK;
+
+invalid:
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "invalid parameter \"%V\"", &value[i]);
+
+    return NGX_CONF_ERROR;
+}
+
+
+static ngx_int_t
+ngx_http_upstream_resolve_check_name(ngx_str_t *name)
+{
+    u_char      ch;
+    ngx_uint_t  i;
+
+    if (name->len == 0 || name->len > NGX_HTTP_UPSTREAM_RESOLVE_NAME_MAX) {
+        return NGX_ERROR;
+    }
+
+    for (i = 0; i < name->len; i++) {
+        ch = name->data[i];
+
+        if ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z')
+            || (ch >= '0' && ch <= '9') || ch == '-' || ch == '_')
+        {
+            continue;
+        }
+
+        if (ch == '.' && i > 0 && name->data[i - 1] != '.') {
+            continue;
+        }
+
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+static char *
+ngx_http_upstream_resolve_ttl(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_upstream_resolve_srv_conf_t  *rscf = conf;
+
+    ngx_str_t   *value;
+    ngx_msec_t   min, max;
+
+    if (rscf->ttl_min != NGX_CONF_UNSET_MSEC) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    min = ngx_parse_time(&value[1], 0);
+    max = ngx_parse_time(&value[2], 0);
+
+    if (min == (ngx_msec_t) NGX_ERROR || max == (ngx_msec_t) NGX_ERROR
+        || min == 0 || min > max)
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid \"resolve_ttl %V %V\": "
+                           "0 < MIN <= MAX expected", &value[1], &value[2]);
+        return NGX_CONF_ERROR;
+    }
+
+    rscf->ttl_min = min;
+    rscf->ttl_max = max;
+
+    return NGX_CONF_OK;
+}
 
 
 static char *
@@ -75,35 +455,501 @@ ngx_http_upstream_resolve_status(ngx_conf_t *cf, ngx_command_t *cmd,
 
 
 static ngx_int_t
-ngx_http_upstream_resolve_status_handler(ngx_http_request_t *r)
+ngx_http_upstream_resolve_init_upstream(ngx_conf_t *cf,
+    ngx_http_upstream_srv_conf_t *us)
 {
-    ngx_int_t     rc;
-    ngx_buf_t    *b;
-    ngx_chain_t   out;
+    ngx_uint_t                               i;
+    ngx_http_upstream_rr_peers_t            *peers;
+    ngx_http_upstream_resolve_zone_t        *zone;
+    ngx_http_upstream_resolve_srv_conf_t    *rscf, **rscfp;
+    ngx_http_upstream_resolve_main_conf_t   *rmcf;
 
-    static u_char  body[] = "{\"upstreams\":{}}\n";
+    rscf = ngx_http_conf_upstream_srv_conf(us,
+                                           ngx_http_upstream_resolve_module);
+    rmcf = ngx_http_conf_get_module_main_conf(cf,
+                                            ngx_http_upstream_resolve_module);
 
-    b = ngx_calloc_buf(r->pool);
-    if (b == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    if (us->shm_zone == NULL) {
+        ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                      "resolve_server in upstream \"%V\" in %s:%ui "
+                      "requires \"zone\"",
+                      &us->host, us->file_name, us->line);
+        return NGX_ERROR;
     }
 
-    b->pos = body;
-    b->last = body + sizeof(body) - 1;
-    b->memory = 1;
-    b->last_buf = 1;
-
-    r->headers_out.status = NGX_HTTP_OK;
-    r->headers_out.content_length_n = b->last - b->pos;
-    ngx_str_set(&r->headers_out.content_type, "application/json");
-
-    rc = ngx_http_send_header(r);
-    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
-        return rc;
+    if (rscf->ttl_min == NGX_CONF_UNSET_MSEC) {
+        rscf->ttl_min = NGX_HTTP_UPSTREAM_RESOLVE_TTL_MIN;
+        rscf->ttl_max = NGX_HTTP_UPSTREAM_RESOLVE_TTL_MAX;
     }
 
-    out.buf = b;
-    out.next = NULL;
+    /*
+     * the upstream zone module copies round robin peers into the zone:
+     * give it an empty list, the peers of this upstream are ours
+     */
 
-    return ngx_http_output_filter(r, &out);
+    peers = ngx_pcalloc(cf->pool, sizeof(ngx_http_upstream_rr_peers_t));
+    if (peers == NULL) {
+        return NGX_ERROR;
+    }
+
+    peers->name = &us->host;
+
+    us->peer.data = peers;
+    us->peer.init = ngx_http_upstream_resolve_init_peer;
+
+    rscf->upstream = us;
+    rscf->main = rmcf;
+    rscf->initialized = 1;
+
+    rscfp = ngx_array_push(&rmcf->upstreams);
+    if (rscfp == NULL) {
+        return NGX_ERROR;
+    }
+
+    *rscfp = rscf;
+
+    zone = rmcf->zones.elts;
+
+    for (i = 0; i < rmcf->zones.nelts; i++) {
+        if (zone[i].shm_zone == us->shm_zone) {
+            return NGX_OK;
+        }
+    }
+
+    zone = ngx_array_push(&rmcf->zones);
+    if (zone == NULL) {
+        return NGX_ERROR;
+    }
+
+    zone->shm_zone = us->shm_zone;
+    zone->init = us->shm_zone->init;
+
+    us->shm_zone->init = ngx_http_upstream_resolve_init_zone;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_upstream_resolve_postconfiguration(ngx_conf_t *cf)
+{
+    ngx_uint_t                              i;
+    ngx_http_core_loc_conf_t               *clcf;
+    ngx_http_upstream_srv_conf_t          **uscfp;
+    ngx_http_upstream_main_conf_t          *umcf;
+    ngx_http_upstream_resolve_srv_conf_t   *rscf;
+    ngx_http_upstream_resolve_main_conf_t  *rmcf;
+
+    umcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_upstream_module);
+    rmcf = ngx_http_conf_get_module_main_conf(cf,
+                                            ngx_http_upstream_resolve_module);
+
+    uscfp = umcf->upstreams.elts;
+
+    for (i = 0; i < umcf->upstreams.nelts; i++) {
+
+        if (uscfp[i]->srv_conf == NULL) {
+            continue;
+        }
+
+        rscf = ngx_http_conf_upstream_srv_conf(uscfp[i],
+                                            ngx_http_upstream_resolve_module);
+
+        if (rscf->hosts != NULL && !rscf->initialized) {
+            ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                          "resolve_server in upstream \"%V\" in %s:%ui "
+                          "works with round robin balancing only "
+                          "(optionally with \"keepalive\")",
+                          &uscfp[i]->host, uscfp[i]->file_name,
+                          uscfp[i]->line);
+            return NGX_ERROR;
+        }
+    }
+
+    if (rmcf->upstreams.nelts == 0) {
+        return NGX_OK;
+    }
+
+    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+
+    if (clcf->resolver == NULL || clcf->resolver->connections.nelts == 0) {
+        rscf = ((ngx_http_upstream_resolve_srv_conf_t **)
+                rmcf->upstreams.elts)[0];
+
+        ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                      "no \"resolver\" at http level for resolve_server "
+                      "in upstream \"%V\"", &rscf->upstream->host);
+        return NGX_ERROR;
+    }
+
+    rmcf->resolver = clcf->resolver;
+    rmcf->resolver_timeout = clcf->resolver_timeout;
+
+    if (rmcf->resolver_timeout == NGX_CONF_UNSET_MSEC) {
+        rmcf->resolver_timeout = NGX_HTTP_UPSTREAM_RESOLVE_DEFAULT_TIMEOUT;
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_upstream_resolve_init_zone(ngx_shm_zone_t *shm_zone, void *data)
+{
+    ngx_uint_t                              i;
+    ngx_http_upstream_srv_conf_t          **uscfp;
+    ngx_http_upstream_main_conf_t          *umcf;
+    ngx_http_upstream_resolve_zone_t       *zone;
+    ngx_http_upstream_resolve_srv_conf_t   *rscf;
+    ngx_http_upstream_resolve_main_conf_t  *rmcf;
+
+    umcf = shm_zone->data;
+    uscfp = umcf->upstreams.elts;
+    rmcf = NULL;
+
+    for (i = 0; i < umcf->upstreams.nelts; i++) {
+        if (uscfp[i]->shm_zone != shm_zone || uscfp[i]->srv_conf == NULL) {
+            continue;
+        }
+
+        rscf = ngx_http_conf_upstream_srv_conf(uscfp[i],
+                                            ngx_http_upstream_resolve_module);
+        if (rscf->initialized) {
+            rmcf = rscf->main;
+            break;
+        }
+    }
+
+    if (rmcf == NULL) {
+        return NGX_ERROR;
+    }
+
+    zone = rmcf->zones.elts;
+
+    for (i = 0; i < rmcf->zones.nelts; i++) {
+        if (zone[i].shm_zone == shm_zone) {
+            break;
+        }
+    }
+
+    if (i == rmcf->zones.nelts || zone[i].init(shm_zone, data) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    for (i = 0; i < umcf->upstreams.nelts; i++) {
+        if (uscfp[i]->shm_zone != shm_zone || uscfp[i]->srv_conf == NULL) {
+            continue;
+        }
+
+        rscf = ngx_http_conf_upstream_srv_conf(uscfp[i],
+                                            ngx_http_upstream_resolve_module);
+        if (!rscf->initialized) {
+            continue;
+        }
+
+        if (ngx_http_upstream_resolve_init_shared(shm_zone, rscf) != NGX_OK) {
+            ngx_log_error(NGX_LOG_EMERG, shm_zone->shm.log, 0,
+                          "upstream zone \"%V\" is too small for "
+                          "upstream \"%V\"",
+                          &shm_zone->shm.name, &uscfp[i]->host);
+            return NGX_ERROR;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_upstream_resolve_init_shared(ngx_shm_zone_t *shm_zone,
+    ngx_http_upstream_resolve_srv_conf_t *rscf)
+{
+    ngx_uint_t                           i, j;
+    ngx_slab_pool_t                     *shpool;
+    ngx_http_upstream_server_t          *server;
+    ngx_http_upstream_resolve_peer_t    *peer, **primary, **backup;
+    ngx_http_upstream_resolve_shared_t  *sh;
+
+    shpool = (ngx_slab_pool_t *) shm_zone->shm.addr;
+
+    sh = ngx_slab_calloc(shpool, sizeof(ngx_http_upstream_resolve_shared_t));
+    if (sh == NULL) {
+        return NGX_ERROR;
+    }
+
+    sh->shpool = shpool;
+    sh->nhosts = rscf->hosts->nelts;
+
+    sh->state = ngx_slab_calloc(shpool,
+                       sh->nhosts * sizeof(ngx_http_upstream_resolve_state_t));
+    if (sh->state == NULL) {
+        return NGX_ERROR;
+    }
+
+    primary = &sh->peer;
+    backup = &sh->backup;
+
+    server = rscf->upstream->servers->elts;
+
+    for (i = 0; i < rscf->upstream->servers->nelts; i++) {
+
+        if (server[i].addrs[0].sockaddr
+            == (struct sockaddr *) &ngx_http_upstream_resolve_placeholder)
+        {
+            continue;
+        }
+
+        for (j = 0; j < server[i].naddrs; j++) {
+
+            peer = ngx_http_upstream_resolve_new_peer(shpool,
+                                                 server[i].addrs[j].sockaddr,
+                                                 server[i].addrs[j].socklen,
+                                                 0);
+            if (peer == NULL) {
+                return NGX_ERROR;
+            }
+
+            peer->weight = server[i].weight;
+            peer->effective_weight = server[i].weight;
+            peer->max_conns = server[i].max_conns;
+            peer->max_fails = server[i].max_fails;
+            peer->fail_timeout = server[i].fail_timeout;
+            peer->down = server[i].down ? 1 : 0;
+            peer->backup = server[i].backup;
+            peer->host = NGX_HTTP_UPSTREAM_RESOLVE_STATIC;
+
+            if (server[i].backup) {
+                *backup = peer;
+                backup = &peer->next;
+                sh->nbackup++;
+
+            } else {
+                *primary = peer;
+                primary = &peer->next;
+                sh->number++;
+            }
+        }
+    }
+
+    rscf->shared = sh;
+
+    ngx_http_upstream_resolve_carry_over(rscf, shm_zone->shm.log);
+
+    return NGX_OK;
+}
+
+
+/*
+ * Copies the addresses and schedule of every name that the previous cycle
+ * had in the same upstream.  Runs in the master; the previous zone is still
+ * mapped there and its workers may be updating it, hence the read lock,
+ * which is only tried (a worker that died holding the lock must not block
+ * the master).
+ */
+
+static void
+ngx_http_upstream_resolve_carry_over(
+    ngx_http_upstream_resolve_srv_conf_t *rscf, ngx_log_t *log)
+{
+    ngx_uint_t                              i, j, k, n;
+    ngx_addr_t                             *addrs;
+    ngx_http_upstream_resolve_host_t       *host, *ohost;
+    ngx_http_upstream_resolve_peer_t       *opeer;
+    ngx_http_upstream_resolve_shared_t     *osh;
+    ngx_http_upstream_resolve_srv_conf_t  **orscfp, *orscf;
+    ngx_http_upstream_resolve_main_conf_t  *prev;
+
+    prev = ngx_http_upstream_resolve_previous;
+
+    if (prev == NULL) {
+        return;
+    }
+
+    orscf = NULL;
+    orscfp = prev->upstreams.elts;
+
+    for (i = 0; i < prev->upstreams.nelts; i++) {
+        if (orscfp[i]->shared != NULL
+            && orscfp[i]->upstream->host.len == rscf->upstream->host.len
+            && ngx_strncmp(orscfp[i]->upstream->host.data,
+                           rscf->upstream->host.data,
+                           rscf->upstream->host.len)
+               == 0)
+        {
+            orscf = orscfp[i];
+            break;
+        }
+    }
+
+    if (orscf == NULL) {
+        return;
+    }
+
+    osh = orscf->shared;
+
+    if (ngx_http_upstream_resolve_try_rlock(&osh->rwlock) != NGX_OK) {
+        ngx_log_error(NGX_LOG_WARN, log, 0,
+                      "upstream \"%V\": previous peers are locked, "
+                      "resolving anew", &rscf->upstream->host);
+        return;
+    }
+
+    host = rscf->hosts->elts;
+    ohost = orscf->hosts->elts;
+
+    for (i = 0; i < rscf->hosts->nelts; i++) {
+
+        for (j = 0; j < orscf->hosts->nelts; j++) {
+            if (host[i].port == ohost[j].port
+                && host[i].name.len == ohost[j].name.len
+                && ngx_strncmp(host[i].name.data, ohost[j].name.data,
+                               host[i].name.len)
+                   == 0)
+            {
+                break;
+            }
+        }
+
+        if (j == orscf->hosts->nelts) {
+            continue;
+        }
+
+        n = osh->state[j].naddrs;
+        addrs = NULL;
+
+        if (n) {
+            addrs = ngx_alloc(n * sizeof(ngx_addr_t), log);
+            if (addrs == NULL) {
+                continue;
+            }
+
+            k = 0;
+
+            for (opeer = ohost[j].backup ? osh->backup : osh->peer;
+                 opeer && k < n;
+                 opeer = opeer->next)
+            {
+                if (opeer->host != j) {
+                    continue;
+                }
+
+                addrs[k].sockaddr = &opeer->sockaddr.sockaddr;
+                addrs[k].socklen = opeer->socklen;
+                k++;
+            }
+
+            n = k;
+        }
+
+        rscf->shared->state[i] = osh->state[j];
+        rscf->shared->state[i].owner = 0;
+        rscf->shared->state[i].naddrs = 0;
+
+        if (n) {
+            (void) ngx_http_upstream_resolve_set_addrs(rscf, i, addrs, n,
+                                                       log);
+        }
+
+        if (addrs) {
+            ngx_free(addrs);
+        }
+    }
+
+    ngx_rwlock_unlock(&osh->rwlock);
+}
+
+
+static ngx_int_t
+ngx_http_upstream_resolve_try_rlock(ngx_atomic_t *lock)
+{
+    ngx_uint_t         i;
+    ngx_atomic_uint_t  readers;
+
+    for (i = 0; i < NGX_HTTP_UPSTREAM_RESOLVE_RLOCK_TRIES; i++) {
+        readers = *lock;
+
+        if (readers != NGX_HTTP_UPSTREAM_RESOLVE_WLOCKED
+            && ngx_atomic_cmp_set(lock, readers, readers + 1))
+        {
+            return NGX_OK;
+        }
+
+        ngx_sched_yield();
+    }
+
+    return NGX_BUSY;
+}
+
+
+static ngx_int_t
+ngx_http_upstream_resolve_init_module(ngx_cycle_t *cycle)
+{
+    ngx_pool_cleanup_t                     *cln;
+    ngx_http_upstream_resolve_main_conf_t  *rmcf;
+
+    rmcf = ngx_http_cycle_get_module_main_conf(cycle,
+                                            ngx_http_upstream_resolve_module);
+
+    ngx_http_upstream_resolve_previous = rmcf;
+
+    if (rmcf == NULL) {
+        return NGX_OK;
+    }
+
+    cln = ngx_pool_cleanup_add(cycle->pool, 0);
+    if (cln == NULL) {
+        return NGX_ERROR;
+    }
+
+    cln->handler = ngx_http_upstream_resolve_forget;
+    cln->data = rmcf;
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_upstream_resolve_forget(void *data)
+{
+    if (ngx_http_upstream_resolve_previous == data) {
+        ngx_http_upstream_resolve_previous = NULL;
+    }
+}
+
+
+static ngx_int_t
+ngx_http_upstream_resolve_init_process(ngx_cycle_t *cycle)
+{
+    ngx_http_upstream_resolve_main_conf_t  *rmcf;
+
+    if (ngx_process != NGX_PROCESS_WORKER
+        && ngx_process != NGX_PROCESS_SINGLE)
+    {
+        return NGX_OK;
+    }
+
+    rmcf = ngx_http_cycle_get_module_main_conf(cycle,
+                                            ngx_http_upstream_resolve_module);
+
+    if (rmcf == NULL || rmcf->upstreams.nelts == 0) {
+        return NGX_OK;
+    }
+
+    return ngx_http_upstream_resolve_init_worker(cycle, rmcf);
+}
+
+
+static void
+ngx_http_upstream_resolve_exit_process(ngx_cycle_t *cycle)
+{
+    ngx_http_upstream_resolve_main_conf_t  *rmcf;
+
+    rmcf = ngx_http_cycle_get_module_main_conf(cycle,
+                                            ngx_http_upstream_resolve_module);
+
+    if (rmcf == NULL || rmcf->upstreams.nelts == 0) {
+        return;
+    }
+
+    ngx_http_upstream_resolve_exit_worker(rmcf);
 }

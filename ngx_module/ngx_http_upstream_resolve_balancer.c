@@ -1,0 +1,375 @@
+
+/*
+ * ngx_http_upstream_resolve_module: per-request peer selection.
+ *
+ * Smooth weighted round robin with passive health checks (max_fails,
+ * fail_timeout) and backup peers, as nginx's own round robin, over the peer
+ * list in the upstream's zone.  A chosen peer is referenced (peer->refs)
+ * until the request frees it; the address and name handed to the upstream
+ * are copies in the request's pool, so nothing the request keeps points
+ * into the zone after free.
+ */
+
+
+#include "ngx_http_upstream_resolve_module.h"
+
+
+/* what the upstream keeps of one attempt, in the request's pool */
+
+typedef struct {
+    ngx_sockaddr_t                       sockaddr;
+    ngx_str_t                            name;
+    u_char                               text[NGX_SOCKADDR_STRLEN];
+} ngx_http_upstream_resolve_attempt_t;
+
+
+typedef struct {
+    ngx_pool_t                          *pool;
+    ngx_http_upstream_resolve_shared_t  *shared;
+    ngx_str_t                           *upstream_name;
+    ngx_http_upstream_resolve_peer_t    *current;
+
+    ngx_http_upstream_resolve_peer_t   **tried;
+    ngx_uint_t                           ntried;
+    ngx_uint_t                           ntries;
+} ngx_http_upstream_resolve_peer_data_t;
+
+
+static ngx_int_t ngx_http_upstream_resolve_get_peer(ngx_peer_connection_t *pc,
+    void *data);
+static ngx_http_upstream_resolve_peer_t *ngx_http_upstream_resolve_choose(
+    ngx_http_upstream_resolve_peer_data_t *rp,
+    ngx_http_upstream_resolve_peer_t *list, ngx_uint_t single);
+static ngx_uint_t ngx_http_upstream_resolve_tried(
+    ngx_http_upstream_resolve_peer_data_t *rp,
+    ngx_http_upstream_resolve_peer_t *peer);
+static void ngx_http_upstream_resolve_free_peer(ngx_peer_connection_t *pc,
+    void *data, ngx_uint_t state);
+
+#if (NGX_HTTP_SSL)
+static ngx_int_t ngx_http_upstream_resolve_set_session(
+    ngx_peer_connection_t *pc, void *data);
+static void ngx_http_upstream_resolve_save_session(ngx_peer_connection_t *pc,
+    void *data);
+#endif
+
+
+ngx_int_t
+ngx_http_upstream_resolve_init_peer(ngx_http_request_t *r,
+    ngx_http_upstream_srv_conf_t *us)
+{
+    ngx_uint_t                              n;
+    ngx_http_upstream_resolve_shared_t     *sh;
+    ngx_http_upstream_resolve_srv_conf_t   *rscf;
+    ngx_http_upstream_resolve_peer_data_t  *rp;
+
+    rscf = ngx_http_conf_upstream_srv_conf(us,
+                                           ngx_http_upstream_resolve_module);
+    sh = rscf->shared;
+
+    rp = ngx_palloc(r->pool, sizeof(ngx_http_upstream_resolve_peer_data_t));
+    if (rp == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_rwlock_rlock(&sh->rwlock);
+    n = sh->number + sh->nbackup;
+    ngx_rwlock_unlock(&sh->rwlock);
+
+    /* an empty upstream still makes one attempt, which answers 502 */
+
+    rp->ntries = n ? n : 1;
+    rp->ntried = 0;
+    rp->pool = r->pool;
+    rp->shared = sh;
+    rp->upstream_name = &us->host;
+    rp->current = NULL;
+
+    rp->tried = ngx_palloc(r->pool,
+                   rp->ntries * sizeof(ngx_http_upstream_resolve_peer_t *));
+    if (rp->tried == NULL) {
+        return NGX_ERROR;
+    }
+
+    r->upstream->peer.data = rp;
+    r->upstream->peer.get = ngx_http_upstream_resolve_get_peer;
+    r->upstream->peer.free = ngx_http_upstream_resolve_free_peer;
+    r->upstream->peer.tries = rp->ntries;
+
+#if (NGX_HTTP_SSL)
+    r->upstream->peer.set_session = ngx_http_upstream_resolve_set_session;
+    r->upstream->peer.save_session = ngx_http_upstream_resolve_save_session;
+#endif
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_upstream_resolve_get_peer(ngx_peer_connection_t *pc, void *data)
+{
+    ngx_http_upstream_resolve_peer_data_t  *rp = data;
+
+    ngx_uint_t                            single;
+    ngx_http_upstream_resolve_peer_t     *peer;
+    ngx_http_upstream_resolve_shared_t   *sh;
+    ngx_http_upstream_resolve_attempt_t  *at;
+
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, pc->log, 0,
+                   "get resolve peer, try: %ui", pc->tries);
+
+    pc->cached = 0;
+    pc->connection = NULL;
+
+    sh = rp->shared;
+
+    if (rp->ntried == rp->ntries) {
+        goto busy;
+    }
+
+    /* the copies outlive the peer: $upstream_addr is logged after free */
+
+    at = ngx_palloc(rp->pool, sizeof(ngx_http_upstream_resolve_attempt_t));
+    if (at == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_rwlock_wlock(&sh->rwlock);
+
+    /* one peer in all: like round robin, it is never marked failed */
+
+    single = (sh->number == 1 && sh->nbackup == 0);
+
+    peer = ngx_http_upstream_resolve_choose(rp, sh->peer, single);
+
+    if (peer == NULL && sh->backup) {
+        ngx_log_debug0(NGX_LOG_DEBUG_HTTP, pc->log, 0,
+                       "resolve peer: backup servers");
+
+        peer = ngx_http_upstream_resolve_choose(rp, sh->backup, 0);
+    }
+
+    if (peer == NULL) {
+        ngx_rwlock_unlock(&sh->rwlock);
+        goto busy;
+    }
+
+    /* the write lock excludes free(), which counts under the peer lock */
+
+    peer->conns++;
+    peer->refs++;
+
+    rp->current = peer;
+    rp->tried[rp->ntried++] = peer;
+
+    ngx_memcpy(&at->sockaddr, &peer->sockaddr, peer->socklen);
+    ngx_memcpy(at->text, peer->name, peer->name_len);
+    at->name.len = peer->name_len;
+    at->name.data = at->text;
+
+    pc->sockaddr = &at->sockaddr.sockaddr;
+    pc->socklen = peer->socklen;
+    pc->name = &at->name;
+
+    ngx_rwlock_unlock(&sh->rwlock);
+
+    return NGX_OK;
+
+busy:
+
+    pc->name = rp->upstream_name;
+
+    return NGX_BUSY;
+}
+
+
+static ngx_http_upstream_resolve_peer_t *
+ngx_http_upstream_resolve_choose(ngx_http_upstream_resolve_peer_data_t *rp,
+    ngx_http_upstream_resolve_peer_t *list, ngx_uint_t single)
+{
+    time_t                             now;
+    ngx_int_t                          total;
+    ngx_http_upstream_resolve_peer_t  *peer, *best;
+
+    now = ngx_time();
+
+    best = NULL;
+    total = 0;
+
+    for (peer = list; peer; peer = peer->next) {
+
+        if (ngx_http_upstream_resolve_tried(rp, peer)) {
+            continue;
+        }
+
+        if (peer->down) {
+            continue;
+        }
+
+        if (!single
+            && peer->max_fails
+            && peer->fails >= peer->max_fails
+            && now - peer->checked <= peer->fail_timeout)
+        {
+            continue;
+        }
+
+        if (peer->max_conns && peer->conns >= peer->max_conns) {
+            continue;
+        }
+
+        peer->current_weight += peer->effective_weight;
+        total += peer->effective_weight;
+
+        if (peer->effective_weight < peer->weight) {
+            peer->effective_weight++;
+        }
+
+        if (best == NULL || peer->current_weight > best->current_weight) {
+            best = peer;
+        }
+    }
+
+    if (best == NULL) {
+        return NULL;
+    }
+
+    best->current_weight -= total;
+
+    if (now - best->checked > best->fail_timeout) {
+        best->checked = now;
+    }
+
+    return best;
+}
+
+
+static ngx_uint_t
+ngx_http_upstream_resolve_tried(ngx_http_upstream_resolve_peer_data_t *rp,
+    ngx_http_upstream_resolve_peer_t *peer)
+{
+    ngx_uint_t  i;
+
+    for (i = 0; i < rp->ntried; i++) {
+        if (rp->tried[i] == peer) {
+            return 1;
+        }
+    }
+
+    return 0;
+}
+
+
+static void
+ngx_http_upstream_resolve_free_peer(ngx_peer_connection_t *pc, void *data,
+    ngx_uint_t state)
+{
+    ngx_http_upstream_resolve_peer_data_t  *rp = data;
+
+    time_t                               now;
+    ngx_uint_t                           last;
+    ngx_http_upstream_resolve_peer_t    *peer;
+    ngx_http_upstream_resolve_shared_t  *sh;
+
+    peer = rp->current;
+
+    if (peer == NULL) {
+        return;
+    }
+
+    rp->current = NULL;
+    sh = rp->shared;
+
+    ngx_rwlock_rlock(&sh->rwlock);
+    ngx_rwlock_wlock(&peer->lock);
+
+    if (state & NGX_PEER_FAILED) {
+        now = ngx_time();
+
+        peer->fails++;
+        peer->accessed = now;
+        peer->checked = now;
+
+        if (peer->max_fails) {
+            peer->effective_weight -= peer->weight / peer->max_fails;
+
+            if (peer->fails >= peer->max_fails) {
+                ngx_log_error(NGX_LOG_WARN, pc->log, 0,
+                              "upstream server temporarily disabled");
+            }
+        }
+
+        if (peer->effective_weight < 0) {
+            peer->effective_weight = 0;
+        }
+
+    } else {
+
+        /* mark peer live if check passed */
+
+        if (peer->accessed < peer->checked) {
+            peer->fails = 0;
+        }
+    }
+
+    peer->conns--;
+    peer->refs--;
+
+    last = (peer->zombie && peer->refs == 0);
+
+    ngx_rwlock_unlock(&peer->lock);
+    ngx_rwlock_unlock(&sh->rwlock);
+
+    if (last) {
+
+        /*
+         * nobody else can reach a zombie without a reference,
+         * and only the request dropping the last one frees it
+         */
+
+        ngx_rwlock_wlock(&sh->rwlock);
+        ngx_http_upstream_resolve_free_peer_locked(sh, peer);
+        ngx_rwlock_unlock(&sh->rwlock);
+    }
+
+    if (pc->tries) {
+        pc->tries--;
+    }
+}
+
+
+void
+ngx_http_upstream_resolve_free_peer_locked(
+    ngx_http_upstream_resolve_shared_t *sh,
+    ngx_http_upstream_resolve_peer_t *peer)
+{
+    ngx_http_upstream_resolve_peer_t  **pp;
+
+    for (pp = &sh->zombies; *pp; pp = &(*pp)->next) {
+        if (*pp == peer) {
+            *pp = peer->next;
+            sh->nzombies--;
+            break;
+        }
+    }
+
+    ngx_slab_free(sh->shpool, peer);
+}
+
+
+#if (NGX_HTTP_SSL)
+
+static ngx_int_t
+ngx_http_upstream_resolve_set_session(ngx_peer_connection_t *pc, void *data)
+{
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_upstream_resolve_save_session(ngx_peer_connection_t *pc, void *data)
+{
+    return;
+}
+
+#endif

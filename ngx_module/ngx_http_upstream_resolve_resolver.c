@@ -1,0 +1,554 @@
+
+/*
+ * ngx_http_upstream_resolve_module: periodic resolution and peer updates.
+ *
+ * Every worker runs a short timer ("tick") that looks for names whose next
+ * resolution time has come.  A worker claims such a name in shared memory
+ * (state->owner, under the peers' write lock) and resolves it with nginx's
+ * resolver; the others skip it, so a name is resolved once, not once per
+ * worker.  A claim older than resolver_timeout plus a margin is taken over,
+ * so a worker that exits or dies while resolving does not stop the name.
+ *
+ * The resolver may call the handler from inside ngx_resolve_name() (cache
+ * hit); the job therefore records the context before the call and the
+ * handler clears it.
+ */
+
+
+#include "ngx_http_upstream_resolve_module.h"
+
+
+static void ngx_http_upstream_resolve_tick(ngx_event_t *ev);
+static ngx_uint_t ngx_http_upstream_resolve_claim(
+    ngx_http_upstream_resolve_main_conf_t *rmcf,
+    ngx_http_upstream_resolve_srv_conf_t *rscf, ngx_uint_t i, uint64_t now);
+static void ngx_http_upstream_resolve_start(
+    ngx_http_upstream_resolve_main_conf_t *rmcf,
+    ngx_http_upstream_resolve_job_t *job);
+static void ngx_http_upstream_resolve_handler(ngx_resolver_ctx_t *ctx);
+static void ngx_http_upstream_resolve_apply(
+    ngx_http_upstream_resolve_job_t *job, ngx_int_t state,
+    ngx_addr_t *addrs, ngx_uint_t naddrs, time_t valid);
+static void ngx_http_upstream_resolve_release(
+    ngx_http_upstream_resolve_main_conf_t *rmcf);
+
+
+uint64_t
+ngx_http_upstream_resolve_now(void)
+{
+    ngx_time_t  *tp;
+
+    tp = ngx_timeofday();
+
+    return (uint64_t) tp->sec * 1000 + tp->msec;
+}
+
+
+ngx_int_t
+ngx_http_upstream_resolve_init_worker(ngx_cycle_t *cycle,
+    ngx_http_upstream_resolve_main_conf_t *rmcf)
+{
+    ngx_uint_t                              i, j, n;
+    ngx_http_upstream_resolve_srv_conf_t  **rscfp;
+
+    rscfp = rmcf->upstreams.elts;
+
+    for (i = 0; i < rmcf->upstreams.nelts; i++) {
+        n = rscfp[i]->hosts->nelts;
+
+        rscfp[i]->jobs = ngx_pcalloc(cycle->pool,
+                                n * sizeof(ngx_http_upstream_resolve_job_t));
+        if (rscfp[i]->jobs == NULL) {
+            return NGX_ERROR;
+        }
+
+        for (j = 0; j < n; j++) {
+            rscfp[i]->jobs[j].conf = rscfp[i];
+            rscfp[i]->jobs[j].index = j;
+        }
+    }
+
+    rmcf->log = cycle->log;
+
+    rmcf->tick.handler = ngx_http_upstream_resolve_tick;
+    rmcf->tick.data = rmcf;
+    rmcf->tick.log = cycle->log;
+    rmcf->tick.cancelable = 1;
+
+    ngx_add_timer(&rmcf->tick, 1);
+
+    return NGX_OK;
+}
+
+
+void
+ngx_http_upstream_resolve_exit_worker(
+    ngx_http_upstream_resolve_main_conf_t *rmcf)
+{
+    /*
+     * a resolution still in flight is freed with the resolver (cycle pool
+     * cleanup) without calling its handler; give the names back now
+     */
+
+    ngx_http_upstream_resolve_release(rmcf);
+}
+
+
+static void
+ngx_http_upstream_resolve_tick(ngx_event_t *ev)
+{
+    ngx_http_upstream_resolve_main_conf_t  *rmcf = ev->data;
+
+    uint64_t                                now;
+    ngx_uint_t                              i, j;
+    ngx_http_upstream_resolve_job_t        *job;
+    ngx_http_upstream_resolve_state_t      *st;
+    ngx_http_upstream_resolve_srv_conf_t  **rscfp, *rscf;
+
+    if (ngx_exiting || ngx_quit || ngx_terminate) {
+        ngx_http_upstream_resolve_release(rmcf);
+        return;
+    }
+
+    now = ngx_http_upstream_resolve_now();
+    rscfp = rmcf->upstreams.elts;
+
+    for (i = 0; i < rmcf->upstreams.nelts; i++) {
+        rscf = rscfp[i];
+
+        for (j = 0; j < rscf->hosts->nelts; j++) {
+            job = &rscf->jobs[j];
+
+            if (job->ctx) {
+                continue;
+            }
+
+            st = &rscf->shared->state[j];
+
+            /* unlocked peek; the claim checks again under the lock */
+
+            if (now < st->next) {
+                continue;
+            }
+
+            if (ngx_http_upstream_resolve_claim(rmcf, rscf, j, now)) {
+                ngx_http_upstream_resolve_start(rmcf, job);
+            }
+        }
+    }
+
+    ngx_add_timer(ev, NGX_HTTP_UPSTREAM_RESOLVE_TICK);
+}
+
+
+static ngx_uint_t
+ngx_http_upstream_resolve_claim(ngx_http_upstream_resolve_main_conf_t *rmcf,
+    ngx_http_upstream_resolve_srv_conf_t *rscf, ngx_uint_t i, uint64_t now)
+{
+    ngx_uint_t                           claimed;
+    ngx_http_upstream_resolve_state_t   *st;
+    ngx_http_upstream_resolve_shared_t  *sh;
+
+    sh = rscf->shared;
+    st = &sh->state[i];
+    claimed = 0;
+
+    ngx_rwlock_wlock(&sh->rwlock);
+
+    if (now >= st->next
+        && (st->owner == 0
+            || now > st->claimed + rmcf->resolver_timeout
+                     + NGX_HTTP_UPSTREAM_RESOLVE_LEASE_SLACK))
+    {
+        st->owner = ngx_pid;
+        st->claimed = now;
+        claimed = 1;
+    }
+
+    ngx_rwlock_unlock(&sh->rwlock);
+
+    return claimed;
+}
+
+
+static void
+ngx_http_upstream_resolve_start(ngx_http_upstream_resolve_main_conf_t *rmcf,
+    ngx_http_upstream_resolve_job_t *job)
+{
+    ngx_resolver_ctx_t                *ctx;
+    ngx_http_upstream_resolve_host_t  *host;
+
+    host = job->conf->hosts->elts;
+    host = &host[job->index];
+
+    ctx = ngx_resolve_start(rmcf->resolver, NULL);
+
+    if (ctx == NULL || ctx == NGX_NO_RESOLVER) {
+        ngx_http_upstream_resolve_apply(job, NGX_ERROR, NULL, 0, 0);
+        return;
+    }
+
+    ctx->name = host->name;
+    ctx->handler = ngx_http_upstream_resolve_handler;
+    ctx->data = job;
+    ctx->timeout = rmcf->resolver_timeout;
+
+    /* an exiting worker does not wait for the answer */
+    ctx->cancelable = 1;
+
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, rmcf->log, 0,
+                   "upstream resolve: resolving \"%V\"", &host->name);
+
+    job->ctx = ctx;
+
+    if (ngx_resolve_name(ctx) != NGX_OK) {
+
+        /* the resolver has freed ctx */
+
+        job->ctx = NULL;
+        ngx_http_upstream_resolve_apply(job, NGX_ERROR, NULL, 0, 0);
+    }
+
+    /* ctx may be gone here: the handler may have run already */
+}
+
+
+static void
+ngx_http_upstream_resolve_handler(ngx_resolver_ctx_t *ctx)
+{
+    ngx_http_upstream_resolve_job_t  *job = ctx->data;
+
+    ngx_uint_t   i;
+    ngx_addr_t  *addrs;
+
+    job->ctx = NULL;
+    addrs = NULL;
+
+    if (ctx->state == NGX_OK && ctx->naddrs) {
+        addrs = ngx_alloc(ctx->naddrs * sizeof(ngx_addr_t),
+                          ctx->resolver->log);
+
+        if (addrs == NULL) {
+            ngx_http_upstream_resolve_apply(job, NGX_ERROR, NULL, 0, 0);
+            ngx_resolve_name_done(ctx);
+            return;
+        }
+
+        for (i = 0; i < ctx->naddrs; i++) {
+            addrs[i].sockaddr = ctx->addrs[i].sockaddr;
+            addrs[i].socklen = ctx->addrs[i].socklen;
+            ngx_str_null(&addrs[i].name);
+        }
+    }
+
+    ngx_http_upstream_resolve_apply(job, ctx->state, addrs, ctx->naddrs,
+                                    ctx->valid);
+
+    if (addrs) {
+        ngx_free(addrs);
+    }
+
+    ngx_resolve_name_done(ctx);
+}
+
+
+static void
+ngx_http_upstream_resolve_apply(ngx_http_upstream_resolve_job_t *job,
+    ngx_int_t state, ngx_addr_t *addrs, ngx_uint_t naddrs, time_t valid)
+{
+    time_t                                  ttl;
+    uint64_t                                now;
+    ngx_int_t                               rc, prev_error;
+    ngx_uint_t                              prev_naddrs, failures;
+    ngx_msec_t                              next;
+    ngx_http_upstream_resolve_host_t       *host;
+    ngx_http_upstream_resolve_state_t      *st;
+    ngx_http_upstream_resolve_shared_t     *sh;
+    ngx_http_upstream_resolve_srv_conf_t   *rscf;
+    ngx_http_upstream_resolve_main_conf_t  *rmcf;
+
+    rscf = job->conf;
+    rmcf = rscf->main;
+    sh = rscf->shared;
+    st = &sh->state[job->index];
+    host = rscf->hosts->elts;
+    host = &host[job->index];
+
+    now = ngx_http_upstream_resolve_now();
+    rc = NGX_OK;
+
+    ngx_rwlock_wlock(&sh->rwlock);
+
+    if (st->owner != ngx_pid) {
+
+        /* taken over after the lease ran out: the new owner decides */
+
+        ngx_rwlock_unlock(&sh->rwlock);
+        return;
+    }
+
+    prev_error = st->error;
+    prev_naddrs = st->naddrs;
+    next = rscf->ttl_min;
+
+    if (state == NGX_OK) {
+        rc = ngx_http_upstream_resolve_set_addrs(rscf, job->index, addrs,
+                                                 naddrs, rmcf->log);
+
+        ttl = valid - ngx_time();
+        next = (ttl > 0) ? (ngx_msec_t) ttl * 1000 : 0;
+        next = ngx_max(next, rscf->ttl_min);
+        next = ngx_min(next, rscf->ttl_max);
+
+        st->error = 0;
+        st->failures = 0;
+
+    } else if (state == NGX_RESOLVE_NXDOMAIN) {
+
+        /* the name is gone (or has no address): so are its peers */
+
+        rc = ngx_http_upstream_resolve_set_addrs(rscf, job->index, NULL, 0,
+                                                 rmcf->log);
+        st->error = state;
+        st->failures++;
+
+    } else {
+
+        /* timeout, SERVFAIL, ...: keep the last good addresses */
+
+        st->error = state;
+        st->failures++;
+    }
+
+    failures = st->failures;
+
+    st->ttl = next;
+    st->last = now;
+    st->next = now + next;
+    st->owner = 0;
+
+    ngx_rwlock_unlock(&sh->rwlock);
+
+    if (rc != NGX_OK) {
+        ngx_log_error(NGX_LOG_ERR, rmcf->log, 0,
+                      "upstream \"%V\": zone \"%V\" too small for the "
+                      "addresses of \"%V\"", &rscf->upstream->host,
+                      &rscf->upstream->shm_zone->shm.name, &host->server);
+    }
+
+    if (state == NGX_OK) {
+        if (prev_error) {
+            ngx_log_error(NGX_LOG_NOTICE, rmcf->log, 0,
+                          "upstream \"%V\": \"%V\" resolves again, "
+                          "%ui address(es)", &rscf->upstream->host,
+                          &host->server, naddrs);
+
+        } else if (prev_naddrs != naddrs) {
+            ngx_log_error(NGX_LOG_INFO, rmcf->log, 0,
+                          "upstream \"%V\": \"%V\" now has %ui address(es)",
+                          &rscf->upstream->host, &host->server, naddrs);
+        }
+
+        return;
+    }
+
+    if (state == prev_error) {
+        return;
+    }
+
+    if (state == NGX_RESOLVE_NXDOMAIN) {
+        ngx_log_error(NGX_LOG_WARN, rmcf->log, 0,
+                      "upstream \"%V\": \"%V\" has no address (host not "
+                      "found), no peers for it until it resolves",
+                      &rscf->upstream->host, &host->server);
+        return;
+    }
+
+    ngx_log_error(NGX_LOG_WARN, rmcf->log, 0,
+                  "upstream \"%V\": \"%V\" could not be resolved (%i: %s), "
+                  "keeping %ui address(es), failure %ui",
+                  &rscf->upstream->host, &host->server, state,
+                  state == NGX_ERROR ? "resolver error"
+                                     : ngx_resolver_strerror(state),
+                  prev_naddrs, failures);
+}
+
+
+/*
+ * Makes the peers of resolve_server "index" exactly "addrs" (addresses
+ * without port).  Peers that stay keep their counters; removed peers that
+ * a request still holds become zombies.  Called with the write lock held,
+ * or in the master before any worker uses the zone.
+ */
+
+ngx_int_t
+ngx_http_upstream_resolve_set_addrs(ngx_http_upstream_resolve_srv_conf_t *rscf,
+    ngx_uint_t index, ngx_addr_t *addrs, ngx_uint_t naddrs, ngx_log_t *log)
+{
+    ngx_uint_t                           i, *count;
+    ngx_http_upstream_resolve_host_t    *host;
+    ngx_http_upstream_resolve_peer_t    *peer, **pp, **tail;
+    ngx_http_upstream_resolve_state_t   *st;
+    ngx_http_upstream_resolve_shared_t  *sh;
+
+    sh = rscf->shared;
+    st = &sh->state[index];
+    host = rscf->hosts->elts;
+    host = &host[index];
+
+    if (host->backup) {
+        pp = &sh->backup;
+        count = &sh->nbackup;
+
+    } else {
+        pp = &sh->peer;
+        count = &sh->number;
+    }
+
+    /* drop the peers of this name that are not in the answer */
+
+    while (*pp) {
+        peer = *pp;
+
+        if (peer->host == index) {
+            for (i = 0; i < naddrs; i++) {
+                if (ngx_cmp_sockaddr(addrs[i].sockaddr, addrs[i].socklen,
+                                     &peer->sockaddr.sockaddr, peer->socklen,
+                                     0)
+                    == NGX_OK)
+                {
+                    break;
+                }
+            }
+
+            if (i == naddrs) {
+                *pp = peer->next;
+                (*count)--;
+                st->naddrs--;
+
+                if (peer->refs == 0) {
+                    ngx_slab_free(sh->shpool, peer);
+
+                } else {
+                    peer->zombie = 1;
+                    peer->next = sh->zombies;
+                    sh->zombies = peer;
+                    sh->nzombies++;
+                }
+
+                continue;
+            }
+        }
+
+        pp = &peer->next;
+    }
+
+    tail = pp;
+
+    /* add the new ones at the end */
+
+    for (i = 0; i < naddrs; i++) {
+
+        for (peer = host->backup ? sh->backup : sh->peer;
+             peer;
+             peer = peer->next)
+        {
+            if (peer->host == index
+                && ngx_cmp_sockaddr(addrs[i].sockaddr, addrs[i].socklen,
+                                    &peer->sockaddr.sockaddr, peer->socklen,
+                                    0)
+                   == NGX_OK)
+            {
+                break;
+            }
+        }
+
+        if (peer) {
+            continue;
+        }
+
+        peer = ngx_http_upstream_resolve_new_peer(sh->shpool,
+                                                  addrs[i].sockaddr,
+                                                  addrs[i].socklen,
+                                                  host->port);
+        if (peer == NULL) {
+            return NGX_ERROR;
+        }
+
+        peer->weight = host->weight;
+        peer->effective_weight = host->weight;
+        peer->max_fails = host->max_fails;
+        peer->fail_timeout = host->fail_timeout;
+        peer->backup = host->backup;
+        peer->host = index;
+
+        *tail = peer;
+        tail = &peer->next;
+
+        (*count)++;
+        st->naddrs++;
+    }
+
+    return NGX_OK;
+}
+
+
+ngx_http_upstream_resolve_peer_t *
+ngx_http_upstream_resolve_new_peer(ngx_slab_pool_t *shpool,
+    struct sockaddr *sockaddr, socklen_t socklen, in_port_t port)
+{
+    ngx_http_upstream_resolve_peer_t  *peer;
+
+    if (socklen > sizeof(ngx_sockaddr_t)) {
+        return NULL;
+    }
+
+    peer = ngx_slab_calloc(shpool, sizeof(ngx_http_upstream_resolve_peer_t));
+    if (peer == NULL) {
+        return NULL;
+    }
+
+    ngx_memcpy(&peer->sockaddr, sockaddr, socklen);
+    peer->socklen = socklen;
+
+    if (port) {
+        ngx_inet_set_port(&peer->sockaddr.sockaddr, port);
+    }
+
+    peer->name_len = ngx_sock_ntop(&peer->sockaddr.sockaddr, socklen,
+                                   peer->name, NGX_SOCKADDR_STRLEN, 1);
+
+    return peer;
+}
+
+
+static void
+ngx_http_upstream_resolve_release(ngx_http_upstream_resolve_main_conf_t *rmcf)
+{
+    ngx_uint_t                              i, j;
+    ngx_http_upstream_resolve_state_t      *st;
+    ngx_http_upstream_resolve_shared_t     *sh;
+    ngx_http_upstream_resolve_srv_conf_t  **rscfp;
+
+    rscfp = rmcf->upstreams.elts;
+
+    for (i = 0; i < rmcf->upstreams.nelts; i++) {
+        sh = rscfp[i]->shared;
+
+        if (sh == NULL) {
+            continue;
+        }
+
+        ngx_rwlock_wlock(&sh->rwlock);
+
+        for (j = 0; j < sh->nhosts; j++) {
+            st = &sh->state[j];
+
+            if (st->owner == ngx_pid) {
+                st->owner = 0;
+            }
+        }
+
+        ngx_rwlock_unlock(&sh->rwlock);
+    }
+}

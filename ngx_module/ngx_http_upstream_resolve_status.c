@@ -1,0 +1,355 @@
+
+/*
+ * ngx_http_upstream_resolve_module: "upstream_resolve_status" handler.
+ *
+ * Answers a JSON document with every upstream that has resolve_server
+ * lines, as the answering worker sees it (its pid is included):
+ *
+ *   {"pid":N,"upstreams":[{"name":..,"zone":..,
+ *     "peers":[{"address":..,"resolve_server":..|null,"weight":N,
+ *               "backup":B,"down":B,"fails":N,"conns":N}],
+ *     "zombies":N,
+ *     "resolve":[{"server":..,"name":..,"port":N,"addresses":[..],
+ *                 "ttl_ms":N,"last_resolution_ms":N|null,
+ *                 "next_resolution_ms":N,"last_error":..|null,
+ *                 "failures":N,"resolving_pid":N|null}]}]}
+ *
+ * Times are milliseconds since the epoch.
+ */
+
+
+#include "ngx_http_upstream_resolve_module.h"
+
+
+/* room for one object's punctuation, keys and numbers */
+#define NGX_HTTP_UPSTREAM_RESOLVE_JSON_OBJECT   512
+
+
+static size_t ngx_http_upstream_resolve_json_len(ngx_str_t *s);
+static u_char *ngx_http_upstream_resolve_json_str(u_char *p, ngx_str_t *s);
+static size_t ngx_http_upstream_resolve_status_len(
+    ngx_http_upstream_resolve_srv_conf_t *rscf);
+static u_char *ngx_http_upstream_resolve_status_upstream(u_char *p,
+    ngx_http_upstream_resolve_srv_conf_t *rscf);
+static u_char *ngx_http_upstream_resolve_status_peers(u_char *p,
+    ngx_http_upstream_resolve_srv_conf_t *rscf,
+    ngx_http_upstream_resolve_peer_t *peer, ngx_uint_t first);
+
+
+ngx_int_t
+ngx_http_upstream_resolve_status_handler(ngx_http_request_t *r)
+{
+    size_t                                  len;
+    u_char                                 *p;
+    ngx_int_t                               rc;
+    ngx_buf_t                              *b;
+    ngx_uint_t                              i;
+    ngx_chain_t                             out;
+    ngx_http_upstream_resolve_srv_conf_t  **rscfp;
+    ngx_http_upstream_resolve_main_conf_t  *rmcf;
+
+    if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
+        return NGX_HTTP_NOT_ALLOWED;
+    }
+
+    rc = ngx_http_discard_request_body(r);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    rmcf = ngx_http_get_module_main_conf(r, ngx_http_upstream_resolve_module);
+    rscfp = rmcf->upstreams.elts;
+
+    /*
+     * each upstream is measured and written under its read lock; the
+     * buffer is sized per upstream so a change in between cannot overflow
+     */
+
+    len = sizeof("{\"pid\":,\"upstreams\":[]}\n") + NGX_INT64_LEN;
+
+    b = ngx_create_temp_buf(r->pool, len);
+    if (b == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    b->last = ngx_sprintf(b->last, "{\"pid\":%P,\"upstreams\":[", ngx_pid);
+
+    out.buf = b;
+    out.next = NULL;
+
+    for (i = 0; i < rmcf->upstreams.nelts; i++) {
+
+        if (rscfp[i]->shared == NULL) {
+            continue;
+        }
+
+        ngx_rwlock_rlock(&rscfp[i]->shared->rwlock);
+
+        len = ngx_http_upstream_resolve_status_len(rscfp[i])
+              + (b->last - b->pos) + sizeof("]}\n");
+
+        p = ngx_pnalloc(r->pool, len);
+        if (p == NULL) {
+            ngx_rwlock_unlock(&rscfp[i]->shared->rwlock);
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        b->start = p;
+        p = ngx_cpymem(p, b->pos, b->last - b->pos);
+
+        if (i > 0 && b->last[-1] != '[') {
+            *p++ = ',';
+        }
+
+        p = ngx_http_upstream_resolve_status_upstream(p, rscfp[i]);
+
+        ngx_rwlock_unlock(&rscfp[i]->shared->rwlock);
+
+        b->pos = b->start;
+        b->last = p;
+        b->end = b->start + len;
+    }
+
+    if (b->end - b->last < (ssize_t) sizeof("]}\n")) {
+        len = (b->last - b->pos) + sizeof("]}\n");
+
+        p = ngx_pnalloc(r->pool, len);
+        if (p == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        b->start = p;
+        p = ngx_cpymem(p, b->pos, b->last - b->pos);
+        b->pos = b->start;
+        b->last = p;
+        b->end = b->start + len;
+    }
+
+    b->last = ngx_cpymem(b->last, "]}\n", sizeof("]}\n") - 1);
+    b->last_buf = (r == r->main) ? 1 : 0;
+    b->last_in_chain = 1;
+
+    r->headers_out.status = NGX_HTTP_OK;
+    r->headers_out.content_length_n = b->last - b->pos;
+    ngx_str_set(&r->headers_out.content_type, "application/json");
+    r->headers_out.content_type_len = r->headers_out.content_type.len;
+
+    rc = ngx_http_send_header(r);
+    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
+        return rc;
+    }
+
+    return ngx_http_output_filter(r, &out);
+}
+
+
+static size_t
+ngx_http_upstream_resolve_json_len(ngx_str_t *s)
+{
+    return sizeof("\"\"") - 1 + s->len
+           + ngx_escape_json(NULL, s->data, s->len);
+}
+
+
+static u_char *
+ngx_http_upstream_resolve_json_str(u_char *p, ngx_str_t *s)
+{
+    *p++ = '"';
+    p = (u_char *) ngx_escape_json(p, s->data, s->len);
+    *p++ = '"';
+
+    return p;
+}
+
+
+static size_t
+ngx_http_upstream_resolve_status_len(
+    ngx_http_upstream_resolve_srv_conf_t *rscf)
+{
+    size_t                               len;
+    ngx_uint_t                           i, npeers;
+    ngx_http_upstream_resolve_host_t    *host;
+    ngx_http_upstream_resolve_shared_t  *sh;
+
+    sh = rscf->shared;
+    host = rscf->hosts->elts;
+
+    len = NGX_HTTP_UPSTREAM_RESOLVE_JSON_OBJECT
+          + ngx_http_upstream_resolve_json_len(&rscf->upstream->host)
+          + ngx_http_upstream_resolve_json_len(
+                                        &rscf->upstream->shm_zone->shm.name);
+
+    npeers = sh->number + sh->nbackup;
+
+    for (i = 0; i < sh->nhosts; i++) {
+        len += NGX_HTTP_UPSTREAM_RESOLVE_JSON_OBJECT
+               + 2 * ngx_http_upstream_resolve_json_len(&host[i].server)
+               + ngx_http_upstream_resolve_json_len(&host[i].name)
+               + sizeof("Unknown error") + NGX_INT_T_LEN;
+    }
+
+    /* a peer names its resolve_server, and the name lists the address */
+
+    for (i = 0; i < sh->nhosts; i++) {
+        len += sh->state[i].naddrs
+               * (ngx_http_upstream_resolve_json_len(&host[i].server)
+                  + sizeof("\"\",") + NGX_SOCKADDR_STRLEN);
+    }
+
+    len += npeers * (NGX_HTTP_UPSTREAM_RESOLVE_JSON_OBJECT
+                     + NGX_SOCKADDR_STRLEN);
+
+    return len;
+}
+
+
+static u_char *
+ngx_http_upstream_resolve_status_upstream(u_char *p,
+    ngx_http_upstream_resolve_srv_conf_t *rscf)
+{
+    ngx_str_t                            addr, err;
+    ngx_uint_t                           i, n;
+    ngx_http_upstream_resolve_peer_t    *peer;
+    ngx_http_upstream_resolve_host_t    *host;
+    ngx_http_upstream_resolve_state_t   *st;
+    ngx_http_upstream_resolve_shared_t  *sh;
+
+    sh = rscf->shared;
+    host = rscf->hosts->elts;
+
+    p = ngx_cpymem(p, "{\"name\":", sizeof("{\"name\":") - 1);
+    p = ngx_http_upstream_resolve_json_str(p, &rscf->upstream->host);
+    p = ngx_cpymem(p, ",\"zone\":", sizeof(",\"zone\":") - 1);
+    p = ngx_http_upstream_resolve_json_str(p,
+                                        &rscf->upstream->shm_zone->shm.name);
+
+    p = ngx_cpymem(p, ",\"peers\":[", sizeof(",\"peers\":[") - 1);
+    p = ngx_http_upstream_resolve_status_peers(p, rscf, sh->peer, 1);
+    p = ngx_http_upstream_resolve_status_peers(p, rscf, sh->backup,
+                                               sh->peer == NULL);
+
+    p = ngx_sprintf(p, "],\"zombies\":%ui,\"resolve\":[", sh->nzombies);
+
+    for (i = 0; i < sh->nhosts; i++) {
+        st = &sh->state[i];
+
+        if (i > 0) {
+            *p++ = ',';
+        }
+
+        p = ngx_cpymem(p, "{\"server\":", sizeof("{\"server\":") - 1);
+        p = ngx_http_upstream_resolve_json_str(p, &host[i].server);
+        p = ngx_cpymem(p, ",\"name\":", sizeof(",\"name\":") - 1);
+        p = ngx_http_upstream_resolve_json_str(p, &host[i].name);
+        p = ngx_sprintf(p, ",\"port\":%ui,\"backup\":%s,\"addresses\":[",
+                        (ngx_uint_t) host[i].port,
+                        host[i].backup ? "true" : "false");
+
+        n = 0;
+
+        for (peer = host[i].backup ? sh->backup : sh->peer;
+             peer;
+             peer = peer->next)
+        {
+            if (peer->host != i) {
+                continue;
+            }
+
+            if (n++ > 0) {
+                *p++ = ',';
+            }
+
+            addr.len = peer->name_len;
+            addr.data = peer->name;
+            p = ngx_http_upstream_resolve_json_str(p, &addr);
+        }
+
+        p = ngx_sprintf(p, "],\"ttl_ms\":%M,\"last_resolution_ms\":",
+                        st->ttl);
+
+        if (st->last) {
+            p = ngx_sprintf(p, "%uL", st->last);
+
+        } else {
+            p = ngx_cpymem(p, "null", sizeof("null") - 1);
+        }
+
+        p = ngx_sprintf(p, ",\"next_resolution_ms\":%uL,\"last_error\":",
+                        st->next);
+
+        if (st->error == 0) {
+            p = ngx_cpymem(p, "null", sizeof("null") - 1);
+
+        } else {
+            if (st->error == NGX_ERROR) {
+                ngx_str_set(&err, "resolver error");
+
+            } else {
+                err.data = (u_char *) ngx_resolver_strerror(st->error);
+                err.len = ngx_strlen(err.data);
+            }
+
+            p = ngx_http_upstream_resolve_json_str(p, &err);
+        }
+
+        p = ngx_sprintf(p, ",\"failures\":%ui,\"resolving_pid\":",
+                        st->failures);
+
+        if (st->owner) {
+            p = ngx_sprintf(p, "%P}", st->owner);
+
+        } else {
+            p = ngx_cpymem(p, "null}", sizeof("null}") - 1);
+        }
+    }
+
+    *p++ = ']';
+    *p++ = '}';
+
+    return p;
+}
+
+
+static u_char *
+ngx_http_upstream_resolve_status_peers(u_char *p,
+    ngx_http_upstream_resolve_srv_conf_t *rscf,
+    ngx_http_upstream_resolve_peer_t *peer, ngx_uint_t first)
+{
+    ngx_str_t                          addr;
+    ngx_http_upstream_resolve_host_t  *host;
+
+    host = rscf->hosts->elts;
+
+    for ( /* void */ ; peer; peer = peer->next) {
+
+        if (!first) {
+            *p++ = ',';
+        }
+
+        first = 0;
+
+        addr.len = peer->name_len;
+        addr.data = peer->name;
+
+        p = ngx_cpymem(p, "{\"address\":", sizeof("{\"address\":") - 1);
+        p = ngx_http_upstream_resolve_json_str(p, &addr);
+        p = ngx_cpymem(p, ",\"resolve_server\":",
+                       sizeof(",\"resolve_server\":") - 1);
+
+        if (peer->host == NGX_HTTP_UPSTREAM_RESOLVE_STATIC) {
+            p = ngx_cpymem(p, "null", sizeof("null") - 1);
+
+        } else {
+            p = ngx_http_upstream_resolve_json_str(p,
+                                                   &host[peer->host].server);
+        }
+
+        p = ngx_sprintf(p, ",\"weight\":%i,\"backup\":%s,\"down\":%s,"
+                        "\"fails\":%ui,\"conns\":%ui}",
+                        peer->weight, peer->backup ? "true" : "false",
+                        peer->down ? "true" : "false",
+                        peer->fails, peer->conns);
+    }
+
+    return p;
+}

@@ -1,0 +1,191 @@
+"""Fixtures for the ngx_http_upstream_resolve_module tests: backends on
+several loopback addresses (a plain nginx, each address answering its own
+identity), an nginx config builder for resolve_server upstreams, the status
+JSON reader and a small keep-alive load generator that records every
+answer."""
+import http.client
+import json
+import socket
+import threading
+import time
+
+import pytest
+
+import testbed
+
+
+class NginxBackends:
+    """One plain nginx (no module) listening on PORT at every address in
+    addrs; each address answers "<addr>\\n"."""
+
+    def __init__(self, nginx_factory, addrs, port=None):
+        self.addrs = list(addrs)
+        self.port = port or testbed.free_port("127.0.0.1")
+        blocks = []
+        for a in self.addrs:
+            blocks.append(
+                f"server {{ listen {a}:{self.port}; "
+                f"keepalive_requests 1000000; "
+                f"location / {{ return 200 \"{a}\\n\"; }} }}")
+        self.nginx = nginx_factory("\n".join(blocks), workers=1, module=False)
+
+
+@pytest.fixture
+def nginx_backends(nginx_factory):
+    def make(addrs=("127.0.0.2", "127.0.0.3", "127.0.0.4"), port=None):
+        return NginxBackends(nginx_factory, addrs, port)
+    return make
+
+
+def resolve_conf(dns_server, upstreams, listen_port, status_port,
+                 resolver_timeout="2s", extra=""):
+    """http{} body: resolver, the given upstream blocks (name -> body) and a
+    proxy server where /NAME/ goes to upstream NAME, plus the status
+    server (reuseport, so fresh connections spread over the workers)."""
+    ups = []
+    locs = []
+    for name, body in upstreams.items():
+        ups.append(f"upstream {name} {{\n{body}\n}}")
+        locs.append(
+            f"location /{name}/ {{ proxy_pass http://{name}; "
+            f"proxy_http_version 1.1; proxy_set_header Connection \"\"; "
+            f"proxy_connect_timeout 1s; }}")
+    return (f"resolver {dns_server} ipv6=off;\n"
+            f"resolver_timeout {resolver_timeout};\n"
+            f"log_format ups '$upstream_addr $status';\n"
+            + "\n".join(ups) + "\n"
+            f"server {{ listen 127.0.0.1:{listen_port} reuseport; "
+            f"keepalive_requests 1000000;\n" + "\n".join(locs) + "\n}\n"
+            f"server {{ listen 127.0.0.1:{status_port} reuseport; "
+            f"location = /upstreams {{ upstream_resolve_status; }} }}\n"
+            + extra)
+
+
+def http_get(port, path, timeout=5.0):
+    """(status, body text) of one GET on a fresh connection."""
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        c.request("GET", path)
+        r = c.getresponse()
+        return r.status, r.read().decode(errors="replace")
+    finally:
+        c.close()
+
+
+def status(port):
+    code, body = http_get(port, "/upstreams")
+    assert code == 200, body
+    return json.loads(body)
+
+
+def upstream_status(port, name):
+    for u in status(port)["upstreams"]:
+        if u["name"] == name:
+            return u
+    raise KeyError(name)
+
+
+def wait_for(predicate, timeout=10.0, interval=0.05, what="condition"):
+    """Polls predicate() until it returns a true value; returns it."""
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        try:
+            last = predicate()
+            if last:
+                return last
+        except (OSError, KeyError, ValueError, http.client.HTTPException):
+            pass
+        time.sleep(interval)
+    raise AssertionError(f"{what} not reached in {timeout}s (last {last!r})")
+
+
+def addresses(port, upstream, server_index=0):
+    u = upstream_status(port, upstream)
+    return sorted(u["resolve"][server_index]["addresses"])
+
+
+class Load:
+    """Threads sending GETs over keep-alive connections until stop();
+    every answer is kept as (monotonic time, status, body)."""
+
+    def __init__(self, port, path, threads=4):
+        self.port = port
+        self.path = path
+        self.results = []
+        self.lock = threading.Lock()
+        self.running = True
+        self.threads = [threading.Thread(target=self._run, daemon=True)
+                        for _ in range(threads)]
+        for t in self.threads:
+            t.start()
+
+    def _run(self):
+        conn = None
+        while self.running:
+            try:
+                if conn is None:
+                    conn = http.client.HTTPConnection("127.0.0.1", self.port,
+                                                      timeout=5)
+                conn.request("GET", self.path)
+                r = conn.getresponse()
+                item = (time.monotonic(), r.status,
+                        r.read().decode(errors="replace").strip())
+                if r.getheader("connection", "").lower() == "close":
+                    conn.close()
+                    conn = None
+            except (OSError, http.client.HTTPException) as e:
+                # a reload closes idle keep-alive connections between
+                # requests; that is a new connection, not a failed request
+                # (status -1, see disconnects()); a dead worker shows here too
+                if isinstance(e, (http.client.RemoteDisconnected,
+                                  ConnectionResetError, BrokenPipeError)):
+                    item = (time.monotonic(), -1, repr(e))
+                else:
+                    item = (time.monotonic(), 0, repr(e))
+                conn = None
+            with self.lock:
+                self.results.append(item)
+
+    def stop(self):
+        self.running = False
+        for t in self.threads:
+            t.join(10)
+        return self.results
+
+    def snapshot(self):
+        with self.lock:
+            return list(self.results)
+
+    def failures(self):
+        """Answers other than 200, and errors (not disconnects)."""
+        with self.lock:
+            return [r for r in self.results if r[1] not in (200, -1)]
+
+    def disconnects(self):
+        with self.lock:
+            return [r for r in self.results if r[1] == -1]
+
+    def answered(self):
+        with self.lock:
+            return [r for r in self.results if r[1] != -1]
+
+
+@pytest.fixture
+def load():
+    made = []
+
+    def make(port, path, threads=4):
+        lo = Load(port, path, threads)
+        made.append(lo)
+        return lo
+    yield make
+    for lo in made:
+        lo.stop()
+
+
+def free_udp_port():
+    """A loopback port nothing listens on (queries to it time out)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
