@@ -1,8 +1,777 @@
-/* main.c - portico-controller entry point (skeleton; the component's issue replaces it). */
+/*
+ * main.c - portico-controller: flags, wiring and the one event loop.
+ *
+ * Everything runs on one evloop: the source (Kubernetes watches through
+ * controller/kube/, or a folder with --source=dir:PATH), the debounce and
+ * confirmation timers of the reloader, nginx supervision and shutdown
+ * (signalfd: SIGCHLD, SIGTERM, SIGINT), the Vault pipeline's notify fd.
+ * Only the metrics endpoint (libmicrohttpd) and the Vault worker have
+ * their own threads.
+ */
+#include <errno.h>
+#include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
-int main(void)
+#include "evloop.h"
+#include "httpd.h"
+#include "log.h"
+#include "netaddr.h"
+#include "controller/dirsource.h"
+#include "controller/kube/kube.h"
+#include "controller/metrics.h"
+#include "controller/model.h"
+#include "controller/nginx.h"
+#include "controller/reload.h"
+#include "controller/render.h"
+#include "controller/selfsigned.h"
+#include "controller/store.h"
+#include "controller/tlsfiles.h"
+#include "controller/validate.h"
+#include "vault/certs.h"
+#include "vault/vault.h"
+
+#define PROGRAM               "portico-controller"
+#define EXIT_USAGE            2
+#define PATH_LEN              4096
+#define LOCAL_HTTP_PORT       8080
+#define LOCAL_HTTPS_PORT      8443
+#define KUBE_HTTP_PORT        80
+#define KUBE_HTTPS_PORT       443
+#define STATUS_PORT           10246
+#define KEEPALIVE             32
+#define METRICS_REFRESH_MS    1000
+#define SHUTDOWN_PUBLISH_MS   3000
+#define SHUTDOWN_NGINX_MS     10000
+#define LEASE_DURATION_S      15
+#define RENEW_DEADLINE_S      10
+#define RETRY_PERIOD_S        2
+#define MAX_PUBLISH_ADDRESSES 16
+
+struct opts {
+    const char *source;
+    const char *kubeconfig;
+    const char *watch_namespace;
+    const char *controller_class;
+    const char *ingress_class;
+    int watch_without_class;
+    const char *cluster_domain;
+    const char *nginx_binary;
+    const char *prefix;
+    const char *module_path;
+    const char *upstream_mode;
+    const char *resolver;
+    const char *resolve_ttl_arg;
+    char resolve_ttl[64];
+    int http_port, https_port, status_port;
+    const char *bind_address;
+    const char *metrics_address;
+    const char *certs_dir;
+    const char *worker_processes;
+    const char *publish_service;
+    const char *publish_status_address;
+    int publish_dnsendpoints;
+    int update_status_on_shutdown;
+    const char *election_id;
+    const char *lease_namespace;
+    const char *pod_name;
+    long debounce_ms;
+    enum log_level level;
+    int vault_enabled;
+    struct vault_config vault;
+    struct certs_config certs;
+};
+
+struct controller {
+    struct opts *o;
+    struct evloop *loop;
+    struct store *store;
+    struct dirsource *dir;
+    struct kube_client *kc;
+    struct kube_source *ks;
+    struct publisher *pub;
+    struct nginx *nginx;
+    struct tlsfiles *tls;
+    struct reloader *reloader;
+    struct certs_pipeline *certs;
+    struct metrics metrics;
+    struct httpd *httpd;
+    struct ev_timer *metrics_timer, *shutdown_timer;
+    int sigfd;
+    int stopping;
+};
+
+static void usage(FILE *out)
 {
-    fprintf(stderr, "portico-controller: not implemented yet\n");
-    return 2;
+    fprintf(out,
+"Usage: " PROGRAM " [flags]\n"
+"Keeps nginx configured from Kubernetes Ingresses (or a folder of manifests).\n"
+"\n"
+"Source:\n"
+"  --source=kube|dir:PATH        kube (default): watch the Kubernetes API;\n"
+"                                dir:PATH: read *.yaml/*.yml/*.json manifests\n"
+"                                (Ingress, Service, Secret, IngressClass) from\n"
+"                                PATH and follow changes (local mode)\n"
+"  --kubeconfig=PATH             kubeconfig file (default: in-cluster config)\n"
+"  --watch-namespace=NS          only this namespace (default: all)\n"
+"Ingress selection:\n"
+"  --controller-class=NAME       IngressClass spec.controller we own\n"
+"                                (default portico.io/ingress-controller)\n"
+"  --ingress-class=NAME          legacy kubernetes.io/ingress.class value\n"
+"                                (default portico)\n"
+"  --watch-ingress-without-class serve Ingresses with no class at all (also\n"
+"                                done when our IngressClass is the default)\n"
+"  --cluster-domain=DOMAIN       Service names: SVC.NS.svc.DOMAIN (cluster.local)\n"
+"nginx:\n"
+"  --nginx-binary=PATH           (default /usr/sbin/nginx)\n"
+"  --nginx-prefix=DIR            state folder: nginx.conf, certificates, pid,\n"
+"                                temp files (default /var/lib/portico)\n"
+"  --module-path=PATH            ngx_http_upstream_resolve_module.so (default\n"
+"                                /usr/lib/nginx/modules/ngx_http_upstream_resolve_module.so)\n"
+"  --upstream-mode=module|variable  module (default): upstream{} with\n"
+"                                resolve_server; variable: proxy_pass through a\n"
+"                                variable and nginx's resolver (no module)\n"
+"  --resolver=ADDR[:PORT]        DNS for upstream names, i.e. portico-dnscache\n"
+"                                (default 127.0.0.1:53)\n"
+"  --resolve-ttl=MIN,MAX         re-resolve bounds (default 1s,30s)\n"
+"  --http-port=N --https-port=N  (default 80/443; 8080/8443 with --source=dir)\n"
+"  --bind-address=ADDR           listen only on ADDR (default: all)\n"
+"  --status-port=N               nginx status on 127.0.0.1:N: /nginx_status,\n"
+"                                /upstreams, /config-version (default 10246)\n"
+"  --worker-processes=N|auto     (default auto)\n"
+"  --certs-dir=DIR               certificate files (default PREFIX/certs)\n"
+"  --debounce=DURATION           coalesce changes for this long (default 100ms)\n"
+"Publishing (kube source; only the leader writes):\n"
+"  --publish-service=NS/NAME     copy this Service's load-balancer address\n"
+"                                into Ingress status\n"
+"  --publish-status-address=A,B  or publish these IPs/hostnames\n"
+"  --publish-dnsendpoints        also write one DNSEndpoint per Ingress\n"
+"  --update-status-on-shutdown   clear the status when stopping\n"
+"  --election-id=NAME            leader Lease name (default portico-leader)\n"
+"  --lease-namespace=NS          (default $POD_NAMESPACE, else default)\n"
+"  --pod-name=NAME               identity in the Lease (default $POD_NAME,\n"
+"                                else the host name)\n"
+"Observability:\n"
+"  --metrics-address=[ADDR]:PORT /metrics /healthz /readyz (default :10254)\n"
+"  --log-level=debug|info|warn|error   (default info)\n"
+"Vault (Ingresses labelled ssl: \"true\"; on when VAULT_ADDR or\n"
+"--vault-addr is set):\n");
+    vault_config_usage(out);
+    certs_config_usage(out);
+    fprintf(out,
+"\nLabels: ssl: \"true\" (certificates from Vault per host), httpsOnly: \"true\"\n"
+"(redirect HTTP to HTTPS). Annotations: portico.io/proxy-body-size,\n"
+"portico.io/proxy-{connect,read,send}-timeout. See docs/controller.md.\n");
+}
+
+/* "--name=value" or "--name value"; NULL if argv[*i] is not --name. */
+static const char *flag_value(int argc, char **argv, int *i, const char *name,
+                              int *bad)
+{
+    size_t n = strlen(name);
+    const char *a = argv[*i];
+
+    if (strncmp(a, name, n) != 0)
+        return NULL;
+    if (a[n] == '=')
+        return a + n + 1;
+    if (a[n] != '\0')
+        return NULL;
+    if (*i + 1 >= argc) {
+        fprintf(stderr, PROGRAM ": %s needs a value\n", name);
+        *bad = 1;
+        return NULL;
+    }
+    return argv[++*i];
+}
+
+static int parse_port(const char *name, const char *v, int *out)
+{
+    char *end;
+    long p = strtol(v, &end, 10);
+
+    if (!*v || *end || p < 1 || p > 65535) {
+        fprintf(stderr, PROGRAM ": %s: invalid port \"%s\"\n", name, v);
+        return -1;
+    }
+    *out = (int)p;
+    return 0;
+}
+
+/* "1s,30s" -> "1s 30s", each a number with an optional s/m/h unit. */
+static int parse_resolve_ttl(const char *v, char *out, size_t outlen)
+{
+    const char *comma = strchr(v, ',');
+    char err[128];
+
+    if (!comma ||
+        validate_timeout(v, (size_t)(comma - v), err, sizeof(err)) < 0 ||
+        validate_timeout(comma + 1, strlen(comma + 1), err, sizeof(err)) < 0) {
+        fprintf(stderr, PROGRAM ": --resolve-ttl: want MIN,MAX like 1s,30s\n");
+        return -1;
+    }
+    snprintf(out, outlen, "%.*s %s", (int)(comma - v), v, comma + 1);
+    return 0;
+}
+
+static int parse_args(struct opts *o, int argc, char **argv)
+{
+    int http_set = 0, https_set = 0;
+    char err[256];
+
+    o->source = "kube";
+    o->controller_class = "portico.io/ingress-controller";
+    o->ingress_class = "portico";
+    o->cluster_domain = "cluster.local";
+    o->nginx_binary = "/usr/sbin/nginx";
+    o->prefix = "/var/lib/portico";
+    o->module_path =
+        "/usr/lib/nginx/modules/ngx_http_upstream_resolve_module.so";
+    o->upstream_mode = "module";
+    o->resolver = "127.0.0.1:53";
+    o->resolve_ttl_arg = "1s,30s";
+    o->status_port = STATUS_PORT;
+    o->metrics_address = ":10254";
+    o->worker_processes = "auto";
+    o->election_id = "portico-leader";
+    o->debounce_ms = RELOAD_DEBOUNCE_MS;
+    o->level = LOG_INFO;
+    vault_config_init(&o->vault);
+    certs_config_init(&o->certs);
+    if (vault_config_from_env(&o->vault, err, sizeof(err)) < 0) {
+        fprintf(stderr, PROGRAM ": %s\n", err);
+        return -1;
+    }
+    o->vault_enabled = getenv("VAULT_ADDR") && *getenv("VAULT_ADDR");
+
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *v;
+        int bad = 0, rc;
+
+        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+            usage(stdout);
+            exit(0);
+        }
+        if (strncmp(a, "--vault-addr", 12) == 0)
+            o->vault_enabled = 1;
+        if ((rc = vault_config_flag(&o->vault, argc, argv, &i, err,
+                                    sizeof(err))) != 0 ||
+            (rc = certs_config_flag(&o->certs, argc, argv, &i, err,
+                                    sizeof(err))) != 0) {
+            if (rc < 0) {
+                fprintf(stderr, PROGRAM ": %s\n", err);
+                return -1;
+            }
+            continue;
+        }
+#define STR(flag, field) \
+        if ((v = flag_value(argc, argv, &i, flag, &bad)) || bad) { \
+            if (bad) return -1; \
+            o->field = v; \
+            continue; \
+        }
+#define BOOL(flag, field) \
+        if (strcmp(a, flag) == 0 || strcmp(a, flag "=true") == 0) { \
+            o->field = 1; \
+            continue; \
+        } \
+        if (strcmp(a, flag "=false") == 0) { \
+            o->field = 0; \
+            continue; \
+        }
+        STR("--source", source)
+        STR("--kubeconfig", kubeconfig)
+        STR("--watch-namespace", watch_namespace)
+        STR("--controller-class", controller_class)
+        STR("--ingress-class", ingress_class)
+        BOOL("--watch-ingress-without-class", watch_without_class)
+        STR("--cluster-domain", cluster_domain)
+        STR("--nginx-binary", nginx_binary)
+        STR("--nginx-prefix", prefix)
+        STR("--module-path", module_path)
+        STR("--upstream-mode", upstream_mode)
+        STR("--resolver", resolver)
+        STR("--resolve-ttl", resolve_ttl_arg)
+        STR("--bind-address", bind_address)
+        STR("--metrics-address", metrics_address)
+        STR("--certs-dir", certs_dir)
+        STR("--worker-processes", worker_processes)
+        STR("--publish-service", publish_service)
+        STR("--publish-status-address", publish_status_address)
+        BOOL("--publish-dnsendpoints", publish_dnsendpoints)
+        BOOL("--update-status-on-shutdown", update_status_on_shutdown)
+        STR("--election-id", election_id)
+        STR("--lease-namespace", lease_namespace)
+        STR("--pod-name", pod_name)
+#undef STR
+#undef BOOL
+        if ((v = flag_value(argc, argv, &i, "--http-port", &bad)) || bad) {
+            if (bad || parse_port("--http-port", v, &o->http_port) < 0)
+                return -1;
+            http_set = 1;
+            continue;
+        }
+        if ((v = flag_value(argc, argv, &i, "--https-port", &bad)) || bad) {
+            if (bad || parse_port("--https-port", v, &o->https_port) < 0)
+                return -1;
+            https_set = 1;
+            continue;
+        }
+        if ((v = flag_value(argc, argv, &i, "--status-port", &bad)) || bad) {
+            if (bad || parse_port("--status-port", v, &o->status_port) < 0)
+                return -1;
+            continue;
+        }
+        if ((v = flag_value(argc, argv, &i, "--debounce", &bad)) || bad) {
+            if (bad || vault_parse_duration_ms(v, &o->debounce_ms) < 0) {
+                fprintf(stderr, PROGRAM ": --debounce: invalid \"%s\"\n",
+                        bad ? "" : v);
+                return -1;
+            }
+            continue;
+        }
+        if ((v = flag_value(argc, argv, &i, "--log-level", &bad)) || bad) {
+            if (bad || log_level_parse(v, &o->level) < 0) {
+                fprintf(stderr, PROGRAM ": --log-level: invalid\n");
+                return -1;
+            }
+            continue;
+        }
+        fprintf(stderr, PROGRAM ": unknown flag \"%s\" (see --help)\n", a);
+        return -1;
+    }
+
+    int local = strncmp(o->source, "dir:", 4) == 0;
+    if (!local && strcmp(o->source, "kube") != 0) {
+        fprintf(stderr, PROGRAM ": --source must be kube or dir:PATH\n");
+        return -1;
+    }
+    if (!http_set)
+        o->http_port = local ? LOCAL_HTTP_PORT : KUBE_HTTP_PORT;
+    if (!https_set)
+        o->https_port = local ? LOCAL_HTTPS_PORT : KUBE_HTTPS_PORT;
+    if (strcmp(o->upstream_mode, "module") != 0 &&
+        strcmp(o->upstream_mode, "variable") != 0) {
+        fprintf(stderr, PROGRAM ": --upstream-mode must be module or variable\n");
+        return -1;
+    }
+    if (validate_host(o->cluster_domain, strlen(o->cluster_domain), err,
+                      sizeof(err)) < 0) {
+        fprintf(stderr, PROGRAM ": --cluster-domain: %s\n", err);
+        return -1;
+    }
+    struct netaddr na;
+    if (netaddr_parse(o->resolver, 53, &na) < 0) {
+        fprintf(stderr, PROGRAM ": --resolver: want a numeric ADDR[:PORT]\n");
+        return -1;
+    }
+    if (o->bind_address && netaddr_parse(o->bind_address, 0, &na) < 0) {
+        fprintf(stderr, PROGRAM ": --bind-address: want a numeric address\n");
+        return -1;
+    }
+    if (parse_resolve_ttl(o->resolve_ttl_arg, o->resolve_ttl,
+                          sizeof(o->resolve_ttl)) < 0)
+        return -1;
+    if (strcmp(o->worker_processes, "auto") != 0 &&
+        strspn(o->worker_processes, "0123456789") !=
+            strlen(o->worker_processes)) {
+        fprintf(stderr, PROGRAM ": --worker-processes: a number or auto\n");
+        return -1;
+    }
+    if (o->vault_enabled && vault_config_check(&o->vault, err, sizeof(err)) < 0) {
+        fprintf(stderr, PROGRAM ": %s\n", err);
+        return -1;
+    }
+    return 0;
+}
+
+/* ---- hooks from the reloader ----------------------------------------------- */
+
+static void on_served(void *arg, const struct model *m)
+{
+    struct controller *c = arg;
+    struct served_ingress *list;
+    size_t n = 0;
+
+    if (!c->pub)
+        return;
+    list = calloc(m->ning ? m->ning : 1, sizeof(*list));
+    if (!list)
+        return;
+    for (size_t i = 0; i < m->ning; i++) {
+        const struct model_ingress *mi = &m->ings[i];
+        if (mi->state != ING_SERVED)
+            continue;
+        list[n].ns = mi->ns;
+        list[n].name = mi->name;
+        list[n].uid = mi->uid;
+        list[n].hosts = (const char *const *)mi->hosts;
+        list[n].nhosts = mi->nhosts;
+        list[n].dns_ttl = mi->dns_ttl;
+        n++;
+    }
+    publisher_update(c->pub, list, n);
+    free(list);
+}
+
+static void on_problem(void *arg, const struct model_ingress *mi)
+{
+    struct controller *c = arg;
+
+    if (c->kc)
+        kube_emit_event(c->kc, mi->ns, mi->name, mi->uid, "Warning",
+                        mi->state == ING_REJECTED ? "Rejected" : "Excluded",
+                        mi->reason ? mi->reason : "");
+}
+
+static void on_vault_hosts(void *arg, char *const *hosts, size_t n)
+{
+    struct controller *c = arg;
+
+    if (c->certs && certs_set_hosts(c->certs, (const char *const *)hosts, n) < 0)
+        log_error("vault: out of memory setting hosts");
+}
+
+static void on_store_change(void *arg)
+{
+    struct controller *c = arg;
+
+    if (c->reloader)
+        reloader_kick(c->reloader);
+}
+
+static void on_certs(struct evloop *loop, int fd, unsigned events, void *arg)
+{
+    struct controller *c = arg;
+    struct certs_snapshot *snap = calloc(1, sizeof(*snap));
+
+    certs_notify_ack(c->certs);
+    if (!snap || certs_snapshot(c->certs, snap) < 0) {
+        free(snap);
+        return;
+    }
+    tlsfiles_set_vault(c->tls, snap);
+    reloader_kick(c->reloader);
+}
+
+static void on_metrics_timer(struct evloop *loop, struct ev_timer *t,
+                             void *arg)
+{
+    struct controller *c = arg;
+
+    if (c->kc) {
+        struct buf b;
+        buf_init(&b);
+        kube_client_write_metrics(c->kc, &b);
+        metrics_set_kube(&c->metrics, buf_failed(&b) ? NULL
+                                                     : buf_steal(&b, NULL));
+        buf_free(&b);
+    }
+    if (c->pub) {
+        pthread_mutex_lock(&c->metrics.lock);
+        c->metrics.leader = publisher_is_leader(c->pub) ? 1 : 0;
+        pthread_mutex_unlock(&c->metrics.lock);
+    }
+    evloop_timer_start(t, METRICS_REFRESH_MS);
+}
+
+static void on_shutdown_timer(struct evloop *loop, struct ev_timer *t,
+                              void *arg)
+{
+    evloop_stop(loop);
+}
+
+static void on_signal(struct evloop *loop, int fd, unsigned events, void *arg)
+{
+    struct controller *c = arg;
+    struct signalfd_siginfo si;
+
+    while (read(fd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
+        if (si.ssi_signo == SIGCHLD) {
+            reloader_on_sigchld(c->reloader);
+            continue;
+        }
+        if (c->stopping)
+            continue;
+        c->stopping = 1;
+        log_info("signal %u: shutting down", si.ssi_signo);
+        if (c->pub) {
+            publisher_shutdown(c->pub, SHUTDOWN_PUBLISH_MS);
+            evloop_timer_start(c->shutdown_timer, SHUTDOWN_PUBLISH_MS);
+        } else {
+            evloop_stop(loop);
+        }
+    }
+}
+
+/* ---- setup -------------------------------------------------------------------- */
+
+static int make_dirs(const struct opts *o, char *err, size_t errlen)
+{
+    static const char *const sub[] = {"", "/tmp", "/tmp/client_body",
+                                      "/tmp/proxy", "/tmp/fastcgi",
+                                      "/tmp/uwsgi", "/tmp/scgi", "/logs"};
+    char path[PATH_LEN];
+
+    for (size_t i = 0; i < sizeof(sub) / sizeof(sub[0]); i++) {
+        snprintf(path, sizeof(path), "%s%s", o->prefix, sub[i]);
+        if (mkdir(path, 0755) < 0 && errno != EEXIST) {
+            snprintf(err, errlen, "cannot create %.300s: %s", path,
+                     strerror(errno));
+            return -1;
+        }
+    }
+    /* nginx workers run unprivileged: they must reach the temp paths. */
+    chmod(o->prefix, 0755);
+    return 0;
+}
+
+static int split_addresses(char *list, const char **out, size_t *n)
+{
+    char *save = NULL;
+
+    *n = 0;
+    for (char *tok = strtok_r(list, ",", &save); tok;
+         tok = strtok_r(NULL, ",", &save)) {
+        if (*n == MAX_PUBLISH_ADDRESSES)
+            return -1;
+        out[(*n)++] = tok;
+    }
+    return 0;
+}
+
+static int start_kube(struct controller *c, char *err, size_t errlen)
+{
+    struct opts *o = c->o;
+    struct kube_client_opts ko = {.kubeconfig = o->kubeconfig,
+                                  .user_agent = PROGRAM};
+    static const char *addrs[MAX_PUBLISH_ADDRESSES];
+    static char hostname[256];
+    size_t naddrs = 0;
+
+    c->kc = kube_client_new(c->loop, &ko, err, errlen);
+    if (!c->kc)
+        return -1;
+    c->ks = kube_source_start(c->kc, c->store, o->watch_namespace, err, errlen);
+    if (!c->ks)
+        return -1;
+    if (o->publish_status_address) {
+        char *copy = strdup(o->publish_status_address);
+        if (!copy || split_addresses(copy, addrs, &naddrs) < 0) {
+            snprintf(err, errlen, "--publish-status-address: at most %d",
+                     MAX_PUBLISH_ADDRESSES);
+            return -1;
+        }
+    }
+    if (!o->pod_name) {
+        o->pod_name = getenv("POD_NAME");
+        if (!o->pod_name) {
+            gethostname(hostname, sizeof(hostname) - 1);
+            o->pod_name = hostname;
+        }
+    }
+    if (!o->lease_namespace)
+        o->lease_namespace = getenv("POD_NAMESPACE") ? getenv("POD_NAMESPACE")
+                                                     : "default";
+    struct publisher_opts po = {
+        .identity = o->pod_name,
+        .lease_namespace = o->lease_namespace,
+        .lease_name = o->election_id,
+        .lease_duration_s = LEASE_DURATION_S,
+        .renew_deadline_s = RENEW_DEADLINE_S,
+        .retry_period_s = RETRY_PERIOD_S,
+        .publish_service = o->publish_service,
+        .publish_addresses = naddrs ? addrs : NULL,
+        .npublish_addresses = naddrs,
+        .publish_dnsendpoints = o->publish_dnsendpoints,
+        .clear_status_on_shutdown = o->update_status_on_shutdown,
+    };
+    c->pub = publisher_start(c->kc, &po, err, errlen);
+    return c->pub ? 0 : -1;
+}
+
+static int start_vault(struct controller *c, char *err, size_t errlen)
+{
+    static char dir[PATH_LEN];
+
+    if (!c->o->certs.dir) {
+        snprintf(dir, sizeof(dir), "%s/vault", c->o->certs_dir);
+        c->o->certs.dir = dir;
+    }
+    c->certs = certs_new(&c->o->certs, &c->o->vault, err, errlen);
+    if (!c->certs || certs_start(c->certs) < 0)
+        return -1;
+    c->metrics.certs = c->certs;
+    return evloop_io_set(c->loop, certs_notify_fd(c->certs), EV_READ,
+                         on_certs, c);
+}
+
+static const char *metrics_listen(const char *addr, char *buf, size_t len)
+{
+    if (addr[0] == ':') {
+        snprintf(buf, len, "0.0.0.0%s", addr);
+        return buf;
+    }
+    return addr;
+}
+
+static int run(struct controller *c)
+{
+    struct opts *o = c->o;
+    char err[512], conf[PATH_LEN], cand[PATH_LEN], dcrt[PATH_LEN],
+        dkey[PATH_LEN], mlisten[128];
+    static char certs_dir[PATH_LEN];
+    sigset_t mask;
+
+    if (make_dirs(o, err, sizeof(err)) < 0)
+        goto fail;
+    if (!o->certs_dir) {
+        snprintf(certs_dir, sizeof(certs_dir), "%s/certs", o->prefix);
+        o->certs_dir = certs_dir;
+    }
+    snprintf(conf, sizeof(conf), "%s/nginx.conf", o->prefix);
+    snprintf(cand, sizeof(cand), "%s/nginx.conf.candidate", o->prefix);
+    snprintf(dcrt, sizeof(dcrt), "%s/default.crt", o->prefix);
+    snprintf(dkey, sizeof(dkey), "%s/default.key", o->prefix);
+    if (selfsigned_write(dcrt, dkey, "portico-default", err, sizeof(err)) < 0)
+        goto fail;
+
+    /* Signals go to the signalfd; threads started below inherit the mask. */
+    sigemptyset(&mask);
+    sigaddset(&mask, SIGCHLD);
+    sigaddset(&mask, SIGTERM);
+    sigaddset(&mask, SIGINT);
+    sigprocmask(SIG_BLOCK, &mask, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    c->sigfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
+
+    c->loop = evloop_new();
+    if (!c->loop || c->sigfd < 0 ||
+        evloop_io_set(c->loop, c->sigfd, EV_READ, on_signal, c) < 0) {
+        snprintf(err, sizeof(err), "cannot set up the event loop");
+        goto fail;
+    }
+    c->store = store_new(on_store_change, c);
+    c->tls = c->store ? tlsfiles_new(c->store, o->certs_dir, err, sizeof(err))
+                      : NULL;
+    if (!c->tls)
+        goto fail;
+    metrics_init(&c->metrics);
+    c->httpd = httpd_start(metrics_listen(o->metrics_address, mlisten,
+                                          sizeof(mlisten)),
+                           metrics_http_handler, &c->metrics, err, sizeof(err));
+    if (!c->httpd)
+        goto fail;
+
+    struct nginx_opts no = {.binary = o->nginx_binary, .prefix = o->prefix,
+                            .conf = conf, .status_port = o->status_port};
+    c->nginx = nginx_new(&no);
+    struct reloader_config rc = {
+        .render = {
+            .module_path = o->module_path,
+            .upstream_mode = strcmp(o->upstream_mode, "variable") == 0
+                                 ? UPSTREAM_VARIABLE : UPSTREAM_MODULE,
+            .resolver = o->resolver,
+            .resolve_ttl = o->resolve_ttl,
+            .bind_address = o->bind_address,
+            .http_port = o->http_port,
+            .https_port = o->https_port,
+            .status_port = o->status_port,
+            .prefix = o->prefix,
+            .default_crt = dcrt,
+            .default_key = dkey,
+            .worker_processes = o->worker_processes,
+            .keepalive = KEEPALIVE,
+            .error_log = "stderr",
+        },
+        .model = {
+            .controller_class = o->controller_class,
+            .ingress_class = o->ingress_class,
+            .watch_without_class = o->watch_without_class,
+            .cluster_domain = o->cluster_domain,
+        },
+        .conf_path = conf,
+        .candidate_path = cand,
+        .debounce_ms = (int)o->debounce_ms,
+        .max_wait_ms = RELOAD_MAX_WAIT_MS,
+    };
+    struct reloader_hooks hooks = {.served = on_served, .problem = on_problem,
+                                   .vault_hosts = on_vault_hosts, .arg = c};
+    c->reloader = c->nginx ? reloader_new(c->loop, c->store, c->nginx, c->tls,
+                                          &c->metrics, &rc, &hooks)
+                           : NULL;
+    c->metrics_timer = evloop_timer_new(c->loop, on_metrics_timer, c);
+    c->shutdown_timer = evloop_timer_new(c->loop, on_shutdown_timer, c);
+    if (!c->reloader || !c->metrics_timer || !c->shutdown_timer) {
+        snprintf(err, sizeof(err), "out of memory");
+        goto fail;
+    }
+    if (o->vault_enabled && start_vault(c, err, sizeof(err)) < 0)
+        goto fail;
+    if (strncmp(o->source, "dir:", 4) == 0) {
+        c->dir = dirsource_start(c->loop, c->store, o->source + 4, err,
+                                 sizeof(err));
+        if (!c->dir)
+            goto fail;
+    } else if (start_kube(c, err, sizeof(err)) < 0) {
+        goto fail;
+    }
+    evloop_timer_start(c->metrics_timer, 0);
+    log_info("serving HTTP on port %d, HTTPS on %d, status on "
+             "127.0.0.1:%d, metrics on %s",
+             o->http_port, o->https_port, o->status_port, o->metrics_address);
+    evloop_run(c->loop);
+    reloader_stop(c->reloader, SHUTDOWN_NGINX_MS);
+    return 0;
+fail:
+    log_error("%s", err);
+    if (c->reloader)
+        reloader_stop(c->reloader, SHUTDOWN_NGINX_MS);
+    return 1;
+}
+
+static void cleanup(struct controller *c)
+{
+    dirsource_free(c->dir);
+    kube_source_free(c->ks);
+    publisher_free(c->pub);
+    reloader_free(c->reloader);
+    if (c->httpd)
+        httpd_stop(c->httpd);
+    if (c->certs)
+        certs_free(c->certs);
+    kube_client_free(c->kc);
+    tlsfiles_free(c->tls);
+    nginx_free(c->nginx);
+    store_free(c->store);
+    evloop_timer_free(c->metrics_timer);
+    evloop_timer_free(c->shutdown_timer);
+    if (c->sigfd >= 0)
+        close(c->sigfd);
+    if (c->loop)
+        evloop_free(c->loop);
+    metrics_destroy(&c->metrics);
+    vault_config_free(&c->o->vault);
+}
+
+int main(int argc, char **argv)
+{
+    struct opts o;
+    struct controller c;
+    int rc;
+
+    memset(&o, 0, sizeof(o));
+    memset(&c, 0, sizeof(c));
+    c.sigfd = -1;
+    c.o = &o;
+    if (parse_args(&o, argc, argv) < 0)
+        return EXIT_USAGE;
+    log_init(PROGRAM, o.level);
+    rc = run(&c);
+    cleanup(&c);
+    return rc;
 }

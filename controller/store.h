@@ -45,4 +45,29 @@ void store_mark_synced(struct store *s, enum resource_kind kind);
 
 const char *resource_kind_name(enum resource_kind kind);
 
+/* ---- the controller's side (extension of the contract) ---------------- */
+
+/* Called on the loop thread after every change that altered the store
+ * (a put of an identical object is not a change). */
+typedef void (*store_change_cb)(void *arg);
+
+struct store *store_new(store_change_cb on_change, void *arg);
+void store_free(struct store *s);
+/* Borrowed reference, or NULL. ns is ignored for cluster-scoped kinds. */
+struct json_object *store_get(const struct store *s, enum resource_kind kind,
+                              const char *ns, const char *name);
+size_t store_count(const struct store *s, enum resource_kind kind);
+/* Every object of kind, sorted by "namespace/name" (borrowed references
+ * in a malloc'd array the caller frees). 0, or -1 out of memory. */
+int store_list(const struct store *s, enum resource_kind kind,
+               struct json_object ***out, size_t *n);
+int store_is_synced(const struct store *s, enum resource_kind kind);
+/* Incremented on every change. */
+unsigned long long store_generation(const struct store *s);
+
+/* Helpers for json-c objects in the Kubernetes wire shape: the string at
+ * a dotted path ("metadata.name"), or NULL when absent or not a string. */
+const char *k8s_str(struct json_object *obj, const char *path);
+struct json_object *k8s_get(struct json_object *obj, const char *path);
+
 #endif

@@ -1,0 +1,293 @@
+/* dirsource.c - local mode source: a folder of manifests (see dirsource.h). */
+#include "controller/dirsource.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/inotify.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "controller/manifest.h"
+
+/* What one file contributed at its last successful parse. */
+struct file_entry {
+    char *name;
+    struct json_object *docs;   /* array */
+    int seen;                   /* present in the current scan */
+};
+
+struct dirsource {
+    struct evloop *loop;
+    struct store *store;
+    char *dir;
+    int ifd;
+    struct ev_timer *settle;
+    struct file_entry *files;
+    size_t nfiles, capfiles;
+};
+
+static int wanted_name(const char *name, int *is_json)
+{
+    size_t n = strlen(name);
+
+    if (name[0] == '.')
+        return 0;
+    *is_json = n > 5 && strcmp(name + n - 5, ".json") == 0;
+    return *is_json || (n > 5 && strcmp(name + n - 5, ".yaml") == 0) ||
+           (n > 4 && strcmp(name + n - 4, ".yml") == 0);
+}
+
+static char *read_file(const char *path, size_t *len, char *err,
+                       size_t errlen)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    struct stat st;
+    char *data;
+    size_t got = 0;
+
+    if (fd < 0) {
+        snprintf(err, errlen, "%s", strerror(errno));
+        return NULL;
+    }
+    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) ||
+        st.st_size > DIRSOURCE_FILE_MAX) {
+        snprintf(err, errlen, "not a regular file of at most %d bytes",
+                 DIRSOURCE_FILE_MAX);
+        close(fd);
+        return NULL;
+    }
+    data = malloc((size_t)st.st_size + 1);
+    if (!data) {
+        close(fd);
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    while (got < (size_t)st.st_size) {
+        ssize_t r = read(fd, data + got, (size_t)st.st_size - got);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            break;
+        got += (size_t)r;
+    }
+    close(fd);
+    data[got] = '\0';
+    *len = got;
+    return data;
+}
+
+static struct file_entry *find_file(struct dirsource *ds, const char *name)
+{
+    for (size_t i = 0; i < ds->nfiles; i++)
+        if (strcmp(ds->files[i].name, name) == 0)
+            return &ds->files[i];
+    return NULL;
+}
+
+static struct file_entry *add_file(struct dirsource *ds, const char *name)
+{
+    if (ds->nfiles == ds->capfiles) {
+        size_t cap = ds->capfiles ? ds->capfiles * 2 : 16;
+        struct file_entry *f = realloc(ds->files, cap * sizeof(*f));
+        if (!f)
+            return NULL;
+        ds->files = f;
+        ds->capfiles = cap;
+    }
+    struct file_entry *f = &ds->files[ds->nfiles];
+    memset(f, 0, sizeof(*f));
+    f->name = strdup(name);
+    if (!f->name)
+        return NULL;
+    ds->nfiles++;
+    return f;
+}
+
+static void load_file(struct dirsource *ds, const char *name, int is_json)
+{
+    char path[4096], err[256];
+    struct file_entry *f = find_file(ds, name);
+    struct json_object *docs;
+    size_t len;
+    char *data;
+
+    snprintf(path, sizeof(path), "%s/%s", ds->dir, name);
+    if (!f && !(f = add_file(ds, name)))
+        return;
+    f->seen = 1;
+    data = read_file(path, &len, err, sizeof(err));
+    if (!data) {
+        log_warn("local source: %s: %s (keeping its previous objects)", path,
+                 err);
+        return;
+    }
+    docs = manifest_parse(data, len, is_json, err, sizeof(err));
+    free(data);
+    if (!docs) {
+        log_warn("local source: %s: %s (keeping its previous objects)", path,
+                 err);
+        return;
+    }
+    json_object_put(f->docs);
+    f->docs = docs;
+}
+
+static int kind_of(struct json_object *doc, enum resource_kind *out)
+{
+    const char *kind = k8s_str(doc, "kind");
+
+    if (!kind)
+        return -1;
+    if (strcmp(kind, "Ingress") == 0)
+        *out = RK_INGRESS;
+    else if (strcmp(kind, "IngressClass") == 0)
+        *out = RK_INGRESS_CLASS;
+    else if (strcmp(kind, "Service") == 0)
+        *out = RK_SERVICE;
+    else if (strcmp(kind, "Secret") == 0)
+        *out = RK_SECRET;
+    else
+        return -1;
+    return 0;
+}
+
+/* Namespaced objects without a namespace get "default", like kubectl. */
+static void default_namespace(struct json_object *doc, enum resource_kind k)
+{
+    struct json_object *meta;
+
+    if (k == RK_INGRESS_CLASS || k8s_str(doc, "metadata.namespace"))
+        return;
+    if (json_object_object_get_ex(doc, "metadata", &meta) &&
+        json_object_is_type(meta, json_type_object))
+        json_object_object_add(meta, "namespace",
+                               json_object_new_string("default"));
+}
+
+int dirsource_rescan(struct dirsource *ds)
+{
+    struct json_object *items[RK_COUNT];
+    struct dirent *de;
+    DIR *d = opendir(ds->dir);
+
+    if (!d) {
+        log_error("local source: cannot read %s: %s", ds->dir,
+                  strerror(errno));
+        return -1;
+    }
+    for (size_t i = 0; i < ds->nfiles; i++)
+        ds->files[i].seen = 0;
+    while ((de = readdir(d))) {
+        int is_json;
+        if (wanted_name(de->d_name, &is_json))
+            load_file(ds, de->d_name, is_json);
+    }
+    closedir(d);
+    /* Forget files that are gone. */
+    for (size_t i = 0; i < ds->nfiles;) {
+        if (!ds->files[i].seen) {
+            free(ds->files[i].name);
+            json_object_put(ds->files[i].docs);
+            ds->files[i] = ds->files[--ds->nfiles];
+        } else {
+            i++;
+        }
+    }
+    for (int k = 0; k < RK_COUNT; k++)
+        items[k] = json_object_new_array();
+    for (size_t i = 0; i < ds->nfiles; i++) {
+        struct json_object *docs = ds->files[i].docs;
+        size_t n = docs ? json_object_array_length(docs) : 0;
+        for (size_t j = 0; j < n; j++) {
+            struct json_object *doc = json_object_array_get_idx(docs, j);
+            enum resource_kind k;
+            if (kind_of(doc, &k) < 0)
+                continue;
+            default_namespace(doc, k);
+            json_object_array_add(items[k], json_object_get(doc));
+        }
+    }
+    for (int k = 0; k < RK_COUNT; k++) {
+        store_replace(ds->store, (enum resource_kind)k, items[k]);
+        json_object_put(items[k]);
+    }
+    return 0;
+}
+
+static void on_settle(struct evloop *loop, struct ev_timer *t, void *arg)
+{
+    dirsource_rescan(arg);
+}
+
+static void on_inotify(struct evloop *loop, int fd, unsigned events, void *arg)
+{
+    struct dirsource *ds = arg;
+    char ev[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
+
+    while (read(fd, ev, sizeof(ev)) > 0)
+        ;
+    evloop_timer_start(ds->settle, DIRSOURCE_SETTLE_MS);
+}
+
+struct dirsource *dirsource_start(struct evloop *loop, struct store *store,
+                                  const char *dir, char *err, size_t errlen)
+{
+    struct dirsource *ds = calloc(1, sizeof(*ds));
+
+    if (!ds) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    ds->loop = loop;
+    ds->store = store;
+    ds->ifd = -1;
+    ds->dir = strdup(dir);
+    ds->ifd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+    if (!ds->dir || ds->ifd < 0 ||
+        inotify_add_watch(ds->ifd, dir,
+                          IN_CLOSE_WRITE | IN_MOVED_TO | IN_MOVED_FROM |
+                              IN_DELETE | IN_CREATE | IN_MODIFY |
+                              IN_ATTRIB) < 0) {
+        snprintf(err, errlen, "cannot watch %s: %s", dir, strerror(errno));
+        dirsource_free(ds);
+        return NULL;
+    }
+    ds->settle = evloop_timer_new(loop, on_settle, ds);
+    if (!ds->settle || evloop_io_set(loop, ds->ifd, EV_READ, on_inotify, ds) < 0) {
+        snprintf(err, errlen, "cannot register the inotify fd");
+        dirsource_free(ds);
+        return NULL;
+    }
+    if (dirsource_rescan(ds) < 0) {
+        snprintf(err, errlen, "cannot read %s", dir);
+        dirsource_free(ds);
+        return NULL;
+    }
+    for (int k = 0; k < RK_COUNT; k++)
+        store_mark_synced(store, (enum resource_kind)k);
+    log_info("local source: following %s", dir);
+    return ds;
+}
+
+void dirsource_free(struct dirsource *ds)
+{
+    if (!ds)
+        return;
+    if (ds->ifd >= 0) {
+        evloop_io_del(ds->loop, ds->ifd);
+        close(ds->ifd);
+    }
+    evloop_timer_free(ds->settle);
+    for (size_t i = 0; i < ds->nfiles; i++) {
+        free(ds->files[i].name);
+        json_object_put(ds->files[i].docs);
+    }
+    free(ds->files);
+    free(ds->dir);
+    free(ds);
+}

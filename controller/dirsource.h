@@ -1,0 +1,30 @@
+/*
+ * dirsource.h - local mode: Ingress, Service, Secret and IngressClass
+ * manifests read from a folder (*.yaml, *.yml, *.json; not recursive) and
+ * followed with inotify. Each rescan replaces every kind in the store.
+ * A file that fails to parse keeps the objects it had last time (a
+ * half-written file never deletes routes); the error is logged.
+ */
+#ifndef PORTICO_CONTROLLER_DIRSOURCE_H
+#define PORTICO_CONTROLLER_DIRSOURCE_H
+
+#include <stddef.h>
+
+#include "evloop.h"
+#include "controller/store.h"
+
+#define DIRSOURCE_SETTLE_MS 50      /* coalesce inotify bursts */
+#define DIRSOURCE_FILE_MAX  (16 * 1024 * 1024)
+
+struct dirsource;
+
+/* Scans once (synchronously), marks every kind synced and starts
+ * following. NULL with a message if the folder cannot be watched. */
+struct dirsource *dirsource_start(struct evloop *loop, struct store *store,
+                                  const char *dir, char *err, size_t errlen);
+void dirsource_free(struct dirsource *ds);
+
+/* Reads one folder into the store now (also used by tests). */
+int dirsource_rescan(struct dirsource *ds);
+
+#endif

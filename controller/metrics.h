@@ -1,0 +1,60 @@
+/*
+ * metrics.h - the controller's :10254 endpoint: /metrics (prefix
+ * portico_controller_, promtool clean), /healthz, /readyz (ready after the
+ * first confirmed config).
+ *
+ * The loop thread owns the figures and writes them here under a mutex;
+ * the HTTP thread only reads them while holding it. Vault metrics come
+ * straight from the certificate pipeline (thread-safe); Kubernetes client
+ * metrics are copied in as text by the loop thread (metrics_set_kube).
+ */
+#ifndef PORTICO_CONTROLLER_METRICS_H
+#define PORTICO_CONTROLLER_METRICS_H
+
+#include <pthread.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "buf.h"
+#include "controller/model.h"
+#include "vault/certs.h"
+
+enum reload_result {
+    RELOAD_OK,              /* reloaded and confirmed */
+    RELOAD_INVALID,         /* nginx -t refused the candidate */
+    RELOAD_UNCONFIRMED,     /* nginx never served the new version */
+    RELOAD_ERROR,           /* could not render, write or signal */
+    RELOAD_RESULT_COUNT
+};
+
+struct metrics {
+    pthread_mutex_t lock;
+    uint64_t reloads[RELOAD_RESULT_COUNT];
+    uint64_t skipped;               /* renders identical to the running config */
+    uint64_t exclusions;            /* Ingresses left out after nginx -t */
+    uint64_t rejections;            /* validation failures (transitions) */
+    uint64_t nginx_restarts;
+    double last_reload_ts;          /* unix seconds of the last success */
+    int last_reload_ok;
+    double last_reload_seconds;     /* render to confirmed */
+    char config_hash[32];
+    size_t ingresses[ING_STATE_COUNT];
+    size_t servers, upstreams, config_bytes;
+    int ready;
+    int leader;                     /* -1: no election (local mode) */
+    char *kube_text;                /* from kube_client_write_metrics */
+    struct certs_pipeline *certs;   /* may be NULL */
+};
+
+void metrics_init(struct metrics *m);
+void metrics_destroy(struct metrics *m);
+/* Takes ownership of text (malloc'd). */
+void metrics_set_kube(struct metrics *m, char *text);
+void metrics_write(struct metrics *m, struct buf *out);
+
+/* httpd handler: /metrics, /healthz, /readyz. ctx is the struct metrics. */
+struct httpd_response;
+void metrics_http_handler(void *ctx, const char *path,
+                          struct httpd_response *resp);
+
+#endif

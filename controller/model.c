@@ -1,0 +1,1010 @@
+/* model.c - Ingresses, Services and Secrets to servers, locations and
+ * upstreams (see model.h). */
+#include "controller/model.h"
+
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "controller/validate.h"
+
+#define REASON_MAX 512
+#define SUB_MAX    256     /* a nested reason, prefixed into REASON_MAX */
+#define PORT_MAX   65535
+
+static const char *const state_names[ING_STATE_COUNT] = {
+    [ING_SERVED] = "served",
+    [ING_REJECTED] = "rejected",
+    [ING_EXCLUDED] = "excluded",
+};
+
+const char *ingress_state_name(enum ingress_state st)
+{
+    return st < ING_STATE_COUNT ? state_names[st] : "unknown";
+}
+
+size_t model_count_state(const struct model *m, enum ingress_state st)
+{
+    size_t n = 0;
+
+    for (size_t i = 0; i < m->ning; i++)
+        n += m->ings[i].state == st;
+    return n;
+}
+
+time_t model_parse_time(const char *s)
+{
+    struct tm tm;
+    const char *end;
+
+    if (!s)
+        return 0;
+    memset(&tm, 0, sizeof(tm));
+    end = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm);
+    if (!end)
+        return 0;
+    return timegm(&tm);
+}
+
+long model_parse_ttl(const char *s)
+{
+    long total = 0;
+    int any = 0;
+
+    if (!s || !*s)
+        return 0;
+    while (*s) {
+        long v = 0;
+        int digits = 0;
+        while (*s >= '0' && *s <= '9') {
+            if (v > INT_MAX / 10)
+                return 0;
+            v = v * 10 + (*s++ - '0');
+            digits++;
+        }
+        if (!digits)
+            return 0;
+        if (*s == '\0' && !any)
+            return v >= 1 && v <= INT_MAX ? v : 0;
+        switch (*s++) {
+        case 'h': v *= 3600; break;
+        case 'm': v *= 60; break;
+        case 's': break;
+        default: return 0;
+        }
+        if (v > INT_MAX - total)
+            return 0;
+        total += v;
+        any = 1;
+    }
+    return total >= 1 ? total : 0;
+}
+
+/* ---- class selection --------------------------------------------------- */
+
+static int class_is_ours(const struct store *s, const char *name,
+                         const struct model_opts *o)
+{
+    struct json_object *ic = store_get(s, RK_INGRESS_CLASS, NULL, name);
+    const char *ctl = ic ? k8s_str(ic, "spec.controller") : NULL;
+
+    return ctl && strcmp(ctl, o->controller_class) == 0;
+}
+
+static const char *annotation(struct json_object *obj, const char *key)
+{
+    struct json_object *ann = k8s_get(obj, "metadata.annotations"), *v;
+
+    if (!ann || !json_object_is_type(ann, json_type_object) ||
+        !json_object_object_get_ex(ann, key, &v) ||
+        !json_object_is_type(v, json_type_string))
+        return NULL;
+    return json_object_get_string(v);
+}
+
+static int label_true(struct json_object *obj, const char *key)
+{
+    struct json_object *l = k8s_get(obj, "metadata.labels"), *v;
+
+    return l && json_object_is_type(l, json_type_object) &&
+           json_object_object_get_ex(l, key, &v) &&
+           json_object_is_type(v, json_type_string) &&
+           strcmp(json_object_get_string(v), "true") == 0;
+}
+
+static int our_default_class_exists(const struct store *s,
+                                    const struct model_opts *o)
+{
+    struct json_object **ics;
+    size_t n;
+    int found = 0;
+
+    if (store_list(s, RK_INGRESS_CLASS, &ics, &n) < 0)
+        return 0;
+    for (size_t i = 0; i < n && !found; i++) {
+        const char *ctl = k8s_str(ics[i], "spec.controller");
+        const char *def =
+            annotation(ics[i], "ingressclass.kubernetes.io/is-default-class");
+        found = ctl && strcmp(ctl, o->controller_class) == 0 && def &&
+                strcmp(def, "true") == 0;
+    }
+    free(ics);
+    return found;
+}
+
+int model_ingress_selected(const struct store *s, struct json_object *ing,
+                           const struct model_opts *o)
+{
+    const char *cls = k8s_str(ing, "spec.ingressClassName");
+    const char *legacy;
+
+    if (cls)
+        return class_is_ours(s, cls, o);
+    legacy = annotation(ing, "kubernetes.io/ingress.class");
+    if (legacy)
+        return strcmp(legacy, o->ingress_class) == 0;
+    return o->watch_without_class || our_default_class_exists(s, o);
+}
+
+/* ---- small helpers ------------------------------------------------------ */
+
+static uint64_t fnv1a(uint64_t h, const char *s)
+{
+    for (; *s; s++) {
+        h ^= (unsigned char)*s;
+        h *= 0x100000001b3ULL;
+    }
+    return h;
+}
+
+static uint64_t content_hash(struct json_object *ing)
+{
+    static const char *const parts[] = {"metadata.labels",
+                                        "metadata.annotations", "spec"};
+    uint64_t h = 0xcbf29ce484222325ULL;
+
+    for (size_t i = 0; i < sizeof(parts) / sizeof(parts[0]); i++) {
+        struct json_object *v = k8s_get(ing, parts[i]);
+        h = fnv1a(h, v ? json_object_to_json_string_ext(
+                             v, JSON_C_TO_STRING_PLAIN)
+                       : "-");
+        h = fnv1a(h, "|");
+    }
+    return h;
+}
+
+/* A string member as (pointer, length); NULL when absent or not a string. */
+static const char *str_len(struct json_object *obj, const char *path,
+                           size_t *len)
+{
+    struct json_object *v = k8s_get(obj, path);
+
+    if (!v || !json_object_is_type(v, json_type_string))
+        return NULL;
+    *len = (size_t)json_object_get_string_len(v);
+    return json_object_get_string(v);
+}
+
+static int push_str(char ***arr, size_t *n, const char *s)
+{
+    char **a;
+
+    for (size_t i = 0; i < *n; i++)
+        if (strcmp((*arr)[i], s) == 0)
+            return 0;
+    a = realloc(*arr, (*n + 1) * sizeof(*a));
+    if (!a)
+        return -1;
+    *arr = a;
+    if (!(a[*n] = strdup(s)))
+        return -1;
+    (*n)++;
+    return 0;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* ---- per-Ingress validation -------------------------------------------- */
+
+/* One route of an Ingress, validated, before merging. */
+struct route {
+    const char *host;           /* NULL: no host (default server) */
+    enum loc_match match;
+    char *path;                 /* nginx location path */
+    int priority;
+    const char *svc;
+    long port_number;           /* or 0 with port_name */
+    const char *port_name;
+};
+
+struct pending {
+    struct route *routes;
+    size_t n, cap;
+    int has_default;
+    const char *def_svc, *def_port_name;
+    long def_port_number;
+};
+
+static void pending_free(struct pending *p)
+{
+    for (size_t i = 0; i < p->n; i++)
+        free(p->routes[i].path);
+    free(p->routes);
+    memset(p, 0, sizeof(*p));
+}
+
+static int add_route(struct pending *p, const struct route *r)
+{
+    if (p->n == p->cap) {
+        size_t cap = p->cap ? p->cap * 2 : 8;
+        struct route *nr = realloc(p->routes, cap * sizeof(*nr));
+        if (!nr)
+            return -1;
+        p->routes = nr;
+        p->cap = cap;
+    }
+    p->routes[p->n] = *r;
+    if (!(p->routes[p->n].path = strdup(r->path)))
+        return -1;
+    p->n++;
+    return 0;
+}
+
+/* Validates an IngressBackend; fills svc/port. */
+static int check_backend(struct json_object *be, const char **svc,
+                         long *port_number, const char **port_name,
+                         char *err, size_t errlen)
+{
+    struct json_object *port;
+    const char *s;
+    size_t len;
+
+    if (k8s_get(be, "resource")) {
+        snprintf(err, errlen, "resource backends are not supported");
+        return -1;
+    }
+    s = str_len(be, "service.name", &len);
+    if (!s) {
+        snprintf(err, errlen, "backend without service.name");
+        return -1;
+    }
+    if (validate_dns_label(s, len, err, errlen) < 0)
+        return -1;
+    *svc = s;
+    *port_number = 0;
+    *port_name = NULL;
+    port = k8s_get(be, "service.port.number");
+    if (port) {
+        int64_t v = json_object_get_int64(port);
+        if (!json_object_is_type(port, json_type_int) || v < 1 ||
+            v > PORT_MAX) {
+            snprintf(err, errlen, "invalid service port number (1-65535)");
+            return -1;
+        }
+        *port_number = (long)v;
+        return 0;
+    }
+    s = str_len(be, "service.port.name", &len);
+    if (!s) {
+        snprintf(err, errlen, "backend service %s without port", *svc);
+        return -1;
+    }
+    if (validate_port_name(s, len, err, errlen) < 0)
+        return -1;
+    *port_name = s;
+    return 0;
+}
+
+/* Validates the portico.io/ annotations the controller renders. */
+static int check_annotations(struct json_object *ing,
+                             struct model_ingress *mi, char *err,
+                             size_t errlen)
+{
+    static const struct {
+        const char *key;
+        int (*check)(const char *, size_t, char *, size_t);
+        size_t off;
+    } known[] = {
+        {"portico.io/proxy-body-size", validate_size,
+         offsetof(struct model_ingress, body_size)},
+        {"portico.io/proxy-read-timeout", validate_timeout,
+         offsetof(struct model_ingress, read_timeout)},
+        {"portico.io/proxy-send-timeout", validate_timeout,
+         offsetof(struct model_ingress, send_timeout)},
+        {"portico.io/proxy-connect-timeout", validate_timeout,
+         offsetof(struct model_ingress, connect_timeout)},
+    };
+    struct json_object *ann = k8s_get(ing, "metadata.annotations");
+
+    if (!ann || !json_object_is_type(ann, json_type_object))
+        return 0;
+    for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++) {
+        struct json_object *v;
+        char sub[SUB_MAX];
+        if (!json_object_object_get_ex(ann, known[i].key, &v))
+            continue;
+        if (!json_object_is_type(v, json_type_string)) {
+            snprintf(err, errlen, "annotation %s must be a string",
+                     known[i].key);
+            return -1;
+        }
+        if (known[i].check(json_object_get_string(v),
+                           (size_t)json_object_get_string_len(v), sub,
+                           sizeof(sub)) < 0) {
+            snprintf(err, errlen, "annotation %s: %s", known[i].key, sub);
+            return -1;
+        }
+        char **slot = (char **)((char *)mi + known[i].off);
+        if (!(*slot = strdup(json_object_get_string(v))))
+            return -1;
+    }
+    return 0;
+}
+
+/* Expands one HTTPIngressPath into nginx locations. */
+static int expand_path(struct pending *p, const char *host, const char *type,
+                       const char *path, size_t len, const char *svc,
+                       long port_number, const char *port_name, char *err,
+                       size_t errlen)
+{
+    struct route r = {.host = host, .svc = svc, .port_number = port_number,
+                      .port_name = port_name};
+    char buf[VALIDATE_PATH_MAX + 2];
+    int rc;
+
+    if (validate_path(path, len, err, errlen) < 0)
+        return -1;
+    if (strcmp(type, "Exact") == 0) {
+        r.match = LOC_EXACT;
+        r.priority = 0;
+        r.path = (char *)path;
+        return add_route(p, &r);
+    }
+    if (strcmp(type, "ImplementationSpecific") == 0) {
+        r.match = LOC_PREFIX;
+        r.priority = 1;
+        r.path = (char *)path;
+        return add_route(p, &r);
+    }
+    if (strcmp(type, "Prefix") != 0) {
+        snprintf(err, errlen, "invalid pathType (Exact, Prefix or "
+                              "ImplementationSpecific)");
+        return -1;
+    }
+    /* Prefix: strip trailing slashes, then "= /p" and "/p/". */
+    memcpy(buf, path, len);
+    while (len > 1 && buf[len - 1] == '/')
+        len--;
+    buf[len] = '\0';
+    r.priority = 1;
+    if (strcmp(buf, "/") == 0) {
+        r.match = LOC_PREFIX;
+        r.path = buf;
+        return add_route(p, &r);
+    }
+    r.match = LOC_EXACT;
+    r.path = buf;
+    if ((rc = add_route(p, &r)) < 0)
+        return rc;
+    buf[len] = '/';
+    buf[len + 1] = '\0';
+    r.match = LOC_PREFIX;
+    return add_route(p, &r);
+}
+
+/* Validates the whole Ingress into p and mi; -1 with a reason. */
+static int check_ingress(struct json_object *ing, struct model_ingress *mi,
+                         struct pending *p, char *err, size_t errlen)
+{
+    struct json_object *rules, *tls, *def;
+    const char *s;
+    size_t len;
+
+    s = str_len(ing, "metadata.namespace", &len);
+    if (!s || validate_dns_label(s, len, err, errlen) < 0)
+        return s ? -1 : (snprintf(err, errlen, "no namespace"), -1);
+    s = str_len(ing, "metadata.name", &len);
+    if (!s || validate_dns_subdomain(s, len, err, errlen) < 0)
+        return s ? -1 : (snprintf(err, errlen, "no name"), -1);
+    if (check_annotations(ing, mi, err, errlen) < 0)
+        return -1;
+
+    def = k8s_get(ing, "spec.defaultBackend");
+    if (def) {
+        char sub[SUB_MAX];
+        if (check_backend(def, &p->def_svc, &p->def_port_number,
+                          &p->def_port_name, sub, sizeof(sub)) < 0) {
+            snprintf(err, errlen, "defaultBackend: %s", sub);
+            return -1;
+        }
+        p->has_default = 1;
+    }
+
+    rules = k8s_get(ing, "spec.rules");
+    if (rules && !json_object_is_type(rules, json_type_array)) {
+        snprintf(err, errlen, "spec.rules is not a list");
+        return -1;
+    }
+    for (size_t i = 0; rules && i < json_object_array_length(rules); i++) {
+        struct json_object *rule = json_object_array_get_idx(rules, i);
+        struct json_object *paths = k8s_get(rule, "http.paths");
+        const char *host = str_len(rule, "host", &len);
+        if (host && len == 0)
+            host = NULL;
+        if (host) {
+            if (validate_host(host, len, err, errlen) < 0)
+                return -1;
+            if (push_str(&mi->hosts, &mi->nhosts, host) < 0)
+                return -1;
+        }
+        if (!paths)
+            continue;
+        if (!json_object_is_type(paths, json_type_array)) {
+            snprintf(err, errlen, "http.paths is not a list");
+            return -1;
+        }
+        for (size_t j = 0; j < json_object_array_length(paths); j++) {
+            struct json_object *hp = json_object_array_get_idx(paths, j);
+            const char *type = k8s_str(hp, "pathType");
+            const char *svc, *port_name;
+            long port_number;
+            char sub[SUB_MAX];
+            const char *path = str_len(hp, "path", &len);
+            if (!type) {
+                snprintf(err, errlen, "path without pathType");
+                return -1;
+            }
+            if (!path) {
+                if (strcmp(type, "ImplementationSpecific") != 0) {
+                    snprintf(err, errlen, "%s path without path", type);
+                    return -1;
+                }
+                path = "/";
+                len = 1;
+            }
+            if (check_backend(k8s_get(hp, "backend"), &svc, &port_number,
+                              &port_name, sub, sizeof(sub)) < 0) {
+                snprintf(err, errlen, "path backend: %s", sub);
+                return -1;
+            }
+            if (expand_path(p, host, type, path, len, svc, port_number,
+                            port_name, err, errlen) < 0)
+                return -1;
+        }
+    }
+
+    tls = k8s_get(ing, "spec.tls");
+    for (size_t i = 0; tls && json_object_is_type(tls, json_type_array) &&
+                       i < json_object_array_length(tls);
+         i++) {
+        struct json_object *t = json_object_array_get_idx(tls, i);
+        struct json_object *hosts = k8s_get(t, "hosts");
+        s = str_len(t, "secretName", &len);
+        if (s && validate_dns_subdomain(s, len, err, errlen) < 0)
+            return -1;
+        for (size_t j = 0; hosts && json_object_is_type(hosts, json_type_array) &&
+                           j < json_object_array_length(hosts);
+             j++) {
+            struct json_object *h = json_object_array_get_idx(hosts, j);
+            if (!json_object_is_type(h, json_type_string) ||
+                validate_host(json_object_get_string(h),
+                              (size_t)json_object_get_string_len(h), err,
+                              errlen) < 0) {
+                if (!json_object_is_type(h, json_type_string))
+                    snprintf(err, errlen, "tls host is not a string");
+                return -1;
+            }
+            if (push_str(&mi->hosts, &mi->nhosts, json_object_get_string(h)) < 0)
+                return -1;
+        }
+    }
+    return 0;
+}
+
+/* ---- backends ------------------------------------------------------------ */
+
+struct builder {
+    struct model *m;
+    const struct store *s;
+    const struct model_opts *o;
+    struct json_object *host_index;     /* host -> server index */
+    struct json_object *ups_index;      /* upstream name -> index */
+    size_t capservers, capups;
+};
+
+/* Finds the Service port for number or name; NULL if none. */
+static struct json_object *service_port(struct json_object *svc, long number,
+                                        const char *name)
+{
+    struct json_object *ports = k8s_get(svc, "spec.ports");
+
+    for (size_t i = 0; ports && json_object_is_type(ports, json_type_array) &&
+                       i < json_object_array_length(ports);
+         i++) {
+        struct json_object *p = json_object_array_get_idx(ports, i);
+        const char *pn = k8s_str(p, "name");
+        struct json_object *num = k8s_get(p, "port");
+        if (name ? (pn && strcmp(pn, name) == 0)
+                 : (num && json_object_get_int64(num) == number))
+            return p;
+    }
+    return NULL;
+}
+
+/* The upstream for ns/svc/port (created on first use); NULL with a
+ * warning when it cannot be resolved (the location answers 503). */
+static const char *backend_upstream(struct builder *b, const char *ns,
+                                    const char *svc_name, long number,
+                                    const char *port_name, const char *who)
+{
+    struct json_object *svc = store_get(b->s, RK_SERVICE, ns, svc_name);
+    struct json_object *port, *idx;
+    char host[512], name[MODEL_UPSTREAM_NAME_MAX], server[600];
+    const char *type, *ext;
+    long target = 0;
+    size_t len;
+
+    if (!svc) {
+        log_warn("ingress %s: Service %s/%s not found (503 until it exists)",
+                 who, ns, svc_name);
+        b->m->nwarnings++;
+        return NULL;
+    }
+    port = service_port(svc, number, port_name);
+    type = k8s_str(svc, "spec.type");
+    if (type && strcmp(type, "ExternalName") == 0) {
+        char err[REASON_MAX];
+        ext = str_len(svc, "spec.externalName", &len);
+        if (!ext || validate_external_name(ext, len, err, sizeof(err)) < 0) {
+            log_warn("ingress %s: Service %s/%s: %s", who, ns, svc_name,
+                     ext ? err : "ExternalName without spec.externalName");
+            b->m->nwarnings++;
+            return NULL;
+        }
+        if (port_name && !port) {
+            log_warn("ingress %s: Service %s/%s has no port named %s", who,
+                     ns, svc_name, port_name);
+            b->m->nwarnings++;
+            return NULL;
+        }
+        target = port ? (long)json_object_get_int64(k8s_get(port, "port"))
+                      : number;
+        snprintf(host, sizeof(host), "%.*s", (int)(len && ext[len - 1] == '.'
+                                                       ? len - 1 : len), ext);
+    } else {
+        const char *cip = k8s_str(svc, "spec.clusterIP");
+        if (!port) {
+            if (port_name)
+                log_warn("ingress %s: Service %s/%s has no port named %s",
+                         who, ns, svc_name, port_name);
+            else
+                log_warn("ingress %s: Service %s/%s has no port %ld", who,
+                         ns, svc_name, number);
+            b->m->nwarnings++;
+            return NULL;
+        }
+        target = (long)json_object_get_int64(k8s_get(port, "port"));
+        if (cip && strcmp(cip, "None") == 0) {
+            /* Headless: DNS gives pod addresses, so use the target port. */
+            struct json_object *tp = k8s_get(port, "targetPort");
+            if (tp && json_object_is_type(tp, json_type_int)) {
+                target = (long)json_object_get_int64(tp);
+            } else if (tp) {
+                log_warn("ingress %s: headless Service %s/%s uses a named "
+                         "targetPort, which needs endpoints; 503",
+                         who, ns, svc_name);
+                b->m->nwarnings++;
+                return NULL;
+            }
+        }
+        snprintf(host, sizeof(host), "%s.%s.svc.%s", svc_name, ns,
+                 b->o->cluster_domain);
+    }
+    if (target < 1 || target > PORT_MAX) {
+        log_warn("ingress %s: Service %s/%s: port out of range", who, ns,
+                 svc_name);
+        b->m->nwarnings++;
+        return NULL;
+    }
+    snprintf(name, sizeof(name), "%s_%s_%ld", ns, svc_name, target);
+    snprintf(server, sizeof(server), "%s:%ld", host, target);
+    if (json_object_object_get_ex(b->ups_index, name, &idx))
+        return b->m->ups[json_object_get_int(idx)].name;
+    if (b->m->nups == b->capups) {
+        size_t cap = b->capups ? b->capups * 2 : 64;
+        struct model_upstream *u = realloc(b->m->ups, cap * sizeof(*u));
+        if (!u)
+            return NULL;
+        b->m->ups = u;
+        b->capups = cap;
+    }
+    struct model_upstream *u = &b->m->ups[b->m->nups];
+    u->name = strdup(name);
+    u->server = strdup(server);
+    if (!u->name || !u->server) {
+        free(u->name);
+        free(u->server);
+        return NULL;
+    }
+    json_object_object_add(b->ups_index, name,
+                           json_object_new_int((int)b->m->nups));
+    b->m->nups++;
+    return u->name;
+}
+
+/* ---- merging --------------------------------------------------------------- */
+
+static struct model_server *server_for(struct builder *b, const char *host,
+                                       size_t owner)
+{
+    struct json_object *idx;
+    struct model_server *sv;
+
+    if (!host)
+        return &b->m->def;
+    if (json_object_object_get_ex(b->host_index, host, &idx))
+        return &b->m->servers[json_object_get_int(idx)];
+    if (b->m->nservers == b->capservers) {
+        size_t cap = b->capservers ? b->capservers * 2 : 64;
+        sv = realloc(b->m->servers, cap * sizeof(*sv));
+        if (!sv)
+            return NULL;
+        b->m->servers = sv;
+        b->capservers = cap;
+    }
+    sv = &b->m->servers[b->m->nservers];
+    memset(sv, 0, sizeof(*sv));
+    if (!(sv->host = strdup(host)))
+        return NULL;
+    sv->wildcard = host[0] == '*';
+    sv->owner = owner;
+    json_object_object_add(b->host_index, host,
+                           json_object_new_int((int)b->m->nservers));
+    b->m->nservers++;
+    return sv;
+}
+
+static int merge_route(struct builder *b, size_t owner, const struct route *r,
+                       const char *upstream)
+{
+    struct model_server *sv = server_for(b, r->host, owner);
+    const struct model_ingress *mi = &b->m->ings[owner];
+
+    if (!sv)
+        return -1;
+    for (size_t i = 0; i < sv->nlocs; i++) {
+        struct model_location *l = &sv->locs[i];
+        if (l->match != r->match || strcmp(l->path, r->path) != 0)
+            continue;
+        if (r->priority < l->priority) {
+            /* Exact beats Prefix on the same path, whatever the age. */
+            l->upstream = upstream;
+            l->ingress = owner;
+            l->priority = r->priority;
+        } else if (l->ingress != owner) {
+            log_info("ingress %s/%s: location %s%s on host %s already "
+                     "served by the older ingress %s/%s",
+                     mi->ns, mi->name, r->match == LOC_EXACT ? "= " : "",
+                     r->path, r->host ? r->host : "(any)",
+                     b->m->ings[l->ingress].ns, b->m->ings[l->ingress].name);
+            b->m->nwarnings++;
+        }
+        return 0;
+    }
+    if (sv->nlocs == sv->caplocs) {
+        size_t cap = sv->caplocs ? sv->caplocs * 2 : 4;
+        struct model_location *nl = realloc(sv->locs, cap * sizeof(*nl));
+        if (!nl)
+            return -1;
+        sv->locs = nl;
+        sv->caplocs = cap;
+    }
+    struct model_location *l = &sv->locs[sv->nlocs];
+    if (!(l->path = strdup(r->path)))
+        return -1;
+    l->match = r->match;
+    l->upstream = upstream;
+    l->ingress = owner;
+    l->priority = r->priority;
+    sv->nlocs++;
+    return 0;
+}
+
+static void set_fallback(struct model_server *sv, const char *ups,
+                         size_t owner)
+{
+    if (sv->has_fallback)
+        return;
+    sv->has_fallback = 1;
+    sv->fallback = ups;
+    sv->fallback_ingress = owner;
+}
+
+/* TLS for host from this Ingress's spec.tls or from Vault. */
+static void apply_tls(struct builder *b, struct json_object *ing, size_t owner,
+                      struct model_server *sv, int vault)
+{
+    struct json_object *tls = k8s_get(ing, "spec.tls");
+    const struct model_ingress *mi = &b->m->ings[owner];
+    char err[REASON_MAX];
+
+    if (sv->crt || !sv->host)
+        return;
+    for (size_t i = 0; tls && json_object_is_type(tls, json_type_array) &&
+                       i < json_object_array_length(tls);
+         i++) {
+        struct json_object *t = json_object_array_get_idx(tls, i);
+        struct json_object *hosts = k8s_get(t, "hosts");
+        const char *secret = k8s_str(t, "secretName");
+        int covers = 0;
+        for (size_t j = 0; hosts && json_object_is_type(hosts, json_type_array) &&
+                           j < json_object_array_length(hosts);
+             j++)
+            covers |= strcmp(json_object_get_string(
+                                 json_object_array_get_idx(hosts, j)),
+                             sv->host) == 0;
+        if (!covers || !secret || !b->o->tls.secret)
+            continue;
+        if (b->o->tls.secret(b->o->tls.ctx, mi->ns, secret, sv->host,
+                             &sv->crt, &sv->key, err, sizeof(err)) == 0)
+            return;
+        log_warn("ingress %s/%s: TLS for %s from Secret %s: %s", mi->ns,
+                 mi->name, sv->host, secret, err);
+        b->m->nwarnings++;
+    }
+    if (vault && b->o->tls.vault)
+        b->o->tls.vault(b->o->tls.ctx, sv->host, &sv->crt, &sv->key);
+}
+
+/* Merges a validated Ingress. */
+static int merge_ingress(struct builder *b, struct json_object *ing,
+                         size_t owner, const struct pending *p)
+{
+    struct model_ingress *mi = &b->m->ings[owner];
+    char who[400];
+    const char *def_ups = NULL;
+    int vault = label_true(ing, "ssl");
+    int https_only = label_true(ing, "httpsOnly");
+
+    snprintf(who, sizeof(who), "%s/%s", mi->ns, mi->name);
+    if (p->has_default)
+        def_ups = backend_upstream(b, mi->ns, p->def_svc, p->def_port_number,
+                                   p->def_port_name, who);
+    for (size_t i = 0; i < p->n; i++) {
+        const struct route *r = &p->routes[i];
+        const char *ups = backend_upstream(b, mi->ns, r->svc, r->port_number,
+                                           r->port_name, who);
+        if (merge_route(b, owner, r, ups) < 0)
+            return -1;
+    }
+    if (p->has_default)
+        set_fallback(&b->m->def, def_ups, owner);
+    for (size_t i = 0; i < p->n; i++) {
+        struct model_server *sv = server_for(b, p->routes[i].host, owner);
+        if (!sv)
+            return -1;
+        if (p->has_default)
+            set_fallback(sv, def_ups, owner);
+    }
+    /* Hosts of this Ingress (rules and tls) get TLS and redirects. */
+    for (size_t i = 0; i < mi->nhosts; i++) {
+        struct json_object *idx;
+        if (!json_object_object_get_ex(b->host_index, mi->hosts[i], &idx))
+            continue;   /* a tls-only host with no rule: nothing served */
+        struct model_server *sv = &b->m->servers[json_object_get_int(idx)];
+        if (vault && push_str(&b->m->vault_hosts, &b->m->nvault,
+                              mi->hosts[i]) < 0)
+            return -1;
+        apply_tls(b, ing, owner, sv, vault);
+        if (https_only)
+            sv->redirect = 1;
+    }
+    return 0;
+}
+
+/* ---- the build -------------------------------------------------------------- */
+
+static int cmp_ingress(const void *a, const void *b)
+{
+    const struct model_ingress *x = a, *y = b;
+    int c;
+
+    if (x->created != y->created)
+        return x->created < y->created ? -1 : 1;
+    if ((c = strcmp(x->ns, y->ns)) != 0)
+        return c;
+    return strcmp(x->name, y->name);
+}
+
+static int cmp_loc(const void *a, const void *b)
+{
+    const struct model_location *x = a, *y = b;
+    int c = strcmp(x->path, y->path);
+
+    return c ? c : (int)x->match - (int)y->match;
+}
+
+static int cmp_server(const void *a, const void *b)
+{
+    return strcmp(((const struct model_server *)a)->host,
+                  ((const struct model_server *)b)->host);
+}
+
+static int cmp_ups(const void *a, const void *b)
+{
+    return strcmp(((const struct model_upstream *)a)->name,
+                  ((const struct model_upstream *)b)->name);
+}
+
+struct selected {
+    struct model_ingress mi;
+    struct json_object *obj;
+};
+
+static int cmp_selected(const void *a, const void *b)
+{
+    return cmp_ingress(&((const struct selected *)a)->mi,
+                       &((const struct selected *)b)->mi);
+}
+
+/* The selected Ingresses, oldest first, into m->ings, and their objects
+ * in the same order into *objs. */
+static int collect(struct model *m, const struct store *s,
+                   const struct model_opts *o, struct json_object ***objs)
+{
+    struct json_object **all;
+    struct selected *sel;
+    size_t n, k = 0;
+    int rc = -1;
+
+    if (store_list(s, RK_INGRESS, &all, &n) < 0)
+        return -1;
+    sel = calloc(n ? n : 1, sizeof(*sel));
+    m->ings = calloc(n ? n : 1, sizeof(*m->ings));
+    *objs = calloc(n ? n : 1, sizeof(**objs));
+    if (!sel || !m->ings || !*objs)
+        goto out;
+    for (size_t i = 0; i < n; i++) {
+        struct model_ingress *mi = &sel[k].mi;
+        const char *uid = k8s_str(all[i], "metadata.uid");
+        if (!model_ingress_selected(s, all[i], o))
+            continue;
+        sel[k].obj = all[i];
+        k++;
+        mi->ns = strdup(k8s_str(all[i], "metadata.namespace"));
+        mi->name = strdup(k8s_str(all[i], "metadata.name"));
+        mi->uid = strdup(uid ? uid : "");
+        if (!mi->ns || !mi->name || !mi->uid)
+            goto out;
+        mi->created =
+            model_parse_time(k8s_str(all[i], "metadata.creationTimestamp"));
+        mi->content_hash = content_hash(all[i]);
+        mi->dns_ttl = model_parse_ttl(
+            annotation(all[i], "external-dns.kubernetes.io/ttl"));
+        if (!mi->dns_ttl)
+            mi->dns_ttl = model_parse_ttl(
+                annotation(all[i], "external-dns.alpha.kubernetes.io/ttl"));
+    }
+    qsort(sel, k, sizeof(*sel), cmp_selected);
+    rc = 0;
+out:
+    for (size_t i = 0; i < k; i++) {
+        if (rc == 0) {
+            m->ings[i] = sel[i].mi;
+            (*objs)[i] = sel[i].obj;
+        } else {
+            free(sel[i].mi.ns);
+            free(sel[i].mi.name);
+            free(sel[i].mi.uid);
+        }
+    }
+    if (rc == 0)
+        m->ning = k;
+    free(sel);
+    free(all);
+    return rc;
+}
+
+int model_build(struct model *m, const struct store *s,
+                const struct model_opts *o)
+{
+    struct builder b = {.m = m, .s = s, .o = o};
+    struct json_object **objs = NULL;
+    int rc = -1;
+
+    memset(m, 0, sizeof(*m));
+    b.host_index = json_object_new_object();
+    b.ups_index = json_object_new_object();
+    if (!b.host_index || !b.ups_index || collect(m, s, o, &objs) < 0)
+        goto out;
+    for (size_t i = 0; i < m->ning; i++) {
+        struct model_ingress *mi = &m->ings[i];
+        struct pending p = {0};
+        char err[REASON_MAX];
+        const char *why;
+
+        if (o->excluded && o->excluded(o->excluded_ctx, mi->ns, mi->name,
+                                       mi->content_hash, &why)) {
+            mi->state = ING_EXCLUDED;
+            mi->reason = strdup(why);
+            continue;
+        }
+        if (check_ingress(objs[i], mi, &p, err, sizeof(err)) < 0) {
+            mi->state = ING_REJECTED;
+            mi->reason = strdup(err);
+            pending_free(&p);
+            continue;
+        }
+        mi->state = ING_SERVED;
+        if (merge_ingress(&b, objs[i], i, &p) < 0) {
+            pending_free(&p);
+            goto out;
+        }
+        pending_free(&p);
+    }
+    qsort(m->def.locs, m->def.nlocs, sizeof(*m->def.locs), cmp_loc);
+    for (size_t i = 0; i < m->nservers; i++)
+        qsort(m->servers[i].locs, m->servers[i].nlocs,
+              sizeof(*m->servers[i].locs), cmp_loc);
+    qsort(m->servers, m->nservers, sizeof(*m->servers), cmp_server);
+    qsort(m->ups, m->nups, sizeof(*m->ups), cmp_ups);
+    qsort(m->vault_hosts, m->nvault, sizeof(*m->vault_hosts), cmp_str);
+    for (size_t i = 0; i < m->nservers; i++)
+        if (m->servers[i].crt)
+            m->servers[i].redirect = 1;
+    rc = 0;
+out:
+    free(objs);
+    json_object_put(b.host_index);
+    json_object_put(b.ups_index);
+    if (rc < 0)
+        model_free(m);
+    return rc;
+}
+
+static void server_free(struct model_server *sv)
+{
+    for (size_t i = 0; i < sv->nlocs; i++)
+        free(sv->locs[i].path);
+    free(sv->locs);
+    free(sv->host);
+    free(sv->crt);
+    free(sv->key);
+}
+
+void model_free(struct model *m)
+{
+    for (size_t i = 0; i < m->ning; i++) {
+        struct model_ingress *mi = &m->ings[i];
+        free(mi->ns);
+        free(mi->name);
+        free(mi->uid);
+        free(mi->reason);
+        for (size_t j = 0; j < mi->nhosts; j++)
+            free(mi->hosts[j]);
+        free(mi->hosts);
+        free(mi->body_size);
+        free(mi->read_timeout);
+        free(mi->send_timeout);
+        free(mi->connect_timeout);
+    }
+    free(m->ings);
+    server_free(&m->def);
+    for (size_t i = 0; i < m->nservers; i++)
+        server_free(&m->servers[i]);
+    free(m->servers);
+    for (size_t i = 0; i < m->nups; i++) {
+        free(m->ups[i].name);
+        free(m->ups[i].server);
+    }
+    free(m->ups);
+    for (size_t i = 0; i < m->nvault; i++)
+        free(m->vault_hosts[i]);
+    free(m->vault_hosts);
+    memset(m, 0, sizeof(*m));
+}

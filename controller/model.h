@@ -1,0 +1,135 @@
+/*
+ * model.h - from the store to what nginx must serve: servers (one per
+ * host, plus the default server) with their locations, and upstreams (one
+ * per Service port).
+ *
+ * The Ingress spec, exactly:
+ * - Exact /p       -> location = /p
+ * - Prefix /p      -> location = /p  and  location /p/  (whole path
+ *                     elements; a trailing slash on /p is ignored); Prefix /
+ *                     -> location /
+ * - ImplementationSpecific /p -> location /p (a plain nginx prefix)
+ * nginx picks an exact match first, then the longest prefix, which is the
+ * spec's "longest match wins"; on an exact-match tie, Exact beats Prefix.
+ * Wildcard hosts cover exactly one label (render.c uses a regex name).
+ *
+ * Ingresses are processed oldest first (creationTimestamp, then
+ * namespace/name): on any conflict (same host and nginx location, the
+ * default backend, TLS of a host) the oldest wins, deterministically. An
+ * Ingress with any invalid string is rejected as a whole with a reason;
+ * the others are still served.
+ */
+#ifndef PORTICO_CONTROLLER_MODEL_H
+#define PORTICO_CONTROLLER_MODEL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "controller/store.h"
+
+#define MODEL_UPSTREAM_NAME_MAX 160
+
+enum loc_match { LOC_EXACT, LOC_PREFIX };   /* "location =" or plain prefix */
+
+struct model_location {
+    enum loc_match match;
+    char *path;
+    const char *upstream;   /* the upstream's name (owned by it), or NULL:
+                               the backend cannot be resolved -> 503 */
+    size_t ingress;         /* index in model.ings (its options apply) */
+    int priority;           /* 0: from Exact, 1: from Prefix/ImplSpecific */
+};
+
+struct model_server {
+    char *host;             /* NULL for the default server */
+    int wildcard;
+    struct model_location *locs;
+    size_t nlocs, caplocs;
+    int has_fallback;       /* an Ingress defaultBackend applies here */
+    const char *fallback;   /* its upstream, or NULL (503) */
+    size_t fallback_ingress;
+    char *crt, *key;        /* certificate files, or NULL (default cert) */
+    int redirect;           /* 308 http -> https */
+    size_t owner;           /* oldest Ingress contributing */
+};
+
+struct model_upstream {
+    char *name;             /* ns_svc_port */
+    char *server;           /* host:port for resolve_server */
+};
+
+enum ingress_state {
+    ING_SERVED,
+    ING_REJECTED,           /* failed validation */
+    ING_EXCLUDED,           /* left out because nginx -t failed on it */
+    ING_STATE_COUNT
+};
+
+struct model_ingress {
+    char *ns, *name, *uid;
+    time_t created;
+    uint64_t content_hash;  /* of labels, annotations and spec */
+    enum ingress_state state;
+    char *reason;           /* rejection/exclusion reason, or NULL */
+    char **hosts;           /* rule and tls hosts, deduplicated */
+    size_t nhosts;
+    long dns_ttl;
+    /* validated portico.io/ annotations, or NULL */
+    char *body_size, *read_timeout, *send_timeout, *connect_timeout;
+};
+
+struct model {
+    struct model_ingress *ings;     /* selected Ingresses, oldest first */
+    size_t ning;
+    struct model_server def;        /* default server */
+    struct model_server *servers;   /* sorted by host */
+    size_t nservers;
+    struct model_upstream *ups;     /* sorted by name */
+    size_t nups;
+    char **vault_hosts;             /* hosts of ssl: "true" Ingresses, sorted */
+    size_t nvault;
+    size_t nwarnings;               /* conflicts and unresolved backends */
+};
+
+/* TLS material lookups, so that the model stays testable without files. */
+struct model_tls {
+    /* Paths of the validated pair of Secret ns/name covering host.
+     * 0 with malloc'd paths, or -1 with a reason. */
+    int (*secret)(void *ctx, const char *ns, const char *name,
+                  const char *host, char **crt, char **key, char *err,
+                  size_t errlen);
+    /* Paths of the Vault pair served for host: 0, or -1 (none yet). */
+    int (*vault)(void *ctx, const char *host, char **crt, char **key);
+    void *ctx;
+};
+
+struct model_opts {
+    const char *controller_class;   /* portico.io/ingress-controller */
+    const char *ingress_class;      /* portico */
+    int watch_without_class;
+    const char *cluster_domain;     /* cluster.local */
+    struct model_tls tls;
+    /* 1 if this Ingress version must be left out (nginx -t failed on it),
+     * with the reason; NULL: never. */
+    int (*excluded)(void *ctx, const char *ns, const char *name,
+                    uint64_t content_hash, const char **reason);
+    void *excluded_ctx;
+};
+
+/* 1 if the Ingress belongs to us (class rules of model.h's caller). */
+int model_ingress_selected(const struct store *s, struct json_object *ing,
+                           const struct model_opts *o);
+/* 0, or -1 out of memory. */
+int model_build(struct model *m, const struct store *s,
+                const struct model_opts *o);
+void model_free(struct model *m);
+size_t model_count_state(const struct model *m, enum ingress_state st);
+const char *ingress_state_name(enum ingress_state st);
+
+/* "2026-01-02T03:04:05Z" -> seconds; 0 when absent or malformed. */
+time_t model_parse_time(const char *s);
+/* ExternalDNS ttl: seconds or a Go duration ("1m30s"); 0 when invalid. */
+long model_parse_ttl(const char *s);
+
+#endif

@@ -1,0 +1,551 @@
+/* reload.c - render, test, swap, signal and confirm (see reload.h). */
+#include "controller/reload.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "controller/validate.h"
+
+#define NGINX_OUTPUT_MAX   8192
+#define REASON_MAX         512
+#define SHOWN_MAX          300
+
+struct exclusion {
+    char *ns, *name;
+    uint64_t hash;
+    char *reason;
+    int hit;            /* matched during the current build */
+};
+
+struct reloader {
+    struct evloop *loop;
+    struct store *store;
+    struct nginx *nginx;
+    struct tlsfiles *tls;
+    struct metrics *metrics;
+    struct reloader_config cfg;
+    struct reloader_hooks hooks;
+
+    struct ev_timer *debounce, *confirm, *restart;
+    uint64_t first_dirty_ms;
+    int dirty_while_busy;
+
+    char served_hash[RENDER_HASH_LEN + 1];  /* confirmed in nginx */
+    char swapped_hash[RENDER_HASH_LEN + 1]; /* in nginx.conf */
+    int have_conf;                          /* nginx.conf is a good config */
+    char pending_hash[RENDER_HASH_LEN + 1]; /* awaiting confirmation */
+    uint64_t pending_started_ms, pending_deadline_ms;
+    struct model pending_model;
+    int pending;
+    size_t pending_bytes;
+
+    struct exclusion *excl;
+    size_t nexcl, capexcl;
+    struct json_object *reported;       /* "ns/name" -> last problem */
+    char **vault_hosts;
+    size_t nvault;
+    int restart_delay_ms;
+};
+
+/* ---- exclusions ---------------------------------------------------------- */
+
+static int is_excluded(void *ctx, const char *ns, const char *name,
+                       uint64_t hash, const char **reason)
+{
+    struct reloader *r = ctx;
+
+    for (size_t i = 0; i < r->nexcl; i++) {
+        struct exclusion *e = &r->excl[i];
+        if (e->hash == hash && strcmp(e->ns, ns) == 0 &&
+            strcmp(e->name, name) == 0) {
+            e->hit = 1;
+            *reason = e->reason;
+            return 1;
+        }
+    }
+    return 0;
+}
+
+static void add_exclusion(struct reloader *r, const struct model_ingress *mi,
+                          const char *reason)
+{
+    if (r->nexcl == r->capexcl) {
+        size_t cap = r->capexcl ? r->capexcl * 2 : 8;
+        struct exclusion *e = realloc(r->excl, cap * sizeof(*e));
+        if (!e)
+            return;
+        r->excl = e;
+        r->capexcl = cap;
+    }
+    struct exclusion *e = &r->excl[r->nexcl];
+    e->ns = strdup(mi->ns);
+    e->name = strdup(mi->name);
+    e->reason = strdup(reason);
+    e->hash = mi->content_hash;
+    e->hit = 1;
+    if (!e->ns || !e->name || !e->reason) {
+        free(e->ns);
+        free(e->name);
+        free(e->reason);
+        return;
+    }
+    r->nexcl++;
+}
+
+/* Forgets exclusions of Ingresses that changed or disappeared. */
+static void prune_exclusions(struct reloader *r)
+{
+    for (size_t i = 0; i < r->nexcl;) {
+        if (!r->excl[i].hit) {
+            free(r->excl[i].ns);
+            free(r->excl[i].name);
+            free(r->excl[i].reason);
+            r->excl[i] = r->excl[--r->nexcl];
+        } else {
+            r->excl[i].hit = 0;
+            i++;
+        }
+    }
+}
+
+/* ---- reporting ---------------------------------------------------------------- */
+
+/* Logs each rejection/exclusion once (and again if its reason changes). */
+static void report(struct reloader *r, const struct model *m)
+{
+    struct json_object *now = json_object_new_object();
+    size_t rejected = 0;
+
+    if (!now)
+        return;
+    for (size_t i = 0; i < m->ning; i++) {
+        const struct model_ingress *mi = &m->ings[i];
+        char key[600], shown_ns[SHOWN_MAX], shown_name[SHOWN_MAX];
+        struct json_object *old;
+
+        if (mi->state == ING_SERVED)
+            continue;
+        snprintf(key, sizeof(key), "%s/%s", mi->ns, mi->name);
+        json_object_object_add(now, key,
+                               json_object_new_string(mi->reason ? mi->reason
+                                                                 : ""));
+        if (json_object_object_get_ex(r->reported, key, &old) &&
+            strcmp(json_object_get_string(old), mi->reason ? mi->reason : "") == 0)
+            continue;
+        validate_printable(mi->ns, shown_ns, sizeof(shown_ns));
+        validate_printable(mi->name, shown_name, sizeof(shown_name));
+        log_warn("ingress %s/%s %s: %s", shown_ns, shown_name,
+                 mi->state == ING_REJECTED ? "rejected" : "left out",
+                 mi->reason ? mi->reason : "");
+        rejected += mi->state == ING_REJECTED;
+        if (r->hooks.problem)
+            r->hooks.problem(r->hooks.arg, mi);
+    }
+    json_object_object_foreach(r->reported, key, val) {
+        (void)val;
+        if (!json_object_object_get_ex(now, key, NULL))
+            log_info("ingress %s: no longer rejected", key);
+    }
+    json_object_put(r->reported);
+    r->reported = now;
+    pthread_mutex_lock(&r->metrics->lock);
+    r->metrics->rejections += rejected;
+    pthread_mutex_unlock(&r->metrics->lock);
+}
+
+static void update_vault_hosts(struct reloader *r, const struct model *m)
+{
+    int same = r->nvault == m->nvault;
+
+    for (size_t i = 0; same && i < m->nvault; i++)
+        same = strcmp(r->vault_hosts[i], m->vault_hosts[i]) == 0;
+    if (same)
+        return;
+    for (size_t i = 0; i < r->nvault; i++)
+        free(r->vault_hosts[i]);
+    free(r->vault_hosts);
+    r->vault_hosts = calloc(m->nvault ? m->nvault : 1, sizeof(char *));
+    r->nvault = 0;
+    for (size_t i = 0; r->vault_hosts && i < m->nvault; i++)
+        if ((r->vault_hosts[r->nvault] = strdup(m->vault_hosts[i])))
+            r->nvault++;
+    if (r->hooks.vault_hosts)
+        r->hooks.vault_hosts(r->hooks.arg, r->vault_hosts, r->nvault);
+}
+
+static void record_result(struct reloader *r, enum reload_result res)
+{
+    pthread_mutex_lock(&r->metrics->lock);
+    r->metrics->reloads[res]++;
+    r->metrics->last_reload_ok = res == RELOAD_OK;
+    pthread_mutex_unlock(&r->metrics->lock);
+}
+
+static void record_states(struct reloader *r, const struct model *m)
+{
+    pthread_mutex_lock(&r->metrics->lock);
+    for (int s = 0; s < ING_STATE_COUNT; s++)
+        r->metrics->ingresses[s] = model_count_state(m, (enum ingress_state)s);
+    pthread_mutex_unlock(&r->metrics->lock);
+}
+
+/* ---- the reconcile ---------------------------------------------------------------- */
+
+static int write_file(const char *path, const char *data, size_t len)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    size_t off = 0;
+
+    if (fd < 0)
+        return -1;
+    while (off < len) {
+        ssize_t w = write(fd, data + off, len - off);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0) {
+            close(fd);
+            return -1;
+        }
+        off += (size_t)w;
+    }
+    return close(fd);
+}
+
+/* The first "[emerg]" line of nginx's output, printable. */
+static void first_error(const char *out, char *dst, size_t dstlen)
+{
+    const char *p = strstr(out, "[emerg]");
+    char line[REASON_MAX];
+    size_t n;
+
+    if (!p)
+        p = out;
+    n = strcspn(p, "\n");
+    if (n >= sizeof(line))
+        n = sizeof(line) - 1;
+    memcpy(line, p, n);
+    line[n] = '\0';
+    validate_printable(line, dst, dstlen);
+}
+
+static void start_confirm(struct reloader *r)
+{
+    r->pending_deadline_ms =
+        evloop_clock_ms() + (uint64_t)r->cfg.confirm_timeout_ms;
+    evloop_timer_start(r->confirm, 0);
+}
+
+static void reconcile(struct reloader *r)
+{
+    struct model m;
+    struct render_result out;
+    char nginx_out[NGINX_OUTPUT_MAX], reason[REASON_MAX];
+    uint64_t started = evloop_clock_ms();
+    int attempt;
+
+    for (int k = 0; k < RK_COUNT; k++)
+        if (!store_is_synced(r->store, (enum resource_kind)k)) {
+            log_debug("reload: waiting for %s to sync",
+                      resource_kind_name((enum resource_kind)k));
+            return;
+        }
+    if (r->pending) {
+        r->dirty_while_busy = 1;
+        return;
+    }
+    for (attempt = 0;; attempt++) {
+        if (model_build(&m, r->store, &r->cfg.model) < 0) {
+            log_error("reload: out of memory building the model");
+            record_result(r, RELOAD_ERROR);
+            return;
+        }
+        prune_exclusions(r);
+        if (render_config(&m, &r->cfg.render, &out) < 0) {
+            log_error("reload: out of memory rendering");
+            model_free(&m);
+            record_result(r, RELOAD_ERROR);
+            return;
+        }
+        if (r->have_conf && nginx_running(r->nginx) &&
+            strcmp(out.hash, r->swapped_hash) == 0) {
+            report(r, &m);
+            record_states(r, &m);
+            update_vault_hosts(r, &m);
+            pthread_mutex_lock(&r->metrics->lock);
+            r->metrics->skipped++;
+            pthread_mutex_unlock(&r->metrics->lock);
+            log_debug("reload: config %s unchanged, nothing to do", out.hash);
+            render_result_free(&out);
+            model_free(&m);
+            return;
+        }
+        if (write_file(r->cfg.candidate_path, out.text.data, out.text.len) < 0) {
+            log_error("reload: cannot write %s: %s", r->cfg.candidate_path,
+                      strerror(errno));
+            record_result(r, RELOAD_ERROR);
+            goto drop;
+        }
+        int rc = nginx_test(r->nginx, r->cfg.candidate_path, nginx_out,
+                            sizeof(nginx_out));
+        if (rc == 0)
+            break;
+        first_error(nginx_out, reason, sizeof(reason));
+        if (rc == -2) {
+            log_error("reload: cannot test the config: %s", reason);
+            record_result(r, RELOAD_ERROR);
+            goto drop;
+        }
+        size_t line = render_error_line(nginx_out, r->cfg.candidate_path);
+        size_t owner = line >= 1 && line <= out.nlines ? out.line_owner[line - 1]
+                                                       : RENDER_NO_OWNER;
+        record_result(r, RELOAD_INVALID);
+        if (owner == RENDER_NO_OWNER || attempt >= RELOAD_MAX_EXCLUSIONS) {
+            log_error("reload: nginx -t refused the config (%s); keeping the "
+                      "running config", reason);
+            goto drop;
+        }
+        char msg[REASON_MAX + 32];
+        snprintf(msg, sizeof(msg), "nginx -t failed: %s", reason);
+        add_exclusion(r, &m.ings[owner], msg);
+        pthread_mutex_lock(&r->metrics->lock);
+        r->metrics->exclusions++;
+        pthread_mutex_unlock(&r->metrics->lock);
+        render_result_free(&out);
+        model_free(&m);
+    }
+    report(r, &m);
+    record_states(r, &m);
+    update_vault_hosts(r, &m);
+    if (rename(r->cfg.candidate_path, r->cfg.conf_path) < 0) {
+        log_error("reload: cannot install %s: %s", r->cfg.conf_path,
+                  strerror(errno));
+        record_result(r, RELOAD_ERROR);
+        goto drop;
+    }
+    memcpy(r->swapped_hash, out.hash, sizeof(r->swapped_hash));
+    r->have_conf = 1;
+    if (nginx_running(r->nginx) ? nginx_reload(r->nginx)
+                                : nginx_start(r->nginx)) {
+        log_error("reload: cannot signal nginx");
+        record_result(r, RELOAD_ERROR);
+        goto drop;
+    }
+    log_info("reload: config %s (%zu bytes, %zu servers, %zu upstreams, "
+             "%zu ingresses) sent to nginx",
+             out.hash, out.text.len, m.nservers, m.nups, m.ning);
+    memcpy(r->pending_hash, out.hash, sizeof(r->pending_hash));
+    r->pending_model = m;
+    r->pending = 1;
+    r->pending_started_ms = started;
+    r->pending_bytes = out.text.len;
+    render_result_free(&out);
+    start_confirm(r);
+    return;
+drop:
+    render_result_free(&out);
+    model_free(&m);
+}
+
+static void confirmed(struct reloader *r)
+{
+    double took = (double)(evloop_clock_ms() - r->pending_started_ms) / 1000.0;
+    struct timespec now;
+    const char **in_use;
+    size_t nuse = 0;
+    struct model *m = &r->pending_model;
+
+    clock_gettime(CLOCK_REALTIME, &now);
+    memcpy(r->served_hash, r->pending_hash, sizeof(r->served_hash));
+    r->restart_delay_ms = RELOAD_RESTART_MIN_MS;
+    pthread_mutex_lock(&r->metrics->lock);
+    r->metrics->reloads[RELOAD_OK]++;
+    r->metrics->last_reload_ok = 1;
+    r->metrics->last_reload_ts = (double)now.tv_sec + now.tv_nsec / 1e9;
+    r->metrics->last_reload_seconds = took;
+    snprintf(r->metrics->config_hash, sizeof(r->metrics->config_hash), "%s",
+             r->served_hash);
+    r->metrics->servers = m->nservers;
+    r->metrics->upstreams = m->nups;
+    r->metrics->config_bytes = r->pending_bytes;
+    r->metrics->ready = 1;
+    pthread_mutex_unlock(&r->metrics->lock);
+    log_info("reload: nginx serves config %s (%.3f s)", r->served_hash, took);
+
+    in_use = calloc(2 * m->nservers + 1, sizeof(*in_use));
+    for (size_t i = 0; in_use && i < m->nservers; i++)
+        if (m->servers[i].crt) {
+            in_use[nuse++] = m->servers[i].crt;
+            in_use[nuse++] = m->servers[i].key;
+        }
+    if (in_use)
+        tlsfiles_gc(r->tls, in_use, nuse);
+    free(in_use);
+    if (r->hooks.served)
+        r->hooks.served(r->hooks.arg, m);
+}
+
+static void finish_pending(struct reloader *r)
+{
+    model_free(&r->pending_model);
+    r->pending = 0;
+    if (r->dirty_while_busy) {
+        r->dirty_while_busy = 0;
+        reloader_kick(r);
+    }
+}
+
+static void on_confirm(struct evloop *loop, struct ev_timer *t, void *arg)
+{
+    struct reloader *r = arg;
+    char version[64];
+
+    if (!r->pending)
+        return;
+    if (nginx_probe_version(r->cfg.render.status_port, version,
+                            sizeof(version)) == 0 &&
+        strcmp(version, r->pending_hash) == 0) {
+        confirmed(r);
+        finish_pending(r);
+        return;
+    }
+    if (evloop_clock_ms() >= r->pending_deadline_ms) {
+        log_error("reload: nginx did not serve config %s within %d ms",
+                  r->pending_hash, r->cfg.confirm_timeout_ms);
+        record_result(r, RELOAD_UNCONFIRMED);
+        finish_pending(r);
+        return;
+    }
+    evloop_timer_start(t, RELOAD_CONFIRM_POLL_MS);
+}
+
+static void on_debounce(struct evloop *loop, struct ev_timer *t, void *arg)
+{
+    struct reloader *r = arg;
+
+    r->first_dirty_ms = 0;
+    reconcile(r);
+}
+
+void reloader_kick(struct reloader *r)
+{
+    uint64_t now = evloop_clock_ms(), delay = (uint64_t)r->cfg.debounce_ms;
+
+    if (!r->first_dirty_ms)
+        r->first_dirty_ms = now;
+    if (now + delay > r->first_dirty_ms + (uint64_t)r->cfg.max_wait_ms)
+        delay = r->first_dirty_ms + (uint64_t)r->cfg.max_wait_ms > now
+                    ? r->first_dirty_ms + (uint64_t)r->cfg.max_wait_ms - now
+                    : 0;
+    evloop_timer_start(r->debounce, delay);
+}
+
+static void on_restart(struct evloop *loop, struct ev_timer *t, void *arg)
+{
+    struct reloader *r = arg;
+
+    if (nginx_running(r->nginx) || !r->have_conf)
+        return;
+    log_info("nginx: restarting on config %s", r->swapped_hash);
+    if (nginx_start(r->nginx) < 0) {
+        evloop_timer_start(t, (uint64_t)r->restart_delay_ms);
+        return;
+    }
+    pthread_mutex_lock(&r->metrics->lock);
+    r->metrics->nginx_restarts++;
+    pthread_mutex_unlock(&r->metrics->lock);
+    if (!r->pending) {
+        /* Confirm the restarted master; no model change to publish. */
+        if (model_build(&r->pending_model, r->store, &r->cfg.model) == 0) {
+            memcpy(r->pending_hash, r->swapped_hash, sizeof(r->pending_hash));
+            r->pending = 1;
+            r->pending_started_ms = evloop_clock_ms();
+            start_confirm(r);
+        }
+    }
+}
+
+void reloader_on_sigchld(struct reloader *r)
+{
+    if (!nginx_reap(r->nginx))
+        return;
+    pthread_mutex_lock(&r->metrics->lock);
+    r->metrics->last_reload_ok = 0;
+    pthread_mutex_unlock(&r->metrics->lock);
+    evloop_timer_start(r->restart, (uint64_t)r->restart_delay_ms);
+    if (r->restart_delay_ms < RELOAD_RESTART_MAX_MS)
+        r->restart_delay_ms *= 2;
+}
+
+struct reloader *reloader_new(struct evloop *loop, struct store *store,
+                              struct nginx *nginx, struct tlsfiles *tls,
+                              struct metrics *metrics,
+                              const struct reloader_config *cfg,
+                              const struct reloader_hooks *hooks)
+{
+    struct reloader *r = calloc(1, sizeof(*r));
+
+    if (!r)
+        return NULL;
+    r->loop = loop;
+    r->store = store;
+    r->nginx = nginx;
+    r->tls = tls;
+    r->metrics = metrics;
+    r->cfg = *cfg;
+    if (hooks)
+        r->hooks = *hooks;
+    r->cfg.model.tls.secret = tlsfiles_secret;
+    r->cfg.model.tls.vault = tlsfiles_vault;
+    r->cfg.model.tls.ctx = tls;
+    r->cfg.model.excluded = is_excluded;
+    r->cfg.model.excluded_ctx = r;
+    if (r->cfg.debounce_ms < 0)
+        r->cfg.debounce_ms = RELOAD_DEBOUNCE_MS;
+    if (r->cfg.max_wait_ms < r->cfg.debounce_ms)
+        r->cfg.max_wait_ms = r->cfg.debounce_ms;
+    if (r->cfg.confirm_timeout_ms <= 0)
+        r->cfg.confirm_timeout_ms = RELOAD_CONFIRM_TIMEOUT_MS;
+    r->restart_delay_ms = RELOAD_RESTART_MIN_MS;
+    r->debounce = evloop_timer_new(loop, on_debounce, r);
+    r->confirm = evloop_timer_new(loop, on_confirm, r);
+    r->restart = evloop_timer_new(loop, on_restart, r);
+    r->reported = json_object_new_object();
+    if (!r->debounce || !r->confirm || !r->restart || !r->reported) {
+        reloader_free(r);
+        return NULL;
+    }
+    return r;
+}
+
+void reloader_stop(struct reloader *r, int timeout_ms)
+{
+    nginx_stop(r->nginx, timeout_ms);
+}
+
+void reloader_free(struct reloader *r)
+{
+    if (!r)
+        return;
+    evloop_timer_free(r->debounce);
+    evloop_timer_free(r->confirm);
+    evloop_timer_free(r->restart);
+    if (r->pending)
+        model_free(&r->pending_model);
+    for (size_t i = 0; i < r->nexcl; i++) {
+        free(r->excl[i].ns);
+        free(r->excl[i].name);
+        free(r->excl[i].reason);
+    }
+    free(r->excl);
+    for (size_t i = 0; i < r->nvault; i++)
+        free(r->vault_hosts[i]);
+    free(r->vault_hosts);
+    json_object_put(r->reported);
+    free(r);
+}

@@ -1,0 +1,74 @@
+/*
+ * reload.h - keeps nginx serving what the store says.
+ *
+ * A store change arms a debounce timer (bursts coalesce: the timer waits
+ * for DEBOUNCE of quiet, at most MAX_WAIT after the first change). Then:
+ * build the model, render; if the bytes equal what nginx serves, stop
+ * there. Otherwise write a candidate file, `nginx -t` it; on failure map
+ * the error line back to the Ingress that produced it, leave that Ingress
+ * out (until it changes) and try again, so one bad resource cannot block
+ * the others; an error in shared config keeps the running config. On
+ * success rename the candidate over nginx.conf (atomic), start nginx or
+ * SIGHUP it, and poll the loopback config-version endpoint until the new
+ * workers answer with the new hash. Only then is the change "served"
+ * (metrics, readiness, status publishing).
+ *
+ * nginx dying is noticed through SIGCHLD (nginx_reap); the reloader
+ * restarts it on the last good config with a backoff.
+ */
+#ifndef PORTICO_CONTROLLER_RELOAD_H
+#define PORTICO_CONTROLLER_RELOAD_H
+
+#include "evloop.h"
+#include "controller/metrics.h"
+#include "controller/model.h"
+#include "controller/nginx.h"
+#include "controller/render.h"
+#include "controller/store.h"
+#include "controller/tlsfiles.h"
+
+#define RELOAD_DEBOUNCE_MS         100
+#define RELOAD_MAX_WAIT_MS         1000
+#define RELOAD_CONFIRM_TIMEOUT_MS  30000
+#define RELOAD_CONFIRM_POLL_MS     10
+#define RELOAD_MAX_EXCLUSIONS      16     /* per attempt */
+#define RELOAD_RESTART_MIN_MS      200
+#define RELOAD_RESTART_MAX_MS      10000
+
+struct reloader_config {
+    struct render_opts render;
+    struct model_opts model;        /* tls and excluded are set inside */
+    const char *conf_path;          /* live nginx.conf */
+    const char *candidate_path;
+    int debounce_ms;
+    int max_wait_ms;
+    int confirm_timeout_ms;
+};
+
+struct reloader_hooks {
+    /* After a confirmed reload: the model nginx now serves. */
+    void (*served)(void *arg, const struct model *m);
+    /* An Ingress newly rejected or excluded (or with a new reason). */
+    void (*problem)(void *arg, const struct model_ingress *mi);
+    /* The hosts the Vault pipeline must provide (sorted). */
+    void (*vault_hosts)(void *arg, char *const *hosts, size_t n);
+    void *arg;
+};
+
+struct reloader;
+
+struct reloader *reloader_new(struct evloop *loop, struct store *store,
+                              struct nginx *nginx, struct tlsfiles *tls,
+                              struct metrics *metrics,
+                              const struct reloader_config *cfg,
+                              const struct reloader_hooks *hooks);
+void reloader_free(struct reloader *r);
+
+/* Something changed (store, certificates): reconcile after the debounce. */
+void reloader_kick(struct reloader *r);
+/* Call on SIGCHLD. */
+void reloader_on_sigchld(struct reloader *r);
+/* Stops nginx gracefully (controller shutdown). */
+void reloader_stop(struct reloader *r, int timeout_ms);
+
+#endif

@@ -1,0 +1,379 @@
+/* tlsfiles.c - Secret and Vault certificate files for nginx (see
+ * tlsfiles.h). */
+#include "controller/tlsfiles.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <openssl/evp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "vault/tlspair.h"
+
+#define FILE_MODE      0600
+#define DIR_MODE       0700
+#define STEM_HEX       16
+#define SECRET_PREFIX  "secret-"
+#define PATH_MAX_LEN   4096
+
+/* Validation result for one Secret content. */
+struct cached {
+    char *key;          /* "ns/name" */
+    char *data_id;      /* the base64 strings, joined (identity) */
+    int ok;
+    char *crt_path, *key_path;
+    char *sans;         /* comma-separated */
+    char *err;
+    int used;           /* touched since the last gc */
+};
+
+struct tlsfiles {
+    const struct store *store;
+    char *dir;
+    struct json_object *index;      /* "ns/name" -> int index */
+    struct cached *cache;
+    size_t ncache, capcache;
+    struct certs_snapshot *vault;
+};
+
+struct tlsfiles *tlsfiles_new(const struct store *store, const char *dir,
+                              char *err, size_t errlen)
+{
+    struct tlsfiles *t = calloc(1, sizeof(*t));
+
+    if (!t || !(t->dir = strdup(dir)) ||
+        !(t->index = json_object_new_object())) {
+        snprintf(err, errlen, "out of memory");
+        tlsfiles_free(t);
+        return NULL;
+    }
+    if (mkdir(dir, DIR_MODE) < 0 && errno != EEXIST) {
+        snprintf(err, errlen, "cannot create %s: %s", dir, strerror(errno));
+        tlsfiles_free(t);
+        return NULL;
+    }
+    t->store = store;
+    return t;
+}
+
+static void cached_clear(struct cached *c)
+{
+    free(c->key);
+    free(c->data_id);
+    free(c->crt_path);
+    free(c->key_path);
+    free(c->sans);
+    free(c->err);
+    memset(c, 0, sizeof(*c));
+}
+
+void tlsfiles_free(struct tlsfiles *t)
+{
+    if (!t)
+        return;
+    for (size_t i = 0; i < t->ncache; i++)
+        cached_clear(&t->cache[i]);
+    free(t->cache);
+    json_object_put(t->index);
+    if (t->vault) {
+        certs_snapshot_free(t->vault);
+        free(t->vault);
+    }
+    free(t->dir);
+    free(t);
+}
+
+void tlsfiles_set_vault(struct tlsfiles *t, struct certs_snapshot *snap)
+{
+    if (t->vault) {
+        certs_snapshot_free(t->vault);
+        free(t->vault);
+    }
+    t->vault = snap;
+}
+
+/* Standard base64 (no whitespace) to bytes; NULL if malformed. */
+static char *b64decode(const char *in, size_t inlen, size_t *outlen)
+{
+    size_t pad = 0;
+    char *out;
+    int n;
+
+    if (inlen == 0 || inlen % 4 != 0)
+        return NULL;
+    out = malloc(inlen / 4 * 3 + 1);
+    if (!out)
+        return NULL;
+    n = EVP_DecodeBlock((unsigned char *)out, (const unsigned char *)in,
+                        (int)inlen);
+    if (n < 0) {
+        free(out);
+        return NULL;
+    }
+    if (in[inlen - 1] == '=')
+        pad++;
+    if (in[inlen - 2] == '=')
+        pad++;
+    *outlen = (size_t)n - pad;
+    out[*outlen] = '\0';
+    return out;
+}
+
+static void hex_sha256(const char *a, size_t alen, const char *b, size_t blen,
+                       char out[STEM_HEX + 1])
+{
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int mdlen = 0;
+    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+
+    if (ctx) {
+        EVP_DigestInit_ex(ctx, EVP_sha256(), NULL);
+        EVP_DigestUpdate(ctx, a, alen);
+        EVP_DigestUpdate(ctx, b, blen);
+        EVP_DigestFinal_ex(ctx, md, &mdlen);
+        EVP_MD_CTX_free(ctx);
+    }
+    for (size_t i = 0; i < STEM_HEX / 2 && i < mdlen; i++)
+        snprintf(out + 2 * i, 3, "%02x", md[i]);
+    out[STEM_HEX] = '\0';
+}
+
+/* Validates and writes the pair of a Secret into c. */
+static void load_secret(struct tlsfiles *t, struct json_object *secret,
+                        struct cached *c)
+{
+    const char *type = k8s_str(secret, "type");
+    struct json_object *jc = k8s_get(secret, "data");
+    const char *crt64 = NULL, *key64 = NULL;
+    char *crt = NULL, *key = NULL, err[512], stem[STEM_HEX + 1];
+    char name[64], path[PATH_MAX_LEN];
+    struct tlspair_info info;
+    size_t crtlen = 0, keylen = 0;
+    struct json_object *v;
+
+    c->ok = 0;
+    if (!type || strcmp(type, "kubernetes.io/tls") != 0) {
+        c->err = strdup("not a kubernetes.io/tls Secret");
+        return;
+    }
+    if (jc && json_object_object_get_ex(jc, "tls.crt", &v))
+        crt64 = json_object_get_string(v);
+    if (jc && json_object_object_get_ex(jc, "tls.key", &v))
+        key64 = json_object_get_string(v);
+    if (!crt64 || !key64) {
+        c->err = strdup("missing data tls.crt or tls.key");
+        return;
+    }
+    crt = b64decode(crt64, strlen(crt64), &crtlen);
+    key = b64decode(key64, strlen(key64), &keylen);
+    if (!crt || !key) {
+        c->err = strdup("tls.crt or tls.key is not valid base64");
+        goto out;
+    }
+    if (tlspair_validate(crt, crtlen, key, keylen, NULL, time(NULL), &info,
+                         err, sizeof(err)) != TLSPAIR_OK) {
+        c->err = strdup(err);
+        goto out;
+    }
+    hex_sha256(crt, crtlen, key, keylen, stem);
+    snprintf(name, sizeof(name), SECRET_PREFIX "%s.crt", stem);
+    snprintf(path, sizeof(path), "%s/%s", t->dir, name);
+    if (access(path, R_OK) != 0 &&
+        certs_write_atomic(t->dir, name, crt, crtlen, FILE_MODE, err,
+                           sizeof(err)) < 0) {
+        c->err = strdup(err);
+        goto out;
+    }
+    c->crt_path = strdup(path);
+    snprintf(name, sizeof(name), SECRET_PREFIX "%s.key", stem);
+    snprintf(path, sizeof(path), "%s/%s", t->dir, name);
+    if (access(path, R_OK) != 0 &&
+        certs_write_atomic(t->dir, name, key, keylen, FILE_MODE, err,
+                           sizeof(err)) < 0) {
+        c->err = strdup(err);
+        goto out;
+    }
+    c->key_path = strdup(path);
+    c->sans = strdup(info.sans);
+    c->ok = c->crt_path && c->key_path && c->sans;
+out:
+    if (crt)
+        OPENSSL_cleanse(crt, crtlen);
+    if (key)
+        OPENSSL_cleanse(key, keylen);
+    free(crt);
+    free(key);
+}
+
+static struct cached *lookup(struct tlsfiles *t, const char *k,
+                             struct json_object *secret)
+{
+    struct json_object *idx, *data = k8s_get(secret, "data");
+    const char *id = data ? json_object_to_json_string_ext(
+                                data, JSON_C_TO_STRING_PLAIN) : "";
+    const char *type = k8s_str(secret, "type");
+    struct buf ident;
+    struct cached *c;
+
+    buf_init(&ident);
+    buf_puts(&ident, type ? type : "");
+    buf_puts(&ident, "|");
+    buf_puts(&ident, id);
+    if (buf_failed(&ident))
+        return NULL;
+    if (json_object_object_get_ex(t->index, k, &idx)) {
+        c = &t->cache[json_object_get_int(idx)];
+        if (strcmp(c->data_id, ident.data) == 0) {
+            buf_free(&ident);
+            return c;
+        }
+        free(c->data_id);
+        free(c->crt_path);
+        free(c->key_path);
+        free(c->sans);
+        free(c->err);
+        c->crt_path = c->key_path = c->sans = c->err = NULL;
+    } else {
+        if (t->ncache == t->capcache) {
+            size_t cap = t->capcache ? t->capcache * 2 : 16;
+            struct cached *nc = realloc(t->cache, cap * sizeof(*nc));
+            if (!nc) {
+                buf_free(&ident);
+                return NULL;
+            }
+            t->cache = nc;
+            t->capcache = cap;
+        }
+        c = &t->cache[t->ncache];
+        memset(c, 0, sizeof(*c));
+        c->key = strdup(k);
+        json_object_object_add(t->index, k,
+                               json_object_new_int((int)t->ncache));
+        t->ncache++;
+    }
+    c->data_id = buf_steal(&ident, NULL);
+    load_secret(t, secret, c);
+    return c;
+}
+
+static int sans_cover(const char *sans, const char *host)
+{
+    char one[256];
+    const char *p = sans;
+
+    while (*p) {
+        const char *end = strchr(p, ',');
+        size_t n = end ? (size_t)(end - p) : strlen(p);
+        while (n && *p == ' ') {
+            p++;
+            n--;
+        }
+        if (n < sizeof(one)) {
+            memcpy(one, p, n);
+            one[n] = '\0';
+            if (tlspair_host_matches(one, host))
+                return 1;
+        }
+        if (!end)
+            break;
+        p = end + 1;
+    }
+    return 0;
+}
+
+int tlsfiles_secret(void *ctx, const char *ns, const char *name,
+                    const char *host, char **crt, char **key, char *err,
+                    size_t errlen)
+{
+    struct tlsfiles *t = ctx;
+    struct json_object *secret = store_get(t->store, RK_SECRET, ns, name);
+    char k[512];
+    struct cached *c;
+
+    if (!secret) {
+        snprintf(err, errlen, "Secret %s/%s not found", ns, name);
+        return -1;
+    }
+    snprintf(k, sizeof(k), "%s/%s", ns, name);
+    c = lookup(t, k, secret);
+    if (!c) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    c->used = 1;
+    if (!c->ok) {
+        snprintf(err, errlen, "%s", c->err ? c->err : "invalid pair");
+        return -1;
+    }
+    if (!sans_cover(c->sans, host)) {
+        snprintf(err, errlen, "certificate does not cover %s (SANs: %s)",
+                 host, c->sans);
+        return -1;
+    }
+    *crt = strdup(c->crt_path);
+    *key = strdup(c->key_path);
+    if (!*crt || !*key) {
+        free(*crt);
+        free(*key);
+        *crt = *key = NULL;
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    return 0;
+}
+
+int tlsfiles_vault(void *ctx, const char *host, char **crt, char **key)
+{
+    struct tlsfiles *t = ctx;
+    const struct certs_host_state *h;
+
+    if (!t->vault)
+        return -1;
+    h = certs_snapshot_find(t->vault, host);
+    if (!h || !h->has_pair || !h->crt_path || !h->key_path)
+        return -1;
+    *crt = strdup(h->crt_path);
+    *key = strdup(h->key_path);
+    if (!*crt || !*key) {
+        free(*crt);
+        free(*key);
+        *crt = *key = NULL;
+        return -1;
+    }
+    return 0;
+}
+
+void tlsfiles_gc(struct tlsfiles *t, const char *const *in_use, size_t n)
+{
+    DIR *d = opendir(t->dir);
+    struct dirent *de;
+    char path[PATH_MAX_LEN];
+
+    if (!d)
+        return;
+    while ((de = readdir(d))) {
+        int used = 0;
+        if (strncmp(de->d_name, SECRET_PREFIX, strlen(SECRET_PREFIX)) != 0)
+            continue;
+        snprintf(path, sizeof(path), "%s/%s", t->dir, de->d_name);
+        for (size_t i = 0; i < n && !used; i++)
+            used = in_use[i] && strcmp(in_use[i], path) == 0;
+        if (!used && unlink(path) == 0)
+            log_debug("tls: removed unused %s", path);
+    }
+    closedir(d);
+    /* Forget cache entries whose files may be gone; they reload lazily. */
+    for (size_t i = 0; i < t->ncache; i++) {
+        struct cached *c = &t->cache[i];
+        if (!c->used && c->data_id) {
+            free(c->data_id);
+            c->data_id = strdup("");
+        }
+        c->used = 0;
+    }
+}

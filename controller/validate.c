@@ -1,0 +1,289 @@
+/* validate.c - strict grammars for resource strings, and nginx quoting
+ * (see validate.h). */
+#include "validate.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#define SHOW_MAX 64     /* bytes of an offending value echoed in a reason */
+
+/* Writes a printable, truncated rendition of s for error messages. */
+static void show(char *out, size_t outlen, const char *s, size_t len)
+{
+    size_t o = 0;
+
+    for (size_t i = 0; i < len && i < SHOW_MAX && o + 5 < outlen; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c >= 0x20 && c < 0x7f && c != '"' && c != '\\')
+            out[o++] = (char)c;
+        else
+            o += (size_t)snprintf(out + o, outlen - o, "\\x%02x", c);
+    }
+    if (len > SHOW_MAX && o + 4 < outlen) {
+        memcpy(out + o, "...", 3);
+        o += 3;
+    }
+    out[o < outlen ? o : outlen - 1] = '\0';
+}
+
+static int fail(char *err, size_t errlen, const char *what, const char *s,
+                size_t len, const char *why)
+{
+    char shown[SHOW_MAX * 4 + 8];
+
+    show(shown, sizeof(shown), s, len);
+    snprintf(err, errlen, "invalid %s \"%s\": %s", what, shown, why);
+    return -1;
+}
+
+static int is_lower_alnum(char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
+}
+
+static int is_digit(char c)
+{
+    return c >= '0' && c <= '9';
+}
+
+/* One DNS-1123 label in s[0..len). */
+static int label_ok(const char *s, size_t len)
+{
+    if (len == 0 || len > VALIDATE_LABEL_MAX)
+        return 0;
+    if (!is_lower_alnum(s[0]) || !is_lower_alnum(s[len - 1]))
+        return 0;
+    for (size_t i = 0; i < len; i++)
+        if (!is_lower_alnum(s[i]) && s[i] != '-')
+            return 0;
+    return 1;
+}
+
+static int has_nul(const char *s, size_t len)
+{
+    return memchr(s, '\0', len) != NULL;
+}
+
+int validate_dns_label(const char *s, size_t len, char *err, size_t errlen)
+{
+    if (has_nul(s, len))
+        return fail(err, errlen, "name", s, len, "contains a NUL byte");
+    if (!label_ok(s, len))
+        return fail(err, errlen, "name", s, len,
+                    "must be a DNS-1123 label ([a-z0-9-], at most 63, "
+                    "alphanumeric at both ends)");
+    return 0;
+}
+
+/* Labels of s separated by '.', each label_ok; count returned in *n. */
+static int labels_ok(const char *s, size_t len, int *n)
+{
+    size_t start = 0;
+
+    *n = 0;
+    for (size_t i = 0; i <= len; i++) {
+        if (i == len || s[i] == '.') {
+            if (!label_ok(s + start, i - start))
+                return 0;
+            (*n)++;
+            start = i + 1;
+        }
+    }
+    return 1;
+}
+
+int validate_dns_subdomain(const char *s, size_t len, char *err,
+                           size_t errlen)
+{
+    int n;
+
+    if (has_nul(s, len))
+        return fail(err, errlen, "name", s, len, "contains a NUL byte");
+    if (len == 0 || len > VALIDATE_SUBDOMAIN_MAX || !labels_ok(s, len, &n))
+        return fail(err, errlen, "name", s, len,
+                    "must be a DNS-1123 subdomain (lowercase labels of "
+                    "[a-z0-9-] joined by '.', at most 253)");
+    return 0;
+}
+
+/* The last label all digits means an IPv4 address (or a bogus TLD). */
+static int last_label_numeric(const char *s, size_t len)
+{
+    size_t i = len;
+
+    while (i > 0 && s[i - 1] != '.')
+        i--;
+    for (size_t j = i; j < len; j++)
+        if (!is_digit(s[j]))
+            return 0;
+    return 1;
+}
+
+static int hostname_check(const char *what, const char *s, size_t len,
+                          int allow_wildcard, char *err, size_t errlen)
+{
+    const char *rest = s;
+    size_t restlen = len;
+    int n, wildcard = 0;
+
+    if (has_nul(s, len))
+        return fail(err, errlen, what, s, len, "contains a NUL byte");
+    if (len == 0)
+        return fail(err, errlen, what, s, len, "is empty");
+    if (len > VALIDATE_HOST_MAX)
+        return fail(err, errlen, what, s, len, "longer than 253 bytes");
+    if (allow_wildcard && len >= 2 && s[0] == '*' && s[1] == '.') {
+        wildcard = 1;
+        rest = s + 2;
+        restlen = len - 2;
+    }
+    if (memchr(rest, '*', restlen))
+        return fail(err, errlen, what, s, len,
+                    "a wildcard must be the whole first label (*.example.com)");
+    if (memchr(s, ':', len))
+        return fail(err, errlen, what, s, len, "must not contain a port");
+    if (!labels_ok(rest, restlen, &n))
+        return fail(err, errlen, what, s, len,
+                    "must be a lowercase RFC 1123 hostname "
+                    "(labels of [a-z0-9-], at most 63 each)");
+    if (last_label_numeric(rest, restlen))
+        return fail(err, errlen, what, s, len,
+                    "IP addresses are not allowed as hosts");
+    if (wildcard && n < 2)
+        return fail(err, errlen, what, s, len,
+                    "a wildcard needs at least two labels after it");
+    return 0;
+}
+
+int validate_host(const char *s, size_t len, char *err, size_t errlen)
+{
+    return hostname_check("host", s, len, 1, err, errlen);
+}
+
+int validate_external_name(const char *s, size_t len, char *err,
+                           size_t errlen)
+{
+    if (len > 1 && s[len - 1] == '.')
+        len--;
+    return hostname_check("externalName", s, len, 0, err, errlen);
+}
+
+static int path_char_ok(char c)
+{
+    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || is_digit(c))
+        return 1;
+    return strchr("-._~/!*'()+,:@=&", c) != NULL && c != '\0';
+}
+
+int validate_path(const char *s, size_t len, char *err, size_t errlen)
+{
+    if (has_nul(s, len))
+        return fail(err, errlen, "path", s, len, "contains a NUL byte");
+    if (len == 0 || s[0] != '/')
+        return fail(err, errlen, "path", s, len, "must start with '/'");
+    if (len > VALIDATE_PATH_MAX)
+        return fail(err, errlen, "path", s, len, "longer than 1024 bytes");
+    for (size_t i = 0; i < len; i++)
+        if (!path_char_ok(s[i]))
+            return fail(err, errlen, "path", s, len,
+                        "only letters, digits and -._~/!*'()+,:@=& are "
+                        "allowed");
+    for (size_t i = 0; i < len; i++) {
+        if (s[i] != '/')
+            continue;
+        size_t j = i + 1;
+        while (j < len && s[j] != '/')
+            j++;
+        size_t seg = j - i - 1;
+        if (seg == 0 && j < len)
+            return fail(err, errlen, "path", s, len,
+                        "empty segment (\"//\")");
+        if ((seg == 1 && s[i + 1] == '.') ||
+            (seg == 2 && s[i + 1] == '.' && s[i + 2] == '.'))
+            return fail(err, errlen, "path", s, len,
+                        "\".\" and \"..\" segments are not allowed");
+    }
+    return 0;
+}
+
+int validate_port_name(const char *s, size_t len, char *err, size_t errlen)
+{
+    int letter = 0;
+
+    if (has_nul(s, len))
+        return fail(err, errlen, "port name", s, len, "contains a NUL byte");
+    if (len == 0 || len > VALIDATE_PORT_NAME_MAX)
+        return fail(err, errlen, "port name", s, len, "must be 1-15 bytes");
+    for (size_t i = 0; i < len; i++) {
+        if (s[i] >= 'a' && s[i] <= 'z')
+            letter = 1;
+        else if (!is_digit(s[i]) && s[i] != '-')
+            return fail(err, errlen, "port name", s, len,
+                        "only [a-z0-9-] allowed");
+        if (s[i] == '-' && (i == 0 || i == len - 1 || s[i - 1] == '-'))
+            return fail(err, errlen, "port name", s, len,
+                        "'-' not allowed at either end or twice in a row");
+    }
+    if (!letter)
+        return fail(err, errlen, "port name", s, len,
+                    "must contain a letter");
+    return 0;
+}
+
+/* digits (1..maxdigits) then an optional unit from units. */
+static int number_with_unit(const char *s, size_t len, size_t maxdigits,
+                            const char *units)
+{
+    size_t d = 0;
+
+    while (d < len && is_digit(s[d]))
+        d++;
+    if (d == 0 || d > maxdigits)
+        return 0;
+    if (d == len)
+        return 1;
+    return d + 1 == len && s[d] != '\0' && strchr(units, s[d]) != NULL;
+}
+
+#define SIZE_DIGITS_MAX    12
+#define TIMEOUT_DIGITS_MAX 6
+
+int validate_size(const char *s, size_t len, char *err, size_t errlen)
+{
+    if (has_nul(s, len) || !number_with_unit(s, len, SIZE_DIGITS_MAX, "kKmMgG"))
+        return fail(err, errlen, "size", s, len,
+                    "must be 1-12 digits with an optional k, m or g");
+    return 0;
+}
+
+int validate_timeout(const char *s, size_t len, char *err, size_t errlen)
+{
+    if (has_nul(s, len) || !number_with_unit(s, len, TIMEOUT_DIGITS_MAX, "smh"))
+        return fail(err, errlen, "timeout", s, len,
+                    "must be 1-6 digits with an optional s, m or h");
+    return 0;
+}
+
+void validate_printable(const char *s, char *out, size_t outlen)
+{
+    show(out, outlen, s, strlen(s));
+}
+
+void cfg_quote(struct buf *out, const char *s)
+{
+    buf_puts(out, "\"");
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '"' || c == '\\') {
+            char esc[2] = {'\\', (char)c};
+            buf_append(out, esc, 2);
+        } else if (c < 0x20 || c >= 0x7f || c == '$') {
+            /* Never reached with validated input; the second layer
+             * still refuses to emit a control byte or a variable. */
+            buf_puts(out, "_");
+        } else {
+            buf_append(out, (const char *)&c, 1);
+        }
+    }
+    buf_puts(out, "\"");
+}
