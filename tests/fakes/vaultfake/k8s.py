@@ -10,8 +10,11 @@ Then exp/nbf, the optional issuer and audience, and the role's bound
 service-account names and namespaces ("*" matches all). The service
 account comes from the legacy claims (kubernetes.io/serviceaccount/...) or
 the projected-token claim {"kubernetes.io": {"namespace", "serviceaccount"}}.
-Errors: 400 "missing role", 400 "missing jwt", 400 `invalid role name "x"`,
-403 permission denied for any JWT that fails a check.
+Errors: 400 "missing role", 400 "missing jwt", 400 `invalid role name "x"`;
+403 "namespace not authorized" / "service account name not authorized" for
+an unbound service account (the plugin's coded errors, checked in that
+order); 403 permission denied for a JWT that fails any other check
+(signature, exp/nbf, issuer, audience, malformed).
 """
 
 import base64
@@ -23,7 +26,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
-from .util import (SYSTEM_DEFAULT_TTL, Resp, as_bool, as_list, bad_request,
+from .util import (SYSTEM_DEFAULT_TTL, Resp, VaultError, as_bool, as_list, bad_request,
                    denied, not_found, parse_duration, unsupported)
 
 _HASHES = {"256": hashes.SHA256, "384": hashes.SHA384, "512": hashes.SHA512}
@@ -49,6 +52,18 @@ def _verify(alg, key, signed, sig):
             return True
     except InvalidSignature:
         return False
+    return False
+
+
+def _bound(patterns, value):
+    """StrListContainsGlob: "*" and "prefix*"/"*suffix" globs, else exact."""
+    for p in patterns:
+        if p == "*" or p == value:
+            return True
+        if p.endswith("*") and value.startswith(p[:-1]):
+            return True
+        if p.startswith("*") and value.endswith(p[1:]):
+            return True
     return False
 
 
@@ -199,10 +214,11 @@ class KubernetesAuth:
         name, ns, uid, secret = service_account(claims)
         if not name or not ns:
             raise denied()
-        if "*" not in role["bound_service_account_names"] and name not in role["bound_service_account_names"]:
-            raise denied()
-        if "*" not in role["bound_service_account_namespaces"] and ns not in role["bound_service_account_namespaces"]:
-            raise denied()
+        # The plugin answers these two with coded 403s of their own.
+        if not _bound(role["bound_service_account_namespaces"], ns):
+            raise VaultError(403, ["namespace not authorized"])
+        if not _bound(role["bound_service_account_names"], name):
+            raise VaultError(403, ["service account name not authorized"])
         if role["audience"]:
             aud = claims.get("aud")
             auds = aud if isinstance(aud, list) else [aud]

@@ -5,7 +5,7 @@ engine is mounted, EC P-256, or loaded from --pki-ca-cert/--pki-ca-key).
 Roles check names like the real engine's validateNames: allowed_domains
 with allow_bare_domains / allow_subdomains / allow_glob_domains /
 allow_any_name / allow_localhost / allow_wildcard_certificates, and cap
-the TTL at max_ttl with a warning. Not implemented: CSR signing
+the TTL at max_ttl with the real warning text. Not implemented: CSR signing
 (sign/<role>), CRLs, revocation, issuers API, generate/root.
 """
 
@@ -21,8 +21,9 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from .util import (SYSTEM_MAX_TTL, Resp, VaultError, as_bool, as_list,
-                   bad_request, not_found, parse_duration, unsupported)
+from .util import (SYSTEM_DEFAULT_TTL, SYSTEM_MAX_TTL, Resp, VaultError, as_bool,
+                   as_list, bad_request, go_duration, not_found, parse_duration,
+                   unsupported)
 
 CA_VALIDITY = datetime.timedelta(days=3650)
 NOT_BEFORE_SKEW = datetime.timedelta(seconds=30)
@@ -217,10 +218,11 @@ class PKI:
         if fmt not in ("pem", "der", "pem_bundle"):
             raise bad_request('unknown format "%s"' % fmt)
         warnings = []
-        ttl = parse_duration(d.get("ttl"), "ttl") or role["ttl"] or role["max_ttl"] or SYSTEM_MAX_TTL
+        ttl = parse_duration(d.get("ttl"), "ttl") or role["ttl"] or SYSTEM_DEFAULT_TTL
         max_ttl = role["max_ttl"] or SYSTEM_MAX_TTL
         if ttl > max_ttl:
-            warnings.append('TTL "%ds" is longer than permitted maxTTL "%ds", so was truncated' % (ttl, max_ttl))
+            warnings.append('TTL "%s" is longer than permitted maxTTL "%s", so maxTTL is being used'
+                            % (go_duration(ttl), go_duration(max_ttl)))
             ttl = max_ttl
         now = _utcnow()
         not_after = now + datetime.timedelta(seconds=ttl)

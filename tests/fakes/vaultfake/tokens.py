@@ -8,7 +8,7 @@ used-up token is gone: any request with it is 403 permission denied.
 import time
 
 from .util import (SYSTEM_DEFAULT_TTL, SYSTEM_MAX_TTL, VaultError, as_bool,
-                   as_list, bad_request, new_accessor, new_token_value,
+                   as_list, bad_request, go_duration, new_accessor, new_token_value,
                    parse_duration, rfc3339)
 
 
@@ -148,8 +148,8 @@ class TokenStore:
         cap = tok.max_expiry()
         if cap is not None and now + want > cap:
             capped = max(0, int(cap - now))
-            warnings.append('TTL of "%ds" exceeded the effective max_ttl of "%ds"; '
-                            'TTL value is capped accordingly' % (want, capped))
+            warnings.append('TTL of "%s" exceeded the effective max_ttl of "%s"; '
+                            'TTL value is capped accordingly' % (go_duration(want), go_duration(capped)))
             want = capped
         tok.expire_at = now + want
         return want, warnings

@@ -82,6 +82,18 @@ def parse_duration(value, field="ttl"):
     return int(total)
 
 
+def go_duration(seconds):
+    """Seconds as Go's time.Duration prints them: 768h0m0s, 10m0s, 5s."""
+    seconds = int(seconds)
+    h, rest = divmod(seconds, 3600)
+    m, s = divmod(rest, 60)
+    if h:
+        return "%dh%dm%ds" % (h, m, s)
+    if m:
+        return "%dm%ds" % (m, s)
+    return "%ds" % s
+
+
 def rfc3339(ts):
     """Unix seconds -> "2018-03-22T02:24:06.945319214Z" style timestamp."""
     dt = datetime.datetime.fromtimestamp(ts, tz=datetime.timezone.utc)
