@@ -68,9 +68,11 @@ struct kube_client {
     struct kube_config cfg;
     char *token;
     char *user_agent;
+    char *watch_ns;
     struct kube_req *reqs;       /* active requests */
     struct kube_req *deferred;   /* cancelled or added inside curl */
     int in_curl;
+    int verbose;               /* PORTICO_KUBE_CURL_VERBOSE set */
     struct kube_events *events;
     uint64_t watch_restarts, relists, api_errors;
     struct api_series series[MAX_METRIC_SERIES];
@@ -293,6 +295,8 @@ static void finish(struct kube_client *kc, struct kube_req *r, CURLcode cc)
     resp.body_len = r->resp.len;
     if (resp.error || status >= 400)
         kube_client_count_api_error(kc);
+    log_debug("kube: %s %s -> %ld%s%s (%.3f s)", r->verb, r->url, status,
+              resp.error ? " " : "", resp.error ? resp.error : "", secs);
     if (status == 401 && kc->cfg.token_file) {
         log_warn("kube: 401 Unauthorized; re-reading the token file");
         token_reload(kc);
@@ -496,6 +500,8 @@ struct kube_req *kube_request(struct kube_client *kc,
     if (strcmp(o->method, "GET") == 0)
         curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
     setup_tls(kc, e);
+    if (kc->verbose)
+        curl_easy_setopt(e, CURLOPT_VERBOSE, 1L);
 
     if (kc->in_curl) {
         r->next = kc->deferred;
@@ -505,6 +511,7 @@ struct kube_req *kube_request(struct kube_client *kc,
         evloop_timer_start(kc->curl_timer, 0);
         return r;
     }
+    log_debug("kube: start %s %s", r->verb, r->url);
     if (curl_multi_add_handle(kc->multi, e) != CURLM_OK)
         goto fail;
     r->added = 1;
@@ -561,6 +568,7 @@ struct kube_client *kube_client_new(struct evloop *loop,
         return NULL;
     }
     kc->loop = loop;
+    kc->verbose = getenv("PORTICO_KUBE_CURL_VERBOSE") != NULL;
     if (opts && opts->kubeconfig && *opts->kubeconfig)
         rc = kube_config_load_file(opts->kubeconfig, &kc->cfg, err, errlen);
     else
@@ -619,6 +627,7 @@ void kube_client_free(struct kube_client *kc)
     kube_events_free(kc->events);
     free(kc->token);
     free(kc->user_agent);
+    free(kc->watch_ns);
     free(kc);
 }
 
@@ -630,6 +639,17 @@ struct kube_events *kube_client_events(struct kube_client *kc)
 struct evloop *kube_client_loop(struct kube_client *kc)
 {
     return kc->loop;
+}
+
+void kube_client_set_watch_namespace(struct kube_client *kc, const char *ns)
+{
+    free(kc->watch_ns);
+    kc->watch_ns = ns && *ns ? strdup(ns) : NULL;
+}
+
+const char *kube_client_watch_namespace(const struct kube_client *kc)
+{
+    return kc->watch_ns;
 }
 
 const char *kube_client_namespace(const struct kube_client *kc)

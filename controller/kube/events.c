@@ -24,9 +24,16 @@ enum {
 };
 #define EVENT_COMPONENT "portico-controller"
 
+struct event_req;
+
 struct kube_events {
-    struct json_object *cache;  /* key -> {name, count, first, since_ms} */
+    struct kube_client *kc;
+    struct json_object *cache;  /* key -> {ns, name, count, sent, since,
+                                           busy} */
+    struct event_req *reqs;     /* in flight */
 };
+
+static void req_forget(struct event_req *r);
 
 struct kube_events *kube_events_new(void)
 {
@@ -42,6 +49,9 @@ void kube_events_free(struct kube_events *e)
 {
     if (!e)
         return;
+    /* The client cancels the requests themselves; free their context. */
+    while (e->reqs)
+        req_forget(e->reqs);
     json_object_put(e->cache);
     free(e);
 }
@@ -86,15 +96,107 @@ char *kube_event_body(const char *ns, const char *ingress_name,
     return out;
 }
 
-static void send(struct kube_client *kc, const char *method, const char *path,
-                 const char *ctype, const char *body)
+/* One request in flight for a cached event; freed with the cache. */
+struct event_req {
+    struct kube_events *ev;
+    char *key;
+    struct event_req *prev, *next;
+};
+
+static void req_forget(struct event_req *r)
 {
+    struct kube_events *ev = r->ev;
+    if (r->prev)
+        r->prev->next = r->next;
+    else
+        ev->reqs = r->next;
+    if (r->next)
+        r->next->prev = r->prev;
+    free(r->key);
+    free(r);
+}
+
+static void send_patch(struct kube_events *ev, const char *key,
+                       struct json_object *entry);
+
+static void event_done(void *arg, const struct kube_response *resp)
+{
+    struct event_req *r = arg;
+    struct kube_events *ev = r->ev;
+    struct json_object *entry;
+
+    if (json_object_object_get_ex(ev->cache, r->key, &entry)) {
+        json_object_object_add(entry, "busy", json_object_new_boolean(0));
+        if (resp->status < 200 || resp->status >= 300) {
+            /* Gone or refused: the next repeat starts a new Event. */
+            log_debug("kube: event write failed: HTTP %ld", resp->status);
+            json_object_object_del(ev->cache, r->key);
+        } else if (json_object_get_int64(json_object_object_get(entry,
+                                                                "count")) >
+                   json_object_get_int64(json_object_object_get(entry,
+                                                                "sent"))) {
+            send_patch(ev, r->key, entry);
+        }
+    }
+    req_forget(r);
+}
+
+static void send(struct kube_events *ev, const char *key,
+                 const char *method, const char *path, const char *ctype,
+                 const char *body)
+{
+    struct event_req *r = calloc(1, sizeof(*r));
+    struct json_object *entry;
+
+    if (!r || !(r->key = strdup(key))) {
+        free(r);
+        return;
+    }
+    r->ev = ev;
     struct kube_request_opts o = {
         .method = method, .verb = method, .path = path,
-        .content_type = ctype, .body = body,
+        .content_type = ctype, .body = body, .done = event_done, .arg = r,
     };
-    if (!kube_request(kc, &o))
+    if (!kube_request(ev->kc, &o)) {
         log_warn("kube: cannot send an event");
+        free(r->key);
+        free(r);
+        return;
+    }
+    r->next = ev->reqs;
+    if (ev->reqs)
+        ev->reqs->prev = r;
+    ev->reqs = r;
+    if (json_object_object_get_ex(ev->cache, key, &entry))
+        json_object_object_add(entry, "busy", json_object_new_boolean(1));
+}
+
+static void send_patch(struct kube_events *ev, const char *key,
+                       struct json_object *entry)
+{
+    char now[40], *body;
+    struct buf path;
+    int64_t count = json_object_get_int64(json_object_object_get(entry,
+                                                                 "count"));
+    struct json_object *patch = json_object_new_object();
+
+    kube_format_time(now, sizeof(now), 0);
+    json_object_object_add(patch, "count", json_object_new_int64(count));
+    json_object_object_add(patch, "lastTimestamp",
+                           json_object_new_string(now));
+    body = strdup(json_object_to_json_string_ext(patch,
+                                                 JSON_C_TO_STRING_PLAIN));
+    json_object_put(patch);
+    buf_init(&path);
+    buf_printf(&path, "/api/v1/namespaces/%s/events/%s",
+               json_object_get_string(json_object_object_get(entry, "ns")),
+               json_object_get_string(json_object_object_get(entry, "name")));
+    json_object_object_add(entry, "sent", json_object_new_int64(count));
+    if (body && !buf_failed(&path))
+        send(ev, key, "PATCH", path.data, "application/merge-patch+json",
+             body);
+    buf_free(&path);
+    free(body);
 }
 
 void kube_emit_event(struct kube_client *kc, const char *ns,
@@ -103,43 +205,33 @@ void kube_emit_event(struct kube_client *kc, const char *ns,
                      const char *message)
 {
     struct kube_events *ev = kube_client_events(kc);
-    struct json_object *entry, *v;
+    struct json_object *entry;
     char now[40], msg[EVENT_MESSAGE_MAX + 1], *key = NULL, *body = NULL;
-    struct buf path;
     uint64_t t;
 
     if (!ev || !ns || !ingress_name || !type || !reason || !message)
         return;
+    ev->kc = kc;
     snprintf(msg, sizeof(msg), "%s", message);
-    kube_format_time(now, sizeof(now), 0);
     t = evloop_now_ms(kube_client_loop(kc));
     if (asprintf(&key, "%s\n%s\n%s\n%s\n%s\n%s", ns, ingress_name,
                  uid ? uid : "", type, reason, msg) < 0)
         return;
-    buf_init(&path);
-    buf_printf(&path, "/api/v1/namespaces/%s/events", ns);
     if (json_object_object_get_ex(ev->cache, key, &entry) &&
         t - (uint64_t)json_object_get_int64(
                 json_object_object_get(entry, "since")) <
             EVENT_AGGREGATE_WINDOW_MS) {
-        long count = (long)json_object_get_int64(
+        int64_t count = json_object_get_int64(
             json_object_object_get(entry, "count")) + 1;
         json_object_object_add(entry, "count", json_object_new_int64(count));
-        v = json_object_object_get(entry, "name");
-        buf_printf(&path, "/%s", json_object_get_string(v));
-        struct json_object *patch = json_object_new_object();
-        json_object_object_add(patch, "count", json_object_new_int64(count));
-        json_object_object_add(patch, "lastTimestamp",
-                               json_object_new_string(now));
-        body = strdup(json_object_to_json_string_ext(patch,
-                                                     JSON_C_TO_STRING_PLAIN));
-        json_object_put(patch);
-        if (body && !buf_failed(&path))
-            send(kc, "PATCH", path.data, "application/merge-patch+json",
-                 body);
+        /* One write at a time per Event: a repeat while the create or a
+         * patch is in flight is sent when that one is done. */
+        if (!json_object_get_boolean(json_object_object_get(entry, "busy")))
+            send_patch(ev, key, entry);
     } else {
         char name[EVENT_NAME_MAX + 1];
         struct timespec ts;
+        struct buf path;
         clock_gettime(CLOCK_REALTIME, &ts);
         /* client-go names events "<object>.<unix nanos in hex>". */
         snprintf(name, sizeof(name), "%.*s.%016llx",
@@ -147,21 +239,27 @@ void kube_emit_event(struct kube_client *kc, const char *ns,
                  (unsigned long long)ts.tv_sec * 1000000000ULL +
                      (unsigned long long)ts.tv_nsec);
         if (json_object_object_length(ev->cache) >= EVENT_CACHE_MAX) {
+            /* Requests in flight find no entry and simply end. */
             json_object_put(ev->cache);
             ev->cache = json_object_new_object();
         }
         entry = json_object_new_object();
+        json_object_object_add(entry, "ns", json_object_new_string(ns));
         json_object_object_add(entry, "name", json_object_new_string(name));
         json_object_object_add(entry, "count", json_object_new_int64(1));
+        json_object_object_add(entry, "sent", json_object_new_int64(1));
         json_object_object_add(entry, "since", json_object_new_int64(
                                                    (int64_t)t));
         json_object_object_add(ev->cache, key, entry);
+        kube_format_time(now, sizeof(now), 0);
         body = kube_event_body(ns, ingress_name, uid, type, reason, msg, name,
                                1, now, now);
+        buf_init(&path);
+        buf_printf(&path, "/api/v1/namespaces/%s/events", ns);
         if (body && !buf_failed(&path))
-            send(kc, "POST", path.data, "application/json", body);
+            send(ev, key, "POST", path.data, "application/json", body);
+        buf_free(&path);
     }
-    buf_free(&path);
     free(body);
     free(key);
 }

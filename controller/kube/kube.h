@@ -70,9 +70,9 @@ struct publisher_opts {
     size_t npublish_addresses;
     int publish_dnsendpoints;
     int clear_status_on_shutdown;
-    /* Added after the first contract (zero/NULL keeps the old meaning):
-     * the namespace the source watches (NULL or "" = all), so that the
-     * publisher's own views need no wider permissions than the source. */
+    /* Added after the first contract: the namespace the publisher's own
+     * views (Ingress status, DNSEndpoints) watch. NULL or "": the one
+     * given to kube_source_start on the same client (all if none). */
     const char *watch_namespace;
 };
 

@@ -840,8 +840,10 @@ struct publisher *publisher_start(struct kube_client *kc,
     p->retry_s = opts->retry_period_s > 0 ? opts->retry_period_s : 2;
     p->dnsep = opts->publish_dnsendpoints;
     p->clear_on_shutdown = opts->clear_status_on_shutdown;
-    p->watch_ns = opts->watch_namespace && *opts->watch_namespace
-                      ? strdup(opts->watch_namespace) : NULL;
+    if (opts->watch_namespace && *opts->watch_namespace)
+        p->watch_ns = strdup(opts->watch_namespace);
+    else if (kube_client_watch_namespace(kc))
+        p->watch_ns = strdup(kube_client_watch_namespace(kc));
     p->ing_view = json_object_new_object();
     p->dnse_view = json_object_new_object();
     p->served = json_object_new_object();

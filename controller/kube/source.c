@@ -1,0 +1,145 @@
+/*
+ * source.c - kube_source: one reflector per kind the controller needs,
+ * feeding the store. Secrets are watched with fieldSelector
+ * type=kubernetes.io/tls (real clusters hold many large Secrets of other
+ * types) and filtered client-side too, so a server that ignores the
+ * selector still cannot fill memory with them.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "buf.h"
+#include "controller/kube/kube.h"
+#include "controller/kube/reflector.h"
+#include "log.h"
+
+#define SECRET_TYPE_TLS "kubernetes.io/tls"
+
+struct kind_sink {
+    struct store *store;
+    enum resource_kind kind;
+};
+
+struct kube_source {
+    struct kind_sink sinks[RK_COUNT];
+    struct reflector *refl[RK_COUNT];
+};
+
+static void sink_replace(void *arg, struct json_object *items)
+{
+    struct kind_sink *k = arg;
+    store_replace(k->store, k->kind, items);
+}
+
+static void sink_put(void *arg, struct json_object *obj)
+{
+    struct kind_sink *k = arg;
+    store_put(k->store, k->kind, obj);
+}
+
+static void sink_remove(void *arg, struct json_object *obj)
+{
+    struct kind_sink *k = arg;
+    const char *name = kube_meta(obj, "name");
+    if (name)
+        store_remove(k->store, k->kind, kube_meta(obj, "namespace"), name);
+}
+
+static void sink_synced(void *arg)
+{
+    struct kind_sink *k = arg;
+    store_mark_synced(k->store, k->kind);
+}
+
+static int secret_is_tls(struct json_object *obj)
+{
+    const char *t = kube_obj_str(obj, NULL, "type");
+    return t && strcmp(t, SECRET_TYPE_TLS) == 0;
+}
+
+struct kind_info {
+    const char *name;       /* resource plural */
+    const char *group_path; /* "/api/v1" or "/apis/<group>/<version>" */
+    int namespaced;
+    const char *field_selector;
+    int (*accept)(struct json_object *obj);
+};
+
+static const struct kind_info kinds[RK_COUNT] = {
+    [RK_INGRESS] = {"ingresses", "/apis/networking.k8s.io/v1", 1, NULL, NULL},
+    [RK_INGRESS_CLASS] = {"ingressclasses", "/apis/networking.k8s.io/v1", 0,
+                          NULL, NULL},
+    [RK_SERVICE] = {"services", "/api/v1", 1, NULL, NULL},
+    [RK_SECRET] = {"secrets", "/api/v1", 1, "type=" SECRET_TYPE_TLS,
+                   secret_is_tls},
+};
+
+/* A namespace name is a DNS-1123 label; it goes into URL paths. */
+static int valid_namespace(const char *s)
+{
+    size_t n = strlen(s);
+    if (n == 0 || n > 63 || s[0] == '-' || s[n - 1] == '-')
+        return 0;
+    return strspn(s, "abcdefghijklmnopqrstuvwxyz0123456789-") == n;
+}
+
+struct kube_source *kube_source_start(struct kube_client *kc,
+                                      struct store *store,
+                                      const char *watch_namespace,
+                                      char *err, size_t errlen)
+{
+    struct kube_source *src = calloc(1, sizeof(*src));
+    int ns = watch_namespace && *watch_namespace;
+
+    if (!src) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    if (ns && !valid_namespace(watch_namespace)) {
+        snprintf(err, errlen, "invalid --watch-namespace \"%s\"",
+                 watch_namespace);
+        free(src);
+        return NULL;
+    }
+    kube_client_set_watch_namespace(kc, ns ? watch_namespace : NULL);
+    for (int k = 0; k < RK_COUNT; k++) {
+        const struct kind_info *ki = &kinds[k];
+        struct buf path;
+        buf_init(&path);
+        if (ki->namespaced && ns)
+            buf_printf(&path, "%s/namespaces/%s/%s", ki->group_path,
+                       watch_namespace, ki->name);
+        else
+            buf_printf(&path, "%s/%s", ki->group_path, ki->name);
+        src->sinks[k].store = store;
+        src->sinks[k].kind = (enum resource_kind)k;
+        struct reflector_opts o = {
+            .name = ki->name,
+            .path = path.data,
+            .field_selector = ki->field_selector,
+            .accept = ki->accept,
+            .sink = {sink_replace, sink_put, sink_remove, sink_synced,
+                     &src->sinks[k]},
+        };
+        src->refl[k] = buf_failed(&path) ? NULL : reflector_start(kc, &o);
+        buf_free(&path);
+        if (!src->refl[k]) {
+            snprintf(err, errlen, "cannot start the %s watch", ki->name);
+            kube_source_free(src);
+            return NULL;
+        }
+    }
+    log_info("kube: watching ingresses, ingressclasses, services and TLS "
+             "secrets in %s", ns ? watch_namespace : "all namespaces");
+    return src;
+}
+
+void kube_source_free(struct kube_source *src)
+{
+    if (!src)
+        return;
+    for (int k = 0; k < RK_COUNT; k++)
+        reflector_free(src->refl[k]);
+    free(src);
+}
