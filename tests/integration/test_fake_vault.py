@@ -195,6 +195,12 @@ def test_kv_version_is_visible_in_sys_mounts_and_ui_mounts(fake_vault):
     status, body = fake_vault.request("GET", "sys/internal/ui/mounts/secret/ssl/x")
     assert status == 200 and body["data"]["type"] == "kv"
     assert body["data"]["options"] == {"version": "2"} and body["data"]["path"] == "secret/"
+    fake_vault.mount("plain", "kv")                 # `vault secrets enable -path=plain kv`
+    assert fake_vault.request("GET", "sys/internal/ui/mounts/plain")[1]["data"]["options"] is None
+    assert fake_vault.request("PUT", "plain/x", {"a": "b"})[0] == 204      # a KV v1 write
+    fake_vault.mount("v2", "kv-v2")
+    assert fake_vault.request("GET", "sys/internal/ui/mounts/v2")[1]["data"]["options"] == {"version": "2"}
+    assert fake_vault.request("POST", "sys/mounts/v2", {"type": "kv"})[0] == 400     # path in use
     fake_vault.add_policy("ssl", 'path "secret/data/ssl/*" { capabilities = ["read"] }')
     tok = fake_vault.create_token(["ssl"])
     assert fake_vault.request("GET", "sys/internal/ui/mounts/secret", token=tok)[0] == 200

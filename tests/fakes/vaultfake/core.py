@@ -164,6 +164,14 @@ class Core:
         version = str((options or {}).get("version", "1"))
         if type_ in ("kv", "kv-v2", "generic"):
             backend = KVv2() if (type_ == "kv-v2" or version == "2") else KVv1()
+            # Like the real table: options are what the mount was given
+            # (null for a plain `secrets enable kv`), kv-v2 records version 2.
+            if type_ == "kv-v2":
+                backend.options = {"version": "2"}
+            elif options and "version" in options:
+                backend.options = {"version": version}
+            else:
+                backend.options = None
         elif type_ == "pki":
             backend = PKI(self.pki_ca)
         else:
