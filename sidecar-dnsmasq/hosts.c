@@ -106,7 +106,8 @@ static struct hosts *build(struct record *recs, size_t n)
 
     if (!h)
         return NULL;
-    qsort(recs, n, sizeof(*recs), cmp_record);
+    if (n)
+        qsort(recs, n, sizeof(*recs), cmp_record);
     h->addrs = calloc(n ? n : 1, sizeof(*h->addrs));
     h->names = calloc(n ? n : 1, sizeof(*h->names));
     while (ts < 2 * n)

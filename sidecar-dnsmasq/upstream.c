@@ -42,7 +42,8 @@ struct upstream {
     struct chan *cur;
     uint32_t fails;             /* consecutive */
     double srtt_ms;             /* 0: no sample yet */
-    int probing;
+    struct upq *probe;          /* probe in flight, if any */
+    uint64_t probe_sent_ms;
 };
 
 struct upq {
@@ -55,6 +56,7 @@ struct upq {
     uint64_t sent_ns;
     int timeout_counted;
     int in_send, failed_in_send;
+    int is_probe;               /* any answer proves the server alive */
 };
 
 struct upstream_set {
@@ -360,7 +362,9 @@ static void ares_done(void *arg, int status, int timeouts,
     if (status == ARES_SUCCESS && abuf && alen >= DNS_HEADER_LEN) {
         unsigned rcode = abuf[3] & DNS_F_RCODE;
 
-        if (rcode == DNS_R_SERVFAIL)
+        if (q->is_probe)
+            health_ok(s, q->up, now_ns() - q->sent_ns);
+        else if (rcode == DNS_R_SERVFAIL)
             health_fail(s, q->up, UF_SERVFAIL);
         else if (rcode == DNS_R_REFUSED)
             health_fail(s, q->up, UF_REFUSED);
@@ -454,7 +458,7 @@ static void probe_done(void *arg, struct upq *q, enum upq_status st,
     struct upstream_set *s = arg;
 
     (void)st; (void)abuf; (void)alen;
-    s->ups[q->up].probing = 0;
+    s->ups[q->up].probe = NULL;
 }
 
 static void probe_tick(struct evloop *loop, struct ev_timer *t, void *arg)
@@ -471,13 +475,21 @@ static void probe_tick(struct evloop *loop, struct ev_timer *t, void *arg)
         if (u->fails == 0)
             continue;
         any = 1;
-        if (u->probing)
-            continue;
+        if (u->probe) {
+            /* Unanswered within the per-try timeout: a failure, and the
+             * next probe goes out on a fresh socket. */
+            if (evloop_now_ms(loop) - u->probe_sent_ms < s->cfg->try_timeout_ms)
+                continue;
+            upstream_try_timeout(s, u->probe);
+            upstream_detach(u->probe);
+            u->probe = NULL;
+        }
         len = dns_query_build(qb, sizeof(qb), upstream_new_id(s), root,
                               sizeof(root), DNS_T_NS, DNS_C_IN, DNS_EDNS_UDP);
-        u->probing = 1;
-        if (!upstream_send(s, i, qb, (size_t)len, probe_done, s))
-            u->probing = 0;
+        u->probe_sent_ms = evloop_now_ms(loop);
+        u->probe = upstream_send(s, i, qb, (size_t)len, probe_done, s);
+        if (u->probe)
+            u->probe->is_probe = 1;
     }
     if (any)
         evloop_timer_start(t, s->cfg->probe_interval_ms);
