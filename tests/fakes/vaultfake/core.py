@@ -22,11 +22,12 @@ from .pki import PKI
 from .tokens import TokenAuth, TokenStore
 from .util import (PERMISSION_DENIED, SEALED, Request, Resp, VaultError,
                    as_bool, bad_request, denied, new_accessor, new_unseal_key,
-                   new_uuid, not_found, unsupported)
+                   new_uuid, not_found, parse_duration, unsupported)
 
 VERSION = "1.15.6"
 MAX_REQUEST_BYTES = 32 * 1024 * 1024
 REQUEST_LOG_LIMIT = 10000
+HANG_DEFAULT_SECONDS = 3600.0       # a "hang" fault without seconds: longer than any test
 CLUSTER_NAME = "vault-cluster-fake"
 CLUSTER_ID = "5a0f31d3-0000-4000-8000-fa4e0000cafe"
 # Paths that need sudo (root-protected in the real server).
@@ -271,7 +272,7 @@ class Core:
 
     def _fault_answer(self, f, vpath):
         if f.action == "hang":
-            return Answer(0, hang=f.seconds or 3600.0)
+            return Answer(0, hang=f.seconds or HANG_DEFAULT_SECONDS)
         if f.action == "raw":
             return Answer(f.status, f.body.encode())
         errors = f.errors
@@ -583,8 +584,8 @@ class Core:
             if method == "GET":
                 return _json_answer(200, {"faults": [f.describe() for f in self.faults]})
         if what == "tokens" and method in ("POST", "PUT"):
-            tok = self.tokens.create(data.get("policies") or [], data.get("ttl") and _dur(data["ttl"]),
-                                     _dur(data.get("explicit_max_ttl")),
+            tok = self.tokens.create(data.get("policies") or [], data.get("ttl") and parse_duration(data["ttl"]),
+                                     parse_duration(data.get("explicit_max_ttl")),
                                      as_bool(data.get("renewable"), True), int(data.get("num_uses", 0)),
                                      tid=data.get("id"),
                                      no_default_policy=as_bool(data.get("no_default_policy")))
@@ -655,14 +656,10 @@ class Core:
             else:
                 self._root_call("POST", path, value)
         for spec in cfg.get("tokens") or []:
-            self.tokens.create(spec.get("policies") or [], _dur(spec.get("ttl")) or None,
-                               _dur(spec.get("explicit_max_ttl")),
+            self.tokens.create(spec.get("policies") or [], parse_duration(spec.get("ttl")) or None,
+                               parse_duration(spec.get("explicit_max_ttl")),
                                as_bool(spec.get("renewable"), True), int(spec.get("num_uses", 0)),
                                tid=spec.get("id"))
         for req in cfg.get("requests") or []:
             self._root_call(req.get("method", "POST").upper(), req["path"], req.get("body"))
 
-
-def _dur(v):
-    from .util import parse_duration
-    return parse_duration(v)

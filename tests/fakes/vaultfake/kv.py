@@ -11,7 +11,7 @@ delete_version_after enforcement.
 import copy
 import time
 
-from .util import (Resp, VaultError, as_bool, bad_request, not_found,
+from .util import (Resp, as_bool, bad_request, not_found,
                    parse_duration, rfc3339, unsupported)
 
 V1_DEFAULT_LEASE = 768 * 3600
