@@ -1,0 +1,61 @@
+/* libFuzzer target: the DNS packet parser and everything a hostile packet
+ * reaches - query parsing, response compilation into a cache image, and
+ * answer shaping from that image - must never crash, hang or read out of
+ * bounds. */
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "sidecar-dnsmasq/answer.h"
+#include "sidecar-dnsmasq/cache.h"
+#include "sidecar-dnsmasq/dnswire.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    static struct dns_writer w;
+    static struct dns_compiled c;
+    static uint8_t img[DNS_MAX_MSG], out[DNS_MAX_MSG];
+    struct dns_query q;
+    size_t off = DNS_HEADER_LEN;
+    uint8_t name[DNS_MAX_NAME];
+    int n;
+
+    if (dns_query_parse(data, size, &q) == DNS_PARSE_OK) {
+        struct client_q cq;
+
+        answer_client_from_query(&cq, &q, 0);
+        answer_error(out, sizeof(out), data, size, &cq, DNS_R_SERVFAIL);
+    }
+    /* Treat the packet as a response to whatever question it carries. */
+    n = dns_name_read(data, size, &off, name);
+    if (n > 0 && off + 4 <= size) {
+        uint16_t qtype = dns_get16(data + off), qclass = dns_get16(data + off + 2);
+
+        dns_name_lower(name, (size_t)n);
+        dnsw_init(&w, img, sizeof(img));
+        if (dns_response_compile(data, size, name, (size_t)n, qtype, qclass,
+                                 &w, &c) == 0) {
+            struct cache *cache = cache_new(4);
+            struct cache_entry *e = cache_insert(cache, qtype, qclass, img,
+                                                 w.len, c.ttl_offs, c.nttl,
+                                                 30, 0, 0);
+            if (e) {
+                struct client_q cq = {0};
+                struct answer_src src = {e->image, e->image_len, e->ttl_offs,
+                                         e->nttl, 7, 0};
+                int trunc;
+
+                cq.qname_len = (uint8_t)n;
+                memcpy(cq.qname, name, (size_t)n);
+                cq.limit = DNS_MIN_UDP;
+                answer_write(out, sizeof(out), &src, &cq, &trunc);
+                cq.limit = DNS_MAX_MSG;
+                answer_write(out, sizeof(out), &src, &cq, &trunc);
+            }
+            cache_free(cache);
+        }
+    }
+    return 0;
+}
