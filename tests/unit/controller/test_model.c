@@ -1,0 +1,533 @@
+/* Unit tests for controller/model and controller/render: Ingress selection
+ * by class, the spec's path rules as nginx locations, one-label wildcards,
+ * Service port resolution, conflicts decided by age, rejection of one bad
+ * Ingress without affecting the others, and byte-identical rendering
+ * whatever the input order. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <regex.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "controller/manifest.h"
+#include "controller/model.h"
+#include "controller/render.h"
+#include "controller/store.h"
+
+static const struct model_opts OPTS = {
+    .controller_class = "portico.io/ingress-controller",
+    .ingress_class = "portico",
+    .cluster_domain = "cluster.local",
+};
+
+static const struct render_opts RENDER = {
+    .module_path = "/m.so",
+    .upstream_mode = UPSTREAM_MODULE,
+    .resolver = "127.0.0.1:53",
+    .resolve_ttl = "1s 30s",
+    .http_port = 80,
+    .https_port = 443,
+    .status_port = 10246,
+    .prefix = "/p",
+    .default_crt = "/p/d.crt",
+    .default_key = "/p/d.key",
+    .worker_processes = "1",
+    .keepalive = 32,
+    .error_log = "stderr",
+};
+
+/* Loads YAML documents into a fresh store. */
+static struct store *load(const char *yaml)
+{
+    char err[256];
+    struct store *s = store_new(NULL, NULL);
+    struct json_object *docs = manifest_parse(yaml, strlen(yaml), 0, err,
+                                              sizeof(err));
+    if (!docs)
+        fail_msg("YAML: %s", err);
+    for (size_t i = 0; i < json_object_array_length(docs); i++) {
+        struct json_object *d = json_object_array_get_idx(docs, i);
+        const char *kind = json_object_get_string(
+            json_object_object_get(d, "kind"));
+        enum resource_kind k = strcmp(kind, "Ingress") == 0 ? RK_INGRESS
+                             : strcmp(kind, "Service") == 0 ? RK_SERVICE
+                             : strcmp(kind, "Secret") == 0 ? RK_SECRET
+                                                           : RK_INGRESS_CLASS;
+        assert_int_equal(store_put(s, k, d), 0);
+    }
+    json_object_put(docs);
+    return s;
+}
+
+static const char CLASS[] =
+    "kind: IngressClass\nmetadata: {name: portico}\n"
+    "spec: {controller: portico.io/ingress-controller}\n---\n"
+    "kind: IngressClass\nmetadata: {name: other}\n"
+    "spec: {controller: example.com/other}\n---\n";
+
+static const char SVC_WEB[] =
+    "kind: Service\nmetadata: {name: web, namespace: ns}\n"
+    "spec: {ports: [{name: http, port: 80, targetPort: 8080}]}\n---\n";
+
+/* An Ingress with one rule path. */
+static char *ingress(const char *name, const char *created, const char *host,
+                     const char *path, const char *type, const char *svc)
+{
+    char *s;
+    if (asprintf(&s,
+                 "kind: Ingress\nmetadata: {name: %s, namespace: ns, "
+                 "creationTimestamp: \"%s\"}\n"
+                 "spec:\n  ingressClassName: portico\n  rules:\n"
+                 "  - host: \"%s\"\n    http:\n      paths:\n"
+                 "      - {path: \"%s\", pathType: %s, backend: {service: "
+                 "{name: %s, port: {number: 80}}}}\n---\n",
+                 name, created, host, path, type, svc) < 0)
+        abort();
+    return s;
+}
+
+static const struct model_server *server(const struct model *m,
+                                         const char *host)
+{
+    for (size_t i = 0; i < m->nservers; i++)
+        if (strcmp(m->servers[i].host, host) == 0)
+            return &m->servers[i];
+    return NULL;
+}
+
+static const struct model_location *loc(const struct model_server *sv,
+                                        enum loc_match match, const char *path)
+{
+    for (size_t i = 0; sv && i < sv->nlocs; i++)
+        if (sv->locs[i].match == match && strcmp(sv->locs[i].path, path) == 0)
+            return &sv->locs[i];
+    return NULL;
+}
+
+static struct store *store_of(const char *a, const char *b, const char *c)
+{
+    char *all;
+    if (asprintf(&all, "%s%s%s%s%s", CLASS, SVC_WEB, a ? a : "", b ? b : "",
+                 c ? c : "") < 0)
+        abort();
+    struct store *s = load(all);
+    free(all);
+    return s;
+}
+
+static void prefix_becomes_exact_plus_slash_location(void **state)
+{
+    char *i = ingress("a", "2026-01-01T00:00:00Z", "x.test", "/foo", "Prefix",
+                      "web");
+    struct store *s = store_of(i, NULL, NULL);
+    struct model m;
+
+    assert_int_equal(model_build(&m, s, &OPTS), 0);
+    const struct model_server *sv = server(&m, "x.test");
+    assert_non_null(sv);
+    assert_non_null(loc(sv, LOC_EXACT, "/foo"));
+    assert_non_null(loc(sv, LOC_PREFIX, "/foo/"));
+    assert_null(loc(sv, LOC_PREFIX, "/foo"));    /* would match /foobar */
+    assert_int_equal(sv->nlocs, 2);
+    model_free(&m);
+    store_free(s);
+    free(i);
+}
+
+static void prefix_trailing_slash_is_ignored_and_root_is_plain(void **state)
+{
+    char *a = ingress("a", "2026-01-01T00:00:00Z", "x.test", "/aaa/bbb/",
+                      "Prefix", "web");
+    char *b = ingress("b", "2026-01-01T00:00:00Z", "y.test", "/", "Prefix",
+                      "web");
+    struct store *s = store_of(a, b, NULL);
+    struct model m;
+
+    assert_int_equal(model_build(&m, s, &OPTS), 0);
+    assert_non_null(loc(server(&m, "x.test"), LOC_EXACT, "/aaa/bbb"));
+    assert_non_null(loc(server(&m, "x.test"), LOC_PREFIX, "/aaa/bbb/"));
+    assert_non_null(loc(server(&m, "y.test"), LOC_PREFIX, "/"));
+    assert_int_equal(server(&m, "y.test")->nlocs, 1);
+    model_free(&m);
+    store_free(s);
+    free(a);
+    free(b);
+}
+
+static void exact_and_implementation_specific_map_directly(void **state)
+{
+    char *a = ingress("a", "2026-01-01T00:00:00Z", "x.test", "/foo/", "Exact",
+                      "web");
+    char *b = ingress("b", "2026-01-01T00:00:00Z", "x.test", "/bar",
+                      "ImplementationSpecific", "web");
+    struct store *s = store_of(a, b, NULL);
+    struct model m;
+
+    assert_int_equal(model_build(&m, s, &OPTS), 0);
+    const struct model_server *sv = server(&m, "x.test");
+    assert_non_null(loc(sv, LOC_EXACT, "/foo/"));
+    assert_non_null(loc(sv, LOC_PREFIX, "/bar"));
+    assert_int_equal(sv->nlocs, 2);
+    model_free(&m);
+    store_free(s);
+    free(a);
+    free(b);
+}
+
+static void exact_beats_prefix_on_a_tie_even_when_younger(void **state)
+{
+    char *old = ingress("old", "2026-01-01T00:00:00Z", "x.test", "/foo",
+                        "Prefix", "web");
+    char *young = ingress("young", "2026-06-01T00:00:00Z", "x.test", "/foo",
+                          "Exact", "web");
+    struct store *s = store_of(old, young, NULL);
+    struct model m;
+
+    assert_int_equal(model_build(&m, s, &OPTS), 0);
+    const struct model_server *sv = server(&m, "x.test");
+    const struct model_location *l = loc(sv, LOC_EXACT, "/foo");
+    assert_non_null(l);
+    assert_string_equal(m.ings[l->ingress].name, "young");
+    l = loc(sv, LOC_PREFIX, "/foo/");
+    assert_non_null(l);
+    assert_string_equal(m.ings[l->ingress].name, "old");
+    model_free(&m);
+    store_free(s);
+    free(old);
+    free(young);
+}
+
+static void oldest_ingress_wins_a_conflict_whatever_its_name(void **state)
+{
+    /* "zzz" is older than "aaa": age decides, not the name. */
+    char *a = ingress("aaa", "2026-03-01T00:00:00Z", "x.test", "/p", "Prefix",
+                      "web");
+    char *z = ingress("zzz", "2026-02-01T00:00:00Z", "x.test", "/p", "Prefix",
+                      "other");
+    struct store *s = store_of(a, z, NULL);
+    struct model m;
+
+    assert_int_equal(model_build(&m, s, &OPTS), 0);
+    const struct model_location *l =
+        loc(server(&m, "x.test"), LOC_PREFIX, "/p/");
+    assert_non_null(l);
+    assert_string_equal(m.ings[l->ingress].name, "zzz");
+    assert_string_equal(m.ings[0].name, "zzz");
+    model_free(&m);
+    store_free(s);
+    free(a);
+    free(z);
+}
+
+static void same_age_conflicts_go_to_namespace_then_name_order(void **state)
+{
+    char *b = ingress("b", "2026-03-01T00:00:00Z", "x.test", "/p", "Exact",
+                      "web");
+    char *a = ingress("a", "2026-03-01T00:00:00Z", "x.test", "/p", "Exact",
+                      "other");
+    struct store *s = store_of(b, a, NULL);
+    struct model m;
+
+    assert_int_equal(model_build(&m, s, &OPTS), 0);
+    const struct model_location *l = loc(server(&m, "x.test"), LOC_EXACT, "/p");
+    assert_string_equal(m.ings[l->ingress].name, "a");
+    model_free(&m);
+    store_free(s);
+    free(a);
+    free(b);
+}
+
+static void paths_of_one_host_merge_across_ingresses(void **state)
+{
+    char *a = ingress("a", "2026-01-01T00:00:00Z", "x.test", "/a", "Exact",
+                      "web");
+    char *b = ingress("b", "2026-01-02T00:00:00Z", "x.test", "/b", "Exact",
+                      "web");
+    struct store *s = store_of(a, b, NULL);
+    struct model m;
+
+    assert_int_equal(model_build(&m, s, &OPTS), 0);
+    assert_int_equal(m.nservers, 1);
+    assert_int_equal(server(&m, "x.test")->nlocs, 2);
+    model_free(&m);
+    store_free(s);
+    free(a);
+    free(b);
+}
+
+static void one_invalid_ingress_is_rejected_and_others_served(void **state)
+{
+    char *good = ingress("good", "2026-01-01T00:00:00Z", "x.test", "/ok",
+                         "Exact", "web");
+    char *bad = ingress("bad", "2026-01-01T00:00:00Z", "y.test",
+                        "/x;} server { listen 1; }", "Prefix", "web");
+    char *badhost = ingress("badhost", "2026-01-01T00:00:00Z",
+                            "evil.test\\r\\nhost", "/", "Prefix", "web");
+    struct store *s = store_of(good, bad, badhost);
+    struct model m;
+
+    assert_int_equal(model_build(&m, s, &OPTS), 0);
+    assert_int_equal(model_count_state(&m, ING_SERVED), 1);
+    assert_int_equal(model_count_state(&m, ING_REJECTED), 2);
+    assert_int_equal(m.nservers, 1);
+    assert_non_null(server(&m, "x.test"));
+    for (size_t i = 0; i < m.ning; i++)
+        if (m.ings[i].state == ING_REJECTED)
+            assert_non_null(strstr(m.ings[i].reason, "invalid"));
+    model_free(&m);
+    store_free(s);
+    free(good);
+    free(bad);
+    free(badhost);
+}
+
+static void ingress_class_selection_follows_the_spec(void **state)
+{
+    static const char yaml[] =
+        "kind: Ingress\nmetadata: {name: by-class, namespace: ns}\n"
+        "spec: {ingressClassName: portico}\n---\n"
+        "kind: Ingress\nmetadata: {name: other-class, namespace: ns}\n"
+        "spec: {ingressClassName: other}\n---\n"
+        "kind: Ingress\nmetadata: {name: unknown-class, namespace: ns}\n"
+        "spec: {ingressClassName: nope}\n---\n"
+        "kind: Ingress\nmetadata: {name: legacy, namespace: ns, annotations: "
+        "{kubernetes.io/ingress.class: portico}}\nspec: {}\n---\n"
+        "kind: Ingress\nmetadata: {name: legacy-other, namespace: ns, "
+        "annotations: {kubernetes.io/ingress.class: nginx}}\nspec: {}\n---\n"
+        "kind: Ingress\nmetadata: {name: classless, namespace: ns}\nspec: {}\n";
+    char *all;
+    assert_true(asprintf(&all, "%s%s", CLASS, yaml) > 0);
+    struct store *s = load(all);
+    struct model_opts o = OPTS;
+    const char *want[] = {"by-class", "legacy"};
+    struct model m;
+
+    assert_int_equal(model_build(&m, s, &o), 0);
+    assert_int_equal(m.ning, 2);
+    for (size_t i = 0; i < m.ning; i++)
+        assert_true(strcmp(m.ings[i].name, want[0]) == 0 ||
+                    strcmp(m.ings[i].name, want[1]) == 0);
+    model_free(&m);
+
+    o.watch_without_class = 1;
+    assert_int_equal(model_build(&m, s, &o), 0);
+    assert_int_equal(m.ning, 3);
+    model_free(&m);
+    store_free(s);
+    free(all);
+
+    /* Our IngressClass marked default also takes class-less Ingresses. */
+    assert_true(asprintf(&all,
+        "kind: IngressClass\nmetadata: {name: portico, annotations: "
+        "{ingressclass.kubernetes.io/is-default-class: \"true\"}}\n"
+        "spec: {controller: portico.io/ingress-controller}\n---\n%s",
+        yaml) > 0);
+    s = load(all);
+    assert_int_equal(model_build(&m, s, &OPTS), 0);
+    assert_int_equal(m.ning, 3);
+    model_free(&m);
+    store_free(s);
+    free(all);
+}
+
+static const char SERVICES[] =
+    "kind: Service\nmetadata: {name: named, namespace: ns}\n"
+    "spec: {ports: [{name: web, port: 8080, targetPort: 9000}]}\n---\n"
+    "kind: Service\nmetadata: {name: headless, namespace: ns}\n"
+    "spec: {clusterIP: None, ports: [{name: web, port: 80, targetPort: 9090}]}\n---\n"
+    "kind: Service\nmetadata: {name: ext, namespace: ns}\n"
+    "spec: {type: ExternalName, externalName: db.example.org.}\n---\n";
+
+static void service_ports_resolve_by_name_headless_and_external(void **state)
+{
+    static const char ing[] =
+        "kind: Ingress\nmetadata: {name: i, namespace: ns}\n"
+        "spec:\n  ingressClassName: portico\n  rules:\n  - host: x.test\n"
+        "    http:\n      paths:\n"
+        "      - {path: /a, pathType: Exact, backend: {service: {name: named, port: {name: web}}}}\n"
+        "      - {path: /b, pathType: Exact, backend: {service: {name: headless, port: {number: 80}}}}\n"
+        "      - {path: /c, pathType: Exact, backend: {service: {name: ext, port: {number: 5432}}}}\n"
+        "      - {path: /d, pathType: Exact, backend: {service: {name: missing, port: {number: 80}}}}\n"
+        "      - {path: /e, pathType: Exact, backend: {service: {name: named, port: {name: nope}}}}\n";
+    char *all;
+    assert_true(asprintf(&all, "%s%s%s", CLASS, SERVICES, ing) > 0);
+    struct store *s = load(all);
+    struct model m;
+
+    assert_int_equal(model_build(&m, s, &OPTS), 0);
+    assert_int_equal(m.nups, 3);
+    assert_string_equal(m.ups[0].name, "ns_ext_5432");
+    assert_string_equal(m.ups[0].server, "db.example.org:5432");
+    assert_string_equal(m.ups[1].name, "ns_headless_9090");
+    assert_string_equal(m.ups[1].server,
+                        "headless.ns.svc.cluster.local:9090");
+    assert_string_equal(m.ups[2].name, "ns_named_8080");
+    assert_string_equal(m.ups[2].server, "named.ns.svc.cluster.local:8080");
+    const struct model_server *sv = server(&m, "x.test");
+    assert_null(loc(sv, LOC_EXACT, "/d")->upstream);    /* 503 */
+    assert_null(loc(sv, LOC_EXACT, "/e")->upstream);    /* 503 */
+    assert_int_equal(m.nwarnings, 2);
+    model_free(&m);
+    store_free(s);
+    free(all);
+}
+
+static void wildcard_server_name_matches_exactly_one_label(void **state)
+{
+    char *w = ingress("w", "2026-01-01T00:00:00Z", "*.foo.com", "/", "Prefix",
+                      "web");
+    struct store *s = store_of(w, NULL, NULL);
+    struct model m;
+    struct render_result r;
+    regex_t re;
+    char pattern[256];
+
+    assert_int_equal(model_build(&m, s, &OPTS), 0);
+    assert_int_equal(render_config(&m, &RENDER, &r), 0);
+    const char *line = strstr(r.text.data, "server_name \"~");
+    assert_non_null(line);
+    /* Pull the regex out of: server_name "~REGEX"; */
+    const char *start = line + strlen("server_name \"~");
+    size_t n = strcspn(start, "\"");
+    memcpy(pattern, start, n);
+    pattern[n] = '\0';
+    assert_int_equal(regcomp(&re, pattern, REG_EXTENDED | REG_NOSUB), 0);
+    assert_int_equal(regexec(&re, "bar.foo.com", 0, NULL, 0), 0);
+    assert_int_not_equal(regexec(&re, "baz.bar.foo.com", 0, NULL, 0), 0);
+    assert_int_not_equal(regexec(&re, "foo.com", 0, NULL, 0), 0);
+    assert_int_not_equal(regexec(&re, "barXfoo.com", 0, NULL, 0), 0);
+    assert_int_not_equal(regexec(&re, "bar.foo.com.evil", 0, NULL, 0), 0);
+    regfree(&re);
+    render_result_free(&r);
+    model_free(&m);
+    store_free(s);
+    free(w);
+}
+
+static void render_is_byte_identical_whatever_the_input_order(void **state)
+{
+    char *a = ingress("a", "2026-01-01T00:00:00Z", "a.test", "/a", "Prefix",
+                      "web");
+    char *b = ingress("b", "2026-01-02T00:00:00Z", "b.test", "/b", "Exact",
+                      "web");
+    char *c = ingress("c", "2026-01-01T00:00:00Z", "a.test", "/c", "Prefix",
+                      "web");
+    struct store *s1 = store_of(a, b, c), *s2 = store_of(c, b, a);
+    struct model m1, m2;
+    struct render_result r1, r2;
+
+    assert_int_equal(model_build(&m1, s1, &OPTS), 0);
+    assert_int_equal(model_build(&m2, s2, &OPTS), 0);
+    assert_int_equal(render_config(&m1, &RENDER, &r1), 0);
+    assert_int_equal(render_config(&m2, &RENDER, &r2), 0);
+    assert_int_equal(r1.text.len, r2.text.len);
+    assert_memory_equal(r1.text.data, r2.text.data, r1.text.len);
+    assert_string_equal(r1.hash, r2.hash);
+    /* And a change gives a different hash. */
+    store_remove(s2, RK_INGRESS, "ns", "b");
+    model_free(&m2);
+    render_result_free(&r2);
+    assert_int_equal(model_build(&m2, s2, &OPTS), 0);
+    assert_int_equal(render_config(&m2, &RENDER, &r2), 0);
+    assert_string_not_equal(r1.hash, r2.hash);
+    render_result_free(&r1);
+    render_result_free(&r2);
+    model_free(&m1);
+    model_free(&m2);
+    store_free(s1);
+    store_free(s2);
+    free(a);
+    free(b);
+    free(c);
+}
+
+static void rendered_lines_are_traced_to_their_ingress(void **state)
+{
+    char *a = ingress("a", "2026-01-01T00:00:00Z", "a.test", "/only-in-a",
+                      "Exact", "web");
+    struct store *s = store_of(a, NULL, NULL);
+    struct model m;
+    struct render_result r;
+    char out[256];
+
+    assert_int_equal(model_build(&m, s, &OPTS), 0);
+    assert_int_equal(render_config(&m, &RENDER, &r), 0);
+    /* Find the line number of the location and check its owner. */
+    const char *at = strstr(r.text.data, "/only-in-a");
+    size_t line = 1;
+    for (const char *p = r.text.data; p < at; p++)
+        line += *p == '\n';
+    assert_int_equal(r.line_owner[line - 1], 0);
+    assert_string_equal(m.ings[0].name, "a");
+    snprintf(out, sizeof(out),
+             "nginx: [emerg] invalid value \"x\" in /p/nginx.conf.candidate:%zu\n"
+             "nginx: configuration file /p/nginx.conf.candidate test failed\n",
+             line);
+    assert_int_equal(render_error_line(out, "/p/nginx.conf.candidate"), line);
+    render_result_free(&r);
+    model_free(&m);
+    store_free(s);
+    free(a);
+}
+
+static void size_per_ingress_stays_under_one_kilobyte(void **state)
+{
+    struct buf all;
+    struct model m;
+    struct render_result r0, r1;
+    enum { N = 200 };
+
+    buf_init(&all);
+    buf_puts(&all, CLASS);
+    for (int i = 0; i < N; i++)
+        buf_printf(&all,
+            "kind: Service\nmetadata: {name: svc-%d, namespace: bench}\n"
+            "spec: {ports: [{name: http, port: 80}]}\n---\n"
+            "kind: Ingress\nmetadata: {name: ing-%d, namespace: bench}\n"
+            "spec:\n  ingressClassName: portico\n  rules:\n"
+            "  - host: host-%d.bench.example.com\n    http:\n      paths:\n"
+            "      - {path: /api, pathType: Prefix, backend: {service: {name: svc-%d, port: {number: 80}}}}\n"
+            "      - {path: /static, pathType: Prefix, backend: {service: {name: svc-%d, port: {number: 80}}}}\n---\n",
+            i, i, i, i, i);
+    struct store *s = load(all.data);
+    struct store *empty = load(CLASS);
+    assert_int_equal(model_build(&m, empty, &OPTS), 0);
+    assert_int_equal(render_config(&m, &RENDER, &r0), 0);
+    model_free(&m);
+    assert_int_equal(model_build(&m, s, &OPTS), 0);
+    assert_int_equal(render_config(&m, &RENDER, &r1), 0);
+    size_t per = (r1.text.len - r0.text.len) / N;
+    print_message("config bytes per Ingress: %zu\n", per);
+    assert_true(per <= 1024);
+    render_result_free(&r0);
+    render_result_free(&r1);
+    model_free(&m);
+    store_free(s);
+    store_free(empty);
+    buf_free(&all);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(prefix_becomes_exact_plus_slash_location),
+        cmocka_unit_test(prefix_trailing_slash_is_ignored_and_root_is_plain),
+        cmocka_unit_test(exact_and_implementation_specific_map_directly),
+        cmocka_unit_test(exact_beats_prefix_on_a_tie_even_when_younger),
+        cmocka_unit_test(oldest_ingress_wins_a_conflict_whatever_its_name),
+        cmocka_unit_test(same_age_conflicts_go_to_namespace_then_name_order),
+        cmocka_unit_test(paths_of_one_host_merge_across_ingresses),
+        cmocka_unit_test(one_invalid_ingress_is_rejected_and_others_served),
+        cmocka_unit_test(ingress_class_selection_follows_the_spec),
+        cmocka_unit_test(service_ports_resolve_by_name_headless_and_external),
+        cmocka_unit_test(wildcard_server_name_matches_exactly_one_label),
+        cmocka_unit_test(render_is_byte_identical_whatever_the_input_order),
+        cmocka_unit_test(rendered_lines_are_traced_to_their_ingress),
+        cmocka_unit_test(size_per_ingress_stays_under_one_kilobyte),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
