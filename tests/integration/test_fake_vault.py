@@ -2,6 +2,7 @@
 every status a client of ours must handle. Facts are from
 /work/shared/reference/protocols.md section 2."""
 
+import base64
 import datetime
 import json
 import os
@@ -578,3 +579,47 @@ def test_cert_helper_makes_expired_future_mismatched_and_chained_certs(tmp_path)
     p = subprocess.run(["openssl", "verify", "-CAfile", ca_path, leaf.write_cert(tmp_path / "l2.crt")],
                        capture_output=True, text=True, timeout=10)
     assert p.returncode != 0            # without the intermediate the chain is broken
+
+
+def test_config_file_seeds_mounts_policies_tokens_roles_and_secrets(procs, tmp_path):
+    cfg = {
+        "mounts": {"kv1/": {"type": "kv", "version": 1}, "pki/": {"type": "pki"}},
+        "policies": {"ssl": 'path "kv1/ssl/*" { capabilities = ["read"] }'},
+        "kubernetes": {"k8s-east": {"roles": {"portico": {
+            "bound_service_account_names": ["portico"], "bound_service_account_namespaces": ["ingress"],
+            "token_policies": ["ssl"]}}}},
+        "pki_roles": {"pki": {"web": {"allowed_domains": ["example.com"], "allow_subdomains": True}}},
+        "kv": {"kv1/ssl/a.example.com": {"crt": "C", "key": "K"}, "secret/ssl/b": {"crt": "C2"}},
+        "tokens": [{"id": "reader-token", "policies": ["ssl"], "ttl": "1h"}],
+    }
+    path = tmp_path / "vault.json"
+    path.write_text(json.dumps(cfg))
+    port = testbed.free_port()
+    procs.start("vault-config", [VAULT, "--listen", "127.0.0.1:%d" % port, "--root-token", "r",
+                                 "--config", str(path)],
+                ready=lambda: testbed.wait_tcp("127.0.0.1", port))
+
+    def call(method, p, body=None, token="r"):
+        import http.client
+        c = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+        c.request(method, "/v1/" + p, body=json.dumps(body) if body else None,
+                  headers={"X-Vault-Token": token} if token else {})
+        r = c.getresponse()
+        data = r.read()
+        c.close()
+        return r.status, (json.loads(data) if data.strip() else None)
+
+    status, body = call("GET", "kv1/ssl/a.example.com", token="reader-token")
+    assert status == 200 and body["data"] == {"crt": "C", "key": "K"}
+    assert call("GET", "secret/data/ssl/b")[1]["data"]["data"] == {"crt": "C2"}
+    jwt = "e30." + base64.urlsafe_b64encode(json.dumps({
+        "kubernetes.io/serviceaccount/service-account.name": "portico",
+        "kubernetes.io/serviceaccount/namespace": "ingress"}).encode()).decode().rstrip("=") + ".c2ln"
+    status, body = call("POST", "auth/k8s-east/login", {"role": "portico", "jwt": jwt}, token=None)
+    assert status == 200 and body["auth"]["policies"] == ["default", "ssl"]     # claims-only mode
+    assert call("POST", "pki/issue/web", {"common_name": "x.example.com"})[0] == 200
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"mount": {}}')
+    p = subprocess.run([VAULT, "--listen", "127.0.0.1:%d" % testbed.free_port(), "--config", str(bad)],
+                       capture_output=True, text=True, timeout=10)
+    assert p.returncode != 0 and "unknown keys" in p.stderr

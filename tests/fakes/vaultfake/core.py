@@ -27,6 +27,7 @@ from .util import (PERMISSION_DENIED, SEALED, Request, Resp, VaultError,
 VERSION = "1.15.6"
 MAX_REQUEST_BYTES = 32 * 1024 * 1024
 REQUEST_LOG_LIMIT = 10000
+CONFIG_KEYS = frozenset(("mounts", "policies", "kubernetes", "pki_roles", "kv", "tokens", "requests"))
 HANG_DEFAULT_SECONDS = 3600.0       # a "hang" fault without seconds: longer than any test
 CLUSTER_NAME = "vault-cluster-fake"
 CLUSTER_ID = "5a0f31d3-0000-4000-8000-fa4e0000cafe"
@@ -260,6 +261,11 @@ class Core:
             entry["status"] = 0 if ans.hang else ans.status
             self.request_log.append(entry)
             self.counts[entry["path"]] += 1
+        self.log("%s /v1/%s -> %s%s token=%s%s" % (
+            entry["method"], entry["path"], entry["status"] or "no answer",
+            " (fault %s)" % entry["fault"] if entry["fault"] else "",
+            "yes" if entry["token"] else "no",
+            " policies=%s" % ",".join(entry["policies"]) if entry["policies"] else ""))
 
     def _take_fault(self, method, vpath):
         for f in self.faults:
@@ -628,6 +634,11 @@ class Core:
 
     def apply_config(self, cfg):
         """Apply a config document; see the header of tests/fakes/vault."""
+        if not isinstance(cfg, dict):
+            raise ValueError("config must be a JSON object")
+        unknown = set(cfg) - CONFIG_KEYS
+        if unknown:
+            raise ValueError("config: unknown keys %s (known: %s)" % (sorted(unknown), sorted(CONFIG_KEYS)))
         for path, spec in (cfg.get("mounts") or {}).items():
             spec = dict(spec)
             opts = spec.get("options") or {}
