@@ -623,3 +623,27 @@ def test_config_file_seeds_mounts_policies_tokens_roles_and_secrets(procs, tmp_p
     p = subprocess.run([VAULT, "--listen", "127.0.0.1:%d" % testbed.free_port(), "--config", str(bad)],
                        capture_output=True, text=True, timeout=10)
     assert p.returncode != 0 and "unknown keys" in p.stderr
+
+
+def test_policy_priority_follows_the_documented_rules(fake_vault):
+    fake_vault.add_policy("p1", '''
+        path "secret/data/*"             { capabilities = ["read"] }
+        path "secret/data/ssl/locked"    { capabilities = ["deny"] }
+        path "secret/data/+/team"        { capabilities = ["deny"] }
+        path "secret/data/ssl/+"         { capabilities = ["read"] }
+        path "secret/data/app*"          { capabilities = ["deny"] }
+    ''')
+    fake_vault.add_policy("p2", 'path "secret/data/shared" { capabilities = ["read"] }')
+    fake_vault.add_policy("p3", 'path "secret/data/shared" { capabilities = ["deny"] }')
+    tok = fake_vault.create_token(["p1", "p2", "p3"])
+    for p in ("ssl/open", "ssl/locked", "ssl/team", "x/team", "apps/x", "application", "shared", "other"):
+        fake_vault.kv_put(p, {"v": 1})
+
+    def code(p):
+        return fake_vault.request("GET", "secret/data/" + p, token=tok)[0]
+    assert code("other") == 200           # only the broad glob matches
+    assert code("ssl/locked") == 403      # exact path beats every glob
+    assert code("ssl/team") == 200        # first wildcard later wins: ssl/+ over +/team
+    assert code("x/team") == 403          # same first wildcard: the rule not ending in * wins
+    assert code("apps/x") == 403 and code("application") == 403   # later wildcard; * crosses "/"
+    assert code("shared") == 403          # same path in two policies: deny wins
