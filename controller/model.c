@@ -809,6 +809,14 @@ static int merge_ingress(struct builder *b, struct json_object *ing,
 
 /* ---- the build -------------------------------------------------------------- */
 
+/* qsort that accepts an empty (NULL) array. */
+static void sort(void *base, size_t n, size_t size,
+                 int (*cmp)(const void *, const void *))
+{
+    if (n > 1)
+        qsort(base, n, size, cmp);
+}
+
 static int cmp_ingress(const void *a, const void *b)
 {
     const struct model_ingress *x = a, *y = b;
@@ -890,7 +898,7 @@ static int collect(struct model *m, const struct store *s,
             mi->dns_ttl = model_parse_ttl(
                 annotation(all[i], "external-dns.alpha.kubernetes.io/ttl"));
     }
-    qsort(sel, k, sizeof(*sel), cmp_selected);
+    sort(sel, k, sizeof(*sel), cmp_selected);
     rc = 0;
 out:
     for (size_t i = 0; i < k; i++) {
@@ -947,13 +955,13 @@ int model_build(struct model *m, const struct store *s,
         }
         pending_free(&p);
     }
-    qsort(m->def.locs, m->def.nlocs, sizeof(*m->def.locs), cmp_loc);
+    sort(m->def.locs, m->def.nlocs, sizeof(*m->def.locs), cmp_loc);
     for (size_t i = 0; i < m->nservers; i++)
-        qsort(m->servers[i].locs, m->servers[i].nlocs,
+        sort(m->servers[i].locs, m->servers[i].nlocs,
               sizeof(*m->servers[i].locs), cmp_loc);
-    qsort(m->servers, m->nservers, sizeof(*m->servers), cmp_server);
-    qsort(m->ups, m->nups, sizeof(*m->ups), cmp_ups);
-    qsort(m->vault_hosts, m->nvault, sizeof(*m->vault_hosts), cmp_str);
+    sort(m->servers, m->nservers, sizeof(*m->servers), cmp_server);
+    sort(m->ups, m->nups, sizeof(*m->ups), cmp_ups);
+    sort(m->vault_hosts, m->nvault, sizeof(*m->vault_hosts), cmp_str);
     for (size_t i = 0; i < m->nservers; i++)
         if (m->servers[i].crt)
             m->servers[i].redirect = 1;
