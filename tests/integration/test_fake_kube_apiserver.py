@@ -167,6 +167,21 @@ def test_put_without_resource_version_is_unconditional_except_for_crds(
     assert "metadata.resourceVersion" in body["message"]
 
 
+def test_generate_name_and_dry_run(fake_apiserver):
+    api = fake_apiserver
+    obj = ingress("x")
+    del obj["metadata"]["name"]
+    obj["metadata"]["generateName"] = "web-"
+    out = api.create(obj)
+    assert re.match(r"^web-[a-z0-9]{5}$", out["metadata"]["name"])
+    before = api.state()["resourceVersion"]
+    status, body = api.request("POST", f"{ING_DEFAULT}?dryRun=All",
+                               ingress("dry"))
+    assert status == 201 and body["metadata"]["name"] == "dry"
+    assert api.request("GET", f"{ING_DEFAULT}/dry")[0] == 404
+    assert api.state()["resourceVersion"] == before
+
+
 def test_put_of_a_missing_ingress_is_not_found(fake_apiserver):
     status, body = fake_apiserver.request("PUT", f"{ING_DEFAULT}/ghost",
                                           ingress("ghost"))
@@ -204,17 +219,56 @@ def test_generation_counts_spec_changes_but_not_status_or_labels(
     assert obj["metadata"]["generation"] == 2
 
 
-def test_status_subresource_writes_only_status(fake_apiserver):
+def test_status_subresource_never_writes_spec(fake_apiserver):
     api = fake_apiserver
     obj = api.create(ingress("web"))
     obj["spec"]["rules"][0]["host"] = "changed.example.com"
-    obj["metadata"]["labels"] = {"sneaky": "yes"}
+    obj["metadata"]["labels"] = {"via": "status"}
     obj["status"] = {"loadBalancer": {"ingress": [{"ip": "192.0.2.1"}]}}
     out = api.put(obj, subresource="status")
     assert out["status"]["loadBalancer"]["ingress"] == [{"ip": "192.0.2.1"}]
     assert out["spec"]["rules"][0]["host"] == "web.example.com"
-    assert "labels" not in out["metadata"]
+    # ingressStatusStrategy resets only spec: metadata edits go through
+    assert out["metadata"]["labels"] == {"via": "status"}
     assert rv(out) > rv(obj)
+
+
+def test_crd_status_subresource_writes_only_status(fake_apiserver):
+    api = fake_apiserver
+    d = api.create({"apiVersion": "externaldns.k8s.io/v1alpha1",
+                    "kind": "DNSEndpoint", "metadata": {"name": "d"},
+                    "spec": {"endpoints": []}})
+    d["metadata"]["labels"] = {"via": "status"}
+    d["spec"]["endpoints"] = [{"dnsName": "x.example.com"}]
+    d["status"] = {"observedGeneration": 1}
+    out = api.put(d, subresource="status")
+    assert out["status"] == {"observedGeneration": 1}
+    assert out["spec"] == {"endpoints": []}
+    assert "labels" not in out["metadata"]
+
+
+def test_unknown_fields_are_dropped_with_a_warning_or_rejected_if_strict(
+        fake_apiserver):
+    api = fake_apiserver
+    obj = ingress("web")
+    obj["spec"]["hostz"] = "typo"
+    obj["spec"]["rules"][0]["http"]["paths"][0]["pathtype"] = "Exact"
+    status, body = api.request("POST", f"{ING_DEFAULT}?fieldValidation=Strict",
+                               obj)
+    assert status == 400
+    assert body["message"] == (
+        'Ingress in version "v1" cannot be handled as a Ingress: strict '
+        'decoding error: unknown field "spec.rules[0].http.paths[0].pathtype"'
+        ', unknown field "spec.hostz"')    # in document order
+    status, headers, raw = api.request("POST", ING_DEFAULT, obj, raw=True)
+    assert status == 201
+    assert headers.get_all("Warning") == [
+        '299 - "unknown field \\"spec.rules[0].http.paths[0].pathtype\\""',
+        '299 - "unknown field \\"spec.hostz\\""']
+    stored = api.get(f"{ING_DEFAULT}/web")
+    assert "hostz" not in stored["spec"]
+    assert stored["spec"]["rules"][0]["http"]["paths"][0]["pathType"] == \
+        "Prefix"
 
 
 def test_main_resource_put_ignores_status(fake_apiserver):
@@ -562,6 +616,22 @@ def test_watch_without_resource_version_starts_with_synthetic_added(
         assert w.next()["object"]["metadata"]["name"] == "c"
 
 
+def test_watch_list_sends_initial_events_then_an_end_bookmark(
+        fake_apiserver):
+    api = fake_apiserver
+    api.create(ingress("a"))
+    last = api.create(ingress("b"))
+    with api.watch(ING_DEFAULT, sendInitialEvents="true",
+                   resourceVersionMatch="NotOlderThan",
+                   allowWatchBookmarks="true") as w:
+        assert [w.next()["type"], w.next()["type"]] == ["ADDED", "ADDED"]
+        ev = w.next()
+        assert ev["type"] == "BOOKMARK"
+        assert ev["object"]["metadata"]["annotations"] == {
+            "k8s.io/initial-events-end": "true"}
+        assert int(ev["object"]["metadata"]["resourceVersion"]) >= rv(last)
+
+
 def test_each_watch_event_is_one_json_line_in_its_own_chunk(fake_apiserver):
     api = fake_apiserver
     start = rv(api.create(ingress("a")))
@@ -804,6 +874,18 @@ def test_delete_with_finalizers_waits_until_they_are_removed(fake_apiserver):
         api.patch("Ingress", "web", {"metadata": {"finalizers": None}})
         assert w.next()["type"] == "DELETED"
     assert api.request("GET", f"{ING_DEFAULT}/web")[0] == 404
+
+
+def test_delete_collection_by_label_selector(fake_apiserver):
+    api = fake_apiserver
+    api.create(ingress("a", labels={"team": "x"}))
+    api.create(ingress("b", labels={"team": "x"}))
+    api.create(ingress("c", labels={"team": "y"}))
+    status, body = api.request("DELETE", f"{ING_DEFAULT}?labelSelector=team%3Dx")
+    assert status == 200 and body["kind"] == "IngressList"
+    assert [i["metadata"]["name"] for i in body["items"]] == ["a", "b"]
+    left = api.get(ING_DEFAULT)["items"]
+    assert [i["metadata"]["name"] for i in left] == ["c"]
 
 
 def test_delete_precondition_on_resource_version(fake_apiserver):
@@ -1059,6 +1141,29 @@ def test_kubectl_label_annotate_patch_status_and_delete(fake_apiserver):
     assert 'ingress.networking.k8s.io "web" deleted' in \
         ok(api.kubectl("delete", "ingress", "web"))
     assert api.request("GET", f"{ING_DEFAULT}/web")[0] == 404
+
+
+def test_kubectl_rejects_unknown_fields_through_strict_validation(
+        fake_apiserver, tmp_path):
+    f = tmp_path / "ing.yaml"
+    f.write_text(INGRESS_YAML.replace("PORT", "80").replace(
+        "  ingressClassName", "  ingressClassNam"))
+    p = fake_apiserver.kubectl("create", "-f", str(f))
+    assert p.returncode != 0
+    assert 'unknown field "spec.ingressClassNam"' in p.stderr
+
+
+def test_kubectl_server_side_apply_creates_then_updates(fake_apiserver,
+                                                        tmp_path):
+    api = fake_apiserver
+    f = tmp_path / "ing.yaml"
+    f.write_text(INGRESS_YAML.replace("PORT", "80"))
+    ok(api.kubectl("apply", "--server-side", "-f", str(f)))
+    f.write_text(INGRESS_YAML.replace("PORT", "81"))
+    ok(api.kubectl("apply", "--server-side", "-f", str(f)))
+    obj = api.get(f"{ING_DEFAULT}/web")
+    assert obj["spec"]["rules"][0]["http"]["paths"][0]["backend"][
+        "service"]["port"]["number"] == 81
 
 
 def test_kubectl_get_watch_prints_an_event_as_it_happens(fake_apiserver):

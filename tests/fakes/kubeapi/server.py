@@ -231,6 +231,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.send_header("Audit-Id", self._audit_id)
         for k, v in (headers or {}).items():
             self.send_header(k, v)
+        for w in self._warnings if 200 <= code < 300 else []:
+            self.send_header("Warning", w)
         self._code = code
         self._log()        # before the body, so a client never outruns it
         self.end_headers()
@@ -264,6 +266,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self._code = 0
         self._req = None
         self._logged = False
+        self._warnings = []
         url = urllib.parse.urlsplit(self.path)
         self._path = url.path
         self._query = {k: v[-1] for k, v in
@@ -421,13 +424,14 @@ class Handler(http.server.BaseHTTPRequestHandler):
             return self._send(200, st.get(res, ns, name))
         ctype = self.headers.get("Content-Type", "application/json")
         body = self._parse_json(self._read_body(), ctype)
+        unknown = self._unknown_field_policy()
         if req.verb == "create":
             if body is None:
                 raise errors.bad_request("the body of the request is empty")
-            return self._send(201, st.create(res, ns, body, dry_run))
+            return self._send(201, st.create(res, ns, body, dry_run, unknown))
         if req.verb == "update":
             obj, created = st.update(res, ns, name, body, req.subresource,
-                                     dry_run)
+                                     dry_run, unknown)
             return self._send(201 if created else 200, obj)
         if req.verb == "patch":
             base = ctype.split(";")[0].strip().lower()
@@ -441,7 +445,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
             if body is None:
                 raise errors.bad_request("the body of the request is empty")
             return self._send(200, st.patch(res, ns, name, base, body,
-                                            req.subresource, dry_run))
+                                            req.subresource, dry_run,
+                                            unknown))
         if req.verb == "delete":
             obj, now = st.delete(res, ns, name, body, dry_run)
             if not now or res.return_deleted:
@@ -465,6 +470,27 @@ class Handler(http.server.BaseHTTPRequestHandler):
             return self._send(200, listed)
         raise errors.method_not_allowed()
 
+    def _unknown_field_policy(self):
+        """?fieldValidation=Strict|Warn|Ignore (default Warn) as a callback
+        for the store: Strict fails the request, Warn adds a Warning header
+        per dropped field, Ignore does nothing."""
+        mode = self._query.get("fieldValidation") or "Warn"
+        if mode not in ("Ignore", "Warn", "Strict"):
+            raise errors.bad_request(
+                f'fieldValidation: Unsupported value: "{mode}": supported '
+                'values: "Ignore", "Strict", "Warn"')
+
+        def on_unknown(res, paths):
+            if mode == "Strict":
+                fields = ", ".join(f'unknown field "{p}"' for p in paths)
+                raise errors.bad_request(
+                    f'{res.kind} in version "{res.version}" cannot be handled'
+                    f' as a {res.kind}: strict decoding error: {fields}')
+            if mode == "Warn":
+                self._warnings.extend(
+                    f'299 - "unknown field \\"{p}\\""' for p in paths)
+        return on_unknown
+
     def _apply(self, req, body, dry_run):
         """Server-side apply, approximated: create if absent, else a merge
         patch of the applied configuration (no field ownership tracking)."""
@@ -481,10 +507,12 @@ class Handler(http.server.BaseHTTPRequestHandler):
             if e.code != 404 or req.subresource:
                 raise
             return self._send(201, st.create(req.res, req.namespace or "",
-                                             body, dry_run))
+                                             body, dry_run,
+                                             self._unknown_field_policy()))
         return self._send(200, st.patch(req.res, req.namespace or "",
                                         req.name, MERGE_PATCH, body,
-                                        req.subresource, dry_run))
+                                        req.subresource, dry_run,
+                                        self._unknown_field_policy()))
 
     def _int_param(self, name):
         v = self._query.get(name)

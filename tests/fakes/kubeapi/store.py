@@ -19,6 +19,7 @@ from . import errors, validation
 from .errors import ApiError, FieldError
 from .patch import json_patch, merge_patch, strategic_merge_patch
 from .resources import RESOURCES, lookup
+from .schema import prune
 from .selectors import FieldSelector, LabelSelector
 
 DEFAULT_NAMESPACES = ["default", "kube-system", "kube-public",
@@ -133,7 +134,7 @@ class Store:
             meta.pop("namespace", None)
 
     @staticmethod
-    def _check_type(res, obj):
+    def _check_type(res, obj, on_unknown=None):
         api_version, kind = obj.get("apiVersion"), obj.get("kind")
         if api_version and api_version != res.group_version:
             raise errors.bad_request(
@@ -145,6 +146,9 @@ class Store:
                 f"kind ({res.kind})")
         obj["apiVersion"], obj["kind"] = res.group_version, res.kind
         validation.check_types(res, obj)
+        unknown = prune(res.kind, obj)
+        if unknown and on_unknown is not None:
+            on_unknown(res, unknown)
 
     def _validate(self, res, obj):
         errs = validation.validate(res, obj)
@@ -161,9 +165,9 @@ class Store:
             fields = res.generation
         return any(old.get(f) != new.get(f) for f in fields)
 
-    def _create(self, res, ns, obj, dry_run):
+    def _create(self, res, ns, obj, dry_run, on_unknown=None):
         obj = copy.deepcopy(obj)
-        self._check_type(res, obj)
+        self._check_type(res, obj, on_unknown)
         self._check_namespace(res, ns, obj)
         meta = obj["metadata"]
         if not meta.get("name") and meta.get("generateName"):
@@ -206,13 +210,13 @@ class Store:
         return obj
 
     def _update(self, res, ns, name, body, subresource, dry_run,
-                from_patch=False):
+                from_patch=False, on_unknown=None):
         """PUT semantics; returns (object, created)."""
         body = copy.deepcopy(body)
         if not isinstance(body, dict):
             raise errors.bad_request("the body of the request must be a JSON "
                                      "object")
-        self._check_type(res, body)
+        self._check_type(res, body, on_unknown)
         self._check_namespace(res, ns, body)
         meta = body["metadata"]
         if meta.get("name") != name:
@@ -233,7 +237,9 @@ class Store:
                 "must be specified for an update")])
         if given_rv and given_rv != old["metadata"]["resourceVersion"]:
             raise errors.conflict(res, name)
-        if subresource == "status":
+        if subresource == "status" and res.crd:
+            # customresource statusStrategy: everything but status is the
+            # stored object.
             new = copy.deepcopy(old)
             if "status" in body:
                 new["status"] = body["status"]
@@ -241,12 +247,20 @@ class Store:
                 new.pop("status", None)
         else:
             new = body
-            if res.status:
-                if "status" in old:
-                    new["status"] = copy.deepcopy(old["status"])
+            if subresource == "status":
+                # Built-in status strategies (ingress, service, namespace)
+                # reset spec only; metadata changes go through.
+                keep = (set(old) | set(new)) - {"metadata", "status", "kind",
+                                                "apiVersion"}
+            else:
+                keep = {"status"} if res.status else set()
+            for f in keep:
+                if f in old:
+                    new[f] = copy.deepcopy(old[f])
                 else:
-                    new.pop("status", None)
-            validation.apply_defaults(res, new, self._allocate_ip)
+                    new.pop(f, None)
+            if subresource != "status":
+                validation.apply_defaults(res, new, self._allocate_ip)
             nmeta, ometa = new["metadata"], old["metadata"]
             for f in ("uid", "creationTimestamp", "deletionTimestamp",
                       "deletionGracePeriodSeconds", "generation"):
@@ -285,21 +299,24 @@ class Store:
         with self.cond:
             return copy.deepcopy(self._get(res, ns, name))
 
-    def create(self, res, ns, obj, dry_run=False):
+    def create(self, res, ns, obj, dry_run=False, on_unknown=None):
+        """on_unknown(res, paths) is told about unknown fields (dropped)."""
         if not isinstance(obj, dict):
             raise errors.bad_request("the body of the request must be a JSON "
                                      "object")
         with self.cond:
-            return copy.deepcopy(self._create(res, ns, obj, dry_run))
+            return copy.deepcopy(self._create(res, ns, obj, dry_run,
+                                              on_unknown))
 
-    def update(self, res, ns, name, obj, subresource=None, dry_run=False):
+    def update(self, res, ns, name, obj, subresource=None, dry_run=False,
+               on_unknown=None):
         with self.cond:
             out, created = self._update(res, ns, name, obj, subresource,
-                                        dry_run)
+                                        dry_run, on_unknown=on_unknown)
             return copy.deepcopy(out), created
 
     def patch(self, res, ns, name, content_type, body, subresource=None,
-              dry_run=False):
+              dry_run=False, on_unknown=None):
         with self.cond:
             cur = self._get(res, ns, name)
             if content_type == MERGE_PATCH:
@@ -334,7 +351,7 @@ class Store:
                     f"{meta['uid']}, UID in object meta: "
                     f"{cur['metadata']['uid']}")
             out, _ = self._update(res, ns, name, patched, subresource, dry_run,
-                                  from_patch=True)
+                                  from_patch=True, on_unknown=on_unknown)
             return copy.deepcopy(out)
 
     def delete(self, res, ns, name, options=None, dry_run=False):
