@@ -275,9 +275,9 @@ def test_token_create_lookup_self_and_child_policy_subset(fake_vault):
 
 
 def test_expired_token_is_403_like_an_unknown_one(fake_vault):
-    tok = fake_vault.create_token(["default"], ttl="1s")
+    tok = fake_vault.create_token(["default"], ttl="2s")
     assert fake_vault.request("GET", "auth/token/lookup-self", token=tok)[0] == 200
-    time.sleep(1.2)
+    time.sleep(2.2)
     assert fake_vault.request("GET", "auth/token/lookup-self", token=tok) == (403, {"errors": DENIED})
     tok2 = fake_vault.create_token(["default"], ttl="1h")
     fake_vault.expire_token(tok2)
@@ -291,7 +291,7 @@ def test_renew_self_extends_ttl_up_to_the_max_ttl(fake_vault):
     time.sleep(2.2)                          # past the original 2 s TTL
     assert fake_vault.request("GET", "auth/token/lookup-self", token=tok)[0] == 200
     status, body = fake_vault.request("POST", "auth/token/renew-self", {"increment": "1h"}, token=tok)
-    assert status == 200 and 25 <= body["auth"]["lease_duration"] <= 28
+    assert status == 200 and 15 <= body["auth"]["lease_duration"] <= 28     # 30 s cap minus elapsed
     assert "capped" in body["warnings"][0]
     fixed = fake_vault.create_token(["default"], ttl="1h", renewable=False)
     status, body = fake_vault.request("POST", "auth/token/renew-self", {}, token=fixed)
@@ -483,9 +483,8 @@ def test_refuses_to_listen_outside_loopback():
 
 def test_exits_after_max_lifetime(procs):
     port = testbed.free_port()
-    p = procs.start("vault-short", [VAULT, "--listen", "127.0.0.1:%d" % port, "--max-lifetime", "1"],
-                    ready=lambda: testbed.wait_tcp("127.0.0.1", port))
-    p.popen.wait(timeout=5)
+    p = procs.start("vault-short", [VAULT, "--listen", "127.0.0.1:%d" % port, "--max-lifetime", "1"])
+    p.popen.wait(timeout=10)
     assert p.popen.returncode == 0 and "max lifetime" in p.log_text()
 
 
