@@ -221,7 +221,7 @@ ngx_http_upstream_resolve_server(ngx_conf_t *cf, ngx_command_t *cmd,
 
     if (rscf->hosts == NULL) {
         rscf->hosts = ngx_array_create(cf->pool, 4,
-                                       sizeof(ngx_http_upstream_resolve_host_t));
+                                 sizeof(ngx_http_upstream_resolve_host_t));
         if (rscf->hosts == NULL) {
             return NGX_CONF_ERROR;
         }
@@ -344,8 +344,8 @@ ngx_http_upstream_resolve_server(ngx_conf_t *cf, ngx_command_t *cmd,
         return NGX_CONF_ERROR;
     }
 
-    placeholder->sockaddr =
-                      (struct sockaddr *) &ngx_http_upstream_resolve_placeholder;
+    placeholder->sockaddr = (struct sockaddr *)
+                                &ngx_http_upstream_resolve_placeholder;
     placeholder->socklen = sizeof(struct sockaddr_in);
     placeholder->name = value[1];
 
@@ -920,11 +920,35 @@ ngx_http_upstream_resolve_forget(void *data)
 static ngx_int_t
 ngx_http_upstream_resolve_init_process(ngx_cycle_t *cycle)
 {
-    ngx_http_upstream_resolve_main_conf_t  *rmcf;
-
     if (ngx_process != NGX_PROCESS_WORKER
         && ngx_process != NGX_PROCESS_SINGLE)
     {
+        return NGX_OK;
+    }
+
+    return ngx_http_upstream_resolve_start_cycle(cycle);
+}
+
+
+/*
+ * Starts resolving for a cycle in this process: from init_process, or,
+ * with "master_process off", from the previous cycle's timer after a
+ * reload (nginx does not call init_process then).
+ */
+
+ngx_int_t
+ngx_http_upstream_resolve_start_cycle(ngx_cycle_t *cycle)
+{
+    ngx_uint_t                              i;
+    ngx_http_upstream_resolve_main_conf_t  *rmcf;
+
+    for (i = 0; cycle->modules[i]; i++) {
+        if (cycle->modules[i] == &ngx_http_upstream_resolve_module) {
+            break;
+        }
+    }
+
+    if (cycle->modules[i] == NULL) {
         return NGX_OK;
     }
 

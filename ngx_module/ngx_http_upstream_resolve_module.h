@@ -174,6 +174,7 @@ typedef struct {
 
     ngx_event_t                          tick;
     ngx_log_t                           *log;
+    ngx_cycle_t                         *cycle;
 } ngx_http_upstream_resolve_main_conf_t;
 
 
@@ -186,6 +187,9 @@ ngx_int_t ngx_http_upstream_resolve_init_peer(ngx_http_request_t *r,
 void ngx_http_upstream_resolve_free_peer_locked(
     ngx_http_upstream_resolve_shared_t *sh,
     ngx_http_upstream_resolve_peer_t *peer);
+
+/* module */
+ngx_int_t ngx_http_upstream_resolve_start_cycle(ngx_cycle_t *cycle);
 
 /* resolver */
 ngx_int_t ngx_http_upstream_resolve_init_worker(ngx_cycle_t *cycle,

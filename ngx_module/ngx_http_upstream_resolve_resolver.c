@@ -69,6 +69,7 @@ ngx_http_upstream_resolve_init_worker(ngx_cycle_t *cycle,
     }
 
     rmcf->log = cycle->log;
+    rmcf->cycle = cycle;
 
     rmcf->tick.handler = ngx_http_upstream_resolve_tick;
     rmcf->tick.data = rmcf;
@@ -107,6 +108,23 @@ ngx_http_upstream_resolve_tick(ngx_event_t *ev)
 
     if (ngx_exiting || ngx_quit || ngx_terminate) {
         ngx_http_upstream_resolve_release(rmcf);
+        return;
+    }
+
+    if ((ngx_cycle_t *) ngx_cycle != rmcf->cycle) {
+
+        /* "master_process off" and a reload: hand over to the new cycle */
+
+        ngx_http_upstream_resolve_release(rmcf);
+
+        if (ngx_http_upstream_resolve_start_cycle((ngx_cycle_t *) ngx_cycle)
+            != NGX_OK)
+        {
+            ngx_log_error(NGX_LOG_ALERT, ev->log, 0,
+                          "upstream resolve: could not start resolving "
+                          "for the new configuration");
+        }
+
         return;
     }
 

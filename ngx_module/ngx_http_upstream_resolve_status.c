@@ -8,7 +8,7 @@
  *   {"pid":N,"upstreams":[{"name":..,"zone":..,
  *     "peers":[{"address":..,"resolve_server":..|null,"weight":N,
  *               "backup":B,"down":B,"fails":N,"conns":N}],
- *     "zombies":N,
+ *     "zombies":N,"zone_free_pages":N,
  *     "resolve":[{"server":..,"name":..,"port":N,"addresses":[..],
  *                 "ttl_ms":N,"last_resolution_ms":N|null,
  *                 "next_resolution_ms":N,"last_error":..|null,
@@ -228,7 +228,10 @@ ngx_http_upstream_resolve_status_upstream(u_char *p,
     p = ngx_http_upstream_resolve_status_peers(p, rscf, sh->backup,
                                                sh->peer == NULL);
 
-    p = ngx_sprintf(p, "],\"zombies\":%ui,\"resolve\":[", sh->nzombies);
+    /* pfree is read without the pool's mutex: a snapshot */
+
+    p = ngx_sprintf(p, "],\"zombies\":%ui,\"zone_free_pages\":%ui,"
+                    "\"resolve\":[", sh->nzombies, sh->shpool->pfree);
 
     for (i = 0; i < sh->nhosts; i++) {
         st = &sh->state[i];

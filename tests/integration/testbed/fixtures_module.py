@@ -189,3 +189,30 @@ def free_udp_port():
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+class LoggingClusterDNS:
+    """cluster_dns with --log-queries: count_queries(name) tells how many
+    times nginx asked for a name."""
+
+    def __init__(self, dns):
+        self.dns = dns
+
+    def count_queries(self, name):
+        return sum(1 for line in self.dns.proc.log_text(tail=10 ** 7)
+                   .splitlines() if f"query[A] {name} " in line)
+
+
+@pytest.fixture
+def logging_cluster_dns(procs, tmp_path):
+    from testbed.fixtures_core import ClusterDNS
+
+    class _Logging(ClusterDNS):
+        def argv(self):
+            return super().argv() + ["--log-queries"]
+
+    def make(ttl=1):
+        dns = _Logging(procs, str(tmp_path), ttl=ttl).start()
+        dns.counter = LoggingClusterDNS(dns)
+        return dns
+    return make

@@ -1,0 +1,102 @@
+"""ngx_http_upstream_resolve_module under valgrind: nginx (master and its
+worker, which valgrind follows across fork) resolves, serves, follows a
+record change and an NXDOMAIN, reloads while resolving and exits; every
+process's report must show no invalid access and no definite leak."""
+import glob
+import os
+import re
+import signal
+
+import testbed
+from testbed.fixtures_module import (http_get, resolve_conf,
+                                     upstream_status, wait_for)
+
+SVC = "web.default.svc.cluster.local"
+VALGRIND = "/usr/bin/valgrind"
+
+ERRORS_RE = re.compile(r"ERROR SUMMARY: (\d+) errors")
+DEFINITE_RE = re.compile(r"definitely lost: ([\d,]+) bytes")
+# nginx core, not the module: each worker leaks its environment array
+# (ngx_set_environment() from the worker's init)
+SUPPRESSIONS = """{
+   nginx_core_worker_environment
+   Memcheck:Leak
+   match-leak-kinds: definite
+   fun:malloc
+   fun:ngx_alloc
+   fun:ngx_set_environment
+}
+"""
+
+INVALID_RE = re.compile(r"Invalid (read|write|free)|uninitialised|"
+                        r"Mismatched free|overlap")
+
+
+def _reports(pattern):
+    """{path: text} of the finished per-process valgrind logs."""
+    out = {}
+    for path in glob.glob(pattern):
+        with open(path, errors="replace") as f:
+            out[path] = f.read()
+    return out
+
+
+def test_valgrind_reports_no_invalid_access_and_no_definite_leak(
+        procs, nginx_factory, cluster_dns_factory, nginx_backends, tmp_path):
+    dns = cluster_dns_factory(ttl=1)
+    be = nginx_backends(("127.0.0.2", "127.0.0.3"))
+    dns.set(SVC, "127.0.0.2")
+    port, sport = testbed.free_port(), testbed.free_port()
+    conf = resolve_conf(dns.server, {
+        "web": f"zone web 64k; resolve_server {SVC}:{be.port}; "
+               f"resolve_server gone.cluster.local:{be.port}; "
+               f"resolve_ttl 1s 1s; keepalive 4;"},
+        port, sport, resolver_timeout="1s")
+    n = nginx_factory(conf, workers=1, start=False)
+    logs = str(tmp_path / "valgrind.%p.log")
+    supp = tmp_path / "nginx-core.supp"
+    supp.write_text(SUPPRESSIONS)
+    argv = [VALGRIND, "--leak-check=full", "--show-leak-kinds=definite",
+            "--errors-for-leak-kinds=definite", "--num-callers=30",
+            f"--suppressions={supp}",
+            f"--log-file={logs}", *n.cmd()]
+    nginx = procs.start("valgrind-nginx", argv, timeout=60,
+                        ready=lambda: testbed.wait_tcp("127.0.0.1", sport))
+
+    wait_for(lambda: http_get(port, "/web/") == (200, "127.0.0.2\n"),
+             timeout=30, what="first resolution under valgrind")
+    for _ in range(10):
+        assert http_get(port, "/web/") == (200, "127.0.0.2\n")
+
+    dns.set(SVC, "127.0.0.3")
+    wait_for(lambda: http_get(port, "/web/") == (200, "127.0.0.3\n"),
+             timeout=15, what="record change")
+
+    # reload with a resolution in flight (DNS paused), then NXDOMAIN
+    dns.proc.signal(signal.SIGSTOP)
+    wait_for(lambda: upstream_status(sport, "web")["resolve"][0]
+             ["resolving_pid"], timeout=15, what="a claim in flight")
+    nginx.signal(signal.SIGHUP)
+    wait_for(lambda: "reconfiguring" in n.error_log(), timeout=30,
+             what="reload")
+    dns.proc.signal(signal.SIGCONT)
+    dns.remove(SVC)
+    wait_for(lambda: http_get(port, "/web/")[0] == 502, timeout=30,
+             what="NXDOMAIN")
+    dns.set(SVC, "127.0.0.2")
+    wait_for(lambda: http_get(port, "/web/") == (200, "127.0.0.2\n"),
+             timeout=30, what="name back")
+
+    nginx.signal(signal.SIGQUIT)
+    nginx.popen.wait(60)
+
+    reports = _reports(str(tmp_path / "valgrind.*.log"))
+    # the master, the first worker and the worker after the reload
+    assert len(reports) >= 3, list(reports)
+    for path, text in reports.items():
+        name = os.path.basename(path)
+        assert INVALID_RE.search(text) is None, f"{name}:\n{text[-6000:]}"
+        errors = ERRORS_RE.findall(text)
+        assert errors and errors[-1] == "0", f"{name}:\n{text[-6000:]}"
+        for lost in DEFINITE_RE.findall(text):
+            assert lost == "0", f"{name}:\n{text[-6000:]}"
