@@ -82,8 +82,11 @@ def test_sealed_vault_answers_503_to_everything_but_health_and_seal_status(fake_
     status, body = fake_vault.request("GET", "sys/seal-status", token=None)
     assert status == 200 and body["sealed"] is True and body["t"] == 1 and body["n"] == 1
     status, body = fake_vault.request("PUT", "sys/unseal", {"key": "bm90IHRoZSBrZXk="}, token=None)
-    assert status == 400
+    assert (status, body) == (400, {"errors": ["Unseal failed, invalid key"]})
+    status, body = fake_vault.request("PUT", "sys/unseal", {"key": "%%%"}, token=None)
+    assert (status, body) == (400, {"errors": ["'key' must be a valid hex or base64 string"]})
     key = fake_vault.admin("GET", "info")["unseal_key"]
+    assert len(base64.b64decode(key)) == 32            # one 256-bit key, like -dev
     status, body = fake_vault.request("PUT", "sys/unseal", {"key": key}, token=None)
     assert status == 200 and body["sealed"] is False
     assert fake_vault.request("GET", "secret/data/ssl/a")[0] == 200

@@ -8,6 +8,8 @@ the body is parsed; then the token is resolved and the ACL checked (403);
 then the mount's backend answers.
 """
 
+import base64
+import binascii
 import collections
 import json
 import threading
@@ -37,6 +39,18 @@ _METHOD_OPS = {"GET": "read", "LIST": "list", "POST": "update", "PUT": "update",
                "DELETE": "delete", "PATCH": "patch"}
 _CAP_FOR_OP = {"read": "read", "list": "list", "create": "create", "update": "update",
                "delete": "delete", "patch": "patch"}
+
+
+def _decode_key(key):
+    """Unseal keys come as hex or base64 (http/sys_seal.go); None if neither."""
+    try:
+        return bytes.fromhex(key)
+    except ValueError:
+        pass
+    try:
+        return base64.b64decode(key, validate=True)
+    except (binascii.Error, ValueError):
+        return None
 
 
 class Answer:
@@ -453,8 +467,13 @@ class Core:
         key = data.get("key") or ""
         if not key:
             raise bad_request("'key' must be specified in request body as JSON, or 'reset' set to true")
-        if key != self.unseal_key:
-            raise bad_request("Error unsealing: cipher: message authentication failed")
+        raw = _decode_key(key)
+        if raw is None:
+            raise bad_request("'key' must be a valid hex or base64 string")
+        if not self.sealed:                    # Core.Unseal: already unsealed is success
+            return _json_answer(200, self._seal_status_body())
+        if raw != base64.b64decode(self.unseal_key):
+            raise bad_request("Unseal failed, invalid key")
         self.sealed = False
         self.log("unsealed")
         return _json_answer(200, self._seal_status_body())
