@@ -62,6 +62,7 @@ struct host {
     int from_pki;
     uint64_t pair_generation;
     char sha256[65];
+    time_t pki_renew_at;            /* PKI pairs: two thirds of the life */
     /* the last attempt */
     enum certs_status status;
     const char *reason;             /* static string */
@@ -535,7 +536,7 @@ void certs_metrics_write(struct certs_pipeline *p, struct buf *out)
 /* What the worker knows about a host's served pair before fetching. */
 struct served {
     int has_pair, from_pki, attempts;
-    time_t not_before, not_after;
+    time_t not_before, not_after, pki_renew_at;
     unsigned char fp[FP_LEN];
     char stem[CERTS_NAME_MAX];
 };
@@ -676,9 +677,16 @@ static int read_entry(struct vault_client *vc, const char *vpath,
 
 static int pki_due(const struct served *sv, time_t now)
 {
-    time_t life = sv->not_after - sv->not_before;
+    return now >= sv->pki_renew_at;
+}
 
-    return now >= sv->not_before + life * CHAIN_RENEW_NUM / CHAIN_RENEW_DEN;
+/* Issuers back-date notBefore (Vault by 30 s), so the lifetime counts from
+ * when we got the certificate if that is later. */
+static time_t pki_renew_time(time_t not_before, time_t not_after, time_t got)
+{
+    time_t start = not_before > got ? not_before : got;
+
+    return start + (not_after - start) * CHAIN_RENEW_NUM / CHAIN_RENEW_DEN;
 }
 
 static void fetch_pki(struct vault_client *vc, const struct certs_config *cfg,
@@ -838,6 +846,8 @@ static int apply(struct certs_pipeline *p, struct host *h, struct certs_fetch *r
             h->not_after = r->info.not_after;
             h->source_version = r->version;
             h->from_pki = r->from_pki;
+            h->pki_renew_at = r->from_pki
+                ? pki_renew_time(h->not_before, h->not_after, now) : 0;
             changed = 1;
             p->generation++;
             p->changes++;
@@ -848,9 +858,10 @@ static int apply(struct certs_pipeline *p, struct host *h, struct certs_fetch *r
         }
         if (h->has_pair && h->from_pki) {
             /* Come back in time for the renewal at two thirds. */
-            time_t life = h->not_after - h->not_before;
-            time_t at = h->not_before + life * CHAIN_RENEW_NUM / CHAIN_RENEW_DEN;
+            time_t at = h->pki_renew_at;
             uint64_t in = at > now ? (uint64_t)(at - now) * MS_PER_S : 0;
+            if (in < (uint64_t)p->cfg.retry_min_ms)
+                in = (uint64_t)p->cfg.retry_min_ms;   /* never a tight loop */
             if (mnow + in < h->due_ms)
                 h->due_ms = mnow + in;
         }
@@ -883,6 +894,7 @@ static void process_one(struct certs_pipeline *p, struct host *h)
     sv.attempts = h->attempts;
     sv.not_before = h->not_before;
     sv.not_after = h->not_after;
+    sv.pki_renew_at = h->pki_renew_at;
     memcpy(sv.fp, h->fp, FP_LEN);
     memcpy(sv.stem, h->stem, sizeof(sv.stem));
     /* Not due again until this attempt is applied. */

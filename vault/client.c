@@ -29,6 +29,7 @@
 #define MOUNT_LEN          256
 #define SLEEP_SLICE_MS     50
 #define RENEW_RETRY_S      10      /* after a failed renew-self */
+#define RELOGIN_MIN_MARGIN_S 1     /* log in again this long before expiry */
 #define NS_PER_MS          1000000L
 
 enum { REQ_AUTH = 1, REQ_NO_HTTP_RETRY = 2 };
@@ -602,7 +603,9 @@ int vault_client_maintain(struct vault_client *vc, struct vault_error *err)
     if (vc->cfg.auth == VAULT_AUTH_KUBERNETES) {
         /* Log in when we have no token, or it is in its last third and
          * could not be renewed. */
-        if (!vc->token || (vc->expires && now >= vc->expires - vc->lease / 3))
+        long margin = vc->lease / 3 > RELOGIN_MIN_MARGIN_S
+                          ? vc->lease / 3 : RELOGIN_MIN_MARGIN_S;
+        if (!vc->token || (vc->expires && now >= vc->expires - margin))
             return k8s_login(vc, err);
     } else if (vc->cfg.token_file) {
         if (reload_token_file(vc, err) < 0)
