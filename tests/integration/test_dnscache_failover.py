@@ -1,0 +1,158 @@
+"""portico-dnscache when upstreams fail: a blackholed upstream (reads and
+never answers) and a killed one while queries flow, serve-stale when no
+upstream answers, and recovery."""
+import socket
+import threading
+import time
+
+import dns.rcode
+import dns.rdatatype
+
+
+class Blackhole:
+    """A UDP socket on loopback that reads every query and never answers:
+    what a vanished DNAT target looks like to the client."""
+
+    def __init__(self, addr="127.0.0.1"):
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind((addr, 0))
+        self.sock.settimeout(0.2)
+        self.server = f"{addr}:{self.sock.getsockname()[1]}"
+        self.received = 0
+        self.sources = set()
+        self.stopping = False
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self):
+        while not self.stopping:
+            try:
+                _, peer = self.sock.recvfrom(4096)
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+            self.received += 1
+            self.sources.add(peer)
+
+    def stop(self):
+        self.stopping = True
+        self.thread.join(2)
+        self.sock.close()
+
+
+def a_records(msg):
+    return {r.to_text() for rrset in msg.answer
+            if rrset.rdtype == dns.rdatatype.A for r in rrset}
+
+
+def test_blackholed_first_upstream_fails_over_within_the_try_timeout(
+        cluster_dns, dnscache_factory):
+    hole = Blackhole()
+    try:
+        names = [f"fo-{i}.cluster.local" for i in range(40)]
+        for i, n in enumerate(names):
+            cluster_dns.records[n] = [f"10.1.0.{i + 1}"]
+        cluster_dns.set("fo-0.cluster.local", "10.1.0.1")   # write + SIGHUP
+        dc = dnscache_factory(upstream=[hole.server, cluster_dns.server],
+                              upstream_timeout=100, max_fails=2)
+        latencies = []
+        for i, n in enumerate(names):                        # all cache misses
+            t = time.monotonic()
+            r = dc.query(n, timeout=2, raise_on_timeout=True)
+            latencies.append(time.monotonic() - t)
+            assert a_records(r) == {f"10.1.0.{i + 1}"}
+        # Only the first queries may pay the 100 ms per-try timeout; the
+        # blackhole is then known bad and skipped.
+        assert max(latencies) < 0.6
+        assert sum(1 for x in latencies if x > 0.09) <= 2
+        assert sorted(latencies)[len(latencies) // 2] < 0.05
+        assert hole.received >= 1
+        assert dc.metric("portico_dnscache_upstream_failures_total",
+                         upstream=hole.server, reason="timeout") >= 1
+        # Probes keep failing, so it is marked down (and logged once).
+        deadline = time.monotonic() + 5
+        while dc.metric("portico_dnscache_upstream_up", upstream=hole.server) != 0:
+            assert time.monotonic() < deadline, "blackhole never marked down"
+            time.sleep(0.1)
+        assert dc.metric("portico_dnscache_upstream_up",
+                         upstream=cluster_dns.server) == 1
+        assert dc.proc.log_text().count(f"upstream {hole.server} down") == 1
+        # Sockets are renewed after timeouts: probes come from new ports.
+        assert len(hole.sources) >= 2
+    finally:
+        hole.stop()
+
+
+def test_killed_upstream_while_queries_flow_loses_no_query(
+        cluster_dns_factory, dnscache_factory):
+    first = cluster_dns_factory()
+    second = cluster_dns_factory()
+    for srv in (first, second):
+        for i in range(400):
+            srv.records[f"k-{i}.cluster.local"] = [f"10.2.{i // 200}.{i % 200 + 1}"]
+        srv.set("k-0.cluster.local", "10.2.0.1")
+    dc = dnscache_factory(upstream=[first.server, second.server],
+                          upstream_timeout=100)
+    failures, answered = [], [0]
+    stop = threading.Event()
+
+    def flow():
+        i = 0
+        while not stop.is_set() and i < 400:
+            r = dc.query(f"k-{i}.cluster.local", timeout=1.5)
+            if r is None or r.rcode() != dns.rcode.NOERROR or not a_records(r):
+                failures.append((i, r))
+            else:
+                answered[0] += 1
+            i += 1
+            time.sleep(0.005)
+
+    t = threading.Thread(target=flow)
+    t.start()
+    time.sleep(0.4)
+    first.proc.kill()                   # SIGKILL while queries flow
+    time.sleep(0.8)
+    stop.set()
+    t.join(10)
+    assert not failures, failures[:5]
+    assert answered[0] > 20
+    assert dc.metric("portico_dnscache_upstream_failures_total",
+                     upstream=first.server) >= 1
+
+
+def test_expired_answers_are_served_stale_when_no_upstream_answers(
+        cluster_dns, dnscache_factory):
+    cluster_dns.set("stale.cluster.local", "10.3.0.1")
+    dc = dnscache_factory(min_ttl=1, max_ttl=1, stale_ttl=60,
+                          upstream_timeout=100, timeout=500)
+    assert a_records(dc.query("stale.cluster.local")) == {"10.3.0.1"}
+    cluster_dns.stop()
+    time.sleep(1.3)                     # the entry has expired
+    r = dc.query("stale.cluster.local", timeout=3)
+    assert r.rcode() == dns.rcode.NOERROR
+    assert a_records(r) == {"10.3.0.1"}
+    assert all(rr.ttl == 30 for rr in r.answer)          # RFC 8767 TTL
+    assert dc.metric("portico_dnscache_cache_stale_served_total") >= 1
+    # A name never seen has nothing stale: SERVFAIL, quickly.
+    t = time.monotonic()
+    r = dc.query("never-seen.cluster.local", timeout=3)
+    assert r.rcode() == dns.rcode.SERVFAIL
+    assert time.monotonic() - t < 1.5
+    # The upstream comes back: fresh answers again.
+    cluster_dns.start()
+    cluster_dns.set("stale.cluster.local", "10.3.0.2")
+    deadline = time.monotonic() + 5
+    while a_records(dc.query("stale.cluster.local")) != {"10.3.0.2"}:
+        assert time.monotonic() < deadline, "never recovered"
+        time.sleep(0.2)
+
+
+def test_stale_entries_are_not_served_past_stale_ttl(cluster_dns, dnscache_factory):
+    cluster_dns.set("old.cluster.local", "10.3.1.1")
+    dc = dnscache_factory(min_ttl=1, max_ttl=1, stale_ttl=1, timeout=300,
+                          upstream_timeout=100)
+    assert a_records(dc.query("old.cluster.local")) == {"10.3.1.1"}
+    cluster_dns.stop()
+    time.sleep(2.3)                     # expired 1.3 s ago, stale window 1 s
+    assert dc.query("old.cluster.local", timeout=3).rcode() == dns.rcode.SERVFAIL
