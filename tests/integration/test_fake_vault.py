@@ -251,6 +251,17 @@ def test_policy_globs_plus_segments_and_deny_decide_access(fake_vault):
     assert fake_vault.request("DELETE", "secret/data/ssl/a.example.com", token=tok)[0] == 403
 
 
+def test_policies_can_be_read_back_and_listed(fake_vault):
+    hcl = 'path "secret/data/ssl/*" { capabilities = ["read"] }'
+    fake_vault.add_policy("ssl", hcl)
+    status, body = fake_vault.request("GET", "sys/policies/acl/ssl")
+    assert status == 200 and body["data"]["name"] == "ssl" and body["data"]["policy"] == hcl
+    assert "ssl" in fake_vault.request("LIST", "sys/policies/acl")[1]["data"]["keys"]
+    assert "ssl" in fake_vault.request("GET", "sys/policy")[1]["data"]["policies"]
+    assert fake_vault.request("DELETE", "sys/policies/acl/ssl")[0] == 204
+    assert fake_vault.request("GET", "sys/policies/acl/ssl") == (404, {"errors": []})
+
+
 def test_bad_policy_text_is_400(fake_vault):
     status, body = fake_vault.request("PUT", "sys/policies/acl/bad",
                                       {"policy": 'path "x" { capabilities = ["fly"] }'})

@@ -528,6 +528,8 @@ class Core:
                 self.auth_mounts.pop(rel[len("auth/"):].strip("/") + "/", None)
                 return None
             raise unsupported()
+        if rel in ("policy", "policies/acl") and op in ("read", "list"):
+            return self._policy("list", "", data)
         for prefix in ("policies/acl/", "policy/"):
             if rel.startswith(prefix) or rel == prefix.rstrip("/") + "/":
                 return self._policy(op, rel[len(prefix):], data)
