@@ -28,6 +28,12 @@ struct watch_stream *watch_stream_new(size_t max_event_bytes,
         free(ws);
         return NULL;
     }
+    /* Go's encoding/json writes strict JSON; json-c's lenient mode is not
+     * chunk-invariant. (Not JSON_TOKENER_VALIDATE_UTF8: json-c 0.16
+     * rejects a multi-byte character split across two chunks. Strings
+     * are checked against strict grammars downstream anyway.) */
+    json_tokener_set_flags(ws->tok, JSON_TOKENER_STRICT |
+                                    JSON_TOKENER_ALLOW_TRAILING_CHARS);
     ws->cb = cb;
     ws->arg = arg;
     ws->max_event_bytes = max_event_bytes;
