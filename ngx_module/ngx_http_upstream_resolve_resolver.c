@@ -26,6 +26,8 @@ static void ngx_http_upstream_resolve_start(
     ngx_http_upstream_resolve_main_conf_t *rmcf,
     ngx_http_upstream_resolve_job_t *job);
 static void ngx_http_upstream_resolve_handler(ngx_resolver_ctx_t *ctx);
+static ngx_msec_t ngx_http_upstream_resolve_next(
+    ngx_http_upstream_resolve_srv_conf_t *rscf, time_t valid);
 static void ngx_http_upstream_resolve_apply(
     ngx_http_upstream_resolve_job_t *job, ngx_int_t state,
     ngx_addr_t *addrs, ngx_uint_t naddrs, time_t valid);
@@ -236,11 +238,29 @@ ngx_http_upstream_resolve_handler(ngx_resolver_ctx_t *ctx)
 {
     ngx_http_upstream_resolve_job_t  *job = ctx->data;
 
-    ngx_uint_t   i;
-    ngx_addr_t  *addrs;
+    time_t        cap;
+    ngx_uint_t    i;
+    ngx_addr_t   *addrs;
+    ngx_msec_t    next;
 
     job->ctx = NULL;
     addrs = NULL;
+
+    /*
+     * nginx's resolver keeps a fresh answer (ctx->node, still the node
+     * answered while the handler runs) for the record's whole TTL; cap it
+     * so that our next resolution, clamped to MAX, asks the DNS server
+     * again instead of getting the same cached answer
+     */
+
+    if (ctx->state == NGX_OK && ctx->node && ctx->node->valid == ctx->valid) {
+        next = ngx_http_upstream_resolve_next(job->conf, ctx->valid);
+        cap = ngx_time() + (time_t) (next / 1000) - 1;
+
+        if (ctx->node->valid > cap) {
+            ctx->node->valid = cap;
+        }
+    }
 
     if (ctx->state == NGX_OK && ctx->naddrs) {
         addrs = ngx_alloc(ctx->naddrs * sizeof(ngx_addr_t),
@@ -274,7 +294,6 @@ static void
 ngx_http_upstream_resolve_apply(ngx_http_upstream_resolve_job_t *job,
     ngx_int_t state, ngx_addr_t *addrs, ngx_uint_t naddrs, time_t valid)
 {
-    time_t                                  ttl;
     uint64_t                                now;
     ngx_int_t                               rc, prev_error;
     ngx_uint_t                              prev_naddrs, failures;
@@ -313,10 +332,7 @@ ngx_http_upstream_resolve_apply(ngx_http_upstream_resolve_job_t *job,
         rc = ngx_http_upstream_resolve_set_addrs(rscf, job->index, addrs,
                                                  naddrs, rmcf->log);
 
-        ttl = valid - ngx_time();
-        next = (ttl > 0) ? (ngx_msec_t) ttl * 1000 : 0;
-        next = ngx_max(next, rscf->ttl_min);
-        next = ngx_min(next, rscf->ttl_max);
+        next = ngx_http_upstream_resolve_next(rscf, valid);
 
         st->error = 0;
         st->failures = 0;
@@ -389,6 +405,24 @@ ngx_http_upstream_resolve_apply(ngx_http_upstream_resolve_job_t *job,
                   state == NGX_ERROR ? "resolver error"
                                      : ngx_resolver_strerror(state),
                   prev_naddrs, failures);
+}
+
+
+/* the record's TTL (ctx->valid is absolute) clamped to [MIN, MAX], in ms */
+
+static ngx_msec_t
+ngx_http_upstream_resolve_next(ngx_http_upstream_resolve_srv_conf_t *rscf,
+    time_t valid)
+{
+    time_t      ttl;
+    ngx_msec_t  next;
+
+    ttl = valid - ngx_time();
+    next = (ttl > 0) ? (ngx_msec_t) ttl * 1000 : 0;
+    next = ngx_max(next, rscf->ttl_min);
+    next = ngx_min(next, rscf->ttl_max);
+
+    return next;
 }
 
 
