@@ -886,7 +886,7 @@ static void process_one(struct certs_pipeline *p, struct host *h)
     struct served sv;
     struct certs_fetch r;
     char *name = strdup(h->host);
-    int changed = 0, adopted = 0;
+    int changed = 0;
 
     memset(&sv, 0, sizeof(sv));
     sv.has_pair = h->has_pair;
@@ -897,19 +897,18 @@ static void process_one(struct certs_pipeline *p, struct host *h)
     sv.pki_renew_at = h->pki_renew_at;
     memcpy(sv.fp, h->fp, FP_LEN);
     memcpy(sv.stem, h->stem, sizeof(sv.stem));
+    if (!name) {
+        h->due_ms = mono_ms() + (uint64_t)p->cfg.retry_min_ms;
+        return;     /* out of memory: try again later */
+    }
     /* Not due again until this attempt is applied. */
     h->due_ms = UINT64_MAX;
     h->in_flight = 1;
     pthread_mutex_unlock(&p->mu);
-    if (!name) {
-        pthread_mutex_lock(&p->mu);
-        return;
-    }
 
     memset(&r, 0, sizeof(r));
     if (!sv.has_pair && sv.attempts == 0 &&
         adopt_from_disk(p, name, &sv, &r) == 0) {
-        adopted = 1;
         log_info("certs: %s: serving the pair found in %s until Vault "
                  "answers", name, p->cfg.dir);
         pthread_mutex_lock(&p->mu);
@@ -936,7 +935,6 @@ static void process_one(struct certs_pipeline *p, struct host *h)
             notify(p);
         changed = 0;
     }
-    (void)adopted;
 
     fetch_host(p->vc, &p->cfg, name, &sv, &r);
     if (r.status == CERTS_OK && r.have_pair &&
