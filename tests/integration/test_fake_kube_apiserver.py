@@ -342,11 +342,11 @@ def test_secret_string_data_is_merged_into_base64_data(fake_apiserver):
     (lambda o: o["metadata"].update(name="Web_1"), "metadata.name",
      "a lowercase RFC 1123 subdomain"),
 ])
-def test_invalid_ingress_is_a_422_with_field_causes(fake_apiserver, mutate,
-                                                   field, text):
+def test_invalid_ingress_is_a_422_with_field_causes(fake_apiserver_module,
+                                                   mutate, field, text):
     obj = ingress("web")
     mutate(obj)
-    status, body = fake_apiserver.request("POST", ING_DEFAULT, obj)
+    status, body = fake_apiserver_module.request("POST", ING_DEFAULT, obj)
     assert status == 422, body
     assert body["reason"] == "Invalid"
     name = obj["metadata"]["name"]
@@ -518,6 +518,16 @@ def test_expired_continue_token_is_410_with_a_token_to_go_on(fake_apiserver):
     assert [i["metadata"]["name"] for i in p2["items"]] == ["i1", "i2"]
 
 
+@pytest.fixture(scope="module")
+def labelled_ingresses(fake_apiserver_module):
+    api = fake_apiserver_module
+    for name, labels in (("a", {"app": "web", "ssl": "true"}),
+                         ("b", {"app": "web"}), ("c", {"app": "api"}),
+                         ("d", {})):
+        api.create(ingress(name, ns="selectors", labels=labels))
+    return api
+
+
 @pytest.mark.parametrize("selector, names", [
     ("app=web", ["a", "b"]),
     ("app==web", ["a", "b"]),
@@ -529,13 +539,9 @@ def test_expired_continue_token_is_410_with_a_token_to_go_on(fake_apiserver):
     ("app=web,!ssl", ["b"]),
     ("ssl=true,app in (web)", ["a"]),
 ])
-def test_label_selectors(fake_apiserver, selector, names):
-    api = fake_apiserver
-    for name, labels in (("a", {"app": "web", "ssl": "true"}),
-                         ("b", {"app": "web"}), ("c", {"app": "api"}),
-                         ("d", {})):
-        api.create(ingress(name, labels=labels))
-    lst = api.list(ING_DEFAULT, labelSelector=selector)
+def test_label_selectors(labelled_ingresses, selector, names):
+    lst = labelled_ingresses.list(f"{ING}/namespaces/selectors/ingresses",
+                                  labelSelector=selector)
     assert [i["metadata"]["name"] for i in lst["items"]] == names
 
 
@@ -632,23 +638,71 @@ def test_watch_list_sends_initial_events_then_an_end_bookmark(
         assert int(ev["object"]["metadata"]["resourceVersion"]) >= rv(last)
 
 
+class RawWatch:
+    """A watch read at the byte level (TLS socket, HTTP/1.1 by hand)."""
+
+    def __init__(self, api, path):
+        self.plain = socket.create_connection((api.host, api.port), timeout=5)
+        self.sock = api._ssl.wrap_socket(self.plain, server_hostname=api.host)
+        self.sock.sendall(f"GET {path} HTTP/1.1\r\nHost: x\r\n"
+                          f"Authorization: Bearer {api.token}\r\n\r\n"
+                          .encode())
+        self.f = self.sock.makefile("rb")
+        self.status_line = self.f.readline()
+        while self.f.readline() not in (b"\r\n", b""):
+            pass
+
+    def chunk(self):
+        size = int(self.f.readline().strip(), 16)
+        data = self.f.read(size)
+        assert self.f.read(2) == b"\r\n"
+        return data
+
+    def rest(self, limit=None):
+        """Bytes until EOF, or until `limit` bytes arrived (a finished
+        watch leaves the keep-alive connection open)."""
+        out = b""
+        while limit is None or len(out) < limit:
+            try:
+                b = self.f.read1(4096)
+            except (ConnectionError, OSError):
+                break
+            if not b:
+                break
+            out += b
+        return out
+
+    def close(self):
+        self.sock.close()
+
+
 def test_each_watch_event_is_one_json_line_in_its_own_chunk(fake_apiserver):
     api = fake_apiserver
     start = rv(api.create(ingress("a")))
     api.create(ingress("b"))
-    with socket.create_connection((api.host, api.port), timeout=5) as plain, \
-            api._ssl.wrap_socket(plain, server_hostname=api.host) as s:
-        s.sendall(f"GET {ING_DEFAULT}?watch=1&resourceVersion={start} "
-                  f"HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer "
-                  f"{api.token}\r\n\r\n".encode())
-        f = s.makefile("rb")
-        assert f.readline().startswith(b"HTTP/1.1 200")
-        while f.readline() not in (b"\r\n", b""):
-            pass
-        size = int(f.readline().strip(), 16)
-        chunk = f.read(size)
+    w = RawWatch(api, f"{ING_DEFAULT}?watch=1&resourceVersion={start}")
+    try:
+        assert w.status_line.startswith(b"HTTP/1.1 200")
+        chunk = w.chunk()
         assert chunk.endswith(b"\n") and chunk.count(b"\n") == 1
         assert json.loads(chunk)["object"]["metadata"]["name"] == "b"
+    finally:
+        w.close()
+
+
+@pytest.mark.parametrize("mode, tail", [("clean", b"0\r\n\r\n"),
+                                        ("reset", b"")])
+def test_close_watches_ends_streams_cleanly_or_by_reset(fake_apiserver, mode,
+                                                        tail):
+    api = fake_apiserver
+    w = RawWatch(api, f"{ING_DEFAULT}?watch=1&resourceVersion=1")
+    try:
+        api.wait_watches(1)
+        api.close_watches(mode=mode)
+        # the terminating chunk (connection stays open), or just EOF
+        assert w.rest(limit=len(tail) or None) == tail
+    finally:
+        w.close()
 
 
 def test_too_old_resource_version_gives_200_then_one_410_error_event(
@@ -911,6 +965,20 @@ def test_missing_or_wrong_token_is_401_unauthorized(fake_apiserver):
     assert api.request("GET", ING_DEFAULT)[0] == 200
 
 
+def test_token_rotation_accepts_only_the_new_token(fake_apiserver):
+    api = fake_apiserver
+    old = api.token
+    api.rotate_token("second-token", keep_old=True)
+    assert api.request("GET", ING_DEFAULT, token=old)[0] == 200
+    assert api.request("GET", ING_DEFAULT)[0] == 200
+    api.rotate_token("third-token")
+    assert api.request("GET", ING_DEFAULT, token=old)[0] == 401
+    assert open(api.token_file).read() == "third-token"
+    assert api.request("GET", ING_DEFAULT)[0] == 200
+    assert json.loads(ok(api.kubectl("get", "ingresses", "-o", "json")))[
+        "kind"] == "List"
+
+
 def test_allow_list_forbids_everything_else_with_the_rbac_message(
         fake_apiserver):
     api = fake_apiserver
@@ -995,6 +1063,19 @@ def test_fail_next_429_carries_retry_after(fake_apiserver):
     assert st["reason"] == "TooManyRequests"
     assert st["details"]["retryAfterSeconds"] == 3
     assert api.request("GET", ING_DEFAULT)[0] == 200
+
+
+def test_fail_rules_match_method_and_prefix_and_503_says_retry(
+        fake_apiserver):
+    api = fake_apiserver
+    api.fail_next(1, 503, path_prefix=ING, method="PUT", retry_after=2)
+    assert api.request("GET", ING_DEFAULT)[0] == 200
+    obj = api.create(ingress("web"))
+    status, headers, body = api.request("PUT", f"{ING_DEFAULT}/web", obj,
+                                        raw=True)
+    assert status == 503 and headers["Retry-After"] == "2"
+    assert json.loads(body)["reason"] == "ServiceUnavailable"
+    assert api.request("PUT", f"{ING_DEFAULT}/web", obj)[0] == 200
 
 
 def test_delay_slows_every_response(fake_apiserver):

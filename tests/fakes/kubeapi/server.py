@@ -116,7 +116,8 @@ class Config:
     def __init__(self, token=None, allow=None, user="system:serviceaccount:"
                  "default:default", bookmark_interval=DEFAULT_BOOKMARK_INTERVAL,
                  access_log_path=None, quiet=False):
-        self.token = token
+        # Accepted bearer tokens (None: no authentication).
+        self.tokens = None if token is None else [token]
         self.allow = allow or AllowList(None)
         self.user = user
         self.bookmark_interval = bookmark_interval
@@ -388,10 +389,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
                            headers)
         if self._path in ("/healthz", "/livez", "/readyz"):
             return
-        token = srv.config.token
-        if token is not None:
+        tokens = srv.config.tokens
+        if tokens is not None:
             auth = self.headers.get("Authorization", "")
-            if auth != f"Bearer {token}":
+            if not auth.startswith("Bearer ") or auth[7:] not in tokens:
                 raise errors.unauthorized()
         if req.res is None:
             return
@@ -726,6 +727,11 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 with srv.lock:
                     srv.access = []
                 return self._send(200, {"ok": True})
+        if op == "tokens" and m in ("PUT", "POST"):
+            tokens = body.get("tokens")
+            srv.config.tokens = None if tokens is None else \
+                [str(t) for t in tokens]
+            return self._send(200, {"ok": True})
         if op == "allow" and m in ("PUT", "POST"):
             rules = body.get("rules") if isinstance(body, dict) else body
             srv.config.allow = AllowList(rules)

@@ -155,6 +155,10 @@ class FakeApiServer:
         self.url = f"{scheme}://{self.host}:{self.port}"
         self.kubeconfig = os.path.join(self.workdir, "kubeconfig")
         self._write_kubeconfig()
+        # The token as a file too, like the service-account token mount.
+        self.token_file = os.path.join(self.workdir, "token")
+        with open(self.token_file, "w") as f:
+            f.write(token or "")
         self.proc = procs.start("kube-apiserver", argv, ready=self._ready,
                                 timeout=10)
 
@@ -345,6 +349,24 @@ class FakeApiServer:
         self._admin("PUT", "allow", {"rules": None if rules is None
                                      else list(rules)})
 
+    def set_tokens(self, tokens):
+        """Accept exactly these bearer tokens from now on (token rotation);
+        None turns authentication off.  Does not touch kubeconfig/token_file:
+        use rotate_token() for that."""
+        self._admin("PUT", "tokens", {"tokens": None if tokens is None
+                                      else list(tokens)})
+
+    def rotate_token(self, new, keep_old=False):
+        """Server accepts `new` (and the old one if keep_old); the token
+        file and kubeconfig are rewritten with `new`."""
+        self.set_tokens([new, self.token] if keep_old else [new])
+        self.token = new
+        tmp = self.token_file + ".tmp"
+        with open(tmp, "w") as f:
+            f.write(new)
+        os.replace(tmp, self.token_file)
+        self._write_kubeconfig()
+
     def wait_watches(self, n, timeout=5.0):
         """Wait until at least n watch streams are open on the server."""
         import time
@@ -371,3 +393,17 @@ def fake_apiserver_factory(procs, tmp_path):
 def fake_apiserver(fake_apiserver_factory):
     """A fresh fake kube-apiserver with token auth, everything allowed."""
     return fake_apiserver_factory()
+
+
+@pytest.fixture(scope="module")
+def fake_apiserver_module(tmp_path_factory):
+    """One fake kube-apiserver shared by a test module, for read-only or
+    self-cleaning tests (e.g. parametrized selector tables): saves the
+    process start per test.  Tests must not leave faults or allow-lists
+    behind."""
+    from testbed.procs import ProcRegistry
+    registry = ProcRegistry(tmp_path_factory.mktemp("kube-apiserver-module"))
+    try:
+        yield FakeApiServer(registry, os.path.join(registry.log_dir, "srv"))
+    finally:
+        registry.stop_all()
