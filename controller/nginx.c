@@ -164,6 +164,66 @@ pid_t nginx_pid(const struct nginx *n)
     return n->master;
 }
 
+/* ppid and comm of pid from /proc; -1 if gone. */
+static int proc_stat(pid_t pid, int *ppid, char *comm, size_t commlen)
+{
+    char path[64], buf[512], state;
+    FILE *f;
+    size_t k;
+
+    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+    f = fopen(path, "r");
+    if (!f)
+        return -1;
+    k = fread(buf, 1, sizeof(buf) - 1, f);
+    fclose(f);
+    buf[k] = '\0';
+    /* pid (comm) state ppid ... ; comm may contain spaces */
+    char *lp = strchr(buf, '('), *rp = strrchr(buf, ')');
+    if (!lp || !rp || rp < lp || sscanf(rp + 1, " %c %d", &state, ppid) != 2)
+        return -1;
+    snprintf(comm, commlen, "%.*s", (int)(rp - lp - 1), lp + 1);
+    return 0;
+}
+
+size_t nginx_workers(const struct nginx *n, pid_t *pids, size_t max)
+{
+    DIR *d;
+    struct dirent *de;
+    size_t k = 0;
+
+    if (n->master <= 0 || !(d = opendir("/proc")))
+        return 0;
+    while ((de = readdir(d)) && k < max) {
+        pid_t pid = (pid_t)atoi(de->d_name);
+        int ppid;
+        char comm[64];
+        if (pid > 0 && proc_stat(pid, &ppid, comm, sizeof(comm)) == 0 &&
+            ppid == (int)n->master)
+            pids[k++] = pid;
+    }
+    closedir(d);
+    return k;
+}
+
+int nginx_worker_accepting(pid_t pid)
+{
+    char path[64], buf[256];
+    FILE *f;
+    size_t k;
+
+    snprintf(path, sizeof(path), "/proc/%d/cmdline", (int)pid);
+    f = fopen(path, "r");
+    if (!f)
+        return 0;
+    k = fread(buf, 1, sizeof(buf) - 1, f);
+    fclose(f);
+    buf[k] = '\0';
+    /* A zombie has an empty cmdline; nginx retitles a worker before it
+     * closes its listening sockets on a graceful stop. */
+    return k > 0 && strstr(buf, "shutting down") == NULL;
+}
+
 /* Our children other than the master: orphaned workers after a crash. */
 static void stop_orphans(pid_t master)
 {
@@ -174,25 +234,13 @@ static void stop_orphans(pid_t master)
     if (!d)
         return;
     while ((de = readdir(d))) {
-        char path[64], buf[512];
         pid_t pid = (pid_t)atoi(de->d_name);
-        FILE *f;
-        if (pid <= 0 || pid == master)
+        char comm[64];
+        int ppid;
+        if (pid <= 0 || pid == master ||
+            proc_stat(pid, &ppid, comm, sizeof(comm)) < 0)
             continue;
-        snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-        f = fopen(path, "r");
-        if (!f)
-            continue;
-        size_t k = fread(buf, 1, sizeof(buf) - 1, f);
-        fclose(f);
-        buf[k] = '\0';
-        /* pid (comm) state ppid ... ; comm may contain spaces */
-        char *rp = strrchr(buf, ')');
-        int ppid = 0;
-        char state;
-        if (!rp || sscanf(rp + 1, " %c %d", &state, &ppid) != 2)
-            continue;
-        if (ppid == (int)self && strstr(buf, "(nginx)")) {
+        if (ppid == (int)self && strcmp(comm, "nginx") == 0) {
             log_warn("nginx: stopping orphaned worker %d", (int)pid);
             kill(pid, SIGKILL);
         }

@@ -46,6 +46,13 @@ int nginx_reap(struct nginx *n);
 /* Graceful stop (SIGQUIT), then SIGKILL after timeout_ms. */
 void nginx_stop(struct nginx *n, int timeout_ms);
 
+/* The worker processes of the current master (children of it), up to
+ * max, into pids; returns how many. */
+size_t nginx_workers(const struct nginx *n, pid_t *pids, size_t max);
+/* 1 while pid is a worker that still accepts connections (alive and not
+ * yet "shutting down"), else 0. */
+int nginx_worker_accepting(pid_t pid);
+
 /* GET http://127.0.0.1:port/config-version; 0 with the trimmed body in
  * out, or -1. Blocks at most NGINX_PROBE_TIMEOUT_MS. */
 int nginx_probe_version(int port, char *out, size_t outlen);

@@ -15,6 +15,7 @@
 #define NGINX_OUTPUT_MAX   8192
 #define REASON_MAX         512
 #define SHOWN_MAX          300
+#define OLD_WORKERS_MAX    256
 
 struct exclusion {
     char *ns, *name;
@@ -44,6 +45,8 @@ struct reloader {
     struct model pending_model;
     int pending;
     size_t pending_bytes;
+    pid_t old_workers[OLD_WORKERS_MAX];     /* before the SIGHUP */
+    size_t nold;
 
     struct exclusion *excl;
     size_t nexcl, capexcl;
@@ -217,21 +220,28 @@ static int write_file(const char *path, const char *data, size_t len)
     return close(fd);
 }
 
-/* The first "[emerg]" line of nginx's output, printable. */
+/* The first "[emerg]" line of nginx's output without its "[emerg]
+ * PID#TID: " head, control characters replaced. */
 static void first_error(const char *out, char *dst, size_t dstlen)
 {
     const char *p = strstr(out, "[emerg]");
-    char line[REASON_MAX];
-    size_t n;
+    size_t n, o = 0;
 
-    if (!p)
+    if (p) {
+        p += strlen("[emerg]");
+        p += strspn(p, " ");
+        const char *colon = strstr(p, ": ");
+        if (colon && (size_t)(colon - p) == strspn(p, "0123456789#"))
+            p = colon + 2;
+    } else {
         p = out;
+    }
     n = strcspn(p, "\n");
-    if (n >= sizeof(line))
-        n = sizeof(line) - 1;
-    memcpy(line, p, n);
-    line[n] = '\0';
-    validate_printable(line, dst, dstlen);
+    for (size_t i = 0; i < n && o + 1 < dstlen; i++) {
+        unsigned char c = (unsigned char)p[i];
+        dst[o++] = c >= 0x20 && c < 0x7f ? (char)c : '?';
+    }
+    dst[o] = '\0';
 }
 
 static void start_confirm(struct reloader *r)
@@ -330,6 +340,9 @@ static void reconcile(struct reloader *r)
     }
     memcpy(r->swapped_hash, out.hash, sizeof(r->swapped_hash));
     r->have_conf = 1;
+    r->nold = nginx_running(r->nginx)
+                  ? nginx_workers(r->nginx, r->old_workers, OLD_WORKERS_MAX)
+                  : 0;
     if (nginx_running(r->nginx) ? nginx_reload(r->nginx)
                                 : nginx_start(r->nginx)) {
         log_error("reload: cannot signal nginx");
@@ -400,6 +413,16 @@ static void finish_pending(struct reloader *r)
     }
 }
 
+/* New workers answer; the change is served once no old worker can still
+ * accept a connection with the previous config. */
+static int old_workers_accepting(struct reloader *r)
+{
+    for (size_t i = 0; i < r->nold; i++)
+        if (nginx_worker_accepting(r->old_workers[i]))
+            return 1;
+    return 0;
+}
+
 static void on_confirm(struct evloop *loop, struct ev_timer *t, void *arg)
 {
     struct reloader *r = arg;
@@ -409,7 +432,7 @@ static void on_confirm(struct evloop *loop, struct ev_timer *t, void *arg)
         return;
     if (nginx_probe_version(r->cfg.render.status_port, version,
                             sizeof(version)) == 0 &&
-        strcmp(version, r->pending_hash) == 0) {
+        strcmp(version, r->pending_hash) == 0 && !old_workers_accepting(r)) {
         confirmed(r);
         finish_pending(r);
         return;
@@ -463,6 +486,7 @@ static void on_restart(struct evloop *loop, struct ev_timer *t, void *arg)
         /* Confirm the restarted master; no model change to publish. */
         if (model_build(&r->pending_model, r->store, &r->cfg.model) == 0) {
             memcpy(r->pending_hash, r->swapped_hash, sizeof(r->pending_hash));
+            r->nold = 0;
             r->pending = 1;
             r->pending_started_ms = evloop_clock_ms();
             start_confirm(r);

@@ -109,16 +109,19 @@ static void listen_lines(struct emitter *e, const struct render_opts *o,
     }
 }
 
-static void location(struct emitter *e, const struct model *m,
-                     const struct render_opts *o,
-                     const struct model_location *l)
+/* One location block for l, under the nginx path `path` (normally
+ * l->path). */
+static void location_as(struct emitter *e, const struct model *m,
+                        const struct render_opts *o,
+                        const struct model_location *l, enum loc_match match,
+                        const char *path)
 {
     const struct model_ingress *mi = &m->ings[l->ingress];
     size_t owner = l->ingress;
 
     emit_quoted(e, owner,
-                l->match == LOC_EXACT ? "    location = " : "    location ",
-                l->path, " {");
+                match == LOC_EXACT ? "    location = " : "    location ",
+                path, " {");
     if (mi->body_size)
         emit_quoted(e, owner, " client_max_body_size ", mi->body_size, ";");
     if (mi->connect_timeout)
@@ -138,26 +141,112 @@ static void location(struct emitter *e, const struct model *m,
         emit(e, owner, " proxy_pass http://%s; }\n", l->upstream);
 }
 
+static void location(struct emitter *e, const struct model *m,
+                     const struct render_opts *o,
+                     const struct model_location *l)
+{
+    location_as(e, m, o, l, l->match, l->path);
+}
+
+static const struct model_location *find_loc(const struct model_server *sv,
+                                             enum loc_match match,
+                                             const char *path, size_t len)
+{
+    for (size_t i = 0; i < sv->nlocs; i++)
+        if (sv->locs[i].match == match && strlen(sv->locs[i].path) == len &&
+            strncmp(sv->locs[i].path, path, len) == 0)
+            return &sv->locs[i];
+    return NULL;
+}
+
+/* The prefix location nginx would pick for uri (longest prefix). */
+static const struct model_location *best_prefix(const struct model_server *sv,
+                                                const char *uri)
+{
+    const struct model_location *best = NULL;
+
+    for (size_t i = 0; i < sv->nlocs; i++) {
+        const struct model_location *l = &sv->locs[i];
+        size_t n = strlen(l->path);
+        if (l->match == LOC_PREFIX && strncmp(uri, l->path, n) == 0 &&
+            (!best || n > strlen(best->path)))
+            best = l;
+    }
+    return best;
+}
+
+static void fallback_body(struct emitter *e, const struct model_server *sv,
+                          const struct render_opts *o, const char *match,
+                          const char *path);
+
+/* nginx answers "/p" with a 301 to "/p/" when a proxy_pass location
+ * "/p/" exists and "/p" has no location of its own. The spec says an
+ * Exact "/p/" must not match "/p", so give "/p" the location it would
+ * have had without "/p/". */
+static void exact_slash_guards(struct emitter *e, const struct model *m,
+                               const struct render_opts *o,
+                               const struct model_server *sv)
+{
+    char bare[VALIDATE_PATH_MAX + 1];
+
+    for (size_t i = 0; i < sv->nlocs; i++) {
+        const struct model_location *l = &sv->locs[i];
+        size_t n = strlen(l->path);
+        if (n < 2 || l->path[n - 1] != '/' || n > sizeof(bare))
+            continue;
+        if (find_loc(sv, LOC_EXACT, l->path, n - 1))
+            continue;
+        memcpy(bare, l->path, n - 1);
+        bare[n - 1] = '\0';
+        /* Emitted once per bare path: skip if an earlier "/p/" did it. */
+        int dup = 0;
+        for (size_t j = 0; j < i && !dup; j++)
+            dup = strlen(sv->locs[j].path) == n &&
+                  strcmp(sv->locs[j].path, l->path) == 0;
+        if (dup)
+            continue;
+        const struct model_location *b = best_prefix(sv, bare);
+        if (b)
+            location_as(e, m, o, b, LOC_EXACT, bare);
+        else
+            fallback_body(e, sv, o, "= ", bare);
+    }
+}
+
+/* A location answering like the server's fallback (defaultBackend or
+ * 404) under match ("" or "= ") and path. */
+static void fallback_body(struct emitter *e, const struct model_server *sv,
+                          const struct render_opts *o, const char *match,
+                          const char *path)
+{
+    char head[32];
+
+    snprintf(head, sizeof(head), "    location %s", match);
+    if (!sv->has_fallback) {
+        emit_quoted(e, RENDER_NO_OWNER, head, path, " { return 404; }\n");
+    } else if (!sv->fallback) {
+        emit_quoted(e, sv->fallback_ingress, head, path,
+                    " { return 503; }\n");
+    } else {
+        emit_quoted(e, sv->fallback_ingress, head, path, " {");
+        if (o->upstream_mode == UPSTREAM_VARIABLE)
+            emit(e, sv->fallback_ingress,
+                 " set $portico_upstream %s; proxy_pass "
+                 "http://$portico_upstream; }\n",
+                 sv->fallback);
+        else
+            emit(e, sv->fallback_ingress, " proxy_pass http://%s; }\n",
+                 sv->fallback);
+    }
+}
+
 /* The fallback "location /" when no rule covers it. */
 static void fallback(struct emitter *e, const struct model_server *sv,
                      const struct render_opts *o)
 {
-    for (size_t i = 0; i < sv->nlocs; i++)
-        if (sv->locs[i].match == LOC_PREFIX &&
-            strcmp(sv->locs[i].path, "/") == 0)
-            return;
-    if (!sv->has_fallback)
-        emit(e, RENDER_NO_OWNER, "    location / { return 404; }\n");
-    else if (!sv->fallback)
-        emit(e, sv->fallback_ingress, "    location / { return 503; }\n");
-    else if (o->upstream_mode == UPSTREAM_VARIABLE)
-        emit(e, sv->fallback_ingress,
-             "    location / { set $portico_upstream %s; proxy_pass "
-             "http://$portico_upstream; }\n",
-             sv->fallback);
-    else
-        emit(e, sv->fallback_ingress,
-             "    location / { proxy_pass http://%s; }\n", sv->fallback);
+    if (find_loc(sv, LOC_PREFIX, "/", 1))
+        return;
+    fallback_body(e, sv, o, "", "/");
 }
 
 /* server_name for a host: exact, or a one-label regex for "*.x.y". */
@@ -204,6 +293,7 @@ static void server(struct emitter *e, const struct model *m,
     }
     for (size_t i = 0; i < sv->nlocs; i++)
         location(e, m, o, &sv->locs[i]);
+    exact_slash_guards(e, m, o, sv);
     fallback(e, sv, o);
     emit(e, sv->owner, "}\n");
 }
@@ -216,6 +306,7 @@ static void default_server(struct emitter *e, const struct model *m,
     emit(e, RENDER_NO_OWNER, "    server_name _;\n");
     for (size_t i = 0; i < m->def.nlocs; i++)
         location(e, m, o, &m->def.locs[i]);
+    exact_slash_guards(e, m, o, &m->def);
     fallback(e, &m->def, o);
     emit(e, RENDER_NO_OWNER, "}\n");
 }

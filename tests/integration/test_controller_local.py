@@ -1,0 +1,569 @@
+"""portico-controller in local mode (--source=dir:) with REAL nginx + our
+module, real dnsmasq as the cluster DNS and echo backends on 127.0.0.x:
+Ingresses written to the folder are served, changed and withdrawn; the
+Ingress spec's routing rules (the conformance cases); TLS from Secrets
+checked by a real TLS client; injection attempts refused while the other
+Ingresses keep working; nginx restarted when killed; an Ingress that
+makes `nginx -t` fail is left out while others keep changing."""
+import http.client
+import json
+import os
+import re
+import signal
+import socket
+import ssl
+import time
+import urllib.request
+
+import pytest
+
+import testbed
+from testbed import certs
+
+CONTROLLER = str(testbed.BUILD / "portico-controller")
+NS = "team"
+CLASS = """
+apiVersion: networking.k8s.io/v1
+kind: IngressClass
+metadata: {name: portico}
+spec: {controller: portico.io/ingress-controller}
+"""
+
+
+def eventually(fn, timeout=10.0, interval=0.05):
+    """Polls fn until it returns a truthy value; returns it."""
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        try:
+            last = fn()
+            if last:
+                return last
+        except (OSError, http.client.HTTPException) as e:
+            last = e
+        time.sleep(interval)
+    raise AssertionError(f"condition not met within {timeout}s; last={last!r}")
+
+
+class Response:
+    def __init__(self, status, headers, body):
+        self.status = status
+        self.headers = headers
+        self.body = body
+
+    @property
+    def backend(self):
+        """Name of the echo backend that answered, or None."""
+        try:
+            return json.loads(self.body)["name"]
+        except (ValueError, KeyError, TypeError):
+            return None
+
+    def json(self):
+        return json.loads(self.body)
+
+
+class LocalController:
+    """portico-controller on a manifest folder, with nginx on loopback."""
+
+    def __init__(self, procs, tmp_path, dns, extra=()):
+        self.dir = tmp_path / "manifests"
+        self.dir.mkdir()
+        self.prefix = tmp_path / "state"
+        self.http_port = testbed.free_port()
+        self.https_port = testbed.free_port()
+        self.status_port = testbed.free_port()
+        self.metrics_port = testbed.free_port()
+        self.dns = dns
+        self.write("class", CLASS)
+        argv = [CONTROLLER, f"--source=dir:{self.dir}",
+                f"--nginx-prefix={self.prefix}",
+                f"--module-path={testbed.MODULE_SO}",
+                f"--resolver={dns.server}", "--resolve-ttl=1s,2s",
+                "--bind-address=127.0.0.1",
+                f"--http-port={self.http_port}",
+                f"--https-port={self.https_port}",
+                f"--status-port={self.status_port}",
+                f"--metrics-address=127.0.0.1:{self.metrics_port}",
+                "--worker-processes=1", "--debounce=50ms", *extra]
+        self.proc = procs.start("portico-controller", argv,
+                                ready=self.ready, timeout=15)
+
+    # -- manifests ---------------------------------------------------------
+    def write(self, name, text):
+        tmp = self.dir / f".{name}.tmp"
+        tmp.write_text(text)
+        os.replace(tmp, self.dir / f"{name}.yaml")
+
+    def delete(self, name):
+        os.unlink(self.dir / f"{name}.yaml")
+
+    # -- observation -------------------------------------------------------
+    def ready(self):
+        try:
+            with urllib.request.urlopen(
+                    f"http://127.0.0.1:{self.metrics_port}/readyz",
+                    timeout=0.5) as r:
+                return r.status == 200
+        except OSError:
+            return False
+
+    def metrics(self):
+        with urllib.request.urlopen(
+                f"http://127.0.0.1:{self.metrics_port}/metrics",
+                timeout=2) as r:
+            return r.read().decode()
+
+    def metric(self, name, **labels):
+        sel = ",".join(f'{k}="{v}"' for k, v in sorted(labels.items()))
+        want = f"{name}{{{sel}}}" if labels else name
+        for line in self.metrics().splitlines():
+            if line.startswith(want + " "):
+                return float(line.split()[-1])
+        return None
+
+    def config_version(self):
+        c = http.client.HTTPConnection("127.0.0.1", self.status_port,
+                                       timeout=2)
+        c.request("GET", "/config-version")
+        return c.getresponse().read().decode().strip()
+
+    def nginx_conf(self):
+        return (self.prefix / "nginx.conf").read_text()
+
+    def get(self, host, path="/", https=False, method="GET"):
+        if https:
+            ctx = ssl.create_default_context()
+            ctx.check_hostname = False
+            ctx.verify_mode = ssl.CERT_NONE
+            c = http.client.HTTPSConnection("127.0.0.1", self.https_port,
+                                            timeout=5, context=ctx)
+        else:
+            c = http.client.HTTPConnection("127.0.0.1", self.http_port,
+                                           timeout=5)
+        try:
+            c.request(method, path, headers={"Host": host})
+            r = c.getresponse()
+            return Response(r.status, dict(r.getheaders()), r.read())
+        finally:
+            c.close()
+
+    def served_by(self, host, path="/"):
+        return self.get(host, path).backend
+
+    def settled(self, timeout=10):
+        """Waits until the controller has confirmed that nginx serves the
+        current nginx.conf (and no old worker accepts any more); returns
+        the config hash."""
+        def check():
+            m = re.search(r'/config-version .*return 200 "([0-9a-f]+)',
+                          self.nginx_conf())
+            return (m and f'config_hash_info{{hash="{m.group(1)}"}} 1'
+                    in self.metrics() and m.group(1))
+        return eventually(check, timeout)
+
+    def wait_served(self, host, path, backend, timeout=10):
+        eventually(lambda: self.served_by(host, path) == backend, timeout)
+        self.settled()
+
+    def wait_status(self, host, path, status, timeout=10):
+        eventually(lambda: self.get(host, path).status == status, timeout)
+        self.settled()
+
+
+def service(name, port, ns=NS):
+    return f"""
+apiVersion: v1
+kind: Service
+metadata: {{name: {name}, namespace: {ns}}}
+spec:
+  ports: [{{name: http, port: {port}, targetPort: {port}}}]
+"""
+
+
+def ingress(name, rules, ns=NS, annotations=None, labels=None, tls=None,
+            default_backend=None, created="2026-01-01T00:00:00Z",
+            klass="portico"):
+    """An Ingress manifest (JSON is YAML); rules: [(host, [(path, type,
+    service, port)])]."""
+    spec = {"ingressClassName": klass, "rules": []}
+    for host, paths in rules:
+        r = {"http": {"paths": [
+            {"path": p, "pathType": t,
+             "backend": {"service": {"name": s, "port": {"number": port}}}}
+            for p, t, s, port in paths]}}
+        if host is not None:
+            r["host"] = host
+        spec["rules"].append(r)
+    if tls:
+        spec["tls"] = tls
+    if default_backend:
+        s, port = default_backend
+        spec["defaultBackend"] = {"service": {"name": s,
+                                              "port": {"number": port}}}
+    meta = {"name": name, "namespace": ns, "creationTimestamp": created}
+    if annotations:
+        meta["annotations"] = annotations
+    if labels:
+        meta["labels"] = labels
+    return json.dumps({"apiVersion": "networking.k8s.io/v1",
+                       "kind": "Ingress", "metadata": meta, "spec": spec})
+
+
+@pytest.fixture
+def backends(http_backend, cluster_dns):
+    """Three echo backends, each behind a Service name in the cluster DNS."""
+    out = {}
+    for i, name in enumerate(("alpha", "beta", "gamma")):
+        b = http_backend(addr=f"127.0.0.{i + 2}", name=name)
+        cluster_dns.set(f"{name}.{NS}.svc.cluster.local", b.addr)
+        out[name] = b
+    return out
+
+
+@pytest.fixture
+def ctl(procs, tmp_path, cluster_dns, backends):
+    c = LocalController(procs, tmp_path, cluster_dns)
+    for name, b in backends.items():
+        c.write(f"svc-{name}", service(name, b.port))
+    c.ports = {name: b.port for name, b in backends.items()}
+    return c
+
+
+def test_ingress_is_served_updated_and_withdrawn(ctl):
+    p = ctl.ports
+    ctl.write("shop", ingress("shop", [("shop.test", [
+        ("/", "Prefix", "alpha", p["alpha"])])]))
+    ctl.wait_served("shop.test", "/cart", "alpha")
+    r = ctl.get("shop.test", "/cart?x=1")
+    assert r.json()["path"] == "/cart?x=1"
+    assert r.json()["host"] == "shop.test"          # Host preserved
+
+    ctl.write("shop", ingress("shop", [("shop.test", [
+        ("/", "Prefix", "beta", p["beta"])])]))
+    ctl.wait_served("shop.test", "/cart", "beta")
+
+    ctl.delete("shop")
+    ctl.wait_status("shop.test", "/cart", 404)
+    assert ctl.metric("portico_controller_reloads_total",
+                      result="success") >= 3
+
+
+def test_unchanged_manifests_do_not_reload_nginx(ctl):
+    p = ctl.ports
+    ctl.write("a", ingress("a", [("a.test", [("/", "Prefix", "alpha",
+                                              p["alpha"])])]))
+    ctl.wait_served("a.test", "/", "alpha")
+    version = ctl.settled()
+    assert ctl.config_version() == version
+    reloads = ctl.metric("portico_controller_reloads_total", result="success")
+    # Rewrite the same content and add an Ingress of another class.
+    ctl.write("a", ingress("a", [("a.test", [("/", "Prefix", "alpha",
+                                              p["alpha"])])]))
+    ctl.write("foreign", ingress("foreign", [("f.test", [
+        ("/", "Prefix", "beta", p["beta"])])], klass="someone-else"))
+    eventually(lambda: ctl.metric("portico_controller_reloads_skipped_total")
+               >= 1, timeout=5)
+    assert ctl.config_version() == version
+    assert ctl.metric("portico_controller_reloads_total",
+                      result="success") == reloads
+    assert ctl.get("f.test", "/").status == 404
+
+
+def test_path_rules_follow_the_ingress_spec(ctl):
+    p = ctl.ports
+    A, B, C = (("alpha", p["alpha"]), ("beta", p["beta"]),
+               ("gamma", p["gamma"]))
+    ctl.write("paths", ingress("paths", [
+        ("exact.test", [("/foo", "Exact", *A)]),
+        ("prefix.test", [("/foo", "Prefix", *A)]),
+        ("longest.test", [("/aaa", "Prefix", *A), ("/aaa/bbb", "Prefix", *B)]),
+        ("tie.test", [("/foo", "Prefix", *A), ("/foo", "Exact", *B)]),
+        ("slash.test", [("/aaa/bbb/", "Prefix", *A)]),
+        ("exactslash.test", [("/foo/", "Exact", *A)]),
+        ("impl.test", [("/impl", "ImplementationSpecific", *C)]),
+        ("root.test", [("/", "Prefix", *A), ("/api", "Prefix", *B)]),
+    ]))
+    ctl.wait_served("exact.test", "/foo", "alpha")
+    cases = [
+        # Exact /foo: only /foo, case-sensitive
+        ("exact.test", "/foo", "alpha"), ("exact.test", "/foo/", 404),
+        ("exact.test", "/FOO", 404), ("exact.test", "/bar", 404),
+        # Prefix /foo: whole path elements
+        ("prefix.test", "/foo", "alpha"), ("prefix.test", "/foo/", "alpha"),
+        ("prefix.test", "/foo/bar", "alpha"), ("prefix.test", "/foobar", 404),
+        # longest prefix wins; /aaaccc matches neither
+        ("longest.test", "/aaa/bbb", "beta"),
+        ("longest.test", "/aaa/bbb/ccc", "beta"),
+        ("longest.test", "/aaa/bbbccc", "alpha"),
+        ("longest.test", "/aaa", "alpha"), ("longest.test", "/aaaccc", 404),
+        # Exact beats Prefix on a tie
+        ("tie.test", "/foo", "beta"), ("tie.test", "/foo/x", "alpha"),
+        # trailing slash ignored for Prefix
+        ("slash.test", "/aaa/bbb", "alpha"), ("slash.test", "/aaa/bbb/", "alpha"),
+        # but not for Exact
+        ("exactslash.test", "/foo", 404), ("exactslash.test", "/foo/", "alpha"),
+        # ImplementationSpecific is a plain prefix
+        ("impl.test", "/implx", "gamma"), ("impl.test", "/impl/y", "gamma"),
+        # "/" catches everything else
+        ("root.test", "/anything", "alpha"), ("root.test", "/api/v1", "beta"),
+        ("root.test", "/apiary", "alpha"),
+    ]
+    failures = []
+    for host, path, want in cases:
+        r = ctl.get(host, path)
+        got = r.backend if r.status == 200 else r.status
+        if got != want:
+            failures.append((host, path, want, got))
+    assert failures == [], failures
+
+
+def test_host_rules_wildcards_cover_exactly_one_label(ctl):
+    p = ctl.ports
+    ctl.write("hosts", ingress("hosts", [
+        ("foo.bar.com", [("/", "Prefix", "alpha", p["alpha"])]),
+        ("*.foo.com", [("/", "Prefix", "beta", p["beta"])]),
+    ]))
+    ctl.wait_served("foo.bar.com", "/", "alpha")
+    assert ctl.served_by("bar.foo.com") == "beta"
+    assert ctl.get("baz.bar.foo.com").status == 404
+    assert ctl.get("foo.com").status == 404
+    assert ctl.get("subdomain.bar.com").status == 404
+    assert ctl.get("FOO.BAR.COM").backend == "alpha"   # host is case-insensitive
+    # unknown hosts on HTTPS: default server, self-signed cert, 404
+    assert ctl.get("unknown.test", https=True).status == 404
+
+
+def test_default_backend_takes_every_host_path_and_method(ctl):
+    p = ctl.ports
+    ctl.write("dflt", ingress("dflt", [], default_backend=("gamma",
+                                                           p["gamma"])))
+    ctl.wait_served("whatever.test", "/", "gamma")
+    for method in ("GET", "POST", "PUT", "DELETE", "PATCH"):
+        r = ctl.get(f"h{method.lower()}.test", "/some/path?q=1", method=method)
+        assert r.backend == "gamma"
+        assert r.json()["method"] == method
+        assert r.json()["path"] == "/some/path?q=1"
+
+
+def test_same_host_in_two_ingresses_merges_and_the_oldest_wins(ctl):
+    p = ctl.ports
+    ctl.write("young", ingress("young", [("m.test", [
+        ("/shared", "Prefix", "beta", p["beta"]),
+        ("/young", "Prefix", "beta", p["beta"])])],
+        created="2026-05-01T00:00:00Z"))
+    ctl.write("old", ingress("old", [("m.test", [
+        ("/shared", "Prefix", "alpha", p["alpha"]),
+        ("/old", "Prefix", "alpha", p["alpha"])])],
+        created="2026-01-01T00:00:00Z"))
+    ctl.wait_served("m.test", "/old", "alpha")
+    ctl.wait_served("m.test", "/young", "beta")
+    assert ctl.served_by("m.test", "/shared") == "alpha"
+
+
+def test_tls_from_a_secret_is_served_and_http_redirects(ctl, tmp_path):
+    import base64
+    ca = certs.make_ca()
+    leaf = certs.make_cert(ca, ["secure.test"])
+    ca_path = tmp_path / "ca.crt"
+    ca.write_cert(ca_path)
+    secret = json.dumps({
+        "apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/tls",
+        "metadata": {"name": "secure-tls", "namespace": NS},
+        "data": {"tls.crt": base64.b64encode(leaf.cert_pem.encode()).decode(),
+                 "tls.key": base64.b64encode(leaf.key_pem.encode()).decode()}})
+    ctl.write("secret", secret)
+    ctl.write("secure", ingress("secure", [("secure.test", [
+        ("/", "Prefix", "alpha", ctl.ports["alpha"])])],
+        tls=[{"hosts": ["secure.test"], "secretName": "secure-tls"}]))
+
+    def https_ok():
+        ctx = ssl.create_default_context(cafile=str(ca_path))
+        with socket.create_connection(("127.0.0.1", ctl.https_port),
+                                      timeout=3) as raw:
+            with ctx.wrap_socket(raw, server_hostname="secure.test") as s:
+                s.sendall(b"GET /x HTTP/1.1\r\nHost: secure.test\r\n"
+                          b"Connection: close\r\n\r\n")
+                data = b""
+                while chunk := s.recv(65536):
+                    data += chunk
+                return b'"name": "alpha"' in data
+    eventually(https_ok, timeout=10)
+    r = ctl.get("secure.test", "/x?y=1")
+    assert r.status == 308
+    assert r.headers["Location"] == \
+        f"https://secure.test:{ctl.https_port}/x?y=1"
+    # A host without TLS presents the default (untrusted) certificate.
+    ctx = ssl.create_default_context(cafile=str(ca_path))
+    with pytest.raises(ssl.SSLCertVerificationError):
+        with socket.create_connection(("127.0.0.1", ctl.https_port),
+                                      timeout=3) as raw:
+            ctx.wrap_socket(raw, server_hostname="other.test")
+
+
+def test_invalid_secret_is_not_used_and_the_host_stays_on_http(ctl):
+    import base64
+    ca = certs.make_ca()
+    crt, other_key = certs.mismatched_pair(ca, ["bad-tls.test"])
+    ctl.write("badsecret", json.dumps({
+        "apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/tls",
+        "metadata": {"name": "bad-tls", "namespace": NS},
+        "data": {"tls.crt": base64.b64encode(crt.encode()).decode(),
+                 "tls.key": base64.b64encode(other_key.encode()).decode()}}))
+    ctl.write("badtls", ingress("badtls", [("bad-tls.test", [
+        ("/", "Prefix", "alpha", ctl.ports["alpha"])])],
+        tls=[{"hosts": ["bad-tls.test"], "secretName": "bad-tls"}]))
+    ctl.wait_served("bad-tls.test", "/", "alpha")   # no redirect
+    assert "secret-" not in ctl.nginx_conf()
+
+
+INJECTIONS = {
+    "path-semicolon": ("/x;} server { listen 1; } location /y", "Prefix"),
+    "path-quote": ('/x" { return 200 "owned"; } location "/y', "Prefix"),
+    "path-crlf": ("/x\r\nreturn 200 owned;", "Prefix"),
+    "path-dollar": ("/$host", "Exact"),
+    "path-hash": ("/x#", "Exact"),
+    "path-brace": ("/x{", "Exact"),
+    "path-nul": ("/x\u0000y", "Exact"),
+    "path-long": ("/" + "a" * 5000, "Prefix"),
+    "path-traversal": ("/a/../../etc", "Prefix"),
+}
+
+
+def test_injection_attempts_are_refused_and_others_keep_working(ctl):
+    p = ctl.ports
+    ctl.write("good", ingress("good", [("good.test", [
+        ("/", "Prefix", "alpha", p["alpha"])])]))
+    for name, (path, ptype) in INJECTIONS.items():
+        ctl.write(name, ingress(name, [(f"{name}.test", [
+            (path, ptype, "beta", p["beta"])])]))
+    bad_hosts = {
+        "host-crlf": "evil.test\r\nserver_name x",
+        "host-quote": 'evil.test";',
+        "host-space": "evil.test www.other.test",
+        "host-regex": "~^.*$",
+        "host-long": "a" * 300 + ".test",
+        "host-ip": "10.1.2.3",
+        "host-star": "*",
+    }
+    for name, host in bad_hosts.items():
+        ctl.write(name, ingress(name, [(host, [("/", "Prefix", "beta",
+                                                  p["beta"])])]))
+    bad_annotations = {
+        "ann-size": "1m; include /etc/passwd",
+        "ann-size-crlf": "1m\r\nlocation /x { return 200; }",
+        "ann-size-brace": "1m}",
+    }
+    for name, value in bad_annotations.items():
+        ctl.write(name, ingress(name, [(f"{name}.test", [
+            ("/", "Prefix", "beta", p["beta"])])],
+            annotations={"portico.io/proxy-body-size": value}))
+    ctl.write("ann-timeout", ingress("ann-timeout", [("ann-timeout.test", [
+        ("/", "Prefix", "beta", p["beta"])])],
+        annotations={"portico.io/proxy-read-timeout": "30s; return 200"}))
+    total_bad = (len(INJECTIONS) + len(bad_hosts) + len(bad_annotations) + 1)
+    eventually(lambda: ctl.metric("portico_controller_ingresses",
+                                  state="rejected") == total_bad)
+    ctl.wait_served("good.test", "/", "alpha")
+    assert ctl.metric("portico_controller_ingresses", state="served") == 1
+    conf = ctl.nginx_conf()
+    for needle in ("owned", "/etc/passwd", "listen 1;", "evil", "return 200;",
+                   "$host\"", "10.1.2.3"):
+        assert needle not in conf, needle
+    for name in INJECTIONS:
+        assert ctl.get(f"{name}.test", "/x").status == 404
+    # Fixing one of them makes it served, the good one stays served.
+    ctl.write("path-semicolon", ingress("path-semicolon", [
+        ("path-semicolon.test", [("/x", "Prefix", "beta", p["beta"])])]))
+    ctl.wait_served("path-semicolon.test", "/x", "beta")
+    assert ctl.served_by("good.test") == "alpha"
+    assert ctl.proc.log_text().count("path-semicolon rejected") == 1
+
+
+def test_nginx_killed_is_restarted_and_serves_again(ctl):
+    p = ctl.ports
+    ctl.write("k", ingress("k", [("k.test", [("/", "Prefix", "alpha",
+                                              p["alpha"])])]))
+    ctl.wait_served("k.test", "/", "alpha")
+    pid = int((ctl.prefix / "nginx.pid").read_text())
+    os.kill(pid, signal.SIGKILL)
+    eventually(lambda: ctl.metric("portico_controller_nginx_restarts_total")
+               == 1, timeout=10)
+    ctl.wait_served("k.test", "/", "alpha")
+    new_pid = int((ctl.prefix / "nginx.pid").read_text())
+    assert new_pid != pid
+    # And changes still apply after the restart.
+    ctl.write("k2", ingress("k2", [("k2.test", [("/", "Prefix", "beta",
+                                                 p["beta"])])]))
+    ctl.wait_served("k2.test", "/", "beta")
+
+
+def test_ingress_failing_nginx_t_is_left_out_and_others_keep_changing(ctl):
+    p = ctl.ports
+    ctl.write("ok1", ingress("ok1", [("ok1.test", [("/", "Prefix", "alpha",
+                                                    p["alpha"])])]))
+    ctl.wait_served("ok1.test", "/", "alpha")
+    # Passes the grammar (12 digits + unit) but overflows nginx's parser.
+    ctl.write("huge", ingress("huge", [("huge.test", [
+        ("/", "Prefix", "beta", p["beta"])])],
+        annotations={"portico.io/proxy-body-size": "999999999999g"}))
+    ctl.write("ok2", ingress("ok2", [("ok2.test", [("/", "Prefix", "gamma",
+                                                    p["gamma"])])]))
+    ctl.wait_served("ok2.test", "/", "gamma")
+    assert ctl.get("huge.test", "/").status == 404
+    assert ctl.metric("portico_controller_ingresses", state="excluded") == 1
+    assert ctl.metric("portico_controller_ingress_exclusions_total") >= 1
+    assert re.search(r"ingress team/huge left out: nginx -t failed: "
+                     r"\"client_max_body_size\" directive invalid value",
+                     ctl.proc.log_text())
+    # Other changes keep flowing while it stays excluded.
+    ctl.write("ok1", ingress("ok1", [("ok1.test", [("/", "Prefix", "beta",
+                                                    p["beta"])])]))
+    ctl.wait_served("ok1.test", "/", "beta")
+    # Fixing it brings it back.
+    ctl.write("huge", ingress("huge", [("huge.test", [
+        ("/", "Prefix", "beta", p["beta"])])],
+        annotations={"portico.io/proxy-body-size": "10m"}))
+    ctl.wait_served("huge.test", "/", "beta")
+    assert ctl.metric("portico_controller_ingresses", state="excluded") == 0
+
+
+def test_metrics_are_promtool_clean_and_readiness_follows_config(ctl):
+    ctl.write("m", ingress("m", [("m.test", [("/", "Prefix", "alpha",
+                                              ctl.ports["alpha"])])]))
+    ctl.wait_served("m.test", "/", "alpha")
+    version = ctl.config_version()
+    text = eventually(lambda: (m := ctl.metrics()) and
+                      f'config_hash_info{{hash="{version}"}} 1' in m and m)
+    rc, out = testbed.promtool_check_metrics(text)
+    assert rc == 0, out
+    assert "portico_controller_last_reload_success 1" in text
+    assert ctl.ready()
+
+
+def test_examples_local_are_served(procs, tmp_path, cluster_dns,
+                                   http_backend):
+    """The manifests `make run` uses: routing, wildcard and TLS."""
+    import shutil
+    web = http_backend(addr="127.0.0.2", name="web")
+    api = http_backend(addr="127.0.0.3", name="api")
+    v2 = http_backend(addr="127.0.0.4", name="api-v2")
+    cluster_dns.set("web.demo.svc.cluster.local", "127.0.0.2")
+    cluster_dns.set("api.demo.svc.cluster.local", "127.0.0.3")
+    cluster_dns.set("api-v2.demo.svc.cluster.local", "127.0.0.4")
+    c = LocalController(procs, tmp_path, cluster_dns)
+    for f in (testbed.REPO / "examples" / "local").glob("*.yaml"):
+        text = f.read_text()
+        # The backends listen on free ports; point the Services at them.
+        ports = {"8081": web.port, "8082": api.port, "8083": v2.port}
+        text = re.sub(r"\b808[123]\b", lambda m: str(ports[m.group(0)]),
+                      text)
+        c.write("ex-" + f.stem, text)
+    c.wait_served("api.example.test", "/v1/users", "api")
+    assert c.served_by("api.example.test", "/v2") == "api-v2"
+    assert c.served_by("api.example.test", "/health") == "api"
+    assert c.get("api.example.test", "/health/x").status == 404
+    assert c.served_by("x.apps.example.test") == "web"
+    assert c.get("www.example.test").status == 308
+    assert c.get("www.example.test", https=True).backend == "web"
+    shutil.rmtree(c.dir)
