@@ -383,6 +383,46 @@ def test_service_defaults_and_cluster_ip(fake_apiserver):
     assert "generation" not in svc["metadata"]
 
 
+def test_service_put_without_cluster_ip_keeps_the_allocated_one(
+        fake_apiserver):
+    api = fake_apiserver
+    svc = api.create({"kind": "Service", "metadata": {"name": "web"},
+                      "spec": {"ports": [{"port": 80}]}})
+    ip = svc["spec"]["clusterIP"]
+    out = api.put({"kind": "Service", "metadata": {"name": "web"},
+                   "spec": {"ports": [{"port": 81}]}})
+    assert out["spec"]["clusterIP"] == ip
+    changed = dict(out, spec=dict(out["spec"], clusterIP="10.96.99.99",
+                                  clusterIPs=["10.96.99.99"]))
+    status, body = api.request("PUT", "/api/v1/namespaces/default/services/"
+                               "web", changed)
+    assert status == 422 and "may not change once set" in body["message"]
+
+
+def test_immutable_secret_data_cannot_change(fake_apiserver):
+    api = fake_apiserver
+    sec = api.create({"kind": "Secret", "metadata": {"name": "s"},
+                      "immutable": True, "stringData": {"k": "v"}})
+    sec["data"] = {"k": "dzI="}
+    status, body = api.request("PUT", "/api/v1/namespaces/default/secrets/s",
+                               sec)
+    assert status == 422
+    assert "data: Forbidden: field is immutable when `immutable` is set" in \
+        body["message"]
+
+
+def test_objects_are_written_in_the_real_field_order(fake_apiserver):
+    api = fake_apiserver
+    status, headers, raw = api.request("POST", ING_DEFAULT, {
+        "spec": ingress("x")["spec"], "metadata": {"labels": {"a": "b"},
+                                                   "name": "x"}}, raw=True)
+    assert status == 201
+    assert raw.startswith(b'{"kind":"Ingress","apiVersion":'
+                          b'"networking.k8s.io/v1","metadata":{"name":"x",'
+                          b'"namespace":"default","uid":')
+    assert raw.endswith(b'"status":{"loadBalancer":{}}}\n')
+
+
 def test_cluster_scoped_ingressclass_and_namespaces(fake_apiserver):
     api = fake_apiserver
     ic = api.create({"apiVersion": "networking.k8s.io/v1",
@@ -818,6 +858,17 @@ def test_namespaced_watch_sees_only_its_namespace(fake_apiserver):
         assert wa.next()["object"]["metadata"]["name"] == "y"
         assert [wall.next()["object"]["metadata"]["name"] for _ in "12"] == \
             ["x", "y"]
+
+
+def test_a_watch_whose_client_left_is_not_counted(fake_apiserver):
+    api = fake_apiserver
+    w = api.watch(ING_DEFAULT, resourceVersion="1")
+    api.wait_watches(1)
+    w.close()
+    deadline = time.monotonic() + 5
+    while api.state()["openWatches"] and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert api.state()["openWatches"] == 0
 
 
 def test_close_watches_ends_every_open_stream(fake_apiserver):

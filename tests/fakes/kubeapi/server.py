@@ -8,6 +8,7 @@ the header of tests/fakes/kube-apiserver."""
 import http.server
 import json
 import random
+import select
 import socket
 import socketserver
 import sys
@@ -25,6 +26,8 @@ DEFAULT_BOOKMARK_INTERVAL = 60.0
 MIN_REQUEST_TIMEOUT = 1800        # --min-request-timeout default
 MAX_BODY = 3 * 1024 * 1024        # the real server limits request bodies
 ACCESS_LOG_MAX = 100000
+COMPACT = (",", ":")              # Go's encoding/json output has no spaces
+CLIENT_CHECK_SECONDS = 0.5        # how often a quiet watch looks for EOF
 SERVER_VERSION = {"major": "1", "minor": "32", "gitVersion": "v1.32.0-fake",
                   "gitCommit": "0000000000000000000000000000000000000000",
                   "gitTreeState": "clean", "buildDate": "2026-01-01T00:00:00Z",
@@ -224,7 +227,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
     def _send(self, code, body, ctype="application/json", headers=None):
         data = body if isinstance(body, bytes) else \
-            (json.dumps(body) + "\n").encode()
+            (json.dumps(body, separators=COMPACT) + "\n").encode()
         self.send_response(code)
         self.send_header("Content-Type", ctype)
         self.send_header("Content-Length", str(len(data)))
@@ -610,8 +613,18 @@ class Handler(http.server.BaseHTTPRequestHandler):
             with srv.lock:
                 srv.open_watches -= 1
 
+    def _client_gone(self):
+        """A watch client never sends anything after its request, so a
+        readable socket means EOF or a TLS close_notify: the client left."""
+        try:
+            readable, _, _ = select.select([self.request], [], [], 0)
+        except (OSError, ValueError):
+            return True
+        return bool(readable)
+
     def _event(self, typ, obj):
-        self._chunk(json.dumps({"type": typ, "object": obj}).encode() + b"\n")
+        self._chunk(json.dumps({"type": typ, "object": obj},
+                               separators=COMPACT).encode() + b"\n")
 
     def _end_stream(self):
         self.wfile.write(b"0\r\n\r\n")
@@ -633,7 +646,12 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 return None
             return last_bookmark + srv.config.bookmark_interval
         while True:
-            events, state = w.next_batch(deadline, bookmark_due)
+            events, state = w.next_batch(deadline, bookmark_due,
+                                         self._client_gone,
+                                         CLIENT_CHECK_SECONDS)
+            if state == "gone":
+                self.close_connection = True
+                return
             for typ, obj in events:
                 self._event(typ, obj)
             if state == "bookmark":

@@ -58,6 +58,26 @@ def _key_string(key):
     return f"{ns}/{name}" if ns else name
 
 
+META_ORDER = ["name", "generateName", "namespace", "uid", "resourceVersion",
+              "generation", "creationTimestamp", "deletionTimestamp",
+              "deletionGracePeriodSeconds", "labels", "annotations",
+              "ownerReferences", "finalizers"]
+
+
+def normalized(obj):
+    """The object with fields in the order the real server writes them:
+    kind, apiVersion, metadata (name, namespace, uid, ...), the rest."""
+    out = {"kind": obj.get("kind"), "apiVersion": obj.get("apiVersion")}
+    meta = obj.get("metadata") or {}
+    out["metadata"] = {k: meta[k] for k in META_ORDER if k in meta}
+    out["metadata"].update({k: v for k, v in meta.items()
+                            if k not in out["metadata"]})
+    rest = [k for k in obj if k not in out]
+    for k in sorted(rest, key=lambda k: (k == "status", 0)):
+        out[k] = obj[k]
+    return out
+
+
 def without_type(obj):
     out = dict(obj)
     out.pop("kind", None)
@@ -199,6 +219,7 @@ class Store:
             return obj
         self.rv += 1
         meta["resourceVersion"] = str(self.rv)
+        obj = normalized(obj)
         self.objects[res.key()][key] = obj
         self._record(res, "ADDED", obj, None)
         return obj
@@ -260,6 +281,7 @@ class Store:
                 else:
                     new.pop(f, None)
             if subresource != "status":
+                validation.carry_over_allocations(res, new, old)
                 validation.apply_defaults(res, new, self._allocate_ip)
             nmeta, ometa = new["metadata"], old["metadata"]
             for f in ("uid", "creationTimestamp", "deletionTimestamp",
@@ -271,6 +293,9 @@ class Store:
             nmeta.pop("managedFields", None)
         new["metadata"]["resourceVersion"] = old["metadata"]["resourceVersion"]
         self._validate(res, new)
+        errs = validation.validate_update(res, new, old)
+        if errs:
+            raise errors.invalid(res, name, errs)
         if new == old:
             return old, False      # no-op update: no new revision, no event
         if self._generation_changed(res, old, new):
@@ -280,6 +305,7 @@ class Store:
             return new, False
         self.rv += 1
         new["metadata"]["resourceVersion"] = str(self.rv)
+        new = normalized(new)
         if new["metadata"].get("deletionTimestamp") and \
                 not new["metadata"].get("finalizers"):
             del self.objects[res.key()][key]
@@ -611,11 +637,13 @@ class Watch:
                              "metadata": {"resourceVersion":
                                           str(self.cursor)}})
 
-    def next_batch(self, deadline, bookmark_due):
+    def next_batch(self, deadline, bookmark_due, gone=None,
+                   check_every=None):
         """Wait for events until deadline (monotonic); bookmark_due() gives
-        the monotonic time of the next bookmark or None.  Returns
-        (events, state) with state one of "events", "bookmark", "timeout",
-        "closed", "expired"."""
+        the monotonic time of the next bookmark or None; gone() is polled
+        every check_every seconds while idle.  Returns (events, state) with
+        state one of "events", "bookmark", "timeout", "closed", "expired",
+        "gone"."""
         st = self.store
         with st.cond:
             while True:
@@ -644,8 +672,12 @@ class Watch:
                     return [], "bookmark"
                 if now >= deadline:
                     return [], "timeout"
+                if gone is not None and gone():
+                    return [], "gone"
                 wake = deadline if bookmark_at is None else min(deadline,
                                                                 bookmark_at)
+                if check_every is not None:
+                    wake = min(wake, now + check_every)
                 st.cond.wait(max(0.0, wake - now))
 
     def _first_after(self, rv):

@@ -436,6 +436,42 @@ def validate(res, obj):
     return errs
 
 
+def validate_update(res, new, old):
+    """Update-only rules (immutable fields)."""
+    errs = []
+    if res.kind == "Secret" and old.get("immutable"):
+        if not new.get("immutable"):
+            errs.append(FieldError("Forbidden", "immutable", detail=(
+                "field is immutable when `immutable` is set")))
+        if (new.get("data") or {}) != (old.get("data") or {}):
+            errs.append(FieldError("Forbidden", "data", detail=(
+                "field is immutable when `immutable` is set")))
+    if res.kind == "Secret" and new.get("type") != old.get("type"):
+        errs.append(FieldError("Invalid", "type", new.get("type"),
+                               "field is immutable"))
+    if res.kind == "Service":
+        nip = (new.get("spec") or {}).get("clusterIP")
+        oip = (old.get("spec") or {}).get("clusterIP")
+        if oip and nip != oip and \
+                (new.get("spec") or {}).get("type") != "ExternalName":
+            errs.append(FieldError("Invalid", "spec.clusterIPs[0]", nip,
+                                   "may not change once set"))
+    return errs
+
+
+def carry_over_allocations(res, new, old):
+    """The Service REST keeps the allocated ClusterIP when an update omits
+    it (patchAllocatedValues)."""
+    if res.kind != "Service":
+        return
+    nspec, ospec = new.setdefault("spec", {}), old.get("spec") or {}
+    if nspec.get("type", "ClusterIP") != "ExternalName" and \
+            not nspec.get("clusterIP") and ospec.get("clusterIP"):
+        nspec["clusterIP"] = ospec["clusterIP"]
+        if not nspec.get("clusterIPs") and ospec.get("clusterIPs"):
+            nspec["clusterIPs"] = list(ospec["clusterIPs"])
+
+
 # --- defaulting --------------------------------------------------------------
 
 def apply_defaults(res, obj, allocate_ip):
