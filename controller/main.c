@@ -499,6 +499,7 @@ static void on_signal(struct evloop *loop, int fd, unsigned events, void *arg)
             continue;
         c->stopping = 1;
         log_info("signal %u: shutting down", si.ssi_signo);
+        reloader_shutdown_begin(c->reloader);
         if (c->pub) {
             publisher_shutdown(c->pub, SHUTDOWN_PUBLISH_MS);
             evloop_timer_start(c->shutdown_timer, SHUTDOWN_PUBLISH_MS);

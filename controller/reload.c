@@ -54,6 +54,7 @@ struct reloader {
     char **vault_hosts;
     size_t nvault;
     int restart_delay_ms;
+    int stopping;
 };
 
 /* ---- exclusions ---------------------------------------------------------- */
@@ -452,7 +453,8 @@ static void on_debounce(struct evloop *loop, struct ev_timer *t, void *arg)
     struct reloader *r = arg;
 
     r->first_dirty_ms = 0;
-    reconcile(r);
+    if (!r->stopping)
+        reconcile(r);
 }
 
 void reloader_kick(struct reloader *r)
@@ -494,9 +496,16 @@ static void on_restart(struct evloop *loop, struct ev_timer *t, void *arg)
     }
 }
 
+void reloader_shutdown_begin(struct reloader *r)
+{
+    r->stopping = 1;
+    evloop_timer_stop(r->debounce);
+    evloop_timer_stop(r->restart);
+}
+
 void reloader_on_sigchld(struct reloader *r)
 {
-    if (!nginx_reap(r->nginx))
+    if (!nginx_reap(r->nginx) || r->stopping)
         return;
     pthread_mutex_lock(&r->metrics->lock);
     r->metrics->last_reload_ok = 0;

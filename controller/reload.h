@@ -68,6 +68,8 @@ void reloader_free(struct reloader *r);
 void reloader_kick(struct reloader *r);
 /* Call on SIGCHLD. */
 void reloader_on_sigchld(struct reloader *r);
+/* The controller is stopping: no more reloads or restarts. */
+void reloader_shutdown_begin(struct reloader *r);
 /* Stops nginx gracefully (controller shutdown). */
 void reloader_stop(struct reloader *r, int timeout_ms);
 

@@ -641,6 +641,17 @@ struct evloop *kube_client_loop(struct kube_client *kc)
     return kc->loop;
 }
 
+void kube_client_set_identity(struct kube_client *kc, const char *identity)
+{
+    char *ua, *base = kc->user_agent, *paren = strstr(base, " (");
+    if (asprintf(&ua, "%.*s (%s)", (int)(paren ? paren - base
+                                                : (long)strlen(base)),
+                 base, identity) < 0)
+        return;
+    free(kc->user_agent);
+    kc->user_agent = ua;
+}
+
 void kube_client_set_watch_namespace(struct kube_client *kc, const char *ns)
 {
     free(kc->watch_ns);

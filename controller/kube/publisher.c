@@ -831,6 +831,7 @@ struct publisher *publisher_start(struct kube_client *kc,
     }
     p->kc = kc;
     p->loop = kube_client_loop(kc);
+    kube_client_set_identity(kc, opts->identity);
     p->identity = strdup(opts->identity);
     p->lease_ns = strdup(lease_ns);
     p->lease_name = strdup(opts->lease_name && *opts->lease_name
