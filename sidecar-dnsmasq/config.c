@@ -15,7 +15,7 @@ enum {
     DEF_CACHE_SIZE = 10000,
     DEF_MIN_TTL = 5, DEF_MAX_TTL = 30, DEF_NEG_TTL = 5, DEF_LOCAL_TTL = 5,
     DEF_STALE_TTL = 3600,
-    DEF_TRY_TIMEOUT_MS = 100,
+    DEF_TRY_TIMEOUT_MS = 50,
     DEF_QUERY_TIMEOUT_MS = 1500,
     DEF_MAX_FAILS = 3,
     DEF_PROBE_INTERVAL_MS = 500,
@@ -83,8 +83,9 @@ static void usage(FILE *f)
 "                            min(SOA minimum, this) (%d)\n"
 "  --stale-ttl SECONDS       serve expired answers up to this old when no\n"
 "                            upstream answers, with TTL 30 (%d; 0 disables)\n"
-"  --upstream-timeout MS     per-try timeout before asking the next upstream\n"
-"                            (the first try stays open) (%d)\n"
+"  --upstream-timeout MS     per-try timeout before also asking the next\n"
+"                            upstream (the first try stays open); raised to\n"
+"                            4x the upstream's smoothed RTT when longer (%d)\n"
 "  --timeout MS              give up on a query after this long (%d)\n"
 "  --max-fails N             consecutive failures that mark an upstream down (%d)\n"
 "  --probe-interval MS       probe failing upstreams this often (%d)\n"

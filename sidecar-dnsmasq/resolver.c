@@ -312,7 +312,8 @@ static void attempt_next(struct pending *p)
         p->att[p->ntries++] = q;
         if (q) {
             p->last = q;
-            evloop_timer_start(p->try_timer, w->cfg->try_timeout_ms);
+            evloop_timer_start(p->try_timer,
+                               upstream_try_timeout_ms(w->ups, pick));
             return;
         }
     }

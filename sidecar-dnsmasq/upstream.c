@@ -21,6 +21,7 @@ enum {
     PROBE_QUERY_MAX = 64,
 };
 #define RTT_ALPHA 0.2           /* weight of a new RTT sample */
+#define RTT_TIMEOUT_FACTOR 4    /* per-try timeout vs smoothed RTT */
 
 struct upstream_set;
 
@@ -448,6 +449,17 @@ void upstream_detach(struct upq *q)
 size_t upstream_index(const struct upq *q)
 {
     return q->up;
+}
+
+uint32_t upstream_try_timeout_ms(const struct upstream_set *s, size_t i)
+{
+    double t = RTT_TIMEOUT_FACTOR * s->ups[i].srtt_ms;
+    uint32_t floor_ms = s->cfg->try_timeout_ms;
+    uint32_t cap = s->cfg->query_timeout_ms / 2;
+
+    if (t <= floor_ms)
+        return floor_ms;
+    return t >= cap ? (cap > floor_ms ? cap : floor_ms) : (uint32_t)t;
 }
 
 /* ---- probes and periodic renewal ----------------------------------- */

@@ -60,5 +60,10 @@ void upstream_detach(struct upq *q);
 void upstream_note_failure(struct upstream_set *s, size_t i,
                            enum upstream_fail_reason why);
 size_t upstream_index(const struct upq *q);
+/* How long to wait for upstream i before also asking the next one: the
+ * --upstream-timeout floor, or 4 x its smoothed RTT when that is longer
+ * (a slow but healthy recursor is not hammered), at most half of
+ * --timeout. */
+uint32_t upstream_try_timeout_ms(const struct upstream_set *s, size_t i);
 
 #endif
