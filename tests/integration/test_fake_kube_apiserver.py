@@ -1257,6 +1257,37 @@ def test_kubectl_apply_twice_updates_the_object(fake_apiserver, tmp_path):
     assert patches and patches[-1]["code"] == 200
 
 
+SERVICE_YAML = """\
+apiVersion: v1
+kind: Service
+metadata: {name: web}
+spec:
+  type: LoadBalancer
+  ports:
+PORTS
+"""
+
+
+def test_kubectl_apply_of_a_service_merges_ports_by_port(fake_apiserver,
+                                                         tmp_path):
+    api = fake_apiserver
+    f = tmp_path / "svc.yaml"
+    f.write_text(SERVICE_YAML.replace("PORTS", "  - {name: http, port: 80}\n"
+                                      "  - {name: https, port: 443}"))
+    ok(api.kubectl("apply", "-f", str(f)))
+    first = api.get("/api/v1/namespaces/default/services/web")
+    node_ports = {p["port"]: p["nodePort"] for p in first["spec"]["ports"]}
+    assert all(30000 <= n <= 32767 for n in node_ports.values())
+    f.write_text(SERVICE_YAML.replace("PORTS", "  - {name: https, port: 443}"
+                                      "\n  - {name: metrics, port: 9000}"))
+    ok(api.kubectl("apply", "-f", str(f)))
+    svc = api.get("/api/v1/namespaces/default/services/web")
+    ports = svc["spec"]["ports"]
+    assert [p["port"] for p in ports] == [443, 9000]  # $setElementOrder
+    assert ports[0]["nodePort"] == node_ports[443]     # merged, not replaced
+    assert svc["spec"]["clusterIP"] == first["spec"]["clusterIP"]
+
+
 def test_kubectl_label_annotate_patch_status_and_delete(fake_apiserver):
     api = fake_apiserver
     api.create(ingress("web"))

@@ -28,6 +28,7 @@ DEFAULT_HISTORY = 10000
 FUTURE_RV_WAIT_SECONDS = 3.0
 CONTINUE_VERSION = "meta.k8s.io/v1"
 CLUSTER_IP_FIRST = int(ipaddress.ip_address("10.96.0.10"))
+NODE_PORT_FIRST = 30000           # --service-node-port-range 30000-32767
 
 MERGE_PATCH = "application/merge-patch+json"
 JSON_PATCH = "application/json-patch+json"
@@ -98,6 +99,7 @@ class Store:
         self.watch_epoch = 0     # bumped to end every open watch
         self.bookmark_epoch = 0  # bumped to send a bookmark on every watch
         self.next_ip = CLUSTER_IP_FIRST
+        self.next_node_port = NODE_PORT_FIRST
         with self.cond:
             self._create_default_namespaces()
 
@@ -113,6 +115,11 @@ class Store:
         ip = str(ipaddress.ip_address(self.next_ip))
         self.next_ip += 1
         return ip
+
+    def _allocate_node_port(self):
+        port = self.next_node_port
+        self.next_node_port += 1
+        return port
 
     def _record(self, res, typ, obj, prev):
         self.history.append(Event(self.rv, res.key(), typ, obj, prev))
@@ -201,7 +208,8 @@ class Store:
                                         "created"}]})
         if res.status:
             obj.pop("status", None)
-        validation.apply_defaults(res, obj, self._allocate_ip)
+        validation.apply_defaults(res, obj, self._allocate_ip,
+                                  self._allocate_node_port)
         self._validate(res, obj)
         key = _obj_key(obj)
         if key in self.objects[res.key()]:
@@ -282,7 +290,8 @@ class Store:
                     new.pop(f, None)
             if subresource != "status":
                 validation.carry_over_allocations(res, new, old)
-                validation.apply_defaults(res, new, self._allocate_ip)
+                validation.apply_defaults(res, new, self._allocate_ip,
+                                          self._allocate_node_port)
             nmeta, ometa = new["metadata"], old["metadata"]
             for f in ("uid", "creationTimestamp", "deletionTimestamp",
                       "deletionGracePeriodSeconds", "generation"):

@@ -465,6 +465,11 @@ def carry_over_allocations(res, new, old):
     if res.kind != "Service":
         return
     nspec, ospec = new.setdefault("spec", {}), old.get("spec") or {}
+    old_node_ports = {p.get("port"): p.get("nodePort")
+                      for p in ospec.get("ports") or [] if p.get("nodePort")}
+    for p in nspec.get("ports") or []:
+        if not p.get("nodePort") and p.get("port") in old_node_ports:
+            p["nodePort"] = old_node_ports[p["port"]]
     if nspec.get("type", "ClusterIP") != "ExternalName" and \
             not nspec.get("clusterIP") and ospec.get("clusterIP"):
         nspec["clusterIP"] = ospec["clusterIP"]
@@ -474,7 +479,7 @@ def carry_over_allocations(res, new, old):
 
 # --- defaulting --------------------------------------------------------------
 
-def apply_defaults(res, obj, allocate_ip):
+def apply_defaults(res, obj, allocate_ip, allocate_node_port=None):
     """Defaults the real server sets; allocate_ip() hands out ClusterIPs."""
     if res.kind == "Secret":
         obj.setdefault("type", "Opaque")
@@ -492,6 +497,15 @@ def apply_defaults(res, obj, allocate_ip):
             p.setdefault("protocol", "TCP")
             if spec["type"] != "ExternalName":
                 p.setdefault("targetPort", p.get("port"))
+        if spec["type"] in ("NodePort", "LoadBalancer"):
+            spec.setdefault("externalTrafficPolicy", "Cluster")
+            if spec["type"] == "LoadBalancer":
+                spec.setdefault("allocateLoadBalancerNodePorts", True)
+            if allocate_node_port and (spec["type"] == "NodePort" or
+                                       spec["allocateLoadBalancerNodePorts"]):
+                for p in spec.get("ports") or []:
+                    if not p.get("nodePort"):
+                        p["nodePort"] = allocate_node_port()
         if spec["type"] != "ExternalName":
             if not spec.get("clusterIP"):
                 spec["clusterIP"] = allocate_ip()
