@@ -17,9 +17,9 @@
 /* what the upstream keeps of one attempt, in the request's pool */
 
 typedef struct {
-    ngx_sockaddr_t                       sockaddr;
-    ngx_str_t                            name;
-    u_char                               text[NGX_SOCKADDR_STRLEN];
+    ngx_http_upstream_resolve_sockaddr_t  sockaddr;
+    ngx_str_t                             name;
+    u_char                                text[NGX_HTTP_RESOLVE_PEER_NAME_LEN];
 } ngx_http_upstream_resolve_attempt_t;
 
 

@@ -596,6 +596,7 @@ ngx_http_upstream_resolve_postconfiguration(ngx_conf_t *cf)
 static ngx_int_t
 ngx_http_upstream_resolve_init_zone(ngx_shm_zone_t *shm_zone, void *data)
 {
+    ngx_int_t                               rc;
     ngx_uint_t                              i;
     ngx_http_upstream_srv_conf_t          **uscfp;
     ngx_http_upstream_main_conf_t          *umcf;
@@ -647,7 +648,13 @@ ngx_http_upstream_resolve_init_zone(ngx_shm_zone_t *shm_zone, void *data)
             continue;
         }
 
-        if (ngx_http_upstream_resolve_init_shared(shm_zone, rscf) != NGX_OK) {
+        rc = ngx_http_upstream_resolve_init_shared(shm_zone, rscf);
+
+        if (rc == NGX_DECLINED) {
+            return NGX_ERROR;
+        }
+
+        if (rc != NGX_OK) {
             ngx_log_error(NGX_LOG_EMERG, shm_zone->shm.log, 0,
                           "upstream zone \"%V\" is too small for "
                           "upstream \"%V\"",
@@ -700,6 +707,20 @@ ngx_http_upstream_resolve_init_shared(ngx_shm_zone_t *shm_zone,
         }
 
         for (j = 0; j < server[i].naddrs; j++) {
+
+            if (server[i].addrs[j].sockaddr->sa_family != AF_INET
+#if (NGX_HAVE_INET6)
+                && server[i].addrs[j].sockaddr->sa_family != AF_INET6
+#endif
+               )
+            {
+                ngx_log_error(NGX_LOG_EMERG, shm_zone->shm.log, 0,
+                              "upstream \"%V\": server \"%V\" is not an IP "
+                              "address, resolve_server upstreams take "
+                              "IPv4 and IPv6 only",
+                              &rscf->upstream->host, &server[i].name);
+                return NGX_DECLINED;
+            }
 
             peer = ngx_http_upstream_resolve_new_peer(shpool,
                                                  server[i].addrs[j].sockaddr,

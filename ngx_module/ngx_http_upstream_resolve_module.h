@@ -39,6 +39,10 @@
 /* a claim older than resolver_timeout + this is taken over */
 #define NGX_HTTP_UPSTREAM_RESOLVE_LEASE_SLACK 2000      /* ms */
 
+/* "[IPv6]:port", the longest peer name */
+#define NGX_HTTP_RESOLVE_PEER_NAME_LEN                                    \
+    (NGX_INET6_ADDRSTRLEN + sizeof("[]:65535") - 1)
+
 /* bounded attempts to read the previous cycle's zone at reload */
 #define NGX_HTTP_UPSTREAM_RESOLVE_RLOCK_TRIES 10000
 
@@ -46,13 +50,25 @@
 typedef struct ngx_http_upstream_resolve_peer_s
     ngx_http_upstream_resolve_peer_t;
 
+
+/* IPv4 and IPv6 only: keeps a peer within a 256-byte slab chunk */
+
+typedef union {
+    struct sockaddr                      sockaddr;
+    struct sockaddr_in                   sockaddr_in;
+#if (NGX_HAVE_INET6)
+    struct sockaddr_in6                  sockaddr_in6;
+#endif
+} ngx_http_upstream_resolve_sockaddr_t;
+
+
 /* one peer, in shared memory */
 
 struct ngx_http_upstream_resolve_peer_s {
-    ngx_sockaddr_t                       sockaddr;
+    ngx_http_upstream_resolve_sockaddr_t  sockaddr;
     socklen_t                            socklen;
     size_t                               name_len;
-    u_char                               name[NGX_SOCKADDR_STRLEN];
+    u_char                               name[NGX_HTTP_RESOLVE_PEER_NAME_LEN];
 
     ngx_int_t                            current_weight;
     ngx_int_t                            effective_weight;

@@ -551,7 +551,7 @@ ngx_http_upstream_resolve_new_peer(ngx_slab_pool_t *shpool,
 {
     ngx_http_upstream_resolve_peer_t  *peer;
 
-    if (socklen > sizeof(ngx_sockaddr_t)) {
+    if (socklen > sizeof(ngx_http_upstream_resolve_sockaddr_t)) {
         return NULL;
     }
 
@@ -568,7 +568,8 @@ ngx_http_upstream_resolve_new_peer(ngx_slab_pool_t *shpool,
     }
 
     peer->name_len = ngx_sock_ntop(&peer->sockaddr.sockaddr, socklen,
-                                   peer->name, NGX_SOCKADDR_STRLEN, 1);
+                                   peer->name,
+                                   NGX_HTTP_RESOLVE_PEER_NAME_LEN, 1);
 
     return peer;
 }

@@ -24,6 +24,9 @@
 /* room for one object's punctuation, keys and numbers */
 #define NGX_HTTP_UPSTREAM_RESOLVE_JSON_OBJECT   512
 
+/* longer than any ngx_resolver_strerror() text, quoted */
+#define NGX_HTTP_UPSTREAM_RESOLVE_ERROR_LEN     64
+
 
 static size_t ngx_http_upstream_resolve_json_len(ngx_str_t *s);
 static u_char *ngx_http_upstream_resolve_json_str(u_char *p, ngx_str_t *s);
@@ -185,7 +188,7 @@ ngx_http_upstream_resolve_status_len(
         len += NGX_HTTP_UPSTREAM_RESOLVE_JSON_OBJECT
                + 2 * ngx_http_upstream_resolve_json_len(&host[i].server)
                + ngx_http_upstream_resolve_json_len(&host[i].name)
-               + sizeof("Unknown error") + NGX_INT_T_LEN;
+               + NGX_HTTP_UPSTREAM_RESOLVE_ERROR_LEN;
     }
 
     /* a peer names its resolve_server, and the name lists the address */
@@ -193,11 +196,11 @@ ngx_http_upstream_resolve_status_len(
     for (i = 0; i < sh->nhosts; i++) {
         len += sh->state[i].naddrs
                * (ngx_http_upstream_resolve_json_len(&host[i].server)
-                  + sizeof("\"\",") + NGX_SOCKADDR_STRLEN);
+                  + sizeof("\"\",") + NGX_HTTP_RESOLVE_PEER_NAME_LEN);
     }
 
     len += npeers * (NGX_HTTP_UPSTREAM_RESOLVE_JSON_OBJECT
-                     + NGX_SOCKADDR_STRLEN);
+                     + NGX_HTTP_RESOLVE_PEER_NAME_LEN);
 
     return len;
 }

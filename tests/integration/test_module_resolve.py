@@ -202,6 +202,9 @@ def test_configuration_errors_are_clear(nginx_factory, cluster_dns):
             "u": f"zone u 64k; keepalive 2; resolve_server {SVC};"},
         "round robin balancing only": {
             "u": f"zone u 64k; resolve_server {SVC}; least_conn;"},
+        "IPv4 and IPv6 only": {
+            "u": f"zone u 64k; resolve_server {SVC}; "
+                 f"server unix:/tmp/portico-none.sock;"},
     }
     for message, ups in cases.items():
         n = nginx_factory(resolve_conf(cluster_dns.server, ups, port, sport),
