@@ -521,3 +521,55 @@ def test_pki_refusing_the_name_is_reported(fake_vault):
                                                  "allow_subdomains": True})
     r = run(fake_vault, "cert", "p.example.org", "--vault-pki-role", "web")
     assert r.returncode == EXIT_BAD_REQUEST
+
+
+def test_health_of_an_uninitialised_vault_is_reported_as_unavailable(fake_vault):
+    fake_vault.set_state(initialized=False)
+    r = run(fake_vault, "health", token=None)
+    assert r.returncode == EXIT_SEALED
+    assert fields(r.stdout)["http_status"] == "501"
+    assert "not initialised" in r.stderr
+
+
+def test_namespace_and_token_headers_are_sent(tmp_path):
+    """The stand-in ignores namespaces, so a recording HTTP server on
+    loopback checks what goes on the wire."""
+    import http.server
+    import json as _json
+    import threading
+
+    seen = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            seen.append((self.path, dict(self.headers)))
+            if self.path.startswith("/v1/sys/internal/ui/mounts/"):
+                body = {"data": {"path": "secret/", "type": "kv", "options": {"version": "2"}}}
+            else:
+                body = {"data": {"data": {"a": "ns"}, "metadata": {"version": 1}}}
+            data = _json.dumps(body).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, *a):
+            pass
+
+    srv = http.server.HTTPServer(("127.0.0.1", 0), Handler)
+    t = threading.Thread(target=srv.serve_forever, daemon=True)
+    t.start()
+    try:
+        r = run(None, "read", "secret/x", "--field", "a", token="s.wire-token",
+                env={"VAULT_ADDR": "http://127.0.0.1:%d" % srv.server_port,
+                     "VAULT_NAMESPACE": "team-a/"})
+    finally:
+        srv.shutdown()
+        srv.server_close()
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == "ns\n"
+    reads = [h for p, h in seen if p == "/v1/secret/data/x"]
+    assert reads and reads[0]["X-Vault-Namespace"] == "team-a/"
+    assert reads[0]["X-Vault-Token"] == "s.wire-token"
+    assert reads[0]["X-Vault-Request"] == "true"
