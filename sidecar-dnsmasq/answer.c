@@ -24,7 +24,7 @@ void answer_client_from_query(struct client_q *cq, const struct dns_query *q,
 static uint16_t answer_flags(uint16_t stored, const struct client_q *cq,
                              int authoritative)
 {
-    uint16_t keep = DNS_F_QR | DNS_F_OPCODE | DNS_F_RCODE |
+    uint16_t keep = DNS_F_QR | DNS_F_OPCODE | DNS_F_RCODE | DNS_F_TC |
                     (authoritative ? DNS_F_AA : 0);
 
     return (uint16_t)((stored & keep) | DNS_F_QR | DNS_F_RA |
