@@ -19,7 +19,7 @@ RUN apt-get update && apt-get install -y --no-install-recommends \
         nginx libc-ares2 libjson-c5 libcurl4 libssl3 libyaml-0-2 \
         libmicrohttpd12 ca-certificates \
     && rm -rf /var/lib/apt/lists/* \
-    && mkdir -p /usr/lib/nginx/modules /var/lib/portico/certs /var/lib/portico/run
+    && mkdir -p /usr/lib/nginx/modules /var/lib/portico
 COPY --from=build /src/build/portico-controller /src/build/portico-dnscache \
      /src/build/portico-vault /usr/bin/
 COPY --from=build /src/build/ngx_http_upstream_resolve_module.so /usr/lib/nginx/modules/

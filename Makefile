@@ -131,7 +131,10 @@ fuzz-smoke: $(FUZZ_BINS)
 	@scripts/run-fuzzers 15 $(FUZZ_BINS)
 
 # --- integration ---------------------------------------------------------
-integration: $(PROGRAMS) $(NGX_MODULE)
+$(BUILD)/tools/helm:
+	scripts/install-helm $(BUILD)/tools
+
+integration: $(PROGRAMS) $(NGX_MODULE) $(BUILD)/tools/helm
 	cd tests/integration && PORTICO_BUILD=$(abspath $(BUILD)) $(PYTEST) -q -ra \
 	    -p no:cacheprovider $(PYTEST_ARGS) .
 
