@@ -2,6 +2,7 @@
 record changes under load, DNS outages, NXDOMAIN and empty answers, names
 that appear later, weights, backup/static peers, configuration errors."""
 import collections
+import threading
 import time
 
 import testbed
@@ -188,6 +189,41 @@ def test_failed_peer_is_skipped_by_passive_health_check(
     assert bodies == [(200, "127.0.0.2\n")] * 20
     peers = {p["address"]: p for p in upstream_status(n.sport, "web")["peers"]}
     assert peers[f"127.0.0.9:{be.port}"]["fails"] == 1
+
+
+def test_removed_peer_in_use_becomes_zombie_until_its_request_ends(
+        nginx_factory, cluster_dns_factory, nginx_backends, slow_backend,
+        tmp_path):
+    dns = cluster_dns_factory(ttl=1)
+    be = nginx_backends(("127.0.0.3",))
+    slow_backend("127.0.0.6", be.port, delay=2.0)
+    dns.set(SVC, "127.0.0.6")
+    log = tmp_path / "access.log"
+    n = _nginx(nginx_factory, dns, {"web": (
+        f"zone web 64k; resolve_server {SVC}:{be.port}; resolve_ttl 1s 1s; "
+        f"keepalive 4;")}, access_log=log)
+    wait_for(lambda: addresses(n.sport, "web") == [f"127.0.0.6:{be.port}"],
+             what="first resolution")
+
+    answer = []
+    t = threading.Thread(target=lambda: answer.append(
+        http_get(n.port, "/web/")))
+    t.start()
+    wait_for(lambda: upstream_status(n.sport, "web")["peers"][0]["conns"]
+             == 1, what="request in flight")
+    dns.set(SVC, "127.0.0.3")
+    u = wait_for(lambda: (lambda u: u if u["zombies"] == 1 else None)(
+        upstream_status(n.sport, "web")), timeout=3, what="zombie")
+    assert [p["address"] for p in u["peers"]] == [f"127.0.0.3:{be.port}"]
+    assert http_get(n.port, "/web/") == (200, "127.0.0.3\n")
+
+    t.join(5)
+    assert answer == [(200, "127.0.0.6\n")]
+    wait_for(lambda: upstream_status(n.sport, "web")["zombies"] == 0,
+             what="zombie freed")
+    # $upstream_addr of the request that held the removed peer
+    wait_for(lambda: f"127.0.0.6:{be.port} 200" in log.read_text(),
+             what="access log line")
 
 
 def test_configuration_errors_are_clear(nginx_factory, cluster_dns):

@@ -6,6 +6,7 @@ import glob
 import os
 import re
 import signal
+import threading
 
 import testbed
 from testbed.fixtures_module import (http_get, resolve_conf,
@@ -42,16 +43,22 @@ def _reports(pattern):
 
 
 def test_valgrind_reports_no_invalid_access_and_no_definite_leak(
-        procs, nginx_factory, cluster_dns_factory, nginx_backends, tmp_path):
+        procs, nginx_factory, cluster_dns_factory, nginx_backends,
+        slow_backend, tmp_path):
     dns = cluster_dns_factory(ttl=1)
     be = nginx_backends(("127.0.0.2", "127.0.0.3"))
+    slow_backend("127.0.0.6", be.port, delay=3.0)
     dns.set(SVC, "127.0.0.2")
+    dns.set("slow.cluster.local", "127.0.0.6")
     port, sport = testbed.free_port(), testbed.free_port()
     conf = resolve_conf(dns.server, {
         "web": f"zone web 64k; resolve_server {SVC}:{be.port}; "
                f"resolve_server gone.cluster.local:{be.port}; "
-               f"resolve_ttl 1s 1s; keepalive 4;"},
-        port, sport, resolver_timeout="1s")
+               f"resolve_ttl 1s 1s; keepalive 4;",
+        "slow": f"zone slow 64k; resolve_server slow.cluster.local:"
+                f"{be.port}; resolve_ttl 1s 1s; keepalive 4;"},
+        port, sport, resolver_timeout="1s",
+        access_log=tmp_path / "access.log")
     n = nginx_factory(conf, workers=1, start=False)
     logs = str(tmp_path / "valgrind.%p.log")
     supp = tmp_path / "nginx-core.supp"
@@ -71,6 +78,21 @@ def test_valgrind_reports_no_invalid_access_and_no_definite_leak(
     dns.set(SVC, "127.0.0.3")
     wait_for(lambda: http_get(port, "/web/") == (200, "127.0.0.3\n"),
              timeout=15, what="record change")
+
+    # a peer removed while a request uses it: zombie, freed by the request
+    answer = []
+    t = threading.Thread(target=lambda: answer.append(
+        http_get(port, "/slow/", timeout=30)))
+    t.start()
+    wait_for(lambda: upstream_status(sport, "slow")["peers"][0]["conns"],
+             timeout=15, what="slow request in flight")
+    dns.set("slow.cluster.local", "127.0.0.3")
+    wait_for(lambda: upstream_status(sport, "slow")["zombies"] == 1,
+             timeout=15, what="zombie")
+    t.join(30)
+    assert answer == [(200, "127.0.0.6\n")]
+    wait_for(lambda: upstream_status(sport, "slow")["zombies"] == 0,
+             timeout=15, what="zombie freed")
 
     # reload with a resolution in flight (DNS paused), then NXDOMAIN
     dns.proc.signal(signal.SIGSTOP)

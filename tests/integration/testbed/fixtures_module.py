@@ -14,6 +14,59 @@ import pytest
 import testbed
 
 
+class SlowBackend:
+    """An HTTP server on addr answering "<addr>\\n" after delay seconds
+    (holds a peer while a request is in flight)."""
+
+    def __init__(self, addr, port, delay):
+        import http.server
+        import socketserver
+
+        backend = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_GET(self):
+                time.sleep(backend.delay)
+                body = f"{backend.addr}\n".encode()
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        class Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
+            daemon_threads = True
+            allow_reuse_address = True
+
+        self.addr, self.port, self.delay = addr, port, delay
+        self.server = Server((addr, port), Handler)
+        self.thread = threading.Thread(target=self.server.serve_forever,
+                                       kwargs={"poll_interval": 0.1},
+                                       daemon=True)
+        self.thread.start()
+
+    def stop(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def slow_backend():
+    made = []
+
+    def make(addr, port, delay=2.0):
+        b = SlowBackend(addr, port, delay)
+        made.append(b)
+        return b
+    yield make
+    for b in made:
+        b.stop()
+
+
 class NginxBackends:
     """One plain nginx (no module) listening on PORT at every address in
     addrs; each address answers "<addr>\\n"."""
@@ -38,10 +91,11 @@ def nginx_backends(nginx_factory):
 
 
 def resolve_conf(dns_server, upstreams, listen_port, status_port,
-                 resolver_timeout="2s", extra=""):
+                 resolver_timeout="2s", extra="", access_log=None):
     """http{} body: resolver, the given upstream blocks (name -> body) and a
     proxy server where /NAME/ goes to upstream NAME, plus the status
-    server (reuseport, so fresh connections spread over the workers)."""
+    server (reuseport, so fresh connections spread over the workers).
+    access_log: a file for "$upstream_addr $status" lines of the proxy."""
     ups = []
     locs = []
     for name, body in upstreams.items():
@@ -55,7 +109,9 @@ def resolve_conf(dns_server, upstreams, listen_port, status_port,
             f"log_format ups '$upstream_addr $status';\n"
             + "\n".join(ups) + "\n"
             f"server {{ listen 127.0.0.1:{listen_port} reuseport; "
-            f"keepalive_requests 1000000;\n" + "\n".join(locs) + "\n}\n"
+            f"keepalive_requests 1000000;\n"
+            + (f"access_log {access_log} ups;\n" if access_log else "")
+            + "\n".join(locs) + "\n}\n"
             f"server {{ listen 127.0.0.1:{status_port} reuseport; "
             f"location = /upstreams {{ upstream_resolve_status; }} }}\n"
             + extra)
