@@ -65,7 +65,7 @@ def test_blackholed_first_upstream_fails_over_within_the_try_timeout(
         # Only the first queries may pay the 100 ms per-try timeout; the
         # blackhole is then known bad and skipped.
         assert max(latencies) < 0.6
-        assert sum(1 for x in latencies if x > 0.09) <= 2
+        assert sum(1 for x in latencies if x > 0.09) <= 3
         assert sorted(latencies)[len(latencies) // 2] < 0.05
         assert hole.received >= 1
         assert dc.metric("portico_dnscache_upstream_failures_total",
