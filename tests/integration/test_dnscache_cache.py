@@ -41,7 +41,8 @@ class SlowDNS:
         self.sock.bind(("127.0.0.1", 0))
         self.port = self.sock.getsockname()[1]
         self.stopping = False
-        threading.Thread(target=self._run, daemon=True).start()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
 
     def _run(self):
         self.sock.settimeout(0.2)
@@ -50,6 +51,8 @@ class SlowDNS:
                 data, peer = self.sock.recvfrom(4096)
             except socket.timeout:
                 continue
+            except OSError:
+                return
             self.count += 1
             threading.Timer(self.delay, self._answer, (data, peer)).start()
 
@@ -65,6 +68,7 @@ class SlowDNS:
 
     def stop(self):
         self.stopping = True
+        self.thread.join(2)
         self.sock.close()
 
 
