@@ -167,6 +167,28 @@ def test_put_without_resource_version_is_unconditional_except_for_crds(
     assert "metadata.resourceVersion" in body["message"]
 
 
+def test_wrong_json_types_are_400_for_built_ins_and_422_for_the_crd(
+        fake_apiserver_module):
+    api = fake_apiserver_module
+    obj = ingress("typed")
+    obj["spec"]["rules"][0]["host"] = 5
+    status, body = api.request("POST", ING_DEFAULT, obj)
+    assert status == 400
+    assert body["message"] == (
+        'Ingress in version "v1" cannot be handled as a Ingress: json: '
+        'cannot unmarshal number into Go struct field IngressRule.spec.rules'
+        '.host of type string')
+    status, body = api.request("POST", kind_path("DNSEndpoint"), {
+        "metadata": {"name": "d"}, "spec": {"endpoints": [5]}})
+    assert status == 422
+    assert body["message"] == (
+        'DNSEndpoint.externaldns.k8s.io "d" is invalid: spec.endpoints[0]: '
+        'Invalid value: "integer": spec.endpoints[0] in body must be of type '
+        'object: "integer"')
+    status, body = api.request("DELETE", f"{ING_DEFAULT}/typed", [1])
+    assert status == 400
+
+
 def test_generate_name_and_dry_run(fake_apiserver):
     api = fake_apiserver
     obj = ingress("x")

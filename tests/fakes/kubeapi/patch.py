@@ -226,9 +226,13 @@ def _smp_map(orig, patch, path, schema):
         if k in ("$patch", "$retainKeys"):
             continue
         if k.startswith("$setElementOrder/"):
+            if not isinstance(v, list):
+                raise bad_request(f"{k} must be a list")
             orders[k.split("/", 1)[1]] = v
             continue
         if k.startswith("$deleteFromPrimitiveList/"):
+            if not isinstance(v, list):
+                raise bad_request(f"{k} must be a list")
             field = k.split("/", 1)[1]
             if isinstance(result.get(field), list):
                 result[field] = [e for e in result[field] if e not in v]
@@ -246,6 +250,9 @@ def _smp_map(orig, patch, path, schema):
             result[k] = _smp_list(result.get(k), v, schema.get(sub))
         else:
             result[k] = v
+    if "$retainKeys" in patch and \
+            not isinstance(patch["$retainKeys"], list):
+        raise bad_request("$retainKeys must be a list")
     if isinstance(patch.get("$retainKeys"), list):
         keep = set(patch["$retainKeys"])
         result = {k: v for k, v in result.items() if k in keep}

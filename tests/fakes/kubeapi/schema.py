@@ -1,124 +1,277 @@
-"""The known fields of each served type, so unknown fields are handled as the
-real server handles them: built-in types are decoded into Go structs (an
-unknown field is dropped) and the CRD has a structural schema (an unknown
-field is pruned).  With ?fieldValidation=Strict (what kubectl sends) an
-unknown field is a 400; with Warn (the server default) it is dropped and
-reported in a "Warning: 299 - ..." header; with Ignore it is dropped
-silently (apiserver pkg/endpoints/handlers, KEP-2885).
+"""The fields of each served type, with their JSON types, so bodies are
+decoded as the real server decodes them:
 
-A schema is a dict of field -> sub-schema; ANY accepts any value (maps with
-free keys such as labels, Secret data, or fields not modelled further); a
-one-element list [s] is a list whose items follow s."""
+- a value of the wrong JSON type is a 400 for built-in types (Go's
+  "json: cannot unmarshal string into Go struct field ..." inside
+  "<Kind> in version "v1" cannot be handled as a <Kind>: ...") and a 422 for
+  the CRD (OpenAPI schema validation: "... in body must be of type ...");
+- an unknown field is dropped (built-in types are decoded into Go structs,
+  the CRD has a structural schema that prunes).  With ?fieldValidation=Strict
+  (what kubectl sends) it is a 400; with Warn (the server default) it is
+  dropped and reported in a "Warning: 299 - ..." header; with Ignore it is
+  dropped silently (apiserver pkg/endpoints/handlers, KEP-2885).
 
-ANY = None
+A schema is one of the leaf types below, Obj(go_name, {field: schema}),
+List(schema) or Map(schema) (free keys, typed values)."""
 
-OWNER_REF = {"apiVersion": ANY, "kind": ANY, "name": ANY, "uid": ANY,
-             "controller": ANY, "blockOwnerDeletion": ANY}
-OBJECT_META = {
-    "name": ANY, "generateName": ANY, "namespace": ANY, "selfLink": ANY,
-    "uid": ANY, "resourceVersion": ANY, "generation": ANY,
-    "creationTimestamp": ANY, "deletionTimestamp": ANY,
-    "deletionGracePeriodSeconds": ANY, "labels": ANY, "annotations": ANY,
-    "ownerReferences": [OWNER_REF], "finalizers": ANY, "managedFields": ANY,
-}
-TYPED_REF = {"apiGroup": ANY, "kind": ANY, "name": ANY}
-INGRESS_BACKEND = {"service": {"name": ANY, "port": {"name": ANY,
-                                                     "number": ANY}},
-                   "resource": TYPED_REF}
-LB_STATUS = {"ingress": [{"ip": ANY, "hostname": ANY, "ipMode": ANY,
-                          "ports": [{"port": ANY, "protocol": ANY,
-                                     "error": ANY}]}]}
-CONDITIONS = [{"type": ANY, "status": ANY, "observedGeneration": ANY,
-               "lastTransitionTime": ANY, "reason": ANY, "message": ANY}]
+
+class Leaf:
+    def __init__(self, go, json_types):
+        self.go, self.json_types = go, json_types
+
+    def accepts(self, v):
+        return any(_is(v, t) for t in self.json_types)
+
+
+class Obj:
+    def __init__(self, go, fields):
+        self.go, self.fields = go, fields
+
+
+class List:
+    def __init__(self, item):
+        self.item = item
+        self.go = "[]" + item.go
+
+
+class Map:
+    def __init__(self, value):
+        self.value = value
+        self.go = "map[string]" + value.go
+
+
+def _is(v, t):
+    if t == "string":
+        return isinstance(v, str)
+    if t == "integer":
+        return isinstance(v, int) and not isinstance(v, bool)
+    if t == "number":
+        return isinstance(v, (int, float)) and not isinstance(v, bool)
+    if t == "boolean":
+        return isinstance(v, bool)
+    return True          # "any"
+
+
+STR = Leaf("string", ["string"])
+INT = Leaf("int32", ["integer"])
+INT64 = Leaf("int64", ["integer"])
+BOOL = Leaf("bool", ["boolean"])
+INT_OR_STR = Leaf("intstr.IntOrString", ["integer", "string"])
+ANY = Leaf("interface {}", ["any"])
+TIME = Leaf("v1.Time", ["string"])
+MAPSTR = Map(STR)
+STRS = List(STR)
+
+OWNER_REF = Obj("v1.OwnerReference", {
+    "apiVersion": STR, "kind": STR, "name": STR, "uid": STR,
+    "controller": BOOL, "blockOwnerDeletion": BOOL})
+OBJECT_META = Obj("v1.ObjectMeta", {
+    "name": STR, "generateName": STR, "namespace": STR, "selfLink": STR,
+    "uid": STR, "resourceVersion": STR, "generation": INT64,
+    "creationTimestamp": Leaf("v1.Time", ["string", "any"]),
+    "deletionTimestamp": TIME, "deletionGracePeriodSeconds": INT64,
+    "labels": MAPSTR, "annotations": MAPSTR,
+    "ownerReferences": List(OWNER_REF), "finalizers": STRS,
+    "managedFields": List(ANY)})
+OBJECT_REF = Obj("v1.ObjectReference", {
+    "kind": STR, "namespace": STR, "name": STR, "uid": STR,
+    "apiVersion": STR, "resourceVersion": STR, "fieldPath": STR})
+TYPED_REF = Obj("v1.TypedLocalObjectReference", {
+    "apiGroup": STR, "kind": STR, "name": STR})
+INGRESS_BACKEND = Obj("v1.IngressBackend", {
+    "service": Obj("v1.IngressServiceBackend", {
+        "name": STR, "port": Obj("v1.ServiceBackendPort", {
+            "name": STR, "number": INT})}),
+    "resource": TYPED_REF})
+LB_STATUS = Obj("v1.LoadBalancerStatus", {"ingress": List(Obj(
+    "v1.LoadBalancerIngress", {
+        "ip": STR, "hostname": STR, "ipMode": STR,
+        "ports": List(Obj("v1.PortStatus", {
+            "port": INT, "protocol": STR, "error": STR}))}))})
+CONDITIONS = List(Obj("v1.Condition", {
+    "type": STR, "status": STR, "observedGeneration": INT64,
+    "lastTransitionTime": TIME, "reason": STR, "message": STR}))
 
 KIND_FIELDS = {
     "Ingress": {
-        "spec": {"ingressClassName": ANY, "defaultBackend": INGRESS_BACKEND,
-                 "tls": [{"hosts": ANY, "secretName": ANY}],
-                 "rules": [{"host": ANY, "http": {"paths": [{
-                     "path": ANY, "pathType": ANY,
-                     "backend": INGRESS_BACKEND}]}}]},
-        "status": {"loadBalancer": LB_STATUS},
+        "spec": Obj("v1.IngressSpec", {
+            "ingressClassName": STR, "defaultBackend": INGRESS_BACKEND,
+            "tls": List(Obj("v1.IngressTLS", {"hosts": STRS,
+                                              "secretName": STR})),
+            "rules": List(Obj("v1.IngressRule", {
+                "host": STR, "http": Obj("v1.HTTPIngressRuleValue", {
+                    "paths": List(Obj("v1.HTTPIngressPath", {
+                        "path": STR, "pathType": STR,
+                        "backend": INGRESS_BACKEND}))})}))}),
+        "status": Obj("v1.IngressStatus", {
+            "loadBalancer": Obj("v1.IngressLoadBalancerStatus",
+                                LB_STATUS.fields)}),
     },
     "IngressClass": {
-        "spec": {"controller": ANY, "parameters": {
-            "apiGroup": ANY, "kind": ANY, "name": ANY, "scope": ANY,
-            "namespace": ANY}},
+        "spec": Obj("v1.IngressClassSpec", {
+            "controller": STR, "parameters": Obj(
+                "v1.IngressClassParametersReference", {
+                    "apiGroup": STR, "kind": STR, "name": STR, "scope": STR,
+                    "namespace": STR})}),
     },
     "Service": {
-        "spec": {"ports": [{"name": ANY, "protocol": ANY, "appProtocol": ANY,
-                            "port": ANY, "targetPort": ANY, "nodePort": ANY}],
-                 "selector": ANY, "clusterIP": ANY, "clusterIPs": ANY,
-                 "type": ANY, "externalIPs": ANY, "sessionAffinity": ANY,
-                 "loadBalancerIP": ANY, "loadBalancerSourceRanges": ANY,
-                 "externalName": ANY, "externalTrafficPolicy": ANY,
-                 "healthCheckNodePort": ANY, "publishNotReadyAddresses": ANY,
-                 "sessionAffinityConfig": ANY, "ipFamilies": ANY,
-                 "ipFamilyPolicy": ANY, "allocateLoadBalancerNodePorts": ANY,
-                 "loadBalancerClass": ANY, "internalTrafficPolicy": ANY,
-                 "trafficDistribution": ANY},
-        "status": {"loadBalancer": LB_STATUS, "conditions": CONDITIONS},
+        "spec": Obj("v1.ServiceSpec", {
+            "ports": List(Obj("v1.ServicePort", {
+                "name": STR, "protocol": STR, "appProtocol": STR,
+                "port": INT, "targetPort": INT_OR_STR, "nodePort": INT})),
+            "selector": MAPSTR, "clusterIP": STR, "clusterIPs": STRS,
+            "type": STR, "externalIPs": STRS, "sessionAffinity": STR,
+            "loadBalancerIP": STR, "loadBalancerSourceRanges": STRS,
+            "externalName": STR, "externalTrafficPolicy": STR,
+            "healthCheckNodePort": INT, "publishNotReadyAddresses": BOOL,
+            "sessionAffinityConfig": ANY, "ipFamilies": STRS,
+            "ipFamilyPolicy": STR, "allocateLoadBalancerNodePorts": BOOL,
+            "loadBalancerClass": STR, "internalTrafficPolicy": STR,
+            "trafficDistribution": STR}),
+        "status": Obj("v1.ServiceStatus", {"loadBalancer": LB_STATUS,
+                                           "conditions": CONDITIONS}),
     },
-    "Secret": {"data": ANY, "stringData": ANY, "type": ANY, "immutable": ANY},
-    "Event": {"involvedObject": ANY, "reason": ANY, "message": ANY,
-              "source": ANY, "firstTimestamp": ANY, "lastTimestamp": ANY,
-              "count": ANY, "type": ANY, "eventTime": ANY, "series": ANY,
-              "action": ANY, "related": ANY, "reportingComponent": ANY,
-              "reportingInstance": ANY},
-    "Namespace": {"spec": {"finalizers": ANY},
-                  "status": {"phase": ANY, "conditions": ANY}},
+    "Secret": {"data": MAPSTR, "stringData": MAPSTR, "type": STR,
+               "immutable": BOOL},
+    "Event": {"involvedObject": OBJECT_REF, "reason": STR, "message": STR,
+              "source": Obj("v1.EventSource", {"component": STR,
+                                               "host": STR}),
+              "firstTimestamp": Leaf("v1.Time", ["string", "any"]),
+              "lastTimestamp": Leaf("v1.Time", ["string", "any"]),
+              "count": INT, "type": STR,
+              "eventTime": Leaf("v1.MicroTime", ["string", "any"]),
+              "series": ANY, "action": STR, "related": OBJECT_REF,
+              "reportingComponent": STR, "reportingInstance": STR},
+    "Namespace": {"spec": Obj("v1.NamespaceSpec", {"finalizers": STRS}),
+                  "status": Obj("v1.NamespaceStatus", {
+                      "phase": STR, "conditions": List(ANY)})},
     "EndpointSlice": {
-        "addressType": ANY,
-        "endpoints": [{"addresses": ANY, "conditions": {
-            "ready": ANY, "serving": ANY, "terminating": ANY},
-            "hostname": ANY, "targetRef": ANY, "deprecatedTopology": ANY,
-            "nodeName": ANY, "zone": ANY, "hints": ANY}],
-        "ports": [{"name": ANY, "protocol": ANY, "port": ANY,
-                   "appProtocol": ANY}],
+        "addressType": STR,
+        "endpoints": List(Obj("v1.Endpoint", {
+            "addresses": STRS, "conditions": Obj("v1.EndpointConditions", {
+                "ready": BOOL, "serving": BOOL, "terminating": BOOL}),
+            "hostname": STR, "targetRef": OBJECT_REF,
+            "deprecatedTopology": MAPSTR, "nodeName": STR, "zone": STR,
+            "hints": ANY})),
+        "ports": List(Obj("v1.EndpointPort", {
+            "name": STR, "protocol": STR, "port": INT, "appProtocol": STR})),
     },
-    "Lease": {"spec": {"holderIdentity": ANY, "leaseDurationSeconds": ANY,
-                       "acquireTime": ANY, "renewTime": ANY,
-                       "leaseTransitions": ANY, "strategy": ANY,
-                       "preferredHolder": ANY}},
+    "Lease": {"spec": Obj("v1.LeaseSpec", {
+        "holderIdentity": STR, "leaseDurationSeconds": INT,
+        "acquireTime": Leaf("v1.MicroTime", ["string", "any"]),
+        "renewTime": Leaf("v1.MicroTime", ["string", "any"]),
+        "leaseTransitions": INT, "strategy": STR, "preferredHolder": STR})},
     "DNSEndpoint": {
-        "spec": {"endpoints": [{"dnsName": ANY, "targets": ANY,
-                                "recordType": ANY, "setIdentifier": ANY,
-                                "recordTTL": ANY, "labels": ANY,
-                                "providerSpecific": [{"name": ANY,
-                                                      "value": ANY}]}]},
-        "status": {"observedGeneration": ANY},
+        "spec": Obj("v1alpha1.DNSEndpointSpec", {
+            "endpoints": List(Obj("endpoint.Endpoint", {
+                "dnsName": STR, "targets": STRS, "recordType": STR,
+                "setIdentifier": STR, "recordTTL": INT64, "labels": MAPSTR,
+                "providerSpecific": List(Obj("endpoint.ProviderSpecific", {
+                    "name": STR, "value": STR}))}))}),
+        "status": Obj("v1alpha1.DNSEndpointStatus",
+                      {"observedGeneration": INT64}),
     },
 }
 
 
 def schema_for(kind):
-    s = {"apiVersion": ANY, "kind": ANY, "metadata": OBJECT_META}
-    s.update(KIND_FIELDS.get(kind, {}))
-    return s
+    fields = {"apiVersion": STR, "kind": STR, "metadata": OBJECT_META}
+    fields.update(KIND_FIELDS.get(kind, {}))
+    return Obj(f"v1.{kind}", fields)
 
 
-def prune(kind, obj):
-    """Drop unknown fields from obj in place; returns their paths in the
-    order found (like the decoder's strict errors)."""
+class TypeMismatch(Exception):
+    """A value of the wrong JSON type at path (dotted, with indices)."""
+
+    def __init__(self, path, go_struct, go_field_path, go_type, value,
+                 want):
+        super().__init__(path)
+        self.path, self.go_struct, self.go_field_path = \
+            path, go_struct, go_field_path
+        self.go_type, self.value, self.want = go_type, value, want
+
+
+def json_type(v):
+    if v is None:
+        return "null"
+    if isinstance(v, bool):
+        return "bool"
+    if isinstance(v, (int, float)):
+        return "number"
+    if isinstance(v, str):
+        return "string"
+    if isinstance(v, list):
+        return "array"
+    return "object"
+
+
+def openapi_type(v):
+    """The type name OpenAPI validation reports for a value."""
+    if isinstance(v, bool):
+        return "boolean"
+    if isinstance(v, int):
+        return "integer"
+    return {"number": "number", "string": "string", "array": "array",
+            "object": "object", "null": "null"}[json_type(v)]
+
+
+def _want(schema):
+    if isinstance(schema, Obj):
+        return "object"
+    if isinstance(schema, List):
+        return "array"
+    if isinstance(schema, Map):
+        return "object"
+    return {"string": "string", "integer": "integer",
+            "boolean": "boolean"}.get(schema.json_types[0], "any")
+
+
+def decode(kind, obj):
+    """Check JSON types and drop unknown fields in place.  Returns the
+    unknown field paths in document order; raises TypeMismatch."""
     unknown = []
-    _prune(schema_for(kind), obj, "", unknown)
+    _walk(schema_for(kind), obj, "", "", kind, unknown)
     return unknown
 
 
-def _prune(schema, value, path, unknown):
-    if schema is ANY:
+def _walk(schema, value, path, gopath, gostruct, unknown):
+    if value is None:
+        return                          # null decodes to the zero value
+    if isinstance(schema, Leaf):
+        if not schema.accepts(value):
+            raise TypeMismatch(path, gostruct, gopath, schema.go, value,
+                               _want(schema))
         return
-    if isinstance(schema, list):
-        if isinstance(value, list):
-            for i, item in enumerate(value):
-                _prune(schema[0], item, f"{path}[{i}]", unknown)
+    if isinstance(schema, List):
+        if not isinstance(value, list):
+            raise TypeMismatch(path, gostruct, gopath, schema.go, value,
+                               "array")
+        for i, item in enumerate(value):
+            if item is None and isinstance(schema.item, (Obj, Map)):
+                value[i] = item = {}          # null decodes to a zero struct
+            _walk(schema.item, item, f"{path}[{i}]", gopath, gostruct,
+                  unknown)
         return
     if not isinstance(value, dict):
+        raise TypeMismatch(path, gostruct, gopath, schema.go, value,
+                           "object")
+    if isinstance(schema, Map):
+        for k, v in value.items():
+            if v is None and schema.value is STR:
+                value[k] = v = ""             # null decodes to ""
+            _walk(schema.value, v, f"{path}[{k}]" if path else k, gopath,
+                  gostruct, unknown)
         return
     for key in list(value):
         sub = f"{path}.{key}" if path else key
-        if key not in schema:
+        gosub = f"{gopath}.{key}" if gopath else key
+        if key not in schema.fields:
             unknown.append(sub)
             del value[key]
-        else:
-            _prune(schema[key], value[key], sub, unknown)
+            continue
+        if value[key] is None:
+            del value[key]                    # zero value, omitted on output
+            continue
+        # Go names the struct that holds the field, then the full path.
+        _walk(schema.fields[key], value[key], sub, gosub,
+              schema.go.split(".")[-1], unknown)

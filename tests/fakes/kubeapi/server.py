@@ -263,7 +263,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
     def do_GET(self):
         self._dispatch()
 
-    do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_GET
+    do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = do_GET
 
     def _dispatch(self):
         self._audit_id = f"{random.getrandbits(64):016x}"
@@ -282,8 +282,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 self._admin()
             except ApiError as e:
                 self._send_error(e)
-            except (ValueError, TypeError, KeyError) as e:
-                self._send_error(errors.bad_request(f"admin: {e}"))
+            except (ValueError, TypeError, KeyError, AttributeError) as e:
+                self._send_error(errors.bad_request(f"admin: bad request "
+                                                    f"body: {e!r}"))
             return
         try:
             req = self._req = self._classify()

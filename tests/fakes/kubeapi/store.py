@@ -19,7 +19,6 @@ from . import errors, validation
 from .errors import ApiError, FieldError
 from .patch import json_patch, merge_patch, strategic_merge_patch
 from .resources import RESOURCES, lookup
-from .schema import prune
 from .selectors import FieldSelector, LabelSelector
 
 DEFAULT_NAMESPACES = ["default", "kube-system", "kube-public",
@@ -172,8 +171,7 @@ class Store:
                 f"the kind in the data ({kind}) does not match the expected "
                 f"kind ({res.kind})")
         obj["apiVersion"], obj["kind"] = res.group_version, res.kind
-        validation.check_types(res, obj)
-        unknown = prune(res.kind, obj)
+        unknown = validation.check_types(res, obj)
         if unknown and on_unknown is not None:
             on_unknown(res, unknown)
 
@@ -392,6 +390,12 @@ class Store:
     def delete(self, res, ns, name, options=None, dry_run=False):
         """Returns (object, deleted_now)."""
         options = options or {}
+        if not isinstance(options, dict) or \
+                not isinstance(options.get("preconditions") or {}, dict):
+            raise errors.bad_request(
+                'DeleteOptions in version "v1" cannot be handled as a '
+                'DeleteOptions: json: cannot unmarshal into Go value of type '
+                'v1.DeleteOptions')
         with self.cond:
             cur = self._get(res, ns, name)
             pre = options.get("preconditions") or {}

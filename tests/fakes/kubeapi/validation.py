@@ -9,7 +9,8 @@ import binascii
 import ipaddress
 import re
 
-from .errors import FieldError, bad_request
+from . import schema
+from .errors import FieldError, bad_request, invalid
 
 DNS1123_LABEL = r"[a-z0-9]([-a-z0-9]*[a-z0-9])?"
 DNS1123_SUBDOMAIN = DNS1123_LABEL + r"(\." + DNS1123_LABEL + r")*"
@@ -113,27 +114,33 @@ def _qualified_name_errors(key):
 
 
 def check_types(res, obj):
-    """Decoding errors the real server gives as 400 before validation."""
-    meta = obj.get("metadata")
-    if meta is not None and not isinstance(meta, dict):
-        _decode_error(res, "metadata", "object")
-    for field in ("labels", "annotations"):
-        m = (meta or {}).get(field)
-        if m is None:
-            continue
-        if not isinstance(m, dict) or \
-                not all(isinstance(v, str) for v in m.values()):
-            _decode_error(res, f"metadata.{field}", "map[string]string")
+    """Decoding as the real server does it: wrong JSON types are a 400 for
+    built-in types (Go's json errors) and a 422 for the CRD (OpenAPI schema
+    validation); unknown fields are dropped.  Secret data must be base64.
+    Returns the dropped unknown field paths."""
+    try:
+        unknown = schema.decode(res.kind, obj)
+    except schema.TypeMismatch as e:
+        if res.crd:
+            got = schema.openapi_type(e.value)
+            raise invalid(res, (obj.get("metadata") or {}).get("name") or "",
+                          [FieldError("Invalid", e.path, got,
+                                      f"{e.path} in body must be of type "
+                                      f"{e.want}: \"{got}\"")])
+        raise bad_request(
+            f'{res.kind} in version "{res.version}" cannot be handled as a '
+            f'{res.kind}: json: cannot unmarshal {schema.json_type(e.value)} '
+            f'into Go struct field {e.go_struct}.{e.go_field_path} of type '
+            f'{e.go_type}')
     if res.kind == "Secret":
-        for k, v in (obj.get("data") or {}).items():
-            if not isinstance(v, str):
-                _decode_error(res, "data", "[]byte")
+        for v in (obj.get("data") or {}).values():
             try:
                 base64.b64decode(v, validate=True)
             except (binascii.Error, ValueError):
                 raise bad_request(f'Secret in version "v1" cannot be handled '
                                   f'as a Secret: illegal base64 data at input '
                                   f'byte {_bad_b64_offset(v)}')
+    return unknown
 
 
 def _bad_b64_offset(v):
@@ -141,12 +148,6 @@ def _bad_b64_offset(v):
         if not (ch.isalnum() or ch in "+/="):
             return i
     return len(v)
-
-
-def _decode_error(res, field, gotype):
-    raise bad_request(f'{res.kind} in version "{res.version}" cannot be '
-                      f'handled as a {res.kind}: json: cannot unmarshal into '
-                      f'Go struct field {field} of type {gotype}')
 
 
 def validate_meta(res, obj):
