@@ -70,6 +70,7 @@ struct host {
     time_t last_success, last_attempt;
     int attempts, failures;
     int in_flight, again;           /* refresh asked during a fetch */
+    int adopt_tried;                /* looked for a pair on disk */
     uint64_t due_ms;                /* monotonic */
 };
 
@@ -85,6 +86,8 @@ struct certs_pipeline {
     size_t nhosts;
     uint64_t generation;
     uint32_t rng;
+    int vault_failures;             /* consecutive Vault-wide failures */
+    uint64_t pause_until_ms;        /* no fetches before (monotonic) */
     /* metrics (under mu) */
     uint64_t fetches, changes, errors[NREASONS];
     uint64_t logins, renewals;
@@ -881,6 +884,86 @@ static int apply(struct certs_pipeline *p, struct host *h, struct certs_fetch *r
     return 0;
 }
 
+/* Reasons that mean "Vault as a whole is unusable", not "this host". */
+static int vault_wide(const char *reason)
+{
+    static const char *const wide[] = {
+        "network", "timeout", "tls", "sealed", "server_error", "rate_limited",
+        "auth", "malformed_answer",
+    };
+
+    for (size_t i = 0; reason && i < sizeof(wide) / sizeof(wide[0]); i++)
+        if (strcmp(reason, wide[i]) == 0)
+            return 1;
+    return 0;
+}
+
+/* After a Vault-wide failure (lock held): every host reports it (their
+ * pairs stay), and the worker pauses with backoff before the next probe
+ * instead of waiting out one timeout per host. */
+static void vault_down(struct certs_pipeline *p, const struct certs_fetch *r)
+{
+    p->vault_failures++;
+    p->pause_until_ms = mono_ms() + retry_delay(p, p->vault_failures);
+    for (size_t i = 0; i < p->nhosts; i++) {
+        struct host *h = p->hosts[i];
+        char *msg;
+        if (h->status == CERTS_MISSING || h->status == CERTS_INVALID ||
+            h->status == CERTS_WRITE_ERROR)
+            continue;   /* a host-specific outcome stays until re-read */
+        if (!(msg = strdup(r->msg)))
+            continue;
+        h->status = CERTS_VAULT_ERROR;
+        h->reason = r->reason;
+        free(h->last_error);
+        h->last_error = msg;
+        /* Re-read as soon as Vault is back, not a refresh later. */
+        if (h->due_ms != UINT64_MAX && h->due_ms > p->pause_until_ms)
+            h->due_ms = p->pause_until_ms;
+    }
+}
+
+/* Serves a pair left in the folder by an earlier run (lock held on entry
+ * and exit; released while reading files). */
+static void adopt_one(struct certs_pipeline *p, struct host *h)
+{
+    struct certs_fetch r;
+    struct served sv;
+    char *name = strdup(h->host);
+    int changed = 0;
+
+    h->adopt_tried = 1;
+    if (!name)
+        return;
+    memset(&sv, 0, sizeof(sv));
+    memcpy(sv.stem, h->stem, sizeof(sv.stem));
+    memset(&r, 0, sizeof(r));
+    pthread_mutex_unlock(&p->mu);
+    int found = adopt_from_disk(p, name, &sv, &r) == 0;
+    pthread_mutex_lock(&p->mu);
+    h = find_host(p, name);
+    if (found && h && !h->has_pair) {
+        log_info("certs: %s: serving the pair found in %s until Vault "
+                 "answers", name, p->cfg.dir);
+        h->has_pair = 1;
+        memcpy(h->fp, r.fp, FP_LEN);
+        h->not_before = r.info.not_before;
+        h->not_after = r.info.not_after;
+        free(h->source);
+        h->source = strdup("disk");
+        p->generation++;
+        h->pair_generation = p->generation;
+        memcpy(h->sha256, r.info.sha256, sizeof(h->sha256));
+        changed = 1;
+    }
+    result_clear(&r);
+    free(name);
+    if (changed)
+        notify(p);
+}
+
+/* Fetches one due host (lock held on entry and exit; released during the
+ * Vault I/O, validation and file writes). */
 static void process_one(struct certs_pipeline *p, struct host *h)
 {
     struct served sv;
@@ -888,6 +971,10 @@ static void process_one(struct certs_pipeline *p, struct host *h)
     char *name = strdup(h->host);
     int changed = 0;
 
+    if (!name) {
+        h->due_ms = mono_ms() + (uint64_t)p->cfg.retry_min_ms;
+        return;     /* out of memory: try again later */
+    }
     memset(&sv, 0, sizeof(sv));
     sv.has_pair = h->has_pair;
     sv.from_pki = h->from_pki;
@@ -897,45 +984,12 @@ static void process_one(struct certs_pipeline *p, struct host *h)
     sv.pki_renew_at = h->pki_renew_at;
     memcpy(sv.fp, h->fp, FP_LEN);
     memcpy(sv.stem, h->stem, sizeof(sv.stem));
-    if (!name) {
-        h->due_ms = mono_ms() + (uint64_t)p->cfg.retry_min_ms;
-        return;     /* out of memory: try again later */
-    }
     /* Not due again until this attempt is applied. */
     h->due_ms = UINT64_MAX;
     h->in_flight = 1;
     pthread_mutex_unlock(&p->mu);
 
     memset(&r, 0, sizeof(r));
-    if (!sv.has_pair && sv.attempts == 0 &&
-        adopt_from_disk(p, name, &sv, &r) == 0) {
-        log_info("certs: %s: serving the pair found in %s until Vault "
-                 "answers", name, p->cfg.dir);
-        pthread_mutex_lock(&p->mu);
-        h = find_host(p, name);
-        if (h && !h->has_pair) {
-            h->has_pair = 1;
-            memcpy(h->fp, r.fp, FP_LEN);
-            h->not_before = r.info.not_before;
-            h->not_after = r.info.not_after;
-            free(h->source);
-            h->source = strdup("disk");
-            p->generation++;
-            h->pair_generation = p->generation;
-            memcpy(h->sha256, r.info.sha256, sizeof(h->sha256));
-            changed = 1;
-            sv.has_pair = 1;
-            memcpy(sv.fp, r.fp, FP_LEN);
-            sv.not_before = r.info.not_before;
-            sv.not_after = r.info.not_after;
-        }
-        pthread_mutex_unlock(&p->mu);
-        result_clear(&r);
-        if (changed)
-            notify(p);
-        changed = 0;
-    }
-
     fetch_host(p->vc, &p->cfg, name, &sv, &r);
     if (r.status == CERTS_OK && r.have_pair &&
         (!sv.has_pair || memcmp(sv.fp, r.fp, FP_LEN) != 0))
@@ -955,18 +1009,30 @@ static void process_one(struct certs_pipeline *p, struct host *h)
     } else if (r.have_pair && r.status == CERTS_OK) {
         remove_files(p, sv.stem);   /* dropped while we fetched */
     }
+    if (r.status == CERTS_VAULT_ERROR && vault_wide(r.reason)) {
+        vault_down(p, &r);
+    } else if (r.status != CERTS_VAULT_ERROR) {
+        p->vault_failures = 0;
+        p->pause_until_ms = 0;
+    }
     {
         struct vault_token_info ti;
         vault_client_token_info(p->vc, &ti);
         p->logins = ti.logins;
         p->renewals = ti.renewals;
     }
-    pthread_mutex_unlock(&p->mu);
     if (changed)
         notify(p);
     result_clear(&r);
     free(name);
-    pthread_mutex_lock(&p->mu);
+}
+
+static void wait_until(struct certs_pipeline *p, uint64_t when_ms)
+{
+    struct timespec ts = {(time_t)(when_ms / MS_PER_S),
+                          (long)(when_ms % MS_PER_S) * 1000000L};
+
+    pthread_cond_timedwait(&p->cv, &p->mu, &ts);
 }
 
 static void *worker(void *arg)
@@ -976,27 +1042,33 @@ static void *worker(void *arg)
     pthread_mutex_lock(&p->mu);
     while (!p->stop) {
         uint64_t now = mono_ms(), next = UINT64_MAX;
-        struct host *due = NULL;
+        struct host *due = NULL, *adopt = NULL;
 
-        for (size_t i = 0; i < p->nhosts; i++) {
-            if (p->hosts[i]->due_ms <= now) {
-                due = p->hosts[i];
-                break;
-            }
-            if (p->hosts[i]->due_ms < next)
-                next = p->hosts[i]->due_ms;
+        for (size_t i = 0; i < p->nhosts && !adopt; i++) {
+            struct host *h = p->hosts[i];
+            if (!h->adopt_tried && !h->has_pair)
+                adopt = h;
+            else if (!due && h->due_ms <= now)
+                due = h;
+            else if (h->due_ms < next)
+                next = h->due_ms;
+        }
+        if (adopt) {
+            adopt_one(p, adopt);    /* even while Vault is down */
+            continue;
+        }
+        if (p->pause_until_ms > now) {
+            wait_until(p, p->pause_until_ms);
+            continue;
         }
         if (due) {
             process_one(p, due);
             continue;
         }
-        if (next == UINT64_MAX) {
+        if (next == UINT64_MAX)
             pthread_cond_wait(&p->cv, &p->mu);
-        } else {
-            struct timespec ts = {(time_t)(next / MS_PER_S),
-                                  (long)(next % MS_PER_S) * 1000000L};
-            pthread_cond_timedwait(&p->cv, &p->mu, &ts);
-        }
+        else
+            wait_until(p, next);
     }
     pthread_mutex_unlock(&p->mu);
     return NULL;

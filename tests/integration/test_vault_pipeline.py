@@ -190,6 +190,30 @@ def test_vault_sealed_keeps_serving_then_recovers_without_a_reload(procs, fake_v
     assert open(e["crt"]).read() == leaf.cert_pem
 
 
+def test_a_vault_outage_is_probed_with_backoff_not_host_by_host(procs, fake_vault, ca, tmp_path):
+    hosts = ["o%d.example.com" % i for i in range(6)]
+    for h in hosts:
+        put_pair(fake_vault, h, certs.make_cert(ca, [h]))
+    w = Watch(procs, fake_vault, tmp_path, hosts)
+    for h in hosts:
+        w.wait_event(pair_event(h))
+    n = w.count()
+    fake_vault.seal()
+    for h in hosts:     # every host reports the outage and keeps its pair
+        e = w.wait_event(status_event(h, "vault_error", "sealed"), after=n)
+        assert e["has_pair"] == "1"
+    fake_vault.clear_requests()
+    time.sleep(2.0)
+    tries = len([q for q in fake_vault.requests() if q["path"].startswith("secret/")])
+    # One probe (2 attempts) per pause of 0.2 s doubling: about 8. Host by
+    # host it would be 6 times as many.
+    assert 1 <= tries <= 16, tries
+    fake_vault.unseal()
+    for h in hosts:
+        w.wait_event(status_event(h, "ok"), after=n, timeout=6)
+    assert all(len(w.events(h, "pair")) == 1 for h in hosts)
+
+
 def test_one_failing_host_never_affects_the_others(procs, fake_vault, ca, tmp_path):
     put_pair(fake_vault, "ok.example.com", certs.make_cert(ca, ["ok.example.com"]))
     put_pair(fake_vault, "*.wild.example.com", certs.make_cert(ca, ["*.wild.example.com"]))
