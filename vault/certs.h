@@ -19,7 +19,11 @@
  * A failure (missing, invalid, Vault down/sealed/denying) NEVER removes a
  * served pair: the last good pair stays, the host is retried with backoff
  * (1 s doubling up to the refresh interval, jittered) and the failure is
- * reported in the snapshot and metrics. Other hosts are unaffected.
+ * reported in the snapshot and metrics. Other hosts are unaffected. A
+ * failure of Vault as a whole (network, timeout, TLS, sealed, 5xx, 429,
+ * auth) is reported for every host and pauses all fetches with the same
+ * backoff; after the pause one host probes, and when it succeeds the
+ * others are re-read at once.
  * Every host is re-read every refresh interval (default 5 min) and on
  * certs_refresh_now(). Files are named so that no host string can escape
  * the folder: a host made only of [a-z0-9-] labels keeps its name, with a
