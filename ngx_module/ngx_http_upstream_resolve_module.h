@@ -99,13 +99,17 @@ struct ngx_http_upstream_resolve_peer_s {
 };
 
 
-/* resolution state of one resolve_server, in shared memory */
+/*
+ * resolution state of one resolve_server, in shared memory; schedule times
+ * are ngx_current_msec values (CLOCK_MONOTONIC, the same in every process),
+ * so a wall clock step does not stall resolutions
+ */
 
 typedef struct {
     ngx_pid_t                            owner;     /* resolving now, or 0 */
-    uint64_t                             claimed;   /* epoch ms */
+    ngx_msec_t                           claimed;   /* monotonic ms */
+    ngx_msec_t                           next;      /* monotonic ms */
     uint64_t                             last;      /* epoch ms, 0: never */
-    uint64_t                             next;      /* epoch ms */
     ngx_msec_t                           ttl;       /* applied, ms */
     ngx_int_t                            error;     /* resolver state */
     ngx_uint_t                           failures;  /* consecutive */

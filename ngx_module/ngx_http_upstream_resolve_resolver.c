@@ -21,7 +21,7 @@
 static void ngx_http_upstream_resolve_tick(ngx_event_t *ev);
 static ngx_uint_t ngx_http_upstream_resolve_claim(
     ngx_http_upstream_resolve_main_conf_t *rmcf,
-    ngx_http_upstream_resolve_srv_conf_t *rscf, ngx_uint_t i, uint64_t now);
+    ngx_http_upstream_resolve_srv_conf_t *rscf, ngx_uint_t i, ngx_msec_t now);
 static void ngx_http_upstream_resolve_start(
     ngx_http_upstream_resolve_main_conf_t *rmcf,
     ngx_http_upstream_resolve_job_t *job);
@@ -102,8 +102,8 @@ ngx_http_upstream_resolve_tick(ngx_event_t *ev)
 {
     ngx_http_upstream_resolve_main_conf_t  *rmcf = ev->data;
 
-    uint64_t                                now;
     ngx_uint_t                              i, j;
+    ngx_msec_t                              now;
     ngx_http_upstream_resolve_job_t        *job;
     ngx_http_upstream_resolve_state_t      *st;
     ngx_http_upstream_resolve_srv_conf_t  **rscfp, *rscf;
@@ -130,7 +130,7 @@ ngx_http_upstream_resolve_tick(ngx_event_t *ev)
         return;
     }
 
-    now = ngx_http_upstream_resolve_now();
+    now = ngx_current_msec;
     rscfp = rmcf->upstreams.elts;
 
     for (i = 0; i < rmcf->upstreams.nelts; i++) {
@@ -163,7 +163,7 @@ ngx_http_upstream_resolve_tick(ngx_event_t *ev)
 
 static ngx_uint_t
 ngx_http_upstream_resolve_claim(ngx_http_upstream_resolve_main_conf_t *rmcf,
-    ngx_http_upstream_resolve_srv_conf_t *rscf, ngx_uint_t i, uint64_t now)
+    ngx_http_upstream_resolve_srv_conf_t *rscf, ngx_uint_t i, ngx_msec_t now)
 {
     ngx_uint_t                           claimed;
     ngx_http_upstream_resolve_state_t   *st;
@@ -358,7 +358,7 @@ ngx_http_upstream_resolve_apply(ngx_http_upstream_resolve_job_t *job,
 
     st->ttl = next;
     st->last = now;
-    st->next = now + next;
+    st->next = ngx_current_msec + next;
     st->owner = 0;
 
     ngx_rwlock_unlock(&sh->rwlock);

@@ -210,6 +210,7 @@ static u_char *
 ngx_http_upstream_resolve_status_upstream(u_char *p,
     ngx_http_upstream_resolve_srv_conf_t *rscf)
 {
+    uint64_t                             now;
     ngx_str_t                            addr, err;
     ngx_uint_t                           i, n;
     ngx_http_upstream_resolve_peer_t    *peer;
@@ -219,6 +220,7 @@ ngx_http_upstream_resolve_status_upstream(u_char *p,
 
     sh = rscf->shared;
     host = rscf->hosts->elts;
+    now = ngx_http_upstream_resolve_now();
 
     p = ngx_cpymem(p, "{\"name\":", sizeof("{\"name\":") - 1);
     p = ngx_http_upstream_resolve_json_str(p, &rscf->upstream->host);
@@ -280,8 +282,10 @@ ngx_http_upstream_resolve_status_upstream(u_char *p,
             p = ngx_cpymem(p, "null", sizeof("null") - 1);
         }
 
+        /* the monotonic schedule as wall clock time */
+
         p = ngx_sprintf(p, ",\"next_resolution_ms\":%uL,\"last_error\":",
-                        st->next);
+                        now + (int64_t) (st->next - ngx_current_msec));
 
         if (st->error == 0) {
             p = ngx_cpymem(p, "null", sizeof("null") - 1);
