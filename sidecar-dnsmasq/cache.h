@@ -28,9 +28,15 @@ struct cache_entry {
     uint64_t stored_ms;
     uint64_t expire_ms;                     /* stored_ms + ttl */
     uint64_t stale_until_ms;                /* expire_ms + stale window */
+    uint64_t stale_hold_ms;                 /* upstreams failed: serve stale
+                                               at once until then */
     uint16_t *ttl_offs;                     /* nttl offsets into image */
     uint8_t *image;                         /* image_len bytes */
 };
+
+/* RFC 8767: stale answers carry TTL 30; after a failed refresh the stale
+ * answer is served at once (refreshing in the background) for 30 s. */
+enum { CACHE_STALE_REPLY_TTL = 30, CACHE_STALE_RECHECK_MS = 30000 };
 
 struct cache;
 

@@ -11,7 +11,6 @@
 enum {
     MAX_WAITERS = 1024,             /* clients behind one query */
     MAX_TRIES = CFG_MAX_UPSTREAMS + 1,
-    STALE_REPLY_TTL = 30,           /* RFC 8767 recommendation */
     MS_PER_S = 1000,
     QUERY_BUF = DNS_HEADER_LEN + DNS_MAX_NAME + 4 + DNS_OPT_RR_LEN,
 };
@@ -183,11 +182,13 @@ static void finish_failed(struct pending *p)
             .ttl_offs = e->ttl_offs, .nttl = e->nttl,
             .ttl = now < e->expire_ms
                        ? (uint32_t)((e->expire_ms - now + MS_PER_S - 1) / MS_PER_S)
-                       : STALE_REPLY_TTL,
+                       : CACHE_STALE_REPLY_TTL,
         };
 
-        if (now >= e->expire_ms)
+        if (now >= e->expire_ms) {
             prom_add(&w->m.stale_served, p->nwaiters);
+            e->stale_hold_ms = now + CACHE_STALE_RECHECK_MS;
+        }
         serve_all(p, &src, DNS_R_SERVFAIL);
     } else {
         serve_all(p, NULL, DNS_R_SERVFAIL);

@@ -204,6 +204,28 @@ size_t worker_handle_query(struct worker *w, const uint8_t *msg, size_t len,
                 metrics_response(&w->m, rcode);
                 return n;
             }
+        } else if (now < e->stale_until_ms && now < e->stale_hold_ms) {
+            /* A refresh failed recently: stale now, retry in background. */
+            struct answer_src src = {
+                .image = e->image, .image_len = e->image_len,
+                .ttl_offs = e->ttl_offs, .nttl = e->nttl,
+                .ttl = CACHE_STALE_REPLY_TTL,
+            };
+            unsigned rcode = dns_get16(e->image + DNS_OFF_FLAGS) & DNS_F_RCODE;
+
+            if (!e->prefetching) {
+                e->prefetching = 1;
+                resolver_prefetch(w->res, q.lname, q.qname_len, q.qtype,
+                                  q.qclass);
+            }
+            n = answer_write(out, cap, &src, &cq, &trunc);
+            if (n) {
+                prom_inc(&w->m.stale_served);
+                if (trunc)
+                    prom_inc(&w->m.truncated);
+                metrics_response(&w->m, rcode);
+                return n;
+            }
         } else if (now >= e->stale_until_ms) {
             cache_remove(w->cache, e);
         }
