@@ -83,14 +83,20 @@ struct publisher {
     struct write_op *writes;
     size_t nwrites;
     struct ev_timer *sync_timer;
+    uint64_t sync_due_ms;
     struct backoff write_backoff;
     int write_failed;
 };
 
+/* Runs the reconcile within delay_ms: an earlier request wins over a
+ * later one (debounce), and over the periodic resync. */
 static void schedule_sync(struct publisher *p, uint64_t delay_ms)
 {
-    if (!evloop_timer_active(p->sync_timer))
-        evloop_timer_start(p->sync_timer, delay_ms);
+    uint64_t due = evloop_now_ms(p->loop) + delay_ms;
+    if (evloop_timer_active(p->sync_timer) && p->sync_due_ms <= due)
+        return;
+    p->sync_due_ms = due;
+    evloop_timer_start(p->sync_timer, delay_ms);
 }
 
 static uint64_t now_ms(struct publisher *p)
@@ -661,6 +667,7 @@ static void sync_cb(struct evloop *loop, struct ev_timer *t, void *arg)
 
     if (!ready_to_write(p))
         return;
+    p->sync_due_ms = evloop_now_ms(p->loop) + RESYNC_PERIOD_MS;
     evloop_timer_start(p->sync_timer, RESYNC_PERIOD_MS);
 
     /* Status of every served Ingress. */
