@@ -28,6 +28,8 @@
 #define NGX_HTTP_UPSTREAM_RESOLVE_ERROR_LEN     64
 
 
+static ngx_buf_t *ngx_http_upstream_resolve_status_buf(ngx_http_request_t *r,
+    ngx_chain_t ***ll, size_t len);
 static size_t ngx_http_upstream_resolve_json_len(ngx_str_t *s);
 static u_char *ngx_http_upstream_resolve_json_str(u_char *p, ngx_str_t *s);
 static size_t ngx_http_upstream_resolve_status_len(
@@ -43,11 +45,11 @@ ngx_int_t
 ngx_http_upstream_resolve_status_handler(ngx_http_request_t *r)
 {
     size_t                                  len;
-    u_char                                 *p;
+    off_t                                   total;
     ngx_int_t                               rc;
     ngx_buf_t                              *b;
-    ngx_uint_t                              i;
-    ngx_chain_t                             out;
+    ngx_uint_t                              i, first;
+    ngx_chain_t                            *out, **ll;
     ngx_http_upstream_resolve_srv_conf_t  **rscfp;
     ngx_http_upstream_resolve_main_conf_t  *rmcf;
 
@@ -63,22 +65,22 @@ ngx_http_upstream_resolve_status_handler(ngx_http_request_t *r)
     rmcf = ngx_http_get_module_main_conf(r, ngx_http_upstream_resolve_module);
     rscfp = rmcf->upstreams.elts;
 
-    /*
-     * each upstream is measured and written under its read lock; the
-     * buffer is sized per upstream so a change in between cannot overflow
-     */
+    /* one buffer per upstream, measured and written under its read lock */
 
-    len = sizeof("{\"pid\":,\"upstreams\":[]}\n") + NGX_INT64_LEN;
+    out = NULL;
+    ll = &out;
+    total = 0;
 
-    b = ngx_create_temp_buf(r->pool, len);
+    b = ngx_http_upstream_resolve_status_buf(r, &ll,
+                  sizeof("{\"pid\":,\"upstreams\":[") - 1 + NGX_INT64_LEN);
     if (b == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
     b->last = ngx_sprintf(b->last, "{\"pid\":%P,\"upstreams\":[", ngx_pid);
+    total += b->last - b->pos;
 
-    out.buf = b;
-    out.next = NULL;
+    first = 1;
 
     for (i = 0; i < rmcf->upstreams.nelts; i++) {
 
@@ -88,52 +90,39 @@ ngx_http_upstream_resolve_status_handler(ngx_http_request_t *r)
 
         ngx_rwlock_rlock(&rscfp[i]->shared->rwlock);
 
-        len = ngx_http_upstream_resolve_status_len(rscfp[i])
-              + (b->last - b->pos) + sizeof("]}\n");
+        len = ngx_http_upstream_resolve_status_len(rscfp[i]);
 
-        p = ngx_pnalloc(r->pool, len);
-        if (p == NULL) {
+        b = ngx_http_upstream_resolve_status_buf(r, &ll, len);
+        if (b == NULL) {
             ngx_rwlock_unlock(&rscfp[i]->shared->rwlock);
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
 
-        b->start = p;
-        p = ngx_cpymem(p, b->pos, b->last - b->pos);
-
-        if (i > 0 && b->last[-1] != '[') {
-            *p++ = ',';
+        if (!first) {
+            *b->last++ = ',';
         }
 
-        p = ngx_http_upstream_resolve_status_upstream(p, rscfp[i]);
+        first = 0;
+
+        b->last = ngx_http_upstream_resolve_status_upstream(b->last, rscfp[i]);
 
         ngx_rwlock_unlock(&rscfp[i]->shared->rwlock);
 
-        b->pos = b->start;
-        b->last = p;
-        b->end = b->start + len;
+        total += b->last - b->pos;
     }
 
-    if (b->end - b->last < (ssize_t) sizeof("]}\n")) {
-        len = (b->last - b->pos) + sizeof("]}\n");
-
-        p = ngx_pnalloc(r->pool, len);
-        if (p == NULL) {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
-
-        b->start = p;
-        p = ngx_cpymem(p, b->pos, b->last - b->pos);
-        b->pos = b->start;
-        b->last = p;
-        b->end = b->start + len;
+    b = ngx_http_upstream_resolve_status_buf(r, &ll, sizeof("]}\n") - 1);
+    if (b == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
     b->last = ngx_cpymem(b->last, "]}\n", sizeof("]}\n") - 1);
     b->last_buf = (r == r->main) ? 1 : 0;
     b->last_in_chain = 1;
+    total += b->last - b->pos;
 
     r->headers_out.status = NGX_HTTP_OK;
-    r->headers_out.content_length_n = b->last - b->pos;
+    r->headers_out.content_length_n = total;
     ngx_str_set(&r->headers_out.content_type, "application/json");
     r->headers_out.content_type_len = r->headers_out.content_type.len;
 
@@ -142,7 +131,36 @@ ngx_http_upstream_resolve_status_handler(ngx_http_request_t *r)
         return rc;
     }
 
-    return ngx_http_output_filter(r, &out);
+    return ngx_http_output_filter(r, out);
+}
+
+
+/* a new temporary buffer of len bytes, linked at *ll */
+
+static ngx_buf_t *
+ngx_http_upstream_resolve_status_buf(ngx_http_request_t *r,
+    ngx_chain_t ***ll, size_t len)
+{
+    ngx_buf_t    *b;
+    ngx_chain_t  *cl;
+
+    b = ngx_create_temp_buf(r->pool, len);
+    if (b == NULL) {
+        return NULL;
+    }
+
+    cl = ngx_alloc_chain_link(r->pool);
+    if (cl == NULL) {
+        return NULL;
+    }
+
+    cl->buf = b;
+    cl->next = NULL;
+
+    **ll = cl;
+    *ll = &cl->next;
+
+    return b;
 }
 
 
