@@ -51,7 +51,7 @@ struct vault_client {
     int looked_up;              /* lookup-self done for this token */
     long lease;                 /* seconds, 0 unknown/infinite */
     int renewable;
-    time_t obtained, expires, renew_after;
+    time_t obtained, expires, renew_after, lookup_after;
     uint64_t logins, renewals, file_reloads;
 
     struct mount_entry mounts[MAX_MOUNTS];
@@ -86,7 +86,7 @@ static void forget_token(struct vault_client *vc)
     vc->looked_up = 0;
     vc->lease = 0;
     vc->renewable = 0;
-    vc->obtained = vc->expires = vc->renew_after = 0;
+    vc->obtained = vc->expires = vc->renew_after = vc->lookup_after = 0;
 }
 
 struct vault_client *vault_client_new(const struct vault_config *c,
@@ -561,9 +561,13 @@ static void lookup_self(struct vault_client *vc)
         if (root)
             json_object_put(root);
     } else {
+        enum vault_err code = status ? vault_classify_status(status) : e.code;
         log_debug("vault: token lookup-self failed (%s); lease unknown",
-                  status ? vault_err_name(vault_classify_status(status))
-                         : e.msg);
+                  status ? vault_err_name(code) : e.msg);
+        if (vault_err_transient(code)) {
+            vc->looked_up = 0;      /* Vault unreachable: ask again later */
+            vc->lookup_after = time(NULL) + RENEW_RETRY_S;
+        }
     }
     wipe_buf(&resp);
     buf_free(&resp);
@@ -619,7 +623,7 @@ int vault_client_maintain(struct vault_client *vc, struct vault_error *err)
         if (!vc->token)
             return vault_fail(err, VAULT_ERR_INTERNAL, 0, "out of memory");
     }
-    if (!vc->looked_up)
+    if (!vc->looked_up && now >= vc->lookup_after)
         lookup_self(vc);
     if (vc->renewable && vc->lease > 0 && now >= vc->obtained + vc->lease / 2 &&
         now >= vc->renew_after) {
