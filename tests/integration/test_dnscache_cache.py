@@ -84,6 +84,10 @@ def test_answers_keep_client_id_and_question_case(cluster_dns, dnscache_factory)
     assert str(r.question[0].name) == "WeB.ClUsTeR.LoCaL."
     assert ips(r) == {"10.0.0.1", "10.0.0.2"}
     assert dc.metric("portico_dnscache_cache_hits_total") >= 1
+    # Cached answers carry the remaining TTL, not the original one.
+    time.sleep(1.1)
+    later = dc.query("web.cluster.local")
+    assert min_ttl(later) < min_ttl(first)
 
 
 def test_record_change_is_seen_after_the_clamped_ttl(cluster_dns_factory,
