@@ -304,6 +304,12 @@ static void default_server(struct emitter *e, const struct model *m,
     emit(e, RENDER_NO_OWNER, "server {\n");
     listen_lines(e, o, " default_server");
     emit(e, RENDER_NO_OWNER, "    server_name _;\n");
+    /* Only here, not at http level: a server with certificates gets its
+     * own SSL context (about 0.6 ms of nginx -t each); servers without one
+     * keep the default server's context after SNI. */
+    emit(e, RENDER_NO_OWNER, "    ssl_certificate \"%s\";\n", o->default_crt);
+    emit(e, RENDER_NO_OWNER, "    ssl_certificate_key \"%s\";\n",
+         o->default_key);
     for (size_t i = 0; i < m->def.nlocs; i++)
         location(e, m, o, &m->def.locs[i]);
     exact_slash_guards(e, m, o, &m->def);
@@ -366,8 +372,6 @@ static void http_settings(struct emitter *e, const struct model *m,
     emit(e, N, "server_names_hash_bucket_size %d;\n",
          SERVER_NAMES_BUCKET_SIZE);
     emit(e, N, "resolver %s ipv6=off;\nresolver_timeout 2s;\n", o->resolver);
-    emit(e, N, "ssl_certificate \"%s\";\nssl_certificate_key \"%s\";\n",
-         o->default_crt, o->default_key);
     emit(e, N, "ssl_protocols TLSv1.2 TLSv1.3;\n");
     emit(e, N, "ssl_session_cache shared:portico_ssl:10m;\n");
     emit(e, N, "client_max_body_size 1m;\n");
