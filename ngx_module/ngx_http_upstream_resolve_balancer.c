@@ -3,8 +3,9 @@
  * ngx_http_upstream_resolve_module: per-request peer selection.
  *
  * Smooth weighted round robin with passive health checks (max_fails,
- * fail_timeout) and backup peers, as nginx's own round robin, over the peer
- * list in the upstream's zone.  A chosen peer is referenced (peer->refs)
+ * fail_timeout) and backup peers, as nginx's own round robin, or, when
+ * "least_conn" precedes resolve_server, nginx's least connections choice,
+ * over the peer list in the upstream's zone.  A chosen peer is referenced (peer->refs)
  * until the request frees it; the address and name handed to the upstream
  * are copies in the request's pool, so nothing the request keeps points
  * into the zone after free.
@@ -32,6 +33,8 @@ typedef struct {
     ngx_http_upstream_resolve_peer_t   **tried;
     ngx_uint_t                           ntried;
     ngx_uint_t                           ntries;
+
+    unsigned                             least_conn:1;
 } ngx_http_upstream_resolve_peer_data_t;
 
 
@@ -40,6 +43,9 @@ static ngx_int_t ngx_http_upstream_resolve_get_peer(ngx_peer_connection_t *pc,
 static ngx_http_upstream_resolve_peer_t *ngx_http_upstream_resolve_choose(
     ngx_http_upstream_resolve_peer_data_t *rp,
     ngx_http_upstream_resolve_peer_t *list, ngx_uint_t single);
+static ngx_uint_t ngx_http_upstream_resolve_usable(
+    ngx_http_upstream_resolve_peer_data_t *rp,
+    ngx_http_upstream_resolve_peer_t *peer, ngx_uint_t single, time_t now);
 static ngx_uint_t ngx_http_upstream_resolve_tried(
     ngx_http_upstream_resolve_peer_data_t *rp,
     ngx_http_upstream_resolve_peer_t *peer);
@@ -84,6 +90,7 @@ ngx_http_upstream_resolve_init_peer(ngx_http_request_t *r,
     rp->shared = sh;
     rp->upstream_name = &us->host;
     rp->current = NULL;
+    rp->least_conn = rscf->least_conn;
 
     rp->tried = ngx_palloc(r->pool,
                    rp->ntries * sizeof(ngx_http_upstream_resolve_peer_t *));
@@ -136,8 +143,6 @@ ngx_http_upstream_resolve_get_peer(ngx_peer_connection_t *pc, void *data)
 
     ngx_rwlock_wlock(&sh->rwlock);
 
-    /* one peer in all: like round robin, it is never marked failed */
-
     single = (sh->number == 1 && sh->nbackup == 0);
 
     peer = ngx_http_upstream_resolve_choose(rp, sh->peer, single);
@@ -189,32 +194,59 @@ ngx_http_upstream_resolve_choose(ngx_http_upstream_resolve_peer_data_t *rp,
 {
     time_t                             now;
     ngx_int_t                          total;
-    ngx_http_upstream_resolve_peer_t  *peer, *best;
+    ngx_uint_t                         many;
+    ngx_http_upstream_resolve_peer_t  *peer, *best, *first;
 
     now = ngx_time();
 
     best = NULL;
+    first = list;
     total = 0;
 
-    for (peer = list; peer; peer = peer->next) {
+    if (rp->least_conn) {
 
-        if (ngx_http_upstream_resolve_tried(rp, peer)) {
+        /*
+         * least connections relative to weight; when several peers tie,
+         * round robin among them, as nginx's least_conn
+         */
+
+        many = 0;
+
+        for (peer = list; peer; peer = peer->next) {
+
+            if (!ngx_http_upstream_resolve_usable(rp, peer, single, now)) {
+                continue;
+            }
+
+            if (best == NULL
+                || peer->conns * best->weight < best->conns * peer->weight)
+            {
+                best = peer;
+                many = 0;
+
+            } else if (peer->conns * best->weight
+                       == best->conns * peer->weight)
+            {
+                many = 1;
+            }
+        }
+
+        if (best == NULL || !many) {
+            goto done;
+        }
+
+        first = best;
+    }
+
+    for (peer = first; peer; peer = peer->next) {
+
+        if (!ngx_http_upstream_resolve_usable(rp, peer, single, now)) {
             continue;
         }
 
-        if (peer->down) {
-            continue;
-        }
-
-        if (!single
-            && peer->max_fails
-            && peer->fails >= peer->max_fails
-            && now - peer->checked <= peer->fail_timeout)
+        if (rp->least_conn
+            && peer->conns * first->weight != first->conns * peer->weight)
         {
-            continue;
-        }
-
-        if (peer->max_conns && peer->conns >= peer->max_conns) {
             continue;
         }
 
@@ -230,6 +262,8 @@ ngx_http_upstream_resolve_choose(ngx_http_upstream_resolve_peer_data_t *rp,
         }
     }
 
+done:
+
     if (best == NULL) {
         return NULL;
     }
@@ -241,6 +275,32 @@ ngx_http_upstream_resolve_choose(ngx_http_upstream_resolve_peer_data_t *rp,
     }
 
     return best;
+}
+
+
+static ngx_uint_t
+ngx_http_upstream_resolve_usable(ngx_http_upstream_resolve_peer_data_t *rp,
+    ngx_http_upstream_resolve_peer_t *peer, ngx_uint_t single, time_t now)
+{
+    if (peer->down || ngx_http_upstream_resolve_tried(rp, peer)) {
+        return 0;
+    }
+
+    /* one peer in all: like round robin, it is never marked failed */
+
+    if (!single
+        && peer->max_fails
+        && peer->fails >= peer->max_fails
+        && now - peer->checked <= peer->fail_timeout)
+    {
+        return 0;
+    }
+
+    if (peer->max_conns && peer->conns >= peer->max_conns) {
+        return 0;
+    }
+
+    return 1;
 }
 
 

@@ -38,6 +38,8 @@ static char *ngx_http_upstream_resolve_ttl(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
 static char *ngx_http_upstream_resolve_status(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
+static ngx_http_upstream_init_pt ngx_http_upstream_resolve_least_conn_init(
+    ngx_conf_t *cf, ngx_http_upstream_srv_conf_t *uscf);
 static ngx_int_t ngx_http_upstream_resolve_check_name(ngx_str_t *name);
 static ngx_int_t ngx_http_upstream_resolve_init_upstream(ngx_conf_t *cf,
     ngx_http_upstream_srv_conf_t *us);
@@ -207,10 +209,17 @@ ngx_http_upstream_resolve_server(ngx_conf_t *cf, ngx_command_t *cmd,
     if (uscf->peer.init_upstream != NULL
         && uscf->peer.init_upstream != ngx_http_upstream_resolve_init_upstream)
     {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"resolve_server\" must come before \"keepalive\" "
-                           "and works with round robin balancing only");
-        return NGX_CONF_ERROR;
+        if (uscf->peer.init_upstream
+            != ngx_http_upstream_resolve_least_conn_init(cf, uscf))
+        {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "\"resolve_server\" must come before "
+                               "\"keepalive\" and works with round robin "
+                               "or \"least_conn\" (before it) only");
+            return NGX_CONF_ERROR;
+        }
+
+        rscf->least_conn = 1;
     }
 
     value = cf->args->elts;
@@ -375,6 +384,62 @@ invalid:
                        "invalid parameter \"%V\"", &value[i]);
 
     return NGX_CONF_ERROR;
+}
+
+
+/*
+ * The init of nginx's least_conn balancer is static; its address is learnt
+ * by running the "least_conn" directive's handler on this upstream and
+ * restoring the upstream afterwards.  NULL if nginx has no least_conn.
+ */
+
+static ngx_http_upstream_init_pt
+ngx_http_upstream_resolve_least_conn_init(ngx_conf_t *cf,
+    ngx_http_upstream_srv_conf_t *uscf)
+{
+    char                       *rv;
+    ngx_uint_t                  i, flags;
+    ngx_command_t              *cmd;
+    ngx_http_upstream_init_pt   init, saved;
+
+    for (i = 0; cf->cycle->modules[i]; i++) {
+        if (ngx_strcmp(cf->cycle->modules[i]->name,
+                       "ngx_http_upstream_least_conn_module")
+            == 0)
+        {
+            break;
+        }
+    }
+
+    if (cf->cycle->modules[i] == NULL) {
+        return NULL;
+    }
+
+    for (cmd = cf->cycle->modules[i]->commands; cmd->name.len; cmd++) {
+        if (cmd->name.len == sizeof("least_conn") - 1
+            && ngx_strncmp(cmd->name.data, "least_conn", cmd->name.len) == 0)
+        {
+            break;
+        }
+    }
+
+    if (cmd->name.len == 0) {
+        return NULL;
+    }
+
+    saved = uscf->peer.init_upstream;
+    flags = uscf->flags;
+
+    uscf->peer.init_upstream = NULL;
+
+    rv = cmd->set(cf, cmd, NULL);
+
+    init = (rv == NGX_CONF_OK) ? uscf->peer.init_upstream : NULL;
+
+    uscf->peer.init_upstream = saved;
+    uscf->flags = flags;
+
+    return init;
 }
 
 
@@ -558,8 +623,8 @@ ngx_http_upstream_resolve_postconfiguration(ngx_conf_t *cf)
         if (rscf->hosts != NULL && !rscf->initialized) {
             ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
                           "resolve_server in upstream \"%V\" in %s:%ui "
-                          "works with round robin balancing only "
-                          "(optionally with \"keepalive\")",
+                          "works with round robin, or \"least_conn\" given "
+                          "before it, and \"keepalive\" after it only",
                           &uscfp[i]->host, uscfp[i]->file_name,
                           uscfp[i]->line);
             return NGX_ERROR;

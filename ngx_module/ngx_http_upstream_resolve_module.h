@@ -174,6 +174,7 @@ struct ngx_http_upstream_resolve_srv_conf_s {
     ngx_http_upstream_resolve_job_t     *jobs;      /* per worker, [nhosts] */
 
     unsigned                             initialized:1;
+    unsigned                             least_conn:1;
 };
 
 

@@ -226,6 +226,39 @@ def test_removed_peer_in_use_becomes_zombie_until_its_request_ends(
              what="access log line")
 
 
+def test_least_conn_before_resolve_server_picks_the_least_busy_peer(
+        nginx_factory, cluster_dns_factory, nginx_backends, slow_backend):
+    dns = cluster_dns_factory(ttl=5)
+    be = nginx_backends(("127.0.0.3",))
+    slow_backend("127.0.0.6", be.port, delay=2.0)
+    dns.set(SVC, "127.0.0.6", "127.0.0.3")
+    n = _nginx(nginx_factory, dns, {"web": (
+        f"zone web 64k; least_conn; resolve_server {SVC}:{be.port}; "
+        f"keepalive 4;")})
+    wait_for(lambda: len(addresses(n.sport, "web")) == 2, what="resolution")
+
+    def slow_conns():
+        return next(p["conns"] for p in upstream_status(n.sport, "web")
+                    ["peers"] if p["address"].startswith("127.0.0.6:"))
+
+    # get one request busy on the slow peer (a pick may go to the fast one)
+    slow = []
+    for _ in range(4):
+        t = threading.Thread(target=lambda: slow.append(
+            http_get(n.port, "/web/")))
+        t.start()
+        if wait_for(lambda: slow_conns() == 1 or not t.is_alive(),
+                    what="request placed") and slow_conns() == 1:
+            break
+        t.join()
+    assert slow_conns() == 1
+    # round robin would send every second request to the busy peer
+    bodies = [http_get(n.port, "/web/")[1] for _ in range(10)]
+    assert bodies == ["127.0.0.3\n"] * 10
+    t.join(5)
+    assert slow[-1] == (200, "127.0.0.6\n")
+
+
 def test_configuration_errors_are_clear(nginx_factory, cluster_dns):
     port, sport = testbed.free_port(), testbed.free_port()
     cases = {
@@ -236,8 +269,10 @@ def test_configuration_errors_are_clear(nginx_factory, cluster_dns):
                             f"resolve_ttl 5s 1s;"},
         "must come before \"keepalive\"": {
             "u": f"zone u 64k; keepalive 2; resolve_server {SVC};"},
-        "round robin balancing only": {
+        "works with round robin, or \"least_conn\" given before it": {
             "u": f"zone u 64k; resolve_server {SVC}; least_conn;"},
+        "works with round robin or \"least_conn\" (before it) only": {
+            "u": f"zone u 64k; hash $uri; resolve_server {SVC};"},
         "IPv4 and IPv6 only": {
             "u": f"zone u 64k; resolve_server {SVC}; "
                  f"server unix:/tmp/portico-none.sock;"},
