@@ -389,6 +389,7 @@ def test_tls_from_a_secret_is_served_and_http_redirects(ctl, tmp_path):
                     data += chunk
                 return b'"name": "alpha"' in data
     eventually(https_ok, timeout=10)
+    ctl.settled()
     r = ctl.get("secure.test", "/x?y=1")
     assert r.status == 308
     assert r.headers["Location"] == \
