@@ -2,6 +2,7 @@
 #include "server.h"
 
 #include <errno.h>
+#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,7 +38,12 @@ struct listener {
     struct server *srv;
     int fd;
     int tcp;
+    int wildcard;               /* bound to 0.0.0.0 or :: : use PKTINFO */
+    int family;
 };
+
+/* Room for one IP_PKTINFO or IPV6_PKTINFO control message. */
+#define PKTINFO_SPACE CMSG_SPACE(sizeof(struct in6_pktinfo))
 
 struct server {
     struct worker *w;
@@ -49,11 +55,75 @@ struct server {
     struct iovec in_iov[UDP_BATCH], out_iov[UDP_BATCH];
     struct sockaddr_storage addrs[UDP_BATCH];
     uint8_t in_bufs[UDP_BATCH][DNS_MAX_UDP];
+    uint8_t in_ctrl[UDP_BATCH][PKTINFO_SPACE];
+    uint8_t out_ctrl[UDP_BATCH][PKTINFO_SPACE];
+    struct reply_to rts[UDP_BATCH];
     uint8_t out_bufs[UDP_BATCH][DNS_MAX_UDP];
     uint8_t tcp_out[DNS_MAX_MSG];
 };
 
 /* ---- UDP ----------------------------------------------------------- */
+
+/* Remembers where a query on a wildcard socket was addressed. */
+static void read_dst(struct msghdr *mh, struct reply_to *rt)
+{
+    rt->has_dst = 0;
+    for (struct cmsghdr *c = CMSG_FIRSTHDR(mh); c; c = CMSG_NXTHDR(mh, c)) {
+        if (c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_PKTINFO) {
+            struct in_pktinfo pi;
+
+            memcpy(&pi, CMSG_DATA(c), sizeof(pi));
+            memset(&rt->dst6, 0, sizeof(rt->dst6));
+            memcpy(&rt->dst6, &pi.ipi_addr, sizeof(pi.ipi_addr));
+            rt->dst_ifindex = pi.ipi_ifindex;
+            rt->has_dst = AF_INET;
+        } else if (c->cmsg_level == IPPROTO_IPV6 && c->cmsg_type == IPV6_PKTINFO) {
+            struct in6_pktinfo pi;
+
+            memcpy(&pi, CMSG_DATA(c), sizeof(pi));
+            rt->dst6 = pi.ipi6_addr;
+            rt->dst_ifindex = (int)pi.ipi6_ifindex;
+            rt->has_dst = AF_INET6;
+        }
+    }
+}
+
+/* Fills mh's control data so the answer leaves from rt's destination. */
+static void set_src(struct msghdr *mh, const struct reply_to *rt, uint8_t *ctrl)
+{
+    struct cmsghdr *c;
+
+    mh->msg_control = NULL;
+    mh->msg_controllen = 0;
+    if (!rt->has_dst)
+        return;
+    memset(ctrl, 0, PKTINFO_SPACE);
+    mh->msg_control = ctrl;
+    mh->msg_controllen = PKTINFO_SPACE;
+    c = CMSG_FIRSTHDR(mh);
+    if (rt->has_dst == AF_INET) {
+        struct in_pktinfo pi;
+
+        memset(&pi, 0, sizeof(pi));
+        memcpy(&pi.ipi_spec_dst, &rt->dst6, sizeof(pi.ipi_spec_dst));
+        c->cmsg_level = IPPROTO_IP;
+        c->cmsg_type = IP_PKTINFO;
+        c->cmsg_len = CMSG_LEN(sizeof(pi));
+        memcpy(CMSG_DATA(c), &pi, sizeof(pi));
+        mh->msg_controllen = CMSG_SPACE(sizeof(pi));
+    } else {
+        struct in6_pktinfo pi;
+
+        memset(&pi, 0, sizeof(pi));
+        pi.ipi6_addr = rt->dst6;
+        pi.ipi6_ifindex = (unsigned)rt->dst_ifindex;
+        c->cmsg_level = IPPROTO_IPV6;
+        c->cmsg_type = IPV6_PKTINFO;
+        c->cmsg_len = CMSG_LEN(sizeof(pi));
+        memcpy(CMSG_DATA(c), &pi, sizeof(pi));
+        mh->msg_controllen = CMSG_SPACE(sizeof(pi));
+    }
+}
 
 static void on_udp(struct evloop *loop, int fd, unsigned events, void *arg)
 {
@@ -73,25 +143,32 @@ static void on_udp(struct evloop *loop, int fd, unsigned events, void *arg)
             s->in_msgs[i].msg_hdr.msg_namelen = sizeof(s->addrs[i]);
             s->in_msgs[i].msg_hdr.msg_iov = &s->in_iov[i];
             s->in_msgs[i].msg_hdr.msg_iovlen = 1;
+            if (l->wildcard) {
+                s->in_msgs[i].msg_hdr.msg_control = s->in_ctrl[i];
+                s->in_msgs[i].msg_hdr.msg_controllen = PKTINFO_SPACE;
+            }
         }
         n = recvmmsg(fd, s->in_msgs, UDP_BATCH, MSG_DONTWAIT, NULL);
         if (n <= 0)
             return;
         t0 = worker_now_ns();
         for (int i = 0; i < n; i++) {
-            struct reply_to rt;
+            struct reply_to *rt = &s->rts[i];
             size_t len;
 
             if (s->in_msgs[i].msg_hdr.msg_flags & MSG_TRUNC) {
                 prom_inc(&w->m.malformed);
                 continue;
             }
-            rt.udp_fd = fd;
-            rt.tcp = NULL;
-            rt.alen = s->in_msgs[i].msg_hdr.msg_namelen;
-            memcpy(&rt.addr, &s->addrs[i], rt.alen);
+            rt->udp_fd = fd;
+            rt->tcp = NULL;
+            rt->alen = s->in_msgs[i].msg_hdr.msg_namelen;
+            memcpy(&rt->addr, &s->addrs[i], rt->alen);
+            rt->has_dst = 0;
+            if (l->wildcard)
+                read_dst(&s->in_msgs[i].msg_hdr, rt);
             len = worker_handle_query(w, s->in_bufs[i], s->in_msgs[i].msg_len,
-                                      0, &rt, s->out_bufs[nout], DNS_MAX_UDP,
+                                      0, rt, s->out_bufs[nout], DNS_MAX_UDP,
                                       t0);
             if (!len)
                 continue;
@@ -102,6 +179,7 @@ static void on_udp(struct evloop *loop, int fd, unsigned events, void *arg)
             s->out_msgs[nout].msg_hdr.msg_namelen = s->in_msgs[i].msg_hdr.msg_namelen;
             s->out_msgs[nout].msg_hdr.msg_iov = &s->out_iov[nout];
             s->out_msgs[nout].msg_hdr.msg_iovlen = 1;
+            set_src(&s->out_msgs[nout].msg_hdr, rt, s->out_ctrl[nout]);
             nout++;
         }
         for (int sent = 0; sent < nout;) {
@@ -338,10 +416,20 @@ void server_send(struct server *s, const struct reply_to *rt,
             conn_flush(rt->tcp);
         return;
     }
-    while (sendto(rt->udp_fd, buf, len, MSG_DONTWAIT,
-                  (const struct sockaddr *)&rt->addr, rt->alen) < 0 &&
-           errno == EINTR)
-        ;
+    {
+        struct iovec iov = {(void *)buf, len};
+        struct msghdr mh;
+        uint8_t ctrl[PKTINFO_SPACE];
+
+        memset(&mh, 0, sizeof(mh));
+        mh.msg_name = (void *)&rt->addr;
+        mh.msg_namelen = rt->alen;
+        mh.msg_iov = &iov;
+        mh.msg_iovlen = 1;
+        set_src(&mh, rt, ctrl);
+        while (sendmsg(rt->udp_fd, &mh, MSG_DONTWAIT) < 0 && errno == EINTR)
+            ;
+    }
 }
 
 /* ---- setup --------------------------------------------------------- */
@@ -364,10 +452,25 @@ static int open_listener(struct server *s, const struct netaddr *a, int tcp,
         setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
     if (a->ss.ss_family == AF_INET6)
         setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+    l->wildcard = 0;
     if (!tcp) {
         int rcv = UDP_RCVBUF;
 
         setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcv, sizeof(rcv));
+        if (a->ss.ss_family == AF_INET)
+            l->wildcard = ((const struct sockaddr_in *)&a->ss)->sin_addr.s_addr ==
+                          htonl(INADDR_ANY);
+        else
+            l->wildcard = IN6_IS_ADDR_UNSPECIFIED(
+                &((const struct sockaddr_in6 *)&a->ss)->sin6_addr);
+        if (l->wildcard &&
+            (a->ss.ss_family == AF_INET
+                 ? setsockopt(fd, IPPROTO_IP, IP_PKTINFO, &one, sizeof(one))
+                 : setsockopt(fd, IPPROTO_IPV6, IPV6_RECVPKTINFO, &one, sizeof(one))) < 0) {
+            log_error("pktinfo on %s: %s", name, strerror(errno));
+            close(fd);
+            return -1;
+        }
     }
     if (bind(fd, (const struct sockaddr *)&a->ss, a->len) < 0 ||
         (tcp && listen(fd, TCP_BACKLOG) < 0)) {

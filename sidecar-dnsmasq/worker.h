@@ -10,6 +10,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/types.h>
 
@@ -31,6 +32,11 @@ struct reply_to {
     struct sockaddr_storage addr;
     socklen_t alen;
     struct tcp_conn *tcp;
+    /* Wildcard UDP listeners: the address the query was sent to, so the
+     * answer leaves from it (IP_PKTINFO / IPV6_PKTINFO). */
+    int has_dst;
+    int dst_ifindex;
+    struct in6_addr dst6;           /* IPv4 in the first 4 bytes */
 };
 
 struct worker {

@@ -5,6 +5,7 @@ import os
 import random
 import socket
 import struct
+import subprocess
 import threading
 import time
 
@@ -265,3 +266,62 @@ def test_listens_on_ipv6_loopback(cluster_dns, dnscache_factory):
                       port=port, timeout=2)
     assert ips(r) == {"10.0.8.1"}
     assert ips(dc.query("six.cluster.local")) == {"10.0.8.1"}
+
+
+WILDCARD_SCRIPT = r'''
+import ctypes, signal, socket, subprocess, sys, threading, time
+import dns.message, dns.query, dns.rrset
+
+subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
+up = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+up.bind(("127.0.0.1", 0))
+
+def serve():
+    while True:
+        data, peer = up.recvfrom(4096)
+        q = dns.message.from_wire(data)
+        r = dns.message.make_response(q)
+        r.answer.append(dns.rrset.from_text(q.question[0].name, 60, "IN", "A",
+                                            "10.9.9.9"))
+        up.sendto(r.to_wire(), peer)
+
+threading.Thread(target=serve, daemon=True).start()
+libc = ctypes.CDLL(None)
+p = subprocess.Popen([sys.argv[1], "--listen", "0.0.0.0:5353", "--listen",
+                      "[::]:5353", "--upstream", "127.0.0.1:%d" % up.getsockname()[1],
+                      "--metrics", "off"],
+                     preexec_fn=lambda: libc.prctl(1, signal.SIGKILL))
+try:
+    deadline = time.time() + 5
+    while True:
+        try:
+            dns.query.udp(dns.message.make_query("ready.test", "A"), "127.0.0.1",
+                          port=5353, timeout=0.3)
+            break
+        except Exception:
+            assert time.time() < deadline, "not ready"
+    for addr in ("127.0.0.5", "127.0.0.1", "::1"):
+        for attempt in ("miss", "hit"):
+            q = dns.message.make_query("name-%s.test" % addr.replace(":", "x"), "A")
+            # dnspython raises UnexpectedSource if the answer comes from
+            # another address than the one asked.
+            r = dns.query.udp(q, addr, port=5353, timeout=2)
+            assert [x.to_text() for x in r.answer[0]] == ["10.9.9.9"], (addr, attempt)
+    print("OK")
+finally:
+    p.terminate()
+    p.wait(5)
+'''
+
+
+def test_wildcard_listener_answers_from_the_address_asked(tmp_path):
+    """--listen 0.0.0.0 / [::]: UDP answers (cache misses and hits) leave
+    from the address the query was sent to. Runs in a private network
+    namespace that has only a loopback interface, so the wildcard listener
+    is reachable on loopback only."""
+    script = tmp_path / "wildcard.py"
+    script.write_text(WILDCARD_SCRIPT)
+    r = subprocess.run(["unshare", "-n", "/usr/bin/python3", str(script),
+                        str(testbed.BUILD / "portico-dnscache")],
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0 and "OK" in r.stdout, r.stdout + r.stderr
