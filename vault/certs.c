@@ -260,11 +260,21 @@ void certs_free(struct certs_pipeline *p)
 
 /* ---- host set ---------------------------------------------------------------- */
 
+/* p->hosts is kept sorted by name: lookups are binary searches. */
 static struct host *find_host(struct certs_pipeline *p, const char *name)
 {
-    for (size_t i = 0; i < p->nhosts; i++)
-        if (strcmp(p->hosts[i]->host, name) == 0)
-            return p->hosts[i];
+    size_t lo = 0, hi = p->nhosts;
+
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        int c = strcmp(p->hosts[mid]->host, name);
+        if (c == 0)
+            return p->hosts[mid];
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
     return NULL;
 }
 
@@ -278,64 +288,64 @@ static void remove_files(struct certs_pipeline *p, const char *stem)
     unlink(path);
 }
 
-static int listed(const char *const *hosts, size_t n, const char *name)
+static int cmp_name(const void *a, const void *b)
 {
-    for (size_t i = 0; i < n; i++)
-        if (hosts[i] && strcmp(hosts[i], name) == 0)
-            return 1;
-    return 0;
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
 int certs_set_hosts(struct certs_pipeline *p, const char *const *hosts,
                     size_t n)
 {
+    const char **want = calloc(n ? n : 1, sizeof(*want));
     struct host **next = calloc(n ? n : 1, sizeof(*next));
-    size_t nn = 0;
+    size_t nw = 0, nn = 0, old = 0;
     uint64_t now = mono_ms();
-    int rc = 0;
 
-    if (!next)
+    if (!want || !next) {
+        free(want);
+        free(next);
         return -1;
-    pthread_mutex_lock(&p->mu);
-    for (size_t i = 0; i < n; i++) {
-        const char *name = hosts[i];
-        struct host *h;
-        int dup = 0;
+    }
+    for (size_t i = 0; i < n; i++)
+        if (hosts[i] && *hosts[i])
+            want[nw++] = hosts[i];
+    qsort(want, nw, sizeof(*want), cmp_name);
 
-        if (!name || !*name)
-            continue;
-        for (size_t j = 0; j < nn; j++)
-            if (strcmp(next[j]->host, name) == 0)
-                dup = 1;
-        if (dup)
-            continue;
-        h = find_host(p, name);
-        if (!h) {
+    pthread_mutex_lock(&p->mu);
+    /* Build the new sorted table: reuse entries that stay, make new ones. */
+    for (size_t i = 0; i < nw; i++) {
+        struct host *h;
+        if (i > 0 && strcmp(want[i], want[i - 1]) == 0)
+            continue;   /* duplicate */
+        if (!(h = find_host(p, want[i]))) {
             h = calloc(1, sizeof(*h));
-            if (!h || !(h->host = strdup(name)) ||
-                certs_file_stem(name, h->stem, sizeof(h->stem)) < 0) {
+            if (!h || !(h->host = strdup(want[i])) ||
+                certs_file_stem(want[i], h->stem, sizeof(h->stem)) < 0) {
                 host_free(h);
-                rc = -1;
-                continue;
+                for (size_t j = 0; j < nn; j++)     /* undo: keep old table */
+                    if (find_host(p, next[j]->host) != next[j])
+                        host_free(next[j]);
+                pthread_mutex_unlock(&p->mu);
+                free(want);
+                free(next);
+                return -1;
             }
             h->due_ms = now;
         }
         next[nn++] = h;
     }
-    if (rc < 0) {
-        /* Keep the old table; free only the entries made here. */
-        for (size_t j = 0; j < nn; j++)
-            if (find_host(p, next[j]->host) != next[j])
-                host_free(next[j]);
-        pthread_mutex_unlock(&p->mu);
-        free(next);
-        return -1;
-    }
-    for (size_t i = 0; i < p->nhosts; i++) {
-        struct host *h = p->hosts[i];
-        if (!listed(hosts, n, h->host)) {
-            remove_files(p, h->stem);
-            host_free(h);
+    /* Entries of the old table that are not in the new one go, with their
+     * files (both tables are sorted: one merge walk). */
+    for (size_t i = 0; i < nn || old < p->nhosts;) {
+        int c = old == p->nhosts ? 1 : i == nn ? -1
+                : strcmp(p->hosts[old]->host, next[i]->host);
+        if (c < 0) {
+            remove_files(p, p->hosts[old]->stem);
+            host_free(p->hosts[old++]);
+        } else if (c == 0) {
+            old++, i++;
+        } else {
+            i++;
         }
     }
     free(p->hosts);
@@ -343,6 +353,7 @@ int certs_set_hosts(struct certs_pipeline *p, const char *const *hosts,
     p->nhosts = nn;
     pthread_cond_broadcast(&p->cv);
     pthread_mutex_unlock(&p->mu);
+    free(want);
     return 0;
 }
 
@@ -410,12 +421,6 @@ void certs_snapshot_free(struct certs_snapshot *s)
     memset(s, 0, sizeof(*s));
 }
 
-static int cmp_state(const void *a, const void *b)
-{
-    return strcmp(((const struct certs_host_state *)a)->host,
-                  ((const struct certs_host_state *)b)->host);
-}
-
 int certs_snapshot(struct certs_pipeline *p, struct certs_snapshot *out)
 {
     char path[MAX_FILE_PATH];
@@ -461,16 +466,24 @@ int certs_snapshot(struct certs_pipeline *p, struct certs_snapshot *out)
         certs_snapshot_free(out);
         return -1;
     }
-    qsort(out->hosts, out->n, sizeof(*out->hosts), cmp_state);
-    return 0;
+    return 0;   /* sorted: the table is */
 }
 
 const struct certs_host_state *certs_snapshot_find(
     const struct certs_snapshot *s, const char *host)
 {
-    for (size_t i = 0; i < s->n; i++)
-        if (strcmp(s->hosts[i].host, host) == 0)
-            return &s->hosts[i];
+    size_t lo = 0, hi = s->n;
+
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        int c = strcmp(s->hosts[mid].host, host);
+        if (c == 0)
+            return &s->hosts[mid];
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
     return NULL;
 }
 

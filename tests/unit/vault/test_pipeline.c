@@ -277,6 +277,36 @@ static void test_refresh_and_free_while_fetching_are_safe(void **state)
     }
 }
 
+static void test_large_host_sets_are_deduplicated_and_sorted(void **state)
+{
+    struct fixture *f = *state;
+    enum { N = 3000 };
+    static char names[N][32];
+    const char *hosts[N + 10];
+    struct certs_snapshot s;
+    size_t n = 0;
+
+    for (int i = 0; i < N; i++) {       /* a scrambled order */
+        snprintf(names[i], sizeof(names[i]), "h%d.example.com", (i * 7919) % N);
+        hosts[n++] = names[i];
+    }
+    for (int i = 0; i < 10; i++)
+        hosts[n++] = names[i];          /* duplicates */
+    assert_int_equal(certs_set_hosts(f->p, hosts, n), 0);
+    assert_int_equal(certs_snapshot(f->p, &s), 0);
+    assert_int_equal(s.n, N);
+    for (size_t i = 1; i < s.n; i++)
+        assert_true(strcmp(s.hosts[i - 1].host, s.hosts[i].host) < 0);
+    assert_non_null(certs_snapshot_find(&s, "h1234.example.com"));
+    assert_null(certs_snapshot_find(&s, "h3000.example.com"));
+    certs_snapshot_free(&s);
+    /* Half of them go away. */
+    assert_int_equal(certs_set_hosts(f->p, hosts, N / 2), 0);
+    assert_int_equal(certs_snapshot(f->p, &s), 0);
+    assert_int_equal(s.n, N / 2);
+    certs_snapshot_free(&s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -289,6 +319,8 @@ int main(void)
             test_dropped_hosts_lose_their_files, setup, teardown),
         cmocka_unit_test_setup_teardown(
             test_refresh_and_free_while_fetching_are_safe, setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_large_host_sets_are_deduplicated_and_sorted, setup, teardown),
     };
     log_init("test_pipeline", LOG_ERROR);
     return cmocka_run_group_tests(tests, NULL, NULL);
