@@ -26,9 +26,9 @@
  * others are re-read at once.
  * Every host is re-read every refresh interval (default 5 min) and on
  * certs_refresh_now(). Files are named so that no host string can escape
- * the folder: a host made only of [a-z0-9-] labels keeps its name, with a
- * leading "*" label written as "_wildcard_"; anything else becomes
- * "h-<sha256 hex of host>". Pairs found in the folder at start (e.g. after
+ * the folder: a short (< ~60 chars) dotted host made only of lowercase
+ * [a-z0-9-] labels keeps its name, with a leading "*" label written as
+ * "_wildcard_"; anything else becomes "h-<sha256 hex of host>". Pairs found in the folder at start (e.g. after
  * a restart) are served after validation until Vault answers.
  *
  * Threading: certs_set_hosts, certs_refresh_now, certs_snapshot,
