@@ -573,3 +573,18 @@ def test_namespace_and_token_headers_are_sent(tmp_path):
     assert reads and reads[0]["X-Vault-Namespace"] == "team-a/"
     assert reads[0]["X-Vault-Token"] == "s.wire-token"
     assert reads[0]["X-Vault-Request"] == "true"
+
+
+def test_watch_for_a_while_exits_cleanly_by_itself(fake_vault, ca, tmp_path):
+    put_pair(fake_vault, "q.example.com", certs.make_cert(ca, ["q.example.com"]))
+    t0 = time.monotonic()
+    r = run(fake_vault, "watch", "q.example.com", "--vault-cert-dir", tmp_path / "c",
+            "--for", "1s")
+    assert r.returncode == 0, r.stderr
+    assert 0.9 < time.monotonic() - t0 < 8
+    assert "event=pair host=q.example.com status=ok" in r.stdout
+    assert r.stdout.rstrip().endswith("stopping")
+
+
+def test_watch_without_a_folder_is_a_usage_error(fake_vault):
+    assert run(fake_vault, "watch", "q.example.com").returncode == EXIT_USAGE
