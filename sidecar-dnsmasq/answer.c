@@ -102,3 +102,19 @@ size_t answer_error(uint8_t *out, size_t cap, const uint8_t *query,
     }
     return len;
 }
+
+size_t answer_badvers(uint8_t *out, size_t cap, const uint8_t *query,
+                      size_t qlen, const struct client_q *q)
+{
+    struct client_q with_opt = *q;
+    size_t len;
+
+    with_opt.has_edns = 1;
+    len = answer_error(out, cap, query, qlen, &with_opt,
+                       DNS_R_BADVERS & DNS_F_RCODE);
+    if (len < DNS_HEADER_LEN + DNS_OPT_RR_LEN || dns_get16(out + DNS_OFF_AR) != 1)
+        return 0;
+    /* OPT TTL: extended rcode (upper bits), version 0, flags 0. */
+    out[len - DNS_OPT_RR_LEN + 5] = DNS_R_BADVERS >> DNS_EXT_RCODE_SHIFT;
+    return len;
+}

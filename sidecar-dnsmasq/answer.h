@@ -43,6 +43,11 @@ size_t answer_write(uint8_t *out, size_t cap, const struct answer_src *src,
 size_t answer_error(uint8_t *out, size_t cap, const uint8_t *query,
                     size_t qlen, const struct client_q *q, unsigned rcode);
 
+/* BADVERS for a query with EDNS version > 0: header, question, OPT with
+ * the extended rcode. Returns the length (0 if cap is too small). */
+size_t answer_badvers(uint8_t *out, size_t cap, const uint8_t *query,
+                      size_t qlen, const struct client_q *q);
+
 /* Fills cq from a parsed query; tcp selects the size limit. */
 void answer_client_from_query(struct client_q *cq, const struct dns_query *q,
                               int tcp);

@@ -186,6 +186,9 @@ int dns_query_build(uint8_t *buf, size_t cap, uint16_t id,
  * which must have DNS_OPT_RR_LEN bytes. */
 void dns_opt_write(uint8_t *p, uint16_t udp_size);
 
+/* Extended RCODE BADVERS (RFC 6891): its upper 8 bits go in the OPT TTL. */
+enum { DNS_R_BADVERS = 16, DNS_EXT_RCODE_SHIFT = 4 };
+
 /* Short name of a type ("A", "AAAA", ...), or NULL if not a common one. */
 const char *dns_type_name(uint16_t type);
 const char *dns_rcode_name(uint16_t rcode);

@@ -163,6 +163,10 @@ size_t worker_handle_query(struct worker *w, const uint8_t *msg, size_t len,
     answer_client_from_query(&cq, &q, tcp);
     if (q.qtype == DNS_T_AXFR || q.qtype == DNS_T_IXFR)
         return reply_error(w, msg, len, &cq, DNS_R_NOTIMP, out, cap);
+    if (q.has_edns && q.edns_version > 0) {
+        metrics_response(&w->m, MR_NRCODES - 1);        /* "other" */
+        return answer_badvers(out, cap, msg, len, &cq);
+    }
 
     if (w->hosts && q.qclass == DNS_C_IN &&
         (hn = hosts_lookup(w->hosts, q.lname, q.qname_len))) {

@@ -384,6 +384,29 @@ static void answer_patches_id_case_ttl_and_edns(void **state)
     assert_int_equal(dns_get16(out + DNS_OFF_AN), 0);
 }
 
+static void edns_version_1_gets_badvers(void **state)
+{
+    uint8_t m[128], out[512];
+    struct dns_query q;
+    struct client_q cq;
+    size_t off = put_question(m, put_header(m, 0x1234, DNS_F_RD, 1, 0, 0, 1),
+                              WWW, sizeof(WWW), DNS_T_A);
+    size_t n;
+
+    dns_opt_write(m + off, 1232);
+    m[off + 6] = 1;                 /* EDNS version 1 */
+    off += DNS_OPT_RR_LEN;
+    assert_int_equal(dns_query_parse(m, off, &q), DNS_PARSE_OK);
+    assert_int_equal(q.edns_version, 1);
+    answer_client_from_query(&cq, &q, 0);
+    n = answer_badvers(out, sizeof(out), m, off, &cq);
+    assert_int_equal(n, off);       /* header + question + OPT */
+    assert_int_equal(dns_get16(out), 0x1234);
+    assert_int_equal(out[3] & DNS_F_RCODE, DNS_R_BADVERS & DNS_F_RCODE);
+    assert_int_equal(out[n - DNS_OPT_RR_LEN + 5], DNS_R_BADVERS >> 4);
+    assert_int_equal(dns_get16(out + DNS_OFF_AR), 1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -400,6 +423,7 @@ int main(void)
         cmocka_unit_test(compile_rejects_mismatch_and_garbage),
         cmocka_unit_test(compile_takes_negative_ttl_from_soa),
         cmocka_unit_test(answer_patches_id_case_ttl_and_edns),
+        cmocka_unit_test(edns_version_1_gets_badvers),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
