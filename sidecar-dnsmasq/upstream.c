@@ -363,11 +363,15 @@ static void ares_done(void *arg, int status, int timeouts,
     if (status == ARES_SUCCESS && abuf && alen >= DNS_HEADER_LEN) {
         unsigned rcode = abuf[3] & DNS_F_RCODE;
 
-        if (q->is_probe)
+        if (q->is_probe) {
             health_ok(s, q->up, now_ns() - q->sent_ns);
-        else if (rcode == DNS_R_SERVFAIL)
-            health_fail(s, q->up, UF_SERVFAIL);
-        else if (rcode == DNS_R_REFUSED)
+        } else if (rcode == DNS_R_SERVFAIL) {
+            /* Counted, and retried elsewhere by the caller, but a server
+             * that answers is alive: one broken domain must not mark the
+             * cluster DNS down. */
+            prom_inc(&s->m->up_failures[q->up][UF_SERVFAIL]);
+            health_ok(s, q->up, now_ns() - q->sent_ns);
+        } else if (rcode == DNS_R_REFUSED)
             health_fail(s, q->up, UF_REFUSED);
         else
             health_ok(s, q->up, now_ns() - q->sent_ns);
