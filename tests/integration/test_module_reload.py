@@ -60,6 +60,7 @@ def test_50_reloads_under_load_while_resolving_no_crash_no_error_memory_steady(
     lo = load(port, "/web/", threads=3)
 
     rss = {}
+    worker_rss = {}
     free_pages = {}
     try:
         for i in range(1, RELOADS + 1):
@@ -74,6 +75,7 @@ def test_50_reloads_under_load_while_resolving_no_crash_no_error_memory_steady(
             if i in (10, RELOADS):
                 time.sleep(0.5)
                 rss[i] = _rss_kb(n.master_pid)
+                worker_rss[i] = max(_rss_kb(p) for p in n.worker_pids())
                 free_pages[i] = upstream_status(sport, "web")[
                     "zone_free_pages"]
     finally:
@@ -88,6 +90,7 @@ def test_50_reloads_under_load_while_resolving_no_crash_no_error_memory_steady(
     assert len(n.worker_pids()) == 2
     # the master builds every cycle: its memory must not grow per reload
     assert rss[RELOADS] - rss[10] < 2048, rss
+    assert worker_rss[RELOADS] - worker_rss[10] < 2048, worker_rss
     # each cycle has a fresh zone: same content, same use
     assert abs(free_pages[RELOADS] - free_pages[10]) <= 1, free_pages
     assert {body for _, code, body in results if code == 200} <= {
