@@ -10,6 +10,7 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -205,6 +206,28 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *arg)
     return buf_failed(b) ? 0 : n;
 }
 
+/* Picks "Retry-After: <seconds>" out of the answer's headers. */
+static size_t on_header(char *data, size_t size, size_t nmemb, void *arg)
+{
+    long *retry_after_s = arg;
+    size_t n = size * nmemb;
+    static const char name[] = "retry-after:";
+
+    if (n > sizeof(name) && strncasecmp(data, name, sizeof(name) - 1) == 0) {
+        char tmp[32];
+        size_t len = n - (sizeof(name) - 1);
+        if (len >= sizeof(tmp))
+            len = sizeof(tmp) - 1;
+        memcpy(tmp, data + sizeof(name) - 1, len);
+        tmp[len] = '\0';
+        char *end;
+        long v = strtol(tmp, &end, 10);
+        if (end != tmp && v >= 0)
+            *retry_after_s = v;
+    }
+    return n;
+}
+
 static int on_progress(void *arg, curl_off_t dt, curl_off_t dn, curl_off_t ut,
                        curl_off_t un)
 {
@@ -261,7 +284,8 @@ static enum vault_err classify_curl(CURLcode cc)
  * status), -1 with err on transport failures. */
 static int http_once(struct vault_client *vc, const char *method,
                      const char *path, const char *body, int flags,
-                     struct buf *resp, int *status, struct vault_error *err)
+                     struct buf *resp, int *status, long *retry_after_s,
+                     struct vault_error *err)
 {
     char url[MAX_URL_LEN], errbuf[CURL_ERROR_SIZE];
     struct curl_slist *hdrs = NULL;
@@ -286,6 +310,9 @@ static int http_once(struct vault_client *vc, const char *method,
     curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, vc->cfg.timeout_ms);
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
     curl_easy_setopt(c, CURLOPT_WRITEDATA, resp);
+    *retry_after_s = -1;
+    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(c, CURLOPT_HEADERDATA, retry_after_s);
     curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
     curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, on_progress);
     curl_easy_setopt(c, CURLOPT_XFERINFODATA, vc);
@@ -340,7 +367,9 @@ static int request(struct vault_client *vc, const char *method,
 
         if (is_cancelled(vc))
             return vault_fail(err, VAULT_ERR_CANCELLED, 0, "cancelled");
-        rc = http_once(vc, method, path, body, flags, resp, status, err);
+        long retry_after_s = -1;
+        rc = http_once(vc, method, path, body, flags, resp, status,
+                       &retry_after_s, err);
         enum vault_err e = rc < 0 ? err->code : vault_classify_status(*status);
         int retry = rc < 0 ? (e == VAULT_ERR_NETWORK || e == VAULT_ERR_TIMEOUT)
                            : (!(flags & REQ_NO_HTTP_RETRY) &&
@@ -349,6 +378,15 @@ static int request(struct vault_client *vc, const char *method,
             return rc;
         long d = vault_backoff_ms(attempt, vc->cfg.backoff_min_ms,
                                   vc->cfg.backoff_max_ms, next_rand(vc));
+        /* A 429/503 may say when to come back; honoured up to the request
+         * timeout so one call stays bounded. */
+        if (rc == 0 && retry_after_s >= 0) {
+            long ra = retry_after_s * 1000L;
+            if (ra > vc->cfg.timeout_ms)
+                ra = vc->cfg.timeout_ms;
+            if (ra > d)
+                d = ra;
+        }
         log_debug("vault: %s %s: %s, retry %d in %ld ms", method, path,
                   rc < 0 ? err->msg : vault_err_name(e), attempt + 1, d);
         if (sleep_ms(vc, d) < 0)

@@ -198,6 +198,15 @@ def test_rate_limit_is_retried_and_then_succeeds(fake_vault):
     assert statuses == [429, 200]
 
 
+def test_rate_limit_retry_after_is_honoured(fake_vault):
+    fake_vault.kv_put("x", {"a": "1"})
+    fake_vault.fail_next(1, 429, path_prefix="secret/data/x", retry_after=1)
+    t0 = time.monotonic()
+    r = run(fake_vault, "read", "secret/x", "--field", "a", "--vault-kv-version", "2")
+    assert r.returncode == 0, r.stderr
+    assert time.monotonic() - t0 >= 0.95     # backoff alone would be 50 ms
+
+
 def test_persistent_rate_limit_exits_rate_limited(fake_vault):
     fake_vault.fail_next(10, 429, path_prefix="secret/data/x")
     r = run(fake_vault, "read", "secret/x", "--vault-kv-version", "2")
