@@ -5,6 +5,7 @@
  *   portico-vault health
  *   portico-vault read PATH [--field NAME]
  *   portico-vault cert HOST [--out DIR]
+ *   portico-vault check CRT_FILE KEY_FILE [HOST]
  *   portico-vault watch HOST... --vault-cert-dir DIR [--hosts-file FILE]
  *                 [--metrics-listen ADDR:PORT] [--for DUR]
  *
@@ -45,6 +46,8 @@ static void usage(FILE *out)
         "  cert HOST [--out DIR]  fetch, validate and describe HOST's pair\n"
         "                         (wildcard and PKI fallbacks as the controller);\n"
         "                         --out writes DIR/<name>.crt|.key (0600)\n"
+        "  check CRT KEY [HOST]   validate local PEM files the same way (e.g. a\n"
+        "                         kubernetes.io/tls Secret's tls.crt/tls.key)\n"
         "  watch HOST...          run the controller's certificate pipeline and\n"
         "                         print every change (needs --vault-cert-dir);\n"
         "                         --hosts-file FILE (one host a line, re-read on\n"
@@ -371,6 +374,66 @@ static int cmd_cert(const struct opts *o)
     return rc;
 }
 
+/* ---- check ---------------------------------------------------------------- */
+
+static char *slurp(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "re");
+    struct buf b;
+    char chunk[4096];
+    size_t n;
+
+    if (!f) {
+        fprintf(stderr, "portico-vault: %s: %s\n", path, strerror(errno));
+        return NULL;
+    }
+    buf_init(&b);
+    while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0 &&
+           b.len <= TLSPAIR_MAX_PEM)
+        buf_append(&b, chunk, n);
+    fclose(f);
+    if (buf_failed(&b)) {
+        buf_free(&b);
+        return NULL;
+    }
+    return buf_steal(&b, len);
+}
+
+static int cmd_check(const struct opts *o)
+{
+    struct tlspair_info info;
+    char msg[300], *crt, *key;
+    size_t crt_len = 0, key_len = 0;
+    enum tlspair_err e;
+
+    if (o->nargs != 3 && o->nargs != 4) {
+        fprintf(stderr, "portico-vault: usage: check CRT_FILE KEY_FILE "
+                "[HOST]\n");
+        return EXIT_USAGE;
+    }
+    crt = slurp(o->args[1], &crt_len);
+    key = crt ? slurp(o->args[2], &key_len) : NULL;
+    if (!crt || !key) {
+        free(crt);
+        free(key);
+        return EXIT_USAGE;
+    }
+    e = tlspair_validate(crt, crt_len, key, key_len,
+                         o->nargs == 4 ? o->args[3] : NULL, time(NULL), &info,
+                         msg, sizeof(msg));
+    explicit_bzero(key, key_len);
+    free(key);
+    free(crt);
+    printf("status: %s\n", e == TLSPAIR_OK ? "ok" : tlspair_err_name(e));
+    print_info(&info);
+    if (e != TLSPAIR_OK) {
+        fprintf(stderr, "portico-vault: %s\n", msg);
+        return e == TLSPAIR_ERR_INTERNAL ? EXIT_INTERNAL
+                                         : EXIT_INVALID_BASE + (int)e;
+    }
+    return 0;
+}
+
 /* ---- watch ----------------------------------------------------------------- */
 
 struct watch {
@@ -607,6 +670,8 @@ int main(int argc, char **argv)
             rc = cmd_read(&o);
         else if (strcmp(cmd, "cert") == 0)
             rc = cmd_cert(&o);
+        else if (strcmp(cmd, "check") == 0)
+            rc = cmd_check(&o);
         else if (watch)
             rc = cmd_watch(&o);
         else {

@@ -11,8 +11,8 @@
  * Contract:
  * - Every call is blocking (bounded by the timeouts) and returns 0 or -1
  *   with a typed error in *err. Retries with exponential backoff and jitter
- *   happen inside on network errors, timeouts, 5xx and 429; never on other
- *   4xx. The token never appears in any log line or error message.
+ *   (or the answer's Retry-After, capped at the request timeout) happen
+ *   inside on network errors, timeouts, 5xx and 429; never on other 4xx. The token never appears in any log line or error message.
  * - A vault_client is NOT thread-safe: one thread uses it at a time (the
  *   certificate pipeline owns one on its worker thread). Different clients
  *   may be used on different threads concurrently.

@@ -597,3 +597,15 @@ def test_watch_for_a_while_exits_cleanly_by_itself(fake_vault, ca, tmp_path):
 
 def test_watch_without_a_folder_is_a_usage_error(fake_vault):
     assert run(fake_vault, "watch", "q.example.com").returncode == EXIT_USAGE
+
+
+def test_check_validates_local_files_with_the_same_rules(ca, tmp_path):
+    good = certs.make_cert(ca, ["l.example.com"])
+    crt, key = good.write(tmp_path, "l")
+    r = run(None, "check", crt, key, "l.example.com", token=None)
+    assert r.returncode == 0, r.stderr
+    assert fields(r.stdout)["sans"] == "l.example.com"
+    assert run(None, "check", crt, key, "x.example.com", token=None).returncode == EXIT_HOST_MISMATCH
+    other_crt, other_key = certs.make_cert(ca, ["l.example.com"]).write(tmp_path, "o")
+    assert run(None, "check", crt, other_key, token=None).returncode == EXIT_KEY_MISMATCH
+    assert run(None, "check", crt, tmp_path / "absent", token=None).returncode == EXIT_USAGE
