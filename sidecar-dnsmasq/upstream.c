@@ -369,8 +369,14 @@ static void ares_done(void *arg, int status, int timeouts,
             /* Counted, and retried elsewhere by the caller, but a server
              * that answers is alive: one broken domain must not mark the
              * cluster DNS down. */
+            struct upstream *u = &s->ups[q->up];
+
             prom_inc(&s->m->up_failures[q->up][UF_SERVFAIL]);
-            health_ok(s, q->up, now_ns() - q->sent_ns);
+            /* ...yet it should lose ties: its RTT estimate takes a long
+             * sample (one that keeps its per-try timeout at the floor). */
+            u->srtt_ms = (1 - RTT_ALPHA) * u->srtt_ms +
+                         RTT_ALPHA * (double)s->cfg->try_timeout_ms /
+                             RTT_TIMEOUT_FACTOR;
         } else if (rcode == DNS_R_REFUSED)
             health_fail(s, q->up, UF_REFUSED);
         else

@@ -163,3 +163,66 @@ def test_stale_entries_are_not_served_past_stale_ttl(cluster_dns, dnscache_facto
     cluster_dns.stop()
     time.sleep(2.3)                     # expired 1.3 s ago, stale window 1 s
     assert dc.query("old.cluster.local", timeout=3).rcode() == dns.rcode.SERVFAIL
+
+
+class ServfailDNS:
+    """Answers every query at once with SERVFAIL (a broken upstream that is
+    still alive)."""
+
+    def __init__(self):
+        import dns.message
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.settimeout(0.2)
+        self.server = f"127.0.0.1:{self.sock.getsockname()[1]}"
+        self.received = 0
+        self.stopping = False
+        self._msg = dns.message
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self):
+        while not self.stopping:
+            try:
+                data, peer = self.sock.recvfrom(4096)
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+            self.received += 1
+            r = self._msg.make_response(self._msg.from_wire(data))
+            r.set_rcode(dns.rcode.SERVFAIL)
+            self.sock.sendto(r.to_wire(), peer)
+
+    def stop(self):
+        self.stopping = True
+        self.thread.join(2)
+        self.sock.close()
+
+
+def test_servfail_is_retried_on_the_next_upstream_at_once(cluster_dns,
+                                                          dnscache_factory):
+    bad = ServfailDNS()
+    try:
+        cluster_dns.set("sf.cluster.local", "10.5.0.1")
+        dc = dnscache_factory(upstream=[bad.server, cluster_dns.server],
+                              upstream_timeout=1000, timeout=3000)
+        t = time.monotonic()
+        r = dc.query("sf.cluster.local", timeout=3)
+        assert time.monotonic() - t < 0.5            # not the 1 s try timeout
+        assert a_records(r) == {"10.5.0.1"}
+        assert bad.received >= 1
+        assert dc.metric("portico_dnscache_upstream_failures_total",
+                         upstream=bad.server, reason="servfail") >= 1
+        # Alive, so never marked down, but it loses the tie: later misses
+        # go to the healthy upstream first.
+        assert dc.metric("portico_dnscache_upstream_up", upstream=bad.server) == 1
+        seen = bad.received
+        for i in range(5):
+            cluster_dns.records[f"sf-{i}.cluster.local"] = ["10.5.0.2"]
+        cluster_dns.set("sf.cluster.local", "10.5.0.1")
+        for i in range(5):
+            assert a_records(dc.query(f"sf-{i}.cluster.local")) == {"10.5.0.2"}
+        assert bad.received == seen
+    finally:
+        bad.stop()
