@@ -18,6 +18,7 @@ enum {
     TCP_BACKLOG = 128,
     TCP_FRAME_LEN = 2,
     TCP_READ_CHUNK = 16384,
+    TCP_OUT_INITIAL = 4096,
     TCP_MAX_OUT = 1024 * 1024,  /* unread answers before we give up */
 };
 
@@ -278,7 +279,7 @@ static void conn_queue(struct tcp_conn *c, const uint8_t *buf, size_t len)
     if (c->closed)
         return;
     if (need > c->out_cap) {
-        size_t ncap = c->out_cap ? c->out_cap : 4096;
+        size_t ncap = c->out_cap ? c->out_cap : TCP_OUT_INITIAL;
         uint8_t *p;
 
         while (ncap < need)
