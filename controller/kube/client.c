@@ -229,10 +229,14 @@ static size_t write_cb(char *ptr, size_t size, size_t nmemb, void *userdata)
 {
     struct kube_req *r = userdata;
     size_t n = size * nmemb;
+    long status = 0;
 
     if (r->cancelled)
         return 0;
-    if (r->on_data) {
+    /* Only a successful response is a stream; an error's Status body is
+     * buffered for the done callback. */
+    curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &status);
+    if (r->on_data && status >= 200 && status < 300) {
         if (r->on_data(r->arg, ptr, n) != 0) {
             r->aborted = 1;
             return 0;
@@ -288,9 +292,6 @@ static void finish(struct kube_client *kc, struct kube_req *r, CURLcode cc)
         resp.error = "response body too large";
     else if (cc != CURLE_OK && !r->aborted)
         resp.error = r->errbuf[0] ? r->errbuf : curl_easy_strerror(cc);
-    if (resp.error) {
-        resp.status = status = 0;
-    }
     resp.body = r->resp.data ? r->resp.data : "";
     resp.body_len = r->resp.len;
     if (resp.error || status >= 400)

@@ -15,7 +15,9 @@
 #include "controller/kube/kube.h"
 
 struct kube_response {
-    long status;             /* HTTP status; 0 when no response arrived */
+    long status;             /* HTTP status; 0 when no response arrived
+                                (a transfer cut short keeps its status,
+                                with error set) */
     int aborted;             /* on_data asked to stop */
     const char *error;       /* transport error text, or NULL */
     const char *body;        /* buffered body (NUL-terminated), or "" */
@@ -34,7 +36,8 @@ struct kube_request_opts {
     const char *content_type;  /* for the body, or NULL */
     const char *body;          /* NULL for none */
     long timeout_s;            /* whole transfer; 0 -> default */
-    kube_data_cb on_data;      /* NULL: buffer the body */
+    kube_data_cb on_data;      /* NULL: buffer the body. Only 2xx bodies
+                                  stream; others are buffered. */
     kube_done_cb done;
     void *arg;
 };

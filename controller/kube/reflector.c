@@ -331,6 +331,11 @@ static void watch_done(void *arg, const struct kube_response *resp)
         return;
     }
     if (resp->error || resp->status != 200 || r->watch_failed || partial) {
+        /* A watch that was up for a while or delivered events says the
+         * server is fine: the next attempt starts from the initial
+         * backoff. */
+        if (resp->status == 200 && (lasted >= QUICK_END_MS || r->events))
+            backoff_reset(&r->backoff);
         describe(resp, why, sizeof(why));
         log_warn("kube: watch %s ended with an error (%s%s); resuming from "
                  "resourceVersion %s", r->name,
