@@ -147,6 +147,13 @@ class ApiServer(socketserver.ThreadingMixIn, http.server.HTTPServer):
         self.close_mode = "clean"
         self.open_watches = 0
 
+    def handle_error(self, request, client_address):
+        """One line instead of socketserver's traceback (e.g. a client that
+        rejects our certificate fails the TLS handshake)."""
+        err = sys.exc_info()[1]
+        sys.stderr.write(f"fake-kube-apiserver: connection from "
+                         f"{client_address[0]}: {err!r}\n")
+
     def log_access(self, entry):
         with self.lock:
             self.access.append(entry)
