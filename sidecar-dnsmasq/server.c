@@ -314,16 +314,18 @@ static void conn_process(struct tcp_conn *c)
 
         if (c->in_len - off < TCP_FRAME_LEN + mlen)
             break;
+        uint64_t t0 = worker_now_ns();
+
+        memset(&rt, 0, sizeof(rt));
         rt.udp_fd = -1;
-        rt.alen = 0;
         rt.tcp = c;
         len = worker_handle_query(s->w, c->in + off + TCP_FRAME_LEN, mlen, 1,
-                                  &rt, s->tcp_out, sizeof(s->tcp_out),
-                                  worker_now_ns());
+                                  &rt, s->tcp_out, sizeof(s->tcp_out), t0);
         off += TCP_FRAME_LEN + mlen;
         if (len) {
             conn_queue(c, s->tcp_out, len);
-            prom_histogram_observe(&s->w->m.request_duration, 0);
+            prom_histogram_observe(&s->w->m.request_duration,
+                                   (double)(worker_now_ns() - t0) / 1e9);
         }
     }
     if (c->closed)
