@@ -34,6 +34,7 @@
 #define CHAIN_RENEW_NUM 2           /* PKI: renew after 2/3 of lifetime */
 #define CHAIN_RENEW_DEN 3
 #define MAX_BACKOFF_SHIFT 20
+#define DNS_NAME_MAX 253
 
 /* Reasons counted in portico_controller_vault_fetch_errors_total. */
 static const char *const reasons[] = {
@@ -42,6 +43,7 @@ static const char *const reasons[] = {
     "malformed_answer", "auth", "config", "cancelled", "internal",
     "missing_field", "bad_certificate", "bad_key", "key_mismatch", "expired",
     "not_yet_valid", "host_mismatch", "chain_order", "write_failed",
+    "bad_host",
 };
 #define NREASONS (sizeof(reasons) / sizeof(reasons[0]))
 
@@ -736,6 +738,25 @@ static void fetch_pki(struct vault_client *vc, const struct certs_config *cfg,
     }
 }
 
+/* A host name we are willing to put into a Vault path: DNS characters
+ * (any case, '_' tolerated) and a leading "*." label, 1..253 long. */
+static int valid_host(const char *host)
+{
+    size_t n = strlen(host);
+
+    if (n == 0 || n > DNS_NAME_MAX || host[0] == '.' || strstr(host, ".."))
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        char c = host[i];
+        if (c == '*' ? !(i == 0 && host[1] == '.')
+                     : !((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+                         (c >= '0' && c <= '9') || c == '-' || c == '.' ||
+                         c == '_'))
+            return 0;
+    }
+    return 1;
+}
+
 /* Fetches and validates one host (no lock held). */
 static void fetch_host(struct vault_client *vc, const struct certs_config *cfg,
                        const char *host, const struct served *sv,
@@ -747,6 +768,11 @@ static void fetch_host(struct vault_client *vc, const struct certs_config *cfg,
     long ver = 0;
     int rc;
 
+    if (!valid_host(host)) {
+        set_fail(r, CERTS_INVALID, "bad_host", "invalid host name \"%.80s\"",
+                 host);
+        return;
+    }
     if (vault_client_maintain(vc, &ve) < 0) {
         set_fail(r, CERTS_VAULT_ERROR, vault_err_name(ve.code), "%s", ve.msg);
         return;

@@ -85,6 +85,8 @@ static int exit_for_reason(const char *reason)
         return EXIT_INTERNAL;
     if (strcmp(reason, "missing_field") == 0)
         return EXIT_INVALID_BASE;
+    if (strcmp(reason, "bad_host") == 0)
+        return EXIT_USAGE;
     for (int e = TLSPAIR_ERR_CERT_PEM; e < TLSPAIR_ERR_INTERNAL; e++)
         if (strcmp(reason, tlspair_err_name((enum tlspair_err)e)) == 0)
             return EXIT_INVALID_BASE + e;
@@ -665,7 +667,9 @@ int main(int argc, char **argv)
         log_init("portico-vault",
                  o.level_set ? o.level : (watch ? LOG_INFO : LOG_WARN));
         if (strcmp(cmd, "health") == 0)
-            rc = o.nargs == 1 ? cmd_health(&o) : EXIT_USAGE;
+            rc = o.nargs == 1 ? cmd_health(&o)
+                 : (fprintf(stderr, "portico-vault: usage: health\n"),
+                    EXIT_USAGE);
         else if (strcmp(cmd, "read") == 0)
             rc = cmd_read(&o);
         else if (strcmp(cmd, "cert") == 0)

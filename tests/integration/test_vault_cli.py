@@ -362,7 +362,8 @@ def test_wildcard_host_is_written_under_a_safe_name(fake_vault, ca, tmp_path):
 
 def test_hostile_host_cannot_escape_the_output_folder(fake_vault, ca, tmp_path):
     r = run(fake_vault, "cert", "../../etc/x", "--out", tmp_path / "o")
-    assert r.returncode == EXIT_USAGE      # an invalid Vault path, nothing read
+    assert r.returncode == EXIT_USAGE      # an invalid host name, nothing read
+    assert "invalid host" in r.stderr
     assert not os.path.exists(tmp_path / "o") or not os.listdir(tmp_path / "o")
     assert not os.path.exists(tmp_path / "etc")
 
