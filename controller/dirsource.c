@@ -14,10 +14,15 @@
 #include "log.h"
 #include "controller/manifest.h"
 
-/* What one file contributed at its last successful parse. */
+/* What one file contributed at its last successful parse: the kind and
+ * store key of each object (the objects themselves live in the store). */
 struct file_entry {
     char *name;
-    struct json_object *docs;   /* array */
+    struct stat st;             /* when it was last read */
+    int loaded;
+    enum resource_kind *kinds;
+    char **keys;
+    size_t nkeys;
     int seen;                   /* present in the current scan */
 };
 
@@ -108,35 +113,6 @@ static struct file_entry *add_file(struct dirsource *ds, const char *name)
     return f;
 }
 
-static void load_file(struct dirsource *ds, const char *name, int is_json)
-{
-    char path[4096], err[256];
-    struct file_entry *f = find_file(ds, name);
-    struct json_object *docs;
-    size_t len;
-    char *data;
-
-    snprintf(path, sizeof(path), "%s/%s", ds->dir, name);
-    if (!f && !(f = add_file(ds, name)))
-        return;
-    f->seen = 1;
-    data = read_file(path, &len, err, sizeof(err));
-    if (!data) {
-        log_warn("local source: %s: %s (keeping its previous objects)", path,
-                 err);
-        return;
-    }
-    docs = manifest_parse(data, len, is_json, err, sizeof(err));
-    free(data);
-    if (!docs) {
-        log_warn("local source: %s: %s (keeping its previous objects)", path,
-                 err);
-        return;
-    }
-    json_object_put(f->docs);
-    f->docs = docs;
-}
-
 static int kind_of(struct json_object *doc, enum resource_kind *out)
 {
     const char *kind = k8s_str(doc, "kind");
@@ -169,9 +145,84 @@ static void default_namespace(struct json_object *doc, enum resource_kind k)
                                json_object_new_string("default"));
 }
 
+static void forget_keys(struct file_entry *f)
+{
+    for (size_t i = 0; i < f->nkeys; i++)
+        free(f->keys[i]);
+    free(f->keys);
+    free(f->kinds);
+    f->keys = NULL;
+    f->kinds = NULL;
+    f->nkeys = 0;
+}
+
+/* Marks the objects a file contributed last time as still present. */
+static void touch_file(struct dirsource *ds, const struct file_entry *f)
+{
+    for (size_t i = 0; i < f->nkeys; i++)
+        store_touch(ds->store, f->kinds[i], f->keys[i]);
+}
+
+static int same_file(const struct stat *a, const struct stat *b)
+{
+    return a->st_ino == b->st_ino && a->st_size == b->st_size &&
+           a->st_mtim.tv_sec == b->st_mtim.tv_sec &&
+           a->st_mtim.tv_nsec == b->st_mtim.tv_nsec;
+}
+
+static void load_file(struct dirsource *ds, const char *name, int is_json)
+{
+    char path[4096], err[256], key[512];
+    struct file_entry *f = find_file(ds, name);
+    struct json_object *docs;
+    struct stat st;
+    size_t len, n;
+    char *data;
+
+    snprintf(path, sizeof(path), "%s/%s", ds->dir, name);
+    if (!f && !(f = add_file(ds, name)))
+        return;
+    f->seen = 1;
+    if (stat(path, &st) < 0) {
+        touch_file(ds, f);
+        return;
+    }
+    if (f->loaded && same_file(&f->st, &st)) {
+        touch_file(ds, f);      /* unchanged: its objects are in the store */
+        return;
+    }
+    data = read_file(path, &len, err, sizeof(err));
+    docs = data ? manifest_parse(data, len, is_json, err, sizeof(err)) : NULL;
+    free(data);
+    if (!docs) {
+        log_warn("local source: %s: %s (keeping its previous objects)", path,
+                 err);
+        touch_file(ds, f);
+        return;
+    }
+    forget_keys(f);
+    f->st = st;
+    f->loaded = 1;
+    n = json_object_array_length(docs);
+    f->keys = calloc(n ? n : 1, sizeof(*f->keys));
+    f->kinds = calloc(n ? n : 1, sizeof(*f->kinds));
+    for (size_t i = 0; f->keys && f->kinds && i < n; i++) {
+        struct json_object *doc = json_object_array_get_idx(docs, i);
+        enum resource_kind k;
+        if (kind_of(doc, &k) < 0)
+            continue;
+        default_namespace(doc, k);
+        if (store_key_of(k, doc, key, sizeof(key)) < 0 ||
+            store_put(ds->store, k, doc) < 0)
+            continue;
+        if ((f->keys[f->nkeys] = strdup(key)))
+            f->kinds[f->nkeys++] = k;
+    }
+    json_object_put(docs);
+}
+
 int dirsource_rescan(struct dirsource *ds)
 {
-    struct json_object *items[RK_COUNT];
     struct dirent *de;
     DIR *d = opendir(ds->dir);
 
@@ -180,6 +231,8 @@ int dirsource_rescan(struct dirsource *ds)
                   strerror(errno));
         return -1;
     }
+    for (int k = 0; k < RK_COUNT; k++)
+        store_sweep_begin(ds->store, (enum resource_kind)k);
     for (size_t i = 0; i < ds->nfiles; i++)
         ds->files[i].seen = 0;
     while ((de = readdir(d))) {
@@ -188,34 +241,18 @@ int dirsource_rescan(struct dirsource *ds)
             load_file(ds, de->d_name, is_json);
     }
     closedir(d);
-    /* Forget files that are gone. */
+    /* Forget files that are gone (their objects are swept below). */
     for (size_t i = 0; i < ds->nfiles;) {
         if (!ds->files[i].seen) {
             free(ds->files[i].name);
-            json_object_put(ds->files[i].docs);
+            forget_keys(&ds->files[i]);
             ds->files[i] = ds->files[--ds->nfiles];
         } else {
             i++;
         }
     }
     for (int k = 0; k < RK_COUNT; k++)
-        items[k] = json_object_new_array();
-    for (size_t i = 0; i < ds->nfiles; i++) {
-        struct json_object *docs = ds->files[i].docs;
-        size_t n = docs ? json_object_array_length(docs) : 0;
-        for (size_t j = 0; j < n; j++) {
-            struct json_object *doc = json_object_array_get_idx(docs, j);
-            enum resource_kind k;
-            if (kind_of(doc, &k) < 0)
-                continue;
-            default_namespace(doc, k);
-            json_object_array_add(items[k], json_object_get(doc));
-        }
-    }
-    for (int k = 0; k < RK_COUNT; k++) {
-        store_replace(ds->store, (enum resource_kind)k, items[k]);
-        json_object_put(items[k]);
-    }
+        store_sweep_end(ds->store, (enum resource_kind)k);
     return 0;
 }
 
@@ -285,7 +322,7 @@ void dirsource_free(struct dirsource *ds)
     evloop_timer_free(ds->settle);
     for (size_t i = 0; i < ds->nfiles; i++) {
         free(ds->files[i].name);
-        json_object_put(ds->files[i].docs);
+        forget_keys(&ds->files[i]);
     }
     free(ds->files);
     free(ds->dir);

@@ -36,16 +36,7 @@ size_t model_count_state(const struct model *m, enum ingress_state st)
 
 time_t model_parse_time(const char *s)
 {
-    struct tm tm;
-    const char *end;
-
-    if (!s)
-        return 0;
-    memset(&tm, 0, sizeof(tm));
-    end = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm);
-    if (!end)
-        return 0;
-    return timegm(&tm);
+    return (time_t)k8s_parse_time(s);
 }
 
 long model_parse_ttl(const char *s)
@@ -89,8 +80,10 @@ static int class_is_ours(const struct store *s, const char *name,
 {
     struct json_object *ic = store_get(s, RK_INGRESS_CLASS, NULL, name);
     const char *ctl = ic ? k8s_str(ic, "spec.controller") : NULL;
+    int ours = ctl && strcmp(ctl, o->controller_class) == 0;
 
-    return ctl && strcmp(ctl, o->controller_class) == 0;
+    json_object_put(ic);
+    return ours;
 }
 
 static const char *annotation(struct json_object *obj, const char *key)
@@ -117,25 +110,28 @@ static int label_true(struct json_object *obj, const char *key)
 static int our_default_class_exists(const struct store *s,
                                     const struct model_opts *o)
 {
-    struct json_object **ics;
+    const struct store_entry **ics;
     size_t n;
     int found = 0;
 
-    if (store_list(s, RK_INGRESS_CLASS, &ics, &n) < 0)
+    if (store_entries(s, RK_INGRESS_CLASS, &ics, &n) < 0)
         return 0;
     for (size_t i = 0; i < n && !found; i++) {
-        const char *ctl = k8s_str(ics[i], "spec.controller");
+        struct json_object *ic = store_entry_parse(ics[i]);
+        const char *ctl = k8s_str(ic, "spec.controller");
         const char *def =
-            annotation(ics[i], "ingressclass.kubernetes.io/is-default-class");
+            annotation(ic, "ingressclass.kubernetes.io/is-default-class");
         found = ctl && strcmp(ctl, o->controller_class) == 0 && def &&
                 strcmp(def, "true") == 0;
+        json_object_put(ic);
     }
     free(ics);
     return found;
 }
 
-int model_ingress_selected(const struct store *s, struct json_object *ing,
-                           const struct model_opts *o)
+/* default_class: -1 unknown (computed here), else the cached answer. */
+static int selected(const struct store *s, struct json_object *ing,
+                    const struct model_opts *o, int *default_class)
 {
     const char *cls = k8s_str(ing, "spec.ingressClassName");
     const char *legacy;
@@ -145,7 +141,19 @@ int model_ingress_selected(const struct store *s, struct json_object *ing,
     legacy = annotation(ing, "kubernetes.io/ingress.class");
     if (legacy)
         return strcmp(legacy, o->ingress_class) == 0;
-    return o->watch_without_class || our_default_class_exists(s, o);
+    if (o->watch_without_class)
+        return 1;
+    if (*default_class < 0)
+        *default_class = our_default_class_exists(s, o);
+    return *default_class;
+}
+
+int model_ingress_selected(const struct store *s, struct json_object *ing,
+                           const struct model_opts *o)
+{
+    int default_class = -1;
+
+    return selected(s, ing, o, &default_class);
 }
 
 /* ---- small helpers ------------------------------------------------------ */
@@ -515,6 +523,8 @@ struct builder {
     struct json_object *host_index;     /* host -> server index */
     struct json_object *ups_index;      /* upstream name -> index */
     size_t capservers, capups;
+    struct json_object *svc;            /* last Service looked up */
+    char svc_key[320];
 };
 
 /* Finds the Service port for number or name; NULL if none. */
@@ -542,13 +552,21 @@ static const char *backend_upstream(struct builder *b, const char *ns,
                                     const char *svc_name, long number,
                                     const char *port_name, const char *who)
 {
-    struct json_object *svc = store_get(b->s, RK_SERVICE, ns, svc_name);
-    struct json_object *port, *idx;
+    struct json_object *svc, *port, *idx;
     char host[512], name[MODEL_UPSTREAM_NAME_MAX], server[600];
     const char *type, *ext;
     long target = 0;
     size_t len;
+    char key[sizeof(b->svc_key)];
 
+    /* The paths of one Ingress mostly share a Service: parse it once. */
+    snprintf(key, sizeof(key), "%s/%s", ns, svc_name);
+    if (strcmp(key, b->svc_key) != 0) {
+        json_object_put(b->svc);
+        b->svc = store_get(b->s, RK_SERVICE, ns, svc_name);
+        snprintf(b->svc_key, sizeof(b->svc_key), "%s", key);
+    }
+    svc = b->svc;
     if (!svc) {
         log_warn("ingress %s: Service %s/%s not found (503 until it exists)",
                  who, ns, svc_name);
@@ -817,18 +835,6 @@ static void sort(void *base, size_t n, size_t size,
         qsort(base, n, size, cmp);
 }
 
-static int cmp_ingress(const void *a, const void *b)
-{
-    const struct model_ingress *x = a, *y = b;
-    int c;
-
-    if (x->created != y->created)
-        return x->created < y->created ? -1 : 1;
-    if ((c = strcmp(x->ns, y->ns)) != 0)
-        return c;
-    return strcmp(x->name, y->name);
-}
-
 static int cmp_loc(const void *a, const void *b)
 {
     const struct model_location *x = a, *y = b;
@@ -849,72 +855,83 @@ static int cmp_ups(const void *a, const void *b)
                   ((const struct model_upstream *)b)->name);
 }
 
-struct selected {
-    struct model_ingress mi;
-    struct json_object *obj;
-};
-
-static int cmp_selected(const void *a, const void *b)
+static int cmp_entry_age(const void *a, const void *b)
 {
-    return cmp_ingress(&((const struct selected *)a)->mi,
-                       &((const struct selected *)b)->mi);
+    const struct store_entry *x = *(const struct store_entry *const *)a;
+    const struct store_entry *y = *(const struct store_entry *const *)b;
+    int c;
+
+    if (x->created != y->created)
+        return x->created < y->created ? -1 : 1;
+    if ((c = strcmp(x->ns, y->ns)) != 0)
+        return c;
+    return strcmp(x->name, y->name);
 }
 
-/* The selected Ingresses, oldest first, into m->ings, and their objects
- * in the same order into *objs. */
-static int collect(struct model *m, const struct store *s,
-                   const struct model_opts *o, struct json_object ***objs)
+/* Fills mi from a selected Ingress. 0 or -1 (out of memory). */
+static int describe(struct model_ingress *mi, const struct store_entry *e,
+                    struct json_object *ing)
 {
-    struct json_object **all;
-    struct selected *sel;
-    size_t n, k = 0;
-    int rc = -1;
+    const char *uid = k8s_str(ing, "metadata.uid");
 
-    if (store_list(s, RK_INGRESS, &all, &n) < 0)
+    mi->ns = strdup(e->ns);
+    mi->name = strdup(e->name);
+    mi->uid = strdup(uid ? uid : "");
+    if (!mi->ns || !mi->name || !mi->uid)
         return -1;
-    sel = calloc(n ? n : 1, sizeof(*sel));
-    m->ings = calloc(n ? n : 1, sizeof(*m->ings));
-    *objs = calloc(n ? n : 1, sizeof(**objs));
-    if (!sel || !m->ings || !*objs)
-        goto out;
-    for (size_t i = 0; i < n; i++) {
-        struct model_ingress *mi = &sel[k].mi;
-        const char *uid = k8s_str(all[i], "metadata.uid");
-        if (!model_ingress_selected(s, all[i], o))
-            continue;
-        sel[k].obj = all[i];
-        k++;
-        mi->ns = strdup(k8s_str(all[i], "metadata.namespace"));
-        mi->name = strdup(k8s_str(all[i], "metadata.name"));
-        mi->uid = strdup(uid ? uid : "");
-        if (!mi->ns || !mi->name || !mi->uid)
-            goto out;
-        mi->created =
-            model_parse_time(k8s_str(all[i], "metadata.creationTimestamp"));
-        mi->content_hash = content_hash(all[i]);
+    mi->created = (time_t)e->created;
+    mi->content_hash = content_hash(ing);
+    mi->dns_ttl = model_parse_ttl(
+        annotation(ing, "external-dns.kubernetes.io/ttl"));
+    if (!mi->dns_ttl)
         mi->dns_ttl = model_parse_ttl(
-            annotation(all[i], "external-dns.kubernetes.io/ttl"));
-        if (!mi->dns_ttl)
-            mi->dns_ttl = model_parse_ttl(
-                annotation(all[i], "external-dns.alpha.kubernetes.io/ttl"));
+            annotation(ing, "external-dns.alpha.kubernetes.io/ttl"));
+    return 0;
+}
+
+/* One Ingress, oldest first: selected? excluded? valid? then merged.
+ * Each object is parsed once and freed right after, so a build never
+ * holds more than one Ingress tree. */
+static int build_one(struct builder *b, const struct store_entry *e,
+                     int *default_class)
+{
+    struct model *m = b->m;
+    const struct model_opts *o = b->o;
+    struct json_object *ing = store_entry_parse(e);
+    struct model_ingress *mi;
+    struct pending p = {0};
+    char err[REASON_MAX];
+    const char *why;
+    int rc = 0;
+
+    if (!ing || !selected(b->s, ing, o, default_class)) {
+        json_object_put(ing);
+        return 0;
     }
-    sort(sel, k, sizeof(*sel), cmp_selected);
-    rc = 0;
+    mi = &m->ings[m->ning];
+    memset(mi, 0, sizeof(*mi));
+    if (describe(mi, e, ing) < 0) {
+        free(mi->ns);
+        free(mi->name);
+        free(mi->uid);
+        rc = -1;
+        goto out;
+    }
+    m->ning++;
+    if (o->excluded && o->excluded(o->excluded_ctx, mi->ns, mi->name,
+                                   mi->content_hash, &why)) {
+        mi->state = ING_EXCLUDED;
+        mi->reason = strdup(why);
+    } else if (check_ingress(ing, mi, &p, err, sizeof(err)) < 0) {
+        mi->state = ING_REJECTED;
+        mi->reason = strdup(err);
+    } else {
+        mi->state = ING_SERVED;
+        rc = merge_ingress(b, ing, m->ning - 1, &p);
+    }
 out:
-    for (size_t i = 0; i < k; i++) {
-        if (rc == 0) {
-            m->ings[i] = sel[i].mi;
-            (*objs)[i] = sel[i].obj;
-        } else {
-            free(sel[i].mi.ns);
-            free(sel[i].mi.name);
-            free(sel[i].mi.uid);
-        }
-    }
-    if (rc == 0)
-        m->ning = k;
-    free(sel);
-    free(all);
+    pending_free(&p);
+    json_object_put(ing);
     return rc;
 }
 
@@ -922,39 +939,23 @@ int model_build(struct model *m, const struct store *s,
                 const struct model_opts *o)
 {
     struct builder b = {.m = m, .s = s, .o = o};
-    struct json_object **objs = NULL;
-    int rc = -1;
+    const struct store_entry **all = NULL;
+    size_t n = 0;
+    int rc = -1, default_class = -1;
 
     memset(m, 0, sizeof(*m));
     b.host_index = json_object_new_object();
     b.ups_index = json_object_new_object();
-    if (!b.host_index || !b.ups_index || collect(m, s, o, &objs) < 0)
+    if (!b.host_index || !b.ups_index ||
+        store_entries(s, RK_INGRESS, &all, &n) < 0)
         goto out;
-    for (size_t i = 0; i < m->ning; i++) {
-        struct model_ingress *mi = &m->ings[i];
-        struct pending p = {0};
-        char err[REASON_MAX];
-        const char *why;
-
-        if (o->excluded && o->excluded(o->excluded_ctx, mi->ns, mi->name,
-                                       mi->content_hash, &why)) {
-            mi->state = ING_EXCLUDED;
-            mi->reason = strdup(why);
-            continue;
-        }
-        if (check_ingress(objs[i], mi, &p, err, sizeof(err)) < 0) {
-            mi->state = ING_REJECTED;
-            mi->reason = strdup(err);
-            pending_free(&p);
-            continue;
-        }
-        mi->state = ING_SERVED;
-        if (merge_ingress(&b, objs[i], i, &p) < 0) {
-            pending_free(&p);
+    m->ings = calloc(n ? n : 1, sizeof(*m->ings));
+    if (!m->ings)
+        goto out;
+    sort(all, n, sizeof(*all), cmp_entry_age);
+    for (size_t i = 0; i < n; i++)
+        if (build_one(&b, all[i], &default_class) < 0)
             goto out;
-        }
-        pending_free(&p);
-    }
     sort(m->def.locs, m->def.nlocs, sizeof(*m->def.locs), cmp_loc);
     for (size_t i = 0; i < m->nservers; i++)
         sort(m->servers[i].locs, m->servers[i].nlocs,
@@ -967,7 +968,8 @@ int model_build(struct model *m, const struct store *s,
             m->servers[i].redirect = 1;
     rc = 0;
 out:
-    free(objs);
+    free(all);
+    json_object_put(b.svc);
     json_object_put(b.host_index);
     json_object_put(b.ups_index);
     if (rc < 0)

@@ -1,20 +1,25 @@
 /* store.c - the in-memory copy of the watched resources (see store.h).
  *
- * One json-c object per kind serves as the hash map "namespace/name" ->
- * resource. Identical re-puts (resyncs, bookmarks re-delivering an object)
- * are detected with json_object_equal and do not wake the controller. */
+ * One json-c hash table per kind maps "namespace/name" to an entry that
+ * holds the object serialized. Identical re-puts (resyncs, relists) are
+ * detected by comparing the serialized bytes and do not wake the
+ * controller. */
 #include "controller/store.h"
 
+#include <json-c/linkhash.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "log.h"
 
-#define KEY_MAX 512     /* namespace (63) + '/' + name (253), with room */
+#define KEY_MAX        512  /* namespace (63) + '/' + name (253), with room */
+#define TABLE_SIZE     1024
+#define PARSE_DEPTH    64
 
 struct store {
-    struct json_object *by_kind[RK_COUNT];
+    struct lh_table *by_kind[RK_COUNT];
     int synced[RK_COUNT];
     unsigned long long generation;
     store_change_cb on_change;
@@ -65,6 +70,34 @@ const char *k8s_str(struct json_object *obj, const char *path)
                ? json_object_get_string(v) : NULL;
 }
 
+long long k8s_parse_time(const char *s)
+{
+    struct tm tm;
+
+    if (!s)
+        return 0;
+    memset(&tm, 0, sizeof(tm));
+    if (!strptime(s, "%Y-%m-%dT%H:%M:%S", &tm))
+        return 0;
+    return (long long)timegm(&tm);
+}
+
+static void entry_free(struct store_entry *e)
+{
+    if (!e)
+        return;
+    free(e->key);
+    free(e->ns);
+    free(e->name);
+    free(e->json);
+    free(e);
+}
+
+static void free_lh_entry(struct lh_entry *ent)
+{
+    entry_free((struct store_entry *)lh_entry_v(ent));
+}
+
 struct store *store_new(store_change_cb on_change, void *arg)
 {
     struct store *s = calloc(1, sizeof(*s));
@@ -72,7 +105,7 @@ struct store *store_new(store_change_cb on_change, void *arg)
     if (!s)
         return NULL;
     for (int k = 0; k < RK_COUNT; k++) {
-        s->by_kind[k] = json_object_new_object();
+        s->by_kind[k] = lh_kchar_table_new(TABLE_SIZE, free_lh_entry);
         if (!s->by_kind[k]) {
             store_free(s);
             return NULL;
@@ -88,7 +121,8 @@ void store_free(struct store *s)
     if (!s)
         return;
     for (int k = 0; k < RK_COUNT; k++)
-        json_object_put(s->by_kind[k]);
+        if (s->by_kind[k])
+            lh_table_free(s->by_kind[k]);
     free(s);
 }
 
@@ -111,17 +145,49 @@ static int make_key(enum resource_kind kind, const char *ns, const char *name,
     return n > 0 && (size_t)n < keylen ? 0 : -1;
 }
 
-static int key_of(enum resource_kind kind, struct json_object *obj,
-                  char *key, size_t keylen)
+int store_key_of(enum resource_kind kind, struct json_object *obj, char *key,
+                 size_t keylen)
 {
     const char *name = k8s_str(obj, "metadata.name");
     const char *ns = k8s_str(obj, "metadata.namespace");
 
-    if (!name || !*name)
+    if (kind >= RK_COUNT || !name || !*name)
         return -1;
     if (!cluster_scoped(kind) && (!ns || !*ns))
         return -1;
     return make_key(kind, ns, name, key, keylen);
+}
+
+/* The serialized object without what the controller never reads. */
+static char *serialize(struct json_object *obj, size_t *len)
+{
+    struct json_object *meta = k8s_get(obj, "metadata"), *mf = NULL,
+                       *ann = k8s_get(obj, "metadata.annotations"), *la = NULL;
+    static const char LAST_APPLIED[] =
+        "kubectl.kubernetes.io/last-applied-configuration";
+    const char *text;
+    char *out;
+
+    /* Detach the bulky fields for the duration of the serialization. */
+    if (meta && json_object_is_type(meta, json_type_object) &&
+        json_object_object_get_ex(meta, "managedFields", &mf)) {
+        json_object_get(mf);
+        json_object_object_del(meta, "managedFields");
+    }
+    if (ann && json_object_is_type(ann, json_type_object) &&
+        json_object_object_get_ex(ann, LAST_APPLIED, &la)) {
+        json_object_get(la);
+        json_object_object_del(ann, LAST_APPLIED);
+    }
+    text = json_object_to_json_string_ext(obj, JSON_C_TO_STRING_PLAIN);
+    out = text ? strdup(text) : NULL;
+    if (out)
+        *len = strlen(out);
+    if (mf)
+        json_object_object_add(meta, "managedFields", mf);
+    if (la)
+        json_object_object_add(ann, LAST_APPLIED, la);
+    return out;
 }
 
 /* Inserts without notifying; 1 if the store changed, 0 if not, -1 bad. */
@@ -129,19 +195,48 @@ static int put_quiet(struct store *s, enum resource_kind kind,
                      struct json_object *obj)
 {
     char key[KEY_MAX];
-    struct json_object *old;
+    struct store_entry *old = NULL, *e;
+    size_t len = 0;
+    char *json;
 
-    if (kind >= RK_COUNT || !obj || key_of(kind, obj, key, sizeof(key)) < 0) {
+    if (kind >= RK_COUNT || !obj || store_key_of(kind, obj, key, sizeof(key)) < 0) {
         log_warn("store: ignoring a %s without metadata.name%s",
                  resource_kind_name(kind),
                  cluster_scoped(kind) ? "" : "/namespace");
         return -1;
     }
-    if (json_object_object_get_ex(s->by_kind[kind], key, &old) &&
-        (old == obj || json_object_equal(old, obj)))
-        return 0;
-    if (json_object_object_add(s->by_kind[kind], key, json_object_get(obj)) < 0)
+    json = serialize(obj, &len);
+    if (!json)
         return -1;
+    if (lh_table_lookup_ex(s->by_kind[kind], key, (void **)&old) && old &&
+        old->len == len && memcmp(old->json, json, len) == 0) {
+        old->mark = 1;
+        free(json);
+        return 0;
+    }
+    e = calloc(1, sizeof(*e));
+    if (!e) {
+        free(json);
+        return -1;
+    }
+    const char *ns = k8s_str(obj, "metadata.namespace");
+    e->key = strdup(key);
+    e->name = strdup(k8s_str(obj, "metadata.name"));
+    e->ns = cluster_scoped(kind) || !ns ? NULL : strdup(ns);
+    e->created = k8s_parse_time(k8s_str(obj, "metadata.creationTimestamp"));
+    e->json = json;
+    e->len = len;
+    e->mark = 1;
+    if (!e->key || !e->name || (!cluster_scoped(kind) && !e->ns)) {
+        entry_free(e);
+        return -1;
+    }
+    if (old)
+        lh_table_delete(s->by_kind[kind], key);     /* frees old */
+    if (lh_table_insert(s->by_kind[kind], e->key, e) < 0) {
+        entry_free(e);
+        return -1;
+    }
     return 1;
 }
 
@@ -163,52 +258,66 @@ void store_remove(struct store *s, enum resource_kind kind, const char *ns,
     if (kind >= RK_COUNT || !name ||
         make_key(kind, ns, name, key, sizeof(key)) < 0)
         return;
-    if (!json_object_object_get_ex(s->by_kind[kind], key, NULL))
+    if (lh_table_delete(s->by_kind[kind], key) == 0)
+        changed(s);
+}
+
+void store_sweep_begin(struct store *s, enum resource_kind kind)
+{
+    struct lh_entry *ent;
+
+    if (kind >= RK_COUNT)
         return;
-    json_object_object_del(s->by_kind[kind], key);
-    changed(s);
+    lh_foreach(s->by_kind[kind], ent)
+        ((struct store_entry *)lh_entry_v(ent))->mark = 0;
+}
+
+void store_touch(struct store *s, enum resource_kind kind, const char *key)
+{
+    struct store_entry *e;
+
+    if (kind < RK_COUNT &&
+        lh_table_lookup_ex(s->by_kind[kind], key, (void **)&e) && e)
+        e->mark = 1;
+}
+
+/* Removes unmarked entries; returns how many. */
+static size_t sweep(struct store *s, enum resource_kind kind)
+{
+    struct lh_entry *ent, *tmp;
+    size_t removed = 0;
+
+    lh_foreach_safe(s->by_kind[kind], ent, tmp) {
+        struct store_entry *e = (struct store_entry *)lh_entry_v(ent);
+        if (!e->mark) {
+            lh_table_delete_entry(s->by_kind[kind], ent);
+            removed++;
+        }
+    }
+    return removed;
+}
+
+void store_sweep_end(struct store *s, enum resource_kind kind)
+{
+    if (kind < RK_COUNT && sweep(s, kind) > 0)
+        changed(s);
 }
 
 int store_replace(struct store *s, enum resource_kind kind,
                   struct json_object *items)
 {
-    struct json_object *fresh;
     int dirty = 0;
     size_t n;
 
     if (kind >= RK_COUNT || !json_object_is_type(items, json_type_array))
         return -1;
-    fresh = json_object_new_object();
-    if (!fresh)
-        return -1;
+    store_sweep_begin(s, kind);
     n = json_object_array_length(items);
-    for (size_t i = 0; i < n; i++) {
-        struct json_object *obj = json_object_array_get_idx(items, i);
-        char key[KEY_MAX];
-        if (key_of(kind, obj, key, sizeof(key)) < 0) {
-            log_warn("store: ignoring a %s without metadata.name%s",
-                     resource_kind_name(kind),
-                     cluster_scoped(kind) ? "" : "/namespace");
-            continue;
-        }
-        json_object_object_add(fresh, key, json_object_get(obj));
-    }
-    /* Changed if the key sets differ or any object differs. */
-    if (json_object_object_length(fresh) !=
-        json_object_object_length(s->by_kind[kind])) {
+    for (size_t i = 0; i < n; i++)
+        if (put_quiet(s, kind, json_object_array_get_idx(items, i)) > 0)
+            dirty = 1;
+    if (sweep(s, kind) > 0)
         dirty = 1;
-    } else {
-        json_object_object_foreach(fresh, key, obj) {
-            struct json_object *old;
-            if (!json_object_object_get_ex(s->by_kind[kind], key, &old) ||
-                !json_object_equal(old, obj)) {
-                dirty = 1;
-                break;
-            }
-        }
-    }
-    json_object_put(s->by_kind[kind]);
-    s->by_kind[kind] = fresh;
     if (dirty)
         changed(s);
     return 0;
@@ -232,62 +341,69 @@ unsigned long long store_generation(const struct store *s)
     return s->generation;
 }
 
-struct json_object *store_get(const struct store *s, enum resource_kind kind,
-                              const char *ns, const char *name)
+const struct store_entry *store_lookup(const struct store *s,
+                                       enum resource_kind kind,
+                                       const char *ns, const char *name)
 {
     char key[KEY_MAX];
-    struct json_object *obj;
+    struct store_entry *e;
 
     if (kind >= RK_COUNT || !name ||
         make_key(kind, ns, name, key, sizeof(key)) < 0)
         return NULL;
-    return json_object_object_get_ex(s->by_kind[kind], key, &obj) ? obj : NULL;
+    return lh_table_lookup_ex(s->by_kind[kind], key, (void **)&e) ? e : NULL;
+}
+
+struct json_object *store_entry_parse(const struct store_entry *e)
+{
+    struct json_tokener *tok;
+    struct json_object *obj;
+
+    if (!e)
+        return NULL;
+    tok = json_tokener_new_ex(PARSE_DEPTH);
+    if (!tok)
+        return NULL;
+    obj = json_tokener_parse_ex(tok, e->json, (int)e->len);
+    json_tokener_free(tok);
+    return obj;
+}
+
+struct json_object *store_get(const struct store *s, enum resource_kind kind,
+                              const char *ns, const char *name)
+{
+    return store_entry_parse(store_lookup(s, kind, ns, name));
 }
 
 size_t store_count(const struct store *s, enum resource_kind kind)
 {
-    return kind < RK_COUNT
-               ? (size_t)json_object_object_length(s->by_kind[kind]) : 0;
+    return kind < RK_COUNT ? (size_t)s->by_kind[kind]->count : 0;
 }
 
-struct keyed {
-    const char *key;
-    struct json_object *obj;
-};
-
-static int cmp_keyed(const void *a, const void *b)
+static int cmp_entry(const void *a, const void *b)
 {
-    return strcmp(((const struct keyed *)a)->key,
-                  ((const struct keyed *)b)->key);
+    return strcmp((*(const struct store_entry *const *)a)->key,
+                  (*(const struct store_entry *const *)b)->key);
 }
 
-int store_list(const struct store *s, enum resource_kind kind,
-               struct json_object ***out, size_t *n)
+int store_entries(const struct store *s, enum resource_kind kind,
+                  const struct store_entry ***out, size_t *n)
 {
     size_t count = store_count(s, kind), i = 0;
-    struct keyed *tmp;
+    struct lh_entry *ent;
+    const struct store_entry **arr;
 
     *out = NULL;
     *n = 0;
     if (count == 0)
         return 0;
-    tmp = malloc(count * sizeof(*tmp));
-    *out = malloc(count * sizeof(**out));
-    if (!tmp || !*out) {
-        free(tmp);
-        free(*out);
-        *out = NULL;
+    arr = malloc(count * sizeof(*arr));
+    if (!arr)
         return -1;
-    }
-    json_object_object_foreach(s->by_kind[kind], key, obj) {
-        tmp[i].key = key;
-        tmp[i].obj = obj;
-        i++;
-    }
-    qsort(tmp, count, sizeof(*tmp), cmp_keyed);
-    for (i = 0; i < count; i++)
-        (*out)[i] = tmp[i].obj;
-    free(tmp);
+    lh_foreach(s->by_kind[kind], ent)
+        arr[i++] = (const struct store_entry *)lh_entry_v(ent);
+    qsort(arr, count, sizeof(*arr), cmp_entry);
+    *out = arr;
     *n = count;
     return 0;
 }

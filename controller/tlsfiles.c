@@ -301,6 +301,7 @@ int tlsfiles_secret(void *ctx, const char *ns, const char *name,
     }
     snprintf(k, sizeof(k), "%s/%s", ns, name);
     c = lookup(t, k, secret);
+    json_object_put(secret);
     if (!c) {
         snprintf(err, errlen, "out of memory");
         return -1;

@@ -18,6 +18,7 @@
 #include "buf.h"
 #include "controller/kube/events.h"
 #include "controller/kube/kubeconfig.h"
+#include "controller/kube/reflector.h"
 #include "evloop.h"
 #include "log.h"
 #include "prom.h"
@@ -69,6 +70,9 @@ struct kube_client {
     char *token;
     char *user_agent;
     char *watch_ns;
+    enum ingress_source_state ingress_source;
+    struct reflector_sink ingress_tap;
+    int has_ingress_tap;
     struct kube_req *reqs;       /* active requests */
     struct kube_req *deferred;   /* cancelled or added inside curl */
     int in_curl;
@@ -651,6 +655,32 @@ void kube_client_set_identity(struct kube_client *kc, const char *identity)
         return;
     free(kc->user_agent);
     kc->user_agent = ua;
+}
+
+void kube_client_set_ingress_source(struct kube_client *kc,
+                                    enum ingress_source_state st)
+{
+    kc->ingress_source = st;
+}
+
+enum ingress_source_state kube_client_ingress_source(
+    const struct kube_client *kc)
+{
+    return kc->ingress_source;
+}
+
+void kube_client_set_ingress_tap(struct kube_client *kc,
+                                 const struct reflector_sink *tap)
+{
+    kc->has_ingress_tap = tap != NULL;
+    if (tap)
+        kc->ingress_tap = *tap;
+}
+
+const struct reflector_sink *kube_client_ingress_tap(
+    const struct kube_client *kc)
+{
+    return kc->has_ingress_tap ? &kc->ingress_tap : NULL;
 }
 
 void kube_client_set_watch_namespace(struct kube_client *kc, const char *ns)

@@ -73,6 +73,7 @@ struct publisher {
 
     /* observed views: key -> canonical string */
     struct reflector *ing_refl, *dnse_refl;
+    int tapped;                   /* the Ingress view rides on the source */
     struct json_object *ing_view, *dnse_view;
     int ing_synced, dnse_synced;
 
@@ -919,9 +920,21 @@ struct publisher *publisher_start(struct kube_client *kc,
                    p->watch_ns);
     else
         buf_puts(&b, "/apis/networking.k8s.io/v1/ingresses");
-    p->ing_refl = watch(p, "ingresses (status)", b.data, NULL, NULL,
-                        (struct reflector_sink){ing_replace, ing_put,
-                                                ing_remove, ing_synced, p});
+    struct reflector_sink ing_sink = {ing_replace, ing_put, ing_remove,
+                                      ing_synced, p};
+    int tapped = 0;
+    if (kube_client_ingress_source(kc) == INGRESS_SOURCE_LISTING &&
+        !kube_client_ingress_tap(kc) &&
+        strcmp(p->watch_ns ? p->watch_ns : "",
+               kube_client_watch_namespace(kc) ? kube_client_watch_namespace(kc)
+                                               : "") == 0) {
+        /* The source lists and watches the same Ingresses: share them. */
+        kube_client_set_ingress_tap(kc, &ing_sink);
+        p->tapped = tapped = 1;
+    } else {
+        p->ing_refl = watch(p, "ingresses (status)", b.data, NULL, NULL,
+                            ing_sink);
+    }
     if (p->dnsep) {
         buf_reset(&b);
         if (p->watch_ns)
@@ -948,7 +961,7 @@ struct publisher *publisher_start(struct kube_client *kc,
         free(fsel);
     }
     buf_free(&b);
-    if (!p->ing_refl || (p->dnsep && !p->dnse_refl) ||
+    if ((!tapped && !p->ing_refl) || (p->dnsep && !p->dnse_refl) ||
         (p->svc_name && !p->svc_refl)) {
         snprintf(err, errlen, "cannot start the publisher's watches");
         publisher_free(p);
@@ -1054,6 +1067,8 @@ void publisher_free(struct publisher *p)
         write_unlink(w);
         write_free(w);
     }
+    if (p->tapped)
+        kube_client_set_ingress_tap(p->kc, NULL);
     reflector_free(p->ing_refl);
     reflector_free(p->dnse_refl);
     reflector_free(p->svc_refl);

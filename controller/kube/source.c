@@ -19,7 +19,14 @@
 struct kind_sink {
     struct store *store;
     enum resource_kind kind;
+    struct kube_client *kc;
 };
+
+/* The publisher's Ingress view, when it taps this source. */
+static const struct reflector_sink *tap(const struct kind_sink *k)
+{
+    return k->kind == RK_INGRESS ? kube_client_ingress_tap(k->kc) : NULL;
+}
 
 struct kube_source {
     struct kind_sink sinks[RK_COUNT];
@@ -29,27 +36,42 @@ struct kube_source {
 static void sink_replace(void *arg, struct json_object *items)
 {
     struct kind_sink *k = arg;
+    const struct reflector_sink *t = tap(k);
     store_replace(k->store, k->kind, items);
+    if (t)
+        t->replace(t->arg, items);
 }
 
 static void sink_put(void *arg, struct json_object *obj)
 {
     struct kind_sink *k = arg;
+    const struct reflector_sink *t = tap(k);
     store_put(k->store, k->kind, obj);
+    if (t)
+        t->put(t->arg, obj);
 }
 
 static void sink_remove(void *arg, struct json_object *obj)
 {
     struct kind_sink *k = arg;
+    const struct reflector_sink *t = tap(k);
     const char *name = kube_meta(obj, "name");
     if (name)
         store_remove(k->store, k->kind, kube_meta(obj, "namespace"), name);
+    if (t)
+        t->remove(t->arg, obj);
 }
 
 static void sink_synced(void *arg)
 {
     struct kind_sink *k = arg;
+    const struct reflector_sink *t = tap(k);
     store_mark_synced(k->store, k->kind);
+    if (k->kind == RK_INGRESS) {
+        kube_client_set_ingress_source(k->kc, INGRESS_SOURCE_SYNCED);
+        if (t && t->synced)
+            t->synced(t->arg);
+    }
 }
 
 static int secret_is_tls(struct json_object *obj)
@@ -103,6 +125,7 @@ struct kube_source *kube_source_start(struct kube_client *kc,
         return NULL;
     }
     kube_client_set_watch_namespace(kc, ns ? watch_namespace : NULL);
+    kube_client_set_ingress_source(kc, INGRESS_SOURCE_LISTING);
     for (int k = 0; k < RK_COUNT; k++) {
         const struct kind_info *ki = &kinds[k];
         struct buf path;
@@ -114,6 +137,7 @@ struct kube_source *kube_source_start(struct kube_client *kc,
             buf_printf(&path, "%s/%s", ki->group_path, ki->name);
         src->sinks[k].store = store;
         src->sinks[k].kind = (enum resource_kind)k;
+        src->sinks[k].kc = kc;
         struct reflector_opts o = {
             .name = ki->name,
             .path = path.data,
@@ -141,5 +165,8 @@ void kube_source_free(struct kube_source *src)
         return;
     for (int k = 0; k < RK_COUNT; k++)
         reflector_free(src->refl[k]);
+    if (src->sinks[RK_INGRESS].kc)
+        kube_client_set_ingress_source(src->sinks[RK_INGRESS].kc,
+                                       INGRESS_SOURCE_NONE);
     free(src);
 }
