@@ -226,3 +226,87 @@ def test_servfail_is_retried_on_the_next_upstream_at_once(cluster_dns,
         assert bad.received == seen
     finally:
         bad.stop()
+
+
+class RecordingDNS:
+    """Answers every A query with 10.6.0.1 after `delay` seconds and
+    records the source ports the queries came from."""
+
+    def __init__(self, delay=0.0):
+        import dns.message
+        import dns.rrset
+        self._msg, self._rrset = dns.message, dns.rrset
+        self.delay = delay
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.settimeout(0.2)
+        self.server = f"127.0.0.1:{self.sock.getsockname()[1]}"
+        self.ports = []
+        self.stopping = False
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self):
+        while not self.stopping:
+            try:
+                data, peer = self.sock.recvfrom(4096)
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+            self.ports.append(peer[1])
+            threading.Timer(self.delay, self._answer, (data, peer)).start()
+
+    def _answer(self, data, peer):
+        q = self._msg.from_wire(data)
+        r = self._msg.make_response(q)
+        r.answer.append(self._rrset.from_text(q.question[0].name, 60, "IN",
+                                              "A", "10.6.0.1"))
+        try:
+            self.sock.sendto(r.to_wire(), peer)
+        except OSError:
+            pass
+
+    def stop(self):
+        self.stopping = True
+        self.thread.join(2)
+        self.sock.close()
+
+
+def _source_ports_under_steady_load(dnscache_factory, renew_interval):
+    """Distinct source ports an upstream sees over 3 s of overlapping
+    cache misses (always several in flight, so c-ares never goes idle and
+    never closes its socket on its own)."""
+    up = RecordingDNS(delay=0.3)
+    try:
+        dc = dnscache_factory(upstream=up.server, renew_interval=renew_interval,
+                              upstream_timeout=1000)
+        first = len(up.ports)
+        errors, threads = [], []
+
+        def ask(name):
+            r = dc.query(name, timeout=3)
+            if r is None or a_records(r) != {"10.6.0.1"}:
+                errors.append(name)
+
+        deadline = time.monotonic() + 3
+        i = 0
+        while time.monotonic() < deadline:
+            t = threading.Thread(target=ask, args=(f"r-{i}.cluster.local",))
+            t.start()
+            threads.append(t)
+            i += 1
+            time.sleep(0.03)
+        for t in threads:
+            t.join(5)
+        assert not errors, errors[:5]
+        return set(up.ports[first:])
+    finally:
+        up.stop()
+
+
+def test_upstream_sockets_are_renewed_periodically(dnscache_factory):
+    # Without renewal, one socket under steady load (the conntrack trap)...
+    assert len(_source_ports_under_steady_load(dnscache_factory, 0)) <= 2
+    # ...with --renew-interval 1, a new source port every second.
+    assert len(_source_ports_under_steady_load(dnscache_factory, 1)) >= 3
