@@ -485,6 +485,27 @@ def test_lease_put_race_is_a_conflict_like_leader_election(fake_apiserver):
         '"portico-leader"')
 
 
+def test_lease_times_must_be_microtime_and_come_back_in_utc(
+        fake_apiserver_module):
+    api = fake_apiserver_module
+    path = kind_path("Lease", "times")
+    status, body = api.request("POST", path, {
+        "metadata": {"name": "seconds"},
+        "spec": {"holderIdentity": "a",
+                 "renewTime": "2026-01-01T00:00:00Z"}})
+    assert status == 400
+    assert body["message"] == (
+        'Lease in version "v1" cannot be handled as a Lease: parsing time '
+        '"2026-01-01T00:00:00Z" as "2006-01-02T15:04:05.000000Z07:00": '
+        'cannot parse "Z" as ".000000"')
+    status, body = api.request("POST", path, {
+        "metadata": {"name": "micro"},
+        "spec": {"holderIdentity": "a",
+                 "acquireTime": "2026-01-01T02:00:00.123456+02:00"}})
+    assert status == 201
+    assert body["spec"]["acquireTime"] == "2026-01-01T00:00:00.123456Z"
+
+
 def test_endpointslices_are_listed_by_service_name_label(fake_apiserver):
     api = fake_apiserver
     for name, svc in (("web-abc", "web"), ("web-def", "web"),

@@ -15,9 +15,13 @@ A schema is one of the leaf types below, Obj(go_name, {field: schema}),
 List(schema) or Map(schema) (free keys, typed values)."""
 
 
+import re
+
+
 class Leaf:
-    def __init__(self, go, json_types):
+    def __init__(self, go, json_types, time_layout=None):
         self.go, self.json_types = go, json_types
+        self.time_layout = time_layout     # "rfc3339" or "micro" (Go layouts)
 
     def accepts(self, v):
         return any(_is(v, t) for t in self.json_types)
@@ -58,7 +62,10 @@ INT64 = Leaf("int64", ["integer"])
 BOOL = Leaf("bool", ["boolean"])
 INT_OR_STR = Leaf("intstr.IntOrString", ["integer", "string"])
 ANY = Leaf("interface {}", ["any"])
-TIME = Leaf("v1.Time", ["string"])
+RFC3339 = "2006-01-02T15:04:05Z07:00"
+RFC3339_MICRO = "2006-01-02T15:04:05.000000Z07:00"
+TIME = Leaf("v1.Time", ["string"], "rfc3339")
+MICROTIME = Leaf("v1.MicroTime", ["string"], "micro")
 MAPSTR = Map(STR)
 STRS = List(STR)
 
@@ -68,7 +75,7 @@ OWNER_REF = Obj("v1.OwnerReference", {
 OBJECT_META = Obj("v1.ObjectMeta", {
     "name": STR, "generateName": STR, "namespace": STR, "selfLink": STR,
     "uid": STR, "resourceVersion": STR, "generation": INT64,
-    "creationTimestamp": Leaf("v1.Time", ["string", "any"]),
+    "creationTimestamp": TIME,
     "deletionTimestamp": TIME, "deletionGracePeriodSeconds": INT64,
     "labels": MAPSTR, "annotations": MAPSTR,
     "ownerReferences": List(OWNER_REF), "finalizers": STRS,
@@ -136,10 +143,8 @@ KIND_FIELDS = {
     "Event": {"involvedObject": OBJECT_REF, "reason": STR, "message": STR,
               "source": Obj("v1.EventSource", {"component": STR,
                                                "host": STR}),
-              "firstTimestamp": Leaf("v1.Time", ["string", "any"]),
-              "lastTimestamp": Leaf("v1.Time", ["string", "any"]),
-              "count": INT, "type": STR,
-              "eventTime": Leaf("v1.MicroTime", ["string", "any"]),
+              "firstTimestamp": TIME, "lastTimestamp": TIME,
+              "count": INT, "type": STR, "eventTime": MICROTIME,
               "series": ANY, "action": STR, "related": OBJECT_REF,
               "reportingComponent": STR, "reportingInstance": STR},
     "Namespace": {"spec": Obj("v1.NamespaceSpec", {"finalizers": STRS}),
@@ -158,8 +163,7 @@ KIND_FIELDS = {
     },
     "Lease": {"spec": Obj("v1.LeaseSpec", {
         "holderIdentity": STR, "leaseDurationSeconds": INT,
-        "acquireTime": Leaf("v1.MicroTime", ["string", "any"]),
-        "renewTime": Leaf("v1.MicroTime", ["string", "any"]),
+        "acquireTime": MICROTIME, "renewTime": MICROTIME,
         "leaseTransitions": INT, "strategy": STR, "preferredHolder": STR})},
     "DNSEndpoint": {
         "spec": Obj("v1alpha1.DNSEndpointSpec", {
@@ -178,6 +182,55 @@ def schema_for(kind):
     fields = {"apiVersion": STR, "kind": STR, "metadata": OBJECT_META}
     fields.update(KIND_FIELDS.get(kind, {}))
     return Obj(f"v1.{kind}", fields)
+
+
+class TimeError(Exception):
+    """A timestamp Go's time.Parse rejects (message as Go words it)."""
+
+
+_DATE = re.compile(r"^(\d{4})-(\d\d)-(\d\d)T(\d\d):(\d\d):(\d\d)")
+_ZONE = re.compile(r"^(Z|[+-]\d\d:\d\d)$")
+
+
+def check_time(value, layout):
+    """Go's time.Parse(RFC3339 or RFC3339Micro): RFC3339 takes an optional
+    fraction of any length; the micro layout wants exactly 6 digits."""
+    go_layout = RFC3339_MICRO if layout == "micro" else RFC3339
+
+    def fail(rest, elem):
+        raise TimeError(f'parsing time "{value}" as "{go_layout}": cannot '
+                        f'parse "{rest}" as "{elem}"')
+    m = _DATE.match(value)
+    if not m:
+        fail(value, "2006")
+    rest = value[m.end():]
+    if layout == "micro":
+        if len(rest) < 7 or rest[0] not in ".," or not rest[1:7].isdigit():
+            fail(rest, ".000000")
+        rest = rest[7:]
+    else:
+        fm = re.match(r"^[.,]\d+", rest)
+        if fm:
+            rest = rest[fm.end():]
+    if not _ZONE.match(rest):
+        fail(rest, "Z07:00")
+
+
+def normalize_time(value, layout):
+    """How the server writes a parsed time back: UTC, whole seconds for
+    metav1.Time, microseconds for MicroTime."""
+    import datetime
+    text = value.replace(",", ".")
+    if text.endswith("Z"):
+        text = text[:-1] + "+00:00"
+    m = re.match(r"^(.{19})(\.\d+)?(.*)$", text)
+    frac = (m.group(2) or ".0")[1:]
+    micros = int((frac + "000000")[:6])
+    t = datetime.datetime.fromisoformat(m.group(1) + m.group(3))
+    t = t.astimezone(datetime.timezone.utc).replace(microsecond=micros)
+    if layout == "micro":
+        return t.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return t.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 class TypeMismatch(Exception):
@@ -241,6 +294,8 @@ def _walk(schema, value, path, gopath, gostruct, unknown):
         if not schema.accepts(value):
             raise TypeMismatch(path, gostruct, gopath, schema.go, value,
                                _want(schema))
+        if schema.time_layout:
+            check_time(value, schema.time_layout)
         return
     if isinstance(schema, List):
         if not isinstance(value, list):
@@ -273,5 +328,8 @@ def _walk(schema, value, path, gopath, gostruct, unknown):
             del value[key]                    # zero value, omitted on output
             continue
         # Go names the struct that holds the field, then the full path.
-        _walk(schema.fields[key], value[key], sub, gosub,
-              schema.go.split(".")[-1], unknown)
+        child = schema.fields[key]
+        _walk(child, value[key], sub, gosub, schema.go.split(".")[-1],
+              unknown)
+        if isinstance(child, Leaf) and child.time_layout:
+            value[key] = normalize_time(value[key], child.time_layout)

@@ -120,6 +120,9 @@ def check_types(res, obj):
     Returns the dropped unknown field paths."""
     try:
         unknown = schema.decode(res.kind, obj)
+    except schema.TimeError as e:
+        raise bad_request(f'{res.kind} in version "{res.version}" cannot be '
+                          f'handled as a {res.kind}: {e}')
     except schema.TypeMismatch as e:
         if res.crd:
             got = schema.openapi_type(e.value)
