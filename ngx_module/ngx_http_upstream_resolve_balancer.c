@@ -5,10 +5,10 @@
  * Smooth weighted round robin with passive health checks (max_fails,
  * fail_timeout) and backup peers, as nginx's own round robin, or, when
  * "least_conn" precedes resolve_server, nginx's least connections choice,
- * over the peer list in the upstream's zone.  A chosen peer is referenced (peer->refs)
- * until the request frees it; the address and name handed to the upstream
- * are copies in the request's pool, so nothing the request keeps points
- * into the zone after free.
+ * over the peer list in the upstream's zone.  A chosen peer is referenced
+ * (peer->refs) until the request frees it; the address and name handed to
+ * the upstream are copies in the request's pool, so nothing the request
+ * keeps points into the zone after free.
  */
 
 
@@ -73,30 +73,33 @@ ngx_http_upstream_resolve_init_peer(ngx_http_request_t *r,
                                            ngx_http_upstream_resolve_module);
     sh = rscf->shared;
 
-    rp = ngx_palloc(r->pool, sizeof(ngx_http_upstream_resolve_peer_data_t));
+    /*
+     * the peer count is read without the lock: it only sizes the tried
+     * list, and get() copes with any change since
+     */
+
+    n = sh->number + sh->nbackup;
+
+    /* an empty upstream still makes one attempt, which answers 502 */
+
+    if (n == 0) {
+        n = 1;
+    }
+
+    rp = ngx_palloc(r->pool, sizeof(ngx_http_upstream_resolve_peer_data_t)
+                             + n * sizeof(ngx_http_upstream_resolve_peer_t *));
     if (rp == NULL) {
         return NGX_ERROR;
     }
 
-    ngx_rwlock_rlock(&sh->rwlock);
-    n = sh->number + sh->nbackup;
-    ngx_rwlock_unlock(&sh->rwlock);
-
-    /* an empty upstream still makes one attempt, which answers 502 */
-
-    rp->ntries = n ? n : 1;
+    rp->tried = (ngx_http_upstream_resolve_peer_t **) &rp[1];
+    rp->ntries = n;
     rp->ntried = 0;
     rp->pool = r->pool;
     rp->shared = sh;
     rp->upstream_name = &us->host;
     rp->current = NULL;
     rp->least_conn = rscf->least_conn;
-
-    rp->tried = ngx_palloc(r->pool,
-                   rp->ntries * sizeof(ngx_http_upstream_resolve_peer_t *));
-    if (rp->tried == NULL) {
-        return NGX_ERROR;
-    }
 
     r->upstream->peer.data = rp;
     r->upstream->peer.get = ngx_http_upstream_resolve_get_peer;
