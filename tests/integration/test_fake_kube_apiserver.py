@@ -759,6 +759,20 @@ class RawWatch:
         self.sock.close()
 
 
+def test_send_initial_events_needs_bookmarks_and_not_older_than(
+        fake_apiserver_module):
+    api = fake_apiserver_module
+    status, body = api.request("GET", f"{ING_DEFAULT}?watch=1&"
+                                      "sendInitialEvents=true")
+    assert status == 422
+    assert body["message"] == (
+        'ListOptions.meta.k8s.io "" is invalid: [resourceVersionMatch: '
+        'Forbidden: sendInitialEvents requires setting resourceVersionMatch '
+        'to NotOlderThan, allowWatchBookmarks: Forbidden: '
+        'allowWatchBookmarks must be set to true when sendInitialEvents is '
+        'set]')
+
+
 def test_each_watch_event_is_one_json_line_in_its_own_chunk(fake_apiserver):
     api = fake_apiserver
     start = rv(api.create(ingress("a")))
@@ -1109,6 +1123,29 @@ def test_allow_list_file_given_at_start(fake_apiserver_factory):
         "metadata": {"name": "s"}, "spec": {"ports": [{"port": 1}]}})[0] \
         == 201
     assert api.request("POST", ING_DEFAULT, ingress("x"))[0] == 403
+
+
+def test_allow_list_file_of_simple_lines(fake_apiserver_factory, tmp_path):
+    rules = tmp_path / "allow.txt"
+    rules.write_text("# what the status writer may do\n"
+                     "get ingresses\n"
+                     "update ingresses/status   # only status\n")
+    api = fake_apiserver_factory(extra_args=("--allow", str(rules)))
+    assert api.state()["allow"] == ["get ingresses", "update ingresses/status"]
+    assert api.request("GET", f"{ING_DEFAULT}/web")[0] == 404   # allowed
+    assert api.request("GET", ING_DEFAULT)[0] == 403            # list: no
+    assert api.request("POST", ING_DEFAULT, ingress("web"))[0] == 403
+
+
+def test_strict_namespaces_rejects_objects_in_missing_namespaces(
+        fake_apiserver_factory):
+    api = fake_apiserver_factory(extra_args=("--strict-namespaces",))
+    status, body = api.request("POST", f"{ING}/namespaces/nope/ingresses",
+                               ingress("x", ns="nope"))
+    assert status == 404 and body["message"] == 'namespaces "nope" not found'
+    api.create({"kind": "Namespace", "metadata": {"name": "nope"}})
+    assert api.request("POST", f"{ING}/namespaces/nope/ingresses",
+                       ingress("x", ns="nope"))[0] == 201
 
 
 def test_access_log_records_verb_resource_namespace_name_and_code(

@@ -17,7 +17,7 @@ import time
 import urllib.parse
 
 from . import errors, resources
-from .errors import ApiError, status_object
+from .errors import ApiError, FieldError
 from .store import (APPLY_PATCH, JSON_PATCH, MERGE_PATCH, STRATEGIC_PATCH,
                     Store)
 
@@ -38,6 +38,16 @@ REASONS = {400: "BadRequest", 401: "Unauthorized", 403: "Forbidden",
            410: "Expired", 415: "UnsupportedMediaType", 422: "Invalid",
            429: "TooManyRequests", 500: "InternalError",
            503: "ServiceUnavailable", 504: "Timeout"}
+
+
+class _ListOptionsKind:
+    """Stands in for a Resource in errors.invalid(): ListOptions.meta.k8s.io"""
+    group = "meta.k8s.io"
+    kind = "ListOptions"
+    qualified_kind = "ListOptions.meta.k8s.io"
+
+
+LIST_OPTIONS = _ListOptionsKind()
 
 
 class AllowList:
@@ -425,6 +435,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
         q = self._query
         dry_run = q.get("dryRun") == "All"
         res, ns, name = req.res, req.namespace or "", req.name
+        if req.verb in ("watch", "list"):
+            self._check_send_initial_events(req)
         if req.verb == "watch":
             return self._watch(req)
         if req.verb == "list":
@@ -584,6 +596,30 @@ class Handler(http.server.BaseHTTPRequestHandler):
     def _chunk(self, data):
         self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
         self.wfile.flush()
+
+    def _check_send_initial_events(self, req):
+        """ValidateListOptions for the WatchList mode (422 ListOptions)."""
+        q = self._query
+        if "sendInitialEvents" not in q:
+            return
+        errs = []
+        if req.verb != "watch":
+            errs.append(FieldError("Forbidden", "sendInitialEvents",
+                                   detail="sendInitialEvents is forbidden "
+                                   "for list"))
+        else:
+            if q.get("resourceVersionMatch") != "NotOlderThan":
+                errs.append(FieldError(
+                    "Forbidden", "resourceVersionMatch",
+                    detail="sendInitialEvents requires setting "
+                    "resourceVersionMatch to NotOlderThan"))
+            if q.get("allowWatchBookmarks") not in ("true", "1"):
+                errs.append(FieldError(
+                    "Forbidden", "allowWatchBookmarks",
+                    detail="allowWatchBookmarks must be set to true when "
+                    "sendInitialEvents is set"))
+        if errs:
+            raise errors.invalid(LIST_OPTIONS, "", errs)
 
     def _watch(self, req):
         q = self._query
