@@ -475,7 +475,7 @@ def test_status_follows_the_publish_service_load_balancer(
         "ingress": [{"ip": "203.0.113.7"}]}}}, subresource="status")
     api.create(ingress("shop", "shop.test", "alpha", p["alpha"]))
     ctl = KubeController(procs, tmp_path, api, cluster_dns, extra=(
-        "--publish-service=default/portico",))
+        "--publish-service=default/portico", "--update-status-on-shutdown"))
     ctl.wait_served("shop.test", "alpha")
     eventually(lambda: ing_status(api, "shop") == [{"ip": "203.0.113.7"}])
     # The cloud gives the Service a new address: the Ingress follows.
@@ -489,6 +489,9 @@ def test_status_follows_the_publish_service_load_balancer(
     time.sleep(1.5)
     assert not [e for e in controller_requests(api)
                 if e["resource"] == "ingresses/status"]
+    # Asked to, the leader clears the status when it stops.
+    ctl.proc.stop()
+    assert ing_status(api, "shop") is None
 
 
 def lease_holder(api):
@@ -598,3 +601,26 @@ def test_least_privilege_rules_are_enough(
     # repeats and clean-ups (patch events, patch/delete dnsendpoints).
     assert set(LEAST_PRIVILEGE) - used <= {
         "patch events", "patch dnsendpoints", "delete dnsendpoints"}
+
+
+def test_token_file_is_read_again_after_a_401(
+        procs, tmp_path, fake_apiserver, cluster_dns, backends):
+    api = fake_apiserver
+    seed(api, backends)
+    p = {n: b.port for n, b in backends.items()}
+    api.create(ingress("shop", "shop.test", "alpha", p["alpha"]))
+    token = tmp_path / "token"
+    token.write_text("expired-token\n")
+    cfg = json.load(open(api.kubeconfig))
+    cfg["users"][0]["user"] = {"tokenFile": "token"}   # relative path
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text(json.dumps(cfg))
+    api.kubeconfig = str(kubeconfig)
+    ctl = KubeController(procs, tmp_path, api, cluster_dns, wait_ready=False)
+    eventually(lambda: [e for e in api.access_log() if e["code"] == 401])
+    assert not ctl.ready()
+    # The kubelet rotates the token: the next 401 makes the client read the
+    # file again (it also re-reads it every minute), and all is well.
+    token.write_text(api.token + "\n")
+    eventually(ctl.ready, timeout=15)
+    ctl.wait_served("shop.test", "alpha")
