@@ -247,12 +247,16 @@ static void chan_after(struct chan *c)
     chan_rearm(c);
 }
 
-static void renew(struct upstream_set *s, size_t i)
+/* Replaces upstream i's channel. trigger: the channel whose query timed
+ * out; if it is no longer the current one, the socket was renewed since
+ * and nothing is done (so a burst of timeouts renews once, not once per
+ * query: every channel costs c-ares' tables, ~50 kB, until it drains). */
+static void renew(struct upstream_set *s, size_t i, const struct chan *trigger)
 {
     struct upstream *u = &s->ups[i];
     struct chan *old = u->cur, *c;
 
-    if (s->closing || (old && old->sent == 0))
+    if (s->closing || (old && old->sent == 0) || (trigger && trigger != old))
         return;
     if (!(c = chan_new(s, i)))
         return;                 /* keep the old one */
@@ -389,7 +393,7 @@ static void ares_done(void *arg, int status, int timeouts,
     if (status == ARES_ETIMEOUT) {
         if (!q->timeout_counted)
             health_fail(s, q->up, UF_TIMEOUT);
-        renew(s, q->up);
+        renew(s, q->up, q->ch);
     } else {
         health_fail(s, q->up, status == ARES_ECONNREFUSED ? UF_CONNREFUSED
                                                           : UF_ERROR);
@@ -411,7 +415,7 @@ struct upq *upstream_send(struct upstream_set *s, size_t i, const uint8_t *qb,
     struct chan *c;
 
     if (!u->cur)
-        renew(s, i);
+        renew(s, i, NULL);
     if (!(c = u->cur) || !(q = calloc(1, sizeof(*q)))) {
         health_fail(s, i, UF_ERROR);
         if (qlen >= 2)
@@ -447,7 +451,7 @@ void upstream_try_timeout(struct upstream_set *s, struct upq *q)
         return;
     q->timeout_counted = 1;
     health_fail(s, q->up, UF_TIMEOUT);
-    renew(s, q->up);
+    renew(s, q->up, q->ch);
 }
 
 void upstream_detach(struct upq *q)
@@ -528,7 +532,7 @@ static void renew_tick(struct evloop *loop, struct ev_timer *t, void *arg)
     struct upstream_set *s = arg;
 
     for (size_t i = 0; i < s->n; i++)
-        renew(s, i);
+        renew(s, i, NULL);
     evloop_timer_start(t, (uint64_t)s->cfg->renew_interval_s * MS_PER_S);
 }
 
