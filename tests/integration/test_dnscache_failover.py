@@ -310,3 +310,42 @@ def test_upstream_sockets_are_renewed_periodically(dnscache_factory):
     assert len(_source_ports_under_steady_load(dnscache_factory, 0)) <= 2
     # ...with --renew-interval 1, a new source port every second.
     assert len(_source_ports_under_steady_load(dnscache_factory, 1)) >= 3
+
+
+def _rss_mb(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def test_miss_flood_to_a_blackhole_stays_bounded_and_responsive(
+        tmp_path, dnscache_factory):
+    import dns.message
+    hole = Blackhole()
+    try:
+        hosts = tmp_path / "hosts"
+        hosts.write_text("127.0.0.50 local.test\n")
+        dc = dnscache_factory(upstream=hole.server, hosts=str(hosts),
+                              max_inflight=2000)
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        s.setblocking(False)
+        for i in range(8000):           # distinct names: every one a miss
+            wire = dns.message.make_query(f"flood-{i}.test", "A").to_wire()
+            try:
+                s.sendto(wire, (dc.addr, dc.port))
+            except BlockingIOError:
+                time.sleep(0.001)
+        t = time.monotonic()
+        r = dc.query("local.test", timeout=2)
+        assert time.monotonic() - t < 0.5
+        assert a_records(r) == {"127.0.0.50"}
+        assert _rss_mb(dc.proc.pid) < 64
+        assert dc.metric("portico_dnscache_overload_total") > 0
+        time.sleep(1.8)                 # every miss has timed out by now
+        assert dc.metric("portico_dnscache_inflight_queries") == 0
+        assert _rss_mb(dc.proc.pid) < 64
+        s.close()
+    finally:
+        hole.stop()
