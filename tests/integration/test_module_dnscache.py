@@ -34,10 +34,10 @@ def _setup(nginx_factory, cluster_dns_factory, dnscache_factory,
 
 def test_record_change_through_dnscache_under_load_without_errors(
         nginx_factory, cluster_dns_factory, dnscache_factory, nginx_backends,
-        load):
+        http_load):
     dns, cache, be, n = _setup(nginx_factory, cluster_dns_factory,
                                dnscache_factory, nginx_backends)
-    lo = load(n.port, "/web/")
+    lo = http_load(n.port, "/web/")
     time.sleep(1.0)
     dns.set(SVC, "127.0.0.3")
     changed = time.monotonic()
@@ -52,11 +52,11 @@ def test_record_change_through_dnscache_under_load_without_errors(
 
 def test_cluster_dns_outage_behind_dnscache_keeps_traffic_flowing(
         nginx_factory, cluster_dns_factory, dnscache_factory, nginx_backends,
-        load):
+        http_load):
     dns, cache, be, n = _setup(nginx_factory, cluster_dns_factory,
                                dnscache_factory, nginx_backends)
     dns.stop()
-    lo = load(n.port, "/web/", threads=2)
+    lo = http_load(n.port, "/web/", threads=2)
     time.sleep(4.0)
     results = lo.stop()
     assert lo.failures() == []

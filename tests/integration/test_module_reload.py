@@ -30,7 +30,7 @@ def _crashes(log):
 
 
 def test_50_reloads_under_load_while_resolving_no_crash_no_error_memory_steady(
-        nginx_factory, cluster_dns_factory, nginx_backends, load):
+        nginx_factory, cluster_dns_factory, nginx_backends, http_load):
     dns = cluster_dns_factory(ttl=1)
     be = nginx_backends(("127.0.0.2", "127.0.0.3"))
     dns.set(SVC, "127.0.0.2")
@@ -57,7 +57,7 @@ def test_50_reloads_under_load_while_resolving_no_crash_no_error_memory_steady(
 
     flipper = threading.Thread(target=flip, daemon=True)
     flipper.start()
-    lo = load(port, "/web/", threads=3)
+    lo = http_load(port, "/web/", threads=3)
 
     rss = {}
     worker_rss = {}
@@ -152,7 +152,7 @@ def _children(ppid, marker):
 
 
 def test_binary_upgrade_while_resolving_serves_from_the_new_master(
-        procs, nginx_factory, cluster_dns_factory, nginx_backends, load):
+        procs, nginx_factory, cluster_dns_factory, nginx_backends, http_load):
     dns = cluster_dns_factory(ttl=1)
     be = nginx_backends(("127.0.0.2",))
     dns.set(SVC, "127.0.0.2")
@@ -173,7 +173,7 @@ def test_binary_upgrade_while_resolving_serves_from_the_new_master(
     wait_for(lambda: http_get(port, "/web/") == (200, "127.0.0.2\n"),
              what="first resolution")
     wait_for(lambda: _ppid(old_master) != first_parent, what="reparented")
-    lo = load(port, "/web/", threads=2)
+    lo = http_load(port, "/web/", threads=2)
 
     os.kill(old_master, signal.SIGUSR2)
     oldbin = n.pid_path + ".oldbin"

@@ -228,7 +228,7 @@ class Load:
 
 
 @pytest.fixture
-def load():
+def http_load():
     made = []
 
     def make(port, path, threads=4):
