@@ -35,6 +35,7 @@ struct reflector {
     struct backoff backoff;
     int synced;
     int relist_wanted;        /* ERROR 410 seen in the stream */
+    int watch_after_list;     /* this watch started from a fresh list */
     int watch_failed;         /* other ERROR event or bad stream */
     unsigned long events;     /* in the current watch */
     uint64_t watch_start_ms;
@@ -147,7 +148,10 @@ static void retry_later(struct reflector *r, long retry_after_s)
     evloop_timer_start(r->retry, d);
 }
 
-static void relist(struct reflector *r, const char *why)
+/* A watch whose resourceVersion is gone: list again. At once, unless the
+ * watch came straight from a list and was refused at once too (a server
+ * that cannot serve its own list's RV): then back off, never spin. */
+static void relist(struct reflector *r, const char *why, int quick)
 {
     log_info("kube: %s: re-listing (%s)", r->name, why);
     kube_client_count_relist(r->kc);
@@ -156,7 +160,10 @@ static void relist(struct reflector *r, const char *why)
     json_object_put(r->items);
     r->items = NULL;
     r->phase = PHASE_LIST;
-    start_list(r);
+    if (quick)
+        retry_later(r, -1);
+    else
+        start_list(r);
 }
 
 static void describe(const struct kube_response *resp, char *out, size_t n)
@@ -195,7 +202,7 @@ static void list_done(void *arg, const struct kube_response *resp)
         describe(resp, why, sizeof(why));
         if (resp->status == 410 && r->cont) {
             /* The continue token expired: start the list over. */
-            relist(r, "continue token expired");
+            relist(r, "continue token expired", 0);
             return;
         }
         log_warn("kube: list %s failed: %s", r->name, why);
@@ -256,6 +263,7 @@ static void list_done(void *arg, const struct kube_response *resp)
     }
     backoff_reset(&r->backoff);
     r->phase = PHASE_WATCH;
+    r->watch_after_list = 1;
     start_watch(r);
 }
 
@@ -314,6 +322,7 @@ static void watch_done(void *arg, const struct kube_response *resp)
     char why[256];
     int partial = r->ws && watch_stream_partial(r->ws);
     uint64_t lasted;
+    int quick;
 
     r->req = NULL;
     watch_stream_free(r->ws);
@@ -322,12 +331,15 @@ static void watch_done(void *arg, const struct kube_response *resp)
     evloop_update_time(kube_client_loop(r->kc));
     lasted = evloop_now_ms(kube_client_loop(r->kc)) - r->watch_start_ms;
 
+    /* Refused at once although it came straight from a list? */
+    quick = r->watch_after_list && r->events <= 1 && lasted < QUICK_END_MS;
+    r->watch_after_list = 0;
     if (r->relist_wanted) {
-        relist(r, "watch expired: ERROR 410");
+        relist(r, "watch expired: ERROR 410", quick);
         return;
     }
     if (resp->status == 410) {
-        relist(r, "watch expired: HTTP 410");
+        relist(r, "watch expired: HTTP 410", quick);
         return;
     }
     if (resp->error || resp->status != 200 || r->watch_failed || partial) {

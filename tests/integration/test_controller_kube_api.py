@@ -624,3 +624,43 @@ def test_token_file_is_read_again_after_a_401(
     token.write_text(api.token + "\n")
     eventually(ctl.ready, timeout=15)
     ctl.wait_served("shop.test", "alpha")
+
+
+def test_watch_namespace_limits_the_watches_and_bookmarks_move_the_rv(
+        procs, tmp_path, fake_apiserver, cluster_dns, backends):
+    api = fake_apiserver
+    seed(api, backends)
+    p = {n: b.port for n, b in backends.items()}
+    api.create({"apiVersion": "v1", "kind": "Namespace",
+                "metadata": {"name": "elsewhere"}})
+    api.create(service("alpha", p["alpha"], ns="elsewhere"))
+    outside = ingress("outside", "outside.test", "alpha", p["alpha"])
+    outside["metadata"]["namespace"] = "elsewhere"
+    api.create(outside)
+    api.create(ingress("shop", "shop.test", "alpha", p["alpha"]))
+    ctl = KubeController(procs, tmp_path, api, cluster_dns, extra=(
+        f"--watch-namespace={NS}", "--publish-status-address=192.0.2.10"))
+    ctl.wait_served("shop.test", "alpha")
+    assert ctl.get("outside.test")[0] == 404
+    eventually(lambda: ing_status(api, "shop") == [{"ip": "192.0.2.10"}])
+    assert api.get("/apis/networking.k8s.io/v1/namespaces/elsewhere/"
+                   "ingresses/outside").get("status", {}).get(
+                       "loadBalancer", {}).get("ingress") is None
+    for e in controller_requests(api):
+        if e["resource"] in ("ingresses", "services", "secrets") and \
+                e["verb"] in ("list", "watch"):
+            assert e["namespace"] == NS, e
+    # Changes elsewhere move the cluster's resourceVersion without events
+    # for our watches; a BOOKMARK carries the new one, and the next watch
+    # resumes from it instead of replaying from the old one.
+    for i in range(3):
+        api.create(service(f"noise{i}", 80, ns="elsewhere"))
+    rv = api.state()["resourceVersion"]
+    api.clear_access_log()
+    api.bookmark_now()
+    time.sleep(0.3)
+    api.close_watches("clean")
+    eventually(lambda: [e for e in controller_requests(api)
+                        if e["verb"] == "watch" and
+                        e["resource"] == "ingresses" and
+                        e["query"]["resourceVersion"] == str(rv)])
