@@ -55,7 +55,7 @@ struct model_server {
 };
 
 struct model_upstream {
-    char *name;             /* ns_svc_port */
+    char *name;             /* uHHHHHH_ns_svc_port (H: hash) */
     char *server;           /* host:port for resolve_server */
 };
 

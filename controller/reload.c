@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -408,6 +409,8 @@ static void finish_pending(struct reloader *r)
 {
     model_free(&r->pending_model);
     r->pending = 0;
+    /* Give the render's transient memory back to the system. */
+    malloc_trim(0);
     if (r->dirty_while_busy) {
         r->dirty_while_busy = 0;
         reloader_kick(r);

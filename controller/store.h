@@ -6,8 +6,8 @@
  *
  * Objects are json-c objects in the Kubernetes wire shape (metadata.name,
  * metadata.namespace, spec, ...). Items from a LIST lack kind/apiVersion;
- * the store never relies on them. The store takes its own reference
- * (json_object_get) on every object it keeps; callers keep theirs.
+ * the store never relies on them. The store keeps its own compact copy
+ * of every object (see below); callers keep their references.
  *
  * Every change marks the store dirty and wakes the controller, which
  * debounces, rebuilds the model and renders nginx.conf.
