@@ -10,6 +10,7 @@
 
 enum {
     MAX_WAITERS = 1024,             /* clients behind one query */
+    MAX_WAITERS_TOTAL = 65536,      /* clients waiting, per thread (~20 MB) */
     MAX_TRIES = CFG_MAX_UPSTREAMS + 1,
     MS_PER_S = 1000,
     QUERY_BUF = DNS_HEADER_LEN + DNS_MAX_NAME + 4 + DNS_OPT_RR_LEN,
@@ -43,6 +44,7 @@ struct resolver {
     struct pending **buckets;
     size_t nbuckets;
     size_t n;
+    size_t nwaiters;                /* over all pending queries */
 };
 
 struct resolver *resolver_new(struct worker *w)
@@ -66,6 +68,7 @@ struct resolver *resolver_new(struct worker *w)
 
 static void pending_free(struct pending *p, int detach)
 {
+    p->r->nwaiters -= p->nwaiters;
     for (struct waiter *wt = p->waiters, *next; wt; wt = next) {
         next = wt->next;
         if (wt->rt.tcp)
@@ -378,6 +381,8 @@ int resolver_query(struct resolver *r, const struct dns_query *q,
     struct waiter *wt;
     int fresh = 0;
 
+    if (r->nwaiters >= MAX_WAITERS_TOTAL)
+        return -1;
     if (p) {
         if (p->nwaiters >= MAX_WAITERS)
             return -1;
@@ -398,6 +403,7 @@ int resolver_query(struct resolver *r, const struct dns_query *q,
     wt->next = p->waiters;
     p->waiters = wt;
     p->nwaiters++;
+    r->nwaiters++;
     if (rt->tcp)
         server_tcp_ref(rt->tcp);
     if (fresh)
