@@ -19,7 +19,7 @@ enum {
     TCP_FRAME_LEN = 2,
     TCP_READ_CHUNK = 16384,
     TCP_OUT_INITIAL = 4096,
-    TCP_MAX_OUT = 1024 * 1024,  /* unread answers before we give up */
+    TCP_MAX_OUT = 256 * 1024,   /* unread answers before we give up */
 };
 
 struct tcp_conn {
