@@ -223,8 +223,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
     def log_message(self, fmt, *args):
         if not self.server.config.quiet:
-            sys.stderr.write("fake-kube-apiserver: %s %s\n" %
-                             (self.address_string(), fmt % args))
+            now = time.time()
+            stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now))
+            sys.stderr.write("%s.%03dZ fake-kube-apiserver: %s\n" %
+                             (stamp, int(now * 1000) % 1000, fmt % args))
 
     def _read_body(self):
         if self.headers.get("Transfer-Encoding", "").lower() == "chunked":

@@ -128,7 +128,7 @@ class FakeApiServer:
         self.ca_file = None
         self._ssl = None
         argv = [KUBE_APISERVER, "--listen", f"{self.host}:{self.port}",
-                "--max-lifetime", "900", "--quiet",
+                "--max-lifetime", "900",
                 "--access-log", os.path.join(self.workdir, "access.jsonl")]
         if token is not None:
             argv += ["--token", token]
