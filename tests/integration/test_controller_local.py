@@ -66,7 +66,7 @@ class Response:
 class LocalController:
     """portico-controller on a manifest folder, with nginx on loopback."""
 
-    def __init__(self, procs, tmp_path, dns, extra=()):
+    def __init__(self, procs, tmp_path, dns, extra=(), env=None):
         self.dir = tmp_path / "manifests"
         self.dir.mkdir()
         self.prefix = tmp_path / "state"
@@ -87,7 +87,7 @@ class LocalController:
                 f"--metrics-address=127.0.0.1:{self.metrics_port}",
                 "--worker-processes=1", "--debounce=50ms", *extra]
         self.proc = procs.start("portico-controller", argv,
-                                ready=self.ready, timeout=15)
+                                ready=self.ready, timeout=15, env=env)
 
     # -- manifests ---------------------------------------------------------
     def write(self, name, text):
@@ -568,3 +568,49 @@ def test_examples_local_are_served(procs, tmp_path, cluster_dns,
     assert c.get("www.example.test").status == 308
     assert c.get("www.example.test", https=True).backend == "web"
     shutil.rmtree(c.dir)
+
+
+def test_tls_from_vault_for_ssl_labelled_ingresses_survives_vault_down(
+        procs, tmp_path, cluster_dns, backends, fake_vault):
+    """ssl: "true" -> the pair at secret/ssl/<host> in Vault is served
+    (checked by a TLS client trusting the test CA); when Vault goes away,
+    routes and certificates stay and other changes still apply."""
+    ca = certs.make_ca()
+    leaf = certs.make_cert(ca, ["vault.test"])
+    ca_path = tmp_path / "ca.crt"
+    ca.write_cert(ca_path)
+    fake_vault.kv_put("ssl/vault.test", {"crt": leaf.cert_pem,
+                                         "key": leaf.key_pem})
+    env = dict(os.environ, VAULT_ADDR=fake_vault.addr,
+               VAULT_TOKEN=fake_vault.root_token)
+    c = LocalController(procs, tmp_path, cluster_dns, env=env,
+                        extra=["--vault-refresh=1s", "--vault-retries=0",
+                               "--vault-timeout=1s"])
+    for name, b in backends.items():
+        c.write(f"svc-{name}", service(name, b.port))
+    c.write("v", ingress("v", [("vault.test", [
+        ("/", "Prefix", "alpha", backends["alpha"].port)])],
+        labels={"ssl": "true"}))
+
+    def verified(host):
+        ctx = ssl.create_default_context(cafile=str(ca_path))
+        with socket.create_connection(("127.0.0.1", c.https_port),
+                                      timeout=3) as raw:
+            with ctx.wrap_socket(raw, server_hostname=host) as s:
+                s.sendall(f"GET / HTTP/1.1\r\nHost: {host}\r\n"
+                          f"Connection: close\r\n\r\n".encode())
+                data = b""
+                while chunk := s.recv(65536):
+                    data += chunk
+                return b'"name": "alpha"' in data
+    eventually(lambda: verified("vault.test"), timeout=15)
+    c.settled()
+    assert c.get("vault.test").status == 308
+    assert "vault_fetches_total" in c.metrics()
+
+    fake_vault.proc.stop()
+    c.write("other", ingress("other", [("other.test", [
+        ("/", "Prefix", "beta", backends["beta"].port)])]))
+    c.wait_served("other.test", "/", "beta")
+    time.sleep(2)       # a few failed refreshes
+    assert verified("vault.test")
