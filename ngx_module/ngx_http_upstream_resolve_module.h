@@ -11,7 +11,8 @@
  * releases it.
  *
  * Files:
- *   ngx_http_upstream_resolve_module.c    directives, configuration, zone
+ *   ngx_http_upstream_resolve_module.c    directives, configuration
+ *   ngx_http_upstream_resolve_zone.c      peers in the zone, reload carry-over
  *   ngx_http_upstream_resolve_balancer.c  per-request peer selection
  *   ngx_http_upstream_resolve_resolver.c  periodic resolution, peer updates
  *   ngx_http_upstream_resolve_status.c    "upstream_resolve_status" JSON
@@ -210,7 +211,14 @@ void ngx_http_upstream_resolve_free_peer_locked(
     ngx_http_upstream_resolve_peer_t *peer);
 
 /* module */
+extern struct sockaddr_in  ngx_http_upstream_resolve_placeholder;
+
 ngx_int_t ngx_http_upstream_resolve_start_cycle(ngx_cycle_t *cycle);
+
+/* zone */
+ngx_int_t ngx_http_upstream_resolve_init_zone(ngx_shm_zone_t *shm_zone,
+    void *data);
+ngx_int_t ngx_http_upstream_resolve_init_module(ngx_cycle_t *cycle);
 
 /* resolver */
 ngx_int_t ngx_http_upstream_resolve_init_worker(ngx_cycle_t *cycle,
