@@ -1,5 +1,6 @@
 """portico-controller in local mode (--source=dir:) with REAL nginx + our
-module, real dnsmasq as the cluster DNS and echo backends on 127.0.0.x:
+module, portico-dnscache in front of real dnsmasq as the cluster DNS, and
+echo backends on 127.0.0.x:
 Ingresses written to the folder are served, changed and withdrawn; the
 Ingress spec's routing rules (the conformance cases); TLS from Secrets
 checked by a real TLS client; injection attempts refused while the other
@@ -75,11 +76,12 @@ class LocalController:
         self.status_port = testbed.free_port()
         self.metrics_port = testbed.free_port()
         self.dns = dns
+        resolver = dns if isinstance(dns, str) else dns.server
         self.write("class", CLASS)
         argv = [CONTROLLER, f"--source=dir:{self.dir}",
                 f"--nginx-prefix={self.prefix}",
                 f"--module-path={testbed.MODULE_SO}",
-                f"--resolver={dns.server}", "--resolve-ttl=1s,2s",
+                f"--resolver={resolver}", "--resolve-ttl=1s,2s",
                 "--bind-address=127.0.0.1",
                 f"--http-port={self.http_port}",
                 f"--https-port={self.https_port}",
@@ -222,8 +224,11 @@ def backends(http_backend, cluster_dns):
 
 
 @pytest.fixture
-def ctl(procs, tmp_path, cluster_dns, backends):
-    c = LocalController(procs, tmp_path, cluster_dns)
+def ctl(procs, tmp_path, cluster_dns, backends, dnscache_factory):
+    """The controller with the production DNS path: nginx's module asks
+    portico-dnscache on loopback, which forwards to the cluster DNS."""
+    dc = dnscache_factory()
+    c = LocalController(procs, tmp_path, f"{dc.addr}:{dc.port}")
     for name, b in backends.items():
         c.write(f"svc-{name}", service(name, b.port))
     c.ports = {name: b.port for name, b in backends.items()}
