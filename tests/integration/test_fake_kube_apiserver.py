@@ -564,16 +564,27 @@ def test_list_pages_share_one_resource_version_and_count_what_remains(
     assert "remainingItemCount" not in p3["metadata"]
 
 
-def test_all_namespaces_list_orders_by_namespace_then_name(fake_apiserver):
+def test_all_namespaces_list_is_in_etcd_key_order_across_pages(
+        fake_apiserver):
     api = fake_apiserver
-    api.create(ingress("b", ns="ns1"))
-    api.create(ingress("a", ns="ns2"))
-    api.create(ingress("c", ns="ns1"))
+    for ns, name in (("a", "z"), ("a-b", "a"), ("a", "b"), ("b", "a")):
+        api.create(ingress(name, ns=ns))
+    # keys "a-b/a" < "a/b" < "a/z" < "b/a" ('-' sorts before '/')
+    want = [("a-b", "a"), ("a", "b"), ("a", "z"), ("b", "a")]
     lst = api.get(f"{ING}/ingresses")
     assert [(i["metadata"]["namespace"], i["metadata"]["name"])
-            for i in lst["items"]] == [("ns1", "b"), ("ns1", "c"),
-                                       ("ns2", "a")]
-    assert len(api.get(f"{ING}/namespaces/ns1/ingresses")["items"]) == 2
+            for i in lst["items"]] == want
+    got, token = [], None
+    while True:
+        params = {"limit": 1, **({"continue": token} if token else {})}
+        page = api.list(f"{ING}/ingresses", **params)
+        got += [(i["metadata"]["namespace"], i["metadata"]["name"])
+                for i in page["items"]]
+        token = page["metadata"].get("continue")
+        if not token:
+            break
+    assert got == want
+    assert len(api.get(f"{ING}/namespaces/a/ingresses")["items"]) == 2
 
 
 def test_resource_version_zero_list_ignores_limit(fake_apiserver):
@@ -1085,6 +1096,26 @@ def test_token_rotation_accepts_only_the_new_token(fake_apiserver):
     assert api.request("GET", ING_DEFAULT)[0] == 200
     assert json.loads(ok(api.kubectl("get", "ingresses", "-o", "json")))[
         "kind"] == "List"
+
+
+def test_rejected_request_bodies_do_not_poison_keep_alive_connections(
+        fake_apiserver):
+    api = fake_apiserver
+    conn = api._conn(5)
+    body = json.dumps(ingress("web"))
+    try:
+        for token, want in (("wrong", 401), (api.token, 201)):
+            conn.request("POST", ING_DEFAULT, body, {
+                "Authorization": f"Bearer {token}",
+                "Content-Type": "application/json"})
+            resp = conn.getresponse()
+            assert resp.status == want
+            resp.read()
+        conn.request("GET", f"{ING_DEFAULT}/web",
+                     headers={"Authorization": f"Bearer {api.token}"})
+        assert conn.getresponse().status == 200
+    finally:
+        conn.close()
 
 
 def test_allow_list_forbids_everything_else_with_the_rbac_message(

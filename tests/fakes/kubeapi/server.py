@@ -301,6 +301,16 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self._query = {k: v[-1] for k, v in
                        urllib.parse.parse_qs(url.query,
                                              keep_blank_values=True).items()}
+        # The body is always read first, so an early error answer never
+        # leaves it on a keep-alive connection as the "next request".
+        try:
+            self._body = self._read_body()
+        except (ValueError, ApiError) as e:
+            self.close_connection = True
+            err = e if isinstance(e, ApiError) else \
+                errors.bad_request(f"bad request body framing: {e}")
+            self._send_error(err)
+            return
         if self._path.startswith(ADMIN_PREFIX):
             self._logged = True          # admin calls are not logged
             try:
@@ -455,7 +465,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if req.verb == "get":
             return self._send(200, st.get(res, ns, name))
         ctype = self.headers.get("Content-Type", "application/json")
-        body = self._parse_json(self._read_body(), ctype)
+        body = self._parse_json(self._body, ctype)
         unknown = self._unknown_field_policy()
         if req.verb == "create":
             if body is None:
@@ -736,7 +746,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         srv = self.server
         st = srv.store
         op = self._path[len(ADMIN_PREFIX):].strip("/")
-        raw = self._read_body()
+        raw = self._body
         body = json.loads(raw) if raw.strip() else {}
         m = self.command
         if op == "state" and m == "GET":

@@ -512,9 +512,11 @@ class Store:
                 else:
                     self._wait_for_rv(rv)
                     state, list_rv = self.objects[res.key()], self.rv
-            keys = sorted(k for k in state
-                          if (not res.namespaced or not ns or k[0] == ns)
-                          and _key_string(k) + "\x00" > start)
+            # etcd order: by the key string "ns/name", not by (ns, name)
+            keys = sorted((k for k in state
+                           if (not res.namespaced or not ns or k[0] == ns)
+                           and _key_string(k) + "\x00" > start),
+                          key=_key_string)
             items = [state[k] for k in keys
                      if lsel.match(state[k]["metadata"].get("labels"))
                      and fsel.match(state[k])]
