@@ -5,6 +5,7 @@ as the cluster DNS, echo backends on 127.0.0.x), publishes Ingress status
 and DNSEndpoints as ExternalDNS reads them, elects one leader on a Lease,
 and keeps traffic flowing while the API server misbehaves (watches closed,
 restart with history lost = 410 Expired, 500s and 429s)."""
+import concurrent.futures
 import http.client
 import json
 import signal
@@ -664,3 +665,43 @@ def test_watch_namespace_limits_the_watches_and_bookmarks_move_the_rv(
                         if e["verb"] == "watch" and
                         e["resource"] == "ingresses" and
                         e["query"]["resourceVersion"] == str(rv)])
+
+
+def test_large_lists_are_paged_and_an_expired_continue_token_restarts(
+        procs, tmp_path, fake_apiserver, cluster_dns, backends):
+    api = fake_apiserver
+    seed(api, backends)
+    p = {n: b.port for n, b in backends.items()}
+    with concurrent.futures.ThreadPoolExecutor(16) as pool:  # 2 pages of 500
+        list(pool.map(lambda i: api.create(service(f"filler{i:03d}",
+                                                   8000 + i)), range(510)))
+    # Sorted last, so on the second page; the Ingress names its port.
+    last = service("zz-last", p["beta"])
+    api.create(last)
+    cluster_dns.set(f"zz-last.{NS}.svc.cluster.local", backends["beta"].addr)
+    shop = ingress("shop", "shop.test", "zz-last", p["beta"])
+    shop["spec"]["rules"][0]["http"]["paths"][0]["backend"]["service"][
+        "port"] = {"name": "http"}
+    api.create(shop)
+    # Slow lists down so the continue token can expire between the pages.
+    api.delay(1.0, path_prefix="/api/v1/services")
+    ctl = KubeController(procs, tmp_path, api, cluster_dns, wait_ready=False)
+    eventually(lambda: [e for e in controller_requests(api)
+                        if e["resource"] == "services" and e["verb"] == "list"
+                        and "continue" not in e["query"]], timeout=5,
+               interval=0.02)
+    api.expire_continue()
+    api.create(service("late", 80))          # the list RV moves on
+    eventually(lambda: [e for e in controller_requests(api)
+                        if e["resource"] == "services" and
+                        "continue" in e["query"] and e["code"] == 410],
+               timeout=10)
+    api.delay(0)
+    eventually(ctl.ready, timeout=15)
+    ctl.wait_served("shop.test", "beta")
+    pages = [e for e in controller_requests(api)
+             if e["resource"] == "services" and e["verb"] == "list"]
+    assert all(e["query"]["limit"] == "500" for e in pages)
+    assert [e for e in pages if "continue" in e["query"] and
+            e["code"] == 200]
+    eventually(lambda: ctl.metric("portico_controller_relists_total") >= 1)
