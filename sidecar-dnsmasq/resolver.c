@@ -411,16 +411,17 @@ int resolver_query(struct resolver *r, const struct dns_query *q,
     return 0;
 }
 
-void resolver_prefetch(struct resolver *r, const uint8_t *lname, size_t nlen,
-                       uint16_t qtype, uint16_t qclass)
+int resolver_prefetch(struct resolver *r, const uint8_t *lname, size_t nlen,
+                      uint16_t qtype, uint16_t qclass)
 {
     uint32_t hash = cache_hash(lname, nlen, qtype, qclass);
     struct pending *p;
 
     if (find(r, lname, nlen, qtype, qclass, hash))
-        return;
+        return 0;
     if (!(p = start(r, lname, nlen, qtype, qclass, hash)))
-        return;
+        return -1;
     prom_inc(&r->w->m.prefetches);
-    attempt_next(p);
+    attempt_next(p);                /* may finish (and clear the flag) now */
+    return 0;
 }

@@ -24,8 +24,9 @@ void resolver_free(struct resolver *r);
 int resolver_query(struct resolver *r, const struct dns_query *q,
                    const struct client_q *cq, const struct reply_to *rt,
                    uint64_t t0_ns);
-/* Refreshes an entry in the background (no client waits). */
-void resolver_prefetch(struct resolver *r, const uint8_t *lname, size_t nlen,
+/* Refreshes an entry in the background (no client waits). Returns 0 if a
+ * refresh is (already) in flight, -1 if none could be started. */
+int resolver_prefetch(struct resolver *r, const uint8_t *lname, size_t nlen,
                        uint16_t qtype, uint16_t qclass);
 size_t resolver_inflight(const struct resolver *r);
 

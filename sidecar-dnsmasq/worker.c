@@ -197,8 +197,9 @@ size_t worker_handle_query(struct worker *w, const uint8_t *msg, size_t len,
             if (!e->prefetching &&
                 left_ms * PREFETCH_FRACTION <= (uint64_t)e->ttl * MS_PER_S) {
                 e->prefetching = 1;
-                resolver_prefetch(w->res, q.lname, q.qname_len, q.qtype,
-                                  q.qclass);
+                if (resolver_prefetch(w->res, q.lname, q.qname_len, q.qtype,
+                                      q.qclass) < 0)
+                    e->prefetching = 0;
             }
             n = answer_write(out, cap, &src, &cq, &trunc);
             if (n) {
@@ -219,8 +220,9 @@ size_t worker_handle_query(struct worker *w, const uint8_t *msg, size_t len,
 
             if (!e->prefetching) {
                 e->prefetching = 1;
-                resolver_prefetch(w->res, q.lname, q.qname_len, q.qtype,
-                                  q.qclass);
+                if (resolver_prefetch(w->res, q.lname, q.qname_len, q.qtype,
+                                      q.qclass) < 0)
+                    e->prefetching = 0;
             }
             n = answer_write(out, cap, &src, &cq, &trunc);
             if (n) {
