@@ -27,6 +27,7 @@ void metrics_init(struct metrics *m)
 void metrics_destroy(struct metrics *m)
 {
     free(m->kube_text);
+    free(m->secret_certs_text);
     pthread_mutex_destroy(&m->lock);
 }
 
@@ -35,6 +36,14 @@ void metrics_set_kube(struct metrics *m, char *text)
     pthread_mutex_lock(&m->lock);
     free(m->kube_text);
     m->kube_text = text;
+    pthread_mutex_unlock(&m->lock);
+}
+
+void metrics_set_secret_certs(struct metrics *m, char *text)
+{
+    pthread_mutex_lock(&m->lock);
+    free(m->secret_certs_text);
+    m->secret_certs_text = text;
     pthread_mutex_unlock(&m->lock);
 }
 
@@ -103,6 +112,8 @@ void metrics_write(struct metrics *m, struct buf *out)
     if (m->leader >= 0)
         gauge(out, P "leader", "1 if this replica holds the leader Lease.",
               m->leader);
+    if (m->secret_certs_text)
+        buf_puts(out, m->secret_certs_text);
     if (m->kube_text)
         buf_puts(out, m->kube_text);
     pthread_mutex_unlock(&m->lock);

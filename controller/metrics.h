@@ -43,6 +43,7 @@ struct metrics {
     int ready;
     int leader;                     /* -1: no election (local mode) */
     char *kube_text;                /* from kube_client_write_metrics */
+    char *secret_certs_text;        /* expiry of Secret certificates */
     struct certs_pipeline *certs;   /* may be NULL */
 };
 
@@ -50,6 +51,8 @@ void metrics_init(struct metrics *m);
 void metrics_destroy(struct metrics *m);
 /* Takes ownership of text (malloc'd). */
 void metrics_set_kube(struct metrics *m, char *text);
+/* Takes ownership of text (malloc'd). */
+void metrics_set_secret_certs(struct metrics *m, char *text);
 void metrics_write(struct metrics *m, struct buf *out);
 
 /* httpd handler: /metrics, /healthz, /readyz. ctx is the struct metrics. */

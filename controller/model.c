@@ -3,6 +3,7 @@
 #include "controller/model.h"
 
 #include <limits.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -528,6 +529,29 @@ struct builder {
     char svc_key[320];
 };
 
+/* Records a problem that does not reject the Ingress (a missing
+ * Service, a lost conflict). The reloader logs each one once. */
+static void warn(struct builder *b, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void warn(struct builder *b, const char *fmt, ...)
+{
+    struct model *m = b->m;
+    char msg[MODEL_WARNING_MAX];
+    va_list ap;
+    char **w;
+
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    w = realloc(m->warnings, (m->nwarnings + 1) * sizeof(*w));
+    if (!w)
+        return;
+    m->warnings = w;
+    if ((w[m->nwarnings] = strdup(msg)))
+        m->nwarnings++;
+}
+
 /* Finds the Service port for number or name; NULL if none. */
 static struct json_object *service_port(struct json_object *svc, long number,
                                         const char *name)
@@ -569,9 +593,8 @@ static const char *backend_upstream(struct builder *b, const char *ns,
     }
     svc = b->svc;
     if (!svc) {
-        log_warn("ingress %s: Service %s/%s not found (503 until it exists)",
+        warn(b, "ingress %s: Service %s/%s not found (503 until it exists)",
                  who, ns, svc_name);
-        b->m->nwarnings++;
         return NULL;
     }
     port = service_port(svc, number, port_name);
@@ -580,15 +603,13 @@ static const char *backend_upstream(struct builder *b, const char *ns,
         char err[REASON_MAX];
         ext = str_len(svc, "spec.externalName", &len);
         if (!ext || validate_external_name(ext, len, err, sizeof(err)) < 0) {
-            log_warn("ingress %s: Service %s/%s: %s", who, ns, svc_name,
+            warn(b, "ingress %s: Service %s/%s: %s", who, ns, svc_name,
                      ext ? err : "ExternalName without spec.externalName");
-            b->m->nwarnings++;
             return NULL;
         }
         if (port_name && !port) {
-            log_warn("ingress %s: Service %s/%s has no port named %s", who,
+            warn(b, "ingress %s: Service %s/%s has no port named %s", who,
                      ns, svc_name, port_name);
-            b->m->nwarnings++;
             return NULL;
         }
         target = port ? (long)json_object_get_int64(k8s_get(port, "port"))
@@ -599,12 +620,11 @@ static const char *backend_upstream(struct builder *b, const char *ns,
         const char *cip = k8s_str(svc, "spec.clusterIP");
         if (!port) {
             if (port_name)
-                log_warn("ingress %s: Service %s/%s has no port named %s",
+                warn(b, "ingress %s: Service %s/%s has no port named %s",
                          who, ns, svc_name, port_name);
             else
-                log_warn("ingress %s: Service %s/%s has no port %ld", who,
+                warn(b, "ingress %s: Service %s/%s has no port %ld", who,
                          ns, svc_name, number);
-            b->m->nwarnings++;
             return NULL;
         }
         target = (long)json_object_get_int64(k8s_get(port, "port"));
@@ -614,10 +634,9 @@ static const char *backend_upstream(struct builder *b, const char *ns,
             if (tp && json_object_is_type(tp, json_type_int)) {
                 target = (long)json_object_get_int64(tp);
             } else if (tp) {
-                log_warn("ingress %s: headless Service %s/%s uses a named "
+                warn(b, "ingress %s: headless Service %s/%s uses a named "
                          "targetPort, which needs endpoints; 503",
                          who, ns, svc_name);
-                b->m->nwarnings++;
                 return NULL;
             }
         }
@@ -625,9 +644,8 @@ static const char *backend_upstream(struct builder *b, const char *ns,
                  b->o->cluster_domain);
     }
     if (target < 1 || target > PORT_MAX) {
-        log_warn("ingress %s: Service %s/%s: port out of range", who, ns,
+        warn(b, "ingress %s: Service %s/%s: port out of range", who, ns,
                  svc_name);
-        b->m->nwarnings++;
         return NULL;
     }
     /* A short hash first: nginx looks an upstream up by scanning all of
@@ -713,12 +731,11 @@ static int merge_route(struct builder *b, size_t owner, const struct route *r,
             l->ingress = owner;
             l->priority = r->priority;
         } else if (l->ingress != owner) {
-            log_info("ingress %s/%s: location %s%s on host %s already "
+            warn(b, "ingress %s/%s: location %s%s on host %s already "
                      "served by the older ingress %s/%s",
                      mi->ns, mi->name, r->match == LOC_EXACT ? "= " : "",
                      r->path, r->host ? r->host : "(any)",
                      b->m->ings[l->ingress].ns, b->m->ings[l->ingress].name);
-            b->m->nwarnings++;
         }
         return 0;
     }
@@ -779,9 +796,8 @@ static void apply_tls(struct builder *b, struct json_object *ing, size_t owner,
         if (b->o->tls.secret(b->o->tls.ctx, mi->ns, secret, sv->host,
                              &sv->crt, &sv->key, err, sizeof(err)) == 0)
             return;
-        log_warn("ingress %s/%s: TLS for %s from Secret %s: %s", mi->ns,
+        warn(b, "ingress %s/%s: TLS for %s from Secret %s: %s", mi->ns,
                  mi->name, sv->host, secret, err);
-        b->m->nwarnings++;
     }
     if (vault && b->o->tls.vault)
         b->o->tls.vault(b->o->tls.ctx, sv->host, &sv->crt, &sv->key);
@@ -1024,5 +1040,8 @@ void model_free(struct model *m)
     for (size_t i = 0; i < m->nvault; i++)
         free(m->vault_hosts[i]);
     free(m->vault_hosts);
+    for (size_t i = 0; i < m->nwarnings; i++)
+        free(m->warnings[i]);
+    free(m->warnings);
     memset(m, 0, sizeof(*m));
 }

@@ -29,6 +29,7 @@
 #include "controller/store.h"
 
 #define MODEL_UPSTREAM_NAME_MAX 160
+#define MODEL_WARNING_MAX       512
 
 enum loc_match { LOC_EXACT, LOC_PREFIX };   /* "location =" or plain prefix */
 
@@ -89,7 +90,9 @@ struct model {
     size_t nups;
     char **vault_hosts;             /* hosts of ssl: "true" Ingresses, sorted */
     size_t nvault;
-    size_t nwarnings;               /* conflicts and unresolved backends */
+    char **warnings;                /* conflicts, unresolved backends, TLS
+                                       problems: one line each */
+    size_t nwarnings;
 };
 
 /* TLS material lookups, so that the model stays testable without files. */

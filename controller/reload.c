@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "prom.h"
 #include "controller/validate.h"
 
 #define NGINX_OUTPUT_MAX   8192
@@ -52,6 +53,7 @@ struct reloader {
     struct exclusion *excl;
     size_t nexcl, capexcl;
     struct json_object *reported;       /* "ns/name" -> last problem */
+    struct json_object *warned;         /* warnings logged, as keys */
     char **vault_hosts;
     size_t nvault;
     int restart_delay_ms;
@@ -152,6 +154,16 @@ static void report(struct reloader *r, const struct model *m)
         if (r->hooks.problem)
             r->hooks.problem(r->hooks.arg, mi);
     }
+    /* Warnings: once each, as long as they persist. */
+    struct json_object *warned = json_object_new_object();
+    for (size_t i = 0; warned && i < m->nwarnings; i++) {
+        json_object_object_add(warned, m->warnings[i], NULL);
+        if (!r->warned ||
+            !json_object_object_get_ex(r->warned, m->warnings[i], NULL))
+            log_warn("%s", m->warnings[i]);
+    }
+    json_object_put(r->warned);
+    r->warned = warned;
     json_object_object_foreach(r->reported, key, val) {
         (void)val;
         if (!json_object_object_get_ex(now, key, NULL))
@@ -392,6 +404,30 @@ static void confirmed(struct reloader *r)
     pthread_mutex_unlock(&r->metrics->lock);
     log_info("reload: nginx serves config %s (%.3f s)", r->served_hash, took);
 
+    /* Expiry of the Secret certificates nginx now serves, per host. */
+    struct buf certs_text;
+    int any = 0;
+    buf_init(&certs_text);
+    for (size_t i = 0; i < m->nservers; i++) {
+        long long na = m->servers[i].crt
+                           ? tlsfiles_not_after(r->tls, m->servers[i].crt) : 0;
+        if (!na)
+            continue;
+        if (!any++)
+            prom_family(&certs_text,
+                        "portico_controller_secret_certificate_expiry_timestamp_seconds",
+                        "gauge", "notAfter of the certificate served for a "
+                                 "host from a kubernetes.io/tls Secret.");
+        const char *l[] = {"host", m->servers[i].host, NULL};
+        prom_sample(&certs_text,
+                    "portico_controller_secret_certificate_expiry_timestamp_seconds",
+                    l, (double)na);
+    }
+    metrics_set_secret_certs(r->metrics, buf_failed(&certs_text) || !any
+                                             ? NULL
+                                             : buf_steal(&certs_text, NULL));
+    buf_free(&certs_text);
+
     in_use = calloc(2 * m->nservers + 1, sizeof(*in_use));
     for (size_t i = 0; in_use && i < m->nservers; i++)
         if (m->servers[i].crt) {
@@ -583,5 +619,6 @@ void reloader_free(struct reloader *r)
         free(r->vault_hosts[i]);
     free(r->vault_hosts);
     json_object_put(r->reported);
+    json_object_put(r->warned);
     free(r);
 }

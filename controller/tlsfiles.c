@@ -29,6 +29,7 @@ struct cached {
     char *crt_path, *key_path;
     char *sans;         /* comma-separated */
     char *err;
+    long long not_after;
     int used;           /* touched since the last gc */
 };
 
@@ -200,6 +201,7 @@ static void load_secret(struct tlsfiles *t, struct json_object *secret,
     }
     c->key_path = strdup(path);
     c->sans = strdup(info.sans);
+    c->not_after = (long long)info.not_after;
     c->ok = c->crt_path && c->key_path && c->sans;
 out:
     if (crt)
@@ -346,6 +348,15 @@ int tlsfiles_vault(void *ctx, const char *host, char **crt, char **key)
         *crt = *key = NULL;
         return -1;
     }
+    return 0;
+}
+
+long long tlsfiles_not_after(const struct tlsfiles *t, const char *crt_path)
+{
+    for (size_t i = 0; i < t->ncache; i++)
+        if (t->cache[i].ok && t->cache[i].crt_path &&
+            strcmp(t->cache[i].crt_path, crt_path) == 0)
+            return t->cache[i].not_after;
     return 0;
 }
 

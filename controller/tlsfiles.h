@@ -32,6 +32,10 @@ int tlsfiles_secret(void *ctx, const char *ns, const char *name,
                     size_t errlen);
 int tlsfiles_vault(void *ctx, const char *host, char **crt, char **key);
 
+/* notAfter (unix seconds) of the Secret pair whose certificate file is
+ * crt_path, or 0 if crt_path is not one of ours. */
+long long tlsfiles_not_after(const struct tlsfiles *t, const char *crt_path);
+
 /* Removes secret-* files not used by the given certificate paths. */
 void tlsfiles_gc(struct tlsfiles *t, const char *const *in_use, size_t n);
 
