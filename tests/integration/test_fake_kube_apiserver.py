@@ -1080,6 +1080,8 @@ def test_missing_or_wrong_token_is_401_unauthorized(fake_apiserver):
     assert api.request("GET", ING_DEFAULT, token="wrong") == (401,
                                                              unauthorized)
     assert api.request("GET", "/api", token=None)[0] == 401
+    assert api.request("GET", "/apis/no.such/v1/things", token=None)[0] == \
+        401                                # authentication comes first
     assert api.request("GET", "/healthz", token=None)[0] == 200
     assert api.request("GET", ING_DEFAULT)[0] == 200
 

@@ -322,9 +322,18 @@ class Handler(http.server.BaseHTTPRequestHandler):
                                                     f"body: {e!r}"))
             return
         try:
-            req = self._req = self._classify()
-            self._pre_checks(req)
-            self._serve(req)
+            # Classify first (for the access log), but answer an unknown
+            # path only after authentication, as the real server does.
+            not_found = None
+            try:
+                self._req = self._classify()
+            except ApiError as e:
+                not_found = e
+            self._faults_and_authentication()
+            if not_found is not None:
+                raise not_found
+            self._authorize(self._req)
+            self._serve(self._req)
         except ApiError as e:
             if not self._code:
                 self._send_error(e)
@@ -402,7 +411,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
             raise errors.method_not_allowed()
         return Request(res, ns, name, sub, verb)
 
-    def _pre_checks(self, req):
+    def _faults_and_authentication(self):
+        """Injected delay/failures first, then the bearer token (the real
+        server authenticates before it knows whether a path exists)."""
         srv = self.server
         with srv.lock:
             delay = srv.faults.delay_for(self._path)
@@ -433,6 +444,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
             auth = self.headers.get("Authorization", "")
             if not auth.startswith("Bearer ") or auth[7:] not in tokens:
                 raise errors.unauthorized()
+
+    def _authorize(self, req):
+        """The allow-list (RBAC stand-in); non-resource paths are allowed."""
+        srv = self.server
         if req.res is None:
             return
         resource = req.resource_string
