@@ -437,7 +437,23 @@ def test_status_and_dnsendpoints_match_what_external_dns_reads(
     ev = eventually(rejected_event)
     assert ev["source"]["component"] == "portico-controller"
     assert ev["involvedObject"]["kind"] == "Ingress"
-    assert ev["count"] >= 1 and ev["message"]
+    assert ev["involvedObject"]["uid"] == api.get(f"{ING}/bad")[
+        "metadata"]["uid"]
+    assert ev["count"] == 1 and "proxy-body-size" in ev["message"]
+    # Fixed, then broken the same way again: the same Event counts 2.
+    bad = api.get(f"{ING}/bad")
+    bad["metadata"]["annotations"] = {}
+    api.put(bad)
+    ctl.wait_served("bad.test", "beta")
+    bad = api.get(f"{ING}/bad")
+    bad["metadata"]["annotations"] = {
+        "portico.io/proxy-body-size": "1m; include /etc/passwd"}
+    api.put(bad)
+    again = eventually(lambda: (rejected_event() or {}).get("count") == 2 and
+                       rejected_event())
+    assert again["metadata"]["name"] == ev["metadata"]["name"]
+    assert len([e for e in api.get(EVENTS)["items"]
+                if e["involvedObject"]["name"] == "bad"]) == 1
 
     # A host added shows up in the DNSEndpoint; an Ingress that stops being
     # ours loses its status and its DNSEndpoint.
