@@ -1,0 +1,84 @@
+/* libFuzzer target: arbitrary bytes as a manifest file (YAML, then JSON)
+ * through the whole local-mode path: parse, store, model, render. Must
+ * never crash, leak or hang, whatever the input. */
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "log.h"
+#include "controller/manifest.h"
+#include "controller/model.h"
+#include "controller/render.h"
+#include "controller/store.h"
+
+static const struct model_opts OPTS = {
+    .controller_class = "portico.io/ingress-controller",
+    .ingress_class = "portico",
+    .watch_without_class = 1,
+    .cluster_domain = "cluster.local",
+};
+
+static const struct render_opts RENDER = {
+    .module_path = "/m.so", .upstream_mode = UPSTREAM_MODULE,
+    .resolver = "127.0.0.1:53", .resolve_ttl = "1s 30s",
+    .http_port = 80, .https_port = 443, .status_port = 10246,
+    .prefix = "/p", .default_crt = "/p/d.crt", .default_key = "/p/d.key",
+    .worker_processes = "1", .keepalive = 32, .error_log = "stderr",
+};
+
+static enum resource_kind kind_of(struct json_object *doc)
+{
+    const char *k = k8s_str(doc, "kind");
+
+    if (!k)
+        return RK_COUNT;
+    if (strcmp(k, "Ingress") == 0)
+        return RK_INGRESS;
+    if (strcmp(k, "Service") == 0)
+        return RK_SERVICE;
+    if (strcmp(k, "IngressClass") == 0)
+        return RK_INGRESS_CLASS;
+    return RK_COUNT;    /* Secrets need files: not fuzzed here */
+}
+
+static void run(const uint8_t *data, size_t size, int is_json)
+{
+    char err[256];
+    struct json_object *docs = manifest_parse((const char *)data, size,
+                                              is_json, err, sizeof(err));
+    struct store *s;
+    struct model m;
+    struct render_result r;
+
+    if (!docs)
+        return;
+    s = store_new(NULL, NULL);
+    for (size_t i = 0; s && i < json_object_array_length(docs); i++) {
+        struct json_object *d = json_object_array_get_idx(docs, i);
+        enum resource_kind k = kind_of(d);
+        if (k != RK_COUNT)
+            store_put(s, k, d);
+    }
+    if (s && model_build(&m, s, &OPTS) == 0) {
+        if (render_config(&m, &RENDER, &r) == 0)
+            render_result_free(&r);
+        model_free(&m);
+    }
+    store_free(s);
+    json_object_put(docs);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    static int initialised;
+
+    if (!initialised) {
+        log_init("fuzz", LOG_ERROR);
+        initialised = 1;
+    }
+    run(data, size, 0);
+    run(data, size, 1);
+    return 0;
+}
