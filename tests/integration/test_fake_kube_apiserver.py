@@ -1401,6 +1401,31 @@ def test_kubectl_apply_of_a_service_merges_ports_by_port(fake_apiserver,
     assert svc["spec"]["clusterIP"] == first["spec"]["clusterIP"]
 
 
+DNSENDPOINT_YAML = """\
+apiVersion: externaldns.k8s.io/v1alpha1
+kind: DNSEndpoint
+metadata: {name: d}
+spec:
+  endpoints:
+  - {dnsName: a.example.com, recordType: A, targets: [TARGET]}
+"""
+
+
+def test_kubectl_apply_of_the_crd_uses_a_json_merge_patch(fake_apiserver,
+                                                          tmp_path):
+    api = fake_apiserver
+    f = tmp_path / "d.yaml"
+    f.write_text(DNSENDPOINT_YAML.replace("TARGET", "192.0.2.1"))
+    ok(api.kubectl("apply", "-f", str(f)))
+    f.write_text(DNSENDPOINT_YAML.replace("TARGET", "192.0.2.2"))
+    ok(api.kubectl("apply", "-f", str(f)))
+    d = api.get(kind_path("DNSEndpoint", name="d"))
+    assert d["spec"]["endpoints"][0]["targets"] == ["192.0.2.2"]
+    assert d["metadata"]["generation"] == 2
+    patches = [e for e in api.access_log() if e["verb"] == "patch"]
+    assert [p["content_type"] for p in patches] == [MERGE]
+
+
 def test_kubectl_label_annotate_patch_status_and_delete(fake_apiserver):
     api = fake_apiserver
     api.create(ingress("web"))

@@ -357,7 +357,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
         entry = {"time": time.time(), "method": self.command,
                  "path": self._path, "query": self._query,
                  "code": self._code, "user_agent":
-                 self.headers.get("User-Agent", "")}
+                 self.headers.get("User-Agent", ""),
+                 "content_type": self.headers.get("Content-Type", "")}
         if req is not None and req.res is not None:
             entry.update(verb=req.verb, resource=req.resource_string,
                          group=req.res.group, namespace=req.namespace or "",
