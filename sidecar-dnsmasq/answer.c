@@ -3,7 +3,6 @@
 
 #include <string.h>
 
-enum { QUESTION_FIXED_LEN = 4 };
 
 void answer_client_from_query(struct client_q *cq, const struct dns_query *q,
                               int tcp)
@@ -36,7 +35,7 @@ size_t answer_write(uint8_t *out, size_t cap, const struct answer_src *src,
 {
     size_t opt = cq->has_edns ? DNS_OPT_RR_LEN : 0;
     size_t limit = cq->limit < cap ? cq->limit : cap;
-    size_t qend = DNS_HEADER_LEN + cq->qname_len + QUESTION_FIXED_LEN;
+    size_t qend = DNS_HEADER_LEN + cq->qname_len + DNS_QFIXED_LEN;
     uint16_t flags;
 
     *truncated = 0;
@@ -56,7 +55,7 @@ size_t answer_write(uint8_t *out, size_t cap, const struct answer_src *src,
         memcpy(out, src->image, src->image_len);
         dns_put16(out + DNS_OFF_FLAGS, flags);
         for (size_t i = 0; i < src->nttl; i++) {
-            if ((size_t)src->ttl_offs[i] + 4 > src->image_len)
+            if ((size_t)src->ttl_offs[i] + DNS_TTL_LEN > src->image_len)
                 return 0;
             dns_put32(out + src->ttl_offs[i], src->ttl);
         }
@@ -82,12 +81,12 @@ size_t answer_error(uint8_t *out, size_t cap, const uint8_t *query,
         return 0;
     qflags = dns_get16(query + DNS_OFF_FLAGS);
     memset(out, 0, DNS_HEADER_LEN);
-    memcpy(out, query, 2);
+    memcpy(out, query, sizeof(uint16_t));     /* the ID */
     dns_put16(out + DNS_OFF_FLAGS,
               (uint16_t)(DNS_F_QR | DNS_F_RA | (qflags & (DNS_F_OPCODE | DNS_F_RD | DNS_F_CD)) |
                          (rcode & DNS_F_RCODE)));
     if (q) {
-        size_t qe = DNS_HEADER_LEN + q->qname_len + QUESTION_FIXED_LEN;
+        size_t qe = DNS_HEADER_LEN + q->qname_len + DNS_QFIXED_LEN;
 
         if (qe + (q->has_edns ? DNS_OPT_RR_LEN : 0) <= cap && qe <= qlen) {
             memcpy(out + DNS_HEADER_LEN, query + DNS_HEADER_LEN, qe - DNS_HEADER_LEN);

@@ -7,7 +7,7 @@
 #include "dnswire.h"
 #include "prom.h"
 
-enum { MS_PER_S = 1000 };
+enum { MS_PER_S = 1000, MIN_BUCKETS = 16, BUCKETS_PER_ENTRY = 2 };
 
 struct cache {
     struct cache_entry **buckets;
@@ -21,13 +21,13 @@ struct cache {
 struct cache *cache_new(size_t max_entries)
 {
     struct cache *c = calloc(1, sizeof(*c));
-    size_t n = 16;
+    size_t n = MIN_BUCKETS;
 
     if (!c || max_entries == 0) {
         free(c);
         return NULL;
     }
-    while (n < max_entries * 2)
+    while (n < max_entries * BUCKETS_PER_ENTRY)
         n <<= 1;
     c->buckets = calloc(n, sizeof(*c->buckets));
     if (!c->buckets) {
@@ -167,7 +167,7 @@ struct cache_entry *cache_insert(struct cache *c, uint16_t qtype,
     memcpy(e->ttl_offs, ttl_offs, nttl * sizeof(uint16_t));
     memcpy(e->image, image, image_len);
     for (size_t i = 0; i < nttl; i++) {
-        if ((size_t)ttl_offs[i] + 4 > image_len) {
+        if ((size_t)ttl_offs[i] + DNS_TTL_LEN > image_len) {
             free(e);
             return NULL;
         }

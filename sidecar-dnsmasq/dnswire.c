@@ -9,7 +9,6 @@ enum {
     PTR_MASK = 0xC0,            /* top two bits of a length byte */
     PTR_MAX_OFF = 0x3FFF,       /* largest offset a pointer can hold */
     RR_FIXED_LEN = 10,          /* type, class, ttl, rdlength */
-    QUESTION_FIXED_LEN = 4,     /* qtype, qclass */
     SOA_FIXED_LEN = 20,         /* serial refresh retry expire minimum */
     MX_PREF_LEN = 2,
     SRV_FIXED_LEN = 6,
@@ -210,14 +209,14 @@ int dns_query_parse(const uint8_t *msg, size_t len, struct dns_query *q)
     n = dns_name_read(msg, len, &off, q->qname);
     /* The question must be written out in full: same bytes as decoded. */
     if (n < 0 || off - DNS_HEADER_LEN != (size_t)n ||
-        off + QUESTION_FIXED_LEN > len)
+        off + DNS_QFIXED_LEN > len)
         return DNS_PARSE_FORMERR;
     q->qname_len = (size_t)n;
     memcpy(q->lname, q->qname, q->qname_len);
     dns_name_lower(q->lname, q->qname_len);
     q->qtype = dns_get16(msg + off);
     q->qclass = dns_get16(msg + off + 2);
-    off += QUESTION_FIXED_LEN;
+    off += DNS_QFIXED_LEN;
     q->question_end = off;
     if (q->qtype == DNS_T_OPT)
         return DNS_PARSE_FORMERR;
@@ -401,11 +400,11 @@ int dns_response_compile(const uint8_t *msg, size_t len, const uint8_t *qname,
         h.qdcount != 1)
         return -1;
     n = dns_name_read(msg, len, &off, name);
-    if (n < 0 || off + QUESTION_FIXED_LEN > len ||
+    if (n < 0 || off + DNS_QFIXED_LEN > len ||
         !dns_name_equal_nocase(name, (size_t)n, qname, qname_len) ||
         dns_get16(msg + off) != qtype || dns_get16(msg + off + 2) != qclass)
         return -1;
-    off += QUESTION_FIXED_LEN;
+    off += DNS_QFIXED_LEN;
 
     out->flags = h.flags;
     out->rcode = h.flags & DNS_F_RCODE;
@@ -484,7 +483,7 @@ int dns_query_build(uint8_t *buf, size_t cap, uint16_t id,
                     const uint8_t *name, size_t nlen, uint16_t qtype,
                     uint16_t qclass, uint16_t udp_size)
 {
-    size_t need = DNS_HEADER_LEN + nlen + QUESTION_FIXED_LEN + DNS_OPT_RR_LEN;
+    size_t need = DNS_HEADER_LEN + nlen + DNS_QFIXED_LEN + DNS_OPT_RR_LEN;
 
     if (need > cap)
         return -1;
@@ -496,7 +495,7 @@ int dns_query_build(uint8_t *buf, size_t cap, uint16_t id,
     memcpy(buf + DNS_HEADER_LEN, name, nlen);
     dns_put16(buf + DNS_HEADER_LEN + nlen, qtype);
     dns_put16(buf + DNS_HEADER_LEN + nlen + 2, qclass);
-    dns_opt_write(buf + DNS_HEADER_LEN + nlen + QUESTION_FIXED_LEN, udp_size);
+    dns_opt_write(buf + DNS_HEADER_LEN + nlen + DNS_QFIXED_LEN, udp_size);
     return (int)need;
 }
 

@@ -22,6 +22,8 @@ enum {
     DNS_EDNS_UDP = 1232,        /* size we advertise (DNS flag day 2020) */
     DNS_MAX_MSG = 65535,
     DNS_OPT_RR_LEN = 11,        /* root name + fixed OPT fields, no options */
+    DNS_QFIXED_LEN = 4,         /* qtype + qclass after the question name */
+    DNS_TTL_LEN = 4,
     DNS_MAX_TTLS = 512,         /* RRs whose TTL we track in one message */
 };
 

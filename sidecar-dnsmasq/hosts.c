@@ -10,7 +10,11 @@
 
 #include "cache.h"
 
-enum { HOSTS_MAX_FILE = 64 * 1024 * 1024, HOSTS_LINE_MAX = 4096 };
+enum {
+    HOSTS_MAX_FILE = 64 * 1024 * 1024, HOSTS_LINE_MAX = 4096,
+    INITIAL_RECORDS = 64, INITIAL_READ = 4096, MIN_SLOTS = 16,
+    SLOTS_PER_NAME = 2, PARSE_NOMEM = -2,
+};
 
 struct record {
     uint8_t name[DNS_MAX_NAME];
@@ -52,7 +56,7 @@ static int push_record(struct record **recs, size_t *n, size_t *cap,
                        const struct record *r)
 {
     if (*n == *cap) {
-        size_t ncap = *cap ? *cap * 2 : 64;
+        size_t ncap = *cap ? *cap * 2 : INITIAL_RECORDS;
         struct record *p = realloc(*recs, ncap * sizeof(*p));
 
         if (!p)
@@ -65,7 +69,7 @@ static int push_record(struct record **recs, size_t *n, size_t *cap,
 }
 
 /* Parses one line into records. Returns the number of records, -1 if the
- * line is malformed, -2 when out of memory. */
+ * line is malformed, PARSE_NOMEM when out of memory. */
 static int parse_line(char *line, struct record **recs, size_t *n,
                       size_t *cap)
 {
@@ -93,7 +97,7 @@ static int parse_line(char *line, struct record **recs, size_t *n,
         r.name_len = (size_t)len;
         r.order = *n;
         if (push_record(recs, n, cap, &r) < 0)
-            return -2;
+            return PARSE_NOMEM;
         added++;
     }
     return added ? added : -1;
@@ -102,7 +106,7 @@ static int parse_line(char *line, struct record **recs, size_t *n,
 static struct hosts *build(struct record *recs, size_t n)
 {
     struct hosts *h = calloc(1, sizeof(*h));
-    size_t ts = 16;
+    size_t ts = MIN_SLOTS;
 
     if (!h)
         return NULL;
@@ -110,7 +114,7 @@ static struct hosts *build(struct record *recs, size_t n)
         qsort(recs, n, sizeof(*recs), cmp_record);
     h->addrs = calloc(n ? n : 1, sizeof(*h->addrs));
     h->names = calloc(n ? n : 1, sizeof(*h->names));
-    while (ts < 2 * n)
+    while (ts < SLOTS_PER_NAME * n)
         ts <<= 1;
     h->table = calloc(ts, sizeof(*h->table));
     h->table_size = ts;
@@ -169,7 +173,7 @@ struct hosts *hosts_parse(const char *text, size_t len, size_t *bad)
             line[j - i] = 0;
             /* A NUL inside the line ends it early; that is fine. */
             int r = parse_line(line, &recs, &n, &cap);
-            if (r == -2) {
+            if (r == PARSE_NOMEM) {
                 free(recs);
                 return NULL;
             }
@@ -208,7 +212,7 @@ struct hosts *hosts_load(const char *path, size_t *bad)
                 errno = EFBIG;
                 return NULL;
             }
-            cap = cap ? cap * 2 : 4096;
+            cap = cap ? cap * 2 : INITIAL_READ;
             p = realloc(text, cap);
             if (!p) {
                 free(text);

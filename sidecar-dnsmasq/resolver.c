@@ -13,7 +13,8 @@ enum {
     MAX_WAITERS_TOTAL = 65536,      /* clients waiting, per thread (~20 MB) */
     MAX_TRIES = CFG_MAX_UPSTREAMS + 1,
     MS_PER_S = 1000,
-    QUERY_BUF = DNS_HEADER_LEN + DNS_MAX_NAME + 4 + DNS_OPT_RR_LEN,
+    QUERY_BUF = DNS_HEADER_LEN + DNS_MAX_NAME + DNS_QFIXED_LEN + DNS_OPT_RR_LEN,
+    MIN_BUCKETS = 64,
 };
 
 struct waiter {
@@ -50,7 +51,7 @@ struct resolver {
 struct resolver *resolver_new(struct worker *w)
 {
     struct resolver *r = calloc(1, sizeof(*r));
-    size_t nb = 64;
+    size_t nb = MIN_BUCKETS;
 
     if (!r)
         return NULL;
@@ -145,7 +146,7 @@ static void serve_all(struct pending *p, const struct answer_src *src,
             rcode = dns_get16(src->image + DNS_OFF_FLAGS) & DNS_F_RCODE;
         }
         if (!len) {
-            uint8_t q[DNS_HEADER_LEN + DNS_MAX_NAME + 4];
+            uint8_t q[DNS_HEADER_LEN + DNS_MAX_NAME + DNS_QFIXED_LEN];
 
             /* Rebuild the client's question to echo it with the error. */
             memset(q, 0, DNS_HEADER_LEN);
@@ -153,10 +154,11 @@ static void serve_all(struct pending *p, const struct answer_src *src,
             dns_put16(q + DNS_OFF_FLAGS, wt->cq.flags);
             memcpy(q + DNS_HEADER_LEN, wt->cq.qname, wt->cq.qname_len);
             dns_put16(q + DNS_HEADER_LEN + wt->cq.qname_len, p->qtype);
-            dns_put16(q + DNS_HEADER_LEN + wt->cq.qname_len + 2, p->qclass);
+            dns_put16(q + DNS_HEADER_LEN + wt->cq.qname_len + sizeof(uint16_t),
+                      p->qclass);
             rcode = src ? DNS_R_SERVFAIL : fail_rcode;
             len = answer_error(w->obuf, cap, q,
-                               DNS_HEADER_LEN + wt->cq.qname_len + 4U,
+                               DNS_HEADER_LEN + wt->cq.qname_len + DNS_QFIXED_LEN,
                                &wt->cq, rcode);
         }
         if (trunc)

@@ -14,6 +14,7 @@
 
 enum {
     ID_SPACE = 65536,
+    ID_WORD_BITS = 64,          /* bits per word of the in-use ID bitmap */
     ID_RANDOM_TRIES = 16,
     MS_PER_S = 1000,
     US_PER_MS = 1000,
@@ -69,7 +70,7 @@ struct upstream_set {
     size_t n;
     struct chan *retiring;
     struct ev_timer *probe_timer, *renew_timer;
-    uint64_t ids[ID_SPACE / 64];
+    uint64_t ids[ID_SPACE / ID_WORD_BITS];
     uint64_t rng;
     int closing;
 };
@@ -96,14 +97,14 @@ uint16_t upstream_new_id(struct upstream_set *s)
     for (int i = 0; i < ID_RANDOM_TRIES; i++) {
         uint16_t id = (uint16_t)(rng_next(s) >> 32);
 
-        if (!(s->ids[id / 64] & (1ull << (id % 64)))) {
-            s->ids[id / 64] |= 1ull << (id % 64);
+        if (!(s->ids[id / ID_WORD_BITS] & (1ull << (id % ID_WORD_BITS)))) {
+            s->ids[id / ID_WORD_BITS] |= 1ull << (id % ID_WORD_BITS);
             return id;
         }
     }
     for (uint32_t id = 0; id < ID_SPACE; id++)
-        if (!(s->ids[id / 64] & (1ull << (id % 64)))) {
-            s->ids[id / 64] |= 1ull << (id % 64);
+        if (!(s->ids[id / ID_WORD_BITS] & (1ull << (id % ID_WORD_BITS)))) {
+            s->ids[id / ID_WORD_BITS] |= 1ull << (id % ID_WORD_BITS);
             return (uint16_t)id;
         }
     return (uint16_t)rng_next(s);   /* 65536 in flight: cannot happen */
@@ -111,7 +112,7 @@ uint16_t upstream_new_id(struct upstream_set *s)
 
 static void release_id(struct upstream_set *s, uint16_t id)
 {
-    s->ids[id / 64] &= ~(1ull << (id % 64));
+    s->ids[id / ID_WORD_BITS] &= ~(1ull << (id % ID_WORD_BITS));
 }
 
 /* ---- channels ------------------------------------------------------ */
@@ -191,7 +192,8 @@ static struct chan *chan_new(struct upstream_set *s, size_t up)
     if (a->ss.ss_family == AF_INET6) {
         node.family = AF_INET6;
         memcpy(&node.addr.addr6,
-               &((const struct sockaddr_in6 *)&a->ss)->sin6_addr, 16);
+               &((const struct sockaddr_in6 *)&a->ss)->sin6_addr,
+               sizeof(node.addr.addr6));
     } else {
         node.family = AF_INET;
         node.addr.addr4 = ((const struct sockaddr_in *)&a->ss)->sin_addr;
