@@ -807,6 +807,30 @@ static int valid_name(const char *s)
     return 1;
 }
 
+/* A DNS name as ExternalDNS accepts a CNAME target: labels of [a-z0-9-]
+ * (any case), dots between, an optional trailing dot. */
+static int valid_hostname(const char *s)
+{
+    size_t n = strlen(s), label = 0;
+    if (n == 0 || n > 253 || s[0] == '.' || s[0] == '-')
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        char ch = s[i];
+        if (ch == '.') {
+            if (label == 0 || s[i - 1] == '-')
+                return 0;
+            label = 0;
+        } else if ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+                   (ch >= '0' && ch <= '9') || (ch == '-' && label > 0)) {
+            if (++label > 63)
+                return 0;
+        } else {
+            return 0;
+        }
+    }
+    return s[n - 1] != '-';
+}
+
 struct publisher *publisher_start(struct kube_client *kc,
                                   const struct publisher_opts *opts,
                                   char *err, size_t errlen)
@@ -898,9 +922,19 @@ struct publisher *publisher_start(struct kube_client *kc,
     } else {
         char **t = calloc(opts->npublish_addresses + 1, sizeof(*t));
         size_t n = 0;
-        for (size_t i = 0; t && i < opts->npublish_addresses; i++)
-            if (opts->publish_addresses[i] && *opts->publish_addresses[i])
-                t[n++] = strdup(opts->publish_addresses[i]);
+        for (size_t i = 0; t && i < opts->npublish_addresses; i++) {
+            const char *a = opts->publish_addresses[i];
+            if (!a || !*a)
+                continue;
+            if (target_type_of(a) == TARGET_CNAME && !valid_hostname(a)) {
+                snprintf(err, errlen, "--publish-status-address: \"%.100s\" "
+                         "is neither an IP address nor a DNS name", a);
+                targets_free(t, n);
+                publisher_free(p);
+                return NULL;
+            }
+            t[n++] = strdup(a);
+        }
         set_targets(p, t, n);
     }
 
