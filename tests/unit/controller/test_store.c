@@ -1,0 +1,217 @@
+/* Unit tests for controller/store: keys by kind/namespace/name, change
+ * detection (an identical put does not wake the controller), replace and
+ * mark-and-sweep semantics, bulky fields dropped, sorted listing; and for
+ * controller/manifest: multi-document YAML, List flattening, scalars,
+ * aliases refused. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "controller/manifest.h"
+#include "controller/store.h"
+
+static int wakeups;
+
+static void on_change(void *arg)
+{
+    wakeups++;
+}
+
+static struct json_object *obj(const char *json)
+{
+    struct json_object *o = json_tokener_parse(json);
+    assert_non_null(o);
+    return o;
+}
+
+static void identical_puts_do_not_wake_the_controller(void **state)
+{
+    struct store *s = store_new(on_change, NULL);
+    struct json_object *a = obj("{\"metadata\":{\"name\":\"a\",\"namespace\":\"n\"},\"spec\":{\"x\":1}}");
+    struct json_object *b = obj("{\"metadata\":{\"name\":\"a\",\"namespace\":\"n\"},\"spec\":{\"x\":2}}");
+
+    wakeups = 0;
+    assert_int_equal(store_put(s, RK_SERVICE, a), 0);
+    assert_int_equal(wakeups, 1);
+    assert_int_equal(store_put(s, RK_SERVICE, a), 0);
+    assert_int_equal(wakeups, 1);
+    assert_int_equal(store_put(s, RK_SERVICE, b), 0);
+    assert_int_equal(wakeups, 2);
+    assert_int_equal(store_count(s, RK_SERVICE), 1);
+    struct json_object *got = store_get(s, RK_SERVICE, "n", "a");
+    assert_int_equal(json_object_get_int(k8s_get(got, "spec.x")), 2);
+    json_object_put(got);
+    store_remove(s, RK_SERVICE, "n", "a");
+    assert_int_equal(wakeups, 3);
+    store_remove(s, RK_SERVICE, "n", "a");      /* unknown: ignored */
+    assert_int_equal(wakeups, 3);
+    assert_null(store_get(s, RK_SERVICE, "n", "a"));
+    json_object_put(a);
+    json_object_put(b);
+    store_free(s);
+}
+
+static void objects_without_identity_are_refused(void **state)
+{
+    struct store *s = store_new(NULL, NULL);
+    struct json_object *noname = obj("{\"metadata\":{\"namespace\":\"n\"}}");
+    struct json_object *nons = obj("{\"metadata\":{\"name\":\"a\"}}");
+
+    assert_int_equal(store_put(s, RK_INGRESS, noname), -1);
+    assert_int_equal(store_put(s, RK_INGRESS, nons), -1);
+    /* IngressClass is cluster-scoped: no namespace needed */
+    assert_int_equal(store_put(s, RK_INGRESS_CLASS, nons), 0);
+    assert_non_null(store_lookup(s, RK_INGRESS_CLASS, "ignored", "a"));
+    json_object_put(noname);
+    json_object_put(nons);
+    store_free(s);
+}
+
+static void replace_removes_what_the_list_no_longer_has(void **state)
+{
+    struct store *s = store_new(on_change, NULL);
+    struct json_object *l1 = obj("[{\"metadata\":{\"name\":\"a\",\"namespace\":\"n\"}},"
+                                 "{\"metadata\":{\"name\":\"b\",\"namespace\":\"n\"}}]");
+    struct json_object *l2 = obj("[{\"metadata\":{\"name\":\"b\",\"namespace\":\"n\"}}]");
+
+    wakeups = 0;
+    store_replace(s, RK_INGRESS, l1);
+    assert_int_equal(wakeups, 1);               /* one wake per replace */
+    store_replace(s, RK_INGRESS, l1);
+    assert_int_equal(wakeups, 1);               /* same set: no change */
+    store_replace(s, RK_INGRESS, l2);
+    assert_int_equal(wakeups, 2);
+    assert_int_equal(store_count(s, RK_INGRESS), 1);
+    assert_null(store_lookup(s, RK_INGRESS, "n", "a"));
+    json_object_put(l1);
+    json_object_put(l2);
+    store_free(s);
+}
+
+static void sweep_keeps_touched_entries_only(void **state)
+{
+    struct store *s = store_new(NULL, NULL);
+    struct json_object *a = obj("{\"metadata\":{\"name\":\"a\",\"namespace\":\"n\"}}");
+    struct json_object *b = obj("{\"metadata\":{\"name\":\"b\",\"namespace\":\"n\"}}");
+
+    store_put(s, RK_SECRET, a);
+    store_put(s, RK_SECRET, b);
+    store_sweep_begin(s, RK_SECRET);
+    store_touch(s, RK_SECRET, "n/b");
+    store_sweep_end(s, RK_SECRET);
+    assert_null(store_lookup(s, RK_SECRET, "n", "a"));
+    assert_non_null(store_lookup(s, RK_SECRET, "n", "b"));
+    json_object_put(a);
+    json_object_put(b);
+    store_free(s);
+}
+
+static void managed_fields_are_dropped_and_the_caller_object_kept(void **state)
+{
+    struct store *s = store_new(NULL, NULL);
+    struct json_object *a = obj(
+        "{\"metadata\":{\"name\":\"a\",\"namespace\":\"n\","
+        "\"creationTimestamp\":\"2026-01-02T03:04:05Z\","
+        "\"managedFields\":[{\"manager\":\"kubectl\"}],"
+        "\"annotations\":{\"kubectl.kubernetes.io/last-applied-configuration\":\"{}\","
+        "\"keep\":\"me\"}}}");
+
+    store_put(s, RK_INGRESS, a);
+    const struct store_entry *e = store_lookup(s, RK_INGRESS, "n", "a");
+    assert_non_null(e);
+    assert_null(strstr(e->json, "managedFields"));
+    assert_null(strstr(e->json, "last-applied"));
+    assert_non_null(strstr(e->json, "\"keep\""));
+    assert_int_equal(e->created, 1767323045);
+    /* the caller's object is unchanged */
+    assert_non_null(k8s_get(a, "metadata.managedFields"));
+    json_object_put(a);
+    store_free(s);
+}
+
+static void entries_are_sorted_by_namespace_and_name(void **state)
+{
+    struct store *s = store_new(NULL, NULL);
+    const char *names[] = {"n2/a", "n1/b", "n1/a"};
+    const struct store_entry **list;
+    size_t n;
+
+    for (size_t i = 0; i < 3; i++) {
+        char json[128];
+        snprintf(json, sizeof(json),
+                 "{\"metadata\":{\"namespace\":\"%.2s\",\"name\":\"%s\"}}",
+                 names[i], names[i] + 3);
+        struct json_object *o = obj(json);
+        store_put(s, RK_INGRESS, o);
+        json_object_put(o);
+    }
+    assert_int_equal(store_entries(s, RK_INGRESS, &list, &n), 0);
+    assert_int_equal(n, 3);
+    assert_string_equal(list[0]->key, "n1/a");
+    assert_string_equal(list[1]->key, "n1/b");
+    assert_string_equal(list[2]->key, "n2/a");
+    free(list);
+    store_free(s);
+}
+
+static void yaml_documents_lists_and_scalars_become_json(void **state)
+{
+    static const char yaml[] =
+        "kind: Service\nmetadata: {name: a}\nspec:\n  ports:\n  - port: 80\n"
+        "    name: \"80\"\n  flag: true\n  none: ~\n  text: |\n    line\n"
+        "---\n"
+        "---\n"
+        "kind: List\nitems:\n- kind: Ingress\n  metadata: {name: x}\n"
+        "- kind: Ingress\n  metadata: {name: y}\n";
+    char err[256];
+    struct json_object *docs = manifest_parse(yaml, strlen(yaml), 0, err,
+                                              sizeof(err));
+
+    assert_non_null(docs);
+    assert_int_equal(json_object_array_length(docs), 3);
+    struct json_object *svc = json_object_array_get_idx(docs, 0);
+    struct json_object *port = json_object_array_get_idx(
+        k8s_get(svc, "spec.ports"), 0);
+    assert_true(json_object_is_type(k8s_get(port, "port"), json_type_int));
+    assert_true(json_object_is_type(k8s_get(port, "name"), json_type_string));
+    assert_true(json_object_is_type(k8s_get(svc, "spec.flag"),
+                                    json_type_boolean));
+    assert_null(k8s_get(svc, "spec.none"));
+    assert_string_equal(k8s_str(svc, "spec.text"), "line\n");
+    assert_string_equal(k8s_str(json_object_array_get_idx(docs, 2),
+                                "metadata.name"), "y");
+    json_object_put(docs);
+}
+
+static void yaml_aliases_and_syntax_errors_are_refused_with_a_line(void **state)
+{
+    static const char alias[] = "a: &x [1, 2]\nb: *x\n";
+    static const char broken[] = "a: [1, 2\nb: c\n";
+    char err[256];
+
+    assert_null(manifest_parse(alias, strlen(alias), 0, err, sizeof(err)));
+    assert_non_null(strstr(err, "aliases"));
+    assert_null(manifest_parse(broken, strlen(broken), 0, err, sizeof(err)));
+    assert_non_null(strstr(err, "line"));
+    assert_null(manifest_parse("{\"a\": 1} x", 10, 1, err, sizeof(err)));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(identical_puts_do_not_wake_the_controller),
+        cmocka_unit_test(objects_without_identity_are_refused),
+        cmocka_unit_test(replace_removes_what_the_list_no_longer_has),
+        cmocka_unit_test(sweep_keeps_touched_entries_only),
+        cmocka_unit_test(managed_fields_are_dropped_and_the_caller_object_kept),
+        cmocka_unit_test(entries_are_sorted_by_namespace_and_name),
+        cmocka_unit_test(yaml_documents_lists_and_scalars_become_json),
+        cmocka_unit_test(yaml_aliases_and_syntax_errors_are_refused_with_a_line),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
