@@ -325,3 +325,17 @@ def test_wildcard_listener_answers_from_the_address_asked(tmp_path):
                         str(testbed.BUILD / "portico-dnscache")],
                        capture_output=True, text=True, timeout=30)
     assert r.returncode == 0 and "OK" in r.stdout, r.stdout + r.stderr
+
+
+def test_nodata_is_cached_like_nxdomain(cluster_dns, dnscache_factory):
+    cluster_dns.set("v4only.cluster.local", "10.0.9.1")
+    dc = dnscache_factory(neg_ttl=2)
+    r = dc.query("v4only.cluster.local", "AAAA")
+    assert r.rcode() == dns.rcode.NOERROR and not r.answer
+    cluster_dns.set("v4only.cluster.local", "10.0.9.1", "fd00::9")
+    hits = dc.metric("portico_dnscache_cache_hits_total")
+    r = dc.query("v4only.cluster.local", "AAAA")
+    assert not r.answer                                  # NODATA cached
+    assert dc.metric("portico_dnscache_cache_hits_total") == hits + 1
+    time.sleep(2.3)
+    assert ips(dc.query("v4only.cluster.local", "AAAA"), "AAAA") == {"fd00::9"}
