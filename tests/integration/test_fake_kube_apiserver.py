@@ -4,6 +4,7 @@ pagination and selectors, WATCH semantics (replay, bookmarks, selector
 transitions, 410 as an ERROR event), writes, patches, /status, error Status
 objects, authentication, authorisation, the admin fault API, and kubectl
 v1.32 commands end to end."""
+import http.client
 import json
 import os
 import re
@@ -1118,6 +1119,23 @@ def test_rejected_request_bodies_do_not_poison_keep_alive_connections(
         assert conn.getresponse().status == 200
     finally:
         conn.close()
+
+
+def test_in_cluster_service_account_dir_serves_a_client(fake_apiserver):
+    api = fake_apiserver
+    sa_dir, env = api.in_cluster(namespace="portico")
+    token = open(os.path.join(sa_dir, "token")).read()
+    assert open(os.path.join(sa_dir, "namespace")).read() == "portico"
+    import ssl
+    ctx = ssl.create_default_context(cafile=os.path.join(sa_dir, "ca.crt"))
+    conn = http.client.HTTPSConnection(env["KUBERNETES_SERVICE_HOST"],
+                                       int(env["KUBERNETES_SERVICE_PORT"]),
+                                       context=ctx, timeout=5)
+    conn.request("GET", "/api", headers={"Authorization": f"Bearer {token}"})
+    assert conn.getresponse().status == 200
+    conn.close()
+    api.rotate_token("rotated")
+    assert open(os.path.join(sa_dir, "token")).read() == "rotated"
 
 
 def test_allow_list_forbids_everything_else_with_the_rbac_message(

@@ -157,8 +157,8 @@ class FakeApiServer:
         self._write_kubeconfig()
         # The token as a file too, like the service-account token mount.
         self.token_file = os.path.join(self.workdir, "token")
-        with open(self.token_file, "w") as f:
-            f.write(token or "")
+        self._write_token(self.token_file)
+        self.sa_dir = None
         self.proc = procs.start("kube-apiserver", argv, ready=self._ready,
                                 timeout=10)
 
@@ -349,6 +349,30 @@ class FakeApiServer:
         self._admin("PUT", "allow", {"rules": None if rules is None
                                      else list(rules)})
 
+    def in_cluster(self, namespace="default"):
+        """A service-account directory (token, ca.crt, namespace) like the
+        pod mount /var/run/secrets/kubernetes.io/serviceaccount, and the
+        environment a pod gets: returns (sa_dir, env).  rotate_token()
+        keeps its token file current."""
+        if not self.ca_file:
+            raise ValueError("in-cluster config needs the TLS server")
+        self.sa_dir = os.path.join(self.workdir, "serviceaccount")
+        os.makedirs(self.sa_dir, exist_ok=True)
+        with open(self.ca_file) as src, \
+                open(os.path.join(self.sa_dir, "ca.crt"), "w") as dst:
+            dst.write(src.read())
+        with open(os.path.join(self.sa_dir, "namespace"), "w") as f:
+            f.write(namespace)
+        self._write_token(os.path.join(self.sa_dir, "token"))
+        return self.sa_dir, {"KUBERNETES_SERVICE_HOST": self.host,
+                             "KUBERNETES_SERVICE_PORT": str(self.port)}
+
+    def _write_token(self, path):
+        tmp = path + ".tmp"
+        with open(tmp, "w") as f:
+            f.write(self.token or "")
+        os.replace(tmp, path)           # readers never see a partial token
+
     def set_tokens(self, tokens):
         """Accept exactly these bearer tokens from now on (token rotation);
         None turns authentication off.  Does not touch kubeconfig/token_file:
@@ -361,10 +385,9 @@ class FakeApiServer:
         file and kubeconfig are rewritten with `new`."""
         self.set_tokens([new, self.token] if keep_old else [new])
         self.token = new
-        tmp = self.token_file + ".tmp"
-        with open(tmp, "w") as f:
-            f.write(new)
-        os.replace(tmp, self.token_file)
+        self._write_token(self.token_file)
+        if self.sa_dir:
+            self._write_token(os.path.join(self.sa_dir, "token"))
         self._write_kubeconfig()
 
     def wait_watches(self, n, timeout=5.0):
