@@ -95,8 +95,8 @@ class LabelSelector:
                         num = int(toks[i])
                     except ValueError:
                         raise bad_request(
-                            f"unable to parse requirement: for 'Gt', 'Lt' "
-                            f"operators, the value must be an integer")
+                            "unable to parse requirement: for 'Gt', 'Lt' "
+                            "operators, the value must be an integer")
                     reqs.append((op, key, num))
                     i += 1
                 elif toks[i] in ("in", "notin"):
