@@ -1310,7 +1310,7 @@ def test_exits_when_its_parent_dies():
     # listening, and exits.
     out = subprocess.run(
         ["/bin/sh", "-c", f'"{KUBE_APISERVER}" --listen 127.0.0.1:{port} '
-                          '--quiet >/dev/null 2>&1 & echo $!; '
+                          '--quiet --max-lifetime 20 >/dev/null 2>&1 & echo $!; '
                           f'for i in $(seq 50); do sleep 0.1; '
                           f'"{sys.executable}" -c "import socket; '
                           f'socket.create_connection((\'127.0.0.1\', {port}))"'
