@@ -271,6 +271,7 @@ static void reconcile(struct reloader *r)
     struct render_result out;
     char nginx_out[NGINX_OUTPUT_MAX], reason[REASON_MAX];
     uint64_t started = evloop_clock_ms();
+    uint64_t render_ms = 0, test_ms = 0, test_total_ms = 0;
     int attempt;
 
     for (int k = 0; k < RK_COUNT; k++)
@@ -315,8 +316,12 @@ static void reconcile(struct reloader *r)
             record_result(r, RELOAD_ERROR);
             goto drop;
         }
+        uint64_t rendered = evloop_clock_ms();
         int rc = nginx_test(r->nginx, r->cfg.candidate_path, nginx_out,
                             sizeof(nginx_out));
+        test_ms = evloop_clock_ms() - rendered;
+        render_ms = rendered - started - test_total_ms;
+        test_total_ms += test_ms;
         if (rc == 0)
             break;
         first_error(nginx_out, reason, sizeof(reason));
@@ -364,8 +369,9 @@ static void reconcile(struct reloader *r)
         goto drop;
     }
     log_info("reload: config %s (%zu bytes, %zu servers, %zu upstreams, "
-             "%zu ingresses) sent to nginx",
-             out.hash, out.text.len, m.nservers, m.nups, m.ning);
+             "%zu ingresses) sent to nginx; render %llu ms, nginx -t %llu ms",
+             out.hash, out.text.len, m.nservers, m.nups, m.ning,
+             (unsigned long long)render_ms, (unsigned long long)test_ms);
     memcpy(r->pending_hash, out.hash, sizeof(r->pending_hash));
     r->pending_model = m;
     r->pending = 1;
