@@ -527,6 +527,20 @@ def test_endpointslices_are_listed_by_service_name_label(fake_apiserver):
     assert lst["items"][0]["ports"][0]["protocol"] == "TCP"
 
 
+def test_event_must_be_in_its_involved_objects_namespace(
+        fake_apiserver_module):
+    status, body = fake_apiserver_module.request(
+        "POST", "/api/v1/namespaces/team/events", {
+            "metadata": {"name": "web.2"},
+            "involvedObject": {"kind": "Ingress", "name": "web",
+                               "namespace": "other"},
+            "reason": "Sync", "message": "configured", "type": "Normal"})
+    assert status == 422
+    assert body["message"] == (
+        'Event "web.2" is invalid: involvedObject.namespace: Invalid value: '
+        '"other": does not match event.namespace')
+
+
 def test_events_can_be_recorded(fake_apiserver):
     ev = fake_apiserver.create({
         "kind": "Event", "metadata": {"name": "web.1"},

@@ -424,7 +424,22 @@ def _validate_dnsendpoint(obj):
     return errs
 
 
+def _validate_event(obj):
+    """legacyValidateEvent for core/v1 Events without eventTime: the
+    involved object's namespace must be the event's (an empty one is fine
+    only for events in "default")."""
+    if obj.get("eventTime"):
+        return []
+    ns = obj["metadata"].get("namespace", "")
+    io_ns = (obj.get("involvedObject") or {}).get("namespace") or ""
+    if (io_ns and io_ns != ns) or (not io_ns and ns not in ("", "default")):
+        return [FieldError("Invalid", "involvedObject.namespace", io_ns,
+                           "does not match event.namespace")]
+    return []
+
+
 KIND_RULES = {"Ingress": _validate_ingress, "Service": _validate_service,
+              "Event": _validate_event,
               "Secret": _validate_secret,
               "EndpointSlice": _validate_endpointslice,
               "Lease": _validate_lease, "DNSEndpoint": _validate_dnsendpoint}
