@@ -297,8 +297,10 @@ static void reconcile(struct reloader *r)
             record_result(r, RELOAD_ERROR);
             return;
         }
+        /* Unchanged only if nginx confirmed serving these very bytes; an
+         * unconfirmed reload is tried again. */
         if (r->have_conf && nginx_running(r->nginx) &&
-            strcmp(out.hash, r->swapped_hash) == 0) {
+            strcmp(out.hash, r->served_hash) == 0) {
             report(r, &m);
             record_states(r, &m);
             update_vault_hosts(r, &m);

@@ -98,10 +98,11 @@ static void listen_lines(struct emitter *e, const struct render_opts *o,
     const char *addr = o->bind_address && *o->bind_address ? o->bind_address
                                                             : NULL;
     if (addr) {
-        emit(e, RENDER_NO_OWNER, "    listen %s:%d%s;\n", addr, o->http_port,
-             extra);
-        emit(e, RENDER_NO_OWNER, "    listen %s:%d ssl%s;\n", addr,
-             o->https_port, extra);
+        int v6 = strchr(addr, ':') != NULL;     /* [::1]:80 */
+        emit(e, RENDER_NO_OWNER, "    listen %s%s%s:%d%s;\n", v6 ? "[" : "",
+             addr, v6 ? "]" : "", o->http_port, extra);
+        emit(e, RENDER_NO_OWNER, "    listen %s%s%s:%d ssl%s;\n",
+             v6 ? "[" : "", addr, v6 ? "]" : "", o->https_port, extra);
     } else {
         emit(e, RENDER_NO_OWNER, "    listen %d%s;\n", o->http_port, extra);
         emit(e, RENDER_NO_OWNER, "    listen %d ssl%s;\n", o->https_port,
