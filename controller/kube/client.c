@@ -26,6 +26,7 @@
 enum {
     TOKEN_REREAD_MS = 60 * 1000,     /* client-go's cached file token */
     TOKEN_MAX_BYTES = 64 * 1024,
+    MS_PER_S = 1000,
     DEFAULT_TIMEOUT_S = 30,
     CONNECT_TIMEOUT_MS = 5000,
     MAX_BODY_BYTES = 256 << 20,      /* a buffered response larger is an error */
@@ -240,7 +241,7 @@ static size_t write_cb(char *ptr, size_t size, size_t nmemb, void *userdata)
     /* Only a successful response is a stream; an error's Status body is
      * buffered for the done callback. */
     curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &status);
-    if (r->on_data && status >= 200 && status < 300) {
+    if (r->on_data && status >= HTTP_OK && status < HTTP_MULTIPLE_CHOICES) {
         if (r->on_data(r->arg, ptr, n) != 0) {
             r->aborted = 1;
             return 0;
@@ -285,7 +286,7 @@ static void finish(struct kube_client *kc, struct kube_req *r, CURLcode cc)
 
     curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &status);
     evloop_update_time(kc->loop);
-    secs = (double)(evloop_now_ms(kc->loop) - r->start_ms) / 1000.0;
+    secs = (double)(evloop_now_ms(kc->loop) - r->start_ms) / MS_PER_S;
     observe(kc, r->verb, cc == CURLE_OK || r->aborted ? status : 0, secs);
 
     memset(&resp, 0, sizeof(resp));
@@ -298,11 +299,11 @@ static void finish(struct kube_client *kc, struct kube_req *r, CURLcode cc)
         resp.error = r->errbuf[0] ? r->errbuf : curl_easy_strerror(cc);
     resp.body = r->resp.data ? r->resp.data : "";
     resp.body_len = r->resp.len;
-    if (resp.error || status >= 400)
+    if (resp.error || status >= HTTP_BAD_REQUEST)
         kube_client_count_api_error(kc);
     log_debug("kube: %s %s -> %ld%s%s (%.3f s)", r->verb, r->url, status,
               resp.error ? " " : "", resp.error ? resp.error : "", secs);
-    if (status == 401 && kc->cfg.token_file) {
+    if (status == HTTP_UNAUTHORIZED && kc->cfg.token_file) {
         log_warn("kube: 401 Unauthorized; re-reading the token file");
         token_reload(kc);
     }

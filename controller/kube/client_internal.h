@@ -14,6 +14,18 @@
 
 #include "controller/kube/kube.h"
 
+/* HTTP statuses the callers act on. */
+enum {
+    HTTP_OK = 200,
+    HTTP_CREATED = 201,
+    HTTP_MULTIPLE_CHOICES = 300,   /* first non-2xx */
+    HTTP_BAD_REQUEST = 400,        /* first error */
+    HTTP_UNAUTHORIZED = 401,
+    HTTP_NOT_FOUND = 404,
+    HTTP_CONFLICT = 409,
+    HTTP_GONE = 410,               /* watch/list resourceVersion expired */
+};
+
 struct kube_response {
     long status;             /* HTTP status; 0 when no response arrived
                                 (a transfer cut short keeps its status,

@@ -127,7 +127,7 @@ static void event_done(void *arg, const struct kube_response *resp)
 
     if (json_object_object_get_ex(ev->cache, r->key, &entry)) {
         json_object_object_add(entry, "busy", json_object_new_boolean(0));
-        if (resp->status < 200 || resp->status >= 300) {
+        if (resp->status < HTTP_OK || resp->status >= HTTP_MULTIPLE_CHOICES) {
             /* Gone or refused: the next repeat starts a new Event. */
             log_debug("kube: event write failed: HTTP %ld", resp->status);
             json_object_object_del(ev->cache, r->key);

@@ -27,6 +27,10 @@ enum {
     SYNC_DEBOUNCE_MS = 50,
     RESYNC_PERIOD_MS = 60 * 1000,      /* converge even if a watch is quiet */
     MS_PER_S = 1000,
+    DEFAULT_LEASE_DURATION_S = 15,     /* component-base defaults */
+    DEFAULT_RENEW_DEADLINE_S = 10,
+    DEFAULT_RETRY_PERIOD_S = 2,
+    MAX_DNS_HOSTS = 256,               /* per Ingress in one DNSEndpoint */
 };
 #define LEADER_JITTER_FACTOR 1.2       /* client-go wait.JitterUntil */
 #define DEFAULT_LEASE_NAME "portico-leader"
@@ -162,7 +166,7 @@ static void le_write_done(void *arg, const struct kube_response *resp)
     struct lease_record rec;
 
     p->le_req = NULL;
-    if (resp->status == 200 || resp->status == 201) {
+    if (resp->status == HTTP_OK || resp->status == HTTP_CREATED) {
         o = json_tokener_parse(resp->body);
         if (o && lease_record_parse(o, &rec) == 0) {
             observe_record(p, &rec);
@@ -170,7 +174,7 @@ static void le_write_done(void *arg, const struct kube_response *resp)
             become_leader(p);
         }
         json_object_put(o);
-    } else if (resp->status == 409) {
+    } else if (resp->status == HTTP_CONFLICT) {
         log_debug("kube: lease update lost a race (409)");
         check_renew_deadline(p);
     } else {
@@ -211,7 +215,7 @@ static void le_get_done(void *arg, const struct kube_response *resp)
     enum leader_action a;
 
     p->le_req = NULL;
-    if (resp->status == 404) {
+    if (resp->status == HTTP_NOT_FOUND) {
         if (p->have_observed) {
             lease_record_free(&p->observed);
             p->have_observed = 0;
@@ -219,7 +223,7 @@ static void le_get_done(void *arg, const struct kube_response *resp)
         le_write(p, LEADER_ACQUIRE);
         return;
     }
-    if (resp->status != 200) {
+    if (resp->status != HTTP_OK) {
         log_warn("kube: cannot read the lease %s/%s: %s%ld", p->lease_ns,
                  p->lease_name, resp->error ? resp->error : "HTTP ",
                  resp->status);
@@ -460,7 +464,7 @@ static void write_done(void *arg, const struct kube_response *resp)
     struct write_op *w = arg;
     struct publisher *p = w->p;
     char *fk = flight_key(w->kind, w->key);
-    int ok = resp->status >= 200 && resp->status < 300;
+    int ok = resp->status >= HTTP_OK && resp->status < HTTP_MULTIPLE_CHOICES;
 
     write_unlink(w);
     if (fk)
@@ -482,12 +486,12 @@ static void write_done(void *arg, const struct kube_response *resp)
                                        json_object_new_boolean(1));
             log_info("kube: %s status of Ingress %s", w->clear ? "cleared"
                      : "published", w->key);
-        } else if (resp->status == 404) {
+        } else if (resp->status == HTTP_NOT_FOUND) {
             json_object_object_del(p->ing_view, w->key);
             json_object_object_del(p->written, w->key);
             ok = 1;
         }
-    } else if (ok || (w->kind == W_DNSEP_DELETE && resp->status == 404)) {
+    } else if (ok || (w->kind == W_DNSEP_DELETE && resp->status == HTTP_NOT_FOUND)) {
         ok = 1;
         if (w->kind == W_DNSEP_DELETE) {
             json_object_object_del(p->dnse_view, w->key);
@@ -503,7 +507,7 @@ static void write_done(void *arg, const struct kube_response *resp)
             log_info("kube: %s DNSEndpoint %s", w->kind == W_DNSEP_CREATE
                      ? "created" : "updated", w->key);
         }
-    } else if (w->kind == W_DNSEP_CREATE && resp->status == 409) {
+    } else if (w->kind == W_DNSEP_CREATE && resp->status == HTTP_CONFLICT) {
         /* It exists already (our view lags): patch it next round. */
         json_object_object_add(p->dnse_view, w->key,
                                json_object_new_string("?"));
@@ -638,7 +642,7 @@ static struct json_object *desired_dnsep(struct publisher *p,
                                          struct json_object *s)
 {
     struct json_object *hosts, *v;
-    const char *hv[256];
+    const char *hv[MAX_DNS_HOSTS];
     size_t nh = 0;
 
     if (!json_object_object_get_ex(s, "hosts", &hosts))
@@ -868,9 +872,12 @@ struct publisher *publisher_start(struct kube_client *kc,
     p->lease_ns = strdup(lease_ns);
     p->lease_name = strdup(opts->lease_name && *opts->lease_name
                                ? opts->lease_name : DEFAULT_LEASE_NAME);
-    p->lease_s = opts->lease_duration_s > 0 ? opts->lease_duration_s : 15;
-    p->renew_s = opts->renew_deadline_s > 0 ? opts->renew_deadline_s : 10;
-    p->retry_s = opts->retry_period_s > 0 ? opts->retry_period_s : 2;
+    p->lease_s = opts->lease_duration_s > 0 ? opts->lease_duration_s
+                                            : DEFAULT_LEASE_DURATION_S;
+    p->renew_s = opts->renew_deadline_s > 0 ? opts->renew_deadline_s
+                                            : DEFAULT_RENEW_DEADLINE_S;
+    p->retry_s = opts->retry_period_s > 0 ? opts->retry_period_s
+                                          : DEFAULT_RETRY_PERIOD_S;
     p->dnsep = opts->publish_dnsendpoints;
     p->clear_on_shutdown = opts->clear_status_on_shutdown;
     if (opts->watch_namespace && *opts->watch_namespace)

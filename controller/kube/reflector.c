@@ -86,7 +86,7 @@ enum reflector_verdict reflector_apply_event(const struct reflector_opts *o,
         const char *reason = kube_obj_str(obj, NULL, "reason");
         if (json_object_object_get_ex(obj, "code", &c))
             code = (long)json_object_get_int64(c);
-        if (code == 410 || (reason && (strcmp(reason, "Expired") == 0 ||
+        if (code == HTTP_GONE || (reason && (strcmp(reason, "Expired") == 0 ||
                                        strcmp(reason, "Gone") == 0)))
             return REFLECTOR_RELIST;
         log_warn("kube: watch %s: ERROR event %ld %s: %s", o->name, code,
@@ -198,9 +198,9 @@ static void list_done(void *arg, const struct kube_response *resp)
     char why[256];
 
     r->req = NULL;
-    if (resp->error || resp->status != 200) {
+    if (resp->error || resp->status != HTTP_OK) {
         describe(resp, why, sizeof(why));
-        if (resp->status == 410 && r->cont) {
+        if (resp->status == HTTP_GONE && r->cont) {
             /* The continue token expired: start the list over. */
             relist(r, "continue token expired", 0);
             return;
@@ -338,15 +338,15 @@ static void watch_done(void *arg, const struct kube_response *resp)
         relist(r, "watch expired: ERROR 410", quick);
         return;
     }
-    if (resp->status == 410) {
+    if (resp->status == HTTP_GONE) {
         relist(r, "watch expired: HTTP 410", quick);
         return;
     }
-    if (resp->error || resp->status != 200 || r->watch_failed || partial) {
+    if (resp->error || resp->status != HTTP_OK || r->watch_failed || partial) {
         /* A watch that was up for a while or delivered events says the
          * server is fine: the next attempt starts from the initial
          * backoff. */
-        if (resp->status == 200 && (lasted >= QUICK_END_MS || r->events))
+        if (resp->status == HTTP_OK && (lasted >= QUICK_END_MS || r->events))
             backoff_reset(&r->backoff);
         describe(resp, why, sizeof(why));
         log_warn("kube: watch %s ended with an error (%s%s); resuming from "

@@ -341,10 +341,18 @@ def test_api_server_trouble_never_interrupts_traffic(
     restarts0 = ctl.metric("portico_controller_watch_restarts_total")
     relists0 = ctl.metric("portico_controller_relists_total")
 
+    def settled():
+        """All four watches up for over a second (so the next trouble
+        starts from the initial backoff, as after any healthy watch)."""
+        api.wait_watches(4, timeout=30)
+        time.sleep(1.1)
+
     api.close_watches("clean")          # server ends watches cleanly
     change_and_see_it()
+    settled()
     api.close_watches("reset")          # connections reset mid-stream
     change_and_see_it()
+    settled()
     # Errors on the controller's re-watches and re-lists (the cluster-wide
     # paths; the test's own requests are namespaced).
     for prefix in ("/apis/networking.k8s.io/v1/ingresses", "/api/v1/services",
@@ -352,10 +360,12 @@ def test_api_server_trouble_never_interrupts_traffic(
         api.fail_next(2, 500, path_prefix=prefix)
     api.close_watches("reset")
     change_and_see_it()
+    settled()
     api.fail_next(2, 429, path_prefix="/apis/networking.k8s.io/v1/ingresses",
                   retry_after=1)
     api.close_watches("clean")
     change_and_see_it()
+    settled()
     api.restart(lose_history=True)      # old resourceVersions now 410
     change_and_see_it()
 
