@@ -1503,18 +1503,15 @@ def test_kubectl_server_side_apply_creates_then_updates(fake_apiserver,
 def test_kubectl_get_watch_prints_an_event_as_it_happens(fake_apiserver):
     api = fake_apiserver
     api.create(ingress("first"))
-    p = api.kubectl_popen("get", "ingresses", "--watch", "-o", "name",
+    k = api.kubectl_popen("get", "ingresses", "--watch", "-o", "name",
                           "--request-timeout=0")
     try:
-        assert p.stdout.readline().strip() == \
-            "ingress.networking.k8s.io/first"
+        assert k.line(timeout=15) == "ingress.networking.k8s.io/first"
         api.wait_watches(1, timeout=10)
         api.create(ingress("second"))
-        assert p.stdout.readline().strip() == \
-            "ingress.networking.k8s.io/second"
+        assert k.line(timeout=10) == "ingress.networking.k8s.io/second"
     finally:
-        os.killpg(p.pid, 9)
-        p.wait(timeout=5)
+        k.stop()
 
 
 def test_kubectl_over_plain_http_without_a_token(fake_apiserver_factory):

@@ -116,6 +116,43 @@ class WatchStream:
         self.close()
 
 
+class KubectlStream:
+    """A background kubectl whose stdout lines are read by a thread, so a
+    test waits for a line with a timeout and never hangs."""
+
+    def __init__(self, popen):
+        import queue
+        import threading
+        self.popen = popen
+        self.lines = queue.Queue()
+        self.thread = threading.Thread(target=self._pump, daemon=True)
+        self.thread.start()
+
+    def _pump(self):
+        for line in self.popen.stdout:
+            self.lines.put(line.rstrip("\n"))
+        self.lines.put(None)
+
+    def line(self, timeout=10.0):
+        """The next stdout line; None at EOF; TimeoutError if none came."""
+        import queue
+        try:
+            return self.lines.get(timeout=timeout)
+        except queue.Empty:
+            raise TimeoutError(f"kubectl printed nothing in {timeout}s; "
+                               f"alive={self.popen.poll() is None}")
+
+    def stop(self):
+        """Kill kubectl (its whole session); returns its stderr."""
+        import signal
+        try:
+            os.killpg(self.popen.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        self.popen.wait(timeout=5)
+        return self.popen.stderr.read()
+
+
 class FakeApiServer:
     def __init__(self, procs, workdir, token=DEFAULT_TOKEN, tls=True,
                  allow=None, bookmark_interval=None, history_size=None,
@@ -286,15 +323,16 @@ class FakeApiServer:
                               timeout=timeout, env=env)
 
     def kubectl_popen(self, *args):
-        """kubectl in the background (e.g. get --watch); caller kills it."""
+        """kubectl in the background (e.g. get --watch) as a KubectlStream:
+        read its output with line(timeout); stop() kills it."""
         argv = [KUBECTL, f"--kubeconfig={self.kubeconfig}",
                 f"--cache-dir={os.path.join(self.workdir, 'kube-cache')}",
                 *args]
         env = dict(os.environ, HOME=self.workdir)
         env.pop("KUBECONFIG", None)
-        return subprocess.Popen(argv, stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, text=True, env=env,
-                                start_new_session=True)
+        return KubectlStream(subprocess.Popen(
+            argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            env=env, start_new_session=True))
 
     # --- admin API (/__fake/) --------------------------------------------------
 
