@@ -60,6 +60,17 @@ const char *kube_obj_str(struct json_object *obj, const char *section,
     return json_object_get_string(v);
 }
 
+/* metadata.managedFields (server-side apply bookkeeping) is often the
+ * largest part of an object and nothing here reads it: drop it before
+ * anything keeps the object, as informers' transforms do. */
+static void trim(struct json_object *obj)
+{
+    struct json_object *meta;
+    if (json_object_object_get_ex(obj, "metadata", &meta) &&
+        json_object_is_type(meta, json_type_object))
+        json_object_object_del(meta, "managedFields");
+}
+
 static void set_rv(char **rv, const char *v)
 {
     char *n;
@@ -100,6 +111,7 @@ enum reflector_verdict reflector_apply_event(const struct reflector_opts *o,
         return REFLECTOR_CONTINUE;
     }
     if (strcmp(type, "ADDED") == 0 || strcmp(type, "MODIFIED") == 0) {
+        trim(obj);
         if (!o->accept || o->accept(obj))
             s->put(s->arg, obj);
         else
@@ -230,6 +242,7 @@ static void list_done(void *arg, const struct kube_response *resp)
         struct json_object *it = json_object_array_get_idx(items, i);
         if (!json_object_is_type(it, json_type_object))
             continue;
+        trim(it);
         if (r->o.accept && !r->o.accept(it))
             continue;
         json_object_array_add(r->items, json_object_get(it));

@@ -179,7 +179,11 @@ static void c_replace(void *arg, struct json_object *items) {}
 static void c_put(void *arg, struct json_object *obj)
 {
     struct calls *c = arg;
+    struct json_object *meta;
     buf_printf(&c->log, "put %s;", kube_meta(obj, "name"));
+    /* Nothing downstream reads managedFields: it is never kept. */
+    assert_true(json_object_object_get_ex(obj, "metadata", &meta));
+    assert_false(json_object_object_get_ex(meta, "managedFields", NULL));
 }
 static void c_remove(void *arg, struct json_object *obj)
 {
@@ -217,8 +221,9 @@ static void events_feed_the_sink_and_track_the_resource_version(void **st)
         REFLECTOR_CONTINUE);
     assert_string_equal(rv, "11");
     assert_int_equal(apply(&o, &rv, "MODIFIED", "{\"metadata\":{\"name\":"
-        "\"a\",\"resourceVersion\":\"12\"},\"type\":\"kubernetes.io/tls\"}"),
-        REFLECTOR_CONTINUE);
+        "\"a\",\"resourceVersion\":\"12\",\"managedFields\":[{\"manager\":"
+        "\"kubectl\",\"fieldsV1\":{\"f:data\":{}}}]},\"type\":"
+        "\"kubernetes.io/tls\"}"), REFLECTOR_CONTINUE);
     /* A Secret of another type that slipped through is not kept. */
     assert_int_equal(apply(&o, &rv, "ADDED", "{\"metadata\":{\"name\":\"o\","
         "\"resourceVersion\":\"13\"},\"type\":\"Opaque\"}"),
