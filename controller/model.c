@@ -14,7 +14,8 @@
 #define REASON_MAX 512
 #define SUB_MAX    256     /* a nested reason, prefixed into REASON_MAX */
 #define PORT_MAX   65535
-#define UPSTREAM_HASH_MASK 0xffffffULL   /* 6 hex digits */
+#define UPSTREAM_HASH_MIN_DIGITS   4
+#define UPSTREAM_HASH_EXTRA_DIGITS 12     /* 4..15 hex digits */
 
 static const char *const state_names[ING_STATE_COUNT] = {
     [ING_SERVED] = "served",
@@ -648,14 +649,20 @@ static const char *backend_upstream(struct builder *b, const char *ns,
                  svc_name);
         return NULL;
     }
-    /* A short hash first: nginx looks an upstream up by scanning all of
-     * them with strncasecmp, once per proxy_pass; names that differ in
-     * their first bytes make that scan about 40% cheaper at 5k. */
+    /* A hash first, of varying length: nginx finds the upstream of each
+     * proxy_pass by scanning all upstreams, comparing lengths and then
+     * strncasecmp. Names that differ in length skip the compare, and
+     * differ in their first bytes otherwise: at 10k this halves the
+     * quadratic part of nginx -t. */
     snprintf(server, sizeof(server), "%s/%s/%ld", ns, svc_name, target);
-    snprintf(name, sizeof(name), "u%06llx_%s_%s_%ld",
-             (unsigned long long)(fnv1a(0xcbf29ce484222325ULL, server) &
-                                  UPSTREAM_HASH_MASK),
-             ns, svc_name, target);
+    uint64_t h = fnv1a(0xcbf29ce484222325ULL, server);
+    char hex[17];
+    int digits = UPSTREAM_HASH_MIN_DIGITS +
+                 (int)(h % UPSTREAM_HASH_EXTRA_DIGITS);
+    h *= 0x9e3779b97f4a7c15ULL;         /* mix the bits used below */
+    snprintf(hex, sizeof(hex), "%016llx", (unsigned long long)h);
+    snprintf(name, sizeof(name), "u%.*s_%s_%s_%ld", digits, hex, ns,
+             svc_name, target);
     snprintf(server, sizeof(server), "%s:%ld", host, target);
     if (json_object_object_get_ex(b->ups_index, name, &idx))
         return b->m->ups[json_object_get_int(idx)].name;

@@ -56,7 +56,7 @@ struct model_server {
 };
 
 struct model_upstream {
-    char *name;             /* uHHHHHH_ns_svc_port (H: hash) */
+    char *name;             /* uH..._ns_svc_port (4-15 hex digits) */
     char *server;           /* host:port for resolve_server */
 };
 
