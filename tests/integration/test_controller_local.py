@@ -275,6 +275,22 @@ def test_unchanged_manifests_do_not_reload_nginx(ctl):
     assert ctl.get("f.test", "/").status == 404
 
 
+def test_a_burst_of_changes_is_coalesced_into_few_reloads(ctl):
+    p = ctl.ports
+    ctl.write("first", ingress("first", [("first.test", [
+        ("/", "Prefix", "alpha", p["alpha"])])]))
+    ctl.wait_served("first.test", "/", "alpha")
+    before = ctl.metric("portico_controller_reloads_total", result="success")
+    for i in range(30):
+        ctl.write(f"burst{i}", ingress(f"burst{i}", [(f"b{i}.test", [
+            ("/", "Prefix", "beta", p["beta"])])]))
+    ctl.wait_served("b29.test", "/", "beta")
+    assert all(ctl.served_by(f"b{i}.test") == "beta" for i in range(30))
+    reloads = ctl.metric("portico_controller_reloads_total",
+                         result="success") - before
+    assert 1 <= reloads <= 3
+
+
 def test_path_rules_follow_the_ingress_spec(ctl):
     p = ctl.ports
     A, B, C = (("alpha", p["alpha"]), ("beta", p["beta"]),
