@@ -24,8 +24,12 @@ it) sends bearer tokens only over https; the kubeconfig names the CA file
 import http.client
 import json
 import os
+import queue
+import signal
 import ssl
 import subprocess
+import threading
+import time
 import urllib.parse
 
 import pytest
@@ -92,7 +96,6 @@ class WatchStream:
 
     def until(self, pred, timeout=5.0):
         """Reads events until pred(event) holds; returns (match, skipped)."""
-        import time
         deadline = time.monotonic() + timeout
         skipped = []
         while True:
@@ -121,8 +124,6 @@ class KubectlStream:
     test waits for a line with a timeout and never hangs."""
 
     def __init__(self, popen):
-        import queue
-        import threading
         self.popen = popen
         self.lines = queue.Queue()
         self.thread = threading.Thread(target=self._pump, daemon=True)
@@ -135,7 +136,6 @@ class KubectlStream:
 
     def line(self, timeout=10.0):
         """The next stdout line; None at EOF; TimeoutError if none came."""
-        import queue
         try:
             return self.lines.get(timeout=timeout)
         except queue.Empty:
@@ -144,7 +144,6 @@ class KubectlStream:
 
     def stop(self):
         """Kill kubectl (its whole session); returns its stderr."""
-        import signal
         try:
             os.killpg(self.popen.pid, signal.SIGKILL)
         except ProcessLookupError:
@@ -243,7 +242,7 @@ class FakeApiServer:
                 token=_DEFAULT, headers=None, timeout=REQUEST_TIMEOUT,
                 raw=False):
         """(status, parsed JSON body or text); with raw=True
-        (status, headers, bytes)."""
+        (status, headers, bytes).  Status 0 means the connection failed."""
         data = None
         if body is not None:
             data = body if isinstance(body, (bytes, str)) else json.dumps(body)
@@ -430,7 +429,6 @@ class FakeApiServer:
 
     def wait_watches(self, n, timeout=5.0):
         """Wait until at least n watch streams are open on the server."""
-        import time
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.state()["openWatches"] >= n:
