@@ -457,6 +457,39 @@ static void render_is_byte_identical_whatever_the_input_order(void **state)
     free(c);
 }
 
+static void exact_slash_path_gets_a_guard_so_nginx_never_redirects(void **state)
+{
+    /* nginx would answer "/foo" with a 301 to "/foo/"; the spec says an
+     * Exact "/foo/" does not match "/foo" at all. */
+    char *a = ingress("a", "2026-01-01T00:00:00Z", "x.test", "/foo/", "Exact",
+                      "web");
+    char *b = ingress("b", "2026-01-01T00:00:00Z", "y.test", "/foo/", "Exact",
+                      "web");
+    char *c = ingress("c", "2026-01-01T00:00:00Z", "y.test", "/f",
+                      "ImplementationSpecific", "web");
+    struct store *s = store_of(a, b, c);
+    struct model m;
+    struct render_result r;
+
+    assert_int_equal(model_build(&m, s, &OPTS), 0);
+    assert_int_equal(render_config(&m, &RENDER, &r), 0);
+    const char *x = strstr(r.text.data, "server_name \"x.test\"");
+    const char *y = strstr(r.text.data, "server_name \"y.test\"");
+    assert_non_null(x);
+    assert_non_null(y);
+    /* x.test: nothing else matches "/foo" -> 404 */
+    assert_non_null(strstr(x, "location = \"/foo\" { return 404; }"));
+    /* y.test: "/foo" falls to the ImplementationSpecific "/f" backend */
+    const char *guard = strstr(y, "location = \"/foo\" { proxy_pass");
+    assert_non_null(guard);
+    render_result_free(&r);
+    model_free(&m);
+    store_free(s);
+    free(a);
+    free(b);
+    free(c);
+}
+
 static void rendered_lines_are_traced_to_their_ingress(void **state)
 {
     char *a = ingress("a", "2026-01-01T00:00:00Z", "a.test", "/only-in-a",
@@ -538,6 +571,7 @@ int main(void)
         cmocka_unit_test(service_ports_resolve_by_name_headless_and_external),
         cmocka_unit_test(wildcard_server_name_matches_exactly_one_label),
         cmocka_unit_test(render_is_byte_identical_whatever_the_input_order),
+        cmocka_unit_test(exact_slash_path_gets_a_guard_so_nginx_never_redirects),
         cmocka_unit_test(rendered_lines_are_traced_to_their_ingress),
         cmocka_unit_test(size_per_ingress_stays_under_one_kilobyte),
     };
