@@ -640,3 +640,46 @@ def test_tls_from_vault_for_ssl_labelled_ingresses_survives_vault_down(
     c.wait_served("other.test", "/", "beta")
     time.sleep(2)       # a few failed refreshes
     assert verified("vault.test")
+
+
+def test_make_run_script_serves_the_examples_and_stops_cleanly(tmp_path):
+    """scripts/run-local (what `make run` calls): dnscache, demo backends
+    and the controller on examples/local; Ctrl-C stops all of it."""
+    import subprocess
+    ports = {k: testbed.free_port() for k in (
+        "HTTP_PORT", "HTTPS_PORT", "DNS_PORT", "STATUS_PORT", "METRICS_PORT",
+        "DNSCACHE_METRICS_PORT")}
+    env = dict(os.environ, PORTICO_BUILD=str(testbed.BUILD),
+               **{k: str(v) for k, v in ports.items()})
+    out = open(tmp_path / "run-local.out", "w+")
+    p = subprocess.Popen([str(testbed.REPO / "scripts" / "run-local")],
+                         env=env, stdout=out, stderr=subprocess.STDOUT,
+                         start_new_session=True)
+    try:
+        eventually(lambda: "Ctrl-C stops everything" in
+                   (tmp_path / "run-local.out").read_text(), timeout=20)
+        text = (tmp_path / "run-local.out").read_text()
+        state = re.search(r"Logs: (\S+)/\*\.log", text).group(1)
+        assert os.path.isdir(state)
+
+        def body(host, path):
+            c = http.client.HTTPConnection("127.0.0.1", ports["HTTP_PORT"],
+                                           timeout=5)
+            c.request("GET", path, headers={"Host": host})
+            r = c.getresponse()
+            return r.status, r.read()
+        eventually(lambda: body("api.example.test", "/v1/x")[0] == 200)
+        assert b'"backend": "api"' in body("api.example.test", "/v1/x")[1]
+        assert b'"backend": "api-v2"' in body("api.example.test", "/v2")[1]
+        assert body("www.example.test", "/")[0] == 308
+        os.killpg(p.pid, signal.SIGINT)
+        assert p.wait(timeout=20) == 0
+        assert not os.path.exists(state)
+        leftovers = subprocess.run(["pgrep", "-f", state],
+                                   stdout=subprocess.PIPE, text=True).stdout
+        assert leftovers == ""
+    finally:
+        if p.poll() is None:
+            os.killpg(p.pid, signal.SIGKILL)
+            p.wait()
+        out.close()
