@@ -230,7 +230,11 @@ static struct cached *lookup(struct tlsfiles *t, const char *k,
         return NULL;
     if (json_object_object_get_ex(t->index, k, &idx)) {
         c = &t->cache[json_object_get_int(idx)];
-        if (strcmp(c->data_id, ident.data) == 0) {
+        /* A hit counts only while its files are still there (a gc may
+         * have removed them when no served host used them). */
+        if (strcmp(c->data_id, ident.data) == 0 &&
+            (!c->ok || (access(c->crt_path, R_OK) == 0 &&
+                        access(c->key_path, R_OK) == 0))) {
             buf_free(&ident);
             return c;
         }
@@ -365,20 +369,26 @@ void tlsfiles_gc(struct tlsfiles *t, const char *const *in_use, size_t n)
     DIR *d = opendir(t->dir);
     struct dirent *de;
     char path[PATH_MAX_LEN];
+    struct json_object *used = json_object_new_object();   /* a set */
 
-    if (!d)
+    if (!d || !used) {
+        if (d)
+            closedir(d);
+        json_object_put(used);
         return;
+    }
+    for (size_t i = 0; i < n; i++)
+        if (in_use[i])
+            json_object_object_add(used, in_use[i], NULL);
     while ((de = readdir(d))) {
-        int used = 0;
         if (strncmp(de->d_name, SECRET_PREFIX, strlen(SECRET_PREFIX)) != 0)
             continue;
         snprintf(path, sizeof(path), "%s/%s", t->dir, de->d_name);
-        for (size_t i = 0; i < n && !used; i++)
-            used = in_use[i] && strcmp(in_use[i], path) == 0;
-        if (!used && unlink(path) == 0)
+        if (!json_object_object_get_ex(used, path, NULL) && unlink(path) == 0)
             log_debug("tls: removed unused %s", path);
     }
     closedir(d);
+    json_object_put(used);
     /* Forget cache entries whose files may be gone; they reload lazily. */
     for (size_t i = 0; i < t->ncache; i++) {
         struct cached *c = &t->cache[i];
