@@ -367,6 +367,47 @@ def test_default_backend_takes_every_host_path_and_method(ctl):
         assert r.json()["path"] == "/some/path?q=1"
 
 
+def test_backends_resolve_by_port_name_external_name_and_fail_softly(
+        ctl, cluster_dns, backends):
+    """Named Service ports, ExternalName Services, a name that does not
+    resolve (502 at request time, never a failed reload) and a missing
+    Service (503)."""
+    b = backends["gamma"]
+    cluster_dns.set("gamma-ext.example.cluster.local", b.addr)
+    ctl.write("svc-named", f"""
+apiVersion: v1
+kind: Service
+metadata: {{name: named, namespace: {NS}}}
+spec:
+  ports: [{{name: web, port: {backends["alpha"].port}}}]
+""")
+    ctl.write("svc-ext", f"""
+apiVersion: v1
+kind: Service
+metadata: {{name: ext, namespace: {NS}}}
+spec: {{type: ExternalName, externalName: gamma-ext.example.cluster.local}}
+---
+apiVersion: v1
+kind: Service
+metadata: {{name: nowhere, namespace: {NS}}}
+spec: {{type: ExternalName, externalName: nowhere.example.cluster.local}}
+""")
+    cluster_dns.set(f"named.{NS}.svc.cluster.local", backends["alpha"].addr)
+    ing = json.loads(ingress("ports", [("ports.test", [
+        ("/ext", "Prefix", "ext", b.port),
+        ("/nowhere", "Prefix", "nowhere", 80),
+        ("/missing", "Prefix", "missing-svc", 80)])]))
+    ing["spec"]["rules"][0]["http"]["paths"].append(
+        {"path": "/named", "pathType": "Prefix", "backend": {"service": {
+            "name": "named", "port": {"name": "web"}}}})
+    ctl.write("ports", json.dumps(ing))
+    ctl.wait_served("ports.test", "/named", "alpha")
+    ctl.wait_served("ports.test", "/ext", "gamma")
+    assert ctl.get("ports.test", "/nowhere").status == 502
+    assert ctl.get("ports.test", "/missing").status == 503
+    assert ctl.metric("portico_controller_last_reload_success") == 1
+
+
 def test_same_host_in_two_ingresses_merges_and_the_oldest_wins(ctl):
     p = ctl.ports
     ctl.write("young", ingress("young", [("m.test", [
