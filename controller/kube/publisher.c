@@ -79,6 +79,7 @@ struct publisher {
     struct reflector *ing_refl, *dnse_refl;
     int tapped;                   /* the Ingress view rides on the source */
     struct json_object *ing_view, *dnse_view;
+    struct json_object *ing_seen; /* keys listed so far in a paged list */
     int ing_synced, dnse_synced;
 
     /* desired */
@@ -313,6 +314,43 @@ static void ing_put(void *arg, struct json_object *obj)
 {
     struct publisher *p = arg;
     view_put(p->ing_view, obj, lb_canonical_of_ingress);
+    if (p->ing_seen) {
+        char *k = obj_key(obj);
+        if (k)
+            json_object_object_add(p->ing_seen, k, NULL);
+        free(k);
+    }
+    schedule_sync(p, SYNC_DEBOUNCE_MS);
+}
+
+/* A paged (re)list: remember what it lists, forget the rest at the end. */
+static void ing_begin(void *arg)
+{
+    struct publisher *p = arg;
+    json_object_put(p->ing_seen);
+    p->ing_seen = json_object_new_object();
+}
+
+static void ing_end(void *arg)
+{
+    struct publisher *p = arg;
+    struct json_object *gone = json_object_new_array();
+
+    if (!p->ing_seen || !gone) {
+        json_object_put(gone);
+        return;
+    }
+    json_object_object_foreach(p->ing_view, key, val) {
+        (void)val;
+        if (!json_object_object_get_ex(p->ing_seen, key, NULL))
+            json_object_array_add(gone, json_object_new_string(key));
+    }
+    for (size_t i = 0; i < json_object_array_length(gone); i++)
+        json_object_object_del(p->ing_view, json_object_get_string(
+                                   json_object_array_get_idx(gone, i)));
+    json_object_put(gone);
+    json_object_put(p->ing_seen);
+    p->ing_seen = NULL;
     schedule_sync(p, SYNC_DEBOUNCE_MS);
 }
 
@@ -961,8 +999,10 @@ struct publisher *publisher_start(struct kube_client *kc,
                    p->watch_ns);
     else
         buf_puts(&b, "/apis/networking.k8s.io/v1/ingresses");
-    struct reflector_sink ing_sink = {ing_replace, ing_put, ing_remove,
-                                      ing_synced, p};
+    struct reflector_sink ing_sink = {
+        .replace = ing_replace, .begin = ing_begin, .end = ing_end,
+        .put = ing_put, .remove = ing_remove, .synced = ing_synced, .arg = p,
+    };
     int tapped = 0;
     if (kube_client_ingress_source(kc) == INGRESS_SOURCE_LISTING &&
         !kube_client_ingress_tap(kc) &&
@@ -986,9 +1026,10 @@ struct publisher *publisher_start(struct kube_client *kc,
         p->dnse_refl = watch(p, "dnsendpoints", b.data, NULL,
                              PORTICO_MANAGED_BY_LABEL "="
                              PORTICO_MANAGED_BY_VALUE,
-                             (struct reflector_sink){dnse_replace, dnse_put,
-                                                     dnse_remove, dnse_synced,
-                                                     p});
+                             (struct reflector_sink){
+                                 .replace = dnse_replace, .put = dnse_put,
+                                 .remove = dnse_remove,
+                                 .synced = dnse_synced, .arg = p});
     }
     if (p->svc_name) {
         char *fsel = NULL;
@@ -997,8 +1038,9 @@ struct publisher *publisher_start(struct kube_client *kc,
         if (asprintf(&fsel, "metadata.name=%s", p->svc_name) < 0)
             fsel = NULL;
         p->svc_refl = watch(p, "publish service", b.data, fsel, NULL,
-                            (struct reflector_sink){svc_replace, svc_put,
-                                                    svc_remove, NULL, p});
+                            (struct reflector_sink){
+                                .replace = svc_replace, .put = svc_put,
+                                .remove = svc_remove, .arg = p});
         free(fsel);
     }
     buf_free(&b);
@@ -1119,6 +1161,7 @@ void publisher_free(struct publisher *p)
     targets_free(p->targets, p->ntargets);
     free(p->targets_canon);
     json_object_put(p->ing_view);
+    json_object_put(p->ing_seen);
     json_object_put(p->dnse_view);
     json_object_put(p->served);
     json_object_put(p->written);

@@ -28,7 +28,8 @@ struct reflector {
     char *name, *path, *fsel, *lsel;
     char *rv;                 /* last resourceVersion seen */
     char *cont;               /* list continue token */
-    struct json_object *items;/* list pages accumulated */
+    struct json_object *items;/* list pages accumulated (replace sinks) */
+    size_t listed;            /* objects in the current list so far */
     struct kube_req *req;
     struct watch_stream *ws;
     struct ev_timer *retry;
@@ -234,7 +235,14 @@ static void list_done(void *arg, const struct kube_response *resp)
         retry_later(r, -1);
         return;
     }
-    if (!r->items)
+    const struct reflector_sink *s = &r->o.sink;
+    int paged = s->begin != NULL;
+    if (!r->cont) {                 /* the first page of this list */
+        r->listed = 0;
+        if (paged)
+            s->begin(s->arg);
+    }
+    if (!paged && !r->items)
         r->items = json_object_new_array();
     size_t n = json_object_is_type(items, json_type_array)
                    ? json_object_array_length(items) : 0;
@@ -245,7 +253,13 @@ static void list_done(void *arg, const struct kube_response *resp)
         trim(it);
         if (r->o.accept && !r->o.accept(it))
             continue;
-        json_object_array_add(r->items, json_object_get(it));
+        r->listed++;
+        /* Paged sinks take each page as it comes, so a big list never
+         * sits in memory as json-c objects all at once. */
+        if (paged)
+            s->put(s->arg, it);
+        else
+            json_object_array_add(r->items, json_object_get(it));
     }
     free(r->cont);
     r->cont = NULL;
@@ -263,12 +277,15 @@ static void list_done(void *arg, const struct kube_response *resp)
         start_list(r);
         return;
     }
-    log_info("kube: listed %zu %s at resourceVersion %s",
-             json_object_array_length(r->items), r->name,
-             r->rv ? r->rv : "?");
-    r->o.sink.replace(r->o.sink.arg, r->items);
-    json_object_put(r->items);
-    r->items = NULL;
+    log_info("kube: listed %zu %s at resourceVersion %s", r->listed,
+             r->name, r->rv ? r->rv : "?");
+    if (paged) {
+        s->end(s->arg);
+    } else {
+        s->replace(s->arg, r->items);
+        json_object_put(r->items);
+        r->items = NULL;
+    }
     if (!r->synced) {
         r->synced = 1;
         if (r->o.sink.synced)

@@ -17,6 +17,13 @@
 struct reflector_sink {
     /* The complete set after a (re)list; items is a json array. */
     void (*replace)(void *arg, struct json_object *items);
+    /* Or, when begin is set, a list arrives page by page instead:
+     * begin, put for every listed object, end; objects not put between
+     * begin and end are gone. (A list cut short never reaches end; the
+     * next one begins again.) */
+    void (*begin)(void *arg);
+    void (*end)(void *arg);
+    /* ADDED/MODIFIED from the watch, and listed objects of paged sinks. */
     void (*put)(void *arg, struct json_object *obj);
     void (*remove)(void *arg, struct json_object *obj);
     /* After the first complete list. */

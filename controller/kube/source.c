@@ -42,6 +42,26 @@ static void sink_replace(void *arg, struct json_object *items)
         t->replace(t->arg, items);
 }
 
+/* Lists go into the store page by page with its mark-and-sweep: what a
+ * complete list did not mention is removed at the end. */
+static void sink_begin(void *arg)
+{
+    struct kind_sink *k = arg;
+    const struct reflector_sink *t = tap(k);
+    store_sweep_begin(k->store, k->kind);
+    if (t && t->begin)
+        t->begin(t->arg);
+}
+
+static void sink_end(void *arg)
+{
+    struct kind_sink *k = arg;
+    const struct reflector_sink *t = tap(k);
+    store_sweep_end(k->store, k->kind);
+    if (t && t->end)
+        t->end(t->arg);
+}
+
 static void sink_put(void *arg, struct json_object *obj)
 {
     struct kind_sink *k = arg;
@@ -143,8 +163,9 @@ struct kube_source *kube_source_start(struct kube_client *kc,
             .path = path.data,
             .field_selector = ki->field_selector,
             .accept = ki->accept,
-            .sink = {sink_replace, sink_put, sink_remove, sink_synced,
-                     &src->sinks[k]},
+            .sink = {.replace = sink_replace, .begin = sink_begin,
+                     .end = sink_end, .put = sink_put, .remove = sink_remove,
+                     .synced = sink_synced, .arg = &src->sinks[k]},
         };
         src->refl[k] = buf_failed(&path) ? NULL : reflector_start(kc, &o);
         buf_free(&path);

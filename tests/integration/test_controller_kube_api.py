@@ -368,6 +368,13 @@ def test_api_server_trouble_never_interrupts_traffic(
     settled()
     api.restart(lose_history=True)      # old resourceVersions now 410
     change_and_see_it()
+    settled()
+    # Deleted while the watch is down and the history is gone: the re-list
+    # finds it missing and the store drops it.
+    api.fail_next(1, 500, path_prefix="/apis/networking.k8s.io/v1/ingresses")
+    api.restart(lose_history=True)
+    api.delete("Ingress", "moving", namespace=NS)
+    ctl.wait_status("moving.test", 404, timeout=15)
 
     ok, failures = traffic.stop()
     assert failures == [], f"{len(failures)} failed of {ok + len(failures)}"

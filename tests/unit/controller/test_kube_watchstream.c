@@ -214,7 +214,8 @@ static void events_feed_the_sink_and_track_the_resource_version(void **st)
     char *rv = strdup("10");
     buf_init(&c.log);
     struct reflector_opts o = {.name = "secrets", .accept = only_tls,
-        .sink = {c_replace, c_put, c_remove, NULL, &c}};
+        .sink = {.replace = c_replace, .put = c_put, .remove = c_remove,
+                 .arg = &c}};
 
     assert_int_equal(apply(&o, &rv, "ADDED", "{\"metadata\":{\"name\":\"a\","
         "\"resourceVersion\":\"11\"},\"type\":\"kubernetes.io/tls\"}"),
@@ -250,7 +251,8 @@ static void error_410_relists_and_other_errors_rewatch(void **st)
     char *rv = strdup("5");
     buf_init(&c.log);
     struct reflector_opts o = {.name = "ingresses",
-        .sink = {c_replace, c_put, c_remove, NULL, &c}};
+        .sink = {.replace = c_replace, .put = c_put, .remove = c_remove,
+                 .arg = &c}};
 
     assert_int_equal(apply(&o, &rv, "ERROR", "{\"kind\":\"Status\","
         "\"status\":\"Failure\",\"message\":\"too old resource version: 1 "
