@@ -158,35 +158,55 @@ int store_key_of(enum resource_kind kind, struct json_object *obj, char *key,
     return make_key(kind, ns, name, key, keylen);
 }
 
-/* The serialized object without what the controller never reads. */
+/* One member detached from an object for the duration of a
+ * serialization (put back afterwards, so the caller's object is kept). */
+struct detached {
+    struct json_object *parent, *value;
+    const char *key;
+};
+
+static void detach(struct detached *d, struct json_object *parent,
+                   const char *key)
+{
+    d->parent = NULL;
+    d->value = NULL;
+    d->key = key;
+    if (parent && json_object_is_type(parent, json_type_object) &&
+        json_object_object_get_ex(parent, key, &d->value)) {
+        d->parent = parent;
+        json_object_get(d->value);
+        json_object_object_del(parent, key);
+    }
+}
+
+static void reattach(struct detached *d)
+{
+    if (d->parent)
+        json_object_object_add(d->parent, d->key, d->value);
+}
+
+/* The serialized object without what the controller never reads: status
+ * (written by the publisher; re-reading it would wake the controller for
+ * nothing), resourceVersion (changes on every write), managedFields and
+ * the kubectl last-applied copy (bulky). */
 static char *serialize(struct json_object *obj, size_t *len)
 {
-    struct json_object *meta = k8s_get(obj, "metadata"), *mf = NULL,
-                       *ann = k8s_get(obj, "metadata.annotations"), *la = NULL;
-    static const char LAST_APPLIED[] =
-        "kubectl.kubernetes.io/last-applied-configuration";
+    struct json_object *meta = k8s_get(obj, "metadata");
+    struct detached d[4];
     const char *text;
     char *out;
 
-    /* Detach the bulky fields for the duration of the serialization. */
-    if (meta && json_object_is_type(meta, json_type_object) &&
-        json_object_object_get_ex(meta, "managedFields", &mf)) {
-        json_object_get(mf);
-        json_object_object_del(meta, "managedFields");
-    }
-    if (ann && json_object_is_type(ann, json_type_object) &&
-        json_object_object_get_ex(ann, LAST_APPLIED, &la)) {
-        json_object_get(la);
-        json_object_object_del(ann, LAST_APPLIED);
-    }
+    detach(&d[0], obj, "status");
+    detach(&d[1], meta, "managedFields");
+    detach(&d[2], meta, "resourceVersion");
+    detach(&d[3], k8s_get(obj, "metadata.annotations"),
+           "kubectl.kubernetes.io/last-applied-configuration");
     text = json_object_to_json_string_ext(obj, JSON_C_TO_STRING_PLAIN);
     out = text ? strdup(text) : NULL;
     if (out)
         *len = strlen(out);
-    if (mf)
-        json_object_object_add(meta, "managedFields", mf);
-    if (la)
-        json_object_object_add(ann, LAST_APPLIED, la);
+    for (int i = 3; i >= 0; i--)
+        reattach(&d[i]);
     return out;
 }
 

@@ -111,6 +111,27 @@ static void sweep_keeps_touched_entries_only(void **state)
     store_free(s);
 }
 
+static void status_only_updates_are_not_changes(void **state)
+{
+    struct store *s = store_new(on_change, NULL);
+    struct json_object *a = obj(
+        "{\"metadata\":{\"name\":\"a\",\"namespace\":\"n\",\"resourceVersion\":\"1\"},"
+        "\"spec\":{},\"status\":{}}");
+    struct json_object *b = obj(
+        "{\"metadata\":{\"name\":\"a\",\"namespace\":\"n\",\"resourceVersion\":\"2\"},"
+        "\"spec\":{},\"status\":{\"loadBalancer\":{\"ingress\":[{\"ip\":\"1.2.3.4\"}]}}}");
+
+    wakeups = 0;
+    store_put(s, RK_INGRESS, a);
+    store_put(s, RK_INGRESS, b);
+    assert_int_equal(wakeups, 1);
+    assert_null(strstr(store_lookup(s, RK_INGRESS, "n", "a")->json, "status"));
+    assert_non_null(k8s_get(b, "status.loadBalancer"));   /* caller's kept */
+    json_object_put(a);
+    json_object_put(b);
+    store_free(s);
+}
+
 static void managed_fields_are_dropped_and_the_caller_object_kept(void **state)
 {
     struct store *s = store_new(NULL, NULL);
@@ -208,6 +229,7 @@ int main(void)
         cmocka_unit_test(objects_without_identity_are_refused),
         cmocka_unit_test(replace_removes_what_the_list_no_longer_has),
         cmocka_unit_test(sweep_keeps_touched_entries_only),
+        cmocka_unit_test(status_only_updates_are_not_changes),
         cmocka_unit_test(managed_fields_are_dropped_and_the_caller_object_kept),
         cmocka_unit_test(entries_are_sorted_by_namespace_and_name),
         cmocka_unit_test(yaml_documents_lists_and_scalars_become_json),
