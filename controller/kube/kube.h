@@ -38,10 +38,14 @@ void kube_client_free(struct kube_client *kc);
 const char *kube_client_namespace(const struct kube_client *kc);
 
 /* LIST then WATCH each kind the controller needs (Ingress, IngressClass,
- * Service, Secret), feeding the store; resumes from the last
- * resourceVersion, relists on 410 Expired, honours bookmarks, backs off with
- * jitter on errors. watch_namespace NULL or "" means all namespaces
- * (IngressClass is cluster-scoped and always watched cluster-wide). */
+ * Service, and Secrets of type kubernetes.io/tls only), feeding the store;
+ * lists are paged (limit=500) and enter the store page by page through its
+ * mark-and-sweep (store_sweep_begin/put/store_sweep_end); resumes from the
+ * last resourceVersion, relists on 410 Expired, honours bookmarks, backs
+ * off with jitter on errors (Retry-After honoured). watch_namespace NULL
+ * or "" means all namespaces (IngressClass is cluster-scoped and always
+ * watched cluster-wide). Call before publisher_start on the same client:
+ * the publisher then shares the Ingress watch instead of opening its own. */
 struct kube_source *kube_source_start(struct kube_client *kc,
                                       struct store *store,
                                       const char *watch_namespace,
@@ -76,7 +80,11 @@ struct publisher_opts {
     const char *watch_namespace;
 };
 
-/* Starts leader election; only the leader writes. */
+/* Starts leader election (client-go's algorithm on the Lease
+ * opts->lease_name; identity is also put in the User-Agent); only the
+ * leader writes status (merge patches on /status, only when different),
+ * DNSEndpoints and the Lease. Ingresses no longer served lose the status
+ * we wrote, and their DNSEndpoint. */
 struct publisher *publisher_start(struct kube_client *kc,
                                   const struct publisher_opts *opts,
                                   char *err, size_t errlen);
