@@ -585,10 +585,11 @@ struct kube_client *kube_client_new(struct evloop *loop,
     }
     kc->user_agent = strdup(opts && opts->user_agent ? opts->user_agent
                                                      : "portico-controller");
+    /* As client-go: a token file wins over a static token (which stays
+     * the fallback while the file cannot be read). */
     if (kc->cfg.token)
         kc->token = strdup(kc->cfg.token);
-    else
-        token_reload(kc);
+    token_reload(kc);
     kc->events = kube_events_new();
     kc->multi = curl_multi_init();
     kc->curl_timer = evloop_timer_new(loop, curl_timer_cb, kc);
