@@ -141,7 +141,7 @@ static void event_done(void *arg, const struct kube_response *resp)
     req_forget(r);
 }
 
-static void send(struct kube_events *ev, const char *key,
+static void event_send(struct kube_events *ev, const char *key,
                  const char *method, const char *path, const char *ctype,
                  const char *body)
 {
@@ -193,7 +193,7 @@ static void send_patch(struct kube_events *ev, const char *key,
                json_object_get_string(json_object_object_get(entry, "name")));
     json_object_object_add(entry, "sent", json_object_new_int64(count));
     if (body && !buf_failed(&path))
-        send(ev, key, "PATCH", path.data, "application/merge-patch+json",
+        event_send(ev, key, "PATCH", path.data, "application/merge-patch+json",
              body);
     buf_free(&path);
     free(body);
@@ -257,7 +257,7 @@ void kube_emit_event(struct kube_client *kc, const char *ns,
         buf_init(&path);
         buf_printf(&path, "/api/v1/namespaces/%s/events", ns);
         if (body && !buf_failed(&path))
-            send(ev, key, "POST", path.data, "application/json", body);
+            event_send(ev, key, "POST", path.data, "application/json", body);
         buf_free(&path);
     }
     free(body);
