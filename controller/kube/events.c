@@ -193,8 +193,8 @@ static void send_patch(struct kube_events *ev, const char *key,
                json_object_get_string(json_object_object_get(entry, "name")));
     json_object_object_add(entry, "sent", json_object_new_int64(count));
     if (body && !buf_failed(&path))
-        event_send(ev, key, "PATCH", path.data, "application/merge-patch+json",
-             body);
+        event_send(ev, key, "PATCH", path.data,
+                   "application/merge-patch+json", body);
     buf_free(&path);
     free(body);
 }
