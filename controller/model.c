@@ -366,7 +366,6 @@ static int expand_path(struct pending *p, const char *host, const char *type,
     struct route r = {.host = host, .svc = svc, .port_number = port_number,
                       .port_name = port_name};
     char buf[VALIDATE_PATH_MAX + 2];
-    int rc;
 
     if (validate_path(path, len, err, errlen) < 0)
         return -1;
@@ -387,24 +386,14 @@ static int expand_path(struct pending *p, const char *host, const char *type,
                               "ImplementationSpecific)");
         return -1;
     }
-    /* Prefix: strip trailing slashes, then "= /p" and "/p/". */
+    /* Prefix: strip trailing slashes; "/" stays a plain prefix. */
     memcpy(buf, path, len);
     while (len > 1 && buf[len - 1] == '/')
         len--;
     buf[len] = '\0';
     r.priority = 1;
-    if (strcmp(buf, "/") == 0) {
-        r.match = LOC_PREFIX;
-        r.path = buf;
-        return add_route(p, &r);
-    }
-    r.match = LOC_EXACT;
+    r.match = strcmp(buf, "/") == 0 ? LOC_PREFIX : LOC_ELEMENTS;
     r.path = buf;
-    if ((rc = add_route(p, &r)) < 0)
-        return rc;
-    buf[len] = '/';
-    buf[len + 1] = '\0';
-    r.match = LOC_PREFIX;
     return add_route(p, &r);
 }
 
@@ -740,7 +729,9 @@ static int merge_route(struct builder *b, size_t owner, const struct route *r,
         } else if (l->ingress != owner) {
             warn(b, "ingress %s/%s: location %s%s on host %s already "
                      "served by the older ingress %s/%s",
-                     mi->ns, mi->name, r->match == LOC_EXACT ? "= " : "",
+                     mi->ns, mi->name,
+                     r->match == LOC_EXACT ? "= " :
+                     r->match == LOC_ELEMENTS ? "(Prefix) " : "",
                      r->path, r->host ? r->host : "(any)",
                      b->m->ings[l->ingress].ns, b->m->ings[l->ingress].name);
         }
@@ -866,12 +857,24 @@ static void sort(void *base, size_t n, size_t size,
         qsort(base, n, size, cmp);
 }
 
+/* The order nginx must see: exact locations, then the other rules
+ * longest first (regex locations are tried in order, the first match
+ * wins), Prefix before ImplementationSpecific on the same path. */
 static int cmp_loc(const void *a, const void *b)
 {
     const struct model_location *x = a, *y = b;
-    int c = strcmp(x->path, y->path);
+    int xe = x->match == LOC_EXACT, ye = y->match == LOC_EXACT;
+    size_t xl = strlen(x->path), yl = strlen(y->path);
+    int c;
 
-    return c ? c : (int)x->match - (int)y->match;
+    if (xe != ye)
+        return xe ? -1 : 1;
+    if (!xe && xl != yl)
+        return xl > yl ? -1 : 1;
+    if ((c = strcmp(x->path, y->path)) != 0)
+        return c;
+    return (x->match == LOC_ELEMENTS ? 0 : 1) -
+           (y->match == LOC_ELEMENTS ? 0 : 1);
 }
 
 static int cmp_server(const void *a, const void *b)

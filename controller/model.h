@@ -4,13 +4,13 @@
  * per Service port).
  *
  * The Ingress spec, exactly:
- * - Exact /p       -> location = /p
- * - Prefix /p      -> location = /p  and  location /p/  (whole path
- *                     elements; a trailing slash on /p is ignored); Prefix /
- *                     -> location /
- * - ImplementationSpecific /p -> location /p (a plain nginx prefix)
- * nginx picks an exact match first, then the longest prefix, which is the
- * spec's "longest match wins"; on an exact-match tie, Exact beats Prefix.
+ * - Exact /p       -> LOC_EXACT /p        (location = "/p")
+ * - Prefix /p      -> LOC_ELEMENTS /p     (whole path elements; a trailing
+ *                     slash on /p is ignored); Prefix / -> LOC_PREFIX /
+ * - ImplementationSpecific /p -> LOC_PREFIX /p (a plain string prefix)
+ * render.c turns every non-exact rule but "/" into a regex location,
+ * ordered longest path first, so nginx picks an exact match first, then
+ * the longest rule: the spec's "longest match wins; Exact beats Prefix".
  * Wildcard hosts cover exactly one label (render.c uses a regex name).
  *
  * Ingresses are processed oldest first (creationTimestamp, then
@@ -31,7 +31,11 @@
 #define MODEL_UPSTREAM_NAME_MAX 160
 #define MODEL_WARNING_MAX       512
 
-enum loc_match { LOC_EXACT, LOC_PREFIX };   /* "location =" or plain prefix */
+enum loc_match {
+    LOC_EXACT,      /* Exact: location = "/p" */
+    LOC_PREFIX,     /* ImplementationSpecific: a plain string prefix */
+    LOC_ELEMENTS,   /* Prefix: whole path elements, "/p" and "/p/..." */
+};
 
 struct model_location {
     enum loc_match match;

@@ -110,6 +110,29 @@ static void listen_lines(struct emitter *e, const struct render_opts *o,
     }
 }
 
+/* `location ~ "^PATH..." {` for a non-exact rule. The path is validated
+ * (letters, digits, -._~/!*'()+,:@=&), so no quote, backslash or '$' can
+ * occur; regex metacharacters among those become one-character classes.
+ * Prefix rules end in (?:/|$): whole path elements. */
+static void regex_head(struct emitter *e, size_t owner, enum loc_match match,
+                       const char *path)
+{
+    size_t from = e->r->text.len;
+    struct buf *b = &e->r->text;
+
+    buf_puts(b, "    location ~ \"^");
+    for (const char *p = path; *p; p++) {
+        if (strchr(".*()+", *p)) {
+            char cls[4] = {'[', *p, ']', '\0'};
+            buf_puts(b, cls);
+        } else {
+            buf_append(b, p, 1);
+        }
+    }
+    buf_puts(b, match == LOC_ELEMENTS ? "(?:/|$)\" {" : "\" {");
+    track(e, from, owner);
+}
+
 /* One location block for l, under the nginx path `path` (normally
  * l->path). */
 static void location_as(struct emitter *e, const struct model *m,
@@ -120,9 +143,12 @@ static void location_as(struct emitter *e, const struct model *m,
     const struct model_ingress *mi = &m->ings[l->ingress];
     size_t owner = l->ingress;
 
-    emit_quoted(e, owner,
-                match == LOC_EXACT ? "    location = " : "    location ",
-                path, " {");
+    if (match == LOC_EXACT || strcmp(path, "/") == 0)
+        emit_quoted(e, owner,
+                    match == LOC_EXACT ? "    location = " : "    location ",
+                    path, " {");
+    else
+        regex_head(e, owner, match, path);
     if (mi->body_size)
         emit_quoted(e, owner, " client_max_body_size ", mi->body_size, ";");
     if (mi->connect_timeout)
@@ -160,20 +186,20 @@ static const struct model_location *find_loc(const struct model_server *sv,
     return NULL;
 }
 
-/* The prefix location nginx would pick for uri (longest prefix). */
+/* The non-exact rule that would serve uri: the longest that matches
+ * (locs are sorted that way already). */
 static const struct model_location *best_prefix(const struct model_server *sv,
                                                 const char *uri)
 {
-    const struct model_location *best = NULL;
-
     for (size_t i = 0; i < sv->nlocs; i++) {
         const struct model_location *l = &sv->locs[i];
         size_t n = strlen(l->path);
-        if (l->match == LOC_PREFIX && strncmp(uri, l->path, n) == 0 &&
-            (!best || n > strlen(best->path)))
-            best = l;
+        if (l->match == LOC_EXACT || strncmp(uri, l->path, n) != 0)
+            continue;
+        if (l->match == LOC_PREFIX || uri[n] == '\0' || uri[n] == '/')
+            return l;
     }
-    return best;
+    return NULL;
 }
 
 static void fallback_body(struct emitter *e, const struct model_server *sv,
@@ -181,7 +207,7 @@ static void fallback_body(struct emitter *e, const struct model_server *sv,
                           const char *path);
 
 /* nginx answers "/p" with a 301 to "/p/" when a proxy_pass location
- * "/p/" exists and "/p" has no location of its own. The spec says an
+ * "= /p/" exists and "/p" has no location of its own. The spec says an
  * Exact "/p/" must not match "/p", so give "/p" the location it would
  * have had without "/p/". */
 static void exact_slash_guards(struct emitter *e, const struct model *m,
@@ -193,19 +219,14 @@ static void exact_slash_guards(struct emitter *e, const struct model *m,
     for (size_t i = 0; i < sv->nlocs; i++) {
         const struct model_location *l = &sv->locs[i];
         size_t n = strlen(l->path);
-        if (n < 2 || l->path[n - 1] != '/' || n > sizeof(bare))
+        if (l->match != LOC_EXACT || n < 2 || l->path[n - 1] != '/' ||
+            n > sizeof(bare))
             continue;
         if (find_loc(sv, LOC_EXACT, l->path, n - 1))
             continue;
         memcpy(bare, l->path, n - 1);
         bare[n - 1] = '\0';
         /* Emitted once per bare path: skip if an earlier "/p/" did it. */
-        int dup = 0;
-        for (size_t j = 0; j < i && !dup; j++)
-            dup = strlen(sv->locs[j].path) == n &&
-                  strcmp(sv->locs[j].path, l->path) == 0;
-        if (dup)
-            continue;
         const struct model_location *b = best_prefix(sv, bare);
         if (b)
             location_as(e, m, o, b, LOC_EXACT, bare);

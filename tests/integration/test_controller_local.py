@@ -304,6 +304,8 @@ def test_path_rules_follow_the_ingress_spec(ctl):
         ("exactslash.test", [("/foo/", "Exact", *A)]),
         ("impl.test", [("/impl", "ImplementationSpecific", *C)]),
         ("root.test", [("/", "Prefix", *A), ("/api", "Prefix", *B)]),
+        ("mixed.test", [("/a", "Prefix", *A), ("/a/b/c", "ImplementationSpecific", *B),
+                        ("/v1.0", "Prefix", *C)]),
     ]))
     ctl.wait_served("exact.test", "/foo", "alpha")
     cases = [
@@ -329,6 +331,10 @@ def test_path_rules_follow_the_ingress_spec(ctl):
         # "/" catches everything else
         ("root.test", "/anything", "alpha"), ("root.test", "/api/v1", "beta"),
         ("root.test", "/apiary", "alpha"),
+        # the longest rule wins across path types; '.' is literal
+        ("mixed.test", "/a/b/c/d", "beta"), ("mixed.test", "/a/b/cd", "beta"),
+        ("mixed.test", "/a/b", "alpha"), ("mixed.test", "/v1.0/x", "gamma"),
+        ("mixed.test", "/v1x0", 404), ("mixed.test", "/v1.0x", 404),
     ]
     failures = []
     for host, path, want in cases:

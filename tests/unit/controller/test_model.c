@@ -119,20 +119,24 @@ static struct store *store_of(const char *a, const char *b, const char *c)
     return s;
 }
 
-static void prefix_becomes_exact_plus_slash_location(void **state)
+static void prefix_matches_whole_path_elements(void **state)
 {
-    char *i = ingress("a", "2026-01-01T00:00:00Z", "x.test", "/foo", "Prefix",
-                      "web");
+    char *i = ingress("a", "2026-01-01T00:00:00Z", "x.test", "/foo.v1",
+                      "Prefix", "web");
     struct store *s = store_of(i, NULL, NULL);
     struct model m;
+    struct render_result r;
 
     assert_int_equal(model_build(&m, s, &OPTS), 0);
     const struct model_server *sv = server(&m, "x.test");
     assert_non_null(sv);
-    assert_non_null(loc(sv, LOC_EXACT, "/foo"));
-    assert_non_null(loc(sv, LOC_PREFIX, "/foo/"));
-    assert_null(loc(sv, LOC_PREFIX, "/foo"));    /* would match /foobar */
-    assert_int_equal(sv->nlocs, 2);
+    assert_non_null(loc(sv, LOC_ELEMENTS, "/foo.v1"));
+    assert_int_equal(sv->nlocs, 1);
+    assert_int_equal(render_config(&m, &RENDER, &r), 0);
+    /* "/foo.v1" and "/foo.v1/..." but not "/foo.v1x"; '.' is literal */
+    assert_non_null(strstr(r.text.data,
+                           "location ~ \"^/foo[.]v1(?:/|$)\" {"));
+    render_result_free(&r);
     model_free(&m);
     store_free(s);
     free(i);
@@ -148,14 +152,45 @@ static void prefix_trailing_slash_is_ignored_and_root_is_plain(void **state)
     struct model m;
 
     assert_int_equal(model_build(&m, s, &OPTS), 0);
-    assert_non_null(loc(server(&m, "x.test"), LOC_EXACT, "/aaa/bbb"));
-    assert_non_null(loc(server(&m, "x.test"), LOC_PREFIX, "/aaa/bbb/"));
+    assert_non_null(loc(server(&m, "x.test"), LOC_ELEMENTS, "/aaa/bbb"));
+    assert_int_equal(server(&m, "x.test")->nlocs, 1);
     assert_non_null(loc(server(&m, "y.test"), LOC_PREFIX, "/"));
     assert_int_equal(server(&m, "y.test")->nlocs, 1);
     model_free(&m);
     store_free(s);
     free(a);
     free(b);
+}
+
+static void rules_are_ordered_exact_first_then_longest(void **state)
+{
+    static const char yaml[] =
+        "kind: Ingress\nmetadata: {name: i, namespace: ns}\n"
+        "spec:\n  ingressClassName: portico\n  rules:\n  - host: x.test\n"
+        "    http:\n      paths:\n"
+        "      - {path: /, pathType: Prefix, backend: {service: {name: web, port: {number: 80}}}}\n"
+        "      - {path: /a, pathType: Prefix, backend: {service: {name: web, port: {number: 80}}}}\n"
+        "      - {path: /a/b, pathType: ImplementationSpecific, backend: {service: {name: web, port: {number: 80}}}}\n"
+        "      - {path: /a/b, pathType: Prefix, backend: {service: {name: web, port: {number: 80}}}}\n"
+        "      - {path: /z, pathType: Exact, backend: {service: {name: web, port: {number: 80}}}}\n";
+    char *all;
+    assert_true(asprintf(&all, "%s%s%s", CLASS, SVC_WEB, yaml) > 0);
+    struct store *s = load(all);
+    struct model m;
+
+    assert_int_equal(model_build(&m, s, &OPTS), 0);
+    const struct model_server *sv = server(&m, "x.test");
+    assert_int_equal(sv->nlocs, 5);
+    assert_int_equal(sv->locs[0].match, LOC_EXACT);
+    assert_string_equal(sv->locs[1].path, "/a/b");
+    assert_int_equal(sv->locs[1].match, LOC_ELEMENTS);  /* Prefix first */
+    assert_string_equal(sv->locs[2].path, "/a/b");
+    assert_int_equal(sv->locs[2].match, LOC_PREFIX);
+    assert_string_equal(sv->locs[3].path, "/a");
+    assert_string_equal(sv->locs[4].path, "/");
+    model_free(&m);
+    store_free(s);
+    free(all);
 }
 
 static void exact_and_implementation_specific_map_directly(void **state)
@@ -189,10 +224,12 @@ static void exact_beats_prefix_on_a_tie_even_when_younger(void **state)
 
     assert_int_equal(model_build(&m, s, &OPTS), 0);
     const struct model_server *sv = server(&m, "x.test");
+    /* nginx takes "= /foo" before any regex: Exact wins for "/foo", the
+     * Prefix rule still serves "/foo/..." */
     const struct model_location *l = loc(sv, LOC_EXACT, "/foo");
     assert_non_null(l);
     assert_string_equal(m.ings[l->ingress].name, "young");
-    l = loc(sv, LOC_PREFIX, "/foo/");
+    l = loc(sv, LOC_ELEMENTS, "/foo");
     assert_non_null(l);
     assert_string_equal(m.ings[l->ingress].name, "old");
     model_free(&m);
@@ -213,7 +250,7 @@ static void oldest_ingress_wins_a_conflict_whatever_its_name(void **state)
 
     assert_int_equal(model_build(&m, s, &OPTS), 0);
     const struct model_location *l =
-        loc(server(&m, "x.test"), LOC_PREFIX, "/p/");
+        loc(server(&m, "x.test"), LOC_ELEMENTS, "/p");
     assert_non_null(l);
     assert_string_equal(m.ings[l->ingress].name, "zzz");
     assert_string_equal(m.ings[0].name, "zzz");
@@ -559,7 +596,8 @@ static void size_per_ingress_stays_under_one_kilobyte(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(prefix_becomes_exact_plus_slash_location),
+        cmocka_unit_test(prefix_matches_whole_path_elements),
+        cmocka_unit_test(rules_are_ordered_exact_first_then_longest),
         cmocka_unit_test(prefix_trailing_slash_is_ignored_and_root_is_plain),
         cmocka_unit_test(exact_and_implementation_specific_map_directly),
         cmocka_unit_test(exact_beats_prefix_on_a_tie_even_when_younger),
