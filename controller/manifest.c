@@ -1,7 +1,6 @@
 /* manifest.c - YAML/JSON manifests to json-c (see manifest.h). */
 #include "controller/manifest.h"
 
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
