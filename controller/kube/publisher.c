@@ -88,6 +88,7 @@ struct publisher {
     struct json_object *inflight; /* "s:key" / "d:key" -> true */
     struct write_op *writes;
     size_t nwrites;
+    unsigned long writes_started;
     struct ev_timer *sync_timer;
     uint64_t sync_due_ms;
     struct backoff write_backoff;
@@ -522,7 +523,7 @@ static void write_done(void *arg, const struct kube_response *resp)
             else
                 json_object_object_add(p->written, w->key,
                                        json_object_new_boolean(1));
-            log_info("kube: %s status of Ingress %s", w->clear ? "cleared"
+            log_debug("kube: %s status of Ingress %s", w->clear ? "cleared"
                      : "published", w->key);
         } else if (resp->status == HTTP_NOT_FOUND) {
             json_object_object_del(p->ing_view, w->key);
@@ -533,7 +534,7 @@ static void write_done(void *arg, const struct kube_response *resp)
         ok = 1;
         if (w->kind == W_DNSEP_DELETE) {
             json_object_object_del(p->dnse_view, w->key);
-            log_info("kube: deleted DNSEndpoint %s", w->key);
+            log_debug("kube: deleted DNSEndpoint %s", w->key);
         } else {
             struct json_object *o = json_tokener_parse(resp->body);
             char *c = o ? dnsendpoint_canonical(o) : NULL;
@@ -542,7 +543,7 @@ static void write_done(void *arg, const struct kube_response *resp)
                                        json_object_new_string(c));
             free(c);
             json_object_put(o);
-            log_info("kube: %s DNSEndpoint %s", w->kind == W_DNSEP_CREATE
+            log_debug("kube: %s DNSEndpoint %s", w->kind == W_DNSEP_CREATE
                      ? "created" : "updated", w->key);
         }
     } else if (w->kind == W_DNSEP_CREATE && resp->status == HTTP_CONFLICT) {
@@ -605,6 +606,7 @@ static int start_write(struct publisher *p, enum write_kind kind,
         p->writes->prev = w;
     p->writes = w;
     p->nwrites++;
+    p->writes_started++;
     json_object_object_add(p->inflight, fk, json_object_new_boolean(1));
     free(fk);
     return 0;
@@ -704,10 +706,23 @@ static int ready_to_write(struct publisher *p)
            p->targets_known && (!p->dnsep || p->dnse_synced);
 }
 
+static void sync_round(struct publisher *p);
+
+/* One reconcile round; a line when it writes anything (per-object lines
+ * are debug: thousands of Ingresses would flood the log). */
 static void sync_cb(struct evloop *loop, struct ev_timer *t, void *arg)
 {
     struct publisher *p = arg;
+    unsigned long before = p->writes_started;
 
+    sync_round(p);
+    if (p->writes_started > before)
+        log_info("kube: publishing: %lu writes (Ingress status, "
+                 "DNSEndpoints)", p->writes_started - before);
+}
+
+static void sync_round(struct publisher *p)
+{
     if (!ready_to_write(p))
         return;
     p->sync_due_ms = evloop_now_ms(p->loop) + RESYNC_PERIOD_MS;
