@@ -536,8 +536,8 @@ static int split_addresses(char *list, const char **out, size_t *n)
     char *save = NULL;
 
     *n = 0;
-    for (char *tok = strtok_r(list, ",", &save); tok;
-         tok = strtok_r(NULL, ",", &save)) {
+    for (char *tok = strtok_r(list, ", ", &save); tok;
+         tok = strtok_r(NULL, ", ", &save)) {
         if (*n == MAX_PUBLISH_ADDRESSES)
             return -1;
         out[(*n)++] = tok;
