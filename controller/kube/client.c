@@ -29,6 +29,8 @@ enum {
     MS_PER_S = 1000,
     DEFAULT_TIMEOUT_S = 30,
     CONNECT_TIMEOUT_MS = 5000,
+    KEEPALIVE_IDLE_S = 30,           /* notice a dead peer within ~1 min */
+    KEEPALIVE_INTERVAL_S = 15,
     MAX_BODY_BYTES = 256 << 20,      /* a buffered response larger is an error */
     MAX_METRIC_SERIES = 96,          /* distinct (verb, code) pairs */
     VERB_LEN = 16,
@@ -494,6 +496,12 @@ struct kube_req *kube_request(struct kube_client *kc,
     curl_easy_setopt(e, CURLOPT_TIMEOUT,
                      o->timeout_s > 0 ? o->timeout_s : (long)DEFAULT_TIMEOUT_S);
     curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
+    curl_easy_setopt(e, CURLOPT_TCP_KEEPIDLE, (long)KEEPALIVE_IDLE_S);
+    curl_easy_setopt(e, CURLOPT_TCP_KEEPINTVL, (long)KEEPALIVE_INTERVAL_S);
+    if (o->stall_s > 0) {
+        curl_easy_setopt(e, CURLOPT_LOW_SPEED_LIMIT, 1L);
+        curl_easy_setopt(e, CURLOPT_LOW_SPEED_TIME, o->stall_s);
+    }
     curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, o->method);
     if (r->body) {

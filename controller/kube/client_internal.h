@@ -48,6 +48,8 @@ struct kube_request_opts {
     const char *content_type;  /* for the body, or NULL */
     const char *body;          /* NULL for none */
     long timeout_s;            /* whole transfer; 0 -> default */
+    long stall_s;              /* abort if no byte arrives for this long
+                                  (0: never) */
     kube_data_cb on_data;      /* NULL: buffer the body. Only 2xx bodies
                                   stream; others are buffered. */
     kube_done_cb done;

@@ -16,6 +16,9 @@ enum {
     WATCH_TIMEOUT_MIN_S = 300,         /* reflector: random in [300, 600) */
     WATCH_TIMEOUT_SPAN_S = 300,
     WATCH_GRACE_S = 30,                /* client-side limit beyond that */
+    WATCH_STALL_S = 180,               /* silent that long (servers send a
+                                          BOOKMARK about every minute): the
+                                          connection is presumed dead */
     MAX_EVENT_BYTES = 64 << 20,
     QUICK_END_MS = 1000,
     LIST_JSON_DEPTH = 64,               /* a watch that ends this fast, empty,
@@ -418,7 +421,7 @@ static void start_watch(struct reflector *r)
     add_selectors(r, &q);
     struct kube_request_opts o = {
         .method = "GET", .verb = "WATCH", .path = q.data,
-        .timeout_s = timeout + WATCH_GRACE_S,
+        .timeout_s = timeout + WATCH_GRACE_S, .stall_s = WATCH_STALL_S,
         .on_data = on_watch_data, .done = watch_done, .arg = r,
     };
     evloop_update_time(kube_client_loop(r->kc));
