@@ -51,6 +51,8 @@
 #define RENEW_DEADLINE_S      10
 #define RETRY_PERIOD_S        2
 #define MAX_PUBLISH_ADDRESSES 16
+#define MAX_RESOLVER_SOCKETS  64
+#define RESOLVER_SOCKETS      32
 
 struct opts {
     const char *source;
@@ -68,6 +70,7 @@ struct opts {
     const char *resolve_ttl_arg;
     char resolve_ttl[64];
     int http_port, https_port, status_port;
+    int resolver_sockets;
     const char *bind_address;
     const char *metrics_address;
     const char *certs_dir;
@@ -138,6 +141,10 @@ static void usage(FILE *out)
 "  --resolver=ADDR[:PORT]        DNS for upstream names, i.e. portico-dnscache\n"
 "                                (default 127.0.0.1:53)\n"
 "  --resolve-ttl=MIN,MAX         re-resolve bounds (default 1s,30s)\n"
+"  --resolver-sockets=N          UDP sockets per nginx worker for DNS: the\n"
+"                                resolver is listed N times, which spreads a\n"
+"                                burst of lookups over N socket buffers\n"
+"                                (default 32)\n"
 "  --http-port=N --https-port=N  (default 80/443; 8080/8443 with --source=dir)\n"
 "  --bind-address=ADDR           listen only on ADDR (default: all)\n"
 "  --status-port=N               nginx status on 127.0.0.1:N: /nginx_status,\n"
@@ -234,6 +241,7 @@ static int parse_args(struct opts *o, int argc, char **argv)
     o->upstream_mode = "module";
     o->resolver = "127.0.0.1:53";
     o->resolve_ttl_arg = "1s,30s";
+    o->resolver_sockets = RESOLVER_SOCKETS;
     o->status_port = STATUS_PORT;
     o->metrics_address = ":10254";
     o->worker_processes = "auto";
@@ -319,6 +327,17 @@ static int parse_args(struct opts *o, int argc, char **argv)
             if (bad || parse_port("--https-port", v, &o->https_port) < 0)
                 return -1;
             https_set = 1;
+            continue;
+        }
+        if ((v = flag_value(argc, argv, &i, "--resolver-sockets", &bad)) ||
+            bad) {
+            if (bad || parse_port("--resolver-sockets", v,
+                                  &o->resolver_sockets) < 0 ||
+                o->resolver_sockets > MAX_RESOLVER_SOCKETS) {
+                fprintf(stderr, PROGRAM ": --resolver-sockets: 1-%d\n",
+                        MAX_RESOLVER_SOCKETS);
+                return -1;
+            }
             continue;
         }
         if ((v = flag_value(argc, argv, &i, "--status-port", &bad)) || bad) {
@@ -677,6 +696,7 @@ static int run(struct controller *c)
             .upstream_mode = strcmp(o->upstream_mode, "variable") == 0
                                  ? UPSTREAM_VARIABLE : UPSTREAM_MODULE,
             .resolver = o->resolver,
+            .resolver_sockets = o->resolver_sockets,
             .resolve_ttl = o->resolve_ttl,
             .bind_address = o->bind_address,
             .http_port = o->http_port,

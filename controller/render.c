@@ -393,7 +393,15 @@ static void http_settings(struct emitter *e, const struct model *m,
          names_hash_size(m->nservers));
     emit(e, N, "server_names_hash_bucket_size %d;\n",
          SERVER_NAMES_BUCKET_SIZE);
-    emit(e, N, "resolver %s ipv6=off;\nresolver_timeout 2s;\n", o->resolver);
+    {
+        size_t from = e->r->text.len;
+        buf_puts(&e->r->text, "resolver");
+        for (int i = 0; i < (o->resolver_sockets > 0 ? o->resolver_sockets : 1);
+             i++)
+            buf_printf(&e->r->text, " %s", o->resolver);
+        buf_puts(&e->r->text, " ipv6=off;\nresolver_timeout 2s;\n");
+        track(e, from, N);
+    }
     emit(e, N, "ssl_protocols TLSv1.2 TLSv1.3;\n");
     emit(e, N, "ssl_session_cache shared:portico_ssl:10m;\n");
     emit(e, N, "client_max_body_size 1m;\n");

@@ -32,6 +32,9 @@ struct render_opts {
     const char *module_path;        /* load_module; NULL: none */
     enum upstream_mode upstream_mode;
     const char *resolver;           /* "127.0.0.1:53" */
+    int resolver_sockets;           /* list it this many times: nginx opens
+                                       one UDP socket per entry and spreads
+                                       queries over them (>= 1) */
     const char *resolve_ttl;        /* "1s 30s" */
     const char *bind_address;       /* NULL/"": all addresses */
     int http_port, https_port;
