@@ -166,8 +166,11 @@ static void report(struct reloader *r, const struct model *m)
     r->warned = warned;
     json_object_object_foreach(r->reported, key, val) {
         (void)val;
-        if (!json_object_object_get_ex(now, key, NULL))
-            log_info("ingress %s: no longer rejected", key);
+        if (!json_object_object_get_ex(now, key, NULL)) {
+            char shown[SHOWN_MAX];
+            validate_printable(key, shown, sizeof(shown));
+            log_info("ingress %s: no longer rejected", shown);
+        }
     }
     json_object_put(r->reported);
     r->reported = now;
