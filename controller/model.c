@@ -534,6 +534,10 @@ static void warn(struct builder *b, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
+    /* Parts may come from certificates: one printable line only. */
+    for (char *c = msg; *c; c++)
+        if ((unsigned char)*c < 0x20 || (unsigned char)*c == 0x7f)
+            *c = '?';
     w = realloc(m->warnings, (m->nwarnings + 1) * sizeof(*w));
     if (!w)
         return;
