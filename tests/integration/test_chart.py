@@ -1,37 +1,18 @@
 """The Helm chart: it lints, renders, and everything it tells our programs
 is something they understand."""
-import os
 import re
 import subprocess
 
 import pytest
-import yaml
 
 import testbed
-
-CHART = testbed.REPO / "charts" / "portico"
-HELM = testbed.BUILD / "tools" / "helm"
+from testbed.chart import CHART, helm, render
 
 FULL = ["--set", "vault.enabled=true,vault.address=https://vault:8200,"
         "vault.tokenSecret=vt,vault.caSecret=vca,vault.pkiRole=ingress,"
         "vault.kubernetesAuth.role=portico,controller.publishDNSEndpoints=true,"
         "controller.watchNamespace=apps,controller.watchIngressWithoutClass=true,"
         "controller.ingressClass.default=true,dnscache.upstreams={10.0.0.10}"]
-
-
-def helm(tmp_path, *args):
-    env = dict(os.environ, HELM_CACHE_HOME=str(tmp_path),
-               HELM_CONFIG_HOME=str(tmp_path), HELM_DATA_HOME=str(tmp_path))
-    return subprocess.run([str(HELM), *args], env=env, text=True,
-                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                          timeout=60)
-
-
-def render(tmp_path, *values):
-    p = helm(tmp_path, "template", "rel", str(CHART), "--namespace", "ingress",
-             *values)
-    assert p.returncode == 0, p.stdout
-    return [d for d in yaml.safe_load_all(p.stdout) if d]
 
 
 def flags_in_help(binary):
@@ -41,14 +22,14 @@ def flags_in_help(binary):
 
 
 @pytest.mark.parametrize("values", [[], FULL], ids=["defaults", "all-options"])
-def test_chart_lints_clean(tmp_path, values):
-    p = helm(tmp_path, "lint", "--strict", str(CHART), *values)
+def test_chart_lints_clean(values):
+    p = helm("lint", "--strict", str(CHART), *values)
     assert p.returncode == 0, p.stdout
 
 
 @pytest.mark.parametrize("values", [[], FULL], ids=["defaults", "all-options"])
-def test_every_rendered_flag_is_one_our_programs_accept(tmp_path, values):
-    docs = render(tmp_path, *values)
+def test_every_rendered_flag_is_one_our_programs_accept(values):
+    docs = render(*values)
     deploy = next(d for d in docs if d["kind"] == "Deployment")
     containers = {c["name"]: c for c in
                   deploy["spec"]["template"]["spec"]["containers"]}
@@ -65,30 +46,30 @@ def test_every_rendered_flag_is_one_our_programs_accept(tmp_path, values):
             assert flag in known[name], f"{name}: unknown flag {arg!r}"
 
 
-def test_pod_resolves_upstreams_through_the_sidecar_on_loopback(tmp_path):
-    docs = render(tmp_path)
+def test_pod_resolves_upstreams_through_the_sidecar_on_loopback():
+    docs = render()
     deploy = next(d for d in docs if d["kind"] == "Deployment")
     c = {c["name"]: c for c in deploy["spec"]["template"]["spec"]["containers"]}
     assert "--resolver=127.0.0.1:53" in c["controller"]["args"]
     assert "--listen=127.0.0.1:53" in c["dnscache"]["args"]
 
 
-def test_ingress_class_names_our_controller(tmp_path):
-    docs = render(tmp_path, *FULL)
+def test_ingress_class_names_our_controller():
+    docs = render(*FULL)
     ic = next(d for d in docs if d["kind"] == "IngressClass")
     assert ic["spec"]["controller"] == "portico.io/ingress-controller"
     assert ic["metadata"]["annotations"][
         "ingressclass.kubernetes.io/is-default-class"] == "true"
 
 
-def test_rbac_grants_reads_and_status_writes_but_no_secret_writes(tmp_path):
-    docs = render(tmp_path)
+def test_rbac_grants_reads_and_status_writes_but_no_secret_writes():
+    docs = render()
     rules = [r for d in docs if d["kind"] in ("ClusterRole", "Role")
              for r in d["rules"]]
     granted = {(g, res, v) for r in rules for g in r["apiGroups"]
                for res in r["resources"] for v in r["verbs"]}
     for need in [("networking.k8s.io", "ingresses", "watch"),
-                 ("networking.k8s.io", "ingresses/status", "update"),
+                 ("networking.k8s.io", "ingresses/status", "patch"),
                  ("", "secrets", "list"),
                  ("coordination.k8s.io", "leases", "update")]:
         assert need in granted
