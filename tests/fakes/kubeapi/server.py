@@ -142,6 +142,9 @@ class Config:
 class ApiServer(socketserver.ThreadingMixIn, http.server.HTTPServer):
     daemon_threads = True
     allow_reuse_address = True
+    # Like a real server's backlog: socketserver's default of 5 drops SYNs
+    # (1 s client retries) as soon as a few clients connect at once.
+    request_queue_size = 512
 
     def __init__(self, addr, config, store=None, ssl_context=None):
         family = socket.AF_INET6 if ":" in addr[0] else socket.AF_INET

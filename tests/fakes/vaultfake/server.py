@@ -101,6 +101,9 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 class _Server(http.server.ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
+    # Like a real server's backlog: socketserver's default of 5 drops SYNs
+    # (1 s client retries) as soon as a few clients connect at once.
+    request_queue_size = 512
 
     def handle_error(self, request, client_address):
         _log("connection from %s:%s ended: %s" % (client_address[0], client_address[1], sys.exc_info()[1]))
