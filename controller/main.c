@@ -46,6 +46,7 @@
 #define KEEPALIVE             32
 #define METRICS_REFRESH_MS    1000
 #define SHUTDOWN_PUBLISH_MS   3000
+#define SHUTDOWN_POLL_MS      20
 #define SHUTDOWN_NGINX_MS     10000
 #define LEASE_DURATION_S      15
 #define RENEW_DEADLINE_S      10
@@ -106,6 +107,7 @@ struct controller {
     struct ev_timer *metrics_timer, *shutdown_timer;
     int sigfd;
     int stopping;
+    uint64_t shutdown_deadline_ms;
 };
 
 static void usage(FILE *out)
@@ -159,7 +161,9 @@ static void usage(FILE *out)
 "  --publish-dnsendpoints        also write one DNSEndpoint per Ingress\n"
 "  --update-status-on-shutdown   clear the status when stopping\n"
 "  --election-id=NAME            leader Lease name (default portico-leader)\n"
-"  --lease-namespace=NS          (default $POD_NAMESPACE, else default)\n"
+"  --lease-namespace=NS          (default $POD_NAMESPACE, else the\n"
+"                                kubeconfig's or service account's, else\n"
+"                                default)\n"
 "  --pod-name=NAME               identity in the Lease (default $POD_NAME,\n"
 "                                else the host name)\n"
 "Observability:\n"
@@ -498,9 +502,18 @@ static void on_metrics_timer(struct evloop *loop, struct ev_timer *t,
     evloop_timer_start(t, METRICS_REFRESH_MS);
 }
 
+/* Stops the loop once the publisher's last writes are done (or after
+ * SHUTDOWN_PUBLISH_MS). */
 static void on_shutdown_timer(struct evloop *loop, struct ev_timer *t,
                               void *arg)
 {
+    struct controller *c = arg;
+
+    if (c->pub && publisher_busy(c->pub) &&
+        evloop_clock_ms() < c->shutdown_deadline_ms) {
+        evloop_timer_start(t, SHUTDOWN_POLL_MS);
+        return;
+    }
     evloop_stop(loop);
 }
 
@@ -521,7 +534,8 @@ static void on_signal(struct evloop *loop, int fd, unsigned events, void *arg)
         reloader_shutdown_begin(c->reloader);
         if (c->pub) {
             publisher_shutdown(c->pub, SHUTDOWN_PUBLISH_MS);
-            evloop_timer_start(c->shutdown_timer, SHUTDOWN_PUBLISH_MS);
+            c->shutdown_deadline_ms = evloop_clock_ms() + SHUTDOWN_PUBLISH_MS;
+            evloop_timer_start(c->shutdown_timer, SHUTDOWN_POLL_MS);
         } else {
             evloop_stop(loop);
         }
@@ -595,8 +609,11 @@ static int start_kube(struct controller *c, char *err, size_t errlen)
         }
     }
     if (!o->lease_namespace)
-        o->lease_namespace = getenv("POD_NAMESPACE") ? getenv("POD_NAMESPACE")
-                                                     : "default";
+        o->lease_namespace = getenv("POD_NAMESPACE");
+    if (!o->lease_namespace)
+        o->lease_namespace = kube_client_namespace(c->kc);
+    if (!o->lease_namespace)
+        o->lease_namespace = "default";
     struct publisher_opts po = {
         .identity = o->pod_name,
         .lease_namespace = o->lease_namespace,
@@ -609,6 +626,7 @@ static int start_kube(struct controller *c, char *err, size_t errlen)
         .npublish_addresses = naddrs,
         .publish_dnsendpoints = o->publish_dnsendpoints,
         .clear_status_on_shutdown = o->update_status_on_shutdown,
+        .watch_namespace = o->watch_namespace,
     };
     c->pub = publisher_start(c->kc, &po, err, errlen);
     return c->pub ? 0 : -1;
