@@ -459,6 +459,14 @@ static void on_vault_hosts(void *arg, char *const *hosts, size_t n)
         log_error("vault: out of memory setting hosts");
 }
 
+static void on_vault_refresh(void *arg)
+{
+    struct controller *c = arg;
+
+    if (c->certs)
+        certs_refresh_now(c->certs);
+}
+
 static void on_store_change(void *arg)
 {
     struct controller *c = arg;
@@ -739,7 +747,8 @@ static int run(struct controller *c)
         .max_wait_ms = RELOAD_MAX_WAIT_MS,
     };
     struct reloader_hooks hooks = {.served = on_served, .problem = on_problem,
-                                   .vault_hosts = on_vault_hosts, .arg = c};
+                                   .vault_hosts = on_vault_hosts,
+                                   .vault_refresh = on_vault_refresh, .arg = c};
     c->reloader = c->nginx ? reloader_new(c->loop, c->store, c->nginx, c->tls,
                                           &c->metrics, &rc, &hooks)
                            : NULL;

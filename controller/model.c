@@ -806,6 +806,18 @@ static void apply_tls(struct builder *b, struct json_object *ing, size_t owner,
 }
 
 /* Merges a validated Ingress. */
+/* FNV-1a, 64 bits: a cheap change detector, not a cryptographic hash. */
+static uint64_t fnv1a64(const char *s)
+{
+    uint64_t h = 0xcbf29ce484222325ull;
+
+    for (; *s; s++) {
+        h ^= (unsigned char)*s;
+        h *= 0x100000001b3ull;
+    }
+    return h;
+}
+
 static int merge_ingress(struct builder *b, struct json_object *ing,
                          size_t owner, const struct pending *p)
 {
@@ -835,6 +847,9 @@ static int merge_ingress(struct builder *b, struct json_object *ing,
         if (p->has_default)
             set_fallback(sv, def_ups, owner);
     }
+    if (vault)
+        b->m->vault_digest ^= fnv1a64(json_object_to_json_string_ext(
+            ing, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
     /* Hosts of this Ingress (rules and tls) get TLS and redirects. */
     for (size_t i = 0; i < mi->nhosts; i++) {
         struct json_object *idx;

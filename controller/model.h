@@ -94,6 +94,8 @@ struct model {
     size_t nups;
     char **vault_hosts;             /* hosts of ssl: "true" Ingresses, sorted */
     size_t nvault;
+    uint64_t vault_digest;          /* changes when any ssl: "true" Ingress
+                                       changes (order-independent) */
     char **warnings;                /* conflicts, unresolved backends, TLS
                                        problems: one line each */
     size_t nwarnings;

@@ -55,6 +55,7 @@ struct reloader {
     struct json_object *reported;       /* "ns/name" -> last problem */
     struct json_object *warned;         /* warnings logged, as keys */
     char **vault_hosts;
+    uint64_t vault_digest;
     size_t nvault;
     int restart_delay_ms;
     int stopping;
@@ -182,11 +183,18 @@ static void report(struct reloader *r, const struct model *m)
 static void update_vault_hosts(struct reloader *r, const struct model *m)
 {
     int same = r->nvault == m->nvault;
+    int changed = r->vault_digest != m->vault_digest;
 
+    r->vault_digest = m->vault_digest;
     for (size_t i = 0; same && i < m->nvault; i++)
         same = strcmp(r->vault_hosts[i], m->vault_hosts[i]) == 0;
-    if (same)
+    if (same) {
+        /* Same hosts, but an ssl Ingress changed: new hosts are fetched by
+         * vault_hosts anyway, so this is only needed here. */
+        if (changed && m->nvault > 0 && r->hooks.vault_refresh)
+            r->hooks.vault_refresh(r->hooks.arg);
         return;
+    }
     for (size_t i = 0; i < r->nvault; i++)
         free(r->vault_hosts[i]);
     free(r->vault_hosts);

@@ -52,6 +52,9 @@ struct reloader_hooks {
     void (*problem)(void *arg, const struct model_ingress *mi);
     /* The hosts the Vault pipeline must provide (sorted). */
     void (*vault_hosts)(void *arg, char *const *hosts, size_t n);
+    /* An ssl: "true" Ingress changed: re-read its certificates now rather
+     * than at the next periodic refresh. */
+    void (*vault_refresh)(void *arg);
     void *arg;
 };
 

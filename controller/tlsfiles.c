@@ -12,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "fileio.h"
 #include "log.h"
 #include "vault/tlspair.h"
 
@@ -19,7 +20,9 @@
 #define DIR_MODE       0700
 #define STEM_HEX       16
 #define SECRET_PREFIX  "secret-"
+#define VAULT_PREFIX   "vault-"
 #define PATH_MAX_LEN   4096
+#define VAULT_PAIR_MAX_BYTES (1 << 20)
 
 /* Validation result for one Secret content. */
 struct cached {
@@ -144,6 +147,40 @@ static void hex_sha256(const char *a, size_t alen, const char *b, size_t blen,
     out[STEM_HEX] = '\0';
 }
 
+/* Writes a validated pair as content-addressed files PREFIX<sha>.crt|key
+ * (a changed pair gets new names, so the rendered config changes and nginx
+ * reloads; an unchanged one is not written again) and sets c's paths. */
+static int write_pair(struct tlsfiles *t, const char *prefix, const char *crt,
+                      size_t crtlen, const char *key, size_t keylen,
+                      struct cached *c, char *err, size_t errlen)
+{
+    char stem[STEM_HEX + 1], name[64], path[PATH_MAX_LEN];
+    char *paths[2] = {NULL, NULL};
+    const char *ext[2] = {"crt", "key"};
+    const char *data[2] = {crt, key};
+    size_t len[2] = {crtlen, keylen};
+
+    hex_sha256(crt, crtlen, key, keylen, stem);
+    for (int i = 0; i < 2; i++) {
+        snprintf(name, sizeof(name), "%s%s.%s", prefix, stem, ext[i]);
+        snprintf(path, sizeof(path), "%s/%s", t->dir, name);
+        if ((access(path, R_OK) != 0 &&
+             certs_write_atomic(t->dir, name, data[i], len[i], FILE_MODE, err,
+                                errlen) < 0) ||
+            !(paths[i] = strdup(path))) {
+            if (!paths[i] && errno == ENOMEM)
+                snprintf(err, errlen, "out of memory");
+            free(paths[0]);
+            return -1;
+        }
+    }
+    free(c->crt_path);
+    free(c->key_path);
+    c->crt_path = paths[0];
+    c->key_path = paths[1];
+    return 0;
+}
+
 /* Validates and writes the pair of a Secret into c. */
 static void load_secret(struct tlsfiles *t, struct json_object *secret,
                         struct cached *c)
@@ -151,8 +188,7 @@ static void load_secret(struct tlsfiles *t, struct json_object *secret,
     const char *type = k8s_str(secret, "type");
     struct json_object *jc = k8s_get(secret, "data");
     const char *crt64 = NULL, *key64 = NULL;
-    char *crt = NULL, *key = NULL, err[512], stem[STEM_HEX + 1];
-    char name[64], path[PATH_MAX_LEN];
+    char *crt = NULL, *key = NULL, err[512];
     struct tlspair_info info;
     size_t crtlen = 0, keylen = 0;
     struct json_object *v;
@@ -181,25 +217,11 @@ static void load_secret(struct tlsfiles *t, struct json_object *secret,
         c->err = strdup(err);
         goto out;
     }
-    hex_sha256(crt, crtlen, key, keylen, stem);
-    snprintf(name, sizeof(name), SECRET_PREFIX "%s.crt", stem);
-    snprintf(path, sizeof(path), "%s/%s", t->dir, name);
-    if (access(path, R_OK) != 0 &&
-        certs_write_atomic(t->dir, name, crt, crtlen, FILE_MODE, err,
-                           sizeof(err)) < 0) {
+    if (write_pair(t, SECRET_PREFIX, crt, crtlen, key, keylen, c, err,
+                   sizeof(err)) < 0) {
         c->err = strdup(err);
         goto out;
     }
-    c->crt_path = strdup(path);
-    snprintf(name, sizeof(name), SECRET_PREFIX "%s.key", stem);
-    snprintf(path, sizeof(path), "%s/%s", t->dir, name);
-    if (access(path, R_OK) != 0 &&
-        certs_write_atomic(t->dir, name, key, keylen, FILE_MODE, err,
-                           sizeof(err)) < 0) {
-        c->err = strdup(err);
-        goto out;
-    }
-    c->key_path = strdup(path);
     c->sans = strdup(info.sans);
     c->not_after = (long long)info.not_after;
     c->ok = c->crt_path && c->key_path && c->sans;
@@ -210,6 +232,29 @@ out:
         OPENSSL_cleanse(key, keylen);
     free(crt);
     free(key);
+}
+
+/* A new, empty cache entry under key k; NULL when out of memory. */
+static struct cached *cache_new(struct tlsfiles *t, const char *k)
+{
+    struct cached *c;
+
+    if (t->ncache == t->capcache) {
+        size_t cap = t->capcache ? t->capcache * 2 : 16;
+        struct cached *nc = realloc(t->cache, cap * sizeof(*nc));
+        if (!nc)
+            return NULL;
+        t->cache = nc;
+        t->capcache = cap;
+    }
+    c = &t->cache[t->ncache];
+    memset(c, 0, sizeof(*c));
+    c->key = strdup(k);
+    if (!c->key)
+        return NULL;
+    json_object_object_add(t->index, k, json_object_new_int((int)t->ncache));
+    t->ncache++;
+    return c;
 }
 
 static struct cached *lookup(struct tlsfiles *t, const char *k,
@@ -244,23 +289,9 @@ static struct cached *lookup(struct tlsfiles *t, const char *k,
         free(c->sans);
         free(c->err);
         c->crt_path = c->key_path = c->sans = c->err = NULL;
-    } else {
-        if (t->ncache == t->capcache) {
-            size_t cap = t->capcache ? t->capcache * 2 : 16;
-            struct cached *nc = realloc(t->cache, cap * sizeof(*nc));
-            if (!nc) {
-                buf_free(&ident);
-                return NULL;
-            }
-            t->cache = nc;
-            t->capcache = cap;
-        }
-        c = &t->cache[t->ncache];
-        memset(c, 0, sizeof(*c));
-        c->key = strdup(k);
-        json_object_object_add(t->index, k,
-                               json_object_new_int((int)t->ncache));
-        t->ncache++;
+    } else if (!(c = cache_new(t, k))) {
+        buf_free(&ident);
+        return NULL;
     }
     c->data_id = buf_steal(&ident, NULL);
     load_secret(t, secret, c);
@@ -334,18 +365,77 @@ int tlsfiles_secret(void *ctx, const char *ns, const char *name,
     return 0;
 }
 
+/* Copies the pipeline's pair for h into content-addressed files, so that a
+ * rotated pair changes the rendered config (and nginx reloads) while the
+ * pipeline keeps writing one fixed file name per host. Done once per served
+ * leaf (keyed by its SHA-256). A pair caught mid-rotation (the pipeline
+ * renames the .crt, then the .key, and signals only after both) fails
+ * validation here; the previous copy is then kept until that signal. */
+static void load_vault(struct tlsfiles *t, const struct certs_host_state *h,
+                       struct cached *c)
+{
+    size_t crtlen = 0, keylen = 0;
+    char *crt = file_read(h->crt_path, VAULT_PAIR_MAX_BYTES, &crtlen);
+    char *key = file_read(h->key_path, VAULT_PAIR_MAX_BYTES, &keylen);
+    char err[512], *sans = NULL, *id = strdup(h->sha256);
+    struct tlspair_info info;
+
+    if (!crt || !key || !id) {
+        log_warn("vault pair of %s: cannot read %s: %s", h->host,
+                 !crt ? h->crt_path : h->key_path, strerror(errno));
+    } else if (tlspair_validate(crt, crtlen, key, keylen, NULL, time(NULL),
+                                &info, err, sizeof(err)) != TLSPAIR_OK) {
+        log_warn("vault pair of %s: %s (keeping the previous pair)", h->host,
+                 err);
+    } else if (!(sans = strdup(info.sans)) ||
+               write_pair(t, VAULT_PREFIX, crt, crtlen, key, keylen, c, err,
+                          sizeof(err)) < 0) {
+        log_warn("vault pair of %s: %s", h->host, sans ? err : "no memory");
+    } else {
+        free(c->data_id);
+        free(c->sans);
+        c->data_id = id;
+        c->sans = sans;
+        c->not_after = (long long)info.not_after;
+        c->ok = 1;
+        id = sans = NULL;
+    }
+    free(id);
+    free(sans);
+    if (crt)
+        OPENSSL_cleanse(crt, crtlen);
+    if (key)
+        OPENSSL_cleanse(key, keylen);
+    free(crt);
+    free(key);
+}
+
 int tlsfiles_vault(void *ctx, const char *host, char **crt, char **key)
 {
     struct tlsfiles *t = ctx;
     const struct certs_host_state *h;
+    struct json_object *idx;
+    struct cached *c;
+    char k[512];
 
     if (!t->vault)
         return -1;
     h = certs_snapshot_find(t->vault, host);
     if (!h || !h->has_pair || !h->crt_path || !h->key_path)
         return -1;
-    *crt = strdup(h->crt_path);
-    *key = strdup(h->key_path);
+    snprintf(k, sizeof(k), "vault:%s", host);
+    if (json_object_object_get_ex(t->index, k, &idx))
+        c = &t->cache[json_object_get_int(idx)];
+    else if (!(c = cache_new(t, k)))
+        return -1;
+    c->used = 1;
+    if (!c->ok || !c->data_id || strcmp(c->data_id, h->sha256) != 0 ||
+        access(c->crt_path, R_OK) != 0 || access(c->key_path, R_OK) != 0)
+        load_vault(t, h, c);
+    if (!c->ok)
+        return -1;
+    *crt = strdup(c->crt_path);
+    *key = strdup(c->key_path);
     if (!*crt || !*key) {
         free(*crt);
         free(*key);
@@ -381,7 +471,8 @@ void tlsfiles_gc(struct tlsfiles *t, const char *const *in_use, size_t n)
         if (in_use[i])
             json_object_object_add(used, in_use[i], NULL);
     while ((de = readdir(d))) {
-        if (strncmp(de->d_name, SECRET_PREFIX, strlen(SECRET_PREFIX)) != 0)
+        if (strncmp(de->d_name, SECRET_PREFIX, strlen(SECRET_PREFIX)) != 0 &&
+            strncmp(de->d_name, VAULT_PREFIX, strlen(VAULT_PREFIX)) != 0)
             continue;
         snprintf(path, sizeof(path), "%s/%s", t->dir, de->d_name);
         if (!json_object_object_get_ex(used, path, NULL) && unlink(path) == 0)

@@ -10,46 +10,13 @@
 #include <string.h>
 #include <yaml.h>
 
+#include "fileio.h"
+
 enum { KUBECONFIG_MAX_BYTES = 4 << 20, SA_FILE_MAX_BYTES = 1 << 20 };
 
 char *kube_read_file(const char *path, size_t max, size_t *len)
 {
-    FILE *f = fopen(path, "rb");
-    char *data = NULL;
-    size_t n = 0, cap = 0;
-
-    if (!f)
-        return NULL;
-    for (;;) {
-        if (cap - n < 4096 + 1) {
-            char *nd;
-            cap = cap ? cap * 2 : 8192;
-            nd = realloc(data, cap);
-            if (!nd)
-                goto fail;
-            data = nd;
-        }
-        size_t got = fread(data + n, 1, cap - n - 1, f);
-        n += got;
-        if (n > max) {
-            errno = EFBIG;
-            goto fail;
-        }
-        if (got == 0) {
-            if (ferror(f))
-                goto fail;
-            break;
-        }
-    }
-    fclose(f);
-    data[n] = '\0';
-    if (len)
-        *len = n;
-    return data;
-fail:
-    fclose(f);
-    free(data);
-    return NULL;
+    return file_read(path, max, len);
 }
 
 static int b64_value(int c)

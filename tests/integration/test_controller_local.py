@@ -689,6 +689,49 @@ def test_tls_from_vault_for_ssl_labelled_ingresses_survives_vault_down(
     assert verified("vault.test")
 
 
+def test_changing_an_ssl_ingress_rereads_its_vault_certificate_at_once(
+        procs, tmp_path, cluster_dns, backends, fake_vault):
+    """A certificate rotated in Vault is picked up when its Ingress changes,
+    not only at the next periodic refresh (an hour here)."""
+    ca = certs.make_ca()
+    first = certs.make_cert(ca, ["rot.test"])
+    second = certs.make_cert(ca, ["rot.test"])
+    fake_vault.kv_put("ssl/rot.test", {"crt": first.cert_pem,
+                                        "key": first.key_pem})
+    env = dict(os.environ, VAULT_ADDR=fake_vault.addr,
+               VAULT_TOKEN=fake_vault.root_token)
+    c = LocalController(procs, tmp_path, cluster_dns, env=env,
+                        extra=["--vault-refresh=1h"])
+    for name, b in backends.items():
+        c.write(f"svc-{name}", service(name, b.port))
+
+    def rot(labels):
+        return ingress("rot", [("rot.test", [
+            ("/", "Prefix", "alpha", backends["alpha"].port)])],
+            labels=labels)
+
+    def served_cert():
+        ctx = ssl.create_default_context()
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+        with socket.create_connection(("127.0.0.1", c.https_port),
+                                      timeout=3) as raw:
+            with ctx.wrap_socket(raw, server_hostname="rot.test") as s:
+                return ssl.DER_cert_to_PEM_cert(s.getpeercert(True))
+
+    def same(a, b):
+        return a.strip() == b.strip()
+
+    c.write("rot", rot({"ssl": "true"}))
+    eventually(lambda: same(served_cert(), first.cert_pem), timeout=15)
+    fake_vault.kv_put("ssl/rot.test", {"crt": second.cert_pem,
+                                        "key": second.key_pem})
+    time.sleep(1)
+    assert same(served_cert(), first.cert_pem)  # no refresh by itself
+    c.write("rot", rot({"ssl": "true", "team": "web"}))
+    eventually(lambda: same(served_cert(), second.cert_pem), timeout=10)
+
+
 def test_make_run_script_serves_the_examples_and_stops_cleanly(tmp_path):
     """scripts/run-local (what `make run` calls): dnscache, demo backends
     and the controller on examples/local; Ctrl-C stops all of it."""
