@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "log.h"
+#include "controller/kube/publish.h"
 #include "controller/validate.h"
 
 #define REASON_MAX 512
@@ -40,40 +41,6 @@ size_t model_count_state(const struct model *m, enum ingress_state st)
 time_t model_parse_time(const char *s)
 {
     return (time_t)k8s_parse_time(s);
-}
-
-long model_parse_ttl(const char *s)
-{
-    long total = 0;
-    int any = 0;
-
-    if (!s || !*s)
-        return 0;
-    while (*s) {
-        long v = 0;
-        int digits = 0;
-        while (*s >= '0' && *s <= '9') {
-            if (v > INT_MAX / 10)
-                return 0;
-            v = v * 10 + (*s++ - '0');
-            digits++;
-        }
-        if (!digits)
-            return 0;
-        if (*s == '\0' && !any)
-            return v >= 1 && v <= INT_MAX ? v : 0;
-        switch (*s++) {
-        case 'h': v *= 3600; break;
-        case 'm': v *= 60; break;
-        case 's': break;
-        default: return 0;
-        }
-        if (v > INT_MAX - total)
-            return 0;
-        total += v;
-        any = 1;
-    }
-    return total >= 1 ? total : 0;
 }
 
 /* ---- class selection --------------------------------------------------- */
@@ -934,11 +901,7 @@ static int describe(struct model_ingress *mi, const struct store_entry *e,
         return -1;
     mi->created = (time_t)e->created;
     mi->content_hash = content_hash(ing);
-    mi->dns_ttl = model_parse_ttl(
-        annotation(ing, "external-dns.kubernetes.io/ttl"));
-    if (!mi->dns_ttl)
-        mi->dns_ttl = model_parse_ttl(
-            annotation(ing, "external-dns.alpha.kubernetes.io/ttl"));
+    mi->dns_ttl = externaldns_ttl_of(ing);
     return 0;
 }
 

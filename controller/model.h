@@ -138,7 +138,5 @@ const char *ingress_state_name(enum ingress_state st);
 
 /* "2026-01-02T03:04:05Z" -> seconds; 0 when absent or malformed. */
 time_t model_parse_time(const char *s);
-/* ExternalDNS ttl: seconds or a Go duration ("1m30s"); 0 when invalid. */
-long model_parse_ttl(const char *s);
 
 #endif
