@@ -8,17 +8,15 @@ restart with history lost = 410 Expired, 500s and 429s)."""
 import concurrent.futures
 import http.client
 import json
-import signal
 import threading
 import time
-import urllib.request
 
 import pytest
 
 import testbed
 from testbed import chart
+from testbed.controller import CONTROLLER, ControllerUnderTest, eventually
 
-CONTROLLER = str(testbed.BUILD / "portico-controller")
 NS = "team"
 LEASE = "/apis/coordination.k8s.io/v1/namespaces/default/leases/portico-leader"
 ING = f"/apis/networking.k8s.io/v1/namespaces/{NS}/ingresses"
@@ -38,21 +36,6 @@ JITTER_FACTOR = 1.2
 # these rules, so the chart can neither miss a rule nor grant a spare one.
 LEAST_PRIVILEGE = chart.rbac_allow_list(
     "--set", "controller.publishDNSEndpoints=true")
-
-
-def eventually(fn, timeout=10.0, interval=0.05):
-    """Polls fn until it returns a truthy value; returns it."""
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        try:
-            last = fn()
-            if last:
-                return last
-        except (OSError, http.client.HTTPException, KeyError) as e:
-            last = e
-        time.sleep(interval)
-    raise AssertionError(f"condition not met within {timeout}s; last={last!r}")
 
 
 # --- objects -----------------------------------------------------------------
@@ -85,62 +68,19 @@ def ingress(name, host, svc, port, klass="portico", annotations=None,
 
 # --- the controller under test -----------------------------------------------
 
-class KubeController:
+class KubeController(ControllerUnderTest):
     """portico-controller with --kubeconfig pointing at the fake API."""
 
     def __init__(self, procs, tmp_path, api, dns, name="portico-a",
                  extra=(), wait_ready=True):
         self.name = name
-        self.prefix = tmp_path / f"state-{name}"
-        self.http_port = testbed.free_port()
-        self.https_port = testbed.free_port()
-        self.status_port = testbed.free_port()
-        self.metrics_port = testbed.free_port()
+        super().__init__(tmp_path / f"state-{name}")
         argv = [CONTROLLER, f"--kubeconfig={api.kubeconfig}",
                 f"--pod-name={name}", "--lease-namespace=default",
-                f"--nginx-prefix={self.prefix}",
-                f"--module-path={testbed.MODULE_SO}",
-                f"--resolver={dns.server}", "--resolve-ttl=1s,2s",
-                "--bind-address=127.0.0.1",
-                f"--http-port={self.http_port}",
-                f"--https-port={self.https_port}",
-                f"--status-port={self.status_port}",
-                f"--metrics-address=127.0.0.1:{self.metrics_port}",
-                "--worker-processes=1", "--debounce=50ms", *extra]
+                *self.common_argv(dns.server), *extra]
         self.proc = procs.start(name, argv,
                                 ready=self.ready if wait_ready else None,
                                 timeout=20)
-
-    def ready(self):
-        try:
-            with urllib.request.urlopen(
-                    f"http://127.0.0.1:{self.metrics_port}/readyz",
-                    timeout=0.5) as r:
-                return r.status == 200
-        except OSError:
-            return False
-
-    def metrics(self):
-        with urllib.request.urlopen(
-                f"http://127.0.0.1:{self.metrics_port}/metrics",
-                timeout=2) as r:
-            return r.read().decode()
-
-    def metric(self, name, **labels):
-        """The value of the sample name{labels} (label order free)."""
-        for line in self.metrics().splitlines():
-            if line.startswith("#") or not line.startswith(name):
-                continue
-            head, _, value = line.rpartition(" ")
-            base, _, rest = head.partition("{")
-            if base != name:
-                continue
-            got = dict(kv.split("=", 1) for kv in
-                       rest.rstrip("}").split(",") if kv)
-            got = {k: v.strip('"') for k, v in got.items()}
-            if got == {k: str(v) for k, v in labels.items()}:
-                return float(value)
-        return None
 
     def get(self, host, path="/"):
         c = http.client.HTTPConnection("127.0.0.1", self.http_port,

@@ -14,14 +14,13 @@ import signal
 import socket
 import ssl
 import time
-import urllib.request
 
 import pytest
 
 import testbed
 from testbed import certs
+from testbed.controller import CONTROLLER, ControllerUnderTest, eventually
 
-CONTROLLER = str(testbed.BUILD / "portico-controller")
 NS = "team"
 CLASS = """
 apiVersion: networking.k8s.io/v1
@@ -29,21 +28,6 @@ kind: IngressClass
 metadata: {name: portico}
 spec: {controller: portico.io/ingress-controller}
 """
-
-
-def eventually(fn, timeout=10.0, interval=0.05):
-    """Polls fn until it returns a truthy value; returns it."""
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        try:
-            last = fn()
-            if last:
-                return last
-        except (OSError, http.client.HTTPException) as e:
-            last = e
-        time.sleep(interval)
-    raise AssertionError(f"condition not met within {timeout}s; last={last!r}")
 
 
 class Response:
@@ -64,30 +48,18 @@ class Response:
         return json.loads(self.body)
 
 
-class LocalController:
+class LocalController(ControllerUnderTest):
     """portico-controller on a manifest folder, with nginx on loopback."""
 
     def __init__(self, procs, tmp_path, dns, extra=(), env=None):
+        super().__init__(tmp_path / "state")
         self.dir = tmp_path / "manifests"
         self.dir.mkdir()
-        self.prefix = tmp_path / "state"
-        self.http_port = testbed.free_port()
-        self.https_port = testbed.free_port()
-        self.status_port = testbed.free_port()
-        self.metrics_port = testbed.free_port()
         self.dns = dns
         resolver = dns if isinstance(dns, str) else dns.server
         self.write("class", CLASS)
         argv = [CONTROLLER, f"--source=dir:{self.dir}",
-                f"--nginx-prefix={self.prefix}",
-                f"--module-path={testbed.MODULE_SO}",
-                f"--resolver={resolver}", "--resolve-ttl=1s,2s",
-                "--bind-address=127.0.0.1",
-                f"--http-port={self.http_port}",
-                f"--https-port={self.https_port}",
-                f"--status-port={self.status_port}",
-                f"--metrics-address=127.0.0.1:{self.metrics_port}",
-                "--worker-processes=1", "--debounce=50ms", *extra]
+                *self.common_argv(resolver), *extra]
         self.proc = procs.start("portico-controller", argv,
                                 ready=self.ready, timeout=15, env=env)
 
@@ -101,29 +73,6 @@ class LocalController:
         os.unlink(self.dir / f"{name}.yaml")
 
     # -- observation -------------------------------------------------------
-    def ready(self):
-        try:
-            with urllib.request.urlopen(
-                    f"http://127.0.0.1:{self.metrics_port}/readyz",
-                    timeout=0.5) as r:
-                return r.status == 200
-        except OSError:
-            return False
-
-    def metrics(self):
-        with urllib.request.urlopen(
-                f"http://127.0.0.1:{self.metrics_port}/metrics",
-                timeout=2) as r:
-            return r.read().decode()
-
-    def metric(self, name, **labels):
-        sel = ",".join(f'{k}="{v}"' for k, v in sorted(labels.items()))
-        want = f"{name}{{{sel}}}" if labels else name
-        for line in self.metrics().splitlines():
-            if line.startswith(want + " "):
-                return float(line.split()[-1])
-        return None
-
     def config_version(self):
         c = http.client.HTTPConnection("127.0.0.1", self.status_port,
                                        timeout=2)
