@@ -17,6 +17,7 @@ import dns.rdatatype
 import dns.rrset
 
 import testbed
+from testbed.scripted_dns import ScriptedDNS
 
 
 def ips(msg, rdtype="A"):
@@ -29,48 +30,6 @@ def ips(msg, rdtype="A"):
 
 def min_ttl(msg):
     return min(r.ttl for r in msg.answer)
-
-
-class SlowDNS:
-    """A UDP DNS server in this process that answers every query with
-    10.9.9.9 after `delay` seconds and counts what it received."""
-
-    def __init__(self, delay):
-        self.delay = delay
-        self.count = 0
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.sock.bind(("127.0.0.1", 0))
-        self.port = self.sock.getsockname()[1]
-        self.stopping = False
-        self.thread = threading.Thread(target=self._run, daemon=True)
-        self.thread.start()
-
-    def _run(self):
-        self.sock.settimeout(0.2)
-        while not self.stopping:
-            try:
-                data, peer = self.sock.recvfrom(4096)
-            except socket.timeout:
-                continue
-            except OSError:
-                return
-            self.count += 1
-            threading.Timer(self.delay, self._answer, (data, peer)).start()
-
-    def _answer(self, data, peer):
-        q = dns.message.from_wire(data)
-        r = dns.message.make_response(q)
-        r.answer.append(dns.rrset.from_text(q.question[0].name, 60, "IN", "A",
-                                            "10.9.9.9"))
-        try:
-            self.sock.sendto(r.to_wire(), peer)
-        except OSError:
-            pass
-
-    def stop(self):
-        self.stopping = True
-        self.thread.join(2)
-        self.sock.close()
 
 
 def test_answers_keep_client_id_and_question_case(cluster_dns, dnscache_factory):
@@ -170,11 +129,11 @@ def test_big_answers_truncate_over_udp_and_come_whole_over_tcp(cluster_dns,
 
 
 def test_identical_queries_in_flight_are_coalesced(dnscache_factory):
-    slow = SlowDNS(delay=0.4)
+    slow = ScriptedDNS(answer="10.9.9.9", delay=0.4)
     try:
         dc = dnscache_factory(upstream=f"127.0.0.1:{slow.port}",
                               upstream_timeout=2000, timeout=3000)
-        before = slow.count
+        before = slow.received
         results = []
 
         def ask():
@@ -186,7 +145,7 @@ def test_identical_queries_in_flight_are_coalesced(dnscache_factory):
         for t in threads:
             t.join()
         assert len(results) == 20 and all(ips(r) == {"10.9.9.9"} for r in results)
-        assert slow.count - before == 1
+        assert slow.received - before == 1
         assert dc.metric("portico_dnscache_coalesced_total") == 19
     finally:
         slow.stop()

@@ -8,37 +8,7 @@ import time
 import dns.rcode
 import dns.rdatatype
 
-
-class Blackhole:
-    """A UDP socket on loopback that reads every query and never answers:
-    what a vanished DNAT target looks like to the client."""
-
-    def __init__(self, addr="127.0.0.1"):
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.sock.bind((addr, 0))
-        self.sock.settimeout(0.2)
-        self.server = f"{addr}:{self.sock.getsockname()[1]}"
-        self.received = 0
-        self.sources = set()
-        self.stopping = False
-        self.thread = threading.Thread(target=self._run, daemon=True)
-        self.thread.start()
-
-    def _run(self):
-        while not self.stopping:
-            try:
-                _, peer = self.sock.recvfrom(4096)
-            except socket.timeout:
-                continue
-            except OSError:
-                return
-            self.received += 1
-            self.sources.add(peer)
-
-    def stop(self):
-        self.stopping = True
-        self.thread.join(2)
-        self.sock.close()
+from testbed.scripted_dns import ScriptedDNS
 
 
 def a_records(msg):
@@ -48,7 +18,7 @@ def a_records(msg):
 
 def test_blackholed_first_upstream_fails_over_within_the_try_timeout(
         cluster_dns, dnscache_factory):
-    hole = Blackhole()
+    hole = ScriptedDNS()
     try:
         names = [f"fo-{i}.cluster.local" for i in range(40)]
         for i, n in enumerate(names):
@@ -174,44 +144,9 @@ def test_stale_entries_are_not_served_past_stale_ttl(cluster_dns, dnscache_facto
     assert dc.query("old.cluster.local", timeout=3).rcode() == dns.rcode.SERVFAIL
 
 
-class ServfailDNS:
-    """Answers every query at once with SERVFAIL (a broken upstream that is
-    still alive)."""
-
-    def __init__(self):
-        import dns.message
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.settimeout(0.2)
-        self.server = f"127.0.0.1:{self.sock.getsockname()[1]}"
-        self.received = 0
-        self.stopping = False
-        self._msg = dns.message
-        self.thread = threading.Thread(target=self._run, daemon=True)
-        self.thread.start()
-
-    def _run(self):
-        while not self.stopping:
-            try:
-                data, peer = self.sock.recvfrom(4096)
-            except socket.timeout:
-                continue
-            except OSError:
-                return
-            self.received += 1
-            r = self._msg.make_response(self._msg.from_wire(data))
-            r.set_rcode(dns.rcode.SERVFAIL)
-            self.sock.sendto(r.to_wire(), peer)
-
-    def stop(self):
-        self.stopping = True
-        self.thread.join(2)
-        self.sock.close()
-
-
 def test_servfail_is_retried_on_the_next_upstream_at_once(cluster_dns,
                                                           dnscache_factory):
-    bad = ServfailDNS()
+    bad = ScriptedDNS(rcode=dns.rcode.SERVFAIL)
     try:
         cluster_dns.set("sf.cluster.local", "10.5.0.1")
         dc = dnscache_factory(upstream=[bad.server, cluster_dns.server],
@@ -237,56 +172,11 @@ def test_servfail_is_retried_on_the_next_upstream_at_once(cluster_dns,
         bad.stop()
 
 
-class RecordingDNS:
-    """Answers every A query with 10.6.0.1 after `delay` seconds and
-    records the source ports the queries came from."""
-
-    def __init__(self, delay=0.0):
-        import dns.message
-        import dns.rrset
-        self._msg, self._rrset = dns.message, dns.rrset
-        self.delay = delay
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.settimeout(0.2)
-        self.server = f"127.0.0.1:{self.sock.getsockname()[1]}"
-        self.ports = []
-        self.stopping = False
-        self.thread = threading.Thread(target=self._run, daemon=True)
-        self.thread.start()
-
-    def _run(self):
-        while not self.stopping:
-            try:
-                data, peer = self.sock.recvfrom(4096)
-            except socket.timeout:
-                continue
-            except OSError:
-                return
-            self.ports.append(peer[1])
-            threading.Timer(self.delay, self._answer, (data, peer)).start()
-
-    def _answer(self, data, peer):
-        q = self._msg.from_wire(data)
-        r = self._msg.make_response(q)
-        r.answer.append(self._rrset.from_text(q.question[0].name, 60, "IN",
-                                              "A", "10.6.0.1"))
-        try:
-            self.sock.sendto(r.to_wire(), peer)
-        except OSError:
-            pass
-
-    def stop(self):
-        self.stopping = True
-        self.thread.join(2)
-        self.sock.close()
-
-
 def _source_ports_under_steady_load(dnscache_factory, renew_interval):
     """Distinct source ports an upstream sees over 3 s of overlapping
     cache misses (always several in flight, so c-ares never goes idle and
     never closes its socket on its own)."""
-    up = RecordingDNS(delay=0.3)
+    up = ScriptedDNS(answer="10.6.0.1", delay=0.3)
     try:
         dc = dnscache_factory(upstream=up.server, renew_interval=renew_interval,
                               upstream_timeout=1000)
@@ -332,7 +222,7 @@ def _rss_mb(pid):
 def test_miss_flood_to_a_blackhole_stays_bounded_and_responsive(
         tmp_path, dnscache_factory):
     import dns.message
-    hole = Blackhole()
+    hole = ScriptedDNS()
     try:
         hosts = tmp_path / "hosts"
         hosts.write_text("127.0.0.50 local.test\n")
