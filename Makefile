@@ -136,7 +136,8 @@ $(BUILD)/tools/helm:
 
 integration: $(PROGRAMS) $(NGX_MODULE) $(BUILD)/tools/helm
 	cd tests/integration && PORTICO_BUILD=$(abspath $(BUILD)) $(PYTEST) -q -ra \
-	    -p no:cacheprovider $(PYTEST_ARGS) .
+	    -p no:cacheprovider --basetemp=$(abspath $(BUILD))/pytest-tmp \
+	    $(PYTEST_ARGS) .
 
 check-leftovers:
 	@scripts/check-leftovers
