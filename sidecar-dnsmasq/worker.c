@@ -138,6 +138,40 @@ static size_t reply_error(struct worker *w, const uint8_t *msg, size_t len,
     return n;
 }
 
+/* Answers from a cache entry with the given TTL; with refresh, also starts
+ * a background refresh of the entry unless one is running. counter counts
+ * the answer (hit or stale). Returns the answer's length, 0 if it could not
+ * be written. */
+static size_t serve_cached(struct worker *w, struct cache_entry *e,
+                           uint32_t ttl, int refresh, uint64_t *counter,
+                           const struct dns_query *q,
+                           const struct client_q *cq, uint8_t *out,
+                           size_t cap)
+{
+    struct answer_src src = {
+        .image = e->image, .image_len = e->image_len,
+        .ttl_offs = e->ttl_offs, .nttl = e->nttl, .ttl = ttl,
+    };
+    unsigned rcode = dns_get16(e->image + DNS_OFF_FLAGS) & DNS_F_RCODE;
+    int trunc = 0;
+    size_t n;
+
+    if (refresh && !e->prefetching) {
+        e->prefetching = 1;
+        if (resolver_prefetch(w->res, q->lname, q->qname_len, q->qtype,
+                              q->qclass) < 0)
+            e->prefetching = 0;
+    }
+    n = answer_write(out, cap, &src, cq, &trunc);
+    if (n) {
+        prom_inc(counter);
+        if (trunc)
+            prom_inc(&w->m.truncated);
+        metrics_response(&w->m, rcode);
+    }
+    return n;
+}
+
 size_t worker_handle_query(struct worker *w, const uint8_t *msg, size_t len,
                            int tcp, const struct reply_to *rt, uint8_t *out,
                            size_t cap, uint64_t t0_ns)
@@ -187,51 +221,22 @@ size_t worker_handle_query(struct worker *w, const uint8_t *msg, size_t len,
 
         if (now < e->expire_ms) {
             uint64_t left_ms = e->expire_ms - now;
-            struct answer_src src = {
-                .image = e->image, .image_len = e->image_len,
-                .ttl_offs = e->ttl_offs, .nttl = e->nttl,
-                .ttl = (uint32_t)((left_ms + MS_PER_S - 1) / MS_PER_S),
-            };
-            unsigned rcode = dns_get16(e->image + DNS_OFF_FLAGS) & DNS_F_RCODE;
+            /* Hit in the last tenth of its TTL: refresh in the background
+             * (prefetch), so hot names never miss. */
+            int refresh = left_ms * PREFETCH_FRACTION <=
+                          (uint64_t)e->ttl * MS_PER_S;
 
-            if (!e->prefetching &&
-                left_ms * PREFETCH_FRACTION <= (uint64_t)e->ttl * MS_PER_S) {
-                e->prefetching = 1;
-                if (resolver_prefetch(w->res, q.lname, q.qname_len, q.qtype,
-                                      q.qclass) < 0)
-                    e->prefetching = 0;
-            }
-            n = answer_write(out, cap, &src, &cq, &trunc);
-            if (n) {
-                prom_inc(&w->m.cache_hits);
-                if (trunc)
-                    prom_inc(&w->m.truncated);
-                metrics_response(&w->m, rcode);
+            n = serve_cached(w, e, (uint32_t)((left_ms + MS_PER_S - 1) /
+                                              MS_PER_S),
+                             refresh, &w->m.cache_hits, &q, &cq, out, cap);
+            if (n)
                 return n;
-            }
         } else if (now < e->stale_until_ms && now < e->stale_hold_ms) {
             /* A refresh failed recently: stale now, retry in background. */
-            struct answer_src src = {
-                .image = e->image, .image_len = e->image_len,
-                .ttl_offs = e->ttl_offs, .nttl = e->nttl,
-                .ttl = CACHE_STALE_REPLY_TTL,
-            };
-            unsigned rcode = dns_get16(e->image + DNS_OFF_FLAGS) & DNS_F_RCODE;
-
-            if (!e->prefetching) {
-                e->prefetching = 1;
-                if (resolver_prefetch(w->res, q.lname, q.qname_len, q.qtype,
-                                      q.qclass) < 0)
-                    e->prefetching = 0;
-            }
-            n = answer_write(out, cap, &src, &cq, &trunc);
-            if (n) {
-                prom_inc(&w->m.stale_served);
-                if (trunc)
-                    prom_inc(&w->m.truncated);
-                metrics_response(&w->m, rcode);
+            n = serve_cached(w, e, CACHE_STALE_REPLY_TTL, 1,
+                             &w->m.stale_served, &q, &cq, out, cap);
+            if (n)
                 return n;
-            }
         } else if (now >= e->stale_until_ms) {
             cache_remove(w->cache, e);
         }
