@@ -8,6 +8,7 @@ import threading
 import time
 
 import testbed
+from testbed.procs import child_pids, parent_pid
 from testbed.fixtures_module import (http_get, resolve_conf, status,
                                      upstream_status, wait_for)
 
@@ -127,30 +128,6 @@ def test_reload_keeps_resolved_addresses_of_a_name_that_no_longer_resolves(
         f"127.0.0.2:{be.port}"]
 
 
-def _ppid(pid):
-    with open(f"/proc/{pid}/stat") as f:
-        stat = f.read()
-    return int(stat[stat.rindex(")") + 2:].split()[1])
-
-
-def _children(ppid, marker):
-    out = []
-    for d in os.listdir("/proc"):
-        if not d.isdigit():
-            continue
-        try:
-            with open(f"/proc/{d}/stat") as f:
-                stat = f.read()
-            with open(f"/proc/{d}/cmdline", "rb") as f:
-                cmdline = f.read()
-        except OSError:
-            continue
-        if int(stat[stat.rindex(")") + 2:].split()[1]) == ppid \
-                and marker in cmdline:
-            out.append(int(d))
-    return out
-
-
 def test_binary_upgrade_while_resolving_serves_from_the_new_master(
         procs, nginx_factory, cluster_dns_factory, nginx_backends, http_load):
     dns = cluster_dns_factory(ttl=1)
@@ -169,10 +146,10 @@ def test_binary_upgrade_while_resolving_serves_from_the_new_master(
     wait_for(lambda: os.path.exists(n.pid_path), what="nginx started")
     with open(n.pid_path) as f:
         old_master = int(f.read())
-    first_parent = _ppid(old_master)
+    first_parent = parent_pid(old_master)
     wait_for(lambda: http_get(port, "/web/") == (200, "127.0.0.2\n"),
              what="first resolution")
-    wait_for(lambda: _ppid(old_master) != first_parent, what="reparented")
+    wait_for(lambda: parent_pid(old_master) != first_parent, what="reparented")
     lo = http_load(port, "/web/", threads=2)
 
     os.kill(old_master, signal.SIGUSR2)
@@ -182,7 +159,7 @@ def test_binary_upgrade_while_resolving_serves_from_the_new_master(
     with open(n.pid_path) as f:
         new_master = int(f.read())
     assert new_master != old_master
-    wait_for(lambda: len(_children(new_master, b"worker process")) == 2,
+    wait_for(lambda: len(child_pids(new_master, b"worker process")) == 2,
              what="new workers")
     # the old master and its workers go gracefully (SIGWINCH works only
     # for a daemonized nginx): the new master's workers take over
@@ -193,7 +170,7 @@ def test_binary_upgrade_while_resolving_serves_from_the_new_master(
              timeout=10, what="old master gone")
     for _ in range(10):
         assert http_get(port, "/web/") == (200, "127.0.0.2\n")
-    assert status(sport)["pid"] in _children(new_master, b"worker process")
+    assert status(sport)["pid"] in child_pids(new_master, b"worker process")
     os.kill(new_master, 0)
     lo.stop()
     assert _crashes(n.error_log()) == []

@@ -16,7 +16,7 @@ import urllib.request
 import pytest
 
 import testbed
-from testbed.procs import LIVE, ProcRegistry
+from testbed.procs import LIVE, ProcRegistry, child_pids
 
 
 # --- logs of failed tests ------------------------------------------------
@@ -143,6 +143,14 @@ def cluster_dns(cluster_dns_factory):
 
 # --- nginx: Debian's binary with our module ------------------------------
 
+def _cmdline(pid):
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return f.read()
+    except OSError:
+        return b""
+
+
 _LISTEN_RE = re.compile(r"\blisten\s+(\d+\.\d+\.\d+\.\d+):(\d+)")
 
 
@@ -214,23 +222,10 @@ class Nginx:
         return self.proc.pid
 
     def worker_pids(self):
-        """Pids of the master's live worker processes (not cache helpers)."""
-        pids = []
-        for d in os.listdir("/proc"):
-            if not d.isdigit():
-                continue
-            try:
-                with open(f"/proc/{d}/stat") as f:
-                    stat = f.read()
-                with open(f"/proc/{d}/cmdline", "rb") as f:
-                    cmdline = f.read()
-            except OSError:
-                continue
-            ppid = int(stat[stat.rindex(")") + 2:].split()[1])
-            if ppid == self.master_pid and b"worker process" in cmdline \
-                    and b"shutting down" not in cmdline:
-                pids.append(int(d))
-        return sorted(pids)
+        """Pids of the master's live worker processes (not cache helpers,
+        not old workers that are shutting down)."""
+        return [p for p in child_pids(self.master_pid, b"worker process")
+                if b"shutting down" not in _cmdline(p)]
 
     def reload(self, http_conf=None, timeout=15):
         """Optionally rewrites the config, sends SIGHUP, and waits until a

@@ -25,6 +25,29 @@ def _child_setup():
     _libc.prctl(_PR_SET_PDEATHSIG, _signal.SIGKILL)
 
 
+def parent_pid(pid):
+    """The parent of pid, from /proc (raises OSError if pid is gone)."""
+    with open(f"/proc/{pid}/stat") as f:
+        stat = f.read()
+    return int(stat[stat.rindex(")") + 2:].split()[1])
+
+
+def child_pids(ppid, marker=b""):
+    """Live children of ppid whose command line contains marker, sorted."""
+    out = []
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open(f"/proc/{d}/cmdline", "rb") as f:
+                cmdline = f.read()
+            if marker in cmdline and parent_pid(d) == ppid:
+                out.append(int(d))
+        except OSError:
+            continue
+    return sorted(out)
+
+
 class ProcError(RuntimeError):
     pass
 
