@@ -23,6 +23,7 @@
 
 #include <openssl/evp.h>
 
+#include "fileio.h"
 #include "log.h"
 #include "prom.h"
 #include "tlspair.h"
@@ -609,25 +610,18 @@ static int accept_pair(struct certs_fetch *r, const char *host, char *crt,
     return 0;
 }
 
-static char *read_file(const char *path)
+/* A PEM file of at most TLSPAIR_MAX_PEM bytes; NULL if missing, empty or
+ * too large. */
+static char *read_pem(const char *path)
 {
-    FILE *f = fopen(path, "re");
-    struct buf b;
-    char chunk[4096];
-    size_t n;
+    size_t len = 0;
+    char *data = file_read(path, TLSPAIR_MAX_PEM, &len);
 
-    if (!f)
-        return NULL;
-    buf_init(&b);
-    while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0 &&
-           b.len <= TLSPAIR_MAX_PEM)
-        buf_append(&b, chunk, n);
-    fclose(f);
-    if (buf_failed(&b) || b.len == 0 || b.len > TLSPAIR_MAX_PEM) {
-        buf_free(&b);
+    if (data && len == 0) {
+        free(data);
         return NULL;
     }
-    return buf_steal(&b, NULL);
+    return data;
 }
 
 /* A pair left in the folder by an earlier run, valid for host? */
@@ -638,9 +632,9 @@ static int adopt_from_disk(struct certs_pipeline *p, const char *host,
     char *crt, *key;
 
     file_path(p, sv->stem, "crt", path, sizeof(path));
-    crt = read_file(path);
+    crt = read_pem(path);
     file_path(p, sv->stem, "key", path, sizeof(path));
-    key = crt ? read_file(path) : NULL;
+    key = crt ? read_pem(path) : NULL;
     if (!crt || !key) {
         free(crt);
         free(key);

@@ -20,6 +20,7 @@
 #include <json-c/json.h>
 
 #include "buf.h"
+#include "httphdr.h"
 #include "log.h"
 
 #define MAX_ANSWER_BYTES   (4 * 1024 * 1024)
@@ -209,22 +210,9 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *arg)
 /* Picks "Retry-After: <seconds>" out of the answer's headers. */
 static size_t on_header(char *data, size_t size, size_t nmemb, void *arg)
 {
-    long *retry_after_s = arg;
     size_t n = size * nmemb;
-    static const char name[] = "retry-after:";
 
-    if (n > sizeof(name) && strncasecmp(data, name, sizeof(name) - 1) == 0) {
-        char tmp[32];
-        size_t len = n - (sizeof(name) - 1);
-        if (len >= sizeof(tmp))
-            len = sizeof(tmp) - 1;
-        memcpy(tmp, data + sizeof(name) - 1, len);
-        tmp[len] = '\0';
-        char *end;
-        long v = strtol(tmp, &end, 10);
-        if (end != tmp && v >= 0)
-            *retry_after_s = v;
-    }
+    httphdr_retry_after(data, n, arg);
     return n;
 }
 

@@ -23,6 +23,7 @@
 #include "certs.h"
 #include "evloop.h"
 #include "httpd.h"
+#include "fileio.h"
 #include "log.h"
 #include "prom.h"
 #include "tlspair.h"
@@ -380,25 +381,11 @@ static int cmd_cert(const struct opts *o)
 
 static char *slurp(const char *path, size_t *len)
 {
-    FILE *f = fopen(path, "re");
-    struct buf b;
-    char chunk[4096];
-    size_t n;
+    char *data = file_read(path, TLSPAIR_MAX_PEM, len);
 
-    if (!f) {
+    if (!data)
         fprintf(stderr, "portico-vault: %s: %s\n", path, strerror(errno));
-        return NULL;
-    }
-    buf_init(&b);
-    while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0 &&
-           b.len <= TLSPAIR_MAX_PEM)
-        buf_append(&b, chunk, n);
-    fclose(f);
-    if (buf_failed(&b)) {
-        buf_free(&b);
-        return NULL;
-    }
-    return buf_steal(&b, len);
+    return data;
 }
 
 static int cmd_check(const struct opts *o)

@@ -20,6 +20,7 @@
 #include "controller/kube/kubeconfig.h"
 #include "controller/kube/reflector.h"
 #include "evloop.h"
+#include "httphdr.h"
 #include "log.h"
 #include "prom.h"
 
@@ -262,21 +263,8 @@ static size_t header_cb(char *buffer, size_t size, size_t nitems, void *ud)
 {
     struct kube_req *r = ud;
     size_t n = size * nitems;
-    static const char name[] = "retry-after:";
 
-    if (n > sizeof(name) - 1 &&
-        strncasecmp(buffer, name, sizeof(name) - 1) == 0) {
-        char tmp[32];
-        size_t len = n - (sizeof(name) - 1);
-        if (len >= sizeof(tmp))
-            len = sizeof(tmp) - 1;
-        memcpy(tmp, buffer + sizeof(name) - 1, len);
-        tmp[len] = '\0';
-        char *end;
-        long v = strtol(tmp, &end, 10);
-        if (end != tmp && v >= 0)
-            r->retry_after_s = v;
-    }
+    httphdr_retry_after(buffer, n, &r->retry_after_s);
     return n;
 }
 

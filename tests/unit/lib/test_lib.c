@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "buf.h"
+#include "httphdr.h"
 #include "netaddr.h"
 #include "prom.h"
 
@@ -87,6 +88,25 @@ static void prom_histogram_is_cumulative_with_inf_equal_count(void **state)
     prom_histogram_free(&h);
 }
 
+static void retry_after_reads_seconds_in_any_case_and_ignores_dates(
+    void **state)
+{
+    long v = -1;
+    const char ok[] = "Retry-After: 7\r\n";
+    const char lower[] = "retry-after:30\r\n";
+    const char date[] = "Retry-After: Fri, 31 Dec 1999 23:59:59 GMT\r\n";
+    const char other[] = "Content-Type: text/plain\r\n";
+
+    assert_int_equal(httphdr_retry_after(ok, sizeof(ok) - 1, &v), 1);
+    assert_int_equal(v, 7);
+    assert_int_equal(httphdr_retry_after(lower, sizeof(lower) - 1, &v), 1);
+    assert_int_equal(v, 30);
+    assert_int_equal(httphdr_retry_after(date, sizeof(date) - 1, &v), 0);
+    assert_int_equal(httphdr_retry_after(other, sizeof(other) - 1, &v), 0);
+    assert_int_equal(httphdr_retry_after("Retry-After:", 12, &v), 0);
+    assert_int_equal(v, 30);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -95,6 +115,7 @@ int main(void)
         cmocka_unit_test(netaddr_rejects_names_and_bad_ports),
         cmocka_unit_test(prom_escapes_label_values_and_help),
         cmocka_unit_test(prom_histogram_is_cumulative_with_inf_equal_count),
+        cmocka_unit_test(retry_after_reads_seconds_in_any_case_and_ignores_dates),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
