@@ -23,11 +23,20 @@ struct record {
     struct hosts_addr addr;
 };
 
+/* An address and the name its PTR answer gives. */
+struct rev {
+    struct hosts_addr addr;
+    size_t order;                   /* of the record it came from */
+    size_t name;                    /* index into names */
+};
+
 struct hosts {
     struct hosts_name *names;
     size_t nnames;
     struct hosts_addr *addrs;
     size_t naddrs;
+    struct rev *revs;               /* sorted by address, one per address */
+    size_t nrevs;
     size_t *table;                  /* open addressing: index + 1, 0 empty */
     size_t table_size;              /* power of two */
 };
@@ -44,6 +53,24 @@ static int cmp_record(const void *a, const void *b)
         return x->name_len < y->name_len ? -1 : 1;
     if (x->addr.family != y->addr.family)
         return x->addr.family == AF_INET ? -1 : 1;
+    return x->order < y->order ? -1 : x->order > y->order;
+}
+
+static int cmp_addr(const struct hosts_addr *x, const struct hosts_addr *y)
+{
+    if (x->family != y->family)
+        return x->family == AF_INET ? -1 : 1;
+    return memcmp(x->bytes, y->bytes, HOSTS_ADDR6_LEN);
+}
+
+/* By address, then file order: the first of each address wins. */
+static int cmp_rev(const void *a, const void *b)
+{
+    const struct rev *x = a, *y = b;
+    int c = cmp_addr(&x->addr, &y->addr);
+
+    if (c)
+        return c;
     return x->order < y->order ? -1 : x->order > y->order;
 }
 
@@ -114,11 +141,12 @@ static struct hosts *build(struct record *recs, size_t n)
         qsort(recs, n, sizeof(*recs), cmp_record);
     h->addrs = calloc(n ? n : 1, sizeof(*h->addrs));
     h->names = calloc(n ? n : 1, sizeof(*h->names));
+    h->revs = calloc(n ? n : 1, sizeof(*h->revs));
     while (ts < SLOTS_PER_NAME * n)
         ts <<= 1;
     h->table = calloc(ts, sizeof(*h->table));
     h->table_size = ts;
-    if (!h->addrs || !h->names || !h->table) {
+    if (!h->addrs || !h->names || !h->revs || !h->table) {
         hosts_free(h);
         return NULL;
     }
@@ -134,6 +162,9 @@ static struct hosts *build(struct record *recs, size_t n)
             cur->hash = name_hash(cur->name, cur->name_len);
             cur->first = h->naddrs;
         }
+        h->revs[i].addr = recs[i].addr;
+        h->revs[i].order = recs[i].order;
+        h->revs[i].name = (size_t)(cur - h->names);
         for (size_t k = cur->first; k < h->naddrs; k++)
             if (h->addrs[k].family == recs[i].addr.family &&
                 memcmp(h->addrs[k].bytes, recs[i].addr.bytes, HOSTS_ADDR6_LEN) == 0)
@@ -153,6 +184,12 @@ static struct hosts *build(struct record *recs, size_t n)
             slot = (slot + 1) & (ts - 1);
         h->table[slot] = i + 1;
     }
+    if (n)
+        qsort(h->revs, n, sizeof(*h->revs), cmp_rev);
+    for (size_t i = 0; i < n; i++)
+        if (h->nrevs == 0 ||
+            cmp_addr(&h->revs[h->nrevs - 1].addr, &h->revs[i].addr) != 0)
+            h->revs[h->nrevs++] = h->revs[i];
     return h;
 }
 
@@ -241,6 +278,7 @@ void hosts_free(struct hosts *h)
         return;
     free(h->names);
     free(h->addrs);
+    free(h->revs);
     free(h->table);
     free(h);
 }
@@ -270,4 +308,114 @@ const struct hosts_addr *hosts_addr(const struct hosts *h, size_t i)
 size_t hosts_count(const struct hosts *h)
 {
     return h->nnames;
+}
+
+const struct hosts_name *hosts_lookup_addr(const struct hosts *h,
+                                           const struct hosts_addr *a)
+{
+    size_t lo = 0, hi = h->nrevs;
+
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        int c = cmp_addr(&h->revs[mid].addr, a);
+
+        if (c == 0)
+            return &h->names[h->revs[mid].name];
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return NULL;
+}
+
+/* ---- reverse names ------------------------------------------------- */
+
+enum {
+    V4_LABELS = HOSTS_ADDR4_LEN,
+    V6_LABELS = HOSTS_ADDR6_LEN * 2,    /* one per nibble */
+    DEC_MAX_DIGITS = 3,
+    OCTET_MAX = 255,
+    NIBBLE_BITS = 4,
+};
+
+/* Wire-form suffixes, lower case. */
+static const uint8_t V4_SUFFIX[] = "\7in-addr\4arpa";
+static const uint8_t V6_SUFFIX[] = "\3ip6\4arpa";
+
+/* True if name (wire form, len bytes) ends with suffix (sizeof includes
+ * the root byte as the string terminator). */
+static int has_suffix(const uint8_t *name, size_t len, const uint8_t *suffix,
+                      size_t slen)
+{
+    return len >= slen && memcmp(name + len - slen, suffix, slen) == 0;
+}
+
+static int hex_value(uint8_t c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    return -1;
+}
+
+/* Four decimal labels, least significant octet first. */
+static int parse_v4(const uint8_t *p, size_t plen, struct hosts_addr *a)
+{
+    size_t off = 0;
+
+    for (int i = V4_LABELS - 1; i >= 0; i--) {
+        unsigned v = 0;
+        uint8_t l;
+
+        if (off >= plen)
+            return -1;
+        l = p[off];
+        if (l == 0 || l > DEC_MAX_DIGITS || off + 1 + l > plen ||
+            (l > 1 && p[off + 1] == '0'))
+            return -1;
+        for (size_t k = 1; k <= l; k++) {
+            if (p[off + k] < '0' || p[off + k] > '9')
+                return -1;
+            v = v * 10 + (unsigned)(p[off + k] - '0');
+        }
+        if (v > OCTET_MAX)
+            return -1;
+        a->bytes[i] = (uint8_t)v;
+        off += 1 + (size_t)l;
+    }
+    return off == plen ? 0 : -1;
+}
+
+/* 32 one-nibble labels, least significant nibble first. */
+static int parse_v6(const uint8_t *p, size_t plen, struct hosts_addr *a)
+{
+    if (plen != V6_LABELS * 2)
+        return -1;
+    for (int i = 0; i < V6_LABELS; i++) {
+        int v;
+
+        if (p[2 * i] != 1 || (v = hex_value(p[2 * i + 1])) < 0)
+            return -1;
+        if (i % 2 == 0)
+            a->bytes[HOSTS_ADDR6_LEN - 1 - i / 2] = (uint8_t)v;
+        else
+            a->bytes[HOSTS_ADDR6_LEN - 1 - i / 2] |= (uint8_t)(v << NIBBLE_BITS);
+    }
+    return 0;
+}
+
+int hosts_reverse_addr(const uint8_t *lname, size_t len, struct hosts_addr *a)
+{
+    memset(a, 0, sizeof(*a));
+    if (has_suffix(lname, len, V4_SUFFIX, sizeof(V4_SUFFIX))) {
+        a->family = AF_INET;
+        return parse_v4(lname, len - sizeof(V4_SUFFIX), a);
+    }
+    if (has_suffix(lname, len, V6_SUFFIX, sizeof(V6_SUFFIX))) {
+        a->family = AF_INET6;
+        return parse_v6(lname, len - sizeof(V6_SUFFIX), a);
+    }
+    return -1;
 }

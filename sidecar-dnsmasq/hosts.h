@@ -1,7 +1,11 @@
 /*
  * hosts.h - hosts-format local records ("ADDR NAME [ALIAS...]", # comments)
- * answered authoritatively. A table is immutable once built; reloading
- * builds a new one and swaps it.
+ * answered authoritatively: names to addresses, and addresses back to
+ * names for PTR queries (in-addr.arpa, ip6.arpa). A table is immutable
+ * once built; reloading builds a new one and swaps it.
+ *
+ * Reverse rule (as dnsmasq does for hosts files): an address maps to ONE
+ * name, the first name of the first line that lists the address.
  */
 #ifndef PORTICO_DNSCACHE_HOSTS_H
 #define PORTICO_DNSCACHE_HOSTS_H
@@ -41,5 +45,16 @@ const struct hosts_name *hosts_lookup(const struct hosts *h,
                                       const uint8_t *lname, size_t len);
 const struct hosts_addr *hosts_addr(const struct hosts *h, size_t i);
 size_t hosts_count(const struct hosts *h);
+
+/* The name a PTR query for address a is answered with, or NULL if the
+ * address is not listed. */
+const struct hosts_name *hosts_lookup_addr(const struct hosts *h,
+                                           const struct hosts_addr *a);
+
+/* Reads lname (lower-case wire form) as the reverse name of one whole
+ * address: "D.C.B.A.in-addr.arpa" (four decimal labels 0-255 without
+ * leading zeros) or 32 single hex-nibble labels + "ip6.arpa". Fills a and
+ * returns 0; returns -1 for anything else (partial zones, other names). */
+int hosts_reverse_addr(const uint8_t *lname, size_t len, struct hosts_addr *a);
 
 #endif

@@ -84,45 +84,113 @@ static void hosts_check(struct worker *w)
         hosts_reload(w, "changed");
 }
 
+/* Starts a local (--hosts) answer in w->wbuf: AA header and the question. */
+static void local_begin(struct worker *w, const struct dns_query *q)
+{
+    struct dns_header h = {0, DNS_F_QR | DNS_F_AA, 1, 0, 0, 0};
+
+    dnsw_init(w->wr, w->wbuf, DNS_MAX_MSG);
+    dnsw_header(w->wr, &h);
+    dnsw_name(w->wr, q->lname, q->qname_len, 0);
+    dnsw_u16(w->wr, q->qtype);
+    dnsw_u16(w->wr, q->qclass);
+}
+
+/* Writes the owner (the question's name), type, class and TTL of one
+ * local record, recording where its TTL is. */
+static void local_rr_start(struct worker *w, const struct dns_query *q,
+                           uint16_t type, uint16_t *offs, size_t *nttl)
+{
+    struct dns_writer *wr = w->wr;
+
+    dnsw_name(wr, q->lname, q->qname_len, 1);
+    dnsw_u16(wr, type);
+    dnsw_u16(wr, DNS_C_IN);
+    offs[(*nttl)++] = (uint16_t)wr->len;
+    dnsw_u32(wr, w->cfg->local_ttl);
+}
+
+/* Ends a local answer of nttl records and shapes it for the client.
+ * Returns its length, 0 if it did not fit. */
+static size_t local_finish(struct worker *w, const uint16_t *offs,
+                           size_t nttl, const struct client_q *cq,
+                           uint8_t *out, size_t cap, int *trunc)
+{
+    if (w->wr->overflow)
+        return 0;
+    dns_put16(w->wbuf + DNS_OFF_AN, (uint16_t)nttl);
+    struct answer_src src = {
+        .image = w->wbuf, .image_len = w->wr->len, .ttl_offs = offs,
+        .nttl = nttl, .ttl = w->cfg->local_ttl, .authoritative = 1,
+    };
+    return answer_write(out, cap, &src, cq, trunc);
+}
+
 /* Answers A/AAAA (and NODATA for other types) for a --hosts name. */
 static size_t local_answer(struct worker *w, const struct hosts_name *hn,
                            const struct dns_query *q,
                            const struct client_q *cq, uint8_t *out,
                            size_t cap, int *trunc)
 {
-    struct dns_writer *wr = w->wr;
-    struct dns_header h = {0, DNS_F_QR | DNS_F_AA, 1, 0, 0, 0};
     uint16_t offs[DNS_MAX_TTLS];
     size_t nttl = 0;
 
-    dnsw_init(wr, w->wbuf, DNS_MAX_MSG);
-    dnsw_header(wr, &h);
-    dnsw_name(wr, q->lname, q->qname_len, 0);
-    dnsw_u16(wr, q->qtype);
-    dnsw_u16(wr, q->qclass);
+    local_begin(w, q);
     for (size_t i = 0; i < hn->n4 + hn->n6 && nttl < DNS_MAX_TTLS; i++) {
         const struct hosts_addr *a = hosts_addr(w->hosts, hn->first + i);
         int v4 = a->family == AF_INET;
+        uint16_t alen = v4 ? HOSTS_ADDR4_LEN : HOSTS_ADDR6_LEN;
 
         if (!(q->qtype == DNS_T_ANY || (v4 && q->qtype == DNS_T_A) ||
               (!v4 && q->qtype == DNS_T_AAAA)))
             continue;
-        dnsw_name(wr, q->lname, q->qname_len, 1);
-        dnsw_u16(wr, v4 ? DNS_T_A : DNS_T_AAAA);
-        dnsw_u16(wr, DNS_C_IN);
-        offs[nttl++] = (uint16_t)wr->len;
-        dnsw_u32(wr, w->cfg->local_ttl);
-        dnsw_u16(wr, v4 ? HOSTS_ADDR4_LEN : HOSTS_ADDR6_LEN);
-        dnsw_bytes(wr, a->bytes, v4 ? HOSTS_ADDR4_LEN : HOSTS_ADDR6_LEN);
+        local_rr_start(w, q, v4 ? DNS_T_A : DNS_T_AAAA, offs, &nttl);
+        dnsw_u16(w->wr, alen);
+        dnsw_bytes(w->wr, a->bytes, alen);
     }
-    if (wr->overflow)
+    return local_finish(w, offs, nttl, cq, out, cap, trunc);
+}
+
+/* Answers a PTR (or ANY) query for the reverse name of a --hosts address
+ * with the one name the table gives for it. */
+static size_t local_ptr_answer(struct worker *w, const struct hosts_name *hn,
+                               const struct dns_query *q,
+                               const struct client_q *cq, uint8_t *out,
+                               size_t cap, int *trunc)
+{
+    uint16_t offs[1];
+    size_t nttl = 0, rdlen_at;
+
+    local_begin(w, q);
+    local_rr_start(w, q, DNS_T_PTR, offs, &nttl);
+    rdlen_at = w->wr->len;
+    dnsw_u16(w->wr, 0);
+    dnsw_name(w->wr, hn->name, hn->name_len, 1);
+    if (!w->wr->overflow)
+        dns_put16(w->wbuf + rdlen_at,
+                  (uint16_t)(w->wr->len - rdlen_at - sizeof(uint16_t)));
+    return local_finish(w, offs, nttl, cq, out, cap, trunc);
+}
+
+/* The local answer for q from --hosts: a listed name, or (PTR and ANY
+ * only, as dnsmasq does; other types at a reverse name are forwarded) the
+ * reverse name of a listed address. Returns 0 if --hosts has none. */
+static size_t hosts_answer(struct worker *w, const struct dns_query *q,
+                           const struct client_q *cq, uint8_t *out,
+                           size_t cap, int *trunc)
+{
+    const struct hosts_name *hn;
+    struct hosts_addr a;
+
+    if (!w->hosts || q->qclass != DNS_C_IN)
         return 0;
-    dns_put16(w->wbuf + DNS_OFF_AN, (uint16_t)nttl);
-    struct answer_src src = {
-        .image = w->wbuf, .image_len = wr->len, .ttl_offs = offs,
-        .nttl = nttl, .ttl = w->cfg->local_ttl, .authoritative = 1,
-    };
-    return answer_write(out, cap, &src, cq, trunc);
+    if ((hn = hosts_lookup(w->hosts, q->lname, q->qname_len)))
+        return local_answer(w, hn, q, cq, out, cap, trunc);
+    if ((q->qtype == DNS_T_PTR || q->qtype == DNS_T_ANY) &&
+        hosts_reverse_addr(q->lname, q->qname_len, &a) == 0 &&
+        (hn = hosts_lookup_addr(w->hosts, &a)))
+        return local_ptr_answer(w, hn, q, cq, out, cap, trunc);
+    return 0;
 }
 
 /* ---- the query path ------------------------------------------------ */
@@ -178,7 +246,6 @@ size_t worker_handle_query(struct worker *w, const uint8_t *msg, size_t len,
 {
     struct dns_query q;
     struct client_q cq;
-    const struct hosts_name *hn;
     struct cache_entry *e;
     uint32_t hash;
     int trunc = 0;
@@ -202,16 +269,12 @@ size_t worker_handle_query(struct worker *w, const uint8_t *msg, size_t len,
         return answer_badvers(out, cap, msg, len, &cq);
     }
 
-    if (w->hosts && q.qclass == DNS_C_IN &&
-        (hn = hosts_lookup(w->hosts, q.lname, q.qname_len))) {
-        n = local_answer(w, hn, &q, &cq, out, cap, &trunc);
-        if (n) {
-            prom_inc(&w->m.local_answers);
-            if (trunc)
-                prom_inc(&w->m.truncated);
-            metrics_response(&w->m, DNS_R_NOERROR);
-            return n;
-        }
+    if ((n = hosts_answer(w, &q, &cq, out, cap, &trunc))) {
+        prom_inc(&w->m.local_answers);
+        if (trunc)
+            prom_inc(&w->m.truncated);
+        metrics_response(&w->m, DNS_R_NOERROR);
+        return n;
     }
 
     hash = cache_hash(q.lname, q.qname_len, q.qtype, q.qclass);
