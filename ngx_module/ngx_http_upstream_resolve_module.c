@@ -23,6 +23,8 @@
 
 
 static void *ngx_http_upstream_resolve_create_main_conf(ngx_conf_t *cf);
+static char *ngx_http_upstream_resolve_init_main_conf(ngx_conf_t *cf,
+    void *conf);
 static void *ngx_http_upstream_resolve_create_srv_conf(ngx_conf_t *cf);
 static ngx_int_t ngx_http_upstream_resolve_postconfiguration(ngx_conf_t *cf);
 static char *ngx_http_upstream_resolve_server(ngx_conf_t *cf,
@@ -49,6 +51,11 @@ struct sockaddr_in  ngx_http_upstream_resolve_placeholder = {
 };
 
 
+static ngx_conf_num_bounds_t  ngx_http_upstream_resolve_max_in_flight_bounds = {
+    ngx_conf_check_num_bounds, 1, NGX_HTTP_UPSTREAM_RESOLVE_MAX_IN_FLIGHT_MAX
+};
+
+
 static ngx_command_t  ngx_http_upstream_resolve_commands[] = {
 
     { ngx_string("resolve_server"),
@@ -64,6 +71,13 @@ static ngx_command_t  ngx_http_upstream_resolve_commands[] = {
       NGX_HTTP_SRV_CONF_OFFSET,
       0,
       NULL },
+
+    { ngx_string("resolve_max_in_flight"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_upstream_resolve_main_conf_t, max_in_flight),
+      &ngx_http_upstream_resolve_max_in_flight_bounds },
 
     { ngx_string("upstream_resolve_status"),
       NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
@@ -81,7 +95,7 @@ static ngx_http_module_t  ngx_http_upstream_resolve_module_ctx = {
     ngx_http_upstream_resolve_postconfiguration, /* postconfiguration */
 
     ngx_http_upstream_resolve_create_main_conf, /* create main configuration */
-    NULL,                                  /* init main configuration */
+    ngx_http_upstream_resolve_init_main_conf, /* init main configuration */
 
     ngx_http_upstream_resolve_create_srv_conf, /* create server configuration */
     NULL,                                  /* merge server configuration */
@@ -132,7 +146,21 @@ ngx_http_upstream_resolve_create_main_conf(ngx_conf_t *cf)
         return NULL;
     }
 
+    rmcf->max_in_flight = NGX_CONF_UNSET;
+
     return rmcf;
+}
+
+
+static char *
+ngx_http_upstream_resolve_init_main_conf(ngx_conf_t *cf, void *conf)
+{
+    ngx_http_upstream_resolve_main_conf_t  *rmcf = conf;
+
+    ngx_conf_init_value(rmcf->max_in_flight,
+                        NGX_HTTP_UPSTREAM_RESOLVE_MAX_IN_FLIGHT);
+
+    return NGX_CONF_OK;
 }
 
 

@@ -40,6 +40,15 @@
 /* a claim older than resolver_timeout + this is taken over */
 #define NGX_HTTP_UPSTREAM_RESOLVE_LEASE_SLACK 2000      /* ms */
 
+/*
+ * resolutions in flight per worker ("resolve_max_in_flight"): at most this
+ * many answers wait in the resolver's UDP receive buffer.  A default buffer
+ * (212992 bytes) holds 256 small datagrams on loopback (measured), so 128
+ * answers arriving at once fit with room to spare, even on one socket.
+ */
+#define NGX_HTTP_UPSTREAM_RESOLVE_MAX_IN_FLIGHT     128
+#define NGX_HTTP_UPSTREAM_RESOLVE_MAX_IN_FLIGHT_MAX 65536
+
 /* "[IPv6]:port", the longest peer name */
 #define NGX_HTTP_RESOLVE_PEER_NAME_LEN                                    \
     (NGX_INET6_ADDRSTRLEN + sizeof("[]:65535") - 1)
@@ -154,12 +163,17 @@ typedef struct ngx_http_upstream_resolve_srv_conf_s
     ngx_http_upstream_resolve_srv_conf_t;
 
 
-/* a resolution in flight in this worker */
+/*
+ * one name of one upstream in this worker: in flight (ctx set), waiting in
+ * the worker's queue of due names (queued), or idle
+ */
 
 typedef struct {
     ngx_http_upstream_resolve_srv_conf_t  *conf;
     ngx_uint_t                             index;
     ngx_resolver_ctx_t                    *ctx;
+    ngx_queue_t                            queue;     /* in main->pending */
+    unsigned                               queued:1;
 } ngx_http_upstream_resolve_job_t;
 
 
@@ -193,6 +207,12 @@ typedef struct {
 
     ngx_resolver_t                      *resolver;
     ngx_msec_t                           resolver_timeout;
+    ngx_int_t                            max_in_flight;
+
+    /* per worker: due names in the order they fell due, and the count */
+    ngx_queue_t                          pending;   /* of ..._job_t */
+    ngx_uint_t                           in_flight;
+    unsigned                             draining:1;
 
     ngx_event_t                          tick;
     ngx_log_t                           *log;

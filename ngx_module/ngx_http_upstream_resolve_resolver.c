@@ -9,9 +9,22 @@
  * worker.  A claim older than resolver_timeout plus a margin is taken over,
  * so a worker that exits or dies while resolving does not stop the name.
  *
+ * Pacing: a worker keeps at most "resolve_max_in_flight" resolutions in
+ * flight.  The tick appends due names to the worker's FIFO queue (each name
+ * at most once, so the queue never holds more than the names); whenever a
+ * resolution ends (answer, error or timeout) and after each tick, names are
+ * taken from the head, claimed and started until the cap is reached.  A
+ * name is claimed only when it starts, so its lease runs from the query,
+ * and another worker with room may take a queued name meanwhile (this
+ * worker then drops it from its queue when the claim fails).  A queued name
+ * keeps its peers until its answer arrives.  Without the cap, the start-up
+ * burst (every name at once) overflows the resolver socket's receive
+ * buffer and the lost answers wait for resolver_timeout.
+ *
  * The resolver may call the handler from inside ngx_resolve_name() (cache
  * hit); the job therefore records the context before the call and the
- * handler clears it.
+ * handler clears it, and the queue is drained by one loop at a time (a
+ * handler called from inside the loop only updates the count).
  */
 
 
@@ -19,6 +32,10 @@
 
 
 static void ngx_http_upstream_resolve_tick(ngx_event_t *ev);
+static ngx_uint_t ngx_http_upstream_resolve_stopping(
+    ngx_http_upstream_resolve_main_conf_t *rmcf);
+static void ngx_http_upstream_resolve_drain(
+    ngx_http_upstream_resolve_main_conf_t *rmcf);
 static ngx_uint_t ngx_http_upstream_resolve_claim(
     ngx_http_upstream_resolve_main_conf_t *rmcf,
     ngx_http_upstream_resolve_srv_conf_t *rscf, ngx_uint_t i, ngx_msec_t now);
@@ -73,6 +90,10 @@ ngx_http_upstream_resolve_init_worker(ngx_cycle_t *cycle,
     rmcf->log = cycle->log;
     rmcf->cycle = cycle;
 
+    ngx_queue_init(&rmcf->pending);
+    rmcf->in_flight = 0;
+    rmcf->draining = 0;
+
     rmcf->tick.handler = ngx_http_upstream_resolve_tick;
     rmcf->tick.data = rmcf;
     rmcf->tick.log = cycle->log;
@@ -103,7 +124,7 @@ ngx_http_upstream_resolve_tick(ngx_event_t *ev)
     ngx_http_upstream_resolve_main_conf_t  *rmcf = ev->data;
 
     ngx_uint_t                              i, j;
-    ngx_msec_t                              now;
+    ngx_msec_t                              now, lease;
     ngx_http_upstream_resolve_job_t        *job;
     ngx_http_upstream_resolve_state_t      *st;
     ngx_http_upstream_resolve_srv_conf_t  **rscfp, *rscf;
@@ -131,6 +152,7 @@ ngx_http_upstream_resolve_tick(ngx_event_t *ev)
     }
 
     now = ngx_current_msec;
+    lease = rmcf->resolver_timeout + NGX_HTTP_UPSTREAM_RESOLVE_LEASE_SLACK;
     rscfp = rmcf->upstreams.elts;
 
     for (i = 0; i < rmcf->upstreams.nelts; i++) {
@@ -139,25 +161,81 @@ ngx_http_upstream_resolve_tick(ngx_event_t *ev)
         for (j = 0; j < rscf->hosts->nelts; j++) {
             job = &rscf->jobs[j];
 
-            if (job->ctx) {
+            if (job->ctx || job->queued) {
                 continue;
             }
 
             st = &rscf->shared->state[j];
 
-            /* unlocked peek; the claim checks again under the lock */
+            /*
+             * unlocked peek: not due yet, or another worker resolves it
+             * (its claim is still good); the claim checks again under the
+             * lock when the name leaves the queue
+             */
 
-            if (now < st->next) {
+            if (now < st->next
+                || (st->owner != 0 && now <= st->claimed + lease))
+            {
                 continue;
             }
 
-            if (ngx_http_upstream_resolve_claim(rmcf, rscf, j, now)) {
-                ngx_http_upstream_resolve_start(rmcf, job);
-            }
+            ngx_queue_insert_tail(&rmcf->pending, &job->queue);
+            job->queued = 1;
         }
     }
 
+    ngx_http_upstream_resolve_drain(rmcf);
+
     ngx_add_timer(ev, NGX_HTTP_UPSTREAM_RESOLVE_TICK);
+}
+
+
+/* the worker is leaving this cycle: start nothing more for it */
+
+static ngx_uint_t
+ngx_http_upstream_resolve_stopping(ngx_http_upstream_resolve_main_conf_t *rmcf)
+{
+    return ngx_exiting || ngx_quit || ngx_terminate
+           || (ngx_cycle_t *) ngx_cycle != rmcf->cycle;
+}
+
+
+/*
+ * Starts queued names, oldest first, while fewer than max_in_flight are in
+ * flight.  Every turn of the loop removes a name from the queue, so the
+ * loop ends; a handler called from inside it (cached answer, error) only
+ * lowers the count, which this loop then uses.
+ */
+
+static void
+ngx_http_upstream_resolve_drain(ngx_http_upstream_resolve_main_conf_t *rmcf)
+{
+    ngx_queue_t                      *q;
+    ngx_http_upstream_resolve_job_t  *job;
+
+    if (rmcf->draining || ngx_http_upstream_resolve_stopping(rmcf)) {
+        return;
+    }
+
+    rmcf->draining = 1;
+
+    while (rmcf->in_flight < (ngx_uint_t) rmcf->max_in_flight
+           && !ngx_queue_empty(&rmcf->pending))
+    {
+        q = ngx_queue_head(&rmcf->pending);
+        ngx_queue_remove(q);
+
+        job = ngx_queue_data(q, ngx_http_upstream_resolve_job_t, queue);
+        job->queued = 0;
+
+        if (ngx_http_upstream_resolve_claim(rmcf, job->conf, job->index,
+                                            ngx_current_msec))
+        {
+            ngx_http_upstream_resolve_start(rmcf, job);
+        }
+    }
+
+    rmcf->draining = 0;
 }
 
 
@@ -220,12 +298,14 @@ ngx_http_upstream_resolve_start(ngx_http_upstream_resolve_main_conf_t *rmcf,
                    "upstream resolve: resolving \"%V\"", &host->name);
 
     job->ctx = ctx;
+    rmcf->in_flight++;
 
     if (ngx_resolve_name(ctx) != NGX_OK) {
 
-        /* the resolver has freed ctx */
+        /* the resolver has freed ctx without calling the handler */
 
         job->ctx = NULL;
+        rmcf->in_flight--;
         ngx_http_upstream_resolve_apply(job, NGX_ERROR, NULL, 0, 0);
     }
 
@@ -238,10 +318,13 @@ ngx_http_upstream_resolve_handler(ngx_resolver_ctx_t *ctx)
 {
     ngx_http_upstream_resolve_job_t  *job = ctx->data;
 
-    time_t        cap;
-    ngx_uint_t    i;
-    ngx_addr_t   *addrs;
-    ngx_msec_t    next;
+    time_t                                  cap;
+    ngx_uint_t                              i;
+    ngx_addr_t                             *addrs;
+    ngx_msec_t                              next;
+    ngx_http_upstream_resolve_main_conf_t  *rmcf;
+
+    rmcf = job->conf->main;
 
     job->ctx = NULL;
     addrs = NULL;
@@ -269,7 +352,7 @@ ngx_http_upstream_resolve_handler(ngx_resolver_ctx_t *ctx)
         if (addrs == NULL) {
             ngx_http_upstream_resolve_apply(job, NGX_ERROR, NULL, 0, 0);
             ngx_resolve_name_done(ctx);
-            return;
+            goto done;
         }
 
         for (i = 0; i < ctx->naddrs; i++) {
@@ -287,6 +370,13 @@ ngx_http_upstream_resolve_handler(ngx_resolver_ctx_t *ctx)
     }
 
     ngx_resolve_name_done(ctx);
+
+done:
+
+    /* one slot is free: the next due name may go */
+
+    rmcf->in_flight--;
+    ngx_http_upstream_resolve_drain(rmcf);
 }
 
 
