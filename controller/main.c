@@ -28,6 +28,7 @@
 #include "controller/nginx.h"
 #include "controller/reload.h"
 #include "controller/render.h"
+#include "controller/routes.h"
 #include "controller/selfsigned.h"
 #include "controller/store.h"
 #include "controller/tlsfiles.h"
@@ -54,6 +55,7 @@
 #define MAX_PUBLISH_ADDRESSES 16
 #define MAX_RESOLVER_SOCKETS  64
 #define RESOLVER_SOCKETS      32
+#define CANDIDATE_DIR         "candidate"   /* under the prefix: nginx -t input */
 
 struct opts {
     const char *source;
@@ -66,7 +68,6 @@ struct opts {
     const char *nginx_binary;
     const char *prefix;
     const char *module_path;
-    const char *upstream_mode;
     const char *resolver;
     const char *resolve_ttl_arg;
     char resolve_ttl[64];
@@ -133,13 +134,12 @@ static void usage(FILE *out)
 "  --cluster-domain=DOMAIN       Service names: SVC.NS.svc.DOMAIN (cluster.local)\n"
 "nginx:\n"
 "  --nginx-binary=PATH           (default /usr/sbin/nginx)\n"
-"  --nginx-prefix=DIR            state folder: nginx.conf, certificates, pid,\n"
-"                                temp files (default /var/lib/portico)\n"
-"  --module-path=PATH            ngx_http_upstream_resolve_module.so (default\n"
+"  --nginx-prefix=DIR            state folder: nginx.conf, route table, pid,\n"
+"                                certificates, temp files\n"
+"                                (default /var/lib/portico)\n"
+"  --module-path=PATH            ngx_http_upstream_resolve_module.so, with the\n"
+"                                resolve and the route modules (default\n"
 "                                /usr/lib/nginx/modules/ngx_http_upstream_resolve_module.so)\n"
-"  --upstream-mode=module|variable  module (default): upstream{} with\n"
-"                                resolve_server; variable: proxy_pass through a\n"
-"                                variable and nginx's resolver (no module)\n"
 "  --resolver=ADDR[:PORT]        DNS for upstream names, i.e. portico-dnscache\n"
 "                                (default 127.0.0.1:53)\n"
 "  --resolve-ttl=MIN,MAX         re-resolve bounds (default 1s,30s)\n"
@@ -150,7 +150,8 @@ static void usage(FILE *out)
 "  --http-port=N --https-port=N  (default 80/443; 8080/8443 with --source=dir)\n"
 "  --bind-address=ADDR           listen only on ADDR (default: all)\n"
 "  --status-port=N               nginx status on 127.0.0.1:N: /nginx_status,\n"
-"                                /upstreams, /config-version (default 10246)\n"
+"                                /upstreams, /config-version, /routes-version\n"
+"                                (default 10246)\n"
 "  --worker-processes=N|auto     (default auto)\n"
 "  --certs-dir=DIR               certificate files (default PREFIX/certs)\n"
 "  --debounce=DURATION           coalesce changes for this long (default 100ms)\n"
@@ -242,7 +243,6 @@ static int parse_args(struct opts *o, int argc, char **argv)
     o->prefix = "/var/lib/portico";
     o->module_path =
         "/usr/lib/nginx/modules/ngx_http_upstream_resolve_module.so";
-    o->upstream_mode = "module";
     o->resolver = "127.0.0.1:53";
     o->resolve_ttl_arg = "1s,30s";
     o->resolver_sockets = RESOLVER_SOCKETS;
@@ -305,7 +305,6 @@ static int parse_args(struct opts *o, int argc, char **argv)
         STR("--nginx-binary", nginx_binary)
         STR("--nginx-prefix", prefix)
         STR("--module-path", module_path)
-        STR("--upstream-mode", upstream_mode)
         STR("--resolver", resolver)
         STR("--resolve-ttl", resolve_ttl_arg)
         STR("--bind-address", bind_address)
@@ -377,11 +376,6 @@ static int parse_args(struct opts *o, int argc, char **argv)
         o->http_port = local ? LOCAL_HTTP_PORT : KUBE_HTTP_PORT;
     if (!https_set)
         o->https_port = local ? LOCAL_HTTPS_PORT : KUBE_HTTPS_PORT;
-    if (strcmp(o->upstream_mode, "module") != 0 &&
-        strcmp(o->upstream_mode, "variable") != 0) {
-        fprintf(stderr, PROGRAM ": --upstream-mode must be module or variable\n");
-        return -1;
-    }
     if (validate_host(o->cluster_domain, strlen(o->cluster_domain), err,
                       sizeof(err)) < 0) {
         fprintf(stderr, PROGRAM ": --cluster-domain: %s\n", err);
@@ -556,7 +550,8 @@ static int make_dirs(const struct opts *o, char *err, size_t errlen)
 {
     static const char *const sub[] = {"", "/tmp", "/tmp/client_body",
                                       "/tmp/proxy", "/tmp/fastcgi",
-                                      "/tmp/uwsgi", "/tmp/scgi", "/logs"};
+                                      "/tmp/uwsgi", "/tmp/scgi", "/logs",
+                                      "/" CANDIDATE_DIR};
     char path[PATH_LEN];
 
     for (size_t i = 0; i < sizeof(sub) / sizeof(sub[0]); i++) {
@@ -668,8 +663,8 @@ static const char *metrics_listen(const char *addr, char *buf, size_t len)
 static int run(struct controller *c)
 {
     struct opts *o = c->o;
-    char err[512], conf[PATH_LEN], cand[PATH_LEN], dcrt[PATH_LEN],
-        dkey[PATH_LEN], mlisten[128];
+    char err[512], conf[PATH_LEN], routes[PATH_LEN], cand_conf[PATH_LEN],
+        cand_routes[PATH_LEN], dcrt[PATH_LEN], dkey[PATH_LEN], mlisten[128];
     static char certs_dir[PATH_LEN];
     sigset_t mask;
 
@@ -680,7 +675,11 @@ static int run(struct controller *c)
         o->certs_dir = certs_dir;
     }
     snprintf(conf, sizeof(conf), "%s/nginx.conf", o->prefix);
-    snprintf(cand, sizeof(cand), "%s/nginx.conf.candidate", o->prefix);
+    snprintf(routes, sizeof(routes), "%s/" ROUTES_FILE, o->prefix);
+    snprintf(cand_conf, sizeof(cand_conf), "%s/" CANDIDATE_DIR "/nginx.conf",
+             o->prefix);
+    snprintf(cand_routes, sizeof(cand_routes),
+             "%s/" CANDIDATE_DIR "/" ROUTES_FILE, o->prefix);
     snprintf(dcrt, sizeof(dcrt), "%s/default.crt", o->prefix);
     snprintf(dkey, sizeof(dkey), "%s/default.key", o->prefix);
     if (selfsigned_write(dcrt, dkey, "portico-default", err, sizeof(err)) < 0)
@@ -719,8 +718,6 @@ static int run(struct controller *c)
     struct reloader_config rc = {
         .render = {
             .module_path = o->module_path,
-            .upstream_mode = strcmp(o->upstream_mode, "variable") == 0
-                                 ? UPSTREAM_VARIABLE : UPSTREAM_MODULE,
             .resolver = o->resolver,
             .resolver_sockets = o->resolver_sockets,
             .resolve_ttl = o->resolve_ttl,
@@ -742,7 +739,9 @@ static int run(struct controller *c)
             .cluster_domain = o->cluster_domain,
         },
         .conf_path = conf,
-        .candidate_path = cand,
+        .routes_path = routes,
+        .candidate_conf = cand_conf,
+        .candidate_routes = cand_routes,
         .debounce_ms = (int)o->debounce_ms,
         .max_wait_ms = RELOAD_MAX_WAIT_MS,
     };

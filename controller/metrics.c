@@ -70,8 +70,16 @@ void metrics_write(struct metrics *m, struct buf *out)
         const char *l[] = {"result", result_names[r], NULL};
         prom_sample_u64(out, P "reloads_total", l, m->reloads[r]);
     }
+    prom_family(out, P "route_updates_total", "counter",
+                "Route table swaps without a reload (only the table "
+                "changed) by result.");
+    for (int r = 0; r < RELOAD_RESULT_COUNT; r++) {
+        const char *l[] = {"result", result_names[r], NULL};
+        prom_sample_u64(out, P "route_updates_total", l,
+                        m->route_updates[r]);
+    }
     counter(out, P "reloads_skipped_total",
-            "Renders identical to the running config (no reload).",
+            "Renders identical to the served config and route table.",
             m->skipped);
     gauge(out, P "last_reload_success",
           "1 if the last reload attempt succeeded, else 0.",
@@ -81,15 +89,30 @@ void metrics_write(struct metrics *m, struct buf *out)
     gauge(out, P "last_reload_duration_seconds",
           "Time from rendering to nginx serving the new config.",
           m->last_reload_seconds);
+    gauge(out, P "last_route_update_timestamp_seconds",
+          "Unix time of the last confirmed route table swap.",
+          m->last_route_update_ts);
+    gauge(out, P "last_route_update_duration_seconds",
+          "Time from rendering to every nginx worker using the new route "
+          "table.", m->last_route_update_seconds);
     prom_family(out, P "config_hash_info", "gauge",
-                "The config version nginx serves (hash label).");
+                "The nginx.conf version nginx serves (hash label).");
     {
         const char *l[] = {"hash", m->config_hash, NULL};
         prom_sample(out, P "config_hash_info", l, 1);
     }
+    prom_family(out, P "routes_hash_info", "gauge",
+                "The route table version every nginx worker uses (hash "
+                "label).");
+    {
+        const char *l[] = {"hash", m->routes_hash, NULL};
+        prom_sample(out, P "routes_hash_info", l, 1);
+    }
     gauge(out, P "config_bytes", "Size of the running nginx.conf.",
           (double)m->config_bytes);
-    gauge(out, P "servers", "nginx server blocks (hosts).",
+    gauge(out, P "routes_bytes", "Size of the route table in use.",
+          (double)m->routes_bytes);
+    gauge(out, P "servers", "Hosts served (route table sections).",
           (double)m->servers);
     gauge(out, P "upstreams", "nginx upstreams (Service ports).",
           (double)m->upstreams);

@@ -19,8 +19,10 @@
 #include "controller/model.h"
 #include "vault/certs.h"
 
+/* Results of a reload (nginx.conf changed) and of a route table swap
+ * (only the table changed). */
 enum reload_result {
-    RELOAD_OK,              /* reloaded and confirmed */
+    RELOAD_OK,              /* reloaded (or swapped) and confirmed */
     RELOAD_INVALID,         /* nginx -t refused the candidate */
     RELOAD_UNCONFIRMED,     /* nginx never served the new version */
     RELOAD_ERROR,           /* could not render, write or signal */
@@ -30,16 +32,20 @@ enum reload_result {
 struct metrics {
     pthread_mutex_t lock;
     uint64_t reloads[RELOAD_RESULT_COUNT];
-    uint64_t skipped;               /* renders identical to the running config */
+    uint64_t route_updates[RELOAD_RESULT_COUNT];  /* table swaps */
+    uint64_t skipped;               /* renders identical to what is served */
     uint64_t exclusions;            /* Ingresses left out after nginx -t */
     uint64_t rejections;            /* validation failures (transitions) */
     uint64_t nginx_restarts;
     double last_reload_ts;          /* unix seconds of the last success */
     int last_reload_ok;
     double last_reload_seconds;     /* render to confirmed */
+    double last_route_update_ts;    /* unix seconds of the last table swap */
+    double last_route_update_seconds;   /* render to confirmed */
     char config_hash[32];
+    char routes_hash[32];           /* the route table version served */
     size_t ingresses[ING_STATE_COUNT];
-    size_t servers, upstreams, config_bytes;
+    size_t servers, upstreams, config_bytes, routes_bytes;
     int ready;
     int leader;                     /* -1: no election (local mode) */
     char *kube_text;                /* from kube_client_write_metrics */

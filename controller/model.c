@@ -843,9 +843,9 @@ static void sort(void *base, size_t n, size_t size,
         qsort(base, n, size, cmp);
 }
 
-/* The order nginx must see: exact locations, then the other rules
- * longest first (regex locations are tried in order, the first match
- * wins), Prefix before ImplementationSpecific on the same path. */
+/* The order of the route table: exact rules, then the others longest
+ * first (tried in order, the first match wins), Prefix before
+ * ImplementationSpecific on the same path. */
 static int cmp_loc(const void *a, const void *b)
 {
     const struct model_location *x = a, *y = b;

@@ -4,14 +4,15 @@
  * per Service port).
  *
  * The Ingress spec, exactly:
- * - Exact /p       -> LOC_EXACT /p        (location = "/p")
+ * - Exact /p       -> LOC_EXACT /p        (the URI equals /p)
  * - Prefix /p      -> LOC_ELEMENTS /p     (whole path elements; a trailing
  *                     slash on /p is ignored); Prefix / -> LOC_PREFIX /
  * - ImplementationSpecific /p -> LOC_PREFIX /p (a plain string prefix)
- * render.c turns every non-exact rule but "/" into a regex location,
- * ordered longest path first, so nginx picks an exact match first, then
- * the longest rule: the spec's "longest match wins; Exact beats Prefix".
- * Wildcard hosts cover exactly one label (render.c uses a regex name).
+ * Locations are sorted exact first, then the others longest path first
+ * (Prefix before ImplementationSpecific on the same path); routes.c
+ * writes them in this order into the route table, whose matcher tries
+ * exact rules first and then the others in order: the spec's "longest
+ * match wins; Exact beats Prefix". Wildcard hosts cover exactly one label.
  *
  * Ingresses are processed oldest first (creationTimestamp, then
  * namespace/name): on any conflict (same host and nginx location, the
@@ -39,7 +40,7 @@ enum loc_match {
 
 struct model_location {
     enum loc_match match;
-    char *path;
+    char *path;             /* validated: [A-Za-z0-9] and -._~/!*'()+,:@=& */
     const char *upstream;   /* the upstream's name (owned by it), or NULL:
                                the backend cannot be resolved -> 503 */
     size_t ingress;         /* index in model.ings (its options apply) */

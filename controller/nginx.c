@@ -20,7 +20,8 @@
 #include "evloop.h"
 #include "log.h"
 
-#define REAP_WAIT_STEP_MS 10
+#define REAP_WAIT_STEP_MS  10
+#define PROBE_RESPONSE_MAX 4096   /* headers + the lines we read */
 
 struct nginx {
     struct nginx_opts o;
@@ -293,13 +294,18 @@ void nginx_stop(struct nginx *n, int timeout_ms)
     stop_orphans(0);
 }
 
-int nginx_probe_version(int port, char *out, size_t outlen)
+/* GET path on the status port: 0 with the first line of the body in
+ * out, or -1. */
+static int probe_first_line(int port, const char *path, char *out,
+                            size_t outlen)
 {
     struct sockaddr_in sa = {.sin_family = AF_INET,
                              .sin_port = htons((uint16_t)port)};
-    static const char req[] = "GET /config-version HTTP/1.0\r\n"
-                              "Host: portico-controller\r\n\r\n";
-    char resp[1024];
+    char req[256];
+    int reqlen = snprintf(req, sizeof(req),
+                          "GET %s HTTP/1.0\r\n"
+                          "Host: portico-controller\r\n\r\n", path);
+    char resp[PROBE_RESPONSE_MAX];
     size_t got = 0;
     uint64_t deadline = evloop_clock_ms() + NGINX_PROBE_TIMEOUT_MS;
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -314,7 +320,8 @@ int nginx_probe_version(int port, char *out, size_t outlen)
     struct pollfd p = {.fd = fd, .events = POLLOUT};
     if (poll(&p, 1, NGINX_PROBE_TIMEOUT_MS) != 1 || (p.revents & POLLERR))
         goto out;
-    if (send(fd, req, sizeof(req) - 1, MSG_NOSIGNAL) != (ssize_t)sizeof(req) - 1)
+    if (reqlen < 0 || (size_t)reqlen >= sizeof(req) ||
+        send(fd, req, (size_t)reqlen, MSG_NOSIGNAL) != (ssize_t)reqlen)
         goto out;
     for (;;) {
         int64_t left = (int64_t)deadline - (int64_t)evloop_clock_ms();
@@ -349,4 +356,14 @@ int nginx_probe_version(int port, char *out, size_t outlen)
 out:
     close(fd);
     return rc;
+}
+
+int nginx_probe_version(int port, char *out, size_t outlen)
+{
+    return probe_first_line(port, "/config-version", out, outlen);
+}
+
+int nginx_probe_routes_version(int port, char *out, size_t outlen)
+{
+    return probe_first_line(port, "/routes-version", out, outlen);
 }

@@ -1,8 +1,8 @@
 /*
  * nginx.h - the nginx master as a child of the controller: start it, test
  * candidate configs (`nginx -t`, with a timeout), reload it (SIGHUP), read
- * the config version it serves on the loopback status port, notice when
- * it dies, stop it.
+ * the config and route table versions it serves on the loopback status
+ * port, notice when it dies, stop it.
  *
  * The controller makes itself a child subreaper, so when a master dies
  * its orphaned workers become our children: nginx_reap() kills them so
@@ -56,5 +56,8 @@ int nginx_worker_accepting(pid_t pid);
 /* GET http://127.0.0.1:port/config-version; 0 with the trimmed body in
  * out, or -1. Blocks at most NGINX_PROBE_TIMEOUT_MS. */
 int nginx_probe_version(int port, char *out, size_t outlen);
+/* GET http://127.0.0.1:port/routes-version; 0 with its first line (the
+ * route table version every worker uses, or "mixed") in out, or -1. */
+int nginx_probe_routes_version(int port, char *out, size_t outlen);
 
 #endif

@@ -12,12 +12,21 @@
 
 #include "log.h"
 #include "prom.h"
+#include "controller/profiles.h"
+#include "controller/routes.h"
 #include "controller/validate.h"
 
 #define NGINX_OUTPUT_MAX   8192
 #define REASON_MAX         512
 #define SHOWN_MAX          300
 #define OLD_WORKERS_MAX    256
+#define VERSION_MAX        64     /* a probed version line */
+
+/* What a confirmation waits for. */
+enum change_kind {
+    CHANGE_RELOAD,      /* nginx.conf (and maybe the table): SIGHUP/start */
+    CHANGE_ROUTES,      /* only the route table: renamed, no signal */
+};
 
 struct exclusion {
     char *ns, *name;
@@ -40,13 +49,17 @@ struct reloader {
     int dirty_while_busy;
 
     char served_hash[RENDER_HASH_LEN + 1];  /* confirmed in nginx */
+    char served_routes[ROUTES_VERSION_LEN + 1];
     char swapped_hash[RENDER_HASH_LEN + 1]; /* in nginx.conf */
+    char swapped_routes[ROUTES_VERSION_LEN + 1];    /* in the live table */
     int have_conf;                          /* nginx.conf is a good config */
     char pending_hash[RENDER_HASH_LEN + 1]; /* awaiting confirmation */
+    char pending_routes[ROUTES_VERSION_LEN + 1];
+    enum change_kind pending_kind;
     uint64_t pending_started_ms, pending_deadline_ms;
     struct model pending_model;
     int pending;
-    size_t pending_bytes;
+    size_t pending_bytes, pending_routes_bytes;
     pid_t old_workers[OLD_WORKERS_MAX];     /* before the SIGHUP */
     size_t nold;
 
@@ -207,11 +220,16 @@ static void update_vault_hosts(struct reloader *r, const struct model *m)
         r->hooks.vault_hosts(r->hooks.arg, r->vault_hosts, r->nvault);
 }
 
-static void record_result(struct reloader *r, enum reload_result res)
+static void record_result(struct reloader *r, enum change_kind kind,
+                          enum reload_result res)
 {
     pthread_mutex_lock(&r->metrics->lock);
-    r->metrics->reloads[res]++;
-    r->metrics->last_reload_ok = res == RELOAD_OK;
+    if (kind == CHANGE_ROUTES) {
+        r->metrics->route_updates[res]++;
+    } else {
+        r->metrics->reloads[res]++;
+        r->metrics->last_reload_ok = res == RELOAD_OK;
+    }
     pthread_mutex_unlock(&r->metrics->lock);
 }
 
@@ -276,13 +294,86 @@ static void start_confirm(struct reloader *r)
     evloop_timer_start(r->confirm, 0);
 }
 
+/* The Ingress that produced the line an nginx -t error points at, in
+ * the candidate table or the candidate nginx.conf; OWNER_NONE if none. */
+static size_t error_owner(const struct reloader *r, const char *nginx_out,
+                          const struct render_result *conf,
+                          const struct routes_result *routes)
+{
+    size_t line = ownedtext_error_line(nginx_out, r->cfg.candidate_routes);
+
+    if (line)
+        return ownedtext_owner(&routes->t, line);
+    line = ownedtext_error_line(nginx_out, r->cfg.candidate_conf);
+    return line ? ownedtext_owner(&conf->t, line) : OWNER_NONE;
+}
+
+/* Renders both files of m; 0 or -1 (out of memory, logged). */
+static int render_both(struct reloader *r, const struct model *m,
+                       struct render_result *conf,
+                       struct routes_result *routes)
+{
+    struct profiles p;
+
+    if (profiles_build(m, &p) < 0)
+        goto oom;
+    if (render_config(m, &p, &r->cfg.render, conf) < 0) {
+        profiles_free(&p);
+        goto oom;
+    }
+    if (routes_render(m, &p, r->cfg.render.https_port, routes) < 0) {
+        render_result_free(conf);
+        profiles_free(&p);
+        goto oom;
+    }
+    profiles_free(&p);
+    return 0;
+oom:
+    log_error("reload: out of memory rendering");
+    return -1;
+}
+
+static int write_candidates(struct reloader *r,
+                            const struct render_result *conf,
+                            const struct routes_result *routes)
+{
+    if (write_file(r->cfg.candidate_routes, routes->t.text.data,
+                   routes->t.text.len) < 0) {
+        log_error("reload: cannot write %s: %s", r->cfg.candidate_routes,
+                  strerror(errno));
+        return -1;
+    }
+    if (write_file(r->cfg.candidate_conf, conf->t.text.data,
+                   conf->t.text.len) < 0) {
+        log_error("reload: cannot write %s: %s", r->cfg.candidate_conf,
+                  strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+static void finish_unchanged(struct reloader *r, const struct model *m,
+                             const char *hash)
+{
+    report(r, m);
+    record_states(r, m);
+    update_vault_hosts(r, m);
+    pthread_mutex_lock(&r->metrics->lock);
+    r->metrics->skipped++;
+    pthread_mutex_unlock(&r->metrics->lock);
+    log_debug("reload: config %s and routes %s unchanged, nothing to do",
+              hash, r->served_routes);
+}
+
 static void reconcile(struct reloader *r)
 {
     struct model m;
     struct render_result out;
+    struct routes_result rt;
     char nginx_out[NGINX_OUTPUT_MAX], reason[REASON_MAX];
     uint64_t started = evloop_clock_ms();
     uint64_t render_ms = 0, test_ms = 0, test_total_ms = 0;
+    enum change_kind kind = CHANGE_RELOAD;
     int attempt;
 
     for (int k = 0; k < RK_COUNT; k++)
@@ -298,39 +389,33 @@ static void reconcile(struct reloader *r)
     for (attempt = 0;; attempt++) {
         if (model_build(&m, r->store, &r->cfg.model) < 0) {
             log_error("reload: out of memory building the model");
-            record_result(r, RELOAD_ERROR);
+            record_result(r, CHANGE_RELOAD, RELOAD_ERROR);
             return;
         }
         prune_exclusions(r);
-        if (render_config(&m, &r->cfg.render, &out) < 0) {
-            log_error("reload: out of memory rendering");
+        if (render_both(r, &m, &out, &rt) < 0) {
             model_free(&m);
-            record_result(r, RELOAD_ERROR);
+            record_result(r, CHANGE_RELOAD, RELOAD_ERROR);
             return;
         }
         /* Unchanged only if nginx confirmed serving these very bytes; an
-         * unconfirmed reload is tried again. */
-        if (r->have_conf && nginx_running(r->nginx) &&
-            strcmp(out.hash, r->served_hash) == 0) {
-            report(r, &m);
-            record_states(r, &m);
-            update_vault_hosts(r, &m);
-            pthread_mutex_lock(&r->metrics->lock);
-            r->metrics->skipped++;
-            pthread_mutex_unlock(&r->metrics->lock);
-            log_debug("reload: config %s unchanged, nothing to do", out.hash);
+         * unconfirmed reload or swap is tried again. */
+        int conf_served = r->have_conf && nginx_running(r->nginx) &&
+                          strcmp(out.hash, r->served_hash) == 0;
+        if (conf_served && strcmp(rt.version, r->served_routes) == 0) {
+            finish_unchanged(r, &m, out.hash);
             render_result_free(&out);
+            routes_result_free(&rt);
             model_free(&m);
             return;
         }
-        if (write_file(r->cfg.candidate_path, out.text.data, out.text.len) < 0) {
-            log_error("reload: cannot write %s: %s", r->cfg.candidate_path,
-                      strerror(errno));
-            record_result(r, RELOAD_ERROR);
+        kind = conf_served ? CHANGE_ROUTES : CHANGE_RELOAD;
+        if (write_candidates(r, &out, &rt) < 0) {
+            record_result(r, kind, RELOAD_ERROR);
             goto drop;
         }
         uint64_t rendered = evloop_clock_ms();
-        int rc = nginx_test(r->nginx, r->cfg.candidate_path, nginx_out,
+        int rc = nginx_test(r->nginx, r->cfg.candidate_conf, nginx_out,
                             sizeof(nginx_out));
         test_ms = evloop_clock_ms() - rendered;
         render_ms = rendered - started - test_total_ms;
@@ -340,14 +425,12 @@ static void reconcile(struct reloader *r)
         first_error(nginx_out, reason, sizeof(reason));
         if (rc == -2) {
             log_error("reload: cannot test the config: %s", reason);
-            record_result(r, RELOAD_ERROR);
+            record_result(r, kind, RELOAD_ERROR);
             goto drop;
         }
-        size_t line = render_error_line(nginx_out, r->cfg.candidate_path);
-        size_t owner = line >= 1 && line <= out.nlines ? out.line_owner[line - 1]
-                                                       : RENDER_NO_OWNER;
-        record_result(r, RELOAD_INVALID);
-        if (owner == RENDER_NO_OWNER || attempt >= RELOAD_MAX_EXCLUSIONS) {
+        size_t owner = error_owner(r, nginx_out, &out, &rt);
+        record_result(r, kind, RELOAD_INVALID);
+        if (owner == OWNER_NONE || attempt >= RELOAD_MAX_EXCLUSIONS) {
             log_error("reload: nginx -t refused the config (%s); keeping the "
                       "running config", reason);
             goto drop;
@@ -359,42 +442,66 @@ static void reconcile(struct reloader *r)
         r->metrics->exclusions++;
         pthread_mutex_unlock(&r->metrics->lock);
         render_result_free(&out);
+        routes_result_free(&rt);
         model_free(&m);
     }
     report(r, &m);
     record_states(r, &m);
     update_vault_hosts(r, &m);
-    if (rename(r->cfg.candidate_path, r->cfg.conf_path) < 0) {
-        log_error("reload: cannot install %s: %s", r->cfg.conf_path,
+    /* The table first: the nginx.conf renamed next refers to it. */
+    if (rename(r->cfg.candidate_routes, r->cfg.routes_path) < 0) {
+        log_error("reload: cannot install %s: %s", r->cfg.routes_path,
                   strerror(errno));
-        record_result(r, RELOAD_ERROR);
+        record_result(r, kind, RELOAD_ERROR);
         goto drop;
     }
-    memcpy(r->swapped_hash, out.hash, sizeof(r->swapped_hash));
-    r->have_conf = 1;
-    r->nold = nginx_running(r->nginx)
-                  ? nginx_workers(r->nginx, r->old_workers, OLD_WORKERS_MAX)
-                  : 0;
-    if (nginx_running(r->nginx) ? nginx_reload(r->nginx)
-                                : nginx_start(r->nginx)) {
-        log_error("reload: cannot signal nginx");
-        record_result(r, RELOAD_ERROR);
-        goto drop;
+    memcpy(r->swapped_routes, rt.version, sizeof(r->swapped_routes));
+    if (kind == CHANGE_ROUTES) {
+        log_info("routes: table %s (%zu bytes, %zu hosts, %zu ingresses) "
+                 "swapped in, no reload; render %llu ms, nginx -t %llu ms",
+                 rt.version, rt.t.text.len, m.nservers, m.ning,
+                 (unsigned long long)render_ms, (unsigned long long)test_ms);
+    } else {
+        if (rename(r->cfg.candidate_conf, r->cfg.conf_path) < 0) {
+            log_error("reload: cannot install %s: %s", r->cfg.conf_path,
+                      strerror(errno));
+            record_result(r, kind, RELOAD_ERROR);
+            goto drop;
+        }
+        memcpy(r->swapped_hash, out.hash, sizeof(r->swapped_hash));
+        r->have_conf = 1;
+        r->nold = nginx_running(r->nginx)
+                      ? nginx_workers(r->nginx, r->old_workers,
+                                      OLD_WORKERS_MAX)
+                      : 0;
+        if (nginx_running(r->nginx) ? nginx_reload(r->nginx)
+                                    : nginx_start(r->nginx)) {
+            log_error("reload: cannot signal nginx");
+            record_result(r, kind, RELOAD_ERROR);
+            goto drop;
+        }
+        log_info("reload: config %s (%zu bytes, %zu upstreams), routes %s "
+                 "(%zu bytes, %zu hosts, %zu ingresses) sent to nginx; "
+                 "render %llu ms, nginx -t %llu ms",
+                 out.hash, out.t.text.len, m.nups, rt.version,
+                 rt.t.text.len, m.nservers, m.ning,
+                 (unsigned long long)render_ms, (unsigned long long)test_ms);
     }
-    log_info("reload: config %s (%zu bytes, %zu servers, %zu upstreams, "
-             "%zu ingresses) sent to nginx; render %llu ms, nginx -t %llu ms",
-             out.hash, out.text.len, m.nservers, m.nups, m.ning,
-             (unsigned long long)render_ms, (unsigned long long)test_ms);
     memcpy(r->pending_hash, out.hash, sizeof(r->pending_hash));
+    memcpy(r->pending_routes, rt.version, sizeof(r->pending_routes));
+    r->pending_kind = kind;
     r->pending_model = m;
     r->pending = 1;
     r->pending_started_ms = started;
-    r->pending_bytes = out.text.len;
+    r->pending_bytes = out.t.text.len;
+    r->pending_routes_bytes = rt.t.text.len;
     render_result_free(&out);
+    routes_result_free(&rt);
     start_confirm(r);
     return;
 drop:
     render_result_free(&out);
+    routes_result_free(&rt);
     model_free(&m);
 }
 
@@ -406,22 +513,40 @@ static void confirmed(struct reloader *r)
     size_t nuse = 0;
     struct model *m = &r->pending_model;
 
+    double at;
+
     clock_gettime(CLOCK_REALTIME, &now);
+    at = (double)now.tv_sec + (double)now.tv_nsec / 1e9;
     memcpy(r->served_hash, r->pending_hash, sizeof(r->served_hash));
+    memcpy(r->served_routes, r->pending_routes, sizeof(r->served_routes));
     r->restart_delay_ms = RELOAD_RESTART_MIN_MS;
     pthread_mutex_lock(&r->metrics->lock);
-    r->metrics->reloads[RELOAD_OK]++;
-    r->metrics->last_reload_ok = 1;
-    r->metrics->last_reload_ts = (double)now.tv_sec + now.tv_nsec / 1e9;
-    r->metrics->last_reload_seconds = took;
+    if (r->pending_kind == CHANGE_ROUTES) {
+        r->metrics->route_updates[RELOAD_OK]++;
+        r->metrics->last_route_update_ts = at;
+        r->metrics->last_route_update_seconds = took;
+    } else {
+        r->metrics->reloads[RELOAD_OK]++;
+        r->metrics->last_reload_ok = 1;
+        r->metrics->last_reload_ts = at;
+        r->metrics->last_reload_seconds = took;
+    }
     snprintf(r->metrics->config_hash, sizeof(r->metrics->config_hash), "%s",
              r->served_hash);
+    snprintf(r->metrics->routes_hash, sizeof(r->metrics->routes_hash), "%s",
+             r->served_routes);
     r->metrics->servers = m->nservers;
     r->metrics->upstreams = m->nups;
     r->metrics->config_bytes = r->pending_bytes;
+    r->metrics->routes_bytes = r->pending_routes_bytes;
     r->metrics->ready = 1;
     pthread_mutex_unlock(&r->metrics->lock);
-    log_info("reload: nginx serves config %s (%.3f s)", r->served_hash, took);
+    if (r->pending_kind == CHANGE_ROUTES)
+        log_info("routes: every nginx worker uses table %s (%.3f s)",
+                 r->served_routes, took);
+    else
+        log_info("reload: nginx serves config %s with routes %s (%.3f s)",
+                 r->served_hash, r->served_routes, took);
 
     /* Expiry of the Secret certificates nginx now serves, per host. */
     struct buf certs_text;
@@ -482,24 +607,52 @@ static int old_workers_accepting(struct reloader *r)
     return 0;
 }
 
+/* Every worker uses the pending table (line 1 of /routes-version). */
+static int routes_served(struct reloader *r)
+{
+    char version[VERSION_MAX];
+
+    return nginx_probe_routes_version(r->cfg.render.status_port, version,
+                                      sizeof(version)) == 0 &&
+           strcmp(version, r->pending_routes) == 0;
+}
+
+/* The new workers answer with the pending nginx.conf hash. */
+static int config_served(struct reloader *r)
+{
+    char version[VERSION_MAX];
+
+    return nginx_probe_version(r->cfg.render.status_port, version,
+                               sizeof(version)) == 0 &&
+           strcmp(version, r->pending_hash) == 0;
+}
+
 static void on_confirm(struct evloop *loop, struct ev_timer *t, void *arg)
 {
     struct reloader *r = arg;
-    char version[64];
+    int done;
 
     if (!r->pending)
         return;
-    if (nginx_probe_version(r->cfg.render.status_port, version,
-                            sizeof(version)) == 0 &&
-        strcmp(version, r->pending_hash) == 0 && !old_workers_accepting(r)) {
+    if (r->pending_kind == CHANGE_ROUTES)
+        done = routes_served(r);
+    else
+        done = config_served(r) && !old_workers_accepting(r) &&
+               routes_served(r);
+    if (done) {
         confirmed(r);
         finish_pending(r);
         return;
     }
     if (evloop_clock_ms() >= r->pending_deadline_ms) {
-        log_error("reload: nginx did not serve config %s within %d ms",
-                  r->pending_hash, r->cfg.confirm_timeout_ms);
-        record_result(r, RELOAD_UNCONFIRMED);
+        if (r->pending_kind == CHANGE_ROUTES)
+            log_error("routes: nginx workers did not load table %s within "
+                      "%d ms", r->pending_routes, r->cfg.confirm_timeout_ms);
+        else
+            log_error("reload: nginx did not serve config %s with routes %s "
+                      "within %d ms", r->pending_hash, r->pending_routes,
+                      r->cfg.confirm_timeout_ms);
+        record_result(r, r->pending_kind, RELOAD_UNCONFIRMED);
         finish_pending(r);
         return;
     }
@@ -546,6 +699,9 @@ static void on_restart(struct evloop *loop, struct ev_timer *t, void *arg)
         /* Confirm the restarted master; no model change to publish. */
         if (model_build(&r->pending_model, r->store, &r->cfg.model) == 0) {
             memcpy(r->pending_hash, r->swapped_hash, sizeof(r->pending_hash));
+            memcpy(r->pending_routes, r->swapped_routes,
+                   sizeof(r->pending_routes));
+            r->pending_kind = CHANGE_RELOAD;
             r->nold = 0;
             r->pending = 1;
             r->pending_started_ms = evloop_clock_ms();

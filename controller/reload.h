@@ -3,15 +3,23 @@
  *
  * A store change arms a debounce timer (bursts coalesce: the timer waits
  * for DEBOUNCE of quiet, at most MAX_WAIT after the first change). Then:
- * build the model, render; if the bytes equal what nginx serves, stop
- * there. Otherwise write a candidate file, `nginx -t` it; on failure map
- * the error line back to the Ingress that produced it, leave that Ingress
- * out (until it changes) and try again, so one bad resource cannot block
- * the others; an error in shared config keeps the running config. On
- * success rename the candidate over nginx.conf (atomic), start nginx or
- * SIGHUP it, and poll the loopback config-version endpoint until the new
- * workers answer with the new hash. Only then is the change "served"
- * (metrics, readiness, status publishing).
+ * build the model, render nginx.conf and the route table (routes.h); if
+ * both equal what nginx serves, stop there. Otherwise write both into the
+ * candidate folder (nginx.conf there is byte-identical to the live one it
+ * would become and loads its own candidate table), `nginx -t` it; on
+ * failure map the error line, in whichever file, back to the Ingress that
+ * produced it, leave that Ingress out (until it changes) and try again,
+ * so one bad resource cannot block the others; an error in shared config
+ * keeps the running config. On success:
+ * - only the table changed: rename the candidate table over the live one
+ *   (atomic); the workers load it within their poll interval, no reload;
+ *   poll /routes-version until every worker uses the new version;
+ * - nginx.conf changed: rename the table, then nginx.conf, start nginx or
+ *   SIGHUP it, and poll /config-version until the new workers answer with
+ *   the new hash, no old worker accepts connections any more and every
+ *   worker uses the new table.
+ * Only then is the change "served" (metrics, readiness, status
+ * publishing).
  *
  * nginx dying is noticed through SIGCHLD (nginx_reap); the reloader
  * restarts it on the last good config with a backoff.
@@ -39,14 +47,16 @@ struct reloader_config {
     struct render_opts render;
     struct model_opts model;        /* tls and excluded are set inside */
     const char *conf_path;          /* live nginx.conf */
-    const char *candidate_path;
+    const char *routes_path;        /* live table, next to it (ROUTES_FILE) */
+    const char *candidate_conf;     /* in the candidate folder, on the same */
+    const char *candidate_routes;   /* filesystem (rename is atomic) */
     int debounce_ms;
     int max_wait_ms;
     int confirm_timeout_ms;
 };
 
 struct reloader_hooks {
-    /* After a confirmed reload: the model nginx now serves. */
+    /* After a confirmed reload or table swap: the model nginx now serves. */
     void (*served)(void *arg, const struct model *m);
     /* An Ingress newly rejected or excluded (or with a new reason). */
     void (*problem)(void *arg, const struct model_ingress *mi);

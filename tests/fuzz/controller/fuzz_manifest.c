@@ -1,6 +1,7 @@
 /* libFuzzer target: arbitrary bytes as a manifest file (YAML, then JSON)
- * through the whole local-mode path: parse, store, model, render. Must
- * never crash, leak or hang, whatever the input. */
+ * through the whole local-mode path: parse, store, model, render
+ * nginx.conf and the route table. Must never crash, leak or hang, whatever
+ * the input. */
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
@@ -8,7 +9,9 @@
 #include "log.h"
 #include "controller/manifest.h"
 #include "controller/model.h"
+#include "controller/profiles.h"
 #include "controller/render.h"
+#include "controller/routes.h"
 #include "controller/store.h"
 
 static const struct model_opts OPTS = {
@@ -19,7 +22,7 @@ static const struct model_opts OPTS = {
 };
 
 static const struct render_opts RENDER = {
-    .module_path = "/m.so", .upstream_mode = UPSTREAM_MODULE,
+    .module_path = "/m.so",
     .resolver = "127.0.0.1:53", .resolve_ttl = "1s 30s",
     .http_port = 80, .https_port = 443, .status_port = 10246,
     .prefix = "/p", .default_crt = "/p/d.crt", .default_key = "/p/d.key",
@@ -49,6 +52,8 @@ static void run(const uint8_t *data, size_t size, int is_json)
     struct store *s;
     struct model m;
     struct render_result r;
+    struct routes_result rt;
+    struct profiles p;
 
     if (!docs)
         return;
@@ -60,8 +65,13 @@ static void run(const uint8_t *data, size_t size, int is_json)
             store_put(s, k, d);
     }
     if (s && model_build(&m, s, &OPTS) == 0) {
-        if (render_config(&m, &RENDER, &r) == 0)
-            render_result_free(&r);
+        if (profiles_build(&m, &p) == 0) {
+            if (render_config(&m, &p, &RENDER, &r) == 0)
+                render_result_free(&r);
+            if (routes_render(&m, &p, RENDER.https_port, &rt) == 0)
+                routes_result_free(&rt);
+            profiles_free(&p);
+        }
         model_free(&m);
     }
     store_free(s);

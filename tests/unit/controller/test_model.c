@@ -1,8 +1,10 @@
 /* Unit tests for controller/model and controller/render: Ingress selection
- * by class, the spec's path rules as nginx locations, one-label wildcards,
- * Service port resolution, conflicts decided by age, rejection of one bad
- * Ingress without affecting the others, and byte-identical rendering
- * whatever the input order. */
+ * by class, the spec's path rules as model locations, Service port
+ * resolution, conflicts decided by age, rejection of one bad Ingress
+ * without affecting the others; nginx.conf with one-label wildcard server
+ * names for TLS hosts, option profiles as named locations traced to their
+ * Ingress, and byte-identical rendering whatever the input order. (The
+ * route table: test_routes.c.) */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -15,6 +17,7 @@
 
 #include "controller/manifest.h"
 #include "controller/model.h"
+#include "controller/profiles.h"
 #include "controller/render.h"
 #include "controller/store.h"
 
@@ -26,7 +29,6 @@ static const struct model_opts OPTS = {
 
 static const struct render_opts RENDER = {
     .module_path = "/m.so",
-    .upstream_mode = UPSTREAM_MODULE,
     .resolver = "127.0.0.1:53",
     .resolve_ttl = "1s 30s",
     .http_port = 80,
@@ -38,6 +40,36 @@ static const struct render_opts RENDER = {
     .worker_processes = "1",
     .keepalive = 32,
     .error_log = "stderr",
+};
+
+/* nginx.conf of m, with its option profiles. */
+static int render(const struct model *m, struct render_result *r)
+{
+    struct profiles p;
+    int rc;
+
+    assert_int_equal(profiles_build(m, &p), 0);
+    rc = render_config(m, &p, &RENDER, r);
+    profiles_free(&p);
+    return rc;
+}
+
+/* Every Secret is a valid pair at /c/NAME.crt and /c/NAME.key. */
+static int any_secret(void *ctx, const char *ns, const char *name,
+                      const char *host, char **crt, char **key, char *err,
+                      size_t errlen)
+{
+    if (asprintf(crt, "/c/%s.crt", name) < 0 ||
+        asprintf(key, "/c/%s.key", name) < 0)
+        abort();
+    return 0;
+}
+
+static const struct model_opts OPTS_TLS = {
+    .controller_class = "portico.io/ingress-controller",
+    .ingress_class = "portico",
+    .cluster_domain = "cluster.local",
+    .tls = {.secret = any_secret},
 };
 
 /* Loads YAML documents into a fresh store. */
@@ -125,18 +157,12 @@ static void prefix_matches_whole_path_elements(void **state)
                       "Prefix", "web");
     struct store *s = store_of(i, NULL, NULL);
     struct model m;
-    struct render_result r;
 
     assert_int_equal(model_build(&m, s, &OPTS), 0);
     const struct model_server *sv = server(&m, "x.test");
     assert_non_null(sv);
     assert_non_null(loc(sv, LOC_ELEMENTS, "/foo.v1"));
     assert_int_equal(sv->nlocs, 1);
-    assert_int_equal(render_config(&m, &RENDER, &r), 0);
-    /* "/foo.v1" and "/foo.v1/..." but not "/foo.v1x"; '.' is literal */
-    assert_non_null(strstr(r.text.data,
-                           "location ~ \"^/foo[.]v1(?:/|$)\" {"));
-    render_result_free(&r);
     model_free(&m);
     store_free(s);
     free(i);
@@ -425,20 +451,38 @@ static void service_ports_resolve_by_name_headless_and_external(void **state)
     free(all);
 }
 
-static void wildcard_server_name_matches_exactly_one_label(void **state)
+/* An Ingress with one Prefix "/" rule for host and TLS from Secret
+ * "tls-NAME" for it. */
+static char *tls_ingress(const char *name, const char *host)
 {
-    char *w = ingress("w", "2026-01-01T00:00:00Z", "*.foo.com", "/", "Prefix",
-                      "web");
+    char *s;
+    if (asprintf(&s,
+                 "kind: Ingress\nmetadata: {name: %s, namespace: ns, "
+                 "creationTimestamp: \"2026-01-01T00:00:00Z\"}\n"
+                 "spec:\n  ingressClassName: portico\n"
+                 "  tls: [{hosts: [\"%s\"], secretName: tls-%s}]\n"
+                 "  rules:\n  - host: \"%s\"\n    http:\n      paths:\n"
+                 "      - {path: /, pathType: Prefix, backend: {service: "
+                 "{name: web, port: {number: 80}}}}\n---\n",
+                 name, host, name, host) < 0)
+        abort();
+    return s;
+}
+
+static void tls_wildcard_server_name_matches_exactly_one_label(void **state)
+{
+    char *w = tls_ingress("w", "*.foo.com");
     struct store *s = store_of(w, NULL, NULL);
     struct model m;
     struct render_result r;
     regex_t re;
     char pattern[256];
 
-    assert_int_equal(model_build(&m, s, &OPTS), 0);
-    assert_int_equal(render_config(&m, &RENDER, &r), 0);
-    const char *line = strstr(r.text.data, "server_name \"~");
+    assert_int_equal(model_build(&m, s, &OPTS_TLS), 0);
+    assert_int_equal(render(&m, &r), 0);
+    const char *line = strstr(r.t.text.data, "server_name \"~");
     assert_non_null(line);
+    assert_non_null(strstr(line, "ssl_certificate \"/c/tls-w.crt\";"));
     /* Pull the regex out of: server_name "~REGEX"; */
     const char *start = line + strlen("server_name \"~");
     size_t n = strcspn(start, "\"");
@@ -457,31 +501,70 @@ static void wildcard_server_name_matches_exactly_one_label(void **state)
     free(w);
 }
 
+static size_t count(const char *hay, const char *needle)
+{
+    size_t n = 0;
+
+    for (const char *p = hay; (p = strstr(p, needle)); p += strlen(needle))
+        n++;
+    return n;
+}
+
+static void only_hosts_with_a_certificate_get_a_server_block(void **state)
+{
+    char *a = tls_ingress("a", "secure.test");
+    char *b = ingress("b", "2026-01-01T00:00:00Z", "plain.test", "/x",
+                      "Prefix", "web");
+    struct store *s = store_of(a, b, NULL);
+    struct model m;
+    struct render_result r;
+
+    assert_int_equal(model_build(&m, s, &OPTS_TLS), 0);
+    assert_int_equal(render(&m, &r), 0);
+    const char *t = r.t.text.data;
+    assert_non_null(strstr(t, "server_name \"secure.test\";"));
+    assert_null(strstr(t, "plain.test"));
+    assert_null(strstr(t, "/x"));
+    /* the default server, the TLS host and the status server */
+    assert_int_equal(count(t, "server {"), 3);
+    /* both routing servers route through the table */
+    assert_int_equal(count(t, "location / { portico_route; proxy_pass "
+                              "http://portico_dispatch; }"), 2);
+    assert_non_null(strstr(t, "upstream portico_dispatch { portico_dispatch; }"));
+    assert_non_null(strstr(t, "portico_routes routes;"));
+    assert_non_null(strstr(t, "location = /routes-version { "
+                              "portico_routes_status; }"));
+    render_result_free(&r);
+    model_free(&m);
+    store_free(s);
+    free(a);
+    free(b);
+}
+
 static void render_is_byte_identical_whatever_the_input_order(void **state)
 {
     char *a = ingress("a", "2026-01-01T00:00:00Z", "a.test", "/a", "Prefix",
                       "web");
     char *b = ingress("b", "2026-01-02T00:00:00Z", "b.test", "/b", "Exact",
-                      "web");
-    char *c = ingress("c", "2026-01-01T00:00:00Z", "a.test", "/c", "Prefix",
-                      "web");
+                      "other");
+    char *c = tls_ingress("c", "c.test");
     struct store *s1 = store_of(a, b, c), *s2 = store_of(c, b, a);
     struct model m1, m2;
     struct render_result r1, r2;
 
-    assert_int_equal(model_build(&m1, s1, &OPTS), 0);
-    assert_int_equal(model_build(&m2, s2, &OPTS), 0);
-    assert_int_equal(render_config(&m1, &RENDER, &r1), 0);
-    assert_int_equal(render_config(&m2, &RENDER, &r2), 0);
-    assert_int_equal(r1.text.len, r2.text.len);
-    assert_memory_equal(r1.text.data, r2.text.data, r1.text.len);
+    assert_int_equal(model_build(&m1, s1, &OPTS_TLS), 0);
+    assert_int_equal(model_build(&m2, s2, &OPTS_TLS), 0);
+    assert_int_equal(render(&m1, &r1), 0);
+    assert_int_equal(render(&m2, &r2), 0);
+    assert_int_equal(r1.t.text.len, r2.t.text.len);
+    assert_memory_equal(r1.t.text.data, r2.t.text.data, r1.t.text.len);
     assert_string_equal(r1.hash, r2.hash);
-    /* And a change gives a different hash. */
-    store_remove(s2, RK_INGRESS, "ns", "b");
+    /* And a change nginx must know (a TLS host less) gives a new hash. */
+    store_remove(s2, RK_INGRESS, "ns", "c");
     model_free(&m2);
     render_result_free(&r2);
-    assert_int_equal(model_build(&m2, s2, &OPTS), 0);
-    assert_int_equal(render_config(&m2, &RENDER, &r2), 0);
+    assert_int_equal(model_build(&m2, s2, &OPTS_TLS), 0);
+    assert_int_equal(render(&m2, &r2), 0);
     assert_string_not_equal(r1.hash, r2.hash);
     render_result_free(&r1);
     render_result_free(&r2);
@@ -494,66 +577,94 @@ static void render_is_byte_identical_whatever_the_input_order(void **state)
     free(c);
 }
 
-static void exact_slash_path_gets_a_guard_so_nginx_never_redirects(void **state)
+static void a_path_change_leaves_nginx_conf_unchanged(void **state)
 {
-    /* nginx would answer "/foo" with a 301 to "/foo/"; the spec says an
-     * Exact "/foo/" does not match "/foo" at all. */
-    char *a = ingress("a", "2026-01-01T00:00:00Z", "x.test", "/foo/", "Exact",
+    char *a = ingress("a", "2026-01-01T00:00:00Z", "a.test", "/a", "Prefix",
                       "web");
-    char *b = ingress("b", "2026-01-01T00:00:00Z", "y.test", "/foo/", "Exact",
-                      "web");
-    char *c = ingress("c", "2026-01-01T00:00:00Z", "y.test", "/f",
-                      "ImplementationSpecific", "web");
+    char *a2 = ingress("a", "2026-01-01T00:00:00Z", "a.test", "/changed",
+                       "Exact", "web");
+    char *b = ingress("b", "2026-01-01T00:00:00Z", "new-host.test", "/b",
+                      "Prefix", "web");
+    struct store *s1 = store_of(a, NULL, NULL), *s2 = store_of(a2, b, NULL);
+    struct model m1, m2;
+    struct render_result r1, r2;
+
+    assert_int_equal(model_build(&m1, s1, &OPTS), 0);
+    assert_int_equal(model_build(&m2, s2, &OPTS), 0);
+    assert_int_equal(render(&m1, &r1), 0);
+    assert_int_equal(render(&m2, &r2), 0);
+    assert_string_equal(r1.hash, r2.hash);
+    render_result_free(&r1);
+    render_result_free(&r2);
+    model_free(&m1);
+    model_free(&m2);
+    store_free(s1);
+    store_free(s2);
+    free(a);
+    free(a2);
+    free(b);
+}
+
+/* An Ingress with one rule and annotations (YAML flow map body). */
+static char *annotated(const char *name, const char *created,
+                       const char *host, const char *annotations)
+{
+    char *s;
+    if (asprintf(&s,
+                 "kind: Ingress\nmetadata: {name: %s, namespace: ns, "
+                 "creationTimestamp: \"%s\", annotations: {%s}}\n"
+                 "spec:\n  ingressClassName: portico\n  rules:\n"
+                 "  - host: \"%s\"\n    http:\n      paths:\n"
+                 "      - {path: /, pathType: Prefix, backend: {service: "
+                 "{name: web, port: {number: 80}}}}\n---\n",
+                 name, created, annotations, host) < 0)
+        abort();
+    return s;
+}
+
+static void profile_lines_are_traced_to_their_oldest_ingress(void **state)
+{
+    /* b and c share one option set: one named location, owned by the
+     * older (c); a has another. */
+    char *a = annotated("a", "2026-01-01T00:00:00Z", "a.test",
+                        "portico.io/proxy-read-timeout: 5s");
+    char *b = annotated("b", "2026-03-01T00:00:00Z", "b.test",
+                        "portico.io/proxy-body-size: 999999999999g");
+    char *c = annotated("c", "2026-02-01T00:00:00Z", "c.test",
+                        "portico.io/proxy-body-size: 999999999999g");
     struct store *s = store_of(a, b, c);
     struct model m;
     struct render_result r;
+    char out[256];
 
     assert_int_equal(model_build(&m, s, &OPTS), 0);
-    assert_int_equal(render_config(&m, &RENDER, &r), 0);
-    const char *x = strstr(r.text.data, "server_name \"x.test\"");
-    const char *y = strstr(r.text.data, "server_name \"y.test\"");
-    assert_non_null(x);
-    assert_non_null(y);
-    /* x.test: nothing else matches "/foo" -> 404 */
-    assert_non_null(strstr(x, "location = \"/foo\" { return 404; }"));
-    /* y.test: "/foo" falls to the ImplementationSpecific "/f" backend */
-    const char *guard = strstr(y, "location = \"/foo\" { proxy_pass");
-    assert_non_null(guard);
+    assert_int_equal(render(&m, &r), 0);
+    assert_int_equal(count(r.t.text.data, "location @portico_p"), 2);
+    assert_int_equal(count(r.t.text.data, "proxy_read_timeout \"5s\";"), 1);
+    /* Find the line number of the body size and check its owner. */
+    const char *at = strstr(r.t.text.data, "client_max_body_size \"9999");
+    assert_non_null(at);
+    size_t line = 1;
+    for (const char *p = r.t.text.data; p < at; p++)
+        line += *p == '\n';
+    assert_string_equal(m.ings[ownedtext_owner(&r.t, line)].name, "c");
+    snprintf(out, sizeof(out),
+             "nginx: [emerg] \"client_max_body_size\" directive invalid value "
+             "in /p/candidate/nginx.conf:%zu\n"
+             "nginx: configuration file /p/candidate/nginx.conf test failed\n",
+             line);
+    assert_int_equal(ownedtext_error_line(out, "/p/candidate/nginx.conf"),
+                     line);
+    assert_int_equal(ownedtext_error_line(out, "/p/candidate/routes"), 0);
+    /* Shared lines have no owner. */
+    assert_int_equal(ownedtext_owner(&r.t, 1), OWNER_NONE);
+    assert_int_equal(ownedtext_owner(&r.t, r.t.nlines + 1), OWNER_NONE);
     render_result_free(&r);
     model_free(&m);
     store_free(s);
     free(a);
     free(b);
     free(c);
-}
-
-static void rendered_lines_are_traced_to_their_ingress(void **state)
-{
-    char *a = ingress("a", "2026-01-01T00:00:00Z", "a.test", "/only-in-a",
-                      "Exact", "web");
-    struct store *s = store_of(a, NULL, NULL);
-    struct model m;
-    struct render_result r;
-    char out[256];
-
-    assert_int_equal(model_build(&m, s, &OPTS), 0);
-    assert_int_equal(render_config(&m, &RENDER, &r), 0);
-    /* Find the line number of the location and check its owner. */
-    const char *at = strstr(r.text.data, "/only-in-a");
-    size_t line = 1;
-    for (const char *p = r.text.data; p < at; p++)
-        line += *p == '\n';
-    assert_int_equal(r.line_owner[line - 1], 0);
-    assert_string_equal(m.ings[0].name, "a");
-    snprintf(out, sizeof(out),
-             "nginx: [emerg] invalid value \"x\" in /p/nginx.conf.candidate:%zu\n"
-             "nginx: configuration file /p/nginx.conf.candidate test failed\n",
-             line);
-    assert_int_equal(render_error_line(out, "/p/nginx.conf.candidate"), line);
-    render_result_free(&r);
-    model_free(&m);
-    store_free(s);
-    free(a);
 }
 
 static void size_per_ingress_stays_under_one_kilobyte(void **state)
@@ -578,11 +689,11 @@ static void size_per_ingress_stays_under_one_kilobyte(void **state)
     struct store *s = load(all.data);
     struct store *empty = load(CLASS);
     assert_int_equal(model_build(&m, empty, &OPTS), 0);
-    assert_int_equal(render_config(&m, &RENDER, &r0), 0);
+    assert_int_equal(render(&m, &r0), 0);
     model_free(&m);
     assert_int_equal(model_build(&m, s, &OPTS), 0);
-    assert_int_equal(render_config(&m, &RENDER, &r1), 0);
-    size_t per = (r1.text.len - r0.text.len) / N;
+    assert_int_equal(render(&m, &r1), 0);
+    size_t per = (r1.t.text.len - r0.t.text.len) / N;
     print_message("config bytes per Ingress: %zu\n", per);
     assert_true(per <= 1024);
     render_result_free(&r0);
@@ -607,10 +718,11 @@ int main(void)
         cmocka_unit_test(one_invalid_ingress_is_rejected_and_others_served),
         cmocka_unit_test(ingress_class_selection_follows_the_spec),
         cmocka_unit_test(service_ports_resolve_by_name_headless_and_external),
-        cmocka_unit_test(wildcard_server_name_matches_exactly_one_label),
+        cmocka_unit_test(tls_wildcard_server_name_matches_exactly_one_label),
+        cmocka_unit_test(only_hosts_with_a_certificate_get_a_server_block),
         cmocka_unit_test(render_is_byte_identical_whatever_the_input_order),
-        cmocka_unit_test(exact_slash_path_gets_a_guard_so_nginx_never_redirects),
-        cmocka_unit_test(rendered_lines_are_traced_to_their_ingress),
+        cmocka_unit_test(a_path_change_leaves_nginx_conf_unchanged),
+        cmocka_unit_test(profile_lines_are_traced_to_their_oldest_ingress),
         cmocka_unit_test(size_per_ingress_stays_under_one_kilobyte),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,47 @@
+/*
+ * profiles.h - the per-Ingress proxy options (portico.io/proxy-body-size
+ * and the proxy timeouts) as named nginx locations.
+ *
+ * Routing happens in the route table (routes.h), so nginx.conf has no
+ * location per rule; a rule whose Ingress set options names a profile
+ * (`@portico_pHASH`), a named location every routing server has, holding
+ * those options. A profile is one distinct option set among the served
+ * Ingresses. Its name is a hash of its values, so adding or removing an
+ * option set never renames the others (while a reload is under way the
+ * old workers may already read the new table: a rule keeps pointing at
+ * the same options). Its owner is the oldest Ingress using it: an
+ * `nginx -t` error on a profile line leaves that Ingress out, and the
+ * next one with the same bad values after it.
+ */
+#ifndef PORTICO_CONTROLLER_PROFILES_H
+#define PORTICO_CONTROLLER_PROFILES_H
+
+#include <stddef.h>
+
+#include "controller/model.h"
+
+#define PROFILE_PREFIX    "portico_p"
+#define PROFILE_NAME_MAX  48
+#define PROFILE_NONE      ((size_t)-1)
+
+struct profile {
+    char name[PROFILE_NAME_MAX];    /* portico_p + 16 hex digits [+ _N] */
+    size_t owner;                   /* oldest Ingress (index in m.ings) with
+                                       these options: its values are used */
+};
+
+struct profiles {
+    struct profile *list;           /* sorted by name */
+    size_t n;
+    size_t *of_ingress;             /* per m.ings index: index in list, or
+                                       PROFILE_NONE */
+};
+
+/* 0, or -1 out of memory. */
+int profiles_build(const struct model *m, struct profiles *p);
+void profiles_free(struct profiles *p);
+
+/* The profile name of Ingress i, or NULL when it set no options. */
+const char *profiles_of(const struct profiles *p, size_t ingress);
+
+#endif

@@ -1,0 +1,110 @@
+/* routes.c - the model to the route table (see routes.h). */
+#include "controller/routes.h"
+
+#include <openssl/evp.h>
+#include <string.h>
+
+static const char *const match_word[] = {
+    [LOC_EXACT] = "exact",
+    [LOC_PREFIX] = "plain",
+    [LOC_ELEMENTS] = "prefix",
+};
+
+/* " UPSTREAM[ @PROFILE]" or " -" */
+static void target(struct ownedtext *t, const struct profiles *p,
+                   const char *upstream, size_t ingress)
+{
+    const char *profile = profiles_of(p, ingress);
+
+    if (!upstream)
+        buf_puts(&t->text, " -\n");
+    else if (profile)
+        buf_printf(&t->text, " %s @%s\n", upstream, profile);
+    else
+        buf_printf(&t->text, " %s\n", upstream);
+}
+
+static void section(struct ownedtext *t, const struct profiles *p,
+                    const struct model_server *sv)
+{
+    size_t from = t->text.len;
+
+    buf_printf(&t->text, "host %s%s\n", sv->host ? sv->host : "*",
+               sv->redirect ? " redirect" : "");
+    ownedtext_track(t, from, sv->host ? sv->owner : OWNER_NONE);
+    for (size_t i = 0; i < sv->nlocs; i++) {
+        const struct model_location *l = &sv->locs[i];
+        /* Prefix "/" is kept as a plain "/" by the model: the same. */
+        const char *word = strcmp(l->path, "/") == 0 ? "prefix"
+                                                     : match_word[l->match];
+        from = t->text.len;
+        buf_printf(&t->text, "%s %s", word, l->path);
+        target(t, p, l->upstream, l->ingress);
+        ownedtext_track(t, from, l->ingress);
+    }
+    if (sv->has_fallback) {
+        from = t->text.len;
+        /* The defaultBackend answers as it did before profiles: with the
+         * server's own settings. */
+        buf_printf(&t->text, "default %s\n",
+                   sv->fallback ? sv->fallback : "-");
+        ownedtext_track(t, from, sv->fallback_ingress);
+    }
+}
+
+static void version_of(const struct buf *header, const struct buf *body,
+                       char out[ROUTES_VERSION_LEN + 1])
+{
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int mdlen = 0;
+    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+
+    if (!ctx || EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1 ||
+        EVP_DigestUpdate(ctx, header->data, header->len) != 1 ||
+        EVP_DigestUpdate(ctx, body->data ? body->data : "", body->len) != 1 ||
+        EVP_DigestFinal_ex(ctx, md, &mdlen) != 1)
+        mdlen = 0;
+    EVP_MD_CTX_free(ctx);
+    memset(out, '0', ROUTES_VERSION_LEN);
+    for (size_t i = 0; i < ROUTES_VERSION_LEN / 2 && i < mdlen; i++)
+        snprintf(out + 2 * i, 3, "%02x", md[i]);
+    out[ROUTES_VERSION_LEN] = '\0';
+}
+
+int routes_render(const struct model *m, const struct profiles *p,
+                  int https_port, struct routes_result *out)
+{
+    struct ownedtext body;
+    struct buf header;
+    int failed;
+
+    memset(out, 0, sizeof(*out));
+    ownedtext_init(&out->t);
+    ownedtext_init(&body);
+    buf_init(&header);
+    buf_printf(&header, "portico-routes %d\n", ROUTES_FORMAT);
+    ownedtext_printf(&body, OWNER_NONE, "https-port %d\n", https_port);
+    section(&body, p, &m->def);
+    for (size_t i = 0; i < m->nservers; i++)
+        section(&body, p, &m->servers[i]);
+    failed = ownedtext_failed(&body) || buf_failed(&header);
+    if (!failed) {
+        version_of(&header, &body.text, out->version);
+        ownedtext_printf(&out->t, OWNER_NONE, "%sversion %s\n", header.data,
+                         out->version);
+        ownedtext_append(&out->t, &body);
+    }
+    ownedtext_free(&body);
+    buf_free(&header);
+    if (failed || ownedtext_failed(&out->t)) {
+        routes_result_free(out);
+        return -1;
+    }
+    return 0;
+}
+
+void routes_result_free(struct routes_result *r)
+{
+    ownedtext_free(&r->t);
+    memset(r, 0, sizeof(*r));
+}

@@ -1,0 +1,442 @@
+/* Unit tests for controller/routes: the route table nginx workers load
+ * without a reload (docs/routes.md). Exact rules first, then the others
+ * longest first with Prefix before ImplementationSpecific; default, 503,
+ * profile, redirect and wildcard lines; the same bytes whatever the input
+ * order; a version that changes exactly when the content does; every
+ * line traced to the Ingress that produced it. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <openssl/evp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "controller/manifest.h"
+#include "controller/model.h"
+#include "controller/profiles.h"
+#include "controller/routes.h"
+#include "controller/store.h"
+
+#define HTTPS_PORT 443
+
+static const struct model_opts OPTS = {
+    .controller_class = "portico.io/ingress-controller",
+    .ingress_class = "portico",
+    .cluster_domain = "cluster.local",
+};
+
+static const char CLASS[] =
+    "kind: IngressClass\nmetadata: {name: portico}\n"
+    "spec: {controller: portico.io/ingress-controller}\n---\n"
+    "kind: Service\nmetadata: {name: web, namespace: ns}\n"
+    "spec: {ports: [{name: http, port: 80}]}\n---\n"
+    "kind: Service\nmetadata: {name: api, namespace: ns}\n"
+    "spec: {ports: [{name: http, port: 80}]}\n---\n";
+
+/* Loads CLASS and the YAML documents into a fresh store. */
+static struct store *load(const char *yaml)
+{
+    char err[256], *all;
+    struct store *s = store_new(NULL, NULL);
+
+    if (asprintf(&all, "%s%s", CLASS, yaml) < 0)
+        abort();
+    struct json_object *docs = manifest_parse(all, strlen(all), 0, err,
+                                              sizeof(err));
+    free(all);
+    if (!docs)
+        fail_msg("YAML: %s", err);
+    for (size_t i = 0; i < json_object_array_length(docs); i++) {
+        struct json_object *d = json_object_array_get_idx(docs, i);
+        const char *kind = json_object_get_string(
+            json_object_object_get(d, "kind"));
+        enum resource_kind k = strcmp(kind, "Ingress") == 0 ? RK_INGRESS
+                             : strcmp(kind, "Service") == 0 ? RK_SERVICE
+                                                           : RK_INGRESS_CLASS;
+        assert_int_equal(store_put(s, k, d), 0);
+    }
+    json_object_put(docs);
+    return s;
+}
+
+/* Model and table of the YAML. */
+struct fixture {
+    struct store *s;
+    struct model m;
+    struct routes_result rt;
+};
+
+static void build(struct fixture *f, const char *yaml, int https_port)
+{
+    struct profiles p;
+
+    f->s = load(yaml);
+    assert_int_equal(model_build(&f->m, f->s, &OPTS), 0);
+    assert_int_equal(profiles_build(&f->m, &p), 0);
+    assert_int_equal(routes_render(&f->m, &p, https_port, &f->rt), 0);
+    profiles_free(&p);
+}
+
+static void release(struct fixture *f)
+{
+    routes_result_free(&f->rt);
+    model_free(&f->m);
+    store_free(f->s);
+}
+
+/* The upstream name of Service ns/svc port 80 in f's model. */
+static const char *ups(const struct fixture *f, const char *svc)
+{
+    char suffix[64];
+
+    snprintf(suffix, sizeof(suffix), "_ns_%s_80", svc);
+    for (size_t i = 0; i < f->m.nups; i++) {
+        const char *n = f->m.ups[i].name;
+        size_t nl = strlen(n), sl = strlen(suffix);
+        if (nl > sl && strcmp(n + nl - sl, suffix) == 0)
+            return n;
+    }
+    fail_msg("no upstream for %s", svc);
+    return NULL;
+}
+
+/* The table from line 3 on (after the header and the version). */
+static const char *body(const struct fixture *f)
+{
+    const char *t = f->rt.t.text.data;
+
+    t = strchr(t, '\n') + 1;
+    return strchr(t, '\n') + 1;
+}
+
+/* 1-based line number of the line starting with prefix, 0 if none. */
+static size_t line_of(const struct fixture *f, const char *prefix)
+{
+    const char *t = f->rt.t.text.data;
+    size_t line = 1, n = strlen(prefix);
+
+    for (const char *p = t; *p; line++) {
+        if (strncmp(p, prefix, n) == 0)
+            return line;
+        p = strchr(p, '\n');
+        if (!p)
+            break;
+        p++;
+    }
+    return 0;
+}
+
+#define RULE(path, type, svc)                                                 \
+    "      - {path: \"" path "\", pathType: " type ", backend: {service: "   \
+    "{name: " svc ", port: {number: 80}}}}\n"
+
+static const char MIXED[] =
+    "kind: Ingress\nmetadata: {name: i, namespace: ns}\n"
+    "spec:\n  ingressClassName: portico\n  rules:\n  - host: x.test\n"
+    "    http:\n      paths:\n"
+    RULE("/", "Prefix", "web")
+    RULE("/a/", "Prefix", "web")
+    RULE("/a/b", "ImplementationSpecific", "api")
+    RULE("/a/b", "Prefix", "web")
+    RULE("/z", "Exact", "api")
+    RULE("/y/", "Exact", "web")
+    "---\n";
+
+static void header_version_and_https_port_come_first(void **state)
+{
+    struct fixture f;
+    char want[64];
+
+    build(&f, MIXED, 8443);
+    const char *t = f.rt.t.text.data;
+    assert_int_equal(strncmp(t, "portico-routes 1\nversion ", 25), 0);
+    snprintf(want, sizeof(want), "version %s\nhttps-port 8443\n",
+             f.rt.version);
+    assert_non_null(strstr(t, want));
+    assert_int_equal(strlen(f.rt.version), ROUTES_VERSION_LEN);
+    assert_int_equal(strspn(f.rt.version, "0123456789abcdef"),
+                     ROUTES_VERSION_LEN);
+    assert_int_equal(t[f.rt.t.text.len - 1], '\n');
+    release(&f);
+}
+
+static void rules_are_exact_first_then_longest_prefix_before_plain(void **state)
+{
+    struct fixture f;
+    char want[1024];
+
+    build(&f, MIXED, HTTPS_PORT);
+    /* Exact in path order, then longest first; the trailing slash of a
+     * Prefix is gone, an Exact keeps it; Prefix "/" stays "prefix /". */
+    snprintf(want, sizeof(want),
+             "https-port 443\n"
+             "host *\n"
+             "host x.test\n"
+             "exact /y/ %s\n"
+             "exact /z %s\n"
+             "prefix /a/b %s\n"
+             "plain /a/b %s\n"
+             "prefix /a %s\n"
+             "prefix / %s\n",
+             ups(&f, "web"), ups(&f, "api"), ups(&f, "web"), ups(&f, "api"),
+             ups(&f, "web"), ups(&f, "web"));
+    assert_string_equal(body(&f), want);
+    release(&f);
+}
+
+static void default_backend_missing_service_and_profiles_have_lines(void **state)
+{
+    static const char yaml[] =
+        "kind: Ingress\nmetadata: {name: d, namespace: ns, "
+        "creationTimestamp: \"2026-01-01T00:00:00Z\"}\n"
+        "spec:\n  ingressClassName: portico\n"
+        "  defaultBackend: {service: {name: web, port: {number: 80}}}\n"
+        "  rules:\n  - host: d.test\n    http:\n      paths:\n"
+        RULE("/gone", "Prefix", "missing")
+        "---\n"
+        "kind: Ingress\nmetadata: {name: o, namespace: ns, "
+        "creationTimestamp: \"2026-02-01T00:00:00Z\", annotations: "
+        "{portico.io/proxy-body-size: 10m, portico.io/proxy-read-timeout: 5s}}\n"
+        "spec:\n  ingressClassName: portico\n"
+        "  rules:\n  - http:\n      paths:\n"
+        RULE("/upload", "Prefix", "api")
+        "---\n";
+    struct fixture f;
+    struct profiles p;
+    char want[1024];
+
+    build(&f, yaml, HTTPS_PORT);
+    assert_int_equal(profiles_build(&f.m, &p), 0);
+    assert_int_equal(p.n, 1);
+    /* The rule of "o" (no host) is in the default section, with its
+     * profile; d's defaultBackend applies to its hosts and to "*". */
+    snprintf(want, sizeof(want),
+             "https-port 443\n"
+             "host *\n"
+             "prefix /upload %s @%s\n"
+             "default %s\n"
+             "host d.test\n"
+             "prefix /gone -\n"
+             "default %s\n",
+             ups(&f, "api"), p.list[0].name, ups(&f, "web"), ups(&f, "web"));
+    assert_string_equal(body(&f), want);
+    assert_int_equal(strncmp(p.list[0].name, PROFILE_PREFIX,
+                             strlen(PROFILE_PREFIX)), 0);
+    profiles_free(&p);
+    release(&f);
+}
+
+static void https_only_and_wildcard_hosts_have_their_section(void **state)
+{
+    static const char yaml[] =
+        "kind: Ingress\nmetadata: {name: r, namespace: ns, "
+        "labels: {httpsOnly: \"true\"}}\n"
+        "spec:\n  ingressClassName: portico\n"
+        "  rules:\n  - host: \"*.apps.test\"\n    http:\n      paths:\n"
+        RULE("/", "Prefix", "web")
+        "  - host: b.test\n    http:\n      paths:\n"
+        RULE("/", "Prefix", "web")
+        "---\n";
+    struct fixture f;
+    char want[512];
+
+    build(&f, yaml, HTTPS_PORT);
+    snprintf(want, sizeof(want),
+             "https-port 443\n"
+             "host *\n"
+             "host *.apps.test redirect\n"
+             "prefix / %s\n"
+             "host b.test redirect\n"
+             "prefix / %s\n",
+             ups(&f, "web"), ups(&f, "web"));
+    assert_string_equal(body(&f), want);
+    release(&f);
+}
+
+static void same_bytes_whatever_the_input_order(void **state)
+{
+    static const char a[] =
+        "kind: Ingress\nmetadata: {name: a, namespace: ns}\n"
+        "spec:\n  ingressClassName: portico\n  rules:\n  - host: a.test\n"
+        "    http:\n      paths:\n" RULE("/a", "Prefix", "web") "---\n";
+    static const char b[] =
+        "kind: Ingress\nmetadata: {name: b, namespace: ns}\n"
+        "spec:\n  ingressClassName: portico\n  rules:\n  - host: a.test\n"
+        "    http:\n      paths:\n" RULE("/b", "Exact", "api") "---\n";
+    char ab[1024], ba[1024];
+    struct fixture f1, f2;
+
+    snprintf(ab, sizeof(ab), "%s%s", a, b);
+    snprintf(ba, sizeof(ba), "%s%s", b, a);
+    build(&f1, ab, HTTPS_PORT);
+    build(&f2, ba, HTTPS_PORT);
+    assert_string_equal(f1.rt.t.text.data, f2.rt.t.text.data);
+    assert_string_equal(f1.rt.version, f2.rt.version);
+    release(&f1);
+    release(&f2);
+}
+
+/* SHA-256 of the table without its version line, first 16 hex digits. */
+static void expected_version(const struct fixture *f, char out[17])
+{
+    const char *t = f->rt.t.text.data;
+    const char *v = strchr(t, '\n') + 1, *rest = strchr(v, '\n') + 1;
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int n = 0;
+    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+
+    assert_non_null(ctx);
+    EVP_DigestInit_ex(ctx, EVP_sha256(), NULL);
+    EVP_DigestUpdate(ctx, t, (size_t)(v - t));
+    EVP_DigestUpdate(ctx, rest, strlen(rest));
+    EVP_DigestFinal_ex(ctx, md, &n);
+    EVP_MD_CTX_free(ctx);
+    for (int i = 0; i < 8; i++)
+        snprintf(out + 2 * i, 3, "%02x", md[i]);
+}
+
+static void version_changes_exactly_when_the_content_does(void **state)
+{
+    static const char one[] =
+        "kind: Ingress\nmetadata: {name: a, namespace: ns}\n"
+        "spec:\n  ingressClassName: portico\n  rules:\n  - host: a.test\n"
+        "    http:\n      paths:\n" RULE("/a", "Prefix", "web") "---\n";
+    static const char two[] =
+        "kind: Ingress\nmetadata: {name: a, namespace: ns, "
+        "labels: {team: x}}\n"  /* not routing: same table */
+        "spec:\n  ingressClassName: portico\n  rules:\n  - host: a.test\n"
+        "    http:\n      paths:\n" RULE("/a", "Prefix", "web") "---\n";
+    static const char three[] =
+        "kind: Ingress\nmetadata: {name: a, namespace: ns}\n"
+        "spec:\n  ingressClassName: portico\n  rules:\n  - host: a.test\n"
+        "    http:\n      paths:\n" RULE("/a", "Prefix", "web")
+        RULE("/changed", "Prefix", "web") "---\n";
+    struct fixture f1, f2, f3, f4;
+    char v[17];
+
+    build(&f1, one, HTTPS_PORT);
+    build(&f2, two, HTTPS_PORT);
+    build(&f3, three, HTTPS_PORT);
+    build(&f4, one, 8443);
+    expected_version(&f1, v);
+    assert_string_equal(f1.rt.version, v);
+    expected_version(&f3, v);
+    assert_string_equal(f3.rt.version, v);
+    assert_string_equal(f1.rt.t.text.data, f2.rt.t.text.data);
+    assert_string_equal(f1.rt.version, f2.rt.version);
+    assert_string_not_equal(f1.rt.version, f3.rt.version);
+    assert_string_not_equal(f1.rt.version, f4.rt.version);
+    release(&f1);
+    release(&f2);
+    release(&f3);
+    release(&f4);
+}
+
+static void every_line_is_traced_to_the_ingress_that_made_it(void **state)
+{
+    static const char yaml[] =
+        "kind: Ingress\nmetadata: {name: old, namespace: ns, "
+        "creationTimestamp: \"2026-01-01T00:00:00Z\"}\n"
+        "spec:\n  ingressClassName: portico\n"
+        "  defaultBackend: {service: {name: web, port: {number: 80}}}\n"
+        "  rules:\n  - host: m.test\n    http:\n      paths:\n"
+        RULE("/old", "Prefix", "web") "---\n"
+        "kind: Ingress\nmetadata: {name: young, namespace: ns, "
+        "creationTimestamp: \"2026-05-01T00:00:00Z\"}\n"
+        "spec:\n  ingressClassName: portico\n"
+        "  rules:\n  - host: m.test\n    http:\n      paths:\n"
+        RULE("/young/path", "Exact", "api") "---\n";
+    struct fixture f;
+    char out[256];
+
+    build(&f, yaml, HTTPS_PORT);
+    assert_string_equal(f.m.ings[0].name, "old");
+    assert_string_equal(f.m.ings[1].name, "young");
+    size_t newlines = 0;
+    for (const char *c = f.rt.t.text.data; *c; c++)
+        newlines += *c == '\n';
+    assert_int_equal(f.rt.t.nlines, newlines);
+    /* header, version, https-port and "host *" belong to nobody */
+    for (size_t l = 1; l <= 3; l++)
+        assert_int_equal(ownedtext_owner(&f.rt.t, l), OWNER_NONE);
+    assert_int_equal(ownedtext_owner(&f.rt.t, line_of(&f, "host *")),
+                     OWNER_NONE);
+    assert_int_equal(ownedtext_owner(&f.rt.t, line_of(&f, "host m.test")), 0);
+    assert_int_equal(ownedtext_owner(&f.rt.t, line_of(&f, "prefix /old")), 0);
+    assert_int_equal(ownedtext_owner(&f.rt.t, line_of(&f, "default ")), 0);
+    size_t young = line_of(&f, "exact /young/path");
+    assert_int_equal(ownedtext_owner(&f.rt.t, young), 1);
+    /* An nginx -t error in the table names that line. */
+    snprintf(out, sizeof(out),
+             "nginx: [emerg] unknown upstream \"x\" in "
+             "/p/candidate/routes:%zu\n"
+             "nginx: configuration file /p/candidate/nginx.conf test "
+             "failed\n", young);
+    assert_int_equal(ownedtext_error_line(out, "/p/candidate/routes"), young);
+    assert_int_equal(ownedtext_error_line(out, "/p/candidate/nginx.conf"), 0);
+    assert_int_equal(ownedtext_owner(&f.rt.t, f.rt.t.nlines + 1),
+                     OWNER_NONE);
+    release(&f);
+}
+
+static void options_shared_by_ingresses_make_one_profile_owned_by_the_oldest(
+    void **state)
+{
+    static const char yaml[] =
+        "kind: Ingress\nmetadata: {name: b, namespace: ns, "
+        "creationTimestamp: \"2026-03-01T00:00:00Z\", "
+        "annotations: {portico.io/proxy-read-timeout: 5s}}\n"
+        "spec:\n  ingressClassName: portico\n  rules:\n  - host: b.test\n"
+        "    http:\n      paths:\n" RULE("/", "Prefix", "web") "---\n"
+        "kind: Ingress\nmetadata: {name: a, namespace: ns, "
+        "creationTimestamp: \"2026-02-01T00:00:00Z\", "
+        "annotations: {portico.io/proxy-read-timeout: 5s}}\n"
+        "spec:\n  ingressClassName: portico\n  rules:\n  - host: a.test\n"
+        "    http:\n      paths:\n" RULE("/", "Prefix", "web") "---\n"
+        "kind: Ingress\nmetadata: {name: c, namespace: ns, "
+        "creationTimestamp: \"2026-01-01T00:00:00Z\", "
+        "annotations: {portico.io/proxy-send-timeout: 5s}}\n"
+        "spec:\n  ingressClassName: portico\n  rules:\n  - host: c.test\n"
+        "    http:\n      paths:\n" RULE("/", "Prefix", "web") "---\n"
+        "kind: Ingress\nmetadata: {name: d, namespace: ns, "
+        "creationTimestamp: \"2026-04-01T00:00:00Z\"}\n"
+        "spec:\n  ingressClassName: portico\n  rules:\n  - host: d.test\n"
+        "    http:\n      paths:\n" RULE("/", "Prefix", "web") "---\n";
+    struct fixture f;
+    struct profiles p;
+
+    build(&f, yaml, HTTPS_PORT);
+    assert_int_equal(profiles_build(&f.m, &p), 0);
+    assert_int_equal(p.n, 2);
+    assert_true(strcmp(p.list[0].name, p.list[1].name) < 0);
+    /* ings oldest first: c, a, b, d */
+    assert_string_equal(f.m.ings[1].name, "a");
+    const char *pa = profiles_of(&p, 1), *pb = profiles_of(&p, 2);
+    assert_string_equal(pa, pb);
+    assert_string_not_equal(pa, profiles_of(&p, 0));
+    assert_null(profiles_of(&p, 3));
+    for (size_t i = 0; i < p.n; i++)
+        if (strcmp(p.list[i].name, pa) == 0)
+            assert_string_equal(f.m.ings[p.list[i].owner].name, "a");
+    profiles_free(&p);
+    release(&f);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(header_version_and_https_port_come_first),
+        cmocka_unit_test(rules_are_exact_first_then_longest_prefix_before_plain),
+        cmocka_unit_test(default_backend_missing_service_and_profiles_have_lines),
+        cmocka_unit_test(https_only_and_wildcard_hosts_have_their_section),
+        cmocka_unit_test(same_bytes_whatever_the_input_order),
+        cmocka_unit_test(version_changes_exactly_when_the_content_does),
+        cmocka_unit_test(every_line_is_traced_to_the_ingress_that_made_it),
+        cmocka_unit_test(
+            options_shared_by_ingresses_make_one_profile_owned_by_the_oldest),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
