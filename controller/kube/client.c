@@ -586,7 +586,7 @@ struct kube_client *kube_client_new(struct evloop *loop,
     if (kc->cfg.token)
         kc->token = strdup(kc->cfg.token);
     token_reload(kc);
-    kc->events = kube_events_new();
+    kc->events = kube_events_new(kc);
     kc->multi = curl_multi_init();
     kc->curl_timer = evloop_timer_new(loop, curl_timer_cb, kc);
     kc->token_timer = evloop_timer_new(loop, token_timer_cb, kc);

@@ -21,6 +21,7 @@ enum {
     HTTP_MULTIPLE_CHOICES = 300,   /* first non-2xx */
     HTTP_BAD_REQUEST = 400,        /* first error */
     HTTP_UNAUTHORIZED = 401,
+    HTTP_FORBIDDEN = 403,
     HTTP_NOT_FOUND = 404,
     HTTP_CONFLICT = 409,
     HTTP_GONE = 410,               /* watch/list resourceVersion expired */

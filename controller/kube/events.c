@@ -1,8 +1,10 @@
 /*
- * events.c - kube_emit_event: core/v1 Events on an Ingress, aggregated
- * like client-go's recorder: a repeat of the same (object, type, reason,
- * message) within the aggregation window patches count and lastTimestamp
- * of the Event already written instead of creating another one.
+ * events.c - kube_emit_event: core/v1 Events on an Ingress, written by
+ * the leader only and aggregated like client-go's recorder: a repeat of
+ * the same (object, type, reason, message) within the aggregation window
+ * patches count and lastTimestamp of the Event already written instead of
+ * creating another one. Every replica remembers the current problems, so
+ * a new leader can record those that no Event describes yet (events.h).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,8 +12,10 @@
 #include <time.h>
 
 #include "buf.h"
+#include "controller/kube/backoff.h"
 #include "controller/kube/client_internal.h"
 #include "controller/kube/events.h"
+#include "controller/kube/reflector.h"
 #include "evloop.h"
 #include "log.h"
 
@@ -21,25 +25,55 @@ enum {
     EVENT_NAME_MAX = 253,
     EVENT_NAME_SUFFIX = 17,             /* ".%016llx" */
     EVENT_MESSAGE_MAX = 1024,
+    EVENT_LIST_PAGE = 500,              /* like the reflectors' pages */
 };
 #define EVENT_COMPONENT "portico-controller"
+/* The Events we wrote: field selectors the real API server supports. */
+#define EVENT_LIST_SELECTOR "source=" EVENT_COMPONENT ",involvedObject.kind=Ingress"
 
 struct event_req;
+
+enum events_state {
+    EVENTS_FOLLOWER,    /* remember problems, write nothing */
+    EVENTS_SYNCING,     /* leader: listing the Events already written */
+    EVENTS_LEADER,      /* leader: write */
+};
 
 struct kube_events {
     struct kube_client *kc;
     struct json_object *cache;  /* key -> {ns, name, count, sent, since,
                                            busy} */
+    struct json_object *problems; /* "ns/name" -> {ns, name, uid, type,
+                                     reason, message} */
     struct event_req *reqs;     /* in flight */
+    enum events_state state;
+    struct kube_req *list_req;
+    struct ev_timer *list_timer; /* retry of a failed list */
+    struct backoff list_backoff;
+    size_t adopted;             /* Events found by the list */
 };
 
 static void req_forget(struct event_req *r);
+static void list_start(struct kube_events *ev, const char *cont);
 
-struct kube_events *kube_events_new(void)
+static void list_retry_cb(struct evloop *loop, struct ev_timer *t, void *arg)
+{
+    list_start(arg, NULL);
+}
+
+struct kube_events *kube_events_new(struct kube_client *kc)
 {
     struct kube_events *e = calloc(1, sizeof(*e));
-    if (e && !(e->cache = json_object_new_object())) {
-        free(e);
+    if (!e)
+        return NULL;
+    e->kc = kc;
+    e->cache = json_object_new_object();
+    e->problems = json_object_new_object();
+    e->list_timer = evloop_timer_new(kube_client_loop(kc), list_retry_cb, e);
+    backoff_init(&e->list_backoff, BACKOFF_INITIAL_MS, BACKOFF_MAX_MS,
+                 BACKOFF_JITTER);
+    if (!e->cache || !e->problems || !e->list_timer) {
+        kube_events_free(e);
         return NULL;
     }
     return e;
@@ -52,8 +86,38 @@ void kube_events_free(struct kube_events *e)
     /* The client cancels the requests themselves; free their context. */
     while (e->reqs)
         req_forget(e->reqs);
+    evloop_timer_free(e->list_timer);
     json_object_put(e->cache);
+    json_object_put(e->problems);
     free(e);
+}
+
+char *kube_event_key(const char *ns, const char *ingress_name,
+                     const char *uid, const char *type, const char *reason,
+                     const char *message)
+{
+    char *key;
+    if (asprintf(&key, "%s\n%s\n%s\n%s\n%s\n%s", ns, ingress_name,
+                 uid ? uid : "", type, reason, message) < 0)
+        return NULL;
+    return key;
+}
+
+char *kube_event_key_of(struct json_object *event)
+{
+    const char *ns = kube_meta(event, "namespace");
+    const char *kind = kube_obj_str(event, "involvedObject", "kind");
+    const char *name = kube_obj_str(event, "involvedObject", "name");
+    const char *uid = kube_obj_str(event, "involvedObject", "uid");
+    const char *type = kube_obj_str(event, NULL, "type");
+    const char *reason = kube_obj_str(event, NULL, "reason");
+    const char *message = kube_obj_str(event, NULL, "message");
+
+    if (!ns || !kind || strcmp(kind, "Ingress") != 0 || !name || !type ||
+        !reason)
+        return NULL;
+    return kube_event_key(ns, name, uid, type, reason,
+                          message ? message : "");
 }
 
 char *kube_event_body(const char *ns, const char *ingress_name,
@@ -131,7 +195,8 @@ static void event_done(void *arg, const struct kube_response *resp)
             /* Gone or refused: the next repeat starts a new Event. */
             log_debug("kube: event write failed: HTTP %ld", resp->status);
             json_object_object_del(ev->cache, r->key);
-        } else if (json_object_get_int64(json_object_object_get(entry,
+        } else if (ev->state == EVENTS_LEADER &&
+                   json_object_get_int64(json_object_object_get(entry,
                                                                 "count")) >
                    json_object_get_int64(json_object_object_get(entry,
                                                                 "sent"))) {
@@ -199,24 +264,39 @@ static void send_patch(struct kube_events *ev, const char *key,
     free(body);
 }
 
-void kube_emit_event(struct kube_client *kc, const char *ns,
-                     const char *ingress_name, const char *uid,
-                     const char *type, const char *reason,
-                     const char *message)
+/* A cache entry for the Event named name (count already written). */
+static struct json_object *cache_put(struct kube_events *ev, const char *key,
+                                     const char *ns, const char *name,
+                                     int64_t count)
 {
-    struct kube_events *ev = kube_client_events(kc);
     struct json_object *entry;
-    char now[40], msg[EVENT_MESSAGE_MAX + 1], *key = NULL, *body = NULL;
-    uint64_t t;
 
-    if (!ev || !ns || !ingress_name || !type || !reason || !message)
-        return;
-    ev->kc = kc;
-    snprintf(msg, sizeof(msg), "%s", message);
-    t = evloop_now_ms(kube_client_loop(kc));
-    if (asprintf(&key, "%s\n%s\n%s\n%s\n%s\n%s", ns, ingress_name,
-                 uid ? uid : "", type, reason, msg) < 0)
-        return;
+    if (json_object_object_length(ev->cache) >= EVENT_CACHE_MAX) {
+        /* Requests in flight find no entry and simply end. */
+        json_object_put(ev->cache);
+        ev->cache = json_object_new_object();
+    }
+    entry = json_object_new_object();
+    json_object_object_add(entry, "ns", json_object_new_string(ns));
+    json_object_object_add(entry, "name", json_object_new_string(name));
+    json_object_object_add(entry, "count", json_object_new_int64(count));
+    json_object_object_add(entry, "sent", json_object_new_int64(count));
+    json_object_object_add(entry, "since", json_object_new_int64(
+        (int64_t)evloop_now_ms(kube_client_loop(ev->kc))));
+    json_object_object_add(ev->cache, key, entry);
+    return entry;
+}
+
+/* Writes the Event for one occurrence (leader only): a patch of the
+ * cached Event within the window, else a new Event. */
+static void write_event(struct kube_events *ev, const char *key,
+                        const char *ns, const char *ingress_name,
+                        const char *uid, const char *type,
+                        const char *reason, const char *msg)
+{
+    struct json_object *entry;
+    uint64_t t = evloop_now_ms(kube_client_loop(ev->kc));
+
     if (json_object_object_get_ex(ev->cache, key, &entry) &&
         t - (uint64_t)json_object_get_int64(
                 json_object_object_get(entry, "since")) <
@@ -228,38 +308,237 @@ void kube_emit_event(struct kube_client *kc, const char *ns,
          * patch is in flight is sent when that one is done. */
         if (!json_object_get_boolean(json_object_object_get(entry, "busy")))
             send_patch(ev, key, entry);
-    } else {
-        char name[EVENT_NAME_MAX + 1];
-        struct timespec ts;
-        struct buf path;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        /* client-go names events "<object>.<unix nanos in hex>". */
-        snprintf(name, sizeof(name), "%.*s.%016llx",
-                 EVENT_NAME_MAX - EVENT_NAME_SUFFIX, ingress_name,
-                 (unsigned long long)ts.tv_sec * 1000000000ULL +
-                     (unsigned long long)ts.tv_nsec);
-        if (json_object_object_length(ev->cache) >= EVENT_CACHE_MAX) {
-            /* Requests in flight find no entry and simply end. */
-            json_object_put(ev->cache);
-            ev->cache = json_object_new_object();
-        }
-        entry = json_object_new_object();
-        json_object_object_add(entry, "ns", json_object_new_string(ns));
-        json_object_object_add(entry, "name", json_object_new_string(name));
-        json_object_object_add(entry, "count", json_object_new_int64(1));
-        json_object_object_add(entry, "sent", json_object_new_int64(1));
-        json_object_object_add(entry, "since", json_object_new_int64(
-                                                   (int64_t)t));
-        json_object_object_add(ev->cache, key, entry);
-        kube_format_time(now, sizeof(now), 0);
-        body = kube_event_body(ns, ingress_name, uid, type, reason, msg, name,
-                               1, now, now);
-        buf_init(&path);
-        buf_printf(&path, "/api/v1/namespaces/%s/events", ns);
-        if (body && !buf_failed(&path))
-            event_send(ev, key, "POST", path.data, "application/json", body);
-        buf_free(&path);
+        return;
     }
+    char name[EVENT_NAME_MAX + 1], now[40], *body;
+    struct timespec ts;
+    struct buf path;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    /* client-go names events "<object>.<unix nanos in hex>". */
+    snprintf(name, sizeof(name), "%.*s.%016llx",
+             EVENT_NAME_MAX - EVENT_NAME_SUFFIX, ingress_name,
+             (unsigned long long)ts.tv_sec * 1000000000ULL +
+                 (unsigned long long)ts.tv_nsec);
+    cache_put(ev, key, ns, name, 1);
+    kube_format_time(now, sizeof(now), 0);
+    body = kube_event_body(ns, ingress_name, uid, type, reason, msg, name, 1,
+                           now, now);
+    buf_init(&path);
+    buf_printf(&path, "/api/v1/namespaces/%s/events", ns);
+    if (body && !buf_failed(&path))
+        event_send(ev, key, "POST", path.data, "application/json", body);
+    buf_free(&path);
     free(body);
+}
+
+static const char *get_str(struct json_object *o, const char *k)
+{
+    return json_object_get_string(json_object_object_get(o, k));
+}
+
+void kube_emit_event(struct kube_client *kc, const char *ns,
+                     const char *ingress_name, const char *uid,
+                     const char *type, const char *reason,
+                     const char *message)
+{
+    struct kube_events *ev = kube_client_events(kc);
+    char msg[EVENT_MESSAGE_MAX + 1], *key, *pkey;
+    struct json_object *p;
+
+    if (!ev || !ns || !ingress_name || !type || !reason || !message)
+        return;
+    snprintf(msg, sizeof(msg), "%s", message);
+    /* Every replica remembers the problem, for when it leads. */
+    if (asprintf(&pkey, "%s/%s", ns, ingress_name) >= 0) {
+        p = json_object_new_object();
+        json_object_object_add(p, "ns", json_object_new_string(ns));
+        json_object_object_add(p, "name",
+                               json_object_new_string(ingress_name));
+        json_object_object_add(p, "uid", json_object_new_string(uid ? uid
+                                                                    : ""));
+        json_object_object_add(p, "type", json_object_new_string(type));
+        json_object_object_add(p, "reason", json_object_new_string(reason));
+        json_object_object_add(p, "message", json_object_new_string(msg));
+        json_object_object_add(ev->problems, pkey, p);
+        free(pkey);
+    }
+    if (ev->state != EVENTS_LEADER)
+        return;
+    key = kube_event_key(ns, ingress_name, uid, type, reason, msg);
+    if (key)
+        write_event(ev, key, ns, ingress_name, uid, type, reason, msg);
     free(key);
+}
+
+void kube_events_forget(struct kube_events *ev, const char *ns,
+                        const char *name)
+{
+    char *pkey;
+    if (!ev || !ns || !name || asprintf(&pkey, "%s/%s", ns, name) < 0)
+        return;
+    json_object_object_del(ev->problems, pkey);
+    free(pkey);
+}
+
+/* ---- leadership: adopt the Events written, then record the rest ---- */
+
+/* The leader's first act: an Event for each current problem that no
+ * Event (listed, or written by us) describes yet. */
+static void record_current_problems(struct kube_events *ev)
+{
+    size_t written = 0, known = 0;
+
+    json_object_object_foreach(ev->problems, pkey, p) {
+        (void)pkey;
+        const char *ns = get_str(p, "ns"), *name = get_str(p, "name"),
+                   *uid = get_str(p, "uid"), *type = get_str(p, "type"),
+                   *reason = get_str(p, "reason"), *msg = get_str(p,
+                                                                 "message");
+        char *key = kube_event_key(ns, name, uid, type, reason, msg);
+        if (!key)
+            continue;
+        if (json_object_object_get_ex(ev->cache, key, NULL)) {
+            known++;
+        } else {
+            write_event(ev, key, ns, name, uid, type, reason, msg);
+            written++;
+        }
+        free(key);
+    }
+    log_info("kube: events: %zu current problems, %zu already recorded, "
+             "%zu Events written", known + written, known, written);
+}
+
+static void list_adopt(struct kube_events *ev, struct json_object *items)
+{
+    for (size_t i = 0; i < json_object_array_length(items); i++) {
+        struct json_object *e = json_object_array_get_idx(items, i), *c,
+                           *old;
+        const char *ns = kube_meta(e, "namespace"),
+                   *name = kube_meta(e, "name");
+        char *key = kube_event_key_of(e);
+        int64_t count = json_object_object_get_ex(e, "count", &c)
+                            ? json_object_get_int64(c) : 1;
+        /* Several Events for one problem (e.g. written before leader-only
+         * Events): continue the one counted furthest. */
+        if (key && ns && name &&
+            (!json_object_object_get_ex(ev->cache, key, &old) ||
+             json_object_get_int64(json_object_object_get(old, "count")) <
+                 count)) {
+            cache_put(ev, key, ns, name, count > 0 ? count : 1);
+            ev->adopted++;
+        }
+        free(key);
+    }
+}
+
+static void list_done(void *arg, const struct kube_response *resp)
+{
+    struct kube_events *ev = arg;
+    struct json_object *o = NULL, *items, *meta, *cont;
+    const char *next = NULL;
+
+    ev->list_req = NULL;
+    if (ev->state != EVENTS_SYNCING)
+        return;
+    if (resp->status == HTTP_FORBIDDEN) {
+        /* RBAC without "list events" (an older chart): record the current
+         * problems anyway, at the risk of repeating an earlier leader's. */
+        log_warn("kube: events: not allowed to list Events (grant \"list "
+                 "events\"); Events already written cannot be reused");
+        ev->state = EVENTS_LEADER;
+        record_current_problems(ev);
+        return;
+    }
+    if (resp->status == HTTP_OK)
+        o = json_tokener_parse(resp->body);
+    if (!o || !json_object_object_get_ex(o, "items", &items) ||
+        !json_object_is_type(items, json_type_array)) {
+        char reason[64];
+        uint64_t d = backoff_next_after(&ev->list_backoff,
+                                        backoff_rand01(&ev->list_backoff),
+                                        resp->retry_after_s);
+        kube_status_code(resp->body, resp->body_len, reason, sizeof(reason));
+        log_warn("kube: events: cannot list the Events already written "
+                 "(%s%ld %s); retrying in %llu ms", resp->error ? resp->error
+                 : "HTTP ", resp->status, reason, (unsigned long long)d);
+        json_object_put(o);
+        /* A later page failing (e.g. 410 for an expired continue token)
+         * starts over: what was adopted is listed again. */
+        json_object_put(ev->cache);
+        ev->cache = json_object_new_object();
+        ev->adopted = 0;
+        evloop_timer_start(ev->list_timer, d);
+        return;
+    }
+    list_adopt(ev, items);
+    if (json_object_object_get_ex(o, "metadata", &meta) &&
+        json_object_object_get_ex(meta, "continue", &cont) &&
+        json_object_is_type(cont, json_type_string) &&
+        *json_object_get_string(cont))
+        next = json_object_get_string(cont);
+    if (next) {
+        list_start(ev, next);
+        json_object_put(o);
+        return;
+    }
+    json_object_put(o);
+    backoff_reset(&ev->list_backoff);
+    ev->state = EVENTS_LEADER;
+    log_info("kube: events: %zu Events by " EVENT_COMPONENT " exist",
+             ev->adopted);
+    record_current_problems(ev);
+}
+
+static void list_start(struct kube_events *ev, const char *cont)
+{
+    const char *wns = kube_client_watch_namespace(ev->kc);
+    struct buf path;
+
+    if (ev->state != EVENTS_SYNCING)
+        return;
+    buf_init(&path);
+    if (wns)
+        buf_printf(&path, "/api/v1/namespaces/%s/events", wns);
+    else
+        buf_puts(&path, "/api/v1/events");
+    buf_puts(&path, "?fieldSelector=");
+    kube_query_escape(&path, EVENT_LIST_SELECTOR);
+    buf_printf(&path, "&limit=%d", EVENT_LIST_PAGE);
+    if (cont) {
+        buf_puts(&path, "&continue=");
+        kube_query_escape(&path, cont);
+    }
+    struct kube_request_opts o = {
+        .method = "GET", .verb = "LIST", .path = path.data,
+        .done = list_done, .arg = ev,
+    };
+    ev->list_req = buf_failed(&path) ? NULL : kube_request(ev->kc, &o);
+    buf_free(&path);
+    if (!ev->list_req)
+        evloop_timer_start(ev->list_timer,
+                           backoff_next(&ev->list_backoff,
+                                        backoff_rand01(&ev->list_backoff)));
+}
+
+void kube_events_set_leader(struct kube_events *ev, int leader)
+{
+    if (!ev || (leader != 0) == (ev->state != EVENTS_FOLLOWER))
+        return;
+    /* Either way the cache starts afresh: another leader may have counted
+     * our Events since, and a new leader learns them from the list. */
+    json_object_put(ev->cache);
+    ev->cache = json_object_new_object();
+    ev->adopted = 0;
+    if (leader) {
+        ev->state = EVENTS_SYNCING;
+        list_start(ev, NULL);
+        return;
+    }
+    ev->state = EVENTS_FOLLOWER;
+    evloop_timer_stop(ev->list_timer);
+    if (ev->list_req) {
+        kube_request_cancel(ev->kc, ev->list_req);
+        ev->list_req = NULL;
+    }
 }

@@ -1,6 +1,13 @@
 /*
- * events.h - the state behind kube_emit_event (kube.h): an aggregation
- * cache owned by the client, and the Event body (pure; unit-tested).
+ * events.h - the state behind kube_emit_event (kube.h): the Ingresses'
+ * current problems (every replica), the aggregation cache of the Events
+ * written (the leader), and the Event body and key (pure; unit-tested).
+ *
+ * Only the leader writes Events. Every replica remembers each Ingress's
+ * current problem; a replica that becomes the leader first lists the
+ * Events portico-controller already wrote (source=portico-controller), so
+ * what an earlier leader recorded is adopted rather than written again,
+ * then writes an Event for each current problem that has none.
  */
 #ifndef PORTICO_KUBE_EVENTS_H
 #define PORTICO_KUBE_EVENTS_H
@@ -10,14 +17,30 @@
 struct kube_client;
 struct kube_events;
 
-struct kube_events *kube_events_new(void);
+struct kube_events *kube_events_new(struct kube_client *kc);
 void kube_events_free(struct kube_events *e);
 struct kube_events *kube_client_events(struct kube_client *kc);
+
+/* Leadership changes (from the publisher). Becoming the leader starts the
+ * list of existing Events and then the Events for current problems;
+ * losing it stops all Event writes (those in flight finish). */
+void kube_events_set_leader(struct kube_events *e, int leader);
+/* The Ingress ns/name is served again or gone: it has no problem now. */
+void kube_events_forget(struct kube_events *e, const char *ns,
+                        const char *name);
 
 /* A core/v1 Event about an Ingress, as JSON text (malloc'd). */
 char *kube_event_body(const char *ns, const char *ingress_name,
                       const char *uid, const char *type, const char *reason,
                       const char *message, const char *event_name, long count,
                       const char *first, const char *last);
+/* What makes two Events "the same" for aggregation (malloc'd): the
+ * involved Ingress (namespace, name, uid), type, reason and message. */
+char *kube_event_key(const char *ns, const char *ingress_name,
+                     const char *uid, const char *type, const char *reason,
+                     const char *message);
+/* The same key read back from an Event object, or NULL when it is not an
+ * Event about an Ingress. */
+char *kube_event_key_of(struct json_object *event);
 
 #endif

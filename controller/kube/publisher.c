@@ -16,6 +16,7 @@
 #include "buf.h"
 #include "controller/kube/backoff.h"
 #include "controller/kube/client_internal.h"
+#include "controller/kube/events.h"
 #include "controller/kube/leader.h"
 #include "controller/kube/publish.h"
 #include "controller/kube/reflector.h"
@@ -31,6 +32,7 @@ enum {
     DEFAULT_RENEW_DEADLINE_S = 10,
     DEFAULT_RETRY_PERIOD_S = 2,
     MAX_DNS_HOSTS = 256,               /* per Ingress in one DNSEndpoint */
+    NAME_MAX_LEN = 254,                /* a namespace or name, and NUL */
 };
 #define LEADER_JITTER_FACTOR 1.2       /* client-go wait.JitterUntil */
 #define DEFAULT_LEASE_NAME "portico-leader"
@@ -112,6 +114,16 @@ static uint64_t now_ms(struct publisher *p)
     return evloop_now_ms(p->loop);
 }
 
+static void split_key(const char *key, char *ns, size_t nslen, char *name,
+                      size_t namelen)
+{
+    const char *slash = strchr(key, '/');
+    size_t l = slash ? (size_t)(slash - key) : 0;
+    snprintf(ns, nslen, "%.*s", (int)l, key);
+    snprintf(name, namelen, "%s", slash ? slash + 1 : key);
+}
+
+
 /* ------------------------------------------------------------------ */
 /* election                                                            */
 
@@ -133,6 +145,7 @@ static void become_leader(struct publisher *p)
     p->leader = 1;
     log_info("kube: became the leader (Lease %s/%s, identity %s)",
              p->lease_ns, p->lease_name, p->identity);
+    kube_events_set_leader(kube_client_events(p->kc), 1);
     schedule_sync(p, 0);
 }
 
@@ -141,6 +154,7 @@ static void lose_leadership(struct publisher *p, const char *why)
     if (!p->leader)
         return;
     p->leader = 0;
+    kube_events_set_leader(kube_client_events(p->kc), 0);
     log_warn("kube: no longer the leader: %s", why);
 }
 
@@ -311,6 +325,14 @@ static const char *view_get(struct json_object *view, const char *key)
     return json_object_get_string(v);
 }
 
+/* An Ingress gone has no problem to report any more. */
+static void forget_problem(struct publisher *p, const char *key)
+{
+    char ns[NAME_MAX_LEN], name[NAME_MAX_LEN];
+    split_key(key, ns, sizeof(ns), name, sizeof(name));
+    kube_events_forget(kube_client_events(p->kc), ns, name);
+}
+
 static void ing_put(void *arg, struct json_object *obj)
 {
     struct publisher *p = arg;
@@ -346,9 +368,12 @@ static void ing_end(void *arg)
         if (!json_object_object_get_ex(p->ing_seen, key, NULL))
             json_object_array_add(gone, json_object_new_string(key));
     }
-    for (size_t i = 0; i < json_object_array_length(gone); i++)
-        json_object_object_del(p->ing_view, json_object_get_string(
-                                   json_object_array_get_idx(gone, i)));
+    for (size_t i = 0; i < json_object_array_length(gone); i++) {
+        const char *k = json_object_get_string(json_object_array_get_idx(
+                                                   gone, i));
+        forget_problem(p, k);
+        json_object_object_del(p->ing_view, k);
+    }
     json_object_put(gone);
     json_object_put(p->ing_seen);
     p->ing_seen = NULL;
@@ -358,17 +383,27 @@ static void ing_end(void *arg)
 static void ing_remove(void *arg, struct json_object *obj)
 {
     struct publisher *p = arg;
+    char *k = obj_key(obj);
+    if (k)
+        forget_problem(p, k);
+    free(k);
     view_del(p->ing_view, obj);
 }
 
 static void ing_replace(void *arg, struct json_object *items)
 {
     struct publisher *p = arg;
-    json_object_put(p->ing_view);
+    struct json_object *old = p->ing_view;
     p->ing_view = json_object_new_object();
     for (size_t i = 0; i < json_object_array_length(items); i++)
         view_put(p->ing_view, json_object_array_get_idx(items, i),
                  lb_canonical_of_ingress);
+    json_object_object_foreach(old, okey, oval) {
+        (void)oval;
+        if (!json_object_object_get_ex(p->ing_view, okey, NULL))
+            forget_problem(p, okey);
+    }
+    json_object_put(old);
     schedule_sync(p, SYNC_DEBOUNCE_MS);
 }
 
@@ -620,16 +655,6 @@ static int in_flight(struct publisher *p, enum write_kind k, const char *key)
     return r;
 }
 
-static void split_key(const char *key, char *ns, size_t nslen, char *name,
-                      size_t namelen)
-{
-    const char *slash = strchr(key, '/');
-    size_t l = slash ? (size_t)(slash - key) : 0;
-    snprintf(ns, nslen, "%.*s", (int)l, key);
-    snprintf(name, namelen, "%s", slash ? slash + 1 : key);
-}
-
-enum { NAME_MAX_LEN = 254 };
 
 static void write_status(struct publisher *p, const char *key, int clear)
 {
@@ -816,6 +841,7 @@ void publisher_update(struct publisher *p, const struct served_ingress *list,
         json_object_object_add(o, "hosts", hosts);
         json_object_object_add(o, "ttl", json_object_new_int64(si->dns_ttl));
         json_object_object_add(served, key, o);
+        kube_events_forget(kube_client_events(p->kc), si->ns, si->name);
         free(key);
     }
     json_object_put(p->served);
@@ -1118,6 +1144,7 @@ void publisher_shutdown(struct publisher *p, int timeout_ms)
     }
     if (!p->leader)
         return;
+    kube_events_set_leader(kube_client_events(p->kc), 0);
     if (p->clear_on_shutdown) {
         char *body = lb_status_patch(NULL, 0);
         json_object_object_foreach(p->served, key, s) {

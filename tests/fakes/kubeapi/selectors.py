@@ -148,6 +148,12 @@ class LabelSelector:
 
 
 def field_value(obj, path):
+    if path == "source" and obj.get("kind") == "Event":
+        # The Event field "source" is source.component, or the
+        # reportingComponent when that is empty (ToSelectableFields).
+        src = obj.get("source")
+        comp = src.get("component") if isinstance(src, dict) else None
+        return comp or obj.get("reportingComponent") or ""
     cur = obj
     for part in path.split("."):
         if not isinstance(cur, dict):

@@ -1,6 +1,6 @@
 /* Unit tests for controller/kube/publish and events: Ingress status for
  * the published targets, DNSEndpoints as ExternalDNS reads them, the
- * ExternalDNS ttl annotation, and the Event body. */
+ * ExternalDNS ttl annotation, the Event body and its aggregation key. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -245,6 +245,39 @@ static void event_body_names_the_ingress_and_the_component(void **st)
     free(j);
 }
 
+/* A new leader recognises the Events an earlier one wrote: the key read
+ * back from a written Event is the key of the problem it was written for,
+ * and any difference in what makes an Event "the same" changes it. */
+static void event_key_read_back_from_a_written_event_matches(void **st)
+{
+    char *j = kube_event_body("shop", "web", "uid-1", "Warning", "Rejected",
+                              "bad path", "web.abc", 7,
+                              "2026-01-01T00:00:00Z", "2026-01-01T00:01:00Z");
+    struct json_object *o = json_tokener_parse(j);
+    char *want = kube_event_key("shop", "web", "uid-1", "Warning",
+                                "Rejected", "bad path");
+    char *got = kube_event_key_of(o);
+    char *other_uid = kube_event_key("shop", "web", "uid-2", "Warning",
+                                     "Rejected", "bad path");
+    char *other_msg = kube_event_key("shop", "web", "uid-1", "Warning",
+                                     "Rejected", "bad host");
+    assert_non_null(got);
+    assert_string_equal(got, want);
+    assert_string_not_equal(got, other_uid);
+    assert_string_not_equal(got, other_msg);
+    /* Not about an Ingress: no key. */
+    json_object_object_add(json_object_object_get(o, "involvedObject"),
+                           "kind", json_object_new_string("Pod"));
+    assert_null(kube_event_key_of(o));
+    assert_null(kube_event_key_of(NULL));
+    json_object_put(o);
+    free(j);
+    free(want);
+    free(got);
+    free(other_uid);
+    free(other_msg);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -257,6 +290,7 @@ int main(void)
         cmocka_unit_test(dnsendpoint_has_owner_and_one_endpoint_per_host_and_type),
         cmocka_unit_test(dnsendpoint_canonical_form_ignores_server_fields),
         cmocka_unit_test(event_body_names_the_ingress_and_the_component),
+        cmocka_unit_test(event_key_read_back_from_a_written_event_matches),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
