@@ -5,6 +5,7 @@ resolver socket therefore resolve at once after start, without a lost
 answer; a timed-out lookup frees its slot; names waiting their turn keep
 their peers, and every name gets its turn."""
 import os
+import signal
 import time
 
 import testbed
@@ -208,3 +209,56 @@ def test_names_waiting_their_turn_keep_their_peers_and_each_gets_refreshed(
         assert len(seen) == count
     finally:
         dns.stop()
+
+
+def test_valgrind_reports_no_invalid_access_while_names_wait_time_out_and_reload(
+        procs, nginx_factory, tmp_path):
+    # one slot, a DNS server that never answers: names wait in the queue,
+    # time out one after the other, a reload and the exit find the queue
+    # full and a lookup in flight
+    from test_module_valgrind import (DEFINITE_RE, ERRORS_RE, INVALID_RE,
+                                      SUPPRESSIONS, VALGRIND, _reports)
+    dns = CountingDNS(answer=None)
+    try:
+        sport = testbed.free_port()
+        n = nginx_factory(_conf(dns.server, 5, sport, resolver_timeout="1s",
+                                ttl="1s 1s",
+                                extra="resolve_max_in_flight 1;"),
+                          start=False)
+        logs = str(tmp_path / "valgrind.%p.log")
+        supp = tmp_path / "nginx-core.supp"
+        supp.write_text(SUPPRESSIONS)
+        argv = [VALGRIND, "--leak-check=full", "--show-leak-kinds=definite",
+                "--errors-for-leak-kinds=definite", "--num-callers=30",
+                f"--suppressions={supp}", f"--log-file={logs}", *n.cmd()]
+        nginx = procs.start("valgrind-nginx", argv, timeout=60,
+                            ready=lambda: testbed.wait_tcp("127.0.0.1",
+                                                           sport))
+        wait_for(lambda: dns.received >= 3, timeout=30,
+                 what="lookups timing out one after the other")
+        nginx.signal(signal.SIGHUP)
+        wait_for(lambda: "reconfiguring" in n.error_log(), timeout=30,
+                 what="reload")
+        received = dns.received
+        wait_for(lambda: dns.received >= received + 2, timeout=30,
+                 what="lookups after the reload")
+        nginx.signal(signal.SIGQUIT)
+        nginx.popen.wait(60)
+        times = list(dns.times)
+    finally:
+        dns.stop()
+
+    reports = _reports(str(tmp_path / "valgrind.*.log"))
+    assert len(reports) >= 3, list(reports)
+    for path, text in reports.items():
+        name = os.path.basename(path)
+        assert INVALID_RE.search(text) is None, f"{name}:\n{text[-6000:]}"
+        errors = ERRORS_RE.findall(text)
+        assert errors and errors[-1] == "0", f"{name}:\n{text[-6000:]}"
+        for lost in DEFINITE_RE.findall(text):
+            assert lost == "0", f"{name}:\n{text[-6000:]}"
+    # one slot: the next lookup only after the previous one timed out,
+    # except across the reload (the old worker's last lookup may still be
+    # in flight when the new worker starts)
+    overlaps = sum(1 for a, b in zip(times, times[1:]) if b - a < 0.8)
+    assert overlaps <= 1, times
