@@ -79,9 +79,6 @@ class LocalController(ControllerUnderTest):
         c.request("GET", "/config-version")
         return c.getresponse().read().decode().strip()
 
-    def nginx_conf(self):
-        return (self.prefix / "nginx.conf").read_text()
-
     def get(self, host, path="/", https=False, method="GET"):
         if https:
             ctx = ssl.create_default_context()
@@ -104,14 +101,9 @@ class LocalController(ControllerUnderTest):
 
     def settled(self, timeout=10):
         """Waits until the controller has confirmed that nginx serves the
-        current nginx.conf (and no old worker accepts any more); returns
-        the config hash."""
-        def check():
-            m = re.search(r'/config-version .*return 200 "([0-9a-f]+)',
-                          self.nginx_conf())
-            return (m and f'config_hash_info{{hash="{m.group(1)}"}} 1'
-                    in self.metrics() and m.group(1))
-        return eventually(check, timeout)
+        current nginx.conf and route table (no old worker accepts any
+        more, every worker uses the table); returns the config hash."""
+        return eventually(self.files_served, timeout)[0]
 
     def wait_served(self, host, path, backend, timeout=10):
         eventually(lambda: self.served_by(host, path) == backend, timeout)
@@ -363,6 +355,63 @@ spec: {{type: ExternalName, externalName: nowhere.example.cluster.local}}
     assert ctl.metric("portico_controller_last_reload_success") == 1
 
 
+def test_a_path_or_host_change_is_served_without_a_reload(ctl):
+    """Paths and hosts of existing Services live in the route table: the
+    workers load the new table, nginx is neither reloaded nor restarted,
+    and nginx.conf stays byte for byte the same."""
+    p = ctl.ports
+    ctl.write("r", ingress("r", [("r.test", [
+        ("/a", "Prefix", "alpha", p["alpha"])])]))
+    ctl.wait_served("r.test", "/a", "alpha")
+    pids = ctl.nginx_pids()
+    conf = ctl.nginx_conf()
+    reloads = ctl.metric("portico_controller_reloads_total", result="success")
+    swaps = ctl.metric("portico_controller_route_updates_total",
+                       result="success")
+    assert ctl.get("r.test", "/b").status == 404
+    ctl.write("r", ingress("r", [
+        ("r.test", [("/a", "Prefix", "alpha", p["alpha"]),
+                    ("/b", "Exact", "alpha", p["alpha"])]),
+        ("new-host.test", [("/", "Prefix", "alpha", p["alpha"])])]))
+    ctl.wait_served("r.test", "/b", "alpha")
+    assert ctl.served_by("new-host.test", "/x") == "alpha"
+    assert ctl.get("r.test", "/b/x").status == 404      # Exact
+    assert ctl.nginx_pids() == pids
+    assert ctl.nginx_conf() == conf
+    assert ctl.metric("portico_controller_reloads_total",
+                      result="success") == reloads
+    assert ctl.metric("portico_controller_route_updates_total",
+                      result="success") == swaps + 1
+    assert ctl.metric("portico_controller_last_route_update_duration_seconds") > 0
+    assert re.search(r"routes: table [0-9a-f]{16} .* swapped in, no reload; "
+                     r"render \d+ ms, nginx -t \d+ ms", ctl.proc.log_text())
+    # Withdrawing the path is a table change too.
+    ctl.write("r", ingress("r", [("r.test", [
+        ("/a", "Prefix", "alpha", p["alpha"])])]))
+    ctl.wait_status("r.test", "/b", 404)
+    assert ctl.nginx_pids() == pids
+
+
+def test_a_new_service_port_still_reloads_nginx(ctl):
+    """A new upstream must be in nginx.conf: that change reloads (a new
+    generation of workers), with the table swapped along."""
+    p = ctl.ports
+    ctl.write("n", ingress("n", [("n.test", [
+        ("/", "Prefix", "alpha", p["alpha"])])]))
+    ctl.wait_served("n.test", "/", "alpha")
+    master, workers = ctl.nginx_pids()
+    reloads = ctl.metric("portico_controller_reloads_total", result="success")
+    ctl.write("n", ingress("n", [("n.test", [
+        ("/", "Prefix", "alpha", p["alpha"]),
+        ("/g", "Prefix", "gamma", p["gamma"])])]))
+    ctl.wait_served("n.test", "/g", "gamma")
+    assert ctl.metric("portico_controller_reloads_total",
+                      result="success") == reloads + 1
+    new_master, new_workers = ctl.nginx_pids()
+    assert new_master == master
+    assert not set(new_workers) & set(workers)
+
+
 def test_same_host_in_two_ingresses_merges_and_the_oldest_wins(ctl):
     p = ctl.ports
     ctl.write("young", ingress("young", [("m.test", [
@@ -489,10 +538,10 @@ def test_injection_attempts_are_refused_and_others_keep_working(ctl):
                                   state="rejected") == total_bad)
     ctl.wait_served("good.test", "/", "alpha")
     assert ctl.metric("portico_controller_ingresses", state="served") == 1
-    conf = ctl.nginx_conf()
+    generated = ctl.nginx_conf() + ctl.routes()
     for needle in ("owned", "/etc/passwd", "listen 1;", "evil", "return 200;",
-                   "$host\"", "10.1.2.3"):
-        assert needle not in conf, needle
+                   "$host\"", "10.1.2.3", "a/../"):
+        assert needle not in generated, needle
     for name in INJECTIONS:
         assert ctl.get(f"{name}.test", "/x").status == 404
     # Fixing one of them makes it served, the good one stays served.

@@ -2,10 +2,12 @@
 tests share (ports on loopback, the common flags, readiness, metrics, and
 polling until a condition holds)."""
 import http.client
+import re
 import time
 import urllib.request
 
 import testbed
+from testbed import procs
 
 CONTROLLER = str(testbed.BUILD / "portico-controller")
 
@@ -62,6 +64,43 @@ class ControllerUnderTest:
                 f"http://127.0.0.1:{self.metrics_port}/metrics",
                 timeout=2) as r:
             return r.read().decode()
+
+    def nginx_conf(self):
+        return (self.prefix / "nginx.conf").read_text()
+
+    def routes(self):
+        """The live route table (PREFIX/routes)."""
+        return (self.prefix / "routes").read_text()
+
+    def files_served(self):
+        """(config hash, table version) when the controller reports nginx
+        serving exactly the nginx.conf and the route table now in the
+        prefix (every worker on both, no old worker accepting); else
+        None."""
+        conf = re.search(r'/config-version .*return 200 "([0-9a-f]+)',
+                         self.nginx_conf())
+        table = re.match(r"portico-routes 1\nversion ([0-9a-z]+)\n",
+                         self.routes())
+        if not conf or not table:
+            return None
+        text = self.metrics()
+        if (f'config_hash_info{{hash="{conf.group(1)}"}} 1' in text and
+                f'routes_hash_info{{hash="{table.group(1)}"}} 1' in text):
+            return conf.group(1), table.group(1)
+        return None
+
+    def nginx_pids(self):
+        """(master pid, sorted live worker pids) of the controller's nginx."""
+        master = int((self.prefix / "nginx.pid").read_text())
+        workers = []
+        for pid in procs.child_pids(master, b"worker process"):
+            try:
+                with open(f"/proc/{pid}/cmdline", "rb") as f:
+                    if b"shutting down" not in f.read():
+                        workers.append(pid)
+            except OSError:
+                continue
+        return master, workers
 
     def metric(self, name, **labels):
         """The value of the sample name{labels} (label order free), or
