@@ -20,6 +20,7 @@ enum {
     DEF_MAX_FAILS = 3,
     DEF_PROBE_INTERVAL_MS = 500,
     DEF_RENEW_INTERVAL_S = 60,
+    DEF_NO_EDNS_TTL = 900,              /* unbound's infra-host-ttl */
     DEF_MAX_INFLIGHT = 4096,
     DEF_TCP_IDLE_MS = 10000,
     DEF_MAX_TCP_CLIENTS = 256,
@@ -32,7 +33,7 @@ enum opt_id {
     O_LISTEN = 256, O_UPSTREAM, O_RESOLV, O_HOSTS, O_METRICS, O_CACHE,
     O_MIN_TTL, O_MAX_TTL, O_NEG_TTL, O_LOCAL_TTL, O_STALE_TTL, O_TRY_TO,
     O_QUERY_TO, O_MAX_FAILS, O_PROBE, O_RENEW, O_INFLIGHT, O_TCP_IDLE,
-    O_TCP_MAX, O_THREADS, O_LOG_LEVEL, O_HELP, O_VERSION,
+    O_TCP_MAX, O_NO_EDNS_TTL, O_THREADS, O_LOG_LEVEL, O_HELP, O_VERSION,
 };
 
 static const struct option options[] = {
@@ -55,6 +56,7 @@ static const struct option options[] = {
     {"max-inflight", required_argument, NULL, O_INFLIGHT},
     {"tcp-idle-timeout", required_argument, NULL, O_TCP_IDLE},
     {"max-tcp-clients", required_argument, NULL, O_TCP_MAX},
+    {"no-edns-ttl", required_argument, NULL, O_NO_EDNS_TTL},
     {"threads", required_argument, NULL, O_THREADS},
     {"log-level", required_argument, NULL, O_LOG_LEVEL},
     {"help", no_argument, NULL, O_HELP},
@@ -94,6 +96,9 @@ static void usage(FILE *f)
 "  --max-inflight N          upstream queries in flight per thread (%d)\n"
 "  --tcp-idle-timeout MS     close idle TCP clients after this (%d)\n"
 "  --max-tcp-clients N       TCP clients per thread (%d)\n"
+"  --no-edns-ttl SECONDS     an upstream whose answer to an EDNS query was\n"
+"                            FORMERR/NOTIMP, and to the same query without\n"
+"                            EDNS an answer, is asked without EDNS this long (%d)\n"
 "  --threads N               worker threads, SO_REUSEPORT sockets, each with\n"
 "                            its own cache (1)\n"
 "  --metrics ADDR:PORT       /metrics and /healthz (0.0.0.0:9153; 'off' disables)\n"
@@ -105,7 +110,7 @@ static void usage(FILE *f)
         DEF_LOCAL_TTL, DEF_CACHE_SIZE, DEF_MIN_TTL, DEF_MAX_TTL, DEF_NEG_TTL,
         DEF_STALE_TTL, DEF_TRY_TIMEOUT_MS, DEF_QUERY_TIMEOUT_MS, DEF_MAX_FAILS,
         DEF_PROBE_INTERVAL_MS, DEF_RENEW_INTERVAL_S, DEF_MAX_INFLIGHT,
-        DEF_TCP_IDLE_MS, DEF_MAX_TCP_CLIENTS);
+        DEF_TCP_IDLE_MS, DEF_MAX_TCP_CLIENTS, DEF_NO_EDNS_TTL);
 }
 
 static int parse_uint(const char *flag, const char *s, unsigned long min,
@@ -145,6 +150,7 @@ static void set_defaults(struct config *cfg)
     cfg->max_fails = DEF_MAX_FAILS;
     cfg->probe_interval_ms = DEF_PROBE_INTERVAL_MS;
     cfg->renew_interval_s = DEF_RENEW_INTERVAL_S;
+    cfg->no_edns_ttl_s = DEF_NO_EDNS_TTL;
     cfg->max_inflight = DEF_MAX_INFLIGHT;
     cfg->tcp_idle_ms = DEF_TCP_IDLE_MS;
     cfg->max_tcp_clients = DEF_MAX_TCP_CLIENTS;
@@ -224,13 +230,14 @@ int config_parse(struct config *cfg, int argc, char **argv)
             cfg->cache_size = v;
             break;
         case O_MIN_TTL: case O_MAX_TTL: case O_NEG_TTL: case O_LOCAL_TTL:
-        case O_STALE_TTL: case O_RENEW:
+        case O_STALE_TTL: case O_RENEW: case O_NO_EDNS_TTL:
             if (parse_uint(name, optarg, 0, MAX_TTL_LIMIT, &v) < 0) return -1;
             if (c == O_MIN_TTL) cfg->min_ttl = (uint32_t)v;
             else if (c == O_MAX_TTL) cfg->max_ttl = (uint32_t)v;
             else if (c == O_NEG_TTL) cfg->neg_ttl = (uint32_t)v;
             else if (c == O_LOCAL_TTL) cfg->local_ttl = (uint32_t)v;
             else if (c == O_STALE_TTL) cfg->stale_ttl = (uint32_t)v;
+            else if (c == O_NO_EDNS_TTL) cfg->no_edns_ttl_s = (uint32_t)v;
             else cfg->renew_interval_s = (uint32_t)v;
             break;
         case O_TRY_TO: case O_QUERY_TO: case O_PROBE: case O_TCP_IDLE:

@@ -33,6 +33,8 @@ struct config {
     uint32_t max_fails;             /* consecutive failures: down */
     uint32_t probe_interval_ms;
     uint32_t renew_interval_s;      /* new upstream sockets this often */
+    uint32_t no_edns_ttl_s;         /* queries without EDNS to an upstream
+                                       that rejected it, this long */
     uint32_t max_inflight;          /* upstream queries per thread */
     uint32_t tcp_idle_ms;
     uint32_t max_tcp_clients;       /* per thread */

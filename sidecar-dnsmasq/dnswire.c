@@ -483,7 +483,8 @@ int dns_query_build(uint8_t *buf, size_t cap, uint16_t id,
                     const uint8_t *name, size_t nlen, uint16_t qtype,
                     uint16_t qclass, uint16_t udp_size)
 {
-    size_t need = DNS_HEADER_LEN + nlen + DNS_QFIXED_LEN + DNS_OPT_RR_LEN;
+    size_t need = DNS_HEADER_LEN + nlen + DNS_QFIXED_LEN +
+                  (udp_size ? DNS_OPT_RR_LEN : 0);
 
     if (need > cap)
         return -1;
@@ -491,11 +492,12 @@ int dns_query_build(uint8_t *buf, size_t cap, uint16_t id,
     dns_put16(buf + DNS_OFF_ID, id);
     dns_put16(buf + DNS_OFF_FLAGS, DNS_F_RD);
     dns_put16(buf + DNS_OFF_QD, 1);
-    dns_put16(buf + DNS_OFF_AR, 1);
+    dns_put16(buf + DNS_OFF_AR, udp_size ? 1 : 0);
     memcpy(buf + DNS_HEADER_LEN, name, nlen);
     dns_put16(buf + DNS_HEADER_LEN + nlen, qtype);
     dns_put16(buf + DNS_HEADER_LEN + nlen + 2, qclass);
-    dns_opt_write(buf + DNS_HEADER_LEN + nlen + DNS_QFIXED_LEN, udp_size);
+    if (udp_size)
+        dns_opt_write(buf + DNS_HEADER_LEN + nlen + DNS_QFIXED_LEN, udp_size);
     return (int)need;
 }
 

@@ -179,7 +179,8 @@ int dns_response_compile(const uint8_t *msg, size_t len, const uint8_t *qname,
                          struct dns_writer *w, struct dns_compiled *out);
 
 /* Builds a query for (name, type, class) with RD and an EDNS OPT RR
- * advertising udp_size. Returns the length, or -1 if cap is too small. */
+ * advertising udp_size (udp_size 0: no OPT RR, a plain RFC 1035 query).
+ * Returns the length, or -1 if cap is too small. */
 int dns_query_build(uint8_t *buf, size_t cap, uint16_t id,
                     const uint8_t *name, size_t nlen, uint16_t qtype,
                     uint16_t qclass, uint16_t udp_size);

@@ -169,6 +169,14 @@ void metrics_render(struct buf *out, const struct config *cfg,
             prom_sample_u64(out, P "upstream_failures_total", l,
                             SUM(up_failures[u][r]));
         }
+    prom_family(out, P "upstream_edns_fallbacks_total", "counter",
+                "EDNS queries answered FORMERR or NOTIMP and sent again "
+                "without EDNS.");
+    for (size_t u = 0; u < cfg->nupstream; u++) {
+        const char *l[] = {"upstream", up[u], NULL};
+        prom_sample_u64(out, P "upstream_edns_fallbacks_total", l,
+                        SUM(up_edns_fallbacks[u]));
+    }
     prom_family(out, P "upstream_up", "gauge",
                 "1 if the upstream is considered healthy (in any thread).");
     for (size_t u = 0; u < cfg->nupstream; u++) {

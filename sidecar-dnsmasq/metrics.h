@@ -42,6 +42,7 @@ struct worker_metrics {
     uint64_t up_queries[CFG_MAX_UPSTREAMS];
     uint64_t up_failures[CFG_MAX_UPSTREAMS][UF_NREASONS];
     uint64_t up_up[CFG_MAX_UPSTREAMS];                  /* gauge 0/1 */
+    uint64_t up_edns_fallbacks[CFG_MAX_UPSTREAMS];      /* resent w/o EDNS */
     struct prom_histogram up_duration[CFG_MAX_UPSTREAMS];
 };
 

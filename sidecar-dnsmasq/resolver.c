@@ -1,4 +1,5 @@
-/* resolver.c - coalesced upstream queries with failover; see resolver.h. */
+/* resolver.c - coalesced upstream queries with failover and the EDNS
+ * fallback; see resolver.h. */
 #include "resolver.h"
 
 #include <stdlib.h>
@@ -15,6 +16,13 @@ enum {
     MS_PER_S = 1000,
     QUERY_BUF = DNS_HEADER_LEN + DNS_MAX_NAME + DNS_QFIXED_LEN + DNS_OPT_RR_LEN,
     MIN_BUCKETS = 64,
+};
+
+/* How a try asked its upstream. */
+enum try_kind {
+    TRY_EDNS,           /* with an OPT RR (the default) */
+    TRY_PLAIN,          /* without: the upstream is known to reject EDNS */
+    TRY_FALLBACK,       /* without, after FORMERR/NOTIMP to TRY_EDNS */
 };
 
 struct waiter {
@@ -35,6 +43,7 @@ struct pending {
     size_t nwaiters;
     struct ev_timer *try_timer, *deadline;
     struct upq *att[MAX_TRIES];     /* outstanding tries */
+    uint8_t kind[MAX_TRIES];        /* enum try_kind of each */
     struct upq *last;               /* the most recent try */
     size_t ntries;
     uint32_t tried;                 /* bitmask of upstream indices */
@@ -248,6 +257,15 @@ static void finish_answer(struct pending *p, const struct dns_compiled *c,
 
 static void attempt_next(struct pending *p);
 
+/* The slot of try q, or MAX_TRIES if it is not one of p's. */
+static size_t try_slot(const struct pending *p, const struct upq *q)
+{
+    for (size_t i = 0; i < MAX_TRIES; i++)
+        if (p->att[i] == q)
+            return i;
+    return MAX_TRIES;
+}
+
 static void forget_try(struct pending *p, struct upq *q)
 {
     for (size_t i = 0; i < MAX_TRIES; i++)
@@ -266,22 +284,61 @@ static int outstanding(const struct pending *p)
 }
 
 static void on_answer(void *arg, struct upq *q, enum upq_status st,
+                      const uint8_t *abuf, size_t alen);
+
+/* The EDNS try in slot of upstream up was answered FORMERR or NOTIMP: asks
+ * the same upstream again without EDNS, in the same slot (it is not a
+ * failure and uses up no try). Returns 1 if sent. */
+static int send_fallback(struct pending *p, size_t slot, size_t up,
+                         int was_last)
+{
+    struct worker *w = p->r->w;
+    uint8_t qb[QUERY_BUF];
+    struct upq *q;
+    int len = dns_query_build(qb, sizeof(qb), upstream_new_id(w->ups),
+                              p->lname, p->nlen, p->qtype, p->qclass, 0);
+
+    upstream_note_edns_fallback(w->ups, up);
+    if (!(q = upstream_send(w->ups, up, qb, (size_t)len, on_answer, p)))
+        return 0;
+    p->att[slot] = q;
+    p->kind[slot] = TRY_FALLBACK;
+    if (was_last) {
+        p->last = q;
+        evloop_timer_start(p->try_timer, upstream_try_timeout_ms(w->ups, up));
+    }
+    return 1;
+}
+
+static void on_answer(void *arg, struct upq *q, enum upq_status st,
                       const uint8_t *abuf, size_t alen)
 {
     struct pending *p = arg;
     struct worker *w = p->r->w;
     int was_last = p->last == q;
     size_t up = upstream_index(q);
+    size_t slot = try_slot(p, q);
+    enum try_kind kind = slot < MAX_TRIES ? p->kind[slot] : TRY_PLAIN;
 
     forget_try(p, q);
     if (st == UPQ_ANSWER) {
         struct dns_compiled c;
+        unsigned rcode = alen >= DNS_HEADER_LEN
+            ? dns_get16(abuf + DNS_OFF_FLAGS) & DNS_F_RCODE : DNS_R_NOERROR;
 
+        if (kind == TRY_EDNS &&
+            (rcode == DNS_R_FORMERR || rcode == DNS_R_NOTIMP) &&
+            send_fallback(p, slot, up, was_last))
+            return;
         dnsw_init(w->wr, w->wbuf, DNS_MAX_MSG);
         if (dns_response_compile(abuf, alen, p->lname, p->nlen, p->qtype,
                                  p->qclass, w->wr, &c) < 0) {
             upstream_note_failure(w->ups, up, UF_MALFORMED);
         } else if (c.rcode != DNS_R_SERVFAIL && c.rcode != DNS_R_REFUSED) {
+            /* Without EDNS it answers: remember not to use EDNS there. */
+            if (kind == TRY_FALLBACK &&
+                (c.rcode == DNS_R_NOERROR || c.rcode == DNS_R_NXDOMAIN))
+                upstream_note_no_edns(w->ups, up);
             finish_answer(p, &c, w->wr->len);
             return;
         }
@@ -303,7 +360,7 @@ static void attempt_next(struct pending *p)
     while (p->ntries < n + 1 && p->ntries < MAX_TRIES) {
         size_t pick = order[0];
         struct upq *q;
-        int len;
+        int len, edns;
 
         for (size_t k = 0; k < n; k++)
             if (!(p->tried & (1u << order[k]))) {
@@ -311,10 +368,12 @@ static void attempt_next(struct pending *p)
                 break;
             }
         p->tried |= 1u << pick;
+        edns = upstream_edns_ok(w->ups, pick);
         len = dns_query_build(qb, sizeof(qb), upstream_new_id(w->ups),
                               p->lname, p->nlen, p->qtype, p->qclass,
-                              DNS_EDNS_UDP);
+                              edns ? DNS_EDNS_UDP : 0);
         q = upstream_send(w->ups, pick, qb, (size_t)len, on_answer, p);
+        p->kind[p->ntries] = edns ? TRY_EDNS : TRY_PLAIN;
         p->att[p->ntries++] = q;
         if (q) {
             p->last = q;

@@ -46,6 +46,7 @@ struct upstream {
     double srtt_ms;             /* 0: no sample yet */
     struct upq *probe;          /* probe in flight, if any */
     uint64_t probe_sent_ms;
+    uint64_t no_edns_until_ms;  /* queries without EDNS until then */
 };
 
 struct upq {
@@ -316,6 +317,35 @@ static void health_ok(struct upstream_set *s, size_t i, uint64_t rtt_ns)
             log_info("upstream %s up, rtt %.2f ms", u->name, ms);
     }
     u->fails = 0;
+}
+
+int upstream_edns_ok(const struct upstream_set *s, size_t i)
+{
+    return evloop_now_ms(s->loop) >= s->ups[i].no_edns_until_ms;
+}
+
+void upstream_note_edns_fallback(struct upstream_set *s, size_t i)
+{
+    prom_inc(&s->m->up_edns_fallbacks[i]);
+}
+
+void upstream_note_no_edns(struct upstream_set *s, size_t i)
+{
+    struct upstream *u = &s->ups[i];
+    uint64_t now = evloop_now_ms(s->loop);
+
+    if (s->cfg->no_edns_ttl_s == 0)
+        return;
+    if (now >= u->no_edns_until_ms) {   /* one log line per change */
+        if (s->cfg->threads > 1)
+            log_warn("upstream %s rejects EDNS (thread %d): queries go "
+                     "without EDNS for %u s", u->name, s->worker_id,
+                     s->cfg->no_edns_ttl_s);
+        else
+            log_warn("upstream %s rejects EDNS: queries go without EDNS "
+                     "for %u s", u->name, s->cfg->no_edns_ttl_s);
+    }
+    u->no_edns_until_ms = now + (uint64_t)s->cfg->no_edns_ttl_s * MS_PER_S;
 }
 
 void upstream_note_failure(struct upstream_set *s, size_t i,

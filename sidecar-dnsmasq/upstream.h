@@ -60,6 +60,16 @@ void upstream_detach(struct upq *q);
 void upstream_note_failure(struct upstream_set *s, size_t i,
                            enum upstream_fail_reason why);
 size_t upstream_index(const struct upq *q);
+/* EDNS per upstream (as unbound does): an upstream that answers an EDNS
+ * query with FORMERR or NOTIMP is asked the same question again without
+ * EDNS (upstream_note_edns_fallback; not a failure). If that plain query
+ * gets a real answer (NOERROR, NXDOMAIN), upstream_note_no_edns makes
+ * upstream_edns_ok false for --no-edns-ttl seconds, then EDNS is tried
+ * again. */
+int upstream_edns_ok(const struct upstream_set *s, size_t i);
+void upstream_note_edns_fallback(struct upstream_set *s, size_t i);
+void upstream_note_no_edns(struct upstream_set *s, size_t i);
+
 /* How long to wait for upstream i before also asking the next one: the
  * --upstream-timeout floor, or 4 x its smoothed RTT when that is longer
  * (a slow but healthy recursor is not hammered), at most half of

@@ -34,6 +34,7 @@ static void defaults_match_the_issue(void **state)
     assert_int_equal(cfg.stale_ttl, 3600);
     assert_string_equal(cfg.metrics_addr, "0.0.0.0:9153");
     assert_int_equal(cfg.threads, 1);
+    assert_int_equal(cfg.no_edns_ttl_s, 900);       /* unbound's 15 min */
 }
 
 static void repeated_flags_accumulate(void **state)
@@ -42,9 +43,10 @@ static void repeated_flags_accumulate(void **state)
     const char *argv[] = {"dnscache", "--listen", "127.0.0.1:5353",
                           "--listen", "[::1]:5353", "--upstream", "10.0.0.1",
                           "--upstream", "[fd00::1]:5300", "--metrics", "off",
-                          "--cache-size", "100", NULL};
+                          "--cache-size", "100", "--no-edns-ttl", "0", NULL};
 
-    assert_int_equal(parse(&cfg, 13, argv), 0);
+    assert_int_equal(parse(&cfg, 15, argv), 0);
+    assert_int_equal(cfg.no_edns_ttl_s, 0);
     assert_int_equal(cfg.nlisten, 2);
     assert_int_equal(cfg.nupstream, 2);
     assert_int_equal(netaddr_port(&cfg.upstream[1]), 5300);
@@ -63,6 +65,8 @@ static void bad_values_are_refused(void **state)
         {"dnscache", "--upstream", "not-an-ip"},
         {"dnscache", "--listen", "1.2.3.4:99999"},
         {"dnscache", "--log-level", "loud"},
+        {"dnscache", "--no-edns-ttl", "x"},
+        {"dnscache", "--no-edns-ttl", "99999999"},
     };
 
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {

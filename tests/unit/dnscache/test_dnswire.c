@@ -199,6 +199,38 @@ static void query_parse_classifies_bad_packets(void **state)
     assert_int_equal(q.edns_udp, 512);
 }
 
+static void query_build_with_and_without_edns(void **state)
+{
+    uint8_t buf[DNS_HEADER_LEN + sizeof(WWW) + DNS_QFIXED_LEN + DNS_OPT_RR_LEN];
+    struct dns_query q;
+    int n;
+
+    n = dns_query_build(buf, sizeof(buf), 0x1234, WWW, sizeof(WWW), DNS_T_A,
+                        DNS_C_IN, DNS_EDNS_UDP);
+    assert_int_equal(n, (int)sizeof(buf));
+    assert_int_equal(dns_query_parse(buf, (size_t)n, &q), DNS_PARSE_OK);
+    assert_true(q.has_edns);
+    assert_int_equal(q.edns_udp, DNS_EDNS_UDP);
+    assert_int_equal(q.h.arcount, 1);
+
+    /* udp_size 0: a plain query, for upstreams that reject EDNS. */
+    n = dns_query_build(buf, sizeof(buf), 0x1234, WWW, sizeof(WWW), DNS_T_A,
+                        DNS_C_IN, 0);
+    assert_int_equal(n, (int)(sizeof(buf) - DNS_OPT_RR_LEN));
+    assert_int_equal(dns_query_parse(buf, (size_t)n, &q), DNS_PARSE_OK);
+    assert_false(q.has_edns);
+    assert_int_equal(q.h.arcount, 0);
+    assert_int_equal(q.h.id, 0x1234);
+    assert_true(q.h.flags & DNS_F_RD);
+    assert_memory_equal(q.lname, WWW, sizeof(WWW));
+
+    /* Too small a buffer for the OPT RR, big enough without it. */
+    assert_int_equal(dns_query_build(buf, sizeof(buf) - 1, 1, WWW, sizeof(WWW),
+                                     DNS_T_A, DNS_C_IN, DNS_EDNS_UDP), -1);
+    assert_true(dns_query_build(buf, sizeof(buf) - 1, 1, WWW, sizeof(WWW),
+                                DNS_T_A, DNS_C_IN, 0) > 0);
+}
+
 static void writer_compresses_repeated_names(void **state)
 {
     static struct dns_writer w;
@@ -417,6 +449,7 @@ int main(void)
         cmocka_unit_test(name_text_round_trip_lowercases),
         cmocka_unit_test(query_parse_reads_question_and_edns),
         cmocka_unit_test(query_parse_classifies_bad_packets),
+        cmocka_unit_test(query_build_with_and_without_edns),
         cmocka_unit_test(writer_compresses_repeated_names),
         cmocka_unit_test(writer_reports_overflow),
         cmocka_unit_test(compile_rewrites_response_without_opt),
