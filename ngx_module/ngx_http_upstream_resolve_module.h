@@ -42,9 +42,10 @@
 
 /*
  * resolutions in flight per worker ("resolve_max_in_flight"): at most this
- * many answers wait in the resolver's UDP receive buffer.  A default buffer
- * (212992 bytes) holds 256 small datagrams on loopback (measured), so 128
- * answers arriving at once fit with room to spare, even on one socket.
+ * many answers wait in the resolver's UDP receive buffer.  nginx asks
+ * without EDNS, so a UDP answer has at most 512 bytes; a default buffer
+ * (212992 bytes) holds 166 such datagrams on loopback, 256 small ones
+ * (measured), so 128 answers arriving at once fit, even on one socket.
  */
 #define NGX_HTTP_UPSTREAM_RESOLVE_MAX_IN_FLIGHT     128
 #define NGX_HTTP_UPSTREAM_RESOLVE_MAX_IN_FLIGHT_MAX 65536
