@@ -5,6 +5,7 @@ JSON reader and a small keep-alive load generator that records every
 answer."""
 import http.client
 import json
+import os
 import socket
 import threading
 import time
@@ -272,3 +273,65 @@ def logging_cluster_dns(procs, tmp_path):
         dns.counter = LoggingClusterDNS(dns)
         return dns
     return make
+
+
+# --- ngx_http_portico_route_module (docs/routes.md) ----------------------
+
+ROUTE_PROXY = ("proxy_pass http://portico_dispatch; proxy_http_version 1.1; "
+               "proxy_set_header Connection \"\"; proxy_connect_timeout 1s;")
+
+
+def routes_conf(upstreams, listen_port, status_port, interval="100ms",
+                profiles=None, extra_locations="", extra=""):
+    """http{} body of a routing nginx as docs/routes.md describes it: the
+    table "routes" next to nginx.conf, the dispatch upstream, the given
+    upstream blocks (name -> body), one default server whose "/" routes
+    and one named location per profile (name -> directives), and a status
+    server with /routes-version and /upstreams."""
+    ups = "\n".join(f"upstream {n} {{ {b} }}" for n, b in upstreams.items())
+    named = "\n".join(f"location @{n} {{ {d} portico_route; {ROUTE_PROXY} }}"
+                      for n, d in (profiles or {}).items())
+    return (f"portico_routes routes interval={interval};\n"
+            f"upstream portico_dispatch {{ portico_dispatch; }}\n"
+            f"{ups}\n"
+            f"server {{ listen 127.0.0.1:{listen_port} reuseport "
+            f"default_server; keepalive_requests 1000000;\n"
+            f"  location / {{ portico_route; {ROUTE_PROXY} }}\n"
+            f"  {named}\n  {extra_locations}\n}}\n"
+            f"server {{ listen 127.0.0.1:{status_port} reuseport;\n"
+            f"  location = /routes-version {{ portico_routes_status; }}\n"
+            f"  location = /upstreams {{ upstream_resolve_status; }} }}\n"
+            + extra)
+
+
+def write_routes(path, text):
+    """Puts a table in place the way the controller does: a new file
+    renamed over the old one."""
+    tmp = f"{path}.tmp"
+    with open(tmp, "wb") as f:
+        f.write(text.encode() if isinstance(text, str) else text)
+    os.rename(tmp, path)
+
+
+def http_request(port, path, host=None, method="GET", body=None,
+                 headers=None, timeout=5.0):
+    """(status, headers dict with lowercase names, body text) of one
+    request on a fresh connection; host None sends Host: 127.0.0.1."""
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    h = dict(headers or {})
+    if host is not None:
+        h["Host"] = host
+    try:
+        c.request(method, path, body=body, headers=h)
+        r = c.getresponse()
+        return (r.status, {k.lower(): v for k, v in r.getheaders()},
+                r.read().decode(errors="replace"))
+    finally:
+        c.close()
+
+
+def routes_version(port):
+    """The lines of /routes-version (line 1: the common version)."""
+    code, body = http_get(port, "/routes-version")
+    assert code == 200, body
+    return body.splitlines()

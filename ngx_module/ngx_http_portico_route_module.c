@@ -1,0 +1,816 @@
+
+/*
+ * ngx_http_portico_route_module: routes from a table file, without reloads
+ * (docs/routes.md).
+ *
+ *   http {
+ *       portico_routes routes interval=100ms;
+ *       upstream portico_dispatch { portico_dispatch; }
+ *       server {
+ *           location / { portico_route; proxy_pass http://portico_dispatch; }
+ *           location @portico_p1 { client_max_body_size 10m;
+ *                                  portico_route;
+ *                                  proxy_pass http://portico_dispatch; }
+ *       }
+ *       server { location = /routes-version { portico_routes_status; } }
+ *   }
+ *
+ * "portico_route" runs in the rewrite phase: host section, redirect, rule,
+ * then 404/503/308, a jump to the rule's named location, or the chosen
+ * upstream in the request's context.  "portico_dispatch" is the balancer of
+ * the upstream that proxy_pass names: it initializes the peer with the
+ * chosen upstream's own balancer (its keepalive, its resolved peers).
+ */
+
+
+#include "ngx_http_portico_route_module.h"
+
+
+typedef struct {
+    ngx_flag_t                           enable;
+} ngx_http_portico_route_loc_conf_t;
+
+
+typedef struct {
+    unsigned                             dispatch:1;
+} ngx_http_portico_route_srv_conf_t;
+
+
+/* what a request keeps: configuration, never table memory */
+
+typedef struct {
+    ngx_http_upstream_srv_conf_t        *upstream;
+} ngx_http_portico_route_ctx_t;
+
+
+static void *ngx_http_portico_route_create_main_conf(ngx_conf_t *cf);
+static void *ngx_http_portico_route_create_srv_conf(ngx_conf_t *cf);
+static void *ngx_http_portico_route_create_loc_conf(ngx_conf_t *cf);
+static char *ngx_http_portico_route_merge_loc_conf(ngx_conf_t *cf,
+    void *parent, void *child);
+static ngx_int_t ngx_http_portico_route_postconfiguration(ngx_conf_t *cf);
+static ngx_int_t ngx_http_portico_route_check_dispatch(ngx_conf_t *cf,
+    ngx_http_portico_route_main_conf_t *rmcf);
+static void ngx_http_portico_route_cleanup(void *data);
+static char *ngx_http_portico_routes(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_portico_route(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_portico_dispatch(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_portico_routes_status(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
+
+static ngx_int_t ngx_http_portico_route_handler(ngx_http_request_t *r);
+static ngx_int_t ngx_http_portico_route_redirect(ngx_http_request_t *r,
+    ngx_http_portico_route_table_t *table);
+static ngx_int_t ngx_http_portico_dispatch_init_upstream(ngx_conf_t *cf,
+    ngx_http_upstream_srv_conf_t *us);
+static ngx_int_t ngx_http_portico_dispatch_init_peer(ngx_http_request_t *r,
+    ngx_http_upstream_srv_conf_t *us);
+
+static ngx_int_t ngx_http_portico_route_init_process(ngx_cycle_t *cycle);
+static void ngx_http_portico_route_timer(ngx_event_t *ev);
+static void ngx_http_portico_route_refresh(
+    ngx_http_portico_route_main_conf_t *rmcf, ngx_log_t *log);
+
+
+/* the address of portico_dispatch's only "server"; never connected to */
+static struct sockaddr_in  ngx_http_portico_dispatch_placeholder = {
+    .sin_family = AF_INET
+};
+
+
+static ngx_command_t  ngx_http_portico_route_commands[] = {
+
+    { ngx_string("portico_routes"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE12,
+      ngx_http_portico_routes,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("portico_route"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_portico_route,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("portico_dispatch"),
+      NGX_HTTP_UPS_CONF|NGX_CONF_NOARGS,
+      ngx_http_portico_dispatch,
+      NGX_HTTP_SRV_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("portico_routes_status"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_portico_routes_status,
+      0,
+      0,
+      NULL },
+
+      ngx_null_command
+};
+
+
+static ngx_http_module_t  ngx_http_portico_route_module_ctx = {
+    NULL,                                  /* preconfiguration */
+    ngx_http_portico_route_postconfiguration, /* postconfiguration */
+
+    ngx_http_portico_route_create_main_conf, /* create main configuration */
+    NULL,                                  /* init main configuration */
+
+    ngx_http_portico_route_create_srv_conf, /* create server configuration */
+    NULL,                                  /* merge server configuration */
+
+    ngx_http_portico_route_create_loc_conf, /* create location configuration */
+    ngx_http_portico_route_merge_loc_conf  /* merge location configuration */
+};
+
+
+ngx_module_t  ngx_http_portico_route_module = {
+    NGX_MODULE_V1,
+    &ngx_http_portico_route_module_ctx,    /* module context */
+    ngx_http_portico_route_commands,       /* module directives */
+    NGX_HTTP_MODULE,                       /* module type */
+    NULL,                                  /* init master */
+    NULL,                                  /* init module */
+    ngx_http_portico_route_init_process,   /* init process */
+    NULL,                                  /* init thread */
+    NULL,                                  /* exit thread */
+    NULL,                                  /* exit process */
+    NULL,                                  /* exit master */
+    NGX_MODULE_V1_PADDING
+};
+
+
+/* configuration */
+
+static void *
+ngx_http_portico_route_create_main_conf(ngx_conf_t *cf)
+{
+    ngx_http_portico_route_main_conf_t  *rmcf;
+
+    rmcf = ngx_pcalloc(cf->pool, sizeof(ngx_http_portico_route_main_conf_t));
+    if (rmcf == NULL) {
+        return NULL;
+    }
+
+    /*
+     * set by ngx_pcalloc():
+     *
+     *     rmcf->file = { 0, NULL };
+     *     rmcf->table = NULL;
+     *     rmcf->shm_zone = NULL;
+     *     rmcf->shared = NULL;
+     */
+
+    rmcf->interval = NGX_CONF_UNSET_MSEC;
+
+    return rmcf;
+}
+
+
+static void *
+ngx_http_portico_route_create_srv_conf(ngx_conf_t *cf)
+{
+    return ngx_pcalloc(cf->pool, sizeof(ngx_http_portico_route_srv_conf_t));
+}
+
+
+static void *
+ngx_http_portico_route_create_loc_conf(ngx_conf_t *cf)
+{
+    ngx_http_portico_route_loc_conf_t  *rlcf;
+
+    rlcf = ngx_palloc(cf->pool, sizeof(ngx_http_portico_route_loc_conf_t));
+    if (rlcf == NULL) {
+        return NULL;
+    }
+
+    rlcf->enable = NGX_CONF_UNSET;
+
+    return rlcf;
+}
+
+
+static char *
+ngx_http_portico_route_merge_loc_conf(ngx_conf_t *cf, void *parent,
+    void *child)
+{
+    ngx_http_portico_route_loc_conf_t  *prev = parent;
+    ngx_http_portico_route_loc_conf_t  *conf = child;
+
+    ngx_conf_merge_value(conf->enable, prev->enable, 0);
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_portico_routes(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_portico_route_main_conf_t  *rmcf = conf;
+
+    ngx_str_t  *value, s;
+
+    if (rmcf->file.data != NULL) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    rmcf->file = value[1];
+
+    if (ngx_conf_full_name(cf->cycle, &rmcf->file, 1) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    if (cf->args->nelts == 3) {
+        if (ngx_strncmp(value[2].data, "interval=", 9) != 0) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid parameter \"%V\"", &value[2]);
+            return NGX_CONF_ERROR;
+        }
+
+        s.data = value[2].data + 9;
+        s.len = value[2].len - 9;
+
+        rmcf->interval = ngx_parse_time(&s, 0);
+
+        if (rmcf->interval == (ngx_msec_t) NGX_ERROR || rmcf->interval == 0) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid interval \"%V\"", &value[2]);
+            return NGX_CONF_ERROR;
+        }
+
+    } else {
+        rmcf->interval = NGX_HTTP_PORTICO_ROUTES_INTERVAL;
+    }
+
+    if (ngx_http_portico_route_status_zone(cf, rmcf) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_portico_route(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_portico_route_loc_conf_t  *rlcf = conf;
+
+    ngx_http_portico_route_main_conf_t  *rmcf;
+
+    if (rlcf->enable != NGX_CONF_UNSET) {
+        return "is duplicate";
+    }
+
+    rlcf->enable = 1;
+
+    rmcf = ngx_http_conf_get_module_main_conf(cf,
+                                              ngx_http_portico_route_module);
+    rmcf->route_used = 1;
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_portico_dispatch(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_portico_route_srv_conf_t  *rscf = conf;
+
+    ngx_addr_t                    *placeholder;
+    ngx_http_upstream_server_t    *us;
+    ngx_http_upstream_srv_conf_t  *uscf;
+
+    uscf = ngx_http_conf_get_module_srv_conf(cf, ngx_http_upstream_module);
+
+    if (rscf->dispatch) {
+        return "is duplicate";
+    }
+
+    if (uscf->peer.init_upstream != NULL || uscf->servers->nelts != 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"portico_dispatch\" must be alone in its "
+                           "upstream");
+        return NGX_CONF_ERROR;
+    }
+
+    /*
+     * "upstream {}" refuses a block without servers: a placeholder entry
+     * (never used, our init replaces the balancer)
+     */
+
+    placeholder = ngx_pcalloc(cf->pool, sizeof(ngx_addr_t));
+    if (placeholder == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    placeholder->sockaddr = (struct sockaddr *)
+                                &ngx_http_portico_dispatch_placeholder;
+    placeholder->socklen = sizeof(struct sockaddr_in);
+    ngx_str_set(&placeholder->name, "portico_dispatch");
+
+    us = ngx_array_push(uscf->servers);
+    if (us == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_memzero(us, sizeof(ngx_http_upstream_server_t));
+
+    us->name = placeholder->name;
+    us->addrs = placeholder;
+    us->naddrs = 1;
+    us->weight = 1;
+
+    rscf->dispatch = 1;
+    uscf->peer.init_upstream = ngx_http_portico_dispatch_init_upstream;
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_portico_routes_status(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_core_loc_conf_t            *clcf;
+    ngx_http_portico_route_main_conf_t  *rmcf;
+
+    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+    clcf->handler = ngx_http_portico_route_status_handler;
+
+    rmcf = ngx_http_conf_get_module_main_conf(cf,
+                                              ngx_http_portico_route_module);
+    rmcf->status_used = 1;
+
+    return NGX_CONF_OK;
+}
+
+
+/*
+ * After the whole http{} block: every upstream is known.  The names of the
+ * upstreams a table may name, then the table itself (so "nginx -t" checks
+ * it), then the rewrite phase handler.
+ */
+
+static ngx_int_t
+ngx_http_portico_route_postconfiguration(ngx_conf_t *cf)
+{
+    ngx_uint_t                           i;
+    ngx_pool_cleanup_t                  *cln;
+    ngx_http_handler_pt                 *h;
+    ngx_http_core_main_conf_t           *cmcf;
+    ngx_http_upstream_srv_conf_t       **uscfp;
+    ngx_http_upstream_main_conf_t       *umcf;
+    ngx_http_portico_route_error_t       err;
+    ngx_http_portico_route_srv_conf_t   *rscf;
+    ngx_http_portico_route_main_conf_t  *rmcf;
+
+    rmcf = ngx_http_conf_get_module_main_conf(cf,
+                                              ngx_http_portico_route_module);
+
+    if (ngx_http_portico_route_check_dispatch(cf, rmcf) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    if (rmcf->file.data == NULL) {
+        if (rmcf->route_used || rmcf->status_used) {
+            ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                          "\"portico_route\" and \"portico_routes_status\" "
+                          "need \"portico_routes\" at http level");
+            return NGX_ERROR;
+        }
+
+        return NGX_OK;
+    }
+
+    umcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_upstream_module);
+    uscfp = umcf->upstreams.elts;
+
+    if (ngx_http_portico_route_names_init(&rmcf->upstreams, cf->pool,
+                                          umcf->upstreams.nelts)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    for (i = 0; i < umcf->upstreams.nelts; i++) {
+
+        /* upstream{} blocks only, not the implicit ones of proxy_pass */
+
+        if (uscfp[i]->srv_conf == NULL
+            || !(uscfp[i]->flags & NGX_HTTP_UPSTREAM_CREATE))
+        {
+            continue;
+        }
+
+        rscf = ngx_http_conf_upstream_srv_conf(uscfp[i],
+                                               ngx_http_portico_route_module);
+        if (rscf->dispatch) {
+            continue;
+        }
+
+        if (ngx_http_portico_route_names_add(&rmcf->upstreams,
+                                             &uscfp[i]->host, uscfp[i])
+            == NGX_ERROR)
+        {
+            return NGX_ERROR;
+        }
+    }
+
+    rmcf->table = ngx_http_portico_route_table_load(&rmcf->file,
+                                                    &rmcf->upstreams,
+                                                    cf->log, &err);
+    if (rmcf->table == NULL) {
+        ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                      "portico_routes: %*s in %V:%ui",
+                      err.len, err.text, &rmcf->file, err.line);
+        return NGX_ERROR;
+    }
+
+    rmcf->seen = rmcf->table->id;
+
+    cln = ngx_pool_cleanup_add(cf->pool, 0);
+    if (cln == NULL) {
+        return NGX_ERROR;
+    }
+
+    cln->handler = ngx_http_portico_route_cleanup;
+    cln->data = rmcf;
+
+    cmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_core_module);
+
+    h = ngx_array_push(&cmcf->phases[NGX_HTTP_REWRITE_PHASE].handlers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    *h = ngx_http_portico_route_handler;
+
+    return NGX_OK;
+}
+
+
+/* a portico_dispatch upstream must have nothing else in it */
+
+static ngx_int_t
+ngx_http_portico_route_check_dispatch(ngx_conf_t *cf,
+    ngx_http_portico_route_main_conf_t *rmcf)
+{
+    ngx_uint_t                           i;
+    ngx_http_upstream_srv_conf_t       **uscfp;
+    ngx_http_upstream_main_conf_t       *umcf;
+    ngx_http_portico_route_srv_conf_t   *rscf;
+
+    umcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_upstream_module);
+    uscfp = umcf->upstreams.elts;
+
+    for (i = 0; i < umcf->upstreams.nelts; i++) {
+
+        if (uscfp[i]->srv_conf == NULL) {
+            continue;
+        }
+
+        rscf = ngx_http_conf_upstream_srv_conf(uscfp[i],
+                                               ngx_http_portico_route_module);
+        if (!rscf->dispatch) {
+            continue;
+        }
+
+        if (uscfp[i]->peer.init_upstream
+                != ngx_http_portico_dispatch_init_upstream
+            || uscfp[i]->servers->nelts != 1
+            || uscfp[i]->shm_zone != NULL)
+        {
+            ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                          "\"portico_dispatch\" must be alone in upstream "
+                          "\"%V\" in %s:%ui",
+                          &uscfp[i]->host, uscfp[i]->file_name,
+                          uscfp[i]->line);
+            return NGX_ERROR;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_portico_route_cleanup(void *data)
+{
+    ngx_http_portico_route_main_conf_t  *rmcf = data;
+
+    if (rmcf->timer.timer_set) {
+        ngx_del_timer(&rmcf->timer);
+    }
+
+    ngx_http_portico_route_table_free(rmcf->table);
+    rmcf->table = NULL;
+}
+
+
+/* routing */
+
+static ngx_int_t
+ngx_http_portico_route_handler(ngx_http_request_t *r)
+{
+    ngx_http_core_loc_conf_t            *clcf;
+    ngx_http_portico_route_ctx_t        *ctx;
+    ngx_http_portico_route_host_t       *host;
+    ngx_http_portico_route_table_t      *table;
+    ngx_http_portico_route_target_t     *target;
+    ngx_http_portico_route_loc_conf_t   *rlcf;
+    ngx_http_portico_route_main_conf_t  *rmcf;
+
+    rlcf = ngx_http_get_module_loc_conf(r, ngx_http_portico_route_module);
+
+    if (!rlcf->enable) {
+        return NGX_DECLINED;
+    }
+
+    rmcf = ngx_http_get_module_main_conf(r, ngx_http_portico_route_module);
+    table = rmcf->table;
+
+    if (table == NULL) {
+        return NGX_HTTP_SERVICE_UNAVAILABLE;
+    }
+
+    host = ngx_http_portico_route_find_host(table, &r->headers_in.server);
+
+    if (host == NULL) {
+        ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "portico route: no host \"%V\"",
+                       &r->headers_in.server);
+        return NGX_HTTP_NOT_FOUND;
+    }
+
+    if (host->redirect
+#if (NGX_HTTP_SSL)
+        && r->connection->ssl == NULL
+#endif
+       )
+    {
+        return ngx_http_portico_route_redirect(r, table);
+    }
+
+    target = ngx_http_portico_route_find_target(table, host, &r->uri);
+
+    if (target == NULL) {
+        return NGX_HTTP_NOT_FOUND;
+    }
+
+    if (target->upstream == NULL) {
+        return NGX_HTTP_SERVICE_UNAVAILABLE;
+    }
+
+    clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
+
+    if (target->profile.len) {
+
+        if (!clcf->named
+            || clcf->name.len != target->profile.len
+            || ngx_strncmp(clcf->name.data, target->profile.data,
+                           clcf->name.len)
+               != 0)
+        {
+            /*
+             * the named location routes the request again (the same
+             * table: this is synchronous); the reference it takes is ours
+             * to release
+             */
+
+            (void) ngx_http_named_location(r, &target->profile);
+            ngx_http_finalize_request(r, NGX_DONE);
+            return NGX_DONE;
+        }
+
+        /* what the find config phase would have done in this location */
+
+        if (r->headers_in.content_length_n != -1
+            && !r->discard_body
+            && clcf->client_max_body_size
+            && clcf->client_max_body_size < r->headers_in.content_length_n)
+        {
+            ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                          "client intended to send too large body: "
+                          "%O bytes", r->headers_in.content_length_n);
+
+            r->expect_tested = 1;
+            (void) ngx_http_discard_request_body(r);
+            return NGX_HTTP_REQUEST_ENTITY_TOO_LARGE;
+        }
+    }
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_portico_route_module);
+
+    if (ctx == NULL) {
+        ctx = ngx_palloc(r->pool, sizeof(ngx_http_portico_route_ctx_t));
+        if (ctx == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        ngx_http_set_ctx(r, ctx, ngx_http_portico_route_module);
+    }
+
+    ctx->upstream = target->upstream;
+
+    return NGX_DECLINED;
+}
+
+
+/* 308 to https://HOST[:PORT]URI */
+
+static ngx_int_t
+ngx_http_portico_route_redirect(ngx_http_request_t *r,
+    ngx_http_portico_route_table_t *table)
+{
+    u_char                     *p;
+    size_t                      len;
+    ngx_str_t                  *host;
+    ngx_http_complex_value_t    cv;
+    ngx_http_core_srv_conf_t   *cscf;
+
+    host = &r->headers_in.server;
+
+    if (host->len == 0) {
+        cscf = ngx_http_get_module_srv_conf(r, ngx_http_core_module);
+        host = &cscf->server_name;
+    }
+
+    len = sizeof("https://:65535") - 1 + host->len + r->unparsed_uri.len;
+
+    p = ngx_pnalloc(r->pool, len);
+    if (p == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ngx_memzero(&cv, sizeof(ngx_http_complex_value_t));
+
+    cv.value.data = p;
+
+    p = ngx_cpymem(p, "https://", sizeof("https://") - 1);
+    p = ngx_cpymem(p, host->data, host->len);
+
+    if (table->https_port != NGX_HTTP_PORTICO_ROUTES_HTTPS_PORT) {
+        p = ngx_sprintf(p, ":%ui", table->https_port);
+    }
+
+    p = ngx_cpymem(p, r->unparsed_uri.data, r->unparsed_uri.len);
+
+    cv.value.len = p - cv.value.data;
+
+    return ngx_http_send_response(r, NGX_HTTP_PERMANENT_REDIRECT, NULL, &cv);
+}
+
+
+/* dispatch */
+
+static ngx_int_t
+ngx_http_portico_dispatch_init_upstream(ngx_conf_t *cf,
+    ngx_http_upstream_srv_conf_t *us)
+{
+    us->peer.init = ngx_http_portico_dispatch_init_peer;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_portico_dispatch_init_peer(ngx_http_request_t *r,
+    ngx_http_upstream_srv_conf_t *us)
+{
+    ngx_http_upstream_srv_conf_t  *target;
+    ngx_http_portico_route_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_portico_route_module);
+
+    if (ctx == NULL || ctx->upstream == NULL) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "upstream \"%V\" has no route for this request "
+                      "(no \"portico_route\" in its location?)", &us->host);
+        return NGX_ERROR;
+    }
+
+    target = ctx->upstream;
+
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "portico dispatch to \"%V\"", &target->host);
+
+    r->upstream->upstream = target;
+
+    return target->peer.init(r, target);
+}
+
+
+/* table changes, in every worker */
+
+static ngx_int_t
+ngx_http_portico_route_init_process(ngx_cycle_t *cycle)
+{
+    ngx_uint_t                           i;
+    ngx_http_portico_route_main_conf_t  *rmcf;
+
+    if (ngx_process != NGX_PROCESS_WORKER
+        && ngx_process != NGX_PROCESS_SINGLE)
+    {
+        return NGX_OK;
+    }
+
+    for (i = 0; cycle->modules[i]; i++) {
+        if (cycle->modules[i] == &ngx_http_portico_route_module) {
+            break;
+        }
+    }
+
+    if (cycle->modules[i] == NULL
+        || ngx_http_cycle_get_module_main_conf(cycle, ngx_http_core_module)
+           == NULL)
+    {
+        return NGX_OK;
+    }
+
+    rmcf = ngx_http_cycle_get_module_main_conf(cycle,
+                                               ngx_http_portico_route_module);
+
+    if (rmcf == NULL || rmcf->table == NULL) {
+        return NGX_OK;
+    }
+
+    ngx_http_portico_route_status_publish(rmcf);
+
+    rmcf->timer.handler = ngx_http_portico_route_timer;
+    rmcf->timer.data = rmcf;
+    rmcf->timer.log = cycle->log;
+    rmcf->timer.cancelable = 1;
+
+    ngx_add_timer(&rmcf->timer, rmcf->interval);
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_portico_route_timer(ngx_event_t *ev)
+{
+    ngx_http_portico_route_main_conf_t  *rmcf = ev->data;
+
+    if (ngx_exiting || ngx_quit || ngx_terminate) {
+        return;
+    }
+
+    ngx_http_portico_route_refresh(rmcf, ev->log);
+
+    ngx_add_timer(ev, rmcf->interval);
+}
+
+
+static void
+ngx_http_portico_route_refresh(ngx_http_portico_route_main_conf_t *rmcf,
+    ngx_log_t *log)
+{
+    ngx_file_info_t                    fi;
+    ngx_http_portico_route_error_t     err;
+    ngx_http_portico_route_table_t    *table;
+    ngx_http_portico_route_file_id_t   id;
+
+    if (ngx_file_info(rmcf->file.data, &fi) == NGX_FILE_ERROR) {
+        /* a missing file keeps the current table */
+        return;
+    }
+
+    ngx_http_portico_route_file_id(&fi, &id);
+
+    if (ngx_memcmp(&id, &rmcf->seen, sizeof(id)) == 0) {
+        return;
+    }
+
+    table = ngx_http_portico_route_table_load(&rmcf->file, &rmcf->upstreams,
+                                              log, &err);
+    if (table == NULL) {
+        /* once per file version, not every interval */
+        rmcf->seen = id;
+
+        ngx_log_error(NGX_LOG_ERR, log, 0,
+                      "portico_routes: %*s in %V:%ui, keeping version %V",
+                      err.len, err.text, &rmcf->file, err.line,
+                      &rmcf->table->version);
+        return;
+    }
+
+    rmcf->seen = table->id;
+
+    ngx_log_error(NGX_LOG_NOTICE, log, 0,
+                  "portico_routes: version %V replaces %V",
+                  &table->version, &rmcf->table->version);
+
+    ngx_http_portico_route_table_free(rmcf->table);
+    rmcf->table = table;
+
+    ngx_http_portico_route_status_publish(rmcf);
+}

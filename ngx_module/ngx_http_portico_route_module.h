@@ -1,0 +1,186 @@
+
+/*
+ * ngx_http_portico_route_module: shared types (see docs/routes.md).
+ *
+ * The route table maps a request's host and URI to an upstream of the
+ * running configuration.  It is parsed at configuration time (so "nginx -t"
+ * validates it) and again by every worker when the file changes; a worker
+ * swaps its table only when the new file parsed cleanly.  A request keeps
+ * only the chosen upstream's configuration (which lives as long as the
+ * cycle), never a pointer into a table, so a swap is safe at any time.
+ *
+ * Files:
+ *   ngx_http_portico_route_module.c   directives, routing, dispatch, reload
+ *   ngx_http_portico_route_table.c    table parse and lookup, name tables
+ *   ngx_http_portico_route_status.c   versions of the workers (shared zone)
+ */
+
+
+#ifndef _NGX_HTTP_PORTICO_ROUTE_MODULE_H_INCLUDED_
+#define _NGX_HTTP_PORTICO_ROUTE_MODULE_H_INCLUDED_
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+
+#define NGX_HTTP_PORTICO_ROUTES_FILE_MAX     (64 * 1024 * 1024)
+#define NGX_HTTP_PORTICO_ROUTES_LINE_MAX     4096
+#define NGX_HTTP_PORTICO_ROUTES_VERSION_MAX  64
+#define NGX_HTTP_PORTICO_ROUTES_HOST_MAX     253
+#define NGX_HTTP_PORTICO_ROUTES_PATH_MAX     1024
+#define NGX_HTTP_PORTICO_ROUTES_HTTPS_PORT   443
+#define NGX_HTTP_PORTICO_ROUTES_INTERVAL     100        /* ms */
+
+/* the text of a parse error, without "in FILE:LINE" */
+#define NGX_HTTP_PORTICO_ROUTES_ERROR_LEN    256
+
+
+#define NGX_HTTP_PORTICO_ROUTE_EXACT         0
+#define NGX_HTTP_PORTICO_ROUTE_PREFIX        1
+#define NGX_HTTP_PORTICO_ROUTE_PLAIN         2
+
+
+/* an open-addressing table from names to pointers, sized once */
+
+typedef struct {
+    ngx_str_t                            name;
+    void                                *value;
+} ngx_http_portico_route_entry_t;
+
+typedef struct {
+    ngx_http_portico_route_entry_t      *slots;
+    ngx_uint_t                           mask;      /* slots - 1 */
+} ngx_http_portico_route_names_t;
+
+
+/* what a rule leads to; upstream NULL is "-" (503) */
+
+typedef struct {
+    ngx_http_upstream_srv_conf_t        *upstream;
+    ngx_str_t                            profile;   /* "@name" or empty */
+} ngx_http_portico_route_target_t;
+
+
+typedef struct {
+    ngx_str_t                            path;
+    ngx_uint_t                           type;      /* ..._EXACT etc. */
+    ngx_http_portico_route_target_t      target;
+} ngx_http_portico_route_rule_t;
+
+
+/* one "host" section; its rules are rules[first .. first + nrules - 1] */
+
+typedef struct {
+    ngx_str_t                            name;      /* without "*." */
+    ngx_uint_t                           line;
+    ngx_uint_t                           first;
+    ngx_uint_t                           nrules;
+    ngx_http_portico_route_target_t      deflt;
+    unsigned                             has_default:1;
+    unsigned                             redirect:1;
+    unsigned                             wildcard:1;
+} ngx_http_portico_route_host_t;
+
+
+/* what identifies one version of the file on disk */
+
+typedef struct {
+    dev_t                                dev;
+    ino_t                                ino;
+    off_t                                size;
+    time_t                               mtime;
+    long                                 mtime_nsec;
+} ngx_http_portico_route_file_id_t;
+
+
+typedef struct {
+    ngx_pool_t                          *pool;      /* owns everything */
+    ngx_str_t                            version;
+    ngx_uint_t                           https_port;
+
+    ngx_http_portico_route_names_t       hosts;     /* exact names */
+    ngx_http_portico_route_names_t       wildcards; /* "*.D" by D */
+    ngx_http_portico_route_host_t       *any;       /* "*" or NULL */
+
+    ngx_http_portico_route_rule_t       *rules;
+    ngx_http_portico_route_file_id_t     id;
+} ngx_http_portico_route_table_t;
+
+
+typedef struct {
+    ngx_uint_t                           line;      /* 0: whole file */
+    size_t                               len;
+    u_char                               text[NGX_HTTP_PORTICO_ROUTES_ERROR_LEN];
+} ngx_http_portico_route_error_t;
+
+
+/* one worker's version in the shared zone */
+
+typedef struct {
+    ngx_atomic_t                         lock;
+    ngx_uint_t                           generation;
+    ngx_pid_t                            pid;
+    size_t                               version_len;
+    u_char                               version[NGX_HTTP_PORTICO_ROUTES_VERSION_MAX];
+} ngx_http_portico_route_slot_t;
+
+typedef struct {
+    ngx_atomic_t                         generation; /* one per config */
+    ngx_http_portico_route_slot_t        slots[NGX_MAX_PROCESSES];
+} ngx_http_portico_route_shared_t;
+
+
+typedef struct {
+    ngx_str_t                            file;      /* full path, NUL */
+    ngx_msec_t                           interval;
+
+    ngx_http_portico_route_names_t       upstreams; /* by name */
+    ngx_http_portico_route_table_t      *table;     /* current */
+    ngx_http_portico_route_file_id_t     seen;      /* last file looked at */
+
+    ngx_shm_zone_t                      *shm_zone;
+    ngx_http_portico_route_shared_t     *shared;
+    ngx_uint_t                           generation;
+
+    ngx_event_t                          timer;
+
+    unsigned                             route_used:1;
+    unsigned                             status_used:1;
+} ngx_http_portico_route_main_conf_t;
+
+
+extern ngx_module_t  ngx_http_portico_route_module;
+
+
+/* table */
+ngx_int_t ngx_http_portico_route_names_init(
+    ngx_http_portico_route_names_t *names, ngx_pool_t *pool, ngx_uint_t n);
+ngx_int_t ngx_http_portico_route_names_add(
+    ngx_http_portico_route_names_t *names, ngx_str_t *name, void *value);
+void *ngx_http_portico_route_names_find(ngx_http_portico_route_names_t *names,
+    u_char *name, size_t len);
+
+void ngx_http_portico_route_file_id(ngx_file_info_t *fi,
+    ngx_http_portico_route_file_id_t *id);
+ngx_http_portico_route_table_t *ngx_http_portico_route_table_load(
+    ngx_str_t *file, ngx_http_portico_route_names_t *upstreams,
+    ngx_log_t *log, ngx_http_portico_route_error_t *err);
+void ngx_http_portico_route_table_free(ngx_http_portico_route_table_t *table);
+
+ngx_http_portico_route_host_t *ngx_http_portico_route_find_host(
+    ngx_http_portico_route_table_t *table, ngx_str_t *host);
+ngx_http_portico_route_target_t *ngx_http_portico_route_find_target(
+    ngx_http_portico_route_table_t *table,
+    ngx_http_portico_route_host_t *host, ngx_str_t *uri);
+
+/* status */
+ngx_int_t ngx_http_portico_route_status_zone(ngx_conf_t *cf,
+    ngx_http_portico_route_main_conf_t *rmcf);
+void ngx_http_portico_route_status_publish(
+    ngx_http_portico_route_main_conf_t *rmcf);
+ngx_int_t ngx_http_portico_route_status_handler(ngx_http_request_t *r);
+
+
+#endif /* _NGX_HTTP_PORTICO_ROUTE_MODULE_H_INCLUDED_ */

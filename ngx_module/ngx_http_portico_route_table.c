@@ -1,0 +1,892 @@
+
+/*
+ * ngx_http_portico_route_module: the route table file (docs/routes.md,
+ * "Table format, version 1"): reading, checking, lookup.
+ *
+ * A table lives in its own pool: the file's bytes are read once into it and
+ * every name and path of the table points into them.  Hosts are found in
+ * open-addressing tables (O(1) at any number of hosts); the rules of a host
+ * are the slice of one array that its section covers.
+ */
+
+
+#include "ngx_http_portico_route_module.h"
+
+
+#define NGX_HTTP_PORTICO_ROUTES_POOL_SIZE    16384
+#define NGX_HTTP_PORTICO_ROUTES_FIELDS_MAX   4
+#define NGX_HTTP_PORTICO_ROUTES_NAMES_MIN    4
+
+#define ngx_http_portico_route_is(s, lit)                                     \
+    ((s)->len == sizeof(lit) - 1                                              \
+     && ngx_strncmp((s)->data, lit, sizeof(lit) - 1) == 0)
+
+
+typedef struct {
+    ngx_http_portico_route_table_t      *table;
+    ngx_http_portico_route_names_t      *upstreams;
+    ngx_http_portico_route_error_t      *err;
+
+    ngx_http_portico_route_host_t       *hosts;     /* [maxhosts] */
+    ngx_uint_t                           nhosts;
+    ngx_http_portico_route_host_t       *host;      /* current section */
+    ngx_uint_t                           nrules;
+
+    ngx_uint_t                           line;
+    ngx_str_t                            field[NGX_HTTP_PORTICO_ROUTES_FIELDS_MAX];
+    ngx_uint_t                           nfields;
+} ngx_http_portico_route_parse_t;
+
+
+static ngx_int_t ngx_http_portico_route_fail(
+    ngx_http_portico_route_error_t *err, ngx_uint_t line,
+    const char *fmt, ...);
+static ngx_int_t ngx_http_portico_route_read(ngx_str_t *file,
+    ngx_http_portico_route_table_t *table, ngx_str_t *text,
+    ngx_http_portico_route_error_t *err);
+static ngx_int_t ngx_http_portico_route_parse(
+    ngx_http_portico_route_parse_t *ps, ngx_str_t *text);
+static ngx_int_t ngx_http_portico_route_split(
+    ngx_http_portico_route_parse_t *ps, u_char *p, u_char *last);
+static ngx_int_t ngx_http_portico_route_parse_line(
+    ngx_http_portico_route_parse_t *ps);
+static ngx_int_t ngx_http_portico_route_parse_host(
+    ngx_http_portico_route_parse_t *ps);
+static ngx_int_t ngx_http_portico_route_parse_rule(
+    ngx_http_portico_route_parse_t *ps, ngx_uint_t type);
+static ngx_int_t ngx_http_portico_route_parse_target(
+    ngx_http_portico_route_parse_t *ps, ngx_uint_t first,
+    ngx_http_portico_route_target_t *target);
+static ngx_int_t ngx_http_portico_route_check_domain(ngx_str_t *name);
+
+
+/* names */
+
+ngx_int_t
+ngx_http_portico_route_names_init(ngx_http_portico_route_names_t *names,
+    ngx_pool_t *pool, ngx_uint_t n)
+{
+    ngx_uint_t  size;
+
+    size = NGX_HTTP_PORTICO_ROUTES_NAMES_MIN;
+
+    while (size < 2 * n) {
+        size <<= 1;
+    }
+
+    names->slots = ngx_pcalloc(pool,
+                               size * sizeof(ngx_http_portico_route_entry_t));
+    if (names->slots == NULL) {
+        return NGX_ERROR;
+    }
+
+    names->mask = size - 1;
+
+    return NGX_OK;
+}
+
+
+/* NGX_BUSY: the name is there already; the table must have room */
+
+ngx_int_t
+ngx_http_portico_route_names_add(ngx_http_portico_route_names_t *names,
+    ngx_str_t *name, void *value)
+{
+    ngx_uint_t                       i;
+    ngx_http_portico_route_entry_t  *e;
+
+    i = ngx_murmur_hash2(name->data, name->len) & names->mask;
+
+    for ( ;; ) {
+        e = &names->slots[i];
+
+        if (e->name.data == NULL) {
+            e->name = *name;
+            e->value = value;
+            return NGX_OK;
+        }
+
+        if (e->name.len == name->len
+            && ngx_memcmp(e->name.data, name->data, name->len) == 0)
+        {
+            return NGX_BUSY;
+        }
+
+        i = (i + 1) & names->mask;
+    }
+}
+
+
+void *
+ngx_http_portico_route_names_find(ngx_http_portico_route_names_t *names,
+    u_char *name, size_t len)
+{
+    ngx_uint_t                       i;
+    ngx_http_portico_route_entry_t  *e;
+
+    if (names->slots == NULL) {
+        return NULL;
+    }
+
+    i = ngx_murmur_hash2(name, len) & names->mask;
+
+    for ( ;; ) {
+        e = &names->slots[i];
+
+        if (e->name.data == NULL) {
+            return NULL;
+        }
+
+        if (e->name.len == len && ngx_memcmp(e->name.data, name, len) == 0) {
+            return e->value;
+        }
+
+        i = (i + 1) & names->mask;
+    }
+}
+
+
+void
+ngx_http_portico_route_file_id(ngx_file_info_t *fi,
+    ngx_http_portico_route_file_id_t *id)
+{
+    id->dev = fi->st_dev;
+    id->ino = fi->st_ino;
+    id->size = fi->st_size;
+    id->mtime = fi->st_mtim.tv_sec;
+    id->mtime_nsec = fi->st_mtim.tv_nsec;
+}
+
+
+/* load */
+
+ngx_http_portico_route_table_t *
+ngx_http_portico_route_table_load(ngx_str_t *file,
+    ngx_http_portico_route_names_t *upstreams, ngx_log_t *log,
+    ngx_http_portico_route_error_t *err)
+{
+    ngx_str_t                         text;
+    ngx_pool_t                       *pool;
+    ngx_http_portico_route_parse_t    ps;
+    ngx_http_portico_route_table_t   *table;
+
+    err->line = 0;
+    err->len = 0;
+
+    pool = ngx_create_pool(NGX_HTTP_PORTICO_ROUTES_POOL_SIZE, log);
+    if (pool == NULL) {
+        (void) ngx_http_portico_route_fail(err, 0, "out of memory");
+        return NULL;
+    }
+
+    table = ngx_pcalloc(pool, sizeof(ngx_http_portico_route_table_t));
+    if (table == NULL) {
+        (void) ngx_http_portico_route_fail(err, 0, "out of memory");
+        goto failed;
+    }
+
+    table->pool = pool;
+    table->https_port = NGX_HTTP_PORTICO_ROUTES_HTTPS_PORT;
+
+    if (ngx_http_portico_route_read(file, table, &text, err) != NGX_OK) {
+        goto failed;
+    }
+
+    ngx_memzero(&ps, sizeof(ngx_http_portico_route_parse_t));
+
+    ps.table = table;
+    ps.upstreams = upstreams;
+    ps.err = err;
+
+    if (ngx_http_portico_route_parse(&ps, &text) != NGX_OK) {
+        goto failed;
+    }
+
+    return table;
+
+failed:
+
+    ngx_destroy_pool(pool);
+
+    return NULL;
+}
+
+
+void
+ngx_http_portico_route_table_free(ngx_http_portico_route_table_t *table)
+{
+    if (table != NULL) {
+        ngx_destroy_pool(table->pool);
+    }
+}
+
+
+static ngx_int_t
+ngx_http_portico_route_fail(ngx_http_portico_route_error_t *err,
+    ngx_uint_t line, const char *fmt, ...)
+{
+    u_char   *p;
+    va_list   args;
+
+    va_start(args, fmt);
+    p = ngx_vslprintf(err->text, err->text + NGX_HTTP_PORTICO_ROUTES_ERROR_LEN,
+                      fmt, args);
+    va_end(args);
+
+    err->len = p - err->text;
+    err->line = line;
+
+    return NGX_ERROR;
+}
+
+
+static ngx_int_t
+ngx_http_portico_route_read(ngx_str_t *file,
+    ngx_http_portico_route_table_t *table, ngx_str_t *text,
+    ngx_http_portico_route_error_t *err)
+{
+    u_char           *buf, *p, *last;
+    size_t            size;
+    ssize_t           n;
+    ngx_fd_t          fd;
+    ngx_err_t         e;
+    ngx_int_t         rc;
+    ngx_file_info_t   fi;
+    u_char            reason[NGX_MAX_ERROR_STR];
+
+    fd = ngx_open_file(file->data, NGX_FILE_RDONLY, NGX_FILE_OPEN, 0);
+
+    if (fd == NGX_INVALID_FILE) {
+        e = ngx_errno;
+        last = ngx_strerror(e, reason, NGX_MAX_ERROR_STR);
+        return ngx_http_portico_route_fail(err, 0,
+                                           ngx_open_file_n " failed (%d: %*s)",
+                                           e, last - reason, reason);
+    }
+
+    rc = NGX_ERROR;
+
+    if (ngx_fd_info(fd, &fi) == NGX_FILE_ERROR) {
+        e = ngx_errno;
+        last = ngx_strerror(e, reason, NGX_MAX_ERROR_STR);
+        (void) ngx_http_portico_route_fail(err, 0,
+                                           ngx_fd_info_n " failed (%d: %*s)",
+                                           e, last - reason, reason);
+        goto done;
+    }
+
+    if (!ngx_is_file(&fi)) {
+        (void) ngx_http_portico_route_fail(err, 0, "not a regular file");
+        goto done;
+    }
+
+    if (ngx_file_size(&fi) > NGX_HTTP_PORTICO_ROUTES_FILE_MAX) {
+        (void) ngx_http_portico_route_fail(err, 0,
+                                           "file larger than %uz bytes",
+                                           (size_t)
+                                           NGX_HTTP_PORTICO_ROUTES_FILE_MAX);
+        goto done;
+    }
+
+    ngx_http_portico_route_file_id(&fi, &table->id);
+
+    size = (size_t) ngx_file_size(&fi);
+
+    buf = ngx_pnalloc(table->pool, size + 1);
+    if (buf == NULL) {
+        (void) ngx_http_portico_route_fail(err, 0, "out of memory");
+        goto done;
+    }
+
+    for (p = buf; p < buf + size; p += n) {
+        n = ngx_read_fd(fd, p, buf + size - p);
+
+        if (n == -1) {
+            e = ngx_errno;
+            last = ngx_strerror(e, reason, NGX_MAX_ERROR_STR);
+            (void) ngx_http_portico_route_fail(err, 0,
+                                               ngx_read_fd_n
+                                               " failed (%d: %*s)",
+                                               e, last - reason, reason);
+            goto done;
+        }
+
+        if (n == 0) {
+            (void) ngx_http_portico_route_fail(err, 0,
+                                               "file shrank while read");
+            goto done;
+        }
+    }
+
+    text->data = buf;
+    text->len = size;
+
+    rc = NGX_OK;
+
+done:
+
+    if (ngx_close_file(fd) == NGX_FILE_ERROR) {
+        ngx_log_error(NGX_LOG_ALERT, table->pool->log, ngx_errno,
+                      ngx_close_file_n " \"%V\" failed", file);
+    }
+
+    return rc;
+}
+
+
+/* parse */
+
+static ngx_int_t
+ngx_http_portico_route_parse(ngx_http_portico_route_parse_t *ps,
+    ngx_str_t *text)
+{
+    u_char                          *p, *nl, *end;
+    ngx_uint_t                       nlines, maxhosts;
+    ngx_http_portico_route_table_t  *table;
+
+    table = ps->table;
+    end = text->data + text->len;
+
+    /* bounds for the arrays, from a first pass over the lines */
+
+    nlines = 0;
+    maxhosts = 0;
+
+    for (p = text->data; p < end; p = nl + 1) {
+        nl = ngx_strlchr(p, end, '\n');
+        if (nl == NULL) {
+            break;
+        }
+
+        nlines++;
+
+        if (nl - p > 5 && ngx_strncmp(p, "host ", 5) == 0) {
+            maxhosts++;
+        }
+    }
+
+    table->rules = ngx_palloc(table->pool,
+                              (nlines + 1)
+                              * sizeof(ngx_http_portico_route_rule_t));
+    ps->hosts = ngx_palloc(table->pool,
+                           (maxhosts + 1)
+                           * sizeof(ngx_http_portico_route_host_t));
+
+    if (table->rules == NULL || ps->hosts == NULL
+        || ngx_http_portico_route_names_init(&table->hosts, table->pool,
+                                             maxhosts)
+           != NGX_OK
+        || ngx_http_portico_route_names_init(&table->wildcards, table->pool,
+                                             maxhosts)
+           != NGX_OK)
+    {
+        return ngx_http_portico_route_fail(ps->err, 0, "out of memory");
+    }
+
+    for (p = text->data; p < end; p = nl + 1) {
+        ps->line++;
+
+        nl = ngx_strlchr(p, end, '\n');
+        if (nl == NULL) {
+            return ngx_http_portico_route_fail(ps->err, ps->line,
+                                               "no newline at the end of "
+                                               "the last line");
+        }
+
+        if (nl - p > NGX_HTTP_PORTICO_ROUTES_LINE_MAX) {
+            return ngx_http_portico_route_fail(ps->err, ps->line,
+                                               "line longer than %d bytes",
+                                             NGX_HTTP_PORTICO_ROUTES_LINE_MAX);
+        }
+
+        if (ngx_http_portico_route_split(ps, p, nl) != NGX_OK) {
+            return NGX_ERROR;
+        }
+
+        if (ngx_http_portico_route_parse_line(ps) != NGX_OK) {
+            return NGX_ERROR;
+        }
+    }
+
+    if (ps->line < 2) {
+        return ngx_http_portico_route_fail(ps->err, ps->line + 1,
+                                           ps->line == 0
+                                           ? "empty file, expected "
+                                             "\"portico-routes 1\""
+                                           : "expected \"version V\"");
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_portico_route_split(ngx_http_portico_route_parse_t *ps, u_char *p,
+    u_char *last)
+{
+    u_char  *start;
+
+    ps->nfields = 0;
+
+    if (p == last) {
+        return ngx_http_portico_route_fail(ps->err, ps->line, "empty line");
+    }
+
+    for (start = p; /* void */ ; p++) {
+
+        if (p == last || *p == ' ') {
+
+            if (p == start) {
+                return ngx_http_portico_route_fail(ps->err, ps->line,
+                                                   "empty field (a space at "
+                                                   "the start or end, or two "
+                                                   "spaces)");
+            }
+
+            if (ps->nfields == NGX_HTTP_PORTICO_ROUTES_FIELDS_MAX) {
+                return ngx_http_portico_route_fail(ps->err, ps->line,
+                                                   "too many fields");
+            }
+
+            ps->field[ps->nfields].data = start;
+            ps->field[ps->nfields].len = p - start;
+            ps->nfields++;
+
+            if (p == last) {
+                return NGX_OK;
+            }
+
+            start = p + 1;
+            continue;
+        }
+
+        if (*p < 0x21 || *p > 0x7e) {
+            return ngx_http_portico_route_fail(ps->err, ps->line,
+                                               "invalid character (code %ui)",
+                                               (ngx_uint_t) *p);
+        }
+    }
+}
+
+
+static ngx_int_t
+ngx_http_portico_route_parse_line(ngx_http_portico_route_parse_t *ps)
+{
+    ngx_int_t                        n;
+    ngx_str_t                       *f;
+    ngx_uint_t                       i;
+    ngx_http_portico_route_table_t  *table;
+
+    f = ps->field;
+    table = ps->table;
+
+    if (ps->line == 1) {
+        if (ps->nfields != 2 || !ngx_http_portico_route_is(&f[0],
+                                                           "portico-routes"))
+        {
+            return ngx_http_portico_route_fail(ps->err, ps->line,
+                                               "expected "
+                                               "\"portico-routes 1\"");
+        }
+
+        if (!ngx_http_portico_route_is(&f[1], "1")) {
+            return ngx_http_portico_route_fail(ps->err, ps->line,
+                                               "unsupported table format "
+                                               "\"%V\", expected 1", &f[1]);
+        }
+
+        return NGX_OK;
+    }
+
+    if (ps->line == 2) {
+        if (ps->nfields != 2 || !ngx_http_portico_route_is(&f[0], "version")
+            || f[1].len > NGX_HTTP_PORTICO_ROUTES_VERSION_MAX)
+        {
+            return ngx_http_portico_route_fail(ps->err, ps->line,
+                                               "expected \"version V\", "
+                                               "V of 1-%d characters",
+                                          NGX_HTTP_PORTICO_ROUTES_VERSION_MAX);
+        }
+
+        for (i = 0; i < f[1].len; i++) {
+            if (!((f[1].data[i] >= '0' && f[1].data[i] <= '9')
+                  || (f[1].data[i] >= 'a' && f[1].data[i] <= 'z')))
+            {
+                return ngx_http_portico_route_fail(ps->err, ps->line,
+                                                   "invalid version \"%V\", "
+                                                   "[0-9a-z] expected",
+                                                   &f[1]);
+            }
+        }
+
+        table->version = f[1];
+
+        return NGX_OK;
+    }
+
+    if (ngx_http_portico_route_is(&f[0], "https-port")) {
+        if (ps->line != 3) {
+            return ngx_http_portico_route_fail(ps->err, ps->line,
+                                               "\"https-port\" must be "
+                                               "line 3");
+        }
+
+        n = (ps->nfields == 2) ? ngx_atoi(f[1].data, f[1].len) : NGX_ERROR;
+
+        if (n < 1 || n > 65535) {
+            return ngx_http_portico_route_fail(ps->err, ps->line,
+                                               "expected \"https-port N\", "
+                                               "N in 1-65535");
+        }
+
+        table->https_port = n;
+
+        return NGX_OK;
+    }
+
+    if (ngx_http_portico_route_is(&f[0], "host")) {
+        return ngx_http_portico_route_parse_host(ps);
+    }
+
+    if (ngx_http_portico_route_is(&f[0], "exact")) {
+        return ngx_http_portico_route_parse_rule(ps,
+                                                NGX_HTTP_PORTICO_ROUTE_EXACT);
+    }
+
+    if (ngx_http_portico_route_is(&f[0], "prefix")) {
+        return ngx_http_portico_route_parse_rule(ps,
+                                               NGX_HTTP_PORTICO_ROUTE_PREFIX);
+    }
+
+    if (ngx_http_portico_route_is(&f[0], "plain")) {
+        return ngx_http_portico_route_parse_rule(ps,
+                                                NGX_HTTP_PORTICO_ROUTE_PLAIN);
+    }
+
+    if (ngx_http_portico_route_is(&f[0], "default")) {
+
+        if (ps->host == NULL) {
+            return ngx_http_portico_route_fail(ps->err, ps->line,
+                                               "rule before the first "
+                                               "\"host\" line");
+        }
+
+        if (ps->host->has_default) {
+            return ngx_http_portico_route_fail(ps->err, ps->line,
+                                               "second \"default\" for "
+                                               "this host");
+        }
+
+        if (ps->nfields < 2 || ps->nfields > 3) {
+            return ngx_http_portico_route_fail(ps->err, ps->line,
+                                               "expected \"default TARGET\"");
+        }
+
+        if (ngx_http_portico_route_parse_target(ps, 1, &ps->host->deflt)
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+
+        ps->host->has_default = 1;
+
+        return NGX_OK;
+    }
+
+    return ngx_http_portico_route_fail(ps->err, ps->line,
+                                       "unknown keyword \"%V\"", &f[0]);
+}
+
+
+static ngx_int_t
+ngx_http_portico_route_parse_host(ngx_http_portico_route_parse_t *ps)
+{
+    ngx_int_t                        rc;
+    ngx_str_t                       *f;
+    ngx_http_portico_route_host_t   *host;
+    ngx_http_portico_route_table_t  *table;
+
+    f = ps->field;
+    table = ps->table;
+
+    if (ps->nfields < 2 || ps->nfields > 3
+        || (ps->nfields == 3 && !ngx_http_portico_route_is(&f[2], "redirect")))
+    {
+        return ngx_http_portico_route_fail(ps->err, ps->line,
+                                           "expected \"host H [redirect]\"");
+    }
+
+    host = &ps->hosts[ps->nhosts];
+    ngx_memzero(host, sizeof(ngx_http_portico_route_host_t));
+
+    host->line = ps->line;
+    host->first = ps->nrules;
+    host->redirect = (ps->nfields == 3);
+
+    if (ngx_http_portico_route_is(&f[1], "*")) {
+
+        if (table->any != NULL) {
+            return ngx_http_portico_route_fail(ps->err, ps->line,
+                                               "duplicate host \"*\" "
+                                               "(first in line %ui)",
+                                               table->any->line);
+        }
+
+        host->name = f[1];
+        table->any = host;
+
+    } else {
+
+        if (f[1].len > 2 && f[1].data[0] == '*' && f[1].data[1] == '.') {
+            host->wildcard = 1;
+            host->name.data = f[1].data + 2;
+            host->name.len = f[1].len - 2;
+
+        } else {
+            host->name = f[1];
+        }
+
+        if (ngx_http_portico_route_check_domain(&host->name) != NGX_OK) {
+            return ngx_http_portico_route_fail(ps->err, ps->line,
+                                               "invalid host \"%V\"", &f[1]);
+        }
+
+        rc = ngx_http_portico_route_names_add(host->wildcard
+                                              ? &table->wildcards
+                                              : &table->hosts,
+                                              &host->name, host);
+
+        if (rc == NGX_BUSY) {
+            return ngx_http_portico_route_fail(ps->err, ps->line,
+                                               "duplicate host \"%V\"",
+                                               &f[1]);
+        }
+    }
+
+    ps->nhosts++;
+    ps->host = host;
+
+    return NGX_OK;
+}
+
+
+/* lowercase [a-z0-9-] labels joined by single dots, at most 253 bytes */
+
+static ngx_int_t
+ngx_http_portico_route_check_domain(ngx_str_t *name)
+{
+    u_char      ch;
+    ngx_uint_t  i;
+
+    if (name->len == 0 || name->len > NGX_HTTP_PORTICO_ROUTES_HOST_MAX) {
+        return NGX_ERROR;
+    }
+
+    for (i = 0; i < name->len; i++) {
+        ch = name->data[i];
+
+        if ((ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9')
+            || ch == '-')
+        {
+            continue;
+        }
+
+        if (ch == '.' && i > 0 && i + 1 < name->len
+            && name->data[i - 1] != '.')
+        {
+            continue;
+        }
+
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_portico_route_parse_rule(ngx_http_portico_route_parse_t *ps,
+    ngx_uint_t type)
+{
+    ngx_str_t                      *path;
+    ngx_http_portico_route_rule_t  *rule;
+
+    if (ps->host == NULL) {
+        return ngx_http_portico_route_fail(ps->err, ps->line,
+                                           "rule before the first "
+                                           "\"host\" line");
+    }
+
+    if (ps->nfields < 3) {
+        return ngx_http_portico_route_fail(ps->err, ps->line,
+                                           "expected \"%V PATH TARGET\"",
+                                           &ps->field[0]);
+    }
+
+    path = &ps->field[1];
+
+    if (path->data[0] != '/'
+        || path->len > NGX_HTTP_PORTICO_ROUTES_PATH_MAX)
+    {
+        return ngx_http_portico_route_fail(ps->err, ps->line,
+                                           "invalid path (\"/\" first, "
+                                           "at most %d bytes) \"%V\"",
+                                           NGX_HTTP_PORTICO_ROUTES_PATH_MAX,
+                                           path);
+    }
+
+    rule = &ps->table->rules[ps->nrules];
+
+    rule->path = *path;
+    rule->type = type;
+
+    if (ngx_http_portico_route_parse_target(ps, 2, &rule->target) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    ps->nrules++;
+    ps->host->nrules++;
+
+    return NGX_OK;
+}
+
+
+/* fields [first ..]: "-", "UPSTREAM" or "UPSTREAM @PROFILE" */
+
+static ngx_int_t
+ngx_http_portico_route_parse_target(ngx_http_portico_route_parse_t *ps,
+    ngx_uint_t first, ngx_http_portico_route_target_t *target)
+{
+    u_char      ch;
+    ngx_str_t  *f;
+    ngx_uint_t  i;
+
+    f = &ps->field[first];
+
+    target->upstream = NULL;
+    ngx_str_null(&target->profile);
+
+    if (ngx_http_portico_route_is(&f[0], "-")) {
+        if (ps->nfields > first + 1) {
+            return ngx_http_portico_route_fail(ps->err, ps->line,
+                                               "\"-\" takes no profile");
+        }
+
+        return NGX_OK;
+    }
+
+    target->upstream = ngx_http_portico_route_names_find(ps->upstreams,
+                                                         f[0].data, f[0].len);
+    if (target->upstream == NULL) {
+        return ngx_http_portico_route_fail(ps->err, ps->line,
+                                           "unknown upstream \"%V\"", &f[0]);
+    }
+
+    if (ps->nfields == first + 1) {
+        return NGX_OK;
+    }
+
+    if (f[1].len < 2 || f[1].data[0] != '@') {
+        goto invalid;
+    }
+
+    for (i = 1; i < f[1].len; i++) {
+        ch = f[1].data[i];
+
+        if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z')
+              || (ch >= '0' && ch <= '9') || ch == '_'))
+        {
+            goto invalid;
+        }
+    }
+
+    target->profile = f[1];
+
+    return NGX_OK;
+
+invalid:
+
+    return ngx_http_portico_route_fail(ps->err, ps->line,
+                                       "invalid profile \"%V\", "
+                                       "@[A-Za-z0-9_]+ expected", &f[1]);
+}
+
+
+/* lookup */
+
+ngx_http_portico_route_host_t *
+ngx_http_portico_route_find_host(ngx_http_portico_route_table_t *table,
+    ngx_str_t *host)
+{
+    u_char                         *dot, *last;
+    ngx_http_portico_route_host_t  *h;
+
+    if (host->len == 0) {
+        return table->any;
+    }
+
+    h = ngx_http_portico_route_names_find(&table->hosts, host->data,
+                                          host->len);
+    if (h != NULL) {
+        return h;
+    }
+
+    last = host->data + host->len;
+    dot = ngx_strlchr(host->data, last, '.');
+
+    if (dot != NULL && dot + 1 < last) {
+        h = ngx_http_portico_route_names_find(&table->wildcards, dot + 1,
+                                              last - dot - 1);
+        if (h != NULL) {
+            return h;
+        }
+    }
+
+    return table->any;
+}
+
+
+ngx_http_portico_route_target_t *
+ngx_http_portico_route_find_target(ngx_http_portico_route_table_t *table,
+    ngx_http_portico_route_host_t *host, ngx_str_t *uri)
+{
+    ngx_str_t                      *path;
+    ngx_uint_t                      i;
+    ngx_http_portico_route_rule_t  *rule;
+
+    rule = &table->rules[host->first];
+
+    for (i = 0; i < host->nrules; i++) {
+        if (rule[i].type == NGX_HTTP_PORTICO_ROUTE_EXACT
+            && rule[i].path.len == uri->len
+            && ngx_memcmp(rule[i].path.data, uri->data, uri->len) == 0)
+        {
+            return &rule[i].target;
+        }
+    }
+
+    for (i = 0; i < host->nrules; i++) {
+        path = &rule[i].path;
+
+        if (rule[i].type == NGX_HTTP_PORTICO_ROUTE_EXACT
+            || path->len > uri->len
+            || ngx_memcmp(path->data, uri->data, path->len) != 0)
+        {
+            continue;
+        }
+
+        /* "prefix": whole path elements */
+
+        if (rule[i].type == NGX_HTTP_PORTICO_ROUTE_PREFIX
+            && path->len < uri->len
+            && path->data[path->len - 1] != '/'
+            && uri->data[path->len] != '/')
+        {
+            continue;
+        }
+
+        return &rule[i].target;
+    }
+
+    return host->has_default ? &host->deflt : NULL;
+}

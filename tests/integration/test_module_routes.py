@@ -1,0 +1,624 @@
+"""ngx_http_portico_route_module (docs/routes.md) against real nginx: the
+route table's matching rules, redirects, 503 and 404, profiles in named
+locations, table swaps without reloads in every worker, broken tables at
+configuration time and at runtime, keepalive through portico_dispatch, and
+mutated tables that must never crash nginx."""
+import os
+import random
+import signal
+import socket
+import subprocess
+import time
+
+import pytest
+
+import testbed
+from testbed.fixtures_module import (http_get, http_request, routes_conf,
+                                     routes_version, upstream_status,
+                                     wait_for, write_routes, Load)
+
+HEAD = "portico-routes 1\nversion {v}\n"
+
+
+def _table(body, version="v1", https_port=None):
+    head = HEAD.format(v=version)
+    if https_port is not None:
+        head += f"https-port {https_port}\n"
+    return head + body
+
+
+class Backends:
+    """One plain nginx (no module); backend NAME listens on its own
+    loopback address and answers "NAME <client port> <uri>\\n". The
+    client port shows whether nginx reused a keep-alive connection."""
+
+    def __init__(self, nginx_factory, names, delay_names=()):
+        self.port = testbed.free_port("127.0.0.1")
+        self.addr = {}
+        blocks = []
+        for i, name in enumerate(names):
+            a = f"127.0.0.{i + 2}"
+            self.addr[name] = a
+            blocks.append(
+                f"server {{ listen {a}:{self.port}; "
+                f"keepalive_requests 1000000; keepalive_timeout 60s; "
+                f"location / {{ return 200 \"{name} $remote_port "
+                f"$request_uri\\n\"; }} }}")
+        self.nginx = nginx_factory("\n".join(blocks), workers=1,
+                                   module=False)
+
+    def upstream(self, name, extra="keepalive 8;"):
+        return f"server {self.addr[name]}:{self.port}; {extra}"
+
+
+class Router:
+    """The routing nginx: its ports, its table path and small helpers."""
+
+    def __init__(self, nginx_factory, upstreams, table, workers=1,
+                 interval="100ms", profiles=None, extra_locations="",
+                 extra=""):
+        self.port, self.sport = testbed.free_port(), testbed.free_port()
+        conf = routes_conf(upstreams, self.port, self.sport,
+                           interval=interval, profiles=profiles,
+                           extra_locations=extra_locations, extra=extra)
+        self.nginx = nginx_factory(conf, workers=workers, start=False)
+        self.table = os.path.join(self.nginx.prefix, "conf", "routes")
+        write_routes(self.table, table)
+        self.nginx.start()
+
+    def get(self, path, host="example.com", **kw):
+        return http_request(self.port, path, host=host, **kw)
+
+    def backend(self, path, host="example.com"):
+        """Name of the backend that answered, or the status code."""
+        code, _, body = self.get(path, host)
+        return body.split()[0] if code == 200 else code
+
+    def swap(self, text):
+        write_routes(self.table, text)
+
+
+def _router(nginx_factory, be, table, **kw):
+    return Router(nginx_factory, {n: be.upstream(n) for n in be.addr},
+                  table, **kw)
+
+
+# --- matching -------------------------------------------------------------
+
+MATCHING = _table(
+    "host example.com\n"
+    "exact /api/login a\n"
+    "prefix /api/v2 b\n"
+    "prefix /api c\n"
+    "plain /static d\n"
+    "prefix /docs/ e\n"
+    "default f\n"
+    "host nodefault.example.com\n"
+    "prefix /only a\n")
+
+
+def test_exact_rule_beats_a_prefix_rule_written_before_it(nginx_factory):
+    be = Backends(nginx_factory, "abcdef")
+    r = _router(nginx_factory, be, MATCHING)
+    assert r.backend("/api/login") == "a"
+    # exact means equal, not "starts with"
+    assert r.backend("/api/login/x") == "c"
+
+
+def test_prefix_matches_whole_path_elements_longest_first(nginx_factory):
+    be = Backends(nginx_factory, "abcdef")
+    r = _router(nginx_factory, be, MATCHING)
+    assert r.backend("/api") == "c"
+    assert r.backend("/api/") == "c"
+    assert r.backend("/api/users") == "c"
+    assert r.backend("/api/v2") == "b"
+    assert r.backend("/api/v2/x") == "b"
+    # not a whole element: falls through to the default
+    assert r.backend("/apix") == "f"
+    assert r.backend("/api/v20") == "c"
+    # a prefix written with its trailing slash still matches below it
+    assert r.backend("/docs/x") == "e"
+
+
+def test_plain_rule_matches_any_uri_starting_with_its_path(nginx_factory):
+    be = Backends(nginx_factory, "abcdef")
+    r = _router(nginx_factory, be, MATCHING)
+    assert r.backend("/static") == "d"
+    assert r.backend("/staticfiles/x.css") == "d"
+    assert r.backend("/stat") == "f"
+
+
+def test_default_answers_unmatched_uris_and_no_default_is_404(nginx_factory):
+    be = Backends(nginx_factory, "abcdef")
+    r = _router(nginx_factory, be, MATCHING)
+    assert r.backend("/") == "f"
+    assert r.backend("/nothing/here") == "f"
+    assert r.backend("/only/x", host="nodefault.example.com") == "a"
+    assert r.backend("/other", host="nodefault.example.com") == 404
+
+
+def test_matching_uses_the_normalised_uri_and_passes_the_original(
+        nginx_factory):
+    be = Backends(nginx_factory, "abcdef")
+    r = _router(nginx_factory, be, MATCHING)
+    code, _, body = r.get("/x/../api/v2/%7Eq?k=v")
+    assert code == 200
+    name, _, uri = body.split()
+    assert name == "b" and uri == "/x/../api/v2/%7Eq?k=v"
+
+
+def test_host_header_port_and_case_are_ignored(nginx_factory):
+    be = Backends(nginx_factory, "abcdef")
+    r = _router(nginx_factory, be, MATCHING)
+    assert r.backend("/api/login", host="Example.COM:8080") == "a"
+
+
+HOSTS = _table(
+    "host *\n"
+    "prefix / a\n"
+    "host *.apps.example.com\n"
+    "prefix / b\n"
+    "host exact.apps.example.com\n"
+    "prefix / c\n")
+
+
+def test_wildcard_host_covers_exactly_one_label(nginx_factory):
+    be = Backends(nginx_factory, "abc")
+    r = _router(nginx_factory, be, HOSTS)
+    assert r.backend("/", host="x.apps.example.com") == "b"
+    assert r.backend("/", host="y-1.apps.example.com") == "b"
+    # two more labels, or none: not covered, the "*" section answers
+    assert r.backend("/", host="y.x.apps.example.com") == "a"
+    assert r.backend("/", host="apps.example.com") == "a"
+    # an exact host beats the wildcard covering it
+    assert r.backend("/", host="exact.apps.example.com") == "c"
+
+
+def test_star_section_answers_unknown_hosts_and_requests_without_host(
+        nginx_factory):
+    be = Backends(nginx_factory, "abc")
+    r = _router(nginx_factory, be, HOSTS)
+    assert r.backend("/", host="unknown.test") == "a"
+    # HTTP/1.0 without a Host header
+    with socket.create_connection(("127.0.0.1", r.port), timeout=5) as s:
+        s.sendall(b"GET /x HTTP/1.0\r\n\r\n")
+        data = b""
+        while True:
+            chunk = s.recv(4096)
+            if not chunk:
+                break
+            data += chunk
+    assert data.startswith(b"HTTP/1.1 200"), data
+    assert data.split(b"\r\n\r\n", 1)[1].split()[0] == b"a"
+
+
+def test_unknown_host_without_star_section_is_404(nginx_factory):
+    be = Backends(nginx_factory, "ab")
+    r = _router(nginx_factory, be, _table("host example.com\nprefix / a\n"))
+    assert r.backend("/", host="example.com") == "a"
+    assert r.backend("/", host="other.example.com") == 404
+    code, _, body = r.get("/", host="other.example.com")
+    assert code == 404 and "nginx" in body
+
+
+# --- redirect, 503 --------------------------------------------------------
+
+def test_redirect_host_answers_308_to_https_with_the_table_port(
+        nginx_factory):
+    be = Backends(nginx_factory, "ab")
+    r = _router(nginx_factory, be, _table(
+        "host secure.example.com redirect\nprefix / a\n"
+        "host example.com\nprefix / b\n", https_port=8443))
+    code, h, _ = r.get("/p/a%20th?q=1&r=2", host="secure.example.com")
+    assert code == 308
+    assert h["location"] == "https://secure.example.com:8443/p/a%20th?q=1&r=2"
+    # a POST body is discarded, not proxied
+    code, h, _ = r.get("/up", host="secure.example.com", method="POST",
+                       body=b"x" * 5000)
+    assert code == 308
+    assert h["location"] == "https://secure.example.com:8443/up"
+    assert r.backend("/", host="example.com") == "b"
+
+
+def test_redirect_to_port_443_leaves_the_port_out(nginx_factory):
+    be = Backends(nginx_factory, "a")
+    r = _router(nginx_factory, be, _table(
+        "host secure.example.com redirect\nprefix / a\n"))
+    code, h, _ = r.get("/x?y", host="secure.example.com")
+    assert code == 308
+    assert h["location"] == "https://secure.example.com/x?y"
+
+
+def test_dash_target_answers_503(nginx_factory):
+    be = Backends(nginx_factory, "a")
+    r = _router(nginx_factory, be, _table(
+        "host example.com\nexact /gone -\nprefix /down -\ndefault a\n"))
+    assert r.backend("/gone") == 503
+    assert r.backend("/down/x") == 503
+    assert r.backend("/up") == "a"
+
+
+# --- profiles: named locations --------------------------------------------
+
+PROFILES = {"portico_p1": "client_max_body_size 1k; proxy_read_timeout 1s;"}
+
+
+def test_profile_named_location_applies_its_client_max_body_size(
+        nginx_factory):
+    be = Backends(nginx_factory, "ab")
+    r = _router(nginx_factory, be, _table(
+        "host example.com\nprefix /small a @portico_p1\nprefix / b\n"),
+        profiles=PROFILES)
+    code, _, body = r.get("/small", method="POST", body=b"x" * 1000)
+    assert code == 200 and body.startswith("a ")
+    code, _, _ = r.get("/small", method="POST", body=b"x" * 5000)
+    assert code == 413
+    # the server's default (1m) applies outside the profile
+    code, _, body = r.get("/big", method="POST", body=b"x" * 5000)
+    assert code == 200 and body.startswith("b ")
+    assert "client intended to send too large body: 5000 bytes" in \
+        r.nginx.error_log()
+
+
+def test_profile_named_location_applies_its_proxy_read_timeout(
+        nginx_factory, slow_backend):
+    slow = slow_backend("127.0.0.9", testbed.free_port("127.0.0.9"),
+                        delay=2.0)
+    r = Router(nginx_factory,
+               {"slow": f"server 127.0.0.9:{slow.port};"},
+               _table("host example.com\nprefix /p slow @portico_p1\n"
+                      "prefix / slow\n"),
+               profiles=PROFILES)
+    t0 = time.monotonic()
+    code, _, _ = r.get("/p/x")
+    assert code == 504 and time.monotonic() - t0 < 1.9
+    code, _, body = r.get("/q")
+    assert code == 200 and body == "127.0.0.9\n"
+
+
+def test_unknown_profile_is_a_logged_500_not_a_crash(nginx_factory):
+    be = Backends(nginx_factory, "a")
+    r = _router(nginx_factory, be, _table(
+        "host example.com\nprefix /x a @portico_nope\nprefix / a\n"))
+    pids = r.nginx.worker_pids()
+    assert r.backend("/x") == 500
+    assert r.backend("/") == "a"
+    assert r.nginx.worker_pids() == pids
+    assert 'could not find named location "@portico_nope"' in \
+        r.nginx.error_log()
+
+
+# --- dispatch -------------------------------------------------------------
+
+def test_keepalive_of_the_target_upstream_is_reused_through_dispatch(
+        nginx_factory):
+    be = Backends(nginx_factory, "ab")
+    r = _router(nginx_factory, be, _table(
+        "host example.com\nprefix /a a\nprefix /b b\n"))
+    ports = {"a": set(), "b": set()}
+    for i in range(20):
+        for name in "ab":
+            code, _, body = r.get(f"/{name}/{i}")
+            assert code == 200
+            got, port, _ = body.split()
+            assert got == name
+            ports[name].add(port)
+    # one worker, sequential requests: one connection per backend
+    assert len(ports["a"]) == 1 and len(ports["b"]) == 1
+
+
+def test_location_without_portico_route_gets_500_from_dispatch(
+        nginx_factory):
+    be = Backends(nginx_factory, "a")
+    r = _router(nginx_factory, be, _table("host example.com\nprefix / a\n"),
+                extra_locations="location /plain { proxy_pass "
+                                "http://portico_dispatch; }")
+    pids = r.nginx.worker_pids()
+    assert r.backend("/plain") == 500
+    assert r.backend("/") == "a"
+    assert r.nginx.worker_pids() == pids
+    assert 'upstream "portico_dispatch" has no route' in r.nginx.error_log()
+
+
+def test_dispatch_uses_resolve_server_upstreams_and_is_not_in_their_status(
+        nginx_factory, cluster_dns):
+    be = Backends(nginx_factory, "ab")
+    svc = "web.default.svc.cluster.local"
+    cluster_dns.set(svc, be.addr["b"])
+    r = Router(nginx_factory,
+               {"web": f"zone web 64k; resolve_server {svc}:{be.port}; "
+                       f"resolve_ttl 1s 1s; keepalive 4;",
+                "a": be.upstream("a")},
+               _table("host example.com\nprefix /web web\nprefix / a\n"),
+               extra=f"resolver {cluster_dns.server} ipv6=off;\n")
+    wait_for(lambda: r.backend("/web") == "b", what="resolved backend")
+    assert r.backend("/") == "a"
+    names = [u["name"] for u in
+             __import__("json").loads(http_get(r.sport, "/upstreams")[1])
+             ["upstreams"]]
+    assert names == ["web"]
+    assert upstream_status(r.sport, "web")["peers"][0]["address"] == \
+        f"{be.addr['b']}:{be.port}"
+
+
+# --- versions and swaps ---------------------------------------------------
+
+def _wait_version(r, version, timeout):
+    return wait_for(lambda: routes_version(r.sport)[0] == version,
+                    timeout=timeout, interval=0.02,
+                    what=f"version {version}")
+
+
+def test_routes_version_lists_every_worker_with_the_common_version(
+        nginx_factory):
+    be = Backends(nginx_factory, "a")
+    r = _router(nginx_factory, be, _table("host * \n", version="v1")
+                .replace("* \n", "*\nprefix / a\n"), workers=2)
+    lines = wait_for(lambda: (lambda ls: ls if all(
+        "pid 0 " not in x for x in ls) else None)(routes_version(r.sport)),
+        what="both workers")
+    pids = sorted(r.nginx.worker_pids())
+    assert lines[0] == "v1"
+    assert len(lines) == 3
+    seen = []
+    for i, line in enumerate(lines[1:]):
+        w, n, p, pid, v, ver = line.split()
+        assert (w, n, p, v, ver) == ("worker", str(i), "pid", "version",
+                                     "v1")
+        seen.append(int(pid))
+    assert sorted(seen) == pids
+    code, h, _ = http_request(r.sport, "/routes-version")
+    assert h["content-type"] == "text/plain"
+
+
+def test_table_change_reaches_every_worker_without_reload(nginx_factory):
+    be = Backends(nginx_factory, "ab")
+    r = _router(nginx_factory, be,
+                _table("host example.com\nprefix / a\n", version="v1"),
+                workers=2, interval="250ms")
+    wait_for(lambda: "pid 0 " not in "".join(routes_version(r.sport)),
+             what="both workers")
+    master, workers = r.nginx.master_pid, sorted(r.nginx.worker_pids())
+    assert r.backend("/") == "a"
+
+    r.swap(_table("host example.com\nprefix / b\n", version="v2"))
+    t0 = time.monotonic()
+    _wait_version(r, "v2", timeout=5)
+    took = time.monotonic() - t0
+    # about two intervals, with room for a busy machine
+    assert took < 2 * 0.25 + 0.5, took
+
+    lines = routes_version(r.sport)
+    assert [x.split()[-1] for x in lines[1:]] == ["v2", "v2"]
+    # fresh connections spread over both workers (reuseport)
+    assert {r.backend("/") for _ in range(30)} == {"b"}
+    assert r.nginx.master_pid == master
+    assert sorted(r.nginx.worker_pids()) == workers
+    assert "reconfiguring" not in r.nginx.error_log()
+    assert "portico_routes: version v2 replaces v1" in r.nginx.error_log()
+
+    # graceful shutdown is not held back by the table timer
+    t0 = time.monotonic()
+    r.nginx.stop()
+    assert time.monotonic() - t0 < 3
+
+
+def test_broken_table_at_runtime_keeps_the_old_one_and_logs_file_line(
+        nginx_factory):
+    be = Backends(nginx_factory, "ab")
+    r = _router(nginx_factory, be,
+                _table("host example.com\nprefix / a\n", version="v1"),
+                workers=2)
+    r.swap(_table("host example.com\nprefix /x b\nprefix / nosuch\n",
+                  version="v2"))
+    wait_for(lambda: f'unknown upstream "nosuch" in {r.table}:5' in
+             r.nginx.error_log(), what="the error")
+    log = r.nginx.error_log()
+    assert "[error]" in log and "keeping version v1" in log
+    assert routes_version(r.sport)[0] == "v1"
+    assert {r.backend("/x") for _ in range(10)} == {"a"}
+    # logged once per file version, not every interval
+    time.sleep(0.5)
+    assert r.nginx.error_log().count('unknown upstream "nosuch"') == 2
+
+    # a missing file keeps the table too; the next good one is taken
+    os.unlink(r.table)
+    time.sleep(0.3)
+    assert r.backend("/x") == "a"
+    r.swap(_table("host example.com\nprefix / b\n", version="v3"))
+    _wait_version(r, "v3", timeout=5)
+    assert r.backend("/x") == "b"
+
+
+# --- configuration time ---------------------------------------------------
+
+def _checked(nginx_factory, be, table):
+    """nginx -t of a routing config with this table; (rc, output, path)."""
+    port, sport = testbed.free_port(), testbed.free_port()
+    n = nginx_factory(routes_conf({x: be.upstream(x) for x in be.addr},
+                                  port, sport), start=False)
+    path = os.path.join(n.prefix, "conf", "routes")
+    write_routes(path, table)
+    res = n.test_config()
+    return res.returncode, res.stdout, path
+
+
+BROKEN = [
+    # (table, line, reason)
+    ("", 1, "empty file"),
+    ("portico-routes 2\n", 1, 'unsupported table format "2"'),
+    ("portico-routes 1\n", 2, 'expected "version V"'),
+    ("portico-routes 1\nversion ABC\n", 2, 'invalid version "ABC"'),
+    (_table("https-port 0\n"), 3, "N in 1-65535"),
+    (_table("host a.example.com\nhttps-port 444\n"), 4,
+     '"https-port" must be line 3'),
+    (_table("prefix / a\n"), 3, 'rule before the first "host" line'),
+    (_table("host a.example.com\nprefix / nosuch\n"), 4,
+     'unknown upstream "nosuch"'),
+    (_table("host a.example.com\nprefix / portico_dispatch\n"), 4,
+     'unknown upstream "portico_dispatch"'),
+    (_table("host a.example.com\nprefix / a @bad-name\n"), 4,
+     'invalid profile "@bad-name"'),
+    (_table("host a.example.com\nprefix / - @portico_p1\n"), 4,
+     '"-" takes no profile'),
+    (_table("host a.example.com\nprefix noslash a\n"), 4, "invalid path"),
+    (_table("host a.example.com\nprefix /" + "x" * 1024 + " a\n"), 4,
+     "invalid path"),
+    (_table("host a.example.com\ndefault a\ndefault a\n"), 5,
+     'second "default"'),
+    (_table("host A.example.com\n"), 3, 'invalid host "A.example.com"'),
+    (_table("host a..example.com\n"), 3, "invalid host"),
+    (_table("host *.\n"), 3, "invalid host"),
+    (_table("host " + "a" * 254 + "\n"), 3, "invalid host"),
+    (_table("host a.example.com\nhost b.example.com\nhost a.example.com\n"),
+     5, 'duplicate host "a.example.com"'),
+    (_table("host *\nhost *\n"), 4, 'duplicate host "*"'),
+    (_table("host a.example.com redirect now and\n"), 3, "too many fields"),
+    (_table("host a.example.com secure\n"), 3,
+     'expected "host H [redirect]"'),
+    (_table("host a.example.com\nprefix  / a\n"), 4, "empty field"),
+    (_table("host a.example.com \n"), 3, "empty field"),
+    (_table("host a.example.com\n\n"), 4, "empty line"),
+    (_table("host a.example.com\r\n"), 3, "invalid character (code 13)"),
+    (_table("host a.example.com\nprefix /\tx a\n"), 4, "invalid character"),
+    (_table("host a.example.com\nroute / a\n"), 4, 'unknown keyword "route"'),
+    (_table("host a.example.com\nprefix / a"), 4, "no newline"),
+    (_table("host a.example.com\nexact /" + "x" * 4096 + " a\n"), 4,
+     "line longer than 4096 bytes"),
+]
+
+
+@pytest.mark.parametrize("table,line,reason", BROKEN,
+                         ids=[b[2][:40] for b in BROKEN])
+def test_broken_table_fails_nginx_t_with_reason_and_file_line(
+        nginx_factory, table, line, reason):
+    be = Backends.__new__(Backends)
+    be.port, be.addr = 9, {"a": "127.0.0.2"}
+    rc, out, path = _checked(nginx_factory, be, table)
+    assert rc == 1, out
+    assert "[emerg]" in out and reason in out, out
+    assert f" in {path}:{line}\n" in out, out
+
+
+def test_missing_table_fails_nginx_t(nginx_factory):
+    port, sport = testbed.free_port(), testbed.free_port()
+    n = nginx_factory(routes_conf({"a": "server 127.0.0.2:9;"}, port, sport),
+                      start=False)
+    res = n.test_config()
+    assert res.returncode == 1
+    assert "No such file or directory" in res.stdout
+    assert os.path.join(n.prefix, "conf", "routes") in res.stdout
+
+
+def test_good_table_with_every_feature_passes_nginx_t(nginx_factory):
+    be = Backends.__new__(Backends)
+    be.port, be.addr = 9, {"a": "127.0.0.2", "b_1": "127.0.0.3"}
+    rc, out, _ = _checked(nginx_factory, be, _table(
+        "host *\nprefix / a\n"
+        "host example.com redirect\nexact /login b_1 @portico_p1\n"
+        "prefix /api a\nplain /static a\nprefix / -\ndefault a\n"
+        "host *.apps.example.com\nprefix / b_1\n", https_port=8443))
+    assert rc == 0, out
+
+
+def test_portico_dispatch_must_be_alone_in_its_upstream(nginx_factory):
+    port, sport = testbed.free_port(), testbed.free_port()
+    conf = routes_conf({"a": "server 127.0.0.2:9;"}, port, sport).replace(
+        "{ portico_dispatch; }", "{ portico_dispatch; keepalive 4; }")
+    n = nginx_factory(conf, start=False)
+    write_routes(os.path.join(n.prefix, "conf", "routes"),
+                 _table("host *\nprefix / a\n"))
+    res = n.test_config()
+    assert res.returncode == 1
+    assert '"portico_dispatch" must be alone in upstream "portico_dispatch"' \
+        in res.stdout
+
+
+# --- robustness -----------------------------------------------------------
+
+GOOD = _table(
+    "host *\nprefix / a\n"
+    "host example.com redirect\nexact /login b @portico_p1\n"
+    "prefix /api a\nplain /static b\nprefix / -\ndefault a\n"
+    "host *.apps.example.com\nprefix / b\n"
+    "host shop.example.com\nexact /x a\nprefix /y b @portico_p1\n",
+    https_port=8443).encode()
+
+
+def _mutate(rng, data):
+    """A table damaged the way files get damaged: truncated, bytes flipped,
+    inserted or deleted, lines duplicated or swapped, garbage."""
+    kind = rng.randrange(6)
+    b = bytearray(data)
+    if kind == 0:
+        return bytes(b[:rng.randrange(len(b))])
+    if kind == 1:
+        for _ in range(rng.randrange(1, 4)):
+            b[rng.randrange(len(b))] = rng.randrange(256)
+        return bytes(b)
+    if kind == 2:
+        pos = rng.randrange(len(b))
+        return bytes(b[:pos]) + bytes(rng.choice(
+            [b" ", b"\n", b"\x00", b"*", b"@", b"/", b"host ", b"\xff"])) \
+            + bytes(b[pos:])
+    if kind == 3:
+        pos = rng.randrange(len(b))
+        return bytes(b[:pos] + b[pos + rng.randrange(1, 20):])
+    if kind == 4:
+        lines = bytes(b).split(b"\n")
+        i, j = rng.randrange(len(lines)), rng.randrange(len(lines))
+        lines[i], lines[j] = lines[j], lines[i]
+        if rng.random() < 0.5:
+            lines.insert(i, lines[j])
+        return b"\n".join(lines)
+    return bytes(rng.randrange(256) for _ in range(rng.randrange(1, 300)))
+
+
+def test_mutated_tables_never_crash_nginx_t(nginx_factory):
+    rng = random.Random(20261122)
+    port, sport = testbed.free_port(), testbed.free_port()
+    n = nginx_factory(routes_conf({"a": "server 127.0.0.2:9;",
+                                   "b": "server 127.0.0.3:9;"},
+                                  port, sport, profiles=PROFILES),
+                      start=False)
+    path = os.path.join(n.prefix, "conf", "routes")
+    outcomes = {0: 0, 1: 0}
+    for i in range(250):
+        data = GOOD if i == 0 else _mutate(rng, GOOD)
+        write_routes(path, data)
+        res = n.test_config()
+        assert res.returncode in (0, 1), (res.returncode, data, res.stdout)
+        outcomes[res.returncode] += 1
+        if res.returncode == 1:
+            assert f" in {path}:" in res.stdout, (data, res.stdout)
+    assert outcomes[0] >= 1 and outcomes[1] >= 150, outcomes
+
+
+def test_mutated_table_swaps_under_load_fail_no_request(nginx_factory,
+                                                       http_load):
+    be = Backends(nginx_factory, "ab")
+    r = _router(nginx_factory, be, GOOD.decode(), workers=2,
+                profiles=PROFILES)
+    pids = sorted(r.nginx.worker_pids())
+    lo = http_load(r.port, "/x")  # Host 127.0.0.1: the "*" section, "a"
+    rng = random.Random(7)
+    version = 1
+    for i in range(12):
+        if i % 2:
+            # damaged (cut inside a line): refused, the table stays
+            cut = len(data) - rng.randrange(2, 40)
+            while data[cut - 1:cut] == b"\n":
+                cut -= 1
+            data = data[:cut]
+        else:
+            version += 1
+            data = GOOD.replace(b"version v1", f"version v{version}".encode())
+        r.swap(data)
+        time.sleep(0.25)
+    _wait_version(r, f"v{version}", timeout=5)
+    results = lo.stop()
+    assert len(results) > 100
+    assert lo.failures() == [] and lo.disconnects() == []
+    assert {body.split()[0] for _, _, body in results} == {"a"}
+    assert sorted(r.nginx.worker_pids()) == pids
+    assert "[alert]" not in r.nginx.error_log()
