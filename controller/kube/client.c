@@ -9,6 +9,7 @@
 
 #include <curl/curl.h>
 #include <errno.h>
+#include <limits.h>
 #include <json-c/json.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -81,6 +82,7 @@ struct kube_client {
     struct kube_req *deferred;   /* cancelled or added inside curl */
     int in_curl;
     int verbose;               /* PORTICO_KUBE_CURL_VERBOSE set */
+    int unauthorized;          /* the last answer was a 401 */
     struct kube_events *events;
     uint64_t watch_restarts, relists, api_errors;
     struct api_series series[MAX_METRIC_SERIES];
@@ -268,6 +270,26 @@ static size_t header_cb(char *buffer, size_t size, size_t nitems, void *ud)
     return n;
 }
 
+/* What we authenticate with, for the 401 message. */
+static void credential_desc(const struct kube_client *kc, char *out,
+                            size_t len)
+{
+    const struct kube_config *c = &kc->cfg;
+
+    if (c->token_file)
+        snprintf(out, len, "bearer token from %s", c->token_file);
+    else if (c->token)
+        snprintf(out, len, "the kubeconfig's bearer token");
+    else if (c->cert_file || c->cert_data)
+        snprintf(out, len, "client certificate %s (signed by a CA the "
+                 "server does not trust, expired, or not for client "
+                 "authentication?)", c->cert_file ? c->cert_file
+                 : "from client-certificate-data");
+    else
+        snprintf(out, len, "no credentials (the kubeconfig user has "
+                 "neither a token nor a client certificate)");
+}
+
 static void finish(struct kube_client *kc, struct kube_req *r, CURLcode cc)
 {
     struct kube_response resp;
@@ -293,6 +315,18 @@ static void finish(struct kube_client *kc, struct kube_req *r, CURLcode cc)
         kube_client_count_api_error(kc);
     log_debug("kube: %s %s -> %ld%s%s (%.3f s)", r->verb, r->url, status,
               resp.error ? " " : "", resp.error ? resp.error : "", secs);
+    if (status == HTTP_UNAUTHORIZED && !kc->unauthorized) {
+        /* Once per spell of 401s: the reason is in the configuration. */
+        char what[PATH_MAX + 128];
+        kc->unauthorized = 1;
+        credential_desc(kc, what, sizeof(what));
+        log_error("kube: the API server does not accept our credentials "
+                  "(401 Unauthorized): %s", what);
+    } else if (status >= HTTP_OK && status < HTTP_MULTIPLE_CHOICES &&
+               kc->unauthorized) {
+        kc->unauthorized = 0;
+        log_info("kube: the API server accepts our credentials again");
+    }
     if (status == HTTP_UNAUTHORIZED && kc->cfg.token_file) {
         log_warn("kube: 401 Unauthorized; re-reading the token file");
         token_reload(kc);

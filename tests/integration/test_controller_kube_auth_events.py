@@ -5,10 +5,11 @@ duplicating the Events already there), client certificates from a
 kubeconfig (inline data and file paths) against an API server that
 verifies them, and the in-cluster service account whose token file is
 re-read while the controller runs."""
+import base64
+import datetime
 import http.client
 import json
 import os
-import shutil
 import time
 
 import pytest
@@ -27,6 +28,8 @@ TAKEOVER_S = LEASE_DURATION_S + RETRY_PERIOD_S * (1 + JITTER_FACTOR) + 3
 # An annotation value that smuggles nginx syntax: rejected by validation.
 SMUGGLED = "1m\r\nlocation /x { return 200; }"
 TOKEN_REREAD_S = 1
+BACKOFF_INITIAL_S = 0.8    # the client's first retry delay (client-go's)
+BACKOFF_WATCH_S = 5        # how long the retries are watched
 
 
 # --- objects -----------------------------------------------------------------
@@ -224,3 +227,130 @@ def test_a_follower_writes_no_events_while_the_leader_lives(
     eventually(lambda: len(events_about(api, "bad")) == 1,
                timeout=3 * RETRY_PERIOD_S * (1 + JITTER_FACTOR) + 2)
     assert [w[2] for w in event_writes(api)] == ["portico-a"]
+
+
+# --- client certificates -----------------------------------------------------
+
+CLIENT_CN = "portico-controller"
+CLIENT_ORGS = ["portico:controllers", "system:ingress"]
+
+
+def client_cert(ca, cn=CLIENT_CN, orgs=CLIENT_ORGS):
+    """A client certificate as kube-apiserver maps it: CN = user, each
+    O = a group."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+    key = certs.new_key()
+    now = datetime.datetime.now(datetime.timezone.utc)
+    name = x509.Name([x509.NameAttribute(NameOID.ORGANIZATION_NAME, o)
+                      for o in orgs] +
+                     [x509.NameAttribute(NameOID.COMMON_NAME, cn)])
+    cert = (x509.CertificateBuilder().subject_name(name)
+            .issuer_name(ca.cert.subject).public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(minutes=5))
+            .not_valid_after(now + datetime.timedelta(days=1))
+            .add_extension(x509.ExtendedKeyUsage(
+                [ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
+            .sign(ca.key, hashes.SHA256()))
+    return certs.Issued(cert, key, ca)
+
+
+def b64(text):
+    return base64.b64encode(text.encode()).decode()
+
+
+@pytest.fixture
+def cert_apiserver(fake_apiserver_factory, tmp_path):
+    """A fake API server that authenticates client certificates issued by
+    its client CA (--client-ca-file) and, for the test's own requests, a
+    bearer token (the real server takes both at once)."""
+    client_ca = certs.make_ca("Portico Test Client CA")
+    ca_file = str(tmp_path / "client-ca.crt")
+    client_ca.write_cert(ca_file)
+    api = fake_apiserver_factory(extra_args=("--client-ca-file", ca_file))
+    api.client_ca = client_ca
+    return api
+
+
+def cert_kubeconfig(api, path, user):
+    """The fake's kubeconfig with `user` (client-certificate fields, no
+    token) instead of the token user."""
+    cfg = json.load(open(api.kubeconfig))
+    cfg["users"][0]["user"] = user
+    with open(path, "w") as f:
+        json.dump(cfg, f)
+    return str(path)
+
+
+def controller_entries(api):
+    return [e for e in api.access_log()
+            if e.get("user_agent", "").startswith("portico-controller")]
+
+
+@pytest.mark.parametrize("form", ["data", "files"])
+def test_client_certificate_from_kubeconfig_authenticates_the_controller(
+        procs, tmp_path, cert_apiserver, cluster_dns, backend, form):
+    api = cert_apiserver
+    seed(api, backend)
+    api.create(ingress("shop", "shop.test", "alpha", backend.port))
+    issued = client_cert(api.client_ca)
+    if form == "data":
+        user = {"client-certificate-data": b64(issued.cert_pem),
+                "client-key-data": b64(issued.key_pem)}
+    else:
+        # Relative paths resolve against the kubeconfig's directory.
+        crt, key = issued.write(tmp_path, "portico-client")
+        user = {"client-certificate": os.path.basename(crt),
+                "client-key": os.path.basename(key)}
+    kubeconfig = cert_kubeconfig(api, tmp_path / "kubeconfig", user)
+    ctl = Controller(procs, tmp_path, cluster_dns, kubeconfig=kubeconfig)
+    ctl.wait_served("shop.test", "alpha")
+    # A change made through the API reaches nginx over the same identity.
+    api.create(ingress("blog", "blog.test", "alpha", backend.port))
+    ctl.wait_served("blog.test", "alpha")
+    eventually(lambda: lease_holder(api) == "portico-a")
+    log = controller_entries(api)
+    assert log and all(e["code"] != 401 for e in log)
+    assert {e["user"] for e in log} == {CLIENT_CN}
+    assert {tuple(e["groups"]) for e in log} == \
+        {(*CLIENT_ORGS, "system:authenticated")}
+    assert {e["verb"] for e in log} >= {"list", "watch", "create"}
+
+
+def test_a_client_certificate_the_server_does_not_trust_is_retried_with_backoff(
+        procs, tmp_path, cert_apiserver, cluster_dns, backend):
+    api = cert_apiserver
+    seed(api, backend)
+    api.create(ingress("shop", "shop.test", "alpha", backend.port))
+    stranger = client_cert(certs.make_ca("Some Other CA"))
+    kubeconfig = cert_kubeconfig(api, tmp_path / "kubeconfig", {
+        "client-certificate-data": b64(stranger.cert_pem),
+        "client-key-data": b64(stranger.key_pem)})
+    ctl = Controller(procs, tmp_path, cluster_dns, kubeconfig=kubeconfig,
+                     wait_ready=False)
+    eventually(lambda: [e for e in controller_entries(api)
+                        if e["code"] == 401])
+    started = time.monotonic()
+    time.sleep(BACKOFF_WATCH_S)
+    elapsed = time.monotonic() - started
+    log = controller_entries(api)
+    assert log and all(e["code"] == 401 for e in log)
+    assert all(e["auth_error"] == "x509: certificate signed by unknown "
+               "authority" for e in log)
+    # Each list is retried with a growing backoff (0.8 s doubling), not in
+    # a tight loop; the process keeps running and reports not ready.
+    lists = [e for e in log if e["verb"] == "list" and
+             e["resource"] == "ingresses"]
+    assert 2 <= len(lists) <= 2 + elapsed / BACKOFF_INITIAL_S, lists
+    gaps = [b["time"] - a["time"] for a, b in zip(lists, lists[1:])]
+    assert all(g >= BACKOFF_INITIAL_S * 0.9 for g in gaps), gaps
+    assert ctl.proc.alive()
+    assert not ctl.ready()
+    # One clear line says what was refused (not one per request).
+    refused = [line for line in ctl.proc.log_text().splitlines()
+               if "does not accept our credentials" in line]
+    assert len(refused) == 1, refused
+    assert "401 Unauthorized" in refused[0]
+    assert "client-certificate-data" in refused[0]

@@ -1,5 +1,6 @@
 """HTTP front end of the fake kube-apiserver: routing of the REST paths,
-discovery documents, authentication (bearer token), authorisation (an
+discovery documents, authentication (bearer tokens, client certificates),
+authorisation (an
 allow-list of "verb resource" rules), watch streaming, the access log, and
 the fault-injection admin API under /__fake/ (a prefix the real server
 never serves).  The admin API is described in tests/fakes/README.md and in
@@ -16,7 +17,7 @@ import threading
 import time
 import urllib.parse
 
-from . import errors, resources
+from . import errors, resources, x509auth
 from .errors import ApiError, FieldError
 from .store import (APPLY_PATCH, JSON_PATCH, MERGE_PATCH, STRATEGIC_PATCH,
                     Store)
@@ -129,9 +130,12 @@ class Faults:
 class Config:
     def __init__(self, token=None, allow=None, user="system:serviceaccount:"
                  "default:default", bookmark_interval=DEFAULT_BOOKMARK_INTERVAL,
-                 access_log_path=None, quiet=False):
-        # Accepted bearer tokens (None: no authentication).
+                 access_log_path=None, quiet=False, client_cas=None):
+        # Accepted bearer tokens (None: none). With neither tokens nor
+        # client CAs every request is authenticated (as config.user).
         self.tokens = None if token is None else [token]
+        # x509auth.ClientCAs of --client-ca-file, or None.
+        self.client_cas = client_cas
         self.allow = allow or AllowList(None)
         self.user = user
         self.bookmark_interval = bookmark_interval
@@ -216,6 +220,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.request = self.server.ssl_context.wrap_socket(
                 self.request, server_side=True)
             self.request.settimeout(None)
+            self._peer_der = self.request.getpeercert(binary_form=True)
+        else:
+            self._peer_der = None
         super().setup()
 
     def handle(self):
@@ -299,6 +306,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self._req = None
         self._logged = False
         self._warnings = []
+        self._user = self.server.config.user
+        self._groups = []
+        self._auth_error = None
         url = urllib.parse.urlsplit(self.path)
         self._path = url.path
         self._query = {k: v[-1] for k, v in
@@ -361,7 +371,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
                  "path": self._path, "query": self._query,
                  "code": self._code, "user_agent":
                  self.headers.get("User-Agent", ""),
-                 "content_type": self.headers.get("Content-Type", "")}
+                 "content_type": self.headers.get("Content-Type", ""),
+                 "user": self._user, "groups": self._groups}
+        if self._auth_error:
+            entry["auth_error"] = self._auth_error
         if req is not None and req.res is not None:
             entry.update(verb=req.verb, resource=req.resource_string,
                          group=req.res.group, namespace=req.namespace or "",
@@ -443,11 +456,33 @@ class Handler(http.server.BaseHTTPRequestHandler):
                            headers)
         if self._path in ("/healthz", "/livez", "/readyz"):
             return
-        tokens = srv.config.tokens
-        if tokens is not None:
-            auth = self.headers.get("Authorization", "")
-            if not auth.startswith("Bearer ") or auth[7:] not in tokens:
-                raise errors.unauthorized()
+        self._authenticate()
+
+    def _authenticate(self):
+        """The real server's union of authenticators: the first that
+        succeeds names the user; if none does, 401 (no anonymous user)."""
+        cfg = self.server.config
+        if cfg.tokens is None and cfg.client_cas is None:
+            return                                  # authentication off
+        if cfg.client_cas is not None and self._peer_der:
+            try:
+                self._user, self._groups = cfg.client_cas.verify(
+                    self._peer_der)
+                self._groups = self._groups + ["system:authenticated"]
+                return
+            except x509auth.CertificateError as e:
+                self._auth_error = str(e)
+        auth = self.headers.get("Authorization", "")
+        if cfg.tokens is not None and auth.startswith("Bearer ") and \
+                auth[7:] in cfg.tokens:
+            self._user = cfg.user
+            self._groups = ["system:serviceaccounts", "system:authenticated"]
+            return
+        self._user, self._groups = "", []
+        if self._auth_error and not cfg.quiet:
+            sys.stderr.write(f"fake-kube-apiserver: Unable to authenticate "
+                             f"the request: {self._auth_error}\n")
+        raise errors.unauthorized()
 
     def _authorize(self, req):
         """The allow-list (RBAC stand-in); non-resource paths are allowed."""
@@ -458,7 +493,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if not srv.config.allow.allows(req.verb, resource, req.res.group):
             where = f'in the namespace "{req.namespace}"' if req.namespace \
                 else "at the cluster scope"
-            why = (f'User "{srv.config.user}" cannot {req.verb} resource '
+            why = (f'User "{self._user}" cannot {req.verb} resource '
                    f'"{resource}" in API group "{req.res.group}" {where}')
             raise errors.forbidden(req.res.plural, req.res.group, req.name,
                                    why)
