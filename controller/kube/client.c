@@ -25,8 +25,14 @@
 #include "log.h"
 #include "prom.h"
 
+/* Test knobs (environment, undocumented in --help): where the in-cluster
+ * service account is mounted, and how often its token file is re-read. */
+#define ENV_SA_DIR "PORTICO_KUBE_SERVICEACCOUNT_DIR"
+#define ENV_TOKEN_REREAD "PORTICO_KUBE_TOKEN_REREAD_SECONDS"
+
 enum {
     TOKEN_REREAD_MS = 60 * 1000,     /* client-go's cached file token */
+    TOKEN_REREAD_MAX_S = 3600,
     TOKEN_MAX_BYTES = 64 * 1024,
     MS_PER_S = 1000,
     DEFAULT_TIMEOUT_S = 30,
@@ -73,6 +79,7 @@ struct kube_client {
     struct ev_timer *token_timer;
     struct kube_config cfg;
     char *token;
+    uint64_t token_reread_ms;
     char *user_agent;
     char *watch_ns;
     enum ingress_source_state ingress_source;
@@ -113,8 +120,9 @@ static void token_reload(struct kube_client *kc)
 
 static void token_timer_cb(struct evloop *loop, struct ev_timer *t, void *arg)
 {
-    token_reload(arg);
-    evloop_timer_start(t, TOKEN_REREAD_MS);
+    struct kube_client *kc = arg;
+    token_reload(kc);
+    evloop_timer_start(t, kc->token_reread_ms);
 }
 
 /* ---- metrics ---- */
@@ -583,6 +591,25 @@ void kube_request_cancel(struct kube_client *kc, struct kube_req *r)
 
 /* ---- lifecycle ---- */
 
+/* The token re-read period: a minute, or ENV_TOKEN_REREAD seconds. */
+static uint64_t token_reread_ms(void)
+{
+    const char *v = getenv(ENV_TOKEN_REREAD);
+    char *end;
+    long s;
+
+    if (!v || !*v)
+        return TOKEN_REREAD_MS;
+    errno = 0;
+    s = strtol(v, &end, 10);
+    if (errno || *end || s < 1 || s > TOKEN_REREAD_MAX_S) {
+        log_warn("kube: ignoring %s=\"%s\" (want 1-%d seconds)",
+                 ENV_TOKEN_REREAD, v, TOKEN_REREAD_MAX_S);
+        return TOKEN_REREAD_MS;
+    }
+    return (uint64_t)s * MS_PER_S;
+}
+
 struct kube_client *kube_client_new(struct evloop *loop,
                                     const struct kube_client_opts *opts,
                                     char *err, size_t errlen)
@@ -605,10 +632,14 @@ struct kube_client *kube_client_new(struct evloop *loop,
     }
     kc->loop = loop;
     kc->verbose = getenv("PORTICO_KUBE_CURL_VERBOSE") != NULL;
-    if (opts && opts->kubeconfig && *opts->kubeconfig)
+    kc->token_reread_ms = token_reread_ms();
+    if (opts && opts->kubeconfig && *opts->kubeconfig) {
         rc = kube_config_load_file(opts->kubeconfig, &kc->cfg, err, errlen);
-    else
-        rc = kube_config_in_cluster(KUBE_SA_DIR, &kc->cfg, err, errlen);
+    } else {
+        const char *sa_dir = getenv(ENV_SA_DIR);
+        rc = kube_config_in_cluster(sa_dir && *sa_dir ? sa_dir : KUBE_SA_DIR,
+                                    &kc->cfg, err, errlen);
+    }
     if (rc < 0) {
         free(kc);
         return NULL;
@@ -630,13 +661,17 @@ struct kube_client *kube_client_new(struct evloop *loop,
         return NULL;
     }
     if (kc->cfg.token_file)
-        evloop_timer_start(kc->token_timer, TOKEN_REREAD_MS);
+        evloop_timer_start(kc->token_timer, kc->token_reread_ms);
     curl_multi_setopt(kc->multi, CURLMOPT_SOCKETFUNCTION, socket_fn);
     curl_multi_setopt(kc->multi, CURLMOPT_SOCKETDATA, kc);
     curl_multi_setopt(kc->multi, CURLMOPT_TIMERFUNCTION, timer_fn);
     curl_multi_setopt(kc->multi, CURLMOPT_TIMERDATA, kc);
-    log_info("kube: API server %s%s", kc->cfg.server,
-             kc->cfg.token_file ? " (token file re-read every minute)" : "");
+    if (kc->cfg.token_file)
+        log_info("kube: API server %s (token file %s re-read every %llu s)",
+                 kc->cfg.server, kc->cfg.token_file,
+                 (unsigned long long)(kc->token_reread_ms / MS_PER_S));
+    else
+        log_info("kube: API server %s", kc->cfg.server);
     return kc;
 }
 

@@ -28,6 +28,9 @@ struct kube_client_opts {
 
 /* Loads the configuration (kubeconfig or the in-cluster service account:
  * token re-read every minute, CA file, KUBERNETES_SERVICE_HOST/PORT).
+ * Test knobs in the environment: PORTICO_KUBE_SERVICEACCOUNT_DIR (instead
+ * of /var/run/secrets/kubernetes.io/serviceaccount) and
+ * PORTICO_KUBE_TOKEN_REREAD_SECONDS (instead of 60).
  * Returns NULL with a message in err when it cannot. */
 struct kube_client *kube_client_new(struct evloop *loop,
                                     const struct kube_client_opts *opts,

@@ -79,12 +79,14 @@ class Controller(ControllerUnderTest):
     """portico-controller with a kubeconfig, or in-cluster (env)."""
 
     def __init__(self, procs, tmp_path, dns, name="portico-a",
-                 kubeconfig=None, env=None, extra=(), wait_ready=True):
+                 kubeconfig=None, env=None, lease_namespace="default",
+                 extra=(), wait_ready=True):
         self.name = name
         super().__init__(tmp_path / f"state-{name}")
         argv = [CONTROLLER, f"--pod-name={name}",
-                "--lease-namespace=default",
                 *self.common_argv(dns.server), *extra]
+        if lease_namespace:
+            argv.append(f"--lease-namespace={lease_namespace}")
         if kubeconfig:
             argv.append(f"--kubeconfig={kubeconfig}")
         self.proc = procs.start(name, argv, env=env,
@@ -354,3 +356,44 @@ def test_a_client_certificate_the_server_does_not_trust_is_retried_with_backoff(
     assert len(refused) == 1, refused
     assert "401 Unauthorized" in refused[0]
     assert "client-certificate-data" in refused[0]
+
+
+# --- in-cluster: the service account's token file ----------------------------
+
+def test_in_cluster_rotated_token_is_picked_up_without_a_restart(
+        procs, tmp_path, fake_apiserver, cluster_dns, backend):
+    api = fake_apiserver
+    seed(api, backend)
+    api.create(ingress("shop", "shop.test", "alpha", backend.port))
+    # A pod's mount: token, ca.crt, namespace; and the pod's environment.
+    sa_dir, env = api.in_cluster(namespace="ingress")
+    env.update(PORTICO_KUBE_SERVICEACCOUNT_DIR=sa_dir,
+               PORTICO_KUBE_TOKEN_REREAD_SECONDS=str(TOKEN_REREAD_S))
+    ctl = Controller(procs, tmp_path, cluster_dns, env=env,
+                     lease_namespace=None)
+    ctl.wait_served("shop.test", "alpha")
+    # The Lease lives in the service account's namespace.
+    in_ns = "/apis/coordination.k8s.io/v1/namespaces/ingress/leases/" \
+        "portico-leader"
+    eventually(lambda: api.request("GET", in_ns)[0] == 200)
+    assert f"token file {sa_dir}/token re-read every {TOKEN_REREAD_S} s" \
+        in ctl.proc.log_text()
+
+    # The kubelet writes a new token; for a while both are valid, then the
+    # old one is revoked. Within the re-read interval the controller has
+    # the new one: no request is refused, nothing restarts.
+    api.rotate_token("rotated-token", keep_old=True)
+    time.sleep(3 * TOKEN_REREAD_S)
+    api.set_tokens(["rotated-token"])
+    api.clear_access_log()
+    api.create(ingress("blog", "blog.test", "alpha", backend.port))
+    ctl.wait_served("blog.test", "alpha")
+    time.sleep(2 * RETRY_PERIOD_S)
+    log = [e for e in api.access_log()
+           if e.get("user_agent", "").startswith("portico-controller")]
+    lease_calls = [e for e in log if e["resource"] == "leases"]
+    assert len(lease_calls) >= 2 and \
+        all(e["code"] == 200 for e in lease_calls), lease_calls
+    assert [e for e in log if e["code"] == 401] == []
+    assert "401" not in ctl.proc.log_text()
+    assert ctl.proc.alive()
