@@ -424,9 +424,12 @@ ngx_http_portico_route_postconfiguration(ngx_conf_t *cf)
         }
     }
 
+    /* the table's pool logs to the cycle's log, which outlives cf->log */
+
     rmcf->table = ngx_http_portico_route_table_load(&rmcf->file,
                                                     &rmcf->upstreams,
-                                                    cf->log, &err);
+                                                    &cf->cycle->new_log,
+                                                    &err);
     if (rmcf->table == NULL) {
         ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
                       "portico_routes: %*s in %V:%ui",

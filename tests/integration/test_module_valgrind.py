@@ -122,3 +122,86 @@ def test_valgrind_reports_no_invalid_access_and_no_definite_leak(
         assert errors and errors[-1] == "0", f"{name}:\n{text[-6000:]}"
         for lost in DEFINITE_RE.findall(text):
             assert lost == "0", f"{name}:\n{text[-6000:]}"
+
+
+def test_valgrind_routes_swap_and_named_location_jump_are_clean(
+        procs, nginx_factory, tmp_path):
+    from testbed.fixtures_module import (http_request, routes_conf,
+                                         routes_version, write_routes)
+    be_port = testbed.free_port("127.0.0.2")
+    backend = nginx_factory(
+        f"server {{ listen 127.0.0.2:{be_port}; "
+        f"location / {{ return 200 \"a $request_uri\\n\"; }} }}\n"
+        f"server {{ listen 127.0.0.3:{be_port}; "
+        f"location / {{ return 200 \"b $request_uri\\n\"; }} }}",
+        module=False)
+    assert backend
+    port, sport = testbed.free_port(), testbed.free_port()
+    conf = routes_conf({"a": f"server 127.0.0.2:{be_port}; keepalive 4;",
+                        "b": f"server 127.0.0.3:{be_port}; keepalive 4;"},
+                       port, sport,
+                       profiles={"portico_p1": "client_max_body_size 1k;"})
+    n = nginx_factory(conf, workers=1, start=False)
+    table = os.path.join(n.prefix, "conf", "routes")
+    head = "portico-routes 1\nversion {}\nhttps-port 8443\n"
+    rules = ("host example.com\nexact /p b @portico_p1\nprefix /gone -\n"
+             "prefix / a\nhost secure.example.com redirect\nprefix / a\n")
+    write_routes(table, head.format("v1") + rules)
+    logs = str(tmp_path / "valgrind.%p.log")
+    supp = tmp_path / "nginx-core.supp"
+    supp.write_text(SUPPRESSIONS)
+    argv = [VALGRIND, "--leak-check=full", "--show-leak-kinds=definite",
+            "--errors-for-leak-kinds=definite", "--num-callers=30",
+            f"--suppressions={supp}",
+            f"--log-file={logs}", *n.cmd()]
+    nginx = procs.start("valgrind-nginx", argv, timeout=60,
+                        ready=lambda: testbed.wait_tcp("127.0.0.1", sport))
+
+    def get(path, host="example.com", **kw):
+        code, h, body = http_request(port, path, host=host, timeout=30, **kw)
+        return code, h.get("location"), body.split(" ")[0]
+
+    def exercise():
+        assert get("/x")[::2] == (200, "a")
+        assert get("/p")[::2] == (200, "b")
+        assert get("/p", method="POST", body=b"x" * 2000)[0] == 413
+        assert get("/gone/1")[0] == 503
+        assert get("/y", host="secure.example.com")[:2] == \
+            (308, "https://secure.example.com:8443/y")
+        assert get("/", host="nowhere.example.com")[0] == 404
+
+    wait_for(lambda: routes_version(sport)[0] == "v1", timeout=30,
+             what="nginx under valgrind")
+    exercise()
+
+    # a good table, a broken one (kept), a good one again
+    write_routes(table, head.format("v2") + rules)
+    wait_for(lambda: routes_version(sport)[0] == "v2", timeout=15,
+             what="swap to v2")
+    write_routes(table, head.format("v3") + rules + "prefix / nosuch\n")
+    wait_for(lambda: 'unknown upstream "nosuch"' in n.error_log(),
+             timeout=15, what="broken table logged")
+    write_routes(table, head.format("v4") + rules)
+    wait_for(lambda: routes_version(sport)[0] == "v4", timeout=15,
+             what="swap to v4")
+    exercise()
+
+    # a reload reparses in the master; the zone and a new worker follow
+    write_routes(table, head.format("v5") + rules)
+    nginx.signal(signal.SIGHUP)
+    wait_for(lambda: routes_version(sport)[0] == "v5", timeout=30,
+             what="reload with v5")
+    exercise()
+
+    nginx.signal(signal.SIGQUIT)
+    nginx.popen.wait(60)
+
+    reports = _reports(str(tmp_path / "valgrind.*.log"))
+    assert len(reports) >= 3, list(reports)
+    for path, text in reports.items():
+        name = os.path.basename(path)
+        assert INVALID_RE.search(text) is None, f"{name}:\n{text[-6000:]}"
+        errors = ERRORS_RE.findall(text)
+        assert errors and errors[-1] == "0", f"{name}:\n{text[-6000:]}"
+        for lost in DEFINITE_RE.findall(text):
+            assert lost == "0", f"{name}:\n{text[-6000:]}"
