@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "edns.h"
 #include "log.h"
 #include "server.h"
 #include "upstream.h"
@@ -16,13 +17,6 @@ enum {
     MS_PER_S = 1000,
     QUERY_BUF = DNS_HEADER_LEN + DNS_MAX_NAME + DNS_QFIXED_LEN + DNS_OPT_RR_LEN,
     MIN_BUCKETS = 64,
-};
-
-/* How a try asked its upstream. */
-enum try_kind {
-    TRY_EDNS,           /* with an OPT RR (the default) */
-    TRY_PLAIN,          /* without: the upstream is known to reject EDNS */
-    TRY_FALLBACK,       /* without, after FORMERR/NOTIMP to TRY_EDNS */
 };
 
 struct waiter {
@@ -43,7 +37,7 @@ struct pending {
     size_t nwaiters;
     struct ev_timer *try_timer, *deadline;
     struct upq *att[MAX_TRIES];     /* outstanding tries */
-    uint8_t kind[MAX_TRIES];        /* enum try_kind of each */
+    uint8_t kind[MAX_TRIES];        /* enum edns_try of each */
     struct upq *last;               /* the most recent try */
     size_t ntries;
     uint32_t tried;                 /* bitmask of upstream indices */
@@ -302,7 +296,7 @@ static int send_fallback(struct pending *p, size_t slot, size_t up,
     if (!(q = upstream_send(w->ups, up, qb, (size_t)len, on_answer, p)))
         return 0;
     p->att[slot] = q;
-    p->kind[slot] = TRY_FALLBACK;
+    p->kind[slot] = EDNS_TRY_FALLBACK;
     if (was_last) {
         p->last = q;
         evloop_timer_start(p->try_timer, upstream_try_timeout_ms(w->ups, up));
@@ -318,26 +312,23 @@ static void on_answer(void *arg, struct upq *q, enum upq_status st,
     int was_last = p->last == q;
     size_t up = upstream_index(q);
     size_t slot = try_slot(p, q);
-    enum try_kind kind = slot < MAX_TRIES ? p->kind[slot] : TRY_PLAIN;
+    enum edns_try kind = slot < MAX_TRIES ? p->kind[slot] : EDNS_TRY_PLAIN;
 
     forget_try(p, q);
     if (st == UPQ_ANSWER) {
         struct dns_compiled c;
-        unsigned rcode = alen >= DNS_HEADER_LEN
-            ? dns_get16(abuf + DNS_OFF_FLAGS) & DNS_F_RCODE : DNS_R_NOERROR;
+        enum edns_verdict v = alen >= DNS_HEADER_LEN
+            ? edns_verdict(kind, dns_get16(abuf + DNS_OFF_FLAGS) & DNS_F_RCODE)
+            : EDNS_ANSWER;
 
-        if (kind == TRY_EDNS &&
-            (rcode == DNS_R_FORMERR || rcode == DNS_R_NOTIMP) &&
-            send_fallback(p, slot, up, was_last))
+        if (v == EDNS_RETRY_PLAIN && send_fallback(p, slot, up, was_last))
             return;
         dnsw_init(w->wr, w->wbuf, DNS_MAX_MSG);
         if (dns_response_compile(abuf, alen, p->lname, p->nlen, p->qtype,
                                  p->qclass, w->wr, &c) < 0) {
             upstream_note_failure(w->ups, up, UF_MALFORMED);
         } else if (c.rcode != DNS_R_SERVFAIL && c.rcode != DNS_R_REFUSED) {
-            /* Without EDNS it answers: remember not to use EDNS there. */
-            if (kind == TRY_FALLBACK &&
-                (c.rcode == DNS_R_NOERROR || c.rcode == DNS_R_NXDOMAIN))
+            if (v == EDNS_REMEMBER_PLAIN)
                 upstream_note_no_edns(w->ups, up);
             finish_answer(p, &c, w->wr->len);
             return;
@@ -373,7 +364,7 @@ static void attempt_next(struct pending *p)
                               p->lname, p->nlen, p->qtype, p->qclass,
                               edns ? DNS_EDNS_UDP : 0);
         q = upstream_send(w->ups, pick, qb, (size_t)len, on_answer, p);
-        p->kind[p->ntries] = edns ? TRY_EDNS : TRY_PLAIN;
+        p->kind[p->ntries] = edns ? EDNS_TRY_EDNS : EDNS_TRY_PLAIN;
         p->att[p->ntries++] = q;
         if (q) {
             p->last = q;

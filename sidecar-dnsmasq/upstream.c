@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "dnswire.h"
+#include "edns.h"
 #include "log.h"
 
 enum {
@@ -333,8 +334,9 @@ void upstream_note_no_edns(struct upstream_set *s, size_t i)
 {
     struct upstream *u = &s->ups[i];
     uint64_t now = evloop_now_ms(s->loop);
+    uint64_t until = edns_plain_until(now, s->cfg->no_edns_ttl_s);
 
-    if (s->cfg->no_edns_ttl_s == 0)
+    if (!until)
         return;
     if (now >= u->no_edns_until_ms) {   /* one log line per change */
         if (s->cfg->threads > 1)
@@ -345,7 +347,7 @@ void upstream_note_no_edns(struct upstream_set *s, size_t i)
             log_warn("upstream %s rejects EDNS: queries go without EDNS "
                      "for %u s", u->name, s->cfg->no_edns_ttl_s);
     }
-    u->no_edns_until_ms = now + (uint64_t)s->cfg->no_edns_ttl_s * MS_PER_S;
+    u->no_edns_until_ms = until;
 }
 
 void upstream_note_failure(struct upstream_set *s, size_t i,
