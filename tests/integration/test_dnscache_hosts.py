@@ -160,7 +160,9 @@ def test_ptr_answers_follow_hosts_reloads(tmp_path, cluster_dns,
     hosts = tmp_path / "hosts"
     hosts.write_text("127.0.0.50 old.local\nfd00::50 old6.local\n")
     cluster_dns.set("upstream-name.cluster.local", "127.0.0.51")
-    dc = dnscache_factory(hosts=str(hosts), max_ttl=1, min_ttl=1)
+    # Two workers, each with its own table: every query (new source port,
+    # so either worker) must see the reload.
+    dc = dnscache_factory(hosts=str(hosts), threads=2)
     assert ptr_names(dc.query(reverse("127.0.0.50"), "PTR")) == ["old.local."]
     assert ptr_names(dc.query(reverse("127.0.0.51"), "PTR")) == [
         "upstream-name.cluster.local."]
@@ -186,11 +188,16 @@ def test_ptr_answers_follow_hosts_reloads(tmp_path, cluster_dns,
     assert ptr_names(dc.query(reverse("127.0.0.50"), "PTR")) == ["hup.local."]
 
 
-def wait_ptr(dc, name, want, timeout=4.0):
+def wait_ptr(dc, name, want, timeout=4.0, repeat=8):
+    """Waits until name's PTR answer is want, then checks it repeat more
+    times (from new sockets, so from every worker)."""
     deadline = time.monotonic() + timeout
     while True:
         got = ptr_names(dc.query(name, "PTR"))
         if got == want:
-            return
+            break
         assert time.monotonic() < deadline, f"{name}: still {got}, want {want}"
         time.sleep(0.1)
+    time.sleep(1.1)                 # every worker's change check has run
+    for _ in range(repeat):
+        assert ptr_names(dc.query(name, "PTR")) == want
