@@ -22,7 +22,7 @@
 
 #define NGX_HTTP_PORTICO_ROUTES_ZONE_NAME    "portico_routes"
 #define NGX_HTTP_PORTICO_ROUTES_ZONE_SIZE    (256 * 1024)
-#define NGX_HTTP_PORTICO_ROUTES_SPIN         1024
+#define NGX_HTTP_PORTICO_ROUTES_LOCK_TRIES   1024
 
 #define NGX_HTTP_PORTICO_ROUTES_LINE_LEN                                      \
     (sizeof("worker  pid  version \n") - 1 + 2 * NGX_INT_T_LEN               \
@@ -31,6 +31,8 @@
 
 static ngx_int_t ngx_http_portico_route_status_init(ngx_shm_zone_t *shm_zone,
     void *data);
+static ngx_int_t ngx_http_portico_route_status_lock(
+    ngx_http_portico_route_slot_t *slot);
 static ngx_uint_t ngx_http_portico_route_status_workers(void);
 
 
@@ -111,7 +113,12 @@ ngx_http_portico_route_status_publish(ngx_http_portico_route_main_conf_t *rmcf)
 
     slot = &rmcf->shared->slots[ngx_worker];
 
-    ngx_spinlock(&slot->lock, ngx_pid, NGX_HTTP_PORTICO_ROUTES_SPIN);
+    if (ngx_http_portico_route_status_lock(slot) != NGX_OK) {
+        ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
+                      "portico_routes: version slot %ui busy, not updated",
+                      ngx_worker);
+        return;
+    }
 
     if (slot->generation <= rmcf->generation) {
         slot->generation = rmcf->generation;
@@ -122,6 +129,39 @@ ngx_http_portico_route_status_publish(ngx_http_portico_route_main_conf_t *rmcf)
     }
 
     ngx_unlock(&slot->lock);
+}
+
+
+/*
+ * A slot's lock holds the pid of its holder.  Bounded: a lock still held
+ * after the tries is taken over only from a process that no longer exists
+ * (a worker that died holding it); otherwise NGX_BUSY, never a hang.
+ */
+
+static ngx_int_t
+ngx_http_portico_route_status_lock(ngx_http_portico_route_slot_t *slot)
+{
+    ngx_uint_t         i;
+    ngx_atomic_uint_t  holder;
+
+    for (i = 0; i < NGX_HTTP_PORTICO_ROUTES_LOCK_TRIES; i++) {
+        if (slot->lock == 0 && ngx_atomic_cmp_set(&slot->lock, 0, ngx_pid)) {
+            return NGX_OK;
+        }
+
+        ngx_sched_yield();
+    }
+
+    holder = slot->lock;
+
+    if (holder != 0
+        && kill((ngx_pid_t) holder, 0) == -1 && ngx_errno == NGX_ESRCH
+        && ngx_atomic_cmp_set(&slot->lock, holder, ngx_pid))
+    {
+        return NGX_OK;
+    }
+
+    return NGX_BUSY;
 }
 
 
@@ -197,7 +237,9 @@ ngx_http_portico_route_status_handler(ngx_http_request_t *r)
     for (i = 0; i < n; i++) {
         slot = &rmcf->shared->slots[i];
 
-        ngx_spinlock(&slot->lock, ngx_pid, NGX_HTTP_PORTICO_ROUTES_SPIN);
+        if (ngx_http_portico_route_status_lock(slot) != NGX_OK) {
+            return NGX_HTTP_SERVICE_UNAVAILABLE;
+        }
 
         if (slot->generation == rmcf->generation) {
             pid = slot->pid;

@@ -341,7 +341,7 @@ ngx_http_portico_route_parse(ngx_http_portico_route_parse_t *ps,
     ngx_str_t *text)
 {
     u_char                          *p, *nl, *end;
-    ngx_uint_t                       nlines, maxhosts;
+    ngx_uint_t                       nlines, maxhosts, maxwild;
     ngx_http_portico_route_table_t  *table;
 
     table = ps->table;
@@ -351,6 +351,7 @@ ngx_http_portico_route_parse(ngx_http_portico_route_parse_t *ps,
 
     nlines = 0;
     maxhosts = 0;
+    maxwild = 0;
 
     for (p = text->data; p < end; p = nl + 1) {
         nl = ngx_strlchr(p, end, '\n');
@@ -362,6 +363,10 @@ ngx_http_portico_route_parse(ngx_http_portico_route_parse_t *ps,
 
         if (nl - p > 5 && ngx_strncmp(p, "host ", 5) == 0) {
             maxhosts++;
+
+            if (nl - p > 7 && p[5] == '*' && p[6] == '.') {
+                maxwild++;
+            }
         }
     }
 
@@ -377,7 +382,7 @@ ngx_http_portico_route_parse(ngx_http_portico_route_parse_t *ps,
                                              maxhosts)
            != NGX_OK
         || ngx_http_portico_route_names_init(&table->wildcards, table->pool,
-                                             maxhosts)
+                                             maxwild)
            != NGX_OK)
     {
         return ngx_http_portico_route_fail(ps->err, 0, "out of memory");

@@ -622,3 +622,57 @@ def test_mutated_table_swaps_under_load_fail_no_request(nginx_factory,
     assert {body.split()[0] for _, _, body in results} == {"a"}
     assert sorted(r.nginx.worker_pids()) == pids
     assert "[alert]" not in r.nginx.error_log()
+
+
+# --- reloads and scale ----------------------------------------------------
+
+def test_reload_reads_the_new_table_and_status_counts_only_new_workers(
+        nginx_factory, slow_backend):
+    be = Backends(nginx_factory, "ab")
+    slow = slow_backend("127.0.0.9", testbed.free_port("127.0.0.9"),
+                        delay=2.0)
+    ups = {n: be.upstream(n) for n in be.addr}
+    ups["slow"] = f"server 127.0.0.9:{slow.port};"
+    r = Router(nginx_factory, ups,
+               _table("host example.com\nprefix /slow slow\nprefix / a\n",
+                      version="v1"), workers=2)
+    wait_for(lambda: "pid 0 " not in "".join(routes_version(r.sport)),
+             what="both workers")
+    old = sorted(r.nginx.worker_pids())
+    # an old worker keeps serving a request through the reload
+    import threading
+    answer = []
+    t = threading.Thread(target=lambda: answer.append(
+        r.get("/slow", timeout=10)[0]))
+    t.start()
+    time.sleep(0.3)
+    r.swap(_table("host example.com\nprefix /slow slow\nprefix / b\n",
+                  version="v2"))
+    r.nginx.reload()
+    lines = _wait_version(r, "v2", timeout=5) and routes_version(r.sport)
+    pids = [int(x.split()[3]) for x in lines[1:]]
+    assert sorted(pids) == sorted(r.nginx.worker_pids())
+    assert not set(pids) & set(old)
+    assert r.backend("/") == "b"
+    t.join(10)
+    assert answer == [200]
+    # the old worker finished after the new ones published: still v2
+    assert routes_version(r.sport)[0] == "v2"
+
+
+def test_ten_thousand_hosts_each_find_their_own_section(nginx_factory):
+    be = Backends(nginx_factory, "ab")
+    hosts = [f"h{i}.ns{i % 97}.example.com" for i in range(10000)]
+    body = "".join(f"host {h}\nexact /{i} {'ab'[i % 2]}\nprefix / a\n"
+                   for i, h in enumerate(hosts))
+    body += "".join(f"host *.w{i}.example.com\nprefix / b\n"
+                    for i in range(2000))
+    r = _router(nginx_factory, be, _table(body))
+    rng = random.Random(5)
+    for i in rng.sample(range(10000), 40):
+        assert r.backend(f"/{i}", host=hosts[i]) == "ab"[i % 2]
+        assert r.backend(f"/{i}x", host=hosts[i]) == "a"
+    for i in rng.sample(range(2000), 20):
+        assert r.backend("/", host=f"x.w{i}.example.com") == "b"
+    assert r.backend("/", host="h1.ns2.example.com") == 404
+    assert r.backend("/", host="x.w1.example.org") == 404
