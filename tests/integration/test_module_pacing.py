@@ -3,7 +3,8 @@ most resolve_max_in_flight (default 128) resolutions in flight and queues
 the rest, first due first served. Thousands of upstreams behind ONE
 resolver socket therefore resolve at once after start, without a lost
 answer; a timed-out lookup frees its slot; names waiting their turn keep
-their peers, and every name gets its turn."""
+their peers, and every name gets its turn. A name used in several
+upstreams costs one query per refresh, not one per upstream."""
 import os
 import signal
 import time
@@ -262,3 +263,29 @@ def test_valgrind_reports_no_invalid_access_while_names_wait_time_out_and_reload
     # in flight when the new worker starts)
     overlaps = sum(1 for a, b in zip(times, times[1:]) if b - a < 0.8)
     assert overlaps <= 1, times
+
+
+def test_a_name_in_four_upstreams_is_asked_once_per_refresh_not_four_times(
+        nginx_factory):
+    # the four upstreams' lookups of the name fall due together and nginx's
+    # resolver sends one query for lookups of a name in flight together
+    dns = CountingDNS(answer="127.0.0.2")
+    try:
+        sport = testbed.free_port()
+        ups = "\n".join(
+            f"upstream s{i} {{ zone s{i} 64k; resolve_server "
+            f"same.pace.svc.cluster.local:{NO_BACKEND_PORT}; "
+            f"resolve_ttl 1s 1s; }}" for i in range(4))
+        nginx_factory(f"resolver {dns.server} ipv6=off;\n{ups}\n"
+                      f"server {{ listen 127.0.0.1:{sport}; location = "
+                      f"/upstreams {{ upstream_resolve_status; }} }}\n")
+        wait_for(lambda: _unresolved(sport) == [], timeout=5,
+                 what="all four resolved")
+        q0 = dns.received
+        time.sleep(4.0)
+        queries = dns.received - q0
+        # one refresh a second: about 4 queries, not 16
+        assert 2 <= queries <= 6, queries
+        assert _unresolved(sport) == []
+    finally:
+        dns.stop()
