@@ -291,6 +291,59 @@ def controller_entries(api):
             if e.get("user_agent", "").startswith("portico-controller")]
 
 
+def test_fake_api_server_judges_client_certificates_per_request(
+        cert_apiserver, tmp_path):
+    """The stand-in behaves as kube-apiserver with --client-ca-file: the
+    handshake never fails over a client certificate; the request is 401
+    unless the certificate (or a token) authenticates it."""
+    import ssl
+    api = cert_apiserver
+    other_ca = certs.make_ca("Some Other CA")
+    cases = {
+        "trusted": client_cert(api.client_ca),
+        "other CA": client_cert(other_ca),
+        "expired": certs.expired_cert(api.client_ca, [], client=True),
+        "server only": certs.make_cert(api.client_ca, ["x.test"],
+                                       client=False),
+    }
+    want = {"trusted": (200, None),
+            "other CA": (401, "x509: certificate signed by unknown "
+                              "authority"),
+            "expired": (401, "x509: certificate has expired or is not yet "
+                             "valid"),
+            "server only": (401, "x509: certificate specifies an "
+                                 "incompatible key usage"),
+            "none": (401, None)}
+    got = {}
+    for name, issued in [*cases.items(), ("none", None)]:
+        ctx = ssl.create_default_context(cafile=api.ca_file)
+        if issued is not None:
+            crt, key = issued.write(tmp_path, name.replace(" ", "-"))
+            ctx.load_cert_chain(crt, key)
+        api.clear_access_log()
+        c = http.client.HTTPSConnection(api.host, api.port, context=ctx,
+                                        timeout=5)
+        c.request("GET", "/api/v1/namespaces/default/events")
+        status = c.getresponse().status
+        c.close()
+        entry = api.access_log()[-1]
+        got[name] = (status, entry.get("auth_error"))
+        if status == 200:
+            assert entry["user"] == CLIENT_CN
+            assert entry["groups"] == [*CLIENT_ORGS, "system:authenticated"]
+    assert got == want
+    # A valid token still authenticates next to an untrusted certificate
+    # (the authenticators are a union).
+    ctx = ssl.create_default_context(cafile=api.ca_file)
+    ctx.load_cert_chain(*cases["other CA"].write(tmp_path, "other"))
+    c = http.client.HTTPSConnection(api.host, api.port, context=ctx,
+                                    timeout=5)
+    c.request("GET", "/api/v1/namespaces/default/events",
+              headers={"Authorization": f"Bearer {api.token}"})
+    assert c.getresponse().status == 200
+    c.close()
+
+
 @pytest.mark.parametrize("form", ["data", "files"])
 def test_client_certificate_from_kubeconfig_authenticates_the_controller(
         procs, tmp_path, cert_apiserver, cluster_dns, backend, form):
