@@ -2,7 +2,9 @@
 tests share (ports on loopback, the common flags, readiness, metrics, and
 polling until a condition holds)."""
 import http.client
+import os
 import re
+import stat
 import time
 import urllib.request
 
@@ -28,12 +30,27 @@ def eventually(fn, timeout=10.0, interval=0.05):
     raise AssertionError(f"condition not met within {timeout}s; last={last!r}")
 
 
+def let_nginx_workers_in(path):
+    """nginx workers run as nobody when the controller runs as root, and
+    read the route table (PREFIX/routes) themselves: pytest's temp folders
+    are 0700, so give "others" the right to pass through (x, not r) the
+    folders of ours on the way to the prefix, as /var/lib is in a pod."""
+    for d in [path, *path.parents]:
+        try:
+            st = d.stat()
+        except OSError:
+            continue
+        if st.st_uid == os.geteuid() and not st.st_mode & stat.S_IXOTH:
+            os.chmod(d, stat.S_IMODE(st.st_mode) | stat.S_IXOTH)
+
+
 class ControllerUnderTest:
     """Free loopback ports and the flags every test controller uses; the
     subclasses add their source (a folder, or the fake API server)."""
 
     def __init__(self, prefix):
         self.prefix = prefix
+        let_nginx_workers_in(prefix.parent)
         self.http_port = testbed.free_port()
         self.https_port = testbed.free_port()
         self.status_port = testbed.free_port()
