@@ -200,6 +200,22 @@ def test_only_the_leader_writes_events_and_a_new_leader_adds_no_duplicates(
     assert [w for w in event_writes(api) if w[2] != other] == []
     assert len(events_about(api, "bad")) == 1
 
+    # "bad" is fixed, then broken the same way again: the new leader counts
+    # the repeat on the Event the old leader wrote (client-go's
+    # aggregation) instead of starting another.
+    for value in ("1m", SMUGGLED):
+        api.patch("Ingress", "bad", {"metadata": {"annotations": {
+            "portico.io/proxy-body-size": value}}}, namespace=NS)
+        said = ": no longer rejected" if value == "1m" else " rejected: "
+        eventually(lambda: ctls[other].proc.log_text().rsplit(
+            "ingress team/bad", 1)[-1].startswith(said))
+    again = eventually(lambda: [e for e in events_about(api, "bad")
+                                if e["count"] == 2])
+    assert [e["metadata"]["name"] for e in events_about(api, "bad")] == \
+        [bad[0]["metadata"]["name"]]
+    assert again[0]["firstTimestamp"] == bad[0]["firstTimestamp"]
+    assert ("patch", bad[0]["metadata"]["name"], other) in event_writes(api)
+
 
 def test_a_follower_writes_no_events_while_the_leader_lives(
         procs, tmp_path, fake_apiserver, cluster_dns, backend):
