@@ -70,6 +70,7 @@ static ngx_int_t ngx_http_portico_dispatch_init_peer(ngx_http_request_t *r,
     ngx_http_upstream_srv_conf_t *us);
 
 static ngx_int_t ngx_http_portico_route_init_process(ngx_cycle_t *cycle);
+static void ngx_http_portico_route_start(ngx_cycle_t *cycle);
 static void ngx_http_portico_route_timer(ngx_event_t *ev);
 static void ngx_http_portico_route_refresh(
     ngx_http_portico_route_main_conf_t *rmcf, ngx_log_t *log);
@@ -716,14 +717,25 @@ ngx_http_portico_dispatch_init_peer(ngx_http_request_t *r,
 static ngx_int_t
 ngx_http_portico_route_init_process(ngx_cycle_t *cycle)
 {
-    ngx_uint_t                           i;
-    ngx_http_portico_route_main_conf_t  *rmcf;
-
     if (ngx_process != NGX_PROCESS_WORKER
         && ngx_process != NGX_PROCESS_SINGLE)
     {
         return NGX_OK;
     }
+
+    ngx_http_portico_route_start(cycle);
+
+    return NGX_OK;
+}
+
+
+/* publishes this process's version and starts watching the file */
+
+static void
+ngx_http_portico_route_start(ngx_cycle_t *cycle)
+{
+    ngx_uint_t                           i;
+    ngx_http_portico_route_main_conf_t  *rmcf;
 
     for (i = 0; cycle->modules[i]; i++) {
         if (cycle->modules[i] == &ngx_http_portico_route_module) {
@@ -731,21 +743,20 @@ ngx_http_portico_route_init_process(ngx_cycle_t *cycle)
         }
     }
 
-    if (cycle->modules[i] == NULL
-        || ngx_http_cycle_get_module_main_conf(cycle, ngx_http_core_module)
-           == NULL)
-    {
-        return NGX_OK;
+    if (cycle->modules[i] == NULL) {
+        return;
     }
 
     rmcf = ngx_http_cycle_get_module_main_conf(cycle,
                                                ngx_http_portico_route_module);
 
-    if (rmcf == NULL || rmcf->table == NULL) {
-        return NGX_OK;
+    if (rmcf == NULL || rmcf->table == NULL || rmcf->timer.timer_set) {
+        return;
     }
 
     ngx_http_portico_route_status_publish(rmcf);
+
+    rmcf->cycle = cycle;
 
     rmcf->timer.handler = ngx_http_portico_route_timer;
     rmcf->timer.data = rmcf;
@@ -753,8 +764,6 @@ ngx_http_portico_route_init_process(ngx_cycle_t *cycle)
     rmcf->timer.cancelable = 1;
 
     ngx_add_timer(&rmcf->timer, rmcf->interval);
-
-    return NGX_OK;
 }
 
 
@@ -764,6 +773,17 @@ ngx_http_portico_route_timer(ngx_event_t *ev)
     ngx_http_portico_route_main_conf_t  *rmcf = ev->data;
 
     if (ngx_exiting || ngx_quit || ngx_terminate) {
+        return;
+    }
+
+    if (rmcf->cycle != (ngx_cycle_t *) ngx_cycle) {
+
+        /*
+         * "master_process off" after a reload: nginx calls no init_process
+         * for the new cycle, it starts from here and this one stops
+         */
+
+        ngx_http_portico_route_start((ngx_cycle_t *) ngx_cycle);
         return;
     }
 
@@ -789,7 +809,10 @@ ngx_http_portico_route_refresh(ngx_http_portico_route_main_conf_t *rmcf,
 
     ngx_http_portico_route_file_id(&fi, &id);
 
-    if (ngx_memcmp(&id, &rmcf->seen, sizeof(id)) == 0) {
+    if (id.ino == rmcf->seen.ino && id.dev == rmcf->seen.dev
+        && id.size == rmcf->seen.size && id.mtime == rmcf->seen.mtime
+        && id.mtime_nsec == rmcf->seen.mtime_nsec)
+    {
         return;
     }
 

@@ -110,20 +110,20 @@ typedef struct {
 
 
 typedef struct {
-    ngx_uint_t                           line;      /* 0: whole file */
-    size_t                               len;
-    u_char                               text[NGX_HTTP_PORTICO_ROUTES_ERROR_LEN];
+    ngx_uint_t      line;           /* 0: the whole file */
+    size_t          len;
+    u_char          text[NGX_HTTP_PORTICO_ROUTES_ERROR_LEN];
 } ngx_http_portico_route_error_t;
 
 
 /* one worker's version in the shared zone */
 
 typedef struct {
-    ngx_atomic_t                         lock;
-    ngx_uint_t                           generation;
-    ngx_pid_t                            pid;
-    size_t                               version_len;
-    u_char                               version[NGX_HTTP_PORTICO_ROUTES_VERSION_MAX];
+    ngx_atomic_t    lock;           /* pid of the holder, or 0 */
+    ngx_uint_t      generation;
+    ngx_pid_t       pid;
+    size_t          version_len;
+    u_char          version[NGX_HTTP_PORTICO_ROUTES_VERSION_MAX];
 } ngx_http_portico_route_slot_t;
 
 typedef struct {
@@ -145,6 +145,7 @@ typedef struct {
     ngx_uint_t                           generation;
 
     ngx_event_t                          timer;
+    ngx_cycle_t                         *cycle;     /* the timer's */
 
     unsigned                             route_used:1;
     unsigned                             status_used:1;

@@ -23,18 +23,18 @@
 
 
 typedef struct {
-    ngx_http_portico_route_table_t      *table;
-    ngx_http_portico_route_names_t      *upstreams;
-    ngx_http_portico_route_error_t      *err;
+    ngx_http_portico_route_table_t  *table;
+    ngx_http_portico_route_names_t  *upstreams;
+    ngx_http_portico_route_error_t  *err;
 
-    ngx_http_portico_route_host_t       *hosts;     /* [maxhosts] */
-    ngx_uint_t                           nhosts;
-    ngx_http_portico_route_host_t       *host;      /* current section */
-    ngx_uint_t                           nrules;
+    ngx_http_portico_route_host_t   *hosts;     /* [maxhosts] */
+    ngx_uint_t                       nhosts;
+    ngx_http_portico_route_host_t   *host;      /* current section */
+    ngx_uint_t                       nrules;
 
-    ngx_uint_t                           line;
-    ngx_str_t                            field[NGX_HTTP_PORTICO_ROUTES_FIELDS_MAX];
-    ngx_uint_t                           nfields;
+    ngx_uint_t                       line;
+    ngx_uint_t                       nfields;
+    ngx_str_t                        field[NGX_HTTP_PORTICO_ROUTES_FIELDS_MAX];
 } ngx_http_portico_route_parse_t;
 
 

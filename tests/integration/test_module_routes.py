@@ -676,3 +676,42 @@ def test_ten_thousand_hosts_each_find_their_own_section(nginx_factory):
         assert r.backend("/", host=f"x.w{i}.example.com") == "b"
     assert r.backend("/", host="h1.ns2.example.com") == 404
     assert r.backend("/", host="x.w1.example.org") == 404
+
+
+def test_master_process_off_keeps_watching_the_table_after_a_reload(
+        nginx_factory):
+    """nginx without a master calls no init_process for the cycle of a
+    reload: the old cycle's timer hands over to the new one. (nginx itself
+    serves garbage after a reload in this mode, so only the log shows it.)"""
+    be = Backends(nginx_factory, "ab")
+    port, sport = testbed.free_port(), testbed.free_port()
+    conf = routes_conf({n: be.upstream(n) for n in be.addr}, port, sport)
+    n = nginx_factory(conf, workers=0, main_conf="master_process off;",
+                      start=False)
+    table = os.path.join(n.prefix, "conf", "routes")
+    write_routes(table, _table("host *\nprefix / a\n", version="v1"))
+    n.start()
+    r = Router.__new__(Router)
+    r.port, r.sport, r.nginx, r.table = port, sport, n, table
+
+    r.swap(_table("host *\nprefix / b\n", version="v2"))
+    _wait_version(r, "v2", timeout=5)
+    assert routes_version(sport)[1] == f"worker 0 pid {n.master_pid} " \
+        "version v2"
+    assert r.backend("/") == "b"
+    # the new configuration watches another file
+    table2 = os.path.join(n.prefix, "conf", "routes2")
+    write_routes(table2, _table("host *\nprefix / a\n", version="w1"))
+    n.http_conf = conf.replace("portico_routes routes ",
+                               "portico_routes routes2 ")
+    n._write()
+    n.proc.signal(signal.SIGHUP)
+    wait_for(lambda: "reconfiguring" in n.error_log(), what="reload")
+    time.sleep(0.3)
+    write_routes(table2, _table("host *\nprefix / b\n", version="w2"))
+    line = "portico_routes: version w2 replaces w1"
+    wait_for(lambda: line in n.error_log(), timeout=5, what=line)
+    # the old cycle stopped watching its file
+    r.swap(_table("host *\nprefix / a\n", version="v3"))
+    time.sleep(0.5)
+    assert "version v3" not in n.error_log()
