@@ -254,7 +254,10 @@ ngx_http_portico_route_read(ngx_str_t *file,
     ngx_file_info_t   fi;
     u_char            reason[NGX_MAX_ERROR_STR];
 
-    fd = ngx_open_file(file->data, NGX_FILE_RDONLY, NGX_FILE_OPEN, 0);
+    /* non-blocking: a FIFO in the file's place must not hang the worker */
+
+    fd = ngx_open_file(file->data, NGX_FILE_RDONLY|NGX_FILE_NONBLOCK,
+                       NGX_FILE_OPEN, 0);
 
     if (fd == NGX_INVALID_FILE) {
         e = ngx_errno;

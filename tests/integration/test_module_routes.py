@@ -715,3 +715,22 @@ def test_master_process_off_keeps_watching_the_table_after_a_reload(
     r.swap(_table("host *\nprefix / a\n", version="v3"))
     time.sleep(0.5)
     assert "version v3" not in n.error_log()
+
+
+def test_fifo_or_directory_in_place_of_the_table_is_refused_not_waited_on(
+        nginx_factory):
+    be = Backends(nginx_factory, "a")
+    r = _router(nginx_factory, be, _table("host *\nprefix / a\n"))
+    for make, remove in ((os.mkfifo, os.unlink), (os.mkdir, os.rmdir)):
+        os.unlink(r.table)
+        make(r.table)
+        res = r.nginx.test_config()
+        assert res.returncode == 1, res.stdout
+        assert f"not a regular file in {r.table}:0" in res.stdout
+        # the running worker logs it and keeps its table
+        wait_for(lambda: r.nginx.error_log().count("not a regular file")
+                 >= (1 if make is os.mkfifo else 2), timeout=5,
+                 what="the worker's error")
+        assert r.backend("/") == "a"
+        remove(r.table)
+        write_routes(r.table, _table("host *\nprefix / a\n"))
