@@ -11,6 +11,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <json-c/json.h>
+
 #include "log.h"
 #include "controller/manifest.h"
 
@@ -34,6 +36,8 @@ struct dirsource {
     struct ev_timer *settle;
     struct file_entry *files;
     size_t nfiles, capfiles;
+    struct json_object *index;  /* file name -> its index in files (a scan
+                                   looks up every file: no linear search) */
 };
 
 static int wanted_name(const char *name, int *is_json)
@@ -88,10 +92,11 @@ static char *read_file(const char *path, size_t *len, char *err,
 
 static struct file_entry *find_file(struct dirsource *ds, const char *name)
 {
-    for (size_t i = 0; i < ds->nfiles; i++)
-        if (strcmp(ds->files[i].name, name) == 0)
-            return &ds->files[i];
-    return NULL;
+    struct json_object *i;
+
+    if (!json_object_object_get_ex(ds->index, name, &i))
+        return NULL;
+    return &ds->files[json_object_get_int(i)];
 }
 
 static struct file_entry *add_file(struct dirsource *ds, const char *name)
@@ -107,8 +112,12 @@ static struct file_entry *add_file(struct dirsource *ds, const char *name)
     struct file_entry *f = &ds->files[ds->nfiles];
     memset(f, 0, sizeof(*f));
     f->name = strdup(name);
-    if (!f->name)
+    if (!f->name ||
+        json_object_object_add(ds->index, name,
+                               json_object_new_int((int)ds->nfiles)) < 0) {
+        free(f->name);
         return NULL;
+    }
     ds->nfiles++;
     return f;
 }
@@ -154,6 +163,18 @@ static void forget_keys(struct file_entry *f)
     f->keys = NULL;
     f->kinds = NULL;
     f->nkeys = 0;
+}
+
+/* Drops files[i]; the last entry takes its place. */
+static void remove_file(struct dirsource *ds, size_t i)
+{
+    json_object_object_del(ds->index, ds->files[i].name);
+    free(ds->files[i].name);
+    forget_keys(&ds->files[i]);
+    ds->files[i] = ds->files[--ds->nfiles];
+    if (i < ds->nfiles)
+        json_object_object_add(ds->index, ds->files[i].name,
+                               json_object_new_int((int)i));
 }
 
 /* Marks the objects a file contributed last time as still present. */
@@ -243,13 +264,10 @@ int dirsource_rescan(struct dirsource *ds)
     closedir(d);
     /* Forget files that are gone (their objects are swept below). */
     for (size_t i = 0; i < ds->nfiles;) {
-        if (!ds->files[i].seen) {
-            free(ds->files[i].name);
-            forget_keys(&ds->files[i]);
-            ds->files[i] = ds->files[--ds->nfiles];
-        } else {
+        if (!ds->files[i].seen)
+            remove_file(ds, i);
+        else
             i++;
-        }
     }
     for (int k = 0; k < RK_COUNT; k++)
         store_sweep_end(ds->store, (enum resource_kind)k);
@@ -258,7 +276,12 @@ int dirsource_rescan(struct dirsource *ds)
 
 static void on_settle(struct evloop *loop, struct ev_timer *t, void *arg)
 {
-    dirsource_rescan(arg);
+    struct dirsource *ds = arg;
+    uint64_t started = evloop_clock_ms();
+
+    dirsource_rescan(ds);
+    log_debug("local source: %zu files rescanned in %llu ms", ds->nfiles,
+              (unsigned long long)(evloop_clock_ms() - started));
 }
 
 static void on_inotify(struct evloop *loop, int fd, unsigned events, void *arg)
@@ -284,8 +307,9 @@ struct dirsource *dirsource_start(struct evloop *loop, struct store *store,
     ds->store = store;
     ds->ifd = -1;
     ds->dir = strdup(dir);
+    ds->index = json_object_new_object();
     ds->ifd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
-    if (!ds->dir || ds->ifd < 0 ||
+    if (!ds->dir || !ds->index || ds->ifd < 0 ||
         inotify_add_watch(ds->ifd, dir,
                           IN_CLOSE_WRITE | IN_MOVED_TO | IN_MOVED_FROM |
                               IN_DELETE | IN_CREATE | IN_MODIFY |
@@ -325,6 +349,7 @@ void dirsource_free(struct dirsource *ds)
         forget_keys(&ds->files[i]);
     }
     free(ds->files);
+    json_object_put(ds->index);
     free(ds->dir);
     free(ds);
 }
