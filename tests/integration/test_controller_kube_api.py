@@ -243,6 +243,32 @@ def test_ingresses_created_changed_and_deleted_through_the_api_are_served(
     assert rc == 0, out
 
 
+def test_a_host_added_through_the_api_is_served_without_a_reload(
+        procs, tmp_path, fake_apiserver, cluster_dns, backends):
+    """A new host for a known Service only changes the route table: nginx
+    keeps its master and workers, the swap is counted apart."""
+    api = fake_apiserver
+    seed(api, backends)
+    ctl = KubeController(procs, tmp_path, api, cluster_dns)
+    p = {n: b.port for n, b in backends.items()}
+    api.create(ingress("shop", "shop.test", "alpha", p["alpha"]))
+    ctl.wait_served("shop.test", "alpha")
+    eventually(ctl.files_served)
+    pids = ctl.nginx_pids()
+    reloads = ctl.metric("portico_controller_reloads_total", result="success")
+    obj = api.get(f"{ING}/shop")
+    obj["spec"]["rules"].append(
+        {**obj["spec"]["rules"][0], "host": "more.test"})
+    api.put(obj)
+    ctl.wait_served("more.test", "alpha")
+    eventually(ctl.files_served)
+    assert ctl.nginx_pids() == pids
+    assert ctl.metric("portico_controller_reloads_total",
+                      result="success") == reloads
+    assert ctl.metric("portico_controller_route_updates_total",
+                      result="success") >= 1
+
+
 def test_api_server_trouble_never_interrupts_traffic(
         procs, tmp_path, fake_apiserver, cluster_dns, backends):
     api = fake_apiserver
