@@ -32,7 +32,11 @@ typedef struct {
 
 
 typedef struct {
-    unsigned                             dispatch:1;
+    unsigned                             dispatch:1;  /* upstream{} */
+
+    /* server{}: its locations with and without "portico_route" */
+    unsigned                             routing:1;
+    unsigned                             other:1;
 } ngx_http_portico_route_srv_conf_t;
 
 
@@ -62,6 +66,11 @@ static char *ngx_http_portico_routes_status(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
 
 static ngx_int_t ngx_http_portico_route_handler(ngx_http_request_t *r);
+static ngx_int_t ngx_http_portico_route_server_handler(
+    ngx_http_request_t *r);
+static ngx_http_portico_route_target_t *ngx_http_portico_route_lookup(
+    ngx_http_request_t *r, ngx_http_portico_route_table_t *table,
+    ngx_int_t *rc);
 static ngx_int_t ngx_http_portico_route_redirect(ngx_http_request_t *r,
     ngx_http_portico_route_table_t *table);
 static ngx_int_t ngx_http_portico_dispatch_init_upstream(ngx_conf_t *cf,
@@ -204,7 +213,34 @@ ngx_http_portico_route_merge_loc_conf(ngx_conf_t *cf, void *parent,
     ngx_http_portico_route_loc_conf_t  *prev = parent;
     ngx_http_portico_route_loc_conf_t  *conf = child;
 
+
+    ngx_http_core_loc_conf_t           *clcf;
+    ngx_http_portico_route_srv_conf_t  *rscf;
+
     ngx_conf_merge_value(conf->enable, prev->enable, 0);
+
+    /*
+     * nginx merges every location with cf->ctx pointing at it and at its
+     * server: note whether the server's regular locations all route
+     * (server level, named locations, "if" and "limit_except" do not count)
+     */
+
+    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+    rscf = ngx_http_conf_get_module_srv_conf(cf,
+                                             ngx_http_portico_route_module);
+
+    if (clcf == NULL || rscf == NULL || clcf->name.len == 0 || clcf->named
+        || clcf->noname)
+    {
+        return NGX_CONF_OK;
+    }
+
+    if (conf->enable) {
+        rscf->routing = 1;
+
+    } else {
+        rscf->other = 1;
+    }
 
     return NGX_CONF_OK;
 }
@@ -457,6 +493,13 @@ ngx_http_portico_route_postconfiguration(ngx_conf_t *cf)
 
     *h = ngx_http_portico_route_handler;
 
+    h = ngx_array_push(&cmcf->phases[NGX_HTTP_SERVER_REWRITE_PHASE].handlers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    *h = ngx_http_portico_route_server_handler;
+
     return NGX_OK;
 }
 
@@ -521,12 +564,106 @@ ngx_http_portico_route_cleanup(void *data)
 
 /* routing */
 
+/*
+ * The host section and rule for the request; NULL with *rc the answer
+ * (308: the host redirects; 404, 503) when there is no upstream to go to.
+ */
+
+static ngx_http_portico_route_target_t *
+ngx_http_portico_route_lookup(ngx_http_request_t *r,
+    ngx_http_portico_route_table_t *table, ngx_int_t *rc)
+{
+    ngx_http_portico_route_host_t    *host;
+    ngx_http_portico_route_target_t  *target;
+
+    host = ngx_http_portico_route_find_host(table, &r->headers_in.server);
+
+    if (host == NULL) {
+        ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "portico route: no host \"%V\"",
+                       &r->headers_in.server);
+        *rc = NGX_HTTP_NOT_FOUND;
+        return NULL;
+    }
+
+    if (host->redirect
+#if (NGX_HTTP_SSL)
+        && r->connection->ssl == NULL
+#endif
+       )
+    {
+        *rc = NGX_HTTP_PERMANENT_REDIRECT;
+        return NULL;
+    }
+
+    target = ngx_http_portico_route_find_target(table, host, &r->uri);
+
+    if (target == NULL) {
+        *rc = NGX_HTTP_NOT_FOUND;
+        return NULL;
+    }
+
+    if (target->upstream == NULL) {
+        *rc = NGX_HTTP_SERVICE_UNAVAILABLE;
+        return NULL;
+    }
+
+    return target;
+}
+
+
+/*
+ * Server rewrite phase, in a server whose regular locations all route:
+ * a rule with a profile jumps to its named location before nginx picks a
+ * location, so only the named location's client_max_body_size applies
+ * (nginx's find config phase would otherwise refuse a body above the
+ * limit of "location /" that the profile allows).  Everything else is
+ * left to the location's handler.
+ */
+
+static ngx_int_t
+ngx_http_portico_route_server_handler(ngx_http_request_t *r)
+{
+    ngx_int_t                            rc;
+    ngx_http_portico_route_table_t      *table;
+    ngx_http_portico_route_target_t     *target;
+    ngx_http_portico_route_srv_conf_t   *rscf;
+    ngx_http_portico_route_main_conf_t  *rmcf;
+
+    rscf = ngx_http_get_module_srv_conf(r, ngx_http_portico_route_module);
+
+    if (!rscf->routing || rscf->other) {
+        return NGX_DECLINED;
+    }
+
+    rmcf = ngx_http_get_module_main_conf(r, ngx_http_portico_route_module);
+    table = rmcf->table;
+
+    if (table == NULL) {
+        return NGX_DECLINED;
+    }
+
+    rc = NGX_DECLINED;
+    target = ngx_http_portico_route_lookup(r, table, &rc);
+
+    if (target == NULL || target->profile.len == 0) {
+        /* the answer, if any, comes from the location's handler */
+        return NGX_DECLINED;
+    }
+
+    (void) ngx_http_named_location(r, &target->profile);
+    ngx_http_finalize_request(r, NGX_DONE);
+
+    return NGX_DONE;
+}
+
+
 static ngx_int_t
 ngx_http_portico_route_handler(ngx_http_request_t *r)
 {
+    ngx_int_t                            rc;
     ngx_http_core_loc_conf_t            *clcf;
     ngx_http_portico_route_ctx_t        *ctx;
-    ngx_http_portico_route_host_t       *host;
     ngx_http_portico_route_table_t      *table;
     ngx_http_portico_route_target_t     *target;
     ngx_http_portico_route_loc_conf_t   *rlcf;
@@ -545,32 +682,12 @@ ngx_http_portico_route_handler(ngx_http_request_t *r)
         return NGX_HTTP_SERVICE_UNAVAILABLE;
     }
 
-    host = ngx_http_portico_route_find_host(table, &r->headers_in.server);
-
-    if (host == NULL) {
-        ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
-                       "portico route: no host \"%V\"",
-                       &r->headers_in.server);
-        return NGX_HTTP_NOT_FOUND;
-    }
-
-    if (host->redirect
-#if (NGX_HTTP_SSL)
-        && r->connection->ssl == NULL
-#endif
-       )
-    {
-        return ngx_http_portico_route_redirect(r, table);
-    }
-
-    target = ngx_http_portico_route_find_target(table, host, &r->uri);
+    rc = NGX_DECLINED;
+    target = ngx_http_portico_route_lookup(r, table, &rc);
 
     if (target == NULL) {
-        return NGX_HTTP_NOT_FOUND;
-    }
-
-    if (target->upstream == NULL) {
-        return NGX_HTTP_SERVICE_UNAVAILABLE;
+        return (rc == NGX_HTTP_PERMANENT_REDIRECT)
+               ? ngx_http_portico_route_redirect(r, table) : rc;
     }
 
     clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);

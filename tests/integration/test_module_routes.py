@@ -260,6 +260,38 @@ def test_profile_named_location_applies_its_client_max_body_size(
         r.nginx.error_log()
 
 
+def test_profile_allows_a_bigger_body_than_the_routing_location(
+        nginx_factory):
+    be = Backends(nginx_factory, "ab")
+    r = _router(nginx_factory, be, _table(
+        "host example.com\nprefix /upload a @portico_big\nprefix / b\n"),
+        profiles={"portico_big": "client_max_body_size 8k;"},
+        extra="client_max_body_size 1k;\n")
+    code, _, body = r.get("/upload/x", method="POST", body=b"x" * 5000)
+    assert code == 200 and body.startswith("a ")
+    assert r.get("/upload/x", method="POST", body=b"x" * 9000)[0] == 413
+    # outside the profile the smaller limit of the server applies
+    assert r.get("/other", method="POST", body=b"x" * 5000)[0] == 413
+    code, _, body = r.get("/other", method="POST", body=b"x" * 500)
+    assert code == 200 and body.startswith("b ")
+
+
+def test_server_with_other_locations_checks_the_routing_location_first(
+        nginx_factory):
+    """With a location of its own in the server, the profile jump happens
+    from "location /" after nginx checked that location's limit."""
+    be = Backends(nginx_factory, "ab")
+    r = _router(nginx_factory, be, _table(
+        "host example.com\nprefix /upload a @portico_big\nprefix / b\n"),
+        profiles={"portico_big": "client_max_body_size 8k;"},
+        extra="client_max_body_size 1k;\n",
+        extra_locations="location = /own { return 200 own; }")
+    assert r.get("/upload/x", method="POST", body=b"x" * 5000)[0] == 413
+    code, _, body = r.get("/upload/x", method="POST", body=b"x" * 500)
+    assert code == 200 and body.startswith("a ")
+    assert r.get("/own")[2] == "own"
+
+
 def test_profile_named_location_applies_its_proxy_read_timeout(
         nginx_factory, slow_backend):
     slow = slow_backend("127.0.0.9", testbed.free_port("127.0.0.9"),
