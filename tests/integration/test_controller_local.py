@@ -600,6 +600,59 @@ def test_ingress_failing_nginx_t_is_left_out_and_others_keep_changing(ctl):
     assert ctl.metric("portico_controller_ingresses", state="excluded") == 0
 
 
+# No Ingress that passes the controller's grammar makes a table line the
+# route module refuses (hosts, paths and names are stricter than the
+# table's own grammar, upstreams are generated), so this fault is injected:
+# the real nginx, except that `nginx -t` refuses the rule line of one host
+# with the module's error format.
+REFUSING_NGINX = """#!/bin/sh
+conf= test=
+prev=
+for a in "$@"; do
+    [ "$a" = -t ] && test=1
+    [ "$prev" = -c ] && conf=$a
+    prev=$a
+done
+routes="$(dirname "$conf")/routes"
+if [ -n "$test" ] && line=$(grep -n '^host refused.test' "$routes" |
+                            cut -d: -f1) && [ -n "$line" ]; then
+    echo "nginx: [emerg] portico_routes: injected refusal in" \
+         "$routes:$((line + 1))" >&2
+    exit 1
+fi
+exec /usr/sbin/nginx "$@"
+"""
+
+
+def test_ingress_whose_table_line_nginx_t_refuses_is_left_out(
+        procs, tmp_path, cluster_dns, backends):
+    wrapper = tmp_path / "nginx"
+    wrapper.write_text(REFUSING_NGINX)
+    wrapper.chmod(0o755)
+    c = LocalController(procs, tmp_path, cluster_dns,
+                        extra=[f"--nginx-binary={wrapper}"])
+    for name, b in backends.items():
+        c.write(f"svc-{name}", service(name, b.port))
+    p = {name: b.port for name, b in backends.items()}
+    c.write("ok", ingress("ok", [("ok.test", [("/", "Prefix", "alpha",
+                                               p["alpha"])])]))
+    c.wait_served("ok.test", "/", "alpha")
+    # Same Service: only the table changes, and nginx -t refuses it.
+    c.write("refused", ingress("refused", [("refused.test", [
+        ("/", "Prefix", "alpha", p["alpha"])])]))
+    c.write("ok2", ingress("ok2", [("ok2.test", [("/", "Prefix", "alpha",
+                                                  p["alpha"])])]))
+    c.wait_served("ok2.test", "/", "alpha")
+    assert c.get("refused.test", "/").status == 404
+    assert "refused.test" not in c.routes()
+    assert c.metric("portico_controller_ingresses", state="excluded") == 1
+    assert c.metric("portico_controller_route_updates_total",
+                    result="invalid") >= 1
+    assert re.search(r"ingress team/refused left out: nginx -t failed: "
+                     r"portico_routes: injected refusal in \S+/candidate/"
+                     r"routes:\d+", c.proc.log_text())
+
+
 def test_metrics_are_promtool_clean_and_readiness_follows_config(ctl):
     ctl.write("m", ingress("m", [("m.test", [("/", "Prefix", "alpha",
                                               ctl.ports["alpha"])])]))
