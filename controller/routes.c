@@ -34,9 +34,10 @@ static void section(struct ownedtext *t, const struct profiles *p,
     ownedtext_track(t, from, sv->host ? sv->owner : OWNER_NONE);
     for (size_t i = 0; i < sv->nlocs; i++) {
         const struct model_location *l = &sv->locs[i];
-        /* Prefix "/" is kept as a plain "/" by the model: the same. */
-        const char *word = strcmp(l->path, "/") == 0 ? "prefix"
-                                                     : match_word[l->match];
+        /* The model keeps Prefix "/" as a plain "/": the same rule. */
+        const char *word = l->match == LOC_PREFIX && strcmp(l->path, "/") == 0
+                               ? match_word[LOC_ELEMENTS]
+                               : match_word[l->match];
         from = t->text.len;
         buf_printf(&t->text, "%s %s", word, l->path);
         target(t, p, l->upstream, l->ingress);

@@ -247,6 +247,7 @@ def test_path_rules_follow_the_ingress_spec(ctl):
         ("root.test", [("/", "Prefix", *A), ("/api", "Prefix", *B)]),
         ("mixed.test", [("/a", "Prefix", *A), ("/a/b/c", "ImplementationSpecific", *B),
                         ("/v1.0", "Prefix", *C)]),
+        ("exactroot.test", [("/", "Exact", *A)]),
     ]))
     ctl.wait_served("exact.test", "/foo", "alpha")
     cases = [
@@ -276,6 +277,8 @@ def test_path_rules_follow_the_ingress_spec(ctl):
         ("mixed.test", "/a/b/c/d", "beta"), ("mixed.test", "/a/b/cd", "beta"),
         ("mixed.test", "/a/b", "alpha"), ("mixed.test", "/v1.0/x", "gamma"),
         ("mixed.test", "/v1x0", 404), ("mixed.test", "/v1.0x", 404),
+        # Exact "/" is only "/"
+        ("exactroot.test", "/", "alpha"), ("exactroot.test", "/x", 404),
     ]
     failures = []
     for host, path, want in cases:

@@ -143,6 +143,9 @@ static const char MIXED[] =
     RULE("/a/b", "Prefix", "web")
     RULE("/z", "Exact", "api")
     RULE("/y/", "Exact", "web")
+    "  - host: r.test\n    http:\n      paths:\n"
+    RULE("/", "Exact", "api")
+    RULE("/", "ImplementationSpecific", "web")
     "---\n";
 
 static void header_version_and_https_port_come_first(void **state)
@@ -169,11 +172,15 @@ static void rules_are_exact_first_then_longest_prefix_before_plain(void **state)
     char want[1024];
 
     build(&f, MIXED, HTTPS_PORT);
-    /* Exact in path order, then longest first; the trailing slash of a
-     * Prefix is gone, an Exact keeps it; Prefix "/" stays "prefix /". */
+    /* Hosts sorted; exact in path order, then longest first; the trailing slash of a
+     * Prefix is gone, an Exact keeps it; Prefix or ImplementationSpecific
+     * "/" is "prefix /" (the same rule), Exact "/" stays exact. */
     snprintf(want, sizeof(want),
              "https-port 443\n"
              "host *\n"
+             "host r.test\n"
+             "exact / %s\n"
+             "prefix / %s\n"
              "host x.test\n"
              "exact /y/ %s\n"
              "exact /z %s\n"
@@ -181,6 +188,7 @@ static void rules_are_exact_first_then_longest_prefix_before_plain(void **state)
              "plain /a/b %s\n"
              "prefix /a %s\n"
              "prefix / %s\n",
+             ups(&f, "api"), ups(&f, "web"),
              ups(&f, "web"), ups(&f, "api"), ups(&f, "web"), ups(&f, "api"),
              ups(&f, "web"), ups(&f, "web"));
     assert_string_equal(body(&f), want);
