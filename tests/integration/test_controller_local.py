@@ -415,6 +415,43 @@ def test_a_new_service_port_still_reloads_nginx(ctl):
     assert not set(new_workers) & set(workers)
 
 
+def test_proxy_options_apply_per_ingress_through_shared_profiles(ctl):
+    """portico.io/proxy-body-size limits only its own Ingress's rules (a
+    named location per option set); a second Ingress with the same values
+    shares it, so adding it is a table swap, not a reload."""
+    p = ctl.ports
+
+    def post(host, size):
+        c = http.client.HTTPConnection("127.0.0.1", ctl.http_port, timeout=5)
+        try:
+            c.request("POST", "/upload", body=b"x" * size,
+                      headers={"Host": host})
+            r = c.getresponse()
+            r.read()
+            return r.status
+        finally:
+            c.close()
+
+    small = {"portico.io/proxy-body-size": "1k"}
+    ctl.write("small", ingress("small", [("small.test", [
+        ("/", "Prefix", "alpha", p["alpha"])])], annotations=small))
+    ctl.write("big", ingress("big", [("big.test", [
+        ("/", "Prefix", "alpha", p["alpha"])])]))
+    ctl.wait_served("small.test", "/", "alpha")
+    assert post("small.test", 4096) == 413
+    assert post("small.test", 512) == 200
+    assert post("big.test", 4096) == 200        # the default, 1m
+    assert ctl.nginx_conf().count("location @portico_p") == 1
+    reloads = ctl.metric("portico_controller_reloads_total", result="success")
+    ctl.write("small2", ingress("small2", [("small2.test", [
+        ("/", "Prefix", "alpha", p["alpha"])])], annotations=small))
+    ctl.wait_served("small2.test", "/", "alpha")
+    assert post("small2.test", 4096) == 413
+    assert ctl.metric("portico_controller_reloads_total",
+                      result="success") == reloads
+    assert ctl.nginx_conf().count("location @portico_p") == 1
+
+
 def test_same_host_in_two_ingresses_merges_and_the_oldest_wins(ctl):
     p = ctl.ports
     ctl.write("young", ingress("young", [("m.test", [
