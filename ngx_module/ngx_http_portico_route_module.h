@@ -70,6 +70,28 @@ typedef struct {
 } ngx_http_portico_route_rule_t;
 
 
+/*
+ * The rules of a host with many of them, by path: the first rule (in
+ * file order, an index into the host's rules + 1, 0: none) of each type
+ * with that path, and which path lengths occur; a URI is matched by
+ * looking up each of its prefixes of such a length.
+ */
+
+typedef struct {
+    ngx_str_t                            path;
+    ngx_uint_t                           hash;      /* ngx_hash() chain */
+    ngx_uint_t                           exact;
+    ngx_uint_t                           prefix;
+    ngx_uint_t                           plain;
+} ngx_http_portico_route_path_t;
+
+typedef struct {
+    ngx_http_portico_route_path_t       *slots;
+    ngx_uint_t                           mask;      /* slots - 1 */
+    u_char                              *lengths;   /* bit per length */
+} ngx_http_portico_route_index_t;
+
+
 /* one "host" section; its rules are rules[first .. first + nrules - 1] */
 
 typedef struct {
@@ -77,6 +99,7 @@ typedef struct {
     ngx_uint_t                           line;
     ngx_uint_t                           first;
     ngx_uint_t                           nrules;
+    ngx_http_portico_route_index_t      *index;     /* many rules only */
     ngx_http_portico_route_target_t      deflt;
     unsigned                             has_default:1;
     unsigned                             redirect:1;

@@ -17,6 +17,9 @@
 #define NGX_HTTP_PORTICO_ROUTES_FIELDS_MAX   4
 #define NGX_HTTP_PORTICO_ROUTES_NAMES_MIN    4
 
+/* a host with more rules than this gets an index by path */
+#define NGX_HTTP_PORTICO_ROUTES_INDEX_MIN    16
+
 #define ngx_http_portico_route_is(s, lit)                                     \
     ((s)->len == sizeof(lit) - 1                                              \
      && ngx_strncmp((s)->data, lit, sizeof(lit) - 1) == 0)
@@ -58,6 +61,15 @@ static ngx_int_t ngx_http_portico_route_parse_target(
     ngx_http_portico_route_parse_t *ps, ngx_uint_t first,
     ngx_http_portico_route_target_t *target);
 static ngx_int_t ngx_http_portico_route_check_domain(ngx_str_t *name);
+static ngx_int_t ngx_http_portico_route_index(
+    ngx_http_portico_route_table_t *table,
+    ngx_http_portico_route_host_t *host);
+static ngx_http_portico_route_path_t *ngx_http_portico_route_index_find(
+    ngx_http_portico_route_index_t *index, ngx_uint_t hash, u_char *path,
+    size_t len);
+static ngx_http_portico_route_target_t *ngx_http_portico_route_find_indexed(
+    ngx_http_portico_route_host_t *host, ngx_http_portico_route_rule_t *rule,
+    ngx_str_t *uri);
 
 
 /* names */
@@ -344,7 +356,7 @@ ngx_http_portico_route_parse(ngx_http_portico_route_parse_t *ps,
     ngx_str_t *text)
 {
     u_char                          *p, *nl, *end;
-    ngx_uint_t                       nlines, maxhosts, maxwild;
+    ngx_uint_t                       i, nlines, maxhosts, maxwild;
     ngx_http_portico_route_table_t  *table;
 
     table = ps->table;
@@ -424,7 +436,125 @@ ngx_http_portico_route_parse(ngx_http_portico_route_parse_t *ps,
                                            : "expected \"version V\"");
     }
 
+    for (i = 0; i < ps->nhosts; i++) {
+        if (ps->hosts[i].nrules > NGX_HTTP_PORTICO_ROUTES_INDEX_MIN
+            && ngx_http_portico_route_index(table, &ps->hosts[i]) != NGX_OK)
+        {
+            return ngx_http_portico_route_fail(ps->err, 0, "out of memory");
+        }
+    }
+
     return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_portico_route_index(ngx_http_portico_route_table_t *table,
+    ngx_http_portico_route_host_t *host)
+{
+    size_t                           j;
+    ngx_uint_t                       i, k, size, hash, *first;
+    ngx_http_portico_route_path_t   *e;
+    ngx_http_portico_route_rule_t   *rule;
+    ngx_http_portico_route_index_t  *index;
+
+    index = ngx_palloc(table->pool, sizeof(ngx_http_portico_route_index_t));
+    if (index == NULL) {
+        return NGX_ERROR;
+    }
+
+    size = NGX_HTTP_PORTICO_ROUTES_NAMES_MIN;
+
+    while (size < 2 * host->nrules) {
+        size <<= 1;
+    }
+
+    index->slots = ngx_pcalloc(table->pool,
+                               size * sizeof(ngx_http_portico_route_path_t));
+    index->lengths = ngx_pcalloc(table->pool,
+                                 NGX_HTTP_PORTICO_ROUTES_PATH_MAX / 8 + 1);
+
+    if (index->slots == NULL || index->lengths == NULL) {
+        return NGX_ERROR;
+    }
+
+    index->mask = size - 1;
+
+    rule = &table->rules[host->first];
+
+    for (i = 0; i < host->nrules; i++) {
+
+        hash = 0;
+
+        for (j = 0; j < rule[i].path.len; j++) {
+            hash = ngx_hash(hash, rule[i].path.data[j]);
+        }
+
+        e = ngx_http_portico_route_index_find(index, hash, rule[i].path.data,
+                                              rule[i].path.len);
+
+        if (e == NULL) {
+            for (k = hash & index->mask;
+                 index->slots[k].path.data != NULL;
+                 k = (k + 1) & index->mask)
+            {
+                /* void */
+            }
+
+            e = &index->slots[k];
+            e->path = rule[i].path;
+            e->hash = hash;
+        }
+
+        switch (rule[i].type) {
+
+        case NGX_HTTP_PORTICO_ROUTE_EXACT:
+            first = &e->exact;
+            break;
+
+        case NGX_HTTP_PORTICO_ROUTE_PREFIX:
+            first = &e->prefix;
+            break;
+
+        default: /* NGX_HTTP_PORTICO_ROUTE_PLAIN */
+            first = &e->plain;
+            break;
+        }
+
+        if (*first == 0) {
+            *first = i + 1;
+        }
+
+        j = rule[i].path.len;
+        index->lengths[j / 8] |= (u_char) (1 << (j % 8));
+    }
+
+    host->index = index;
+
+    return NGX_OK;
+}
+
+
+static ngx_http_portico_route_path_t *
+ngx_http_portico_route_index_find(ngx_http_portico_route_index_t *index,
+    ngx_uint_t hash, u_char *path, size_t len)
+{
+    ngx_uint_t                      k;
+    ngx_http_portico_route_path_t  *e;
+
+    for (k = hash & index->mask; /* void */ ; k = (k + 1) & index->mask) {
+        e = &index->slots[k];
+
+        if (e->path.data == NULL) {
+            return NULL;
+        }
+
+        if (e->hash == hash && e->path.len == len
+            && ngx_memcmp(e->path.data, path, len) == 0)
+        {
+            return e;
+        }
+    }
 }
 
 
@@ -864,6 +994,10 @@ ngx_http_portico_route_find_target(ngx_http_portico_route_table_t *table,
 
     rule = &table->rules[host->first];
 
+    if (host->index != NULL) {
+        return ngx_http_portico_route_find_indexed(host, rule, uri);
+    }
+
     for (i = 0; i < host->nrules; i++) {
         if (rule[i].type == NGX_HTTP_PORTICO_ROUTE_EXACT
             && rule[i].path.len == uri->len
@@ -894,6 +1028,67 @@ ngx_http_portico_route_find_target(ngx_http_portico_route_table_t *table,
         }
 
         return &rule[i].target;
+    }
+
+    return host->has_default ? &host->deflt : NULL;
+}
+
+
+/*
+ * The same answer as the scan in ngx_http_portico_route_find_target():
+ * an exact rule for the whole URI, else the first in file order of the
+ * prefix and plain rules whose path is a prefix of the URI, else default.
+ */
+
+static ngx_http_portico_route_target_t *
+ngx_http_portico_route_find_indexed(ngx_http_portico_route_host_t *host,
+    ngx_http_portico_route_rule_t *rule, ngx_str_t *uri)
+{
+    size_t                           len, max;
+    ngx_uint_t                       hash, best;
+    ngx_http_portico_route_path_t   *e;
+    ngx_http_portico_route_index_t  *index;
+
+    index = host->index;
+    best = 0;
+    hash = 0;
+
+    max = ngx_min(uri->len, NGX_HTTP_PORTICO_ROUTES_PATH_MAX);
+
+    for (len = 1; len <= max; len++) {
+
+        hash = ngx_hash(hash, uri->data[len - 1]);
+
+        if (!(index->lengths[len / 8] & (1 << (len % 8)))) {
+            continue;
+        }
+
+        e = ngx_http_portico_route_index_find(index, hash, uri->data, len);
+
+        if (e == NULL) {
+            continue;
+        }
+
+        if (len == uri->len && e->exact) {
+            return &rule[e->exact - 1].target;
+        }
+
+        if (e->plain && (best == 0 || e->plain < best)) {
+            best = e->plain;
+        }
+
+        /* "prefix": whole path elements */
+
+        if (e->prefix && (best == 0 || e->prefix < best)
+            && (len == uri->len || uri->data[len] == '/'
+                || uri->data[len - 1] == '/'))
+        {
+            best = e->prefix;
+        }
+    }
+
+    if (best) {
+        return &rule[best - 1].target;
     }
 
     return host->has_default ? &host->deflt : NULL;

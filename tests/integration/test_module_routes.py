@@ -766,3 +766,76 @@ def test_fifo_or_directory_in_place_of_the_table_is_refused_not_waited_on(
         assert r.backend("/") == "a"
         remove(r.table)
         write_routes(r.table, _table("host *\nprefix / a\n"))
+
+
+def _reference(rules, default, uri):
+    """docs/routes.md, "Matching" step 3, written plainly."""
+    for kind, path, target in rules:
+        if kind == "exact" and path == uri:
+            return target
+    for kind, path, target in rules:
+        if kind == "exact" or not uri.startswith(path):
+            continue
+        if kind == "prefix" and len(uri) > len(path) and \
+                not path.endswith("/") and uri[len(path)] != "/":
+            continue
+        return target
+    return default
+
+
+def test_many_rules_of_one_host_match_exactly_like_the_contract_says(
+        nginx_factory):
+    """Random rules and URIs, answers compared with a plain reading of the
+    contract, for a host with few rules (scanned) and one with many
+    (indexed by path); every rule has its own upstream."""
+    rng = random.Random(11)
+    nups = 60
+    ports = [testbed.free_port("127.0.0.2") for _ in range(nups)]
+    listens = " ".join(f"listen 127.0.0.2:{p};" for p in ports)
+    nginx_factory(f"server {{ {listens} location / {{ return 200 "
+                  f"\"$server_port\"; }} }}", module=False)
+    port_of = {f"u{i}": str(p) for i, p in enumerate(ports)}
+    words = ["a", "ab", "b", "api", "v1", "api.v2"]
+    rules = []
+    for i in range(nups):
+        path = "/" + "/".join(rng.choice(words)
+                              for _ in range(rng.randint(1, 3)))
+        if rng.random() < 0.2:
+            path += "/"
+        kind = rng.choice(["exact", "prefix", "prefix", "plain"])
+        target = "-" if rng.random() < 0.05 else f"u{i}"
+        rules.append((kind, path, target))
+    small = rules[:12]
+    body = "host small.example.com\n" + "".join(
+        f"{k} {p} {t}\n" for k, p, t in small)
+    body += "host big.example.com\n" + "".join(
+        f"{k} {p} {t}\n" for k, p, t in rules) + "default u0\n"
+    r = Router(nginx_factory, {u: f"server 127.0.0.2:{p};"
+                               for u, p in port_of.items()}, _table(body))
+
+    uris = set()
+    for _, p, _ in rules:
+        for u in (p, p + "x", p + "/x", p + "/x/y", p[:-1] or "/",
+                  p.rstrip("/") + "/" + rng.choice(words), "/zz" + p):
+            if "//" not in u:
+                uris.add(u)
+    import http.client
+    conn = http.client.HTTPConnection("127.0.0.1", r.port, timeout=5)
+    checked = 0
+    for host, hrules, default in (("small.example.com", small, None),
+                                  ("big.example.com", rules, "u0")):
+        for uri in sorted(uris):
+            conn.request("GET", uri, headers={"Host": host})
+            resp = conn.getresponse()
+            got = resp.read().decode()
+            want = _reference(hrules, default, uri)
+            if want is None:
+                assert resp.status == 404, (host, uri, got)
+            elif want == "-":
+                assert resp.status == 503, (host, uri, got)
+            else:
+                assert (resp.status, got) == (200, port_of[want]), \
+                    (host, uri, want)
+            checked += 1
+    conn.close()
+    assert checked > 400
