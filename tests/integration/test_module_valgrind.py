@@ -164,7 +164,11 @@ def test_valgrind_routes_swap_and_named_location_jump_are_clean(
     table = os.path.join(n.prefix, "conf", "routes")
     head = "portico-routes 1\nversion {}\nhttps-port 8443\n"
     rules = ("host example.com\nexact /p b @portico_p1\nprefix /gone -\n"
-             "prefix / a\nhost secure.example.com redirect\nprefix / a\n")
+             "prefix / a\nhost secure.example.com redirect\nprefix / a\n"
+             # more than 16 rules: matched through the index by path
+             "host many.example.com\n"
+             + "".join(f"prefix /m{i} {'ab'[i % 2]}\nplain /n{i} b\n"
+                       for i in range(20)) + "exact /m3/x a\n")
     write_routes(table, head.format("v1") + rules)
     logs = str(tmp_path / "valgrind.%p.log")
     supp = tmp_path / "nginx-core.supp"
@@ -188,6 +192,10 @@ def test_valgrind_routes_swap_and_named_location_jump_are_clean(
         assert get("/y", host="secure.example.com")[:2] == \
             (308, "https://secure.example.com:8443/y")
         assert get("/", host="nowhere.example.com")[0] == 404
+        assert get("/m7/y", host="many.example.com")[::2] == (200, "b")
+        assert get("/m3/x", host="many.example.com")[::2] == (200, "a")
+        assert get("/n19z", host="many.example.com")[::2] == (200, "b")
+        assert get("/m7y", host="many.example.com")[0] == 404
 
     wait_for(lambda: routes_version(sport)[0] == "v1", timeout=30,
              what="nginx under valgrind")
