@@ -17,7 +17,10 @@
  *
  * "portico_route" runs in the rewrite phase: host section, redirect, rule,
  * then 404/503/308, a jump to the rule's named location, or the chosen
- * upstream in the request's context.  "portico_dispatch" is the balancer of
+ * upstream in the request's context.  In a server whose locations all
+ * route, a rule's jump to its named location is made earlier, in the server
+ * rewrite phase, so that nginx does not check the body size against
+ * "location /" first.  "portico_dispatch" is the balancer of
  * the upstream that proxy_pass names: it initializes the peer with the
  * chosen upstream's own balancer (its keepalive, its resolved peers).
  */
@@ -870,6 +873,13 @@ ngx_http_portico_route_start(ngx_cycle_t *cycle)
     if (rmcf == NULL || rmcf->table == NULL || rmcf->timer.timer_set) {
         return;
     }
+
+    /*
+     * the table parsed with the configuration may be old already: a
+     * worker respawned after a crash, or the file changed since the reload
+     */
+
+    ngx_http_portico_route_refresh(rmcf, cycle->log);
 
     ngx_http_portico_route_status_publish(rmcf);
 

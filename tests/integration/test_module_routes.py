@@ -839,3 +839,22 @@ def test_many_rules_of_one_host_match_exactly_like_the_contract_says(
             checked += 1
     conn.close()
     assert checked > 400
+
+
+def test_worker_respawned_after_a_crash_starts_with_the_current_table(
+        nginx_factory):
+    be = Backends(nginx_factory, "ab")
+    # a long interval: only the new worker's start can see the change
+    r = _router(nginx_factory, be,
+                _table("host *\nprefix / a\n", version="v1"),
+                interval="30s")
+    r.swap(_table("host *\nprefix / b\n", version="v2"))
+    time.sleep(0.3)
+    assert routes_version(r.sport)[0] == "v1"
+    (old,) = r.nginx.worker_pids()
+    os.kill(old, signal.SIGKILL)
+    wait_for(lambda: r.nginx.worker_pids() not in ([], [old]),
+             what="a new worker")
+    _wait_version(r, "v2", timeout=5)
+    assert r.backend("/") == "b"
+    assert r.nginx.master_pid and "exited on signal 9" in r.nginx.error_log()
