@@ -54,7 +54,7 @@
 #define RETRY_PERIOD_S        2
 #define MAX_PUBLISH_ADDRESSES 16
 #define MAX_RESOLVER_SOCKETS  64
-#define RESOLVER_SOCKETS      32
+#define RESOLVER_SOCKETS      1
 #define CANDIDATE_DIR         "candidate"   /* under the prefix: nginx -t input */
 
 struct opts {
@@ -144,9 +144,9 @@ static void usage(FILE *out)
 "                                (default 127.0.0.1:53)\n"
 "  --resolve-ttl=MIN,MAX         re-resolve bounds (default 1s,30s)\n"
 "  --resolver-sockets=N          UDP sockets per nginx worker for DNS: the\n"
-"                                resolver is listed N times, which spreads a\n"
-"                                burst of lookups over N socket buffers\n"
-"                                (default 32)\n"
+"                                resolver is listed N times (default 1; the\n"
+"                                module paces its lookups, see\n"
+"                                resolve_max_in_flight)\n"
 "  --http-port=N --https-port=N  (default 80/443; 8080/8443 with --source=dir)\n"
 "  --bind-address=ADDR           listen only on ADDR (default: all)\n"
 "  --status-port=N               nginx status on 127.0.0.1:N: /nginx_status,\n"
