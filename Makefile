@@ -46,7 +46,7 @@ PROGRAMS := $(BUILD)/portico-dnscache $(BUILD)/portico-vault \
 NGX_MODULE := $(BUILD)/ngx_http_upstream_resolve_module.so
 
 .PHONY: all deps test unit unit-asan fuzz fuzz-smoke integration run clean \
-        bench-dns bench-module bench-controller check-leftovers
+        bench-dns bench-module bench-module-start bench-controller check-leftovers
 
 all: $(PROGRAMS) $(NGX_MODULE) unit-bins
 
@@ -163,6 +163,9 @@ bench-dns: $(BUILD)/portico-dnscache
 
 bench-module: $(NGX_MODULE)
 	bench/bench-module
+
+bench-module-start: $(PROGRAMS) $(NGX_MODULE)
+	bench/bench-module-start
 
 bench-controller: $(PROGRAMS) $(NGX_MODULE)
 	bench/bench-controller
