@@ -1,13 +1,39 @@
 /* upstream.c - c-ares channels per upstream, health, probes, socket
- * renewal; see upstream.h. */
+ * renewal; see upstream.h.
+ *
+ * Two channels per upstream, because c-ares 1.18 takes a UDP answer over
+ * 512 bytes as truncated (and repeats the query over TCP) unless the
+ * channel has ARES_FLAG_EDNS, and that flag brings c-ares' own EDNS
+ * fallback, which on a FORMERR without an OPT RR cuts the last 11 bytes
+ * off the query and turns the flag off for the whole channel:
+ *
+ * - the EDNS channel (ARES_FLAG_EDNS, ednspsz DNS_EDNS_UDP, so answers up
+ *   to the size we advertise arrive over UDP) carries only queries that
+ *   edns_query_is_strippable() accepts: ours, whose last 11 bytes are our
+ *   OPT RR. Its UDP reads go through our socket functions, which give
+ *   every FORMERR an OPT RR (edns_formerr_add_opt), so c-ares passes it to
+ *   us and the fallback stays ours (resolver.c, edns.c);
+ * - the plain channel (no flag: 512 bytes, as RFC 1035 says for a query
+ *   without EDNS) carries every other query: fallbacks and queries to
+ *   upstreams remembered as EDNS-less. c-ares never rewrites them. It is
+ *   created on first use, so an upstream that speaks EDNS has one socket.
+ *
+ * What is left to c-ares: a FORMERR without OPT over TCP (to an EDNS query
+ * whose UDP answer was truncated) is still stripped by c-ares, which then
+ * sends exactly our query without EDNS (the cut bytes are our OPT RR), and
+ * that channel takes 512 bytes as its UDP limit until it is renewed. */
 #include "upstream.h"
 
 #include <ares.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "dnswire.h"
 #include "edns.h"
@@ -27,9 +53,13 @@ enum {
 
 struct upstream_set;
 
+/* Which queries a channel carries; see the top of the file. */
+enum chan_kind { CHAN_EDNS, CHAN_PLAIN, CHAN_KINDS };
+
 struct chan {
     struct upstream_set *s;
     size_t up;
+    enum chan_kind kind;
     ares_channel ch;
     struct ev_timer *timer;
     unsigned outstanding;       /* queries not yet called back */
@@ -42,7 +72,7 @@ struct chan {
 struct upstream {
     struct netaddr addr;
     char name[64];
-    struct chan *cur;
+    struct chan *cur[CHAN_KINDS];   /* CHAN_PLAIN: NULL until needed */
     uint32_t fails;             /* consecutive */
     double srtt_ms;             /* 0: no sample yet */
     struct upq *probe;          /* probe in flight, if any */
@@ -155,7 +185,63 @@ static void chan_io(struct evloop *loop, int fd, unsigned events, void *arg)
     chan_after(c);
 }
 
-static struct chan *chan_new(struct upstream_set *s, size_t up)
+/* Socket functions of the EDNS channels: what c-ares does by default
+ * (non-blocking, close-on-exec, TCP_NODELAY), plus the FORMERR rewrite on
+ * UDP reads (a TCP read, without a source address, is a part of a stream
+ * and left alone). */
+static ares_socket_t edns_socket(int af, int type, int proto, void *arg)
+{
+    int fd = socket(af, type | SOCK_NONBLOCK | SOCK_CLOEXEC, proto);
+    int one = 1;
+
+    (void)arg;
+    if (fd >= 0 && type == SOCK_STREAM)
+        (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    return fd < 0 ? ARES_SOCKET_BAD : fd;
+}
+
+static int edns_close(ares_socket_t fd, void *arg)
+{
+    (void)arg;
+    return close(fd);
+}
+
+static int edns_connect(ares_socket_t fd, const struct sockaddr *sa,
+                        ares_socklen_t salen, void *arg)
+{
+    (void)arg;
+    return connect(fd, sa, salen);
+}
+
+static ares_ssize_t edns_recvfrom(ares_socket_t fd, void *buf, size_t cap,
+                                  int flags, struct sockaddr *from,
+                                  ares_socklen_t *fromlen, void *arg)
+{
+    ssize_t n = recvfrom(fd, buf, cap, flags, from, fromlen);
+
+    (void)arg;
+    if (n > 0 && from)
+        n = (ssize_t)edns_formerr_add_opt(buf, (size_t)n, cap);
+    return n;
+}
+
+static ares_ssize_t edns_sendv(ares_socket_t fd, const struct iovec *iov,
+                               int iovcnt, void *arg)
+{
+    (void)arg;
+    return writev(fd, iov, iovcnt);
+}
+
+static const struct ares_socket_functions edns_sock_funcs = {
+    .asocket = edns_socket,
+    .aclose = edns_close,
+    .aconnect = edns_connect,
+    .arecvfrom = edns_recvfrom,
+    .asendv = edns_sendv,
+};
+
+static struct chan *chan_new(struct upstream_set *s, size_t up,
+                             enum chan_kind kind)
 {
     struct chan *c = calloc(1, sizeof(*c));
     struct ares_options o;
@@ -167,6 +253,7 @@ static struct chan *chan_new(struct upstream_set *s, size_t up)
         return NULL;
     c->s = s;
     c->up = up;
+    c->kind = kind;
     c->timer = evloop_timer_new(s->loop, chan_timer, c);
     if (!c->timer) {
         free(c);
@@ -181,9 +268,14 @@ static struct chan *chan_new(struct upstream_set *s, size_t up)
     o.sock_state_cb = sock_state;
     o.sock_state_cb_data = c;
     o.resolvconf_path = (char *)"/dev/null";
+    if (kind == CHAN_EDNS) {
+        o.flags |= ARES_FLAG_EDNS;
+        o.ednspsz = DNS_EDNS_UDP;
+    }
     rc = ares_init_options(&c->ch, &o, ARES_OPT_FLAGS | ARES_OPT_TIMEOUTMS |
                            ARES_OPT_TRIES | ARES_OPT_SOCK_STATE_CB |
-                           ARES_OPT_RESOLVCONF);
+                           ARES_OPT_RESOLVCONF |
+                           (kind == CHAN_EDNS ? ARES_OPT_EDNSPSZ : 0));
     if (rc != ARES_SUCCESS) {
         log_error("c-ares init for %s: %s", s->ups[up].name, ares_strerror(rc));
         evloop_timer_free(c->timer);
@@ -209,6 +301,8 @@ static struct chan *chan_new(struct upstream_set *s, size_t up)
         free(c);
         return NULL;
     }
+    if (kind == CHAN_EDNS)
+        ares_set_socket_functions(c->ch, &edns_sock_funcs, NULL);
     return c;
 }
 
@@ -251,20 +345,22 @@ static void chan_after(struct chan *c)
     chan_rearm(c);
 }
 
-/* Replaces upstream i's channel. trigger: the channel whose query timed
- * out; if it is no longer the current one, the socket was renewed since
- * and nothing is done (so a burst of timeouts renews once, not once per
- * query: every channel costs c-ares' tables, ~50 kB, until it drains). */
-static void renew(struct upstream_set *s, size_t i, const struct chan *trigger)
+/* Replaces (or creates) upstream i's channel of that kind. trigger: the
+ * channel whose query timed out; if it is no longer the current one, the
+ * socket was renewed since and nothing is done (so a burst of timeouts
+ * renews once, not once per query: every channel costs c-ares' tables,
+ * ~50 kB, until it drains). */
+static void renew(struct upstream_set *s, size_t i, enum chan_kind kind,
+                  const struct chan *trigger)
 {
     struct upstream *u = &s->ups[i];
-    struct chan *old = u->cur, *c;
+    struct chan *old = u->cur[kind], *c;
 
     if (s->closing || (old && old->sent == 0) || (trigger && trigger != old))
         return;
-    if (!(c = chan_new(s, i)))
+    if (!(c = chan_new(s, i, kind)))
         return;                 /* keep the old one */
-    u->cur = c;
+    u->cur[kind] = c;
     if (!old)
         return;
     old->retiring = 1;
@@ -427,7 +523,7 @@ static void ares_done(void *arg, int status, int timeouts,
     if (status == ARES_ETIMEOUT) {
         if (!q->timeout_counted)
             health_fail(s, q->up, UF_TIMEOUT);
-        renew(s, q->up, q->ch);
+        renew(s, q->up, q->ch->kind, q->ch);
     } else {
         health_fail(s, q->up, status == ARES_ECONNREFUSED ? UF_CONNREFUSED
                                                           : UF_ERROR);
@@ -445,12 +541,14 @@ struct upq *upstream_send(struct upstream_set *s, size_t i, const uint8_t *qb,
                           size_t qlen, upq_cb cb, void *arg)
 {
     struct upstream *u = &s->ups[i];
+    enum chan_kind kind = edns_query_is_strippable(qb, qlen) ? CHAN_EDNS
+                                                             : CHAN_PLAIN;
     struct upq *q;
     struct chan *c;
 
-    if (!u->cur)
-        renew(s, i, NULL);
-    if (!(c = u->cur) || !(q = calloc(1, sizeof(*q)))) {
+    if (!u->cur[kind])
+        renew(s, i, kind, NULL);
+    if (!(c = u->cur[kind]) || !(q = calloc(1, sizeof(*q)))) {
         health_fail(s, i, UF_ERROR);
         if (qlen >= 2)
             release_id(s, dns_get16(qb));
@@ -485,7 +583,7 @@ void upstream_try_timeout(struct upstream_set *s, struct upq *q)
         return;
     q->timeout_counted = 1;
     health_fail(s, q->up, UF_TIMEOUT);
-    renew(s, q->up, q->ch);
+    renew(s, q->up, q->ch->kind, q->ch);
 }
 
 void upstream_detach(struct upq *q)
@@ -566,7 +664,9 @@ static void renew_tick(struct evloop *loop, struct ev_timer *t, void *arg)
     struct upstream_set *s = arg;
 
     for (size_t i = 0; i < s->n; i++)
-        renew(s, i, NULL);
+        for (int k = 0; k < CHAN_KINDS; k++)
+            if (s->ups[i].cur[k])
+                renew(s, i, (enum chan_kind)k, NULL);
     evloop_timer_start(t, (uint64_t)s->cfg->renew_interval_s * MS_PER_S);
 }
 
@@ -596,7 +696,7 @@ struct upstream_set *upstream_set_new(struct evloop *loop,
         s->ups[i].addr = cfg->upstream[i];
         netaddr_format(&cfg->upstream[i], s->ups[i].name, sizeof(s->ups[i].name));
         prom_set(&m->up_up[i], 1);
-        if (!(s->ups[i].cur = chan_new(s, i))) {
+        if (!(s->ups[i].cur[CHAN_EDNS] = chan_new(s, i, CHAN_EDNS))) {
             upstream_set_free(s);
             return NULL;
         }
@@ -613,8 +713,9 @@ void upstream_set_free(struct upstream_set *s)
         return;
     s->closing = 1;
     for (size_t i = 0; i < s->n; i++)
-        if (s->ups[i].cur)
-            chan_destroy(s->ups[i].cur);
+        for (int k = 0; k < CHAN_KINDS; k++)
+            if (s->ups[i].cur[k])
+                chan_destroy(s->ups[i].cur[k]);
     while (s->retiring) {
         struct chan *c = s->retiring;
 

@@ -225,3 +225,128 @@ class CountingDNS:
         self.stopping = True
         self.thread.join(2)
         self.sock.close()
+
+
+PLAIN_UDP_LIMIT = 512          # RFC 1035 UDP payload without EDNS
+TCP_LEN_BYTES = 2              # RFC 1035 4.2.2 length prefix
+
+
+class LargeAnswerDNS:
+    """A loopback DNS server whose A answers are as large as a test needs:
+    every A query gets `records` A records (10.7.x.y, TTL 60; 16 bytes
+    each on the wire). Over UDP an answer larger than the client's limit
+    (its EDNS size, else 512) goes out truncated (TC, no records), as a
+    real server does; tcp=True also listens on TCP (same port) and answers
+    whole there; tcp=False is a UDP-only server (a TCP connect is refused).
+    Records: asked (the (lower-case name, has EDNS, "udp"/"tcp") of each
+    query, in order), udp_sizes (the byte length of each UDP answer sent)
+    and tcp_connections (accepted)."""
+
+    def __init__(self, records, tcp=True, addr="127.0.0.1"):
+        self.records = records
+        self.asked, self.udp_sizes = [], []
+        self.tcp_connections = 0
+        self.udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.udp.bind((addr, 0))
+        self.udp.settimeout(POLL_SECONDS)
+        self.port = self.udp.getsockname()[1]
+        self.server = f"{addr}:{self.port}"
+        self.tcp = None
+        if tcp:
+            self.tcp = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            self.tcp.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            self.tcp.bind((addr, self.port))
+            self.tcp.listen(8)
+            self.tcp.settimeout(POLL_SECONDS)
+        self.stopping = False
+        self.threads = [threading.Thread(target=self._run_udp, daemon=True)]
+        if tcp:
+            self.threads.append(threading.Thread(target=self._run_tcp,
+                                                 daemon=True))
+        for t in self.threads:
+            t.start()
+
+    def answer(self, data, limit=None):
+        """The wire answer to query data, truncated to fit limit if given;
+        also records the question."""
+        import dns.flags
+        import dns.message
+        import dns.rdatatype
+        import dns.rrset
+        q = dns.message.from_wire(data)
+        r = dns.message.make_response(q)
+        if q.question[0].rdtype == dns.rdatatype.A:
+            addrs = [f"10.7.{i // 256}.{i % 256}" for i in range(self.records)]
+            r.answer.append(dns.rrset.from_text(r.question[0].name, 60, "IN",
+                                                "A", *addrs))
+        wire = r.to_wire()
+        if limit is not None:
+            if len(wire) > max(limit, q.payload if q.edns >= 0 else 0):
+                r.answer = []
+                r.flags |= dns.flags.TC
+                wire = r.to_wire()
+        return q, wire
+
+    def _run_udp(self):
+        while not self.stopping:
+            try:
+                data, peer = self.udp.recvfrom(4096)
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+            try:
+                q, wire = self.answer(data, PLAIN_UDP_LIMIT)
+            except Exception:
+                continue
+            self.asked.append((q.question[0].name.to_text().lower(),
+                               q.edns >= 0, "udp"))
+            self.udp_sizes.append(len(wire))
+            try:
+                self.udp.sendto(wire, peer)
+            except OSError:
+                pass
+
+    def _read_exact(self, conn, n):
+        buf = b""
+        while len(buf) < n:
+            chunk = conn.recv(n - len(buf))
+            if not chunk:
+                return None
+            buf += chunk
+        return buf
+
+    def _run_tcp(self):
+        while not self.stopping:
+            try:
+                conn, _ = self.tcp.accept()
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+            self.tcp_connections += 1
+            conn.settimeout(2)
+            try:
+                while True:
+                    head = self._read_exact(conn, TCP_LEN_BYTES)
+                    if head is None:
+                        break
+                    data = self._read_exact(conn, int.from_bytes(head, "big"))
+                    if data is None:
+                        break
+                    q, wire = self.answer(data)
+                    self.asked.append((q.question[0].name.to_text().lower(),
+                                       q.edns >= 0, "tcp"))
+                    conn.sendall(len(wire).to_bytes(TCP_LEN_BYTES, "big") + wire)
+            except (OSError, ValueError):
+                pass
+            finally:
+                conn.close()
+
+    def stop(self):
+        self.stopping = True
+        for t in self.threads:
+            t.join(2)
+        self.udp.close()
+        if self.tcp:
+            self.tcp.close()
