@@ -228,6 +228,8 @@ class CountingDNS:
 
 
 PLAIN_UDP_LIMIT = 512          # RFC 1035 UDP payload without EDNS
+MAX_MESSAGE = 65535
+BIND_TRIES = 20
 TCP_LEN_BYTES = 2              # RFC 1035 4.2.2 length prefix
 
 
@@ -238,24 +240,20 @@ class LargeAnswerDNS:
     (its EDNS size, else 512) goes out truncated (TC, no records), as a
     real server does; tcp=True also listens on TCP (same port) and answers
     whole there; tcp=False is a UDP-only server (a TCP connect is refused).
+    edns_rcode=dns.rcode.FORMERR: a server without EDNS, as in ScriptedDNS.
     Records: asked (the (lower-case name, has EDNS, "udp"/"tcp") of each
     query, in order), udp_sizes (the byte length of each UDP answer sent)
     and tcp_connections (accepted)."""
 
-    def __init__(self, records, tcp=True, addr="127.0.0.1"):
-        self.records = records
+    def __init__(self, records, tcp=True, addr="127.0.0.1", edns_rcode=None):
+        self.records, self.edns_rcode = records, edns_rcode
         self.asked, self.udp_sizes = [], []
         self.tcp_connections = 0
-        self.udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.udp.bind((addr, 0))
+        self.udp, self.tcp = self._bind(addr, tcp)
         self.udp.settimeout(POLL_SECONDS)
         self.port = self.udp.getsockname()[1]
         self.server = f"{addr}:{self.port}"
-        self.tcp = None
         if tcp:
-            self.tcp = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            self.tcp.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            self.tcp.bind((addr, self.port))
             self.tcp.listen(8)
             self.tcp.settimeout(POLL_SECONDS)
         self.stopping = False
@@ -266,6 +264,23 @@ class LargeAnswerDNS:
         for t in self.threads:
             t.start()
 
+    @staticmethod
+    def _bind(addr, tcp):
+        """A UDP socket, and a TCP one on the same free port if tcp."""
+        for _ in range(BIND_TRIES):
+            udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            udp.bind((addr, 0))
+            if not tcp:
+                return udp, None
+            t = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            try:
+                t.bind((addr, udp.getsockname()[1]))
+                return udp, t
+            except OSError:
+                t.close()
+                udp.close()
+        raise OSError(f"no free UDP+TCP port on {addr}")
+
     def answer(self, data, limit=None):
         """The wire answer to query data, truncated to fit limit if given;
         also records the question."""
@@ -275,11 +290,14 @@ class LargeAnswerDNS:
         import dns.rrset
         q = dns.message.from_wire(data)
         r = dns.message.make_response(q)
-        if q.question[0].rdtype == dns.rdatatype.A:
+        if self.edns_rcode is not None and q.edns >= 0:
+            r.use_edns(False)
+            r.set_rcode(self.edns_rcode)
+        elif q.question[0].rdtype == dns.rdatatype.A:
             addrs = [f"10.7.{i // 256}.{i % 256}" for i in range(self.records)]
             r.answer.append(dns.rrset.from_text(r.question[0].name, 60, "IN",
                                                 "A", *addrs))
-        wire = r.to_wire()
+        wire = r.to_wire(max_size=MAX_MESSAGE)   # not the request's size
         if limit is not None:
             if len(wire) > max(limit, q.payload if q.edns >= 0 else 0):
                 r.answer = []
