@@ -1,7 +1,8 @@
 /* libFuzzer target: the DNS packet parser and everything a hostile packet
  * reaches - query parsing, response compilation into a cache image, and
- * answer shaping from that image - must never crash, hang or read out of
- * bounds. */
+ * answer shaping from that image, and the EDNS wire checks applied to
+ * upstream answers as they are read - must never crash, hang or read out
+ * of bounds. */
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
@@ -9,6 +10,7 @@
 #include "sidecar-dnsmasq/answer.h"
 #include "sidecar-dnsmasq/cache.h"
 #include "sidecar-dnsmasq/dnswire.h"
+#include "sidecar-dnsmasq/edns.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -22,6 +24,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     uint8_t name[DNS_MAX_NAME];
     int n;
 
+    if (size <= DNS_MAX_UDP) {
+        /* As an upstream answer read by an EDNS channel (c-ares' buffer). */
+        static uint8_t rd[DNS_MAX_UDP + 1];
+
+        memcpy(rd, data, size);
+        if (edns_formerr_add_opt(rd, size, sizeof(rd)) > sizeof(rd))
+            __builtin_trap();
+    }
+    (void)edns_query_is_strippable(data, size);
     if (dns_query_parse(data, size, &q) == DNS_PARSE_OK) {
         struct client_q cq;
 
