@@ -87,8 +87,13 @@ def test_killed_upstream_while_queries_flow_loses_no_query(
     time.sleep(0.3)
     # Kill the upstream the cache is using right now (both are equally
     # good, so which one it prefers depends on measured RTTs).
+    # Watch until a few queries went out (a loaded machine may send none
+    # in a fixed 100 ms window, and then the choice would be a guess).
     before = {srv.server: sent(srv) for srv in (first, second)}
-    time.sleep(0.1)
+    deadline = time.monotonic() + 3
+    while (sum(sent(srv) - before[srv.server] for srv in (first, second)) < 5
+           and time.monotonic() < deadline):
+        time.sleep(0.05)
     victim = max((first, second), key=lambda srv: sent(srv) - before[srv.server])
     victim.proc.kill()                  # SIGKILL while queries flow
     time.sleep(0.8)
