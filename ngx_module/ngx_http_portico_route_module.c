@@ -4,7 +4,7 @@
  * (docs/routes.md).
  *
  *   http {
- *       portico_routes routes interval=100ms;
+ *       portico_routes routes config=1f2e3d4c5b6a7980 interval=100ms;
  *       upstream portico_dispatch { portico_dispatch; }
  *       server {
  *           location / { portico_route; proxy_pass http://portico_dispatch; }
@@ -58,6 +58,10 @@ static char *ngx_http_portico_route_merge_loc_conf(ngx_conf_t *cf,
 static ngx_int_t ngx_http_portico_route_postconfiguration(ngx_conf_t *cf);
 static ngx_int_t ngx_http_portico_route_check_dispatch(ngx_conf_t *cf,
     ngx_http_portico_route_main_conf_t *rmcf);
+static ngx_int_t ngx_http_portico_route_upstreams(ngx_conf_t *cf,
+    ngx_http_portico_route_main_conf_t *rmcf);
+static ngx_int_t ngx_http_portico_route_profiles(ngx_conf_t *cf,
+    ngx_http_portico_route_main_conf_t *rmcf);
 static void ngx_http_portico_route_cleanup(void *data);
 static char *ngx_http_portico_routes(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
@@ -97,7 +101,7 @@ static struct sockaddr_in  ngx_http_portico_dispatch_placeholder = {
 static ngx_command_t  ngx_http_portico_route_commands[] = {
 
     { ngx_string("portico_routes"),
-      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE12,
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE123,
       ngx_http_portico_routes,
       NGX_HTTP_MAIN_CONF_OFFSET,
       0,
@@ -254,7 +258,9 @@ ngx_http_portico_routes(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_portico_route_main_conf_t  *rmcf = conf;
 
+    u_char      ch;
     ngx_str_t  *value, s;
+    ngx_uint_t  i, j;
 
     if (rmcf->file.data != NULL) {
         return "is duplicate";
@@ -268,25 +274,62 @@ ngx_http_portico_routes(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         return NGX_CONF_ERROR;
     }
 
-    if (cf->args->nelts == 3) {
-        if (ngx_strncmp(value[2].data, "interval=", 9) != 0) {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "invalid parameter \"%V\"", &value[2]);
-            return NGX_CONF_ERROR;
+    for (i = 2; i < cf->args->nelts; i++) {
+
+        if (ngx_strncmp(value[i].data, "interval=", 9) == 0
+            && rmcf->interval == NGX_CONF_UNSET_MSEC)
+        {
+            s.data = value[i].data + 9;
+            s.len = value[i].len - 9;
+
+            rmcf->interval = ngx_parse_time(&s, 0);
+
+            if (rmcf->interval == (ngx_msec_t) NGX_ERROR
+                || rmcf->interval == 0)
+            {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "invalid interval \"%V\"", &value[i]);
+                return NGX_CONF_ERROR;
+            }
+
+            continue;
         }
 
-        s.data = value[2].data + 9;
-        s.len = value[2].len - 9;
+        if (ngx_strncmp(value[i].data, "config=", 7) == 0
+            && rmcf->refs.config.data == NULL)
+        {
+            s.data = value[i].data + 7;
+            s.len = value[i].len - 7;
 
-        rmcf->interval = ngx_parse_time(&s, 0);
+            for (j = 0; j < s.len; j++) {
+                ch = s.data[j];
 
-        if (rmcf->interval == (ngx_msec_t) NGX_ERROR || rmcf->interval == 0) {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "invalid interval \"%V\"", &value[2]);
-            return NGX_CONF_ERROR;
+                if (!((ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'z'))) {
+                    break;
+                }
+            }
+
+            if (s.len == 0 || s.len > NGX_HTTP_PORTICO_ROUTES_CONFIG_MAX
+                || j != s.len)
+            {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "invalid config token \"%V\", 1-%d "
+                                   "characters [0-9a-z] expected",
+                                   &value[i],
+                                   NGX_HTTP_PORTICO_ROUTES_CONFIG_MAX);
+                return NGX_CONF_ERROR;
+            }
+
+            rmcf->refs.config = s;
+            continue;
         }
 
-    } else {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid parameter \"%V\"", &value[i]);
+        return NGX_CONF_ERROR;
+    }
+
+    if (rmcf->interval == NGX_CONF_UNSET_MSEC) {
         rmcf->interval = NGX_HTTP_PORTICO_ROUTES_INTERVAL;
     }
 
@@ -394,22 +437,18 @@ ngx_http_portico_routes_status(ngx_conf_t *cf, ngx_command_t *cmd,
 
 
 /*
- * After the whole http{} block: every upstream is known.  The names of the
- * upstreams a table may name, then the table itself (so "nginx -t" checks
- * it), then the rewrite phase handler.
+ * After the whole http{} block: every upstream and location is known.  The
+ * names of the upstreams and named locations a table may name, then the
+ * table itself (so "nginx -t" checks it), then the rewrite phase handlers.
  */
 
 static ngx_int_t
 ngx_http_portico_route_postconfiguration(ngx_conf_t *cf)
 {
-    ngx_uint_t                           i;
     ngx_pool_cleanup_t                  *cln;
     ngx_http_handler_pt                 *h;
     ngx_http_core_main_conf_t           *cmcf;
-    ngx_http_upstream_srv_conf_t       **uscfp;
-    ngx_http_upstream_main_conf_t       *umcf;
     ngx_http_portico_route_error_t       err;
-    ngx_http_portico_route_srv_conf_t   *rscf;
     ngx_http_portico_route_main_conf_t  *rmcf;
 
     rmcf = ngx_http_conf_get_module_main_conf(cf,
@@ -430,47 +469,28 @@ ngx_http_portico_route_postconfiguration(ngx_conf_t *cf)
         return NGX_OK;
     }
 
-    umcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_upstream_module);
-    uscfp = umcf->upstreams.elts;
-
-    if (ngx_http_portico_route_names_init(&rmcf->upstreams, cf->pool,
-                                          umcf->upstreams.nelts)
-        != NGX_OK)
+    if (ngx_http_portico_route_upstreams(cf, rmcf) != NGX_OK
+        || ngx_http_portico_route_profiles(cf, rmcf) != NGX_OK)
     {
         return NGX_ERROR;
     }
 
-    for (i = 0; i < umcf->upstreams.nelts; i++) {
-
-        /* upstream{} blocks only, not the implicit ones of proxy_pass */
-
-        if (uscfp[i]->srv_conf == NULL
-            || !(uscfp[i]->flags & NGX_HTTP_UPSTREAM_CREATE))
-        {
-            continue;
-        }
-
-        rscf = ngx_http_conf_upstream_srv_conf(uscfp[i],
-                                               ngx_http_portico_route_module);
-        if (rscf->dispatch) {
-            continue;
-        }
-
-        if (ngx_http_portico_route_names_add(&rmcf->upstreams,
-                                             &uscfp[i]->host, uscfp[i])
-            == NGX_ERROR)
-        {
-            return NGX_ERROR;
-        }
-    }
-
     /* the table's pool logs to the cycle's log, which outlives cf->log */
 
-    rmcf->table = ngx_http_portico_route_table_load(&rmcf->file,
-                                                    &rmcf->upstreams,
+    rmcf->table = ngx_http_portico_route_table_load(&rmcf->file, &rmcf->refs,
                                                     &cf->cycle->new_log,
                                                     &err);
     if (rmcf->table == NULL) {
+        if (err.other_config) {
+            ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                          "portico_routes: table made for another "
+                          "configuration (%*s, \"portico_routes\" has "
+                          "config=%V) in %V:%ui",
+                          err.len, err.text, &rmcf->refs.config,
+                          &rmcf->file, err.line);
+            return NGX_ERROR;
+        }
+
         ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
                       "portico_routes: %*s in %V:%ui",
                       err.len, err.text, &rmcf->file, err.line);
@@ -502,6 +522,142 @@ ngx_http_portico_route_postconfiguration(ngx_conf_t *cf)
     }
 
     *h = ngx_http_portico_route_server_handler;
+
+    return NGX_OK;
+}
+
+
+/* the upstream{} blocks a table may name, by name */
+
+static ngx_int_t
+ngx_http_portico_route_upstreams(ngx_conf_t *cf,
+    ngx_http_portico_route_main_conf_t *rmcf)
+{
+    ngx_uint_t                           i;
+    ngx_http_upstream_srv_conf_t       **uscfp;
+    ngx_http_upstream_main_conf_t       *umcf;
+    ngx_http_portico_route_srv_conf_t   *rscf;
+
+    umcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_upstream_module);
+    uscfp = umcf->upstreams.elts;
+
+    if (ngx_http_portico_route_names_init(&rmcf->refs.upstreams, cf->pool,
+                                          umcf->upstreams.nelts)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    for (i = 0; i < umcf->upstreams.nelts; i++) {
+
+        /* upstream{} blocks only, not the implicit ones of proxy_pass */
+
+        if (uscfp[i]->srv_conf == NULL
+            || !(uscfp[i]->flags & NGX_HTTP_UPSTREAM_CREATE))
+        {
+            continue;
+        }
+
+        rscf = ngx_http_conf_upstream_srv_conf(uscfp[i],
+                                               ngx_http_portico_route_module);
+        if (rscf->dispatch) {
+            continue;
+        }
+
+        if (ngx_http_portico_route_names_add(&rmcf->refs.upstreams,
+                                             &uscfp[i]->host, uscfp[i])
+            == NGX_ERROR)
+        {
+            return NGX_ERROR;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * The named locations a table may name as "@PROFILE": those of every
+ * routing server (a server with a location, regular or named, that has
+ * "portico_route"), so that a jump from any of them finds its location.
+ * nginx has split every server's named locations off by now.
+ */
+
+static ngx_int_t
+ngx_http_portico_route_profiles(ngx_conf_t *cf,
+    ngx_http_portico_route_main_conf_t *rmcf)
+{
+    ngx_uint_t                           s, n;
+    ngx_http_core_loc_conf_t           **clcfp;
+    ngx_http_core_srv_conf_t           **cscfp;
+    ngx_http_core_main_conf_t           *cmcf;
+    ngx_http_portico_route_profile_t    *profile;
+    ngx_http_portico_route_loc_conf_t   *rlcf;
+    ngx_http_portico_route_srv_conf_t   *rscf;
+
+    cmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_core_module);
+    cscfp = cmcf->servers.elts;
+
+    n = 0;
+
+    for (s = 0; s < cmcf->servers.nelts; s++) {
+        for (clcfp = cscfp[s]->named_locations; clcfp && *clcfp; clcfp++) {
+            n++;
+        }
+    }
+
+    if (ngx_http_portico_route_names_init(&rmcf->refs.profiles, cf->pool, n)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    rmcf->refs.nrouting = 0;
+
+    for (s = 0; s < cmcf->servers.nelts; s++) {
+
+        rscf = cscfp[s]->ctx->srv_conf[ngx_http_portico_route_module.ctx_index];
+        n = rscf->routing;
+
+        for (clcfp = cscfp[s]->named_locations; clcfp && *clcfp; clcfp++) {
+            rlcf = (*clcfp)->loc_conf[ngx_http_portico_route_module.ctx_index];
+            n |= (rlcf->enable == 1);
+        }
+
+        if (!n) {
+            continue;
+        }
+
+        rmcf->refs.nrouting++;
+
+        for (clcfp = cscfp[s]->named_locations; clcfp && *clcfp; clcfp++) {
+
+            profile = ngx_http_portico_route_names_find(&rmcf->refs.profiles,
+                                                        (*clcfp)->name.data,
+                                                        (*clcfp)->name.len);
+            if (profile == NULL) {
+                profile = ngx_pcalloc(cf->pool,
+                                  sizeof(ngx_http_portico_route_profile_t));
+                if (profile == NULL) {
+                    return NGX_ERROR;
+                }
+
+                if (ngx_http_portico_route_names_add(&rmcf->refs.profiles,
+                                                     &(*clcfp)->name, profile)
+                    == NGX_ERROR)
+                {
+                    return NGX_ERROR;
+                }
+            }
+
+            /* a name twice in one server counts once */
+
+            if (profile->last != s + 1) {
+                profile->last = s + 1;
+                profile->servers++;
+            }
+        }
+    }
 
     return NGX_OK;
 }
@@ -924,15 +1080,33 @@ static void
 ngx_http_portico_route_refresh(ngx_http_portico_route_main_conf_t *rmcf,
     ngx_log_t *log)
 {
+    ngx_err_t                          err_no;
     ngx_file_info_t                    fi;
     ngx_http_portico_route_error_t     err;
     ngx_http_portico_route_table_t    *table;
     ngx_http_portico_route_file_id_t   id;
 
     if (ngx_file_info(rmcf->file.data, &fi) == NGX_FILE_ERROR) {
-        /* a missing file keeps the current table */
+        err_no = ngx_errno;
+
+        /*
+         * the current table stays; a missing file is normal between
+         * deployments, anything else (EACCES on a volume) is reported
+         * once per errno, not every interval
+         */
+
+        if (err_no != NGX_ENOENT && err_no != rmcf->stat_err) {
+            ngx_log_error(NGX_LOG_ERR, log, err_no,
+                          "portico_routes: " ngx_file_info_n " \"%V\" "
+                          "failed, keeping version %V",
+                          &rmcf->file, &rmcf->table->version);
+        }
+
+        rmcf->stat_err = err_no;
         return;
     }
+
+    rmcf->stat_err = 0;
 
     ngx_http_portico_route_file_id(&fi, &id);
 
@@ -943,11 +1117,26 @@ ngx_http_portico_route_refresh(ngx_http_portico_route_main_conf_t *rmcf,
         return;
     }
 
-    table = ngx_http_portico_route_table_load(&rmcf->file, &rmcf->upstreams,
+    table = ngx_http_portico_route_table_load(&rmcf->file, &rmcf->refs,
                                               log, &err);
     if (table == NULL) {
         /* once per file version, not every interval */
         rmcf->seen = id;
+
+        if (err.other_config) {
+
+            /*
+             * a reload is under way: the new workers load this table,
+             * this one keeps its own until it exits
+             */
+
+            ngx_log_error(NGX_LOG_NOTICE, log, 0,
+                          "portico_routes: %*s, this worker runs %V; "
+                          "keeping version %V until the reload",
+                          err.len, err.text, &rmcf->refs.config,
+                          &rmcf->table->version);
+            return;
+        }
 
         ngx_log_error(NGX_LOG_ERR, log, 0,
                       "portico_routes: %*s in %V:%ui, keeping version %V",

@@ -28,6 +28,7 @@
 #define NGX_HTTP_PORTICO_ROUTES_FILE_MAX     (64 * 1024 * 1024)
 #define NGX_HTTP_PORTICO_ROUTES_LINE_MAX     4096
 #define NGX_HTTP_PORTICO_ROUTES_VERSION_MAX  64
+#define NGX_HTTP_PORTICO_ROUTES_CONFIG_MAX   64
 #define NGX_HTTP_PORTICO_ROUTES_HOST_MAX     253
 #define NGX_HTTP_PORTICO_ROUTES_PATH_MAX     1024
 #define NGX_HTTP_PORTICO_ROUTES_HTTPS_PORT   443
@@ -121,6 +122,7 @@ typedef struct {
 typedef struct {
     ngx_pool_t                          *pool;      /* owns everything */
     ngx_str_t                            version;
+    ngx_str_t                            config;    /* empty: no line */
     ngx_uint_t                           https_port;
 
     ngx_http_portico_route_names_t       hosts;     /* exact names */
@@ -136,7 +138,35 @@ typedef struct {
     ngx_uint_t      line;           /* 0: the whole file */
     size_t          len;
     u_char          text[NGX_HTTP_PORTICO_ROUTES_ERROR_LEN];
+
+    /* the text is "table V is for configuration X": not an error in a
+       worker whose reload is under way */
+    unsigned        other_config:1;
 } ngx_http_portico_route_error_t;
+
+
+/* a named location every routing server has (see refs.profiles) */
+
+typedef struct {
+    ngx_uint_t      servers;        /* routing servers that have it */
+    ngx_uint_t      last;           /* the last of them + 1 */
+} ngx_http_portico_route_profile_t;
+
+
+/*
+ * What a table may refer to, from the configuration it is loaded into:
+ * upstream blocks by name, named locations ("@name") by name with the
+ * number of routing servers that have them (a profile must be in all
+ * "nrouting" of them), and the "config=" token of "portico_routes"
+ * (empty: tables are not matched to configurations).
+ */
+
+typedef struct {
+    ngx_http_portico_route_names_t       upstreams;
+    ngx_http_portico_route_names_t       profiles;
+    ngx_uint_t                           nrouting;
+    ngx_str_t                            config;
+} ngx_http_portico_route_refs_t;
 
 
 /* one worker's version in the shared zone */
@@ -159,9 +189,11 @@ typedef struct {
     ngx_str_t                            file;      /* full path, NUL */
     ngx_msec_t                           interval;
 
-    ngx_http_portico_route_names_t       upstreams; /* by name */
+    ngx_http_portico_route_refs_t        refs;
     ngx_http_portico_route_table_t      *table;     /* current */
     ngx_http_portico_route_file_id_t     seen;      /* last file looked at */
+    ngx_err_t                            stat_err;  /* last stat() error
+                                                       reported, or 0 */
 
     ngx_shm_zone_t                      *shm_zone;
     ngx_http_portico_route_shared_t     *shared;
@@ -189,7 +221,7 @@ void *ngx_http_portico_route_names_find(ngx_http_portico_route_names_t *names,
 void ngx_http_portico_route_file_id(ngx_file_info_t *fi,
     ngx_http_portico_route_file_id_t *id);
 ngx_http_portico_route_table_t *ngx_http_portico_route_table_load(
-    ngx_str_t *file, ngx_http_portico_route_names_t *upstreams,
+    ngx_str_t *file, ngx_http_portico_route_refs_t *refs,
     ngx_log_t *log, ngx_http_portico_route_error_t *err);
 void ngx_http_portico_route_table_free(ngx_http_portico_route_table_t *table);
 

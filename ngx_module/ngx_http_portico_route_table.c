@@ -27,7 +27,7 @@
 
 typedef struct {
     ngx_http_portico_route_table_t  *table;
-    ngx_http_portico_route_names_t  *upstreams;
+    ngx_http_portico_route_refs_t   *refs;
     ngx_http_portico_route_error_t  *err;
 
     ngx_http_portico_route_host_t   *hosts;     /* [maxhosts] */
@@ -53,6 +53,10 @@ static ngx_int_t ngx_http_portico_route_split(
     ngx_http_portico_route_parse_t *ps, u_char *p, u_char *last);
 static ngx_int_t ngx_http_portico_route_parse_line(
     ngx_http_portico_route_parse_t *ps);
+static ngx_int_t ngx_http_portico_route_parse_config(
+    ngx_http_portico_route_parse_t *ps);
+static ngx_int_t ngx_http_portico_route_check_token(ngx_str_t *s,
+    size_t max);
 static ngx_int_t ngx_http_portico_route_parse_host(
     ngx_http_portico_route_parse_t *ps);
 static ngx_int_t ngx_http_portico_route_parse_rule(
@@ -174,7 +178,7 @@ ngx_http_portico_route_file_id(ngx_file_info_t *fi,
 
 ngx_http_portico_route_table_t *
 ngx_http_portico_route_table_load(ngx_str_t *file,
-    ngx_http_portico_route_names_t *upstreams, ngx_log_t *log,
+    ngx_http_portico_route_refs_t *refs, ngx_log_t *log,
     ngx_http_portico_route_error_t *err)
 {
     ngx_str_t                         text;
@@ -184,6 +188,7 @@ ngx_http_portico_route_table_load(ngx_str_t *file,
 
     err->line = 0;
     err->len = 0;
+    err->other_config = 0;
 
     pool = ngx_create_pool(NGX_HTTP_PORTICO_ROUTES_POOL_SIZE, log);
     if (pool == NULL) {
@@ -207,7 +212,7 @@ ngx_http_portico_route_table_load(ngx_str_t *file,
     ngx_memzero(&ps, sizeof(ngx_http_portico_route_parse_t));
 
     ps.table = table;
-    ps.upstreams = upstreams;
+    ps.refs = refs;
     ps.err = err;
 
     if (ngx_http_portico_route_parse(&ps, &text) != NGX_OK) {
@@ -612,7 +617,6 @@ ngx_http_portico_route_parse_line(ngx_http_portico_route_parse_t *ps)
 {
     ngx_int_t                        n;
     ngx_str_t                       *f;
-    ngx_uint_t                       i;
     ngx_http_portico_route_table_t  *table;
 
     f = ps->field;
@@ -646,15 +650,13 @@ ngx_http_portico_route_parse_line(ngx_http_portico_route_parse_t *ps)
                                           NGX_HTTP_PORTICO_ROUTES_VERSION_MAX);
         }
 
-        for (i = 0; i < f[1].len; i++) {
-            if (!((f[1].data[i] >= '0' && f[1].data[i] <= '9')
-                  || (f[1].data[i] >= 'a' && f[1].data[i] <= 'z')))
-            {
-                return ngx_http_portico_route_fail(ps->err, ps->line,
-                                                   "invalid version \"%V\", "
-                                                   "[0-9a-z] expected",
-                                                   &f[1]);
-            }
+        if (ngx_http_portico_route_check_token(&f[1],
+                                          NGX_HTTP_PORTICO_ROUTES_VERSION_MAX)
+            != NGX_OK)
+        {
+            return ngx_http_portico_route_fail(ps->err, ps->line,
+                                               "invalid version \"%V\", "
+                                               "[0-9a-z] expected", &f[1]);
         }
 
         table->version = f[1];
@@ -662,11 +664,16 @@ ngx_http_portico_route_parse_line(ngx_http_portico_route_parse_t *ps)
         return NGX_OK;
     }
 
+    if (ngx_http_portico_route_is(&f[0], "config")) {
+        return ngx_http_portico_route_parse_config(ps);
+    }
+
     if (ngx_http_portico_route_is(&f[0], "https-port")) {
-        if (ps->line != 3) {
+        if (ps->line != 3 + (table->config.len != 0)) {
             return ngx_http_portico_route_fail(ps->err, ps->line,
                                                "\"https-port\" must be "
-                                               "line 3");
+                                               "line 3, or 4 after "
+                                               "\"config\"");
         }
 
         n = (ps->nfields == 2) ? ngx_atoi(f[1].data, f[1].len) : NGX_ERROR;
@@ -733,6 +740,80 @@ ngx_http_portico_route_parse_line(ngx_http_portico_route_parse_t *ps)
 
     return ngx_http_portico_route_fail(ps->err, ps->line,
                                        "unknown keyword \"%V\"", &f[0]);
+}
+
+
+/*
+ * "config TOKEN", line 3: the configuration the table was made for.  A
+ * token other than the one of "portico_routes config=" ends the parse
+ * here, before any name of the table is looked up in a configuration that
+ * may not have it.
+ */
+
+static ngx_int_t
+ngx_http_portico_route_parse_config(ngx_http_portico_route_parse_t *ps)
+{
+    ngx_str_t                       *f, *want;
+    ngx_http_portico_route_table_t  *table;
+
+    f = ps->field;
+    table = ps->table;
+    want = &ps->refs->config;
+
+    if (ps->line != 3) {
+        return ngx_http_portico_route_fail(ps->err, ps->line,
+                                           "\"config\" must be line 3");
+    }
+
+    if (ps->nfields != 2
+        || ngx_http_portico_route_check_token(&f[1],
+                                          NGX_HTTP_PORTICO_ROUTES_CONFIG_MAX)
+           != NGX_OK)
+    {
+        return ngx_http_portico_route_fail(ps->err, ps->line,
+                                           "expected \"config TOKEN\", "
+                                           "TOKEN of 1-%d characters "
+                                           "[0-9a-z]",
+                                           NGX_HTTP_PORTICO_ROUTES_CONFIG_MAX);
+    }
+
+    table->config = f[1];
+
+    if (want->len == 0
+        || (want->len == f[1].len
+            && ngx_strncmp(want->data, f[1].data, f[1].len) == 0))
+    {
+        return NGX_OK;
+    }
+
+    ps->err->other_config = 1;
+
+    return ngx_http_portico_route_fail(ps->err, ps->line,
+                                       "table %V is for configuration %V",
+                                       &table->version, &f[1]);
+}
+
+
+/* 1-max characters [0-9a-z] */
+
+static ngx_int_t
+ngx_http_portico_route_check_token(ngx_str_t *s, size_t max)
+{
+    size_t  i;
+
+    if (s->len == 0 || s->len > max) {
+        return NGX_ERROR;
+    }
+
+    for (i = 0; i < s->len; i++) {
+        if (!((s->data[i] >= '0' && s->data[i] <= '9')
+              || (s->data[i] >= 'a' && s->data[i] <= 'z')))
+        {
+            return NGX_ERROR;
+        }
+    }
+
+    return NGX_OK;
 }
 
 
@@ -895,9 +976,10 @@ static ngx_int_t
 ngx_http_portico_route_parse_target(ngx_http_portico_route_parse_t *ps,
     ngx_uint_t first, ngx_http_portico_route_target_t *target)
 {
-    u_char      ch;
-    ngx_str_t  *f;
-    ngx_uint_t  i;
+    u_char                             ch;
+    ngx_str_t                         *f;
+    ngx_uint_t                         i;
+    ngx_http_portico_route_profile_t  *profile;
 
     f = &ps->field[first];
 
@@ -913,7 +995,7 @@ ngx_http_portico_route_parse_target(ngx_http_portico_route_parse_t *ps,
         return NGX_OK;
     }
 
-    target->upstream = ngx_http_portico_route_names_find(ps->upstreams,
+    target->upstream = ngx_http_portico_route_names_find(&ps->refs->upstreams,
                                                          f[0].data, f[0].len);
     if (target->upstream == NULL) {
         return ngx_http_portico_route_fail(ps->err, ps->line,
@@ -936,6 +1018,18 @@ ngx_http_portico_route_parse_target(ngx_http_portico_route_parse_t *ps,
         {
             goto invalid;
         }
+    }
+
+    /* a profile is a named location of every routing server */
+
+    profile = ngx_http_portico_route_names_find(&ps->refs->profiles,
+                                                f[1].data, f[1].len);
+
+    if (profile == NULL || profile->servers != ps->refs->nrouting) {
+        return ngx_http_portico_route_fail(ps->err, ps->line,
+                                           "unknown profile \"%V\" (not a "
+                                           "named location of every server "
+                                           "with \"portico_route\")", &f[1]);
     }
 
     target->profile = f[1];

@@ -20,8 +20,10 @@ from testbed.fixtures_module import (http_get, http_request, routes_conf,
 HEAD = "portico-routes 1\nversion {v}\n"
 
 
-def _table(body, version="v1", https_port=None):
+def _table(body, version="v1", https_port=None, config=None):
     head = HEAD.format(v=version)
+    if config is not None:
+        head += f"config {config}\n"
     if https_port is not None:
         head += f"https-port {https_port}\n"
     return head + body
@@ -51,16 +53,25 @@ class Backends:
         return f"server {self.addr[name]}:{self.port}; {extra}"
 
 
+def _with_config(conf, config):
+    """The config with "portico_routes ... config=TOKEN" when given."""
+    if config is None:
+        return conf
+    return conf.replace("portico_routes routes ",
+                        f"portico_routes routes config={config} ", 1)
+
+
 class Router:
     """The routing nginx: its ports, its table path and small helpers."""
 
     def __init__(self, nginx_factory, upstreams, table, workers=1,
                  interval="100ms", profiles=None, extra_locations="",
-                 extra=""):
+                 extra="", config=None):
         self.port, self.sport = testbed.free_port(), testbed.free_port()
-        conf = routes_conf(upstreams, self.port, self.sport,
-                           interval=interval, profiles=profiles,
-                           extra_locations=extra_locations, extra=extra)
+        conf = _with_config(routes_conf(upstreams, self.port, self.sport,
+                                        interval=interval, profiles=profiles,
+                                        extra_locations=extra_locations,
+                                        extra=extra), config)
         self.nginx = nginx_factory(conf, workers=workers, start=False)
         self.table = os.path.join(self.nginx.prefix, "conf", "routes")
         write_routes(self.table, table)
@@ -308,16 +319,39 @@ def test_profile_named_location_applies_its_proxy_read_timeout(
     assert code == 200 and body == "127.0.0.9\n"
 
 
-def test_unknown_profile_is_a_logged_500_not_a_crash(nginx_factory):
-    be = Backends(nginx_factory, "a")
+def test_table_naming_a_profile_the_servers_lack_is_refused_at_runtime(
+        nginx_factory):
+    be = Backends(nginx_factory, "ab")
     r = _router(nginx_factory, be, _table(
-        "host example.com\nprefix /x a @portico_nope\nprefix / a\n"))
-    pids = r.nginx.worker_pids()
-    assert r.backend("/x") == 500
-    assert r.backend("/") == "a"
-    assert r.nginx.worker_pids() == pids
-    assert 'could not find named location "@portico_nope"' in \
-        r.nginx.error_log()
+        "host example.com\nprefix /x a @portico_p1\nprefix / a\n"),
+        profiles=PROFILES)
+    r.swap(_table("host example.com\nprefix /x b @portico_nope\n"
+                  "prefix / b\n", version="v2"))
+    wait_for(lambda: 'unknown profile "@portico_nope"' in
+             r.nginx.error_log(), what="the error")
+    log = r.nginx.error_log()
+    assert f"in {r.table}:4, keeping version v1" in log
+    assert routes_version(r.sport)[0] == "v1"
+    assert r.backend("/x") == "a" and r.backend("/") == "a"
+    assert "could not find named location" not in r.nginx.error_log()
+
+
+def test_profile_must_be_in_every_routing_server(nginx_factory):
+    """A second routing server without the named location: a jump from it
+    would fail, so the table is refused."""
+    be = Backends.__new__(Backends)
+    be.port, be.addr = 9, {"a": "127.0.0.2"}
+    extra = (f"server {{ listen 127.0.0.1:{testbed.free_port()}; "
+             "server_name other.example.com; "
+             "location / { portico_route; "
+             "proxy_pass http://portico_dispatch; } }\n")
+    table = _table("host a.example.com\nprefix / a @portico_p1\n")
+    rc, out, path = _checked(nginx_factory, be, table, profiles=PROFILES,
+                             extra=extra)
+    assert rc == 1 and 'unknown profile "@portico_p1"' in out, out
+    assert f" in {path}:4\n" in out, out
+    rc, out, _ = _checked(nginx_factory, be, table, profiles=PROFILES)
+    assert rc == 0, out
 
 
 # --- dispatch -------------------------------------------------------------
@@ -435,6 +469,39 @@ def test_table_change_reaches_every_worker_without_reload(nginx_factory):
     assert time.monotonic() - t0 < 3
 
 
+def test_table_for_the_next_configuration_waits_for_the_reload_quietly(
+        nginx_factory):
+    """What an old worker sees while a reload adds an upstream: the new
+    table names it and carries the new token. It keeps its table, says so
+    once at notice level, and the reload's workers take the new table."""
+    be = Backends(nginx_factory, "ab")
+    ups = {"a": be.upstream("a")}
+    r = Router(nginx_factory, ups,
+               _table("host example.com\nprefix / a\n", version="v1",
+                      config="c1"), config="c1")
+    r.swap(_table("host example.com\nprefix /b b\nprefix / a\n",
+                  version="v2", config="c2"))
+    notice = ("[notice] ", "portico_routes: table v2 is for configuration "
+              "c2, this worker runs c1; keeping version v1 until the reload")
+    wait_for(lambda: notice[1] in r.nginx.error_log(), what="the notice")
+    time.sleep(0.5)     # five more intervals: still one line
+    log = r.nginx.error_log()
+    line = [x for x in log.splitlines() if notice[1] in x]
+    assert len(line) == 1 and notice[0] in line[0], log
+    assert "[error]" not in log, log
+    assert routes_version(r.sport)[0] == "v1"
+    assert r.backend("/b") == "a"
+
+    # the reload brings the upstream and the token: the table is taken
+    ups_b = f"upstream b {{ {be.upstream('b')} }}\n"
+    r.nginx.reload(r.nginx.http_conf.replace("config=c1", "config=c2")
+                   .replace("upstream portico_dispatch",
+                            ups_b + "upstream portico_dispatch", 1))
+    _wait_version(r, "v2", timeout=5)
+    assert r.backend("/b") == "b"
+    assert "[error]" not in r.nginx.error_log()
+
+
 def test_broken_table_at_runtime_keeps_the_old_one_and_logs_file_line(
         nginx_factory):
     be = Backends(nginx_factory, "ab")
@@ -464,11 +531,13 @@ def test_broken_table_at_runtime_keeps_the_old_one_and_logs_file_line(
 
 # --- configuration time ---------------------------------------------------
 
-def _checked(nginx_factory, be, table):
+def _checked(nginx_factory, be, table, profiles=None, extra="",
+             config=None):
     """nginx -t of a routing config with this table; (rc, output, path)."""
     port, sport = testbed.free_port(), testbed.free_port()
-    n = nginx_factory(routes_conf({x: be.upstream(x) for x in be.addr},
-                                  port, sport), start=False)
+    n = nginx_factory(_with_config(
+        routes_conf({x: be.upstream(x) for x in be.addr}, port, sport,
+                    profiles=profiles, extra=extra), config), start=False)
     path = os.path.join(n.prefix, "conf", "routes")
     write_routes(path, table)
     res = n.test_config()
@@ -484,6 +553,13 @@ BROKEN = [
     (_table("https-port 0\n"), 3, "N in 1-65535"),
     (_table("host a.example.com\nhttps-port 444\n"), 4,
      '"https-port" must be line 3'),
+    (_table("https-port 444\nconfig abc\n"), 4, '"config" must be line 3'),
+    (_table("config abc\nhost *\nhttps-port 444\n"), 5,
+     '"https-port" must be line 3, or 4 after "config"'),
+    (_table("config ABC\n"), 3, 'expected "config TOKEN"'),
+    (_table("config\n"), 3, 'expected "config TOKEN"'),
+    (_table("host a.example.com\nprefix / a @portico_p1\n"), 4,
+     'unknown profile "@portico_p1"'),
     (_table("prefix / a\n"), 3, 'rule before the first "host" line'),
     (_table("host a.example.com\nprefix / nosuch\n"), 4,
      'unknown upstream "nosuch"'),
@@ -532,6 +608,31 @@ def test_broken_table_fails_nginx_t_with_reason_and_file_line(
     assert f" in {path}:{line}\n" in out, out
 
 
+def test_table_for_another_configuration_fails_nginx_t_with_the_reason(
+        nginx_factory):
+    be = Backends.__new__(Backends)
+    be.port, be.addr = 9, {"a": "127.0.0.2"}
+    table = _table("host *\nprefix / a\n", version="v7", config="0badc0de")
+    rc, out, path = _checked(nginx_factory, be, table, config="1234abcd")
+    assert rc == 1, out
+    assert ("[emerg] portico_routes: table made for another configuration "
+            "(table v7 is for configuration 0badc0de, \"portico_routes\" "
+            f"has config=1234abcd) in {path}:3\n") in out, out
+    # the same token, a table without the line, a directive without token
+    assert _checked(nginx_factory, be, table, config="0badc0de")[0] == 0
+    assert _checked(nginx_factory, be, _table("host *\nprefix / a\n"),
+                    config="1234abcd")[0] == 0
+    assert _checked(nginx_factory, be, table)[0] == 0
+
+
+def test_invalid_config_token_in_the_directive_fails_nginx_t(nginx_factory):
+    be = Backends.__new__(Backends)
+    be.port, be.addr = 9, {"a": "127.0.0.2"}
+    rc, out, _ = _checked(nginx_factory, be, _table("host *\nprefix / a\n"),
+                          config="Not-Hex")
+    assert rc == 1 and 'invalid config token "config=Not-Hex"' in out, out
+
+
 def test_missing_table_fails_nginx_t(nginx_factory):
     port, sport = testbed.free_port(), testbed.free_port()
     n = nginx_factory(routes_conf({"a": "server 127.0.0.2:9;"}, port, sport),
@@ -549,7 +650,9 @@ def test_good_table_with_every_feature_passes_nginx_t(nginx_factory):
         "host *\nprefix / a\n"
         "host example.com redirect\nexact /login b_1 @portico_p1\n"
         "prefix /api a\nplain /static a\nprefix / -\ndefault a\n"
-        "host *.apps.example.com\nprefix / b_1\n", https_port=8443))
+        "host *.apps.example.com\nprefix / b_1\n", https_port=8443,
+        config="0123456789abcdef"), profiles=PROFILES,
+        config="0123456789abcdef")
     assert rc == 0, out
 
 
