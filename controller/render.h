@@ -9,6 +9,8 @@
  * default server, one server per host with a certificate (SNI), each
  * routing every request with `portico_route` and holding one named
  * location per option profile (profiles.h), and the status server.
+ * `portico_routes routes config=TOKEN;` names the route tables made for
+ * it (routes_config_token(), routes.h).
  * Shared proxy settings live at http level. Every value that came from a
  * resource is quoted with cfg_quote().
  *

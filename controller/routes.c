@@ -53,6 +53,16 @@ static void section(struct ownedtext *t, const struct profiles *p,
     }
 }
 
+/* len hex digits of a digest (even len <= 2 * mdlen), NUL-terminated. */
+static void hex_of(const unsigned char *md, unsigned int mdlen, char *out,
+                   size_t len)
+{
+    memset(out, '0', len);
+    for (size_t i = 0; i < len / 2 && i < mdlen; i++)
+        snprintf(out + 2 * i, 3, "%02x", md[i]);
+    out[len] = '\0';
+}
+
 static void version_of(const struct buf *header, const struct buf *body,
                        char out[ROUTES_VERSION_LEN + 1])
 {
@@ -66,10 +76,37 @@ static void version_of(const struct buf *header, const struct buf *body,
         EVP_DigestFinal_ex(ctx, md, &mdlen) != 1)
         mdlen = 0;
     EVP_MD_CTX_free(ctx);
-    memset(out, '0', ROUTES_VERSION_LEN);
-    for (size_t i = 0; i < ROUTES_VERSION_LEN / 2 && i < mdlen; i++)
-        snprintf(out + 2 * i, 3, "%02x", md[i]);
-    out[ROUTES_VERSION_LEN] = '\0';
+    hex_of(md, mdlen, out, ROUTES_VERSION_LEN);
+}
+
+static int digest_line(EVP_MD_CTX *ctx, const char *word, const char *name)
+{
+    return EVP_DigestUpdate(ctx, word, strlen(word)) == 1 &&
+           EVP_DigestUpdate(ctx, " ", 1) == 1 &&
+           EVP_DigestUpdate(ctx, name, strlen(name)) == 1 &&
+           EVP_DigestUpdate(ctx, "\n", 1) == 1;
+}
+
+int routes_config_token(const struct model *m, const struct profiles *p,
+                        char out[ROUTES_CONFIG_LEN + 1])
+{
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int mdlen = 0;
+    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+    int ok = ctx && EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) == 1;
+
+    for (size_t i = 0; ok && i < m->nups; i++)
+        ok = digest_line(ctx, "upstream", m->ups[i].name);
+    for (size_t i = 0; ok && i < p->n; i++)
+        ok = digest_line(ctx, "profile", p->list[i].name);
+    ok = ok && EVP_DigestFinal_ex(ctx, md, &mdlen) == 1;
+    EVP_MD_CTX_free(ctx);
+    if (!ok) {
+        memset(out, 0, ROUTES_CONFIG_LEN + 1);
+        return -1;
+    }
+    hex_of(md, mdlen, out, ROUTES_CONFIG_LEN);
+    return 0;
 }
 
 int routes_render(const struct model *m, const struct profiles *p,
@@ -80,10 +117,14 @@ int routes_render(const struct model *m, const struct profiles *p,
     int failed;
 
     memset(out, 0, sizeof(*out));
+    if (routes_config_token(m, p, out->config) < 0)
+        return -1;
     ownedtext_init(&out->t);
     ownedtext_init(&body);
     buf_init(&header);
     buf_printf(&header, "portico-routes %d\n", ROUTES_FORMAT);
+    /* Part of the version's input like every line after it. */
+    ownedtext_printf(&body, OWNER_NONE, "config %s\n", out->config);
     ownedtext_printf(&body, OWNER_NONE, "https-port %d\n", https_port);
     section(&body, p, &m->def);
     for (size_t i = 0; i < m->nservers; i++)

@@ -14,6 +14,13 @@
  * ImplementationSpecific on the same path; `default` when a
  * defaultBackend applies; `-` for a backend that cannot be resolved
  * (503); `@PROFILE` when the rule's Ingress set proxy options.
+ *
+ * Line 3, `config TOKEN`, names the nginx.conf the table was made for:
+ * TOKEN (routes_config_token()) covers every name a table may refer to,
+ * the upstreams and the profiles, and render.c writes the same TOKEN into
+ * `portico_routes routes config=TOKEN;`. A worker of the previous
+ * nginx.conf, still running while a reload adds a Service or a profile,
+ * so keeps its table instead of refusing the new one with an error.
  */
 #ifndef PORTICO_CONTROLLER_ROUTES_H
 #define PORTICO_CONTROLLER_ROUTES_H
@@ -27,11 +34,21 @@
 #define ROUTES_FILE         "routes"    /* next to nginx.conf */
 #define ROUTES_FORMAT       1
 #define ROUTES_VERSION_LEN  16
+#define ROUTES_CONFIG_LEN   16
 
 struct routes_result {
     struct ownedtext t;
     char version[ROUTES_VERSION_LEN + 1];
+    char config[ROUTES_CONFIG_LEN + 1];
 };
+
+/* The configuration token of m: the first ROUTES_CONFIG_LEN hex digits of
+ * a SHA-256 over "upstream NAME\n" for every upstream, then
+ * "profile NAME\n" for every profile, both sorted by name as the model
+ * and profiles.h keep them. Equal tokens: a table of one configuration
+ * names nothing the other lacks. 0, or -1 (digest failure). */
+int routes_config_token(const struct model *m, const struct profiles *p,
+                        char out[ROUTES_CONFIG_LEN + 1]);
 
 /* 0, or -1 out of memory. https_port: the redirect target port. */
 int routes_render(const struct model *m, const struct profiles *p,

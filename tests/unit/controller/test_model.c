@@ -531,7 +531,7 @@ static void only_hosts_with_a_certificate_get_a_server_block(void **state)
     assert_int_equal(count(t, "location / { portico_route; proxy_pass "
                               "http://portico_dispatch; }"), 2);
     assert_non_null(strstr(t, "upstream portico_dispatch { portico_dispatch; }"));
-    assert_non_null(strstr(t, "portico_routes routes;"));
+    assert_non_null(strstr(t, "portico_routes routes config="));
     assert_non_null(strstr(t, "location = /routes-version { "
                               "portico_routes_status; }"));
     render_result_free(&r);

@@ -3,7 +3,9 @@
  * longest first with Prefix before ImplementationSpecific; default, 503,
  * profile, redirect and wildcard lines; the same bytes whatever the input
  * order; a version that changes exactly when the content does; every
- * line traced to the Ingress that produced it. */
+ * line traced to the Ingress that produced it; the configuration token,
+ * the same in the table and in nginx.conf, that changes exactly when the
+ * upstreams or the profiles do. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -17,6 +19,7 @@
 #include "controller/manifest.h"
 #include "controller/model.h"
 #include "controller/profiles.h"
+#include "controller/render.h"
 #include "controller/routes.h"
 #include "controller/store.h"
 
@@ -103,11 +106,12 @@ static const char *ups(const struct fixture *f, const char *svc)
     return NULL;
 }
 
-/* The table from line 3 on (after the header and the version). */
+/* The table from line 4 on (after the header, version and config). */
 static const char *body(const struct fixture *f)
 {
     const char *t = f->rt.t.text.data;
 
+    t = strchr(t, '\n') + 1;
     t = strchr(t, '\n') + 1;
     return strchr(t, '\n') + 1;
 }
@@ -148,16 +152,16 @@ static const char MIXED[] =
     RULE("/", "ImplementationSpecific", "web")
     "---\n";
 
-static void header_version_and_https_port_come_first(void **state)
+static void header_version_config_and_https_port_come_first(void **state)
 {
     struct fixture f;
-    char want[64];
+    char want[128];
 
     build(&f, MIXED, 8443);
     const char *t = f.rt.t.text.data;
     assert_int_equal(strncmp(t, "portico-routes 1\nversion ", 25), 0);
-    snprintf(want, sizeof(want), "version %s\nhttps-port 8443\n",
-             f.rt.version);
+    snprintf(want, sizeof(want), "version %s\nconfig %s\nhttps-port 8443\n",
+             f.rt.version, f.rt.config);
     assert_non_null(strstr(t, want));
     assert_int_equal(strlen(f.rt.version), ROUTES_VERSION_LEN);
     assert_int_equal(strspn(f.rt.version, "0123456789abcdef"),
@@ -367,8 +371,8 @@ static void every_line_is_traced_to_the_ingress_that_made_it(void **state)
     for (const char *c = f.rt.t.text.data; *c; c++)
         newlines += *c == '\n';
     assert_int_equal(f.rt.t.nlines, newlines);
-    /* header, version, https-port and "host *" belong to nobody */
-    for (size_t l = 1; l <= 3; l++)
+    /* header, version, config, https-port and "host *" belong to nobody */
+    for (size_t l = 1; l <= 4; l++)
         assert_int_equal(ownedtext_owner(&f.rt.t, l), OWNER_NONE);
     assert_int_equal(ownedtext_owner(&f.rt.t, line_of(&f, "host *")),
                      OWNER_NONE);
@@ -433,10 +437,105 @@ static void options_shared_by_ingresses_make_one_profile_owned_by_the_oldest(
     release(&f);
 }
 
+static const struct render_opts RENDER = {
+    .resolver = "127.0.0.1:53",
+    .resolve_ttl = "1s 30s",
+    .http_port = 80,
+    .https_port = 443,
+    .status_port = 10246,
+    .prefix = "/p",
+    .default_crt = "/p/d.crt",
+    .default_key = "/p/d.key",
+    .worker_processes = "1",
+    .keepalive = 32,
+    .error_log = "stderr",
+};
+
+/* SHA-256 of "upstream NAME\n"... "profile NAME\n"..., 16 hex digits. */
+static void expected_token(const struct model *m, const struct profiles *p,
+                           char out[17])
+{
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int n = 0;
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+
+    assert_non_null(f);
+    for (size_t i = 0; i < m->nups; i++)
+        fprintf(f, "upstream %s\n", m->ups[i].name);
+    for (size_t i = 0; i < p->n; i++)
+        fprintf(f, "profile %s\n", p->list[i].name);
+    fclose(f);
+    EVP_Digest(text, len, md, &n, EVP_sha256(), NULL);
+    free(text);
+    for (int i = 0; i < 8; i++)
+        snprintf(out + 2 * i, 3, "%02x", md[i]);
+}
+
+/* The token of the YAML's table, checked against nginx.conf's directive
+ * and against the definition. */
+static void token_of(const char *yaml, char out[17])
+{
+    struct fixture f;
+    struct profiles p;
+    struct render_result r;
+    char want[17], directive[64];
+
+    build(&f, yaml, HTTPS_PORT);
+    assert_int_equal(profiles_build(&f.m, &p), 0);
+    expected_token(&f.m, &p, want);
+    assert_string_equal(f.rt.config, want);
+    assert_int_equal(render_config(&f.m, &p, &RENDER, &r), 0);
+    snprintf(directive, sizeof(directive),
+             "\nportico_routes routes config=%s;\n", want);
+    assert_non_null(strstr(r.t.text.data, directive));
+    render_result_free(&r);
+    profiles_free(&p);
+    memcpy(out, want, sizeof(want));
+    release(&f);
+}
+
+static void config_token_changes_exactly_when_upstreams_or_profiles_do(
+    void **state)
+{
+#define ING(extra, rules)                                                   \
+    "kind: Ingress\nmetadata: {name: a, namespace: ns" extra "}\n"          \
+    "spec:\n  ingressClassName: portico\n  rules:\n  - host: a.test\n"     \
+    "    http:\n      paths:\n" rules "---\n"
+    static const char base[] = ING("", RULE("/a", "Prefix", "web"));
+    /* other paths and hosts, the same Service: the same token */
+    static const char paths[] = ING("", RULE("/b", "Exact", "web")
+                                        RULE("/c", "Prefix", "web"));
+    /* a new Service: a new upstream */
+    static const char service[] = ING("", RULE("/a", "Prefix", "web")
+                                          RULE("/b", "Prefix", "api"));
+    /* proxy options: a new profile */
+    static const char profile[] =
+        ING(", annotations: {portico.io/proxy-read-timeout: 5s}",
+            RULE("/a", "Prefix", "web"));
+    static const char other_profile[] =
+        ING(", annotations: {portico.io/proxy-read-timeout: 6s}",
+            RULE("/a", "Prefix", "web"));
+#undef ING
+    char t_base[17], t_paths[17], t_service[17], t_profile[17], t_other[17];
+
+    token_of(base, t_base);
+    token_of(paths, t_paths);
+    token_of(service, t_service);
+    token_of(profile, t_profile);
+    token_of(other_profile, t_other);
+    assert_int_equal(strspn(t_base, "0123456789abcdef"), ROUTES_CONFIG_LEN);
+    assert_string_equal(t_base, t_paths);
+    assert_string_not_equal(t_base, t_service);
+    assert_string_not_equal(t_base, t_profile);
+    assert_string_not_equal(t_profile, t_other);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(header_version_and_https_port_come_first),
+        cmocka_unit_test(header_version_config_and_https_port_come_first),
         cmocka_unit_test(rules_are_exact_first_then_longest_prefix_before_plain),
         cmocka_unit_test(default_backend_missing_service_and_profiles_have_lines),
         cmocka_unit_test(https_only_and_wildcard_hosts_have_their_section),
@@ -445,6 +544,8 @@ int main(void)
         cmocka_unit_test(every_line_is_traced_to_the_ingress_that_made_it),
         cmocka_unit_test(
             options_shared_by_ingresses_make_one_profile_owned_by_the_oldest),
+        cmocka_unit_test(
+            config_token_changes_exactly_when_upstreams_or_profiles_do),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
