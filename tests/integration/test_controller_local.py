@@ -415,6 +415,70 @@ def test_a_new_service_port_still_reloads_nginx(ctl):
     assert not set(new_workers) & set(workers)
 
 
+def test_adding_a_service_under_traffic_logs_no_route_table_error(
+        ctl, http_backend, cluster_dns, slow_backend):
+    """The table of a reload that adds a Service names an upstream the old
+    workers lack; its config token tells them it is for the next
+    configuration: they keep their table with one notice, not an [error],
+    and every request is answered throughout. A slow request holds an old
+    worker through the change, so it polls the new table for certain."""
+    import threading
+    p = ctl.ports
+    slow_port = testbed.free_port("127.0.0.6")
+    slow = slow_backend("127.0.0.6", slow_port, delay=0.0)
+    cluster_dns.set(f"slow.{NS}.svc.cluster.local", "127.0.0.6")
+    ctl.write("svc-slow", service("slow", slow_port))
+    ctl.write("t", ingress("t", [("t.test", [
+        ("/", "Prefix", "alpha", p["alpha"]),
+        ("/slow", "Prefix", "slow", slow_port)])]))
+    ctl.wait_status("t.test", "/slow", 200)
+    ctl.wait_served("t.test", "/", "alpha")
+    log_from = os.path.getsize(ctl.proc.log_path)
+
+    slow.delay = 2.5
+    held, answers, stop = [], [], threading.Event()
+    holder = threading.Thread(target=lambda: held.append(
+        ctl.get("t.test", "/slow").status))
+
+    def traffic():
+        while not stop.is_set():
+            try:
+                answers.append(ctl.get("t.test", "/").status)
+            except OSError as e:
+                answers.append(repr(e))
+    load = threading.Thread(target=traffic)
+    holder.start()
+    load.start()
+    try:
+        time.sleep(0.3)                 # the slow request is in a worker
+        delta = http_backend(addr="127.0.0.5", name="delta")
+        cluster_dns.set(f"delta.{NS}.svc.cluster.local", delta.addr)
+        ctl.write("svc-delta", service("delta", delta.port))
+        ctl.write("t", ingress("t", [("t.test", [
+            ("/", "Prefix", "alpha", p["alpha"]),
+            ("/slow", "Prefix", "slow", slow_port),
+            ("/d", "Prefix", "delta", delta.port)])]))
+        ctl.wait_served("t.test", "/d", "delta")
+        holder.join(10)
+    finally:
+        stop.set()
+        load.join(10)
+    assert held == [200]
+    assert len(answers) > 20 and set(answers) == {200}, set(answers)
+    with open(ctl.proc.log_path, "rb") as f:
+        f.seek(log_from)
+        log = f.read().decode(errors="replace")
+    errors = [x for x in log.splitlines()
+              if "[error]" in x and "portico_routes" in x]
+    assert errors == [], errors
+    notices = [x for x in log.splitlines() if "[notice]" in x and
+               re.search(r"portico_routes: table [0-9a-f]{16} is for "
+                         r"configuration [0-9a-f]{16}, this worker runs "
+                         r"[0-9a-f]{16}; keeping version [0-9a-f]{16} "
+                         r"until the reload", x)]
+    assert notices, log
+
+
 def test_proxy_options_apply_per_ingress_through_shared_profiles(ctl):
     """portico.io/proxy-body-size limits only its own Ingress's rules (a
     named location per option set); a second Ingress with the same values
