@@ -7,9 +7,10 @@
  * (`@portico_pHASH`), a named location every routing server has, holding
  * those options. A profile is one distinct option set among the served
  * Ingresses. Its name is a hash of its values, so adding or removing an
- * option set never renames the others (while a reload is under way the
- * old workers may already read the new table: a rule keeps pointing at
- * the same options). Its owner is the oldest Ingress using it: an
+ * option set never renames the others. Every profile name enters the
+ * configuration token (routes.h): a table naming a new profile is left
+ * alone by the old workers of a reload. Its owner is the oldest Ingress
+ * using it: an
  * `nginx -t` error on a profile line leaves that Ingress out, and the
  * next one with the same bad values after it.
  */
