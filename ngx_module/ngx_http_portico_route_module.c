@@ -62,6 +62,8 @@ static ngx_int_t ngx_http_portico_route_upstreams(ngx_conf_t *cf,
     ngx_http_portico_route_main_conf_t *rmcf);
 static ngx_int_t ngx_http_portico_route_profiles(ngx_conf_t *cf,
     ngx_http_portico_route_main_conf_t *rmcf);
+static ngx_int_t ngx_http_portico_route_profiles_add(ngx_conf_t *cf,
+    ngx_http_portico_route_main_conf_t *rmcf, ngx_http_core_srv_conf_t *cscf);
 static void ngx_http_portico_route_cleanup(void *data);
 static char *ngx_http_portico_routes(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
@@ -580,7 +582,9 @@ ngx_http_portico_route_upstreams(ngx_conf_t *cf,
  * The named locations a table may name as "@PROFILE": those of every
  * routing server (a server with a location, regular or named, that has
  * "portico_route"), so that a jump from any of them finds its location.
- * nginx has split every server's named locations off by now.
+ * Only the first routing server's names can be in all of them: they are
+ * the entries, and each counts the routing servers that have it.  nginx
+ * has split every server's named locations off by now.
  */
 
 static ngx_int_t
@@ -598,20 +602,6 @@ ngx_http_portico_route_profiles(ngx_conf_t *cf,
     cmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_core_module);
     cscfp = cmcf->servers.elts;
 
-    n = 0;
-
-    for (s = 0; s < cmcf->servers.nelts; s++) {
-        for (clcfp = cscfp[s]->named_locations; clcfp && *clcfp; clcfp++) {
-            n++;
-        }
-    }
-
-    if (ngx_http_portico_route_names_init(&rmcf->refs.profiles, cf->pool, n)
-        != NGX_OK)
-    {
-        return NGX_ERROR;
-    }
-
     rmcf->refs.nrouting = 0;
 
     for (s = 0; s < cmcf->servers.nelts; s++) {
@@ -628,34 +618,67 @@ ngx_http_portico_route_profiles(ngx_conf_t *cf,
             continue;
         }
 
-        rmcf->refs.nrouting++;
+        if (rmcf->refs.nrouting++ == 0
+            && ngx_http_portico_route_profiles_add(cf, rmcf, cscfp[s])
+               != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
 
         for (clcfp = cscfp[s]->named_locations; clcfp && *clcfp; clcfp++) {
 
             profile = ngx_http_portico_route_names_find(&rmcf->refs.profiles,
                                                         (*clcfp)->name.data,
                                                         (*clcfp)->name.len);
-            if (profile == NULL) {
-                profile = ngx_pcalloc(cf->pool,
-                                  sizeof(ngx_http_portico_route_profile_t));
-                if (profile == NULL) {
-                    return NGX_ERROR;
-                }
-
-                if (ngx_http_portico_route_names_add(&rmcf->refs.profiles,
-                                                     &(*clcfp)->name, profile)
-                    == NGX_ERROR)
-                {
-                    return NGX_ERROR;
-                }
-            }
 
             /* a name twice in one server counts once */
 
-            if (profile->last != s + 1) {
+            if (profile != NULL && profile->last != s + 1) {
                 profile->last = s + 1;
                 profile->servers++;
             }
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+/* the named locations of the first routing server, each seen by none yet */
+
+static ngx_int_t
+ngx_http_portico_route_profiles_add(ngx_conf_t *cf,
+    ngx_http_portico_route_main_conf_t *rmcf, ngx_http_core_srv_conf_t *cscf)
+{
+    ngx_uint_t                           n;
+    ngx_http_core_loc_conf_t           **clcfp;
+    ngx_http_portico_route_profile_t    *profile;
+
+    n = 0;
+
+    for (clcfp = cscf->named_locations; clcfp && *clcfp; clcfp++) {
+        n++;
+    }
+
+    if (ngx_http_portico_route_names_init(&rmcf->refs.profiles, cf->pool, n)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    for (clcfp = cscf->named_locations; clcfp && *clcfp; clcfp++) {
+
+        profile = ngx_pcalloc(cf->pool,
+                              sizeof(ngx_http_portico_route_profile_t));
+        if (profile == NULL) {
+            return NGX_ERROR;
+        }
+
+        if (ngx_http_portico_route_names_add(&rmcf->refs.profiles,
+                                             &(*clcfp)->name, profile)
+            == NGX_ERROR)
+        {
+            return NGX_ERROR;
         }
     }
 
