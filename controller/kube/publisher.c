@@ -91,6 +91,11 @@ struct publisher {
     struct write_op *writes;
     size_t nwrites;
     unsigned long writes_started;
+    /* A burst: from the round that starts writes after an idle spell to
+     * the round that finds nothing in flight; logged once at its end. */
+    int burst;
+    unsigned long burst_first;      /* writes_started when it began */
+    uint64_t burst_started_ms;
     struct ev_timer *sync_timer;
     uint64_t sync_due_ms;
     struct backoff write_backoff;
@@ -733,17 +738,28 @@ static int ready_to_write(struct publisher *p)
 
 static void sync_round(struct publisher *p);
 
-/* One reconcile round; a line when it writes anything (per-object lines
- * are debug: thousands of Ingresses would flood the log). */
+/* One reconcile round. Every finished write runs another round, so a
+ * line per round would be a line per object (thousands at start): one
+ * line per burst instead, when nothing is left in flight (per-object
+ * lines are debug). */
 static void sync_cb(struct evloop *loop, struct ev_timer *t, void *arg)
 {
     struct publisher *p = arg;
     unsigned long before = p->writes_started;
 
     sync_round(p);
-    if (p->writes_started > before)
-        log_info("kube: publishing: %lu writes (Ingress status, "
-                 "DNSEndpoints)", p->writes_started - before);
+    if (p->writes_started > before && !p->burst) {
+        p->burst = 1;
+        p->burst_first = before;
+        p->burst_started_ms = evloop_now_ms(p->loop);
+    }
+    if (p->burst && p->nwrites == 0) {
+        p->burst = 0;
+        log_info("kube: published %lu writes (Ingress status, DNSEndpoints) "
+                 "in %.1f s", p->writes_started - p->burst_first,
+                 (double)(evloop_now_ms(p->loop) - p->burst_started_ms) /
+                     1000.0);
+    }
 }
 
 static void sync_round(struct publisher *p)
