@@ -217,8 +217,8 @@ def test_valgrind_reports_no_invalid_access_while_names_wait_time_out_and_reload
     # one slot, a DNS server that never answers: names wait in the queue,
     # time out one after the other, a reload and the exit find the queue
     # full and a lookup in flight
-    from test_module_valgrind import (DEFINITE_RE, ERRORS_RE, INVALID_RE,
-                                      SUPPRESSIONS, VALGRIND, _reports)
+    from test_module_valgrind import (SUPPRESSIONS, VALGRIND, _reports,
+                                      assert_clean)
     dns = CountingDNS(answer=None)
     try:
         sport = testbed.free_port()
@@ -251,13 +251,7 @@ def test_valgrind_reports_no_invalid_access_while_names_wait_time_out_and_reload
 
     reports = _reports(str(tmp_path / "valgrind.*.log"))
     assert len(reports) >= 3, list(reports)
-    for path, text in reports.items():
-        name = os.path.basename(path)
-        assert INVALID_RE.search(text) is None, f"{name}:\n{text[-6000:]}"
-        errors = ERRORS_RE.findall(text)
-        assert errors and errors[-1] == "0", f"{name}:\n{text[-6000:]}"
-        for lost in DEFINITE_RE.findall(text):
-            assert lost == "0", f"{name}:\n{text[-6000:]}"
+    assert_clean(reports)
     # one slot: the next lookup only after the previous one timed out,
     # except across the reload (the old worker's last lookup may still be
     # in flight when the new worker starts)

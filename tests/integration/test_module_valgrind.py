@@ -42,6 +42,18 @@ def _reports(pattern):
     return out
 
 
+def assert_clean(reports):
+    """Every valgrind log: no invalid access, 0 errors, nothing definitely
+    lost."""
+    for path, text in reports.items():
+        name = os.path.basename(path)
+        assert INVALID_RE.search(text) is None, f"{name}:\n{text[-6000:]}"
+        errors = ERRORS_RE.findall(text)
+        assert errors and errors[-1] == "0", f"{name}:\n{text[-6000:]}"
+        for lost in DEFINITE_RE.findall(text):
+            assert lost == "0", f"{name}:\n{text[-6000:]}"
+
+
 def test_valgrind_reports_no_invalid_access_and_no_definite_leak(
         procs, nginx_factory, cluster_dns_factory, nginx_backends,
         slow_backend, tmp_path):
@@ -115,13 +127,7 @@ def test_valgrind_reports_no_invalid_access_and_no_definite_leak(
     reports = _reports(str(tmp_path / "valgrind.*.log"))
     # the master, the first worker and the worker after the reload
     assert len(reports) >= 3, list(reports)
-    for path, text in reports.items():
-        name = os.path.basename(path)
-        assert INVALID_RE.search(text) is None, f"{name}:\n{text[-6000:]}"
-        errors = ERRORS_RE.findall(text)
-        assert errors and errors[-1] == "0", f"{name}:\n{text[-6000:]}"
-        for lost in DEFINITE_RE.findall(text):
-            assert lost == "0", f"{name}:\n{text[-6000:]}"
+    assert_clean(reports)
 
 
 # nginx core, not the module: a worker's connection array (allocated by
@@ -225,10 +231,4 @@ def test_valgrind_routes_swap_and_named_location_jump_are_clean(
 
     reports = _reports(str(tmp_path / "valgrind.*.log"))
     assert len(reports) >= 3, list(reports)
-    for path, text in reports.items():
-        name = os.path.basename(path)
-        assert INVALID_RE.search(text) is None, f"{name}:\n{text[-6000:]}"
-        errors = ERRORS_RE.findall(text)
-        assert errors and errors[-1] == "0", f"{name}:\n{text[-6000:]}"
-        for lost in DEFINITE_RE.findall(text):
-            assert lost == "0", f"{name}:\n{text[-6000:]}"
+    assert_clean(reports)
