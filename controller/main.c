@@ -9,6 +9,7 @@
  * their own threads.
  */
 #include <errno.h>
+#include <stddef.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,6 +19,7 @@
 #include <unistd.h>
 
 #include "evloop.h"
+#include "flags.h"
 #include "httpd.h"
 #include "log.h"
 #include "netaddr.h"
@@ -111,65 +113,142 @@ struct controller {
     uint64_t shutdown_deadline_ms;
 };
 
+/* ---- flags -------------------------------------------------------------------- */
+
+static int set_resolver_sockets(void *target, const struct flag *f,
+                                const char *value, char *err, size_t errlen)
+{
+    int *n = FLAG_FIELD(target, f, int);
+
+    if (flag_set_port(target, f, value, err, errlen) < 0 ||
+        *n > MAX_RESOLVER_SOCKETS) {
+        snprintf(err, errlen, "want 1-%d, not \"%.60s\"", MAX_RESOLVER_SOCKETS,
+                 value);
+        return -1;
+    }
+    return 0;
+}
+
+static int set_duration_ms(void *target, const struct flag *f,
+                           const char *value, char *err, size_t errlen)
+{
+    if (vault_parse_duration_ms(value, FLAG_FIELD(target, f, long)) < 0) {
+        snprintf(err, errlen, "invalid \"%.60s\"", value);
+        return -1;
+    }
+    return 0;
+}
+
+static int set_log_level(void *target, const struct flag *f,
+                         const char *value, char *err, size_t errlen)
+{
+    if (log_level_parse(value, FLAG_FIELD(target, f, enum log_level)) < 0) {
+        snprintf(err, errlen, "invalid \"%.60s\"", value);
+        return -1;
+    }
+    return 0;
+}
+
+#define OPT(field) offsetof(struct opts, field)
+
+/* One row per flag; the defaults are set in parse_args. */
+static const struct flag controller_flags[] = {
+    FLAG_SECTION("Source:"),
+    {"source", required_argument, "kube|dir:PATH", flag_set_str, OPT(source),
+     "kube (default): watch the Kubernetes API;\n"
+     "dir:PATH: read *.yaml/*.yml/*.json manifests\n"
+     "(Ingress, Service, Secret, IngressClass) from\n"
+     "PATH and follow changes (local mode)"},
+    {"kubeconfig", required_argument, "PATH", flag_set_str, OPT(kubeconfig),
+     "kubeconfig file (default: in-cluster config)"},
+    {"watch-namespace", required_argument, "NS", flag_set_str,
+     OPT(watch_namespace), "only this namespace (default: all)"},
+    FLAG_SECTION("Ingress selection:"),
+    {"controller-class", required_argument, "NAME", flag_set_str,
+     OPT(controller_class), "IngressClass spec.controller we own\n"
+     "(default portico.io/ingress-controller)"},
+    {"ingress-class", required_argument, "NAME", flag_set_str,
+     OPT(ingress_class), "legacy kubernetes.io/ingress.class value\n"
+     "(default portico)"},
+    {"watch-ingress-without-class", optional_argument, NULL, flag_set_bool,
+     OPT(watch_without_class), "serve Ingresses with no class at all (also\n"
+     "done when our IngressClass is the default)"},
+    {"cluster-domain", required_argument, "DOMAIN", flag_set_str,
+     OPT(cluster_domain),
+     "Service names: SVC.NS.svc.DOMAIN (cluster.local)"},
+    FLAG_SECTION("nginx:"),
+    {"nginx-binary", required_argument, "PATH", flag_set_str,
+     OPT(nginx_binary), "(default /usr/sbin/nginx)"},
+    {"nginx-prefix", required_argument, "DIR", flag_set_str, OPT(prefix),
+     "state folder: nginx.conf, route table, pid,\n"
+     "certificates, temp files\n"
+     "(default /var/lib/portico)"},
+    {"module-path", required_argument, "PATH", flag_set_str, OPT(module_path),
+     "ngx_http_upstream_resolve_module.so, with the\n"
+     "resolve and the route modules (default\n"
+     "/usr/lib/nginx/modules/ngx_http_upstream_resolve_module.so)"},
+    {"resolver", required_argument, "ADDR[:PORT]", flag_set_str,
+     OPT(resolver), "DNS for upstream names, i.e. portico-dnscache\n"
+     "(default 127.0.0.1:53)"},
+    {"resolve-ttl", required_argument, "MIN,MAX", flag_set_str,
+     OPT(resolve_ttl_arg), "re-resolve bounds (default 1s,30s)"},
+    {"resolver-sockets", required_argument, "N", set_resolver_sockets,
+     OPT(resolver_sockets), "UDP sockets per nginx worker for DNS: the\n"
+     "resolver is listed N times (default 1; the\n"
+     "module paces its lookups, see\n"
+     "resolve_max_in_flight)"},
+    {"http-port", required_argument, "N", flag_set_port, OPT(http_port),
+     "(default 80; 8080 with --source=dir)"},
+    {"https-port", required_argument, "N", flag_set_port, OPT(https_port),
+     "(default 443; 8443 with --source=dir)"},
+    {"bind-address", required_argument, "ADDR", flag_set_str,
+     OPT(bind_address), "listen only on ADDR (default: all)"},
+    {"status-port", required_argument, "N", flag_set_port, OPT(status_port),
+     "nginx status on 127.0.0.1:N: /nginx_status,\n"
+     "/upstreams, /config-version, /routes-version\n"
+     "(default 10246)"},
+    {"worker-processes", required_argument, "N|auto", flag_set_str,
+     OPT(worker_processes), "(default auto)"},
+    {"certs-dir", required_argument, "DIR", flag_set_str, OPT(certs_dir),
+     "certificate files (default PREFIX/certs)"},
+    {"debounce", required_argument, "DURATION", set_duration_ms,
+     OPT(debounce_ms), "coalesce changes for this long (default 100ms)"},
+    FLAG_SECTION("Publishing (kube source; only the leader writes):"),
+    {"publish-service", required_argument, "NS/NAME", flag_set_str,
+     OPT(publish_service), "copy this Service's load-balancer address\n"
+     "into Ingress status"},
+    {"publish-status-address", required_argument, "A,B", flag_set_str,
+     OPT(publish_status_address), "or publish these IPs/hostnames"},
+    {"publish-dnsendpoints", optional_argument, NULL, flag_set_bool,
+     OPT(publish_dnsendpoints), "also write one DNSEndpoint per Ingress"},
+    {"update-status-on-shutdown", optional_argument, NULL, flag_set_bool,
+     OPT(update_status_on_shutdown), "clear the status when stopping"},
+    {"election-id", required_argument, "NAME", flag_set_str,
+     OPT(election_id), "leader Lease name (default portico-leader)"},
+    {"lease-namespace", required_argument, "NS", flag_set_str,
+     OPT(lease_namespace), "(default $POD_NAMESPACE, else the\n"
+     "kubeconfig's or service account's, else\n"
+     "default)"},
+    {"pod-name", required_argument, "NAME", flag_set_str, OPT(pod_name),
+     "identity in the Lease (default $POD_NAME,\n"
+     "else the host name)"},
+    FLAG_SECTION("Observability:"),
+    {"metrics-address", required_argument, "[ADDR]:PORT", flag_set_str,
+     OPT(metrics_address), "/metrics /healthz /readyz (default :10254)"},
+    {"log-level", required_argument, "LEVEL", set_log_level, OPT(level),
+     "debug, info, warn or error (default info)"},
+};
+
 static void usage(FILE *out)
 {
     fprintf(out,
 "Usage: " PROGRAM " [flags]\n"
 "Keeps nginx configured from Kubernetes Ingresses (or a folder of manifests).\n"
 "\n"
-"Source:\n"
-"  --source=kube|dir:PATH        kube (default): watch the Kubernetes API;\n"
-"                                dir:PATH: read *.yaml/*.yml/*.json manifests\n"
-"                                (Ingress, Service, Secret, IngressClass) from\n"
-"                                PATH and follow changes (local mode)\n"
-"  --kubeconfig=PATH             kubeconfig file (default: in-cluster config)\n"
-"  --watch-namespace=NS          only this namespace (default: all)\n"
-"Ingress selection:\n"
-"  --controller-class=NAME       IngressClass spec.controller we own\n"
-"                                (default portico.io/ingress-controller)\n"
-"  --ingress-class=NAME          legacy kubernetes.io/ingress.class value\n"
-"                                (default portico)\n"
-"  --watch-ingress-without-class serve Ingresses with no class at all (also\n"
-"                                done when our IngressClass is the default)\n"
-"  --cluster-domain=DOMAIN       Service names: SVC.NS.svc.DOMAIN (cluster.local)\n"
-"nginx:\n"
-"  --nginx-binary=PATH           (default /usr/sbin/nginx)\n"
-"  --nginx-prefix=DIR            state folder: nginx.conf, route table, pid,\n"
-"                                certificates, temp files\n"
-"                                (default /var/lib/portico)\n"
-"  --module-path=PATH            ngx_http_upstream_resolve_module.so, with the\n"
-"                                resolve and the route modules (default\n"
-"                                /usr/lib/nginx/modules/ngx_http_upstream_resolve_module.so)\n"
-"  --resolver=ADDR[:PORT]        DNS for upstream names, i.e. portico-dnscache\n"
-"                                (default 127.0.0.1:53)\n"
-"  --resolve-ttl=MIN,MAX         re-resolve bounds (default 1s,30s)\n"
-"  --resolver-sockets=N          UDP sockets per nginx worker for DNS: the\n"
-"                                resolver is listed N times (default 1; the\n"
-"                                module paces its lookups, see\n"
-"                                resolve_max_in_flight)\n"
-"  --http-port=N --https-port=N  (default 80/443; 8080/8443 with --source=dir)\n"
-"  --bind-address=ADDR           listen only on ADDR (default: all)\n"
-"  --status-port=N               nginx status on 127.0.0.1:N: /nginx_status,\n"
-"                                /upstreams, /config-version, /routes-version\n"
-"                                (default 10246)\n"
-"  --worker-processes=N|auto     (default auto)\n"
-"  --certs-dir=DIR               certificate files (default PREFIX/certs)\n"
-"  --debounce=DURATION           coalesce changes for this long (default 100ms)\n"
-"Publishing (kube source; only the leader writes):\n"
-"  --publish-service=NS/NAME     copy this Service's load-balancer address\n"
-"                                into Ingress status\n"
-"  --publish-status-address=A,B  or publish these IPs/hostnames\n"
-"  --publish-dnsendpoints        also write one DNSEndpoint per Ingress\n"
-"  --update-status-on-shutdown   clear the status when stopping\n"
-"  --election-id=NAME            leader Lease name (default portico-leader)\n"
-"  --lease-namespace=NS          (default $POD_NAMESPACE, else the\n"
-"                                kubeconfig's or service account's, else\n"
-"                                default)\n"
-"  --pod-name=NAME               identity in the Lease (default $POD_NAME,\n"
-"                                else the host name)\n"
-"Observability:\n"
-"  --metrics-address=[ADDR]:PORT /metrics /healthz /readyz (default :10254)\n"
-"  --log-level=debug|info|warn|error   (default info)\n"
+"  --help, -h                    this text\n");
+    flags_usage(out, controller_flags,
+                sizeof(controller_flags) / sizeof(controller_flags[0]));
+    fprintf(out,
 "Vault (Ingresses labelled ssl: \"true\"; on when VAULT_ADDR or\n"
 "--vault-addr is set):\n");
     vault_config_usage(out);
@@ -178,40 +257,6 @@ static void usage(FILE *out)
 "\nLabels: ssl: \"true\" (certificates from Vault per host), httpsOnly: \"true\"\n"
 "(redirect HTTP to HTTPS). Annotations: portico.io/proxy-body-size,\n"
 "portico.io/proxy-{connect,read,send}-timeout. See docs/controller.md.\n");
-}
-
-/* "--name=value" or "--name value"; NULL if argv[*i] is not --name. */
-static const char *flag_value(int argc, char **argv, int *i, const char *name,
-                              int *bad)
-{
-    size_t n = strlen(name);
-    const char *a = argv[*i];
-
-    if (strncmp(a, name, n) != 0)
-        return NULL;
-    if (a[n] == '=')
-        return a + n + 1;
-    if (a[n] != '\0')
-        return NULL;
-    if (*i + 1 >= argc) {
-        fprintf(stderr, PROGRAM ": %s needs a value\n", name);
-        *bad = 1;
-        return NULL;
-    }
-    return argv[++*i];
-}
-
-static int parse_port(const char *name, const char *v, int *out)
-{
-    char *end;
-    long p = strtol(v, &end, 10);
-
-    if (!*v || *end || p < 1 || p > 65535) {
-        fprintf(stderr, PROGRAM ": %s: invalid port \"%s\"\n", name, v);
-        return -1;
-    }
-    *out = (int)p;
-    return 0;
 }
 
 /* "1s,30s" -> "1s 30s", each a number with an optional s/m/h unit. */
@@ -230,151 +275,20 @@ static int parse_resolve_ttl(const char *v, char *out, size_t outlen)
     return 0;
 }
 
-static int parse_args(struct opts *o, int argc, char **argv)
+/* Checks what the flags say together, and fills the defaults that depend
+ * on other flags. */
+static int check_opts(struct opts *o)
 {
-    int http_set = 0, https_set = 0;
     char err[256];
-
-    o->source = "kube";
-    o->controller_class = "portico.io/ingress-controller";
-    o->ingress_class = "portico";
-    o->cluster_domain = "cluster.local";
-    o->nginx_binary = "/usr/sbin/nginx";
-    o->prefix = "/var/lib/portico";
-    o->module_path =
-        "/usr/lib/nginx/modules/ngx_http_upstream_resolve_module.so";
-    o->resolver = "127.0.0.1:53";
-    o->resolve_ttl_arg = "1s,30s";
-    o->resolver_sockets = RESOLVER_SOCKETS;
-    o->status_port = STATUS_PORT;
-    o->metrics_address = ":10254";
-    o->worker_processes = "auto";
-    o->election_id = "portico-leader";
-    o->debounce_ms = RELOAD_DEBOUNCE_MS;
-    o->level = LOG_INFO;
-    vault_config_init(&o->vault);
-    certs_config_init(&o->certs);
-    if (vault_config_from_env(&o->vault, err, sizeof(err)) < 0) {
-        fprintf(stderr, PROGRAM ": %s\n", err);
-        return -1;
-    }
-    o->vault_enabled = getenv("VAULT_ADDR") && *getenv("VAULT_ADDR");
-
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i], *v;
-        int bad = 0, rc;
-
-        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
-            usage(stdout);
-            exit(0);
-        }
-        if (strncmp(a, "--vault-addr", 12) == 0)
-            o->vault_enabled = 1;
-        if ((rc = vault_config_flag(&o->vault, argc, argv, &i, err,
-                                    sizeof(err))) != 0 ||
-            (rc = certs_config_flag(&o->certs, argc, argv, &i, err,
-                                    sizeof(err))) != 0) {
-            if (rc < 0) {
-                fprintf(stderr, PROGRAM ": %s\n", err);
-                return -1;
-            }
-            continue;
-        }
-#define STR(flag, field) \
-        if ((v = flag_value(argc, argv, &i, flag, &bad)) || bad) { \
-            if (bad) return -1; \
-            o->field = v; \
-            continue; \
-        }
-#define BOOL(flag, field) \
-        if (strcmp(a, flag) == 0 || strcmp(a, flag "=true") == 0) { \
-            o->field = 1; \
-            continue; \
-        } \
-        if (strcmp(a, flag "=false") == 0) { \
-            o->field = 0; \
-            continue; \
-        }
-        STR("--source", source)
-        STR("--kubeconfig", kubeconfig)
-        STR("--watch-namespace", watch_namespace)
-        STR("--controller-class", controller_class)
-        STR("--ingress-class", ingress_class)
-        BOOL("--watch-ingress-without-class", watch_without_class)
-        STR("--cluster-domain", cluster_domain)
-        STR("--nginx-binary", nginx_binary)
-        STR("--nginx-prefix", prefix)
-        STR("--module-path", module_path)
-        STR("--resolver", resolver)
-        STR("--resolve-ttl", resolve_ttl_arg)
-        STR("--bind-address", bind_address)
-        STR("--metrics-address", metrics_address)
-        STR("--certs-dir", certs_dir)
-        STR("--worker-processes", worker_processes)
-        STR("--publish-service", publish_service)
-        STR("--publish-status-address", publish_status_address)
-        BOOL("--publish-dnsendpoints", publish_dnsendpoints)
-        BOOL("--update-status-on-shutdown", update_status_on_shutdown)
-        STR("--election-id", election_id)
-        STR("--lease-namespace", lease_namespace)
-        STR("--pod-name", pod_name)
-#undef STR
-#undef BOOL
-        if ((v = flag_value(argc, argv, &i, "--http-port", &bad)) || bad) {
-            if (bad || parse_port("--http-port", v, &o->http_port) < 0)
-                return -1;
-            http_set = 1;
-            continue;
-        }
-        if ((v = flag_value(argc, argv, &i, "--https-port", &bad)) || bad) {
-            if (bad || parse_port("--https-port", v, &o->https_port) < 0)
-                return -1;
-            https_set = 1;
-            continue;
-        }
-        if ((v = flag_value(argc, argv, &i, "--resolver-sockets", &bad)) ||
-            bad) {
-            if (bad || parse_port("--resolver-sockets", v,
-                                  &o->resolver_sockets) < 0 ||
-                o->resolver_sockets > MAX_RESOLVER_SOCKETS) {
-                fprintf(stderr, PROGRAM ": --resolver-sockets: 1-%d\n",
-                        MAX_RESOLVER_SOCKETS);
-                return -1;
-            }
-            continue;
-        }
-        if ((v = flag_value(argc, argv, &i, "--status-port", &bad)) || bad) {
-            if (bad || parse_port("--status-port", v, &o->status_port) < 0)
-                return -1;
-            continue;
-        }
-        if ((v = flag_value(argc, argv, &i, "--debounce", &bad)) || bad) {
-            if (bad || vault_parse_duration_ms(v, &o->debounce_ms) < 0) {
-                fprintf(stderr, PROGRAM ": --debounce: invalid \"%s\"\n",
-                        bad ? "" : v);
-                return -1;
-            }
-            continue;
-        }
-        if ((v = flag_value(argc, argv, &i, "--log-level", &bad)) || bad) {
-            if (bad || log_level_parse(v, &o->level) < 0) {
-                fprintf(stderr, PROGRAM ": --log-level: invalid\n");
-                return -1;
-            }
-            continue;
-        }
-        fprintf(stderr, PROGRAM ": unknown flag \"%s\" (see --help)\n", a);
-        return -1;
-    }
-
     int local = strncmp(o->source, "dir:", 4) == 0;
+
     if (!local && strcmp(o->source, "kube") != 0) {
         fprintf(stderr, PROGRAM ": --source must be kube or dir:PATH\n");
         return -1;
     }
-    if (!http_set)
+    if (!o->http_port)
         o->http_port = local ? LOCAL_HTTP_PORT : KUBE_HTTP_PORT;
-    if (!https_set)
+    if (!o->https_port)
         o->https_port = local ? LOCAL_HTTPS_PORT : KUBE_HTTPS_PORT;
     if (validate_host(o->cluster_domain, strlen(o->cluster_domain), err,
                       sizeof(err)) < 0) {
@@ -399,11 +313,64 @@ static int parse_args(struct opts *o, int argc, char **argv)
         fprintf(stderr, PROGRAM ": --worker-processes: a number or auto\n");
         return -1;
     }
+    o->vault_enabled = o->vault.addr_given;
     if (o->vault_enabled && vault_config_check(&o->vault, err, sizeof(err)) < 0) {
         fprintf(stderr, PROGRAM ": %s\n", err);
         return -1;
     }
     return 0;
+}
+
+static int parse_args(struct opts *o, int argc, char **argv)
+{
+    struct flag_table tables[] = {
+        {controller_flags,
+         sizeof(controller_flags) / sizeof(controller_flags[0]), o},
+        vault_config_flags(&o->vault),
+        certs_config_flags(&o->certs),
+    };
+    char err[256];
+    int first, rc;
+
+    o->source = "kube";
+    o->controller_class = "portico.io/ingress-controller";
+    o->ingress_class = "portico";
+    o->cluster_domain = "cluster.local";
+    o->nginx_binary = "/usr/sbin/nginx";
+    o->prefix = "/var/lib/portico";
+    o->module_path =
+        "/usr/lib/nginx/modules/ngx_http_upstream_resolve_module.so";
+    o->resolver = "127.0.0.1:53";
+    o->resolve_ttl_arg = "1s,30s";
+    o->resolver_sockets = RESOLVER_SOCKETS;
+    o->status_port = STATUS_PORT;
+    o->metrics_address = ":10254";
+    o->worker_processes = "auto";
+    o->election_id = "portico-leader";
+    o->debounce_ms = RELOAD_DEBOUNCE_MS;
+    o->level = LOG_INFO;
+    vault_config_init(&o->vault);
+    certs_config_init(&o->certs);
+    if (vault_config_from_env(&o->vault, err, sizeof(err)) < 0) {
+        fprintf(stderr, PROGRAM ": %s\n", err);
+        return -1;
+    }
+    rc = flags_parse(tables, sizeof(tables) / sizeof(tables[0]), argc, argv,
+                     &first, err, sizeof(err));
+    if (rc == FLAGS_HELP) {
+        usage(stdout);
+        exit(0);
+    }
+    if (rc < 0) {
+        fprintf(stderr, PROGRAM ": %s\n", err);
+        return -1;
+    }
+    if (first < argc) {
+        fprintf(stderr, PROGRAM ": unexpected argument \"%s\" (see --help)\n",
+                argv[first]);
+        return -1;
+    }
+    return check_opts(o);
 }
 
 /* ---- hooks from the reloader ----------------------------------------------- */

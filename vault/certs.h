@@ -65,10 +65,9 @@ struct certs_config {
 };
 
 void certs_config_init(struct certs_config *c);
-/* Like vault_config_flag for the flags above: 1 consumed, 0 not ours,
- * -1 bad value (message in err). */
-int certs_config_flag(struct certs_config *c, int argc, char **argv, int *i,
-                      char *err, size_t errlen);
+/* The --vault-cert-* / --vault-pki-* flags above, a table for
+ * flags_parse() that sets c. */
+struct flag_table certs_config_flags(struct certs_config *c);
 void certs_config_usage(FILE *out);
 
 /* Outcome of the LAST attempt for a host. */

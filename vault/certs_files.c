@@ -190,76 +190,69 @@ void certs_config_init(struct certs_config *c)
     c->retry_min_ms = CERTS_RETRY_MIN_MS;
 }
 
-enum cflag_kind { CF_STR, CF_DURATION };
-
-static const struct certs_flag {
-    const char *name;
-    enum cflag_kind kind;
-    size_t off;
-    const char *arg, *help;
-} certs_flags[] = {
-    {"--vault-cert-dir", CF_STR, offsetof(struct certs_config, dir), "DIR",
-     "folder for the fetched pairs (mode 0600 files)"},
-    {"--vault-cert-path", CF_STR, offsetof(struct certs_config, path_template),
-     "TMPL", "Vault KV path per host (default " CERTS_DEFAULT_PATH_TEMPLATE ")"},
-    {"--vault-refresh", CF_DURATION, offsetof(struct certs_config, refresh_ms),
-     "DUR", "re-read every certificate this often (default 5m)"},
-    {"--vault-retry-min", CF_DURATION,
-     offsetof(struct certs_config, retry_min_ms), "DUR",
-     "first retry after a failed fetch, doubling up to the refresh (1s)"},
-    {"--vault-pki-role", CF_STR, offsetof(struct certs_config, pki_role),
-     "ROLE", "issue certificates for hosts without one from PKI"},
-    {"--vault-pki-mount", CF_STR, offsetof(struct certs_config, pki_mount),
-     "MOUNT", "PKI secrets engine mount (default " CERTS_DEFAULT_PKI_MOUNT ")"},
-    {"--vault-pki-ttl", CF_STR, offsetof(struct certs_config, pki_ttl), "TTL",
-     "TTL asked for issued certificates (default: the role's)"},
-};
-
-int certs_config_flag(struct certs_config *c, int argc, char **argv, int *i,
+static int set_string(void *target, const struct flag *f, const char *value,
                       char *err, size_t errlen)
 {
-    const char *a = argv[*i], *v;
-
-    for (size_t k = 0; k < sizeof(certs_flags) / sizeof(certs_flags[0]); k++) {
-        const struct certs_flag *f = &certs_flags[k];
-        size_t n = strlen(f->name);
-
-        if (strncmp(a, f->name, n) != 0 || (a[n] != '\0' && a[n] != '='))
-            continue;
-        if (a[n] == '=') {
-            v = a + n + 1;
-        } else if (*i + 1 < argc) {
-            v = argv[++*i];
-        } else {
-            snprintf(err, errlen, "%s needs a value", f->name);
-            return -1;
-        }
-        if (f->kind == CF_STR) {
-            if (!*v)
-                goto bad;
-            if (strcmp(f->name, "--vault-cert-path") == 0 &&
-                !strstr(v, HOST_PLACEHOLDER)) {
-                snprintf(err, errlen, "%s must contain {host}", f->name);
-                return -1;
-            }
-            *(const char **)((char *)c + f->off) = v;
-            return 1;
-        }
-        long ms;
-        if (vault_parse_duration_ms(v, &ms) < 0 || ms <= 0)
-            goto bad;
-        *(long *)((char *)c + f->off) = ms;
-        return 1;
-bad:
-        snprintf(err, errlen, "%s: invalid value \"%.60s\"", f->name, v);
+    if (!*value) {
+        snprintf(err, errlen, "invalid value \"\"");
         return -1;
     }
+    *FLAG_FIELD(target, f, const char *) = value;
     return 0;
+}
+
+static int set_path_template(void *target, const struct flag *f,
+                             const char *value, char *err, size_t errlen)
+{
+    if (*value && !strstr(value, HOST_PLACEHOLDER)) {
+        snprintf(err, errlen, "must contain {host}");
+        return -1;
+    }
+    return set_string(target, f, value, err, errlen);
+}
+
+static int set_duration(void *target, const struct flag *f, const char *value,
+                        char *err, size_t errlen)
+{
+    long ms;
+
+    if (vault_parse_duration_ms(value, &ms) < 0 || ms <= 0) {
+        snprintf(err, errlen, "invalid value \"%.60s\"", value);
+        return -1;
+    }
+    *FLAG_FIELD(target, f, long) = ms;
+    return 0;
+}
+
+#define CC(field) offsetof(struct certs_config, field)
+
+static const struct flag certs_flags[] = {
+    {"vault-cert-dir", required_argument, "DIR", set_string, CC(dir),
+     "folder for the fetched pairs (mode 0600 files)"},
+    {"vault-cert-path", required_argument, "TMPL", set_path_template,
+     CC(path_template),
+     "Vault KV path per host\n(default " CERTS_DEFAULT_PATH_TEMPLATE ")"},
+    {"vault-refresh", required_argument, "DUR", set_duration, CC(refresh_ms),
+     "re-read every certificate this often\n(default 5m)"},
+    {"vault-retry-min", required_argument, "DUR", set_duration,
+     CC(retry_min_ms),
+     "first retry after a failed fetch, doubling\nup to the refresh (default 1s)"},
+    {"vault-pki-role", required_argument, "ROLE", set_string, CC(pki_role),
+     "issue certificates for hosts without one\nfrom PKI"},
+    {"vault-pki-mount", required_argument, "MOUNT", set_string,
+     CC(pki_mount),
+     "PKI secrets engine mount (default " CERTS_DEFAULT_PKI_MOUNT ")"},
+    {"vault-pki-ttl", required_argument, "TTL", set_string, CC(pki_ttl),
+     "TTL asked for issued certificates\n(default: the role's)"},
+};
+
+struct flag_table certs_config_flags(struct certs_config *c)
+{
+    return (struct flag_table){certs_flags,
+                               sizeof(certs_flags) / sizeof(certs_flags[0]), c};
 }
 
 void certs_config_usage(FILE *out)
 {
-    for (size_t k = 0; k < sizeof(certs_flags) / sizeof(certs_flags[0]); k++)
-        fprintf(out, "  %s %s\n      %s\n", certs_flags[k].name,
-                certs_flags[k].arg, certs_flags[k].help);
+    flags_usage(out, certs_flags, sizeof(certs_flags) / sizeof(certs_flags[0]));
 }

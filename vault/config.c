@@ -122,135 +122,144 @@ int vault_config_from_env(struct vault_config *c, char *err, size_t errlen)
     }
     if (c->k8s_role)
         c->auth = VAULT_AUTH_KUBERNETES;
+    v = getenv("VAULT_ADDR");
+    c->addr_given = v && *v;
     return 0;
 }
 
-/* Splits "--name=value" / "--name value". Returns the value or NULL
- * (missing value: message in err). */
-static const char *flag_value(int argc, char **argv, int *i, size_t namelen,
-                              char *err, size_t errlen)
+static int invalid(const char *value, char *err, size_t errlen)
 {
-    const char *a = argv[*i];
-
-    if (a[namelen] == '=')
-        return a + namelen + 1;
-    if (*i + 1 < argc) {
-        (*i)++;
-        return argv[*i];
-    }
-    snprintf(err, errlen, "%s needs a value", a);
-    return NULL;
+    snprintf(err, errlen, "invalid value \"%.60s\"", value);
+    return -1;
 }
 
-enum flag_kind { F_STR, F_BOOL, F_DURATION, F_INT, F_AUTH, F_KV };
-
-static const struct vault_flag {
-    const char *name;
-    enum flag_kind kind;
-    size_t off;
-    const char *help;
-} vault_flags[] = {
-    {"--vault-addr", F_STR, offsetof(struct vault_config, addr),
-     "URL  Vault address (VAULT_ADDR; default " VAULT_DEFAULT_ADDR ")"},
-    {"--vault-token-file", F_STR, offsetof(struct vault_config, token_file),
-     "FILE  token file, re-read when it changes (VAULT_TOKEN_FILE)"},
-    {"--vault-cacert", F_STR, offsetof(struct vault_config, cacert),
-     "FILE  CA bundle for Vault's TLS certificate (VAULT_CACERT)"},
-    {"--vault-skip-verify", F_BOOL, offsetof(struct vault_config, skip_verify),
-     "[=BOOL]  do not verify Vault's TLS certificate (VAULT_SKIP_VERIFY)"},
-    {"--vault-namespace", F_STR, offsetof(struct vault_config, namespace_),
-     "NS  Enterprise namespace (VAULT_NAMESPACE)"},
-    {"--vault-auth", F_AUTH, offsetof(struct vault_config, auth),
-     "token|kubernetes  auth method (default token; kubernetes if a role is set)"},
-    {"--vault-k8s-role", F_STR, offsetof(struct vault_config, k8s_role),
-     "ROLE  Kubernetes auth role (VAULT_K8S_ROLE)"},
-    {"--vault-k8s-mount", F_STR, offsetof(struct vault_config, k8s_mount),
-     "MOUNT  Kubernetes auth mount (default " VAULT_DEFAULT_K8S_MOUNT ")"},
-    {"--vault-k8s-jwt-file", F_STR, offsetof(struct vault_config, k8s_jwt_file),
-     "FILE  service-account JWT (default " VAULT_DEFAULT_K8S_JWT_FILE ")"},
-    {"--vault-kv-version", F_KV, offsetof(struct vault_config, kv_version),
-     "auto|1|2  KV engine version (default auto: asked per mount)"},
-    {"--vault-connect-timeout", F_DURATION,
-     offsetof(struct vault_config, connect_timeout_ms),
-     "DUR  connect timeout (default 5s)"},
-    {"--vault-timeout", F_DURATION, offsetof(struct vault_config, timeout_ms),
-     "DUR  whole-request timeout (default 15s)"},
-    {"--vault-retries", F_INT, offsetof(struct vault_config, retries),
-     "N  extra attempts on network errors, 5xx and 429 (default 2)"},
-    {"--vault-backoff-min", F_DURATION,
-     offsetof(struct vault_config, backoff_min_ms),
-     "DUR  first retry delay (default 250ms)"},
-    {"--vault-backoff-max", F_DURATION,
-     offsetof(struct vault_config, backoff_max_ms),
-     "DUR  largest retry delay (default 4s)"},
-};
-
-int vault_config_flag(struct vault_config *c, int argc, char **argv, int *i,
+/* An owned, non-empty string. */
+static int set_string(void *target, const struct flag *f, const char *value,
                       char *err, size_t errlen)
 {
-    const char *a = argv[*i], *v;
-
-    for (size_t k = 0; k < sizeof(vault_flags) / sizeof(vault_flags[0]); k++) {
-        const struct vault_flag *f = &vault_flags[k];
-        size_t n = strlen(f->name);
-        void *field = (char *)c + f->off;
-
-        if (strncmp(a, f->name, n) != 0 || (a[n] != '\0' && a[n] != '='))
-            continue;
-        if (f->kind == F_BOOL && a[n] == '\0') {
-            *(int *)field = 1;
-            return 1;
-        }
-        if (!(v = flag_value(argc, argv, i, n, err, errlen)))
-            return -1;
-        switch (f->kind) {
-        case F_STR:
-            if (!*v) {
-                snprintf(err, errlen, "%s: empty value", f->name);
-                return -1;
-            }
-            if (set_str((char **)field, v) < 0) {
-                snprintf(err, errlen, "out of memory");
-                return -1;
-            }
-            return 1;
-        case F_BOOL:
-            if (parse_bool(v, (int *)field) < 0)
-                break;
-            return 1;
-        case F_DURATION:
-            if (vault_parse_duration_ms(v, (long *)field) < 0)
-                break;
-            return 1;
-        case F_INT: {
-            char *end;
-            long x = strtol(v, &end, 10);
-            if (*v == '\0' || *end || x < 0 || x > MAX_RETRIES)
-                break;
-            *(int *)field = (int)x;
-            return 1;
-        }
-        case F_AUTH:
-            if (strcmp(v, "token") == 0)
-                c->auth = VAULT_AUTH_TOKEN;
-            else if (strcmp(v, "kubernetes") == 0)
-                c->auth = VAULT_AUTH_KUBERNETES;
-            else
-                break;
-            return 1;
-        case F_KV:
-            if (strcmp(v, "auto") == 0)
-                c->kv_version = 0;
-            else if (strcmp(v, "1") == 0 || strcmp(v, "2") == 0)
-                c->kv_version = v[0] - '0';
-            else
-                break;
-            return 1;
-        }
-        snprintf(err, errlen, "%s: invalid value \"%.60s\"", f->name, v);
+    if (!*value) {
+        snprintf(err, errlen, "empty value");
+        return -1;
+    }
+    if (set_str(FLAG_FIELD(target, f, char *), value) < 0) {
+        snprintf(err, errlen, "out of memory");
         return -1;
     }
     return 0;
+}
+
+static int set_addr(void *target, const struct flag *f, const char *value,
+                    char *err, size_t errlen)
+{
+    struct vault_config *c = target;
+
+    if (set_string(target, f, value, err, errlen) < 0)
+        return -1;
+    c->addr_given = 1;
+    return 0;
+}
+
+static int set_bool(void *target, const struct flag *f, const char *value,
+                    char *err, size_t errlen)
+{
+    if (!value)
+        return *FLAG_FIELD(target, f, int) = 1, 0;
+    if (parse_bool(value, FLAG_FIELD(target, f, int)) < 0)
+        return invalid(value, err, errlen);
+    return 0;
+}
+
+static int set_duration(void *target, const struct flag *f, const char *value,
+                        char *err, size_t errlen)
+{
+    if (vault_parse_duration_ms(value, FLAG_FIELD(target, f, long)) < 0)
+        return invalid(value, err, errlen);
+    return 0;
+}
+
+static int set_retries(void *target, const struct flag *f, const char *value,
+                       char *err, size_t errlen)
+{
+    char *end;
+    long x = strtol(value, &end, 10);
+
+    if (*value == '\0' || *end || x < 0 || x > MAX_RETRIES)
+        return invalid(value, err, errlen);
+    *FLAG_FIELD(target, f, int) = (int)x;
+    return 0;
+}
+
+static int set_auth(void *target, const struct flag *f, const char *value,
+                    char *err, size_t errlen)
+{
+    enum vault_auth_method *auth = FLAG_FIELD(target, f,
+                                              enum vault_auth_method);
+
+    if (strcmp(value, "token") == 0)
+        *auth = VAULT_AUTH_TOKEN;
+    else if (strcmp(value, "kubernetes") == 0)
+        *auth = VAULT_AUTH_KUBERNETES;
+    else
+        return invalid(value, err, errlen);
+    return 0;
+}
+
+static int set_kv_version(void *target, const struct flag *f,
+                          const char *value, char *err, size_t errlen)
+{
+    int *version = FLAG_FIELD(target, f, int);
+
+    if (strcmp(value, "auto") == 0)
+        *version = 0;
+    else if (strcmp(value, "1") == 0 || strcmp(value, "2") == 0)
+        *version = value[0] - '0';
+    else
+        return invalid(value, err, errlen);
+    return 0;
+}
+
+#define VC(field) offsetof(struct vault_config, field)
+
+static const struct flag vault_flags[] = {
+    {"vault-addr", required_argument, "URL", set_addr, VC(addr),
+     "Vault address (VAULT_ADDR;\ndefault " VAULT_DEFAULT_ADDR ")"},
+    {"vault-token-file", required_argument, "FILE", set_string, VC(token_file),
+     "token file, re-read when it changes\n(VAULT_TOKEN_FILE)"},
+    {"vault-cacert", required_argument, "FILE", set_string, VC(cacert),
+     "CA bundle for Vault's TLS certificate\n(VAULT_CACERT)"},
+    {"vault-skip-verify", optional_argument, "BOOL", set_bool,
+     VC(skip_verify),
+     "do not verify Vault's TLS certificate\n(VAULT_SKIP_VERIFY)"},
+    {"vault-namespace", required_argument, "NS", set_string, VC(namespace_),
+     "Enterprise namespace (VAULT_NAMESPACE)"},
+    {"vault-auth", required_argument, "token|kubernetes", set_auth, VC(auth),
+     "auth method (default token; kubernetes\nif a role is set)"},
+    {"vault-k8s-role", required_argument, "ROLE", set_string, VC(k8s_role),
+     "Kubernetes auth role (VAULT_K8S_ROLE)"},
+    {"vault-k8s-mount", required_argument, "MOUNT", set_string,
+     VC(k8s_mount),
+     "Kubernetes auth mount (default " VAULT_DEFAULT_K8S_MOUNT ")"},
+    {"vault-k8s-jwt-file", required_argument, "FILE", set_string,
+     VC(k8s_jwt_file),
+     "service-account JWT\n(default " VAULT_DEFAULT_K8S_JWT_FILE ")"},
+    {"vault-kv-version", required_argument, "auto|1|2", set_kv_version,
+     VC(kv_version), "KV engine version (default auto: asked\nper mount)"},
+    {"vault-connect-timeout", required_argument, "DUR", set_duration,
+     VC(connect_timeout_ms), "connect timeout (default 5s)"},
+    {"vault-timeout", required_argument, "DUR", set_duration, VC(timeout_ms),
+     "whole-request timeout (default 15s)"},
+    {"vault-retries", required_argument, "N", set_retries, VC(retries),
+     "extra attempts on network errors, 5xx and\n429 (default 2)"},
+    {"vault-backoff-min", required_argument, "DUR", set_duration,
+     VC(backoff_min_ms), "first retry delay (default 250ms)"},
+    {"vault-backoff-max", required_argument, "DUR", set_duration,
+     VC(backoff_max_ms), "largest retry delay (default 4s)"},
+};
+
+struct flag_table vault_config_flags(struct vault_config *c)
+{
+    return (struct flag_table){vault_flags,
+                               sizeof(vault_flags) / sizeof(vault_flags[0]), c};
 }
 
 int vault_config_check(const struct vault_config *c, char *err, size_t errlen)
@@ -279,12 +288,7 @@ int vault_config_check(const struct vault_config *c, char *err, size_t errlen)
 
 void vault_config_usage(FILE *out)
 {
-    for (size_t k = 0; k < sizeof(vault_flags) / sizeof(vault_flags[0]); k++) {
-        const char *h = vault_flags[k].help;
-        const char *sp = strstr(h, "  ");
-        fprintf(out, "  %s %.*s\n      %s\n", vault_flags[k].name,
-                sp ? (int)(sp - h) : 0, h, sp ? sp + 2 : h);
-    }
-    fprintf(out, "  env: VAULT_ADDR VAULT_TOKEN VAULT_TOKEN_FILE VAULT_CACERT "
-            "VAULT_SKIP_VERIFY VAULT_NAMESPACE VAULT_K8S_ROLE\n");
+    flags_usage(out, vault_flags, sizeof(vault_flags) / sizeof(vault_flags[0]));
+    fprintf(out, "  env: VAULT_ADDR VAULT_TOKEN VAULT_TOKEN_FILE VAULT_CACERT\n"
+            "       VAULT_SKIP_VERIFY VAULT_NAMESPACE VAULT_K8S_ROLE\n");
 }

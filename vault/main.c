@@ -37,6 +37,61 @@
 #define MAX_WATCH_HOSTS   1024
 #define HOSTS_FILE_MAX    (256 * 1024)
 
+struct opts {
+    struct vault_config vault;
+    struct certs_config certs;
+    enum log_level level;
+    int level_set;
+    const char *out_dir, *field, *hosts_file, *metrics_listen;
+    long for_ms;
+    char **args;                /* operands: the command and its own (in
+                                   argv, after the flags) */
+    int nargs;
+};
+
+static int set_for(void *target, const struct flag *f, const char *value,
+                   char *err, size_t errlen)
+{
+    long *ms = FLAG_FIELD(target, f, long);
+
+    if (vault_parse_duration_ms(value, ms) < 0 || *ms <= 0) {
+        snprintf(err, errlen, "invalid value \"%s\"", value);
+        return -1;
+    }
+    return 0;
+}
+
+static int set_log_level(void *target, const struct flag *f,
+                         const char *value, char *err, size_t errlen)
+{
+    struct opts *o = target;
+
+    if (log_level_parse(value, &o->level) < 0) {
+        snprintf(err, errlen, "invalid value \"%s\"", value);
+        return -1;
+    }
+    o->level_set = 1;
+    return 0;
+}
+
+#define OPT(field) offsetof(struct opts, field)
+
+/* Own flags of the CLI (not shared with the controller). */
+static const struct flag cli_flags[] = {
+    {"out", required_argument, "DIR", flag_set_str, OPT(out_dir),
+     "cert: write DIR/<name>.crt|.key (0600)"},
+    {"field", required_argument, "F", flag_set_str, OPT(field),
+     "read: print only this field"},
+    {"hosts-file", required_argument, "FILE", flag_set_str, OPT(hosts_file),
+     "watch: hosts, one a line, re-read on change"},
+    {"metrics-listen", required_argument, "ADDR:PORT", flag_set_str,
+     OPT(metrics_listen), "watch: serve /metrics here"},
+    {"for", required_argument, "DUR", set_for, OPT(for_ms),
+     "watch: stop after this long"},
+    {"log-level", required_argument, "LEVEL", set_log_level, OPT(level),
+     "debug|info|warn|error\n(default warn; watch: info)"},
+};
+
 static void usage(FILE *out)
 {
     fprintf(out,
@@ -54,8 +109,8 @@ static void usage(FILE *out)
         "                         --hosts-file FILE (one host a line, re-read on\n"
         "                         change), --metrics-listen ADDR:PORT, --for DUR\n"
         "flags:\n"
-        "  --log-level debug|info|warn|error (default warn; watch: info)\n"
-        "  --help\n");
+        "  --help, -h                    this text\n");
+    flags_usage(out, cli_flags, sizeof(cli_flags) / sizeof(cli_flags[0]));
     vault_config_usage(out);
     certs_config_usage(out);
     fprintf(out,
@@ -97,62 +152,16 @@ static int exit_for_reason(const char *reason)
     return EXIT_INTERNAL;
 }
 
-struct opts {
-    struct vault_config vault;
-    struct certs_config certs;
-    enum log_level level;
-    int level_set;
-    const char *out_dir, *field, *hosts_file, *metrics_listen;
-    long for_ms;
-    char **args;                /* positional: command and its operands */
-    int nargs;
-};
-
-/* Own flags of the CLI (not shared with the controller). */
-static int own_flag(struct opts *o, int argc, char **argv, int *i)
-{
-    static const char *const names[] = {
-        "--out", "--field", "--hosts-file", "--metrics-listen", "--for",
-        "--log-level",
-    };
-    const char *a = argv[*i];
-
-    for (size_t k = 0; k < sizeof(names) / sizeof(names[0]); k++) {
-        size_t n = strlen(names[k]);
-        const char *v;
-
-        if (strncmp(a, names[k], n) != 0 || (a[n] != '\0' && a[n] != '='))
-            continue;
-        if (a[n] == '=')
-            v = a + n + 1;
-        else if (*i + 1 < argc)
-            v = argv[++*i];
-        else
-            return fprintf(stderr, "portico-vault: %s needs a value\n", a), -1;
-        switch (k) {
-        case 0: o->out_dir = v; return 1;
-        case 1: o->field = v; return 1;
-        case 2: o->hosts_file = v; return 1;
-        case 3: o->metrics_listen = v; return 1;
-        case 4:
-            if (vault_parse_duration_ms(v, &o->for_ms) < 0 || o->for_ms <= 0)
-                break;
-            return 1;
-        case 5:
-            if (log_level_parse(v, &o->level) < 0)
-                break;
-            o->level_set = 1;
-            return 1;
-        }
-        fprintf(stderr, "portico-vault: %s: invalid value \"%s\"\n", names[k], v);
-        return -1;
-    }
-    return 0;
-}
 
 static int parse_args(struct opts *o, int argc, char **argv)
 {
+    struct flag_table tables[] = {
+        {cli_flags, sizeof(cli_flags) / sizeof(cli_flags[0]), o},
+        vault_config_flags(&o->vault),
+        certs_config_flags(&o->certs),
+    };
     char err[256];
+    int first, rc;
 
     vault_config_init(&o->vault);
     certs_config_init(&o->certs);
@@ -161,37 +170,18 @@ static int parse_args(struct opts *o, int argc, char **argv)
         fprintf(stderr, "portico-vault: %s\n", err);
         return -1;
     }
-    o->args = calloc((size_t)argc + 1, sizeof(char *));
-    if (!o->args)
-        return -1;
-    for (int i = 1; i < argc; i++) {
-        int rc;
-        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
-            usage(stdout);
-            exit(0);
-        }
-        if ((rc = vault_config_flag(&o->vault, argc, argv, &i, err,
-                                    sizeof(err))) != 0 ||
-            (rc = certs_config_flag(&o->certs, argc, argv, &i, err,
-                                    sizeof(err))) != 0) {
-            if (rc < 0) {
-                fprintf(stderr, "portico-vault: %s\n", err);
-                return -1;
-            }
-            continue;
-        }
-        if ((rc = own_flag(o, argc, argv, &i)) != 0) {
-            if (rc < 0)
-                return -1;
-            continue;
-        }
-        if (argv[i][0] == '-' && argv[i][1] == '-') {
-            fprintf(stderr, "portico-vault: unknown flag %s (see --help)\n",
-                    argv[i]);
-            return -1;
-        }
-        o->args[o->nargs++] = argv[i];
+    rc = flags_parse(tables, sizeof(tables) / sizeof(tables[0]), argc, argv,
+                     &first, err, sizeof(err));
+    if (rc == FLAGS_HELP) {
+        usage(stdout);
+        exit(0);
     }
+    if (rc < 0) {
+        fprintf(stderr, "portico-vault: %s\n", err);
+        return -1;
+    }
+    o->args = argv + first;
+    o->nargs = argc - first;
     if (vault_config_check(&o->vault, err, sizeof(err)) < 0) {
         fprintf(stderr, "portico-vault: %s\n", err);
         return -1;
@@ -641,7 +631,6 @@ int main(int argc, char **argv)
 
     memset(&o, 0, sizeof(o));
     if (parse_args(&o, argc, argv) < 0) {
-        free(o.args);
         vault_config_free(&o.vault);
         return EXIT_USAGE;
     }
@@ -671,7 +660,6 @@ int main(int argc, char **argv)
             rc = EXIT_USAGE;
         }
     }
-    free(o.args);
     vault_config_free(&o.vault);
     return rc;
 }

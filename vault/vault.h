@@ -27,6 +27,8 @@
 #include <stdio.h>
 #include <time.h>
 
+#include "flags.h"
+
 /* ---- errors ---------------------------------------------------------- */
 
 enum vault_err {
@@ -93,6 +95,8 @@ struct vault_config {
     int retries;                /* --vault-retries (extra attempts) */
     long backoff_min_ms;        /* --vault-backoff-min */
     long backoff_max_ms;        /* --vault-backoff-max */
+    int addr_given;             /* VAULT_ADDR or --vault-addr was set (the
+                                   controller then turns Vault on) */
 };
 
 /* Defaults (no env read). */
@@ -100,11 +104,8 @@ void vault_config_init(struct vault_config *c);
 /* Applies VAULT_* variables from the environment. Returns 0, or -1 with a
  * message (e.g. VAULT_SKIP_VERIFY=maybe). */
 int vault_config_from_env(struct vault_config *c, char *err, size_t errlen);
-/* Consumes one --vault-* flag at argv[*i] ("--flag=value" or "--flag
- * value"; advances *i past a separate value). Returns 1 if consumed, 0 if
- * argv[*i] is not a vault flag, -1 on a bad value (message in err). */
-int vault_config_flag(struct vault_config *c, int argc, char **argv, int *i,
-                      char *err, size_t errlen);
+/* The --vault-* flags, a table for flags_parse() that sets c. */
+struct flag_table vault_config_flags(struct vault_config *c);
 /* Checks consistency (address scheme, auth inputs). 0 or -1 + message. */
 int vault_config_check(const struct vault_config *c, char *err,
                        size_t errlen);

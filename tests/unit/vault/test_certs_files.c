@@ -133,35 +133,42 @@ static void test_atomic_write_leaves_only_the_0600_file(void **state)
     rmdir(dir);
 }
 
+static int parse_certs_flags(struct certs_config *c, int argc, char **argv,
+                             char *err, size_t errlen)
+{
+    struct flag_table t = certs_config_flags(c);
+    int first;
+
+    return flags_parse(&t, 1, argc, argv, &first, err, errlen);
+}
+
 static void test_pipeline_flags_parse_and_validate(void **state)
 {
     struct certs_config c;
     char err[200];
     char *argv[] = {"p", "--vault-refresh=2s", "--vault-cert-path",
-                    "kv/tls/{host}", "--vault-pki-role=web",
-                    "--vault-cert-path=static", "--vault-refresh", "soon",
-                    NULL};
-    int i;
+                    "kv/tls/{host}", "--vault-pki-role=web", NULL};
+    char *no_host[] = {"p", "--vault-cert-path=static", NULL};
+    char *bad_refresh[] = {"p", "--vault-refresh", "soon", NULL};
+    char *zero_refresh[] = {"p", "--vault-refresh=0s", NULL};
 
     (void)state;
     certs_config_init(&c);
     assert_string_equal(c.path_template, "secret/ssl/{host}");
     assert_int_equal(c.refresh_ms, 300000);
-    i = 1;
-    assert_int_equal(certs_config_flag(&c, 8, argv, &i, err, sizeof(err)), 1);
+    assert_int_equal(parse_certs_flags(&c, 5, argv, err, sizeof(err)), 0);
     assert_int_equal(c.refresh_ms, 2000);
-    i = 2;
-    assert_int_equal(certs_config_flag(&c, 8, argv, &i, err, sizeof(err)), 1);
-    assert_int_equal(i, 3);
     assert_string_equal(c.path_template, "kv/tls/{host}");
-    i = 4;
-    assert_int_equal(certs_config_flag(&c, 8, argv, &i, err, sizeof(err)), 1);
     assert_string_equal(c.pki_role, "web");
-    i = 5;
-    assert_int_equal(certs_config_flag(&c, 8, argv, &i, err, sizeof(err)), -1);
+    assert_int_equal(parse_certs_flags(&c, 2, no_host, err, sizeof(err)), -1);
     assert_non_null(strstr(err, "{host}"));
-    i = 6;
-    assert_int_equal(certs_config_flag(&c, 8, argv, &i, err, sizeof(err)), -1);
+    assert_string_equal(c.path_template, "kv/tls/{host}");
+    assert_int_equal(parse_certs_flags(&c, 3, bad_refresh, err, sizeof(err)),
+                     -1);
+    assert_non_null(strstr(err, "--vault-refresh"));
+    assert_int_equal(parse_certs_flags(&c, 2, zero_refresh, err, sizeof(err)),
+                     -1);
+    assert_int_equal(c.refresh_ms, 2000);
 }
 
 static void test_pipeline_refuses_a_config_without_folder(void **state)

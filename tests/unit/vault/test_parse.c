@@ -250,14 +250,24 @@ static void test_durations_parse_with_units(void **state)
     assert_int_equal(vault_parse_duration_ms("", &ms), -1);
 }
 
+/* Parses argv with the vault flags only. */
+static int parse_vault_flags(struct vault_config *c, int argc, char **argv,
+                             char *err, size_t errlen)
+{
+    struct flag_table t = vault_config_flags(c);
+    int first;
+
+    return flags_parse(&t, 1, argc, argv, &first, err, errlen);
+}
+
 static void test_config_comes_from_env_then_flags(void **state)
 {
     struct vault_config c;
     char err[200];
     char *argv[] = {"prog", "--vault-addr", "http://127.0.0.1:1",
                     "--vault-timeout=2s", "--vault-skip-verify",
-                    "--vault-kv-version", "2", "--other", NULL};
-    int argc = 8, i;
+                    "--vault-kv-version", "2", NULL};
+    char *other[] = {"prog", "--other", NULL};
 
     (void)state;
     setenv("VAULT_ADDR", "https://vault.example:8200", 1);
@@ -265,32 +275,46 @@ static void test_config_comes_from_env_then_flags(void **state)
     setenv("VAULT_SKIP_VERIFY", "false", 1);
     setenv("VAULT_NAMESPACE", "ns1/", 1);
     vault_config_init(&c);
+    assert_int_equal(c.addr_given, 0);
     assert_int_equal(vault_config_from_env(&c, err, sizeof(err)), 0);
     assert_string_equal(c.addr, "https://vault.example:8200");
+    assert_int_equal(c.addr_given, 1);
     assert_string_equal(c.token, "s.secret");
     assert_string_equal(c.namespace_, "ns1/");
     assert_int_equal(c.skip_verify, 0);
-    i = 1;
-    assert_int_equal(vault_config_flag(&c, argc, argv, &i, err, sizeof(err)), 1);
-    assert_int_equal(i, 2);
+    assert_int_equal(parse_vault_flags(&c, 7, argv, err, sizeof(err)), 0);
     assert_string_equal(c.addr, "http://127.0.0.1:1");
-    i = 3;
-    assert_int_equal(vault_config_flag(&c, argc, argv, &i, err, sizeof(err)), 1);
     assert_int_equal(c.timeout_ms, 2000);
-    i = 4;
-    assert_int_equal(vault_config_flag(&c, argc, argv, &i, err, sizeof(err)), 1);
     assert_int_equal(c.skip_verify, 1);
-    i = 5;
-    assert_int_equal(vault_config_flag(&c, argc, argv, &i, err, sizeof(err)), 1);
     assert_int_equal(c.kv_version, 2);
-    i = 7;
-    assert_int_equal(vault_config_flag(&c, argc, argv, &i, err, sizeof(err)), 0);
+    assert_int_equal(parse_vault_flags(&c, 2, other, err, sizeof(err)), -1);
+    assert_non_null(strstr(err, "--other"));
     assert_int_equal(vault_config_check(&c, err, sizeof(err)), 0);
     vault_config_free(&c);
     unsetenv("VAULT_TOKEN");
     unsetenv("VAULT_NAMESPACE");
     unsetenv("VAULT_ADDR");
     unsetenv("VAULT_SKIP_VERIFY");
+}
+
+static void test_vault_addr_flag_alone_marks_the_address_given(void **state)
+{
+    struct vault_config c;
+    char err[200];
+    char *argv[] = {"prog", "--vault-addr=http://127.0.0.1:1", NULL};
+    char *skip[] = {"prog", "--vault-skip-verify=off", NULL};
+
+    (void)state;
+    unsetenv("VAULT_ADDR");
+    vault_config_init(&c);
+    assert_int_equal(vault_config_from_env(&c, err, sizeof(err)), 0);
+    assert_int_equal(c.addr_given, 0);
+    assert_int_equal(parse_vault_flags(&c, 2, argv, err, sizeof(err)), 0);
+    assert_int_equal(c.addr_given, 1);
+    c.skip_verify = 1;
+    assert_int_equal(parse_vault_flags(&c, 2, skip, err, sizeof(err)), 0);
+    assert_int_equal(c.skip_verify, 0);
+    vault_config_free(&c);
 }
 
 static void test_bad_config_values_are_refused_with_a_message(void **state)
@@ -300,7 +324,7 @@ static void test_bad_config_values_are_refused_with_a_message(void **state)
     char *argv1[] = {"prog", "--vault-retries=99", NULL};
     char *argv2[] = {"prog", "--vault-auth", "ldap", NULL};
     char *argv3[] = {"prog", "--vault-addr", NULL};
-    int i;
+    char *argv4[] = {"prog", "--vault-namespace=", NULL};
 
     (void)state;
     vault_config_init(&c);
@@ -308,14 +332,14 @@ static void test_bad_config_values_are_refused_with_a_message(void **state)
     assert_int_equal(vault_config_from_env(&c, err, sizeof(err)), -1);
     assert_non_null(strstr(err, "VAULT_SKIP_VERIFY"));
     unsetenv("VAULT_SKIP_VERIFY");
-    i = 1;
-    assert_int_equal(vault_config_flag(&c, 2, argv1, &i, err, sizeof(err)), -1);
+    assert_int_equal(parse_vault_flags(&c, 2, argv1, err, sizeof(err)), -1);
     assert_non_null(strstr(err, "--vault-retries"));
-    i = 1;
-    assert_int_equal(vault_config_flag(&c, 3, argv2, &i, err, sizeof(err)), -1);
-    i = 1;
-    assert_int_equal(vault_config_flag(&c, 2, argv3, &i, err, sizeof(err)), -1);
-    assert_non_null(strstr(err, "needs a value"));
+    assert_int_equal(parse_vault_flags(&c, 3, argv2, err, sizeof(err)), -1);
+    assert_non_null(strstr(err, "--vault-auth: invalid value \"ldap\""));
+    assert_int_equal(parse_vault_flags(&c, 2, argv3, err, sizeof(err)), -1);
+    assert_non_null(strstr(err, "--vault-addr needs a value"));
+    assert_int_equal(parse_vault_flags(&c, 2, argv4, err, sizeof(err)), -1);
+    assert_non_null(strstr(err, "empty value"));
     free(c.addr);
     c.addr = strdup("ftp://x");
     assert_int_equal(vault_config_check(&c, err, sizeof(err)), -1);
@@ -378,6 +402,7 @@ int main(void)
         cmocka_unit_test(test_backoff_grows_is_capped_and_jittered),
         cmocka_unit_test(test_durations_parse_with_units),
         cmocka_unit_test(test_config_comes_from_env_then_flags),
+        cmocka_unit_test(test_vault_addr_flag_alone_marks_the_address_given),
         cmocka_unit_test(test_bad_config_values_are_refused_with_a_message),
         cmocka_unit_test(test_client_without_token_fails_with_auth_error_and_no_io),
         cmocka_unit_test(test_error_names_are_stable),
