@@ -169,10 +169,9 @@ typedef struct {
 } ngx_http_portico_route_refs_t;
 
 
-/* one worker's version in the shared zone */
+/* one worker's version in the shared zone, under the zone's mutex */
 
 typedef struct {
-    ngx_atomic_t    lock;           /* pid of the holder, or 0 */
     ngx_uint_t      generation;
     ngx_pid_t       pid;
     size_t          version_len;
@@ -196,6 +195,7 @@ typedef struct {
                                                        reported, or 0 */
 
     ngx_shm_zone_t                      *shm_zone;
+    ngx_slab_pool_t                     *shpool;    /* its mutex: slots */
     ngx_http_portico_route_shared_t     *shared;
     ngx_uint_t                           generation;
 

@@ -3,11 +3,12 @@
  * ngx_http_portico_route_module: which table version every worker uses.
  *
  * A small shared zone of fixed size (so a reload reuses it) holds one slot
- * per worker number.  Each configuration gets a new generation number when
- * the master initializes the zone; a worker writes its slot (generation,
- * pid, version) when it starts and after every table swap, and never over a
- * slot of a newer generation, so an old worker finishing its requests after
- * a reload cannot hide the new worker of the same number.
+ * per worker number, under the zone's slab mutex (which the master releases
+ * when a worker dies holding it).  Each configuration gets a new generation
+ * number when the master initializes the zone; a worker writes its slot
+ * (generation, pid, version) when it starts and after every table swap, and
+ * never over a slot of a newer generation, so an old worker finishing its
+ * requests after a reload cannot hide the new worker of the same number.
  *
  * "portico_routes_status" answers, as text/plain:
  *
@@ -22,7 +23,6 @@
 
 #define NGX_HTTP_PORTICO_ROUTES_ZONE_NAME    "portico_routes"
 #define NGX_HTTP_PORTICO_ROUTES_ZONE_SIZE    (256 * 1024)
-#define NGX_HTTP_PORTICO_ROUTES_LOCK_TRIES   1024
 
 #define NGX_HTTP_PORTICO_ROUTES_LINE_LEN                                      \
     (sizeof("worker  pid  version \n") - 1 + 2 * NGX_INT_T_LEN               \
@@ -31,8 +31,6 @@
 
 static ngx_int_t ngx_http_portico_route_status_init(ngx_shm_zone_t *shm_zone,
     void *data);
-static ngx_int_t ngx_http_portico_route_status_lock(
-    ngx_http_portico_route_slot_t *slot);
 static ngx_uint_t ngx_http_portico_route_status_workers(void);
 
 
@@ -91,6 +89,7 @@ ngx_http_portico_route_status_init(ngx_shm_zone_t *shm_zone, void *data)
 
     sh->generation++;
 
+    rmcf->shpool = (ngx_slab_pool_t *) shm_zone->shm.addr;
     rmcf->shared = sh;
     rmcf->generation = sh->generation;
 
@@ -113,12 +112,7 @@ ngx_http_portico_route_status_publish(ngx_http_portico_route_main_conf_t *rmcf)
 
     slot = &rmcf->shared->slots[ngx_worker];
 
-    if (ngx_http_portico_route_status_lock(slot) != NGX_OK) {
-        ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
-                      "portico_routes: version slot %ui busy, not updated",
-                      ngx_worker);
-        return;
-    }
+    ngx_shmtx_lock(&rmcf->shpool->mutex);
 
     if (slot->generation <= rmcf->generation) {
         slot->generation = rmcf->generation;
@@ -128,40 +122,7 @@ ngx_http_portico_route_status_publish(ngx_http_portico_route_main_conf_t *rmcf)
                    rmcf->table->version.len);
     }
 
-    ngx_unlock(&slot->lock);
-}
-
-
-/*
- * A slot's lock holds the pid of its holder.  Bounded: a lock still held
- * after the tries is taken over only from a process that no longer exists
- * (a worker that died holding it); otherwise NGX_BUSY, never a hang.
- */
-
-static ngx_int_t
-ngx_http_portico_route_status_lock(ngx_http_portico_route_slot_t *slot)
-{
-    ngx_uint_t         i;
-    ngx_atomic_uint_t  holder;
-
-    for (i = 0; i < NGX_HTTP_PORTICO_ROUTES_LOCK_TRIES; i++) {
-        if (slot->lock == 0 && ngx_atomic_cmp_set(&slot->lock, 0, ngx_pid)) {
-            return NGX_OK;
-        }
-
-        ngx_sched_yield();
-    }
-
-    holder = slot->lock;
-
-    if (holder != 0
-        && kill((ngx_pid_t) holder, 0) == -1 && ngx_errno == NGX_ESRCH
-        && ngx_atomic_cmp_set(&slot->lock, holder, ngx_pid))
-    {
-        return NGX_OK;
-    }
-
-    return NGX_BUSY;
+    ngx_shmtx_unlock(&rmcf->shpool->mutex);
 }
 
 
@@ -234,12 +195,10 @@ ngx_http_portico_route_status_handler(ngx_http_request_t *r)
     ngx_str_null(&first);
     mixed = 0;
 
+    ngx_shmtx_lock(&rmcf->shpool->mutex);
+
     for (i = 0; i < n; i++) {
         slot = &rmcf->shared->slots[i];
-
-        if (ngx_http_portico_route_status_lock(slot) != NGX_OK) {
-            return NGX_HTTP_SERVICE_UNAVAILABLE;
-        }
 
         if (slot->generation == rmcf->generation) {
             pid = slot->pid;
@@ -252,8 +211,6 @@ ngx_http_portico_route_status_handler(ngx_http_request_t *r)
             ngx_str_set(&v, "-");
         }
 
-        ngx_unlock(&slot->lock);
-
         p = ngx_sprintf(p, "worker %ui pid %P version %V\n", i, pid, &v);
 
         if (i == 0) {
@@ -265,6 +222,8 @@ ngx_http_portico_route_status_handler(ngx_http_request_t *r)
             mixed = 1;
         }
     }
+
+    ngx_shmtx_unlock(&rmcf->shpool->mutex);
 
     if (mixed) {
         ngx_str_set(&first, "mixed");
