@@ -30,8 +30,10 @@ typedef struct {
     ngx_str_t                           *upstream_name;
     ngx_http_upstream_resolve_peer_t    *current;
 
-    ngx_http_upstream_resolve_peer_t   **tried;
-    ngx_uint_t                           ntried;
+    /* bitmap by peer id, as nginx's round robin keeps one by position */
+    uintptr_t                           *tried;
+    ngx_uint_t                           ntried;    /* bits in it */
+    ngx_uint_t                           attempts;
     ngx_uint_t                           ntries;
 
     unsigned                             least_conn:1;
@@ -64,7 +66,7 @@ ngx_int_t
 ngx_http_upstream_resolve_init_peer(ngx_http_request_t *r,
     ngx_http_upstream_srv_conf_t *us)
 {
-    ngx_uint_t                              n;
+    ngx_uint_t                              n, words;
     ngx_http_upstream_resolve_shared_t     *sh;
     ngx_http_upstream_resolve_srv_conf_t   *rscf;
     ngx_http_upstream_resolve_peer_data_t  *rp;
@@ -74,8 +76,9 @@ ngx_http_upstream_resolve_init_peer(ngx_http_request_t *r,
     sh = rscf->shared;
 
     /*
-     * the peer count is read without the lock: it only sizes the tried
-     * list, and get() copes with any change since
+     * the counts are read without the lock: they only size the tries and
+     * the bitmap, and get() copes with any change since (a peer whose id
+     * is beyond the bitmap counts as not tried)
      */
 
     n = sh->number + sh->nbackup;
@@ -86,15 +89,19 @@ ngx_http_upstream_resolve_init_peer(ngx_http_request_t *r,
         n = 1;
     }
 
+    words = ngx_http_upstream_resolve_id_words(ngx_max(sh->ids, 1));
+
     rp = ngx_palloc(r->pool, sizeof(ngx_http_upstream_resolve_peer_data_t)
-                             + n * sizeof(ngx_http_upstream_resolve_peer_t *));
+                             + words * sizeof(uintptr_t));
     if (rp == NULL) {
         return NGX_ERROR;
     }
 
-    rp->tried = (ngx_http_upstream_resolve_peer_t **) &rp[1];
+    rp->tried = (uintptr_t *) &rp[1];
+    ngx_memzero(rp->tried, words * sizeof(uintptr_t));
+    rp->ntried = words * NGX_HTTP_UPSTREAM_RESOLVE_ID_BITS;
+    rp->attempts = 0;
     rp->ntries = n;
-    rp->ntried = 0;
     rp->pool = r->pool;
     rp->shared = sh;
     rp->upstream_name = &us->host;
@@ -133,7 +140,7 @@ ngx_http_upstream_resolve_get_peer(ngx_peer_connection_t *pc, void *data)
 
     sh = rp->shared;
 
-    if (rp->ntried == rp->ntries) {
+    if (rp->attempts == rp->ntries) {
         goto busy;
     }
 
@@ -168,7 +175,11 @@ ngx_http_upstream_resolve_get_peer(ngx_peer_connection_t *pc, void *data)
     peer->refs++;
 
     rp->current = peer;
-    rp->tried[rp->ntried++] = peer;
+    rp->attempts++;
+
+    if (peer->id < rp->ntried) {
+        ngx_http_upstream_resolve_id_set(rp->tried, peer->id);
+    }
 
     ngx_memcpy(&at->sockaddr, &peer->sockaddr, peer->socklen);
     ngx_memcpy(at->text, peer->name, peer->name_len);
@@ -311,15 +322,8 @@ static ngx_uint_t
 ngx_http_upstream_resolve_tried(ngx_http_upstream_resolve_peer_data_t *rp,
     ngx_http_upstream_resolve_peer_t *peer)
 {
-    ngx_uint_t  i;
-
-    for (i = 0; i < rp->ntried; i++) {
-        if (rp->tried[i] == peer) {
-            return 1;
-        }
-    }
-
-    return 0;
+    return peer->id < rp->ntried
+           && ngx_http_upstream_resolve_id_isset(rp->tried, peer->id);
 }
 
 

@@ -675,39 +675,6 @@ ngx_http_upstream_resolve_init_process(ngx_cycle_t *cycle)
 }
 
 
-/*
- * Starts resolving for a cycle in this process: from init_process, or,
- * with "master_process off", from the previous cycle's timer after a
- * reload (nginx does not call init_process then).
- */
-
-ngx_int_t
-ngx_http_upstream_resolve_start_cycle(ngx_cycle_t *cycle)
-{
-    ngx_uint_t                              i;
-    ngx_http_upstream_resolve_main_conf_t  *rmcf;
-
-    for (i = 0; cycle->modules[i]; i++) {
-        if (cycle->modules[i] == &ngx_http_upstream_resolve_module) {
-            break;
-        }
-    }
-
-    if (cycle->modules[i] == NULL) {
-        return NGX_OK;
-    }
-
-    rmcf = ngx_http_cycle_get_module_main_conf(cycle,
-                                            ngx_http_upstream_resolve_module);
-
-    if (rmcf == NULL || rmcf->upstreams.nelts == 0) {
-        return NGX_OK;
-    }
-
-    return ngx_http_upstream_resolve_init_worker(cycle, rmcf);
-}
-
-
 static void
 ngx_http_upstream_resolve_exit_process(ngx_cycle_t *cycle)
 {

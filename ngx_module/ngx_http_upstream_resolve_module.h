@@ -54,6 +54,20 @@
 #define NGX_HTTP_RESOLVE_PEER_NAME_LEN                                    \
     (NGX_INET6_ADDRSTRLEN + sizeof("[]:65535") - 1)
 
+/* bitmaps of peer ids (tried peers of a request, free ids) */
+#define NGX_HTTP_UPSTREAM_RESOLVE_ID_BITS     (8 * sizeof(uintptr_t))
+#define NGX_HTTP_UPSTREAM_RESOLVE_ID_WORDS    4     /* on the stack */
+
+#define ngx_http_upstream_resolve_id_words(n)                                 \
+    (((n) + NGX_HTTP_UPSTREAM_RESOLVE_ID_BITS - 1)                            \
+     / NGX_HTTP_UPSTREAM_RESOLVE_ID_BITS)
+#define ngx_http_upstream_resolve_id_set(map, id)                             \
+    ((map)[(id) / NGX_HTTP_UPSTREAM_RESOLVE_ID_BITS]                          \
+     |= (uintptr_t) 1 << (id) % NGX_HTTP_UPSTREAM_RESOLVE_ID_BITS)
+#define ngx_http_upstream_resolve_id_isset(map, id)                           \
+    ((map)[(id) / NGX_HTTP_UPSTREAM_RESOLVE_ID_BITS]                          \
+     & ((uintptr_t) 1 << (id) % NGX_HTTP_UPSTREAM_RESOLVE_ID_BITS))
+
 /* bounded attempts to read the previous cycle's zone at reload */
 #define NGX_HTTP_UPSTREAM_RESOLVE_RLOCK_TRIES 10000
 
@@ -97,6 +111,10 @@ struct ngx_http_upstream_resolve_peer_s {
 
     /* requests holding this peer between get and free */
     ngx_uint_t                           refs;
+
+    /* the lowest number no other peer of the upstream had when this one
+       was made: its bit in a request's bitmap of tried peers */
+    ngx_uint_t                           id;
     ngx_atomic_t                         lock;
 
     /* index of the resolve_server it came from, or ..._STATIC */
@@ -141,6 +159,9 @@ typedef struct {
     ngx_uint_t                           number;
     ngx_uint_t                           nbackup;
     ngx_uint_t                           nzombies;
+
+    /* above every peer's id: the bits a tried bitmap needs */
+    ngx_uint_t                           ids;
 
     ngx_uint_t                           nhosts;
     ngx_http_upstream_resolve_state_t   *state;     /* [nhosts] */
@@ -234,24 +255,21 @@ void ngx_http_upstream_resolve_free_peer_locked(
 /* module */
 extern struct sockaddr_in  ngx_http_upstream_resolve_placeholder;
 
-ngx_int_t ngx_http_upstream_resolve_start_cycle(ngx_cycle_t *cycle);
-
 /* zone */
 ngx_int_t ngx_http_upstream_resolve_init_zone(ngx_shm_zone_t *shm_zone,
     void *data);
 ngx_int_t ngx_http_upstream_resolve_init_module(ngx_cycle_t *cycle);
 
 /* resolver */
-ngx_int_t ngx_http_upstream_resolve_init_worker(ngx_cycle_t *cycle,
-    ngx_http_upstream_resolve_main_conf_t *rmcf);
+ngx_int_t ngx_http_upstream_resolve_start_cycle(ngx_cycle_t *cycle);
 void ngx_http_upstream_resolve_exit_worker(
     ngx_http_upstream_resolve_main_conf_t *rmcf);
 ngx_int_t ngx_http_upstream_resolve_set_addrs(
     ngx_http_upstream_resolve_srv_conf_t *rscf, ngx_uint_t index,
     ngx_addr_t *addrs, ngx_uint_t naddrs, ngx_log_t *log);
 ngx_http_upstream_resolve_peer_t *ngx_http_upstream_resolve_new_peer(
-    ngx_slab_pool_t *shpool, struct sockaddr *sockaddr, socklen_t socklen,
-    in_port_t port);
+    ngx_http_upstream_resolve_shared_t *sh, struct sockaddr *sockaddr,
+    socklen_t socklen, in_port_t port);
 uint64_t ngx_http_upstream_resolve_now(void);
 
 /* status */

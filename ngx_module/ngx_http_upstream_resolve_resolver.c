@@ -31,6 +31,8 @@
 #include "ngx_http_upstream_resolve_module.h"
 
 
+static ngx_int_t ngx_http_upstream_resolve_init_worker(ngx_cycle_t *cycle,
+    ngx_http_upstream_resolve_main_conf_t *rmcf);
 static void ngx_http_upstream_resolve_tick(ngx_event_t *ev);
 static ngx_uint_t ngx_http_upstream_resolve_stopping(
     ngx_http_upstream_resolve_main_conf_t *rmcf);
@@ -50,6 +52,8 @@ static void ngx_http_upstream_resolve_apply(
     ngx_addr_t *addrs, ngx_uint_t naddrs, time_t valid);
 static void ngx_http_upstream_resolve_release(
     ngx_http_upstream_resolve_main_conf_t *rmcf);
+static ngx_int_t ngx_http_upstream_resolve_free_id(
+    ngx_http_upstream_resolve_shared_t *sh, ngx_uint_t *id);
 
 
 uint64_t
@@ -63,7 +67,40 @@ ngx_http_upstream_resolve_now(void)
 }
 
 
+/*
+ * Starts resolving for a cycle in this process: from init_process, or,
+ * with "master_process off", from the previous cycle's timer after a
+ * reload (nginx does not call init_process then).
+ */
+
 ngx_int_t
+ngx_http_upstream_resolve_start_cycle(ngx_cycle_t *cycle)
+{
+    ngx_uint_t                              i;
+    ngx_http_upstream_resolve_main_conf_t  *rmcf;
+
+    for (i = 0; cycle->modules[i]; i++) {
+        if (cycle->modules[i] == &ngx_http_upstream_resolve_module) {
+            break;
+        }
+    }
+
+    if (cycle->modules[i] == NULL) {
+        return NGX_OK;
+    }
+
+    rmcf = ngx_http_cycle_get_module_main_conf(cycle,
+                                            ngx_http_upstream_resolve_module);
+
+    if (rmcf == NULL || rmcf->upstreams.nelts == 0) {
+        return NGX_OK;
+    }
+
+    return ngx_http_upstream_resolve_init_worker(cycle, rmcf);
+}
+
+
+static ngx_int_t
 ngx_http_upstream_resolve_init_worker(ngx_cycle_t *cycle,
     ngx_http_upstream_resolve_main_conf_t *rmcf)
 {
@@ -609,8 +646,7 @@ ngx_http_upstream_resolve_set_addrs(ngx_http_upstream_resolve_srv_conf_t *rscf,
             continue;
         }
 
-        peer = ngx_http_upstream_resolve_new_peer(sh->shpool,
-                                                  addrs[i].sockaddr,
+        peer = ngx_http_upstream_resolve_new_peer(sh, addrs[i].sockaddr,
                                                   addrs[i].socklen,
                                                   host->port);
         if (peer == NULL) {
@@ -635,23 +671,41 @@ ngx_http_upstream_resolve_set_addrs(ngx_http_upstream_resolve_srv_conf_t *rscf,
 }
 
 
+/*
+ * A peer of the upstream whose peers are sh, not linked yet.  Its id is
+ * the lowest that no peer of the upstream has: below the number of peers
+ * plus one, so the ids (and a request's bitmap of tried peers) stay as
+ * small as the peer list, however often addresses come and go.
+ */
+
 ngx_http_upstream_resolve_peer_t *
-ngx_http_upstream_resolve_new_peer(ngx_slab_pool_t *shpool,
+ngx_http_upstream_resolve_new_peer(ngx_http_upstream_resolve_shared_t *sh,
     struct sockaddr *sockaddr, socklen_t socklen, in_port_t port)
 {
+    ngx_uint_t                         id;
     ngx_http_upstream_resolve_peer_t  *peer;
 
     if (socklen > sizeof(ngx_http_upstream_resolve_sockaddr_t)) {
         return NULL;
     }
 
-    peer = ngx_slab_calloc(shpool, sizeof(ngx_http_upstream_resolve_peer_t));
+    if (ngx_http_upstream_resolve_free_id(sh, &id) != NGX_OK) {
+        return NULL;
+    }
+
+    peer = ngx_slab_calloc(sh->shpool,
+                           sizeof(ngx_http_upstream_resolve_peer_t));
     if (peer == NULL) {
         return NULL;
     }
 
     ngx_memcpy(&peer->sockaddr, sockaddr, socklen);
     peer->socklen = socklen;
+    peer->id = id;
+
+    if (id >= sh->ids) {
+        sh->ids = id + 1;
+    }
 
     if (port) {
         ngx_inet_set_port(&peer->sockaddr.sockaddr, port);
@@ -662,6 +716,55 @@ ngx_http_upstream_resolve_new_peer(ngx_slab_pool_t *shpool,
                                    NGX_HTTP_RESOLVE_PEER_NAME_LEN, 1);
 
     return peer;
+}
+
+
+static ngx_int_t
+ngx_http_upstream_resolve_free_id(ngx_http_upstream_resolve_shared_t *sh,
+    ngx_uint_t *id)
+{
+    uintptr_t                         *used;
+    ngx_uint_t                         i, n, words;
+    ngx_http_upstream_resolve_peer_t  *peer, *list[2];
+    uintptr_t                local[NGX_HTTP_UPSTREAM_RESOLVE_ID_WORDS];
+
+
+    n = sh->number + sh->nbackup + 1;
+    words = ngx_http_upstream_resolve_id_words(n);
+
+    used = local;
+
+    if (words > NGX_HTTP_UPSTREAM_RESOLVE_ID_WORDS) {
+        used = ngx_alloc(words * sizeof(uintptr_t), ngx_cycle->log);
+        if (used == NULL) {
+            return NGX_ERROR;
+        }
+    }
+
+    ngx_memzero(used, words * sizeof(uintptr_t));
+
+    list[0] = sh->peer;
+    list[1] = sh->backup;
+
+    for (i = 0; i < 2; i++) {
+        for (peer = list[i]; peer; peer = peer->next) {
+            if (peer->id < n) {
+                ngx_http_upstream_resolve_id_set(used, peer->id);
+            }
+        }
+    }
+
+    for (i = 0; ngx_http_upstream_resolve_id_isset(used, i); i++) {
+        /* void: i < n, there are fewer than n peers */
+    }
+
+    *id = i;
+
+    if (used != local) {
+        ngx_free(used);
+    }
+
+    return NGX_OK;
 }
 
 

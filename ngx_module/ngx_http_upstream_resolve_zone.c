@@ -164,7 +164,7 @@ ngx_http_upstream_resolve_init_shared(ngx_shm_zone_t *shm_zone,
                 return NGX_DECLINED;
             }
 
-            peer = ngx_http_upstream_resolve_new_peer(shpool,
+            peer = ngx_http_upstream_resolve_new_peer(sh,
                                                  server[i].addrs[j].sockaddr,
                                                  server[i].addrs[j].socklen,
                                                  0);

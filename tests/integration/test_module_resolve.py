@@ -195,6 +195,37 @@ def test_failed_peer_is_skipped_by_passive_health_check(
     assert peers[f"127.0.0.9:{be.port}"]["fails"] == 1
 
 
+def test_a_request_tries_each_of_75_failing_peers_exactly_once(
+        nginx_factory, cluster_dns_factory, tmp_path):
+    # 3 names x 25 addresses (each answer fits 512 bytes), nothing listens
+    # on the port: every attempt is refused and the next peer is tried.
+    # 75 peers need two words of the tried bitmap (ids 0-74).
+    dns = cluster_dns_factory(ttl=30)
+    port = testbed.free_port()
+    names = [f"web{k}.default.svc.cluster.local" for k in range(3)]
+    for k, name in enumerate(names):
+        dns.set(name, *[f"127.0.{10 + k}.{i + 1}" for i in range(25)])
+    log = tmp_path / "access.log"
+    # max_fails=0: every request tries them all again
+    n = _nginx(nginx_factory, dns, {"web": "zone web 1m; " + " ".join(
+        f"resolve_server {name}:{port} max_fails=0;" for name in names)},
+        access_log=log,
+        extra="proxy_next_upstream error; proxy_next_upstream_tries 0;")
+    wait_for(lambda: len(upstream_status(n.sport, "web")["peers"]) == 75,
+             what="75 peers")
+    ids = set()
+    for _ in range(3):
+        assert http_get(n.port, "/web/")[0] == 502
+    lines = wait_for(lambda: (lambda ls: ls if len(ls) == 3 else None)(
+        log.read_text().splitlines()), what="access log lines")
+    for line in lines:
+        tried = line.rsplit(" ", 1)[0].split(", ")
+        assert len(tried) == 75, line
+        assert len(set(tried)) == 75, "a peer was tried twice"
+        ids.update(tried)
+    assert len(ids) == 75
+
+
 def test_removed_peer_in_use_becomes_zombie_until_its_request_ends(
         nginx_factory, cluster_dns_factory, nginx_backends, slow_backend,
         tmp_path):
