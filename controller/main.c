@@ -57,6 +57,7 @@
 #define MAX_PUBLISH_ADDRESSES 16
 #define MAX_RESOLVER_SOCKETS  64
 #define RESOLVER_SOCKETS      1
+#define NOTICE_EVENT_REASON   "AnnotationsNotApplied"
 #define CANDIDATE_DIR         "candidate"   /* under the prefix: nginx -t input */
 
 struct opts {
@@ -400,6 +401,14 @@ static void on_served(void *arg, const struct model *m)
     }
     publisher_update(c->pub, list, n);
     free(list);
+    /* Served, but with annotations not applied: that Event stays the
+     * Ingress's current one (publisher_update forgot it). */
+    for (size_t i = 0; c->kc && i < m->ning; i++) {
+        const struct model_ingress *mi = &m->ings[i];
+        if (mi->state == ING_SERVED && mi->notice)
+            kube_remember_event(c->kc, mi->ns, mi->name, mi->uid, "Warning",
+                                NOTICE_EVENT_REASON, mi->notice);
+    }
 }
 
 static void on_problem(void *arg, const struct model_ingress *mi)
@@ -410,6 +419,15 @@ static void on_problem(void *arg, const struct model_ingress *mi)
         kube_emit_event(c->kc, mi->ns, mi->name, mi->uid, "Warning",
                         mi->state == ING_REJECTED ? "Rejected" : "Excluded",
                         mi->reason ? mi->reason : "");
+}
+
+static void on_notice(void *arg, const struct model_ingress *mi)
+{
+    struct controller *c = arg;
+
+    if (c->kc && mi->notice)
+        kube_emit_event(c->kc, mi->ns, mi->name, mi->uid, "Warning",
+                        NOTICE_EVENT_REASON, mi->notice);
 }
 
 static void on_vault_hosts(void *arg, char *const *hosts, size_t n)
@@ -713,6 +731,7 @@ static int run(struct controller *c)
         .max_wait_ms = RELOAD_MAX_WAIT_MS,
     };
     struct reloader_hooks hooks = {.served = on_served, .problem = on_problem,
+                                   .notice = on_notice,
                                    .vault_hosts = on_vault_hosts,
                                    .vault_refresh = on_vault_refresh, .arg = c};
     c->reloader = c->nginx ? reloader_new(c->loop, c->store, c->nginx, c->tls,

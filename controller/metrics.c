@@ -28,6 +28,7 @@ void metrics_destroy(struct metrics *m)
 {
     free(m->kube_text);
     free(m->secret_certs_text);
+    free(m->annotations_text);
     pthread_mutex_destroy(&m->lock);
 }
 
@@ -45,6 +46,114 @@ void metrics_set_secret_certs(struct metrics *m, char *text)
     free(m->secret_certs_text);
     m->secret_certs_text = text;
     pthread_mutex_unlock(&m->lock);
+}
+
+/* ---- annotations -------------------------------------------------------- */
+
+#define ANNOTATION_KEY_MAX 317      /* prefix (253) + '/' + name (63) */
+
+struct key_count {
+    const char *key;
+    size_t n;
+};
+
+static int cmp_key_count(const void *a, const void *b)
+{
+    const struct key_count *x = a, *y = b;
+
+    if (x->n != y->n)
+        return x->n > y->n ? -1 : 1;
+    return strcmp(x->key, y->key);
+}
+
+/* The key as a label value: as it is when Kubernetes could have
+ * accepted it, else "_invalid" (local mode reads any YAML). */
+static const char *key_label(const char *key)
+{
+    size_t n = strlen(key);
+
+    if (n == 0 || n > ANNOTATION_KEY_MAX ||
+        strspn(key, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                    "0123456789-_./") != n)
+        return "_invalid";
+    return key;
+}
+
+static void write_unknown(struct buf *b, struct json_object *counts)
+{
+    size_t n = (size_t)json_object_object_length(counts), i = 0, other = 0;
+    struct key_count *kc = calloc(n ? n : 1, sizeof(*kc));
+
+    prom_family(b, P "annotations_unknown", "gauge",
+                "Ingresses of our class carrying an unknown annotation "
+                "key under portico.io/ or the ingress-nginx prefix.");
+    if (!kc)
+        return;
+    json_object_object_foreach(counts, key, v) {
+        kc[i].key = key;
+        kc[i++].n = (size_t)json_object_get_int64(v);
+    }
+    if (n > 1)
+        qsort(kc, n, sizeof(*kc), cmp_key_count);
+    for (i = 0; i < n; i++) {
+        if (i >= METRICS_UNKNOWN_KEYS_MAX) {
+            other += kc[i].n;
+            continue;
+        }
+        const char *l[] = {"key", kc[i].key, NULL};
+        prom_sample_u64(b, P "annotations_unknown", l, kc[i].n);
+    }
+    if (other) {
+        const char *l[] = {"key", "_other", NULL};
+        prom_sample_u64(b, P "annotations_unknown", l, other);
+    }
+    free(kc);
+}
+
+void metrics_set_annotations(struct metrics *m, const struct model *model)
+{
+    uint64_t by[ANN_OUTCOME_COUNT] = {0};
+    struct json_object *unknown = json_object_new_object();
+    struct buf b;
+
+    if (!unknown)
+        return;
+    for (size_t i = 0; i < model->ning; i++) {
+        const struct ann_result *a = &model->ings[i].ann;
+        size_t applied = 0;
+        for (size_t j = 0; j < a->nfindings; j++) {
+            const struct ann_finding *f = &a->findings[j];
+            applied += f->outcome == ANN_APPLIED;
+            by[f->outcome]++;
+            if (f->outcome != ANN_UNKNOWN)
+                continue;
+            const char *k = key_label(f->key);
+            struct json_object *c;
+            int64_t now = json_object_object_get_ex(unknown, k, &c)
+                              ? json_object_get_int64(c) : 0;
+            json_object_object_add(unknown, k, json_object_new_int64(now + 1));
+        }
+        /* Applied ones have findings only in lint mode. */
+        if (!applied)
+            by[ANN_APPLIED] += a->nvalues;
+    }
+    buf_init(&b);
+    prom_family(&b, P "annotations", "gauge",
+                "Annotations under our prefixes on the Ingresses of our "
+                "class, by outcome (applied, ignored, unenforced, unknown, "
+                "shadowed, refused).");
+    for (int o = 0; o < ANN_OUTCOME_COUNT; o++) {
+        const char *l[] = {"outcome", ann_outcome_name((enum ann_outcome)o),
+                           NULL};
+        prom_sample_u64(&b, P "annotations", l, by[o]);
+    }
+    write_unknown(&b, unknown);
+    json_object_put(unknown);
+    pthread_mutex_lock(&m->lock);
+    free(m->annotations_text);
+    m->annotations_text = buf_failed(&b) ? NULL : buf_steal(&b, NULL);
+    pthread_mutex_unlock(&m->lock);
+    buf_free(&b);
 }
 
 static void counter(struct buf *out, const char *name, const char *help,
@@ -137,6 +246,8 @@ void metrics_write(struct metrics *m, struct buf *out)
               m->leader);
     if (m->secret_certs_text)
         buf_puts(out, m->secret_certs_text);
+    if (m->annotations_text)
+        buf_puts(out, m->annotations_text);
     if (m->kube_text)
         buf_puts(out, m->kube_text);
     pthread_mutex_unlock(&m->lock);

@@ -50,6 +50,8 @@ struct metrics {
     int leader;                     /* -1: no election (local mode) */
     char *kube_text;                /* from kube_client_write_metrics */
     char *secret_certs_text;        /* expiry of Secret certificates */
+    char *annotations_text;         /* annotations by outcome, unknown
+                                       keys (metrics_set_annotations) */
     struct certs_pipeline *certs;   /* may be NULL */
 };
 
@@ -59,6 +61,14 @@ void metrics_destroy(struct metrics *m);
 void metrics_set_kube(struct metrics *m, char *text);
 /* Takes ownership of text (malloc'd). */
 void metrics_set_secret_certs(struct metrics *m, char *text);
+/* Annotations on the Ingresses of our class: portico_controller_
+ * annotations{outcome} (how many are applied, ignored, unknown, ...) and
+ * annotations_unknown{key} (Ingresses carrying each unknown key under our
+ * prefixes: the METRICS_UNKNOWN_KEYS_MAX most frequent keys, the others
+ * summed as key="_other"; a key with characters Kubernetes does not allow
+ * as key="_invalid"). */
+#define METRICS_UNKNOWN_KEYS_MAX 32
+void metrics_set_annotations(struct metrics *m, const struct model *model);
 void metrics_write(struct metrics *m, struct buf *out);
 
 /* httpd handler: /metrics, /healthz, /readyz. ctx is the struct metrics. */

@@ -293,48 +293,28 @@ static int check_backend(struct json_object *be, const char **svc,
     return 0;
 }
 
-/* Validates the portico.io/ annotations the controller renders. */
+/* Reads the annotations through the annotation layer; -1 with the
+ * reason when one of them refuses the Ingress. */
 static int check_annotations(struct json_object *ing,
-                             struct model_ingress *mi, char *err,
+                             struct model_ingress *mi,
+                             const struct model_opts *o, char *err,
                              size_t errlen)
 {
-    static const struct {
-        const char *key;
-        int (*check)(const char *, size_t, char *, size_t);
-        size_t off;
-    } known[] = {
-        {"portico.io/proxy-body-size", validate_size,
-         offsetof(struct model_ingress, body_size)},
-        {"portico.io/proxy-read-timeout", validate_timeout,
-         offsetof(struct model_ingress, read_timeout)},
-        {"portico.io/proxy-send-timeout", validate_timeout,
-         offsetof(struct model_ingress, send_timeout)},
-        {"portico.io/proxy-connect-timeout", validate_timeout,
-         offsetof(struct model_ingress, connect_timeout)},
-    };
-    struct json_object *ann = k8s_get(ing, "metadata.annotations");
+    char notice[REASON_MAX];
 
-    if (!ann || !json_object_is_type(ann, json_type_object))
-        return 0;
-    for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++) {
-        struct json_object *v;
-        char sub[SUB_MAX];
-        if (!json_object_object_get_ex(ann, known[i].key, &v))
-            continue;
-        if (!json_object_is_type(v, json_type_string)) {
-            snprintf(err, errlen, "annotation %s must be a string",
-                     known[i].key);
-            return -1;
-        }
-        if (known[i].check(json_object_get_string(v),
-                           (size_t)json_object_get_string_len(v), sub,
-                           sizeof(sub)) < 0) {
-            snprintf(err, errlen, "annotation %s: %s", known[i].key, sub);
-            return -1;
-        }
-        char **slot = (char **)((char *)mi + known[i].off);
-        if (!(*slot = strdup(json_object_get_string(v))))
-            return -1;
+    if (ann_read(&o->annotations, k8s_get(ing, "metadata.annotations"),
+                 o->keep_applied_annotations, &mi->ann) < 0) {
+        snprintf(err, errlen, "out of memory reading annotations");
+        return -1;
+    }
+    if (mi->ann.refusing) {
+        ann_refusal(&mi->ann, err, errlen);
+        return -1;
+    }
+    ann_notice(&mi->ann, notice, sizeof(notice));
+    if (notice[0] && !(mi->notice = strdup(notice))) {
+        snprintf(err, errlen, "out of memory reading annotations");
+        return -1;
     }
     return 0;
 }
@@ -381,7 +361,8 @@ static int expand_path(struct pending *p, const char *host, const char *type,
 
 /* Validates the whole Ingress into p and mi; -1 with a reason. */
 static int check_ingress(struct json_object *ing, struct model_ingress *mi,
-                         struct pending *p, char *err, size_t errlen)
+                         const struct model_opts *o, struct pending *p,
+                         char *err, size_t errlen)
 {
     struct json_object *rules, *tls, *def;
     const char *s;
@@ -393,7 +374,7 @@ static int check_ingress(struct json_object *ing, struct model_ingress *mi,
     s = str_len(ing, "metadata.name", &len);
     if (!s || validate_dns_subdomain(s, len, err, errlen) < 0)
         return s ? -1 : (snprintf(err, errlen, "no name"), -1);
-    if (check_annotations(ing, mi, err, errlen) < 0)
+    if (check_annotations(ing, mi, o, err, errlen) < 0)
         return -1;
 
     def = k8s_get(ing, "spec.defaultBackend");
@@ -935,7 +916,7 @@ static int build_one(struct builder *b, const struct store_entry *e,
     const char *why;
     int rc = 0;
 
-    if (!ing || !selected(b->s, ing, o, classes)) {
+    if (!ing || (!o->select_all && !selected(b->s, ing, o, classes))) {
         json_object_put(ing);
         return 0;
     }
@@ -953,7 +934,7 @@ static int build_one(struct builder *b, const struct store_entry *e,
                                    mi->content_hash, &why)) {
         mi->state = ING_EXCLUDED;
         mi->reason = strdup(why);
-    } else if (check_ingress(ing, mi, &p, err, sizeof(err)) < 0) {
+    } else if (check_ingress(ing, mi, o, &p, err, sizeof(err)) < 0) {
         mi->state = ING_REJECTED;
         mi->reason = strdup(err);
     } else {
@@ -1030,10 +1011,8 @@ void model_free(struct model *m)
         for (size_t j = 0; j < mi->nhosts; j++)
             free(mi->hosts[j]);
         free(mi->hosts);
-        free(mi->body_size);
-        free(mi->read_timeout);
-        free(mi->send_timeout);
-        free(mi->connect_timeout);
+        ann_result_free(&mi->ann);
+        free(mi->notice);
     }
     free(m->ings);
     server_free(&m->def);

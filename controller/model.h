@@ -27,6 +27,7 @@
 #include <stdint.h>
 #include <time.h>
 
+#include "controller/annotations.h"
 #include "controller/store.h"
 
 #define MODEL_UPSTREAM_NAME_MAX 160
@@ -81,8 +82,12 @@ struct model_ingress {
     char **hosts;           /* rule and tls hosts, deduplicated */
     size_t nhosts;
     long dns_ttl;
-    /* validated portico.io/ annotations, or NULL */
-    char *body_size, *read_timeout, *send_timeout, *connect_timeout;
+    /* Its annotations (annotations.h): validated values of the supported
+     * ones, and findings: what was not applied (unknown, ignored, ...),
+     * plus the applied ones with model_opts.keep_applied_annotations. */
+    struct ann_result ann;
+    char *notice;           /* served, but annotations not applied: one
+                               line (ann_notice), or NULL */
 };
 
 struct model {
@@ -119,6 +124,10 @@ struct model_opts {
     const char *ingress_class;      /* portico */
     int watch_without_class;
     const char *cluster_domain;     /* cluster.local */
+    struct ann_config annotations;  /* prefixes, fail-closed override */
+    int keep_applied_annotations;   /* findings for applied ones too (lint) */
+    int select_all;                 /* every Ingress, whatever its class
+                                       (lint) */
     struct model_tls tls;
     /* 1 if this Ingress version must be left out (nginx -t failed on it),
      * with the reason; NULL: never. */

@@ -18,24 +18,36 @@ struct keyed {
     size_t ingress;
 };
 
-static int has_options(const struct model_ingress *mi)
+/* A supported annotation that renders into the profile location. */
+static int is_profile_option(enum ann_id id)
 {
-    return mi->state == ING_SERVED &&
-           (mi->body_size || mi->connect_timeout || mi->read_timeout ||
-            mi->send_timeout);
+    const struct ann_def *d = ann_def_of(id);
+
+    return d && d->effect == ANN_EFFECT_PROFILE;
 }
 
-/* Validated values never hold a newline, so this is unambiguous. */
+static int has_options(const struct model_ingress *mi)
+{
+    if (mi->state != ING_SERVED)
+        return 0;
+    for (size_t i = 0; i < mi->ann.nvalues; i++)
+        if (is_profile_option(mi->ann.values[i].id))
+            return 1;
+    return 0;
+}
+
+/* "NAME VALUE\n" per profile option, in id order. Validated values never
+ * hold a newline, so this is unambiguous. */
 static char *options_key(const struct model_ingress *mi)
 {
     struct buf b;
 
     buf_init(&b);
-    buf_printf(&b, "body %s\nconnect %s\nread %s\nsend %s\n",
-               mi->body_size ? mi->body_size : "-",
-               mi->connect_timeout ? mi->connect_timeout : "-",
-               mi->read_timeout ? mi->read_timeout : "-",
-               mi->send_timeout ? mi->send_timeout : "-");
+    for (size_t i = 0; i < mi->ann.nvalues; i++) {
+        const struct ann_value *v = &mi->ann.values[i];
+        if (is_profile_option(v->id))
+            buf_printf(&b, "%s %s\n", ann_def_of(v->id)->name, v->value);
+    }
     if (buf_failed(&b)) {
         buf_free(&b);
         return NULL;

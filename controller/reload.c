@@ -66,6 +66,8 @@ struct reloader {
     struct exclusion *excl;
     size_t nexcl, capexcl;
     struct json_object *reported;       /* "ns/name" -> last problem */
+    struct json_object *noticed;        /* "ns/name" -> last annotation
+                                           notice of a served Ingress */
     struct json_object *warned;         /* warnings logged, as keys */
     char **vault_hosts;
     uint64_t vault_digest;
@@ -137,6 +139,39 @@ static void prune_exclusions(struct reloader *r)
 
 /* ---- reporting ---------------------------------------------------------------- */
 
+/* Annotations a served Ingress carries that are not applied (unknown,
+ * ignored, unenforced): logged and reported once per Ingress, and again
+ * when the list changes. */
+static void report_notices(struct reloader *r, const struct model *m)
+{
+    struct json_object *now = json_object_new_object();
+
+    if (!now)
+        return;
+    for (size_t i = 0; i < m->ning; i++) {
+        const struct model_ingress *mi = &m->ings[i];
+        char key[600], shown_ns[SHOWN_MAX], shown_name[SHOWN_MAX];
+        struct json_object *old;
+
+        if (mi->state != ING_SERVED || !mi->notice)
+            continue;
+        snprintf(key, sizeof(key), "%s/%s", mi->ns, mi->name);
+        json_object_object_add(now, key, json_object_new_string(mi->notice));
+        if (r->noticed &&
+            json_object_object_get_ex(r->noticed, key, &old) &&
+            strcmp(json_object_get_string(old), mi->notice) == 0)
+            continue;
+        validate_printable(mi->ns, shown_ns, sizeof(shown_ns));
+        validate_printable(mi->name, shown_name, sizeof(shown_name));
+        log_warn("ingress %s/%s served, %s", shown_ns, shown_name,
+                 mi->notice);
+        if (r->hooks.notice)
+            r->hooks.notice(r->hooks.arg, mi);
+    }
+    json_object_put(r->noticed);
+    r->noticed = now;
+}
+
 /* Logs each rejection/exclusion once (and again if its reason changes). */
 static void report(struct reloader *r, const struct model *m)
 {
@@ -168,6 +203,7 @@ static void report(struct reloader *r, const struct model *m)
         if (r->hooks.problem)
             r->hooks.problem(r->hooks.arg, mi);
     }
+    report_notices(r, m);
     /* Warnings: once each, as long as they persist. */
     struct json_object *warned = json_object_new_object();
     for (size_t i = 0; warned && i < m->nwarnings; i++) {
@@ -239,6 +275,7 @@ static void record_states(struct reloader *r, const struct model *m)
     for (int s = 0; s < ING_STATE_COUNT; s++)
         r->metrics->ingresses[s] = model_count_state(m, (enum ingress_state)s);
     pthread_mutex_unlock(&r->metrics->lock);
+    metrics_set_annotations(r->metrics, m);
 }
 
 /* ---- the reconcile ---------------------------------------------------------------- */
@@ -795,5 +832,6 @@ void reloader_free(struct reloader *r)
     free(r->vault_hosts);
     json_object_put(r->reported);
     json_object_put(r->warned);
+    json_object_put(r->noticed);
     free(r);
 }

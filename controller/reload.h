@@ -60,6 +60,9 @@ struct reloader_hooks {
     void (*served)(void *arg, const struct model *m);
     /* An Ingress newly rejected or excluded (or with a new reason). */
     void (*problem)(void *arg, const struct model_ingress *mi);
+    /* A served Ingress with annotations that are not applied (unknown,
+     * ignored, unenforced): mi->notice, new or changed. */
+    void (*notice)(void *arg, const struct model_ingress *mi);
     /* The hosts the Vault pipeline must provide (sorted). */
     void (*vault_hosts)(void *arg, char *const *hosts, size_t n);
     /* An ssl: "true" Ingress changed: re-read its certificates now rather

@@ -65,18 +65,14 @@ static void routing_locations(struct ownedtext *t, const struct model *m,
         const struct model_ingress *mi = &m->ings[p->list[i].owner];
         size_t owner = p->list[i].owner;
         ownedtext_printf(t, owner, "    location @%s {", p->list[i].name);
-        if (mi->body_size)
-            emit_quoted(t, owner, " client_max_body_size ", mi->body_size,
-                        ";");
-        if (mi->connect_timeout)
-            emit_quoted(t, owner, " proxy_connect_timeout ",
-                        mi->connect_timeout, ";");
-        if (mi->read_timeout)
-            emit_quoted(t, owner, " proxy_read_timeout ", mi->read_timeout,
-                        ";");
-        if (mi->send_timeout)
-            emit_quoted(t, owner, " proxy_send_timeout ", mi->send_timeout,
-                        ";");
+        for (size_t v = 0; v < mi->ann.nvalues; v++) {
+            const struct ann_def *d = ann_def_of(mi->ann.values[v].id);
+            char prefix[64];
+            if (!d || d->effect != ANN_EFFECT_PROFILE)
+                continue;
+            snprintf(prefix, sizeof(prefix), " %s ", d->directive);
+            emit_quoted(t, owner, prefix, mi->ann.values[v].value, ";");
+        }
         ownedtext_printf(t, owner, " %s }\n", ROUTE_AND_PROXY);
     }
 }

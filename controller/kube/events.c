@@ -336,32 +336,54 @@ static const char *get_str(struct json_object *o, const char *k)
     return json_object_get_string(json_object_object_get(o, k));
 }
 
+/* Every replica remembers each Ingress's current Event, for when it
+ * leads; msg is already cut to EVENT_MESSAGE_MAX. */
+static void remember(struct kube_events *ev, const char *ns,
+                     const char *ingress_name, const char *uid,
+                     const char *type, const char *reason, const char *msg)
+{
+    char *pkey;
+    struct json_object *p;
+
+    if (asprintf(&pkey, "%s/%s", ns, ingress_name) < 0)
+        return;
+    p = json_object_new_object();
+    json_object_object_add(p, "ns", json_object_new_string(ns));
+    json_object_object_add(p, "name", json_object_new_string(ingress_name));
+    json_object_object_add(p, "uid", json_object_new_string(uid ? uid : ""));
+    json_object_object_add(p, "type", json_object_new_string(type));
+    json_object_object_add(p, "reason", json_object_new_string(reason));
+    json_object_object_add(p, "message", json_object_new_string(msg));
+    json_object_object_add(ev->problems, pkey, p);
+    free(pkey);
+}
+
+void kube_remember_event(struct kube_client *kc, const char *ns,
+                         const char *ingress_name, const char *uid,
+                         const char *type, const char *reason,
+                         const char *message)
+{
+    struct kube_events *ev = kube_client_events(kc);
+    char msg[EVENT_MESSAGE_MAX + 1];
+
+    if (!ev || !ns || !ingress_name || !type || !reason || !message)
+        return;
+    snprintf(msg, sizeof(msg), "%s", message);
+    remember(ev, ns, ingress_name, uid, type, reason, msg);
+}
+
 void kube_emit_event(struct kube_client *kc, const char *ns,
                      const char *ingress_name, const char *uid,
                      const char *type, const char *reason,
                      const char *message)
 {
     struct kube_events *ev = kube_client_events(kc);
-    char msg[EVENT_MESSAGE_MAX + 1], *key, *pkey;
-    struct json_object *p;
+    char msg[EVENT_MESSAGE_MAX + 1], *key;
 
     if (!ev || !ns || !ingress_name || !type || !reason || !message)
         return;
     snprintf(msg, sizeof(msg), "%s", message);
-    /* Every replica remembers the problem, for when it leads. */
-    if (asprintf(&pkey, "%s/%s", ns, ingress_name) >= 0) {
-        p = json_object_new_object();
-        json_object_object_add(p, "ns", json_object_new_string(ns));
-        json_object_object_add(p, "name",
-                               json_object_new_string(ingress_name));
-        json_object_object_add(p, "uid", json_object_new_string(uid ? uid
-                                                                    : ""));
-        json_object_object_add(p, "type", json_object_new_string(type));
-        json_object_object_add(p, "reason", json_object_new_string(reason));
-        json_object_object_add(p, "message", json_object_new_string(msg));
-        json_object_object_add(ev->problems, pkey, p);
-        free(pkey);
-    }
+    remember(ev, ns, ingress_name, uid, type, reason, msg);
     if (ev->state != EVENTS_LEADER)
         return;
     key = kube_event_key(ns, ingress_name, uid, type, reason, msg);

@@ -109,6 +109,14 @@ void kube_emit_event(struct kube_client *kc, const char *ns,
                      const char *ingress_name, const char *uid,
                      const char *type, const char *reason,
                      const char *message);
+/* Remembers that Event as the Ingress's current one without writing it
+ * now: a replica that becomes the leader writes it unless an Event
+ * already says so (a served Ingress's notice, which publisher_update
+ * forgets with its problems). */
+void kube_remember_event(struct kube_client *kc, const char *ns,
+                         const char *ingress_name, const char *uid,
+                         const char *type, const char *reason,
+                         const char *message);
 
 /* Counters for the controller's /metrics. */
 struct kube_stats {

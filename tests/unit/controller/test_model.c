@@ -667,6 +667,61 @@ static void profile_lines_are_traced_to_their_oldest_ingress(void **state)
     free(c);
 }
 
+static void annotations_refuse_or_are_noticed_and_render_under_both_prefixes(
+    void **state)
+{
+    char *open_ = annotated("open", "2026-01-01T00:00:00Z", "open.test",
+                            "nginx.ingress.kubernetes.io/proxy-read-timeout: "
+                            "\"120\", portico.io/proxy-body-szie: 8m");
+    char *guarded = annotated("guarded", "2026-01-01T00:00:00Z",
+                              "guarded.test",
+                              "nginx.ingress.kubernetes.io/"
+                              "whitelist-source-range: 10.0.0.0/8");
+    char *snippet = annotated("snippet", "2026-01-01T00:00:00Z",
+                              "snippet.test",
+                              "nginx.ingress.kubernetes.io/server-snippet: "
+                              "\"return 200;\"");
+    struct store *s = store_of(open_, guarded, snippet);
+    struct model m;
+    struct render_result r;
+    struct model_opts allow = OPTS;
+
+    assert_int_equal(model_build(&m, s, &OPTS), 0);
+    for (size_t i = 0; i < m.ning; i++) {
+        const struct model_ingress *mi = &m.ings[i];
+        if (strcmp(mi->name, "open") == 0) {
+            assert_int_equal(mi->state, ING_SERVED);
+            assert_non_null(strstr(mi->notice,
+                                   "portico.io/proxy-body-szie (unknown"));
+        } else {
+            assert_int_equal(mi->state, ING_REJECTED);
+            assert_null(mi->notice);
+            assert_non_null(strstr(mi->reason, strcmp(mi->name, "guarded")
+                                ? "/server-snippet: raw nginx"
+                                : "/whitelist-source-range: filtering"));
+        }
+    }
+    assert_int_equal(render(&m, &r), 0);
+    assert_int_equal(count(r.t.text.data, "proxy_read_timeout \"120\";"), 1);
+    assert_null(strstr(r.t.text.data, "return 200;"));
+    render_result_free(&r);
+    model_free(&m);
+
+    /* The operator's flag serves the guarded one, noticed; never the
+     * snippet. */
+    allow.annotations.allow_unenforced_access = 1;
+    assert_int_equal(model_build(&m, s, &allow), 0);
+    assert_int_equal(model_count_state(&m, ING_SERVED), 2);
+    for (size_t i = 0; i < m.ning; i++)
+        if (strcmp(m.ings[i].name, "guarded") == 0)
+            assert_non_null(strstr(m.ings[i].notice, "NOT ENFORCED"));
+    model_free(&m);
+    store_free(s);
+    free(open_);
+    free(guarded);
+    free(snippet);
+}
+
 static void size_per_ingress_stays_under_one_kilobyte(void **state)
 {
     struct buf all;
@@ -723,6 +778,8 @@ int main(void)
         cmocka_unit_test(render_is_byte_identical_whatever_the_input_order),
         cmocka_unit_test(a_path_change_leaves_nginx_conf_unchanged),
         cmocka_unit_test(profile_lines_are_traced_to_their_oldest_ingress),
+        cmocka_unit_test(
+            annotations_refuse_or_are_noticed_and_render_under_both_prefixes),
         cmocka_unit_test(size_per_ingress_stays_under_one_kilobyte),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,604 @@
+/* annotations.c - the annotation table and the reading of one Ingress's
+ * annotations against it (see annotations.h). */
+#include "controller/annotations.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "buf.h"
+#include "controller/validate.h"
+
+/* ---- reasons shared by several entries ---------------------------------- */
+
+#define FAIL_CLOSED \
+    " is not implemented yet: the Ingress is refused rather than served " \
+    "without it (fail closed; --allow-unenforced-access-annotations " \
+    "serves it unprotected)"
+
+static const char W_AUTH_BASIC[] =
+    "basic/digest authentication" FAIL_CLOSED;
+static const char W_AUTH_EXTERNAL[] =
+    "external authentication (auth-url)" FAIL_CLOSED;
+static const char W_AUTH_TLS[] =
+    "client certificate authentication" FAIL_CLOSED;
+static const char W_SOURCE_RANGE[] =
+    "filtering by client address" FAIL_CLOSED;
+static const char W_LIMIT[] =
+    "rate, connection and bandwidth limiting" FAIL_CLOSED;
+static const char W_SATISFY[] =
+    "combining access restrictions (satisfy)" FAIL_CLOSED;
+static const char W_WAF[] =
+    "ModSecurity (web application firewall)" FAIL_CLOSED;
+
+#define NEVER_RENDERED \
+    "raw nginx configuration from an Ingress is never rendered (an " \
+    "injection path: CVE-2021-25742, CVE-2023-5043); "
+
+static const char W_CONFIGURATION_SNIPPET[] = NEVER_RENDERED
+    "use the annotation for what the snippet did (rewrite-target, "
+    "upstream-vhost, x-forwarded-prefix, proxy-*, permanent-redirect; "
+    "docs/migrating-from-ingress-nginx.md maps common snippets)";
+static const char W_SERVER_SNIPPET[] = NEVER_RENDERED
+    "use server-alias, from-to-www-redirect, permanent-redirect or "
+    "temporal-redirect (docs/migrating-from-ingress-nginx.md)";
+static const char W_AUTH_SNIPPET[] = NEVER_RENDERED
+    "use auth-url with auth-response-headers";
+static const char W_STREAM_SNIPPET[] = NEVER_RENDERED
+    "Portico serves HTTP and HTTPS only (no TCP/UDP services)";
+static const char W_MODSECURITY_SNIPPET[] = NEVER_RENDERED
+    "and ModSecurity is not available in Portico";
+
+static const char W_NOT_YET[] =
+    "not implemented yet: the Ingress is refused rather than served with "
+    "different routing";
+
+static const char W_OPENTELEMETRY[] =
+    "OpenTelemetry is not built into Portico's nginx";
+static const char W_FASTCGI[] =
+    "FastCGI backends are not supported (backend-protocol FCGI)";
+
+/* ---- the table ---------------------------------------------------------- */
+
+#define SUPPORTED(n, i, g, e, d) \
+    {.name = n, .state = ANN_SUPPORTED, .id = i, .grammar = g, .effect = e, \
+     .directive = d}
+#define REFUSED(n, f, w) {.name = n, .state = ANN_REFUSED, .flags = f, .why = w}
+#define REFUSED_ALIAS(n, f, w, a) \
+    {.name = n, .state = ANN_REFUSED, .flags = f, .why = w, .alias_of = a}
+#define IGNORED(n, w) {.name = n, .state = ANN_IGNORED, .why = w}
+
+/* Sorted by name (a unit test checks it). Every annotation of
+ * ingress-nginx's documentation and code (v1.15.1) is here. */
+const struct ann_def ann_table[] = {
+    REFUSED("affinity", 0, W_NOT_YET),
+    REFUSED("affinity-canary-behavior", 0, W_NOT_YET),
+    REFUSED("affinity-mode", 0, W_NOT_YET),
+    REFUSED("allowlist-source-range", ANN_ACCESS, W_SOURCE_RANGE),
+    REFUSED("app-root", 0, W_NOT_YET),
+    REFUSED("auth-always-set-cookie", ANN_ACCESS, W_AUTH_EXTERNAL),
+    REFUSED("auth-cache-duration", ANN_ACCESS, W_AUTH_EXTERNAL),
+    REFUSED("auth-cache-key", ANN_ACCESS, W_AUTH_EXTERNAL),
+    REFUSED("auth-keepalive", ANN_ACCESS, W_AUTH_EXTERNAL),
+    REFUSED("auth-keepalive-requests", ANN_ACCESS, W_AUTH_EXTERNAL),
+    REFUSED("auth-keepalive-share-vars", ANN_ACCESS, W_AUTH_EXTERNAL),
+    REFUSED("auth-keepalive-timeout", ANN_ACCESS, W_AUTH_EXTERNAL),
+    REFUSED("auth-method", ANN_ACCESS, W_AUTH_EXTERNAL),
+    REFUSED("auth-proxy-set-headers", ANN_ACCESS, W_AUTH_EXTERNAL),
+    REFUSED("auth-realm", ANN_ACCESS, W_AUTH_BASIC),
+    REFUSED("auth-request-redirect", ANN_ACCESS, W_AUTH_EXTERNAL),
+    REFUSED("auth-response-headers", ANN_ACCESS, W_AUTH_EXTERNAL),
+    REFUSED("auth-secret", ANN_ACCESS, W_AUTH_BASIC),
+    REFUSED("auth-secret-type", ANN_ACCESS, W_AUTH_BASIC),
+    REFUSED("auth-signin", ANN_ACCESS, W_AUTH_EXTERNAL),
+    REFUSED("auth-signin-redirect-param", ANN_ACCESS, W_AUTH_EXTERNAL),
+    REFUSED("auth-snippet", ANN_SNIPPET | ANN_ACCESS, W_AUTH_SNIPPET),
+    REFUSED("auth-tls-error-page", ANN_ACCESS, W_AUTH_TLS),
+    REFUSED("auth-tls-match-cn", ANN_ACCESS, W_AUTH_TLS),
+    REFUSED("auth-tls-pass-certificate-to-upstream", ANN_ACCESS, W_AUTH_TLS),
+    REFUSED("auth-tls-secret", ANN_ACCESS, W_AUTH_TLS),
+    REFUSED("auth-tls-verify-client", ANN_ACCESS, W_AUTH_TLS),
+    REFUSED("auth-tls-verify-depth", ANN_ACCESS, W_AUTH_TLS),
+    REFUSED("auth-type", ANN_ACCESS, W_AUTH_BASIC),
+    REFUSED("auth-url", ANN_ACCESS, W_AUTH_EXTERNAL),
+    REFUSED("backend-protocol", 0, W_NOT_YET),
+    REFUSED("canary", 0, W_NOT_YET),
+    REFUSED("canary-by-cookie", 0, W_NOT_YET),
+    REFUSED("canary-by-header", 0, W_NOT_YET),
+    REFUSED("canary-by-header-pattern", 0, W_NOT_YET),
+    REFUSED("canary-by-header-value", 0, W_NOT_YET),
+    REFUSED("canary-weight", 0, W_NOT_YET),
+    REFUSED("canary-weight-total", 0, W_NOT_YET),
+    REFUSED("client-body-buffer-size", 0, W_NOT_YET),
+    REFUSED("configuration-snippet", ANN_SNIPPET, W_CONFIGURATION_SNIPPET),
+    REFUSED("connection-proxy-header", 0, W_NOT_YET),
+    IGNORED("cors-allow-credentials",
+            "CORS is not implemented yet; without its headers browsers "
+            "refuse cross-origin requests, so nothing is opened"),
+    IGNORED("cors-allow-headers", "CORS is not implemented yet (see "
+                                  "enable-cors)"),
+    IGNORED("cors-allow-methods", "CORS is not implemented yet (see "
+                                  "enable-cors)"),
+    IGNORED("cors-allow-origin", "CORS is not implemented yet (see "
+                                 "enable-cors)"),
+    IGNORED("cors-expose-headers", "CORS is not implemented yet (see "
+                                   "enable-cors)"),
+    IGNORED("cors-max-age", "CORS is not implemented yet (see enable-cors)"),
+    REFUSED("custom-headers", 0,
+            "response headers from a ConfigMap are not implemented (they "
+            "often carry security headers such as HSTS or CSP, so the "
+            "Ingress is refused rather than served without them)"),
+    REFUSED("custom-http-errors", 0, W_NOT_YET),
+    REFUSED("default-backend", 0, W_NOT_YET),
+    REFUSED("denylist-source-range", ANN_ACCESS, W_SOURCE_RANGE),
+    REFUSED("disable-proxy-intercept-errors", 0, W_NOT_YET),
+    IGNORED("enable-access-log",
+            "Portico's nginx writes no access log (access_log off)"),
+    IGNORED("enable-cors",
+            "CORS is not implemented yet: no CORS headers are added and "
+            "preflight requests reach the backend; browsers refuse "
+            "cross-origin requests the backend does not allow itself"),
+    IGNORED("enable-global-auth",
+            "Portico has no global external authentication (ingress-nginx's "
+            "global-auth-url), so there is nothing to turn on or off"),
+    REFUSED("enable-modsecurity", ANN_ACCESS, W_WAF),
+    IGNORED("enable-opentelemetry", W_OPENTELEMETRY),
+    REFUSED("enable-owasp-core-rules", ANN_ACCESS, W_WAF),
+    IGNORED("enable-rewrite-log",
+            "rewrites are done by Portico's route module, which has no "
+            "rewrite log"),
+    REFUSED("fastcgi-index", 0, W_FASTCGI),
+    REFUSED("fastcgi-params-configmap", 0, W_FASTCGI),
+    REFUSED("force-ssl-redirect", 0, W_NOT_YET),
+    REFUSED("from-to-www-redirect", 0, W_NOT_YET),
+    IGNORED("http2-push-preload",
+            "HTTP/2 server push was removed from nginx and from browsers"),
+    REFUSED("limit-allowlist", ANN_ACCESS, W_LIMIT),
+    REFUSED("limit-burst-multiplier", ANN_ACCESS, W_LIMIT),
+    REFUSED("limit-connections", ANN_ACCESS, W_LIMIT),
+    REFUSED("limit-rate", ANN_ACCESS, W_LIMIT),
+    REFUSED("limit-rate-after", ANN_ACCESS, W_LIMIT),
+    REFUSED("limit-rpm", ANN_ACCESS, W_LIMIT),
+    REFUSED("limit-rps", ANN_ACCESS, W_LIMIT),
+    REFUSED_ALIAS("limit-whitelist", ANN_ACCESS, W_LIMIT, "limit-allowlist"),
+    IGNORED("load-balance",
+            "Portico proxies to the Service's address and the cluster "
+            "spreads connections over its endpoints; there is no per-Ingress "
+            "balancing algorithm"),
+    IGNORED("mirror-host", "request mirroring is not implemented"),
+    IGNORED("mirror-request-body", "request mirroring is not implemented"),
+    IGNORED("mirror-target",
+            "request mirroring is not implemented: requests are served, "
+            "no copy is sent"),
+    REFUSED("modsecurity-snippet", ANN_SNIPPET | ANN_ACCESS,
+            W_MODSECURITY_SNIPPET),
+    IGNORED("modsecurity-transaction-id",
+            "only used by ModSecurity, which is not available (an Ingress "
+            "that enables it is refused)"),
+    IGNORED("opentelemetry-operation-name", W_OPENTELEMETRY),
+    IGNORED("opentelemetry-trust-incoming-span", W_OPENTELEMETRY),
+    REFUSED("permanent-redirect", 0, W_NOT_YET),
+    REFUSED("permanent-redirect-code", 0, W_NOT_YET),
+    REFUSED("preserve-trailing-slash", 0, W_NOT_YET),
+    SUPPORTED("proxy-body-size", ANN_PROXY_BODY_SIZE, validate_size,
+              ANN_EFFECT_PROFILE, "client_max_body_size"),
+    REFUSED("proxy-buffer-size", 0, W_NOT_YET),
+    REFUSED("proxy-buffering", 0, W_NOT_YET),
+    REFUSED("proxy-buffers-number", 0, W_NOT_YET),
+    REFUSED("proxy-busy-buffers-size", 0, W_NOT_YET),
+    SUPPORTED("proxy-connect-timeout", ANN_PROXY_CONNECT_TIMEOUT,
+              validate_timeout, ANN_EFFECT_PROFILE, "proxy_connect_timeout"),
+    REFUSED("proxy-cookie-domain", 0, W_NOT_YET),
+    REFUSED("proxy-cookie-path", 0, W_NOT_YET),
+    REFUSED("proxy-http-version", 0, W_NOT_YET),
+    REFUSED("proxy-max-temp-file-size", 0, W_NOT_YET),
+    REFUSED("proxy-next-upstream", 0, W_NOT_YET),
+    REFUSED("proxy-next-upstream-timeout", 0, W_NOT_YET),
+    REFUSED("proxy-next-upstream-tries", 0, W_NOT_YET),
+    SUPPORTED("proxy-read-timeout", ANN_PROXY_READ_TIMEOUT, validate_timeout,
+              ANN_EFFECT_PROFILE, "proxy_read_timeout"),
+    REFUSED("proxy-redirect-from", 0, W_NOT_YET),
+    REFUSED("proxy-redirect-to", 0, W_NOT_YET),
+    REFUSED("proxy-request-buffering", 0, W_NOT_YET),
+    SUPPORTED("proxy-send-timeout", ANN_PROXY_SEND_TIMEOUT, validate_timeout,
+              ANN_EFFECT_PROFILE, "proxy_send_timeout"),
+    REFUSED("proxy-ssl-ciphers", 0, W_NOT_YET),
+    REFUSED("proxy-ssl-name", 0, W_NOT_YET),
+    REFUSED("proxy-ssl-protocols", 0, W_NOT_YET),
+    REFUSED("proxy-ssl-secret", 0, W_NOT_YET),
+    REFUSED("proxy-ssl-server-name", 0, W_NOT_YET),
+    REFUSED("proxy-ssl-verify", 0, W_NOT_YET),
+    REFUSED("proxy-ssl-verify-depth", 0, W_NOT_YET),
+    REFUSED("relative-redirects", 0, W_NOT_YET),
+    REFUSED("rewrite-target", 0, W_NOT_YET),
+    REFUSED("satisfy", ANN_ACCESS, W_SATISFY),
+    REFUSED("server-alias", 0, W_NOT_YET),
+    REFUSED("server-snippet", ANN_SNIPPET, W_SERVER_SNIPPET),
+    IGNORED("service-upstream",
+            "Portico always proxies to the Service's cluster address, which "
+            "is what service-upstream \"true\" does"),
+    REFUSED("session-cookie-change-on-failure", 0, W_NOT_YET),
+    REFUSED("session-cookie-conditional-samesite-none", 0, W_NOT_YET),
+    REFUSED("session-cookie-domain", 0, W_NOT_YET),
+    REFUSED("session-cookie-expires", 0, W_NOT_YET),
+    REFUSED("session-cookie-max-age", 0, W_NOT_YET),
+    REFUSED("session-cookie-name", 0, W_NOT_YET),
+    REFUSED("session-cookie-path", 0, W_NOT_YET),
+    REFUSED("session-cookie-samesite", 0, W_NOT_YET),
+    REFUSED("session-cookie-secure", 0, W_NOT_YET),
+    IGNORED("ssl-ciphers",
+            "TLS settings are global in Portico (TLSv1.2 and TLSv1.3 with "
+            "nginx's default ciphers)"),
+    REFUSED("ssl-passthrough", 0,
+            "TLS passthrough needs routing by SNI before TLS is terminated, "
+            "which Portico does not do: the backend would receive "
+            "decrypted HTTP"),
+    IGNORED("ssl-prefer-server-ciphers",
+            "TLS settings are global in Portico"),
+    REFUSED("ssl-redirect", 0, W_NOT_YET),
+    REFUSED("stream-snippet", ANN_SNIPPET, W_STREAM_SNIPPET),
+    REFUSED("temporal-redirect", 0, W_NOT_YET),
+    REFUSED("temporal-redirect-code", 0, W_NOT_YET),
+    REFUSED("upstream-hash-by", 0,
+            "consistent hashing to endpoints is not implemented: requests "
+            "would not stick to one backend"),
+    REFUSED("upstream-hash-by-subset", 0,
+            "consistent hashing to endpoints is not implemented"),
+    REFUSED("upstream-hash-by-subset-size", 0,
+            "consistent hashing to endpoints is not implemented"),
+    REFUSED("upstream-vhost", 0, W_NOT_YET),
+    REFUSED("use-port-in-redirects", 0, W_NOT_YET),
+    REFUSED("use-regex", 0, W_NOT_YET),
+    REFUSED_ALIAS("whitelist-source-range", ANN_ACCESS, W_SOURCE_RANGE,
+                  "allowlist-source-range"),
+    REFUSED("x-forwarded-prefix", 0, W_NOT_YET),
+};
+
+const size_t ann_table_len = sizeof(ann_table) / sizeof(ann_table[0]);
+
+static int cmp_name(const void *key, const void *entry)
+{
+    return strcmp(key, ((const struct ann_def *)entry)->name);
+}
+
+const struct ann_def *ann_lookup(const char *name)
+{
+    return bsearch(name, ann_table, ann_table_len, sizeof(ann_table[0]),
+                   cmp_name);
+}
+
+const struct ann_def *ann_def_of(enum ann_id id)
+{
+    for (size_t i = 0; i < ann_table_len; i++)
+        if (ann_table[i].state == ANN_SUPPORTED && ann_table[i].id == id)
+            return &ann_table[i];
+    return NULL;
+}
+
+/* ---- names -------------------------------------------------------------- */
+
+static const char *const outcome_names[ANN_OUTCOME_COUNT] = {
+    [ANN_APPLIED] = "applied",
+    [ANN_NOT_APPLIED] = "ignored",
+    [ANN_UNENFORCED] = "unenforced",
+    [ANN_UNKNOWN] = "unknown",
+    [ANN_SHADOWED] = "shadowed",
+    [ANN_REFUSING] = "refused",
+};
+
+const char *ann_outcome_name(enum ann_outcome o)
+{
+    return o < ANN_OUTCOME_COUNT ? outcome_names[o] : "?";
+}
+
+const char *ann_state_name(enum ann_state s)
+{
+    switch (s) {
+    case ANN_SUPPORTED:
+        return "supported";
+    case ANN_REFUSED:
+        return "refused";
+    case ANN_IGNORED:
+        return "ignored";
+    }
+    return "?";
+}
+
+int ann_check_prefix(const char *prefix, char *err, size_t errlen)
+{
+    char sub[256];
+
+    if (validate_dns_subdomain(prefix, strlen(prefix), sub, sizeof(sub)) < 0) {
+        snprintf(err, errlen, "--annotations-prefix: %s", sub);
+        return -1;
+    }
+    if (strcmp(prefix, ANN_PORTICO_PREFIX) == 0) {
+        snprintf(err, errlen, "--annotations-prefix: %s is always read",
+                 ANN_PORTICO_PREFIX);
+        return -1;
+    }
+    return 0;
+}
+
+/* ---- reading one Ingress ------------------------------------------------ */
+
+/* An annotation under one of our prefixes. */
+struct candidate {
+    const char *key;            /* borrowed from the json object */
+    const char *name;           /* after the prefix and '/' */
+    int own;                    /* under portico.io/ */
+    struct json_object *value;
+};
+
+/* Order of precedence: portico.io/ before the ingress-nginx prefix, an
+ * entry's own name before an alias of it; then by key. */
+static int cmp_candidate(const void *a, const void *b)
+{
+    const struct candidate *x = a, *y = b;
+    const struct ann_def *dx = ann_lookup(x->name), *dy = ann_lookup(y->name);
+    int ax = dx && dx->alias_of, ay = dy && dy->alias_of;
+
+    if (x->own != y->own)
+        return x->own ? -1 : 1;
+    if (ax != ay)
+        return ax ? 1 : -1;
+    return strcmp(x->key, y->key);
+}
+
+static int cmp_finding(const void *a, const void *b)
+{
+    return strcmp(((const struct ann_finding *)a)->key,
+                  ((const struct ann_finding *)b)->key);
+}
+
+static int cmp_value(const void *a, const void *b)
+{
+    const struct ann_value *x = a, *y = b;
+
+    return (int)x->id - (int)y->id;
+}
+
+/* The name after "PREFIX/" in key, or NULL. */
+static const char *after_prefix(const char *key, const char *prefix)
+{
+    size_t n = strlen(prefix);
+
+    if (strncmp(key, prefix, n) != 0 || key[n] != '/')
+        return NULL;
+    return key + n + 1;
+}
+
+static int add_finding(struct ann_result *res, const char *key,
+                       enum ann_outcome o, const char *reason)
+{
+    struct ann_finding *f;
+
+    f = realloc(res->findings, (res->nfindings + 1) * sizeof(*f));
+    if (!f)
+        return -1;
+    res->findings = f;
+    f = &res->findings[res->nfindings];
+    f->key = strdup(key);
+    f->outcome = o;
+    f->reason = reason ? strdup(reason) : NULL;
+    if (!f->key || (reason && !f->reason)) {
+        free(f->key);
+        free(f->reason);
+        return -1;
+    }
+    res->nfindings++;
+    res->refusing += o == ANN_REFUSING;
+    return 0;
+}
+
+static int add_value(struct ann_result *res, enum ann_id id, const char *v)
+{
+    struct ann_value *nv;
+
+    nv = realloc(res->values, (res->nvalues + 1) * sizeof(*nv));
+    if (!nv)
+        return -1;
+    res->values = nv;
+    if (!(nv[res->nvalues].value = strdup(v)))
+        return -1;
+    nv[res->nvalues].id = id;
+    res->nvalues++;
+    return 0;
+}
+
+/* A supported annotation: validated, then its value kept unless a key of
+ * higher precedence already set it. */
+static int read_supported(const struct ann_def *d, const struct candidate *c,
+                          int keep_applied, struct ann_result *res)
+{
+    char sub[ANN_REASON_MAX];
+    const char *v;
+    size_t len;
+
+    if (ann_get(res, d->id))
+        return add_finding(res, c->key, ANN_SHADOWED,
+                           "the same setting is set by a key that takes "
+                           "precedence (portico.io/ before the ingress-nginx "
+                           "prefix, a name before its alias)");
+    if (!json_object_is_type(c->value, json_type_string))
+        return add_finding(res, c->key, ANN_REFUSING, "must be a string");
+    v = json_object_get_string(c->value);
+    len = (size_t)json_object_get_string_len(c->value);
+    if (d->grammar(v, len, sub, sizeof(sub)) < 0)
+        return add_finding(res, c->key, ANN_REFUSING, sub);
+    if (add_value(res, d->id, v) < 0)
+        return -1;
+    return keep_applied ? add_finding(res, c->key, ANN_APPLIED, NULL) : 0;
+}
+
+static int read_one(const struct ann_config *cfg, const struct candidate *c,
+                    int keep_applied, struct ann_result *res)
+{
+    const struct ann_def *d = ann_lookup(c->name);
+    char why[ANN_REASON_MAX];
+
+    if (!d)
+        return add_finding(res, c->key, ANN_UNKNOWN,
+                           "not an annotation Portico knows");
+    switch (d->state) {
+    case ANN_SUPPORTED:
+        return read_supported(d, c, keep_applied, res);
+    case ANN_IGNORED:
+        return add_finding(res, c->key, ANN_NOT_APPLIED, d->why);
+    case ANN_REFUSED:
+        if ((d->flags & ANN_ACCESS) && !(d->flags & ANN_SNIPPET) &&
+            cfg->allow_unenforced_access) {
+            snprintf(why, sizeof(why), "NOT ENFORCED "
+                     "(--allow-unenforced-access-annotations): %s", d->why);
+            return add_finding(res, c->key, ANN_UNENFORCED, why);
+        }
+        return add_finding(res, c->key, ANN_REFUSING, d->why);
+    }
+    return 0;
+}
+
+int ann_read(const struct ann_config *cfg, struct json_object *annotations,
+             int keep_applied, struct ann_result *res)
+{
+    const char *nginx = cfg->nginx_prefix_off ? NULL
+                      : cfg->nginx_prefix ? cfg->nginx_prefix
+                                          : ANN_NGINX_PREFIX;
+    struct candidate *cand = NULL;
+    size_t n = 0, cap = 0;
+    int rc = 0;
+
+    memset(res, 0, sizeof(*res));
+    if (!annotations || !json_object_is_type(annotations, json_type_object))
+        return 0;
+    json_object_object_foreach(annotations, key, val) {
+        const char *name = after_prefix(key, ANN_PORTICO_PREFIX);
+        int own = name != NULL;
+        if (!name && nginx)
+            name = after_prefix(key, nginx);
+        if (!name)
+            continue;
+        if (n == cap) {
+            struct candidate *nc;
+            cap = cap ? cap * 2 : 8;
+            nc = realloc(cand, cap * sizeof(*nc));
+            if (!nc) {
+                rc = -1;
+                goto out;
+            }
+            cand = nc;
+        }
+        cand[n++] = (struct candidate){.key = key, .name = name, .own = own,
+                                       .value = val};
+    }
+    if (n > 1)
+        qsort(cand, n, sizeof(*cand), cmp_candidate);
+    for (size_t i = 0; i < n && rc == 0; i++)
+        rc = read_one(cfg, &cand[i], keep_applied, res);
+    if (rc == 0 && res->nfindings > 1)
+        qsort(res->findings, res->nfindings, sizeof(*res->findings),
+              cmp_finding);
+    if (rc == 0 && res->nvalues > 1)
+        qsort(res->values, res->nvalues, sizeof(*res->values), cmp_value);
+out:
+    free(cand);
+    if (rc < 0)
+        ann_result_free(res);
+    return rc;
+}
+
+void ann_result_free(struct ann_result *res)
+{
+    for (size_t i = 0; i < res->nvalues; i++)
+        free(res->values[i].value);
+    free(res->values);
+    for (size_t i = 0; i < res->nfindings; i++) {
+        free(res->findings[i].key);
+        free(res->findings[i].reason);
+    }
+    free(res->findings);
+    memset(res, 0, sizeof(*res));
+}
+
+const char *ann_get(const struct ann_result *res, enum ann_id id)
+{
+    for (size_t i = 0; i < res->nvalues; i++)
+        if (res->values[i].id == id)
+            return res->values[i].value;
+    return NULL;
+}
+
+/* ---- reasons ------------------------------------------------------------ */
+
+/* The key for a reason: as it is when it is a key Kubernetes could have
+ * accepted, else escaped and cut (local mode reads any YAML). */
+static void shown_key(const char *key, char *out, size_t outlen)
+{
+    size_t n = strlen(key);
+
+    if (n < outlen &&
+        strspn(key, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                    "0123456789-_./") == n)
+        memcpy(out, key, n + 1);
+    else
+        validate_printable(key, out, outlen);
+}
+
+/* Appends "KEY (OUTCOME: REASON)"-style items. */
+static void list_findings(const struct ann_result *res, int refusing,
+                          struct buf *b)
+{
+    size_t shown = 0;
+
+    for (size_t i = 0; i < res->nfindings; i++) {
+        const struct ann_finding *f = &res->findings[i];
+        char key[ANN_PREFIX_MAX + 128];
+        if ((f->outcome == ANN_REFUSING) != refusing ||
+            f->outcome == ANN_APPLIED)
+            continue;
+        shown_key(f->key, key, sizeof(key));
+        if (refusing)
+            buf_printf(b, "%sannotation %s: %s", shown ? "; " : "", key,
+                       f->reason ? f->reason : "refused");
+        else
+            buf_printf(b, "%s%s (%s%s%s)", shown ? "; " : "", key,
+                       ann_outcome_name(f->outcome),
+                       f->reason ? ": " : "", f->reason ? f->reason : "");
+        shown++;
+    }
+}
+
+static void copy_out(struct buf *b, char *out, size_t outlen)
+{
+    if (!outlen)
+        return;
+    snprintf(out, outlen, "%s", buf_failed(b) || !b->data ? "" : b->data);
+    if (b->data && b->len >= outlen && outlen > 4)
+        memcpy(out + outlen - 4, "...", 4);
+    buf_free(b);
+}
+
+void ann_refusal(const struct ann_result *res, char *err, size_t errlen)
+{
+    struct buf b;
+
+    buf_init(&b);
+    list_findings(res, 1, &b);
+    copy_out(&b, err, errlen);
+}
+
+void ann_notice(const struct ann_result *res, char *out, size_t outlen)
+{
+    struct buf b;
+
+    buf_init(&b);
+    list_findings(res, 0, &b);
+    if (b.len) {
+        struct buf all;
+        buf_init(&all);
+        buf_printf(&all, "annotations not applied: %s", b.data);
+        buf_free(&b);
+        copy_out(&all, out, outlen);
+        return;
+    }
+    copy_out(&b, out, outlen);
+}

@@ -1,0 +1,166 @@
+"""The annotation layer with the real controller, nginx and module (local
+mode): annotations are read under portico.io/ and ingress-nginx's prefix;
+an access annotation Portico does not enforce refuses its Ingress (fail
+closed), snippets are refused, unknown keys are reported (log line,
+metric by key) while the Ingress is served; values that fail their
+grammar, hostile ones included, never reach nginx.conf."""
+import http.client
+import re
+
+import pytest
+
+from testbed.controller import eventually
+# The local-mode controller, manifests and fixtures.
+from test_controller_local import (LocalController, backends, ctl,  # noqa: F401
+                                   ingress, service)
+
+NGINX = "nginx.ingress.kubernetes.io"
+
+
+def post(ctl, host, path, size):
+    c = http.client.HTTPConnection("127.0.0.1", ctl.http_port, timeout=5)
+    try:
+        c.request("POST", path, body=b"x" * size, headers={"Host": host})
+        r = c.getresponse()
+        r.read()
+        return r.status
+    finally:
+        c.close()
+
+
+def one(name, host, ctl, annotations, svc="alpha"):
+    return ingress(name, [(host, [("/", "Prefix", svc, ctl.ports[svc])])],
+                   annotations=annotations)
+
+
+def test_access_annotations_fail_closed_and_snippets_are_refused(ctl):
+    ctl.write("open", one("open", "open.test", ctl, {}))
+    refused = {
+        "allow": {f"{NGINX}/whitelist-source-range": "10.0.0.0/8"},
+        "auth": {"portico.io/auth-url": "http://auth.team.svc/check"},
+        "mtls": {f"{NGINX}/auth-tls-verify-client": "on",
+                 f"{NGINX}/auth-tls-secret": "team/ca"},
+        "limit": {f"{NGINX}/limit-rps": "5"},
+        "snippet": {f"{NGINX}/configuration-snippet":
+                    'more_set_headers "X-Owned: 1";'},
+    }
+    for name, ann in refused.items():
+        ctl.write(name, one(name, f"{name}.test", ctl, ann, svc="beta"))
+    eventually(lambda: ctl.metric("portico_controller_ingresses",
+                                  state="rejected") == len(refused))
+    ctl.wait_served("open.test", "/", "alpha")
+    for name in refused:
+        assert ctl.get(f"{name}.test", "/").status == 404, name
+    log = ctl.proc.log_text()
+    assert re.search(r"ingress team/allow rejected: annotation "
+                     r"nginx\.ingress\.kubernetes\.io/whitelist-source-range:"
+                     r" filtering by client address is not implemented yet",
+                     log), log
+    assert "ingress team/auth rejected: annotation portico.io/auth-url: " \
+        in log
+    assert "ingress team/snippet rejected: annotation " \
+        f"{NGINX}/configuration-snippet: raw nginx configuration" in log
+    assert "X-Owned" not in ctl.nginx_conf() + ctl.routes()
+    assert ctl.metric("portico_controller_annotations",
+                      outcome="refused") == 6
+
+
+def test_unknown_keys_are_reported_and_the_ingress_is_served(ctl):
+    ctl.write("typo", one("typo", "typo.test", ctl, {
+        "portico.io/proxy-body-szie": "8m",
+        f"{NGINX}/enable-access-log": "false",
+        f"{NGINX}/not-a-thing": "1",
+        "example.com/other": "not ours"}))
+    ctl.wait_served("typo.test", "/", "alpha")
+    eventually(lambda: "ingress team/typo served, annotations not applied:"
+               in ctl.proc.log_text())
+    line = next(l for l in ctl.proc.log_text().splitlines()
+                if "team/typo served" in l)
+    assert "portico.io/proxy-body-szie (unknown" in line
+    assert f"{NGINX}/enable-access-log (ignored: " in line
+    assert "example.com/other" not in line
+    assert ctl.metric("portico_controller_annotations_unknown",
+                      key="portico.io/proxy-body-szie") == 1
+    assert ctl.metric("portico_controller_annotations_unknown",
+                      key=f"{NGINX}/not-a-thing") == 1
+    assert ctl.metric("portico_controller_annotations",
+                      outcome="unknown") == 2
+    # Reported once, not at every rebuild.
+    ctl.write("other", one("other", "other.test", ctl, {}))
+    ctl.wait_served("other.test", "/", "alpha")
+    assert ctl.proc.log_text().count("team/typo served, annotations") == 1
+
+
+def test_proxy_options_apply_under_both_prefixes_and_portico_wins(ctl):
+    ctl.write("nginx", one("nginx", "nginx.test", ctl, {
+        f"{NGINX}/proxy-body-size": "1k"}))
+    ctl.write("both", one("both", "both.test", ctl, {
+        f"{NGINX}/proxy-body-size": "1k",
+        "portico.io/proxy-body-size": "4k"}))
+    ctl.wait_served("nginx.test", "/", "alpha")
+    ctl.wait_served("both.test", "/", "alpha")
+    assert post(ctl, "nginx.test", "/", 2048) == 413
+    assert post(ctl, "nginx.test", "/", 512) == 200
+    assert post(ctl, "both.test", "/", 2048) == 200
+    assert post(ctl, "both.test", "/", 8192) == 413
+    line = next(l for l in ctl.proc.log_text().splitlines()
+                if "team/both served" in l)
+    assert f"{NGINX}/proxy-body-size (shadowed" in line
+
+
+HOSTILE = {
+    "crlf": "1m\r\nlocation /x { return 200 owned; }",
+    "semicolon": "1m; include /etc/passwd",
+    "quote": '1m"; return 200 "owned',
+    "brace": "1m}",
+    "dollar": "$request_uri",
+    "nul": "1m\u0000; return 200 owned;",
+    "hash": "1m#",
+    "long": "1" * 5000,
+}
+
+
+@pytest.mark.parametrize("prefix", ["portico.io", NGINX])
+def test_hostile_values_are_refused_under_both_prefixes(ctl, prefix):
+    ctl.write("good", one("good", "good.test", ctl, {}))
+    for name, value in HOSTILE.items():
+        key = "proxy-read-timeout" if name in ("dollar", "hash") \
+            else "proxy-body-size"
+        ctl.write(name, one(name, f"{name}.test", ctl,
+                            {f"{prefix}/{key}": value}, svc="beta"))
+    eventually(lambda: ctl.metric("portico_controller_ingresses",
+                                  state="rejected") == len(HOSTILE))
+    ctl.wait_served("good.test", "/", "alpha")
+    generated = ctl.nginx_conf() + ctl.routes()
+    for needle in ("owned", "/etc/passwd", "$request_uri", "1m#", "11111"):
+        assert needle not in generated, needle
+
+
+def test_refusals_and_notices_become_events_on_the_ingress(
+        procs, tmp_path, fake_apiserver, cluster_dns, http_backend):
+    from test_controller_kube_auth_events import (Controller, events_about,
+                                                  ingress as kube_ingress,
+                                                  seed)
+    api = fake_apiserver
+    b = http_backend(addr="127.0.0.2", name="alpha")
+    cluster_dns.set("alpha.team.svc.cluster.local", b.addr)
+    seed(api, b)
+    noted = kube_ingress("noted", "noted.test", "alpha", b.port)
+    noted["metadata"]["annotations"] = {f"{NGINX}/not-a-thing": "1"}
+    guarded = kube_ingress("guarded", "guarded.test", "alpha", b.port)
+    guarded["metadata"]["annotations"] = {f"{NGINX}/auth-type": "basic",
+                                          f"{NGINX}/auth-secret": "users"}
+    api.create(noted)
+    api.create(guarded)
+    c = Controller(procs, tmp_path, cluster_dns, kubeconfig=api.kubeconfig)
+    c.wait_served("noted.test", "alpha")
+    ev = eventually(lambda: events_about(api, "noted"))
+    assert ev[0]["type"] == "Warning"
+    assert ev[0]["reason"] == "AnnotationsNotApplied"
+    assert f"{NGINX}/not-a-thing (unknown" in ev[0]["message"]
+    ev = eventually(lambda: events_about(api, "guarded"))
+    assert ev[0]["reason"] == "Rejected"
+    assert f"annotation {NGINX}/auth-secret: basic/digest authentication" \
+        in ev[0]["message"]
+    assert f"annotation {NGINX}/auth-type: " in ev[0]["message"]
+    assert c.get("guarded.test")[0] == 404
