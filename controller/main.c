@@ -33,6 +33,7 @@
 #include "controller/routes.h"
 #include "controller/selfsigned.h"
 #include "controller/store.h"
+#include "controller/supervisor.h"
 #include "controller/tlsfiles.h"
 #include "controller/validate.h"
 #include "vault/certs.h"
@@ -50,7 +51,9 @@
 #define METRICS_REFRESH_MS    1000
 #define SHUTDOWN_PUBLISH_MS   3000
 #define SHUTDOWN_POLL_MS      20
-#define SHUTDOWN_NGINX_MS     10000
+#define DRAIN_MS              0         /* local mode: stop at once */
+#define SHUTDOWN_TIMEOUT_MS   55000     /* a little under the pod's 60 s */
+#define WORKER_SHUTDOWN_TIMEOUT "40s"
 #define LEASE_DURATION_S      15
 #define RENEW_DEADLINE_S      10
 #define RETRY_PERIOD_S        2
@@ -60,7 +63,17 @@
 #define NOTICE_EVENT_REASON   "AnnotationsNotApplied"
 #define CANDIDATE_DIR         "candidate"   /* under the prefix: nginx -t input */
 
+/* Who runs what (--role). */
+enum role {
+    ROLE_ALL,           /* controller and nginx in one process tree */
+    ROLE_CONTROLLER,    /* nginx is run by a --role=nginx process */
+    ROLE_NGINX,         /* only run nginx from the state folder */
+};
+
 struct opts {
+    enum role role;
+    long drain_ms, shutdown_timeout_ms;
+    const char *worker_shutdown_timeout;
     const char *source;
     const char *kubeconfig;
     const char *watch_namespace;
@@ -112,6 +125,7 @@ struct controller {
     int sigfd;
     int stopping;
     uint64_t shutdown_deadline_ms;
+    uint64_t term_ms;               /* when SIGTERM came */
 };
 
 /* ---- flags -------------------------------------------------------------------- */
@@ -150,6 +164,29 @@ static int set_log_level(void *target, const struct flag *f,
     return 0;
 }
 
+static int set_role(void *target, const struct flag *f, const char *value,
+                    char *err, size_t errlen)
+{
+    static const char *const names[] = {"all", "controller", "nginx"};
+
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+        if (strcmp(value, names[i]) == 0) {
+            *FLAG_FIELD(target, f, enum role) = (enum role)i;
+            return 0;
+        }
+    snprintf(err, errlen, "all, controller or nginx, not \"%.60s\"", value);
+    return -1;
+}
+
+static int set_nginx_duration(void *target, const struct flag *f,
+                              const char *value, char *err, size_t errlen)
+{
+    if (validate_timeout(value, strlen(value), err, errlen) < 0)
+        return -1;
+    *FLAG_FIELD(target, f, const char *) = value;
+    return 0;
+}
+
 #define OPT(field) offsetof(struct opts, field)
 
 /* One row per flag; the defaults are set in parse_args. */
@@ -178,6 +215,29 @@ static const struct flag controller_flags[] = {
      OPT(cluster_domain),
      "Service names: SVC.NS.svc.DOMAIN (cluster.local)"},
     FLAG_SECTION("nginx:"),
+    {"role", required_argument, "all|controller|nginx", set_role, OPT(role),
+     "all (default): this process also runs nginx:\n"
+     "starts it when none runs, adopts a running one,\n"
+     "restarts it, drains it on SIGTERM; controller:\n"
+     "nginx is run by a --role=nginx process that\n"
+     "shares the state folder and the process\n"
+     "namespace (the pod); nginx: only run nginx\n"
+     "from the state folder (the pod's nginx\n"
+     "container; needs the nginx and Observability\n"
+     "flags only)"},
+    {"drain-period", required_argument, "DURATION", set_duration_ms,
+     OPT(drain_ms), "after SIGTERM nginx keeps accepting this long\n"
+     "(/readyz fails meanwhile), then stops\n"
+     "gracefully (default 0s)"},
+    {"shutdown-timeout", required_argument, "DURATION", set_duration_ms,
+     OPT(shutdown_timeout_ms), "nginx is killed this long after SIGTERM if\n"
+     "it has not stopped (default 55s; a little\n"
+     "under terminationGracePeriodSeconds)"},
+    {"worker-shutdown-timeout", required_argument, "DURATION",
+     set_nginx_duration, OPT(worker_shutdown_timeout),
+     "nginx's worker_shutdown_timeout: how long\n"
+     "requests in flight may finish after the\n"
+     "graceful stop or a reload (default 40s)"},
     {"nginx-binary", required_argument, "PATH", flag_set_str,
      OPT(nginx_binary), "(default /usr/sbin/nginx)"},
     {"nginx-prefix", required_argument, "DIR", flag_set_str, OPT(prefix),
@@ -314,6 +374,11 @@ static int check_opts(struct opts *o)
         fprintf(stderr, PROGRAM ": --worker-processes: a number or auto\n");
         return -1;
     }
+    if (o->drain_ms >= o->shutdown_timeout_ms) {
+        fprintf(stderr, PROGRAM ": --drain-period must be shorter than "
+                "--shutdown-timeout\n");
+        return -1;
+    }
     o->vault_enabled = o->vault.addr_given;
     if (o->vault_enabled && vault_config_check(&o->vault, err, sizeof(err)) < 0) {
         fprintf(stderr, PROGRAM ": %s\n", err);
@@ -334,6 +399,10 @@ static int parse_args(struct opts *o, int argc, char **argv)
     int first, rc;
 
     o->source = "kube";
+    o->role = ROLE_ALL;
+    o->drain_ms = DRAIN_MS;
+    o->shutdown_timeout_ms = SHUTDOWN_TIMEOUT_MS;
+    o->worker_shutdown_timeout = WORKER_SHUTDOWN_TIMEOUT;
     o->controller_class = "portico.io/ingress-controller";
     o->ingress_class = "portico";
     o->cluster_domain = "cluster.local";
@@ -446,6 +515,16 @@ static void on_vault_refresh(void *arg)
         certs_refresh_now(c->certs);
 }
 
+static void on_nginx_exited(void *arg)
+{
+    struct controller *c = arg;
+
+    if (c->reloader)
+        reloader_on_sigchld(c->reloader);
+    else
+        nginx_reap(c->nginx);
+}
+
 static void on_store_change(void *arg)
 {
     struct controller *c = arg;
@@ -517,7 +596,12 @@ static void on_signal(struct evloop *loop, int fd, unsigned events, void *arg)
         if (c->stopping)
             continue;
         c->stopping = 1;
+        c->term_ms = evloop_clock_ms();
         log_info("signal %u: shutting down", si.ssi_signo);
+        /* Out of the Service's endpoints while nginx drains. */
+        pthread_mutex_lock(&c->metrics.lock);
+        c->metrics.ready = 0;
+        pthread_mutex_unlock(&c->metrics.lock);
         reloader_shutdown_begin(c->reloader);
         if (c->pub) {
             publisher_shutdown(c->pub, SHUTDOWN_PUBLISH_MS);
@@ -698,7 +782,10 @@ static int run(struct controller *c)
         goto fail;
 
     struct nginx_opts no = {.binary = o->nginx_binary, .prefix = o->prefix,
-                            .conf = conf, .status_port = o->status_port};
+                            .conf = conf, .status_port = o->status_port,
+                            .external = o->role == ROLE_CONTROLLER,
+                            .loop = c->loop, .exited = on_nginx_exited,
+                            .arg = c};
     c->nginx = nginx_new(&no);
     struct reloader_config rc = {
         .render = {
@@ -714,6 +801,7 @@ static int run(struct controller *c)
             .default_crt = dcrt,
             .default_key = dkey,
             .worker_processes = o->worker_processes,
+            .worker_shutdown_timeout = o->worker_shutdown_timeout,
             .keepalive = KEEPALIVE,
             .error_log = "stderr",
         },
@@ -758,13 +846,30 @@ static int run(struct controller *c)
              "127.0.0.1:%d, metrics on %s",
              o->http_port, o->https_port, o->status_port, o->metrics_address);
     evloop_run(c->loop);
-    reloader_stop(c->reloader, SHUTDOWN_NGINX_MS);
+    /* Local mode drains and stops the nginx it runs; in the pod the nginx
+     * container does (nginx_shutdown does nothing for external nginx). */
+    nginx_shutdown(c->nginx, c->term_ms + (uint64_t)o->drain_ms,
+                   c->term_ms + (uint64_t)o->shutdown_timeout_ms);
     return 0;
 fail:
+    /* nginx, if one runs, keeps serving: the data plane outlives us. */
     log_error("%s", err);
-    if (c->reloader)
-        reloader_stop(c->reloader, SHUTDOWN_NGINX_MS);
     return 1;
+}
+
+/* --role=nginx: the pod's nginx container (supervisor.h). */
+static int run_nginx(const struct opts *o)
+{
+    char conf[PATH_LEN];
+    struct supervisor_opts so = {
+        .nginx = {.binary = o->nginx_binary, .prefix = o->prefix,
+                  .conf = conf, .status_port = o->status_port},
+        .drain_ms = o->drain_ms,
+        .kill_after_ms = o->shutdown_timeout_ms,
+    };
+
+    snprintf(conf, sizeof(conf), "%s/nginx.conf", o->prefix);
+    return supervisor_run(&so);
 }
 
 static void cleanup(struct controller *c)
@@ -804,6 +909,8 @@ int main(int argc, char **argv)
     if (parse_args(&o, argc, argv) < 0)
         return EXIT_USAGE;
     log_init(PROGRAM, o.level);
+    if (o.role == ROLE_NGINX)
+        return run_nginx(&o);
     rc = run(&c);
     cleanup(&c);
     return rc;

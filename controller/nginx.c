@@ -1,4 +1,4 @@
-/* nginx.c - the nginx master process under the controller (see nginx.h). */
+/* nginx.c - the nginx master's life (see nginx.h). */
 #include "controller/nginx.h"
 
 #include <arpa/inet.h>
@@ -13,20 +13,35 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
-#include "evloop.h"
 #include "log.h"
 
-#define REAP_WAIT_STEP_MS  10
+#define WAIT_STEP_MS       10
+#define ORPHAN_QUIT_MS     1000   /* orphans must close their listeners */
+#define REAP_AFTER_KILL_MS 1000
 #define PROBE_RESPONSE_MAX 4096   /* headers + the lines we read */
+#define CMDLINE_MAX        4096
+#define PATH_MAX_LEN       4096
+#define MASTER_TITLE       "nginx: master process "
 
 struct nginx {
     struct nginx_opts o;
     pid_t master;
+    int child;              /* the master is our child */
+    int pidfd;              /* readable when the master exits; -1 */
+    pid_t orphans;          /* process group of a dead master's workers */
 };
+
+static void sleep_ms(int ms)
+{
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+
+    nanosleep(&ts, NULL);
+}
 
 struct nginx *nginx_new(const struct nginx_opts *o)
 {
@@ -35,26 +50,70 @@ struct nginx *nginx_new(const struct nginx_opts *o)
     if (!n)
         return NULL;
     n->o = *o;
+    n->pidfd = -1;
     if (n->o.test_timeout_ms <= 0)
         n->o.test_timeout_ms = NGINX_TEST_TIMEOUT_MS;
-    /* Orphaned nginx workers must come back to us, not to init. */
-    prctl(PR_SET_CHILD_SUBREAPER, 1);
+    /* Orphaned nginx workers of a master we started come back to us, not
+     * to init: we reap them, and quit them before a new master binds. */
+    if (!n->o.external)
+        prctl(PR_SET_CHILD_SUBREAPER, 1);
     return n;
+}
+
+static void unwatch(struct nginx *n)
+{
+    if (n->pidfd < 0)
+        return;
+    if (n->o.loop)
+        evloop_io_del(n->o.loop, n->pidfd);
+    close(n->pidfd);
+    n->pidfd = -1;
 }
 
 void nginx_free(struct nginx *n)
 {
+    if (!n)
+        return;
+    unwatch(n);
     free(n);
 }
 
-/* In the child: default signal state, die with the controller. */
+static void on_pidfd(struct evloop *loop, int fd, unsigned events, void *arg)
+{
+    struct nginx *n = arg;
+
+    if (n->o.exited)
+        n->o.exited(n->o.arg);
+    else
+        nginx_reap(n);
+}
+
+/* A pidfd for the master: its exit wakes the loop even when it is not
+ * our child (no SIGCHLD then). */
+static void watch(struct nginx *n)
+{
+    unwatch(n);
+    n->pidfd = (int)syscall(SYS_pidfd_open, n->master, 0);
+    if (n->pidfd < 0) {
+        if (!n->child)
+            log_warn("nginx: cannot watch master %d (pidfd_open: %s); its "
+                     "exit is noticed at the next reload", (int)n->master,
+                     strerror(errno));
+        return;
+    }
+    fcntl(n->pidfd, F_SETFD, FD_CLOEXEC);
+    if (n->o.loop &&
+        evloop_io_set(n->o.loop, n->pidfd, EV_READ, on_pidfd, n) < 0)
+        log_warn("nginx: cannot watch master %d", (int)n->master);
+}
+
+/* In the child: default signal state; output to out_fd if given. */
 static void child_setup(int out_fd)
 {
     sigset_t none;
 
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, NULL);
-    prctl(PR_SET_PDEATHSIG, SIGTERM);
     if (out_fd >= 0) {
         dup2(out_fd, STDOUT_FILENO);
         dup2(out_fd, STDERR_FILENO);
@@ -82,6 +141,8 @@ int nginx_test(const struct nginx *n, const char *candidate, char *out,
     }
     if (pid == 0) {
         child_setup(pfd[1]);
+        /* nginx -t dies with us: it must never outlive a killed test. */
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
         execl(n->o.binary, n->o.binary, "-t", "-q", "-e", "stderr", "-p",
               n->o.prefix, "-c", candidate, (char *)NULL);
         _exit(127);
@@ -125,48 +186,9 @@ int nginx_test(const struct nginx *n, const char *candidate, char *out,
     return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : -1;
 }
 
-int nginx_start(struct nginx *n)
-{
-    pid_t pid;
-
-    if (n->master > 0)
-        return 0;
-    pid = fork();
-    if (pid < 0) {
-        log_error("nginx: fork: %s", strerror(errno));
-        return -1;
-    }
-    if (pid == 0) {
-        child_setup(-1);
-        execl(n->o.binary, n->o.binary, "-e", "stderr", "-p", n->o.prefix,
-              "-c", n->o.conf, (char *)NULL);
-        fprintf(stderr, "cannot run %s: %s\n", n->o.binary, strerror(errno));
-        _exit(127);
-    }
-    n->master = pid;
-    log_info("nginx: master started (pid %d)", (int)pid);
-    return 0;
-}
-
-int nginx_reload(struct nginx *n)
-{
-    if (n->master <= 0)
-        return -1;
-    return kill(n->master, SIGHUP);
-}
-
-int nginx_running(const struct nginx *n)
-{
-    return n->master > 0;
-}
-
-pid_t nginx_pid(const struct nginx *n)
-{
-    return n->master;
-}
-
-/* ppid and comm of pid from /proc; -1 if gone. */
-static int proc_stat(pid_t pid, int *ppid, char *comm, size_t commlen)
+/* ppid, process group and comm of pid from /proc; -1 if gone. */
+static int proc_stat(pid_t pid, int *ppid, int *pgrp, char *comm,
+                     size_t commlen)
 {
     char path[64], buf[512], state;
     FILE *f;
@@ -179,12 +201,188 @@ static int proc_stat(pid_t pid, int *ppid, char *comm, size_t commlen)
     k = fread(buf, 1, sizeof(buf) - 1, f);
     fclose(f);
     buf[k] = '\0';
-    /* pid (comm) state ppid ... ; comm may contain spaces */
+    /* pid (comm) state ppid pgrp ... ; comm may contain spaces */
     char *lp = strchr(buf, '('), *rp = strrchr(buf, ')');
-    if (!lp || !rp || rp < lp || sscanf(rp + 1, " %c %d", &state, ppid) != 2)
+    if (!lp || !rp || rp < lp ||
+        sscanf(rp + 1, " %c %d %d", &state, ppid, pgrp) != 3)
         return -1;
+    if (state == 'Z')
+        return -1;      /* exited, only waiting to be reaped */
     snprintf(comm, commlen, "%.*s", (int)(rp - lp - 1), lp + 1);
     return 0;
+}
+
+/* The command line of pid with NULs as spaces; 0 or -1. */
+static int proc_cmdline(pid_t pid, char *out, size_t outlen)
+{
+    char path[64];
+    FILE *f;
+    size_t k;
+
+    snprintf(path, sizeof(path), "/proc/%d/cmdline", (int)pid);
+    f = fopen(path, "r");
+    if (!f)
+        return -1;
+    k = fread(out, 1, outlen - 1, f);
+    fclose(f);
+    while (k > 0 && out[k - 1] == '\0')
+        k--;
+    for (size_t i = 0; i < k; i++)
+        if (out[i] == '\0')
+            out[i] = ' ';
+    out[k] = '\0';
+    return k > 0 ? 0 : -1;
+}
+
+/* pid is an nginx master on our config: its title is "nginx: master
+ * process BINARY ... -c CONF" (nginx writes its argv after the title). */
+static int is_our_master(const struct nginx *n, pid_t pid)
+{
+    char cmd[CMDLINE_MAX], want[PATH_MAX_LEN + 8];
+    size_t cl, wl;
+
+    if (pid <= 1 || proc_cmdline(pid, cmd, sizeof(cmd)) < 0 ||
+        strncmp(cmd, MASTER_TITLE, strlen(MASTER_TITLE)) != 0)
+        return 0;
+    snprintf(want, sizeof(want), " -c %s", n->o.conf);
+    cl = strlen(cmd);
+    wl = strlen(want);
+    return cl >= wl && strcmp(cmd + cl - wl, want) == 0;
+}
+
+static pid_t read_pid_file(const struct nginx *n)
+{
+    char path[PATH_MAX_LEN], buf[32];
+    FILE *f;
+    long v;
+
+    snprintf(path, sizeof(path), "%s/" NGINX_PID_FILE, n->o.prefix);
+    if (!(f = fopen(path, "r")))
+        return 0;
+    if (!fgets(buf, sizeof(buf), f))
+        buf[0] = '\0';
+    fclose(f);
+    v = strtol(buf, NULL, 10);
+    return v > 1 && v < (1L << 22) ? (pid_t)v : 0;
+}
+
+int nginx_adopt(struct nginx *n)
+{
+    pid_t pid;
+    char comm[64];
+    int ppid, pgrp;
+
+    if (n->master > 0)
+        return 1;
+    pid = read_pid_file(n);
+    if (!pid || !is_our_master(n, pid) ||
+        proc_stat(pid, &ppid, &pgrp, comm, sizeof(comm)) < 0)
+        return 0;
+    n->master = pid;
+    n->child = ppid == (int)getpid();
+    watch(n);
+    log_info("nginx: adopted the running master %d (%s)", (int)pid,
+             n->child ? "our child" : "not our child");
+    return 1;
+}
+
+/* The processes of a dead master's group (its workers, which keep their
+ * listeners and serve on) get SIGQUIT: they close their listeners at once
+ * and finish what they have. Waits until none accepts any more (at most
+ * ORPHAN_QUIT_MS, then SIGKILL), so the next master can bind. */
+static void quit_orphans(struct nginx *n)
+{
+    pid_t pgrp = n->orphans;
+    uint64_t deadline = evloop_clock_ms() + ORPHAN_QUIT_MS;
+    int quit_sent = 0;
+
+    n->orphans = 0;
+    if (pgrp <= 1)
+        return;
+    for (;;) {
+        DIR *d = opendir("/proc");
+        struct dirent *de;
+        int accepting = 0;
+
+        if (!d)
+            return;
+        while ((de = readdir(d))) {
+            pid_t pid = (pid_t)atoi(de->d_name);
+            char comm[64];
+            int ppid, g;
+            if (pid <= 0 || proc_stat(pid, &ppid, &g, comm, sizeof(comm)) < 0 ||
+                g != (int)pgrp || strcmp(comm, "nginx") != 0)
+                continue;
+            if (!quit_sent) {
+                log_warn("nginx: quitting worker %d of the dead master %d",
+                         (int)pid, (int)pgrp);
+                kill(pid, SIGQUIT);
+            } else if (evloop_clock_ms() >= deadline) {
+                log_warn("nginx: killing worker %d of the dead master %d",
+                         (int)pid, (int)pgrp);
+                kill(pid, SIGKILL);
+            }
+            accepting += nginx_worker_accepting(pid);
+        }
+        closedir(d);
+        quit_sent = 1;
+        if (!accepting || evloop_clock_ms() >= deadline + WAIT_STEP_MS)
+            return;
+        sleep_ms(1);
+    }
+}
+
+int nginx_start(struct nginx *n)
+{
+    pid_t pid;
+
+    if (nginx_adopt(n))
+        return 0;
+    if (n->o.external)
+        return 0;       /* the nginx container starts it on this config */
+    quit_orphans(n);
+    pid = fork();
+    if (pid < 0) {
+        log_error("nginx: fork: %s", strerror(errno));
+        return -1;
+    }
+    if (pid == 0) {
+        child_setup(-1);
+        /* Its own session: no signal meant for our group, no terminal
+         * hang-up, no parent-death signal reaches it. */
+        setsid();
+        execl(n->o.binary, n->o.binary, "-e", "stderr", "-p", n->o.prefix,
+              "-c", n->o.conf, (char *)NULL);
+        fprintf(stderr, "cannot run %s: %s\n", n->o.binary, strerror(errno));
+        _exit(127);
+    }
+    n->master = pid;
+    n->child = 1;
+    watch(n);
+    log_info("nginx: master started (pid %d)", (int)pid);
+    return 0;
+}
+
+int nginx_reload(struct nginx *n)
+{
+    if (!nginx_running(n))
+        return -1;
+    return kill(n->master, SIGHUP);
+}
+
+int nginx_running(struct nginx *n)
+{
+    return n->master > 0 || nginx_adopt(n);
+}
+
+pid_t nginx_pid(const struct nginx *n)
+{
+    return n->master;
+}
+
+int nginx_is_child(const struct nginx *n)
+{
+    return n->master > 0 && n->child;
 }
 
 size_t nginx_workers(const struct nginx *n, pid_t *pids, size_t max)
@@ -197,9 +395,9 @@ size_t nginx_workers(const struct nginx *n, pid_t *pids, size_t max)
         return 0;
     while ((de = readdir(d)) && k < max) {
         pid_t pid = (pid_t)atoi(de->d_name);
-        int ppid;
+        int ppid, pgrp;
         char comm[64];
-        if (pid > 0 && proc_stat(pid, &ppid, comm, sizeof(comm)) == 0 &&
+        if (pid > 0 && proc_stat(pid, &ppid, &pgrp, comm, sizeof(comm)) == 0 &&
             ppid == (int)n->master)
             pids[k++] = pid;
     }
@@ -209,44 +407,34 @@ size_t nginx_workers(const struct nginx *n, pid_t *pids, size_t max)
 
 int nginx_worker_accepting(pid_t pid)
 {
-    char path[64], buf[256];
-    FILE *f;
-    size_t k;
+    char buf[256];
 
-    snprintf(path, sizeof(path), "/proc/%d/cmdline", (int)pid);
-    f = fopen(path, "r");
-    if (!f)
-        return 0;
-    k = fread(buf, 1, sizeof(buf) - 1, f);
-    fclose(f);
-    buf[k] = '\0';
     /* A zombie has an empty cmdline; nginx retitles a worker before it
      * closes its listening sockets on a graceful stop. */
-    return k > 0 && strstr(buf, "shutting down") == NULL;
+    return proc_cmdline(pid, buf, sizeof(buf)) == 0 &&
+           strstr(buf, "shutting down") == NULL;
 }
 
-/* Our children other than the master: orphaned workers after a crash. */
-static void stop_orphans(pid_t master)
+/* The master has exited: for a child, reaped; for an adopted one, its
+ * pidfd is readable (or, with no pidfd, it is gone). */
+static int adopted_master_gone(const struct nginx *n)
 {
-    DIR *d = opendir("/proc");
-    struct dirent *de;
-    pid_t self = getpid();
-
-    if (!d)
-        return;
-    while ((de = readdir(d))) {
-        pid_t pid = (pid_t)atoi(de->d_name);
-        char comm[64];
-        int ppid;
-        if (pid <= 0 || pid == master ||
-            proc_stat(pid, &ppid, comm, sizeof(comm)) < 0)
-            continue;
-        if (ppid == (int)self && strcmp(comm, "nginx") == 0) {
-            log_warn("nginx: stopping orphaned worker %d", (int)pid);
-            kill(pid, SIGKILL);
-        }
+    if (n->pidfd >= 0) {
+        struct pollfd p = {.fd = n->pidfd, .events = POLLIN};
+        return poll(&p, 1, 0) == 1;
     }
-    closedir(d);
+    return kill(n->master, 0) < 0 && errno == ESRCH;
+}
+
+static void master_gone(struct nginx *n)
+{
+    unwatch(n);
+    /* Its workers keep the listeners and serve on until the next master
+     * is about to start (nginx_start). */
+    if (!n->o.external)
+        n->orphans = n->master;
+    n->master = 0;
+    n->child = 0;
 }
 
 int nginx_reap(struct nginx *n)
@@ -255,7 +443,7 @@ int nginx_reap(struct nginx *n)
     pid_t pid;
 
     while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
-        if (pid != n->master)
+        if (pid != n->master || n->master <= 0)
             continue;
         if (WIFSIGNALED(status))
             log_error("nginx: master %d killed by signal %d", (int)pid,
@@ -263,35 +451,88 @@ int nginx_reap(struct nginx *n)
         else
             log_error("nginx: master %d exited with status %d", (int)pid,
                       WEXITSTATUS(status));
-        n->master = 0;
         died = 1;
-        stop_orphans(pid);
     }
+    if (!died && n->master > 0 && !n->child && adopted_master_gone(n)) {
+        log_error("nginx: master %d (adopted) exited", (int)n->master);
+        died = 1;
+    }
+    if (died)
+        master_gone(n);
     return died;
+}
+
+/* Waits until the master has exited or deadline; 1 if it exited. */
+static int wait_master(struct nginx *n, uint64_t deadline)
+{
+    int status;
+
+    for (;;) {
+        if (n->child) {
+            pid_t r = waitpid(n->master, &status, WNOHANG);
+            if (r == n->master || (r < 0 && errno == ECHILD))
+                return 1;
+        } else if (adopted_master_gone(n)) {
+            return 1;
+        }
+        if (evloop_clock_ms() >= deadline)
+            return 0;
+        sleep_ms(WAIT_STEP_MS);
+    }
+}
+
+/* Reaps every child that exits within ms (the workers of a killed master
+ * come back to us as their subreaper). */
+static void reap_children(int ms)
+{
+    uint64_t deadline = evloop_clock_ms() + (uint64_t)ms;
+
+    while (evloop_clock_ms() < deadline) {
+        pid_t r = waitpid(-1, NULL, WNOHANG);
+        if (r < 0 && errno == ECHILD)
+            return;
+        if (r == 0)
+            sleep_ms(WAIT_STEP_MS);
+    }
+}
+
+void nginx_shutdown(struct nginx *n, uint64_t quit_at_ms, uint64_t kill_at_ms)
+{
+    uint64_t now = evloop_clock_ms();
+
+    if (n->o.external || !nginx_running(n))
+        return;
+    if (quit_at_ms > now) {
+        log_info("nginx: draining: master %d keeps accepting for %llu ms",
+                 (int)n->master, (unsigned long long)(quit_at_ms - now));
+        if (wait_master(n, quit_at_ms)) {
+            log_warn("nginx: master %d exited during the drain",
+                     (int)n->master);
+            goto done;
+        }
+    }
+    log_info("nginx: graceful stop (SIGQUIT) of master %d", (int)n->master);
+    kill(n->master, SIGQUIT);
+    if (!wait_master(n, kill_at_ms)) {
+        log_warn("nginx: master %d did not stop in time, killing it",
+                 (int)n->master);
+        /* The master leads its own process group: workers go too. */
+        kill(-n->master, SIGKILL);
+        kill(n->master, SIGKILL);
+        wait_master(n, evloop_clock_ms() + REAP_AFTER_KILL_MS);
+    }
+done:
+    unwatch(n);
+    n->master = 0;
+    n->child = 0;
+    reap_children(REAP_AFTER_KILL_MS);
 }
 
 void nginx_stop(struct nginx *n, int timeout_ms)
 {
-    uint64_t deadline = evloop_clock_ms() + (uint64_t)timeout_ms;
-    int status;
+    uint64_t now = evloop_clock_ms();
 
-    if (n->master <= 0)
-        return;
-    kill(n->master, SIGQUIT);
-    while (evloop_clock_ms() < deadline) {
-        pid_t r = waitpid(n->master, &status, WNOHANG);
-        if (r == n->master || (r < 0 && errno == ECHILD)) {
-            n->master = 0;
-            return;
-        }
-        struct timespec ts = {0, REAP_WAIT_STEP_MS * 1000000L};
-        nanosleep(&ts, NULL);
-    }
-    log_warn("nginx: master did not stop in %d ms, killing it", timeout_ms);
-    kill(n->master, SIGKILL);
-    waitpid(n->master, &status, 0);
-    n->master = 0;
-    stop_orphans(0);
+    nginx_shutdown(n, now, now + (uint64_t)timeout_ms);
 }
 
 /* GET path on the status port: 0 with the first line of the body in

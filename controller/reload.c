@@ -21,11 +21,14 @@
 #define SHOWN_MAX          300
 #define OLD_WORKERS_MAX    256
 #define VERSION_MAX        64     /* a probed version line */
+#define ADOPT_PROBE_TRIES  10
+#define ADOPT_PROBE_WAIT_MS 100
 
 /* What a confirmation waits for. */
 enum change_kind {
     CHANGE_RELOAD,      /* nginx.conf (and maybe the table): SIGHUP/start */
     CHANGE_ROUTES,      /* only the route table: renamed, no signal */
+    CHANGE_ADOPTED,     /* none: an adopted nginx already serves it */
 };
 
 struct exclusion {
@@ -74,6 +77,8 @@ struct reloader {
     size_t nvault;
     int restart_delay_ms;
     int stopping;
+    int adopted;        /* nginx was running when we started: its served
+                           versions are probed, not known */
 };
 
 /* ---- exclusions ---------------------------------------------------------- */
@@ -439,6 +444,19 @@ static void reconcile(struct reloader *r)
          * unconfirmed reload or swap is tried again. */
         int conf_served = r->have_conf && nginx_running(r->nginx) &&
                           strcmp(out.hash, r->served_hash) == 0;
+        if (conf_served && strcmp(rt.version, r->served_routes) == 0 &&
+            r->adopted) {
+            /* The adopted nginx serves exactly this: confirm it and
+             * publish, without a reload. */
+            r->adopted = 0;
+            report(r, &m);
+            record_states(r, &m);
+            update_vault_hosts(r, &m);
+            kind = CHANGE_ADOPTED;
+            log_info("nginx: the adopted master serves config %s with "
+                     "routes %s: nothing to reload", out.hash, rt.version);
+            goto pending;
+        }
         if (conf_served && strcmp(rt.version, r->served_routes) == 0) {
             finish_unchanged(r, &m, out.hash);
             render_result_free(&out);
@@ -524,6 +542,8 @@ static void reconcile(struct reloader *r)
                  rt.t.text.len, m.nservers, m.ning,
                  (unsigned long long)render_ms, (unsigned long long)test_ms);
     }
+pending:
+    r->adopted = 0;
     memcpy(r->pending_hash, out.hash, sizeof(r->pending_hash));
     memcpy(r->pending_routes, rt.version, sizeof(r->pending_routes));
     r->pending_kind = kind;
@@ -558,7 +578,9 @@ static void confirmed(struct reloader *r)
     memcpy(r->served_routes, r->pending_routes, sizeof(r->served_routes));
     r->restart_delay_ms = RELOAD_RESTART_MIN_MS;
     pthread_mutex_lock(&r->metrics->lock);
-    if (r->pending_kind == CHANGE_ROUTES) {
+    if (r->pending_kind == CHANGE_ADOPTED) {
+        /* neither a reload nor a swap */
+    } else if (r->pending_kind == CHANGE_ROUTES) {
         r->metrics->route_updates[RELOAD_OK]++;
         r->metrics->last_route_update_ts = at;
         r->metrics->last_route_update_seconds = took;
@@ -673,6 +695,8 @@ static void on_confirm(struct evloop *loop, struct ev_timer *t, void *arg)
         return;
     if (r->pending_kind == CHANGE_ROUTES)
         done = routes_served(r);
+    else if (r->pending_kind == CHANGE_ADOPTED)
+        done = config_served(r) && routes_served(r);
     else
         done = config_served(r) && !old_workers_accepting(r) &&
                routes_served(r);
@@ -766,6 +790,38 @@ void reloader_on_sigchld(struct reloader *r)
         r->restart_delay_ms *= 2;
 }
 
+/* nginx ran before us (a restarted controller): what it serves, from the
+ * status port, is what we compare renders with, so an unchanged config
+ * is neither reloaded nor swapped. */
+static void adopt_served(struct reloader *r)
+{
+    char conf[VERSION_MAX], routes[VERSION_MAX];
+
+    for (int i = 0; i < ADOPT_PROBE_TRIES; i++) {
+        if (nginx_probe_version(r->cfg.render.status_port, conf,
+                                sizeof(conf)) == 0 &&
+            nginx_probe_routes_version(r->cfg.render.status_port, routes,
+                                       sizeof(routes)) == 0 &&
+            strlen(conf) == RENDER_HASH_LEN &&
+            strlen(routes) <= ROUTES_VERSION_LEN) {
+            memcpy(r->served_hash, conf, sizeof(r->served_hash));
+            memcpy(r->swapped_hash, conf, sizeof(r->swapped_hash));
+            memcpy(r->served_routes, routes, sizeof(r->served_routes));
+            memcpy(r->swapped_routes, routes, sizeof(r->swapped_routes));
+            r->have_conf = 1;
+            r->adopted = 1;
+            log_info("nginx: master %d serves config %s with routes %s",
+                     (int)nginx_pid(r->nginx), conf, routes);
+            return;
+        }
+        struct timespec ts = {0, ADOPT_PROBE_WAIT_MS * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+    log_warn("nginx: master %d does not tell what it serves; the first "
+             "config is sent to it as a reload", (int)nginx_pid(r->nginx));
+    r->have_conf = 1;
+}
+
 struct reloader *reloader_new(struct evloop *loop, struct store *store,
                               struct nginx *nginx, struct tlsfiles *tls,
                               struct metrics *metrics,
@@ -804,6 +860,8 @@ struct reloader *reloader_new(struct evloop *loop, struct store *store,
         reloader_free(r);
         return NULL;
     }
+    if (nginx_running(nginx))
+        adopt_served(r);
     return r;
 }
 

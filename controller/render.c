@@ -273,7 +273,8 @@ int render_config(const struct model *m, const struct profiles *p,
     ownedtext_printf(t, N, "daemon off;\nmaster_process on;\n");
     ownedtext_printf(t, N, "worker_processes %s;\n", o->worker_processes);
     ownedtext_printf(t, N, "worker_shutdown_timeout %s;\n",
-                     WORKER_SHUTDOWN_TIMEOUT);
+                     o->worker_shutdown_timeout ? o->worker_shutdown_timeout
+                                                : WORKER_SHUTDOWN_TIMEOUT);
     ownedtext_printf(t, N, "pid \"%s/nginx.pid\";\n", o->prefix);
     ownedtext_printf(t, N, "error_log %s notice;\n", o->error_log);
     ownedtext_printf(t, N, "events { worker_connections %d; }\n",

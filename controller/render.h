@@ -40,6 +40,7 @@ struct render_opts {
     const char *prefix;             /* state dir: pid, temp paths */
     const char *default_crt, *default_key;
     const char *worker_processes;   /* "auto" */
+    const char *worker_shutdown_timeout;    /* "40s"; NULL: the default */
     int keepalive;                  /* idle upstream connections */
     const char *error_log;          /* "stderr" */
 };

@@ -13,7 +13,14 @@ import subprocess
 import time
 
 _PR_SET_PDEATHSIG = 1
+_PR_SET_CHILD_SUBREAPER = 36
 _libc = ctypes.CDLL(None, use_errno=True)
+
+# The test runner stands in for the pod's pause process: processes
+# orphaned by a killed daemon (an nginx master whose controller got
+# SIGKILL) come back to us, not to this machine's init, which does not
+# reap them; reap_orphans() waits for them so no zombie is left.
+_libc.prctl(_PR_SET_CHILD_SUBREAPER, 1)
 
 # Every Proc alive in this test session, so a session finalizer can make
 # sure nothing is left running whatever happened to the fixtures.
@@ -23,6 +30,65 @@ LIVE = set()
 def _child_setup():
     os.setpgrp()
     _libc.prctl(_PR_SET_PDEATHSIG, _signal.SIGKILL)
+
+
+def _stat_fields(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        stat = f.read()
+    return stat[stat.rindex(")") + 2:].split()
+
+
+def process_group(pid):
+    """The process group of pid, from /proc (raises OSError if gone)."""
+    return int(_stat_fields(pid)[2])
+
+
+def kill_groups_of(marker):
+    """SIGKILLs the process group of every process whose command line
+    contains marker (bytes), e.g. an nginx master that the controller
+    started in its own session (it outlives the controller by design) and,
+    with it, its workers. Returns the groups killed."""
+    groups = set()
+    for d in os.listdir("/proc"):
+        if not d.isdigit() or int(d) == os.getpid():
+            continue
+        try:
+            with open(f"/proc/{d}/cmdline", "rb") as f:
+                if marker in f.read():
+                    groups.add(process_group(d))
+        except (OSError, ValueError, IndexError):
+            continue
+    groups.discard(os.getpgrp())
+    for g in groups:
+        try:
+            os.killpg(g, _signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+    if groups:
+        time.sleep(0.1)
+    reap_orphans()
+    return groups
+
+
+def reap_orphans():
+    """Reaps our exited children that no Popen owns (orphans that were
+    re-parented to us). Returns how many."""
+    owned = {p.popen.pid for p in LIVE if p.popen is not None}
+    n = 0
+    for d in os.listdir("/proc"):
+        if not d.isdigit() or int(d) in owned:
+            continue
+        try:
+            fields = _stat_fields(d)
+        except (OSError, ValueError):
+            continue
+        if fields[0] == "Z" and int(fields[1]) == os.getpid():
+            try:
+                os.waitpid(int(d), os.WNOHANG)
+                n += 1
+            except ChildProcessError:
+                pass
+    return n
 
 
 def parent_pid(pid):
@@ -178,6 +244,9 @@ class ProcRegistry:
     def stop_all(self):
         for p in reversed(self.procs):
             p.stop()
+        # nginx runs in its own session and outlives a killed controller
+        # by design: whatever still runs from this test's folder goes.
+        kill_groups_of(os.fsencode(self.log_dir))
 
     def logs(self):
         out = []
