@@ -11,10 +11,15 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <malloc.h>
+
 #include <json-c/json.h>
 
 #include "log.h"
 #include "controller/manifest.h"
+#include "controller/validate.h"
+
+#define DIRSOURCE_TRIM_BYTES (256 * 1024)
 
 /* What one file contributed at its last successful parse: the kind and
  * store key of each object (the objects themselves live in the store). */
@@ -22,6 +27,8 @@ struct file_entry {
     char *name;
     struct stat st;             /* when it was last read */
     int loaded;
+    struct stat bad_st;         /* the version that last failed to parse */
+    int bad;
     enum resource_kind *kinds;
     char **keys;
     size_t nkeys;
@@ -63,10 +70,14 @@ static char *read_file(const char *path, size_t *len, char *err,
         snprintf(err, errlen, "%s", strerror(errno));
         return NULL;
     }
-    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) ||
-        st.st_size > DIRSOURCE_FILE_MAX) {
-        snprintf(err, errlen, "not a regular file of at most %d bytes",
-                 DIRSOURCE_FILE_MAX);
+    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+        snprintf(err, errlen, "not a regular file");
+        close(fd);
+        return NULL;
+    }
+    if (st.st_size > DIRSOURCE_FILE_MAX) {
+        snprintf(err, errlen, "refused unread: %lld bytes, more than the "
+                 "limit of %d", (long long)st.st_size, DIRSOURCE_FILE_MAX);
         close(fd);
         return NULL;
     }
@@ -191,6 +202,19 @@ static int same_file(const struct stat *a, const struct stat *b)
            a->st_mtim.tv_nsec == b->st_mtim.tv_nsec;
 }
 
+/* A refused object keeps the version the store has, as the API server
+ * keeps an object whose update it refused. 1 if there was one. */
+static int keep_previous(struct dirsource *ds, const struct file_entry *old,
+                         enum resource_kind k, const char *key)
+{
+    for (size_t i = 0; i < old->nkeys; i++)
+        if (old->kinds[i] == k && strcmp(old->keys[i], key) == 0) {
+            store_touch(ds->store, k, key);
+            return 1;
+        }
+    return 0;
+}
+
 static void load_file(struct dirsource *ds, const char *name, int is_json)
 {
     char path[4096], err[256], key[512];
@@ -208,7 +232,8 @@ static void load_file(struct dirsource *ds, const char *name, int is_json)
         touch_file(ds, f);
         return;
     }
-    if (f->loaded && same_file(&f->st, &st)) {
+    if ((f->loaded && same_file(&f->st, &st)) ||
+        (f->bad && same_file(&f->bad_st, &st))) {
         touch_file(ds, f);      /* unchanged: its objects are in the store */
         return;
     }
@@ -216,12 +241,20 @@ static void load_file(struct dirsource *ds, const char *name, int is_json)
     docs = data ? manifest_parse(data, len, is_json, err, sizeof(err)) : NULL;
     free(data);
     if (!docs) {
+        /* Once per version of the file, not at every rescan. */
         log_warn("local source: %s: %s (keeping its previous objects)", path,
                  err);
+        f->bad_st = st;
+        f->bad = 1;
         touch_file(ds, f);
+        malloc_trim(0);
         return;
     }
-    forget_keys(f);
+    f->bad = 0;
+    struct file_entry old = *f;     /* its keys, for refused objects */
+    f->keys = NULL;
+    f->kinds = NULL;
+    f->nkeys = 0;
     f->st = st;
     f->loaded = 1;
     n = json_object_array_length(docs);
@@ -233,13 +266,25 @@ static void load_file(struct dirsource *ds, const char *name, int is_json)
         if (kind_of(doc, &k) < 0)
             continue;
         default_namespace(doc, k);
-        if (store_key_of(k, doc, key, sizeof(key)) < 0 ||
-            store_put(ds->store, k, doc) < 0)
+        if (store_key_of(k, doc, key, sizeof(key)) < 0)
             continue;
+        if (manifest_check_limits(doc, err, sizeof(err)) < 0) {
+            char shown[300];
+            validate_printable(key, shown, sizeof(shown));
+            log_warn("local source: %s: %s %s refused: %s", path,
+                     resource_kind_name(k), shown, err);
+            if (!keep_previous(ds, &old, k, key))
+                continue;       /* not known before: nothing to keep */
+        } else if (store_put(ds->store, k, doc) < 0) {
+            continue;
+        }
         if ((f->keys[f->nkeys] = strdup(key)))
             f->kinds[f->nkeys++] = k;
     }
+    forget_keys(&old);
     json_object_put(docs);
+    if (len > DIRSOURCE_TRIM_BYTES)
+        malloc_trim(0);         /* a big file: give its memory back */
 }
 
 int dirsource_rescan(struct dirsource *ds)

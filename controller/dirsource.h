@@ -3,7 +3,11 @@
  * manifests read from a folder (*.yaml, *.yml, *.json; not recursive) and
  * followed with inotify. Each rescan replaces every kind in the store.
  * A file that fails to parse keeps the objects it had last time (a
- * half-written file never deletes routes); the error is logged.
+ * half-written file never deletes routes); the error is logged once per
+ * version of the file (not at every rescan). An object over the API
+ * server's limits (manifest_check_limits) is refused with a reason and
+ * its previous version, if any, kept; memory taken by a big file is
+ * given back (malloc_trim) once it is parsed.
  */
 #ifndef PORTICO_CONTROLLER_DIRSOURCE_H
 #define PORTICO_CONTROLLER_DIRSOURCE_H
@@ -14,7 +18,7 @@
 #include "controller/store.h"
 
 #define DIRSOURCE_SETTLE_MS 50      /* coalesce inotify bursts */
-#define DIRSOURCE_FILE_MAX  (16 * 1024 * 1024)
+#define DIRSOURCE_FILE_MAX  (8 * 1024 * 1024)  /* refused unread above */
 
 struct dirsource;
 

@@ -249,3 +249,32 @@ struct json_object *manifest_parse(const char *data, size_t len, int is_json,
     }
     return out;
 }
+
+int manifest_check_limits(struct json_object *doc, char *err, size_t errlen)
+{
+    struct json_object *meta, *ann;
+    size_t len = 0, total = 0;
+
+    json_object_to_json_string_length(doc, JSON_C_TO_STRING_PLAIN, &len);
+    if (len > MANIFEST_OBJECT_MAX) {
+        snprintf(err, errlen, "object of %zu bytes is larger than the API "
+                 "server's limit of %d bytes", len, MANIFEST_OBJECT_MAX);
+        return -1;
+    }
+    if (json_object_object_get_ex(doc, "metadata", &meta) &&
+        json_object_object_get_ex(meta, "annotations", &ann) &&
+        json_object_is_type(ann, json_type_object)) {
+        json_object_object_foreach(ann, key, val) {
+            total += strlen(key);
+            if (json_object_is_type(val, json_type_string))
+                total += (size_t)json_object_get_string_len(val);
+        }
+    }
+    if (total > MANIFEST_ANNOTATIONS_MAX) {
+        snprintf(err, errlen, "annotations of %zu bytes in all are larger "
+                 "than the API server's limit of %d bytes", total,
+                 MANIFEST_ANNOTATIONS_MAX);
+        return -1;
+    }
+    return 0;
+}

@@ -18,9 +18,19 @@
 
 #define MANIFEST_MAX_DEPTH 64
 
+/* The API server's limits, so local mode accepts what a cluster would:
+ * an object is at most 1.5 MiB (etcd's request limit, as the API server
+ * enforces it) and its annotations at most 256 KiB in all (keys and
+ * values, apimachinery's TotalAnnotationSizeLimitB). */
+#define MANIFEST_OBJECT_MAX       (1536 * 1024)
+#define MANIFEST_ANNOTATIONS_MAX  (256 * 1024)
+
 /* A json array of the objects in data (empty documents skipped), or NULL
  * with a message (including the line) in err. */
 struct json_object *manifest_parse(const char *data, size_t len, int is_json,
                                    char *err, size_t errlen);
+
+/* 0 when doc fits the API server's limits, else -1 with the reason. */
+int manifest_check_limits(struct json_object *doc, char *err, size_t errlen);
 
 #endif
