@@ -61,7 +61,7 @@ static void run(const uint8_t *data, size_t size, int is_json)
     for (size_t i = 0; s && i < json_object_array_length(docs); i++) {
         struct json_object *d = json_object_array_get_idx(docs, i);
         enum resource_kind k = kind_of(d);
-        if (k != RK_COUNT)
+        if (k != RK_COUNT && manifest_check_limits(d, err, sizeof(err)) == 0)
             store_put(s, k, d);
     }
     if (s && model_build(&m, s, &OPTS) == 0) {
