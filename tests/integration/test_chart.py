@@ -33,14 +33,16 @@ def test_every_rendered_flag_is_one_our_programs_accept(values):
     deploy = next(d for d in docs if d["kind"] == "Deployment")
     containers = {c["name"]: c for c in
                   deploy["spec"]["template"]["spec"]["containers"]}
+    controller = flags_in_help(testbed.BUILD / "portico-controller")
     known = {
-        "controller": flags_in_help(testbed.BUILD / "portico-controller"),
+        "controller": controller,
+        "nginx": controller,                # portico-controller --role=nginx
         "dnscache": flags_in_help(testbed.BUILD / "portico-dnscache"),
     }
     assert set(containers) == set(known)
     for name, c in containers.items():
         assert c["command"][0].endswith("portico-" + (
-            "controller" if name == "controller" else "dnscache"))
+            "dnscache" if name == "dnscache" else "controller"))
         for arg in c["args"]:
             flag = arg.split("=", 1)[0]
             assert flag in known[name], f"{name}: unknown flag {arg!r}"
@@ -50,8 +52,9 @@ def test_pod_resolves_upstreams_through_the_sidecar_on_loopback():
     docs = render()
     deploy = next(d for d in docs if d["kind"] == "Deployment")
     c = {c["name"]: c for c in deploy["spec"]["template"]["spec"]["containers"]}
-    assert "--resolver=127.0.0.1:53" in c["controller"]["args"]
-    assert "--listen=127.0.0.1:53" in c["dnscache"]["args"]
+    # A port a non-root container binds with no capability.
+    assert "--resolver=127.0.0.1:1053" in c["controller"]["args"]
+    assert "--listen=127.0.0.1:1053" in c["dnscache"]["args"]
 
 
 def test_ingress_class_names_our_controller():
@@ -77,3 +80,134 @@ def test_rbac_grants_reads_and_status_writes_but_no_secret_writes():
     assert not {(g, r, v) for g, r, v in granted
                 if r in ("secrets", "ingresses", "services") and v in writes}
     assert not any(r["verbs"] == ["*"] or "*" in r["resources"] for r in rules)
+
+
+def deployment(*values):
+    return next(d for d in render(*values) if d["kind"] == "Deployment")
+
+
+def containers_of(*values):
+    return {c["name"]: c for c in
+            deployment(*values)["spec"]["template"]["spec"]["containers"]}
+
+
+@pytest.mark.parametrize("values", [[], FULL], ids=["defaults", "all-options"])
+def test_every_container_is_non_root_read_only_with_no_capability_but_nginx_bind(
+        values):
+    pod = deployment(*values)["spec"]["template"]["spec"]
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert pod["securityContext"]["runAsUser"] == 101
+    assert pod["securityContext"]["seccompProfile"] == {
+        "type": "RuntimeDefault"}
+    assert pod["shareProcessNamespace"] is True
+    for c in pod["containers"]:
+        sc = c["securityContext"]
+        assert sc["readOnlyRootFilesystem"] is True
+        assert sc["runAsNonRoot"] is True
+        assert sc["capabilities"]["drop"] == ["ALL"]
+        if c["name"] == "nginx":
+            # The file capability on /usr/sbin/nginx needs exec without
+            # no_new_privs, and NET_BIND_SERVICE in the bounding set.
+            assert sc["capabilities"]["add"] == ["NET_BIND_SERVICE"]
+            assert sc["allowPrivilegeEscalation"] is True
+        else:
+            assert "add" not in sc["capabilities"]
+            assert sc["allowPrivilegeEscalation"] is False
+
+
+def test_nginx_on_high_ports_needs_no_capability_at_all():
+    c = containers_of("--set", "nginx.ports.http=8080,nginx.ports.https=8443")
+    sc = c["nginx"]["securityContext"]
+    assert "add" not in sc["capabilities"]
+    assert sc["allowPrivilegeEscalation"] is False
+    assert "--http-port=8080" in c["controller"]["args"]
+
+
+def test_drain_and_grace_period_are_wired_to_the_nginx_container():
+    d = deployment("--set", "terminationGracePeriodSeconds=90,"
+                   "nginx.drainPeriod=15s,nginx.workerShutdownTimeout=60s")
+    pod = d["spec"]["template"]["spec"]
+    c = {c["name"]: c for c in pod["containers"]}
+    assert pod["terminationGracePeriodSeconds"] == 90
+    assert "--role=nginx" in c["nginx"]["args"]
+    assert "--drain-period=15s" in c["nginx"]["args"]
+    assert "--shutdown-timeout=85s" in c["nginx"]["args"]
+    assert "--role=controller" in c["controller"]["args"]
+    assert "--worker-shutdown-timeout=60s" in c["controller"]["args"]
+
+
+@pytest.mark.parametrize("values,kinds", [
+    ([], {"PodDisruptionBudget"}),
+    (["--set", "replicaCount=1"], set()),
+    (["--set", "replicaCount=1,podDisruptionBudget.maxUnavailable=1"],
+     {"PodDisruptionBudget"}),
+    (["--set", "autoscaling.enabled=true"],
+     {"PodDisruptionBudget", "HorizontalPodAutoscaler"}),
+    (["--set", "metrics.serviceMonitor.enabled=true,"
+      "metrics.podMonitor.enabled=true,replicaCount=1"],
+     {"ServiceMonitor", "PodMonitor"}),
+], ids=["two-replicas", "one-replica", "max-unavailable", "hpa", "monitors"])
+def test_optional_objects_appear_only_when_they_make_sense(values, kinds):
+    optional = {"PodDisruptionBudget", "HorizontalPodAutoscaler",
+                "ServiceMonitor", "PodMonitor"}
+    docs = render(*values)
+    assert {d["kind"] for d in docs} & optional == kinds
+    if "HorizontalPodAutoscaler" in kinds:
+        assert "replicas" not in next(
+            d for d in docs if d["kind"] == "Deployment")["spec"]
+    if "ServiceMonitor" in kinds:
+        sm = next(d for d in docs if d["kind"] == "ServiceMonitor")
+        pm = next(d for d in docs if d["kind"] == "PodMonitor")
+        ports = {"metrics", "dns-metrics"}
+        assert {e["port"] for e in sm["spec"]["endpoints"]} == ports
+        assert {e["port"] for e in pm["spec"]["podMetricsEndpoints"]} == ports
+
+
+def test_operator_settings_reach_the_pod():
+    d = deployment(
+        "--set", "priorityClassName=critical,image.digest=sha256:" + "a" * 64,
+        "--set-json", 'topologySpreadConstraints=[{"maxSkew":1,'
+        '"topologyKey":"kubernetes.io/hostname",'
+        '"whenUnsatisfiable":"DoNotSchedule"}]',
+        "--set-json", 'controller.extraEnv=[{"name":"X","value":"1"}]',
+        "--set-json", 'extraVolumes=[{"name":"extra","emptyDir":{}}]',
+        "--set-json", 'controller.extraVolumeMounts=[{"name":"extra",'
+        '"mountPath":"/extra"}]',
+        "--set", "controller.readinessProbe.periodSeconds=7")
+    pod = d["spec"]["template"]["spec"]
+    c = {c["name"]: c for c in pod["containers"]}
+    assert pod["priorityClassName"] == "critical"
+    assert pod["topologySpreadConstraints"][0]["maxSkew"] == 1
+    assert {"name": "X", "value": "1"} in c["controller"]["env"]
+    assert {"name": "extra", "emptyDir": {}} in pod["volumes"]
+    assert {"name": "extra", "mountPath": "/extra"} in \
+        c["controller"]["volumeMounts"]
+    assert c["controller"]["readinessProbe"]["periodSeconds"] == 7
+    assert all(x["image"] == "localhost/portico@sha256:" + "a" * 64
+               for x in pod["containers"])
+
+
+@pytest.mark.parametrize("bad", [
+    "replicaCount=-1", "controller.logLevel=loud", "dnscache.port=53",
+    "image.digest=latest", "nginx.drainPeriod=ten", "service.type=Magic",
+    "securityContext.allowPrivilegeEscalation=true",
+    "podSecurityContext.runAsNonRoot=false", "no.such.value=1",
+    "vault.address=vault:8200",
+])
+def test_schema_refuses_bad_values(bad):
+    p = helm("lint", "--strict", str(CHART), "--set", bad)
+    assert p.returncode != 0
+    assert "values don't meet the specifications of the schema" in p.stdout
+
+
+@pytest.mark.parametrize("values,message", [
+    ("vault.enabled=true", "vault.enabled=true needs vault.address"),
+    ("nginx.drainPeriod=30s",
+     "must fit in terminationGracePeriodSeconds"),
+    ("autoscaling.enabled=true,autoscaling.minReplicas=5,"
+     "autoscaling.maxReplicas=2", "minReplicas is larger"),
+])
+def test_contradictions_fail_with_a_reason(values, message):
+    p = helm("template", "rel", str(CHART), "--set", values)
+    assert p.returncode != 0
+    assert message in p.stdout
