@@ -1,26 +1,53 @@
 # The Portico image: Debian's nginx 1.22.1 with our module, the controller,
-# the DNS cache sidecar and the Vault CLI. Both containers of the pod (see
-# charts/portico) use this one image with different commands.
+# the DNS cache sidecar and the Vault CLI. Every container of the pod (see
+# charts/portico) runs this one image with its own command, as uid 101.
 #
-# Not built in this project's CI: the build machines have no Docker engine.
-FROM debian:bookworm-slim AS build
-RUN apt-get update && apt-get install -y --no-install-recommends \
-        build-essential pkg-config nginx nginx-dev libpcre2-dev zlib1g-dev \
-        libc-ares-dev libjson-c-dev libcurl4-openssl-dev libssl-dev \
-        libyaml-dev libmicrohttpd-dev libcmocka-dev dpkg-dev \
+# Build it with `make image` (scripts/build-image): it builds the base
+# image from Debian's mirror with debootstrap and passes it here BY DIGEST.
+# BASE_IMAGE has no default on purpose: a floating tag would make two
+# builds of the same commit differ. With another builder, pass a Debian
+# bookworm image by digest, e.g.
+#   --build-arg BASE_IMAGE=docker.io/library/debian@sha256:<digest>
+ARG BASE_IMAGE
+
+FROM ${BASE_IMAGE} AS build
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends \
+        build-essential pkg-config dpkg-dev nginx-dev libpcre2-dev \
+        zlib1g-dev libc-ares-dev libjson-c-dev libcurl4-openssl-dev \
+        libssl-dev libyaml-dev libmicrohttpd-dev \
     && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
+# .dockerignore lets only the sources in (no build/, no .git, no tests).
 COPY . .
-RUN make build/portico-controller build/portico-dnscache build/portico-vault \
-        build/ngx_http_upstream_resolve_module.so
+RUN make -j2 build/portico-controller build/portico-dnscache \
+        build/portico-vault build/ngx_http_upstream_resolve_module.so
 
-FROM debian:bookworm-slim
-RUN apt-get update && apt-get install -y --no-install-recommends \
+FROM ${BASE_IMAGE}
+# nginx binds 80/443 as uid 101 through a file capability (as
+# ingress-nginx does): set here, in the layer that installs the binary.
+# Non-root users get no ambient capabilities in Kubernetes, so this is the
+# only way; the container must allow privilege escalation for exec to
+# honour it (see charts/portico). libcap2-bin stays (iproute2, which nginx
+# depends on, needs it; getcap shows the capability).
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends \
         nginx libc-ares2 libjson-c5 libcurl4 libssl3 libyaml-0-2 \
-        libmicrohttpd12 ca-certificates \
-    && rm -rf /var/lib/apt/lists/* \
-    && mkdir -p /usr/lib/nginx/modules /var/lib/portico
+        libmicrohttpd12 ca-certificates libcap2-bin \
+    && setcap cap_net_bind_service=+ep /usr/sbin/nginx \
+    && rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin /var/log/apt \
+              /var/log/dpkg.log /etc/nginx/sites-enabled/default \
+    && groupadd --gid 101 portico \
+    && useradd --uid 101 --gid 101 --home-dir /var/lib/portico \
+               --no-create-home --shell /usr/sbin/nologin portico \
+    && install -d -o 101 -g 101 -m 0755 /var/lib/portico
 COPY --from=build /src/build/portico-controller /src/build/portico-dnscache \
      /src/build/portico-vault /usr/bin/
-COPY --from=build /src/build/ngx_http_upstream_resolve_module.so /usr/lib/nginx/modules/
+COPY --from=build /src/build/ngx_http_upstream_resolve_module.so \
+     /usr/lib/nginx/modules/
+# Everything written at run time lives under /var/lib/portico (nginx.conf,
+# route table, pid, certificates, temp files): an emptyDir in the pod, so
+# the root filesystem can be read-only. Logs go to stderr.
+USER 101:101
+WORKDIR /var/lib/portico
 ENTRYPOINT ["/usr/bin/portico-controller"]
