@@ -8,7 +8,12 @@
 #include <time.h>
 #include <unistd.h>
 
-enum { EVLOOP_MAX_EVENTS = 256, EVLOOP_MIN_SLOTS = 64 };
+enum {
+    EVLOOP_MAX_EVENTS = 256,
+    EVLOOP_MIN_SLOTS = 64,
+    NS_PER_S = 1000000000,
+    NS_PER_MS = 1000000,
+};
 
 struct io_slot {
     ev_io_cb cb;
@@ -35,11 +40,17 @@ struct evloop {
     int stopping;
 };
 
-uint64_t evloop_clock_ms(void)
+uint64_t evloop_clock_ns(void)
 {
     struct timespec ts;
+
     clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+    return (uint64_t)ts.tv_sec * NS_PER_S + (uint64_t)ts.tv_nsec;
+}
+
+uint64_t evloop_clock_ms(void)
+{
+    return evloop_clock_ns() / NS_PER_MS;
 }
 
 struct evloop *evloop_new(void)

@@ -9,7 +9,9 @@
  * - Timers are one-shot: re-arm from the callback to repeat. Starting an
  *   armed timer re-arms it. Stopping or freeing from any callback is safe.
  * - Time is CLOCK_MONOTONIC in milliseconds, cached per loop iteration
- *   (evloop_now_ms) and refreshed by evloop_update_time().
+ *   (evloop_now_ms) and refreshed by evloop_update_time(). The same clock,
+ *   uncached, is evloop_clock_ms() and, for durations finer than a
+ *   millisecond, evloop_clock_ns(): the one clock of the programs.
  * - Nothing here is thread-safe; use one loop per thread.
  */
 #ifndef PORTICO_EVLOOP_H
@@ -43,7 +45,8 @@ void evloop_timer_free(struct ev_timer *t);
 
 uint64_t evloop_now_ms(const struct evloop *loop);
 void evloop_update_time(struct evloop *loop);
-/* Monotonic clock in ms, uncached. */
+/* The monotonic clock, uncached: nanoseconds and milliseconds. */
+uint64_t evloop_clock_ns(void);
 uint64_t evloop_clock_ms(void);
 
 /* Runs one iteration, waiting at most max_wait_ms (-1: until the next timer

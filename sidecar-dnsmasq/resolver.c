@@ -136,7 +136,7 @@ static void serve_all(struct pending *p, const struct answer_src *src,
                       uint16_t fail_rcode)
 {
     struct worker *w = p->r->w;
-    uint64_t now = worker_now_ns();
+    uint64_t now = evloop_clock_ns();
 
     for (struct waiter *wt = p->waiters; wt; wt = wt->next) {
         size_t cap = wt->rt.tcp ? DNS_MAX_MSG : DNS_MAX_UDP;

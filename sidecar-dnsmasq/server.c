@@ -152,7 +152,7 @@ static void on_udp(struct evloop *loop, int fd, unsigned events, void *arg)
         n = recvmmsg(fd, s->in_msgs, UDP_BATCH, MSG_DONTWAIT, NULL);
         if (n <= 0)
             return;
-        t0 = worker_now_ns();
+        t0 = evloop_clock_ns();
         for (int i = 0; i < n; i++) {
             struct reply_to *rt = &s->rts[i];
             size_t len;
@@ -196,7 +196,7 @@ static void on_udp(struct evloop *loop, int fd, unsigned events, void *arg)
             }
             sent += r;
         }
-        t1 = worker_now_ns();
+        t1 = evloop_clock_ns();
         for (int i = 0; i < nout; i++)
             prom_histogram_observe(&w->m.request_duration,
                                    (double)(t1 - t0) / 1e9);
@@ -314,7 +314,7 @@ static void conn_process(struct tcp_conn *c)
 
         if (c->in_len - off < TCP_FRAME_LEN + mlen)
             break;
-        uint64_t t0 = worker_now_ns();
+        uint64_t t0 = evloop_clock_ns();
 
         memset(&rt, 0, sizeof(rt));
         rt.udp_fd = -1;
@@ -325,7 +325,7 @@ static void conn_process(struct tcp_conn *c)
         if (len) {
             conn_queue(c, s->tcp_out, len);
             prom_histogram_observe(&s->w->m.request_duration,
-                                   (double)(worker_now_ns() - t0) / 1e9);
+                                   (double)(evloop_clock_ns() - t0) / 1e9);
         }
     }
     if (c->closed)

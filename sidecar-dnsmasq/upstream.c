@@ -32,7 +32,6 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "dnswire.h"
@@ -45,7 +44,6 @@ enum {
     ID_RANDOM_TRIES = 16,
     MS_PER_S = 1000,
     US_PER_MS = 1000,
-    NS_PER_S = 1000000000,
     PROBE_QUERY_MAX = 64,
 };
 #define RTT_ALPHA 0.2           /* weight of a new RTT sample */
@@ -106,14 +104,6 @@ struct upstream_set {
     uint64_t rng;
     int closing;
 };
-
-static uint64_t now_ns(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * NS_PER_S + (uint64_t)ts.tv_nsec;
-}
 
 static uint64_t rng_next(struct upstream_set *s)
 {
@@ -498,7 +488,7 @@ static void ares_done(void *arg, int status, int timeouts,
         unsigned rcode = abuf[3] & DNS_F_RCODE;
 
         if (q->is_probe) {
-            health_ok(s, q->up, now_ns() - q->sent_ns);
+            health_ok(s, q->up, evloop_clock_ns() - q->sent_ns);
         } else if (rcode == DNS_R_SERVFAIL) {
             /* Counted, and retried elsewhere by the caller, but a server
              * that answers is alive: one broken domain must not mark the
@@ -514,7 +504,7 @@ static void ares_done(void *arg, int status, int timeouts,
         } else if (rcode == DNS_R_REFUSED)
             health_fail(s, q->up, UF_REFUSED);
         else
-            health_ok(s, q->up, now_ns() - q->sent_ns);
+            health_ok(s, q->up, evloop_clock_ns() - q->sent_ns);
         if (q->cb)
             q->cb(q->arg, q, UPQ_ANSWER, abuf, (size_t)alen);
         free(q);
@@ -560,7 +550,7 @@ struct upq *upstream_send(struct upstream_set *s, size_t i, const uint8_t *qb,
     q->cb = cb;
     q->arg = arg;
     q->id = dns_get16(qb);
-    q->sent_ns = now_ns();
+    q->sent_ns = evloop_clock_ns();
     q->in_send = 1;
     c->outstanding++;
     c->sent++;
@@ -683,7 +673,7 @@ struct upstream_set *upstream_set_new(struct evloop *loop,
     s->m = m;
     s->worker_id = worker_id;
     s->n = cfg->nupstream;
-    s->rng = now_ns() ^ ((uint64_t)(uintptr_t)s << 16) ^ (uint64_t)worker_id;
+    s->rng = evloop_clock_ns() ^ ((uint64_t)(uintptr_t)s << 16) ^ (uint64_t)worker_id;
     if (!s->rng)
         s->rng = 1;
     s->probe_timer = evloop_timer_new(loop, probe_tick, s);

@@ -8,7 +8,6 @@
 #include <sys/eventfd.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "answer.h"
@@ -23,14 +22,6 @@ enum {
     NS_PER_S = 1000000000,
     PREFETCH_FRACTION = 10,     /* refresh in the last tenth of the TTL */
 };
-
-uint64_t worker_now_ns(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * NS_PER_S + (uint64_t)ts.tv_nsec;
-}
 
 /* ---- --hosts ------------------------------------------------------- */
 

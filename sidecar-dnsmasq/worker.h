@@ -80,6 +80,4 @@ size_t worker_handle_query(struct worker *w, const uint8_t *msg, size_t len,
                            int tcp, const struct reply_to *rt, uint8_t *out,
                            size_t cap, uint64_t t0_ns);
 
-uint64_t worker_now_ns(void);
-
 #endif

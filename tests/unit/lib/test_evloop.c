@@ -1,4 +1,5 @@
-/* Unit tests for lib/evloop: timer order, re-arming, fd readiness. */
+/* Unit tests for lib/evloop: timer order, re-arming, fd readiness, the
+ * clock. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -111,6 +112,21 @@ static void readable_fd_runs_its_callback(void **state)
     evloop_free(loop);
 }
 
+static void clock_in_ns_and_ms_is_one_monotonic_clock(void **state)
+{
+    uint64_t ms0 = evloop_clock_ms();
+    uint64_t ns0 = evloop_clock_ns();
+    uint64_t ns1, ms1;
+
+    usleep(2000);
+    ns1 = evloop_clock_ns();
+    ms1 = evloop_clock_ms();
+    assert_true(ns1 - ns0 >= 2000000);          /* slept 2 ms at least */
+    assert_true(ns0 / 1000000 >= ms0);          /* the same clock, read in */
+    assert_true(ms1 >= ns1 / 1000000);          /* that order */
+    assert_true(ms1 - ms0 >= 2);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -118,6 +134,7 @@ int main(void)
         cmocka_unit_test(stopped_timer_never_fires),
         cmocka_unit_test(timer_rearmed_from_its_callback_repeats),
         cmocka_unit_test(readable_fd_runs_its_callback),
+        cmocka_unit_test(clock_in_ns_and_ms_is_one_monotonic_clock),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
