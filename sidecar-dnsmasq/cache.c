@@ -1,4 +1,5 @@
-/* cache.c - chained hash table + intrusive LRU list; see cache.h. */
+/* cache.c - chained hash table + intrusive LRU list, and the TTL policy;
+ * see cache.h. */
 #include "cache.h"
 
 #include <stdlib.h>
@@ -227,4 +228,25 @@ uint32_t ttl_negative(int64_t soa_min, uint32_t neg_ttl)
     if (soa_min >= 0 && (uint64_t)soa_min < neg_ttl)
         return (uint32_t)soa_min;
     return neg_ttl;
+}
+
+enum cache_state cache_state(const struct cache_entry *e, uint64_t now_ms,
+                             uint32_t *ttl)
+{
+    if (now_ms < e->expire_ms) {
+        uint64_t left_ms = e->expire_ms - now_ms;
+
+        *ttl = (uint32_t)((left_ms + MS_PER_S - 1) / MS_PER_S);
+        return left_ms * CACHE_PREFETCH_FRACTION <= (uint64_t)e->ttl * MS_PER_S
+                   ? CACHE_PREFETCH : CACHE_FRESH;
+    }
+    *ttl = CACHE_STALE_REPLY_TTL;
+    if (now_ms >= e->stale_until_ms)
+        return CACHE_DEAD;
+    return now_ms < e->stale_hold_ms ? CACHE_STALE_NOW : CACHE_STALE;
+}
+
+void cache_hold_stale(struct cache_entry *e, uint64_t now_ms)
+{
+    e->stale_hold_ms = now_ms + CACHE_STALE_RECHECK_MS;
 }

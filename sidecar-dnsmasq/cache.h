@@ -1,7 +1,8 @@
 /*
  * cache.h - the answer cache: (lower-cased name, type, class) -> a stored
  * wire image of the answer, bounded in entries with LRU eviction, and the
- * TTL policy (clamping, negative TTL from the SOA).
+ * TTL policy (clamping, negative TTL from the SOA, and what an entry is
+ * good for as it ages: cache_state).
  *
  * One allocation per entry holds the entry, its wire image (whose question
  * name, at DNS_HEADER_LEN, is the lower-cased key) and the offsets of the
@@ -35,8 +36,37 @@ struct cache_entry {
 };
 
 /* RFC 8767: stale answers carry TTL 30; after a failed refresh the stale
- * answer is served at once (refreshing in the background) for 30 s. */
-enum { CACHE_STALE_REPLY_TTL = 30, CACHE_STALE_RECHECK_MS = 30000 };
+ * answer is served at once (refreshing in the background) for 30 s. A hit
+ * in the last tenth of its TTL is refreshed in the background (prefetch),
+ * so hot names never miss. */
+enum {
+    CACHE_STALE_REPLY_TTL = 30,
+    CACHE_STALE_RECHECK_MS = 30000,
+    CACHE_PREFETCH_FRACTION = 10,
+};
+
+/* What an entry is good for at a given time. The one place where the
+ * query path and the resolver decide between fresh, prefetch and stale. */
+enum cache_state {
+    CACHE_FRESH,        /* answer with its remaining TTL */
+    CACHE_PREFETCH,     /* fresh, in the last tenth of its TTL: answer and
+                           refresh in the background */
+    CACHE_STALE_NOW,    /* expired, and a refresh failed less than
+                           CACHE_STALE_RECHECK_MS ago: answer stale at
+                           once and refresh in the background */
+    CACHE_STALE,        /* expired, inside the stale window: answer only
+                           when no upstream answers in time */
+    CACHE_DEAD,         /* past the stale window: never answer; remove */
+};
+
+/* The state of e at now_ms. *ttl gets the TTL an answer from e carries:
+ * while fresh, its remaining TTL rounded up to a whole second; once
+ * expired, CACHE_STALE_REPLY_TTL. */
+enum cache_state cache_state(const struct cache_entry *e, uint64_t now_ms,
+                             uint32_t *ttl);
+/* No upstream answered in time and e was served stale: serve it stale at
+ * once (CACHE_STALE_NOW) for CACHE_STALE_RECHECK_MS. */
+void cache_hold_stale(struct cache_entry *e, uint64_t now_ms);
 
 struct cache;
 

@@ -1,4 +1,5 @@
-/* hosts.c - hosts file parsing and lookup; see hosts.h. */
+/* hosts.c - hosts file parsing, lookup and the answers it gives; see
+ * hosts.h. */
 #include "hosts.h"
 
 #include <arpa/inet.h>
@@ -9,10 +10,11 @@
 #include <sys/socket.h>
 
 #include "cache.h"
+#include "fileio.h"
 
 enum {
     HOSTS_MAX_FILE = 64 * 1024 * 1024, HOSTS_LINE_MAX = 4096,
-    INITIAL_RECORDS = 64, INITIAL_READ = 4096, MIN_SLOTS = 16,
+    INITIAL_RECORDS = 64, MIN_SLOTS = 16,
     SLOTS_PER_NAME = 2, PARSE_NOMEM = -2,
 };
 
@@ -230,42 +232,13 @@ struct hosts *hosts_parse(const char *text, size_t len, size_t *bad)
 
 struct hosts *hosts_load(const char *path, size_t *bad)
 {
-    FILE *f = fopen(path, "rb");
-    char *text = NULL;
-    size_t len = 0, cap = 0;
+    size_t len = 0;
+    char *text = file_read(path, HOSTS_MAX_FILE, &len);
     struct hosts *h;
 
-    if (!f)
+    if (!text)
         return NULL;
-    for (;;) {
-        size_t got;
-
-        if (len == cap) {
-            char *p;
-
-            if (cap >= HOSTS_MAX_FILE) {
-                free(text);
-                fclose(f);
-                errno = EFBIG;
-                return NULL;
-            }
-            cap = cap ? cap * 2 : INITIAL_READ;
-            p = realloc(text, cap);
-            if (!p) {
-                free(text);
-                fclose(f);
-                errno = ENOMEM;
-                return NULL;
-            }
-            text = p;
-        }
-        got = fread(text + len, 1, cap - len, f);
-        len += got;
-        if (got == 0)
-            break;
-    }
-    fclose(f);
-    h = hosts_parse(text ? text : "", len, bad);
+    h = hosts_parse(text, len, bad);
     free(text);
     if (!h)
         errno = ENOMEM;
@@ -418,4 +391,112 @@ int hosts_reverse_addr(const uint8_t *lname, size_t len, struct hosts_addr *a)
         return parse_v6(lname, len - sizeof(V6_SUFFIX), a);
     }
     return -1;
+}
+
+/* ---- answers ------------------------------------------------------- */
+
+/* Starts an answer to q in wr: AA header and the question. */
+static void answer_begin(struct dns_writer *wr, const struct dns_query *q)
+{
+    struct dns_header hd = {0, DNS_F_QR | DNS_F_AA, 1, 0, 0, 0};
+
+    dnsw_init(wr, wr->buf, wr->cap);
+    dnsw_header(wr, &hd);
+    dnsw_name(wr, q->lname, q->qname_len, 0);
+    dnsw_u16(wr, q->qtype);
+    dnsw_u16(wr, q->qclass);
+}
+
+/* Writes the owner (the question's name), type, class and TTL of one
+ * record, recording where its TTL is. */
+static void rr_start(struct dns_writer *wr, const struct dns_query *q,
+                     uint16_t type, uint32_t ttl, uint16_t *offs,
+                     size_t *nttl)
+{
+    dnsw_name(wr, q->lname, q->qname_len, 1);
+    dnsw_u16(wr, type);
+    dnsw_u16(wr, DNS_C_IN);
+    offs[(*nttl)++] = (uint16_t)wr->len;
+    dnsw_u32(wr, ttl);
+}
+
+/* Ends an answer of nttl records and shapes it for the client. */
+static size_t answer_finish(struct dns_writer *wr, const uint16_t *offs,
+                            size_t nttl, uint32_t ttl,
+                            const struct client_q *cq, uint8_t *out,
+                            size_t cap, int *truncated)
+{
+    struct answer_src src = {
+        .image = wr->buf, .image_len = wr->len, .ttl_offs = offs,
+        .nttl = nttl, .ttl = ttl, .authoritative = 1,
+    };
+
+    if (wr->overflow)
+        return 0;
+    dns_put16(wr->buf + DNS_OFF_AN, (uint16_t)nttl);
+    return answer_write(out, cap, &src, cq, truncated);
+}
+
+/* A and AAAA records (NODATA for other types) of a listed name. */
+static size_t name_answer(const struct hosts *h, const struct hosts_name *hn,
+                          const struct dns_query *q, const struct client_q *cq,
+                          uint32_t ttl, struct dns_writer *wr, uint8_t *out,
+                          size_t cap, int *truncated)
+{
+    uint16_t offs[DNS_MAX_TTLS];
+    size_t nttl = 0;
+
+    answer_begin(wr, q);
+    for (size_t i = 0; i < hn->n4 + hn->n6 && nttl < DNS_MAX_TTLS; i++) {
+        const struct hosts_addr *a = &h->addrs[hn->first + i];
+        int v4 = a->family == AF_INET;
+        uint16_t alen = v4 ? HOSTS_ADDR4_LEN : HOSTS_ADDR6_LEN;
+
+        if (!(q->qtype == DNS_T_ANY || (v4 && q->qtype == DNS_T_A) ||
+              (!v4 && q->qtype == DNS_T_AAAA)))
+            continue;
+        rr_start(wr, q, v4 ? DNS_T_A : DNS_T_AAAA, ttl, offs, &nttl);
+        dnsw_u16(wr, alen);
+        dnsw_bytes(wr, a->bytes, alen);
+    }
+    return answer_finish(wr, offs, nttl, ttl, cq, out, cap, truncated);
+}
+
+/* The one PTR record of the reverse name of a listed address. */
+static size_t ptr_answer(const struct hosts_name *hn,
+                         const struct dns_query *q, const struct client_q *cq,
+                         uint32_t ttl, struct dns_writer *wr, uint8_t *out,
+                         size_t cap, int *truncated)
+{
+    uint16_t offs[1];
+    size_t nttl = 0, rdlen_at;
+
+    answer_begin(wr, q);
+    rr_start(wr, q, DNS_T_PTR, ttl, offs, &nttl);
+    rdlen_at = wr->len;
+    dnsw_u16(wr, 0);
+    dnsw_name(wr, hn->name, hn->name_len, 1);
+    if (!wr->overflow)
+        dns_put16(wr->buf + rdlen_at,
+                  (uint16_t)(wr->len - rdlen_at - sizeof(uint16_t)));
+    return answer_finish(wr, offs, nttl, ttl, cq, out, cap, truncated);
+}
+
+size_t hosts_answer(const struct hosts *h, const struct dns_query *q,
+                    const struct client_q *cq, uint32_t ttl,
+                    struct dns_writer *scratch, uint8_t *out, size_t cap,
+                    int *truncated)
+{
+    const struct hosts_name *hn;
+    struct hosts_addr a;
+
+    if (q->qclass != DNS_C_IN)
+        return 0;
+    if ((hn = hosts_lookup(h, q->lname, q->qname_len)))
+        return name_answer(h, hn, q, cq, ttl, scratch, out, cap, truncated);
+    if ((q->qtype == DNS_T_PTR || q->qtype == DNS_T_ANY) &&
+        hosts_reverse_addr(q->lname, q->qname_len, &a) == 0 &&
+        (hn = hosts_lookup_addr(h, &a)))
+        return ptr_answer(hn, q, cq, ttl, scratch, out, cap, truncated);
+    return 0;
 }

@@ -2,7 +2,8 @@
  * hosts.h - hosts-format local records ("ADDR NAME [ALIAS...]", # comments)
  * answered authoritatively: names to addresses, and addresses back to
  * names for PTR queries (in-addr.arpa, ip6.arpa). A table is immutable
- * once built; reloading builds a new one and swaps it.
+ * once built; reloading builds a new one and swaps it. hosts_answer
+ * writes the answers.
  *
  * Reverse rule (as dnsmasq does for hosts files): an address maps to ONE
  * name, the first name of the first line that lists the address.
@@ -13,6 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "answer.h"
 #include "dnswire.h"
 
 enum { HOSTS_ADDR4_LEN = 4, HOSTS_ADDR6_LEN = 16 };
@@ -56,5 +58,19 @@ const struct hosts_name *hosts_lookup_addr(const struct hosts *h,
  * leading zeros) or 32 single hex-nibble labels + "ip6.arpa". Fills a and
  * returns 0; returns -1 for anything else (partial zones, other names). */
 int hosts_reverse_addr(const uint8_t *lname, size_t len, struct hosts_addr *a);
+
+/* The authoritative answer (AA, every record with ttl) that table h gives
+ * to query q, shaped for client cq into out (see answer_write; *truncated
+ * as there): a listed name gets its A and AAAA records (NODATA for other
+ * types); a PTR or ANY query for the reverse name of a listed address
+ * gets the one name the table gives for it (as dnsmasq does; other types
+ * at a reverse name are not ours). Returns its length, or 0 when h has no
+ * answer for q (or it did not fit): then q goes to the cache and the
+ * upstreams. scratch is a writer over a DNS_MAX_MSG-byte buffer, which
+ * holds the answer before it is shaped. */
+size_t hosts_answer(const struct hosts *h, const struct dns_query *q,
+                    const struct client_q *cq, uint32_t ttl,
+                    struct dns_writer *scratch, uint8_t *out, size_t cap,
+                    int *truncated);
 
 #endif

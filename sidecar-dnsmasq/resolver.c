@@ -180,22 +180,23 @@ static void finish_failed(struct pending *p)
     struct cache_entry *e = cache_lookup(w->cache, p->lname, p->nlen,
                                          p->qtype, p->qclass, hash);
     uint64_t now = evloop_now_ms(w->loop);
+    enum cache_state st = CACHE_DEAD;
+    uint32_t ttl = 0;
 
     unlink_pending(p);
-    if (e)
+    if (e) {
         e->prefetching = 0;
-    if (e && now < e->stale_until_ms) {
+        st = cache_state(e, now, &ttl);
+    }
+    if (st != CACHE_DEAD) {
         struct answer_src src = {
             .image = e->image, .image_len = e->image_len,
-            .ttl_offs = e->ttl_offs, .nttl = e->nttl,
-            .ttl = now < e->expire_ms
-                       ? (uint32_t)((e->expire_ms - now + MS_PER_S - 1) / MS_PER_S)
-                       : CACHE_STALE_REPLY_TTL,
+            .ttl_offs = e->ttl_offs, .nttl = e->nttl, .ttl = ttl,
         };
 
-        if (now >= e->expire_ms) {
+        if (st == CACHE_STALE || st == CACHE_STALE_NOW) {
             prom_add(&w->m.stale_served, p->nwaiters);
-            e->stale_hold_ms = now + CACHE_STALE_RECHECK_MS;
+            cache_hold_stale(e, now);
         }
         serve_all(p, &src, DNS_R_SERVFAIL);
     } else {

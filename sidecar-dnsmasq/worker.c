@@ -18,9 +18,7 @@
 
 enum {
     TICK_MS = 1000,             /* heartbeat and --hosts change check */
-    MS_PER_S = 1000,
     NS_PER_S = 1000000000,
-    PREFETCH_FRACTION = 10,     /* refresh in the last tenth of the TTL */
 };
 
 /* ---- --hosts ------------------------------------------------------- */
@@ -75,115 +73,6 @@ static void hosts_check(struct worker *w)
         hosts_reload(w, "changed");
 }
 
-/* Starts a local (--hosts) answer in w->wbuf: AA header and the question. */
-static void local_begin(struct worker *w, const struct dns_query *q)
-{
-    struct dns_header h = {0, DNS_F_QR | DNS_F_AA, 1, 0, 0, 0};
-
-    dnsw_init(w->wr, w->wbuf, DNS_MAX_MSG);
-    dnsw_header(w->wr, &h);
-    dnsw_name(w->wr, q->lname, q->qname_len, 0);
-    dnsw_u16(w->wr, q->qtype);
-    dnsw_u16(w->wr, q->qclass);
-}
-
-/* Writes the owner (the question's name), type, class and TTL of one
- * local record, recording where its TTL is. */
-static void local_rr_start(struct worker *w, const struct dns_query *q,
-                           uint16_t type, uint16_t *offs, size_t *nttl)
-{
-    struct dns_writer *wr = w->wr;
-
-    dnsw_name(wr, q->lname, q->qname_len, 1);
-    dnsw_u16(wr, type);
-    dnsw_u16(wr, DNS_C_IN);
-    offs[(*nttl)++] = (uint16_t)wr->len;
-    dnsw_u32(wr, w->cfg->local_ttl);
-}
-
-/* Ends a local answer of nttl records and shapes it for the client.
- * Returns its length, 0 if it did not fit. */
-static size_t local_finish(struct worker *w, const uint16_t *offs,
-                           size_t nttl, const struct client_q *cq,
-                           uint8_t *out, size_t cap, int *trunc)
-{
-    if (w->wr->overflow)
-        return 0;
-    dns_put16(w->wbuf + DNS_OFF_AN, (uint16_t)nttl);
-    struct answer_src src = {
-        .image = w->wbuf, .image_len = w->wr->len, .ttl_offs = offs,
-        .nttl = nttl, .ttl = w->cfg->local_ttl, .authoritative = 1,
-    };
-    return answer_write(out, cap, &src, cq, trunc);
-}
-
-/* Answers A/AAAA (and NODATA for other types) for a --hosts name. */
-static size_t local_answer(struct worker *w, const struct hosts_name *hn,
-                           const struct dns_query *q,
-                           const struct client_q *cq, uint8_t *out,
-                           size_t cap, int *trunc)
-{
-    uint16_t offs[DNS_MAX_TTLS];
-    size_t nttl = 0;
-
-    local_begin(w, q);
-    for (size_t i = 0; i < hn->n4 + hn->n6 && nttl < DNS_MAX_TTLS; i++) {
-        const struct hosts_addr *a = hosts_addr(w->hosts, hn->first + i);
-        int v4 = a->family == AF_INET;
-        uint16_t alen = v4 ? HOSTS_ADDR4_LEN : HOSTS_ADDR6_LEN;
-
-        if (!(q->qtype == DNS_T_ANY || (v4 && q->qtype == DNS_T_A) ||
-              (!v4 && q->qtype == DNS_T_AAAA)))
-            continue;
-        local_rr_start(w, q, v4 ? DNS_T_A : DNS_T_AAAA, offs, &nttl);
-        dnsw_u16(w->wr, alen);
-        dnsw_bytes(w->wr, a->bytes, alen);
-    }
-    return local_finish(w, offs, nttl, cq, out, cap, trunc);
-}
-
-/* Answers a PTR (or ANY) query for the reverse name of a --hosts address
- * with the one name the table gives for it. */
-static size_t local_ptr_answer(struct worker *w, const struct hosts_name *hn,
-                               const struct dns_query *q,
-                               const struct client_q *cq, uint8_t *out,
-                               size_t cap, int *trunc)
-{
-    uint16_t offs[1];
-    size_t nttl = 0, rdlen_at;
-
-    local_begin(w, q);
-    local_rr_start(w, q, DNS_T_PTR, offs, &nttl);
-    rdlen_at = w->wr->len;
-    dnsw_u16(w->wr, 0);
-    dnsw_name(w->wr, hn->name, hn->name_len, 1);
-    if (!w->wr->overflow)
-        dns_put16(w->wbuf + rdlen_at,
-                  (uint16_t)(w->wr->len - rdlen_at - sizeof(uint16_t)));
-    return local_finish(w, offs, nttl, cq, out, cap, trunc);
-}
-
-/* The local answer for q from --hosts: a listed name, or (PTR and ANY
- * only, as dnsmasq does; other types at a reverse name are forwarded) the
- * reverse name of a listed address. Returns 0 if --hosts has none. */
-static size_t hosts_answer(struct worker *w, const struct dns_query *q,
-                           const struct client_q *cq, uint8_t *out,
-                           size_t cap, int *trunc)
-{
-    const struct hosts_name *hn;
-    struct hosts_addr a;
-
-    if (!w->hosts || q->qclass != DNS_C_IN)
-        return 0;
-    if ((hn = hosts_lookup(w->hosts, q->lname, q->qname_len)))
-        return local_answer(w, hn, q, cq, out, cap, trunc);
-    if ((q->qtype == DNS_T_PTR || q->qtype == DNS_T_ANY) &&
-        hosts_reverse_addr(q->lname, q->qname_len, &a) == 0 &&
-        (hn = hosts_lookup_addr(w->hosts, &a)))
-        return local_ptr_answer(w, hn, q, cq, out, cap, trunc);
-    return 0;
-}
-
 /* ---- the query path ------------------------------------------------ */
 
 static size_t reply_error(struct worker *w, const uint8_t *msg, size_t len,
@@ -197,12 +86,12 @@ static size_t reply_error(struct worker *w, const uint8_t *msg, size_t len,
     return n;
 }
 
-/* Answers from a cache entry with the given TTL; with refresh, also starts
- * a background refresh of the entry unless one is running. counter counts
- * the answer (hit or stale). Returns the answer's length, 0 if it could not
- * be written. */
+/* Answers from a cache entry with the given TTL, counted as a hit or (an
+ * expired entry) as stale, and starts a background refresh when its state
+ * asks for one and none is running. Returns the answer's length, 0 if it
+ * could not be written. */
 static size_t serve_cached(struct worker *w, struct cache_entry *e,
-                           uint32_t ttl, int refresh, uint64_t *counter,
+                           uint32_t ttl, enum cache_state st,
                            const struct dns_query *q,
                            const struct client_q *cq, uint8_t *out,
                            size_t cap)
@@ -215,7 +104,7 @@ static size_t serve_cached(struct worker *w, struct cache_entry *e,
     int trunc = 0;
     size_t n;
 
-    if (refresh && !e->prefetching) {
+    if (st != CACHE_FRESH && !e->prefetching) {
         e->prefetching = 1;
         if (resolver_prefetch(w->res, q->lname, q->qname_len, q->qtype,
                               q->qclass) < 0)
@@ -223,7 +112,8 @@ static size_t serve_cached(struct worker *w, struct cache_entry *e,
     }
     n = answer_write(out, cap, &src, cq, &trunc);
     if (n) {
-        prom_inc(counter);
+        prom_inc(st == CACHE_STALE_NOW ? &w->m.stale_served
+                                       : &w->m.cache_hits);
         if (trunc)
             prom_inc(&w->m.truncated);
         metrics_response(&w->m, rcode);
@@ -260,7 +150,8 @@ size_t worker_handle_query(struct worker *w, const uint8_t *msg, size_t len,
         return answer_badvers(out, cap, msg, len, &cq);
     }
 
-    if ((n = hosts_answer(w, &q, &cq, out, cap, &trunc))) {
+    if (w->hosts && (n = hosts_answer(w->hosts, &q, &cq, w->cfg->local_ttl,
+                                      w->wr, out, cap, &trunc))) {
         prom_inc(&w->m.local_answers);
         if (trunc)
             prom_inc(&w->m.truncated);
@@ -271,28 +162,21 @@ size_t worker_handle_query(struct worker *w, const uint8_t *msg, size_t len,
     hash = cache_hash(q.lname, q.qname_len, q.qtype, q.qclass);
     e = cache_lookup(w->cache, q.lname, q.qname_len, q.qtype, q.qclass, hash);
     if (e) {
-        uint64_t now = evloop_now_ms(w->loop);
+        uint32_t ttl;
+        enum cache_state st = cache_state(e, evloop_now_ms(w->loop), &ttl);
 
-        if (now < e->expire_ms) {
-            uint64_t left_ms = e->expire_ms - now;
-            /* Hit in the last tenth of its TTL: refresh in the background
-             * (prefetch), so hot names never miss. */
-            int refresh = left_ms * PREFETCH_FRACTION <=
-                          (uint64_t)e->ttl * MS_PER_S;
-
-            n = serve_cached(w, e, (uint32_t)((left_ms + MS_PER_S - 1) /
-                                              MS_PER_S),
-                             refresh, &w->m.cache_hits, &q, &cq, out, cap);
-            if (n)
+        switch (st) {
+        case CACHE_FRESH:
+        case CACHE_PREFETCH:
+        case CACHE_STALE_NOW:
+            if ((n = serve_cached(w, e, ttl, st, &q, &cq, out, cap)))
                 return n;
-        } else if (now < e->stale_until_ms && now < e->stale_hold_ms) {
-            /* A refresh failed recently: stale now, retry in background. */
-            n = serve_cached(w, e, CACHE_STALE_REPLY_TTL, 1,
-                             &w->m.stale_served, &q, &cq, out, cap);
-            if (n)
-                return n;
-        } else if (now >= e->stale_until_ms) {
+            break;
+        case CACHE_STALE:               /* only if no upstream answers */
+            break;
+        case CACHE_DEAD:
             cache_remove(w->cache, e);
+            break;
         }
     }
 
@@ -408,6 +292,7 @@ struct worker *worker_new(const struct config *cfg, int id, int reuseport)
         log_error("worker %d: out of memory or descriptors", id);
         goto fail;
     }
+    dnsw_init(w->wr, w->wbuf, DNS_MAX_MSG);
     w->m.cache_entries = cache_count_atomic(w->cache);
     w->m.cache_evictions = cache_evictions(w->cache);
     if (!(w->ups = upstream_set_new(w->loop, cfg, &w->m, id)) ||

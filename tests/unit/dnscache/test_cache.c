@@ -1,5 +1,6 @@
 /* Unit tests for the answer cache (keying, LRU, bounds), the TTL policy
- * and hosts-file parsing. */
+ * (clamping, negative TTL, fresh/prefetch/stale as an entry ages) and
+ * hosts-file parsing. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -41,14 +42,22 @@ static size_t make_image(uint8_t *img, const char *text, uint16_t type,
     return off + 4;
 }
 
-static struct cache_entry *put(struct cache *c, const char *name,
-                               uint16_t type, uint32_t ttl, uint64_t now)
+static struct cache_entry *put_stale(struct cache *c, const char *name,
+                                     uint16_t type, uint32_t ttl,
+                                     uint64_t now, uint64_t stale_ms)
 {
     uint8_t img[512];
     uint16_t toff;
     size_t len = make_image(img, name, type, &toff);
 
-    return cache_insert(c, type, DNS_C_IN, img, len, &toff, 1, ttl, now, 0);
+    return cache_insert(c, type, DNS_C_IN, img, len, &toff, 1, ttl, now,
+                        stale_ms);
+}
+
+static struct cache_entry *put(struct cache *c, const char *name,
+                               uint16_t type, uint32_t ttl, uint64_t now)
+{
+    return put_stale(c, name, type, ttl, now, 0);
 }
 
 static struct cache_entry *get(struct cache *c, const char *text,
@@ -153,6 +162,83 @@ static void negative_ttl_is_min_of_soa_and_neg_ttl(void **state)
     assert_int_equal(ttl_negative(0, 5), 0);       /* not cached */
 }
 
+static void fresh_entry_answers_with_its_remaining_ttl_rounded_up(void **state)
+{
+    struct cache *c = cache_new(4);
+    struct cache_entry *e = put_stale(c, "f.example", DNS_T_A, 30, 1000,
+                                      3600 * 1000);
+    uint32_t ttl = 0;
+
+    assert_int_equal(cache_state(e, 1000, &ttl), CACHE_FRESH);
+    assert_int_equal(ttl, 30);
+    assert_int_equal(cache_state(e, 1001, &ttl), CACHE_FRESH);
+    assert_int_equal(ttl, 30);                  /* 29.999 s left */
+    assert_int_equal(cache_state(e, 11000, &ttl), CACHE_FRESH);
+    assert_int_equal(ttl, 20);
+    cache_free(c);
+}
+
+static void last_tenth_of_the_ttl_is_prefetched(void **state)
+{
+    struct cache *c = cache_new(4);
+    struct cache_entry *e = put_stale(c, "p.example", DNS_T_A, 30, 1000,
+                                      3600 * 1000);
+    uint32_t ttl = 0;
+
+    /* Expires at 31000; the last tenth (3 s) starts at 28000. */
+    assert_int_equal(cache_state(e, 27999, &ttl), CACHE_FRESH);
+    assert_int_equal(ttl, 4);
+    assert_int_equal(cache_state(e, 28000, &ttl), CACHE_PREFETCH);
+    assert_int_equal(ttl, 3);
+    assert_int_equal(cache_state(e, 30999, &ttl), CACHE_PREFETCH);
+    assert_int_equal(ttl, 1);                   /* never 0 while fresh */
+    cache_free(c);
+}
+
+static void expired_entry_is_stale_until_its_window_ends(void **state)
+{
+    struct cache *c = cache_new(4);
+    struct cache_entry *e = put_stale(c, "s.example", DNS_T_A, 5, 0, 60000);
+    uint32_t ttl = 0;
+
+    assert_int_equal(cache_state(e, 5000, &ttl), CACHE_STALE);
+    assert_int_equal(ttl, CACHE_STALE_REPLY_TTL);
+    assert_int_equal(cache_state(e, 64999, &ttl), CACHE_STALE);
+    assert_int_equal(cache_state(e, 65000, &ttl), CACHE_DEAD);
+    cache_free(c);
+}
+
+static void a_failed_refresh_serves_stale_at_once_for_the_recheck(void **state)
+{
+    struct cache *c = cache_new(4);
+    struct cache_entry *e = put_stale(c, "h.example", DNS_T_A, 5, 0,
+                                      3600 * 1000);
+    uint32_t ttl = 0;
+
+    cache_hold_stale(e, 6000);
+    assert_int_equal(cache_state(e, 6000, &ttl), CACHE_STALE_NOW);
+    assert_int_equal(ttl, CACHE_STALE_REPLY_TTL);
+    assert_int_equal(cache_state(e, 6000 + CACHE_STALE_RECHECK_MS - 1, &ttl),
+                     CACHE_STALE_NOW);
+    assert_int_equal(cache_state(e, 6000 + CACHE_STALE_RECHECK_MS, &ttl),
+                     CACHE_STALE);
+    /* The hold never outlives the stale window. */
+    e->stale_until_ms = 7000;
+    assert_int_equal(cache_state(e, 7000, &ttl), CACHE_DEAD);
+    cache_free(c);
+}
+
+static void without_a_stale_window_an_expired_entry_is_dead(void **state)
+{
+    struct cache *c = cache_new(4);
+    struct cache_entry *e = put(c, "d.example", DNS_T_A, 5, 0);
+    uint32_t ttl = 0;
+
+    assert_int_equal(cache_state(e, 4999, &ttl), CACHE_PREFETCH);
+    assert_int_equal(cache_state(e, 5000, &ttl), CACHE_DEAD);
+    cache_free(c);
+}
+
 static void hosts_parses_names_aliases_and_families(void **state)
 {
     const char text[] =
@@ -212,6 +298,11 @@ int main(void)
         cmocka_unit_test(cache_remove_unlinks_the_entry),
         cmocka_unit_test(ttl_clamped_to_min_and_max),
         cmocka_unit_test(negative_ttl_is_min_of_soa_and_neg_ttl),
+        cmocka_unit_test(fresh_entry_answers_with_its_remaining_ttl_rounded_up),
+        cmocka_unit_test(last_tenth_of_the_ttl_is_prefetched),
+        cmocka_unit_test(expired_entry_is_stale_until_its_window_ends),
+        cmocka_unit_test(a_failed_refresh_serves_stale_at_once_for_the_recheck),
+        cmocka_unit_test(without_a_stale_window_an_expired_entry_is_dead),
         cmocka_unit_test(hosts_parses_names_aliases_and_families),
         cmocka_unit_test(hosts_empty_and_binary_input_is_harmless),
     };
