@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "hash.h"
 #include "log.h"
 #include "controller/kube/publish.h"
 #include "controller/validate.h"
@@ -143,27 +144,18 @@ int model_ingress_selected(const struct store *s, struct json_object *ing,
 
 /* ---- small helpers ------------------------------------------------------ */
 
-static uint64_t fnv1a(uint64_t h, const char *s)
-{
-    for (; *s; s++) {
-        h ^= (unsigned char)*s;
-        h *= 0x100000001b3ULL;
-    }
-    return h;
-}
-
 static uint64_t content_hash(struct json_object *ing)
 {
     static const char *const parts[] = {"metadata.labels",
                                         "metadata.annotations", "spec"};
-    uint64_t h = 0xcbf29ce484222325ULL;
+    uint64_t h = HASH_FNV1A64_INIT;
 
     for (size_t i = 0; i < sizeof(parts) / sizeof(parts[0]); i++) {
         struct json_object *v = k8s_get(ing, parts[i]);
-        h = fnv1a(h, v ? json_object_to_json_string_ext(
-                             v, JSON_C_TO_STRING_PLAIN)
-                       : "-");
-        h = fnv1a(h, "|");
+        h = hash_fnv1a64_str(h, v ? json_object_to_json_string_ext(
+                                        v, JSON_C_TO_STRING_PLAIN)
+                                  : "-");
+        h = hash_fnv1a64_str(h, "|");
     }
     return h;
 }
@@ -611,7 +603,7 @@ static const char *backend_upstream(struct builder *b, const char *ns,
      * differ in their first bytes otherwise: at 10k this halves the
      * quadratic part of nginx -t. */
     snprintf(server, sizeof(server), "%s/%s/%ld", ns, svc_name, target);
-    uint64_t h = fnv1a(0xcbf29ce484222325ULL, server);
+    uint64_t h = hash_fnv1a64_str(HASH_FNV1A64_INIT, server);
     char hex[17];
     int digits = UPSTREAM_HASH_MIN_DIGITS +
                  (int)(h % UPSTREAM_HASH_EXTRA_DIGITS);
@@ -769,18 +761,6 @@ static void apply_tls(struct builder *b, struct json_object *ing, size_t owner,
 }
 
 /* Merges a validated Ingress. */
-/* FNV-1a, 64 bits: a cheap change detector, not a cryptographic hash. */
-static uint64_t fnv1a64(const char *s)
-{
-    uint64_t h = 0xcbf29ce484222325ull;
-
-    for (; *s; s++) {
-        h ^= (unsigned char)*s;
-        h *= 0x100000001b3ull;
-    }
-    return h;
-}
-
 static int merge_ingress(struct builder *b, struct json_object *ing,
                          size_t owner, const struct pending *p)
 {
@@ -811,8 +791,9 @@ static int merge_ingress(struct builder *b, struct json_object *ing,
             set_fallback(sv, def_ups, owner);
     }
     if (vault)
-        b->m->vault_digest ^= fnv1a64(json_object_to_json_string_ext(
-            ing, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+        b->m->vault_digest ^= hash_fnv1a64_str(HASH_FNV1A64_INIT,
+            json_object_to_json_string_ext(
+                ing, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
     /* Hosts of this Ingress (rules and tls) get TLS and redirects. */
     for (size_t i = 0; i < mi->nhosts; i++) {
         struct json_object *idx;

@@ -8,9 +8,7 @@
 #include <string.h>
 
 #include "buf.h"
-
-#define FNV_OFFSET 0xcbf29ce484222325ULL
-#define FNV_PRIME  0x100000001b3ULL
+#include "hash.h"
 
 struct keyed {
     char *key;          /* the option values, one line each */
@@ -55,17 +53,6 @@ static char *options_key(const struct model_ingress *mi)
     return buf_steal(&b, NULL);
 }
 
-static uint64_t fnv1a(const char *s)
-{
-    uint64_t h = FNV_OFFSET;
-
-    for (; *s; s++) {
-        h ^= (unsigned char)*s;
-        h *= FNV_PRIME;
-    }
-    return h;
-}
-
 /* By hash, then values (a collision stays deterministic), then age. */
 static int cmp_keyed(const void *a, const void *b)
 {
@@ -96,7 +83,7 @@ int profiles_build(const struct model *m, struct profiles *p)
             continue;
         if (!(k[nk].key = options_key(&m->ings[i])))
             goto out;
-        k[nk].hash = fnv1a(k[nk].key);
+        k[nk].hash = hash_fnv1a64_str(HASH_FNV1A64_INIT, k[nk].key);
         k[nk].ingress = i;
         nk++;
     }

@@ -5,6 +5,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "dnsname.h"
+
 #define SHOW_MAX 64     /* bytes of an offending value echoed in a reason */
 
 /* Writes a printable, truncated rendition of s for error messages. */
@@ -36,27 +38,9 @@ static int fail(char *err, size_t errlen, const char *what, const char *s,
     return -1;
 }
 
-static int is_lower_alnum(char c)
-{
-    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
-}
-
 static int is_digit(char c)
 {
     return c >= '0' && c <= '9';
-}
-
-/* One DNS-1123 label in s[0..len). */
-static int label_ok(const char *s, size_t len)
-{
-    if (len == 0 || len > VALIDATE_LABEL_MAX)
-        return 0;
-    if (!is_lower_alnum(s[0]) || !is_lower_alnum(s[len - 1]))
-        return 0;
-    for (size_t i = 0; i < len; i++)
-        if (!is_lower_alnum(s[i]) && s[i] != '-')
-            return 0;
-    return 1;
 }
 
 static int has_nul(const char *s, size_t len)
@@ -68,38 +52,19 @@ int validate_dns_label(const char *s, size_t len, char *err, size_t errlen)
 {
     if (has_nul(s, len))
         return fail(err, errlen, "name", s, len, "contains a NUL byte");
-    if (!label_ok(s, len))
+    if (dnsname_check(s, len, DNSNAME_ONE_LABEL, NULL) != DNSNAME_OK)
         return fail(err, errlen, "name", s, len,
                     "must be a DNS-1123 label ([a-z0-9-], at most 63, "
                     "alphanumeric at both ends)");
     return 0;
 }
 
-/* Labels of s separated by '.', each label_ok; count returned in *n. */
-static int labels_ok(const char *s, size_t len, int *n)
-{
-    size_t start = 0;
-
-    *n = 0;
-    for (size_t i = 0; i <= len; i++) {
-        if (i == len || s[i] == '.') {
-            if (!label_ok(s + start, i - start))
-                return 0;
-            (*n)++;
-            start = i + 1;
-        }
-    }
-    return 1;
-}
-
 int validate_dns_subdomain(const char *s, size_t len, char *err,
                            size_t errlen)
 {
-    int n;
-
     if (has_nul(s, len))
         return fail(err, errlen, "name", s, len, "contains a NUL byte");
-    if (len == 0 || len > VALIDATE_SUBDOMAIN_MAX || !labels_ok(s, len, &n))
+    if (dnsname_check(s, len, 0, NULL) != DNSNAME_OK)
         return fail(err, errlen, "name", s, len,
                     "must be a DNS-1123 subdomain (lowercase labels of "
                     "[a-z0-9-] joined by '.', at most 253)");
@@ -119,37 +84,37 @@ static int last_label_numeric(const char *s, size_t len)
     return 1;
 }
 
+/* The lowercase DNS grammar (lib/dnsname) plus the policy for hosts: no
+ * port, no IP address, two labels at least after a wildcard. */
 static int hostname_check(const char *what, const char *s, size_t len,
                           int allow_wildcard, char *err, size_t errlen)
 {
-    const char *rest = s;
-    size_t restlen = len;
-    int n, wildcard = 0;
+    size_t labels;
 
     if (has_nul(s, len))
         return fail(err, errlen, what, s, len, "contains a NUL byte");
-    if (len == 0)
+    switch (dnsname_check(s, len, allow_wildcard ? DNSNAME_WILDCARD : 0,
+                          &labels)) {
+    case DNSNAME_OK:
+        break;
+    case DNSNAME_EMPTY:
         return fail(err, errlen, what, s, len, "is empty");
-    if (len > VALIDATE_HOST_MAX)
+    case DNSNAME_TOO_LONG:
         return fail(err, errlen, what, s, len, "longer than 253 bytes");
-    if (allow_wildcard && len >= 2 && s[0] == '*' && s[1] == '.') {
-        wildcard = 1;
-        rest = s + 2;
-        restlen = len - 2;
-    }
-    if (memchr(rest, '*', restlen))
+    case DNSNAME_BAD_WILDCARD:
         return fail(err, errlen, what, s, len,
                     "a wildcard must be the whole first label (*.example.com)");
-    if (memchr(s, ':', len))
-        return fail(err, errlen, what, s, len, "must not contain a port");
-    if (!labels_ok(rest, restlen, &n))
+    case DNSNAME_BAD_LABEL:
+        if (memchr(s, ':', len))
+            return fail(err, errlen, what, s, len, "must not contain a port");
         return fail(err, errlen, what, s, len,
                     "must be a lowercase RFC 1123 hostname "
                     "(labels of [a-z0-9-], at most 63 each)");
-    if (last_label_numeric(rest, restlen))
+    }
+    if (last_label_numeric(s, len))
         return fail(err, errlen, what, s, len,
                     "IP addresses are not allowed as hosts");
-    if (wildcard && n < 2)
+    if (s[0] == '*' && labels < 2)
         return fail(err, errlen, what, s, len,
                     "a wildcard needs at least two labels after it");
     return 0;

@@ -23,6 +23,7 @@
 
 #include <openssl/evp.h>
 
+#include "dnsname.h"
 #include "fileio.h"
 #include "log.h"
 #include "prom.h"
@@ -35,7 +36,6 @@
 #define CHAIN_RENEW_NUM 2           /* PKI: renew after 2/3 of lifetime */
 #define CHAIN_RENEW_DEN 3
 #define MAX_BACKOFF_SHIFT 20
-#define DNS_NAME_MAX 253
 
 /* Reasons counted in portico_controller_vault_fetch_errors_total. */
 static const char *const reasons[] = {
@@ -732,24 +732,11 @@ static void fetch_pki(struct vault_client *vc, const struct certs_config *cfg,
     }
 }
 
-/* A host name we are willing to put into a Vault path: DNS characters
- * (any case, '_' tolerated) and a leading "*." label, 1..253 long. */
-static int valid_host(const char *host)
-{
-    size_t n = strlen(host);
-
-    if (n == 0 || n > DNS_NAME_MAX || host[0] == '.' || strstr(host, ".."))
-        return 0;
-    for (size_t i = 0; i < n; i++) {
-        char c = host[i];
-        if (c == '*' ? !(i == 0 && host[1] == '.')
-                     : !((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-                         (c >= '0' && c <= '9') || c == '-' || c == '.' ||
-                         c == '_'))
-            return 0;
-    }
-    return 1;
-}
+/* A host name we are willing to put into a Vault path: DNS labels (any
+ * case, '_' tolerated), a leading "*." label, an optional trailing dot. */
+#define VAULT_HOST_GRAMMAR \
+    (DNSNAME_UPPERCASE | DNSNAME_UNDERSCORE | DNSNAME_WILDCARD | \
+     DNSNAME_TRAILING_DOT)
 
 /* Fetches and validates one host (no lock held). */
 static void fetch_host(struct vault_client *vc, const struct certs_config *cfg,
@@ -762,7 +749,7 @@ static void fetch_host(struct vault_client *vc, const struct certs_config *cfg,
     long ver = 0;
     int rc;
 
-    if (!valid_host(host)) {
+    if (!dnsname_valid(host, VAULT_HOST_GRAMMAR)) {
         set_fail(r, CERTS_INVALID, "bad_host", "invalid host name \"%.80s\"",
                  host);
         return;

@@ -14,42 +14,10 @@
 
 #include <openssl/evp.h>
 
+#include "dnsname.h"
+
 #define WILDCARD_STEM "_wildcard_"
-#define DNS_LABEL_MAX 63
-#define DNS_NAME_MAX 253
 #define HOST_PLACEHOLDER "{host}"
-
-/* 1 if host is lowercase [a-z0-9-] labels (the first may be "*"), each
- * 1..63 long, not starting or ending with '-', total <= 253. */
-static int plain_host(const char *host)
-{
-    size_t total = strlen(host), len = 0;
-    const char *label = host;
-
-    if (total == 0 || total > DNS_NAME_MAX)
-        return 0;
-    if (host[0] == '*') {
-        if (host[1] != '.')
-            return 0;
-        label = host + 2;
-    }
-    for (const char *p = label;; p++) {
-        if (*p == '.' || *p == '\0') {
-            if (len == 0 || len > DNS_LABEL_MAX || p[-1] == '-' ||
-                label[0] == '-')
-                return 0;
-            if (*p == '\0')
-                return 1;
-            label = p + 1;
-            len = 0;
-            continue;
-        }
-        if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') ||
-              *p == '-'))
-            return 0;
-        len++;
-    }
-}
 
 int certs_file_stem(const char *host, char *out, size_t outlen)
 {
@@ -62,7 +30,7 @@ int certs_file_stem(const char *host, char *out, size_t outlen)
     /* A readable name only for plain, dotted, short hosts. No collisions:
      * plain names always contain a dot and never '_'; "_wildcard_" names
      * start with '_'; "h-<sha256 hex>" names contain no dot. */
-    if (plain_host(host) && strchr(host, '.') &&
+    if (dnsname_valid(host, DNSNAME_WILDCARD) && strchr(host, '.') &&
         strlen(host) + sizeof(WILDCARD_STEM) < CERTS_NAME_MAX - 5) {
         if (host[0] == '*')
             n = snprintf(out, outlen, WILDCARD_STEM "%s", host + 1);

@@ -14,7 +14,7 @@
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
-#define DNS_NAME_MAX 253
+#include "dnsname.h"
 
 static const char *const err_names[] = {
     [TLSPAIR_OK] = "ok",
@@ -62,7 +62,7 @@ static int normalize_name(const char *s, char *out, size_t outlen)
 
     if (n > 0 && s[n - 1] == '.')
         n--;
-    if (n == 0 || n > DNS_NAME_MAX || n >= outlen)
+    if (n == 0 || n > DNSNAME_MAX || n >= outlen)
         return -1;
     for (size_t i = 0; i < n; i++)
         out[i] = (char)tolower((unsigned char)s[i]);
@@ -82,7 +82,7 @@ static size_t count_labels(const char *s)
 
 int tlspair_host_matches(const char *pattern, const char *host)
 {
-    char p[DNS_NAME_MAX + 1], h[DNS_NAME_MAX + 1];
+    char p[DNSNAME_MAX + 1], h[DNSNAME_MAX + 1];
 
     if (!pattern || !host || normalize_name(pattern, p, sizeof(p)) < 0 ||
         normalize_name(host, h, sizeof(h)) < 0)
@@ -203,13 +203,13 @@ static int scan_sans(X509 *leaf, const char *host, char *out, size_t outlen)
         return 0;
     for (int i = 0; i < sk_GENERAL_NAME_num(gens); i++) {
         const GENERAL_NAME *g = sk_GENERAL_NAME_value(gens, i);
-        char name[DNS_NAME_MAX + 2];
+        char name[DNSNAME_MAX + 2];
         int len;
 
         if (g->type != GEN_DNS)
             continue;
         len = ASN1_STRING_length(g->d.dNSName);
-        if (len <= 0 || len > DNS_NAME_MAX)
+        if (len <= 0 || len > DNSNAME_MAX)
             continue;
         memcpy(name, ASN1_STRING_get0_data(g->d.dNSName), (size_t)len);
         name[len] = '\0';

@@ -20,6 +20,7 @@
 #include "controller/kube/leader.h"
 #include "controller/kube/publish.h"
 #include "controller/kube/reflector.h"
+#include "dnsname.h"
 #include "evloop.h"
 #include "log.h"
 
@@ -881,55 +882,6 @@ static struct reflector *watch(struct publisher *p, const char *name,
     return reflector_start(p->kc, &o);
 }
 
-/* A DNS-1123 label: what namespaces and the pieces we put in paths are. */
-static int valid_label(const char *s)
-{
-    size_t n = s ? strlen(s) : 0;
-    if (n == 0 || n > 63)
-        return 0;
-    for (size_t i = 0; i < n; i++)
-        if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') ||
-              s[i] == '-'))
-            return 0;
-    return s[0] != '-' && s[n - 1] != '-';
-}
-
-static int valid_name(const char *s)
-{
-    size_t n = s ? strlen(s) : 0;
-    if (n == 0 || n > 253)
-        return 0;
-    for (size_t i = 0; i < n; i++)
-        if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') ||
-              s[i] == '-' || s[i] == '.'))
-            return 0;
-    return 1;
-}
-
-/* A DNS name as ExternalDNS accepts a CNAME target: labels of [a-z0-9-]
- * (any case), dots between, an optional trailing dot. */
-static int valid_hostname(const char *s)
-{
-    size_t n = strlen(s), label = 0;
-    if (n == 0 || n > 253 || s[0] == '.' || s[0] == '-')
-        return 0;
-    for (size_t i = 0; i < n; i++) {
-        char ch = s[i];
-        if (ch == '.') {
-            if (label == 0 || s[i - 1] == '-')
-                return 0;
-            label = 0;
-        } else if ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
-                   (ch >= '0' && ch <= '9') || (ch == '-' && label > 0)) {
-            if (++label > 63)
-                return 0;
-        } else {
-            return 0;
-        }
-    }
-    return s[n - 1] != '-';
-}
-
 struct publisher *publisher_start(struct kube_client *kc,
                                   const struct publisher_opts *opts,
                                   char *err, size_t errlen)
@@ -944,13 +896,13 @@ struct publisher *publisher_start(struct kube_client *kc,
         snprintf(err, errlen, "leader election needs an identity (pod name)");
         return NULL;
     }
-    if (!valid_label(lease_ns)) {
+    if (!dnsname_valid(lease_ns, DNSNAME_ONE_LABEL)) {
         snprintf(err, errlen, "leader election needs the controller's "
                  "namespace (got \"%s\")", lease_ns ? lease_ns : "");
         return NULL;
     }
     if (opts->watch_namespace && *opts->watch_namespace &&
-        !valid_label(opts->watch_namespace)) {
+        !dnsname_valid(opts->watch_namespace, DNSNAME_ONE_LABEL)) {
         snprintf(err, errlen, "invalid watch namespace \"%s\"",
                  opts->watch_namespace);
         return NULL;
@@ -989,7 +941,7 @@ struct publisher *publisher_start(struct kube_client *kc,
     backoff_init(&p->jitter, 1, 1, 0);
     backoff_init(&p->write_backoff, BACKOFF_INITIAL_MS, BACKOFF_MAX_MS,
                  BACKOFF_JITTER);
-    if (!valid_name(p->lease_name) ||
+    if (!dnsname_valid(p->lease_name, 0) ||
         !(p->lease_s > p->renew_s &&
           (double)p->renew_s > LEADER_JITTER_FACTOR * p->retry_s)) {
         snprintf(err, errlen, "leader election: need a valid lease name and "
@@ -1015,7 +967,8 @@ struct publisher *publisher_start(struct kube_client *kc,
         p->svc_ns = strndup(opts->publish_service,
                             (size_t)(slash - opts->publish_service));
         p->svc_name = strdup(slash + 1);
-        if (!valid_label(p->svc_ns) || !valid_label(p->svc_name)) {
+        if (!dnsname_valid(p->svc_ns, DNSNAME_ONE_LABEL) ||
+            !dnsname_valid(p->svc_name, DNSNAME_ONE_LABEL)) {
             snprintf(err, errlen, "--publish-service \"%s\" is not NS/NAME",
                      opts->publish_service);
             publisher_free(p);
@@ -1028,7 +981,10 @@ struct publisher *publisher_start(struct kube_client *kc,
             const char *a = opts->publish_addresses[i];
             if (!a || !*a)
                 continue;
-            if (target_type_of(a) == TARGET_CNAME && !valid_hostname(a)) {
+            /* A CNAME target as ExternalDNS takes it: any case, an
+             * optional trailing dot. */
+            if (target_type_of(a) == TARGET_CNAME &&
+                !dnsname_valid(a, DNSNAME_UPPERCASE | DNSNAME_TRAILING_DOT)) {
                 snprintf(err, errlen, "--publish-status-address: \"%.100s\" "
                          "is neither an IP address nor a DNS name", a);
                 targets_free(t, n);

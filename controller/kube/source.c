@@ -12,6 +12,7 @@
 #include "buf.h"
 #include "controller/kube/kube.h"
 #include "controller/kube/reflector.h"
+#include "dnsname.h"
 #include "log.h"
 
 #define SECRET_TYPE_TLS "kubernetes.io/tls"
@@ -117,15 +118,6 @@ static const struct kind_info kinds[RK_COUNT] = {
                    secret_is_tls},
 };
 
-/* A namespace name is a DNS-1123 label; it goes into URL paths. */
-static int valid_namespace(const char *s)
-{
-    size_t n = strlen(s);
-    if (n == 0 || n > 63 || s[0] == '-' || s[n - 1] == '-')
-        return 0;
-    return strspn(s, "abcdefghijklmnopqrstuvwxyz0123456789-") == n;
-}
-
 struct kube_source *kube_source_start(struct kube_client *kc,
                                       struct store *store,
                                       const char *watch_namespace,
@@ -138,7 +130,8 @@ struct kube_source *kube_source_start(struct kube_client *kc,
         snprintf(err, errlen, "out of memory");
         return NULL;
     }
-    if (ns && !valid_namespace(watch_namespace)) {
+    /* A namespace name is a DNS-1123 label; it goes into URL paths. */
+    if (ns && !dnsname_valid(watch_namespace, DNSNAME_ONE_LABEL)) {
         snprintf(err, errlen, "invalid --watch-namespace \"%s\"",
                  watch_namespace);
         free(src);
