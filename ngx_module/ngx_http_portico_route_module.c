@@ -89,9 +89,8 @@ static ngx_int_t ngx_http_portico_dispatch_init_peer(ngx_http_request_t *r,
 
 static ngx_int_t ngx_http_portico_route_init_process(ngx_cycle_t *cycle);
 static void ngx_http_portico_route_start(ngx_cycle_t *cycle);
-static void ngx_http_portico_route_timer(ngx_event_t *ev);
-static void ngx_http_portico_route_refresh(
-    ngx_http_portico_route_main_conf_t *rmcf, ngx_log_t *log);
+static void ngx_http_portico_route_swap(ngx_http_portico_watch_t *watch,
+    ngx_log_t *log);
 
 
 /* the address of portico_dispatch's only "server"; never connected to */
@@ -180,13 +179,13 @@ ngx_http_portico_route_create_main_conf(ngx_conf_t *cf)
     /*
      * set by ngx_pcalloc():
      *
-     *     rmcf->file = { 0, NULL };
+     *     rmcf->watch.file = { 0, NULL };
      *     rmcf->table = NULL;
      *     rmcf->shm_zone = NULL;
      *     rmcf->shared = NULL;
      */
 
-    rmcf->interval = NGX_CONF_UNSET_MSEC;
+    rmcf->watch.interval = NGX_CONF_UNSET_MSEC;
 
     return rmcf;
 }
@@ -264,30 +263,30 @@ ngx_http_portico_routes(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     ngx_str_t  *value, s;
     ngx_uint_t  i, j;
 
-    if (rmcf->file.data != NULL) {
+    if (rmcf->watch.file.data != NULL) {
         return "is duplicate";
     }
 
     value = cf->args->elts;
 
-    rmcf->file = value[1];
+    rmcf->watch.file = value[1];
 
-    if (ngx_conf_full_name(cf->cycle, &rmcf->file, 1) != NGX_OK) {
+    if (ngx_conf_full_name(cf->cycle, &rmcf->watch.file, 1) != NGX_OK) {
         return NGX_CONF_ERROR;
     }
 
     for (i = 2; i < cf->args->nelts; i++) {
 
         if (ngx_strncmp(value[i].data, "interval=", 9) == 0
-            && rmcf->interval == NGX_CONF_UNSET_MSEC)
+            && rmcf->watch.interval == NGX_CONF_UNSET_MSEC)
         {
             s.data = value[i].data + 9;
             s.len = value[i].len - 9;
 
-            rmcf->interval = ngx_parse_time(&s, 0);
+            rmcf->watch.interval = ngx_parse_time(&s, 0);
 
-            if (rmcf->interval == (ngx_msec_t) NGX_ERROR
-                || rmcf->interval == 0)
+            if (rmcf->watch.interval == (ngx_msec_t) NGX_ERROR
+                || rmcf->watch.interval == 0)
             {
                 ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                                    "invalid interval \"%V\"", &value[i]);
@@ -331,9 +330,14 @@ ngx_http_portico_routes(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         return NGX_CONF_ERROR;
     }
 
-    if (rmcf->interval == NGX_CONF_UNSET_MSEC) {
-        rmcf->interval = NGX_HTTP_PORTICO_ROUTES_INTERVAL;
+    if (rmcf->watch.interval == NGX_CONF_UNSET_MSEC) {
+        rmcf->watch.interval = NGX_HTTP_PORTICO_ROUTES_INTERVAL;
     }
+
+    rmcf->watch.directive = "portico_routes";
+    rmcf->watch.load = ngx_http_portico_route_swap;
+    rmcf->watch.start = ngx_http_portico_route_start;
+    rmcf->watch.data = rmcf;
 
     if (ngx_http_portico_route_status_zone(cf, rmcf) != NGX_OK) {
         return NGX_CONF_ERROR;
@@ -460,7 +464,7 @@ ngx_http_portico_route_postconfiguration(ngx_conf_t *cf)
         return NGX_ERROR;
     }
 
-    if (rmcf->file.data == NULL) {
+    if (rmcf->watch.file.data == NULL) {
         if (rmcf->route_used || rmcf->status_used) {
             ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
                           "\"portico_route\" and \"portico_routes_status\" "
@@ -479,7 +483,8 @@ ngx_http_portico_route_postconfiguration(ngx_conf_t *cf)
 
     /* the table's pool logs to the cycle's log, which outlives cf->log */
 
-    rmcf->table = ngx_http_portico_route_table_load(&rmcf->file, &rmcf->refs,
+    rmcf->table = ngx_http_portico_route_table_load(&rmcf->watch.file,
+                                                    &rmcf->refs,
                                                     &cf->cycle->new_log,
                                                     &err);
     if (rmcf->table == NULL) {
@@ -489,17 +494,18 @@ ngx_http_portico_route_postconfiguration(ngx_conf_t *cf)
                           "configuration (%*s, \"portico_routes\" has "
                           "config=%V) in %V:%ui",
                           err.len, err.text, &rmcf->refs.config,
-                          &rmcf->file, err.line);
+                          &rmcf->watch.file, err.line);
             return NGX_ERROR;
         }
 
         ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
                       "portico_routes: %*s in %V:%ui",
-                      err.len, err.text, &rmcf->file, err.line);
+                      err.len, err.text, &rmcf->watch.file, err.line);
         return NGX_ERROR;
     }
 
-    rmcf->seen = rmcf->table->id;
+    rmcf->watch.seen = rmcf->table->id;
+    rmcf->watch.version = rmcf->table->version;
 
     cln = ngx_pool_cleanup_add(cf->pool, 0);
     if (cln == NULL) {
@@ -735,9 +741,7 @@ ngx_http_portico_route_cleanup(void *data)
 {
     ngx_http_portico_route_main_conf_t  *rmcf = data;
 
-    if (rmcf->timer.timer_set) {
-        ngx_del_timer(&rmcf->timer);
-    }
+    ngx_http_portico_watch_stop(&rmcf->watch);
 
     ngx_http_portico_route_table_free(rmcf->table);
     rmcf->table = NULL;
@@ -1049,102 +1053,31 @@ ngx_http_portico_route_start(ngx_cycle_t *cycle)
     rmcf = ngx_http_cycle_get_module_main_conf(cycle,
                                                ngx_http_portico_route_module);
 
-    if (rmcf == NULL || rmcf->table == NULL || rmcf->timer.timer_set) {
+    if (rmcf == NULL || rmcf->table == NULL || rmcf->watch.timer.timer_set) {
         return;
     }
 
-    /*
-     * the table parsed with the configuration may be old already: a
-     * worker respawned after a crash, or the file changed since the reload
-     */
+    ngx_http_portico_watch_start(&rmcf->watch, cycle);
 
-    ngx_http_portico_route_refresh(rmcf, cycle->log);
-
-    ngx_http_portico_route_status_publish(rmcf);
-
-    rmcf->cycle = cycle;
-
-    rmcf->timer.handler = ngx_http_portico_route_timer;
-    rmcf->timer.data = rmcf;
-    rmcf->timer.log = cycle->log;
-    rmcf->timer.cancelable = 1;
-
-    ngx_add_timer(&rmcf->timer, rmcf->interval);
+    ngx_http_portico_route_status_publish(rmcf, NGX_HTTP_PORTICO_TABLE_ROUTES,
+                                          &rmcf->table->version);
 }
 
 
-static void
-ngx_http_portico_route_timer(ngx_event_t *ev)
-{
-    ngx_http_portico_route_main_conf_t  *rmcf = ev->data;
-
-    if (ngx_exiting || ngx_quit || ngx_terminate) {
-        return;
-    }
-
-    if (rmcf->cycle != (ngx_cycle_t *) ngx_cycle) {
-
-        /*
-         * "master_process off" after a reload: nginx calls no init_process
-         * for the new cycle, it starts from here and this one stops
-         */
-
-        ngx_http_portico_route_start((ngx_cycle_t *) ngx_cycle);
-        return;
-    }
-
-    ngx_http_portico_route_refresh(rmcf, ev->log);
-
-    ngx_add_timer(ev, rmcf->interval);
-}
-
+/* the file changed: the new table, or the reason to keep the current one */
 
 static void
-ngx_http_portico_route_refresh(ngx_http_portico_route_main_conf_t *rmcf,
-    ngx_log_t *log)
+ngx_http_portico_route_swap(ngx_http_portico_watch_t *watch, ngx_log_t *log)
 {
-    ngx_err_t                          err_no;
-    ngx_file_info_t                    fi;
-    ngx_http_portico_route_error_t     err;
-    ngx_http_portico_route_table_t    *table;
-    ngx_http_portico_route_file_id_t   id;
+    ngx_http_portico_route_error_t       err;
+    ngx_http_portico_route_table_t      *table;
+    ngx_http_portico_route_main_conf_t  *rmcf;
 
-    if (ngx_file_info(rmcf->file.data, &fi) == NGX_FILE_ERROR) {
-        err_no = ngx_errno;
+    rmcf = watch->data;
 
-        /*
-         * the current table stays; a missing file is normal between
-         * deployments, anything else (EACCES on a volume) is reported
-         * once per errno, not every interval
-         */
-
-        if (err_no != NGX_ENOENT && err_no != rmcf->stat_err) {
-            ngx_log_error(NGX_LOG_ERR, log, err_no,
-                          "portico_routes: " ngx_file_info_n " \"%V\" "
-                          "failed, keeping version %V",
-                          &rmcf->file, &rmcf->table->version);
-        }
-
-        rmcf->stat_err = err_no;
-        return;
-    }
-
-    rmcf->stat_err = 0;
-
-    ngx_http_portico_route_file_id(&fi, &id);
-
-    if (id.ino == rmcf->seen.ino && id.dev == rmcf->seen.dev
-        && id.size == rmcf->seen.size && id.mtime == rmcf->seen.mtime
-        && id.mtime_nsec == rmcf->seen.mtime_nsec)
-    {
-        return;
-    }
-
-    table = ngx_http_portico_route_table_load(&rmcf->file, &rmcf->refs,
+    table = ngx_http_portico_route_table_load(&watch->file, &rmcf->refs,
                                               log, &err);
     if (table == NULL) {
-        /* once per file version, not every interval */
-        rmcf->seen = id;
 
         if (err.other_config) {
 
@@ -1163,12 +1096,12 @@ ngx_http_portico_route_refresh(ngx_http_portico_route_main_conf_t *rmcf,
 
         ngx_log_error(NGX_LOG_ERR, log, 0,
                       "portico_routes: %*s in %V:%ui, keeping version %V",
-                      err.len, err.text, &rmcf->file, err.line,
+                      err.len, err.text, &watch->file, err.line,
                       &rmcf->table->version);
         return;
     }
 
-    rmcf->seen = table->id;
+    watch->seen = table->id;
 
     ngx_log_error(NGX_LOG_NOTICE, log, 0,
                   "portico_routes: version %V replaces %V",
@@ -1176,6 +1109,8 @@ ngx_http_portico_route_refresh(ngx_http_portico_route_main_conf_t *rmcf,
 
     ngx_http_portico_route_table_free(rmcf->table);
     rmcf->table = table;
+    watch->version = table->version;
 
-    ngx_http_portico_route_status_publish(rmcf);
+    ngx_http_portico_route_status_publish(rmcf, NGX_HTTP_PORTICO_TABLE_ROUTES,
+                                          &table->version);
 }

@@ -13,6 +13,8 @@
  *   ngx_http_portico_route_module.c   directives, routing, dispatch, reload
  *   ngx_http_portico_route_table.c    table parse and lookup, name tables
  *   ngx_http_portico_route_status.c   versions of the workers (shared zone)
+ *   ngx_http_portico_watch.c          the file watch, shared with the
+ *                                     certificate table
  */
 
 
@@ -145,6 +147,39 @@ typedef struct {
 } ngx_http_portico_route_error_t;
 
 
+/*
+ * A table file that every worker reloads by itself
+ * (ngx_http_portico_watch.c): stat() every interval; when the file's
+ * identity changed, "load" parses it and swaps it in (or logs why not and
+ * keeps the current table).  "start" starts the watch of a new cycle
+ * ("master_process off" runs no init_process after a reload).
+ */
+
+typedef struct ngx_http_portico_watch_s  ngx_http_portico_watch_t;
+
+typedef void (*ngx_http_portico_watch_load_pt)(
+    ngx_http_portico_watch_t *watch, ngx_log_t *log);
+typedef void (*ngx_http_portico_watch_start_pt)(ngx_cycle_t *cycle);
+
+struct ngx_http_portico_watch_s {
+    ngx_str_t                            file;      /* full path, NUL */
+    ngx_msec_t                           interval;
+    const char                          *directive; /* for the logs */
+    ngx_str_t                            version;   /* of the table in use */
+
+    ngx_http_portico_route_file_id_t     seen;      /* last file looked at */
+    ngx_err_t                            stat_err;  /* last stat() error
+                                                       reported, or 0 */
+
+    ngx_http_portico_watch_load_pt       load;
+    ngx_http_portico_watch_start_pt      start;
+    void                                *data;
+
+    ngx_event_t                          timer;
+    ngx_cycle_t                         *cycle;     /* the timer's */
+};
+
+
 /* a named location every routing server has (see refs.profiles) */
 
 typedef struct {
@@ -169,13 +204,25 @@ typedef struct {
 } ngx_http_portico_route_refs_t;
 
 
-/* one worker's version in the shared zone, under the zone's mutex */
+/*
+ * The tables a worker reports the version of (the shared zone of
+ * ngx_http_portico_route_status.c): the route table and the certificate
+ * table (ngx_http_portico_ssl_module.c, docs/certificates.md).
+ */
+
+#define NGX_HTTP_PORTICO_TABLE_ROUTES        0
+#define NGX_HTTP_PORTICO_TABLE_CERTIFICATES  1
+#define NGX_HTTP_PORTICO_TABLES              2
+
+
+/* one worker's versions in the shared zone, under the zone's mutex */
 
 typedef struct {
     ngx_uint_t      generation;
     ngx_pid_t       pid;
-    size_t          version_len;
-    u_char          version[NGX_HTTP_PORTICO_ROUTES_VERSION_MAX];
+    size_t          version_len[NGX_HTTP_PORTICO_TABLES];   /* 0: none */
+    u_char          version[NGX_HTTP_PORTICO_TABLES]
+                           [NGX_HTTP_PORTICO_ROUTES_VERSION_MAX];
 } ngx_http_portico_route_slot_t;
 
 typedef struct {
@@ -185,22 +232,16 @@ typedef struct {
 
 
 typedef struct {
-    ngx_str_t                            file;      /* full path, NUL */
-    ngx_msec_t                           interval;
+    ngx_http_portico_watch_t             watch;     /* file: the table's */
 
     ngx_http_portico_route_refs_t        refs;
     ngx_http_portico_route_table_t      *table;     /* current */
-    ngx_http_portico_route_file_id_t     seen;      /* last file looked at */
-    ngx_err_t                            stat_err;  /* last stat() error
-                                                       reported, or 0 */
 
+    /* the versions zone, also used by "portico_certificates" */
     ngx_shm_zone_t                      *shm_zone;
     ngx_slab_pool_t                     *shpool;    /* its mutex: slots */
     ngx_http_portico_route_shared_t     *shared;
     ngx_uint_t                           generation;
-
-    ngx_event_t                          timer;
-    ngx_cycle_t                         *cycle;     /* the timer's */
 
     unsigned                             route_used:1;
     unsigned                             status_used:1;
@@ -209,6 +250,21 @@ typedef struct {
 
 extern ngx_module_t  ngx_http_portico_route_module;
 
+
+/* watch: files, lines and names shared with the certificate table */
+void ngx_http_portico_watch_start(ngx_http_portico_watch_t *watch,
+    ngx_cycle_t *cycle);
+void ngx_http_portico_watch_stop(ngx_http_portico_watch_t *watch);
+ngx_int_t ngx_http_portico_read_file(ngx_str_t *file, ngx_pool_t *pool,
+    size_t max, ngx_str_t *text, ngx_http_portico_route_file_id_t *id,
+    ngx_http_portico_route_error_t *err);
+ngx_int_t ngx_http_portico_split(u_char *p, u_char *last, ngx_str_t *field,
+    ngx_uint_t max, ngx_uint_t *nfields, ngx_uint_t line,
+    ngx_http_portico_route_error_t *err);
+ngx_int_t ngx_http_portico_route_fail(ngx_http_portico_route_error_t *err,
+    ngx_uint_t line, const char *fmt, ...);
+ngx_int_t ngx_http_portico_route_check_token(ngx_str_t *s, size_t max);
+ngx_int_t ngx_http_portico_route_check_domain(ngx_str_t *name);
 
 /* table */
 ngx_int_t ngx_http_portico_route_names_init(
@@ -231,11 +287,14 @@ ngx_http_portico_route_target_t *ngx_http_portico_route_find_target(
     ngx_http_portico_route_table_t *table,
     ngx_http_portico_route_host_t *host, ngx_str_t *uri);
 
-/* status */
+/* status: the versions zone of both tables (table: NGX_HTTP_PORTICO_TABLE_*) */
 ngx_int_t ngx_http_portico_route_status_zone(ngx_conf_t *cf,
     ngx_http_portico_route_main_conf_t *rmcf);
 void ngx_http_portico_route_status_publish(
-    ngx_http_portico_route_main_conf_t *rmcf);
+    ngx_http_portico_route_main_conf_t *rmcf, ngx_uint_t table,
+    ngx_str_t *version);
+ngx_int_t ngx_http_portico_route_status_send(ngx_http_request_t *r,
+    ngx_http_portico_route_main_conf_t *rmcf, ngx_uint_t table);
 ngx_int_t ngx_http_portico_route_status_handler(ngx_http_request_t *r);
 
 

@@ -1,16 +1,21 @@
 
 /*
- * ngx_http_portico_route_module: which table version every worker uses.
+ * ngx_http_portico_route_module: which table versions every worker uses,
+ * of the route table and of the certificate table
+ * (ngx_http_portico_ssl_module.c).
  *
  * A small shared zone of fixed size (so a reload reuses it) holds one slot
  * per worker number, under the zone's slab mutex (which the master releases
  * when a worker dies holding it).  Each configuration gets a new generation
  * number when the master initializes the zone; a worker writes its slot
- * (generation, pid, version) when it starts and after every table swap, and
- * never over a slot of a newer generation, so an old worker finishing its
- * requests after a reload cannot hide the new worker of the same number.
+ * (generation, pid, the version of one table) when it starts and after every
+ * table swap, and never over a slot of a newer generation, so an old worker
+ * finishing its requests after a reload cannot hide the new worker of the
+ * same number.  The first write of a new generation clears the versions of
+ * the other tables, so no version of the previous configuration shows.
  *
- * "portico_routes_status" answers, as text/plain:
+ * "portico_routes_status" (and "portico_certificates_status" for the
+ * certificate table) answers, as text/plain:
  *
  *   VERSION | mixed
  *   worker 0 pid 1234 version VERSION
@@ -39,6 +44,11 @@ ngx_http_portico_route_status_zone(ngx_conf_t *cf,
     ngx_http_portico_route_main_conf_t *rmcf)
 {
     ngx_str_t  name = ngx_string(NGX_HTTP_PORTICO_ROUTES_ZONE_NAME);
+
+    if (rmcf->shm_zone != NULL) {
+        /* both tables' directives ask for it */
+        return NGX_OK;
+    }
 
     rmcf->shm_zone = ngx_shared_memory_add(cf, &name,
                                            NGX_HTTP_PORTICO_ROUTES_ZONE_SIZE,
@@ -100,13 +110,13 @@ ngx_http_portico_route_status_init(ngx_shm_zone_t *shm_zone, void *data)
 
 
 void
-ngx_http_portico_route_status_publish(ngx_http_portico_route_main_conf_t *rmcf)
+ngx_http_portico_route_status_publish(ngx_http_portico_route_main_conf_t *rmcf,
+    ngx_uint_t table, ngx_str_t *version)
 {
+    ngx_uint_t                      i;
     ngx_http_portico_route_slot_t  *slot;
 
-    if (rmcf->shared == NULL || rmcf->table == NULL
-        || ngx_worker >= NGX_MAX_PROCESSES)
-    {
+    if (rmcf->shared == NULL || ngx_worker >= NGX_MAX_PROCESSES) {
         return;
     }
 
@@ -114,12 +124,20 @@ ngx_http_portico_route_status_publish(ngx_http_portico_route_main_conf_t *rmcf)
 
     ngx_shmtx_lock(&rmcf->shpool->mutex);
 
-    if (slot->generation <= rmcf->generation) {
+    if (slot->generation < rmcf->generation) {
         slot->generation = rmcf->generation;
+
+        for (i = 0; i < NGX_HTTP_PORTICO_TABLES; i++) {
+            slot->version_len[i] = 0;
+        }
+    }
+
+    if (slot->generation == rmcf->generation) {
         slot->pid = ngx_pid;
-        slot->version_len = rmcf->table->version.len;
-        ngx_memcpy(slot->version, rmcf->table->version.data,
-                   rmcf->table->version.len);
+        slot->version_len[table] = ngx_min(version->len,
+                                          NGX_HTTP_PORTICO_ROUTES_VERSION_MAX);
+        ngx_memcpy(slot->version[table], version->data,
+                   slot->version_len[table]);
     }
 
     ngx_shmtx_unlock(&rmcf->shpool->mutex);
@@ -149,6 +167,19 @@ ngx_http_portico_route_status_workers(void)
 ngx_int_t
 ngx_http_portico_route_status_handler(ngx_http_request_t *r)
 {
+    ngx_http_portico_route_main_conf_t  *rmcf;
+
+    rmcf = ngx_http_get_module_main_conf(r, ngx_http_portico_route_module);
+
+    return ngx_http_portico_route_status_send(r, rmcf,
+                                              NGX_HTTP_PORTICO_TABLE_ROUTES);
+}
+
+
+ngx_int_t
+ngx_http_portico_route_status_send(ngx_http_request_t *r,
+    ngx_http_portico_route_main_conf_t *rmcf, ngx_uint_t table)
+{
     size_t                               len;
     u_char                              *p, *versions;
     ngx_int_t                            rc;
@@ -158,7 +189,6 @@ ngx_http_portico_route_status_handler(ngx_http_request_t *r)
     ngx_pid_t                            pid;
     ngx_chain_t                          out;
     ngx_http_portico_route_slot_t       *slot;
-    ngx_http_portico_route_main_conf_t  *rmcf;
 
     if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
         return NGX_HTTP_NOT_ALLOWED;
@@ -169,9 +199,7 @@ ngx_http_portico_route_status_handler(ngx_http_request_t *r)
         return rc;
     }
 
-    rmcf = ngx_http_get_module_main_conf(r, ngx_http_portico_route_module);
-
-    if (rmcf->shared == NULL) {
+    if (rmcf == NULL || rmcf->shared == NULL) {
         return NGX_HTTP_SERVICE_UNAVAILABLE;
     }
 
@@ -200,11 +228,13 @@ ngx_http_portico_route_status_handler(ngx_http_request_t *r)
     for (i = 0; i < n; i++) {
         slot = &rmcf->shared->slots[i];
 
-        if (slot->generation == rmcf->generation) {
+        if (slot->generation == rmcf->generation
+            && slot->version_len[table] != 0)
+        {
             pid = slot->pid;
-            v.len = slot->version_len;
+            v.len = slot->version_len[table];
             v.data = &versions[i * NGX_HTTP_PORTICO_ROUTES_VERSION_MAX];
-            ngx_memcpy(v.data, slot->version, v.len);
+            ngx_memcpy(v.data, slot->version[table], v.len);
 
         } else {
             pid = 0;

@@ -41,12 +41,6 @@ typedef struct {
 } ngx_http_portico_route_parse_t;
 
 
-static ngx_int_t ngx_http_portico_route_fail(
-    ngx_http_portico_route_error_t *err, ngx_uint_t line,
-    const char *fmt, ...);
-static ngx_int_t ngx_http_portico_route_read(ngx_str_t *file,
-    ngx_http_portico_route_table_t *table, ngx_str_t *text,
-    ngx_http_portico_route_error_t *err);
 static ngx_int_t ngx_http_portico_route_parse(
     ngx_http_portico_route_parse_t *ps, ngx_str_t *text);
 static ngx_int_t ngx_http_portico_route_split(
@@ -55,8 +49,6 @@ static ngx_int_t ngx_http_portico_route_parse_line(
     ngx_http_portico_route_parse_t *ps);
 static ngx_int_t ngx_http_portico_route_parse_config(
     ngx_http_portico_route_parse_t *ps);
-static ngx_int_t ngx_http_portico_route_check_token(ngx_str_t *s,
-    size_t max);
 static ngx_int_t ngx_http_portico_route_parse_host(
     ngx_http_portico_route_parse_t *ps);
 static ngx_int_t ngx_http_portico_route_parse_rule(
@@ -64,7 +56,6 @@ static ngx_int_t ngx_http_portico_route_parse_rule(
 static ngx_int_t ngx_http_portico_route_parse_target(
     ngx_http_portico_route_parse_t *ps, ngx_uint_t first,
     ngx_http_portico_route_target_t *target);
-static ngx_int_t ngx_http_portico_route_check_domain(ngx_str_t *name);
 static ngx_int_t ngx_http_portico_route_index(
     ngx_http_portico_route_table_t *table,
     ngx_http_portico_route_host_t *host);
@@ -205,7 +196,10 @@ ngx_http_portico_route_table_load(ngx_str_t *file,
     table->pool = pool;
     table->https_port = NGX_HTTP_PORTICO_ROUTES_HTTPS_PORT;
 
-    if (ngx_http_portico_route_read(file, table, &text, err) != NGX_OK) {
+    if (ngx_http_portico_read_file(file, pool, NGX_HTTP_PORTICO_ROUTES_FILE_MAX,
+                                   &text, &table->id, err)
+        != NGX_OK)
+    {
         goto failed;
     }
 
@@ -238,7 +232,7 @@ ngx_http_portico_route_table_free(ngx_http_portico_route_table_t *table)
 }
 
 
-static ngx_int_t
+ngx_int_t
 ngx_http_portico_route_fail(ngx_http_portico_route_error_t *err,
     ngx_uint_t line, const char *fmt, ...)
 {
@@ -254,103 +248,6 @@ ngx_http_portico_route_fail(ngx_http_portico_route_error_t *err,
     err->line = line;
 
     return NGX_ERROR;
-}
-
-
-static ngx_int_t
-ngx_http_portico_route_read(ngx_str_t *file,
-    ngx_http_portico_route_table_t *table, ngx_str_t *text,
-    ngx_http_portico_route_error_t *err)
-{
-    u_char           *buf, *p, *last;
-    size_t            size;
-    ssize_t           n;
-    ngx_fd_t          fd;
-    ngx_err_t         e;
-    ngx_int_t         rc;
-    ngx_file_info_t   fi;
-    u_char            reason[NGX_MAX_ERROR_STR];
-
-    /* non-blocking: a FIFO in the file's place must not hang the worker */
-
-    fd = ngx_open_file(file->data, NGX_FILE_RDONLY|NGX_FILE_NONBLOCK,
-                       NGX_FILE_OPEN, 0);
-
-    if (fd == NGX_INVALID_FILE) {
-        e = ngx_errno;
-        last = ngx_strerror(e, reason, NGX_MAX_ERROR_STR);
-        return ngx_http_portico_route_fail(err, 0,
-                                           ngx_open_file_n " failed (%d: %*s)",
-                                           e, last - reason, reason);
-    }
-
-    rc = NGX_ERROR;
-
-    if (ngx_fd_info(fd, &fi) == NGX_FILE_ERROR) {
-        e = ngx_errno;
-        last = ngx_strerror(e, reason, NGX_MAX_ERROR_STR);
-        (void) ngx_http_portico_route_fail(err, 0,
-                                           ngx_fd_info_n " failed (%d: %*s)",
-                                           e, last - reason, reason);
-        goto done;
-    }
-
-    if (!ngx_is_file(&fi)) {
-        (void) ngx_http_portico_route_fail(err, 0, "not a regular file");
-        goto done;
-    }
-
-    if (ngx_file_size(&fi) > NGX_HTTP_PORTICO_ROUTES_FILE_MAX) {
-        (void) ngx_http_portico_route_fail(err, 0,
-                                           "file larger than %uz bytes",
-                                           (size_t)
-                                           NGX_HTTP_PORTICO_ROUTES_FILE_MAX);
-        goto done;
-    }
-
-    ngx_http_portico_route_file_id(&fi, &table->id);
-
-    size = (size_t) ngx_file_size(&fi);
-
-    buf = ngx_pnalloc(table->pool, size + 1);
-    if (buf == NULL) {
-        (void) ngx_http_portico_route_fail(err, 0, "out of memory");
-        goto done;
-    }
-
-    for (p = buf; p < buf + size; p += n) {
-        n = ngx_read_fd(fd, p, buf + size - p);
-
-        if (n == -1) {
-            e = ngx_errno;
-            last = ngx_strerror(e, reason, NGX_MAX_ERROR_STR);
-            (void) ngx_http_portico_route_fail(err, 0,
-                                               ngx_read_fd_n
-                                               " failed (%d: %*s)",
-                                               e, last - reason, reason);
-            goto done;
-        }
-
-        if (n == 0) {
-            (void) ngx_http_portico_route_fail(err, 0,
-                                               "file shrank while read");
-            goto done;
-        }
-    }
-
-    text->data = buf;
-    text->len = size;
-
-    rc = NGX_OK;
-
-done:
-
-    if (ngx_close_file(fd) == NGX_FILE_ERROR) {
-        ngx_log_error(NGX_LOG_ALERT, table->pool->log, ngx_errno,
-                      ngx_close_file_n " \"%V\" failed", file);
-    }
-
-    return rc;
 }
 
 
@@ -567,48 +464,9 @@ static ngx_int_t
 ngx_http_portico_route_split(ngx_http_portico_route_parse_t *ps, u_char *p,
     u_char *last)
 {
-    u_char  *start;
-
-    ps->nfields = 0;
-
-    if (p == last) {
-        return ngx_http_portico_route_fail(ps->err, ps->line, "empty line");
-    }
-
-    for (start = p; /* void */ ; p++) {
-
-        if (p == last || *p == ' ') {
-
-            if (p == start) {
-                return ngx_http_portico_route_fail(ps->err, ps->line,
-                                                   "empty field (a space at "
-                                                   "the start or end, or two "
-                                                   "spaces)");
-            }
-
-            if (ps->nfields == NGX_HTTP_PORTICO_ROUTES_FIELDS_MAX) {
-                return ngx_http_portico_route_fail(ps->err, ps->line,
-                                                   "too many fields");
-            }
-
-            ps->field[ps->nfields].data = start;
-            ps->field[ps->nfields].len = p - start;
-            ps->nfields++;
-
-            if (p == last) {
-                return NGX_OK;
-            }
-
-            start = p + 1;
-            continue;
-        }
-
-        if (*p < 0x21 || *p > 0x7e) {
-            return ngx_http_portico_route_fail(ps->err, ps->line,
-                                               "invalid character (code %ui)",
-                                               (ngx_uint_t) *p);
-        }
-    }
+    return ngx_http_portico_split(p, last, ps->field,
+                                  NGX_HTTP_PORTICO_ROUTES_FIELDS_MAX,
+                                  &ps->nfields, ps->line, ps->err);
 }
 
 
@@ -796,7 +654,7 @@ ngx_http_portico_route_parse_config(ngx_http_portico_route_parse_t *ps)
 
 /* 1-max characters [0-9a-z] */
 
-static ngx_int_t
+ngx_int_t
 ngx_http_portico_route_check_token(ngx_str_t *s, size_t max)
 {
     size_t  i;
@@ -891,7 +749,7 @@ ngx_http_portico_route_parse_host(ngx_http_portico_route_parse_t *ps)
 
 /* lowercase [a-z0-9-] labels joined by single dots, at most 253 bytes */
 
-static ngx_int_t
+ngx_int_t
 ngx_http_portico_route_check_domain(ngx_str_t *name)
 {
     u_char      ch;

@@ -1,0 +1,281 @@
+
+/*
+ * ngx_http_portico_watch: a table file that every worker reloads by itself,
+ * without an nginx reload: the route table (docs/routes.md) and the
+ * certificate table (docs/certificates.md) are watched the same way.
+ *
+ * Every "interval" the worker stats the file; when its identity (device,
+ * inode, size, modification time) differs from the last file looked at,
+ * the table's "load" parses it and swaps it in, or logs why not and keeps
+ * the current table.  Either way that file version is not looked at again,
+ * so a broken file is reported once, not every interval.  A missing file
+ * keeps the current table (normal between deployments); another stat()
+ * error is logged once per errno.  The timer does not delay a graceful
+ * shutdown.
+ *
+ * Also here: reading a table file (never blocking on a FIFO) and splitting
+ * a table line into fields.
+ */
+
+
+#include "ngx_http_portico_route_module.h"
+
+
+static void ngx_http_portico_watch_timer(ngx_event_t *ev);
+static void ngx_http_portico_watch_check(ngx_http_portico_watch_t *watch,
+    ngx_log_t *log);
+
+
+void
+ngx_http_portico_watch_start(ngx_http_portico_watch_t *watch,
+    ngx_cycle_t *cycle)
+{
+    if (watch->timer.timer_set) {
+        return;
+    }
+
+    /*
+     * the table parsed with the configuration may be old already: a
+     * worker respawned after a crash, or the file changed since the reload
+     */
+
+    ngx_http_portico_watch_check(watch, cycle->log);
+
+    watch->cycle = cycle;
+
+    watch->timer.handler = ngx_http_portico_watch_timer;
+    watch->timer.data = watch;
+    watch->timer.log = cycle->log;
+    watch->timer.cancelable = 1;
+
+    ngx_add_timer(&watch->timer, watch->interval);
+}
+
+
+void
+ngx_http_portico_watch_stop(ngx_http_portico_watch_t *watch)
+{
+    if (watch->timer.timer_set) {
+        ngx_del_timer(&watch->timer);
+    }
+}
+
+
+static void
+ngx_http_portico_watch_timer(ngx_event_t *ev)
+{
+    ngx_http_portico_watch_t  *watch = ev->data;
+
+    if (ngx_exiting || ngx_quit || ngx_terminate) {
+        return;
+    }
+
+    if (watch->cycle != (ngx_cycle_t *) ngx_cycle) {
+
+        /*
+         * "master_process off" after a reload: nginx calls no init_process
+         * for the new cycle, it starts from here and this one stops
+         */
+
+        watch->start((ngx_cycle_t *) ngx_cycle);
+        return;
+    }
+
+    ngx_http_portico_watch_check(watch, ev->log);
+
+    ngx_add_timer(ev, watch->interval);
+}
+
+
+static void
+ngx_http_portico_watch_check(ngx_http_portico_watch_t *watch, ngx_log_t *log)
+{
+    ngx_err_t                         err_no;
+    ngx_file_info_t                   fi;
+    ngx_http_portico_route_file_id_t  id;
+
+    if (ngx_file_info(watch->file.data, &fi) == NGX_FILE_ERROR) {
+        err_no = ngx_errno;
+
+        if (err_no != NGX_ENOENT && err_no != watch->stat_err) {
+            ngx_log_error(NGX_LOG_ERR, log, err_no,
+                          "%s: " ngx_file_info_n " \"%V\" failed, keeping "
+                          "version %V", watch->directive, &watch->file,
+                          &watch->version);
+        }
+
+        watch->stat_err = err_no;
+        return;
+    }
+
+    watch->stat_err = 0;
+
+    ngx_http_portico_route_file_id(&fi, &id);
+
+    if (id.ino == watch->seen.ino && id.dev == watch->seen.dev
+        && id.size == watch->seen.size && id.mtime == watch->seen.mtime
+        && id.mtime_nsec == watch->seen.mtime_nsec)
+    {
+        return;
+    }
+
+    /* "load" may set the identity of the file it read instead */
+
+    watch->seen = id;
+
+    watch->load(watch, log);
+}
+
+
+/*
+ * The whole file into pool (one more byte, for the caller), with its
+ * identity; non-blocking: a FIFO in the file's place must not hang the
+ * worker.
+ */
+
+ngx_int_t
+ngx_http_portico_read_file(ngx_str_t *file, ngx_pool_t *pool, size_t max,
+    ngx_str_t *text, ngx_http_portico_route_file_id_t *id,
+    ngx_http_portico_route_error_t *err)
+{
+    u_char           *buf, *p, *last;
+    size_t            size;
+    ssize_t           n;
+    ngx_fd_t          fd;
+    ngx_err_t         e;
+    ngx_int_t         rc;
+    ngx_file_info_t   fi;
+    u_char            reason[NGX_MAX_ERROR_STR];
+
+    fd = ngx_open_file(file->data, NGX_FILE_RDONLY|NGX_FILE_NONBLOCK,
+                       NGX_FILE_OPEN, 0);
+
+    if (fd == NGX_INVALID_FILE) {
+        e = ngx_errno;
+        last = ngx_strerror(e, reason, NGX_MAX_ERROR_STR);
+        return ngx_http_portico_route_fail(err, 0,
+                                           ngx_open_file_n " failed (%d: %*s)",
+                                           e, last - reason, reason);
+    }
+
+    rc = NGX_ERROR;
+
+    if (ngx_fd_info(fd, &fi) == NGX_FILE_ERROR) {
+        e = ngx_errno;
+        last = ngx_strerror(e, reason, NGX_MAX_ERROR_STR);
+        (void) ngx_http_portico_route_fail(err, 0,
+                                           ngx_fd_info_n " failed (%d: %*s)",
+                                           e, last - reason, reason);
+        goto done;
+    }
+
+    if (!ngx_is_file(&fi)) {
+        (void) ngx_http_portico_route_fail(err, 0, "not a regular file");
+        goto done;
+    }
+
+    if (ngx_file_size(&fi) > (off_t) max) {
+        (void) ngx_http_portico_route_fail(err, 0,
+                                           "file larger than %uz bytes", max);
+        goto done;
+    }
+
+    ngx_http_portico_route_file_id(&fi, id);
+
+    size = (size_t) ngx_file_size(&fi);
+
+    buf = ngx_pnalloc(pool, size + 1);
+    if (buf == NULL) {
+        (void) ngx_http_portico_route_fail(err, 0, "out of memory");
+        goto done;
+    }
+
+    for (p = buf; p < buf + size; p += n) {
+        n = ngx_read_fd(fd, p, buf + size - p);
+
+        if (n == -1) {
+            e = ngx_errno;
+            last = ngx_strerror(e, reason, NGX_MAX_ERROR_STR);
+            (void) ngx_http_portico_route_fail(err, 0,
+                                               ngx_read_fd_n
+                                               " failed (%d: %*s)",
+                                               e, last - reason, reason);
+            goto done;
+        }
+
+        if (n == 0) {
+            (void) ngx_http_portico_route_fail(err, 0,
+                                               "file shrank while read");
+            goto done;
+        }
+    }
+
+    text->data = buf;
+    text->len = size;
+
+    rc = NGX_OK;
+
+done:
+
+    if (ngx_close_file(fd) == NGX_FILE_ERROR) {
+        ngx_log_error(NGX_LOG_ALERT, pool->log, ngx_errno,
+                      ngx_close_file_n " \"%V\" failed", file);
+    }
+
+    return rc;
+}
+
+
+/*
+ * A table line (without its newline) into at most max fields separated by
+ * one space; every byte printable ASCII (0x21-0x7e) or that space.
+ */
+
+ngx_int_t
+ngx_http_portico_split(u_char *p, u_char *last, ngx_str_t *field,
+    ngx_uint_t max, ngx_uint_t *nfields, ngx_uint_t line,
+    ngx_http_portico_route_error_t *err)
+{
+    u_char  *start;
+
+    *nfields = 0;
+
+    if (p == last) {
+        return ngx_http_portico_route_fail(err, line, "empty line");
+    }
+
+    for (start = p; /* void */ ; p++) {
+
+        if (p == last || *p == ' ') {
+
+            if (p == start) {
+                return ngx_http_portico_route_fail(err, line,
+                                                   "empty field (a space at "
+                                                   "the start or end, or two "
+                                                   "spaces)");
+            }
+
+            if (*nfields == max) {
+                return ngx_http_portico_route_fail(err, line,
+                                                   "too many fields");
+            }
+
+            field[*nfields].data = start;
+            field[*nfields].len = p - start;
+            (*nfields)++;
+
+            if (p == last) {
+                return NGX_OK;
+            }
+
+            start = p + 1;
+            continue;
+        }
+
+        if (*p < 0x21 || *p > 0x7e) {
+            return ngx_http_portico_route_fail(err, line,
+                                               "invalid character (code %ui)",
+                                               (ngx_uint_t) *p);
+        }
+    }
+}
