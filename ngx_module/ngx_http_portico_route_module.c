@@ -260,6 +260,7 @@ ngx_http_portico_routes(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     ngx_http_portico_route_main_conf_t  *rmcf = conf;
 
     u_char      ch;
+    ngx_int_t   rc;
     ngx_str_t  *value, s;
     ngx_uint_t  i, j;
 
@@ -277,22 +278,13 @@ ngx_http_portico_routes(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     for (i = 2; i < cf->args->nelts; i++) {
 
-        if (ngx_strncmp(value[i].data, "interval=", 9) == 0
-            && rmcf->watch.interval == NGX_CONF_UNSET_MSEC)
-        {
-            s.data = value[i].data + 9;
-            s.len = value[i].len - 9;
+        rc = ngx_http_portico_watch_interval(cf, &rmcf->watch, &value[i]);
 
-            rmcf->watch.interval = ngx_parse_time(&s, 0);
+        if (rc == NGX_ERROR) {
+            return NGX_CONF_ERROR;
+        }
 
-            if (rmcf->watch.interval == (ngx_msec_t) NGX_ERROR
-                || rmcf->watch.interval == 0)
-            {
-                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                                   "invalid interval \"%V\"", &value[i]);
-                return NGX_CONF_ERROR;
-            }
-
+        if (rc == NGX_OK) {
             continue;
         }
 
@@ -1037,21 +1029,10 @@ ngx_http_portico_route_init_process(ngx_cycle_t *cycle)
 static void
 ngx_http_portico_route_start(ngx_cycle_t *cycle)
 {
-    ngx_uint_t                           i;
     ngx_http_portico_route_main_conf_t  *rmcf;
 
-    for (i = 0; cycle->modules[i]; i++) {
-        if (cycle->modules[i] == &ngx_http_portico_route_module) {
-            break;
-        }
-    }
-
-    if (cycle->modules[i] == NULL) {
-        return;
-    }
-
-    rmcf = ngx_http_cycle_get_module_main_conf(cycle,
-                                               ngx_http_portico_route_module);
+    rmcf = ngx_http_portico_cycle_main_conf(cycle,
+                                            &ngx_http_portico_route_module);
 
     if (rmcf == NULL || rmcf->table == NULL || rmcf->watch.timer.timer_set) {
         return;

@@ -255,8 +255,12 @@ extern ngx_module_t  ngx_http_portico_route_module;
 void ngx_http_portico_watch_start(ngx_http_portico_watch_t *watch,
     ngx_cycle_t *cycle);
 void ngx_http_portico_watch_stop(ngx_http_portico_watch_t *watch);
-ngx_int_t ngx_http_portico_read_file(ngx_str_t *file, ngx_pool_t *pool,
-    size_t max, ngx_str_t *text, ngx_http_portico_route_file_id_t *id,
+ngx_int_t ngx_http_portico_watch_interval(ngx_conf_t *cf,
+    ngx_http_portico_watch_t *watch, ngx_str_t *value);
+void *ngx_http_portico_cycle_main_conf(ngx_cycle_t *cycle,
+    ngx_module_t *module);
+ngx_pool_t *ngx_http_portico_read_table(ngx_str_t *file, size_t max,
+    ngx_log_t *log, ngx_str_t *text, ngx_http_portico_route_file_id_t *id,
     ngx_http_portico_route_error_t *err);
 ngx_int_t ngx_http_portico_split(u_char *p, u_char *last, ngx_str_t *field,
     ngx_uint_t max, ngx_uint_t *nfields, ngx_uint_t line,

@@ -13,7 +13,6 @@
 #include "ngx_http_portico_route_module.h"
 
 
-#define NGX_HTTP_PORTICO_ROUTES_POOL_SIZE    16384
 #define NGX_HTTP_PORTICO_ROUTES_FIELDS_MAX   4
 #define NGX_HTTP_PORTICO_ROUTES_NAMES_MIN    4
 
@@ -176,14 +175,11 @@ ngx_http_portico_route_table_load(ngx_str_t *file,
     ngx_pool_t                       *pool;
     ngx_http_portico_route_parse_t    ps;
     ngx_http_portico_route_table_t   *table;
+    ngx_http_portico_route_file_id_t  id;
 
-    err->line = 0;
-    err->len = 0;
-    err->other_config = 0;
-
-    pool = ngx_create_pool(NGX_HTTP_PORTICO_ROUTES_POOL_SIZE, log);
+    pool = ngx_http_portico_read_table(file, NGX_HTTP_PORTICO_ROUTES_FILE_MAX,
+                                       log, &text, &id, err);
     if (pool == NULL) {
-        (void) ngx_http_portico_route_fail(err, 0, "out of memory");
         return NULL;
     }
 
@@ -194,14 +190,8 @@ ngx_http_portico_route_table_load(ngx_str_t *file,
     }
 
     table->pool = pool;
+    table->id = id;
     table->https_port = NGX_HTTP_PORTICO_ROUTES_HTTPS_PORT;
-
-    if (ngx_http_portico_read_file(file, pool, NGX_HTTP_PORTICO_ROUTES_FILE_MAX,
-                                   &text, &table->id, err)
-        != NGX_OK)
-    {
-        goto failed;
-    }
 
     ngx_memzero(&ps, sizeof(ngx_http_portico_route_parse_t));
 

@@ -13,17 +13,76 @@
  * error is logged once per errno.  The timer does not delay a graceful
  * shutdown.
  *
- * Also here: reading a table file (never blocking on a FIFO) and splitting
- * a table line into fields.
+ * Also here: the "interval=" parameter of both directives, reading a table
+ * file into a pool of its own (never blocking on a FIFO) and splitting a
+ * table line into fields.
  */
 
 
 #include "ngx_http_portico_route_module.h"
 
 
+#define NGX_HTTP_PORTICO_TABLE_POOL_SIZE     16384
+
+
 static void ngx_http_portico_watch_timer(ngx_event_t *ev);
 static void ngx_http_portico_watch_check(ngx_http_portico_watch_t *watch,
     ngx_log_t *log);
+static ngx_int_t ngx_http_portico_read_file(ngx_str_t *file, ngx_pool_t *pool,
+    size_t max, ngx_str_t *text, ngx_http_portico_route_file_id_t *id,
+    ngx_http_portico_route_error_t *err);
+
+
+/* "interval=TIME": NGX_OK, NGX_DECLINED (another parameter), NGX_ERROR */
+
+ngx_int_t
+ngx_http_portico_watch_interval(ngx_conf_t *cf,
+    ngx_http_portico_watch_t *watch, ngx_str_t *value)
+{
+    ngx_str_t  s;
+
+    if (ngx_strncmp(value->data, "interval=", 9) != 0
+        || watch->interval != NGX_CONF_UNSET_MSEC)
+    {
+        return NGX_DECLINED;
+    }
+
+    s.data = value->data + 9;
+    s.len = value->len - 9;
+
+    watch->interval = ngx_parse_time(&s, 0);
+
+    if (watch->interval == (ngx_msec_t) NGX_ERROR || watch->interval == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "invalid interval \"%V\"",
+                           value);
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+/* the main configuration of module in cycle, or NULL if it is not loaded */
+
+void *
+ngx_http_portico_cycle_main_conf(ngx_cycle_t *cycle, ngx_module_t *module)
+{
+    ngx_uint_t  i;
+
+    for (i = 0; cycle->modules[i]; i++) {
+        if (cycle->modules[i] == module) {
+            break;
+        }
+    }
+
+    if (cycle->modules[i] == NULL || cycle->conf_ctx == NULL
+        || cycle->conf_ctx[ngx_http_module.index] == NULL)
+    {
+        return NULL;
+    }
+
+    return ngx_http_cycle_get_module_main_conf(cycle, (*module));
+}
 
 
 void
@@ -128,12 +187,43 @@ ngx_http_portico_watch_check(ngx_http_portico_watch_t *watch, ngx_log_t *log)
 
 
 /*
+ * A new pool of the table's (logging to log) holding the file's text, and
+ * the file's identity; NULL with err set.
+ */
+
+ngx_pool_t *
+ngx_http_portico_read_table(ngx_str_t *file, size_t max, ngx_log_t *log,
+    ngx_str_t *text, ngx_http_portico_route_file_id_t *id,
+    ngx_http_portico_route_error_t *err)
+{
+    ngx_pool_t  *pool;
+
+    err->line = 0;
+    err->len = 0;
+    err->other_config = 0;
+
+    pool = ngx_create_pool(NGX_HTTP_PORTICO_TABLE_POOL_SIZE, log);
+    if (pool == NULL) {
+        (void) ngx_http_portico_route_fail(err, 0, "out of memory");
+        return NULL;
+    }
+
+    if (ngx_http_portico_read_file(file, pool, max, text, id, err) != NGX_OK) {
+        ngx_destroy_pool(pool);
+        return NULL;
+    }
+
+    return pool;
+}
+
+
+/*
  * The whole file into pool (one more byte, for the caller), with its
  * identity; non-blocking: a FIFO in the file's place must not hang the
  * worker.
  */
 
-ngx_int_t
+static ngx_int_t
 ngx_http_portico_read_file(ngx_str_t *file, ngx_pool_t *pool, size_t max,
     ngx_str_t *text, ngx_http_portico_route_file_id_t *id,
     ngx_http_portico_route_error_t *err)

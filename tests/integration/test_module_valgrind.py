@@ -232,3 +232,105 @@ def test_valgrind_routes_swap_and_named_location_jump_are_clean(
     reports = _reports(str(tmp_path / "valgrind.*.log"))
     assert len(reports) >= 3, list(reports)
     assert_clean(reports)
+
+
+def test_valgrind_certificate_table_across_1000_swaps_is_clean(
+        procs, nginx_factory, tmp_path):
+    """ngx_http_portico_ssl_module (docs/certificates.md) under valgrind:
+    1000 swaps of the certificate table, each confirmed on
+    /certificates-version, with handshakes that load, reuse, evict (cache=2)
+    and drop pairs, resume sessions, fail on a broken pair, a broken table
+    kept out, and a reload."""
+    from testbed import certs, tls
+    from testbed.fixtures_module import write_routes
+
+    ca = certs.make_ca()
+    cdir = tmp_path / "certs"
+    cdir.mkdir()
+    default_crt, default_key = certs.self_signed(
+        ["default.invalid"], common_name="portico-default").write(cdir, "d")
+    hosts = [f"h{i}.example.com" for i in range(4)]
+    for i, h in enumerate(hosts):
+        certs.make_cert(ca, [h], common_name=f"h{i}").write(cdir, f"h{i}")
+    certs.make_cert(ca, ["*.w.example.com"], common_name="w").write(cdir, "w")
+    (cdir / "bad.crt").write_text("not a certificate\n")
+    (cdir / "bad.key").write_text("not a key\n")
+    port, sport = testbed.free_port(), testbed.free_port()
+    conf = (f"ssl_protocols TLSv1.2 TLSv1.3;\n"
+            f"ssl_session_cache shared:portico_ssl:1m;\n"
+            f"portico_certificates certificates dir={cdir} interval=10ms "
+            f"cache=2;\n"
+            f"server {{ listen 127.0.0.1:{port} ssl default_server;\n"
+            f"  ssl_certificate {default_crt};\n"
+            f"  ssl_certificate_key {default_key};\n"
+            f"  portico_certificate_by_sni;\n"
+            f"  location / {{ return 200 \"$ssl_server_name\\n\"; }} }}\n"
+            f"server {{ listen 127.0.0.1:{sport};\n"
+            f"  location = /certificates-version "
+            f"{{ portico_certificates_status; }} }}\n")
+    n = nginx_factory(conf, workers=1, start=False)
+    table = os.path.join(n.prefix, "conf", "certificates")
+
+    def text(version, k):
+        # the hosts of swap k: a rotating subset, so pairs come and go
+        lines = ["portico-certificates 1", f"version {version}",
+                 "host *.w.example.com w", "host bad.example.com bad"]
+        lines += [f"host {h} h{i}" for i, h in enumerate(hosts)
+                  if (k + i) % 3]
+        return "\n".join(lines) + "\n"
+
+    write_routes(table, text("v0", 0))
+    logs = str(tmp_path / "valgrind.%p.log")
+    supp = tmp_path / "nginx-core.supp"
+    supp.write_text(SUPPRESSIONS + WORKER_CONNECTIONS_SUPPRESSION)
+    argv = [VALGRIND, "--leak-check=full", "--show-leak-kinds=definite",
+            "--errors-for-leak-kinds=definite", "--num-callers=30",
+            f"--suppressions={supp}",
+            f"--log-file={logs}", *n.cmd()]
+    nginx = procs.start("valgrind-nginx", argv, timeout=60,
+                        ready=lambda: testbed.wait_tcp("127.0.0.1", sport))
+
+    def version():
+        code, body = http_get(sport, "/certificates-version", timeout=30)
+        return body.splitlines()[0] if code == 200 else None
+
+    wait_for(lambda: version() == "v0", timeout=30,
+             what="nginx under valgrind")
+    ctx = tls.client_context()
+    session = None
+    for k in range(1, 1001):
+        write_routes(table, text(f"v{k}", k))
+        wait_for(lambda: version() == f"v{k}", timeout=15, interval=0.002,
+                 what=f"swap to v{k}")
+        if k % 50 == 0:
+            for i, h in enumerate(hosts):
+                want = f"h{i}" if (k + i) % 3 else "portico-default"
+                r = tls.handshake(port, h, context=ctx, timeout=30)
+                assert r.cn == want, (k, h)
+            assert tls.handshake(port, "x.w.example.com", context=ctx,
+                                 timeout=30).cn == "w"
+            assert tls.handshake(port, "bad.example.com", context=ctx,
+                                 timeout=30).cn == "portico-default"
+            r = tls.handshake(port, "x.w.example.com", context=ctx,
+                              session=session, timeout=30)
+            session = r.session
+        if k == 500:
+            write_routes(table, "portico-certificates 1\nversion broken\n"
+                         "host x\n")
+            wait_for(lambda: "keeping version v500" in n.error_log(),
+                     timeout=15, what="broken table logged")
+    assert r.reused
+
+    # a reload reparses in the master; a new worker follows
+    nginx.signal(signal.SIGHUP)
+    wait_for(lambda: "reconfiguring" in n.error_log(), timeout=30,
+             what="reload")
+    assert tls.handshake(port, "h1.example.com", context=ctx,
+                         timeout=30).cn in ("h1", "portico-default")
+
+    nginx.signal(signal.SIGQUIT)
+    nginx.popen.wait(60)
+
+    reports = _reports(str(tmp_path / "valgrind.*.log"))
+    assert len(reports) >= 3, list(reports)
+    assert_clean(reports)
