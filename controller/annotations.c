@@ -428,7 +428,15 @@ static int read_supported(const struct ann_def *d, const struct candidate *c,
         return add_finding(res, c->key, ANN_REFUSING, sub);
     if (add_value(res, d->id, v) < 0)
         return -1;
-    return keep_applied ? add_finding(res, c->key, ANN_APPLIED, NULL) : 0;
+    if (!keep_applied)
+        return 0;
+    if (d->effect == ANN_EFFECT_PROFILE) {
+        snprintf(sub, sizeof(sub), "%s %s (nginx.conf; a reload when this "
+                 "set of options is new)", d->directive, v);
+        return add_finding(res, c->key, ANN_APPLIED, sub);
+    }
+    return add_finding(res, c->key, ANN_APPLIED,
+                       "route table (a table swap, no reload)");
 }
 
 static int read_one(const struct ann_config *cfg, const struct candidate *c,
@@ -543,27 +551,57 @@ static void shown_key(const char *key, char *out, size_t outlen)
         validate_printable(key, out, outlen);
 }
 
-/* Appends "KEY (OUTCOME: REASON)"-style items. */
+static int same_reason(const struct ann_finding *x,
+                       const struct ann_finding *y)
+{
+    return x->outcome == y->outcome &&
+           strcmp(x->reason ? x->reason : "", y->reason ? y->reason : "") == 0;
+}
+
+static int listed(const struct ann_finding *f, int refusing)
+{
+    return f->outcome != ANN_APPLIED &&
+           (f->outcome == ANN_REFUSING) == refusing;
+}
+
+/* The refusing findings ("annotation K: WHY; annotations K1, K2: WHY") or
+ * the others ("K (OUTCOME: WHY); K1, K2 (OUTCOME: WHY)"): keys that share
+ * a reason are named together, so that every key fits. */
 static void list_findings(const struct ann_result *res, int refusing,
                           struct buf *b)
 {
-    size_t shown = 0;
+    size_t groups = 0;
 
     for (size_t i = 0; i < res->nfindings; i++) {
         const struct ann_finding *f = &res->findings[i];
-        char key[ANN_PREFIX_MAX + 128];
-        if ((f->outcome == ANN_REFUSING) != refusing ||
-            f->outcome == ANN_APPLIED)
+        size_t n = 0;
+        int first_of_group = 1;
+        if (!listed(f, refusing))
             continue;
-        shown_key(f->key, key, sizeof(key));
+        for (size_t j = 0; j < i && first_of_group; j++)
+            first_of_group = !(listed(&res->findings[j], refusing) &&
+                               same_reason(&res->findings[j], f));
+        if (!first_of_group)
+            continue;
+        for (size_t j = i; j < res->nfindings; j++)
+            n += listed(&res->findings[j], refusing) &&
+                 same_reason(&res->findings[j], f);
+        buf_puts(b, groups++ ? "; " : "");
         if (refusing)
-            buf_printf(b, "%sannotation %s: %s", shown ? "; " : "", key,
-                       f->reason ? f->reason : "refused");
+            buf_puts(b, n > 1 ? "annotations " : "annotation ");
+        for (size_t j = i, k = 0; j < res->nfindings; j++) {
+            char key[ANN_PREFIX_MAX + 128];
+            if (!listed(&res->findings[j], refusing) ||
+                !same_reason(&res->findings[j], f))
+                continue;
+            shown_key(res->findings[j].key, key, sizeof(key));
+            buf_printf(b, "%s%s", k++ ? ", " : "", key);
+        }
+        if (refusing)
+            buf_printf(b, ": %s", f->reason ? f->reason : "refused");
         else
-            buf_printf(b, "%s%s (%s%s%s)", shown ? "; " : "", key,
-                       ann_outcome_name(f->outcome),
+            buf_printf(b, " (%s%s%s)", ann_outcome_name(f->outcome),
                        f->reason ? ": " : "", f->reason ? f->reason : "");
-        shown++;
     }
 }
 

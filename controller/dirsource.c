@@ -101,6 +101,47 @@ static char *read_file(const char *path, size_t *len, char *err,
     return data;
 }
 
+/* All of stdin (at most DIRSOURCE_FILE_MAX bytes). */
+static char *read_stdin(size_t *len, char *err, size_t errlen)
+{
+    size_t cap = 64 * 1024, got = 0;
+    char *data = malloc(cap + 1);
+
+    while (data) {
+        ssize_t r;
+        if (got == cap) {
+            char *more;
+            if (cap >= DIRSOURCE_FILE_MAX)
+                break;
+            cap *= 2;
+            if (!(more = realloc(data, cap + 1))) {
+                free(data);
+                data = NULL;
+                break;
+            }
+            data = more;
+        }
+        r = read(0, data + got, cap - got);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0) {
+            snprintf(err, errlen, "%s", strerror(errno));
+            free(data);
+            return NULL;
+        }
+        if (r == 0) {
+            data[got] = '\0';
+            *len = got;
+            return data;
+        }
+        got += (size_t)r;
+    }
+    snprintf(err, errlen, data ? "more than %d bytes" : "out of memory",
+             DIRSOURCE_FILE_MAX);
+    free(data);
+    return NULL;
+}
+
 static struct file_entry *find_file(struct dirsource *ds, const char *name)
 {
     struct json_object *i;
@@ -163,6 +204,18 @@ static void default_namespace(struct json_object *doc, enum resource_kind k)
         json_object_is_type(meta, json_type_object))
         json_object_object_add(meta, "namespace",
                                json_object_new_string("default"));
+}
+
+/* The kind and store key of one manifest object (namespaced objects
+ * without a namespace get "default"); -1 when it is not a kind we read
+ * or has no name. */
+static int doc_key(struct json_object *doc, enum resource_kind *k, char *key,
+                   size_t keylen)
+{
+    if (kind_of(doc, k) < 0)
+        return -1;
+    default_namespace(doc, *k);
+    return store_key_of(*k, doc, key, keylen);
 }
 
 static void forget_keys(struct file_entry *f)
@@ -263,10 +316,7 @@ static void load_file(struct dirsource *ds, const char *name, int is_json)
     for (size_t i = 0; f->keys && f->kinds && i < n; i++) {
         struct json_object *doc = json_object_array_get_idx(docs, i);
         enum resource_kind k;
-        if (kind_of(doc, &k) < 0)
-            continue;
-        default_namespace(doc, k);
-        if (store_key_of(k, doc, key, sizeof(key)) < 0)
+        if (doc_key(doc, &k, key, sizeof(key)) < 0)
             continue;
         if (manifest_check_limits(doc, err, sizeof(err)) < 0) {
             char shown[300];
@@ -317,6 +367,84 @@ int dirsource_rescan(struct dirsource *ds)
     for (int k = 0; k < RK_COUNT; k++)
         store_sweep_end(ds->store, (enum resource_kind)k);
     return 0;
+}
+
+/* ---- reading once (lint) ------------------------------------------------- */
+
+/* The manifests of one file (or of stdin when fd is 0) into the store. */
+static int read_once_file(struct store *store, const char *path, int is_json,
+                          char *err, size_t errlen)
+{
+    char sub[256], key[512];
+    size_t len = 0;
+    int failed = 0;
+    char *data = strcmp(path, "-") == 0 ? read_stdin(&len, sub, sizeof(sub))
+                                        : read_file(path, &len, sub,
+                                                    sizeof(sub));
+    struct json_object *docs = data ? manifest_parse(data, len, is_json, sub,
+                                                     sizeof(sub))
+                                    : NULL;
+
+    free(data);
+    if (!docs) {
+        snprintf(err, errlen, "%s: %s", strcmp(path, "-") ? path : "stdin",
+                 sub);
+        return -1;
+    }
+    for (size_t i = 0; i < json_object_array_length(docs); i++) {
+        struct json_object *doc = json_object_array_get_idx(docs, i);
+        enum resource_kind k;
+        if (doc_key(doc, &k, key, sizeof(key)) < 0)
+            continue;
+        if (manifest_check_limits(doc, sub, sizeof(sub)) < 0) {
+            char shown[300];
+            validate_printable(key, shown, sizeof(shown));
+            snprintf(err, errlen, "%.1024s: %s %.300s refused: %.256s", path,
+                     resource_kind_name(k), shown, sub);
+            failed = 1;     /* reported below; the others are read */
+            continue;
+        }
+        store_put(store, k, doc);
+    }
+    json_object_put(docs);
+    return failed ? -1 : 0;
+}
+
+int dirsource_read_once(struct store *store, const char *path,
+                        void (*on_error)(void *arg, const char *msg),
+                        void *arg)
+{
+    char err[2048], file[4096];
+    struct stat st;
+    struct dirent *de;
+    DIR *d;
+    int failed = 0, is_json;
+
+    if (strcmp(path, "-") == 0 || (stat(path, &st) == 0 && !S_ISDIR(st.st_mode))) {
+        size_t n = strlen(path);
+        is_json = n > 5 && strcmp(path + n - 5, ".json") == 0;
+        if (read_once_file(store, path, is_json, err, sizeof(err)) < 0) {
+            on_error(arg, err);
+            return -1;
+        }
+        return 0;
+    }
+    if (!(d = opendir(path))) {
+        snprintf(err, sizeof(err), "%s: %s", path, strerror(errno));
+        on_error(arg, err);
+        return -1;
+    }
+    while ((de = readdir(d))) {
+        if (!wanted_name(de->d_name, &is_json))
+            continue;
+        snprintf(file, sizeof(file), "%s/%s", path, de->d_name);
+        if (read_once_file(store, file, is_json, err, sizeof(err)) < 0) {
+            on_error(arg, err);
+            failed = 1;
+        }
+    }
+    closedir(d);
+    return failed ? -1 : 0;
 }
 
 static void on_settle(struct evloop *loop, struct ev_timer *t, void *arg)

@@ -31,4 +31,13 @@ void dirsource_free(struct dirsource *ds);
 /* Reads one folder into the store now (also used by tests). */
 int dirsource_rescan(struct dirsource *ds);
 
+/* Reads manifests once, the same way, without following them (the lint
+ * mode): path is a folder (its *.yaml, *.yml and *.json files), a file,
+ * or "-" for stdin (YAML or JSON, at most DIRSOURCE_FILE_MAX bytes).
+ * Each file that cannot be read or parsed is passed to on_error; the
+ * others are still read. 0, or -1 when any failed. */
+int dirsource_read_once(struct store *store, const char *path,
+                        void (*on_error)(void *arg, const char *msg),
+                        void *arg);
+
 #endif

@@ -25,6 +25,7 @@
 #include "netaddr.h"
 #include "controller/dirsource.h"
 #include "controller/kube/kube.h"
+#include "controller/lint.h"
 #include "controller/metrics.h"
 #include "controller/model.h"
 #include "controller/nginx.h"
@@ -102,6 +103,11 @@ struct opts {
     const char *pod_name;
     long debounce_ms;
     enum log_level level;
+    const char *annotations_prefix;
+    int nginx_annotations;
+    int allow_unenforced_access;
+    const char *check;
+    const char *output;
     int vault_enabled;
     struct vault_config vault;
     struct certs_config certs;
@@ -293,6 +299,29 @@ static const struct flag controller_flags[] = {
     {"pod-name", required_argument, "NAME", flag_set_str, OPT(pod_name),
      "identity in the Lease (default $POD_NAME,\n"
      "else the host name)"},
+    FLAG_SECTION("Annotations (portico.io/ is always read):"),
+    {"annotations-prefix", required_argument, "PREFIX", flag_set_str,
+     OPT(annotations_prefix), "also read annotations under PREFIX/, as\n"
+     "ingress-nginx's flag of that name (default\n"
+     "nginx.ingress.kubernetes.io)"},
+    {"ingress-nginx-annotations", optional_argument, NULL, flag_set_bool,
+     OPT(nginx_annotations), "=false: read portico.io/ only, never\n"
+     "the --annotations-prefix (default true)"},
+    {"allow-unenforced-access-annotations", optional_argument, NULL,
+     flag_set_bool, OPT(allow_unenforced_access),
+     "serve Ingresses whose access annotations\n"
+     "(auth-*, whitelist-source-range, limit-*, ...)\n"
+     "Portico does not enforce, WITHOUT that\n"
+     "protection (default off: they are refused)"},
+    FLAG_SECTION("Lint (no nginx, nothing changes):"),
+    {"check", required_argument, "PATH|-", flag_set_str, OPT(check),
+     "read manifests (a folder, a file, or - for\n"
+     "stdin, e.g. kubectl get ingress -A -o yaml),\n"
+     "print what would be served or refused and\n"
+     "why, then exit: 0 all served, 1 something\n"
+     "refused, 2 unreadable input"},
+    {"output", required_argument, "text|json", flag_set_str, OPT(output),
+     "format of --check (default text)"},
     FLAG_SECTION("Observability:"),
     {"metrics-address", required_argument, "[ADDR]:PORT", flag_set_str,
      OPT(metrics_address), "/metrics /healthz /readyz (default :10254)"},
@@ -316,8 +345,8 @@ static void usage(FILE *out)
     certs_config_usage(out);
     fprintf(out,
 "\nLabels: ssl: \"true\" (certificates from Vault per host), httpsOnly: \"true\"\n"
-"(redirect HTTP to HTTPS). Annotations: portico.io/proxy-body-size,\n"
-"portico.io/proxy-{connect,read,send}-timeout. See docs/controller.md.\n");
+"(redirect HTTP to HTTPS). Annotations: see docs/controller.md and\n"
+"docs/migrating-from-ingress-nginx.md.\n");
 }
 
 /* "1s,30s" -> "1s 30s", each a number with an optional s/m/h unit. */
@@ -379,6 +408,15 @@ static int check_opts(struct opts *o)
                 "--shutdown-timeout\n");
         return -1;
     }
+    if (o->annotations_prefix &&
+        ann_check_prefix(o->annotations_prefix, err, sizeof(err)) < 0) {
+        fprintf(stderr, PROGRAM ": %s\n", err);
+        return -1;
+    }
+    if (strcmp(o->output, "text") != 0 && strcmp(o->output, "json") != 0) {
+        fprintf(stderr, PROGRAM ": --output: text or json\n");
+        return -1;
+    }
     o->vault_enabled = o->vault.addr_given;
     if (o->vault_enabled && vault_config_check(&o->vault, err, sizeof(err)) < 0) {
         fprintf(stderr, PROGRAM ": %s\n", err);
@@ -419,6 +457,8 @@ static int parse_args(struct opts *o, int argc, char **argv)
     o->election_id = "portico-leader";
     o->debounce_ms = RELOAD_DEBOUNCE_MS;
     o->level = LOG_INFO;
+    o->nginx_annotations = 1;
+    o->output = "text";
     vault_config_init(&o->vault);
     certs_config_init(&o->certs);
     if (vault_config_from_env(&o->vault, err, sizeof(err)) < 0) {
@@ -441,6 +481,52 @@ static int parse_args(struct opts *o, int argc, char **argv)
         return -1;
     }
     return check_opts(o);
+}
+
+static struct ann_config ann_config_of(const struct opts *o)
+{
+    return (struct ann_config){
+        .nginx_prefix = o->annotations_prefix,
+        .nginx_prefix_off = !o->nginx_annotations,
+        .allow_unenforced_access = o->allow_unenforced_access,
+    };
+}
+
+/* Says at start how annotations are read; loudly when access annotations
+ * are served without being enforced. */
+static void log_annotation_config(const struct opts *o)
+{
+    if (o->nginx_annotations)
+        log_info("annotations: reading portico.io/ and %s/",
+                 o->annotations_prefix ? o->annotations_prefix
+                                       : ANN_NGINX_PREFIX);
+    else
+        log_info("annotations: reading portico.io/ only "
+                 "(--ingress-nginx-annotations=false)");
+    if (o->allow_unenforced_access)
+        log_warn("annotations: --allow-unenforced-access-annotations is ON: "
+                 "Ingresses with access annotations Portico does not enforce "
+                 "(auth-*, whitelist-source-range, limit-*, satisfy, ...) ARE "
+                 "SERVED WITHOUT THAT PROTECTION; each is reported "
+                 "(AnnotationsNotApplied, annotations{outcome=\"unenforced\"})");
+}
+
+/* --check: lint the manifests and exit. */
+static int run_check(const struct opts *o)
+{
+    struct lint_opts lo = {
+        .path = o->check,
+        .format = strcmp(o->output, "json") == 0 ? LINT_JSON : LINT_TEXT,
+        .model = {
+            .controller_class = o->controller_class,
+            .ingress_class = o->ingress_class,
+            .watch_without_class = o->watch_without_class,
+            .cluster_domain = o->cluster_domain,
+            .annotations = ann_config_of(o),
+        },
+    };
+
+    return lint_run(&lo, stdout, stderr);
 }
 
 /* ---- hooks from the reloader ----------------------------------------------- */
@@ -810,6 +896,7 @@ static int run(struct controller *c)
             .ingress_class = o->ingress_class,
             .watch_without_class = o->watch_without_class,
             .cluster_domain = o->cluster_domain,
+            .annotations = ann_config_of(o),
         },
         .conf_path = conf,
         .routes_path = routes,
@@ -909,8 +996,11 @@ int main(int argc, char **argv)
     if (parse_args(&o, argc, argv) < 0)
         return EXIT_USAGE;
     log_init(PROGRAM, o.level);
+    if (o.check)
+        return run_check(&o);
     if (o.role == ROLE_NGINX)
         return run_nginx(&o);
+    log_annotation_config(&o);
     rc = run(&c);
     cleanup(&c);
     return rc;

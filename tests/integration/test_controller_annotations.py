@@ -33,6 +33,20 @@ def one(name, host, ctl, annotations, svc="alpha"):
                    annotations=annotations)
 
 
+@pytest.fixture
+def ctl_flags(procs, tmp_path, cluster_dns, backends, dnscache_factory):
+    """The local controller started with extra flags."""
+    def start(*extra):
+        dc = dnscache_factory()
+        c = LocalController(procs, tmp_path, f"{dc.addr}:{dc.port}",
+                            extra=extra)
+        for name, b in backends.items():
+            c.write(f"svc-{name}", service(name, b.port))
+        c.ports = {name: b.port for name, b in backends.items()}
+        return c
+    return start
+
+
 def test_access_annotations_fail_closed_and_snippets_are_refused(ctl):
     ctl.write("open", one("open", "open.test", ctl, {}))
     refused = {
@@ -108,6 +122,65 @@ def test_proxy_options_apply_under_both_prefixes_and_portico_wins(ctl):
     assert f"{NGINX}/proxy-body-size (shadowed" in line
 
 
+def test_the_operator_flag_serves_access_annotations_unenforced_loudly(
+        ctl_flags):
+    ctl = ctl_flags("--allow-unenforced-access-annotations")
+    assert re.search(r"--allow-unenforced-access-annotations is ON: .*ARE "
+                     r"SERVED WITHOUT THAT PROTECTION", ctl.proc.log_text())
+    ctl.write("allow", one("allow", "allow.test", ctl, {
+        f"{NGINX}/whitelist-source-range": "10.0.0.0/8"}))
+    ctl.write("snippet", one("snippet", "snippet.test", ctl, {
+        f"{NGINX}/server-snippet": "return 200;"}))
+    ctl.wait_served("allow.test", "/", "alpha")     # from 127.0.0.1
+    eventually(lambda: ctl.metric("portico_controller_ingresses",
+                                  state="rejected") == 1)
+    assert ctl.get("snippet.test", "/").status == 404
+    assert ctl.metric("portico_controller_annotations",
+                      outcome="unenforced") == 1
+    eventually(lambda: "team/allow served, annotations not applied: "
+               f"{NGINX}/whitelist-source-range (unenforced: NOT ENFORCED"
+               in ctl.proc.log_text())
+
+
+def test_the_ingress_nginx_prefix_can_be_renamed_or_turned_off(ctl_flags):
+    ctl = ctl_flags("--annotations-prefix=ingress.example.com")
+    ctl.write("renamed", one("renamed", "renamed.test", ctl, {
+        "ingress.example.com/proxy-body-size": "1k",
+        f"{NGINX}/auth-url": "http://auth/"}))       # not read any more
+    ctl.wait_served("renamed.test", "/", "alpha")
+    assert post(ctl, "renamed.test", "/", 2048) == 413
+    assert "reading portico.io/ and ingress.example.com/" in \
+        ctl.proc.log_text()
+
+
+def test_with_the_prefix_off_only_portico_io_is_read(ctl_flags):
+    ctl = ctl_flags("--ingress-nginx-annotations=false")
+    ctl.write("off", one("off", "off.test", ctl, {
+        f"{NGINX}/proxy-body-size": "1k",
+        "portico.io/proxy-body-size": "2k"}))
+    ctl.wait_served("off.test", "/", "alpha")
+    assert post(ctl, "off.test", "/", 1536) == 200
+    assert post(ctl, "off.test", "/", 4096) == 413
+    assert ctl.metric("portico_controller_annotations",
+                      outcome="shadowed") == 0
+    assert "reading portico.io/ only" in ctl.proc.log_text()
+
+
+def test_bad_annotation_flags_are_refused_at_start():
+    import subprocess
+    from testbed.controller import CONTROLLER
+    for args, said in ((["--annotations-prefix=portico.io"],
+                        "portico.io is always read"),
+                       (["--annotations-prefix=Bad_Prefix"],
+                        "--annotations-prefix: invalid"),
+                       (["--output=xml", "--check=-"], "--output: text or "
+                                                       "json")):
+        r = subprocess.run([CONTROLLER, *args], capture_output=True,
+                           text=True, timeout=10, input="")
+        assert r.returncode == 2, (args, r)
+        assert said in r.stderr, (args, r.stderr)
+
+
 HOSTILE = {
     "crlf": "1m\r\nlocation /x { return 200 owned; }",
     "semicolon": "1m; include /etc/passwd",
@@ -160,7 +233,6 @@ def test_refusals_and_notices_become_events_on_the_ingress(
     assert f"{NGINX}/not-a-thing (unknown" in ev[0]["message"]
     ev = eventually(lambda: events_about(api, "guarded"))
     assert ev[0]["reason"] == "Rejected"
-    assert f"annotation {NGINX}/auth-secret: basic/digest authentication" \
-        in ev[0]["message"]
-    assert f"annotation {NGINX}/auth-type: " in ev[0]["message"]
+    assert f"annotations {NGINX}/auth-secret, {NGINX}/auth-type: " \
+        "basic/digest authentication is not implemented" in ev[0]["message"]
     assert c.get("guarded.test")[0] == 404
