@@ -233,3 +233,51 @@ out:
     store_free(l.store);
     return rc;
 }
+
+static const char *effect_name(enum ann_effect e)
+{
+    return e == ANN_EFFECT_PROFILE ? "nginx.conf (reload)"
+         : e == ANN_EFFECT_TABLE   ? "route table (swap)"
+                                   : NULL;
+}
+
+int lint_list_annotations(FILE *out)
+{
+    struct json_object *all = json_object_new_array();
+
+    if (!all)
+        return LINT_INPUT_ERROR;
+    for (size_t i = 0; i < ann_table_len; i++) {
+        const struct ann_def *d = &ann_table[i];
+        struct json_object *o = json_object_new_object();
+        const char *effect = effect_name(d->effect);
+        json_object_object_add(o, "name", json_object_new_string(d->name));
+        json_object_object_add(o, "state",
+                               json_object_new_string(
+                                   ann_state_name(d->state)));
+        json_object_object_add(o, "access", json_object_new_boolean(
+                                                (d->flags & ANN_ACCESS) != 0));
+        json_object_object_add(o, "snippet", json_object_new_boolean(
+                                                 (d->flags & ANN_SNIPPET) != 0));
+        json_object_object_add(o, "renders", effect ? json_object_new_string(
+                                                          effect)
+                                                    : NULL);
+        json_object_object_add(o, "directive",
+                               d->directive ? json_object_new_string(
+                                                  d->directive)
+                                            : NULL);
+        json_object_object_add(o, "reason", d->why ? json_object_new_string(
+                                                         d->why)
+                                                   : NULL);
+        json_object_object_add(o, "alias_of",
+                               d->alias_of ? json_object_new_string(
+                                                 d->alias_of)
+                                           : NULL);
+        json_object_array_add(all, o);
+    }
+    fprintf(out, "%s\n", json_object_to_json_string_ext(
+                             all, JSON_C_TO_STRING_PRETTY |
+                                      JSON_C_TO_STRING_NOSLASHESCAPE));
+    json_object_put(all);
+    return LINT_ALL_SERVED;
+}

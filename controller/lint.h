@@ -40,4 +40,8 @@ struct lint_opts {
 /* Reads, checks and prints; returns the exit status. */
 int lint_run(const struct lint_opts *o, FILE *out, FILE *errout);
 
+/* --list-annotations: the annotation table as JSON (name, state, access,
+ * snippet, renders, directive, reason, alias_of per entry). */
+int lint_list_annotations(FILE *out);
+
 #endif

@@ -108,6 +108,7 @@ struct opts {
     int allow_unenforced_access;
     const char *check;
     const char *output;
+    int list_annotations;
     int vault_enabled;
     struct vault_config vault;
     struct certs_config certs;
@@ -322,6 +323,9 @@ static const struct flag controller_flags[] = {
      "refused, 2 unreadable input"},
     {"output", required_argument, "text|json", flag_set_str, OPT(output),
      "format of --check (default text)"},
+    {"list-annotations", optional_argument, NULL, flag_set_bool,
+     OPT(list_annotations), "print every annotation Portico knows (JSON:\n"
+     "supported, refused or ignored, and why), exit"},
     FLAG_SECTION("Observability:"),
     {"metrics-address", required_argument, "[ADDR]:PORT", flag_set_str,
      OPT(metrics_address), "/metrics /healthz /readyz (default :10254)"},
@@ -996,6 +1000,8 @@ int main(int argc, char **argv)
     if (parse_args(&o, argc, argv) < 0)
         return EXIT_USAGE;
     log_init(PROGRAM, o.level);
+    if (o.list_annotations)
+        return lint_list_annotations(stdout);
     if (o.check)
         return run_check(&o);
     if (o.role == ROLE_NGINX)

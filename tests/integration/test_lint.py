@@ -177,3 +177,32 @@ def test_services_in_the_input_are_checked_too(tmp_path):
     assert doc["summary"]["services_checked"] is True
     assert any("Service default/http-svc not found" in w
                for w in doc["ingresses"][0]["warnings"])
+
+
+def test_the_migration_guide_lists_every_annotation_with_its_state():
+    """docs/migrating-from-ingress-nginx.md has one row per ingress-nginx
+    annotation, and the state it states is the controller's own."""
+    root = CORPUS.parent.parent
+    names = [l.strip() for l in (root / "tests/data/ingress-nginx-"
+                                 "annotations.txt").read_text().splitlines()
+             if l.strip() and not l.startswith("#")]
+    r = subprocess.run([CONTROLLER, "--list-annotations"],
+                       capture_output=True, text=True, timeout=10)
+    assert r.returncode == 0
+    table = {d["name"]: d for d in json.loads(r.stdout)}
+    doc = (root / "docs/migrating-from-ingress-nginx.md").read_text()
+    rows = re.findall(r"^\| `([a-z0-9-]+)` \| (supported|refused|ignored)"
+                      r"( \((?:fail closed|snippet)\))? \|", doc, re.M)
+    assert sorted(n for n, _, _ in rows) == sorted(names)
+    for name, state, mark in rows:
+        d = table[name]
+        assert d["state"] == state, name
+        if state == "refused":
+            assert (mark == " (snippet)") == d["snippet"], name
+            assert (mark == " (fail closed)") == (d["access"] and
+                                                  not d["snippet"]), name
+    counts = {s: sum(st == s for _, st, _ in rows)
+              for s in ("supported", "refused", "ignored")}
+    assert (f"{counts['supported']} supported, {counts['refused']} refused, "
+            f"{counts['ignored']} ignored, of ingress-nginx's {len(names)}"
+            in doc)
