@@ -13,6 +13,10 @@ import pytest
 from testbed.scripted_dns import ScriptedDNS
 
 ANSWER = "10.6.0.1"
+# These tests are about sizes and EDNS, not timing: a per-try timeout far
+# above a scripted server's answer time on a loaded machine, so no try is
+# counted as a timeout and no query is asked twice.
+TRY_TIMEOUT_MS = 2000
 
 
 def a_records(msg):
@@ -49,7 +53,8 @@ def test_edns_rejected_query_is_asked_again_without_edns_and_remembered(
         rcode, no_edns_server, dnscache_factory):
     up = no_edns_server(answer=ANSWER, edns_rcode=rcode)
     # max_fails=1: a single counted failure would mark the upstream down.
-    dc = dnscache_factory(upstream=[up.server], max_fails=1)
+    dc = dnscache_factory(upstream=[up.server],
+                          upstream_timeout=TRY_TIMEOUT_MS, max_fails=1)
     # The readiness query found out: EDNS first, then the same question
     # without it, on the same upstream.
     ready = "portico-dnscache-readiness.cluster.local"
@@ -74,7 +79,8 @@ def test_edns_rejected_query_is_asked_again_without_edns_and_remembered(
 def test_edns_is_tried_again_after_no_edns_ttl(no_edns_server,
                                                dnscache_factory):
     up = no_edns_server(answer=ANSWER, edns_rcode=dns.rcode.FORMERR)
-    dc = dnscache_factory(upstream=[up.server], no_edns_ttl=1)
+    dc = dnscache_factory(upstream=[up.server],
+                          upstream_timeout=TRY_TIMEOUT_MS, no_edns_ttl=1)
     assert a_records(dc.query("early.example")) == {ANSWER}
     assert edns_seen(up, "early.example") == [False]
     time.sleep(1.2)
@@ -90,7 +96,8 @@ def test_server_that_rejects_every_query_is_not_remembered_as_edns_less(
     # FORMERR with and without EDNS: the plain retry proves nothing, so
     # (as in unbound) nothing is remembered and the client gets the FORMERR.
     up = no_edns_server(rcode=dns.rcode.FORMERR)
-    dc = dnscache_factory(upstream=[up.server], max_fails=1)
+    dc = dnscache_factory(upstream=[up.server],
+                          upstream_timeout=TRY_TIMEOUT_MS, max_fails=1)
     for name in ("one.example", "two.example"):
         r = dc.query(name)
         assert r.rcode() == dns.rcode.FORMERR
@@ -102,7 +109,8 @@ def test_server_that_rejects_every_query_is_not_remembered_as_edns_less(
 
 def test_edns_fallback_answer_is_cached(no_edns_server, dnscache_factory):
     up = no_edns_server(answer=ANSWER, edns_rcode=dns.rcode.FORMERR)
-    dc = dnscache_factory(upstream=[up.server], no_edns_ttl=0)
+    dc = dnscache_factory(upstream=[up.server],
+                          upstream_timeout=TRY_TIMEOUT_MS, no_edns_ttl=0)
     # --no-edns-ttl 0: nothing remembered, every miss pays the fallback.
     assert a_records(dc.query("cached.example")) == {ANSWER}
     assert edns_seen(up, "cached.example") == [True, False]

@@ -15,6 +15,10 @@ OVER_EDNS = 100         # A records: a ~1650-byte answer (over 1232)
 PLAIN_UDP_LIMIT = 512
 ADVERTISED = 1232
 CLIENT_EDNS_SIZE = 4096
+# These tests are about sizes and EDNS, not timing: a per-try timeout far
+# above a scripted server's answer time on a loaded machine, so no try is
+# counted as a timeout and no query is asked twice.
+TRY_TIMEOUT_MS = 2000
 
 
 def a_count(msg):
@@ -53,7 +57,8 @@ def big_query(dc, name, **kw):
 def test_answer_within_the_advertised_edns_size_comes_over_udp_without_tcp(
         large_server, dnscache_factory):
     up = large_server(FITS_EDNS)
-    dc = dnscache_factory(upstream=[up.server])
+    dc = dnscache_factory(upstream=[up.server],
+                          upstream_timeout=TRY_TIMEOUT_MS)
     r = big_query(dc, "web.example")
     assert r.rcode() == dns.rcode.NOERROR
     assert not r.flags & dns.flags.TC
@@ -68,7 +73,8 @@ def test_answer_within_the_advertised_edns_size_comes_over_udp_without_tcp(
 def test_udp_only_upstream_delivers_an_answer_over_512_bytes(
         large_server, dnscache_factory):
     up = large_server(FITS_EDNS, tcp=False)
-    dc = dnscache_factory(upstream=[up.server], max_fails=1)
+    dc = dnscache_factory(upstream=[up.server],
+                          upstream_timeout=TRY_TIMEOUT_MS, max_fails=1)
     r = big_query(dc, "headless.example")
     assert r.rcode() == dns.rcode.NOERROR
     assert a_count(r) == FITS_EDNS
@@ -80,7 +86,8 @@ def test_udp_only_upstream_delivers_an_answer_over_512_bytes(
 def test_answer_bigger_than_the_advertised_size_is_fetched_over_tcp(
         large_server, dnscache_factory):
     up = large_server(OVER_EDNS)
-    dc = dnscache_factory(upstream=[up.server])
+    dc = dnscache_factory(upstream=[up.server],
+                          upstream_timeout=TRY_TIMEOUT_MS)
     before = up.tcp_connections
     r = big_query(dc, "many.example")
     assert r.rcode() == dns.rcode.NOERROR
@@ -95,7 +102,8 @@ def test_answer_bigger_than_the_advertised_size_is_fetched_over_tcp(
 def test_client_without_edns_gets_tc_when_the_answer_exceeds_512_bytes(
         large_server, dnscache_factory):
     up = large_server(FITS_EDNS)
-    dc = dnscache_factory(upstream=[up.server])
+    dc = dnscache_factory(upstream=[up.server],
+                          upstream_timeout=TRY_TIMEOUT_MS)
     # a miss: fetched whole over UDP, but this client takes 512 bytes
     r = dc.query("web.example")
     assert r.flags & dns.flags.TC and not r.answer and r.edns < 0
@@ -115,7 +123,9 @@ def test_query_without_edns_to_an_edns_less_upstream_keeps_512_bytes(
     # FORMERR to EDNS: the fallback asks without EDNS, so the upstream
     # may send 512 bytes over UDP; the rest comes over TCP.
     up = large_server(FITS_EDNS, edns_rcode=dns.rcode.FORMERR)
-    dc = dnscache_factory(upstream=[up.server], no_edns_ttl=0, max_fails=1)
+    dc = dnscache_factory(upstream=[up.server],
+                          upstream_timeout=TRY_TIMEOUT_MS, no_edns_ttl=0,
+                          max_fails=1)
     r = big_query(dc, "legacy.example")
     assert r.rcode() == dns.rcode.NOERROR
     assert a_count(r) == FITS_EDNS
