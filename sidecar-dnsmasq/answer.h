@@ -10,18 +10,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "client.h"
 #include "dnswire.h"
-
-/* What a client asked, as needed to shape its answer. */
-struct client_q {
-    uint16_t id;
-    uint16_t flags;             /* the query's flags (RD, CD used) */
-    uint8_t qname[DNS_MAX_NAME];/* as asked */
-    uint8_t qname_len;
-    uint8_t has_edns;
-    uint16_t limit;             /* bytes the answer may take (UDP size, or
-                                   DNS_MAX_MSG over TCP) */
-};
 
 /* The stored answer. ttl_offs point at the 32-bit TTLs inside image. */
 struct answer_src {

@@ -83,7 +83,7 @@ int main(int argc, char **argv)
         app.workers[i] = worker_new(&app.cfg, (int)i, app.cfg.threads > 1);
         if (!app.workers[i])
             goto out;
-        app.metrics[i] = &app.workers[i]->m;
+        app.metrics[i] = worker_get_metrics(app.workers[i]);
         app.n++;
     }
     if (worker_own_signals(app.workers[0], app.workers, app.n) < 0)

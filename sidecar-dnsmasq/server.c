@@ -47,7 +47,10 @@ struct listener {
 #define PKTINFO_SPACE CMSG_SPACE(sizeof(struct in6_pktinfo))
 
 struct server {
-    struct worker *w;
+    struct evloop *loop;
+    const struct config *cfg;
+    struct worker_metrics *m;
+    struct server_handler handler;
     struct listener ls[2 * CFG_MAX_LISTEN];
     size_t nls;
     struct tcp_conn *conns;
@@ -130,7 +133,6 @@ static void on_udp(struct evloop *loop, int fd, unsigned events, void *arg)
 {
     struct listener *l = arg;
     struct server *s = l->srv;
-    struct worker *w = s->w;
 
     for (int round = 0; round < UDP_ROUNDS; round++) {
         int n, nout = 0;
@@ -155,10 +157,10 @@ static void on_udp(struct evloop *loop, int fd, unsigned events, void *arg)
         t0 = evloop_clock_ns();
         for (int i = 0; i < n; i++) {
             struct reply_to *rt = &s->rts[i];
-            size_t len;
+            size_t len = 0;
 
             if (s->in_msgs[i].msg_hdr.msg_flags & MSG_TRUNC) {
-                prom_inc(&w->m.malformed);
+                prom_inc(&s->m->malformed);
                 continue;
             }
             rt->udp_fd = fd;
@@ -166,12 +168,12 @@ static void on_udp(struct evloop *loop, int fd, unsigned events, void *arg)
             rt->alen = s->in_msgs[i].msg_hdr.msg_namelen;
             memcpy(&rt->addr, &s->addrs[i], rt->alen);
             rt->has_dst = 0;
+            rt->t0_ns = t0;
             if (l->wildcard)
                 read_dst(&s->in_msgs[i].msg_hdr, rt);
-            len = worker_handle_query(w, s->in_bufs[i], s->in_msgs[i].msg_len,
-                                      0, rt, s->out_bufs[nout], DNS_MAX_UDP,
-                                      t0);
-            if (!len)
+            if (s->handler.query(s->handler.arg, s->in_bufs[i],
+                                 s->in_msgs[i].msg_len, rt, s->out_bufs[nout],
+                                 DNS_MAX_UDP, &len) != SERVER_ANSWERED)
                 continue;
             s->out_iov[nout].iov_base = s->out_bufs[nout];
             s->out_iov[nout].iov_len = len;
@@ -198,7 +200,7 @@ static void on_udp(struct evloop *loop, int fd, unsigned events, void *arg)
         }
         t1 = evloop_clock_ns();
         for (int i = 0; i < nout; i++)
-            prom_histogram_observe(&w->m.request_duration,
+            prom_histogram_observe(&s->m->request_duration,
                                    (double)(t1 - t0) / 1e9);
         if (n < UDP_BATCH)
             return;
@@ -222,7 +224,7 @@ static void conn_close(struct tcp_conn *c)
     if (c->closed)
         return;
     c->closed = 1;
-    evloop_io_del(s->w->loop, c->fd);
+    evloop_io_del(s->loop, c->fd);
     close(c->fd);
     c->fd = -1;
     evloop_timer_stop(c->idle);
@@ -237,12 +239,14 @@ static void conn_close(struct tcp_conn *c)
         conn_release(c);
 }
 
-void server_tcp_ref(struct tcp_conn *c)
+/* A reference keeps c (not its socket) alive: held while a callback on c
+ * runs and while an answer for it is deferred. */
+static void conn_ref(struct tcp_conn *c)
 {
     c->refs++;
 }
 
-void server_tcp_unref(struct tcp_conn *c)
+static void conn_unref(struct tcp_conn *c)
 {
     if (--c->refs == 0 && c->closed)
         conn_release(c);
@@ -268,7 +272,7 @@ static void conn_flush(struct tcp_conn *c)
     }
     if (c->out_off == c->out_len)
         c->out_off = c->out_len = 0;
-    evloop_io_set(c->srv->w->loop, c->fd,
+    evloop_io_set(c->srv->loop, c->fd,
                   EV_READ | (c->out_len ? EV_WRITE : 0), on_tcp, c);
 }
 
@@ -310,23 +314,28 @@ static void conn_process(struct tcp_conn *c)
     while (!c->closed && c->in_len - off >= TCP_FRAME_LEN) {
         size_t mlen = dns_get16(c->in + off);
         struct reply_to rt;
-        size_t len;
+        enum server_verdict v;
+        size_t len = 0;
 
         if (c->in_len - off < TCP_FRAME_LEN + mlen)
             break;
-        uint64_t t0 = evloop_clock_ns();
-
         memset(&rt, 0, sizeof(rt));
         rt.udp_fd = -1;
         rt.tcp = c;
-        len = worker_handle_query(s->w, c->in + off + TCP_FRAME_LEN, mlen, 1,
-                                  &rt, s->tcp_out, sizeof(s->tcp_out), t0);
-        off += TCP_FRAME_LEN + mlen;
-        if (len) {
+        rt.t0_ns = evloop_clock_ns();
+        /* The reference of a deferred answer, taken first: the answer
+         * may come (server_reply) before the handler returns. */
+        conn_ref(c);
+        v = s->handler.query(s->handler.arg, c->in + off + TCP_FRAME_LEN,
+                             mlen, &rt, s->tcp_out, sizeof(s->tcp_out), &len);
+        if (v != SERVER_DEFERRED)
+            conn_unref(c);          /* on_tcp holds c: never the last */
+        if (v == SERVER_ANSWERED) {
             conn_queue(c, s->tcp_out, len);
-            prom_histogram_observe(&s->w->m.request_duration,
-                                   (double)(evloop_clock_ns() - t0) / 1e9);
+            prom_histogram_observe(&s->m->request_duration,
+                                   (double)(evloop_clock_ns() - rt.t0_ns) / 1e9);
         }
+        off += TCP_FRAME_LEN + mlen;
     }
     if (c->closed)
         return;
@@ -338,7 +347,7 @@ static void on_tcp(struct evloop *loop, int fd, unsigned events, void *arg)
 {
     struct tcp_conn *c = arg;
 
-    c->refs++;                  /* c outlives a close inside this call */
+    conn_ref(c);                /* c outlives a close inside this call */
     if (events & EV_READ) {
         for (;;) {
             ssize_t r;
@@ -369,11 +378,11 @@ static void on_tcp(struct evloop *loop, int fd, unsigned events, void *arg)
             if (c->closed)
                 goto out;
         }
-        evloop_timer_start(c->idle, c->srv->w->cfg->tcp_idle_ms);
+        evloop_timer_start(c->idle, c->srv->cfg->tcp_idle_ms);
     }
     conn_flush(c);
 out:
-    server_tcp_unref(c);
+    conn_unref(c);
 }
 
 static void on_accept(struct evloop *loop, int fd, unsigned events, void *arg)
@@ -387,7 +396,7 @@ static void on_accept(struct evloop *loop, int fd, unsigned events, void *arg)
 
         if (cfd < 0)
             return;         /* EAGAIN, or transient errors: try next event */
-        if (s->nconns >= s->w->cfg->max_tcp_clients ||
+        if (s->nconns >= s->cfg->max_tcp_clients ||
             !(c = calloc(1, sizeof(*c)))) {
             close(cfd);
             continue;
@@ -401,7 +410,7 @@ static void on_accept(struct evloop *loop, int fd, unsigned events, void *arg)
             free(c);
             continue;
         }
-        evloop_timer_start(c->idle, s->w->cfg->tcp_idle_ms);
+        evloop_timer_start(c->idle, s->cfg->tcp_idle_ms);
         c->next = s->conns;
         if (s->conns)
             s->conns->prev = c;
@@ -410,17 +419,18 @@ static void on_accept(struct evloop *loop, int fd, unsigned events, void *arg)
     }
 }
 
-void server_send(struct server *s, const struct reply_to *rt,
-                 const uint8_t *buf, size_t len)
+void server_reply(struct server *s, const struct reply_to *rt,
+                  const uint8_t *msg, size_t len)
 {
     if (rt->tcp) {
-        conn_queue(rt->tcp, buf, len);
-        if (!rt->tcp->closed)
-            conn_flush(rt->tcp);
-        return;
-    }
-    {
-        struct iovec iov = {(void *)buf, len};
+        if (msg) {
+            conn_queue(rt->tcp, msg, len);
+            if (!rt->tcp->closed)
+                conn_flush(rt->tcp);
+        }
+        conn_unref(rt->tcp);        /* the reference of SERVER_DEFERRED */
+    } else if (msg) {
+        struct iovec iov = {(void *)msg, len};
         struct msghdr mh;
         uint8_t ctrl[PKTINFO_SPACE];
 
@@ -433,6 +443,9 @@ void server_send(struct server *s, const struct reply_to *rt,
         while (sendmsg(rt->udp_fd, &mh, MSG_DONTWAIT) < 0 && errno == EINTR)
             ;
     }
+    if (msg)
+        prom_histogram_observe(&s->m->request_duration,
+                               (double)(evloop_clock_ns() - rt->t0_ns) / 1e9);
 }
 
 /* ---- setup --------------------------------------------------------- */
@@ -484,7 +497,7 @@ static int open_listener(struct server *s, const struct netaddr *a, int tcp,
     l->srv = s;
     l->fd = fd;
     l->tcp = tcp;
-    if (evloop_io_set(s->w->loop, fd, EV_READ, tcp ? on_accept : on_udp, l) < 0) {
+    if (evloop_io_set(s->loop, fd, EV_READ, tcp ? on_accept : on_udp, l) < 0) {
         close(fd);
         return -1;
     }
@@ -492,16 +505,21 @@ static int open_listener(struct server *s, const struct netaddr *a, int tcp,
     return 0;
 }
 
-struct server *server_new(struct worker *w, int reuseport)
+struct server *server_new(struct evloop *loop, const struct config *cfg,
+                          struct worker_metrics *m, int reuseport,
+                          const struct server_handler *handler)
 {
     struct server *s = calloc(1, sizeof(*s));
 
     if (!s)
         return NULL;
-    s->w = w;
-    for (size_t i = 0; i < w->cfg->nlisten; i++) {
-        if (open_listener(s, &w->cfg->listen[i], 0, reuseport) < 0 ||
-            open_listener(s, &w->cfg->listen[i], 1, reuseport) < 0) {
+    s->loop = loop;
+    s->cfg = cfg;
+    s->m = m;
+    s->handler = *handler;
+    for (size_t i = 0; i < cfg->nlisten; i++) {
+        if (open_listener(s, &cfg->listen[i], 0, reuseport) < 0 ||
+            open_listener(s, &cfg->listen[i], 1, reuseport) < 0) {
             server_free(s);
             return NULL;
         }
@@ -519,7 +537,7 @@ void server_free(struct server *s)
         conn_close(c);          /* freed now, or by the last unref */
     }
     for (size_t i = 0; i < s->nls; i++) {
-        evloop_io_del(s->w->loop, s->ls[i].fd);
+        evloop_io_del(s->loop, s->ls[i].fd);
         close(s->ls[i].fd);
     }
     free(s);

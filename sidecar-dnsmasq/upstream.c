@@ -1,5 +1,5 @@
 /* upstream.c - c-ares channels per upstream, health, probes, socket
- * renewal; see upstream.h.
+ * renewal, the per-try timeout and the EDNS fallback; see upstream.h.
  *
  * Two channels per upstream, because c-ares 1.18 takes a UDP answer over
  * 512 bytes as truncated (and repeats the query over TCP) unless the
@@ -12,7 +12,7 @@
  *   edns_query_is_strippable() accepts: ours, whose last 11 bytes are our
  *   OPT RR. Its UDP reads go through our socket functions, which give
  *   every FORMERR an OPT RR (edns_formerr_add_opt), so c-ares passes it to
- *   us and the fallback stays ours (resolver.c, edns.c);
+ *   us and the fallback stays ours (fall_back below, policy in edns.c);
  * - the plain channel (no flag: 512 bytes, as RFC 1035 says for a query
  *   without EDNS) carries every other query: fallbacks and queries to
  *   upstreams remembered as EDNS-less. c-ares never rewrites them. It is
@@ -44,7 +44,7 @@ enum {
     ID_RANDOM_TRIES = 16,
     MS_PER_S = 1000,
     US_PER_MS = 1000,
-    PROBE_QUERY_MAX = 64,
+    QUERY_BUF = DNS_HEADER_LEN + DNS_MAX_NAME + DNS_QFIXED_LEN + DNS_OPT_RR_LEN,
 };
 #define RTT_ALPHA 0.2           /* weight of a new RTT sample */
 #define RTT_TIMEOUT_FACTOR 4    /* per-try timeout vs smoothed RTT */
@@ -78,15 +78,23 @@ struct upstream {
     uint64_t no_edns_until_ms;  /* queries without EDNS until then */
 };
 
+/* One question to one upstream. It may take two c-ares queries (with EDNS,
+ * then without: the fallback); ch, id, kind and sent_ns are the current
+ * one's. */
 struct upq {
     struct upstream_set *s;
     size_t up;
-    struct chan *ch;
-    upq_cb cb;
+    uint8_t lname[DNS_MAX_NAME];
+    size_t nlen;
+    uint16_t qtype, qclass;
+    upq_cb cb;                  /* NULL: cancelled, or a probe */
     void *arg;
+    struct chan *ch;
     uint16_t id;
+    enum edns_try kind;
     uint64_t sent_ns;
-    int timeout_counted;
+    struct ev_timer *try_timer; /* the per-try timeout; NULL for probes */
+    int timeout_counted;        /* the per-try timeout has passed */
     int in_send, failed_in_send;
     int is_probe;               /* any answer proves the server alive */
 };
@@ -102,6 +110,8 @@ struct upstream_set {
     struct ev_timer *probe_timer, *renew_timer;
     uint64_t ids[ID_SPACE / ID_WORD_BITS];
     uint64_t rng;
+    struct dns_writer *wr;      /* compiles answers into wbuf */
+    uint8_t *wbuf;              /* DNS_MAX_MSG */
     int closing;
 };
 
@@ -114,7 +124,9 @@ static uint64_t rng_next(struct upstream_set *s)
     return s->rng * 2685821657736338717ull;
 }
 
-uint16_t upstream_new_id(struct upstream_set *s)
+/* A query ID not used by any query of this set in flight; released when
+ * the query completes. */
+static uint16_t new_id(struct upstream_set *s)
 {
     for (int i = 0; i < ID_RANDOM_TRIES; i++) {
         uint16_t id = (uint16_t)(rng_next(s) >> 32);
@@ -406,17 +418,14 @@ static void health_ok(struct upstream_set *s, size_t i, uint64_t rtt_ns)
     u->fails = 0;
 }
 
-int upstream_edns_ok(const struct upstream_set *s, size_t i)
+static int edns_ok(const struct upstream_set *s, size_t i)
 {
     return evloop_now_ms(s->loop) >= s->ups[i].no_edns_until_ms;
 }
 
-void upstream_note_edns_fallback(struct upstream_set *s, size_t i)
-{
-    prom_inc(&s->m->up_edns_fallbacks[i]);
-}
-
-void upstream_note_no_edns(struct upstream_set *s, size_t i)
+/* Upstream i answered our query without EDNS (after rejecting it with
+ * EDNS): ask it without EDNS for --no-edns-ttl. */
+static void note_no_edns(struct upstream_set *s, size_t i)
 {
     struct upstream *u = &s->ups[i];
     uint64_t now = evloop_now_ms(s->loop);
@@ -436,14 +445,9 @@ void upstream_note_no_edns(struct upstream_set *s, size_t i)
     u->no_edns_until_ms = until;
 }
 
-void upstream_note_failure(struct upstream_set *s, size_t i,
-                           enum upstream_fail_reason why)
+static size_t order(void *impl, size_t *idx, size_t cap)
 {
-    health_fail(s, i, why);
-}
-
-size_t upstream_order(struct upstream_set *s, size_t *idx, size_t cap)
-{
+    struct upstream_set *s = impl;
     size_t n = s->n < cap ? s->n : cap;
     uint32_t maxf = s->cfg->max_fails;
 
@@ -469,7 +473,200 @@ size_t upstream_order(struct upstream_set *s, size_t *idx, size_t cap)
     return n;
 }
 
+/* How long to wait for upstream i before also asking the next one: the
+ * --upstream-timeout floor, or 4 x its smoothed RTT when that is longer
+ * (a slow but healthy recursor is not hammered), at most half of
+ * --timeout. */
+static uint32_t try_timeout_ms(const struct upstream_set *s, size_t i)
+{
+    double t = RTT_TIMEOUT_FACTOR * s->ups[i].srtt_ms;
+    uint32_t floor_ms = s->cfg->try_timeout_ms;
+    uint32_t cap = s->cfg->query_timeout_ms / 2;
+
+    if (t <= floor_ms)
+        return floor_ms;
+    return t >= cap ? (cap > floor_ms ? cap : floor_ms) : (uint32_t)t;
+}
+
 /* ---- queries ------------------------------------------------------- */
+
+static void on_try_timeout(struct evloop *loop, struct ev_timer *t,
+                           void *arg);
+
+static struct upq *upq_new(struct upstream_set *s, size_t i,
+                           const uint8_t *lname, size_t nlen, uint16_t qtype,
+                           uint16_t qclass, int is_probe)
+{
+    struct upq *q = calloc(1, sizeof(*q));
+
+    if (!q || nlen > sizeof(q->lname)) {
+        free(q);
+        return NULL;
+    }
+    q->s = s;
+    q->up = i;
+    memcpy(q->lname, lname, nlen);
+    q->nlen = nlen;
+    q->qtype = qtype;
+    q->qclass = qclass;
+    q->is_probe = is_probe;
+    if (!is_probe && !(q->try_timer = evloop_timer_new(s->loop,
+                                                      on_try_timeout, q))) {
+        free(q);
+        return NULL;
+    }
+    return q;
+}
+
+static void upq_free(struct upq *q)
+{
+    struct upstream *u = &q->s->ups[q->up];
+
+    if (u->probe == q)
+        u->probe = NULL;
+    evloop_timer_free(q->try_timer);
+    free(q);
+}
+
+/* q's last callback (unless cancelled); then q is gone. */
+static void upq_end(struct upq *q, enum upq_status st,
+                    const struct upq_answer *a)
+{
+    if (q->try_timer)
+        evloop_timer_stop(q->try_timer);
+    if (q->cb)
+        q->cb(q->arg, q, st, a);
+    upq_free(q);
+}
+
+static void ares_done(void *arg, int status, int timeouts,
+                      unsigned char *abuf, int alen);
+
+/* Sends q's question to its upstream, with EDNS (kind EDNS_TRY_EDNS) or
+ * without, on the channel that may carry it. Returns 0, or -1 if it failed
+ * at once (counted against the upstream). */
+static int ask(struct upq *q, enum edns_try kind)
+{
+    struct upstream_set *s = q->s;
+    struct upstream *u = &s->ups[q->up];
+    uint8_t qb[QUERY_BUF];
+    uint16_t id = new_id(s);
+    int len = dns_query_build(qb, sizeof(qb), id, q->lname, q->nlen,
+                              q->qtype, q->qclass,
+                              kind == EDNS_TRY_EDNS ? DNS_EDNS_UDP : 0);
+    enum chan_kind ck = len > 0 && edns_query_is_strippable(qb, (size_t)len)
+                            ? CHAN_EDNS : CHAN_PLAIN;
+    struct chan *c;
+
+    if (len > 0 && !u->cur[ck])
+        renew(s, q->up, ck, NULL);
+    if (len <= 0 || !(c = u->cur[ck])) {
+        health_fail(s, q->up, UF_ERROR);
+        release_id(s, id);
+        return -1;
+    }
+    q->ch = c;
+    q->id = id;
+    q->kind = kind;
+    q->sent_ns = evloop_clock_ns();
+    q->in_send = 1;
+    q->failed_in_send = 0;
+    c->outstanding++;
+    c->sent++;
+    prom_inc(&s->m->up_queries[q->up]);
+    c->busy++;
+    ares_send(c->ch, qb, len, ares_done, q);
+    c->busy--;
+    q->in_send = 0;
+    chan_after(c);
+    return q->failed_in_send ? -1 : 0;
+}
+
+/* The per-try timeout passed without an answer: counts a timeout against
+ * the upstream (once) and renews its socket. */
+static void count_timeout(struct upq *q)
+{
+    if (q->timeout_counted)
+        return;
+    q->timeout_counted = 1;
+    health_fail(q->s, q->up, UF_TIMEOUT);
+    renew(q->s, q->up, q->ch->kind, q->ch);
+}
+
+static void on_try_timeout(struct evloop *loop, struct ev_timer *t,
+                           void *arg)
+{
+    struct upq *q = arg;
+
+    count_timeout(q);
+    if (q->cb)
+        q->cb(q->arg, q, UPQ_SLOW, NULL);
+}
+
+/* q's EDNS query was answered FORMERR or NOTIMP: asks the same upstream the
+ * same question without EDNS, in place (no failure, no try used up; the
+ * per-try timeout starts again unless it has passed). Returns 0 if sent. */
+static int fall_back(struct upq *q)
+{
+    prom_inc(&q->s->m->up_edns_fallbacks[q->up]);
+    if (ask(q, EDNS_TRY_FALLBACK) < 0)
+        return -1;
+    if (!q->timeout_counted)
+        evloop_timer_start(q->try_timer, try_timeout_ms(q->s, q->up));
+    return 0;
+}
+
+/* An answer (any rcode) to q's current query: health first, then the
+ * EDNS fallback, then the answer checked and compiled for the caller. */
+static void answered(struct upq *q, const uint8_t *abuf, size_t alen)
+{
+    struct upstream_set *s = q->s;
+    struct upstream *u = &s->ups[q->up];
+    unsigned rcode = dns_get16(abuf + DNS_OFF_FLAGS) & DNS_F_RCODE;
+    uint64_t rtt_ns = evloop_clock_ns() - q->sent_ns;
+    enum edns_verdict v;
+    struct dns_compiled c;
+
+    if (q->is_probe) {
+        health_ok(s, q->up, rtt_ns);
+    } else if (rcode == DNS_R_SERVFAIL) {
+        /* Counted, and retried elsewhere by the caller, but a server that
+         * answers is alive: one broken domain must not mark the cluster
+         * DNS down... */
+        prom_inc(&s->m->up_failures[q->up][UF_SERVFAIL]);
+        /* ...yet it should lose ties: its RTT estimate takes a long sample
+         * (one that keeps its per-try timeout at the floor). */
+        u->srtt_ms = (1 - RTT_ALPHA) * u->srtt_ms +
+                     RTT_ALPHA * (double)s->cfg->try_timeout_ms /
+                         RTT_TIMEOUT_FACTOR;
+    } else if (rcode == DNS_R_REFUSED) {
+        health_fail(s, q->up, UF_REFUSED);
+    } else {
+        health_ok(s, q->up, rtt_ns);
+    }
+    if (!q->cb) {
+        upq_free(q);
+        return;
+    }
+    v = edns_verdict(q->kind, rcode);
+    if (v == EDNS_RETRY_PLAIN && fall_back(q) == 0)
+        return;
+    dnsw_init(s->wr, s->wbuf, DNS_MAX_MSG);
+    if (dns_response_compile(abuf, alen, q->lname, q->nlen, q->qtype,
+                             q->qclass, s->wr, &c) < 0) {
+        health_fail(s, q->up, UF_MALFORMED);    /* it answered, but badly */
+        upq_end(q, UPQ_FAILED, NULL);
+        return;
+    }
+    if (c.rcode == DNS_R_SERVFAIL || c.rcode == DNS_R_REFUSED) {
+        upq_end(q, UPQ_FAILED, NULL);           /* counted above */
+        return;
+    }
+    if (v == EDNS_REMEMBER_PLAIN)
+        note_no_edns(s, q->up);
+    struct upq_answer a = {&c, s->wbuf, s->wr->len};
+    upq_end(q, UPQ_ANSWER, &a);
+}
 
 static void ares_done(void *arg, int status, int timeouts,
                       unsigned char *abuf, int alen)
@@ -481,33 +678,11 @@ static void ares_done(void *arg, int status, int timeouts,
     q->ch->outstanding--;
     release_id(s, q->id);
     if (status == ARES_EDESTRUCTION || s->closing) {
-        free(q);
+        upq_free(q);
         return;
     }
     if (status == ARES_SUCCESS && abuf && alen >= DNS_HEADER_LEN) {
-        unsigned rcode = abuf[3] & DNS_F_RCODE;
-
-        if (q->is_probe) {
-            health_ok(s, q->up, evloop_clock_ns() - q->sent_ns);
-        } else if (rcode == DNS_R_SERVFAIL) {
-            /* Counted, and retried elsewhere by the caller, but a server
-             * that answers is alive: one broken domain must not mark the
-             * cluster DNS down. */
-            struct upstream *u = &s->ups[q->up];
-
-            prom_inc(&s->m->up_failures[q->up][UF_SERVFAIL]);
-            /* ...yet it should lose ties: its RTT estimate takes a long
-             * sample (one that keeps its per-try timeout at the floor). */
-            u->srtt_ms = (1 - RTT_ALPHA) * u->srtt_ms +
-                         RTT_ALPHA * (double)s->cfg->try_timeout_ms /
-                             RTT_TIMEOUT_FACTOR;
-        } else if (rcode == DNS_R_REFUSED)
-            health_fail(s, q->up, UF_REFUSED);
-        else
-            health_ok(s, q->up, evloop_clock_ns() - q->sent_ns);
-        if (q->cb)
-            q->cb(q->arg, q, UPQ_ANSWER, abuf, (size_t)alen);
-        free(q);
+        answered(q, abuf, (size_t)alen);
         return;
     }
     if (status == ARES_ETIMEOUT) {
@@ -520,124 +695,81 @@ static void ares_done(void *arg, int status, int timeouts,
     }
     if (q->in_send) {
         q->failed_in_send = 1;
-        return;                 /* upstream_send reports it */
+        return;                 /* ask() reports it */
     }
-    if (q->cb)
-        q->cb(q->arg, q, UPQ_FAILED, NULL, 0);
-    free(q);
+    upq_end(q, UPQ_FAILED, NULL);
 }
 
-struct upq *upstream_send(struct upstream_set *s, size_t i, const uint8_t *qb,
-                          size_t qlen, upq_cb cb, void *arg)
+static struct upq *send_query(void *impl, size_t i, const uint8_t *lname,
+                              size_t nlen, uint16_t qtype, uint16_t qclass,
+                              upq_cb cb, void *arg)
 {
-    struct upstream *u = &s->ups[i];
-    enum chan_kind kind = edns_query_is_strippable(qb, qlen) ? CHAN_EDNS
-                                                             : CHAN_PLAIN;
-    struct upq *q;
-    struct chan *c;
+    struct upstream_set *s = impl;
+    struct upq *q = upq_new(s, i, lname, nlen, qtype, qclass, 0);
 
-    if (!u->cur[kind])
-        renew(s, i, kind, NULL);
-    if (!(c = u->cur[kind]) || !(q = calloc(1, sizeof(*q)))) {
+    if (!q) {
         health_fail(s, i, UF_ERROR);
-        if (qlen >= 2)
-            release_id(s, dns_get16(qb));
         return NULL;
     }
-    q->s = s;
-    q->up = i;
-    q->ch = c;
+    if (ask(q, edns_ok(s, i) ? EDNS_TRY_EDNS : EDNS_TRY_PLAIN) < 0) {
+        upq_free(q);
+        return NULL;
+    }
     q->cb = cb;
     q->arg = arg;
-    q->id = dns_get16(qb);
-    q->sent_ns = evloop_clock_ns();
-    q->in_send = 1;
-    c->outstanding++;
-    c->sent++;
-    prom_inc(&s->m->up_queries[i]);
-    c->busy++;
-    ares_send(c->ch, qb, (int)qlen, ares_done, q);
-    c->busy--;
-    q->in_send = 0;
-    chan_after(c);
-    if (q->failed_in_send) {
-        free(q);
-        return NULL;
-    }
+    evloop_timer_start(q->try_timer, try_timeout_ms(s, i));
     return q;
 }
 
-void upstream_try_timeout(struct upstream_set *s, struct upq *q)
-{
-    if (q->timeout_counted)
-        return;
-    q->timeout_counted = 1;
-    health_fail(s, q->up, UF_TIMEOUT);
-    renew(s, q->up, q->ch->kind, q->ch);
-}
-
-void upstream_detach(struct upq *q)
+static void cancel_query(void *impl, struct upq *q)
 {
     q->cb = NULL;
     q->arg = NULL;
+    if (q->try_timer)
+        evloop_timer_stop(q->try_timer);
 }
 
-size_t upstream_index(const struct upq *q)
+struct upstream_iface upstream_iface(struct upstream_set *s)
 {
-    return q->up;
-}
+    struct upstream_iface iface = {
+        .order = order, .send = send_query, .cancel = cancel_query,
+        .impl = s,
+    };
 
-uint32_t upstream_try_timeout_ms(const struct upstream_set *s, size_t i)
-{
-    double t = RTT_TIMEOUT_FACTOR * s->ups[i].srtt_ms;
-    uint32_t floor_ms = s->cfg->try_timeout_ms;
-    uint32_t cap = s->cfg->query_timeout_ms / 2;
-
-    if (t <= floor_ms)
-        return floor_ms;
-    return t >= cap ? (cap > floor_ms ? cap : floor_ms) : (uint32_t)t;
+    return iface;
 }
 
 /* ---- probes and periodic renewal ----------------------------------- */
-
-static void probe_done(void *arg, struct upq *q, enum upq_status st,
-                       const uint8_t *abuf, size_t alen)
-{
-    struct upstream_set *s = arg;
-
-    (void)st; (void)abuf; (void)alen;
-    s->ups[q->up].probe = NULL;
-}
 
 static void probe_tick(struct evloop *loop, struct ev_timer *t, void *arg)
 {
     struct upstream_set *s = arg;
     static const uint8_t root[] = {0};
-    uint8_t qb[PROBE_QUERY_MAX];
     int any = 0;
 
     for (size_t i = 0; i < s->n; i++) {
         struct upstream *u = &s->ups[i];
-        int len;
 
         if (u->fails == 0)
             continue;
         any = 1;
         if (u->probe) {
             /* Unanswered within the per-try timeout: a failure, and the
-             * next probe goes out on a fresh socket. */
+             * next probe goes out on a fresh socket. The old one ends on
+             * its own. */
             if (evloop_now_ms(loop) - u->probe_sent_ms < s->cfg->try_timeout_ms)
                 continue;
-            upstream_try_timeout(s, u->probe);
-            upstream_detach(u->probe);
+            count_timeout(u->probe);
             u->probe = NULL;
         }
-        len = dns_query_build(qb, sizeof(qb), upstream_new_id(s), root,
-                              sizeof(root), DNS_T_NS, DNS_C_IN, DNS_EDNS_UDP);
         u->probe_sent_ms = evloop_now_ms(loop);
-        u->probe = upstream_send(s, i, qb, (size_t)len, probe_done, s);
-        if (u->probe)
-            u->probe->is_probe = 1;
+        if (!(u->probe = upq_new(s, i, root, sizeof(root), DNS_T_NS,
+                                 DNS_C_IN, 1)))
+            continue;
+        if (ask(u->probe, EDNS_TRY_EDNS) < 0) {
+            upq_free(u->probe);
+            u->probe = NULL;
+        }
     }
     if (any)
         evloop_timer_start(t, s->cfg->probe_interval_ms);
@@ -678,7 +810,9 @@ struct upstream_set *upstream_set_new(struct evloop *loop,
         s->rng = 1;
     s->probe_timer = evloop_timer_new(loop, probe_tick, s);
     s->renew_timer = evloop_timer_new(loop, renew_tick, s);
-    if (!s->probe_timer || !s->renew_timer) {
+    s->wr = malloc(sizeof(*s->wr));
+    s->wbuf = malloc(DNS_MAX_MSG);
+    if (!s->probe_timer || !s->renew_timer || !s->wr || !s->wbuf) {
         upstream_set_free(s);
         return NULL;
     }
@@ -714,5 +848,7 @@ void upstream_set_free(struct upstream_set *s)
     }
     evloop_timer_free(s->probe_timer);
     evloop_timer_free(s->renew_timer);
+    free(s->wr);
+    free(s->wbuf);
     free(s);
 }

@@ -1,4 +1,8 @@
-/* worker.c - a worker's lifecycle and the query path; see worker.h. */
+/* worker.c - a worker's lifecycle and the query path; see worker.h.
+ *
+ * The worker wires the parts: the server hands every query to on_query
+ * (hosts, cache, then the resolver); the resolver hands every answer that
+ * comes later to on_resolved, which gives it to the server. */
 #include "worker.h"
 
 #include <errno.h>
@@ -8,9 +12,14 @@
 #include <sys/eventfd.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
+#include <sys/types.h>
 #include <unistd.h>
 
 #include "answer.h"
+#include "cache.h"
+#include "dnswire.h"
+#include "evloop.h"
+#include "hosts.h"
 #include "log.h"
 #include "resolver.h"
 #include "server.h"
@@ -21,9 +30,30 @@ enum {
     NS_PER_S = 1000000000,
 };
 
+struct worker {
+    int id;
+    const struct config *cfg;
+    struct evloop *loop;
+    struct cache *cache;
+    struct hosts *hosts;
+    struct upstream_set *ups;
+    struct resolver *res;
+    struct server *srv;
+    struct worker_metrics m;
+    struct dns_writer *wr;          /* scratch for --hosts answers, on wbuf */
+    uint8_t *wbuf;                  /* DNS_MAX_MSG */
+    int notify_fd;                  /* eventfd: stop / reload requests */
+    int sig_fd;                     /* signalfd, worker 0 only, else -1 */
+    int stop_req, reload_req;       /* set atomically, then notify_fd */
+    struct worker **all;            /* every worker (for worker 0) */
+    size_t nall;
+    struct ev_timer *tick;
+    struct { int64_t mtime_ns; off_t size; ino_t ino; int present; } hosts_sig;
+};
+
 /* ---- --hosts ------------------------------------------------------- */
 
-static void hosts_reload(struct worker *w, const char *why)
+static void reload_hosts(struct worker *w, const char *why)
 {
     struct stat st;
     struct hosts *h;
@@ -56,7 +86,7 @@ static void hosts_reload(struct worker *w, const char *why)
                  w->cfg->hosts_file, why, hosts_count(h), bad);
 }
 
-static void hosts_check(struct worker *w)
+static void check_hosts(struct worker *w)
 {
     struct stat st;
 
@@ -64,13 +94,13 @@ static void hosts_check(struct worker *w)
         return;
     if (stat(w->cfg->hosts_file, &st) < 0) {
         if (w->hosts_sig.present)
-            hosts_reload(w, "removed");
+            reload_hosts(w, "removed");
         return;
     }
     if (!w->hosts_sig.present ||
         w->hosts_sig.mtime_ns != (int64_t)st.st_mtim.tv_sec * NS_PER_S + st.st_mtim.tv_nsec ||
         w->hosts_sig.size != st.st_size || w->hosts_sig.ino != st.st_ino)
-        hosts_reload(w, "changed");
+        reload_hosts(w, "changed");
 }
 
 /* ---- the query path ------------------------------------------------ */
@@ -121,14 +151,16 @@ static size_t serve_cached(struct worker *w, struct cache_entry *e,
     return n;
 }
 
-size_t worker_handle_query(struct worker *w, const uint8_t *msg, size_t len,
-                           int tcp, const struct reply_to *rt, uint8_t *out,
-                           size_t cap, uint64_t t0_ns)
+/* The server's handler: the query path. */
+static enum server_verdict on_query(void *arg, const uint8_t *msg,
+                                    size_t len, const struct reply_to *rt,
+                                    uint8_t *out, size_t cap, size_t *outlen)
 {
+    struct worker *w = arg;
     struct dns_query q;
     struct client_q cq;
     struct cache_entry *e;
-    uint32_t hash;
+    int tcp = rt->tcp != NULL;
     int trunc = 0;
     size_t n;
     int r = dns_query_parse(msg, len, &q);
@@ -136,18 +168,23 @@ size_t worker_handle_query(struct worker *w, const uint8_t *msg, size_t len,
     if (r != DNS_PARSE_OK) {
         prom_inc(&w->m.malformed);
         if (r == DNS_PARSE_DROP)
-            return 0;
-        return reply_error(w, msg, len, NULL,
-                           r == DNS_PARSE_NOTIMP ? DNS_R_NOTIMP : DNS_R_FORMERR,
-                           out, cap);
+            return SERVER_DROPPED;
+        *outlen = reply_error(w, msg, len, NULL,
+                              r == DNS_PARSE_NOTIMP ? DNS_R_NOTIMP
+                                                    : DNS_R_FORMERR,
+                              out, cap);
+        return *outlen ? SERVER_ANSWERED : SERVER_DROPPED;
     }
     prom_inc(&w->m.queries[tcp ? MP_TCP : MP_UDP][metrics_qtype(q.qtype)]);
     answer_client_from_query(&cq, &q, tcp);
-    if (q.qtype == DNS_T_AXFR || q.qtype == DNS_T_IXFR)
-        return reply_error(w, msg, len, &cq, DNS_R_NOTIMP, out, cap);
+    if (q.qtype == DNS_T_AXFR || q.qtype == DNS_T_IXFR) {
+        *outlen = reply_error(w, msg, len, &cq, DNS_R_NOTIMP, out, cap);
+        return *outlen ? SERVER_ANSWERED : SERVER_DROPPED;
+    }
     if (q.has_edns && q.edns_version > 0) {
         metrics_response(&w->m, MR_NRCODES - 1);        /* "other" */
-        return answer_badvers(out, cap, msg, len, &cq);
+        *outlen = answer_badvers(out, cap, msg, len, &cq);
+        return *outlen ? SERVER_ANSWERED : SERVER_DROPPED;
     }
 
     if (w->hosts && (n = hosts_answer(w->hosts, &q, &cq, w->cfg->local_ttl,
@@ -156,11 +193,12 @@ size_t worker_handle_query(struct worker *w, const uint8_t *msg, size_t len,
         if (trunc)
             prom_inc(&w->m.truncated);
         metrics_response(&w->m, DNS_R_NOERROR);
-        return n;
+        *outlen = n;
+        return SERVER_ANSWERED;
     }
 
-    hash = cache_hash(q.lname, q.qname_len, q.qtype, q.qclass);
-    e = cache_lookup(w->cache, q.lname, q.qname_len, q.qtype, q.qclass, hash);
+    e = cache_lookup(w->cache, q.lname, q.qname_len, q.qtype, q.qclass,
+                     cache_hash(q.lname, q.qname_len, q.qtype, q.qclass));
     if (e) {
         uint32_t ttl;
         enum cache_state st = cache_state(e, evloop_now_ms(w->loop), &ttl);
@@ -169,8 +207,10 @@ size_t worker_handle_query(struct worker *w, const uint8_t *msg, size_t len,
         case CACHE_FRESH:
         case CACHE_PREFETCH:
         case CACHE_STALE_NOW:
-            if ((n = serve_cached(w, e, ttl, st, &q, &cq, out, cap)))
-                return n;
+            if ((n = serve_cached(w, e, ttl, st, &q, &cq, out, cap))) {
+                *outlen = n;
+                return SERVER_ANSWERED;
+            }
             break;
         case CACHE_STALE:               /* only if no upstream answers */
             break;
@@ -181,11 +221,21 @@ size_t worker_handle_query(struct worker *w, const uint8_t *msg, size_t len,
     }
 
     prom_inc(&w->m.cache_misses);
-    if (resolver_query(w->res, &q, &cq, rt, t0_ns) < 0) {
+    if (resolver_query(w->res, &q, &cq, rt) < 0) {
         prom_inc(&w->m.overload);
-        return reply_error(w, msg, len, &cq, DNS_R_SERVFAIL, out, cap);
+        *outlen = reply_error(w, msg, len, &cq, DNS_R_SERVFAIL, out, cap);
+        return *outlen ? SERVER_ANSWERED : SERVER_DROPPED;
     }
-    return 0;
+    return SERVER_DEFERRED;
+}
+
+/* The resolver's sink: an answer that came later goes to the server. */
+static void on_resolved(void *arg, const struct reply_to *rt,
+                        const uint8_t *msg, size_t len)
+{
+    struct worker *w = arg;
+
+    server_reply(w->srv, rt, msg, len);
 }
 
 /* ---- lifecycle ----------------------------------------------------- */
@@ -195,14 +245,14 @@ static void on_tick(struct evloop *loop, struct ev_timer *t, void *arg)
     struct worker *w = arg;
 
     prom_set(&w->m.heartbeat_ms, evloop_now_ms(loop));
-    hosts_check(w);
+    check_hosts(w);
     evloop_timer_start(t, TICK_MS);
 }
 
 static void handle_requests(struct worker *w)
 {
     if (__atomic_exchange_n(&w->reload_req, 0, __ATOMIC_ACQ_REL))
-        hosts_reload(w, "SIGHUP");
+        reload_hosts(w, "SIGHUP");
     if (__atomic_load_n(&w->stop_req, __ATOMIC_ACQUIRE))
         evloop_stop(w->loop);
 }
@@ -216,6 +266,15 @@ static void on_notify(struct evloop *loop, int fd, unsigned events, void *arg)
     handle_requests(arg);
 }
 
+static void request_reload(struct worker *w)
+{
+    uint64_t one = 1;
+
+    __atomic_store_n(&w->reload_req, 1, __ATOMIC_RELEASE);
+    if (write(w->notify_fd, &one, sizeof(one)) < 0)
+        log_warn("eventfd write: %s", strerror(errno));
+}
+
 static void on_signal(struct evloop *loop, int fd, unsigned events, void *arg)
 {
     struct worker *w = arg;
@@ -224,7 +283,7 @@ static void on_signal(struct evloop *loop, int fd, unsigned events, void *arg)
     while (read(fd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
         for (size_t i = 0; i < w->nall; i++) {
             if (si.ssi_signo == SIGHUP)
-                worker_request_reload(w->all[i]);
+                request_reload(w->all[i]);
             else
                 worker_request_stop(w->all[i]);
         }
@@ -238,15 +297,6 @@ void worker_request_stop(struct worker *w)
     uint64_t one = 1;
 
     __atomic_store_n(&w->stop_req, 1, __ATOMIC_RELEASE);
-    if (write(w->notify_fd, &one, sizeof(one)) < 0)
-        log_warn("eventfd write: %s", strerror(errno));
-}
-
-void worker_request_reload(struct worker *w)
-{
-    uint64_t one = 1;
-
-    __atomic_store_n(&w->reload_req, 1, __ATOMIC_RELEASE);
     if (write(w->notify_fd, &one, sizeof(one)) < 0)
         log_warn("eventfd write: %s", strerror(errno));
 }
@@ -272,6 +322,9 @@ int worker_own_signals(struct worker *w, struct worker **all, size_t nall)
 struct worker *worker_new(const struct config *cfg, int id, int reuseport)
 {
     struct worker *w = calloc(1, sizeof(*w));
+    struct server_handler handler = {.query = on_query, .arg = w};
+    struct resolver_sink sink = {.reply = on_resolved, .arg = w};
+    struct upstream_iface ups;
 
     if (!w)
         return NULL;
@@ -285,24 +338,25 @@ struct worker *worker_new(const struct config *cfg, int id, int reuseport)
     w->cache = cache_new(cfg->cache_size);
     w->wr = malloc(sizeof(*w->wr));
     w->wbuf = malloc(DNS_MAX_MSG);
-    w->obuf = malloc(DNS_MAX_MSG);
     w->notify_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-    if (!w->loop || !w->cache || !w->wr || !w->wbuf || !w->obuf ||
-        w->notify_fd < 0) {
+    if (!w->loop || !w->cache || !w->wr || !w->wbuf || w->notify_fd < 0) {
         log_error("worker %d: out of memory or descriptors", id);
         goto fail;
     }
     dnsw_init(w->wr, w->wbuf, DNS_MAX_MSG);
     w->m.cache_entries = cache_count_atomic(w->cache);
     w->m.cache_evictions = cache_evictions(w->cache);
-    if (!(w->ups = upstream_set_new(w->loop, cfg, &w->m, id)) ||
-        !(w->res = resolver_new(w)) || !(w->srv = server_new(w, reuseport)))
+    if (!(w->ups = upstream_set_new(w->loop, cfg, &w->m, id)))
+        goto fail;
+    ups = upstream_iface(w->ups);
+    if (!(w->res = resolver_new(w->loop, cfg, w->cache, &w->m, &ups, &sink)) ||
+        !(w->srv = server_new(w->loop, cfg, &w->m, reuseport, &handler)))
         goto fail;
     if (evloop_io_set(w->loop, w->notify_fd, EV_READ, on_notify, w) < 0 ||
         !(w->tick = evloop_timer_new(w->loop, on_tick, w)))
         goto fail;
     if (cfg->hosts_file) {
-        hosts_reload(w, "start");
+        reload_hosts(w, "start");
         if (!w->hosts) {
             log_error("hosts %s: cannot load", cfg->hosts_file);
             goto fail;
@@ -316,6 +370,11 @@ fail:
     return NULL;
 }
 
+struct worker_metrics *worker_get_metrics(struct worker *w)
+{
+    return &w->m;
+}
+
 int worker_run(struct worker *w)
 {
     handle_requests(w);     /* a stop may have come before the loop ran */
@@ -326,8 +385,8 @@ void worker_free(struct worker *w)
 {
     if (!w)
         return;
+    resolver_free(w->res);          /* replies to the server, cancels tries */
     upstream_set_free(w->ups);
-    resolver_free(w->res);
     server_free(w->srv);
     if (w->tick)
         evloop_timer_free(w->tick);
@@ -345,7 +404,6 @@ void worker_free(struct worker *w)
     evloop_free(w->loop);
     free(w->wr);
     free(w->wbuf);
-    free(w->obuf);
     metrics_free(&w->m);
     free(w);
 }
