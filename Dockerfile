@@ -25,16 +25,22 @@ RUN make -j2 build/portico-controller build/portico-dnscache \
 
 FROM ${BASE_IMAGE}
 # nginx binds 80/443 as uid 101 through a file capability (as
-# ingress-nginx does): set here, in the layer that installs the binary.
+# ingress-nginx does), set here in the layer that installs the binary.
 # Non-root users get no ambient capabilities in Kubernetes, so this is the
-# only way; the container must allow privilege escalation for exec to
-# honour it (see charts/portico). libcap2-bin stays (iproute2, which nginx
-# depends on, needs it; getcap shows the capability).
+# only way; the nginx container must allow privilege escalation for exec
+# to honour it (see charts/portico). The capability is on a copy,
+# /usr/lib/portico/nginx, which only the nginx container runs: exec of a
+# binary with a file capability fails (EPERM) where the capability is not
+# in the bounding set, as in the controller container (drop ALL), which
+# runs Debian's plain /usr/sbin/nginx for `nginx -t`. libcap2-bin stays
+# (iproute2, which nginx depends on, needs it; getcap shows the capability).
 RUN apt-get update \
     && apt-get install -y --no-install-recommends \
         nginx libc-ares2 libjson-c5 libcurl4 libssl3 libyaml-0-2 \
         libmicrohttpd12 ca-certificates libcap2-bin \
-    && setcap cap_net_bind_service=+ep /usr/sbin/nginx \
+    && install -d /usr/lib/portico \
+    && cp -p /usr/sbin/nginx /usr/lib/portico/nginx \
+    && setcap cap_net_bind_service=+ep /usr/lib/portico/nginx \
     && rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin /var/log/apt \
               /var/log/dpkg.log /etc/nginx/sites-enabled/default \
     && groupadd --gid 101 portico \

@@ -46,6 +46,7 @@ PROGRAMS := $(BUILD)/portico-dnscache $(BUILD)/portico-vault \
 NGX_MODULE := $(BUILD)/ngx_http_upstream_resolve_module.so
 
 .PHONY: all deps test unit unit-asan fuzz fuzz-smoke integration run clean \
+        image pod-test \
         bench-dns bench-module bench-module-start bench-controller check-leftovers
 
 all: $(PROGRAMS) $(NGX_MODULE) unit-bins
@@ -137,7 +138,17 @@ $(BUILD)/tools/helm:
 integration: $(PROGRAMS) $(NGX_MODULE) $(BUILD)/tools/helm
 	cd tests/integration && PORTICO_BUILD=$(abspath $(BUILD)) $(PYTEST) -q -ra \
 	    -p no:cacheprovider --basetemp=$(abspath $(BUILD))/pytest-tmp \
-	    $(PYTEST_ARGS) .
+	    -m "not pod" $(PYTEST_ARGS) .
+
+# The container image (podman, base image from Debian's mirror by
+# debootstrap), and the pod test that runs the chart's pod from it.
+image:
+	@scripts/build-image
+
+pod-test: $(PROGRAMS) $(NGX_MODULE) $(BUILD)/tools/helm image
+	cd tests/integration && PORTICO_BUILD=$(abspath $(BUILD)) $(PYTEST) -q -ra \
+	    -p no:cacheprovider --basetemp=$(abspath $(BUILD))/pytest-tmp-pod \
+	    -m pod $(PYTEST_ARGS) .
 
 check-leftovers:
 	@scripts/check-leftovers
@@ -151,6 +162,7 @@ test:
 	@scripts/install-deps
 	@$(MAKE) --no-print-directory all
 	@$(MAKE) --no-print-directory unit unit-asan fuzz-smoke integration
+	@$(MAKE) --no-print-directory pod-test
 	@$(MAKE) --no-print-directory check-leftovers
 
 run:

@@ -105,9 +105,12 @@ def test_every_container_is_non_root_read_only_with_no_capability_but_nginx_bind
         assert sc["readOnlyRootFilesystem"] is True
         assert sc["runAsNonRoot"] is True
         assert sc["capabilities"]["drop"] == ["ALL"]
-        if c["name"] == "nginx":
-            # The file capability on /usr/sbin/nginx needs exec without
-            # no_new_privs, and NET_BIND_SERVICE in the bounding set.
+        if c["name"] in ("nginx", "controller"):
+            # nginx (and the controller's `nginx -t`, which binds the
+            # listen ports too) use the file capability on
+            # /usr/lib/portico/nginx: it needs exec without no_new_privs
+            # and NET_BIND_SERVICE in the bounding set.
+            assert "--nginx-binary=/usr/lib/portico/nginx" in c["args"]
             assert sc["capabilities"]["add"] == ["NET_BIND_SERVICE"]
             assert sc["allowPrivilegeEscalation"] is True
         else:
@@ -117,9 +120,11 @@ def test_every_container_is_non_root_read_only_with_no_capability_but_nginx_bind
 
 def test_nginx_on_high_ports_needs_no_capability_at_all():
     c = containers_of("--set", "nginx.ports.http=8080,nginx.ports.https=8443")
-    sc = c["nginx"]["securityContext"]
-    assert "add" not in sc["capabilities"]
-    assert sc["allowPrivilegeEscalation"] is False
+    for name in ("nginx", "controller"):
+        sc = c[name]["securityContext"]
+        assert "add" not in sc["capabilities"]
+        assert sc["allowPrivilegeEscalation"] is False
+        assert not [a for a in c[name]["args"] if "nginx-binary" in a]
     assert "--http-port=8080" in c["controller"]["args"]
 
 
