@@ -22,8 +22,6 @@ static const char W_AUTH_EXTERNAL[] =
     "external authentication (auth-url)" FAIL_CLOSED;
 static const char W_AUTH_TLS[] =
     "client certificate authentication" FAIL_CLOSED;
-static const char W_SOURCE_RANGE[] =
-    "filtering by client address" FAIL_CLOSED;
 static const char W_LIMIT[] =
     "rate, connection and bandwidth limiting" FAIL_CLOSED;
 static const char W_SATISFY[] =
@@ -63,6 +61,12 @@ static const char W_FASTCGI[] =
 #define SUPPORTED(n, i, g, e, d) \
     {.name = n, .state = ANN_SUPPORTED, .id = i, .grammar = g, .effect = e, \
      .directive = d}
+#define ACCESS(n, i, g) \
+    {.name = n, .state = ANN_SUPPORTED, .flags = ANN_ACCESS, .id = i, \
+     .grammar = g, .effect = ANN_EFFECT_ACCESS}
+#define ACCESS_ALIAS(n, i, g, a) \
+    {.name = n, .state = ANN_SUPPORTED, .flags = ANN_ACCESS, .id = i, \
+     .grammar = g, .effect = ANN_EFFECT_ACCESS, .alias_of = a}
 #define REFUSED(n, f, w) {.name = n, .state = ANN_REFUSED, .flags = f, .why = w}
 #define REFUSED_ALIAS(n, f, w, a) \
     {.name = n, .state = ANN_REFUSED, .flags = f, .why = w, .alias_of = a}
@@ -74,7 +78,8 @@ const struct ann_def ann_table[] = {
     REFUSED("affinity", 0, W_NOT_YET),
     REFUSED("affinity-canary-behavior", 0, W_NOT_YET),
     REFUSED("affinity-mode", 0, W_NOT_YET),
-    REFUSED("allowlist-source-range", ANN_ACCESS, W_SOURCE_RANGE),
+    ACCESS("allowlist-source-range", ANN_ALLOWLIST_SOURCE_RANGE,
+           validate_cidr_list),
     REFUSED("app-root", 0, W_NOT_YET),
     REFUSED("auth-always-set-cookie", ANN_ACCESS, W_AUTH_EXTERNAL),
     REFUSED("auth-cache-duration", ANN_ACCESS, W_AUTH_EXTERNAL),
@@ -130,7 +135,8 @@ const struct ann_def ann_table[] = {
             "Ingress is refused rather than served without them)"),
     REFUSED("custom-http-errors", 0, W_NOT_YET),
     REFUSED("default-backend", 0, W_NOT_YET),
-    REFUSED("denylist-source-range", ANN_ACCESS, W_SOURCE_RANGE),
+    ACCESS("denylist-source-range", ANN_DENYLIST_SOURCE_RANGE,
+           validate_cidr_list),
     REFUSED("disable-proxy-intercept-errors", 0, W_NOT_YET),
     IGNORED("enable-access-log",
             "Portico's nginx writes no access log (access_log off)"),
@@ -249,8 +255,8 @@ const struct ann_def ann_table[] = {
     REFUSED("upstream-vhost", 0, W_NOT_YET),
     REFUSED("use-port-in-redirects", 0, W_NOT_YET),
     REFUSED("use-regex", 0, W_NOT_YET),
-    REFUSED_ALIAS("whitelist-source-range", ANN_ACCESS, W_SOURCE_RANGE,
-                  "allowlist-source-range"),
+    ACCESS_ALIAS("whitelist-source-range", ANN_ALLOWLIST_SOURCE_RANGE,
+                 validate_cidr_list, "allowlist-source-range"),
     REFUSED("x-forwarded-prefix", 0, W_NOT_YET),
 };
 

@@ -54,6 +54,9 @@ enum ann_effect {
     ANN_EFFECT_PROFILE,     /* a directive in the Ingress's profile
                                location (nginx.conf): a reload */
     ANN_EFFECT_TABLE,       /* route table data: a table swap */
+    ANN_EFFECT_ACCESS,      /* access control in the profile location,
+                               rendered by controller/access.c (several
+                               directives, http-level zones): a reload */
 };
 
 /* Flags of an entry. */
@@ -68,6 +71,8 @@ enum ann_id {
     ANN_PROXY_CONNECT_TIMEOUT,
     ANN_PROXY_READ_TIMEOUT,
     ANN_PROXY_SEND_TIMEOUT,
+    ANN_ALLOWLIST_SOURCE_RANGE,
+    ANN_DENYLIST_SOURCE_RANGE,
     ANN_ID_COUNT
 };
 

@@ -23,6 +23,7 @@
 #include "httpd.h"
 #include "log.h"
 #include "netaddr.h"
+#include "controller/access.h"
 #include "controller/dirsource.h"
 #include "controller/kube/kube.h"
 #include "controller/lint.h"
@@ -110,6 +111,11 @@ struct opts {
     const char *output;
     int list_annotations;
     int vault_enabled;
+    int use_forwarded_headers;
+    const char *forwarded_for_header;
+    int use_proxy_protocol;
+    const char *proxy_real_ip_cidr;
+    struct buf real_ip_from;        /* canonical proxy_real_ip_cidr */
     struct vault_config vault;
     struct certs_config certs;
 };
@@ -281,6 +287,21 @@ static const struct flag controller_flags[] = {
      "certificate files (default PREFIX/certs)"},
     {"debounce", required_argument, "DURATION", set_duration_ms,
      OPT(debounce_ms), "coalesce changes for this long (default 100ms)"},
+    FLAG_SECTION("Client address (for allow-lists and limits; off by default):"),
+    {"use-forwarded-headers", optional_argument, NULL, flag_set_bool,
+     OPT(use_forwarded_headers), "the client address is the rightmost one in\n"
+     "--forwarded-for-header not in\n"
+     "--proxy-real-ip-cidr, on connections from\n"
+     "those proxies (needs --proxy-real-ip-cidr)"},
+    {"forwarded-for-header", required_argument, "NAME", flag_set_str,
+     OPT(forwarded_for_header), "(default X-Forwarded-For)"},
+    {"use-proxy-protocol", optional_argument, NULL, flag_set_bool,
+     OPT(use_proxy_protocol), "listeners expect the PROXY protocol (v1/v2)\n"
+     "and take the client address from it, on\n"
+     "connections from --proxy-real-ip-cidr"},
+    {"proxy-real-ip-cidr", required_argument, "A,B", flag_set_str,
+     OPT(proxy_real_ip_cidr), "the load balancers or proxies trusted to\n"
+     "tell the client address (IPv4/IPv6 networks)"},
     FLAG_SECTION("Publishing (kube source; only the leader writes):"),
     {"publish-service", required_argument, "NS/NAME", flag_set_str,
      OPT(publish_service), "copy this Service's load-balancer address\n"
@@ -369,6 +390,50 @@ static int parse_resolve_ttl(const char *v, char *out, size_t outlen)
     return 0;
 }
 
+/* The flags that say how the client address is found (access.h). Trust
+ * is never implied: forwarded headers and the PROXY protocol need the
+ * proxies' networks, else any client could claim any address and pass
+ * an allow-list (ingress-nginx trusts 0.0.0.0/0 by default). */
+static int check_client_address(struct opts *o)
+{
+    char err[256];
+
+    if (access_check_header_name(o->forwarded_for_header, err,
+                                 sizeof(err)) < 0) {
+        fprintf(stderr, PROGRAM ": --forwarded-for-header: %s\n", err);
+        return -1;
+    }
+    if (o->use_forwarded_headers && o->use_proxy_protocol) {
+        fprintf(stderr, PROGRAM ": --use-forwarded-headers and "
+                "--use-proxy-protocol together are not supported: choose "
+                "the one your load balancer speaks\n");
+        return -1;
+    }
+    if (o->proxy_real_ip_cidr &&
+        (cidr_list_canonical(o->proxy_real_ip_cidr,
+                             strlen(o->proxy_real_ip_cidr), &o->real_ip_from,
+                             err, sizeof(err)) < 0 ||
+         buf_failed(&o->real_ip_from))) {
+        fprintf(stderr, PROGRAM ": --proxy-real-ip-cidr: %s\n", err);
+        return -1;
+    }
+    if ((o->use_forwarded_headers || o->use_proxy_protocol) &&
+        !o->proxy_real_ip_cidr) {
+        fprintf(stderr, PROGRAM ": --%s needs --proxy-real-ip-cidr (the "
+                "proxies trusted to tell the client address)\n",
+                o->use_forwarded_headers ? "use-forwarded-headers"
+                                         : "use-proxy-protocol");
+        return -1;
+    }
+    if (o->proxy_real_ip_cidr && !o->use_forwarded_headers &&
+        !o->use_proxy_protocol) {
+        fprintf(stderr, PROGRAM ": --proxy-real-ip-cidr needs "
+                "--use-forwarded-headers or --use-proxy-protocol\n");
+        return -1;
+    }
+    return 0;
+}
+
 /* Checks what the flags say together, and fills the defaults that depend
  * on other flags. */
 static int check_opts(struct opts *o)
@@ -407,6 +472,8 @@ static int check_opts(struct opts *o)
         fprintf(stderr, PROGRAM ": --worker-processes: a number or auto\n");
         return -1;
     }
+    if (check_client_address(o) < 0)
+        return -1;
     if (o->drain_ms >= o->shutdown_timeout_ms) {
         fprintf(stderr, PROGRAM ": --drain-period must be shorter than "
                 "--shutdown-timeout\n");
@@ -463,6 +530,8 @@ static int parse_args(struct opts *o, int argc, char **argv)
     o->level = LOG_INFO;
     o->nginx_annotations = 1;
     o->output = "text";
+    o->forwarded_for_header = "X-Forwarded-For";
+    buf_init(&o->real_ip_from);
     vault_config_init(&o->vault);
     certs_config_init(&o->certs);
     if (vault_config_from_env(&o->vault, err, sizeof(err)) < 0) {
@@ -894,6 +963,14 @@ static int run(struct controller *c)
             .worker_shutdown_timeout = o->worker_shutdown_timeout,
             .keepalive = KEEPALIVE,
             .error_log = "stderr",
+            .access = {
+                .real_ip_header = o->use_proxy_protocol ? "proxy_protocol"
+                                  : o->use_forwarded_headers
+                                      ? o->forwarded_for_header
+                                      : NULL,
+                .real_ip_from = o->real_ip_from.data,
+                .proxy_protocol = o->use_proxy_protocol,
+            },
         },
         .model = {
             .controller_class = o->controller_class,
@@ -985,6 +1062,7 @@ static void cleanup(struct controller *c)
         evloop_free(c->loop);
     metrics_destroy(&c->metrics);
     vault_config_free(&c->o->vault);
+    buf_free(&c->o->real_ip_from);
 }
 
 int main(int argc, char **argv)

@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "controller/validate.h"
+
 #define FIRST_LINES  1024
 #define SMALL_FORMAT 512
 
@@ -20,6 +22,17 @@ void ownedtext_free(struct ownedtext *t)
     buf_free(&t->text);
     free(t->line_owner);
     memset(t, 0, sizeof(*t));
+}
+
+void ownedtext_quoted(struct ownedtext *t, size_t owner, const char *prefix,
+                      const char *value, const char *suffix)
+{
+    size_t from = t->text.len;
+
+    buf_puts(&t->text, prefix);
+    cfg_quote(&t->text, value);
+    buf_puts(&t->text, suffix);
+    ownedtext_track(t, from, owner);
 }
 
 void ownedtext_track(struct ownedtext *t, size_t from, size_t owner)

@@ -36,6 +36,11 @@ void ownedtext_printf(struct ownedtext *t, size_t owner, const char *fmt, ...)
  * append; every line completed since then belongs to owner. */
 void ownedtext_track(struct ownedtext *t, size_t from, size_t owner);
 
+/* Appends prefix, value quoted for nginx.conf (validate.h cfg_quote) and
+ * suffix; the lines completed belong to owner. */
+void ownedtext_quoted(struct ownedtext *t, size_t owner, const char *prefix,
+                      const char *value, const char *suffix);
+
 /* Appends all of src (text and owners); src must end with a newline. */
 void ownedtext_append(struct ownedtext *t, const struct ownedtext *src);
 

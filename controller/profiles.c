@@ -16,12 +16,14 @@ struct keyed {
     size_t ingress;
 };
 
-/* A supported annotation that renders into the profile location. */
+/* A supported annotation that renders into the profile location: a
+ * proxy option, or access control (access.h). */
 static int is_profile_option(enum ann_id id)
 {
     const struct ann_def *d = ann_def_of(id);
 
-    return d && d->effect == ANN_EFFECT_PROFILE;
+    return d && (d->effect == ANN_EFFECT_PROFILE ||
+                 d->effect == ANN_EFFECT_ACCESS);
 }
 
 static int has_options(const struct model_ingress *mi)

@@ -20,36 +20,26 @@
 #define ROUTE_AND_PROXY            "portico_route; proxy_pass http://" \
                                    DISPATCH_UPSTREAM ";"
 
-/* "<prefix>" + cfg_quote(value) + "<suffix>", one owner. */
-static void emit_quoted(struct ownedtext *t, size_t owner, const char *prefix,
-                        const char *value, const char *suffix)
-{
-    size_t from = t->text.len;
-
-    buf_puts(&t->text, prefix);
-    cfg_quote(&t->text, value);
-    buf_puts(&t->text, suffix);
-    ownedtext_track(t, from, owner);
-}
-
 static void listen_lines(struct ownedtext *t, const struct render_opts *o,
                          const char *extra)
 {
     const char *addr = o->bind_address && *o->bind_address ? o->bind_address
                                                             : NULL;
+    const char *pp = o->access.proxy_protocol ? " proxy_protocol" : "";
+
     if (addr) {
         int v6 = strchr(addr, ':') != NULL;     /* [::1]:80 */
-        ownedtext_printf(t, OWNER_NONE, "    listen %s%s%s:%d%s;\n",
+        ownedtext_printf(t, OWNER_NONE, "    listen %s%s%s:%d%s%s;\n",
                          v6 ? "[" : "", addr, v6 ? "]" : "", o->http_port,
-                         extra);
-        ownedtext_printf(t, OWNER_NONE, "    listen %s%s%s:%d ssl%s;\n",
+                         extra, pp);
+        ownedtext_printf(t, OWNER_NONE, "    listen %s%s%s:%d ssl%s%s;\n",
                          v6 ? "[" : "", addr, v6 ? "]" : "", o->https_port,
-                         extra);
+                         extra, pp);
     } else {
-        ownedtext_printf(t, OWNER_NONE, "    listen %d%s;\n", o->http_port,
-                         extra);
-        ownedtext_printf(t, OWNER_NONE, "    listen %d ssl%s;\n",
-                         o->https_port, extra);
+        ownedtext_printf(t, OWNER_NONE, "    listen %d%s%s;\n", o->http_port,
+                         extra, pp);
+        ownedtext_printf(t, OWNER_NONE, "    listen %d ssl%s%s;\n",
+                         o->https_port, extra, pp);
     }
 }
 
@@ -71,8 +61,9 @@ static void routing_locations(struct ownedtext *t, const struct model *m,
             if (!d || d->effect != ANN_EFFECT_PROFILE)
                 continue;
             snprintf(prefix, sizeof(prefix), " %s ", d->directive);
-            emit_quoted(t, owner, prefix, mi->ann.values[v].value, ";");
+            ownedtext_quoted(t, owner, prefix, mi->ann.values[v].value, ";");
         }
+        access_render_location(t, owner, mi);
         ownedtext_printf(t, owner, " %s }\n", ROUTE_AND_PROXY);
     }
 }
@@ -82,7 +73,7 @@ static void routing_locations(struct ownedtext *t, const struct model *m,
 static void server_name(struct ownedtext *t, const struct model_server *sv)
 {
     if (!sv->wildcard) {
-        emit_quoted(t, sv->owner, "    server_name ", sv->host, ";\n");
+        ownedtext_quoted(t, sv->owner, "    server_name ", sv->host, ";\n");
         return;
     }
     /* The host is validated ([a-z0-9.-]); dots become [.] so no escape
@@ -108,8 +99,8 @@ static void tls_server(struct ownedtext *t, const struct model *m,
     ownedtext_printf(t, sv->owner, "server {\n");
     listen_lines(t, o, "");
     server_name(t, sv);
-    emit_quoted(t, sv->owner, "    ssl_certificate ", sv->crt, ";\n");
-    emit_quoted(t, sv->owner, "    ssl_certificate_key ", sv->key, ";\n");
+    ownedtext_quoted(t, sv->owner, "    ssl_certificate ", sv->crt, ";\n");
+    ownedtext_quoted(t, sv->owner, "    ssl_certificate_key ", sv->key, ";\n");
     routing_locations(t, m, p);
     ownedtext_printf(t, sv->owner, "}\n");
 }
@@ -220,6 +211,7 @@ static void http_settings(struct ownedtext *t, const struct model *m,
                            "60s;\nproxy_read_timeout 60s;\n");
     ownedtext_printf(t, N, "proxy_next_upstream error timeout;\n");
     ownedtext_printf(t, N, "proxy_buffering off;\n");
+    access_render_http(t, &o->access);
     /* Relative: next to this nginx.conf, so a candidate config in its own
      * folder is tested with its own candidate table. */
     /* config=: the token of the tables made for this file (routes.h). */

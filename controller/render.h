@@ -21,6 +21,7 @@
 
 #include <stddef.h>
 
+#include "controller/access.h"
 #include "controller/model.h"
 #include "controller/ownedtext.h"
 #include "controller/profiles.h"
@@ -43,6 +44,7 @@ struct render_opts {
     const char *worker_shutdown_timeout;    /* "40s"; NULL: the default */
     int keepalive;                  /* idle upstream connections */
     const char *error_log;          /* "stderr" */
+    struct access_globals access;   /* real client address (access.h) */
 };
 
 struct render_result {

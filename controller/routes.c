@@ -45,10 +45,11 @@ static void section(struct ownedtext *t, const struct profiles *p,
     }
     if (sv->has_fallback) {
         from = t->text.len;
-        /* The defaultBackend answers as it did before profiles: with the
-         * server's own settings. */
-        buf_printf(&t->text, "default %s\n",
-                   sv->fallback ? sv->fallback : "-");
+        /* The defaultBackend answers with its Ingress's options and
+         * access control, like its rules (else an allow-list or a login
+         * would not guard it). */
+        buf_puts(&t->text, "default");
+        target(t, p, sv->fallback, sv->fallback_ingress);
         ownedtext_track(t, from, sv->fallback_ingress);
     }
 }

@@ -2,7 +2,9 @@
  * (see validate.h). */
 #include "validate.h"
 
+#include <arpa/inet.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "dnsname.h"
@@ -226,6 +228,175 @@ int validate_timeout(const char *s, size_t len, char *err, size_t errlen)
     if (has_nul(s, len) || !number_with_unit(s, len, TIMEOUT_DIGITS_MAX, "smh"))
         return fail(err, errlen, "timeout", s, len,
                     "must be 1-6 digits with an optional s, m or h");
+    return 0;
+}
+
+/* ---- access-control annotations ---------------------------------------- */
+
+#define CIDR_ITEM_MAX 50        /* longest address text + "/128" */
+
+/* One "addr[/len]" item into its canonical text; 0 or -1 with why. */
+static int cidr_item(const char *s, size_t len, char out[VALIDATE_CIDR_TEXT_MAX],
+                     const char **why)
+{
+    unsigned char a[16];
+    char text[CIDR_ITEM_MAX + 1], addr[INET6_ADDRSTRLEN];
+    const char *slash;
+    int family, bits, prefix;
+
+    if (len == 0) {
+        *why = "empty item";
+        return -1;
+    }
+    if (len > CIDR_ITEM_MAX) {
+        *why = "item too long";
+        return -1;
+    }
+    memcpy(text, s, len);
+    text[len] = '\0';
+    slash = strchr(text, '/');
+    family = strchr(text, ':') ? AF_INET6 : AF_INET;
+    bits = family == AF_INET6 ? 128 : 32;
+    prefix = bits;
+    if (slash) {
+        const char *d = slash + 1;
+        size_t n = strlen(d);
+        if (n == 0 || n > 3 || strspn(d, "0123456789") != n ||
+            (n > 1 && d[0] == '0')) {
+            *why = "the prefix length must be a number";
+            return -1;
+        }
+        prefix = atoi(d);
+        if (prefix > bits) {
+            *why = family == AF_INET6 ? "an IPv6 prefix is at most 128"
+                                      : "an IPv4 prefix is at most 32";
+            return -1;
+        }
+        text[slash - text] = '\0';
+    }
+    if (inet_pton(family, text, a) != 1) {
+        *why = "not an IPv4 or IPv6 address";
+        return -1;
+    }
+    for (int i = prefix; i < bits; i++)
+        a[i / 8] &= (unsigned char)~(0x80u >> (i % 8));
+    inet_ntop(family, a, addr, sizeof(addr));
+    snprintf(out, VALIDATE_CIDR_TEXT_MAX, "%s/%d", addr, prefix);
+    return 0;
+}
+
+int cidr_list_canonical(const char *s, size_t len, struct buf *out,
+                        char *err, size_t errlen)
+{
+    size_t i = 0, items = 0;
+    const char *why = NULL;
+
+    if (has_nul(s, len))
+        return fail(err, errlen, "address list", s, len,
+                    "contains a NUL byte");
+    if (strspn(s, "0123456789abcdefABCDEF.:/, ") < len)
+        return fail(err, errlen, "address list", s, len,
+                    "only IPv4/IPv6 addresses or networks separated by ','");
+    while (i <= len) {
+        size_t end = i, a, b;
+        char item[VALIDATE_CIDR_TEXT_MAX];
+        while (end < len && s[end] != ',')
+            end++;
+        for (a = i; a < end && s[a] == ' '; a++)
+            ;
+        for (b = end; b > a && s[b - 1] == ' '; b--)
+            ;
+        if (cidr_item(s + a, b - a, item, &why) < 0)
+            return fail(err, errlen, "address list", s, len, why);
+        buf_printf(out, "%s%s", items++ ? " " : "", item);
+        i = end + 1;
+    }
+    return 0;
+}
+
+int validate_cidr_list(const char *s, size_t len, char *err, size_t errlen)
+{
+    struct buf b;
+    int rc;
+
+    buf_init(&b);
+    rc = cidr_list_canonical(s, len, &b, err, errlen);
+    buf_free(&b);
+    return rc;
+}
+
+int validate_realm(const char *s, size_t len, char *err, size_t errlen)
+{
+    static const char extra[] = " _.,:/()-";
+
+    if (has_nul(s, len))
+        return fail(err, errlen, "realm", s, len, "contains a NUL byte");
+    if (len == 0 || len > VALIDATE_REALM_MAX)
+        return fail(err, errlen, "realm", s, len, "must be 1-128 bytes");
+    for (size_t i = 0; i < len; i++) {
+        char c = s[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+              is_digit(c) || strchr(extra, c)))
+            return fail(err, errlen, "realm", s, len,
+                        "only letters, digits, spaces and _.,:/()- are "
+                        "allowed");
+    }
+    return 0;
+}
+
+static int is_word(const char *s, size_t len, const char *word)
+{
+    return len == strlen(word) && memcmp(s, word, len) == 0;
+}
+
+int validate_auth_type(const char *s, size_t len, char *err, size_t errlen)
+{
+    if (is_word(s, len, "basic"))
+        return 0;
+    if (is_word(s, len, "digest"))
+        return fail(err, errlen, "auth-type", s, len,
+                    "digest authentication is not available (Debian's "
+                    "nginx has no digest module); use basic over HTTPS");
+    return fail(err, errlen, "auth-type", s, len, "must be basic");
+}
+
+int validate_secret_ref(const char *s, size_t len, char *err, size_t errlen)
+{
+    const char *slash = memchr(s, '/', len);
+    char sub[256];
+
+    if (has_nul(s, len))
+        return fail(err, errlen, "Secret", s, len, "contains a NUL byte");
+    if (slash &&
+        dnsname_check(s, (size_t)(slash - s), DNSNAME_ONE_LABEL, NULL) !=
+            DNSNAME_OK)
+        return fail(err, errlen, "Secret", s, len,
+                    "the namespace must be a DNS-1123 label");
+    if (slash) {
+        len -= (size_t)(slash + 1 - s);
+        s = slash + 1;
+    }
+    if (validate_dns_subdomain(s, len, sub, sizeof(sub)) < 0)
+        return fail(err, errlen, "Secret", s, len,
+                    "must be NAME or NAMESPACE/NAME (DNS-1123)");
+    return 0;
+}
+
+int validate_auth_secret_type(const char *s, size_t len, char *err,
+                              size_t errlen)
+{
+    if (is_word(s, len, "auth-file") || is_word(s, len, "auth-map"))
+        return 0;
+    return fail(err, errlen, "auth-secret-type", s, len,
+                "must be auth-file or auth-map");
+}
+
+#define COUNT_DIGITS_MAX 6
+
+int validate_count(const char *s, size_t len, char *err, size_t errlen)
+{
+    if (has_nul(s, len) || !number_with_unit(s, len, COUNT_DIGITS_MAX, ""))
+        return fail(err, errlen, "count", s, len, "must be 1-6 digits");
     return 0;
 }
 

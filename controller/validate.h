@@ -52,6 +52,34 @@ int validate_size(const char *s, size_t len, char *err, size_t errlen);
 /* portico.io/proxy-*-timeout: 1-6 digits with an optional s, m or h. */
 int validate_timeout(const char *s, size_t len, char *err, size_t errlen);
 
+/* ---- access-control annotations (controller/access.c) ---------------- */
+
+#define VALIDATE_CIDR_TEXT_MAX   64     /* one canonical "addr/len" */
+#define VALIDATE_REALM_MAX       128
+
+/* A list of IPv4/IPv6 addresses or networks separated by ',' (spaces
+ * around an item allowed), at least one: "10.0.0.0/8, 2001:db8::/32,
+ * 192.0.2.7". Only hexadecimal digits, '.', ':', '/', ',' and ' '. */
+int validate_cidr_list(const char *s, size_t len, char *err, size_t errlen);
+/* The list in canonical form, one "addr/len" per item separated by one
+ * space, the host bits cleared ("10.1.2.3/8" -> "10.0.0.0/8", "::1" ->
+ * "::1/128"), in the order given. 0, or -1 with a reason (as above). */
+int cidr_list_canonical(const char *s, size_t len, struct buf *out,
+                        char *err, size_t errlen);
+/* auth-realm: 1-128 of [A-Za-z0-9] and " _.,:/()-" (shown by browsers in
+ * the login prompt; rendered quoted). */
+int validate_realm(const char *s, size_t len, char *err, size_t errlen);
+/* auth-type: "basic" ("digest" is refused: Debian's nginx has no digest
+ * module). */
+int validate_auth_type(const char *s, size_t len, char *err, size_t errlen);
+/* auth-secret: NAME or NAMESPACE/NAME (a DNS-1123 label, a subdomain). */
+int validate_secret_ref(const char *s, size_t len, char *err, size_t errlen);
+/* auth-secret-type: "auth-file" or "auth-map". */
+int validate_auth_secret_type(const char *s, size_t len, char *err,
+                              size_t errlen);
+/* limit-*: a count, 1-6 digits (0 turns the limit off). */
+int validate_count(const char *s, size_t len, char *err, size_t errlen);
+
 /* A printable rendition of s for log lines: non-printable bytes, quotes
  * and backslashes as \xNN, cut after 64 bytes with "...". */
 void validate_printable(const char *s, char *out, size_t outlen);

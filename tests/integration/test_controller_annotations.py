@@ -50,7 +50,7 @@ def ctl_flags(procs, tmp_path, cluster_dns, backends, dnscache_factory):
 def test_access_annotations_fail_closed_and_snippets_are_refused(ctl):
     ctl.write("open", one("open", "open.test", ctl, {}))
     refused = {
-        "allow": {f"{NGINX}/whitelist-source-range": "10.0.0.0/8"},
+        "allow": {f"{NGINX}/satisfy": "any"},
         "auth": {"portico.io/auth-url": "http://auth.team.svc/check"},
         "mtls": {f"{NGINX}/auth-tls-verify-client": "on",
                  f"{NGINX}/auth-tls-secret": "team/ca"},
@@ -67,9 +67,9 @@ def test_access_annotations_fail_closed_and_snippets_are_refused(ctl):
         assert ctl.get(f"{name}.test", "/").status == 404, name
     log = ctl.proc.log_text()
     assert re.search(r"ingress team/allow rejected: annotation "
-                     r"nginx\.ingress\.kubernetes\.io/whitelist-source-range:"
-                     r" filtering by client address is not implemented yet",
-                     log), log
+                     r"nginx\.ingress\.kubernetes\.io/satisfy:"
+                     r" combining access restrictions \(satisfy\) is not "
+                     r"implemented", log), log
     assert "ingress team/auth rejected: annotation portico.io/auth-url: " \
         in log
     assert "ingress team/snippet rejected: annotation " \

@@ -676,7 +676,7 @@ static void annotations_refuse_or_are_noticed_and_render_under_both_prefixes(
     char *guarded = annotated("guarded", "2026-01-01T00:00:00Z",
                               "guarded.test",
                               "nginx.ingress.kubernetes.io/"
-                              "whitelist-source-range: 10.0.0.0/8");
+                              "satisfy: any");
     char *snippet = annotated("snippet", "2026-01-01T00:00:00Z",
                               "snippet.test",
                               "nginx.ingress.kubernetes.io/server-snippet: "
@@ -698,7 +698,7 @@ static void annotations_refuse_or_are_noticed_and_render_under_both_prefixes(
             assert_null(mi->notice);
             assert_non_null(strstr(mi->reason, strcmp(mi->name, "guarded")
                                 ? "/server-snippet: raw nginx"
-                                : "/whitelist-source-range: filtering"));
+                                : "/satisfy: combining access"));
         }
     }
     assert_int_equal(render(&m, &r), 0);

@@ -51,6 +51,19 @@ static void refuses_embedded(check_fn f, const char *prefix)
     }
 }
 
+/* The same, for grammars where a space is legitimate (lists, realms). */
+static void refuses_embedded_but_spaces(check_fn f, const char *prefix)
+{
+    char s[256];
+    for (size_t i = 0; i < sizeof(attacks) / sizeof(attacks[0]); i++) {
+        if (strcmp(attacks[i], " ") == 0)
+            continue;
+        snprintf(s, sizeof(s), "%s%sx", prefix, attacks[i]);
+        if (ok(f, s))
+            fail_msg("accepted \"%s\"", s);
+    }
+}
+
 static void hosts_accept_rfc1123_names_and_one_label_wildcards(void **state)
 {
     assert_true(ok(validate_host, "example.com"));
@@ -171,6 +184,102 @@ static void annotation_values_have_strict_grammars(void **state)
     refuses_embedded(validate_timeout, "30");
 }
 
+static const char *canonical(const char *list)
+{
+    static char out[1024];
+    struct buf b;
+    char err[512];
+
+    buf_init(&b);
+    if (cidr_list_canonical(list, strlen(list), &b, err, sizeof(err)) < 0)
+        snprintf(out, sizeof(out), "ERROR %s", err);
+    else
+        snprintf(out, sizeof(out), "%s", b.data ? b.data : "");
+    buf_free(&b);
+    return out;
+}
+
+static void address_lists_accept_ipv4_and_ipv6_networks_and_addresses(
+    void **state)
+{
+    assert_true(ok(validate_cidr_list, "10.0.0.0/8"));
+    assert_true(ok(validate_cidr_list, "10.0.0.0/8,192.168.1.7"));
+    assert_true(ok(validate_cidr_list, " 10.0.0.0/8 , 2001:db8::/32 ,::1"));
+    assert_true(ok(validate_cidr_list, "0.0.0.0/0"));
+    assert_true(ok(validate_cidr_list, "::/0"));
+    assert_true(ok(validate_cidr_list, "::ffff:10.0.0.1/128"));
+    /* Canonical: host bits cleared, a plain address is one host. */
+    assert_string_equal(canonical("10.1.2.3/8, 192.0.2.7"),
+                        "10.0.0.0/8 192.0.2.7/32");
+    assert_string_equal(canonical("2001:DB8:0:0::1/32,::1"),
+                        "2001:db8::/32 ::1/128");
+}
+
+static void address_lists_refuse_anything_but_addresses(void **state)
+{
+    assert_false(ok(validate_cidr_list, ""));
+    assert_false(ok(validate_cidr_list, " "));
+    assert_false(ok(validate_cidr_list, "10.0.0.0/8,"));
+    assert_false(ok(validate_cidr_list, ",10.0.0.0/8"));
+    assert_false(ok(validate_cidr_list, "10.0.0.0/33"));
+    assert_false(ok(validate_cidr_list, "::/129"));
+    assert_false(ok(validate_cidr_list, "10.0.0.0/"));
+    assert_false(ok(validate_cidr_list, "10.0.0.0/08"));
+    assert_false(ok(validate_cidr_list, "10.0.0.256"));
+    assert_false(ok(validate_cidr_list, "10.0.0"));
+    assert_false(ok(validate_cidr_list, "10.0.0.0 /8"));
+    assert_false(ok(validate_cidr_list, "10.0.0.1 10.0.0.2"));
+    assert_false(ok(validate_cidr_list, "all"));
+    assert_false(ok(validate_cidr_list, "localhost"));
+    assert_false(ok(validate_cidr_list, "fe80::1%eth0"));
+    assert_false(ok(validate_cidr_list, "10.0.0.0/8; allow all"));
+    assert_false(ok(validate_cidr_list, "10.0.0.0/8\r\nallow all"));
+    assert_false(ok_len(validate_cidr_list, "10.0.0.0/8\0,::1", 14));
+    refuses_embedded_but_spaces(validate_cidr_list, "10.0.0.0/8");
+    refuses_embedded_but_spaces(validate_cidr_list, "::1");
+}
+
+static void basic_auth_values_have_strict_grammars(void **state)
+{
+    char err[512];
+
+    assert_true(ok(validate_realm, "Authentication Required - admin"));
+    assert_true(ok(validate_realm, "Team (ops): area/1, v2.0_x"));
+    assert_false(ok(validate_realm, ""));
+    assert_false(ok(validate_realm, "a\"b"));
+    assert_false(ok(validate_realm, "caf\xc3\xa9"));
+    refuses_embedded_but_spaces(validate_realm, "Realm");
+    assert_true(ok(validate_auth_type, "basic"));
+    assert_false(ok(validate_auth_type, "Basic"));
+    assert_false(ok(validate_auth_type, "basic "));
+    assert_int_equal(validate_auth_type("digest", 6, err, sizeof(err)), -1);
+    assert_non_null(strstr(err, "digest authentication is not available"));
+    assert_true(ok(validate_secret_ref, "users"));
+    assert_true(ok(validate_secret_ref, "team/basic-auth.v1"));
+    assert_false(ok(validate_secret_ref, "team/"));
+    assert_false(ok(validate_secret_ref, "/users"));
+    assert_false(ok(validate_secret_ref, "a/b/c"));
+    assert_false(ok(validate_secret_ref, "Team/users"));
+    assert_false(ok(validate_secret_ref, "../users"));
+    refuses_embedded(validate_secret_ref, "team/users");
+    assert_true(ok(validate_auth_secret_type, "auth-file"));
+    assert_true(ok(validate_auth_secret_type, "auth-map"));
+    assert_false(ok(validate_auth_secret_type, "auth-files"));
+    refuses_embedded(validate_auth_secret_type, "auth-map");
+}
+
+static void counts_are_small_numbers(void **state)
+{
+    assert_true(ok(validate_count, "0"));
+    assert_true(ok(validate_count, "999999"));
+    assert_false(ok(validate_count, "1000000"));
+    assert_false(ok(validate_count, "-1"));
+    assert_false(ok(validate_count, "1.5"));
+    assert_false(ok(validate_count, "5r/s"));
+    assert_false(ok(validate_count, ""));
+    refuses_embedded(validate_count, "5");
+}
+
 static void external_names_allow_a_trailing_dot_but_no_wildcard(void **state)
 {
     assert_true(ok(validate_external_name, "db.example.com"));
@@ -209,6 +318,10 @@ int main(void)
         cmocka_unit_test(names_follow_dns1123),
         cmocka_unit_test(port_names_follow_iana_svc_name),
         cmocka_unit_test(annotation_values_have_strict_grammars),
+        cmocka_unit_test(address_lists_accept_ipv4_and_ipv6_networks_and_addresses),
+        cmocka_unit_test(address_lists_refuse_anything_but_addresses),
+        cmocka_unit_test(basic_auth_values_have_strict_grammars),
+        cmocka_unit_test(counts_are_small_numbers),
         cmocka_unit_test(external_names_allow_a_trailing_dot_but_no_wildcard),
         cmocka_unit_test(reasons_never_echo_control_characters),
         cmocka_unit_test(quoting_escapes_quotes_and_backslashes_and_drops_variables),

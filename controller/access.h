@@ -1,0 +1,58 @@
+/*
+ * access.h - the access-control annotations of an Ingress (who may reach
+ * its backends) rendered into nginx.conf, and the global settings they
+ * depend on (the real client address behind a load balancer).
+ *
+ * The annotations are read and checked one by one by the annotation layer
+ * (annotations.h: entries with ANN_EFFECT_ACCESS, each with a strict
+ * grammar). Here they become directives of the Ingress's profile location
+ * (profiles.h: a named location every routing server has, which the route
+ * table sends the Ingress's requests to), so they apply to every rule of
+ * the Ingress and to its defaultBackend:
+ * - denylist-source-range: `deny ADDR;` per network;
+ *   allowlist-source-range (whitelist-source-range): `allow ADDR;` per
+ *   network, then `deny all;` (403). Denials are checked first, as in
+ *   ingress-nginx. The address is the connection's, or the real client's
+ *   when the global settings below trust a load balancer (nginx's realip
+ *   module changes it before any access check).
+ *
+ * Every value reaching nginx.conf is re-written from its parsed form
+ * (addresses in canonical text) and quoted.
+ */
+#ifndef PORTICO_CONTROLLER_ACCESS_H
+#define PORTICO_CONTROLLER_ACCESS_H
+
+#include <stddef.h>
+
+#include "buf.h"
+#include "controller/model.h"
+#include "controller/ownedtext.h"
+
+#define ACCESS_HEADER_NAME_MAX 64
+
+/* Global settings (controller flags), off by default: the address of the
+ * connection is the client's. */
+struct access_globals {
+    const char *real_ip_header;     /* NULL: off; "proxy_protocol" or a
+                                       header name (X-Forwarded-For) */
+    const char *real_ip_from;       /* canonical address list (validate.h
+                                       cidr_list_canonical): the proxies
+                                       trusted to tell the client address */
+    int proxy_protocol;             /* listeners expect the PROXY protocol */
+};
+
+/* Whether mi sets any access-control annotation. */
+int access_is_set(const struct model_ingress *mi);
+
+/* The directives of the profile location of mi (the profile's owner). */
+void access_render_location(struct ownedtext *t, size_t owner,
+                            const struct model_ingress *mi);
+
+/* http-level directives: the real client address. */
+void access_render_http(struct ownedtext *t, const struct access_globals *g);
+
+/* Checks a header name given to a flag: 1-64 of [A-Za-z0-9-]. 0, or -1
+ * with a reason. */
+int access_check_header_name(const char *name, char *err, size_t errlen);
+
+#endif

@@ -1,0 +1,219 @@
+"""Access control from annotations, with the real controller, nginx and
+module (local mode): who may reach an Ingress's backends. Clients connect
+from several loopback addresses (127.0.0.x and ::1) so that allow- and
+deny-lists are exercised with real source addresses; the client address
+behind a load balancer comes from X-Forwarded-For or the PROXY protocol
+only on connections from the trusted proxies."""
+import http.client
+import socket
+
+import pytest
+
+from testbed.controller import eventually
+# The local-mode controller, manifests and fixtures.
+from test_controller_local import (NS, LocalController, backends,  # noqa: F401
+                                   ctl, ingress, service)
+
+NGINX = "nginx.ingress.kubernetes.io"
+
+
+def request(port, host, path="/", source="127.0.0.1", addr="127.0.0.1",
+            method="GET", headers=None, body=None):
+    """(status, headers, body) of one request from the source address."""
+    c = http.client.HTTPConnection(addr, port, timeout=5,
+                                   source_address=(source, 0))
+    try:
+        c.request(method, path, body=body,
+                  headers={"Host": host, **(headers or {})})
+        r = c.getresponse()
+        return r.status, {k.lower(): v for k, v in r.getheaders()}, r.read()
+    finally:
+        c.close()
+
+
+def status(ctl, host, path="/", **kw):
+    return request(ctl.http_port, host, path, **kw)[0]
+
+
+def guarded(name, host, ctl, annotations, svc="alpha", default=False):
+    return ingress(name, [(host, [("/", "Prefix", svc, ctl.ports[svc])])],
+                   annotations=annotations,
+                   default_backend=(svc, ctl.ports[svc]) if default else None)
+
+
+def test_allow_and_deny_lists_filter_ipv4_clients_by_source_address(ctl):
+    ctl.write("open", guarded("open", "open.test", ctl, {}))
+    ctl.write("allow", guarded("allow", "allow.test", ctl, {
+        f"{NGINX}/whitelist-source-range": "127.0.0.2, 127.0.1.0/24"}))
+    ctl.write("deny", guarded("deny", "deny.test", ctl, {
+        "portico.io/denylist-source-range": "127.0.0.3/32"}))
+    # Denials first, then the allow-list: 127.0.0.4 is in the allowed /8
+    # but denied by name.
+    ctl.write("both", guarded("both", "both.test", ctl, {
+        f"{NGINX}/allowlist-source-range": "127.0.0.0/8",
+        f"{NGINX}/denylist-source-range": "127.0.0.4"}))
+    for host in ("open.test", "allow.test", "deny.test", "both.test"):
+        eventually(lambda: status(ctl, host, source="127.0.0.2") == 200)
+    ctl.settled()
+    assert status(ctl, "allow.test", source="127.0.0.2") == 200
+    assert status(ctl, "allow.test", source="127.0.1.9") == 200
+    assert status(ctl, "allow.test", source="127.0.0.3") == 403
+    assert status(ctl, "allow.test", source="127.0.0.1") == 403
+    assert status(ctl, "deny.test", source="127.0.0.3") == 403
+    assert status(ctl, "deny.test", source="127.0.0.5") == 200
+    assert status(ctl, "both.test", source="127.0.0.4") == 403
+    assert status(ctl, "both.test", source="127.0.0.5") == 200
+    assert status(ctl, "open.test", source="127.0.0.3") == 200
+    # A denied request never reaches the backend.
+    _, _, body = request(ctl.http_port, "allow.test", source="127.0.0.3")
+    assert b'"name"' not in body
+    conf = ctl.nginx_conf()
+    assert 'allow "127.0.0.2/32"; allow "127.0.1.0/24"; deny all;' in conf
+    assert 'deny "127.0.0.4/32"; allow "127.0.0.0/8"; deny all;' in conf
+
+
+def test_an_allow_list_guards_the_default_backend_too(ctl):
+    ctl.write("dflt", guarded("dflt", "dflt.test", ctl, {
+        f"{NGINX}/whitelist-source-range": "127.0.0.2"}, default=True))
+    eventually(lambda: status(ctl, "dflt.test", "/", source="127.0.0.2")
+               == 200)
+    # Any other host falls to the defaultBackend: guarded the same way.
+    assert status(ctl, "other.test", "/x", source="127.0.0.2") == 200
+    assert status(ctl, "other.test", "/x", source="127.0.0.3") == 403
+    assert status(ctl, "dflt.test", "/", source="127.0.0.3") == 403
+
+
+def test_changing_an_allow_list_applies_it(ctl):
+    ctl.write("chg", guarded("chg", "chg.test", ctl, {
+        f"{NGINX}/whitelist-source-range": "127.0.0.2"}))
+    eventually(lambda: status(ctl, "chg.test", source="127.0.0.2") == 200)
+    assert status(ctl, "chg.test", source="127.0.0.3") == 403
+    ctl.write("chg", guarded("chg", "chg.test", ctl, {
+        f"{NGINX}/whitelist-source-range": "127.0.0.3"}))
+    eventually(lambda: status(ctl, "chg.test", source="127.0.0.2") == 403)
+    assert status(ctl, "chg.test", source="127.0.0.3") == 200
+    # Removing the annotation opens the Ingress again.
+    ctl.write("chg", guarded("chg", "chg.test", ctl, {}))
+    eventually(lambda: status(ctl, "chg.test", source="127.0.0.2") == 200)
+
+
+@pytest.fixture
+def ctl6(procs, tmp_path, cluster_dns, backends, dnscache_factory):
+    """nginx listening on ::1 (the only IPv6 loopback address)."""
+    dc = dnscache_factory()
+    c = LocalController(procs, tmp_path, f"{dc.addr}:{dc.port}",
+                        extra=["--bind-address=::1"])
+    for name, b in backends.items():
+        c.write(f"svc-{name}", service(name, b.port))
+    c.ports = {name: b.port for name, b in backends.items()}
+    return c
+
+
+def test_allow_and_deny_lists_filter_ipv6_clients(ctl6):
+    c = ctl6
+
+    def st(host):
+        return request(c.http_port, host, source="::1", addr="::1")[0]
+    c.write("in6", guarded("in6", "in6.test", c, {
+        f"{NGINX}/whitelist-source-range": "10.0.0.0/8, ::1"}))
+    c.write("out6", guarded("out6", "out6.test", c, {
+        f"{NGINX}/whitelist-source-range": "2001:db8::/32"}))
+    c.write("deny6", guarded("deny6", "deny6.test", c, {
+        f"{NGINX}/denylist-source-range": "0:0:0:0:0:0:0:1/128"}))
+    c.write("open6", guarded("open6", "open6.test", c, {}))
+    eventually(lambda: st("open6.test") == 200)
+    eventually(lambda: st("in6.test") == 200)
+    c.settled()
+    assert st("out6.test") == 403
+    assert st("deny6.test") == 403
+    assert 'deny "::1/128";' in c.nginx_conf()
+
+
+def real_ip_controller(procs, tmp_path, cluster_dns, backends,
+                       dnscache_factory, flags):
+    dc = dnscache_factory()
+    c = LocalController(procs, tmp_path, f"{dc.addr}:{dc.port}",
+                        extra=flags)
+    for name, b in backends.items():
+        c.write(f"svc-{name}", service(name, b.port))
+    c.ports = {name: b.port for name, b in backends.items()}
+    c.write("lb", guarded("lb", "lb.test", c, {
+        f"{NGINX}/whitelist-source-range": "10.1.0.0/16"}))
+    c.write("open", guarded("open", "open.test", c, {}, svc="beta"))
+    return c
+
+
+def test_forwarded_headers_are_trusted_only_from_the_load_balancer(
+        procs, tmp_path, cluster_dns, backends, dnscache_factory):
+    c = real_ip_controller(procs, tmp_path, cluster_dns, backends,
+                           dnscache_factory,
+                           ["--use-forwarded-headers",
+                            "--proxy-real-ip-cidr=127.0.0.9/32"])
+    xff = {"X-Forwarded-For": "10.1.2.3"}
+    eventually(lambda: status(c, "open.test", source="127.0.0.9") == 200)
+    c.settled()
+    # From the load balancer: the client is 10.1.2.3, allowed; and the
+    # backend sees that address.
+    st, _, body = request(c.http_port, "lb.test", source="127.0.0.9",
+                          headers=xff)
+    assert st == 200, body
+    # Spoofed from elsewhere: the connection's address counts.
+    assert status(c, "lb.test", source="127.0.0.8", headers=xff) == 403
+    # A client behind the load balancer claiming an address through a
+    # chain: the rightmost untrusted one counts, not the first.
+    assert status(c, "lb.test", source="127.0.0.9", headers={
+        "X-Forwarded-For": "10.1.2.3, 192.0.2.1"}) == 403
+    assert "real_ip_header \"X-Forwarded-For\";" in c.nginx_conf()
+
+
+def proxy_protocol_request(port, host, client, source):
+    with socket.create_connection(("127.0.0.1", port), timeout=5,
+                                  source_address=(source, 0)) as s:
+        s.sendall(f"PROXY TCP4 {client} 127.0.0.1 40000 {port}\r\n"
+                  f"GET / HTTP/1.1\r\nHost: {host}\r\nConnection: close"
+                  f"\r\n\r\n".encode())
+        data = b""
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+    return int(data.split(b" ", 2)[1]) if data else None
+
+
+def test_proxy_protocol_gives_the_client_address_from_the_load_balancer(
+        procs, tmp_path, cluster_dns, backends, dnscache_factory):
+    c = real_ip_controller(procs, tmp_path, cluster_dns, backends,
+                           dnscache_factory,
+                           ["--use-proxy-protocol",
+                            "--proxy-real-ip-cidr=127.0.0.9"])
+    port = c.http_port
+    eventually(lambda: proxy_protocol_request(port, "open.test", "10.9.9.9",
+                                              "127.0.0.9") == 200)
+    c.settled()
+    assert proxy_protocol_request(port, "lb.test", "10.1.2.3",
+                                  "127.0.0.9") == 200
+    assert proxy_protocol_request(port, "lb.test", "10.2.0.1",
+                                  "127.0.0.9") == 403
+    # From a proxy that is not trusted, its header is not believed.
+    assert proxy_protocol_request(port, "lb.test", "10.1.2.3",
+                                  "127.0.0.8") == 403
+
+
+@pytest.mark.parametrize("flags,needle", [
+    (["--use-forwarded-headers"], "needs --proxy-real-ip-cidr"),
+    (["--use-proxy-protocol"], "needs --proxy-real-ip-cidr"),
+    (["--proxy-real-ip-cidr=10.0.0.0/8"], "needs --use-forwarded-headers"),
+    (["--use-forwarded-headers", "--proxy-real-ip-cidr=10.0.0.0/33"],
+     "prefix is at most 32"),
+    (["--use-forwarded-headers", "--proxy-real-ip-cidr=10.0.0.0/8",
+      "--forwarded-for-header=X-Real-IP;"], "header name"),
+])
+def test_client_address_flags_are_checked_at_start(tmp_path, flags, needle):
+    import subprocess
+    from testbed.controller import CONTROLLER
+    r = subprocess.run([CONTROLLER, f"--source=dir:{tmp_path}",
+                        f"--nginx-prefix={tmp_path}/state", *flags],
+                       capture_output=True, text=True, timeout=10)
+    assert r.returncode != 0
+    assert needle in r.stderr, r.stderr
