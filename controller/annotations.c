@@ -441,6 +441,11 @@ static int read_supported(const struct ann_def *d, const struct candidate *c,
                  "set of options is new)", d->directive, v);
         return add_finding(res, c->key, ANN_APPLIED, sub);
     }
+    if (d->effect == ANN_EFFECT_ACCESS)
+        return add_finding(res, c->key, ANN_APPLIED,
+                           "access control in the Ingress's profile "
+                           "(nginx.conf; a reload when this set of options "
+                           "is new)");
     return add_finding(res, c->key, ANN_APPLIED,
                        "route table (a table swap, no reload)");
 }

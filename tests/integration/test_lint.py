@@ -130,8 +130,11 @@ def test_a_folder_is_read_like_local_mode_and_printed_as_text():
                    for l in lines), who
     # Every annotation is listed under its Ingress with its outcome.
     assert re.search(r"^  refused    nginx\.ingress\.kubernetes\.io/"
-                     r"whitelist-source-range: filtering by client address",
-                     r.stdout, re.M)
+                     r"enable-modsecurity: ModSecurity \(web application "
+                     r"firewall\) is not implemented", r.stdout, re.M)
+    assert re.search(r"^  supported  nginx\.ingress\.kubernetes\.io/"
+                     r"whitelist-source-range: access control in the "
+                     r"Ingress's profile", r.stdout, re.M)
     assert re.search(r"^  supported  nginx\.ingress\.kubernetes\.io/"
                      r"proxy-body-size: client_max_body_size 8m ",
                      r.stdout, re.M)
@@ -142,12 +145,12 @@ def test_a_folder_is_read_like_local_mode_and_printed_as_text():
 
 
 def test_the_controllers_annotation_flags_apply_to_the_check():
-    path = str(CORPUS / "15-whitelist.yaml")
+    path = str(CORPUS / "32-modsecurity.yaml")
     r = check(path, "--output=json", "--allow-unenforced-access-annotations")
     doc = json.loads(r.stdout)
     assert r.returncode == 0
     assert [a["outcome"] for a in doc["ingresses"][0]["annotations"]] == \
-        ["unenforced"]
+        ["unenforced", "unenforced", "ignored"]
     r = check(str(CORPUS / "06-app-root.yaml"), "--output=json",
               "--ingress-nginx-annotations=false")
     assert r.returncode == 0
