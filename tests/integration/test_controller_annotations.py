@@ -128,7 +128,7 @@ def test_the_operator_flag_serves_access_annotations_unenforced_loudly(
     assert re.search(r"--allow-unenforced-access-annotations is ON: .*ARE "
                      r"SERVED WITHOUT THAT PROTECTION", ctl.proc.log_text())
     ctl.write("allow", one("allow", "allow.test", ctl, {
-        f"{NGINX}/whitelist-source-range": "10.0.0.0/8"}))
+        f"{NGINX}/satisfy": "any"}))
     ctl.write("snippet", one("snippet", "snippet.test", ctl, {
         f"{NGINX}/server-snippet": "return 200;"}))
     ctl.wait_served("allow.test", "/", "alpha")     # from 127.0.0.1
@@ -138,7 +138,7 @@ def test_the_operator_flag_serves_access_annotations_unenforced_loudly(
     assert ctl.metric("portico_controller_annotations",
                       outcome="unenforced") == 1
     eventually(lambda: "team/allow served, annotations not applied: "
-               f"{NGINX}/whitelist-source-range (unenforced: NOT ENFORCED"
+               f"{NGINX}/satisfy (unenforced: NOT ENFORCED"
                in ctl.proc.log_text())
 
 
