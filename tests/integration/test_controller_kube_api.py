@@ -419,14 +419,14 @@ def test_status_and_dnsendpoints_match_what_external_dns_reads(
         "metadata"]["uid"]
     assert ev["count"] == 1 and "proxy-body-size" in ev["message"]
     # Fixed, then broken the same way again: the same Event counts 2.
-    bad = api.get(f"{ING}/bad")
-    bad["metadata"]["annotations"] = {}
-    api.put(bad)
+    # (Merge patches, as kubectl edit sends: the controller writes the
+    # status meanwhile, and a GET + PUT could lose that race with a 409.)
+    api.patch("Ingress", "bad", {"metadata": {"annotations": None}},
+              namespace=NS)
     ctl.wait_served("bad.test", "beta")
-    bad = api.get(f"{ING}/bad")
-    bad["metadata"]["annotations"] = {
-        "portico.io/proxy-body-size": "1m; include /etc/passwd"}
-    api.put(bad)
+    api.patch("Ingress", "bad", {"metadata": {"annotations": {
+        "portico.io/proxy-body-size": "1m; include /etc/passwd"}}},
+        namespace=NS)
     again = eventually(lambda: (rejected_event() or {}).get("count") == 2 and
                        rejected_event())
     assert again["metadata"]["name"] == ev["metadata"]["name"]
@@ -435,15 +435,13 @@ def test_status_and_dnsendpoints_match_what_external_dns_reads(
 
     # A host added shows up in the DNSEndpoint; an Ingress that stops being
     # ours loses its status and its DNSEndpoint.
-    obj = api.get(f"{ING}/blog")
-    obj["spec"]["rules"].append({"host": "news.test", "http": obj["spec"][
-        "rules"][0]["http"]})
-    api.put(obj)
+    rules = api.get(f"{ING}/blog")["spec"]["rules"]
+    rules.append({"host": "news.test", "http": rules[0]["http"]})
+    api.patch("Ingress", "blog", {"spec": {"rules": rules}}, namespace=NS)
     eventually(lambda: ("news.test", "A") in dnsendpoint_view(
         dnseps()["blog"]))
-    obj = api.get(f"{ING}/blog")
-    obj["spec"]["ingressClassName"] = "other"
-    api.put(obj)
+    api.patch("Ingress", "blog", {"spec": {"ingressClassName": "other"}},
+              namespace=NS)
     eventually(lambda: ing_status(api, "blog") is None)
     eventually(lambda: set(dnseps()) == {"shop"})
     api.delete("Ingress", "shop", namespace=NS)
