@@ -3,7 +3,6 @@
 
 #include <dirent.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,8 +14,10 @@
 
 #include <json-c/json.h>
 
+#include "fileio.h"
 #include "log.h"
 #include "controller/manifest.h"
+#include "controller/object.h"
 #include "controller/validate.h"
 
 #define DIRSOURCE_TRIM_BYTES (256 * 1024)
@@ -58,46 +59,25 @@ static int wanted_name(const char *name, int *is_json)
            (n > 4 && strcmp(name + n - 4, ".yml") == 0);
 }
 
-static char *read_file(const char *path, size_t *len, char *err,
-                       size_t errlen)
+/* The file at path (st: its stat), refused unread when it is not a
+ * regular file or larger than the limit. */
+static char *read_manifest(const char *path, const struct stat *st,
+                           size_t *len, char *err, size_t errlen)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    struct stat st;
     char *data;
-    size_t got = 0;
 
-    if (fd < 0) {
-        snprintf(err, errlen, "%s", strerror(errno));
-        return NULL;
-    }
-    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+    if (!S_ISREG(st->st_mode)) {
         snprintf(err, errlen, "not a regular file");
-        close(fd);
         return NULL;
     }
-    if (st.st_size > DIRSOURCE_FILE_MAX) {
+    if (st->st_size > DIRSOURCE_FILE_MAX) {
         snprintf(err, errlen, "refused unread: %lld bytes, more than the "
-                 "limit of %d", (long long)st.st_size, DIRSOURCE_FILE_MAX);
-        close(fd);
+                 "limit of %d", (long long)st->st_size, DIRSOURCE_FILE_MAX);
         return NULL;
     }
-    data = malloc((size_t)st.st_size + 1);
-    if (!data) {
-        close(fd);
-        snprintf(err, errlen, "out of memory");
-        return NULL;
-    }
-    while (got < (size_t)st.st_size) {
-        ssize_t r = read(fd, data + got, (size_t)st.st_size - got);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0)
-            break;
-        got += (size_t)r;
-    }
-    close(fd);
-    data[got] = '\0';
-    *len = got;
+    data = file_read(path, DIRSOURCE_FILE_MAX, len);
+    if (!data)
+        snprintf(err, errlen, "%s", strerror(errno));
     return data;
 }
 
@@ -290,7 +270,7 @@ static void load_file(struct dirsource *ds, const char *name, int is_json)
         touch_file(ds, f);      /* unchanged: its objects are in the store */
         return;
     }
-    data = read_file(path, &len, err, sizeof(err));
+    data = read_manifest(path, &st, &len, err, sizeof(err));
     docs = data ? manifest_parse(data, len, is_json, err, sizeof(err)) : NULL;
     free(data);
     if (!docs) {

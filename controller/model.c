@@ -11,6 +11,7 @@
 #include "hash.h"
 #include "log.h"
 #include "controller/kube/publish.h"
+#include "controller/object.h"
 #include "controller/validate.h"
 
 #define REASON_MAX 512

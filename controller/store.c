@@ -10,9 +10,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "log.h"
+#include "controller/object.h"
 
 #define KEY_MAX        512  /* namespace (63) + '/' + name (253), with room */
 #define TABLE_SIZE     1024
@@ -41,45 +41,6 @@ const char *resource_kind_name(enum resource_kind kind)
 static int cluster_scoped(enum resource_kind kind)
 {
     return kind == RK_INGRESS_CLASS;
-}
-
-struct json_object *k8s_get(struct json_object *obj, const char *path)
-{
-    char part[128];
-
-    while (obj && *path) {
-        const char *dot = strchr(path, '.');
-        size_t n = dot ? (size_t)(dot - path) : strlen(path);
-        if (n >= sizeof(part))
-            return NULL;
-        memcpy(part, path, n);
-        part[n] = '\0';
-        if (!json_object_is_type(obj, json_type_object) ||
-            !json_object_object_get_ex(obj, part, &obj))
-            return NULL;
-        path += n + (dot ? 1 : 0);
-    }
-    return obj;
-}
-
-const char *k8s_str(struct json_object *obj, const char *path)
-{
-    struct json_object *v = k8s_get(obj, path);
-
-    return v && json_object_is_type(v, json_type_string)
-               ? json_object_get_string(v) : NULL;
-}
-
-long long k8s_parse_time(const char *s)
-{
-    struct tm tm;
-
-    if (!s)
-        return 0;
-    memset(&tm, 0, sizeof(tm));
-    if (!strptime(s, "%Y-%m-%dT%H:%M:%S", &tm))
-        return 0;
-    return (long long)timegm(&tm);
 }
 
 static void entry_free(struct store_entry *e)

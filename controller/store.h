@@ -99,11 +99,4 @@ void store_sweep_end(struct store *s, enum resource_kind kind);
 int store_key_of(enum resource_kind kind, struct json_object *obj, char *key,
                  size_t keylen);
 
-/* Helpers for json-c objects in the Kubernetes wire shape: the string at
- * a dotted path ("metadata.name"), or NULL when absent or not a string. */
-const char *k8s_str(struct json_object *obj, const char *path);
-struct json_object *k8s_get(struct json_object *obj, const char *path);
-/* "2026-01-02T03:04:05Z" -> unix seconds; 0 when absent or malformed. */
-long long k8s_parse_time(const char *s);
-
 #endif

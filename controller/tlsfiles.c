@@ -14,6 +14,8 @@
 
 #include "fileio.h"
 #include "log.h"
+#include "controller/base64.h"
+#include "controller/object.h"
 #include "vault/tlspair.h"
 
 #define FILE_MODE      0600
@@ -101,33 +103,6 @@ void tlsfiles_set_vault(struct tlsfiles *t, struct certs_snapshot *snap)
     t->vault = snap;
 }
 
-/* Standard base64 (no whitespace) to bytes; NULL if malformed. */
-static char *b64decode(const char *in, size_t inlen, size_t *outlen)
-{
-    size_t pad = 0;
-    char *out;
-    int n;
-
-    if (inlen == 0 || inlen % 4 != 0)
-        return NULL;
-    out = malloc(inlen / 4 * 3 + 1);
-    if (!out)
-        return NULL;
-    n = EVP_DecodeBlock((unsigned char *)out, (const unsigned char *)in,
-                        (int)inlen);
-    if (n < 0) {
-        free(out);
-        return NULL;
-    }
-    if (in[inlen - 1] == '=')
-        pad++;
-    if (in[inlen - 2] == '=')
-        pad++;
-    *outlen = (size_t)n - pad;
-    out[*outlen] = '\0';
-    return out;
-}
-
 static void hex_sha256(const char *a, size_t alen, const char *b, size_t blen,
                        char out[STEM_HEX + 1])
 {
@@ -206,9 +181,9 @@ static void load_secret(struct tlsfiles *t, struct json_object *secret,
         c->err = strdup("missing data tls.crt or tls.key");
         return;
     }
-    crt = b64decode(crt64, strlen(crt64), &crtlen);
-    key = b64decode(key64, strlen(key64), &keylen);
-    if (!crt || !key) {
+    crt = base64_decode(crt64, strlen(crt64), BASE64_STRICT, &crtlen);
+    key = base64_decode(key64, strlen(key64), BASE64_STRICT, &keylen);
+    if (!crt || !key || crtlen == 0 || keylen == 0) {
         c->err = strdup("tls.crt or tls.key is not valid base64");
         goto out;
     }

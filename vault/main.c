@@ -504,13 +504,13 @@ static int set_hosts(struct watch *w)
     for (int i = 1; i < w->o->nargs && n < MAX_WATCH_HOSTS; i++)
         hosts[n++] = w->o->args[i];
     if (w->o->hosts_file) {
-        FILE *f = fopen(w->o->hosts_file, "re");
-        if (f) {
-            data = calloc(1, HOSTS_FILE_MAX + 1);
-            if (data && fread(data, 1, HOSTS_FILE_MAX, f) == 0 && ferror(f))
-                fprintf(stderr, "portico-vault: cannot read %s\n",
-                        w->o->hosts_file);
-            fclose(f);
+        /* A missing file is no hosts (it is watched and may come); one
+         * that cannot be read (too large...) changes nothing. */
+        data = file_read(w->o->hosts_file, HOSTS_FILE_MAX, NULL);
+        if (!data && errno != ENOENT) {
+            fprintf(stderr, "portico-vault: cannot read %s: %s (hosts "
+                    "unchanged)\n", w->o->hosts_file, strerror(errno));
+            return 0;
         }
         for (char *save = NULL, *t = data ? strtok_r(data, " \t\r\n", &save)
                                           : NULL;

@@ -21,6 +21,7 @@
 #include "controller/kube/kubeconfig.h"
 #include "controller/kube/reflector.h"
 #include "evloop.h"
+#include "fileio.h"
 #include "httphdr.h"
 #include "log.h"
 #include "prom.h"
@@ -105,7 +106,7 @@ static void token_reload(struct kube_client *kc)
 
     if (!kc->cfg.token_file)
         return;
-    t = kube_read_file(kc->cfg.token_file, TOKEN_MAX_BYTES, &len);
+    t = file_read(kc->cfg.token_file, TOKEN_MAX_BYTES, &len);
     if (!t) {
         log_warn("kube: cannot read token file %s: %s (keeping the old token)",
                  kc->cfg.token_file, strerror(errno));

@@ -16,6 +16,7 @@
 #include "controller/kube/client_internal.h"
 #include "controller/kube/events.h"
 #include "controller/kube/reflector.h"
+#include "controller/object.h"
 #include "evloop.h"
 #include "log.h"
 
@@ -105,13 +106,13 @@ char *kube_event_key(const char *ns, const char *ingress_name,
 
 char *kube_event_key_of(struct json_object *event)
 {
-    const char *ns = kube_meta(event, "namespace");
-    const char *kind = kube_obj_str(event, "involvedObject", "kind");
-    const char *name = kube_obj_str(event, "involvedObject", "name");
-    const char *uid = kube_obj_str(event, "involvedObject", "uid");
-    const char *type = kube_obj_str(event, NULL, "type");
-    const char *reason = kube_obj_str(event, NULL, "reason");
-    const char *message = kube_obj_str(event, NULL, "message");
+    const char *ns = k8s_str(event, "metadata.namespace");
+    const char *kind = k8s_str(event, "involvedObject.kind");
+    const char *name = k8s_str(event, "involvedObject.name");
+    const char *uid = k8s_str(event, "involvedObject.uid");
+    const char *type = k8s_str(event, "type");
+    const char *reason = k8s_str(event, "reason");
+    const char *message = k8s_str(event, "message");
 
     if (!ns || !kind || strcmp(kind, "Ingress") != 0 || !name || !type ||
         !reason)
@@ -331,11 +332,6 @@ static void write_event(struct kube_events *ev, const char *key,
     free(body);
 }
 
-static const char *get_str(struct json_object *o, const char *k)
-{
-    return json_object_get_string(json_object_object_get(o, k));
-}
-
 /* Every replica remembers each Ingress's current Event, for when it
  * leads; msg is already cut to EVENT_MESSAGE_MAX. */
 static void remember(struct kube_events *ev, const char *ns,
@@ -412,10 +408,10 @@ static void record_current_problems(struct kube_events *ev)
 
     json_object_object_foreach(ev->problems, pkey, p) {
         (void)pkey;
-        const char *ns = get_str(p, "ns"), *name = get_str(p, "name"),
-                   *uid = get_str(p, "uid"), *type = get_str(p, "type"),
-                   *reason = get_str(p, "reason"), *msg = get_str(p,
-                                                                 "message");
+        const char *ns = k8s_str(p, "ns"), *name = k8s_str(p, "name"),
+                   *uid = k8s_str(p, "uid"), *type = k8s_str(p, "type"),
+                   *reason = k8s_str(p, "reason"),
+                   *msg = k8s_str(p, "message");
         char *key = kube_event_key(ns, name, uid, type, reason, msg);
         if (!key)
             continue;
@@ -436,8 +432,8 @@ static void list_adopt(struct kube_events *ev, struct json_object *items)
     for (size_t i = 0; i < json_object_array_length(items); i++) {
         struct json_object *e = json_object_array_get_idx(items, i), *c,
                            *old;
-        const char *ns = kube_meta(e, "namespace"),
-                   *name = kube_meta(e, "name");
+        const char *ns = k8s_str(e, "metadata.namespace"),
+                   *name = k8s_str(e, "metadata.name");
         char *key = kube_event_key_of(e);
         int64_t count = json_object_object_get_ex(e, "count", &c)
                             ? json_object_get_int64(c) : 1;

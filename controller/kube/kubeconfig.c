@@ -10,60 +10,10 @@
 #include <string.h>
 #include <yaml.h>
 
+#include "controller/base64.h"
 #include "fileio.h"
 
 enum { KUBECONFIG_MAX_BYTES = 4 << 20, SA_FILE_MAX_BYTES = 1 << 20 };
-
-char *kube_read_file(const char *path, size_t max, size_t *len)
-{
-    return file_read(path, max, len);
-}
-
-static int b64_value(int c)
-{
-    if (c >= 'A' && c <= 'Z') return c - 'A';
-    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
-    if (c >= '0' && c <= '9') return c - '0' + 52;
-    if (c == '+') return 62;
-    if (c == '/') return 63;
-    return -1;
-}
-
-char *kube_base64_decode(const char *in, size_t inlen, size_t *outlen)
-{
-    char *out = malloc(inlen / 4 * 3 + 4);
-    size_t n = 0;
-    unsigned acc = 0;
-    int bits = 0, pad = 0;
-
-    if (!out)
-        return NULL;
-    for (size_t i = 0; i < inlen; i++) {
-        int c = (unsigned char)in[i], v;
-        if (c == ' ' || c == '\n' || c == '\r' || c == '\t')
-            continue;
-        if (c == '=') {
-            pad++;
-            continue;
-        }
-        if (pad || (v = b64_value(c)) < 0)
-            goto bad;
-        acc = (acc << 6) | (unsigned)v;
-        bits += 6;
-        if (bits >= 8) {
-            bits -= 8;
-            out[n++] = (char)((acc >> bits) & 0xff);
-        }
-    }
-    if (bits >= 6 || pad > 2)   /* a lone trailing sextet is not base64 */
-        goto bad;
-    out[n] = '\0';
-    *outlen = n;
-    return out;
-bad:
-    free(out);
-    return NULL;
-}
 
 /* ---- tiny navigation helpers over a libyaml document ---- */
 
@@ -125,7 +75,7 @@ static int decode_field(const char *b64, char **out, size_t *outlen,
 {
     if (!b64 || !*b64)
         return 0;
-    *out = kube_base64_decode(b64, strlen(b64), outlen);
+    *out = base64_decode(b64, strlen(b64), BASE64_LENIENT, outlen);
     if (!*out) {
         snprintf(err, errlen, "kubeconfig: %s is not valid base64", what);
         return -1;
@@ -248,7 +198,7 @@ int kube_config_load_file(const char *path, struct kube_config *out,
                           char *err, size_t errlen)
 {
     size_t len;
-    char *text = kube_read_file(path, KUBECONFIG_MAX_BYTES, &len);
+    char *text = file_read(path, KUBECONFIG_MAX_BYTES, &len);
     char *dir, *slash;
     int rc;
 
@@ -291,7 +241,7 @@ int kube_config_in_cluster(const char *sa_dir, struct kube_config *out,
         return -1;
     }
     if (asprintf(&path, "%s/namespace", sa_dir) >= 0) {
-        char *ns = kube_read_file(path, SA_FILE_MAX_BYTES, &len);
+        char *ns = file_read(path, SA_FILE_MAX_BYTES, &len);
         free(path);
         if (ns) {
             ns[strcspn(ns, " \r\n\t")] = '\0';

@@ -35,10 +35,5 @@ int kube_config_in_cluster(const char *sa_dir, struct kube_config *out,
                            char *err, size_t errlen);
 void kube_config_free(struct kube_config *c);
 
-/* Standard base64 with optional padding and whitespace; returns a malloc'd
- * NUL-terminated buffer or NULL on bad input. */
-char *kube_base64_decode(const char *in, size_t inlen, size_t *outlen);
-/* Reads a whole small file (NUL-terminated); NULL with errno on failure. */
-char *kube_read_file(const char *path, size_t max, size_t *len);
 
 #endif

@@ -4,6 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "controller/object.h"
+
 enum { RELEASED_LEASE_DURATION_S = 1 };
 
 enum leader_action leader_decide(const struct lease_record *observed,
@@ -22,44 +24,34 @@ enum leader_action leader_decide(const struct lease_record *observed,
     return LEADER_ACQUIRE;
 }
 
-static char *dup_str(struct json_object *o, const char *key)
+/* A copy of the string at path, NULL when absent. */
+static char *dup_str(struct json_object *o, const char *path)
 {
-    struct json_object *v;
-    if (!json_object_object_get_ex(o, key, &v) ||
-        !json_object_is_type(v, json_type_string))
-        return NULL;
-    return strdup(json_object_get_string(v));
-}
+    const char *v = k8s_str(o, path);
 
-static long get_long(struct json_object *o, const char *key)
-{
-    struct json_object *v;
-    if (!json_object_object_get_ex(o, key, &v))
-        return 0;
-    return (long)json_object_get_int64(v);
+    return v ? strdup(v) : NULL;
 }
 
 int lease_record_parse(struct json_object *lease, struct lease_record *out)
 {
-    struct json_object *spec, *meta;
+    struct json_object *spec;
 
     memset(out, 0, sizeof(*out));
     if (!json_object_is_type(lease, json_type_object))
         return -1;
-    if (json_object_object_get_ex(lease, "metadata", &meta))
-        out->resource_version = dup_str(meta, "resourceVersion");
-    if (!json_object_object_get_ex(lease, "spec", &spec) ||
-        !json_object_is_type(spec, json_type_object)) {
+    out->resource_version = dup_str(lease, "metadata.resourceVersion");
+    spec = k8s_get(lease, "spec");
+    if (!spec || !json_object_is_type(spec, json_type_object)) {
         out->holder = strdup("");
         return 0;   /* an empty Lease: free to take */
     }
     out->holder = dup_str(spec, "holderIdentity");
     if (!out->holder)
         out->holder = strdup("");
-    out->duration_s = get_long(spec, "leaseDurationSeconds");
+    out->duration_s = (long)k8s_int(spec, "leaseDurationSeconds");
     out->acquire_time = dup_str(spec, "acquireTime");
     out->renew_time = dup_str(spec, "renewTime");
-    out->transitions = get_long(spec, "leaseTransitions");
+    out->transitions = (long)k8s_int(spec, "leaseTransitions");
     return out->holder ? 0 : -1;
 }
 

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "buf.h"
+#include "controller/object.h"
 
 enum { TTL_MAX = INT32_MAX };
 
@@ -27,29 +28,9 @@ static const char *type_name(enum target_type t)
     return t == TARGET_A ? "A" : t == TARGET_AAAA ? "AAAA" : "CNAME";
 }
 
-static const char *str_field(struct json_object *o, const char *k)
-{
-    struct json_object *v;
-    if (!o || !json_object_object_get_ex(o, k, &v) ||
-        !json_object_is_type(v, json_type_string))
-        return NULL;
-    return json_object_get_string(v);
-}
-
-static struct json_object *path_get(struct json_object *o, const char *a,
-                                    const char *b, const char *c)
-{
-    const char *keys[] = {a, b, c};
-    for (size_t i = 0; i < 3 && keys[i] && o; i++)
-        if (!json_object_object_get_ex(o, keys[i], &o))
-            return NULL;
-    return o;
-}
-
 size_t targets_from_service(struct json_object *svc, char ***out)
 {
-    struct json_object *arr = path_get(svc, "status", "loadBalancer",
-                                       "ingress");
+    struct json_object *arr = k8s_get(svc, "status.loadBalancer.ingress");
     size_t n = 0, len;
     char **t;
 
@@ -62,7 +43,7 @@ size_t targets_from_service(struct json_object *svc, char ***out)
         return 0;
     for (size_t i = 0; i < len; i++) {
         struct json_object *e = json_object_array_get_idx(arr, i);
-        const char *ip = str_field(e, "ip"), *h = str_field(e, "hostname");
+        const char *ip = k8s_str(e, "ip"), *h = k8s_str(e, "hostname");
         const char *v = ip && *ip ? ip : h && *h ? h : NULL;
         if (v && (t[n] = strdup(v)))
             n++;
@@ -103,7 +84,7 @@ char *lb_canonical(struct json_object *arr)
         len = json_object_array_length(arr);
         for (size_t i = 0; i < len; i++) {
             struct json_object *e = json_object_array_get_idx(arr, i);
-            const char *ip = str_field(e, "ip"), *h = str_field(e, "hostname");
+            const char *ip = k8s_str(e, "ip"), *h = k8s_str(e, "hostname");
             if (b.len)
                 buf_puts(&b, "|");
             if (ip && *ip)
@@ -121,8 +102,7 @@ char *lb_canonical(struct json_object *arr)
 
 char *lb_canonical_of_ingress(struct json_object *ingress)
 {
-    return lb_canonical(path_get(ingress, "status", "loadBalancer",
-                                 "ingress"));
+    return lb_canonical(k8s_get(ingress, "status.loadBalancer.ingress"));
 }
 
 char *lb_status_patch(const char *const *targets, size_t n)
@@ -215,11 +195,10 @@ long externaldns_parse_ttl(const char *value)
 
 long externaldns_ttl_of(struct json_object *ingress)
 {
-    struct json_object *ann = path_get(ingress, "metadata", "annotations",
-                                       NULL);
-    const char *v = str_field(ann, EXTERNALDNS_TTL);
+    struct json_object *ann = k8s_get(ingress, "metadata.annotations");
+    const char *v = k8s_key_str(ann, EXTERNALDNS_TTL);
     if (!v)
-        v = str_field(ann, EXTERNALDNS_TTL_ALPHA);
+        v = k8s_key_str(ann, EXTERNALDNS_TTL_ALPHA);
     return externaldns_parse_ttl(v);
 }
 
@@ -296,10 +275,9 @@ struct json_object *dnsendpoint_build(const char *ns, const char *name,
 
 char *dnsendpoint_canonical(struct json_object *d)
 {
-    struct json_object *owners = path_get(d, "metadata", "ownerReferences",
-                                          NULL);
-    struct json_object *eps = path_get(d, "spec", "endpoints", NULL);
-    struct json_object *labels = path_get(d, "metadata", "labels", NULL);
+    struct json_object *owners = k8s_get(d, "metadata.ownerReferences");
+    struct json_object *eps = k8s_get(d, "spec.endpoints");
+    struct json_object *labels = k8s_get(d, "metadata.labels");
     struct buf b;
 
     buf_init(&b);
@@ -307,19 +285,17 @@ char *dnsendpoint_canonical(struct json_object *d)
     if (owners && json_object_is_type(owners, json_type_array) &&
         json_object_array_length(owners) > 0) {
         struct json_object *ow = json_object_array_get_idx(owners, 0);
-        const char *uid = str_field(ow, "uid");
+        const char *uid = k8s_str(ow, "uid");
         buf_puts(&b, uid ? uid : "");
     }
-    buf_printf(&b, ";label=%s;", str_field(labels, PORTICO_MANAGED_BY_LABEL)
-                                     ? str_field(labels,
-                                                 PORTICO_MANAGED_BY_LABEL)
-                                     : "");
+    const char *managed_by = k8s_key_str(labels, PORTICO_MANAGED_BY_LABEL);
+    buf_printf(&b, ";label=%s;", managed_by ? managed_by : "");
     if (eps && json_object_is_type(eps, json_type_array)) {
         size_t n = json_object_array_length(eps);
         for (size_t i = 0; i < n; i++) {
             struct json_object *ep = json_object_array_get_idx(eps, i), *v;
-            const char *dn = str_field(ep, "dnsName");
-            const char *rt = str_field(ep, "recordType");
+            const char *dn = k8s_str(ep, "dnsName");
+            const char *rt = k8s_str(ep, "recordType");
             buf_printf(&b, "[%s %s", dn ? dn : "", rt ? rt : "");
             if (json_object_object_get_ex(ep, "recordTTL", &v))
                 buf_printf(&b, " ttl=%lld",

@@ -20,6 +20,7 @@
 #include "controller/kube/leader.h"
 #include "controller/kube/publish.h"
 #include "controller/kube/reflector.h"
+#include "controller/object.h"
 #include "dnsname.h"
 #include "evloop.h"
 #include "log.h"
@@ -297,8 +298,8 @@ static void le_tick(struct evloop *loop, struct ev_timer *t, void *arg)
 
 static char *obj_key(struct json_object *obj)
 {
-    const char *ns = kube_meta(obj, "namespace"), *name = kube_meta(obj,
-                                                                     "name");
+    const char *ns = k8s_str(obj, "metadata.namespace");
+    const char *name = k8s_str(obj, "metadata.name");
     char *k;
     if (!name || asprintf(&k, "%s/%s", ns ? ns : "", name) < 0)
         return NULL;
@@ -321,14 +322,6 @@ static void view_del(struct json_object *view, struct json_object *obj)
     if (k)
         json_object_object_del(view, k);
     free(k);
-}
-
-static const char *view_get(struct json_object *view, const char *key)
-{
-    struct json_object *v;
-    if (!json_object_object_get_ex(view, key, &v))
-        return NULL;
-    return json_object_get_string(v);
 }
 
 /* An Ingress gone has no problem to report any more. */
@@ -477,7 +470,7 @@ static void set_targets(struct publisher *p, char **t, size_t n)
 static void svc_put(void *arg, struct json_object *obj)
 {
     struct publisher *p = arg;
-    const char *name = kube_meta(obj, "name");
+    const char *name = k8s_str(obj, "metadata.name");
     char **t;
     size_t n;
     if (!name || strcmp(name, p->svc_name) != 0)
@@ -489,7 +482,7 @@ static void svc_put(void *arg, struct json_object *obj)
 static void svc_remove(void *arg, struct json_object *obj)
 {
     struct publisher *p = arg;
-    const char *name = kube_meta(obj, "name");
+    const char *name = k8s_str(obj, "metadata.name");
     if (name && strcmp(name, p->svc_name) == 0)
         set_targets(p, NULL, 0);
 }
@@ -499,7 +492,7 @@ static void svc_replace(void *arg, struct json_object *items)
     struct publisher *p = arg;
     for (size_t i = 0; i < json_object_array_length(items); i++) {
         struct json_object *o = json_object_array_get_idx(items, i);
-        const char *name = kube_meta(o, "name");
+        const char *name = k8s_str(o, "metadata.name");
         if (name && strcmp(name, p->svc_name) == 0) {
             svc_put(p, o);
             return;
@@ -776,7 +769,7 @@ static void sync_round(struct publisher *p)
         const char *obs;
         if (p->nwrites >= MAX_WRITES_IN_FLIGHT)
             return;
-        if (!(obs = view_get(p->ing_view, key)))
+        if (!(obs = k8s_key_str(p->ing_view, key)))
             continue;   /* not seen yet: the watch will tell */
         if (strcmp(obs, p->targets_canon) != 0 &&
             !in_flight(p, W_STATUS, key))
@@ -804,7 +797,7 @@ static void sync_round(struct publisher *p)
             json_object_object_add(want, skey, d);
     }
     json_object_object_foreach(want, dkey, dval) {
-        const char *obs = view_get(p->dnse_view, dkey);
+        const char *obs = k8s_key_str(p->dnse_view, dkey);
         char *c;
         if (p->nwrites >= MAX_WRITES_IN_FLIGHT)
             break;

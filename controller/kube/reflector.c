@@ -8,6 +8,7 @@
 #include "buf.h"
 #include "controller/kube/backoff.h"
 #include "controller/kube/watchstream.h"
+#include "controller/object.h"
 #include "evloop.h"
 #include "log.h"
 
@@ -46,24 +47,6 @@ struct reflector {
     enum { PHASE_LIST, PHASE_WATCH } phase;
 };
 
-const char *kube_obj_str(struct json_object *obj, const char *section,
-                         const char *field)
-{
-    struct json_object *s, *v;
-    if (!obj)
-        return NULL;
-    if (section) {
-        if (!json_object_object_get_ex(obj, section, &s))
-            return NULL;
-    } else {
-        s = obj;
-    }
-    if (!json_object_object_get_ex(s, field, &v) ||
-        !json_object_is_type(v, json_type_string))
-        return NULL;
-    return json_object_get_string(v);
-}
-
 /* metadata.managedFields (server-side apply bookkeeping) is often the
  * largest part of an object and nothing here reads it: drop it before
  * anything keeps the object, as informers' transforms do. */
@@ -98,7 +81,7 @@ enum reflector_verdict reflector_apply_event(const struct reflector_opts *o,
     if (strcmp(type, "ERROR") == 0) {
         struct json_object *c;
         long code = 0;
-        const char *reason = kube_obj_str(obj, NULL, "reason");
+        const char *reason = k8s_str(obj, "reason");
         if (json_object_object_get_ex(obj, "code", &c))
             code = (long)json_object_get_int64(c);
         if (code == HTTP_GONE || (reason && (strcmp(reason, "Expired") == 0 ||
@@ -106,12 +89,12 @@ enum reflector_verdict reflector_apply_event(const struct reflector_opts *o,
             return REFLECTOR_RELIST;
         log_warn("kube: watch %s: ERROR event %ld %s: %s", o->name, code,
                  reason ? reason : "",
-                 kube_obj_str(obj, NULL, "message") ?
-                     kube_obj_str(obj, NULL, "message") : "");
+                 k8s_str(obj, "message") ?
+                     k8s_str(obj, "message") : "");
         return REFLECTOR_REWATCH;
     }
     if (strcmp(type, "BOOKMARK") == 0) {
-        set_rv(rv, kube_meta(obj, "resourceVersion"));
+        set_rv(rv, k8s_str(obj, "metadata.resourceVersion"));
         return REFLECTOR_CONTINUE;
     }
     if (strcmp(type, "ADDED") == 0 || strcmp(type, "MODIFIED") == 0) {
@@ -127,7 +110,7 @@ enum reflector_verdict reflector_apply_event(const struct reflector_opts *o,
                  o->name, type);
         return REFLECTOR_CONTINUE;
     }
-    set_rv(rv, kube_meta(obj, "resourceVersion"));
+    set_rv(rv, k8s_str(obj, "metadata.resourceVersion"));
     return REFLECTOR_CONTINUE;
 }
 

@@ -75,9 +75,4 @@ void kube_client_set_ingress_tap(struct kube_client *kc,
 const struct reflector_sink *kube_client_ingress_tap(
     const struct kube_client *kc);
 
-/* Metadata helpers. */
-const char *kube_obj_str(struct json_object *obj, const char *section,
-                         const char *field);
-#define kube_meta(obj, field) kube_obj_str((obj), "metadata", (field))
-
 #endif

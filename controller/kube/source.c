@@ -12,6 +12,7 @@
 #include "buf.h"
 #include "controller/kube/kube.h"
 #include "controller/kube/reflector.h"
+#include "controller/object.h"
 #include "dnsname.h"
 #include "log.h"
 
@@ -76,9 +77,10 @@ static void sink_remove(void *arg, struct json_object *obj)
 {
     struct kind_sink *k = arg;
     const struct reflector_sink *t = tap(k);
-    const char *name = kube_meta(obj, "name");
+    const char *name = k8s_str(obj, "metadata.name");
     if (name)
-        store_remove(k->store, k->kind, kube_meta(obj, "namespace"), name);
+        store_remove(k->store, k->kind, k8s_str(obj, "metadata.namespace"),
+                     name);
     if (t)
         t->remove(t->arg, obj);
 }
@@ -97,7 +99,7 @@ static void sink_synced(void *arg)
 
 static int secret_is_tls(struct json_object *obj)
 {
-    const char *t = kube_obj_str(obj, NULL, "type");
+    const char *t = k8s_str(obj, "type");
     return t && strcmp(t, SECRET_TYPE_TLS) == 0;
 }
 

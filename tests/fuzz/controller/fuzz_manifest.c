@@ -9,24 +9,19 @@
 #include "log.h"
 #include "controller/manifest.h"
 #include "controller/model.h"
+#include "controller/object.h"
 #include "controller/profiles.h"
 #include "controller/render.h"
 #include "controller/routes.h"
 #include "controller/store.h"
+#include "tests/unit/controller/fixtures.h"
 
+/* TEST_MODEL_OPTS, and Ingresses without a class served too. */
 static const struct model_opts OPTS = {
     .controller_class = "portico.io/ingress-controller",
     .ingress_class = "portico",
     .watch_without_class = 1,
     .cluster_domain = "cluster.local",
-};
-
-static const struct render_opts RENDER = {
-    .module_path = "/m.so",
-    .resolver = "127.0.0.1:53", .resolve_ttl = "1s 30s",
-    .http_port = 80, .https_port = 443, .status_port = 10246,
-    .prefix = "/p", .default_crt = "/p/d.crt", .default_key = "/p/d.key",
-    .worker_processes = "1", .keepalive = 32, .error_log = "stderr",
 };
 
 static enum resource_kind kind_of(struct json_object *doc)
@@ -66,9 +61,9 @@ static void run(const uint8_t *data, size_t size, int is_json)
     }
     if (s && model_build(&m, s, &OPTS) == 0) {
         if (profiles_build(&m, &p) == 0) {
-            if (render_config(&m, &p, &RENDER, &r) == 0)
+            if (render_config(&m, &p, &TEST_RENDER_OPTS, &r) == 0)
                 render_result_free(&r);
-            if (routes_render(&m, &p, RENDER.https_port, &rt) == 0)
+            if (routes_render(&m, &p, TEST_RENDER_OPTS.https_port, &rt) == 0)
                 routes_result_free(&rt);
             profiles_free(&p);
         }

@@ -1,5 +1,5 @@
 /* Unit tests for controller/kube/kubeconfig: kubeconfig and in-cluster
- * configuration, base64 decoding. */
+ * configuration. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -157,26 +157,6 @@ static void in_cluster_reads_service_account_and_env(void **st)
     unsetenv("KUBERNETES_SERVICE_PORT");
 }
 
-static void base64_decodes_padding_and_rejects_garbage(void **st)
-{
-    size_t n;
-    char *s;
-
-    s = kube_base64_decode("aGVsbG8=", 8, &n);
-    assert_string_equal(s, "hello");
-    assert_int_equal(n, 5);
-    free(s);
-    s = kube_base64_decode("aGVs\nbG8", 8, &n);   /* no padding, newline */
-    assert_string_equal(s, "hello");
-    free(s);
-    s = kube_base64_decode("", 0, &n);
-    assert_int_equal(n, 0);
-    free(s);
-    assert_null(kube_base64_decode("a", 1, &n));
-    assert_null(kube_base64_decode("aGVs*G8=", 8, &n));
-    assert_null(kube_base64_decode("aG=Vs", 5, &n));
-}
-
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -184,7 +164,6 @@ int main(void)
         cmocka_unit_test(kubeconfig_in_json_form_with_static_token),
         cmocka_unit_test(kubeconfig_errors_are_clear),
         cmocka_unit_test(in_cluster_reads_service_account_and_env),
-        cmocka_unit_test(base64_decodes_padding_and_rejects_garbage),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

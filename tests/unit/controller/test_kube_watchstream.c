@@ -14,6 +14,7 @@
 #include "buf.h"
 #include "controller/kube/reflector.h"
 #include "controller/kube/watchstream.h"
+#include "controller/object.h"
 
 /* As the API server sends it: one event per line, chunked anywhere. */
 static const char recorded[] =
@@ -180,7 +181,7 @@ static void c_put(void *arg, struct json_object *obj)
 {
     struct calls *c = arg;
     struct json_object *meta;
-    buf_printf(&c->log, "put %s;", kube_meta(obj, "name"));
+    buf_printf(&c->log, "put %s;", k8s_str(obj, "metadata.name"));
     /* Nothing downstream reads managedFields: it is never kept. */
     assert_true(json_object_object_get_ex(obj, "metadata", &meta));
     assert_false(json_object_object_get_ex(meta, "managedFields", NULL));
@@ -188,12 +189,12 @@ static void c_put(void *arg, struct json_object *obj)
 static void c_remove(void *arg, struct json_object *obj)
 {
     struct calls *c = arg;
-    buf_printf(&c->log, "remove %s;", kube_meta(obj, "name"));
+    buf_printf(&c->log, "remove %s;", k8s_str(obj, "metadata.name"));
 }
 
 static int only_tls(struct json_object *obj)
 {
-    const char *t = kube_obj_str(obj, NULL, "type");
+    const char *t = k8s_str(obj, "type");
     return t && strcmp(t, "kubernetes.io/tls") == 0;
 }
 

@@ -20,27 +20,7 @@
 #include "controller/profiles.h"
 #include "controller/render.h"
 #include "controller/store.h"
-
-static const struct model_opts OPTS = {
-    .controller_class = "portico.io/ingress-controller",
-    .ingress_class = "portico",
-    .cluster_domain = "cluster.local",
-};
-
-static const struct render_opts RENDER = {
-    .module_path = "/m.so",
-    .resolver = "127.0.0.1:53",
-    .resolve_ttl = "1s 30s",
-    .http_port = 80,
-    .https_port = 443,
-    .status_port = 10246,
-    .prefix = "/p",
-    .default_crt = "/p/d.crt",
-    .default_key = "/p/d.key",
-    .worker_processes = "1",
-    .keepalive = 32,
-    .error_log = "stderr",
-};
+#include "tests/unit/controller/fixtures.h"
 
 /* nginx.conf of m, with its option profiles. */
 static int render(const struct model *m, struct render_result *r)
@@ -49,7 +29,7 @@ static int render(const struct model *m, struct render_result *r)
     int rc;
 
     assert_int_equal(profiles_build(m, &p), 0);
-    rc = render_config(m, &p, &RENDER, r);
+    rc = render_config(m, &p, &TEST_RENDER_OPTS, r);
     profiles_free(&p);
     return rc;
 }
@@ -158,7 +138,7 @@ static void prefix_matches_whole_path_elements(void **state)
     struct store *s = store_of(i, NULL, NULL);
     struct model m;
 
-    assert_int_equal(model_build(&m, s, &OPTS), 0);
+    assert_int_equal(model_build(&m, s, &TEST_MODEL_OPTS), 0);
     const struct model_server *sv = server(&m, "x.test");
     assert_non_null(sv);
     assert_non_null(loc(sv, LOC_ELEMENTS, "/foo.v1"));
@@ -177,7 +157,7 @@ static void prefix_trailing_slash_is_ignored_and_root_is_plain(void **state)
     struct store *s = store_of(a, b, NULL);
     struct model m;
 
-    assert_int_equal(model_build(&m, s, &OPTS), 0);
+    assert_int_equal(model_build(&m, s, &TEST_MODEL_OPTS), 0);
     assert_non_null(loc(server(&m, "x.test"), LOC_ELEMENTS, "/aaa/bbb"));
     assert_int_equal(server(&m, "x.test")->nlocs, 1);
     assert_non_null(loc(server(&m, "y.test"), LOC_PREFIX, "/"));
@@ -204,7 +184,7 @@ static void rules_are_ordered_exact_first_then_longest(void **state)
     struct store *s = load(all);
     struct model m;
 
-    assert_int_equal(model_build(&m, s, &OPTS), 0);
+    assert_int_equal(model_build(&m, s, &TEST_MODEL_OPTS), 0);
     const struct model_server *sv = server(&m, "x.test");
     assert_int_equal(sv->nlocs, 5);
     assert_int_equal(sv->locs[0].match, LOC_EXACT);
@@ -228,7 +208,7 @@ static void exact_and_implementation_specific_map_directly(void **state)
     struct store *s = store_of(a, b, NULL);
     struct model m;
 
-    assert_int_equal(model_build(&m, s, &OPTS), 0);
+    assert_int_equal(model_build(&m, s, &TEST_MODEL_OPTS), 0);
     const struct model_server *sv = server(&m, "x.test");
     assert_non_null(loc(sv, LOC_EXACT, "/foo/"));
     assert_non_null(loc(sv, LOC_PREFIX, "/bar"));
@@ -248,7 +228,7 @@ static void exact_beats_prefix_on_a_tie_even_when_younger(void **state)
     struct store *s = store_of(old, young, NULL);
     struct model m;
 
-    assert_int_equal(model_build(&m, s, &OPTS), 0);
+    assert_int_equal(model_build(&m, s, &TEST_MODEL_OPTS), 0);
     const struct model_server *sv = server(&m, "x.test");
     /* nginx takes "= /foo" before any regex: Exact wins for "/foo", the
      * Prefix rule still serves "/foo/..." */
@@ -274,7 +254,7 @@ static void oldest_ingress_wins_a_conflict_whatever_its_name(void **state)
     struct store *s = store_of(a, z, NULL);
     struct model m;
 
-    assert_int_equal(model_build(&m, s, &OPTS), 0);
+    assert_int_equal(model_build(&m, s, &TEST_MODEL_OPTS), 0);
     const struct model_location *l =
         loc(server(&m, "x.test"), LOC_ELEMENTS, "/p");
     assert_non_null(l);
@@ -295,7 +275,7 @@ static void same_age_conflicts_go_to_namespace_then_name_order(void **state)
     struct store *s = store_of(b, a, NULL);
     struct model m;
 
-    assert_int_equal(model_build(&m, s, &OPTS), 0);
+    assert_int_equal(model_build(&m, s, &TEST_MODEL_OPTS), 0);
     const struct model_location *l = loc(server(&m, "x.test"), LOC_EXACT, "/p");
     assert_string_equal(m.ings[l->ingress].name, "a");
     model_free(&m);
@@ -313,7 +293,7 @@ static void paths_of_one_host_merge_across_ingresses(void **state)
     struct store *s = store_of(a, b, NULL);
     struct model m;
 
-    assert_int_equal(model_build(&m, s, &OPTS), 0);
+    assert_int_equal(model_build(&m, s, &TEST_MODEL_OPTS), 0);
     assert_int_equal(m.nservers, 1);
     assert_int_equal(server(&m, "x.test")->nlocs, 2);
     model_free(&m);
@@ -333,7 +313,7 @@ static void one_invalid_ingress_is_rejected_and_others_served(void **state)
     struct store *s = store_of(good, bad, badhost);
     struct model m;
 
-    assert_int_equal(model_build(&m, s, &OPTS), 0);
+    assert_int_equal(model_build(&m, s, &TEST_MODEL_OPTS), 0);
     assert_int_equal(model_count_state(&m, ING_SERVED), 1);
     assert_int_equal(model_count_state(&m, ING_REJECTED), 2);
     assert_int_equal(m.nservers, 1);
@@ -365,7 +345,7 @@ static void ingress_class_selection_follows_the_spec(void **state)
     char *all;
     assert_true(asprintf(&all, "%s%s", CLASS, yaml) > 0);
     struct store *s = load(all);
-    struct model_opts o = OPTS;
+    struct model_opts o = TEST_MODEL_OPTS;
     const char *want[] = {"by-class", "legacy"};
     struct model m;
 
@@ -390,7 +370,7 @@ static void ingress_class_selection_follows_the_spec(void **state)
         "spec: {controller: portico.io/ingress-controller}\n---\n%s",
         yaml) > 0);
     s = load(all);
-    assert_int_equal(model_build(&m, s, &OPTS), 0);
+    assert_int_equal(model_build(&m, s, &TEST_MODEL_OPTS), 0);
     assert_int_equal(m.ning, 3);
     model_free(&m);
     store_free(s);
@@ -432,7 +412,7 @@ static void service_ports_resolve_by_name_headless_and_external(void **state)
     struct store *s = load(all);
     struct model m;
 
-    assert_int_equal(model_build(&m, s, &OPTS), 0);
+    assert_int_equal(model_build(&m, s, &TEST_MODEL_OPTS), 0);
     assert_int_equal(m.nups, 3);
     assert_string_equal(upstream_server(&m, "_ns_ext_5432"),
                         "db.example.org:5432");
@@ -589,8 +569,8 @@ static void a_path_change_leaves_nginx_conf_unchanged(void **state)
     struct model m1, m2;
     struct render_result r1, r2;
 
-    assert_int_equal(model_build(&m1, s1, &OPTS), 0);
-    assert_int_equal(model_build(&m2, s2, &OPTS), 0);
+    assert_int_equal(model_build(&m1, s1, &TEST_MODEL_OPTS), 0);
+    assert_int_equal(model_build(&m2, s2, &TEST_MODEL_OPTS), 0);
     assert_int_equal(render(&m1, &r1), 0);
     assert_int_equal(render(&m2, &r2), 0);
     assert_string_equal(r1.hash, r2.hash);
@@ -637,7 +617,7 @@ static void profile_lines_are_traced_to_their_oldest_ingress(void **state)
     struct render_result r;
     char out[256];
 
-    assert_int_equal(model_build(&m, s, &OPTS), 0);
+    assert_int_equal(model_build(&m, s, &TEST_MODEL_OPTS), 0);
     assert_int_equal(render(&m, &r), 0);
     assert_int_equal(count(r.t.text.data, "location @portico_p"), 2);
     assert_int_equal(count(r.t.text.data, "proxy_read_timeout \"5s\";"), 1);
@@ -684,9 +664,9 @@ static void annotations_refuse_or_are_noticed_and_render_under_both_prefixes(
     struct store *s = store_of(open_, guarded, snippet);
     struct model m;
     struct render_result r;
-    struct model_opts allow = OPTS;
+    struct model_opts allow = TEST_MODEL_OPTS;
 
-    assert_int_equal(model_build(&m, s, &OPTS), 0);
+    assert_int_equal(model_build(&m, s, &TEST_MODEL_OPTS), 0);
     for (size_t i = 0; i < m.ning; i++) {
         const struct model_ingress *mi = &m.ings[i];
         if (strcmp(mi->name, "open") == 0) {
@@ -743,10 +723,10 @@ static void size_per_ingress_stays_under_one_kilobyte(void **state)
             i, i, i, i, i);
     struct store *s = load(all.data);
     struct store *empty = load(CLASS);
-    assert_int_equal(model_build(&m, empty, &OPTS), 0);
+    assert_int_equal(model_build(&m, empty, &TEST_MODEL_OPTS), 0);
     assert_int_equal(render(&m, &r0), 0);
     model_free(&m);
-    assert_int_equal(model_build(&m, s, &OPTS), 0);
+    assert_int_equal(model_build(&m, s, &TEST_MODEL_OPTS), 0);
     assert_int_equal(render(&m, &r1), 0);
     size_t per = (r1.t.text.len - r0.t.text.len) / N;
     print_message("config bytes per Ingress: %zu\n", per);

@@ -22,14 +22,9 @@
 #include "controller/render.h"
 #include "controller/routes.h"
 #include "controller/store.h"
+#include "tests/unit/controller/fixtures.h"
 
 #define HTTPS_PORT 443
-
-static const struct model_opts OPTS = {
-    .controller_class = "portico.io/ingress-controller",
-    .ingress_class = "portico",
-    .cluster_domain = "cluster.local",
-};
 
 static const char CLASS[] =
     "kind: IngressClass\nmetadata: {name: portico}\n"
@@ -77,7 +72,7 @@ static void build(struct fixture *f, const char *yaml, int https_port)
     struct profiles p;
 
     f->s = load(yaml);
-    assert_int_equal(model_build(&f->m, f->s, &OPTS), 0);
+    assert_int_equal(model_build(&f->m, f->s, &TEST_MODEL_OPTS), 0);
     assert_int_equal(profiles_build(&f->m, &p), 0);
     assert_int_equal(routes_render(&f->m, &p, https_port, &f->rt), 0);
     profiles_free(&p);
@@ -437,20 +432,6 @@ static void options_shared_by_ingresses_make_one_profile_owned_by_the_oldest(
     release(&f);
 }
 
-static const struct render_opts RENDER = {
-    .resolver = "127.0.0.1:53",
-    .resolve_ttl = "1s 30s",
-    .http_port = 80,
-    .https_port = 443,
-    .status_port = 10246,
-    .prefix = "/p",
-    .default_crt = "/p/d.crt",
-    .default_key = "/p/d.key",
-    .worker_processes = "1",
-    .keepalive = 32,
-    .error_log = "stderr",
-};
-
 /* SHA-256 of "upstream NAME\n"... "profile NAME\n"..., 16 hex digits. */
 static void expected_token(const struct model *m, const struct profiles *p,
                            char out[17])
@@ -486,7 +467,7 @@ static void token_of(const char *yaml, char out[17])
     assert_int_equal(profiles_build(&f.m, &p), 0);
     expected_token(&f.m, &p, want);
     assert_string_equal(f.rt.config, want);
-    assert_int_equal(render_config(&f.m, &p, &RENDER, &r), 0);
+    assert_int_equal(render_config(&f.m, &p, &TEST_RENDER_OPTS, &r), 0);
     snprintf(directive, sizeof(directive),
              "\nportico_routes routes config=%s;\n", want);
     assert_non_null(strstr(r.t.text.data, directive));

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "controller/manifest.h"
+#include "controller/object.h"
 #include "controller/store.h"
 
 static int wakeups;
