@@ -81,45 +81,26 @@ static char *read_manifest(const char *path, const struct stat *st,
     return data;
 }
 
-/* All of stdin (at most DIRSOURCE_FILE_MAX bytes). */
-static char *read_stdin(size_t *len, char *err, size_t errlen)
+/* path, or all of stdin for "-", at most DIRSOURCE_FILE_MAX bytes. */
+static char *read_input(const char *path, size_t *len, char *err,
+                        size_t errlen)
 {
-    size_t cap = 64 * 1024, got = 0;
-    char *data = malloc(cap + 1);
+    struct stat st;
+    char *data;
 
-    while (data) {
-        ssize_t r;
-        if (got == cap) {
-            char *more;
-            if (cap >= DIRSOURCE_FILE_MAX)
-                break;
-            cap *= 2;
-            if (!(more = realloc(data, cap + 1))) {
-                free(data);
-                data = NULL;
-                break;
-            }
-            data = more;
-        }
-        r = read(0, data + got, cap - got);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r < 0) {
+    if (strcmp(path, "-") != 0) {
+        if (stat(path, &st) < 0) {
             snprintf(err, errlen, "%s", strerror(errno));
-            free(data);
             return NULL;
         }
-        if (r == 0) {
-            data[got] = '\0';
-            *len = got;
-            return data;
-        }
-        got += (size_t)r;
+        return read_manifest(path, &st, len, err, errlen);
     }
-    snprintf(err, errlen, data ? "more than %d bytes" : "out of memory",
-             DIRSOURCE_FILE_MAX);
-    free(data);
-    return NULL;
+    data = file_read_fd(STDIN_FILENO, DIRSOURCE_FILE_MAX, len);
+    if (!data && errno == EFBIG)
+        snprintf(err, errlen, "more than %d bytes", DIRSOURCE_FILE_MAX);
+    else if (!data)
+        snprintf(err, errlen, "%s", strerror(errno));
+    return data;
 }
 
 static struct file_entry *find_file(struct dirsource *ds, const char *name)
@@ -358,9 +339,7 @@ static int read_once_file(struct store *store, const char *path, int is_json,
     char sub[256], key[512];
     size_t len = 0;
     int failed = 0;
-    char *data = strcmp(path, "-") == 0 ? read_stdin(&len, sub, sizeof(sub))
-                                        : read_file(path, &len, sub,
-                                                    sizeof(sub));
+    char *data = read_input(path, &len, sub, sizeof(sub));
     struct json_object *docs = data ? manifest_parse(data, len, is_json, sub,
                                                      sizeof(sub))
                                     : NULL;

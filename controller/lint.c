@@ -8,6 +8,7 @@
 #include <json-c/json.h>
 
 #include "controller/dirsource.h"
+#include "controller/object.h"
 #include "controller/store.h"
 #include "controller/validate.h"
 

@@ -2,45 +2,61 @@
 #include "fileio.h"
 
 #include <errno.h>
-#include <stdio.h>
+#include <fcntl.h>
 #include <stdlib.h>
+#include <unistd.h>
 
-char *file_read(const char *path, size_t max, size_t *len)
+#define FIRST_CHUNK 8192
+#define MIN_ROOM    4096
+
+char *file_read_fd(int fd, size_t max, size_t *len)
 {
-    FILE *f = fopen(path, "rb");
     char *data = NULL;
     size_t n = 0, cap = 0;
 
-    if (!f)
-        return NULL;
     for (;;) {
-        if (cap - n < 4096 + 1) {
+        ssize_t got;
+        if (cap - n < MIN_ROOM + 1) {
             char *nd;
-            cap = cap ? cap * 2 : 8192;
+            cap = cap ? cap * 2 : FIRST_CHUNK;
             nd = realloc(data, cap);
             if (!nd)
                 goto fail;
             data = nd;
         }
-        size_t got = fread(data + n, 1, cap - n - 1, f);
-        n += got;
+        got = read(fd, data + n, cap - n - 1);
+        if (got < 0 && errno == EINTR)
+            continue;
+        if (got < 0)
+            goto fail;
+        if (got == 0)
+            break;
+        n += (size_t)got;
         if (n > max) {
             errno = EFBIG;
             goto fail;
         }
-        if (got == 0) {
-            if (ferror(f))
-                goto fail;
-            break;
-        }
     }
-    fclose(f);
     data[n] = '\0';
     if (len)
         *len = n;
     return data;
 fail:
-    fclose(f);
     free(data);
     return NULL;
+}
+
+char *file_read(const char *path, size_t max, size_t *len)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    char *data;
+    int saved;
+
+    if (fd < 0)
+        return NULL;
+    data = file_read_fd(fd, max, len);
+    saved = errno;
+    close(fd);
+    errno = saved;
+    return data;
 }
