@@ -62,6 +62,8 @@ enum ann_effect {
 /* Flags of an entry. */
 #define ANN_ACCESS   0x1u   /* restricts who may reach the backend */
 #define ANN_SNIPPET  0x2u   /* raw nginx configuration */
+#define ANN_WORDS    0x4u   /* a profile value of several words, rendered
+                               as that many (quoted) arguments */
 
 /* The supported annotations, by which the rest of the controller reads
  * their values. ANN_ID_NONE: an entry that is not supported. */
@@ -73,6 +75,31 @@ enum ann_id {
     ANN_PROXY_SEND_TIMEOUT,
     ANN_ALLOWLIST_SOURCE_RANGE,
     ANN_DENYLIST_SOURCE_RANGE,
+    ANN_PROXY_BUFFERING,
+    ANN_PROXY_BUFFER_SIZE,
+    ANN_PROXY_BUFFERS_NUMBER,
+    ANN_PROXY_BUSY_BUFFERS_SIZE,
+    ANN_PROXY_MAX_TEMP_FILE_SIZE,
+    ANN_PROXY_REQUEST_BUFFERING,
+    ANN_CLIENT_BODY_BUFFER_SIZE,
+    ANN_PROXY_NEXT_UPSTREAM,
+    ANN_PROXY_NEXT_UPSTREAM_TIMEOUT,
+    ANN_PROXY_NEXT_UPSTREAM_TRIES,
+    ANN_PROXY_HTTP_VERSION,
+    ANN_PROXY_COOKIE_DOMAIN,
+    ANN_PROXY_COOKIE_PATH,
+    ANN_PROXY_REDIRECT_FROM,
+    ANN_PROXY_REDIRECT_TO,
+    ANN_UPSTREAM_VHOST,
+    ANN_X_FORWARDED_PREFIX,
+    ANN_CONNECTION_PROXY_HEADER,
+    ANN_BACKEND_PROTOCOL,
+    ANN_PROXY_SSL_VERIFY,
+    ANN_PROXY_SSL_VERIFY_DEPTH,
+    ANN_PROXY_SSL_NAME,
+    ANN_PROXY_SSL_SERVER_NAME,
+    ANN_PROXY_SSL_PROTOCOLS,
+    ANN_PROXY_SSL_CIPHERS,
     ANN_ID_COUNT
 };
 
@@ -87,7 +114,9 @@ struct ann_def {
     ann_grammar grammar;        /* supported: the strict grammar */
     enum ann_effect effect;     /* supported: what it renders */
     const char *directive;      /* ANN_EFFECT_PROFILE: the nginx directive
-                                   rendered with the (quoted) value */
+                                   rendered with the (quoted) value; NULL:
+                                   rendered by render.c with others
+                                   (headers, the pass line, ...) */
     const char *why;            /* refused / ignored: the reason, and what
                                    to use instead */
     const char *alias_of;       /* another name for that entry's setting */

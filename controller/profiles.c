@@ -6,9 +6,17 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "buf.h"
 #include "hash.h"
+#include "controller/access.h"
+#include "controller/validate.h"
+
+/* proxy-ssl-verify without a CA of its own verifies against the system's
+ * (Debian's ca-certificates). */
+#define SYSTEM_CA_BUNDLE     "/etc/ssl/certs/ca-certificates.crt"
+#define DEFAULT_BUFFER_SIZE  "4k"       /* nginx's proxy_buffer_size */
 
 struct keyed {
     char *key;          /* the option values, one line each */
@@ -131,4 +139,190 @@ const char *profiles_of(const struct profiles *p, size_t ingress)
     size_t i = p->of_ingress ? p->of_ingress[ingress] : PROFILE_NONE;
 
     return i == PROFILE_NONE ? NULL : p->list[i].name;
+}
+
+/* ---- rendering -------------------------------------------------------------- */
+
+const struct proxy_header profiles_proxy_headers[] = {
+    {"Host", "$host"},
+    {"Upgrade", "$http_upgrade"},
+    {"Connection", "$portico_connection"},
+    {"X-Real-IP", "$remote_addr"},
+    {"X-Forwarded-For", "$proxy_add_x_forwarded_for"},
+    {"X-Forwarded-Host", "$host"},
+    {"X-Forwarded-Proto", "$scheme"},
+    {NULL, NULL},
+};
+
+enum pass {
+    PASS_HTTP,
+    PASS_HTTPS,
+    PASS_GRPC,
+    PASS_GRPCS,
+};
+
+static enum pass pass_of(const struct model_ingress *mi)
+{
+    const char *v = ann_get(&mi->ann, ANN_BACKEND_PROTOCOL);
+
+    if (!v)
+        return PASS_HTTP;
+    if (strcasecmp(v, "https") == 0)
+        return PASS_HTTPS;
+    if (strcasecmp(v, "grpc") == 0)
+        return PASS_GRPC;
+    if (strcasecmp(v, "grpcs") == 0)
+        return PASS_GRPCS;
+    return PASS_HTTP;
+}
+
+/* " WORD" for each space-separated word of a validated value, quoted. */
+static void quoted_words(struct buf *b, const char *v, int split)
+{
+    char word[VALIDATE_PATH_MAX + 1];
+
+    while (*v) {
+        size_t n = split ? strcspn(v, " ") : strlen(v);
+        snprintf(word, sizeof(word), "%.*s", (int)n, v);
+        buf_puts(b, " ");
+        cfg_quote(b, word);
+        v += n;
+        while (*v == ' ')
+            v++;
+    }
+}
+
+/* The directive for this location: proxy_X becomes grpc_X for a gRPC
+ * backend where the grpc module has it (timeouts, retries, TLS). */
+static void directive(struct buf *b, const char *d, enum pass pass)
+{
+    static const char *const grpc_has[] = {
+        "proxy_connect_timeout", "proxy_read_timeout", "proxy_send_timeout",
+        "proxy_next_upstream", "proxy_next_upstream_timeout",
+        "proxy_next_upstream_tries", "proxy_ssl_", NULL};
+    int grpc = pass == PASS_GRPC || pass == PASS_GRPCS;
+
+    for (size_t i = 0; grpc && grpc_has[i]; i++)
+        if (strncmp(d, grpc_has[i], strlen(grpc_has[i])) == 0 &&
+            (grpc_has[i][strlen(grpc_has[i]) - 1] == '_' ||
+             strcmp(d, grpc_has[i]) == 0)) {
+            buf_printf(b, " grpc_%s", d + strlen("proxy_"));
+            return;
+        }
+    buf_printf(b, " %s", d);
+}
+
+/* The header list with the profile's Host, Connection and
+ * X-Forwarded-Prefix, when it sets any of them. */
+static void headers(struct buf *b, const struct model_ingress *mi,
+                    enum pass pass)
+{
+    const char *host = ann_get(&mi->ann, ANN_UPSTREAM_VHOST);
+    const char *conn = ann_get(&mi->ann, ANN_CONNECTION_PROXY_HEADER);
+    const char *prefix = ann_get(&mi->ann, ANN_X_FORWARDED_PREFIX);
+    const char *set = pass == PASS_GRPC || pass == PASS_GRPCS
+                          ? " grpc_set_header" : " proxy_set_header";
+
+    if (pass == PASS_GRPC || pass == PASS_GRPCS) {
+        /* grpc_pass would send :authority "portico_dispatch". */
+        buf_printf(b, "%s Host", set);
+        if (host)
+            quoted_words(b, host, 0);
+        else
+            buf_puts(b, " $host");
+        buf_puts(b, ";");
+        if (prefix) {
+            buf_printf(b, "%s X-Forwarded-Prefix", set);
+            quoted_words(b, prefix, 0);
+            buf_puts(b, ";");
+        }
+        return;
+    }
+    if (!host && !conn && !prefix)
+        return;
+    for (const struct proxy_header *h = profiles_proxy_headers; h->name; h++) {
+        const char *mine = strcmp(h->name, "Host") == 0         ? host
+                         : strcmp(h->name, "Connection") == 0   ? conn
+                                                                : NULL;
+        buf_printf(b, "%s %s", set, h->name);
+        if (mine)
+            quoted_words(b, mine, 0);
+        else
+            buf_printf(b, " %s", h->value);
+        buf_puts(b, ";");
+    }
+    if (prefix) {
+        buf_printf(b, "%s X-Forwarded-Prefix", set);
+        quoted_words(b, prefix, 0);
+        buf_puts(b, ";");
+    }
+}
+
+/* The options rendered from several annotations together. */
+static void combined(struct buf *b, const struct model_ingress *mi,
+                     enum pass pass)
+{
+    const char *n = ann_get(&mi->ann, ANN_PROXY_BUFFERS_NUMBER);
+    const char *size = ann_get(&mi->ann, ANN_PROXY_BUFFER_SIZE);
+    const char *from = ann_get(&mi->ann, ANN_PROXY_REDIRECT_FROM);
+    const char *to = ann_get(&mi->ann, ANN_PROXY_REDIRECT_TO);
+    const char *verify = ann_get(&mi->ann, ANN_PROXY_SSL_VERIFY);
+
+    if (n) {
+        buf_puts(b, " proxy_buffers");
+        quoted_words(b, n, 0);
+        quoted_words(b, size ? size : DEFAULT_BUFFER_SIZE, 0);
+        buf_puts(b, ";");
+    }
+    /* ingress-nginx: "off" or "default" alone, else both or nothing. */
+    if (from && (strcmp(from, "off") == 0 || strcmp(from, "default") == 0)) {
+        buf_printf(b, " proxy_redirect %s;", from);
+    } else if (from && to) {
+        buf_puts(b, " proxy_redirect");
+        quoted_words(b, from, 0);
+        quoted_words(b, to, 0);
+        buf_puts(b, ";");
+    }
+    if (verify) {
+        directive(b, "proxy_ssl_verify", pass);
+        quoted_words(b, verify, 0);
+        buf_puts(b, ";");
+        if (strcmp(verify, "on") == 0) {
+            directive(b, "proxy_ssl_trusted_certificate", pass);
+            buf_puts(b, " \"" SYSTEM_CA_BUNDLE "\";");
+        }
+    }
+}
+
+void profiles_render_location(struct ownedtext *t, const struct model *m,
+                              const struct profiles *p, size_t i,
+                              const char *dispatch)
+{
+    size_t owner = p->list[i].owner;
+    const struct model_ingress *mi = &m->ings[owner];
+    enum pass pass = pass_of(mi);
+    static const char *const pass_line[] = {
+        [PASS_HTTP] = "proxy_pass http://",
+        [PASS_HTTPS] = "proxy_pass https://",
+        [PASS_GRPC] = "grpc_pass grpc://",
+        [PASS_GRPCS] = "grpc_pass grpcs://",
+    };
+    size_t from = t->text.len;
+
+    buf_printf(&t->text, "    location @%s {", p->list[i].name);
+    for (size_t v = 0; v < mi->ann.nvalues; v++) {
+        const struct ann_def *d = ann_def_of(mi->ann.values[v].id);
+        if (!d || d->effect != ANN_EFFECT_PROFILE || !d->directive)
+            continue;
+        directive(&t->text, d->directive, pass);
+        quoted_words(&t->text, mi->ann.values[v].value,
+                     (d->flags & ANN_WORDS) != 0);
+        buf_puts(&t->text, ";");
+    }
+    combined(&t->text, mi, pass);
+    headers(&t->text, mi, pass);
+    ownedtext_track(t, from, owner);
+    access_render_location(t, owner, mi);
+    ownedtext_printf(t, owner, " portico_route; %s%s; }\n", pass_line[pass],
+                     dispatch);
 }

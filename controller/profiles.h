@@ -20,6 +20,7 @@
 #include <stddef.h>
 
 #include "controller/model.h"
+#include "controller/ownedtext.h"
 
 #define PROFILE_PREFIX    "portico_p"
 #define PROFILE_NAME_MAX  48
@@ -44,5 +45,24 @@ void profiles_free(struct profiles *p);
 
 /* The profile name of Ingress i, or NULL when it set no options. */
 const char *profiles_of(const struct profiles *p, size_t ingress);
+
+/* The request headers every backend gets (nginx.conf's http level). A
+ * location that sets one of them must repeat them all (proxy_set_header
+ * there replaces the inherited list), so a profile overriding Host
+ * (upstream-vhost), Connection or adding X-Forwarded-Prefix writes the
+ * whole list with its values. NULL-terminated. */
+struct proxy_header {
+    const char *name;
+    const char *value;          /* fixed nginx text, variables allowed */
+};
+extern const struct proxy_header profiles_proxy_headers[];
+
+/* Appends the named location of profile i ("location @NAME { ... }" on
+ * one line, owned by its oldest Ingress): the profile's directives, then
+ * "portico_route;" and the pass to dispatch (proxy_pass http:// or
+ * https://, grpc_pass grpc:// or grpcs:// by backend-protocol). */
+void profiles_render_location(struct ownedtext *t, const struct model *m,
+                              const struct profiles *p, size_t i,
+                              const char *dispatch);
 
 #endif

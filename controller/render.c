@@ -20,6 +20,8 @@
 #define ROUTE_AND_PROXY            "portico_route; proxy_pass http://" \
                                    DISPATCH_UPSTREAM ";"
 
+/* HTTPS listens speak HTTP/2 too (ALPN), as ingress-nginx's do by default:
+ * gRPC backends (backend-protocol GRPC, GRPCS) need it from the client. */
 static void listen_lines(struct ownedtext *t, const struct render_opts *o,
                          const char *extra)
 {
@@ -32,13 +34,13 @@ static void listen_lines(struct ownedtext *t, const struct render_opts *o,
         ownedtext_printf(t, OWNER_NONE, "    listen %s%s%s:%d%s%s;\n",
                          v6 ? "[" : "", addr, v6 ? "]" : "", o->http_port,
                          extra, pp);
-        ownedtext_printf(t, OWNER_NONE, "    listen %s%s%s:%d ssl%s%s;\n",
+        ownedtext_printf(t, OWNER_NONE, "    listen %s%s%s:%d ssl http2%s%s;\n",
                          v6 ? "[" : "", addr, v6 ? "]" : "", o->https_port,
                          extra, pp);
     } else {
         ownedtext_printf(t, OWNER_NONE, "    listen %d%s%s;\n", o->http_port,
                          extra, pp);
-        ownedtext_printf(t, OWNER_NONE, "    listen %d ssl%s%s;\n",
+        ownedtext_printf(t, OWNER_NONE, "    listen %d ssl http2%s%s;\n",
                          o->https_port, extra, pp);
     }
 }
@@ -51,21 +53,8 @@ static void routing_locations(struct ownedtext *t, const struct model *m,
 {
     ownedtext_printf(t, OWNER_NONE, "    location / { %s }\n",
                      ROUTE_AND_PROXY);
-    for (size_t i = 0; i < p->n; i++) {
-        const struct model_ingress *mi = &m->ings[p->list[i].owner];
-        size_t owner = p->list[i].owner;
-        ownedtext_printf(t, owner, "    location @%s {", p->list[i].name);
-        for (size_t v = 0; v < mi->ann.nvalues; v++) {
-            const struct ann_def *d = ann_def_of(mi->ann.values[v].id);
-            char prefix[64];
-            if (!d || d->effect != ANN_EFFECT_PROFILE)
-                continue;
-            snprintf(prefix, sizeof(prefix), " %s ", d->directive);
-            ownedtext_quoted(t, owner, prefix, mi->ann.values[v].value, ";");
-        }
-        access_render_location(t, owner, mi);
-        ownedtext_printf(t, owner, " %s }\n", ROUTE_AND_PROXY);
-    }
+    for (size_t i = 0; i < p->n; i++)
+        profiles_render_location(t, m, p, i, DISPATCH_UPSTREAM);
 }
 
 /* server_name for a host: exact, or a one-label regex for "*.x.y" (nginx's
@@ -198,15 +187,8 @@ static void http_settings(struct ownedtext *t, const struct model *m,
     ownedtext_printf(t, N, "proxy_http_version 1.1;\n");
     ownedtext_printf(t, N, "map $http_upgrade $portico_connection { default "
                            "upgrade; \"\" \"\"; }\n");
-    ownedtext_printf(t, N, "proxy_set_header Host $host;\n");
-    ownedtext_printf(t, N, "proxy_set_header Upgrade $http_upgrade;\n");
-    ownedtext_printf(t, N, "proxy_set_header Connection "
-                           "$portico_connection;\n");
-    ownedtext_printf(t, N, "proxy_set_header X-Real-IP $remote_addr;\n");
-    ownedtext_printf(t, N, "proxy_set_header X-Forwarded-For "
-                           "$proxy_add_x_forwarded_for;\n");
-    ownedtext_printf(t, N, "proxy_set_header X-Forwarded-Host $host;\n");
-    ownedtext_printf(t, N, "proxy_set_header X-Forwarded-Proto $scheme;\n");
+    for (const struct proxy_header *h = profiles_proxy_headers; h->name; h++)
+        ownedtext_printf(t, N, "proxy_set_header %s %s;\n", h->name, h->value);
     ownedtext_printf(t, N, "proxy_connect_timeout 5s;\nproxy_send_timeout "
                            "60s;\nproxy_read_timeout 60s;\n");
     ownedtext_printf(t, N, "proxy_next_upstream error timeout;\n");

@@ -214,6 +214,21 @@ static int number_with_unit(const char *s, size_t len, size_t maxdigits,
 
 #define SIZE_DIGITS_MAX    12
 #define TIMEOUT_DIGITS_MAX 6
+#define COUNT_DIGITS_MAX   6
+#define PORT_DIGITS_MAX    5
+#define PORT_MAX           65535
+
+/* 1-65535 in decimal digits. */
+static int valid_port_digits(const char *s, size_t len)
+{
+    long v = 0;
+
+    if (!number_with_unit(s, len, PORT_DIGITS_MAX, "") || s[0] == '0')
+        return 0;
+    for (size_t i = 0; i < len; i++)
+        v = v * 10 + (s[i] - '0');
+    return v <= PORT_MAX;
+}
 
 int validate_size(const char *s, size_t len, char *err, size_t errlen)
 {
@@ -391,12 +406,240 @@ int validate_auth_secret_type(const char *s, size_t len, char *err,
                 "must be auth-file or auth-map");
 }
 
-#define COUNT_DIGITS_MAX 6
+/* ---- annotation values ---------------------------------------------------- */
+
+/* s is one of the words (exactly). */
+static int one_of(const char *s, size_t len, const char *const *words)
+{
+    for (; *words; words++)
+        if (strlen(*words) == len && memcmp(s, *words, len) == 0)
+            return 1;
+    return 0;
+}
+
+/* s[0..len) has only characters of set, and 1 to max of them. */
+static int only(const char *s, size_t len, const char *set, size_t max)
+{
+    if (len == 0 || len > max)
+        return 0;
+    for (size_t i = 0; i < len; i++)
+        if (s[i] == '\0' || !strchr(set, s[i]))
+            return 0;
+    return 1;
+}
+
+/* Words separated by single spaces, each checked by ok(); at most max. */
+static int words_ok(const char *s, size_t len, size_t max,
+                    int (*ok)(const char *, size_t))
+{
+    size_t n = 0, i = 0;
+
+    if (len == 0 || has_nul(s, len))
+        return 0;
+    while (i < len) {
+        size_t j = i;
+        while (j < len && s[j] != ' ')
+            j++;
+        if (j == i || !ok(s + i, j - i) || ++n > max)
+            return 0;
+        i = j + 1;
+        if (j + 1 == len)
+            return 0;       /* a trailing space */
+    }
+    return 1;
+}
+
+#define ALNUM  "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+#define WORDS_MAX 16
+
+int validate_on_off(const char *s, size_t len, char *err, size_t errlen)
+{
+    static const char *const w[] = {"on", "off", NULL};
+
+    if (!one_of(s, len, w))
+        return fail(err, errlen, "value", s, len, "must be on or off");
+    return 0;
+}
+
+int validate_bool(const char *s, size_t len, char *err, size_t errlen)
+{
+    if (validate_bool_value(s, len) < 0)
+        return fail(err, errlen, "value", s, len, "must be true or false");
+    return 0;
+}
+
+int validate_bool_value(const char *s, size_t len)
+{
+    /* strconv.ParseBool, as ingress-nginx reads them */
+    static const char *const yes[] = {"true", "True", "TRUE", "t", "T", "1",
+                                      NULL};
+    static const char *const no[] = {"false", "False", "FALSE", "f", "F",
+                                     "0", NULL};
+
+    return one_of(s, len, yes) ? 1 : one_of(s, len, no) ? 0 : -1;
+}
+
+int validate_buffer_size(const char *s, size_t len, char *err, size_t errlen)
+{
+    if (has_nul(s, len) || !number_with_unit(s, len, SIZE_DIGITS_MAX, "kKmM"))
+        return fail(err, errlen, "size", s, len,
+                    "must be 1-12 digits with an optional k or m");
+    return 0;
+}
 
 int validate_count(const char *s, size_t len, char *err, size_t errlen)
 {
     if (has_nul(s, len) || !number_with_unit(s, len, COUNT_DIGITS_MAX, ""))
         return fail(err, errlen, "count", s, len, "must be 1-6 digits");
+    return 0;
+}
+
+int validate_http_version(const char *s, size_t len, char *err,
+                          size_t errlen)
+{
+    static const char *const w[] = {"1.0", "1.1", NULL};
+
+    if (!one_of(s, len, w))
+        return fail(err, errlen, "HTTP version", s, len, "must be 1.0 or 1.1");
+    return 0;
+}
+
+static int next_upstream_word(const char *s, size_t len)
+{
+    static const char *const w[] = {
+        "error", "timeout", "invalid_header", "http_500", "http_502",
+        "http_503", "http_504", "http_403", "http_404", "http_429",
+        "non_idempotent", NULL};
+
+    return one_of(s, len, w);
+}
+
+int validate_next_upstream(const char *s, size_t len, char *err,
+                           size_t errlen)
+{
+    static const char *const off[] = {"off", NULL};
+
+    if (!one_of(s, len, off) &&
+        !words_ok(s, len, WORDS_MAX, next_upstream_word))
+        return fail(err, errlen, "proxy_next_upstream", s, len,
+                    "must be off, or words of error, timeout, "
+                    "invalid_header, http_500, http_502, http_503, "
+                    "http_504, http_403, http_404, http_429, "
+                    "non_idempotent separated by single spaces");
+    return 0;
+}
+
+int validate_vhost(const char *s, size_t len, char *err, size_t errlen)
+{
+    const char *colon = has_nul(s, len) ? NULL : memchr(s, ':', len);
+    size_t host = colon ? (size_t)(colon - s) : len;
+
+    if (has_nul(s, len) ||
+        dnsname_check(s, host, DNSNAME_UPPERCASE, NULL) != DNSNAME_OK ||
+        (colon && !valid_port_digits(colon + 1, len - host - 1)))
+        return fail(err, errlen, "host", s, len,
+                    "must be a host name with an optional :PORT");
+    return 0;
+}
+
+int validate_header_value_token(const char *s, size_t len, char *err,
+                                size_t errlen)
+{
+    if (!only(s, len, ALNUM "-", VALIDATE_LABEL_MAX))
+        return fail(err, errlen, "header value", s, len,
+                    "must be 1-63 letters, digits or '-'");
+    return 0;
+}
+
+static int url_token(const char *s, size_t len)
+{
+    return only(s, len, ALNUM "-._~/:?&=,%", VALIDATE_PATH_MAX);
+}
+
+int validate_cookie_rewrite(const char *s, size_t len, char *err,
+                            size_t errlen)
+{
+    static const char *const off[] = {"off", NULL};
+    const char *sp = has_nul(s, len) ? NULL : memchr(s, ' ', len);
+
+    if (!one_of(s, len, off) &&
+        !(sp && url_token(s, (size_t)(sp - s)) &&
+          url_token(sp + 1, len - (size_t)(sp - s) - 1)))
+        return fail(err, errlen, "cookie rewrite", s, len,
+                    "must be off, or FROM and TO separated by one space "
+                    "(letters, digits and -._~/:?&=,%)");
+    return 0;
+}
+
+int validate_redirect_arg(const char *s, size_t len, char *err,
+                          size_t errlen)
+{
+    if (has_nul(s, len) || !url_token(s, len))
+        return fail(err, errlen, "proxy_redirect argument", s, len,
+                    "must be off, default, or a URL of letters, digits "
+                    "and -._~/:?&=,%");
+    return 0;
+}
+
+int validate_backend_protocol(const char *s, size_t len, char *err,
+                              size_t errlen)
+{
+    static const char *const ok[] = {"HTTP", "HTTPS", "GRPC", "GRPCS",
+                                     "http", "https", "grpc", "grpcs", NULL};
+    static const char *const no[] = {"AUTO_HTTP", "FCGI", "auto_http",
+                                     "fcgi", NULL};
+
+    if (one_of(s, len, no))
+        return fail(err, errlen, "backend protocol", s, len,
+                    "AUTO_HTTP and FCGI are not supported (HTTP, HTTPS, "
+                    "GRPC or GRPCS)");
+    if (!one_of(s, len, ok))
+        return fail(err, errlen, "backend protocol", s, len,
+                    "must be HTTP, HTTPS, GRPC or GRPCS");
+    return 0;
+}
+
+static int ssl_protocol_word(const char *s, size_t len)
+{
+    static const char *const w[] = {"TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3",
+                                    NULL};
+
+    return one_of(s, len, w);
+}
+
+int validate_ssl_protocols(const char *s, size_t len, char *err,
+                           size_t errlen)
+{
+    if (!words_ok(s, len, WORDS_MAX, ssl_protocol_word))
+        return fail(err, errlen, "TLS protocols", s, len,
+                    "must be words of TLSv1, TLSv1.1, TLSv1.2, TLSv1.3 "
+                    "separated by single spaces");
+    return 0;
+}
+
+int validate_ssl_ciphers(const char *s, size_t len, char *err, size_t errlen)
+{
+    if (!only(s, len, ALNUM ":+!@._-=", VALIDATE_PATH_MAX))
+        return fail(err, errlen, "cipher list", s, len,
+                    "must be an OpenSSL cipher list (letters, digits and "
+                    ":+!@._-=)");
+    return 0;
+}
+
+int validate_verify_depth(const char *s, size_t len, char *err,
+                          size_t errlen)
+{
+    if (has_nul(s, len) || !number_with_unit(s, len, 2, ""))
+        return fail(err, errlen, "verify depth", s, len, "must be 1-2 digits");
+    return 0;
+}
+
+int validate_server_name(const char *s, size_t len, char *err, size_t errlen)
+{
+    if (has_nul(s, len) ||
+        dnsname_check(s, len, DNSNAME_UPPERCASE, NULL) != DNSNAME_OK)
+        return fail(err, errlen, "server name", s, len,
+                    "must be a host name");
     return 0;
 }
 

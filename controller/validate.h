@@ -79,6 +79,51 @@ int validate_auth_secret_type(const char *s, size_t len, char *err,
                               size_t errlen);
 /* limit-*: a count, 1-6 digits (0 turns the limit off). */
 int validate_count(const char *s, size_t len, char *err, size_t errlen);
+/* Annotation values (the ingress-nginx annotations Portico renders). */
+/* "on" or "off". */
+int validate_on_off(const char *s, size_t len, char *err, size_t errlen);
+/* A boolean as ingress-nginx reads them (Go's strconv.ParseBool: true,
+ * True, TRUE, t, T, 1 and the false ones). validate_bool_value: 1, 0, or
+ * -1 when it is not one. */
+int validate_bool(const char *s, size_t len, char *err, size_t errlen);
+int validate_bool_value(const char *s, size_t len);
+/* nginx buffer sizes (ngx_parse_size): 1-12 digits, optional k or m. */
+int validate_buffer_size(const char *s, size_t len, char *err,
+                         size_t errlen);
+/* validate_count (above): 1-6 digits. */
+/* "1.0" or "1.1". */
+int validate_http_version(const char *s, size_t len, char *err,
+                          size_t errlen);
+/* proxy_next_upstream: "off", or its conditions separated by single
+ * spaces. */
+int validate_next_upstream(const char *s, size_t len, char *err,
+                           size_t errlen);
+/* A Host header value: a host name (any case) with an optional :PORT. */
+int validate_vhost(const char *s, size_t len, char *err, size_t errlen);
+/* A header value that is one token: 1-63 of [A-Za-z0-9-]. */
+int validate_header_value_token(const char *s, size_t len, char *err,
+                                size_t errlen);
+/* proxy_cookie_domain / _path: "off" or "FROM TO" (URL characters). */
+int validate_cookie_rewrite(const char *s, size_t len, char *err,
+                            size_t errlen);
+/* One proxy_redirect argument: URL characters, no '$' or space. */
+int validate_redirect_arg(const char *s, size_t len, char *err,
+                          size_t errlen);
+/* HTTP, HTTPS, GRPC or GRPCS (either case). */
+int validate_backend_protocol(const char *s, size_t len, char *err,
+                              size_t errlen);
+/* TLS protocol names separated by single spaces. */
+int validate_ssl_protocols(const char *s, size_t len, char *err,
+                           size_t errlen);
+/* An OpenSSL cipher list. */
+int validate_ssl_ciphers(const char *s, size_t len, char *err,
+                         size_t errlen);
+/* 1-2 digits. */
+int validate_verify_depth(const char *s, size_t len, char *err,
+                          size_t errlen);
+/* A host name (any case), for TLS names. */
+int validate_server_name(const char *s, size_t len, char *err,
+                         size_t errlen);
 
 /* A printable rendition of s for log lines: non-printable bytes, quotes
  * and backslashes as \xNN, cut after 64 bytes with "...". */

@@ -236,3 +236,153 @@ def test_refusals_and_notices_become_events_on_the_ingress(
     assert f"annotations {NGINX}/auth-secret, {NGINX}/auth-type: " \
         "basic/digest authentication is not implemented" in ev[0]["message"]
     assert c.get("guarded.test")[0] == 404
+
+
+# --- the proxy options rendered in the profile location ----------------------
+
+def test_upstream_vhost_forwarded_prefix_and_connection_reach_the_backend(ctl):
+    ctl.write("hdr", one("hdr", "hdr.test", ctl, {
+        f"{NGINX}/upstream-vhost": "backend.internal:8080",
+        f"{NGINX}/x-forwarded-prefix": "/api",
+        "portico.io/connection-proxy-header": "keep-alive"}))
+    ctl.write("plain", one("plain", "plain.test", ctl, {}))
+    ctl.wait_served("hdr.test", "/", "alpha")
+    seen = ctl.get("hdr.test", "/x").json()
+    assert seen["host"] == "backend.internal:8080"
+    h = seen["headers"]
+    assert h["x-forwarded-prefix"] == "/api"
+    assert h["connection"] == "keep-alive"
+    # The other headers are still sent (the location repeats the list).
+    assert h["x-forwarded-host"] == "hdr.test"
+    assert h["x-forwarded-for"] == "127.0.0.1"
+    assert h["x-forwarded-proto"] == "http"
+    plain = ctl.get("plain.test", "/x").json()
+    assert plain["host"] == "plain.test"
+    assert "x-forwarded-prefix" not in plain["headers"]
+
+
+BUFFERS = {
+    "proxy-buffering": ("on", 'proxy_buffering "on";'),
+    "proxy-buffer-size": ("8k", 'proxy_buffer_size "8k";'),
+    "proxy-buffers-number": ("8", 'proxy_buffers "8" "8k";'),
+    "proxy-busy-buffers-size": ("16k", 'proxy_busy_buffers_size "16k";'),
+    "proxy-max-temp-file-size": ("1024m",
+                                 'proxy_max_temp_file_size "1024m";'),
+    "proxy-request-buffering": ("off", 'proxy_request_buffering "off";'),
+    "client-body-buffer-size": ("16k", 'client_body_buffer_size "16k";'),
+    "proxy-next-upstream": ("error timeout http_502",
+                            'proxy_next_upstream "error" "timeout" '
+                            '"http_502";'),
+    "proxy-next-upstream-tries": ("2", 'proxy_next_upstream_tries "2";'),
+    "proxy-next-upstream-timeout": ("10", 'proxy_next_upstream_timeout '
+                                          '"10";'),
+    "proxy-http-version": ("1.0", 'proxy_http_version "1.0";'),
+    "proxy-cookie-domain": ("off", 'proxy_cookie_domain "off";'),
+    "proxy-cookie-path": ("/ /app", 'proxy_cookie_path "/" "/app";'),
+    "proxy-redirect-from": ("http://internal/",
+                            'proxy_redirect "http://internal/" '
+                            '"https://public/";'),
+    "proxy-redirect-to": ("https://public/", None),
+}
+
+
+def test_buffering_retry_and_rewrite_options_are_accepted_by_nginx(ctl):
+    ctl.write("buf", one("buf", "buf.test", ctl, {
+        f"{NGINX}/{k}": v for k, (v, _) in BUFFERS.items()}))
+    ctl.wait_served("buf.test", "/", "alpha")
+    conf = ctl.nginx_conf()
+    for k, (_, rendered) in BUFFERS.items():
+        if rendered:
+            assert rendered in conf, k
+    # Request bodies through the unbuffered path; the 1m default stays.
+    assert post(ctl, "buf.test", "/", 2 * 1024 * 1024) == 413
+    assert post(ctl, "buf.test", "/", 512 * 1024) == 200
+
+
+@pytest.fixture
+def tls_backend(http_backend, cluster_dns, tmp_path):
+    """An echo backend speaking HTTPS with a certificate of a test CA (not
+    in the system's CA bundle)."""
+    import ssl
+    from testbed import certs
+    ca = certs.make_ca()
+    leaf = certs.make_cert(ca, hostnames=["secure.team.svc.cluster.local"])
+    leaf.write(tmp_path, "backend")
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(tmp_path / "backend.crt", tmp_path / "backend.key")
+    b = http_backend(addr="127.0.0.5", name="secure")
+    b.server.socket = ctx.wrap_socket(b.server.socket, server_side=True)
+    cluster_dns.set("secure.team.svc.cluster.local", b.addr)
+    return b
+
+
+def test_backend_protocol_https_and_its_verification(ctl, tls_backend):
+    ctl.write("svc-secure", service("secure", tls_backend.port))
+    ctl.ports["secure"] = tls_backend.port
+    ctl.write("plainhttp", one("plainhttp", "plainhttp.test", ctl, {},
+                               svc="secure"))
+    # Plain HTTP to a TLS port fails (checked before any TLS connection
+    # to that address exists: nginx's keepalive cache matches connections
+    # by address only, so a cached TLS connection would be reused).
+    eventually(lambda: ctl.get("plainhttp.test", "/").status == 502)
+    # With verify on, a certificate of a CA the system does not trust is
+    # refused (checked first, for the same reason as above: a connection
+    # opened without verification would be reused).
+    ctl.write("verified", one("verified", "verified.test", ctl, {
+        f"{NGINX}/backend-protocol": "HTTPS",
+        f"{NGINX}/proxy-ssl-verify": "on",
+        f"{NGINX}/proxy-ssl-name": "secure.team.svc.cluster.local",
+        f"{NGINX}/proxy-ssl-server-name": "on"}, svc="secure"))
+    eventually(lambda: ctl.get("verified.test", "/").status == 502)
+    eventually(lambda: "upstream SSL certificate verify error" in
+               ctl.proc.log_text())
+    # Without it HTTPS gets through (as ingress-nginx: proxy-ssl-verify is
+    # off by default).
+    ctl.write("tls", one("tls", "tls.test", ctl, {
+        f"{NGINX}/backend-protocol": "HTTPS"}, svc="secure"))
+    ctl.wait_served("tls.test", "/", "secure")
+    assert 'proxy_ssl_trusted_certificate "/etc/ssl/certs/ca-certificates' \
+        '.crt";' in ctl.nginx_conf()
+
+
+def test_backend_protocol_grpc_renders_grpc_pass_with_grpc_timeouts(ctl):
+    ctl.write("grpc", one("grpc", "grpc.test", ctl, {
+        f"{NGINX}/backend-protocol": "GRPC",
+        f"{NGINX}/proxy-read-timeout": "300",
+        f"{NGINX}/proxy-ssl-verify": "off"}))
+    ctl.write("grpcs", one("grpcs", "grpcs.test", ctl, {
+        f"{NGINX}/backend-protocol": "grpcs"}))
+    ctl.write("fcgi", one("fcgi", "fcgi.test", ctl, {
+        f"{NGINX}/backend-protocol": "FCGI"}))
+    eventually(lambda: ctl.metric("portico_controller_ingresses",
+                                  state="served") == 2)
+    conf = ctl.nginx_conf()
+    assert re.search(r'grpc_read_timeout "300"; grpc_ssl_verify "off"; '
+                     r'grpc_set_header Host \$host; portico_route; '
+                     r'grpc_pass grpc://portico_dispatch; }', conf), conf
+    assert "grpc_pass grpcs://portico_dispatch;" in conf
+    assert "listen" in conf and " ssl http2" in conf
+    assert "AUTO_HTTP and FCGI are not supported" in ctl.proc.log_text()
+
+
+NEW_KEYS = ["upstream-vhost", "x-forwarded-prefix", "connection-proxy-header",
+            "proxy-buffer-size", "proxy-next-upstream", "proxy-cookie-path",
+            "proxy-redirect-from", "backend-protocol", "proxy-ssl-name",
+            "proxy-ssl-protocols", "proxy-ssl-ciphers", "proxy-http-version",
+            "proxy-buffering", "proxy-buffers-number"]
+
+
+def test_hostile_values_of_the_new_options_never_reach_nginx_conf(ctl):
+    ctl.write("good", one("good", "good.test", ctl, {}))
+    n = 0
+    for key in NEW_KEYS:
+        for name, value in HOSTILE.items():
+            n += 1
+            ctl.write(f"h{n}", one(f"h{n}", f"h{n}.test", ctl,
+                                   {f"{NGINX}/{key}": value}, svc="beta"))
+    eventually(lambda: ctl.metric("portico_controller_ingresses",
+                                  state="rejected") == n, timeout=20)
+    ctl.wait_served("good.test", "/", "alpha")
+    generated = ctl.nginx_conf() + ctl.routes()
+    for needle in ("owned", "/etc/passwd", "$request_uri", "1m#", "11111"):
+        assert needle not in generated, needle

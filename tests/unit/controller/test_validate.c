@@ -280,6 +280,65 @@ static void counts_are_small_numbers(void **state)
     refuses_embedded(validate_count, "5");
 }
 
+static void ingress_nginx_option_values_have_strict_grammars(void **state)
+{
+    assert_true(ok(validate_on_off, "on"));
+    assert_false(ok(validate_on_off, "On"));
+    assert_true(ok(validate_bool, "true") && ok(validate_bool, "False") &&
+                ok(validate_bool, "0"));
+    assert_false(ok(validate_bool, "yes"));
+    assert_true(ok(validate_buffer_size, "8k") && ok(validate_buffer_size,
+                                                     "16M"));
+    assert_false(ok(validate_buffer_size, "1g"));
+    assert_true(ok(validate_count, "8"));
+    assert_false(ok(validate_count, "1234567"));
+    assert_true(ok(validate_http_version, "1.0"));
+    assert_false(ok(validate_http_version, "2"));
+    assert_true(ok(validate_next_upstream, "error timeout http_502"));
+    assert_true(ok(validate_next_upstream, "off"));
+    assert_false(ok(validate_next_upstream, "error  timeout"));
+    assert_false(ok(validate_next_upstream, "error timeout "));
+    assert_false(ok(validate_next_upstream, "off error"));
+    assert_false(ok(validate_next_upstream, "http_418"));
+    assert_true(ok(validate_vhost, "Backend.internal:8080"));
+    assert_false(ok(validate_vhost, "backend.internal:0"));
+    assert_false(ok(validate_vhost, "backend.internal:65536"));
+    assert_false(ok(validate_vhost, "backend.internal:"));
+    assert_true(ok(validate_header_value_token, "keep-alive"));
+    assert_true(ok(validate_cookie_rewrite, "/ /app"));
+    assert_true(ok(validate_cookie_rewrite, "off"));
+    assert_false(ok(validate_cookie_rewrite, "/ /app /x"));
+    assert_true(ok(validate_redirect_arg, "http://internal:8080/a?b=c"));
+    assert_true(ok(validate_backend_protocol, "GRPCS"));
+    assert_true(ok(validate_backend_protocol, "https"));
+    assert_false(ok(validate_backend_protocol, "FCGI"));
+    assert_false(ok(validate_backend_protocol, "AUTO_HTTP"));
+    assert_true(ok(validate_ssl_protocols, "TLSv1.2 TLSv1.3"));
+    assert_false(ok(validate_ssl_protocols, "SSLv3"));
+    assert_true(ok(validate_ssl_ciphers, "ECDHE-RSA-AES128-GCM-SHA256:!aNULL"));
+    assert_true(ok(validate_verify_depth, "2"));
+    assert_false(ok(validate_verify_depth, "100"));
+    assert_true(ok(validate_server_name, "secure.team.svc"));
+    assert_false(ok(validate_server_name, "*.team.svc"));
+    refuses_embedded(validate_on_off, "on");
+    refuses_embedded(validate_bool, "true");
+    refuses_embedded(validate_buffer_size, "8k");
+    refuses_embedded(validate_count, "8");
+    refuses_embedded(validate_http_version, "1.1");
+    refuses_embedded(validate_next_upstream, "error");
+    refuses_embedded(validate_vhost, "a.b");
+    refuses_embedded(validate_header_value_token, "close");
+    refuses_embedded(validate_cookie_rewrite, "/ /app");
+    refuses_embedded(validate_redirect_arg, "http://a/");
+    refuses_embedded(validate_backend_protocol, "HTTPS");
+    refuses_embedded(validate_ssl_protocols, "TLSv1.2");
+    refuses_embedded(validate_ssl_ciphers, "HIGH");
+    refuses_embedded(validate_verify_depth, "1");
+    refuses_embedded(validate_server_name, "a.b");
+    assert_false(ok_len(validate_vhost, "a.b\0:80", 7));
+    assert_false(ok_len(validate_next_upstream, "error\0", 6));
+}
+
 static void external_names_allow_a_trailing_dot_but_no_wildcard(void **state)
 {
     assert_true(ok(validate_external_name, "db.example.com"));
@@ -322,6 +381,7 @@ int main(void)
         cmocka_unit_test(address_lists_refuse_anything_but_addresses),
         cmocka_unit_test(basic_auth_values_have_strict_grammars),
         cmocka_unit_test(counts_are_small_numbers),
+        cmocka_unit_test(ingress_nginx_option_values_have_strict_grammars),
         cmocka_unit_test(external_names_allow_a_trailing_dot_but_no_wildcard),
         cmocka_unit_test(reasons_never_echo_control_characters),
         cmocka_unit_test(quoting_escapes_quotes_and_backslashes_and_drops_variables),
