@@ -36,6 +36,7 @@ typedef struct {
 
 typedef struct {
     unsigned                             dispatch:1;  /* upstream{} */
+    unsigned                             dispatch_init:1; /* ours ran */
 
     /* server{}: its locations with and without "portico_route" */
     unsigned                             routing:1;
@@ -43,10 +44,16 @@ typedef struct {
 } ngx_http_portico_route_srv_conf_t;
 
 
-/* what a request keeps: configuration, never table memory */
+/*
+ * what a request keeps: configuration, or a table upstream it holds (so
+ * the zone keeps it until the request ends), never table memory
+ */
 
 typedef struct {
     ngx_http_upstream_srv_conf_t        *upstream;
+    ngx_http_upstream_resolve_entry_t   *entry;
+    ngx_msec_t                           wait_start;  /* 0: not waited */
+    unsigned                             waited:1;
 } ngx_http_portico_route_ctx_t;
 
 
@@ -82,6 +89,12 @@ static ngx_http_portico_route_target_t *ngx_http_portico_route_lookup(
     ngx_int_t *rc);
 static ngx_int_t ngx_http_portico_route_redirect(ngx_http_request_t *r,
     ngx_http_portico_route_table_t *table);
+static ngx_int_t ngx_http_portico_route_table_upstream(ngx_http_request_t *r,
+    ngx_http_portico_route_ctx_t *ctx, ngx_http_upstream_resolve_entry_t *e);
+static void ngx_http_portico_route_wait_handler(ngx_http_request_t *r);
+static ngx_int_t ngx_http_portico_route_unresolved(ngx_http_request_t *r,
+    ngx_http_portico_route_ctx_t *ctx);
+static void ngx_http_portico_route_release(void *data);
 static ngx_int_t ngx_http_portico_dispatch_init_upstream(ngx_conf_t *cf,
     ngx_http_upstream_srv_conf_t *us);
 static ngx_int_t ngx_http_portico_dispatch_init_peer(ngx_http_request_t *r,
@@ -91,6 +104,8 @@ static ngx_int_t ngx_http_portico_route_init_process(ngx_cycle_t *cycle);
 static void ngx_http_portico_route_start(ngx_cycle_t *cycle);
 static void ngx_http_portico_route_swap(ngx_http_portico_watch_t *watch,
     ngx_log_t *log);
+static void ngx_http_portico_route_attach(ngx_cycle_t *cycle,
+    ngx_http_portico_route_table_t *table);
 
 
 /* the address of portico_dispatch's only "server"; never connected to */
@@ -102,7 +117,7 @@ static struct sockaddr_in  ngx_http_portico_dispatch_placeholder = {
 static ngx_command_t  ngx_http_portico_route_commands[] = {
 
     { ngx_string("portico_routes"),
-      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE123,
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1234,
       ngx_http_portico_routes,
       NGX_HTTP_MAIN_CONF_OFFSET,
       0,
@@ -186,6 +201,7 @@ ngx_http_portico_route_create_main_conf(ngx_conf_t *cf)
      */
 
     rmcf->watch.interval = NGX_CONF_UNSET_MSEC;
+    rmcf->wait = NGX_CONF_UNSET_MSEC;
 
     return rmcf;
 }
@@ -288,6 +304,23 @@ ngx_http_portico_routes(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
             continue;
         }
 
+        if (ngx_strncmp(value[i].data, "wait=", 5) == 0
+            && rmcf->wait == NGX_CONF_UNSET_MSEC)
+        {
+            s.data = value[i].data + 5;
+            s.len = value[i].len - 5;
+
+            rmcf->wait = ngx_parse_time(&s, 0);
+
+            if (rmcf->wait == (ngx_msec_t) NGX_ERROR) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "invalid wait \"%V\"", &value[i]);
+                return NGX_CONF_ERROR;
+            }
+
+            continue;
+        }
+
         if (ngx_strncmp(value[i].data, "config=", 7) == 0
             && rmcf->refs.config.data == NULL)
         {
@@ -330,6 +363,9 @@ ngx_http_portico_routes(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     rmcf->watch.load = ngx_http_portico_route_swap;
     rmcf->watch.start = ngx_http_portico_route_start;
     rmcf->watch.data = rmcf;
+    if (rmcf->wait == NGX_CONF_UNSET_MSEC) {
+        rmcf->wait = NGX_HTTP_PORTICO_ROUTES_WAIT;
+    }
 
     if (ngx_http_portico_route_status_zone(cf, rmcf) != NGX_OK) {
         return NGX_CONF_ERROR;
@@ -472,6 +508,8 @@ ngx_http_portico_route_postconfiguration(ngx_conf_t *cf)
     {
         return NGX_ERROR;
     }
+
+    rmcf->refs.table_upstreams = ngx_http_upstream_resolve_table_enabled(cf);
 
     /* the table's pool logs to the cycle's log, which outlives cf->log */
 
@@ -710,15 +748,20 @@ ngx_http_portico_route_check_dispatch(ngx_conf_t *cf,
             continue;
         }
 
-        if (uscfp[i]->peer.init_upstream
-                != ngx_http_portico_dispatch_init_upstream
+        /*
+         * nginx has run the balancers' inits by now: ours must have run
+         * (a "keepalive" after portico_dispatch wraps it, another balancer
+         * would replace it)
+         */
+
+        if (!rscf->dispatch_init
             || uscfp[i]->servers->nelts != 1
             || uscfp[i]->shm_zone != NULL)
         {
             ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
                           "\"portico_dispatch\" must be alone in upstream "
-                          "\"%V\" in %s:%ui",
-                          &uscfp[i]->host, uscfp[i]->file_name,
+                          "\"%V\" in %s:%ui, or followed by \"keepalive\" "
+                          "only", &uscfp[i]->host, uscfp[i]->file_name,
                           uscfp[i]->line);
             return NGX_ERROR;
         }
@@ -781,7 +824,7 @@ ngx_http_portico_route_lookup(ngx_http_request_t *r,
         return NULL;
     }
 
-    if (target->upstream == NULL) {
+    if (target->upstream == NULL && target->entry == NULL) {
         *rc = NGX_HTTP_SERVICE_UNAVAILABLE;
         return NULL;
     }
@@ -909,7 +952,7 @@ ngx_http_portico_route_handler(ngx_http_request_t *r)
     ctx = ngx_http_get_module_ctx(r, ngx_http_portico_route_module);
 
     if (ctx == NULL) {
-        ctx = ngx_palloc(r->pool, sizeof(ngx_http_portico_route_ctx_t));
+        ctx = ngx_pcalloc(r->pool, sizeof(ngx_http_portico_route_ctx_t));
         if (ctx == NULL) {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
@@ -917,9 +960,172 @@ ngx_http_portico_route_handler(ngx_http_request_t *r)
         ngx_http_set_ctx(r, ctx, ngx_http_portico_route_module);
     }
 
+    if (target->entry != NULL) {
+        return ngx_http_portico_route_table_upstream(r, ctx, *target->entry);
+    }
+
     ctx->upstream = target->upstream;
 
     return NGX_DECLINED;
+}
+
+
+/*
+ * A route to a table upstream: on to it when it has addresses; while it
+ * was never resolved, the request waits for its first answer (up to
+ * "wait=", looking every ..._WAIT_POLL); without addresses after that, or
+ * resolved to none, or not in the zone at all: 503.
+ */
+
+static ngx_int_t
+ngx_http_portico_route_table_upstream(ngx_http_request_t *r,
+    ngx_http_portico_route_ctx_t *ctx, ngx_http_upstream_resolve_entry_t *e)
+{
+    ngx_event_t                         *wev;
+    ngx_pool_cleanup_t                  *cln;
+    ngx_http_portico_route_main_conf_t  *rmcf;
+
+    if (e == NULL) {
+        return ngx_http_portico_route_unresolved(r, ctx);
+    }
+
+    switch (ngx_http_upstream_resolve_table_readiness(e)) {
+
+    case NGX_HTTP_UPSTREAM_RESOLVE_READY:
+        break;
+
+    case NGX_HTTP_UPSTREAM_RESOLVE_PENDING:
+
+        rmcf = ngx_http_get_module_main_conf(r,
+                                             ngx_http_portico_route_module);
+
+        if (ctx->wait_start == 0) {
+            ctx->wait_start = ngx_current_msec;
+        }
+
+        if (r != r->main
+            || ngx_current_msec - ctx->wait_start >= rmcf->wait)
+        {
+            return ngx_http_portico_route_unresolved(r, ctx);
+        }
+
+        ctx->waited = 1;
+
+        ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "portico route: waiting for upstream \"%V\"",
+                       &e->name);
+
+        /* as nginx's limit_req delays a request */
+
+        wev = r->connection->write;
+
+        wev->delayed = 1;
+        ngx_add_timer(wev, NGX_HTTP_PORTICO_ROUTES_WAIT_POLL);
+
+        r->read_event_handler = ngx_http_test_reading;
+        r->write_event_handler = ngx_http_portico_route_wait_handler;
+
+        return NGX_DONE;
+
+    default: /* NGX_HTTP_UPSTREAM_RESOLVE_FAILED */
+        return ngx_http_portico_route_unresolved(r, ctx);
+    }
+
+    if (ctx->waited) {
+        ctx->waited = 0;
+        ngx_http_upstream_resolve_table_count((ngx_cycle_t *) ngx_cycle, 1,
+                                              0);
+    }
+
+    if (ctx->entry == e) {
+        return NGX_DECLINED;
+    }
+
+    /* held from here to the end of the request (its pool) */
+
+    if (ctx->entry == NULL) {
+        cln = ngx_pool_cleanup_add(r->pool, 0);
+        if (cln == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        cln->handler = ngx_http_portico_route_release;
+        cln->data = ctx;
+
+    } else {
+        ngx_http_upstream_resolve_table_release(ctx->entry);
+    }
+
+    ngx_http_upstream_resolve_table_hold(e);
+    ctx->entry = e;
+    ctx->upstream = NULL;
+
+    return NGX_DECLINED;
+}
+
+
+static void
+ngx_http_portico_route_wait_handler(ngx_http_request_t *r)
+{
+    ngx_event_t  *wev;
+
+    wev = r->connection->write;
+
+    if (wev->delayed) {
+
+        /* not the timer: a write event while waiting */
+
+        if (ngx_handle_write_event(wev, 0) != NGX_OK) {
+            ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        }
+
+        return;
+    }
+
+    if (ngx_handle_read_event(r->connection->read, 0) != NGX_OK) {
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    r->read_event_handler = ngx_http_block_reading;
+    r->write_event_handler = ngx_http_core_run_phases;
+
+    ngx_http_core_run_phases(r);
+}
+
+
+/* 503, with a header saying why */
+
+static ngx_int_t
+ngx_http_portico_route_unresolved(ngx_http_request_t *r,
+    ngx_http_portico_route_ctx_t *ctx)
+{
+    ngx_table_elt_t  *h;
+
+    ngx_http_upstream_resolve_table_count((ngx_cycle_t *) ngx_cycle,
+                                          ctx->waited, 1);
+    ctx->waited = 0;
+
+    h = ngx_list_push(&r->headers_out.headers);
+    if (h != NULL) {
+        h->hash = 1;
+        ngx_str_set(&h->key, "X-Portico-Upstream");
+        ngx_str_set(&h->value, "unresolved");
+    }
+
+    return NGX_HTTP_SERVICE_UNAVAILABLE;
+}
+
+
+static void
+ngx_http_portico_route_release(void *data)
+{
+    ngx_http_portico_route_ctx_t  *ctx = data;
+
+    if (ctx->entry != NULL) {
+        ngx_http_upstream_resolve_table_release(ctx->entry);
+        ctx->entry = NULL;
+    }
 }
 
 
@@ -974,6 +1180,11 @@ static ngx_int_t
 ngx_http_portico_dispatch_init_upstream(ngx_conf_t *cf,
     ngx_http_upstream_srv_conf_t *us)
 {
+    ngx_http_portico_route_srv_conf_t  *rscf;
+
+    rscf = ngx_http_conf_upstream_srv_conf(us, ngx_http_portico_route_module);
+    rscf->dispatch_init = 1;
+
     us->peer.init = ngx_http_portico_dispatch_init_peer;
 
     return NGX_OK;
@@ -988,6 +1199,14 @@ ngx_http_portico_dispatch_init_peer(ngx_http_request_t *r,
     ngx_http_portico_route_ctx_t  *ctx;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_portico_route_module);
+
+    if (ctx != NULL && ctx->entry != NULL) {
+        ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "portico dispatch to table upstream \"%V\"",
+                       &ctx->entry->name);
+
+        return ngx_http_upstream_resolve_init_table_peer(r, ctx->entry);
+    }
 
     if (ctx == NULL || ctx->upstream == NULL) {
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
@@ -1038,6 +1257,13 @@ ngx_http_portico_route_start(ngx_cycle_t *cycle)
         return;
     }
 
+    /*
+     * the table parsed with the configuration names table upstreams of the
+     * zone; a newer file found by the watch attaches its own
+     */
+
+    ngx_http_portico_route_attach(cycle, rmcf->table);
+
     ngx_http_portico_watch_start(&rmcf->watch, cycle);
 
     ngx_http_portico_route_status_publish(rmcf, NGX_HTTP_PORTICO_TABLE_ROUTES,
@@ -1084,6 +1310,8 @@ ngx_http_portico_route_swap(ngx_http_portico_watch_t *watch, ngx_log_t *log)
 
     watch->seen = table->id;
 
+    ngx_http_portico_route_attach((ngx_cycle_t *) ngx_cycle, table);
+
     ngx_log_error(NGX_LOG_NOTICE, log, 0,
                   "portico_routes: version %V replaces %V",
                   &table->version, &rmcf->table->version);
@@ -1094,4 +1322,20 @@ ngx_http_portico_route_swap(ngx_http_portico_watch_t *watch, ngx_log_t *log)
 
     ngx_http_portico_route_status_publish(rmcf, NGX_HTTP_PORTICO_TABLE_ROUTES,
                                           &table->version);
+}
+
+
+/*
+ * The table's upstreams, found or made in the zone of table upstreams;
+ * from now on this process uses this table (its sequence number there)
+ */
+
+static void
+ngx_http_portico_route_attach(ngx_cycle_t *cycle,
+    ngx_http_portico_route_table_t *table)
+{
+    (void) ngx_http_upstream_resolve_table_attach(cycle, &table->version,
+                                                  table->upstreams,
+                                                  table->nupstreams,
+                                                  table->entries);
 }

@@ -26,6 +26,8 @@
 #include <ngx_core.h>
 #include <ngx_http.h>
 
+#include "ngx_http_upstream_resolve_module.h"
+
 
 #define NGX_HTTP_PORTICO_ROUTES_FILE_MAX     (64 * 1024 * 1024)
 #define NGX_HTTP_PORTICO_ROUTES_LINE_MAX     4096
@@ -35,6 +37,11 @@
 #define NGX_HTTP_PORTICO_ROUTES_PATH_MAX     1024
 #define NGX_HTTP_PORTICO_ROUTES_HTTPS_PORT   443
 #define NGX_HTTP_PORTICO_ROUTES_INTERVAL     100        /* ms */
+
+/* a request to a table upstream not resolved yet waits this long at most,
+   looking every ..._POLL */
+#define NGX_HTTP_PORTICO_ROUTES_WAIT         2000       /* ms */
+#define NGX_HTTP_PORTICO_ROUTES_WAIT_POLL    20         /* ms */
 
 /* the text of a parse error, without "in FILE:LINE" */
 #define NGX_HTTP_PORTICO_ROUTES_ERROR_LEN    256
@@ -58,10 +65,15 @@ typedef struct {
 } ngx_http_portico_route_names_t;
 
 
-/* what a rule leads to; upstream NULL is "-" (503) */
+/*
+ * what a rule leads to: an upstream{} block of the configuration, or a
+ * table upstream (its entry, set when the worker attaches the table, NULL
+ * if it did not fit in the zone); neither is "-" (503)
+ */
 
 typedef struct {
     ngx_http_upstream_srv_conf_t        *upstream;
+    ngx_http_upstream_resolve_entry_t  **entry;
     ngx_str_t                            profile;   /* "@name" or empty */
 } ngx_http_portico_route_target_t;
 
@@ -133,6 +145,12 @@ typedef struct {
 
     ngx_http_portico_route_rule_t       *rules;
     ngx_http_portico_route_file_id_t     id;
+
+    /* the "upstream" lines (format 2), by name, and their entries */
+    ngx_http_portico_route_names_t       upstream_names;
+    ngx_http_upstream_resolve_def_t     *upstreams;
+    ngx_http_upstream_resolve_entry_t  **entries;
+    ngx_uint_t                           nupstreams;
 } ngx_http_portico_route_table_t;
 
 
@@ -192,8 +210,9 @@ typedef struct {
  * What a table may refer to, from the configuration it is loaded into:
  * upstream blocks by name, named locations ("@name") by name with the
  * number of routing servers that have them (a profile must be in all
- * "nrouting" of them), and the "config=" token of "portico_routes"
- * (empty: tables are not matched to configurations).
+ * "nrouting" of them), the "config=" token of "portico_routes" (empty:
+ * tables are not matched to configurations), and whether "upstream" lines
+ * may be used ("resolve_upstreams" is there).
  */
 
 typedef struct {
@@ -201,6 +220,7 @@ typedef struct {
     ngx_http_portico_route_names_t       profiles;
     ngx_uint_t                           nrouting;
     ngx_str_t                            config;
+    unsigned                             table_upstreams:1;
 } ngx_http_portico_route_refs_t;
 
 
@@ -233,6 +253,7 @@ typedef struct {
 
 typedef struct {
     ngx_http_portico_watch_t             watch;     /* file: the table's */
+    ngx_msec_t                           wait;      /* for a first address */
 
     ngx_http_portico_route_refs_t        refs;
     ngx_http_portico_route_table_t      *table;     /* current */

@@ -13,7 +13,7 @@
 #include "ngx_http_portico_route_module.h"
 
 
-#define NGX_HTTP_PORTICO_ROUTES_FIELDS_MAX   4
+#define NGX_HTTP_PORTICO_ROUTES_FIELDS_MAX   8
 #define NGX_HTTP_PORTICO_ROUTES_NAMES_MIN    4
 
 /* a host with more rules than this gets an index by path */
@@ -34,6 +34,9 @@ typedef struct {
     ngx_http_portico_route_host_t   *host;      /* current section */
     ngx_uint_t                       nrules;
 
+    ngx_uint_t                       format;    /* line 1: 1 or 2 */
+    ngx_uint_t                       maxups;
+
     ngx_uint_t                       line;
     ngx_uint_t                       nfields;
     ngx_str_t                        field[NGX_HTTP_PORTICO_ROUTES_FIELDS_MAX];
@@ -49,6 +52,8 @@ static ngx_int_t ngx_http_portico_route_parse_line(
 static ngx_int_t ngx_http_portico_route_parse_config(
     ngx_http_portico_route_parse_t *ps);
 static ngx_int_t ngx_http_portico_route_parse_host(
+    ngx_http_portico_route_parse_t *ps);
+static ngx_int_t ngx_http_portico_route_parse_upstream(
     ngx_http_portico_route_parse_t *ps);
 static ngx_int_t ngx_http_portico_route_parse_rule(
     ngx_http_portico_route_parse_t *ps, ngx_uint_t type);
@@ -268,6 +273,10 @@ ngx_http_portico_route_parse(ngx_http_portico_route_parse_t *ps,
 
         nlines++;
 
+        if (nl - p > 9 && ngx_strncmp(p, "upstream ", 9) == 0) {
+            ps->maxups++;
+        }
+
         if (nl - p > 5 && ngx_strncmp(p, "host ", 5) == 0) {
             maxhosts++;
 
@@ -284,7 +293,18 @@ ngx_http_portico_route_parse(ngx_http_portico_route_parse_t *ps,
                            (maxhosts + 1)
                            * sizeof(ngx_http_portico_route_host_t));
 
+    table->upstreams = ngx_palloc(table->pool,
+                                  (ps->maxups + 1)
+                                  * sizeof(ngx_http_upstream_resolve_def_t));
+    table->entries = ngx_pcalloc(table->pool,
+                                 (ps->maxups + 1)
+                                 * sizeof(ngx_http_upstream_resolve_entry_t *));
+
     if (table->rules == NULL || ps->hosts == NULL
+        || table->upstreams == NULL || table->entries == NULL
+        || ngx_http_portico_route_names_init(&table->upstream_names,
+                                             table->pool, ps->maxups)
+           != NGX_OK
         || ngx_http_portico_route_names_init(&table->hosts, table->pool,
                                              maxhosts)
            != NGX_OK
@@ -479,10 +499,17 @@ ngx_http_portico_route_parse_line(ngx_http_portico_route_parse_t *ps)
                                                "\"portico-routes 1\"");
         }
 
-        if (!ngx_http_portico_route_is(&f[1], "1")) {
+        if (ngx_http_portico_route_is(&f[1], "1")) {
+            ps->format = 1;
+
+        } else if (ngx_http_portico_route_is(&f[1], "2")) {
+            ps->format = 2;
+
+        } else {
             return ngx_http_portico_route_fail(ps->err, ps->line,
                                                "unsupported table format "
-                                               "\"%V\", expected 1", &f[1]);
+                                               "\"%V\", expected 1 or 2",
+                                               &f[1]);
         }
 
         return NGX_OK;
@@ -535,6 +562,10 @@ ngx_http_portico_route_parse_line(ngx_http_portico_route_parse_t *ps)
         table->https_port = n;
 
         return NGX_OK;
+    }
+
+    if (ngx_http_portico_route_is(&f[0], "upstream")) {
+        return ngx_http_portico_route_parse_upstream(ps);
     }
 
     if (ngx_http_portico_route_is(&f[0], "host")) {
@@ -660,6 +691,74 @@ ngx_http_portico_route_check_token(ngx_str_t *s, size_t max)
             return NGX_ERROR;
         }
     }
+
+    return NGX_OK;
+}
+
+
+/*
+ * "upstream NAME HOST:PORT [max_fails=N] [fail_timeout=T] [least_conn]"
+ * (format 2, before the first host): a table upstream, made by the resolve
+ * module when a worker attaches the table
+ */
+
+static ngx_int_t
+ngx_http_portico_route_parse_upstream(ngx_http_portico_route_parse_t *ps)
+{
+    ngx_int_t                         rc;
+    ngx_http_upstream_resolve_def_t  *def;
+    ngx_http_portico_route_table_t   *table;
+    u_char                            err[NGX_HTTP_PORTICO_ROUTES_ERROR_LEN];
+
+    table = ps->table;
+
+    if (ps->format < 2) {
+        return ngx_http_portico_route_fail(ps->err, ps->line,
+                                           "\"upstream\" lines need table "
+                                           "format 2");
+    }
+
+    if (ps->host != NULL) {
+        return ngx_http_portico_route_fail(ps->err, ps->line,
+                                           "\"upstream\" after the first "
+                                           "\"host\" line");
+    }
+
+    if (!ps->refs->table_upstreams) {
+        return ngx_http_portico_route_fail(ps->err, ps->line,
+                                           "\"upstream\" lines need "
+                                           "\"resolve_upstreams\" at http "
+                                           "level");
+    }
+
+    def = &table->upstreams[table->nupstreams];
+
+    if (ngx_http_upstream_resolve_parse_def(&ps->field[1], ps->nfields - 1,
+                                            def, err, sizeof(err))
+        != NGX_OK)
+    {
+        return ngx_http_portico_route_fail(ps->err, ps->line, "%s", err);
+    }
+
+    if (ngx_http_portico_route_names_find(&ps->refs->upstreams,
+                                          def->name.data, def->name.len)
+        != NULL)
+    {
+        return ngx_http_portico_route_fail(ps->err, ps->line,
+                                           "upstream \"%V\" is also an "
+                                           "upstream{} block", &def->name);
+    }
+
+    rc = ngx_http_portico_route_names_add(&table->upstream_names, &def->name,
+                                          &table->entries[table->nupstreams]);
+
+    if (rc == NGX_BUSY) {
+        return ngx_http_portico_route_fail(ps->err, ps->line,
+                                           "duplicate upstream \"%V\"",
+                                           &def->name);
+    }
+
+    table->nupstreams++;
 
     return NGX_OK;
 }
@@ -832,7 +931,13 @@ ngx_http_portico_route_parse_target(ngx_http_portico_route_parse_t *ps,
     f = &ps->field[first];
 
     target->upstream = NULL;
+    target->entry = NULL;
     ngx_str_null(&target->profile);
+
+    if (ps->nfields > first + 2) {
+        return ngx_http_portico_route_fail(ps->err, ps->line,
+                                           "too many fields");
+    }
 
     if (ngx_http_portico_route_is(&f[0], "-")) {
         if (ps->nfields > first + 1) {
@@ -843,9 +948,17 @@ ngx_http_portico_route_parse_target(ngx_http_portico_route_parse_t *ps,
         return NGX_OK;
     }
 
-    target->upstream = ngx_http_portico_route_names_find(&ps->refs->upstreams,
-                                                         f[0].data, f[0].len);
-    if (target->upstream == NULL) {
+    target->entry = ngx_http_portico_route_names_find(
+                                            &ps->table->upstream_names,
+                                            f[0].data, f[0].len);
+
+    if (target->entry == NULL) {
+        target->upstream = ngx_http_portico_route_names_find(
+                                            &ps->refs->upstreams,
+                                            f[0].data, f[0].len);
+    }
+
+    if (target->entry == NULL && target->upstream == NULL) {
         return ngx_http_portico_route_fail(ps->err, ps->line,
                                            "unknown upstream \"%V\"", &f[0]);
     }

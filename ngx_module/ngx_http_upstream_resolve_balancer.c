@@ -27,7 +27,6 @@ typedef struct {
 typedef struct {
     ngx_pool_t                          *pool;
     ngx_http_upstream_resolve_shared_t  *shared;
-    ngx_str_t                           *upstream_name;
     ngx_http_upstream_resolve_peer_t    *current;
 
     /* bitmap by peer id, as nginx's round robin keeps one by position */
@@ -36,10 +35,11 @@ typedef struct {
     ngx_uint_t                           attempts;
     ngx_uint_t                           ntries;
 
-    unsigned                             least_conn:1;
 } ngx_http_upstream_resolve_peer_data_t;
 
 
+static ngx_int_t ngx_http_upstream_resolve_init_shared_peer(
+    ngx_http_request_t *r, ngx_http_upstream_resolve_shared_t *sh);
 static ngx_int_t ngx_http_upstream_resolve_get_peer(ngx_peer_connection_t *pc,
     void *data);
 static ngx_http_upstream_resolve_peer_t *ngx_http_upstream_resolve_choose(
@@ -66,14 +66,31 @@ ngx_int_t
 ngx_http_upstream_resolve_init_peer(ngx_http_request_t *r,
     ngx_http_upstream_srv_conf_t *us)
 {
-    ngx_uint_t                              n, words;
-    ngx_http_upstream_resolve_shared_t     *sh;
-    ngx_http_upstream_resolve_srv_conf_t   *rscf;
-    ngx_http_upstream_resolve_peer_data_t  *rp;
+    ngx_http_upstream_resolve_srv_conf_t  *rscf;
 
     rscf = ngx_http_conf_upstream_srv_conf(us,
                                            ngx_http_upstream_resolve_module);
-    sh = rscf->shared;
+
+    return ngx_http_upstream_resolve_init_shared_peer(r, rscf->shared);
+}
+
+
+/* a table upstream's: the request holds e (the route module) */
+
+ngx_int_t
+ngx_http_upstream_resolve_init_table_peer(ngx_http_request_t *r,
+    ngx_http_upstream_resolve_entry_t *e)
+{
+    return ngx_http_upstream_resolve_init_shared_peer(r, &e->peers);
+}
+
+
+static ngx_int_t
+ngx_http_upstream_resolve_init_shared_peer(ngx_http_request_t *r,
+    ngx_http_upstream_resolve_shared_t *sh)
+{
+    ngx_uint_t                              n, words;
+    ngx_http_upstream_resolve_peer_data_t  *rp;
 
     /*
      * the counts are read without the lock: they only size the tries and
@@ -104,9 +121,7 @@ ngx_http_upstream_resolve_init_peer(ngx_http_request_t *r,
     rp->ntries = n;
     rp->pool = r->pool;
     rp->shared = sh;
-    rp->upstream_name = &us->host;
     rp->current = NULL;
-    rp->least_conn = rscf->least_conn;
 
     r->upstream->peer.data = rp;
     r->upstream->peer.get = ngx_http_upstream_resolve_get_peer;
@@ -196,7 +211,7 @@ ngx_http_upstream_resolve_get_peer(ngx_peer_connection_t *pc, void *data)
 
 busy:
 
-    pc->name = rp->upstream_name;
+    pc->name = sh->name;
 
     return NGX_BUSY;
 }
@@ -217,7 +232,7 @@ ngx_http_upstream_resolve_choose(ngx_http_upstream_resolve_peer_data_t *rp,
     first = list;
     total = 0;
 
-    if (rp->least_conn) {
+    if (rp->shared->least_conn) {
 
         /*
          * least connections relative to weight; when several peers tie,
@@ -258,7 +273,7 @@ ngx_http_upstream_resolve_choose(ngx_http_upstream_resolve_peer_data_t *rp,
             continue;
         }
 
-        if (rp->least_conn
+        if (rp->shared->least_conn
             && peer->conns * first->weight != first->conns * peer->weight)
         {
             continue;
@@ -382,7 +397,9 @@ ngx_http_upstream_resolve_free_peer(ngx_peer_connection_t *pc, void *data,
     peer->conns--;
     peer->refs--;
 
-    last = (peer->zombie && peer->refs == 0);
+    /* a table upstream's zombie is freed under the zone's mutex, later */
+
+    last = (peer->zombie && peer->refs == 0 && !sh->table);
 
     ngx_rwlock_unlock(&peer->lock);
     ngx_rwlock_unlock(&sh->rwlock);
@@ -402,25 +419,6 @@ ngx_http_upstream_resolve_free_peer(ngx_peer_connection_t *pc, void *data,
     if (pc->tries) {
         pc->tries--;
     }
-}
-
-
-void
-ngx_http_upstream_resolve_free_peer_locked(
-    ngx_http_upstream_resolve_shared_t *sh,
-    ngx_http_upstream_resolve_peer_t *peer)
-{
-    ngx_http_upstream_resolve_peer_t  **pp;
-
-    for (pp = &sh->zombies; *pp; pp = &(*pp)->next) {
-        if (*pp == peer) {
-            *pp = peer->next;
-            sh->nzombies--;
-            break;
-        }
-    }
-
-    ngx_slab_free(sh->shpool, peer);
 }
 
 

@@ -19,7 +19,6 @@
 
 #define NGX_HTTP_UPSTREAM_RESOLVE_DEFAULT_PORT      80
 #define NGX_HTTP_UPSTREAM_RESOLVE_DEFAULT_TIMEOUT   30000   /* ms */
-#define NGX_HTTP_UPSTREAM_RESOLVE_NAME_MAX          253
 
 
 static void *ngx_http_upstream_resolve_create_main_conf(ngx_conf_t *cf);
@@ -33,9 +32,13 @@ static char *ngx_http_upstream_resolve_ttl(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
 static char *ngx_http_upstream_resolve_status(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
+static char *ngx_http_upstream_resolve_upstreams(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
+static char *ngx_http_upstream_resolve_upstreams_status(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
+static ngx_int_t ngx_http_upstream_resolve_init_module(ngx_cycle_t *cycle);
 static ngx_http_upstream_init_pt ngx_http_upstream_resolve_least_conn_init(
     ngx_conf_t *cf, ngx_http_upstream_srv_conf_t *uscf);
-static ngx_int_t ngx_http_upstream_resolve_check_name(ngx_str_t *name);
 static ngx_int_t ngx_http_upstream_resolve_init_upstream(ngx_conf_t *cf,
     ngx_http_upstream_srv_conf_t *us);
 static ngx_int_t ngx_http_upstream_resolve_init_process(ngx_cycle_t *cycle);
@@ -82,6 +85,20 @@ static ngx_command_t  ngx_http_upstream_resolve_commands[] = {
     { ngx_string("upstream_resolve_status"),
       NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
       ngx_http_upstream_resolve_status,
+      0,
+      0,
+      NULL },
+
+    { ngx_string("resolve_upstreams"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE123,
+      ngx_http_upstream_resolve_upstreams,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("resolve_upstreams_status"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_upstream_resolve_upstreams_status,
       0,
       0,
       NULL },
@@ -146,7 +163,17 @@ ngx_http_upstream_resolve_create_main_conf(ngx_conf_t *cf)
         return NULL;
     }
 
+    /*
+     * set by ngx_pcalloc():
+     *
+     *     rmcf->table_zone = NULL;
+     *     rmcf->state_file = { 0, NULL };
+     *     rmcf->registry = NULL;
+     */
+
     rmcf->max_in_flight = NGX_CONF_UNSET;
+    rmcf->table_ttl_min = NGX_CONF_UNSET_MSEC;
+    rmcf->table_ttl_max = NGX_CONF_UNSET_MSEC;
 
     return rmcf;
 }
@@ -159,6 +186,10 @@ ngx_http_upstream_resolve_init_main_conf(ngx_conf_t *cf, void *conf)
 
     ngx_conf_init_value(rmcf->max_in_flight,
                         NGX_HTTP_UPSTREAM_RESOLVE_MAX_IN_FLIGHT);
+    ngx_conf_init_msec_value(rmcf->table_ttl_min,
+                             NGX_HTTP_UPSTREAM_RESOLVE_TTL_MIN);
+    ngx_conf_init_msec_value(rmcf->table_ttl_max,
+                             NGX_HTTP_UPSTREAM_RESOLVE_TTL_MAX);
 
     return NGX_CONF_OK;
 }
@@ -447,36 +478,6 @@ ngx_http_upstream_resolve_least_conn_init(ngx_conf_t *cf,
 }
 
 
-static ngx_int_t
-ngx_http_upstream_resolve_check_name(ngx_str_t *name)
-{
-    u_char      ch;
-    ngx_uint_t  i;
-
-    if (name->len == 0 || name->len > NGX_HTTP_UPSTREAM_RESOLVE_NAME_MAX) {
-        return NGX_ERROR;
-    }
-
-    for (i = 0; i < name->len; i++) {
-        ch = name->data[i];
-
-        if ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z')
-            || (ch >= '0' && ch <= '9') || ch == '-' || ch == '_')
-        {
-            continue;
-        }
-
-        if (ch == '.' && i > 0 && name->data[i - 1] != '.') {
-            continue;
-        }
-
-        return NGX_ERROR;
-    }
-
-    return NGX_OK;
-}
-
-
 static char *
 ngx_http_upstream_resolve_ttl(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
@@ -518,6 +519,126 @@ ngx_http_upstream_resolve_status(ngx_conf_t *cf, ngx_command_t *cmd,
 
     clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
     clcf->handler = ngx_http_upstream_resolve_status_handler;
+
+    return NGX_CONF_OK;
+}
+
+
+/*
+ * resolve_upstreams zone=SIZE [ttl=MIN:MAX] [state=FILE]: the zone of the
+ * upstreams that route tables define (ngx_http_upstream_resolve_table.c)
+ */
+
+static char *
+ngx_http_upstream_resolve_upstreams(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_upstream_resolve_main_conf_t  *rmcf = conf;
+
+    u_char      *colon;
+    ssize_t      size;
+    ngx_str_t   *value, s;
+    ngx_uint_t   i;
+    ngx_msec_t   min, max;
+
+    if (rmcf->table_zone != NULL) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+    size = NGX_ERROR;
+
+    for (i = 1; i < cf->args->nelts; i++) {
+
+        if (ngx_strncmp(value[i].data, "zone=", 5) == 0) {
+            s.data = value[i].data + 5;
+            s.len = value[i].len - 5;
+
+            size = ngx_parse_size(&s);
+
+            if (size == NGX_ERROR) {
+                goto invalid;
+            }
+
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "ttl=", 4) == 0) {
+            s.data = value[i].data + 4;
+            s.len = value[i].len - 4;
+
+            colon = ngx_strlchr(s.data, s.data + s.len, ':');
+            if (colon == NULL) {
+                goto invalid;
+            }
+
+            s.len = colon - s.data;
+            min = ngx_parse_time(&s, 0);
+
+            s.data = colon + 1;
+            s.len = value[i].data + value[i].len - s.data;
+            max = ngx_parse_time(&s, 0);
+
+            if (min == (ngx_msec_t) NGX_ERROR
+                || max == (ngx_msec_t) NGX_ERROR
+                || min == 0 || min > max)
+            {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "invalid \"%V\": 0 < MIN <= MAX "
+                                   "expected", &value[i]);
+                return NGX_CONF_ERROR;
+            }
+
+            rmcf->table_ttl_min = min;
+            rmcf->table_ttl_max = max;
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "state=", 6) == 0
+            && value[i].len > 6)
+        {
+            rmcf->state_file.data = value[i].data + 6;
+            rmcf->state_file.len = value[i].len - 6;
+
+            if (ngx_conf_full_name(cf->cycle, &rmcf->state_file, 0)
+                != NGX_OK)
+            {
+                return NGX_CONF_ERROR;
+            }
+
+            continue;
+        }
+
+        goto invalid;
+    }
+
+    if (size == NGX_ERROR) {
+        return "needs \"zone=SIZE\"";
+    }
+
+    if (ngx_http_upstream_resolve_table_zone(cf, rmcf, size) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+
+invalid:
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "invalid parameter \"%V\"", &value[i]);
+
+    return NGX_CONF_ERROR;
+}
+
+
+static char *
+ngx_http_upstream_resolve_upstreams_status(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf)
+{
+    ngx_http_core_loc_conf_t  *clcf;
+
+    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+    clcf->handler = ngx_http_upstream_resolve_table_status_handler;
 
     return NGX_CONF_OK;
 }
@@ -635,13 +756,21 @@ ngx_http_upstream_resolve_postconfiguration(ngx_conf_t *cf)
         }
     }
 
-    if (rmcf->upstreams.nelts == 0) {
+    if (rmcf->upstreams.nelts == 0 && rmcf->table_zone == NULL) {
         return NGX_OK;
     }
 
     clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
 
     if (clcf->resolver == NULL || clcf->resolver->connections.nelts == 0) {
+
+        if (rmcf->upstreams.nelts == 0) {
+            ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                          "no \"resolver\" at http level for "
+                          "\"resolve_upstreams\"");
+            return NGX_ERROR;
+        }
+
         rscf = ((ngx_http_upstream_resolve_srv_conf_t **)
                 rmcf->upstreams.elts)[0];
 
@@ -675,6 +804,28 @@ ngx_http_upstream_resolve_init_process(ngx_cycle_t *cycle)
 }
 
 
+/* the zones' carry-over (upstream{} blocks), the state file's folder */
+
+static ngx_int_t
+ngx_http_upstream_resolve_init_module(ngx_cycle_t *cycle)
+{
+    ngx_http_upstream_resolve_main_conf_t  *rmcf;
+
+    if (ngx_http_upstream_resolve_zone_init_module(cycle) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    rmcf = ngx_http_cycle_get_module_main_conf(cycle,
+                                            ngx_http_upstream_resolve_module);
+
+    if (rmcf == NULL || rmcf->table_zone == NULL) {
+        return NGX_OK;
+    }
+
+    return ngx_http_upstream_resolve_table_paths(cycle, rmcf);
+}
+
+
 static void
 ngx_http_upstream_resolve_exit_process(ngx_cycle_t *cycle)
 {
@@ -683,7 +834,10 @@ ngx_http_upstream_resolve_exit_process(ngx_cycle_t *cycle)
     rmcf = ngx_http_cycle_get_module_main_conf(cycle,
                                             ngx_http_upstream_resolve_module);
 
-    if (rmcf == NULL || rmcf->upstreams.nelts == 0) {
+    if (rmcf == NULL
+        || (rmcf->upstreams.nelts == 0 && rmcf->registry == NULL)
+        || rmcf->cycle == NULL)
+    {
         return;
     }
 

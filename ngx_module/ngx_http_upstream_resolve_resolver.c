@@ -4,22 +4,29 @@
  *
  * Every worker runs a short timer ("tick") that looks for names whose next
  * resolution time has come.  A worker claims such a name in shared memory
- * (state->owner, under the peers' write lock) and resolves it with nginx's
- * resolver; the others skip it, so a name is resolved once, not once per
- * worker.  A claim older than resolver_timeout plus a margin is taken over,
- * so a worker that exits or dies while resolving does not stop the name.
+ * (state->owner) and resolves it with nginx's resolver; the others skip
+ * it, so a name is resolved once, not once per worker.  A claim older than
+ * resolver_timeout plus a margin is taken over, so a worker that exits or
+ * dies while resolving does not stop the name.
+ *
+ * Names of upstream{} blocks are found by a scan of this worker's jobs;
+ * the names of table upstreams come from the zone's heap of due times
+ * (ngx_http_upstream_resolve_table.c), which is what keeps 100k of them
+ * cheap: a tick costs the names that are due, not all names.
  *
  * Pacing: a worker keeps at most "resolve_max_in_flight" resolutions in
- * flight.  The tick appends due names to the worker's FIFO queue (each name
- * at most once, so the queue never holds more than the names); whenever a
- * resolution ends (answer, error or timeout) and after each tick, names are
- * taken from the head, claimed and started until the cap is reached.  A
- * name is claimed only when it starts, so its lease runs from the query,
- * and another worker with room may take a queued name meanwhile (this
- * worker then drops it from its queue when the claim fails).  A queued name
- * keeps its peers until its answer arrives.  Without the cap, the start-up
- * burst (every name at once) overflows the resolver socket's receive
- * buffer and the lost answers wait for resolver_timeout.
+ * flight.  The tick appends due names of upstream{} blocks to the worker's
+ * FIFO queue (each name at most once, so the queue never holds more than
+ * the names); whenever a resolution ends (answer, error or timeout) and
+ * after each tick, names are taken from the head, claimed and started
+ * until the cap is reached, then table upstreams are claimed from the heap
+ * for the slots left.  A name of a block is claimed only when it starts,
+ * so its lease runs from the query, and another worker with room may take
+ * a queued name meanwhile (this worker then drops it from its queue when
+ * the claim fails).  A queued name keeps its peers until its answer
+ * arrives.  Without the cap, the start-up burst (every name at once)
+ * overflows the resolver socket's receive buffer and the lost answers
+ * wait for resolver_timeout.
  *
  * The resolver may call the handler from inside ngx_resolve_name() (cache
  * hit); the job therefore records the context before the call and the
@@ -31,6 +38,20 @@
 #include "ngx_http_upstream_resolve_module.h"
 
 
+/* table upstreams claimed at once, under one lock */
+#define NGX_HTTP_UPSTREAM_RESOLVE_BATCH  64
+
+
+/* what an answer changed, for the log */
+
+typedef struct {
+    ngx_int_t                            rc;
+    ngx_int_t                            prev_error;
+    ngx_uint_t                           prev_naddrs;
+    ngx_uint_t                           failures;
+} ngx_http_upstream_resolve_outcome_t;
+
+
 static ngx_int_t ngx_http_upstream_resolve_init_worker(ngx_cycle_t *cycle,
     ngx_http_upstream_resolve_main_conf_t *rmcf);
 static void ngx_http_upstream_resolve_tick(ngx_event_t *ev);
@@ -38,33 +59,33 @@ static ngx_uint_t ngx_http_upstream_resolve_stopping(
     ngx_http_upstream_resolve_main_conf_t *rmcf);
 static void ngx_http_upstream_resolve_drain(
     ngx_http_upstream_resolve_main_conf_t *rmcf);
+static void ngx_http_upstream_resolve_drain_table(
+    ngx_http_upstream_resolve_main_conf_t *rmcf);
 static ngx_uint_t ngx_http_upstream_resolve_claim(
     ngx_http_upstream_resolve_main_conf_t *rmcf,
-    ngx_http_upstream_resolve_srv_conf_t *rscf, ngx_uint_t i, ngx_msec_t now);
+    ngx_http_upstream_resolve_shared_t *sh, ngx_uint_t i, ngx_msec_t now);
 static void ngx_http_upstream_resolve_start(
     ngx_http_upstream_resolve_main_conf_t *rmcf,
     ngx_http_upstream_resolve_job_t *job);
 static void ngx_http_upstream_resolve_handler(ngx_resolver_ctx_t *ctx);
 static ngx_msec_t ngx_http_upstream_resolve_next(
-    ngx_http_upstream_resolve_srv_conf_t *rscf, time_t valid);
+    ngx_http_upstream_resolve_shared_t *sh, time_t valid);
 static void ngx_http_upstream_resolve_apply(
     ngx_http_upstream_resolve_job_t *job, ngx_int_t state,
     ngx_addr_t *addrs, ngx_uint_t naddrs, time_t valid);
+static void ngx_http_upstream_resolve_apply_table(
+    ngx_http_upstream_resolve_job_t *job, ngx_int_t state,
+    ngx_addr_t *addrs, ngx_uint_t naddrs, ngx_msec_t next);
+static void ngx_http_upstream_resolve_answer(
+    ngx_http_upstream_resolve_shared_t *sh, ngx_uint_t index,
+    ngx_int_t state, ngx_addr_t *addrs, ngx_uint_t naddrs, ngx_msec_t next,
+    ngx_http_upstream_resolve_outcome_t *out);
+static void ngx_http_upstream_resolve_log(ngx_log_t *log,
+    ngx_http_upstream_resolve_shared_t *sh, ngx_uint_t index,
+    ngx_int_t state, ngx_uint_t naddrs,
+    ngx_http_upstream_resolve_outcome_t *out);
 static void ngx_http_upstream_resolve_release(
-    ngx_http_upstream_resolve_main_conf_t *rmcf);
-static ngx_int_t ngx_http_upstream_resolve_free_id(
-    ngx_http_upstream_resolve_shared_t *sh, ngx_uint_t *id);
-
-
-uint64_t
-ngx_http_upstream_resolve_now(void)
-{
-    ngx_time_t  *tp;
-
-    tp = ngx_timeofday();
-
-    return (uint64_t) tp->sec * 1000 + tp->msec;
-}
+    ngx_http_upstream_resolve_main_conf_t *rmcf, ngx_uint_t gone);
 
 
 /*
@@ -92,7 +113,9 @@ ngx_http_upstream_resolve_start_cycle(ngx_cycle_t *cycle)
     rmcf = ngx_http_cycle_get_module_main_conf(cycle,
                                             ngx_http_upstream_resolve_module);
 
-    if (rmcf == NULL || rmcf->upstreams.nelts == 0) {
+    if (rmcf == NULL
+        || (rmcf->upstreams.nelts == 0 && rmcf->registry == NULL))
+    {
         return NGX_OK;
     }
 
@@ -105,12 +128,15 @@ ngx_http_upstream_resolve_init_worker(ngx_cycle_t *cycle,
     ngx_http_upstream_resolve_main_conf_t *rmcf)
 {
     ngx_uint_t                              i, j, n;
+    ngx_http_upstream_resolve_job_t        *job;
+    ngx_http_upstream_resolve_host_t       *host;
     ngx_http_upstream_resolve_srv_conf_t  **rscfp;
 
     rscfp = rmcf->upstreams.elts;
 
     for (i = 0; i < rmcf->upstreams.nelts; i++) {
         n = rscfp[i]->hosts->nelts;
+        host = rscfp[i]->hosts->elts;
 
         rscfp[i]->jobs = ngx_pcalloc(cycle->pool,
                                 n * sizeof(ngx_http_upstream_resolve_job_t));
@@ -119,15 +145,37 @@ ngx_http_upstream_resolve_init_worker(ngx_cycle_t *cycle,
         }
 
         for (j = 0; j < n; j++) {
-            rscfp[i]->jobs[j].conf = rscfp[i];
-            rscfp[i]->jobs[j].index = j;
+            job = &rscfp[i]->jobs[j];
+            job->main = rmcf;
+            job->shared = rscfp[i]->shared;
+            job->index = j;
+            job->name = host[j].name;
+        }
+    }
+
+    ngx_queue_init(&rmcf->pending);
+    ngx_queue_init(&rmcf->free_jobs);
+
+    /* one job for every slot: table upstreams never wait for a job */
+
+    if (rmcf->registry != NULL) {
+        n = (ngx_uint_t) rmcf->max_in_flight;
+
+        job = ngx_pcalloc(cycle->pool,
+                          n * sizeof(ngx_http_upstream_resolve_job_t));
+        if (job == NULL) {
+            return NGX_ERROR;
+        }
+
+        for (i = 0; i < n; i++) {
+            job[i].main = rmcf;
+            ngx_queue_insert_tail(&rmcf->free_jobs, &job[i].queue);
         }
     }
 
     rmcf->log = cycle->log;
     rmcf->cycle = cycle;
 
-    ngx_queue_init(&rmcf->pending);
     rmcf->in_flight = 0;
     rmcf->draining = 0;
 
@@ -151,7 +199,7 @@ ngx_http_upstream_resolve_exit_worker(
      * cleanup) without calling its handler; give the names back now
      */
 
-    ngx_http_upstream_resolve_release(rmcf);
+    ngx_http_upstream_resolve_release(rmcf, 1);
 }
 
 
@@ -167,7 +215,7 @@ ngx_http_upstream_resolve_tick(ngx_event_t *ev)
     ngx_http_upstream_resolve_srv_conf_t  **rscfp, *rscf;
 
     if (ngx_exiting || ngx_quit || ngx_terminate) {
-        ngx_http_upstream_resolve_release(rmcf);
+        ngx_http_upstream_resolve_release(rmcf, 0);
         return;
     }
 
@@ -175,7 +223,7 @@ ngx_http_upstream_resolve_tick(ngx_event_t *ev)
 
         /* "master_process off" and a reload: hand over to the new cycle */
 
-        ngx_http_upstream_resolve_release(rmcf);
+        ngx_http_upstream_resolve_release(rmcf, 0);
 
         if (ngx_http_upstream_resolve_start_cycle((ngx_cycle_t *) ngx_cycle)
             != NGX_OK)
@@ -221,6 +269,10 @@ ngx_http_upstream_resolve_tick(ngx_event_t *ev)
         }
     }
 
+    if (rmcf->registry != NULL) {
+        ngx_http_upstream_resolve_table_tick(rmcf);
+    }
+
     ngx_http_upstream_resolve_drain(rmcf);
 
     ngx_add_timer(ev, NGX_HTTP_UPSTREAM_RESOLVE_TICK);
@@ -239,9 +291,9 @@ ngx_http_upstream_resolve_stopping(ngx_http_upstream_resolve_main_conf_t *rmcf)
 
 /*
  * Starts queued names, oldest first, while fewer than max_in_flight are in
- * flight.  Every turn of the loop removes a name from the queue, so the
- * loop ends; a handler called from inside it (cached answer, error) only
- * lowers the count, which this loop then uses.
+ * flight, then due table upstreams.  Every turn of the loop removes a name
+ * from the queue, so the loop ends; a handler called from inside it
+ * (cached answer, error) only lowers the count, which this loop then uses.
  */
 
 static void
@@ -265,26 +317,74 @@ ngx_http_upstream_resolve_drain(ngx_http_upstream_resolve_main_conf_t *rmcf)
         job = ngx_queue_data(q, ngx_http_upstream_resolve_job_t, queue);
         job->queued = 0;
 
-        if (ngx_http_upstream_resolve_claim(rmcf, job->conf, job->index,
+        if (ngx_http_upstream_resolve_claim(rmcf, job->shared, job->index,
                                             ngx_current_msec))
         {
             ngx_http_upstream_resolve_start(rmcf, job);
         }
     }
 
+    if (rmcf->registry != NULL) {
+        ngx_http_upstream_resolve_drain_table(rmcf);
+    }
+
     rmcf->draining = 0;
+}
+
+
+/* claims due table upstreams for the free slots and starts them */
+
+static void
+ngx_http_upstream_resolve_drain_table(
+    ngx_http_upstream_resolve_main_conf_t *rmcf)
+{
+    ngx_uint_t                        i, n, room;
+    ngx_queue_t                      *q;
+    ngx_http_upstream_resolve_job_t  *jobs[NGX_HTTP_UPSTREAM_RESOLVE_BATCH];
+
+    for ( ;; ) {
+        if (rmcf->in_flight >= (ngx_uint_t) rmcf->max_in_flight) {
+            return;
+        }
+
+        room = (ngx_uint_t) rmcf->max_in_flight - rmcf->in_flight;
+        room = ngx_min(room, NGX_HTTP_UPSTREAM_RESOLVE_BATCH);
+
+        for (n = 0; n < room && !ngx_queue_empty(&rmcf->free_jobs); n++) {
+            q = ngx_queue_head(&rmcf->free_jobs);
+            ngx_queue_remove(q);
+            jobs[n] = ngx_queue_data(q, ngx_http_upstream_resolve_job_t,
+                                     queue);
+        }
+
+        i = ngx_http_upstream_resolve_table_claim(rmcf, ngx_current_msec,
+                                                  jobs, n);
+
+        /* the jobs not used go back */
+
+        while (n > i) {
+            n--;
+            ngx_queue_insert_head(&rmcf->free_jobs, &jobs[n]->queue);
+        }
+
+        for (n = 0; n < i; n++) {
+            ngx_http_upstream_resolve_start(rmcf, jobs[n]);
+        }
+
+        if (i < room) {
+            return;
+        }
+    }
 }
 
 
 static ngx_uint_t
 ngx_http_upstream_resolve_claim(ngx_http_upstream_resolve_main_conf_t *rmcf,
-    ngx_http_upstream_resolve_srv_conf_t *rscf, ngx_uint_t i, ngx_msec_t now)
+    ngx_http_upstream_resolve_shared_t *sh, ngx_uint_t i, ngx_msec_t now)
 {
-    ngx_uint_t                           claimed;
-    ngx_http_upstream_resolve_state_t   *st;
-    ngx_http_upstream_resolve_shared_t  *sh;
+    ngx_uint_t                          claimed;
+    ngx_http_upstream_resolve_state_t  *st;
 
-    sh = rscf->shared;
     st = &sh->state[i];
     claimed = 0;
 
@@ -310,11 +410,7 @@ static void
 ngx_http_upstream_resolve_start(ngx_http_upstream_resolve_main_conf_t *rmcf,
     ngx_http_upstream_resolve_job_t *job)
 {
-    ngx_resolver_ctx_t                *ctx;
-    ngx_http_upstream_resolve_host_t  *host;
-
-    host = job->conf->hosts->elts;
-    host = &host[job->index];
+    ngx_resolver_ctx_t  *ctx;
 
     ctx = ngx_resolve_start(rmcf->resolver, NULL);
 
@@ -323,7 +419,9 @@ ngx_http_upstream_resolve_start(ngx_http_upstream_resolve_main_conf_t *rmcf,
         return;
     }
 
-    ctx->name = host->name;
+    /* a copy for table upstreams: the zone's may change meanwhile */
+
+    ctx->name = job->name;
     ctx->handler = ngx_http_upstream_resolve_handler;
     ctx->data = job;
     ctx->timeout = rmcf->resolver_timeout;
@@ -332,7 +430,7 @@ ngx_http_upstream_resolve_start(ngx_http_upstream_resolve_main_conf_t *rmcf,
     ctx->cancelable = 1;
 
     ngx_log_debug1(NGX_LOG_DEBUG_HTTP, rmcf->log, 0,
-                   "upstream resolve: resolving \"%V\"", &host->name);
+                   "upstream resolve: resolving \"%V\"", &job->name);
 
     job->ctx = ctx;
     rmcf->in_flight++;
@@ -342,11 +440,11 @@ ngx_http_upstream_resolve_start(ngx_http_upstream_resolve_main_conf_t *rmcf,
         /* the resolver has freed ctx without calling the handler */
 
         job->ctx = NULL;
-        rmcf->in_flight--;
         ngx_http_upstream_resolve_apply(job, NGX_ERROR, NULL, 0, 0);
+        rmcf->in_flight--;
     }
 
-    /* ctx may be gone here: the handler may have run already */
+    /* ctx and job may be gone here: the handler may have run already */
 }
 
 
@@ -361,7 +459,7 @@ ngx_http_upstream_resolve_handler(ngx_resolver_ctx_t *ctx)
     ngx_msec_t                              next;
     ngx_http_upstream_resolve_main_conf_t  *rmcf;
 
-    rmcf = job->conf->main;
+    rmcf = job->main;
 
     job->ctx = NULL;
     addrs = NULL;
@@ -374,7 +472,7 @@ ngx_http_upstream_resolve_handler(ngx_resolver_ctx_t *ctx)
      */
 
     if (ctx->state == NGX_OK && ctx->node && ctx->node->valid == ctx->valid) {
-        next = ngx_http_upstream_resolve_next(job->conf, ctx->valid);
+        next = ngx_http_upstream_resolve_next(job->shared, ctx->valid);
         cap = ngx_time() + (time_t) (next / 1000) - 1;
 
         if (ctx->node->valid > cap) {
@@ -417,29 +515,36 @@ done:
 }
 
 
+/*
+ * The answer for a job's name.  A table upstream's job goes back to the
+ * worker's free jobs here, after its last use.
+ */
+
 static void
 ngx_http_upstream_resolve_apply(ngx_http_upstream_resolve_job_t *job,
     ngx_int_t state, ngx_addr_t *addrs, ngx_uint_t naddrs, time_t valid)
 {
-    uint64_t                                now;
-    ngx_int_t                               rc, prev_error;
-    ngx_uint_t                              prev_naddrs, failures;
     ngx_msec_t                              next;
-    ngx_http_upstream_resolve_host_t       *host;
     ngx_http_upstream_resolve_state_t      *st;
     ngx_http_upstream_resolve_shared_t     *sh;
-    ngx_http_upstream_resolve_srv_conf_t   *rscf;
+    ngx_http_upstream_resolve_outcome_t     out;
     ngx_http_upstream_resolve_main_conf_t  *rmcf;
 
-    rscf = job->conf;
-    rmcf = rscf->main;
-    sh = rscf->shared;
-    st = &sh->state[job->index];
-    host = rscf->hosts->elts;
-    host = &host[job->index];
+    rmcf = job->main;
+    sh = job->shared;
 
-    now = ngx_http_upstream_resolve_now();
-    rc = NGX_OK;
+    next = (state == NGX_OK) ? ngx_http_upstream_resolve_next(sh, valid)
+                             : 0;
+
+    if (job->entry != NULL) {
+        ngx_http_upstream_resolve_apply_table(job, state, addrs, naddrs,
+                                              next);
+        job->entry = NULL;
+        ngx_queue_insert_head(&rmcf->free_jobs, &job->queue);
+        return;
+    }
+
+    st = &sh->state[job->index];
 
     ngx_rwlock_wlock(&sh->rwlock);
 
@@ -451,16 +556,88 @@ ngx_http_upstream_resolve_apply(ngx_http_upstream_resolve_job_t *job,
         return;
     }
 
-    prev_error = st->error;
-    prev_naddrs = st->naddrs;
-    next = rscf->ttl_min;
+    ngx_http_upstream_resolve_answer(sh, job->index, state, addrs, naddrs,
+                                     next, &out);
+
+    ngx_rwlock_unlock(&sh->rwlock);
+
+    ngx_http_upstream_resolve_log(rmcf->log, sh, job->index, state, naddrs,
+                                  &out);
+}
+
+
+/*
+ * A table upstream's answer, under the zone's mutex: only for the entry
+ * the job was claimed for (same name, same serial: not removed nor given
+ * another server since) and only while this worker still owns the claim.
+ * Logged under the mutex too: the entry may be gone right after.
+ */
+
+static void
+ngx_http_upstream_resolve_apply_table(ngx_http_upstream_resolve_job_t *job,
+    ngx_int_t state, ngx_addr_t *addrs, ngx_uint_t naddrs, ngx_msec_t next)
+{
+    ngx_uint_t                              changed;
+    ngx_slab_pool_t                        *shpool;
+    ngx_http_upstream_resolve_outcome_t     out;
+    ngx_http_upstream_resolve_entry_t      *e;
+    ngx_http_upstream_resolve_registry_t   *reg;
+    ngx_http_upstream_resolve_main_conf_t  *rmcf;
+
+    rmcf = job->main;
+    reg = rmcf->registry;
+    shpool = (ngx_slab_pool_t *) rmcf->table_zone->shm.addr;
+
+    ngx_shmtx_lock(&shpool->mutex);
+
+    e = ngx_http_upstream_resolve_table_find(reg, &job->upstream);
+
+    if (e != job->entry || e->serial != job->serial
+        || e->state.owner != ngx_pid)
+    {
+        ngx_shmtx_unlock(&shpool->mutex);
+        return;
+    }
+
+    ngx_rwlock_wlock(&e->peers.rwlock);
+
+    ngx_http_upstream_resolve_answer(&e->peers, 0, state, addrs, naddrs,
+                                     next, &out);
+
+    /* the zombies of the last answers that no request holds any more */
+    ngx_http_upstream_resolve_free_zombies(&e->peers);
+
+    ngx_rwlock_unlock(&e->peers.rwlock);
+
+    changed = (state == NGX_OK || state == NGX_RESOLVE_NXDOMAIN);
+
+    ngx_http_upstream_resolve_table_resolved(reg, e, changed);
+
+    ngx_http_upstream_resolve_log(rmcf->log, &e->peers, 0, state, naddrs,
+                                  &out);
+
+    ngx_shmtx_unlock(&shpool->mutex);
+}
+
+
+/* under the peers' write lock */
+
+static void
+ngx_http_upstream_resolve_answer(ngx_http_upstream_resolve_shared_t *sh,
+    ngx_uint_t index, ngx_int_t state, ngx_addr_t *addrs, ngx_uint_t naddrs,
+    ngx_msec_t next, ngx_http_upstream_resolve_outcome_t *out)
+{
+    ngx_http_upstream_resolve_state_t  *st;
+
+    st = &sh->state[index];
+
+    out->rc = NGX_OK;
+    out->prev_error = st->error;
+    out->prev_naddrs = st->naddrs;
 
     if (state == NGX_OK) {
-        rc = ngx_http_upstream_resolve_set_addrs(rscf, job->index, addrs,
-                                                 naddrs, rmcf->log);
-
-        next = ngx_http_upstream_resolve_next(rscf, valid);
-
+        out->rc = ngx_http_upstream_resolve_set_addrs(sh, index, addrs,
+                                                      naddrs);
         st->error = 0;
         st->failures = 0;
 
@@ -468,10 +645,10 @@ ngx_http_upstream_resolve_apply(ngx_http_upstream_resolve_job_t *job,
 
         /* the name is gone (or has no address): so are its peers */
 
-        rc = ngx_http_upstream_resolve_set_addrs(rscf, job->index, NULL, 0,
-                                                 rmcf->log);
+        out->rc = ngx_http_upstream_resolve_set_addrs(sh, index, NULL, 0);
         st->error = state;
         st->failures++;
+        next = sh->ttl_min;
 
     } else {
 
@@ -479,66 +656,75 @@ ngx_http_upstream_resolve_apply(ngx_http_upstream_resolve_job_t *job,
 
         st->error = state;
         st->failures++;
+        next = sh->ttl_min;
     }
 
-    failures = st->failures;
+    out->failures = st->failures;
 
     st->ttl = next;
-    st->last = now;
+    st->last = ngx_http_upstream_resolve_now();
     st->next = ngx_current_msec + next;
     st->owner = 0;
+}
 
-    ngx_rwlock_unlock(&sh->rwlock);
 
-    if (rc != NGX_OK) {
-        ngx_log_error(NGX_LOG_ERR, rmcf->log, 0,
-                      "upstream \"%V\": zone \"%V\" too small for the "
-                      "addresses of \"%V\"", &rscf->upstream->host,
-                      &rscf->upstream->shm_zone->shm.name, &host->server);
+static void
+ngx_http_upstream_resolve_log(ngx_log_t *log,
+    ngx_http_upstream_resolve_shared_t *sh, ngx_uint_t index,
+    ngx_int_t state, ngx_uint_t naddrs,
+    ngx_http_upstream_resolve_outcome_t *out)
+{
+    ngx_str_t  *server;
+
+    server = &sh->hosts[index].server;
+
+    if (out->rc != NGX_OK) {
+        ngx_log_error(NGX_LOG_ERR, log, 0,
+                      "upstream \"%V\": zone too small for the addresses "
+                      "of \"%V\"", sh->name, server);
     }
 
     if (state == NGX_OK) {
-        if (prev_error) {
-            ngx_log_error(NGX_LOG_NOTICE, rmcf->log, 0,
+        if (out->prev_error) {
+            ngx_log_error(NGX_LOG_NOTICE, log, 0,
                           "upstream \"%V\": \"%V\" resolves again, "
-                          "%ui address(es)", &rscf->upstream->host,
-                          &host->server, naddrs);
+                          "%ui address(es)", sh->name, server, naddrs);
 
-        } else if (prev_naddrs != naddrs) {
-            ngx_log_error(NGX_LOG_INFO, rmcf->log, 0,
+        } else if (out->prev_naddrs != naddrs) {
+            ngx_log_error(NGX_LOG_INFO, log, 0,
                           "upstream \"%V\": \"%V\" now has %ui address(es)",
-                          &rscf->upstream->host, &host->server, naddrs);
+                          sh->name, server, naddrs);
         }
 
         return;
     }
 
-    if (state == prev_error) {
+    if (state == out->prev_error) {
         return;
     }
 
     if (state == NGX_RESOLVE_NXDOMAIN) {
-        ngx_log_error(NGX_LOG_WARN, rmcf->log, 0,
+        ngx_log_error(NGX_LOG_WARN, log, 0,
                       "upstream \"%V\": \"%V\" has no address (host not "
                       "found), no peers for it until it resolves",
-                      &rscf->upstream->host, &host->server);
+                      sh->name, server);
         return;
     }
 
-    ngx_log_error(NGX_LOG_WARN, rmcf->log, 0,
+    ngx_log_error(NGX_LOG_WARN, log, 0,
                   "upstream \"%V\": \"%V\" could not be resolved (%i: %s), "
                   "keeping %ui address(es), failure %ui",
-                  &rscf->upstream->host, &host->server, state,
+                  sh->name, server, state,
                   state == NGX_ERROR ? "resolver error"
                                      : ngx_resolver_strerror(state),
-                  prev_naddrs, failures);
+                  out->prev_naddrs, out->failures);
 }
 
 
 /* the record's TTL (ctx->valid is absolute) clamped to [MIN, MAX], in ms */
 
 static ngx_msec_t
-ngx_http_upstream_resolve_next(ngx_http_upstream_resolve_srv_conf_t *rscf,
+ngx_http_upstream_resolve_next(ngx_http_upstream_resolve_shared_t *sh,
     time_t valid)
 {
     time_t      ttl;
@@ -546,230 +732,21 @@ ngx_http_upstream_resolve_next(ngx_http_upstream_resolve_srv_conf_t *rscf,
 
     ttl = valid - ngx_time();
     next = (ttl > 0) ? (ngx_msec_t) ttl * 1000 : 0;
-    next = ngx_max(next, rscf->ttl_min);
-    next = ngx_min(next, rscf->ttl_max);
+    next = ngx_max(next, sh->ttl_min);
+    next = ngx_min(next, sh->ttl_max);
 
     return next;
 }
 
 
 /*
- * Makes the peers of resolve_server "index" exactly "addrs" (addresses
- * without port).  Peers that stay keep their counters; removed peers that
- * a request still holds become zombies.  Called with the write lock held,
- * or in the master before any worker uses the zone.
+ * Gives back this worker's claims; gone: the process ends, its route
+ * table with it (an exiting worker still routes its last requests).
  */
-
-ngx_int_t
-ngx_http_upstream_resolve_set_addrs(ngx_http_upstream_resolve_srv_conf_t *rscf,
-    ngx_uint_t index, ngx_addr_t *addrs, ngx_uint_t naddrs, ngx_log_t *log)
-{
-    ngx_uint_t                           i, *count;
-    ngx_http_upstream_resolve_host_t    *host;
-    ngx_http_upstream_resolve_peer_t    *peer, **pp, **tail;
-    ngx_http_upstream_resolve_state_t   *st;
-    ngx_http_upstream_resolve_shared_t  *sh;
-
-    sh = rscf->shared;
-    st = &sh->state[index];
-    host = rscf->hosts->elts;
-    host = &host[index];
-
-    if (host->backup) {
-        pp = &sh->backup;
-        count = &sh->nbackup;
-
-    } else {
-        pp = &sh->peer;
-        count = &sh->number;
-    }
-
-    /* drop the peers of this name that are not in the answer */
-
-    while (*pp) {
-        peer = *pp;
-
-        if (peer->host == index) {
-            for (i = 0; i < naddrs; i++) {
-                if (ngx_cmp_sockaddr(addrs[i].sockaddr, addrs[i].socklen,
-                                     &peer->sockaddr.sockaddr, peer->socklen,
-                                     0)
-                    == NGX_OK)
-                {
-                    break;
-                }
-            }
-
-            if (i == naddrs) {
-                *pp = peer->next;
-                (*count)--;
-                st->naddrs--;
-
-                if (peer->refs == 0) {
-                    ngx_slab_free(sh->shpool, peer);
-
-                } else {
-                    peer->zombie = 1;
-                    peer->next = sh->zombies;
-                    sh->zombies = peer;
-                    sh->nzombies++;
-                }
-
-                continue;
-            }
-        }
-
-        pp = &peer->next;
-    }
-
-    tail = pp;
-
-    /* add the new ones at the end */
-
-    for (i = 0; i < naddrs; i++) {
-
-        for (peer = host->backup ? sh->backup : sh->peer;
-             peer;
-             peer = peer->next)
-        {
-            if (peer->host == index
-                && ngx_cmp_sockaddr(addrs[i].sockaddr, addrs[i].socklen,
-                                    &peer->sockaddr.sockaddr, peer->socklen,
-                                    0)
-                   == NGX_OK)
-            {
-                break;
-            }
-        }
-
-        if (peer) {
-            continue;
-        }
-
-        peer = ngx_http_upstream_resolve_new_peer(sh, addrs[i].sockaddr,
-                                                  addrs[i].socklen,
-                                                  host->port);
-        if (peer == NULL) {
-            return NGX_ERROR;
-        }
-
-        peer->weight = host->weight;
-        peer->effective_weight = host->weight;
-        peer->max_fails = host->max_fails;
-        peer->fail_timeout = host->fail_timeout;
-        peer->backup = host->backup;
-        peer->host = index;
-
-        *tail = peer;
-        tail = &peer->next;
-
-        (*count)++;
-        st->naddrs++;
-    }
-
-    return NGX_OK;
-}
-
-
-/*
- * A peer of the upstream whose peers are sh, not linked yet.  Its id is
- * the lowest that no peer of the upstream has: below the number of peers
- * plus one, so the ids (and a request's bitmap of tried peers) stay as
- * small as the peer list, however often addresses come and go.
- */
-
-ngx_http_upstream_resolve_peer_t *
-ngx_http_upstream_resolve_new_peer(ngx_http_upstream_resolve_shared_t *sh,
-    struct sockaddr *sockaddr, socklen_t socklen, in_port_t port)
-{
-    ngx_uint_t                         id;
-    ngx_http_upstream_resolve_peer_t  *peer;
-
-    if (socklen > sizeof(ngx_http_upstream_resolve_sockaddr_t)) {
-        return NULL;
-    }
-
-    if (ngx_http_upstream_resolve_free_id(sh, &id) != NGX_OK) {
-        return NULL;
-    }
-
-    peer = ngx_slab_calloc(sh->shpool,
-                           sizeof(ngx_http_upstream_resolve_peer_t));
-    if (peer == NULL) {
-        return NULL;
-    }
-
-    ngx_memcpy(&peer->sockaddr, sockaddr, socklen);
-    peer->socklen = socklen;
-    peer->id = id;
-
-    if (id >= sh->ids) {
-        sh->ids = id + 1;
-    }
-
-    if (port) {
-        ngx_inet_set_port(&peer->sockaddr.sockaddr, port);
-    }
-
-    peer->name_len = ngx_sock_ntop(&peer->sockaddr.sockaddr, socklen,
-                                   peer->name,
-                                   NGX_HTTP_RESOLVE_PEER_NAME_LEN, 1);
-
-    return peer;
-}
-
-
-static ngx_int_t
-ngx_http_upstream_resolve_free_id(ngx_http_upstream_resolve_shared_t *sh,
-    ngx_uint_t *id)
-{
-    uintptr_t                         *used;
-    ngx_uint_t                         i, n, words;
-    ngx_http_upstream_resolve_peer_t  *peer, *list[2];
-    uintptr_t                local[NGX_HTTP_UPSTREAM_RESOLVE_ID_WORDS];
-
-
-    n = sh->number + sh->nbackup + 1;
-    words = ngx_http_upstream_resolve_id_words(n);
-
-    used = local;
-
-    if (words > NGX_HTTP_UPSTREAM_RESOLVE_ID_WORDS) {
-        used = ngx_alloc(words * sizeof(uintptr_t), ngx_cycle->log);
-        if (used == NULL) {
-            return NGX_ERROR;
-        }
-    }
-
-    ngx_memzero(used, words * sizeof(uintptr_t));
-
-    list[0] = sh->peer;
-    list[1] = sh->backup;
-
-    for (i = 0; i < 2; i++) {
-        for (peer = list[i]; peer; peer = peer->next) {
-            if (peer->id < n) {
-                ngx_http_upstream_resolve_id_set(used, peer->id);
-            }
-        }
-    }
-
-    for (i = 0; ngx_http_upstream_resolve_id_isset(used, i); i++) {
-        /* void: i < n, there are fewer than n peers */
-    }
-
-    *id = i;
-
-    if (used != local) {
-        ngx_free(used);
-    }
-
-    return NGX_OK;
-}
-
 
 static void
-ngx_http_upstream_resolve_release(ngx_http_upstream_resolve_main_conf_t *rmcf)
+ngx_http_upstream_resolve_release(ngx_http_upstream_resolve_main_conf_t *rmcf,
+    ngx_uint_t gone)
 {
     ngx_uint_t                              i, j;
     ngx_http_upstream_resolve_state_t      *st;
@@ -796,5 +773,9 @@ ngx_http_upstream_resolve_release(ngx_http_upstream_resolve_main_conf_t *rmcf)
         }
 
         ngx_rwlock_unlock(&sh->rwlock);
+    }
+
+    if (rmcf->registry != NULL) {
+        ngx_http_upstream_resolve_table_exit(rmcf, gone);
     }
 }

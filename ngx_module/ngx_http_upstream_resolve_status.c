@@ -27,29 +27,41 @@
 /* longer than any ngx_resolver_strerror() text, quoted */
 #define NGX_HTTP_UPSTREAM_RESOLVE_ERROR_LEN     64
 
+/* pending and failed table upstreams listed, each */
+#define NGX_HTTP_UPSTREAM_RESOLVE_STATUS_LIST   1000
+
 
 static ngx_buf_t *ngx_http_upstream_resolve_status_buf(ngx_http_request_t *r,
     ngx_chain_t ***ll, size_t len);
 static size_t ngx_http_upstream_resolve_json_len(ngx_str_t *s);
 static u_char *ngx_http_upstream_resolve_json_str(u_char *p, ngx_str_t *s);
+static ngx_int_t ngx_http_upstream_resolve_status_one(
+    ngx_http_request_t *r, ngx_chain_t ***ll, off_t *total,
+    ngx_http_upstream_resolve_shared_t *sh, ngx_str_t *zone,
+    ngx_uint_t first);
 static size_t ngx_http_upstream_resolve_status_len(
-    ngx_http_upstream_resolve_srv_conf_t *rscf);
+    ngx_http_upstream_resolve_shared_t *sh, ngx_str_t *zone);
 static u_char *ngx_http_upstream_resolve_status_upstream(u_char *p,
-    ngx_http_upstream_resolve_srv_conf_t *rscf);
+    ngx_http_upstream_resolve_shared_t *sh, ngx_str_t *zone);
 static u_char *ngx_http_upstream_resolve_status_peers(u_char *p,
-    ngx_http_upstream_resolve_srv_conf_t *rscf,
+    ngx_http_upstream_resolve_shared_t *sh,
     ngx_http_upstream_resolve_peer_t *peer, ngx_uint_t first);
+static ngx_buf_t *ngx_http_upstream_resolve_table_status_text(
+    ngx_http_request_t *r, ngx_http_upstream_resolve_registry_t *reg);
 
 
 ngx_int_t
 ngx_http_upstream_resolve_status_handler(ngx_http_request_t *r)
 {
-    size_t                                  len;
     off_t                                   total;
     ngx_int_t                               rc;
     ngx_buf_t                              *b;
+    ngx_str_t                              *zone;
     ngx_uint_t                              i, first;
+    ngx_queue_t                            *q;
     ngx_chain_t                            *out, **ll;
+    ngx_slab_pool_t                        *shpool;
+    ngx_http_upstream_resolve_entry_t      *e;
     ngx_http_upstream_resolve_srv_conf_t  **rscfp;
     ngx_http_upstream_resolve_main_conf_t  *rmcf;
 
@@ -88,27 +100,45 @@ ngx_http_upstream_resolve_status_handler(ngx_http_request_t *r)
             continue;
         }
 
-        ngx_rwlock_rlock(&rscfp[i]->shared->rwlock);
+        zone = &rscfp[i]->upstream->shm_zone->shm.name;
 
-        len = ngx_http_upstream_resolve_status_len(rscfp[i]);
-
-        b = ngx_http_upstream_resolve_status_buf(r, &ll, len);
-        if (b == NULL) {
-            ngx_rwlock_unlock(&rscfp[i]->shared->rwlock);
+        if (ngx_http_upstream_resolve_status_one(r, &ll, &total,
+                                                 rscfp[i]->shared, zone,
+                                                 first)
+            != NGX_OK)
+        {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
 
-        if (!first) {
-            *b->last++ = ',';
+        first = 0;
+    }
+
+    /* table upstreams: the zone's mutex keeps them while they are read */
+
+    if (rmcf->registry != NULL) {
+        shpool = (ngx_slab_pool_t *) rmcf->table_zone->shm.addr;
+        zone = &rmcf->table_zone->shm.name;
+
+        ngx_shmtx_lock(&shpool->mutex);
+
+        for (q = ngx_queue_head(&rmcf->registry->entries);
+             q != ngx_queue_sentinel(&rmcf->registry->entries);
+             q = ngx_queue_next(q))
+        {
+            e = ngx_queue_data(q, ngx_http_upstream_resolve_entry_t, queue);
+
+            if (ngx_http_upstream_resolve_status_one(r, &ll, &total,
+                                                     &e->peers, zone, first)
+                != NGX_OK)
+            {
+                ngx_shmtx_unlock(&shpool->mutex);
+                return NGX_HTTP_INTERNAL_SERVER_ERROR;
+            }
+
+            first = 0;
         }
 
-        first = 0;
-
-        b->last = ngx_http_upstream_resolve_status_upstream(b->last, rscfp[i]);
-
-        ngx_rwlock_unlock(&rscfp[i]->shared->rwlock);
-
-        total += b->last - b->pos;
+        ngx_shmtx_unlock(&shpool->mutex);
     }
 
     b = ngx_http_upstream_resolve_status_buf(r, &ll, sizeof("]}\n") - 1);
@@ -132,6 +162,40 @@ ngx_http_upstream_resolve_status_handler(ngx_http_request_t *r)
     }
 
     return ngx_http_output_filter(r, out);
+}
+
+
+/* one upstream's object, measured and written under its read lock */
+
+static ngx_int_t
+ngx_http_upstream_resolve_status_one(ngx_http_request_t *r,
+    ngx_chain_t ***ll, off_t *total, ngx_http_upstream_resolve_shared_t *sh,
+    ngx_str_t *zone, ngx_uint_t first)
+{
+    size_t      len;
+    ngx_buf_t  *b;
+
+    ngx_rwlock_rlock(&sh->rwlock);
+
+    len = ngx_http_upstream_resolve_status_len(sh, zone);
+
+    b = ngx_http_upstream_resolve_status_buf(r, ll, len);
+    if (b == NULL) {
+        ngx_rwlock_unlock(&sh->rwlock);
+        return NGX_ERROR;
+    }
+
+    if (!first) {
+        *b->last++ = ',';
+    }
+
+    b->last = ngx_http_upstream_resolve_status_upstream(b->last, sh, zone);
+
+    ngx_rwlock_unlock(&sh->rwlock);
+
+    *total += b->last - b->pos;
+
+    return NGX_OK;
 }
 
 
@@ -184,21 +248,18 @@ ngx_http_upstream_resolve_json_str(u_char *p, ngx_str_t *s)
 
 
 static size_t
-ngx_http_upstream_resolve_status_len(
-    ngx_http_upstream_resolve_srv_conf_t *rscf)
+ngx_http_upstream_resolve_status_len(ngx_http_upstream_resolve_shared_t *sh,
+    ngx_str_t *zone)
 {
-    size_t                               len;
-    ngx_uint_t                           i, npeers;
-    ngx_http_upstream_resolve_host_t    *host;
-    ngx_http_upstream_resolve_shared_t  *sh;
+    size_t                             len;
+    ngx_uint_t                         i, npeers;
+    ngx_http_upstream_resolve_host_t  *host;
 
-    sh = rscf->shared;
-    host = rscf->hosts->elts;
+    host = sh->hosts;
 
     len = NGX_HTTP_UPSTREAM_RESOLVE_JSON_OBJECT
-          + ngx_http_upstream_resolve_json_len(&rscf->upstream->host)
-          + ngx_http_upstream_resolve_json_len(
-                                        &rscf->upstream->shm_zone->shm.name);
+          + ngx_http_upstream_resolve_json_len(sh->name)
+          + ngx_http_upstream_resolve_json_len(zone);
 
     npeers = sh->number + sh->nbackup;
 
@@ -226,29 +287,27 @@ ngx_http_upstream_resolve_status_len(
 
 static u_char *
 ngx_http_upstream_resolve_status_upstream(u_char *p,
-    ngx_http_upstream_resolve_srv_conf_t *rscf)
+    ngx_http_upstream_resolve_shared_t *sh, ngx_str_t *zone)
 {
-    uint64_t                             now;
-    ngx_str_t                            addr, err;
-    ngx_uint_t                           i, n;
-    ngx_http_upstream_resolve_peer_t    *peer;
-    ngx_http_upstream_resolve_host_t    *host;
-    ngx_http_upstream_resolve_state_t   *st;
-    ngx_http_upstream_resolve_shared_t  *sh;
+    uint64_t                            now;
+    ngx_str_t                           addr, err;
+    ngx_uint_t                          i, n;
+    ngx_http_upstream_resolve_peer_t   *peer;
+    ngx_http_upstream_resolve_host_t   *host;
+    ngx_http_upstream_resolve_state_t  *st;
 
-    sh = rscf->shared;
-    host = rscf->hosts->elts;
+    host = sh->hosts;
     now = ngx_http_upstream_resolve_now();
 
     p = ngx_cpymem(p, "{\"name\":", sizeof("{\"name\":") - 1);
-    p = ngx_http_upstream_resolve_json_str(p, &rscf->upstream->host);
+    p = ngx_http_upstream_resolve_json_str(p, sh->name);
     p = ngx_cpymem(p, ",\"zone\":", sizeof(",\"zone\":") - 1);
-    p = ngx_http_upstream_resolve_json_str(p,
-                                        &rscf->upstream->shm_zone->shm.name);
+    p = ngx_http_upstream_resolve_json_str(p, zone);
+    p = ngx_sprintf(p, ",\"table\":%s", sh->table ? "true" : "false");
 
     p = ngx_cpymem(p, ",\"peers\":[", sizeof(",\"peers\":[") - 1);
-    p = ngx_http_upstream_resolve_status_peers(p, rscf, sh->peer, 1);
-    p = ngx_http_upstream_resolve_status_peers(p, rscf, sh->backup,
+    p = ngx_http_upstream_resolve_status_peers(p, sh, sh->peer, 1);
+    p = ngx_http_upstream_resolve_status_peers(p, sh, sh->backup,
                                                sh->peer == NULL);
 
     /* pfree is read without the pool's mutex: a snapshot */
@@ -340,13 +399,13 @@ ngx_http_upstream_resolve_status_upstream(u_char *p,
 
 static u_char *
 ngx_http_upstream_resolve_status_peers(u_char *p,
-    ngx_http_upstream_resolve_srv_conf_t *rscf,
+    ngx_http_upstream_resolve_shared_t *sh,
     ngx_http_upstream_resolve_peer_t *peer, ngx_uint_t first)
 {
     ngx_str_t                          addr;
     ngx_http_upstream_resolve_host_t  *host;
 
-    host = rscf->hosts->elts;
+    host = sh->hosts;
 
     for ( /* void */ ; peer; peer = peer->next) {
 
@@ -380,4 +439,166 @@ ngx_http_upstream_resolve_status_peers(u_char *p,
     }
 
     return p;
+}
+
+
+/*
+ * "resolve_upstreams_status": the table upstreams in a few lines of text,
+ * cheap at any number of them (the controller polls it after a change):
+ *
+ *   upstreams N ready R pending P failed F
+ *   table VERSION seq S
+ *   waited W unresolved U
+ *   pending NAME HOST:PORT                 (at most ..._LIST lines)
+ *   failed NAME HOST:PORT ERROR            (at most ..._LIST lines)
+ *
+ * pending: not resolved since made (requests wait for it); failed:
+ * resolved to no address (requests get 503); waited and unresolved count
+ * such requests since the zone was made.
+ */
+
+ngx_int_t
+ngx_http_upstream_resolve_table_status_handler(ngx_http_request_t *r)
+{
+    ngx_int_t                               rc;
+    ngx_buf_t                              *b;
+    ngx_chain_t                             out;
+    ngx_slab_pool_t                        *shpool;
+    ngx_http_upstream_resolve_main_conf_t  *rmcf;
+
+    if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
+        return NGX_HTTP_NOT_ALLOWED;
+    }
+
+    rc = ngx_http_discard_request_body(r);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    rmcf = ngx_http_get_module_main_conf(r, ngx_http_upstream_resolve_module);
+
+    if (rmcf->registry == NULL) {
+        return NGX_HTTP_NOT_FOUND;
+    }
+
+    shpool = (ngx_slab_pool_t *) rmcf->table_zone->shm.addr;
+
+    ngx_shmtx_lock(&shpool->mutex);
+    b = ngx_http_upstream_resolve_table_status_text(r, rmcf->registry);
+    ngx_shmtx_unlock(&shpool->mutex);
+
+    if (b == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    b->last_buf = (r == r->main) ? 1 : 0;
+    b->last_in_chain = 1;
+
+    r->headers_out.status = NGX_HTTP_OK;
+    r->headers_out.content_length_n = b->last - b->pos;
+    ngx_str_set(&r->headers_out.content_type, "text/plain");
+    r->headers_out.content_type_len = r->headers_out.content_type.len;
+
+    rc = ngx_http_send_header(r);
+
+    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
+        return rc;
+    }
+
+    out.buf = b;
+    out.next = NULL;
+
+    return ngx_http_output_filter(r, &out);
+}
+
+
+/* the text, under the zone's mutex */
+
+static ngx_buf_t *
+ngx_http_upstream_resolve_table_status_text(ngx_http_request_t *r,
+    ngx_http_upstream_resolve_registry_t *reg)
+{
+    size_t                              len;
+    ngx_str_t                           err, version;
+    ngx_buf_t                          *b;
+    ngx_uint_t                          n, k;
+    ngx_queue_t                        *q, *list[2];
+    ngx_http_upstream_resolve_entry_t  *e;
+
+    list[0] = &reg->pending;
+    list[1] = &reg->failed;
+
+    len = sizeof("upstreams  ready  pending  failed \n") - 1
+          + 4 * NGX_INT_T_LEN
+          + sizeof("table  seq \n") - 1 + NGX_INT_T_LEN
+          + NGX_HTTP_UPSTREAM_RESOLVE_VERSION_MAX
+          + sizeof("waited  unresolved \n") - 1 + 2 * NGX_ATOMIC_T_LEN;
+
+    for (k = 0; k < 2; k++) {
+        n = 0;
+
+        for (q = ngx_queue_head(list[k]);
+             q != ngx_queue_sentinel(list[k])
+             && n < NGX_HTTP_UPSTREAM_RESOLVE_STATUS_LIST;
+             q = ngx_queue_next(q), n++)
+        {
+            e = ngx_queue_data(q, ngx_http_upstream_resolve_entry_t, klass);
+            len += sizeof("pending   \n") - 1 + e->name.len
+                   + e->host.server.len + NGX_HTTP_UPSTREAM_RESOLVE_ERROR_LEN;
+        }
+    }
+
+    b = ngx_create_temp_buf(r->pool, len);
+    if (b == NULL) {
+        return NULL;
+    }
+
+    version.data = reg->version;
+    version.len = reg->version_len;
+
+    if (version.len == 0) {
+        ngx_str_set(&version, "-");
+    }
+
+    b->last = ngx_sprintf(b->last,
+                          "upstreams %ui ready %ui pending %ui failed %ui\n"
+                          "table %V seq %ui\n"
+                          "waited %uA unresolved %uA\n",
+                          reg->nentries,
+                          reg->nentries - reg->npending - reg->nfailed,
+                          reg->npending, reg->nfailed, &version, reg->seq,
+                          reg->waited, reg->unresolved);
+
+    for (k = 0; k < 2; k++) {
+        n = 0;
+
+        for (q = ngx_queue_head(list[k]);
+             q != ngx_queue_sentinel(list[k])
+             && n < NGX_HTTP_UPSTREAM_RESOLVE_STATUS_LIST;
+             q = ngx_queue_next(q), n++)
+        {
+            e = ngx_queue_data(q, ngx_http_upstream_resolve_entry_t, klass);
+
+            b->last = ngx_sprintf(b->last, "%s %V %V",
+                                  k == 0 ? "pending" : "failed",
+                                  &e->name, &e->host.server);
+
+            if (k == 1) {
+                if (e->state.error == NGX_ERROR || e->state.error == 0) {
+                    ngx_str_set(&err, "resolver error");
+
+                } else {
+                    err.data = (u_char *)
+                               ngx_resolver_strerror(e->state.error);
+                    err.len = ngx_strlen(err.data);
+                }
+
+                b->last = ngx_sprintf(b->last, " %V", &err);
+            }
+
+            *b->last++ = '\n';
+        }
+    }
+
+    return b;
 }

@@ -128,6 +128,11 @@ ngx_http_upstream_resolve_init_shared(ngx_shm_zone_t *shm_zone,
 
     sh->shpool = shpool;
     sh->nhosts = rscf->hosts->nelts;
+    sh->hosts = rscf->hosts->elts;
+    sh->name = &rscf->upstream->host;
+    sh->ttl_min = rscf->ttl_min;
+    sh->ttl_max = rscf->ttl_max;
+    sh->least_conn = rscf->least_conn;
 
     sh->state = ngx_slab_calloc(shpool,
                        sh->nhosts * sizeof(ngx_http_upstream_resolve_state_t));
@@ -309,8 +314,8 @@ ngx_http_upstream_resolve_carry_over(
         rscf->shared->state[i].naddrs = 0;
 
         if (n) {
-            (void) ngx_http_upstream_resolve_set_addrs(rscf, i, addrs, n,
-                                                       log);
+            (void) ngx_http_upstream_resolve_set_addrs(rscf->shared, i,
+                                                       addrs, n);
         }
 
         if (addrs) {
@@ -345,7 +350,7 @@ ngx_http_upstream_resolve_try_rlock(ngx_atomic_t *lock)
 
 
 ngx_int_t
-ngx_http_upstream_resolve_init_module(ngx_cycle_t *cycle)
+ngx_http_upstream_resolve_zone_init_module(ngx_cycle_t *cycle)
 {
     ngx_pool_cleanup_t                     *cln;
     ngx_http_upstream_resolve_main_conf_t  *rmcf;

@@ -547,7 +547,7 @@ def _checked(nginx_factory, be, table, profiles=None, extra="",
 BROKEN = [
     # (table, line, reason)
     ("", 1, "empty file"),
-    ("portico-routes 2\n", 1, 'unsupported table format "2"'),
+    ("portico-routes 3\n", 1, 'unsupported table format "3"'),
     ("portico-routes 1\n", 2, 'expected "version V"'),
     ("portico-routes 1\nversion ABC\n", 2, 'invalid version "ABC"'),
     (_table("https-port 0\n"), 3, "N in 1-65535"),
@@ -581,7 +581,13 @@ BROKEN = [
     (_table("host a.example.com\nhost b.example.com\nhost a.example.com\n"),
      5, 'duplicate host "a.example.com"'),
     (_table("host *\nhost *\n"), 4, 'duplicate host "*"'),
-    (_table("host a.example.com redirect now and\n"), 3, "too many fields"),
+    (_table("host a.example.com redirect now and\n"), 3,
+     'expected "host H [redirect]"'),
+    (_table("host a b c d e f g h i\n"), 3, "too many fields"),
+    (_table("host a.example.com\nprefix / a @portico_p1 x\n"), 4,
+     "too many fields"),
+    (_table("upstream u 127.0.0.1:80\n"), 3,
+     '"upstream" lines need table format 2'),
     (_table("host a.example.com secure\n"), 3,
      'expected "host H [redirect]"'),
     (_table("host a.example.com\nprefix  / a\n"), 4, "empty field"),
@@ -656,17 +662,23 @@ def test_good_table_with_every_feature_passes_nginx_t(nginx_factory):
     assert rc == 0, out
 
 
-def test_portico_dispatch_must_be_alone_in_its_upstream(nginx_factory):
+def test_portico_dispatch_takes_keepalive_but_no_other_balancer(
+        nginx_factory):
     port, sport = testbed.free_port(), testbed.free_port()
-    conf = routes_conf({"a": "server 127.0.0.2:9;"}, port, sport).replace(
-        "{ portico_dispatch; }", "{ portico_dispatch; keepalive 4; }")
-    n = nginx_factory(conf, start=False)
-    write_routes(os.path.join(n.prefix, "conf", "routes"),
-                 _table("host *\nprefix / a\n"))
-    res = n.test_config()
-    assert res.returncode == 1
-    assert '"portico_dispatch" must be alone in upstream "portico_dispatch"' \
-        in res.stdout
+    for extra, ok in (("keepalive 4;", True), ("least_conn;", False),
+                      ("server 127.0.0.3:9;", False)):
+        conf = routes_conf({"a": "server 127.0.0.2:9;"}, port, sport).replace(
+            "{ portico_dispatch; }", "{ portico_dispatch; %s }" % extra)
+        n = nginx_factory(conf, start=False)
+        write_routes(os.path.join(n.prefix, "conf", "routes"),
+                     _table("host *\nprefix / a\n"))
+        res = n.test_config()
+        assert (res.returncode == 0) == ok, (extra, res.stdout)
+        if not ok:
+            assert ('"portico_dispatch" must be alone in upstream '
+                    '"portico_dispatch"') in res.stdout or \
+                '"portico_dispatch" must be alone in its upstream' \
+                in res.stdout, res.stdout
 
 
 # --- robustness -----------------------------------------------------------

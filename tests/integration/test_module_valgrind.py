@@ -7,6 +7,7 @@ import os
 import re
 import signal
 import threading
+import time
 
 import testbed
 from testbed.fixtures_module import (http_get, resolve_conf,
@@ -333,4 +334,80 @@ def test_valgrind_certificate_table_across_1000_swaps_is_clean(
 
     reports = _reports(str(tmp_path / "valgrind.*.log"))
     assert len(reports) >= 3, list(reports)
+    assert_clean(reports)
+
+
+def test_valgrind_table_upstreams_made_removed_waited_and_seeded_are_clean(
+        procs, nginx_factory, cluster_dns, http_backend, tmp_path):
+    from testbed.fixtures_module import (http_request, routes_version,
+                                         write_routes)
+    from test_module_table_upstreams import conf, table
+    be = http_backend("127.0.0.2", name="be")
+    svc = "svc-{}.default.svc.cluster.local"
+    for i in range(4):
+        cluster_dns.set(svc.format(i), "127.0.0.2")
+    port, sport = testbed.free_port(), testbed.free_port()
+    n = nginx_factory(conf(cluster_dns.server, port, sport,
+                           state="state/upstreams", wait="300ms"),
+                      workers=1, start=False)
+    path = os.path.join(n.prefix, "conf", "routes")
+    ups = {f"u{i}": f"{svc.format(i)}:{be.port}" for i in range(4)}
+    ups["ip"] = f"127.0.0.2:{be.port}"
+    ups["gone"] = f"{svc.format('gone')}:{be.port}"
+    routes = [(f"/u{i}", f"u{i}") for i in range(4)] + [
+        ("/ip", "ip"), ("/gone", "gone")]
+    write_routes(path, table("v1", ups, routes))
+    logs = str(tmp_path / "valgrind.%p.log")
+    supp = tmp_path / "nginx-core.supp"
+    supp.write_text(SUPPRESSIONS + WORKER_CONNECTIONS_SUPPRESSION)
+    argv = [VALGRIND, "--leak-check=full", "--show-leak-kinds=definite",
+            "--errors-for-leak-kinds=definite", "--num-callers=30",
+            f"--suppressions={supp}", f"--log-file={logs}", *n.cmd()]
+
+    def get(p):
+        return http_request(port, p, host="example.com", timeout=30)[0]
+
+    def version(v):
+        wait_for(lambda: routes_version(sport)[0] == v, timeout=30,
+                 what=f"table {v}")
+
+    def start():
+        return procs.start("valgrind-nginx", argv, timeout=60,
+                           ready=lambda: testbed.wait_tcp("127.0.0.1", sport))
+
+    nginx = start()
+    version("v1")
+    wait_for(lambda: get("/u3") == 200, timeout=30, what="resolved")
+    assert [get(p) for p, _ in routes] == [200] * 5 + [503]
+
+    # swaps: two removed, one changed server, two new (one waited for)
+    for v, keep in (("v2", 2), ("v3", 4)):
+        ups2 = {k: s for k, s in ups.items() if k not in ("u0", "u1")
+                or keep == 4}
+        ups2["u2"] = f"{svc.format(3)}:{be.port} max_fails=2"
+        ups2[f"new{v}"] = f"{svc.format(0)}:{be.port}"
+        routes2 = [(p, u) for p, u in routes if u in ups2]
+        write_routes(path, table(v, ups2, routes2 + [(f"/{v}", f"new{v}")]))
+        version(v)
+        assert get(f"/{v}") == 200
+    time.sleep(2.5)            # clean-ups free the removed ones
+
+    # a reload keeps the zone; the state file is written by now
+    nginx.signal(signal.SIGHUP)
+    wait_for(lambda: get("/v3") == 200, timeout=30, what="after reload")
+    wait_for(lambda: os.path.exists(os.path.join(n.prefix, "state",
+                                                 "upstreams")),
+             timeout=30, what="state file")
+    nginx.signal(signal.SIGQUIT)
+    nginx.popen.wait(60)
+
+    # a fresh master seeds the zone from the state file
+    cluster_dns.stop()
+    nginx = start()
+    wait_for(lambda: get("/u3") == 200, timeout=30, what="seeded")
+    nginx.signal(signal.SIGQUIT)
+    nginx.popen.wait(60)
+
+    reports = _reports(str(tmp_path / "valgrind.*.log"))
+    assert len(reports) >= 5, list(reports)
     assert_clean(reports)
