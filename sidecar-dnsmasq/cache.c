@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "dnswire.h"
+#include "hash.h"
 #include "prom.h"
 
 enum { MS_PER_S = 1000, MIN_BUCKETS = 16, BUCKETS_PER_ENTRY = 2 };
@@ -56,14 +57,10 @@ uint32_t cache_hash(const uint8_t *lname, size_t len, uint16_t qtype,
                     uint16_t qclass)
 {
     /* FNV-1a over the name, then mix in type and class. */
-    uint32_t h = 2166136261u;
+    uint32_t h = hash_fnv1a32(HASH_FNV1A32_INIT, lname, len);
 
-    for (size_t i = 0; i < len; i++) {
-        h ^= lname[i];
-        h *= 16777619u;
-    }
     h ^= (uint32_t)qtype << 16 | qclass;
-    h *= 16777619u;
+    h *= HASH_FNV1A32_PRIME;
     h ^= h >> 15;
     return h;
 }
