@@ -79,6 +79,26 @@ static void bad_values_are_refused(void **state)
     assert_int_equal(parse(&cfg, 7, inverted), -1);
 }
 
+static void flags_take_name_equals_value_and_refuse_abbreviations(
+    void **state)
+{
+    static struct config cfg;
+    const char *eq[] = {"dnscache", "--upstream=127.0.0.2:5300",
+                        "--max-ttl=60", "--metrics=off", NULL};
+    const char *abbrev[] = {"dnscache", "--upstream", "127.0.0.2",
+                            "--max-t", "60", NULL};
+    const char *operand[] = {"dnscache", "--upstream", "127.0.0.2", "extra",
+                             NULL};
+
+    assert_int_equal(parse(&cfg, 4, eq), 0);
+    assert_int_equal(netaddr_port(&cfg.upstream[0]), 5300);
+    assert_int_equal(cfg.max_ttl, 60);
+    assert_null(cfg.metrics_addr);
+    /* A flag added later must never change what a command line means. */
+    assert_int_equal(parse(&cfg, 5, abbrev), -1);
+    assert_int_equal(parse(&cfg, 4, operand), -1);
+}
+
 static void resolv_conf_supplies_default_upstreams(void **state)
 {
     static struct config cfg;
@@ -107,6 +127,7 @@ int main(void)
         cmocka_unit_test(defaults_match_the_issue),
         cmocka_unit_test(repeated_flags_accumulate),
         cmocka_unit_test(bad_values_are_refused),
+        cmocka_unit_test(flags_take_name_equals_value_and_refuse_abbreviations),
         cmocka_unit_test(resolv_conf_supplies_default_upstreams),
     };
     /* config_parse prints refusals on stderr; that is expected here. */
