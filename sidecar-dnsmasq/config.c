@@ -22,7 +22,8 @@
 #define DEF_LOCAL_TTL 5
 #define DEF_STALE_TTL 3600
 #define DEF_TRY_TIMEOUT_MS 50
-#define DEF_QUERY_TIMEOUT_MS 1500
+#define DEF_STALE_TIMEOUT_MS 1500       /* RFC 8767's 1.8 s, a bit sooner */
+#define DEF_QUERY_TIMEOUT_MS 5000       /* CoreDNS forward's 5 s */
 #define DEF_MAX_FAILS 3
 #define DEF_PROBE_INTERVAL_MS 500
 #define DEF_RENEW_INTERVAL_S 60
@@ -209,8 +210,17 @@ static const struct flag config_flags[] = {
      "upstream (the first try stays open); raised to\n"
      "4x the upstream's smoothed RTT when longer\n"
      "(default " STR(DEF_TRY_TIMEOUT_MS) ")"},
+    {"stale-timeout", required_argument, "MS", set_ms, CF(stale_timeout_ms),
+     "a client still waiting this long gets the stale\n"
+     "answer if there is one (see --stale-ttl); the\n"
+     "upstream query goes on until --timeout and its\n"
+     "answer is cached (default " STR(DEF_STALE_TIMEOUT_MS) ", at most\n"
+     "--timeout)"},
     {"timeout", required_argument, "MS", set_ms, CF(query_timeout_ms),
-     "give up on a query after this long (default "
+     "the longest a query is worked on: an upstream\n"
+     "answer until then is taken, cached and sent to\n"
+     "the clients still waiting; then they get the\n"
+     "stale answer or SERVFAIL (default "
      STR(DEF_QUERY_TIMEOUT_MS) ")"},
     {"max-fails", required_argument, "N", set_count, CF(max_fails),
      "consecutive failures that mark an upstream down\n"
@@ -356,6 +366,15 @@ int config_parse(struct config *cfg, int argc, char **argv)
     if (cfg->min_ttl > cfg->max_ttl) {
         fprintf(stderr, PROGRAM ": --min-ttl %u is above --max-ttl %u\n",
                 cfg->min_ttl, cfg->max_ttl);
+        return -1;
+    }
+    if (!cfg->stale_timeout_ms)         /* not given: at most --timeout */
+        cfg->stale_timeout_ms = DEF_STALE_TIMEOUT_MS < cfg->query_timeout_ms
+                                    ? DEF_STALE_TIMEOUT_MS
+                                    : cfg->query_timeout_ms;
+    if (cfg->stale_timeout_ms > cfg->query_timeout_ms) {
+        fprintf(stderr, PROGRAM ": --stale-timeout %u is above --timeout %u\n",
+                cfg->stale_timeout_ms, cfg->query_timeout_ms);
         return -1;
     }
     if (cfg->try_timeout_ms > cfg->query_timeout_ms)

@@ -29,7 +29,10 @@ struct config {
     uint32_t min_ttl, max_ttl, neg_ttl, local_ttl;
     uint32_t stale_ttl;             /* seconds an expired entry may be served */
     uint32_t try_timeout_ms;        /* per upstream try */
-    uint32_t query_timeout_ms;      /* whole query, all tries */
+    uint32_t stale_timeout_ms;      /* a waiting client gets the stale
+                                       answer, if any; the query goes on */
+    uint32_t query_timeout_ms;      /* whole query, all tries: a later
+                                       answer is dropped */
     uint32_t max_fails;             /* consecutive failures: down */
     uint32_t probe_interval_ms;
     uint32_t renew_interval_s;      /* new upstream sockets this often */

@@ -1,5 +1,11 @@
 /* resolver.c - coalesced upstream queries with failover, the cache fill and
- * serve-stale; see resolver.h. */
+ * serve-stale; see resolver.h.
+ *
+ * A query's clock: the per-try timeouts (upstream.c) ask one upstream after
+ * another; at --stale-timeout the waiting clients get the stale answer if
+ * there is one; at --timeout the query ends (stale or SERVFAIL). An answer
+ * that comes at any time before --timeout is taken: cached, and sent to
+ * the clients still waiting. */
 #include "resolver.h"
 
 #include <stdlib.h>
@@ -30,7 +36,8 @@ struct pending {
     uint16_t qtype, qclass;
     struct waiter *waiters;
     size_t nwaiters;
-    struct ev_timer *deadline;
+    struct ev_timer *stale_timer;   /* --stale-timeout: clients get stale */
+    struct ev_timer *deadline;      /* --timeout: the query ends */
     struct upq *tries[MAX_TRIES];   /* outstanding tries */
     struct upq *last;               /* the most recent try */
     size_t ntries;
@@ -96,6 +103,7 @@ static void pending_free(struct pending *p)
     for (size_t i = 0; i < MAX_TRIES; i++)
         if (p->tries[i])
             r->ups.cancel(r->ups.impl, p->tries[i]);
+    evloop_timer_free(p->stale_timer);
     evloop_timer_free(p->deadline);
     free(p);
 }
@@ -191,34 +199,40 @@ static void answer_waiters(struct pending *p, const struct answer_src *src,
     p->nwaiters = 0;
 }
 
+/* Waiting clients get entry e while it is fresh or stale (RFC 8767: a
+ * stale answer is counted, and served at once to the next clients for
+ * the failure recheck time). Returns -1 if e is past its stale window. */
+static int answer_from_cache(struct pending *p, struct cache_entry *e)
+{
+    uint64_t now = evloop_now_ms(p->r->loop);
+    uint32_t ttl;
+    enum cache_state st = cache_state(e, now, &ttl);
+    struct answer_src src = {
+        .image = e->image, .image_len = e->image_len,
+        .ttl_offs = e->ttl_offs, .nttl = e->nttl, .ttl = ttl,
+    };
+
+    if (st == CACHE_DEAD)
+        return -1;
+    if (st == CACHE_STALE || st == CACHE_STALE_NOW) {
+        prom_add(&p->r->m->stale_served, p->nwaiters);
+        cache_hold_stale(e, now);
+    }
+    answer_waiters(p, &src, DNS_R_SERVFAIL);
+    return 0;
+}
+
 /* No upstream will answer: waiting clients get the cached entry while it
- * is fresh or stale (RFC 8767), else SERVFAIL. */
+ * is fresh or stale, else SERVFAIL. */
 static void finish_failed(struct pending *p)
 {
     struct cache_entry *e = cached(p);
-    uint64_t now = evloop_now_ms(p->r->loop);
-    enum cache_state st = CACHE_DEAD;
-    uint32_t ttl = 0;
 
     unlink_pending(p);
-    if (e) {
+    if (e)
         e->prefetching = 0;
-        st = cache_state(e, now, &ttl);
-    }
-    if (st != CACHE_DEAD) {
-        struct answer_src src = {
-            .image = e->image, .image_len = e->image_len,
-            .ttl_offs = e->ttl_offs, .nttl = e->nttl, .ttl = ttl,
-        };
-
-        if (st == CACHE_STALE || st == CACHE_STALE_NOW) {
-            prom_add(&p->r->m->stale_served, p->nwaiters);
-            cache_hold_stale(e, now);
-        }
-        answer_waiters(p, &src, DNS_R_SERVFAIL);
-    } else {
+    if (!e || answer_from_cache(p, e) < 0)
         answer_waiters(p, NULL, DNS_R_SERVFAIL);
-    }
     pending_free(p);
 }
 
@@ -334,6 +348,20 @@ static void attempt_next(struct pending *p)
     /* else: earlier tries may still answer before the deadline */
 }
 
+/* --stale-timeout passed without an answer (RFC 8767's client response
+ * timer): clients waiting get the stale entry if there is one. The query
+ * goes on until --timeout: an answer until then is cached, and sent to
+ * the clients still waiting (those without a stale answer). */
+static void on_stale_timeout(struct evloop *loop, struct ev_timer *t,
+                             void *arg)
+{
+    struct pending *p = arg;
+    struct cache_entry *e = cached(p);
+
+    if (e)
+        answer_from_cache(p, e);
+}
+
 static void on_deadline(struct evloop *loop, struct ev_timer *t, void *arg)
 {
     finish_failed(arg);
@@ -353,7 +381,11 @@ static struct pending *start(struct resolver *r, const uint8_t *lname,
     p->nlen = nlen;
     p->qtype = qtype;
     p->qclass = qclass;
-    if (!(p->deadline = evloop_timer_new(r->loop, on_deadline, p))) {
+    p->stale_timer = evloop_timer_new(r->loop, on_stale_timeout, p);
+    p->deadline = evloop_timer_new(r->loop, on_deadline, p);
+    if (!p->stale_timer || !p->deadline) {
+        evloop_timer_free(p->stale_timer);
+        evloop_timer_free(p->deadline);
         free(p);
         return NULL;
     }
@@ -361,6 +393,8 @@ static struct pending *start(struct resolver *r, const uint8_t *lname,
     r->buckets[hash & (r->nbuckets - 1)] = p;
     r->n++;
     prom_set(&r->m->inflight, r->n);
+    if (r->cfg->stale_ttl && r->cfg->stale_timeout_ms < r->cfg->query_timeout_ms)
+        evloop_timer_start(p->stale_timer, r->cfg->stale_timeout_ms);
     evloop_timer_start(p->deadline, r->cfg->query_timeout_ms);
     return p;
 }

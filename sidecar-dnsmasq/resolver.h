@@ -2,8 +2,11 @@
  * resolver.h - cache misses in flight: identical queries coalesced into one
  * upstream query, tried on the healthiest upstream, asked again of the next
  * one when the upstream is slow (the earlier try stays open: first answer
- * wins) or fails, answers stored in the cache, and on total failure the
- * stale entry (RFC 8767) or SERVFAIL for every waiting client.
+ * wins) or fails, answers stored in the cache. Clients still waiting at
+ * --stale-timeout get the stale entry (RFC 8767) if there is one, while
+ * the query goes on: an answer until --timeout is cached and sent to the
+ * clients still waiting; at --timeout they get the stale entry or
+ * SERVFAIL.
  *
  * The resolver sends nothing to clients itself: every answer goes to the
  * sink's reply callback with the client's reply_to, shaped for that

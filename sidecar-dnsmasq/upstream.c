@@ -265,7 +265,7 @@ static struct chan *chan_new(struct upstream_set *s, size_t up,
     /* We parse every rcode ourselves, never search, and let c-ares retry
      * a truncated UDP answer over TCP on its own. */
     o.flags = ARES_FLAG_NOCHECKRESP | ARES_FLAG_NOSEARCH | ARES_FLAG_NOALIASES;
-    o.timeout = (int)s->cfg->query_timeout_ms;
+    o.timeout = (int)s->cfg->query_timeout_ms;  /* a slow answer is taken */
     o.tries = 1;
     o.sock_state_cb = sock_state;
     o.sock_state_cb_data = c;
@@ -476,12 +476,13 @@ static size_t order(void *impl, size_t *idx, size_t cap)
 /* How long to wait for upstream i before also asking the next one: the
  * --upstream-timeout floor, or 4 x its smoothed RTT when that is longer
  * (a slow but healthy recursor is not hammered), at most half of
- * --timeout. */
+ * --stale-timeout (so another upstream is asked before a client would
+ * get a stale answer). */
 static uint32_t try_timeout_ms(const struct upstream_set *s, size_t i)
 {
     double t = RTT_TIMEOUT_FACTOR * s->ups[i].srtt_ms;
     uint32_t floor_ms = s->cfg->try_timeout_ms;
-    uint32_t cap = s->cfg->query_timeout_ms / 2;
+    uint32_t cap = s->cfg->stale_timeout_ms / 2;
 
     if (t <= floor_ms)
         return floor_ms;

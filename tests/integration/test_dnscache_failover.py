@@ -231,8 +231,9 @@ def test_miss_flood_to_a_blackhole_stays_bounded_and_responsive(
     try:
         hosts = tmp_path / "hosts"
         hosts.write_text("127.0.0.50 local.test\n")
+        # --timeout 1500: every miss has timed out 1.8 s after the flood.
         dc = dnscache_factory(upstream=hole.server, hosts=str(hosts),
-                              max_inflight=2000)
+                              max_inflight=2000, timeout=1500)
         s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         s.setblocking(False)
         for i in range(8000):           # distinct names: every one a miss

@@ -66,8 +66,8 @@ def test_help_documents_every_flag():
     assert out.returncode == 0
     for flag in ("--listen", "--upstream", "--resolv-conf", "--hosts",
                  "--local-ttl", "--cache-size", "--min-ttl", "--max-ttl",
-                 "--neg-ttl", "--stale-ttl", "--upstream-timeout", "--timeout",
-                 "--max-fails", "--probe-interval", "--renew-interval",
+                 "--neg-ttl", "--stale-ttl", "--upstream-timeout",
+                 "--stale-timeout", "--timeout", "--max-fails", "--probe-interval", "--renew-interval",
                  "--max-inflight", "--tcp-idle-timeout", "--max-tcp-clients",
                  "--threads", "--metrics", "--log-level", "--version"):
         assert flag in out.stdout, flag

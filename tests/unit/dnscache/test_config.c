@@ -35,6 +35,30 @@ static void defaults_match_the_issue(void **state)
     assert_string_equal(cfg.metrics_addr, "0.0.0.0:9153");
     assert_int_equal(cfg.threads, 1);
     assert_int_equal(cfg.no_edns_ttl_s, 900);       /* unbound's 15 min */
+    assert_int_equal(cfg.try_timeout_ms, 50);
+    assert_int_equal(cfg.stale_timeout_ms, 1500);
+    assert_int_equal(cfg.query_timeout_ms, 5000);   /* CoreDNS forward's */
+}
+
+static void stale_timeout_is_never_above_the_timeout(void **state)
+{
+    static struct config cfg;
+    const char *shorter[] = {"dnscache", "--upstream", "127.0.0.2",
+                             "--timeout", "500", NULL};
+    const char *given[] = {"dnscache", "--upstream", "127.0.0.2",
+                           "--stale-timeout", "200", "--timeout", "300",
+                           NULL};
+    const char *above[] = {"dnscache", "--upstream", "127.0.0.2",
+                           "--stale-timeout", "2000", "--timeout", "1000",
+                           NULL};
+
+    /* Not given: the default, or --timeout when that is shorter. */
+    assert_int_equal(parse(&cfg, 5, shorter), 0);
+    assert_int_equal(cfg.stale_timeout_ms, 500);
+    assert_int_equal(parse(&cfg, 7, given), 0);
+    assert_int_equal(cfg.stale_timeout_ms, 200);
+    assert_int_equal(cfg.query_timeout_ms, 300);
+    assert_int_equal(parse(&cfg, 7, above), -1);
 }
 
 static void repeated_flags_accumulate(void **state)
@@ -126,6 +150,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(defaults_match_the_issue),
         cmocka_unit_test(repeated_flags_accumulate),
+        cmocka_unit_test(stale_timeout_is_never_above_the_timeout),
         cmocka_unit_test(bad_values_are_refused),
         cmocka_unit_test(flags_take_name_equals_value_and_refuse_abbreviations),
         cmocka_unit_test(resolv_conf_supplies_default_upstreams),

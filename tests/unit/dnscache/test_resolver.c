@@ -1,8 +1,8 @@
 /* Unit tests for the resolver's policy (sidecar-dnsmasq/resolver.c) against
  * a scripted upstream: no sockets, the test decides when and how each
  * upstream answers. Coalescing, failover on a slow or failing upstream,
- * the cache fill (TTL clamp, negative TTL), serve-stale, the deadline,
- * prefetch, overload and shutdown. */
+ * the cache fill (TTL clamp, negative TTL), serve-stale, slow answers
+ * taken until the deadline, prefetch, overload and shutdown. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -322,6 +322,25 @@ static void run_until_replies(struct fix *f, size_t want)
         assert_true(evloop_run_once(f->loop, 10) >= 0);
 }
 
+/* Runs the loop for ms milliseconds. */
+static void run_for(struct fix *f, uint64_t ms)
+{
+    uint64_t until = evloop_clock_ms() + ms;
+
+    while (evloop_clock_ms() < until)
+        assert_true(evloop_run_once(f->loop, 5) >= 0);
+}
+
+/* Whether the cached answer for name holds address ip. */
+static int cached_ip(struct fix *f, const char *name, const char *ip)
+{
+    struct cache_entry *e = cached(f, name);
+    uint8_t addr[4];
+
+    assert_int_equal(inet_pton(AF_INET, ip, addr), 1);
+    return e && memmem(e->image, e->image_len, addr, sizeof(addr)) != NULL;
+}
+
 /* ---- tests --------------------------------------------------------- */
 
 static void identical_queries_share_one_upstream_query(void **state)
@@ -500,7 +519,8 @@ static void the_deadline_ends_a_query_no_upstream_answers(void **state)
 
     f->cfg.query_timeout_ms = 50;
     fix_start(f);
-    t0 = evloop_clock_ms();
+    evloop_update_time(f->loop);        /* timers start from the loop's */
+    t0 = evloop_now_ms(f->loop);        /* time */
     ask(f, "blackhole.example", 5);
     upstream_is_slow(&f->script.sent[0]);
     upstream_is_slow(&f->script.sent[1]);
@@ -512,6 +532,60 @@ static void the_deadline_ends_a_query_no_upstream_answers(void **state)
     assert_int_equal(said(&f->clients.replies[0]).rcode, DNS_R_SERVFAIL);
     for (size_t i = 0; i < 3; i++)
         assert_true(f->script.sent[i].cancelled);
+    assert_int_equal(prom_get(&f->m.inflight), 0);
+}
+
+static void a_slow_answer_after_the_stale_timeout_still_reaches_the_client(
+    void **state)
+{
+    struct fix *f = *state;
+
+    f->cfg.stale_timeout_ms = 20;
+    f->cfg.query_timeout_ms = 2000;
+    fix_start(f);
+    ask(f, "cold.example", 21);
+    upstream_is_slow(&f->script.sent[0]);
+    upstream_is_slow(&f->script.sent[1]);
+    run_for(f, 100);                    /* past --stale-timeout */
+    /* Nothing stale to give: the client keeps waiting, tries stay open. */
+    assert_int_equal(f->clients.n, 0);
+    assert_false(f->script.sent[0].cancelled);
+    upstream_answers(&f->script.sent[0], DNS_R_NOERROR, "10.2.0.1", 20, -1);
+    assert_int_equal(f->clients.n, 1);
+    assert_int_equal(said(&f->clients.replies[0]).id, 21);
+    assert_string_equal(said(&f->clients.replies[0]).ip, "10.2.0.1");
+    assert_true(cached_ip(f, "cold.example", "10.2.0.1"));
+}
+
+static void at_the_stale_timeout_stale_is_served_and_a_late_answer_cached(
+    void **state)
+{
+    struct fix *f = *state;
+    uint32_t ttl;
+    uint64_t t0;
+
+    f->cfg.stale_timeout_ms = 20;
+    f->cfg.query_timeout_ms = 2000;
+    fix_start(f);
+    store_expired(f, "kube.example", "10.2.0.2");
+    evloop_update_time(f->loop);        /* timers start from the loop's */
+    t0 = evloop_now_ms(f->loop);        /* time */
+    ask(f, "kube.example", 22);
+    run_until_replies(f, 1);
+    assert_true(evloop_clock_ms() - t0 >= 20);
+    assert_int_equal(f->clients.n, 1);
+    assert_string_equal(said(&f->clients.replies[0]).ip, "10.2.0.2");
+    assert_int_equal(said(&f->clients.replies[0]).ttl, CACHE_STALE_REPLY_TTL);
+    assert_int_equal(prom_get(&f->m.stale_served), 1);
+    /* The query goes on; its answer, when it comes, is cached (and sent
+     * to nobody: the client has its answer). */
+    assert_false(f->script.sent[f->script.nsent - 1].cancelled);
+    upstream_answers(&f->script.sent[f->script.nsent - 1], DNS_R_NOERROR,
+                     "10.2.0.3", 20, -1);
+    assert_int_equal(f->clients.n, 1);
+    assert_true(cached_ip(f, "kube.example", "10.2.0.3"));
+    assert_int_equal(cache_state(cached(f, "kube.example"),
+                                 evloop_now_ms(f->loop), &ttl), CACHE_FRESH);
     assert_int_equal(prom_get(&f->m.inflight), 0);
 }
 
@@ -577,6 +651,8 @@ int main(void)
         T(answers_are_cached_with_the_clamped_or_negative_ttl),
         T(when_no_upstream_answers_an_expired_entry_is_served_stale),
         T(the_deadline_ends_a_query_no_upstream_answers),
+        T(a_slow_answer_after_the_stale_timeout_still_reaches_the_client),
+        T(at_the_stale_timeout_stale_is_served_and_a_late_answer_cached),
         T(prefetch_refreshes_the_cache_without_a_client),
         T(beyond_max_inflight_queries_are_refused),
         T(freeing_replies_none_to_waiting_clients_and_cancels),
