@@ -67,8 +67,9 @@ def test_help_documents_every_flag():
     for flag in ("--listen", "--upstream", "--resolv-conf", "--hosts",
                  "--local-ttl", "--cache-size", "--min-ttl", "--max-ttl",
                  "--neg-ttl", "--stale-ttl", "--upstream-timeout",
-                 "--stale-timeout", "--timeout", "--max-fails", "--probe-interval", "--renew-interval",
-                 "--max-inflight", "--tcp-idle-timeout", "--max-tcp-clients",
+                 "--stale-timeout", "--timeout", "--max-fails",
+                 "--probe-interval", "--renew-interval", "--max-inflight",
+                 "--tcp-idle-timeout", "--max-tcp-clients",
                  "--threads", "--metrics", "--log-level", "--version"):
         assert flag in out.stdout, flag
 
