@@ -44,6 +44,79 @@ static void address_rules(struct ownedtext *t, size_t owner, const char *verb,
     buf_free(&canon);
 }
 
+int access_resolve(struct model_ingress *mi, const struct model_auth *auth,
+                   char *err, size_t errlen)
+{
+    const char *type = ann_get(&mi->ann, ANN_AUTH_TYPE);
+    const char *secret = ann_get(&mi->ann, ANN_AUTH_SECRET);
+    const char *stype = ann_get(&mi->ann, ANN_AUTH_SECRET_TYPE);
+    const char *slash, *name;
+    char ns[VALIDATE_LABEL_MAX + 1];
+
+    if (!type) {
+        if (secret || stype || ann_get(&mi->ann, ANN_AUTH_REALM)) {
+            snprintf(err, errlen, "auth-secret, auth-secret-type and "
+                     "auth-realm need auth-type (basic): without it "
+                     "ingress-nginx serves the Ingress with no "
+                     "authentication");
+            return -1;
+        }
+        return 0;
+    }
+    if (!secret) {
+        snprintf(err, errlen, "auth-type needs auth-secret");
+        return -1;
+    }
+    /* Validated: NAME or NAMESPACE/NAME. */
+    slash = strchr(secret, '/');
+    name = slash ? slash + 1 : secret;
+    snprintf(ns, sizeof(ns), "%.*s", slash ? (int)(slash - secret) : 0,
+             secret);
+    if (slash && strcmp(ns, mi->ns) != 0) {
+        snprintf(err, errlen, "auth-secret %s: a Secret of another "
+                 "namespace is not allowed", secret);
+        return -1;
+    }
+    if (!auth->htpasswd)
+        return 0;
+    return auth->htpasswd(auth->ctx, mi->ns, name,
+                          stype && strcmp(stype, "auth-map") == 0,
+                          &mi->auth_file, err, errlen);
+}
+
+void access_profile_key(const struct model_ingress *mi, struct buf *key)
+{
+    if (mi->auth_file)
+        buf_printf(key, "auth-file %s\n", mi->auth_file);
+}
+
+void access_proxy_headers(const struct model_ingress *mi, const char *set,
+                          struct buf *out)
+{
+    /* The backend never sees the password (as ingress-nginx). */
+    if (ann_get(&mi->ann, ANN_AUTH_TYPE))
+        buf_printf(out, "%s Authorization \"\";", set);
+}
+
+/* Basic authentication against the password file. */
+static void basic_auth(struct ownedtext *t, size_t owner,
+                       const struct model_ingress *mi)
+{
+    const char *realm = ann_get(&mi->ann, ANN_AUTH_REALM);
+
+    if (!ann_get(&mi->ann, ANN_AUTH_TYPE))
+        return;
+    if (!mi->auth_file) {
+        /* Never rendered so (the model resolves the file), but if it
+         * were: nobody passes rather than everybody. */
+        ownedtext_printf(t, owner, " deny all;");
+        return;
+    }
+    ownedtext_quoted(t, owner, " auth_basic ",
+                     realm ? realm : "Authentication Required", ";");
+    ownedtext_quoted(t, owner, " auth_basic_user_file ", mi->auth_file, ";");
+}
+
 void access_render_location(struct ownedtext *t, size_t owner,
                             const struct model_ingress *mi)
 {
@@ -58,6 +131,7 @@ void access_render_location(struct ownedtext *t, size_t owner,
         address_rules(t, owner, "allow", allow);
         ownedtext_printf(t, owner, " deny all;");
     }
+    basic_auth(t, owner, mi);
 }
 
 void access_render_http(struct ownedtext *t, const struct access_globals *g)

@@ -15,6 +15,14 @@
  *   ingress-nginx. The address is the connection's, or the real client's
  *   when the global settings below trust a load balancer (nginx's realip
  *   module changes it before any access check).
+ * - auth-type basic with auth-secret (NAME or NAMESPACE/NAME, the
+ *   Ingress's namespace only), auth-secret-type (auth-file: the key
+ *   "auth" holds an htpasswd file; auth-map: one key per user) and
+ *   auth-realm: `auth_basic "REALM"; auth_basic_user_file FILE;`
+ *   (authfiles.h writes FILE; a changed Secret is rewritten in place, no
+ *   reload) and the Authorization header is not passed to the backend.
+ *   auth-secret, auth-secret-type or auth-realm without auth-type refuse
+ *   the Ingress (ingress-nginx serves it without authentication).
  *
  * Every value reaching nginx.conf is re-written from its parsed form
  * (addresses in canonical text) and quoted.
@@ -41,12 +49,33 @@ struct access_globals {
     int proxy_protocol;             /* listeners expect the PROXY protocol */
 };
 
+/* Checks the access annotations of mi together (what one annotation
+ * cannot say alone) and resolves what they refer to: the password file
+ * of auth-secret through auth->htpasswd (when set; NULL in lint mode:
+ * only checked). 0, or -1 with the reason. */
+int access_resolve(struct model_ingress *mi, const struct model_auth *auth,
+                   char *err, size_t errlen);
+
+/* Appends what, besides its annotation values, makes mi's access control
+ * differ from another Ingress's with the same values (the password file:
+ * the same auth-secret in another namespace is another Secret), one
+ * "NAME VALUE\n" line each, for its profile's key (profiles.h). */
+void access_profile_key(const struct model_ingress *mi, struct buf *key);
+
 /* Whether mi sets any access-control annotation. */
 int access_is_set(const struct model_ingress *mi);
 
 /* The directives of the profile location of mi (the profile's owner). */
 void access_render_location(struct ownedtext *t, size_t owner,
                             const struct model_ingress *mi);
+
+/* The request headers of mi's profile location beyond the http level's
+ * list, one "SET NAME VALUE;" each, SET being " proxy_set_header" or
+ * " grpc_set_header" ("" when none: nginx inherits the http level's list
+ * only into a location that sets none, so the caller, profiles.c,
+ * repeats that list when this is not empty). */
+void access_proxy_headers(const struct model_ingress *mi, const char *set,
+                          struct buf *out);
 
 /* http-level directives: the real client address. */
 void access_render_http(struct ownedtext *t, const struct access_globals *g);

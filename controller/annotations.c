@@ -16,8 +16,6 @@
     "without it (fail closed; --allow-unenforced-access-annotations " \
     "serves it unprotected)"
 
-static const char W_AUTH_BASIC[] =
-    "basic/digest authentication" FAIL_CLOSED;
 static const char W_AUTH_EXTERNAL[] =
     "external authentication (auth-url)" FAIL_CLOSED;
 static const char W_AUTH_TLS[] =
@@ -94,11 +92,11 @@ const struct ann_def ann_table[] = {
     REFUSED("auth-keepalive-timeout", ANN_ACCESS, W_AUTH_EXTERNAL),
     REFUSED("auth-method", ANN_ACCESS, W_AUTH_EXTERNAL),
     REFUSED("auth-proxy-set-headers", ANN_ACCESS, W_AUTH_EXTERNAL),
-    REFUSED("auth-realm", ANN_ACCESS, W_AUTH_BASIC),
+    ACCESS("auth-realm", ANN_AUTH_REALM, validate_realm),
     REFUSED("auth-request-redirect", ANN_ACCESS, W_AUTH_EXTERNAL),
     REFUSED("auth-response-headers", ANN_ACCESS, W_AUTH_EXTERNAL),
-    REFUSED("auth-secret", ANN_ACCESS, W_AUTH_BASIC),
-    REFUSED("auth-secret-type", ANN_ACCESS, W_AUTH_BASIC),
+    ACCESS("auth-secret", ANN_AUTH_SECRET, validate_secret_ref),
+    ACCESS("auth-secret-type", ANN_AUTH_SECRET_TYPE, validate_auth_secret_type),
     REFUSED("auth-signin", ANN_ACCESS, W_AUTH_EXTERNAL),
     REFUSED("auth-signin-redirect-param", ANN_ACCESS, W_AUTH_EXTERNAL),
     REFUSED("auth-snippet", ANN_SNIPPET | ANN_ACCESS, W_AUTH_SNIPPET),
@@ -108,7 +106,7 @@ const struct ann_def ann_table[] = {
     REFUSED("auth-tls-secret", ANN_ACCESS, W_AUTH_TLS),
     REFUSED("auth-tls-verify-client", ANN_ACCESS, W_AUTH_TLS),
     REFUSED("auth-tls-verify-depth", ANN_ACCESS, W_AUTH_TLS),
-    REFUSED("auth-type", ANN_ACCESS, W_AUTH_BASIC),
+    ACCESS("auth-type", ANN_AUTH_TYPE, validate_auth_type),
     REFUSED("auth-url", ANN_ACCESS, W_AUTH_EXTERNAL),
     PROFILE("backend-protocol", ANN_BACKEND_PROTOCOL,
             validate_backend_protocol, NULL),

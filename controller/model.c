@@ -10,6 +10,7 @@
 
 #include "hash.h"
 #include "log.h"
+#include "controller/access.h"
 #include "controller/kube/publish.h"
 #include "controller/object.h"
 #include "controller/validate.h"
@@ -304,6 +305,8 @@ static int check_annotations(struct json_object *ing,
         ann_refusal(&mi->ann, err, errlen);
         return -1;
     }
+    if (access_resolve(mi, &o->auth, err, errlen) < 0)
+        return -1;
     ann_notice(&mi->ann, notice, sizeof(notice));
     if (notice[0] && !(mi->notice = strdup(notice))) {
         snprintf(err, errlen, "out of memory reading annotations");
@@ -995,6 +998,7 @@ void model_free(struct model *m)
         free(mi->hosts);
         ann_result_free(&mi->ann);
         free(mi->notice);
+        free(mi->auth_file);
     }
     free(m->ings);
     server_free(&m->def);

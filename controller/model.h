@@ -88,6 +88,8 @@ struct model_ingress {
     struct ann_result ann;
     char *notice;           /* served, but annotations not applied: one
                                line (ann_notice), or NULL */
+    char *auth_file;        /* basic authentication: the password file of
+                               its auth-secret (model_auth), or NULL */
 };
 
 struct model {
@@ -119,6 +121,16 @@ struct model_tls {
     void *ctx;
 };
 
+/* Files made from Secrets for access control (access.h). */
+struct model_auth {
+    /* The password file of Secret ns/name (map: auth-secret-type
+     * auth-map), written when it changed: 0 with a malloc'd path, or -1
+     * with a reason. NULL: basic authentication refuses its Ingress. */
+    int (*htpasswd)(void *ctx, const char *ns, const char *name, int map,
+                    char **path, char *err, size_t errlen);
+    void *ctx;
+};
+
 struct model_opts {
     const char *controller_class;   /* portico.io/ingress-controller */
     const char *ingress_class;      /* portico */
@@ -129,6 +141,7 @@ struct model_opts {
     int select_all;                 /* every Ingress, whatever its class
                                        (lint) */
     struct model_tls tls;
+    struct model_auth auth;
     /* 1 if this Ingress version must be left out (nginx -t failed on it),
      * with the reason; NULL: never. */
     int (*excluded)(void *ctx, const char *ns, const char *name,

@@ -56,6 +56,7 @@ static char *options_key(const struct model_ingress *mi)
         if (is_profile_option(v->id))
             buf_printf(&b, "%s %s\n", ann_def_of(v->id)->name, v->value);
     }
+    access_profile_key(mi, &b);
     if (buf_failed(&b)) {
         buf_free(&b);
         return NULL;
@@ -217,12 +218,17 @@ static void directive(struct buf *b, const char *d, enum pass pass)
 static void headers(struct buf *b, const struct model_ingress *mi,
                     enum pass pass)
 {
+    struct buf extra;       /* access control's own (access.h) */
     const char *host = ann_get(&mi->ann, ANN_UPSTREAM_VHOST);
     const char *conn = ann_get(&mi->ann, ANN_CONNECTION_PROXY_HEADER);
     const char *prefix = ann_get(&mi->ann, ANN_X_FORWARDED_PREFIX);
     const char *set = pass == PASS_GRPC || pass == PASS_GRPCS
                           ? " grpc_set_header" : " proxy_set_header";
 
+    buf_init(&extra);
+    access_proxy_headers(mi, set, &extra);
+    if (buf_failed(&extra))
+        b->failed = 1;
     if (pass == PASS_GRPC || pass == PASS_GRPCS) {
         /* grpc_pass would send :authority "portico_dispatch". */
         buf_printf(b, "%s Host", set);
@@ -236,10 +242,14 @@ static void headers(struct buf *b, const struct model_ingress *mi,
             quoted_words(b, prefix, 0);
             buf_puts(b, ";");
         }
+        buf_puts(b, extra.data ? extra.data : "");
+        buf_free(&extra);
         return;
     }
-    if (!host && !conn && !prefix)
+    if (!host && !conn && !prefix && !extra.len) {
+        buf_free(&extra);
         return;
+    }
     for (const struct proxy_header *h = profiles_proxy_headers; h->name; h++) {
         const char *mine = strcmp(h->name, "Host") == 0         ? host
                          : strcmp(h->name, "Connection") == 0   ? conn
@@ -256,6 +266,8 @@ static void headers(struct buf *b, const struct model_ingress *mi,
         quoted_words(b, prefix, 0);
         buf_puts(b, ";");
     }
+    buf_puts(b, extra.data ? extra.data : "");
+    buf_free(&extra);
 }
 
 /* The options rendered from several annotations together. */

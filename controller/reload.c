@@ -12,6 +12,7 @@
 
 #include "log.h"
 #include "prom.h"
+#include "controller/authfiles.h"
 #include "controller/profiles.h"
 #include "controller/routes.h"
 #include "controller/validate.h"
@@ -43,6 +44,7 @@ struct reloader {
     struct store *store;
     struct nginx *nginx;
     struct tlsfiles *tls;
+    struct authfiles *auth;         /* basic authentication files */
     struct metrics *metrics;
     struct reloader_config cfg;
     struct reloader_hooks hooks;
@@ -640,6 +642,8 @@ static void confirmed(struct reloader *r)
     if (in_use)
         tlsfiles_gc(r->tls, in_use, nuse);
     free(in_use);
+    if (r->auth)
+        authfiles_gc(r->auth, m);
     if (r->hooks.served)
         r->hooks.served(r->hooks.arg, m);
 }
@@ -843,6 +847,17 @@ struct reloader *reloader_new(struct evloop *loop, struct store *store,
     r->cfg.model.tls.secret = tlsfiles_secret;
     r->cfg.model.tls.vault = tlsfiles_vault;
     r->cfg.model.tls.ctx = tls;
+    if (cfg->render.prefix) {
+        char dir[4096], err[256];
+        snprintf(dir, sizeof(dir), "%s/" RELOAD_AUTH_DIR, cfg->render.prefix);
+        if (!(r->auth = authfiles_new(store, dir, err, sizeof(err)))) {
+            log_error("auth: %s", err);
+            reloader_free(r);
+            return NULL;
+        }
+        r->cfg.model.auth.htpasswd = authfiles_htpasswd;
+        r->cfg.model.auth.ctx = r->auth;
+    }
     r->cfg.model.excluded = is_excluded;
     r->cfg.model.excluded_ctx = r;
     if (r->cfg.debounce_ms < 0)
@@ -891,5 +906,6 @@ void reloader_free(struct reloader *r)
     json_object_put(r->reported);
     json_object_put(r->warned);
     json_object_put(r->noticed);
+    authfiles_free(r->auth);
     free(r);
 }

@@ -35,6 +35,8 @@
 #include "controller/store.h"
 #include "controller/tlsfiles.h"
 
+#define RELOAD_AUTH_DIR            "auth"  /* under the prefix: password
+                                              files (authfiles.h) */
 #define RELOAD_DEBOUNCE_MS         100
 #define RELOAD_MAX_WAIT_MS         1000
 #define RELOAD_CONFIRM_TIMEOUT_MS  30000

@@ -40,6 +40,7 @@
 #define PORTICO_VAULT_CERTS_H
 
 #include <stddef.h>
+#include <sys/types.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <time.h>
@@ -196,6 +197,11 @@ int certs_expand_path(const char *tmpl, const char *host, char *out,
 /* "a.example.com" -> "*.example.com"; -1 when host has fewer than three
  * labels or is itself a wildcard (no parent wildcard to try). */
 int certs_parent_wildcard(const char *host, char *out, size_t outlen);
+/* The same, the file owned by uid ((uid_t)-1: ours) before it takes the
+ * name, so its reader never sees it unreadable. */
+int certs_write_atomic_owned(const char *dir, const char *name,
+                             const char *data, size_t len, unsigned mode,
+                             uid_t uid, char *err, size_t errlen);
 /* Writes data to dir/name atomically with the given mode. 0 or -1 + errno
  * message. */
 int certs_write_atomic(const char *dir, const char *name, const char *data,

@@ -99,6 +99,14 @@ static int fsync_dir(const char *dir)
 int certs_write_atomic(const char *dir, const char *name, const char *data,
                        size_t len, unsigned mode, char *err, size_t errlen)
 {
+    return certs_write_atomic_owned(dir, name, data, len, mode, (uid_t)-1,
+                                    err, errlen);
+}
+
+int certs_write_atomic_owned(const char *dir, const char *name,
+                             const char *data, size_t len, unsigned mode,
+                             uid_t uid, char *err, size_t errlen)
+{
     char tmp[4096], dst[4096];
     int fd, n1, n2;
     size_t off = 0;
@@ -115,7 +123,8 @@ int certs_write_atomic(const char *dir, const char *name, const char *data,
         snprintf(err, errlen, "create %s: %s", tmp, strerror(errno));
         return -1;
     }
-    if (fchmod(fd, mode) < 0)
+    if (fchmod(fd, mode) < 0 ||
+        (uid != (uid_t)-1 && fchown(fd, uid, (gid_t)-1) < 0))
         goto fail;
     while (off < len) {
         ssize_t w = write(fd, data + off, len - off);

@@ -221,8 +221,9 @@ def test_refusals_and_notices_become_events_on_the_ingress(
     noted = kube_ingress("noted", "noted.test", "alpha", b.port)
     noted["metadata"]["annotations"] = {f"{NGINX}/not-a-thing": "1"}
     guarded = kube_ingress("guarded", "guarded.test", "alpha", b.port)
-    guarded["metadata"]["annotations"] = {f"{NGINX}/auth-type": "basic",
-                                          f"{NGINX}/auth-secret": "users"}
+    guarded["metadata"]["annotations"] = {
+        f"{NGINX}/enable-modsecurity": "true",
+        f"{NGINX}/enable-owasp-core-rules": "true"}
     api.create(noted)
     api.create(guarded)
     c = Controller(procs, tmp_path, cluster_dns, kubeconfig=api.kubeconfig)
@@ -233,8 +234,9 @@ def test_refusals_and_notices_become_events_on_the_ingress(
     assert f"{NGINX}/not-a-thing (unknown" in ev[0]["message"]
     ev = eventually(lambda: events_about(api, "guarded"))
     assert ev[0]["reason"] == "Rejected"
-    assert f"annotations {NGINX}/auth-secret, {NGINX}/auth-type: " \
-        "basic/digest authentication is not implemented" in ev[0]["message"]
+    assert f"annotations {NGINX}/enable-modsecurity, " \
+        f"{NGINX}/enable-owasp-core-rules: ModSecurity (web application " \
+        "firewall) is not implemented" in ev[0]["message"]
     assert c.get("guarded.test")[0] == 404
 
 

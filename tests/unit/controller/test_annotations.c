@@ -387,14 +387,14 @@ static void several_refusals_are_all_named_within_the_limit(void **state)
     char reason[ANN_REASON_MAX], small[64];
 
     read_pairs(&DEFAULTS, 0, &r,
-               ANN_NGINX_PREFIX "/auth-type", "basic",
-               ANN_NGINX_PREFIX "/auth-secret", "users",
+               ANN_NGINX_PREFIX "/satisfy", "any",
+               ANN_NGINX_PREFIX "/enable-modsecurity", "true",
                ANN_NGINX_PREFIX "/server-snippet", "return 200;",
                NULL);
     assert_int_equal(r.refusing, 3);
     ann_refusal(&r, reason, sizeof(reason));
-    assert_non_null(strstr(reason, "/auth-type"));
-    assert_non_null(strstr(reason, "/auth-secret"));
+    assert_non_null(strstr(reason, "/satisfy"));
+    assert_non_null(strstr(reason, "/enable-modsecurity"));
     ann_refusal(&r, small, sizeof(small));
     assert_int_equal(strlen(small), sizeof(small) - 1);
     assert_string_equal(small + sizeof(small) - 4, "...");
