@@ -15,6 +15,8 @@
 #include "buf.h"
 #include "fileio.h"
 #include "log.h"
+#include "controller/base64.h"
+#include "controller/object.h"
 #include "vault/certs.h"
 
 #define FILE_MODE      0600
@@ -70,30 +72,6 @@ void authfiles_free(struct authfiles *a)
         return;
     free(a->dir);
     free(a);
-}
-
-/* Standard base64 to bytes (NUL-terminated); NULL when malformed. */
-static char *b64(const char *in, size_t inlen, size_t *outlen)
-{
-    size_t pad = 0;
-    char *out;
-    int n;
-
-    if (inlen % 4 != 0)
-        return NULL;
-    if (!(out = malloc(inlen / 4 * 3 + 1)))
-        return NULL;
-    n = inlen ? EVP_DecodeBlock((unsigned char *)out,
-                                (const unsigned char *)in, (int)inlen)
-              : 0;
-    if (n < 0) {
-        free(out);
-        return NULL;
-    }
-    pad = inlen && in[inlen - 1] == '=' ? 1 + (in[inlen - 2] == '=') : 0;
-    *outlen = (size_t)n - pad;
-    out[*outlen] = '\0';
-    return out;
 }
 
 /* An htpasswd file nginx reads as we mean it: lines "user:hash" (CR LF
@@ -169,8 +147,9 @@ static char *content_of(struct json_object *secret, int map, size_t *len,
                      "key per user)");
             return NULL;
         }
-        raw = b64(json_object_get_string(v),
-                  (size_t)json_object_get_string_len(v), &n);
+        raw = base64_decode(json_object_get_string(v),
+                            (size_t)json_object_get_string_len(v),
+                            BASE64_STRICT, &n);
         if (!raw) {
             snprintf(err, errlen, "key \"" SECRET_KEY "\" is not base64");
             return NULL;
@@ -198,8 +177,9 @@ static char *content_of(struct json_object *secret, int map, size_t *len,
                 buf_free(&b);
                 return NULL;
             }
-            hash = b64(json_object_get_string(val),
-                       (size_t)json_object_get_string_len(val), &n);
+            hash = base64_decode(json_object_get_string(val),
+                                 (size_t)json_object_get_string_len(val),
+                                 BASE64_STRICT, &n);
             if (!hash || n == 0 || strcspn(hash, ":\r\n") != n) {
                 snprintf(err, errlen, "the value of user %s is not one "
                          "line without ':'", user);
