@@ -764,6 +764,80 @@ static void apply_tls(struct builder *b, struct json_object *ing, size_t owner,
         b->o->tls.vault(b->o->tls.ctx, sv->host, &sv->crt, &sv->key);
 }
 
+/* A supported boolean annotation set to a true value. */
+static int ann_true(const struct model_ingress *mi, enum ann_id id)
+{
+    const char *v = ann_get(&mi->ann, id);
+
+    return v && validate_bool_value(v, strlen(v)) == 1;
+}
+
+/* ssl-redirect "false" on the oldest Ingress of a host turns the host's
+ * HTTPS redirect off (ingress-nginx decides per location; the route table
+ * redirects per host). */
+static int tls_redirect_off(const struct model *m, size_t owner)
+{
+    const char *v = owner < m->ning ? ann_get(&m->ings[owner].ann,
+                                              ANN_SSL_REDIRECT)
+                                    : NULL;
+
+    return v && validate_bool_value(v, strlen(v)) == 0;
+}
+
+/* server-alias: each alias that is no Ingress's host gets a copy of the
+ * section of the Ingress's first host (merged with the other Ingresses of
+ * that host, as ingress-nginx adds it to that server's server_name). */
+static int add_aliases(struct builder *b, size_t owner)
+{
+    struct model_ingress *mi = &b->m->ings[owner];
+    const char *list = ann_get(&mi->ann, ANN_SERVER_ALIAS);
+    struct json_object *idx;
+    size_t src = SIZE_MAX;
+    char alias[VALIDATE_HOST_MAX + 1];
+
+    if (!list || mi->state != ING_SERVED)
+        return 0;
+    for (size_t i = 0; i < mi->nhosts && src == SIZE_MAX; i++)
+        if (json_object_object_get_ex(b->host_index, mi->hosts[i], &idx))
+            src = (size_t)json_object_get_int(idx);
+    if (src == SIZE_MAX)
+        return 0;
+    while (*list) {
+        size_t n = strcspn(list, ",");
+        const char *a = list, *e = list + n;
+        while (a < e && *a == ' ')
+            a++;
+        while (e > a && e[-1] == ' ')
+            e--;
+        snprintf(alias, sizeof(alias), "%.*s", (int)(e - a), a);
+        list += n + (list[n] == ',');
+        if (json_object_object_get_ex(b->host_index, alias, NULL)) {
+            warn(b, "ingress %s/%s: server-alias %s ignored: it is a host "
+                    "of its own", mi->ns, mi->name, alias);
+            continue;
+        }
+        struct model_server *sv = server_for(b, alias, owner);
+        if (!sv)
+            return -1;
+        const struct model_server *from = &b->m->servers[src];
+        sv->locs = calloc(from->nlocs ? from->nlocs : 1, sizeof(*sv->locs));
+        if (!sv->locs)
+            return -1;
+        sv->caplocs = from->nlocs ? from->nlocs : 1;
+        for (size_t i = 0; i < from->nlocs; i++) {
+            sv->locs[i] = from->locs[i];
+            if (!(sv->locs[i].path = strdup(from->locs[i].path)))
+                return -1;
+            sv->nlocs++;
+        }
+        sv->has_fallback = from->has_fallback;
+        sv->fallback = from->fallback;
+        sv->fallback_ingress = from->fallback_ingress;
+        sv->redirect = from->redirect;
+    }
+    return 0;
+}
+
 /* Merges a validated Ingress. */
 static int merge_ingress(struct builder *b, struct json_object *ing,
                          size_t owner, const struct pending *p)
@@ -772,7 +846,8 @@ static int merge_ingress(struct builder *b, struct json_object *ing,
     char who[400];
     const char *def_ups = NULL;
     int vault = label_true(ing, "ssl");
-    int https_only = label_true(ing, "httpsOnly");
+    int https_only = label_true(ing, "httpsOnly") ||
+                     ann_true(mi, ANN_FORCE_SSL_REDIRECT);
 
     snprintf(who, sizeof(who), "%s/%s", mi->ns, mi->name);
     if (p->has_default)
@@ -954,6 +1029,9 @@ int model_build(struct model *m, const struct store *s,
     for (size_t i = 0; i < n; i++)
         if (build_one(&b, all[i], &classes) < 0)
             goto out;
+    for (size_t i = 0; i < m->ning; i++)
+        if (add_aliases(&b, i) < 0)
+            goto out;
     sort(m->def.locs, m->def.nlocs, sizeof(*m->def.locs), cmp_loc);
     for (size_t i = 0; i < m->nservers; i++)
         sort(m->servers[i].locs, m->servers[i].nlocs,
@@ -962,7 +1040,7 @@ int model_build(struct model *m, const struct store *s,
     sort(m->ups, m->nups, sizeof(*m->ups), cmp_ups);
     sort(m->vault_hosts, m->nvault, sizeof(*m->vault_hosts), cmp_str);
     for (size_t i = 0; i < m->nservers; i++)
-        if (m->servers[i].crt)
+        if (m->servers[i].crt && !tls_redirect_off(m, m->servers[i].owner))
             m->servers[i].redirect = 1;
     rc = 0;
 out:

@@ -17,6 +17,8 @@
  * (Debian's ca-certificates). */
 #define SYSTEM_CA_BUNDLE     "/etc/ssl/certs/ca-certificates.crt"
 #define DEFAULT_BUFFER_SIZE  "4k"       /* nginx's proxy_buffer_size */
+#define DEFAULT_PERMANENT_CODE "301"    /* ingress-nginx's defaults */
+#define DEFAULT_TEMPORAL_CODE  "302"
 
 struct keyed {
     char *key;          /* the option values, one line each */
@@ -270,6 +272,32 @@ static void headers(struct buf *b, const struct model_ingress *mi,
     buf_free(&extra);
 }
 
+/* permanent-/temporal-redirect (temporal wins, as in ingress-nginx) and
+ * app-root: the profile answers instead of proxying. The values are
+ * validated URL and path characters (no quote, backslash or '$'). */
+static void redirects(struct buf *b, const struct model_ingress *mi)
+{
+    const char *temporal = ann_get(&mi->ann, ANN_TEMPORAL_REDIRECT);
+    const char *permanent = ann_get(&mi->ann, ANN_PERMANENT_REDIRECT);
+    const char *root = ann_get(&mi->ann, ANN_APP_ROOT);
+    const char *code;
+
+    if (root && !strpbrk(root, "\"\\$"))
+        buf_printf(b, " if ($uri = /) { return 302 "
+                      "\"$scheme://$http_host%s\"; }", root);
+    if (temporal) {
+        code = ann_get(&mi->ann, ANN_TEMPORAL_REDIRECT_CODE);
+        buf_printf(b, " return %s", code ? code : DEFAULT_TEMPORAL_CODE);
+        quoted_words(b, temporal, 0);
+        buf_puts(b, ";");
+    } else if (permanent) {
+        code = ann_get(&mi->ann, ANN_PERMANENT_REDIRECT_CODE);
+        buf_printf(b, " return %s", code ? code : DEFAULT_PERMANENT_CODE);
+        quoted_words(b, permanent, 0);
+        buf_puts(b, ";");
+    }
+}
+
 /* The options rendered from several annotations together. */
 static void combined(struct buf *b, const struct model_ingress *mi,
                      enum pass pass)
@@ -333,6 +361,7 @@ void profiles_render_location(struct ownedtext *t, const struct model *m,
     }
     combined(&t->text, mi, pass);
     headers(&t->text, mi, pass);
+    redirects(&t->text, mi);
     ownedtext_track(t, from, owner);
     access_render_location(t, owner, mi);
     ownedtext_printf(t, owner, " portico_route; %s%s; }\n", pass_line[pass],

@@ -450,6 +450,7 @@ static int words_ok(const char *s, size_t len, size_t max,
 }
 
 #define ALNUM  "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+#define HOST_LIST_MAX 16
 #define WORDS_MAX 16
 
 int validate_on_off(const char *s, size_t len, char *err, size_t errlen)
@@ -631,6 +632,57 @@ int validate_verify_depth(const char *s, size_t len, char *err,
 {
     if (has_nul(s, len) || !number_with_unit(s, len, 2, ""))
         return fail(err, errlen, "verify depth", s, len, "must be 1-2 digits");
+    return 0;
+}
+
+int validate_redirect_url(const char *s, size_t len, char *err,
+                          size_t errlen)
+{
+    size_t scheme = len > 8 && memcmp(s, "https://", 8) == 0   ? 8
+                  : len > 7 && memcmp(s, "http://", 7) == 0    ? 7
+                                                               : 0;
+
+    if (has_nul(s, len) || !scheme ||
+        !only(s + scheme, len - scheme, ALNUM "-._~/:,?&=", VALIDATE_PATH_MAX))
+        return fail(err, errlen, "redirect URL", s, len,
+                    "must be http:// or https:// followed by letters, "
+                    "digits and -._~/:,?&= (no variables)");
+    return 0;
+}
+
+int validate_redirect_code(const char *s, size_t len, char *err,
+                           size_t errlen)
+{
+    if (has_nul(s, len) || len != 3 || s[0] != '3' || s[1] != '0' ||
+        s[2] < '0' || s[2] > '8')
+        return fail(err, errlen, "redirect code", s, len,
+                    "must be 300-308");
+    return 0;
+}
+
+int validate_host_list(const char *s, size_t len, char *err, size_t errlen)
+{
+    size_t i = 0, n = 0;
+    char sub[256];
+
+    if (has_nul(s, len) || len == 0)
+        return fail(err, errlen, "host list", s, len,
+                    "must be host names separated by ','");
+    while (i <= len) {
+        size_t end = i, a, b;
+        while (end < len && s[end] != ',')
+            end++;
+        for (a = i; a < end && s[a] == ' '; a++)
+            ;
+        for (b = end; b > a && s[b - 1] == ' '; b--)
+            ;
+        if (++n > HOST_LIST_MAX)
+            return fail(err, errlen, "host list", s, len, "too many hosts");
+        if (validate_host(s + a, b - a, sub, sizeof(sub)) < 0)
+            return fail(err, errlen, "host list", s, len,
+                        "must be host names separated by ','");
+        i = end + 1;
+    }
     return 0;
 }
 

@@ -121,6 +121,16 @@ int validate_ssl_ciphers(const char *s, size_t len, char *err,
 /* 1-2 digits. */
 int validate_verify_depth(const char *s, size_t len, char *err,
                           size_t errlen);
+/* permanent-/temporal-redirect: http:// or https:// and URL characters
+ * (ingress-nginx's URLIsValidRegex: no variables, no '%'). */
+int validate_redirect_url(const char *s, size_t len, char *err,
+                          size_t errlen);
+/* A redirect status: 300-308. */
+int validate_redirect_code(const char *s, size_t len, char *err,
+                           size_t errlen);
+/* server-alias: Ingress hosts (validate_host) separated by ',' (spaces
+ * around them allowed), at most 16. */
+int validate_host_list(const char *s, size_t len, char *err, size_t errlen);
 /* A host name (any case), for TLS names. */
 int validate_server_name(const char *s, size_t len, char *err,
                          size_t errlen);

@@ -388,3 +388,117 @@ def test_hostile_values_of_the_new_options_never_reach_nginx_conf(ctl):
     generated = ctl.nginx_conf() + ctl.routes()
     for needle in ("owned", "/etc/passwd", "$request_uri", "1m#", "11111"):
         assert needle not in generated, needle
+
+
+# --- redirects, HTTPS redirects, aliases ---------------------------------------
+
+def test_permanent_and_temporal_redirects_answer_instead_of_the_backend(ctl):
+    ctl.write("moved", one("moved", "moved.test", ctl, {
+        f"{NGINX}/permanent-redirect": "https://www.example.com/new"}))
+    ctl.write("moved308", one("moved308", "moved308.test", ctl, {
+        f"{NGINX}/permanent-redirect": "https://www.example.com/new",
+        f"{NGINX}/permanent-redirect-code": "308"}))
+    ctl.write("maint", one("maint", "maint.test", ctl, {
+        f"{NGINX}/temporal-redirect": "https://status.example.com/",
+        f"{NGINX}/temporal-redirect-code": "307",
+        f"{NGINX}/permanent-redirect": "https://www.example.com/"}))
+    ctl.write("root", one("root", "root.test", ctl, {
+        f"{NGINX}/app-root": "/app1"}))
+    ctl.wait_status("moved.test", "/", 301)
+    r = ctl.get("moved.test", "/any/path?x=1")
+    assert (r.status, r.headers["Location"]) == \
+        (301, "https://www.example.com/new")
+    r = ctl.get("moved308.test", "/")
+    assert (r.status, r.headers["Location"]) == \
+        (308, "https://www.example.com/new")
+    r = ctl.get("maint.test", "/x")       # temporal wins over permanent
+    assert (r.status, r.headers["Location"]) == \
+        (307, "https://status.example.com/")
+    # app-root: only "/" is redirected; the rest goes to the backend.
+    r = ctl.get("root.test", "/")
+    assert r.status == 302
+    assert r.headers["Location"] == \
+        f"http://root.test/app1"
+    assert ctl.served_by("root.test", "/app1") == "alpha"
+    assert ctl.served_by("root.test", "/other") == "alpha"
+
+
+def test_ssl_redirect_false_and_force_ssl_redirect(ctl, tmp_path):
+    import base64
+    import json
+    from testbed import certs
+    ca = certs.make_ca()
+    leaf = certs.make_cert(ca, ["noredirect.test"])
+    ctl.write("secret", json.dumps({
+        "apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/tls",
+        "metadata": {"name": "nr-tls", "namespace": "team"},
+        "data": {"tls.crt": base64.b64encode(leaf.cert_pem.encode()).decode(),
+                 "tls.key": base64.b64encode(leaf.key_pem.encode()).decode()}}))
+    ctl.write("nr", ingress("nr", [("noredirect.test", [
+        ("/", "Prefix", "alpha", ctl.ports["alpha"])])],
+        tls=[{"hosts": ["noredirect.test"], "secretName": "nr-tls"}],
+        annotations={f"{NGINX}/ssl-redirect": "false"}))
+    ctl.write("forced", one("forced", "forced.test", ctl, {
+        f"{NGINX}/force-ssl-redirect": "true"}))
+    ctl.wait_status("forced.test", "/x?y=1", 308)
+    assert ctl.get("forced.test", "/x?y=1").headers["Location"] == \
+        f"https://forced.test:{ctl.https_port}/x?y=1"
+    eventually(lambda: "noredirect.test" in ctl.nginx_conf())
+    ctl.settled()
+    assert ctl.served_by("noredirect.test", "/") == "alpha"   # no 308
+    assert "host noredirect.test\n" in ctl.routes()
+
+
+def test_server_alias_serves_the_same_routes_unless_it_is_a_host(ctl):
+    ctl.write("main", ingress("main", [("main.test", [
+        ("/", "Prefix", "alpha", ctl.ports["alpha"]),
+        ("/api", "Prefix", "beta", ctl.ports["beta"])])],
+        annotations={f"{NGINX}/server-alias":
+                     "www.main.test, main.example, taken.test"}))
+    ctl.write("taken", one("taken", "taken.test", ctl, {}, svc="gamma"))
+    ctl.wait_served("www.main.test", "/api/x", "beta")
+    assert ctl.served_by("main.example", "/") == "alpha"
+    assert ctl.served_by("taken.test", "/api") == "gamma"
+    eventually(lambda: "server-alias taken.test ignored: it is a host of "
+               "its own" in ctl.proc.log_text())
+    # An alias removed is a table swap, no reload.
+    ctl.settled()
+    reloads = ctl.metric("portico_controller_reloads_total",
+                         result="success")
+    ctl.write("main", ingress("main", [("main.test", [
+        ("/", "Prefix", "alpha", ctl.ports["alpha"]),
+        ("/api", "Prefix", "beta", ctl.ports["beta"])])],
+        annotations={f"{NGINX}/server-alias": "www.main.test"}))
+    ctl.wait_status("main.example", "/", 404)
+    assert ctl.served_by("www.main.test", "/api") == "beta"
+    assert ctl.metric("portico_controller_reloads_total",
+                      result="success") == reloads
+
+
+REDIRECT_HOSTILE = {
+    "permanent-redirect": ["https://x/$request_uri", "javascript:alert(1)",
+                           "https://x/\";return 200 \"", "//evil.example/",
+                           "https://x/%0d%0a"],
+    "permanent-redirect-code": ["200", "309", "30", "301;"],
+    "app-root": ["https://evil.example/", "/a b", "/$host", "app1"],
+    "server-alias": ["*", "evil.test;server_name x", "a.test,,b.test",
+                     "EVIL.test", "10.0.0.1"],
+    "ssl-redirect": ["yes", "true;"],
+}
+
+
+def test_hostile_redirect_and_alias_values_are_refused(ctl):
+    ctl.write("good", one("good", "good.test", ctl, {}))
+    n = 0
+    for key, values in REDIRECT_HOSTILE.items():
+        for v in values + list(HOSTILE.values()):
+            n += 1
+            ctl.write(f"r{n}", one(f"r{n}", f"r{n}.test", ctl,
+                                   {f"{NGINX}/{key}": v}, svc="beta"))
+    eventually(lambda: ctl.metric("portico_controller_ingresses",
+                                  state="rejected") == n, timeout=20)
+    ctl.wait_served("good.test", "/", "alpha")
+    generated = ctl.nginx_conf() + ctl.routes()
+    for needle in ("evil", "owned", "javascript", "$request_uri\"",
+                   ";return 200", "%0d"):
+        assert needle not in generated, needle

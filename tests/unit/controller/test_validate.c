@@ -335,6 +335,21 @@ static void ingress_nginx_option_values_have_strict_grammars(void **state)
     refuses_embedded(validate_ssl_ciphers, "HIGH");
     refuses_embedded(validate_verify_depth, "1");
     refuses_embedded(validate_server_name, "a.b");
+    assert_true(ok(validate_redirect_url, "https://www.example.com/new?a=b"));
+    assert_false(ok(validate_redirect_url, "//evil.example/"));
+    assert_false(ok(validate_redirect_url, "javascript:alert(1)"));
+    assert_false(ok(validate_redirect_url, "https://x/$request_uri"));
+    assert_false(ok(validate_redirect_url, "https://x/%0d%0a"));
+    assert_false(ok(validate_redirect_url, "https://"));
+    refuses_embedded(validate_redirect_url, "https://a/");
+    assert_true(ok(validate_redirect_code, "308"));
+    assert_false(ok(validate_redirect_code, "309"));
+    assert_false(ok(validate_redirect_code, "200"));
+    assert_true(ok(validate_host_list, "www.a.test, a.example,b.test"));
+    assert_false(ok(validate_host_list, "a.test,,b.test"));
+    assert_false(ok(validate_host_list, "a.test,"));
+    assert_false(ok(validate_host_list, "A.test"));
+    refuses_embedded_but_spaces(validate_host_list, "a.test");
     assert_false(ok_len(validate_vhost, "a.b\0:80", 7));
     assert_false(ok_len(validate_next_upstream, "error\0", 6));
 }
