@@ -126,6 +126,7 @@ struct controller {
     struct store *store;
     struct dirsource *dir;
     struct kube_client *kc;
+    struct kube_events *events;
     struct kube_source *ks;
     struct publisher *pub;
     struct nginx *nginx;
@@ -631,11 +632,11 @@ static void on_served(void *arg, const struct model *m)
     free(list);
     /* Served, but with annotations not applied: that Event stays the
      * Ingress's current one (publisher_update forgot it). */
-    for (size_t i = 0; c->kc && i < m->ning; i++) {
+    for (size_t i = 0; c->events && i < m->ning; i++) {
         const struct model_ingress *mi = &m->ings[i];
         if (mi->state == ING_SERVED && mi->notice)
-            kube_remember_event(c->kc, mi->ns, mi->name, mi->uid, "Warning",
-                                NOTICE_EVENT_REASON, mi->notice);
+            kube_events_remember(c->events, mi->ns, mi->name, mi->uid,
+                                 "Warning", NOTICE_EVENT_REASON, mi->notice);
     }
 }
 
@@ -643,19 +644,19 @@ static void on_problem(void *arg, const struct model_ingress *mi)
 {
     struct controller *c = arg;
 
-    if (c->kc)
-        kube_emit_event(c->kc, mi->ns, mi->name, mi->uid, "Warning",
-                        mi->state == ING_REJECTED ? "Rejected" : "Excluded",
-                        mi->reason ? mi->reason : "");
+    if (c->events)
+        kube_events_emit(c->events, mi->ns, mi->name, mi->uid, "Warning",
+                         mi->state == ING_REJECTED ? "Rejected" : "Excluded",
+                         mi->reason ? mi->reason : "");
 }
 
 static void on_notice(void *arg, const struct model_ingress *mi)
 {
     struct controller *c = arg;
 
-    if (c->kc && mi->notice)
-        kube_emit_event(c->kc, mi->ns, mi->name, mi->uid, "Warning",
-                        NOTICE_EVENT_REASON, mi->notice);
+    if (c->events && mi->notice)
+        kube_events_emit(c->events, mi->ns, mi->name, mi->uid, "Warning",
+                         NOTICE_EVENT_REASON, mi->notice);
 }
 
 static void on_vault_hosts(void *arg, char *const *hosts, size_t n)
@@ -812,15 +813,28 @@ static int split_addresses(char *list, const char **out, size_t *n)
 static int start_kube(struct controller *c, char *err, size_t errlen)
 {
     struct opts *o = c->o;
-    struct kube_client_opts ko = {.kubeconfig = o->kubeconfig,
-                                  .user_agent = PROGRAM};
     static const char *addrs[MAX_PUBLISH_ADDRESSES];
     static char hostname[256];
     size_t naddrs = 0;
 
+    if (!o->pod_name) {
+        o->pod_name = getenv("POD_NAME");
+        if (!o->pod_name) {
+            gethostname(hostname, sizeof(hostname) - 1);
+            o->pod_name = hostname;
+        }
+    }
+    struct kube_client_opts ko = {.kubeconfig = o->kubeconfig,
+                                  .user_agent = PROGRAM,
+                                  .identity = o->pod_name};
     c->kc = kube_client_new(c->loop, &ko, err, errlen);
     if (!c->kc)
         return -1;
+    c->events = kube_events_new(c->kc, o->watch_namespace);
+    if (!c->events) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
     c->ks = kube_source_start(c->kc, c->store, o->watch_namespace, err, errlen);
     if (!c->ks)
         return -1;
@@ -830,13 +844,6 @@ static int start_kube(struct controller *c, char *err, size_t errlen)
             snprintf(err, errlen, "--publish-status-address: at most %d",
                      MAX_PUBLISH_ADDRESSES);
             return -1;
-        }
-    }
-    if (!o->pod_name) {
-        o->pod_name = getenv("POD_NAME");
-        if (!o->pod_name) {
-            gethostname(hostname, sizeof(hostname) - 1);
-            o->pod_name = hostname;
         }
     }
     if (!o->lease_namespace)
@@ -859,7 +866,7 @@ static int start_kube(struct controller *c, char *err, size_t errlen)
         .clear_status_on_shutdown = o->update_status_on_shutdown,
         .watch_namespace = o->watch_namespace,
     };
-    c->pub = publisher_start(c->kc, &po, err, errlen);
+    c->pub = publisher_start(c->kc, c->events, c->ks, &po, err, errlen);
     return c->pub ? 0 : -1;
 }
 
@@ -1043,8 +1050,9 @@ static int run_nginx(const struct opts *o)
 static void cleanup(struct controller *c)
 {
     dirsource_free(c->dir);
+    publisher_free(c->pub);         /* before what it was given */
     kube_source_free(c->ks);
-    publisher_free(c->pub);
+    kube_events_free(c->events);
     reloader_free(c->reloader);
     if (c->httpd)
         httpd_stop(c->httpd);

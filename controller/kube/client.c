@@ -17,9 +17,7 @@
 #include <time.h>
 
 #include "buf.h"
-#include "controller/kube/events.h"
 #include "controller/kube/kubeconfig.h"
-#include "controller/kube/reflector.h"
 #include "evloop.h"
 #include "fileio.h"
 #include "httphdr.h"
@@ -82,16 +80,11 @@ struct kube_client {
     char *token;
     uint64_t token_reread_ms;
     char *user_agent;
-    char *watch_ns;
-    enum ingress_source_state ingress_source;
-    struct reflector_sink ingress_tap;
-    int has_ingress_tap;
     struct kube_req *reqs;       /* active requests */
     struct kube_req *deferred;   /* cancelled or added inside curl */
     int in_curl;
     int verbose;               /* PORTICO_KUBE_CURL_VERBOSE set */
     int unauthorized;          /* the last answer was a 401 */
-    struct kube_events *events;
     uint64_t watch_restarts, relists, api_errors;
     struct api_series series[MAX_METRIC_SERIES];
     size_t nseries;              /* published with release ordering */
@@ -617,6 +610,7 @@ struct kube_client *kube_client_new(struct evloop *loop,
 {
     static int curl_ready;
     struct kube_client *kc;
+    const char *base_ua;
     int rc;
 
     if (!curl_ready) {
@@ -645,18 +639,23 @@ struct kube_client *kube_client_new(struct evloop *loop,
         free(kc);
         return NULL;
     }
-    kc->user_agent = strdup(opts && opts->user_agent ? opts->user_agent
-                                                     : "portico-controller");
+    base_ua = opts && opts->user_agent ? opts->user_agent
+                                       : "portico-controller";
+    if (opts && opts->identity && *opts->identity) {
+        if (asprintf(&kc->user_agent, "%s (%s)", base_ua, opts->identity) < 0)
+            kc->user_agent = NULL;
+    } else {
+        kc->user_agent = strdup(base_ua);
+    }
     /* As client-go: a token file wins over a static token (which stays
      * the fallback while the file cannot be read). */
     if (kc->cfg.token)
         kc->token = strdup(kc->cfg.token);
     token_reload(kc);
-    kc->events = kube_events_new(kc);
     kc->multi = curl_multi_init();
     kc->curl_timer = evloop_timer_new(loop, curl_timer_cb, kc);
     kc->token_timer = evloop_timer_new(loop, token_timer_cb, kc);
-    if (!kc->user_agent || !kc->multi || !kc->events || !kc->curl_timer || !kc->token_timer) {
+    if (!kc->user_agent || !kc->multi || !kc->curl_timer || !kc->token_timer) {
         snprintf(err, errlen, "out of memory");
         kube_client_free(kc);
         return NULL;
@@ -697,69 +696,14 @@ void kube_client_free(struct kube_client *kc)
     for (size_t i = 0; i < kc->nseries; i++)
         prom_histogram_free(&kc->series[i].hist);
     kube_config_free(&kc->cfg);
-    kube_events_free(kc->events);
     free(kc->token);
     free(kc->user_agent);
-    free(kc->watch_ns);
     free(kc);
-}
-
-struct kube_events *kube_client_events(struct kube_client *kc)
-{
-    return kc->events;
 }
 
 struct evloop *kube_client_loop(struct kube_client *kc)
 {
     return kc->loop;
-}
-
-void kube_client_set_identity(struct kube_client *kc, const char *identity)
-{
-    char *ua, *base = kc->user_agent, *paren = strstr(base, " (");
-    if (asprintf(&ua, "%.*s (%s)", (int)(paren ? paren - base
-                                                : (long)strlen(base)),
-                 base, identity) < 0)
-        return;
-    free(kc->user_agent);
-    kc->user_agent = ua;
-}
-
-void kube_client_set_ingress_source(struct kube_client *kc,
-                                    enum ingress_source_state st)
-{
-    kc->ingress_source = st;
-}
-
-enum ingress_source_state kube_client_ingress_source(
-    const struct kube_client *kc)
-{
-    return kc->ingress_source;
-}
-
-void kube_client_set_ingress_tap(struct kube_client *kc,
-                                 const struct reflector_sink *tap)
-{
-    kc->has_ingress_tap = tap != NULL;
-    if (tap)
-        kc->ingress_tap = *tap;
-}
-
-const struct reflector_sink *kube_client_ingress_tap(
-    const struct kube_client *kc)
-{
-    return kc->has_ingress_tap ? &kc->ingress_tap : NULL;
-}
-
-void kube_client_set_watch_namespace(struct kube_client *kc, const char *ns)
-{
-    free(kc->watch_ns);
-    kc->watch_ns = ns && *ns ? strdup(ns) : NULL;
-}
-
-const char *kube_client_watch_namespace(const struct kube_client *kc)
-{
-    return kc->watch_ns;
 }
 
 const char *kube_client_namespace(const struct kube_client *kc)

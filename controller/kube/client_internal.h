@@ -64,13 +64,6 @@ struct kube_req *kube_request(struct kube_client *kc,
 void kube_request_cancel(struct kube_client *kc, struct kube_req *r);
 
 struct evloop *kube_client_loop(struct kube_client *kc);
-/* The namespace kube_source_start watches (NULL = all), remembered so the
- * publisher's own views stay inside it without another option. */
-void kube_client_set_watch_namespace(struct kube_client *kc, const char *ns);
-const char *kube_client_watch_namespace(const struct kube_client *kc);
-/* Appends " (identity)" to the User-Agent of later requests, so the API
- * server's audit log tells replicas apart. */
-void kube_client_set_identity(struct kube_client *kc, const char *identity);
 void kube_client_count_watch_restart(struct kube_client *kc);
 void kube_client_count_relist(struct kube_client *kc);
 void kube_client_count_api_error(struct kube_client *kc);

@@ -1,5 +1,5 @@
 /*
- * events.c - kube_emit_event: core/v1 Events on an Ingress, written by
+ * events.c - kube_events (kube.h): core/v1 Events on an Ingress, written by
  * the leader only and aggregated like client-go's recorder: a repeat of
  * the same (object, type, reason, message) within the aggregation window
  * patches count and lastTimestamp of the Event already written instead of
@@ -32,7 +32,13 @@ enum {
 /* The Events we wrote: field selectors the real API server supports. */
 #define EVENT_LIST_SELECTOR "source=" EVENT_COMPONENT ",involvedObject.kind=Ingress"
 
-struct event_req;
+/* One request in flight for a cached event. */
+struct event_req {
+    struct kube_events *ev;
+    struct kube_req *req;
+    char *key;
+    struct event_req *prev, *next;
+};
 
 enum events_state {
     EVENTS_FOLLOWER,    /* remember problems, write nothing */
@@ -42,6 +48,7 @@ enum events_state {
 
 struct kube_events {
     struct kube_client *kc;
+    char *watch_ns;             /* where the leader lists Events; NULL: all */
     struct json_object *cache;  /* key -> {ns, name, count, sent, since,
                                            busy} */
     struct json_object *problems; /* "ns/name" -> {ns, name, uid, type,
@@ -62,12 +69,18 @@ static void list_retry_cb(struct evloop *loop, struct ev_timer *t, void *arg)
     list_start(arg, NULL);
 }
 
-struct kube_events *kube_events_new(struct kube_client *kc)
+struct kube_events *kube_events_new(struct kube_client *kc,
+                                    const char *watch_namespace)
 {
     struct kube_events *e = calloc(1, sizeof(*e));
     if (!e)
         return NULL;
     e->kc = kc;
+    if (watch_namespace && *watch_namespace &&
+        !(e->watch_ns = strdup(watch_namespace))) {
+        free(e);
+        return NULL;
+    }
     e->cache = json_object_new_object();
     e->problems = json_object_new_object();
     e->list_timer = evloop_timer_new(kube_client_loop(kc), list_retry_cb, e);
@@ -84,9 +97,13 @@ void kube_events_free(struct kube_events *e)
 {
     if (!e)
         return;
-    /* The client cancels the requests themselves; free their context. */
-    while (e->reqs)
+    while (e->reqs) {
+        kube_request_cancel(e->kc, e->reqs->req);
         req_forget(e->reqs);
+    }
+    if (e->list_req)
+        kube_request_cancel(e->kc, e->list_req);
+    free(e->watch_ns);
     evloop_timer_free(e->list_timer);
     json_object_put(e->cache);
     json_object_put(e->problems);
@@ -161,12 +178,6 @@ char *kube_event_body(const char *ns, const char *ingress_name,
     return out;
 }
 
-/* One request in flight for a cached event; freed with the cache. */
-struct event_req {
-    struct kube_events *ev;
-    char *key;
-    struct event_req *prev, *next;
-};
 
 static void req_forget(struct event_req *r)
 {
@@ -223,7 +234,7 @@ static void event_send(struct kube_events *ev, const char *key,
         .method = method, .verb = method, .path = path,
         .content_type = ctype, .body = body, .done = event_done, .arg = r,
     };
-    if (!kube_request(ev->kc, &o)) {
+    if (!(r->req = kube_request(ev->kc, &o))) {
         log_warn("kube: cannot send an event");
         free(r->key);
         free(r);
@@ -354,12 +365,11 @@ static void remember(struct kube_events *ev, const char *ns,
     free(pkey);
 }
 
-void kube_remember_event(struct kube_client *kc, const char *ns,
-                         const char *ingress_name, const char *uid,
-                         const char *type, const char *reason,
-                         const char *message)
+void kube_events_remember(struct kube_events *ev, const char *ns,
+                          const char *ingress_name, const char *uid,
+                          const char *type, const char *reason,
+                          const char *message)
 {
-    struct kube_events *ev = kube_client_events(kc);
     char msg[EVENT_MESSAGE_MAX + 1];
 
     if (!ev || !ns || !ingress_name || !type || !reason || !message)
@@ -368,12 +378,11 @@ void kube_remember_event(struct kube_client *kc, const char *ns,
     remember(ev, ns, ingress_name, uid, type, reason, msg);
 }
 
-void kube_emit_event(struct kube_client *kc, const char *ns,
-                     const char *ingress_name, const char *uid,
-                     const char *type, const char *reason,
-                     const char *message)
+void kube_events_emit(struct kube_events *ev, const char *ns,
+                      const char *ingress_name, const char *uid,
+                      const char *type, const char *reason,
+                      const char *message)
 {
-    struct kube_events *ev = kube_client_events(kc);
     char msg[EVENT_MESSAGE_MAX + 1], *key;
 
     if (!ev || !ns || !ingress_name || !type || !reason || !message)
@@ -510,7 +519,7 @@ static void list_done(void *arg, const struct kube_response *resp)
 
 static void list_start(struct kube_events *ev, const char *cont)
 {
-    const char *wns = kube_client_watch_namespace(ev->kc);
+    const char *wns = ev->watch_ns;
     struct buf path;
 
     if (ev->state != EVENTS_SYNCING)

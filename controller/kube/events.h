@@ -1,7 +1,7 @@
 /*
- * events.h - the state behind kube_emit_event (kube.h): the Ingresses'
- * current problems (every replica), the aggregation cache of the Events
- * written (the leader), and the Event body and key (pure; unit-tested).
+ * events.h - the inside of kube_events (kube.h): the Ingresses' current
+ * problems (every replica), the aggregation cache of the Events written
+ * (the leader), and the Event body and key (pure; unit-tested).
  *
  * Only the leader writes Events. Every replica remembers each Ingress's
  * current problem; a replica that becomes the leader first lists the
@@ -14,12 +14,7 @@
 
 #include <json-c/json.h>
 
-struct kube_client;
-struct kube_events;
-
-struct kube_events *kube_events_new(struct kube_client *kc);
-void kube_events_free(struct kube_events *e);
-struct kube_events *kube_client_events(struct kube_client *kc);
+#include "controller/kube/kube.h"
 
 /* Leadership changes (from the publisher). Becoming the leader starts the
  * list of existing Events and then the Events for current problems;

@@ -1,13 +1,23 @@
 /*
- * kube.h - the Kubernetes side of the controller: an asynchronous API
- * client on libcurl multi driven by the controller's evloop, list+watch
- * reflectors that feed the store, leader election on a Lease, and the
- * publisher that writes Ingress status, DNSEndpoints and Events.
+ * kube.h - the Kubernetes side of the controller, as main.c wires it:
+ * - kube_client: HTTP requests to the API server (libcurl multi on the
+ *   controller's evloop), nothing else;
+ * - kube_events: the Events about Ingresses (every replica remembers the
+ *   problems, the leader writes them);
+ * - kube_source: list+watch reflectors that feed the store;
+ * - publisher: leader election on a Lease, and what the leader writes:
+ *   Ingress status and DNSEndpoints. It shares the source's Ingress watch
+ *   and turns the Events on when it leads.
+ *
+ *     kc = kube_client_new(loop, &opts, ...);
+ *     ev = kube_events_new(kc, watch_namespace);
+ *     ks = kube_source_start(kc, store, watch_namespace, ...);
+ *     pub = publisher_start(kc, ev, ks, &popts, ...);
+ *     ... publisher_free(pub); kube_source_free(ks); kube_events_free(ev);
+ *     kube_client_free(kc);          (each before what it was given)
  *
  * Nothing here blocks the loop. Every call that talks to the API server
  * returns at once; results arrive through callbacks on the loop thread.
- * This header is the contract between controller/kube/ and the rest of
- * the controller (main.c wires them).
  */
 #ifndef PORTICO_CONTROLLER_KUBE_H
 #define PORTICO_CONTROLLER_KUBE_H
@@ -18,12 +28,16 @@
 #include "controller/store.h"
 
 struct kube_client;
+struct kube_events;
 struct kube_source;
 struct publisher;
 
 struct kube_client_opts {
     const char *kubeconfig;     /* path, or NULL for in-cluster config */
     const char *user_agent;
+    const char *identity;       /* appended as " (identity)" to the
+                                   User-Agent, so that the API server's
+                                   audit log tells replicas apart; or NULL */
 };
 
 /* Loads the configuration (kubeconfig or the in-cluster service account:
@@ -47,8 +61,7 @@ const char *kube_client_namespace(const struct kube_client *kc);
  * last resourceVersion, relists on 410 Expired, honours bookmarks, backs
  * off with jitter on errors (Retry-After honoured). watch_namespace NULL
  * or "" means all namespaces (IngressClass is cluster-scoped and always
- * watched cluster-wide). Call before publisher_start on the same client:
- * the publisher then shares the Ingress watch instead of opening its own. */
+ * watched cluster-wide). */
 struct kube_source *kube_source_start(struct kube_client *kc,
                                       struct store *store,
                                       const char *watch_namespace,
@@ -77,18 +90,23 @@ struct publisher_opts {
     size_t npublish_addresses;
     int publish_dnsendpoints;
     int clear_status_on_shutdown;
-    /* Added after the first contract: the namespace the publisher's own
-     * views (Ingress status, DNSEndpoints) watch. NULL or "": the one
-     * given to kube_source_start on the same client (all if none). */
+    /* The namespace the publisher's views (Ingress status, DNSEndpoints)
+     * watch. NULL or "": the source's (all if none). */
     const char *watch_namespace;
 };
 
 /* Starts leader election (client-go's algorithm on the Lease
- * opts->lease_name; identity is also put in the User-Agent); only the
- * leader writes status (merge patches on /status, only when different),
- * DNSEndpoints and the Lease. Ingresses no longer served lose the status
- * we wrote, and their DNSEndpoint. */
+ * opts->lease_name); only the leader writes status (merge patches on
+ * /status, only when different), DNSEndpoints and the Lease, and Events
+ * (events: set to leading and back). Ingresses no longer served lose the
+ * status we wrote, and their DNSEndpoint. source: the publisher's view of
+ * the Ingresses' status rides on its Ingress watch when both watch the
+ * same namespace, and it was just started (its first list not complete);
+ * otherwise, or with source NULL, the publisher watches Ingresses itself.
+ * Free the publisher before the source and the events. */
 struct publisher *publisher_start(struct kube_client *kc,
+                                  struct kube_events *events,
+                                  struct kube_source *source,
                                   const struct publisher_opts *opts,
                                   char *err, size_t errlen);
 /* The set of Ingresses served after a successful reload. The publisher
@@ -103,20 +121,27 @@ void publisher_shutdown(struct publisher *p, int timeout_ms);
 int publisher_busy(const struct publisher *p);
 void publisher_free(struct publisher *p);
 
+/* The Events of this controller, listed (when it becomes the leader) in
+ * watch_namespace (NULL or "": all). NULL when out of memory. */
+struct kube_events *kube_events_new(struct kube_client *kc,
+                                    const char *watch_namespace);
+/* Cancels its requests. */
+void kube_events_free(struct kube_events *ev);
 /* Records a Kubernetes Event on an Ingress (type "Normal" or "Warning"),
- * e.g. reason "Rejected" with the validation message. Fire and forget. */
-void kube_emit_event(struct kube_client *kc, const char *ns,
-                     const char *ingress_name, const char *uid,
-                     const char *type, const char *reason,
-                     const char *message);
+ * e.g. reason "Rejected" with the validation message. Fire and forget:
+ * written now when leading, else when this replica becomes the leader. */
+void kube_events_emit(struct kube_events *ev, const char *ns,
+                      const char *ingress_name, const char *uid,
+                      const char *type, const char *reason,
+                      const char *message);
 /* Remembers that Event as the Ingress's current one without writing it
  * now: a replica that becomes the leader writes it unless an Event
  * already says so (a served Ingress's notice, which publisher_update
  * forgets with its problems). */
-void kube_remember_event(struct kube_client *kc, const char *ns,
-                         const char *ingress_name, const char *uid,
-                         const char *type, const char *reason,
-                         const char *message);
+void kube_events_remember(struct kube_events *ev, const char *ns,
+                          const char *ingress_name, const char *uid,
+                          const char *type, const char *reason,
+                          const char *message);
 
 /* Counters for the controller's /metrics. */
 struct kube_stats {

@@ -57,22 +57,4 @@ enum reflector_verdict reflector_apply_event(const struct reflector_opts *o,
                                              char **rv, const char *type,
                                              struct json_object *obj);
 
-/* The Ingress tap: kube_source's Ingress reflector also feeds one more
- * sink (the publisher's status view), so Ingresses are listed and watched
- * once per client. */
-enum ingress_source_state {
-    INGRESS_SOURCE_NONE,      /* no kube_source on this client */
-    INGRESS_SOURCE_LISTING,   /* started, first list not complete */
-    INGRESS_SOURCE_SYNCED,
-};
-void kube_client_set_ingress_source(struct kube_client *kc,
-                                    enum ingress_source_state st);
-enum ingress_source_state kube_client_ingress_source(
-    const struct kube_client *kc);
-/* tap NULL removes it. The sink is copied. */
-void kube_client_set_ingress_tap(struct kube_client *kc,
-                                 const struct reflector_sink *tap);
-const struct reflector_sink *kube_client_ingress_tap(
-    const struct kube_client *kc);
-
 #endif

@@ -10,8 +10,7 @@
 #include <string.h>
 
 #include "buf.h"
-#include "controller/kube/kube.h"
-#include "controller/kube/reflector.h"
+#include "controller/kube/source.h"
 #include "controller/object.h"
 #include "dnsname.h"
 #include "log.h"
@@ -21,19 +20,24 @@
 struct kind_sink {
     struct store *store;
     enum resource_kind kind;
-    struct kube_client *kc;
+    struct kube_source *src;
+};
+
+struct kube_source {
+    struct kind_sink sinks[RK_COUNT];
+    struct reflector *refl[RK_COUNT];
+    char *watch_ns;                 /* NULL: all */
+    int ingresses_synced;
+    struct reflector_sink ingress_tap;
+    int has_ingress_tap;
 };
 
 /* The publisher's Ingress view, when it taps this source. */
 static const struct reflector_sink *tap(const struct kind_sink *k)
 {
-    return k->kind == RK_INGRESS ? kube_client_ingress_tap(k->kc) : NULL;
+    return k->kind == RK_INGRESS && k->src->has_ingress_tap
+               ? &k->src->ingress_tap : NULL;
 }
-
-struct kube_source {
-    struct kind_sink sinks[RK_COUNT];
-    struct reflector *refl[RK_COUNT];
-};
 
 static void sink_replace(void *arg, struct json_object *items)
 {
@@ -91,7 +95,7 @@ static void sink_synced(void *arg)
     const struct reflector_sink *t = tap(k);
     store_mark_synced(k->store, k->kind);
     if (k->kind == RK_INGRESS) {
-        kube_client_set_ingress_source(k->kc, INGRESS_SOURCE_SYNCED);
+        k->src->ingresses_synced = 1;
         if (t && t->synced)
             t->synced(t->arg);
     }
@@ -139,8 +143,11 @@ struct kube_source *kube_source_start(struct kube_client *kc,
         free(src);
         return NULL;
     }
-    kube_client_set_watch_namespace(kc, ns ? watch_namespace : NULL);
-    kube_client_set_ingress_source(kc, INGRESS_SOURCE_LISTING);
+    if (ns && !(src->watch_ns = strdup(watch_namespace))) {
+        snprintf(err, errlen, "out of memory");
+        free(src);
+        return NULL;
+    }
     for (int k = 0; k < RK_COUNT; k++) {
         const struct kind_info *ki = &kinds[k];
         struct buf path;
@@ -152,7 +159,7 @@ struct kube_source *kube_source_start(struct kube_client *kc,
             buf_printf(&path, "%s/%s", ki->group_path, ki->name);
         src->sinks[k].store = store;
         src->sinks[k].kind = (enum resource_kind)k;
-        src->sinks[k].kc = kc;
+        src->sinks[k].src = src;
         struct reflector_opts o = {
             .name = ki->name,
             .path = path.data,
@@ -181,8 +188,25 @@ void kube_source_free(struct kube_source *src)
         return;
     for (int k = 0; k < RK_COUNT; k++)
         reflector_free(src->refl[k]);
-    if (src->sinks[RK_INGRESS].kc)
-        kube_client_set_ingress_source(src->sinks[RK_INGRESS].kc,
-                                       INGRESS_SOURCE_NONE);
+    free(src->watch_ns);
     free(src);
+}
+
+int kube_source_tap_ingresses(struct kube_source *src,
+                              const struct reflector_sink *tap)
+{
+    if (!tap) {
+        src->has_ingress_tap = 0;
+        return 0;
+    }
+    if (src->ingresses_synced || src->has_ingress_tap)
+        return -1;
+    src->ingress_tap = *tap;
+    src->has_ingress_tap = 1;
+    return 0;
+}
+
+const char *kube_source_namespace(const struct kube_source *src)
+{
+    return src->watch_ns;
 }

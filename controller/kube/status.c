@@ -1,0 +1,331 @@
+/*
+ * status.c - status.loadBalancer of the served Ingresses: the view of
+ * every Ingress's status and the writes that converge it; see status.h.
+ */
+#include "controller/kube/status.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "buf.h"
+#include "controller/kube/publish.h"
+#include "controller/kube/reflector.h"
+#include "controller/kube/source.h"
+#include "controller/kube/view.h"
+#include "controller/object.h"
+#include "log.h"
+
+#define MERGE_PATCH "application/merge-patch+json"
+#define STATUS_TAG 's'
+
+struct ingress_status {
+    struct kube_client *kc;
+    struct kube_writes *writes;
+    struct kube_source *tapped;     /* the source feeding the view, or */
+    struct reflector *refl;         /* our own Ingress watch */
+    struct json_object *view;       /* "ns/name" -> lb_canonical */
+    struct json_object *seen;       /* keys listed so far in a paged list */
+    struct json_object *written;    /* keys whose status we set */
+    int synced;
+    void (*changed)(void *arg, int now);
+    void (*gone)(void *arg, const char *ns, const char *name);
+    void *arg;
+};
+
+/* ---- the view -------------------------------------------------------- */
+
+static void forget(struct ingress_status *s, const char *key)
+{
+    char ns[VIEW_NAME_MAX], name[VIEW_NAME_MAX];
+
+    view_split_key(key, ns, sizeof(ns), name, sizeof(name));
+    s->gone(s->arg, ns, name);
+}
+
+static void ing_put(void *arg, struct json_object *obj)
+{
+    struct ingress_status *s = arg;
+
+    view_put(s->view, obj, lb_canonical_of_ingress);
+    if (s->seen) {
+        char *k = view_key(obj);
+        if (k)
+            json_object_object_add(s->seen, k, NULL);
+        free(k);
+    }
+    s->changed(s->arg, 0);
+}
+
+/* A paged (re)list: remember what it lists, forget the rest at the end. */
+static void ing_begin(void *arg)
+{
+    struct ingress_status *s = arg;
+
+    json_object_put(s->seen);
+    s->seen = json_object_new_object();
+}
+
+static void ing_end(void *arg)
+{
+    struct ingress_status *s = arg;
+    struct json_object *gone = json_object_new_array();
+
+    if (!s->seen || !gone) {
+        json_object_put(gone);
+        return;
+    }
+    json_object_object_foreach(s->view, key, val) {
+        (void)val;
+        if (!json_object_object_get_ex(s->seen, key, NULL))
+            json_object_array_add(gone, json_object_new_string(key));
+    }
+    for (size_t i = 0; i < json_object_array_length(gone); i++) {
+        const char *k = json_object_get_string(json_object_array_get_idx(
+                                                   gone, i));
+        forget(s, k);
+        json_object_object_del(s->view, k);
+    }
+    json_object_put(gone);
+    json_object_put(s->seen);
+    s->seen = NULL;
+    s->changed(s->arg, 0);
+}
+
+static void ing_remove(void *arg, struct json_object *obj)
+{
+    struct ingress_status *s = arg;
+    char *k = view_key(obj);
+
+    if (k)
+        forget(s, k);
+    free(k);
+    view_del(s->view, obj);
+}
+
+static void ing_replace(void *arg, struct json_object *items)
+{
+    struct ingress_status *s = arg;
+    struct json_object *old = s->view;
+
+    s->view = json_object_new_object();
+    for (size_t i = 0; i < json_object_array_length(items); i++)
+        view_put(s->view, json_object_array_get_idx(items, i),
+                 lb_canonical_of_ingress);
+    json_object_object_foreach(old, okey, oval) {
+        (void)oval;
+        if (!json_object_object_get_ex(s->view, okey, NULL))
+            forget(s, okey);
+    }
+    json_object_put(old);
+    s->changed(s->arg, 0);
+}
+
+static void ing_synced(void *arg)
+{
+    struct ingress_status *s = arg;
+
+    s->synced = 1;
+    s->changed(s->arg, 1);
+}
+
+/* ---- the writes ------------------------------------------------------ */
+
+/* A status patch answered: the object it returns is what the view shows. */
+static int patched(struct ingress_status *s, const char *key,
+                   const struct kube_response *resp, int cleared)
+{
+    if (resp->status >= HTTP_OK && resp->status < HTTP_MULTIPLE_CHOICES) {
+        struct json_object *o = json_tokener_parse(resp->body);
+        char *c = o ? lb_canonical_of_ingress(o) : NULL;
+        if (c)
+            json_object_object_add(s->view, key, json_object_new_string(c));
+        free(c);
+        json_object_put(o);
+        if (cleared)
+            json_object_object_del(s->written, key);
+        else
+            json_object_object_add(s->written, key,
+                                   json_object_new_boolean(1));
+        log_debug("kube: %s status of Ingress %s",
+                  cleared ? "cleared" : "published", key);
+        return 1;
+    }
+    if (resp->status == HTTP_NOT_FOUND) {
+        json_object_object_del(s->view, key);
+        json_object_object_del(s->written, key);
+        return 1;
+    }
+    return 0;
+}
+
+static int set_done(void *arg, const char *key,
+                    const struct kube_response *resp)
+{
+    return patched(arg, key, resp, 0);
+}
+
+static int clear_done(void *arg, const char *key,
+                      const struct kube_response *resp)
+{
+    return patched(arg, key, resp, 1);
+}
+
+static const struct kube_write_kind status_set = {
+    STATUS_TAG, "status of Ingress", set_done};
+static const struct kube_write_kind status_clear = {
+    STATUS_TAG, "status of Ingress", clear_done};
+
+static char *status_path(const char *key)
+{
+    char ns[VIEW_NAME_MAX], name[VIEW_NAME_MAX], *path;
+
+    view_split_key(key, ns, sizeof(ns), name, sizeof(name));
+    if (asprintf(&path, "/apis/networking.k8s.io/v1/namespaces/%s/"
+                 "ingresses/%s/status", ns, name) < 0)
+        return NULL;
+    return path;
+}
+
+static void write_status(struct ingress_status *s, const char *key,
+                         const struct publish_targets *t, int clear)
+{
+    size_t n = 0;
+    const char *const *list = clear ? NULL : publish_targets_list(t, &n);
+    char *body = lb_status_patch(list, n), *path = status_path(key);
+
+    if (body && path)
+        kube_writes_start(s->writes, clear || n == 0 ? &status_clear
+                                                     : &status_set,
+                          s, key, "PATCH", path, MERGE_PATCH, body);
+    free(path);
+    free(body);
+}
+
+int ingress_status_sync(struct ingress_status *s, struct json_object *served,
+                        const struct publish_targets *t, size_t max_writes)
+{
+    const char *want = publish_targets_canonical(t);
+
+    /* Status of every served Ingress. */
+    json_object_object_foreach(served, key, sv) {
+        (void)sv;
+        const char *obs;
+        if (kube_writes_count(s->writes) >= max_writes)
+            return 0;
+        if (!(obs = k8s_key_str(s->view, key)))
+            continue;   /* not seen yet: the watch will tell */
+        if (strcmp(obs, want) != 0 &&
+            !kube_writes_in_flight(s->writes, STATUS_TAG, key))
+            write_status(s, key, t, 0);
+    }
+    /* Ingresses no longer served: clear what we wrote. */
+    json_object_object_foreach(s->view, ikey, ival) {
+        const char *obs = json_object_get_string(ival);
+        if (kube_writes_count(s->writes) >= max_writes)
+            return 0;
+        if (!*obs || json_object_object_get_ex(served, ikey, NULL) ||
+            kube_writes_in_flight(s->writes, STATUS_TAG, ikey))
+            continue;
+        if (json_object_object_get_ex(s->written, ikey, NULL) ||
+            strcmp(obs, want) == 0)
+            write_status(s, ikey, t, 1);
+    }
+    return 1;
+}
+
+void ingress_status_clear_all(struct ingress_status *s,
+                              struct json_object *served)
+{
+    char *body = lb_status_patch(NULL, 0);
+
+    json_object_object_foreach(served, key, sv) {
+        (void)sv;
+        char *path = status_path(key);
+        if (body && path)
+            kube_writes_forget(s->writes, "PATCH", path, MERGE_PATCH, body);
+        free(path);
+    }
+    free(body);
+    log_info("kube: clearing the status of the served Ingresses");
+}
+
+/* ---- life ------------------------------------------------------------ */
+
+static const char *or_empty(const char *s)
+{
+    return s ? s : "";
+}
+
+struct ingress_status *ingress_status_start(struct kube_client *kc,
+                                            struct kube_writes *writes,
+                                            const struct ingress_status_opts *o,
+                                            char *err, size_t errlen)
+{
+    struct ingress_status *s = calloc(1, sizeof(*s));
+
+    if (!s) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    s->kc = kc;
+    s->writes = writes;
+    s->changed = o->changed;
+    s->gone = o->gone;
+    s->arg = o->arg;
+    s->view = json_object_new_object();
+    s->written = json_object_new_object();
+    if (!s->view || !s->written) {
+        snprintf(err, errlen, "out of memory");
+        ingress_status_free(s);
+        return NULL;
+    }
+    struct reflector_sink sink = {
+        .replace = ing_replace, .begin = ing_begin, .end = ing_end,
+        .put = ing_put, .remove = ing_remove, .synced = ing_synced, .arg = s,
+    };
+    /* The source lists and watches the same Ingresses: share them. */
+    if (o->source &&
+        strcmp(or_empty(o->watch_namespace),
+               or_empty(kube_source_namespace(o->source))) == 0 &&
+        kube_source_tap_ingresses(o->source, &sink) == 0) {
+        s->tapped = o->source;
+        return s;
+    }
+    struct buf path;
+    buf_init(&path);
+    if (o->watch_namespace)
+        buf_printf(&path, "/apis/networking.k8s.io/v1/namespaces/%s/"
+                   "ingresses", o->watch_namespace);
+    else
+        buf_puts(&path, "/apis/networking.k8s.io/v1/ingresses");
+    struct reflector_opts ro = {
+        .name = "ingresses (status)", .path = path.data, .sink = sink,
+    };
+    s->refl = buf_failed(&path) ? NULL : reflector_start(kc, &ro);
+    buf_free(&path);
+    if (!s->refl) {
+        snprintf(err, errlen, "cannot start the publisher's watches");
+        ingress_status_free(s);
+        return NULL;
+    }
+    return s;
+}
+
+int ingress_status_synced(const struct ingress_status *s)
+{
+    return s->synced;
+}
+
+void ingress_status_free(struct ingress_status *s)
+{
+    if (!s)
+        return;
+    if (s->tapped)
+        kube_source_tap_ingresses(s->tapped, NULL);
+    reflector_free(s->refl);
+    json_object_put(s->view);
+    json_object_put(s->seen);
+    json_object_put(s->written);
+    free(s);
+}
