@@ -272,6 +272,15 @@ static void headers(struct buf *b, const struct model_ingress *mi,
     buf_free(&extra);
 }
 
+/* " return CODE "URL";" (the code, else the default). */
+static void answer(struct buf *b, const char *url, const char *code,
+                   const char *default_code)
+{
+    buf_printf(b, " return %s", code ? code : default_code);
+    quoted_words(b, url, 0);
+    buf_puts(b, ";");
+}
+
 /* permanent-/temporal-redirect (temporal wins, as in ingress-nginx) and
  * app-root: the profile answers instead of proxying. The values are
  * validated URL and path characters (no quote, backslash or '$'). */
@@ -280,22 +289,16 @@ static void redirects(struct buf *b, const struct model_ingress *mi)
     const char *temporal = ann_get(&mi->ann, ANN_TEMPORAL_REDIRECT);
     const char *permanent = ann_get(&mi->ann, ANN_PERMANENT_REDIRECT);
     const char *root = ann_get(&mi->ann, ANN_APP_ROOT);
-    const char *code;
 
     if (root && !strpbrk(root, "\"\\$"))
         buf_printf(b, " if ($uri = /) { return 302 "
                       "\"$scheme://$http_host%s\"; }", root);
-    if (temporal) {
-        code = ann_get(&mi->ann, ANN_TEMPORAL_REDIRECT_CODE);
-        buf_printf(b, " return %s", code ? code : DEFAULT_TEMPORAL_CODE);
-        quoted_words(b, temporal, 0);
-        buf_puts(b, ";");
-    } else if (permanent) {
-        code = ann_get(&mi->ann, ANN_PERMANENT_REDIRECT_CODE);
-        buf_printf(b, " return %s", code ? code : DEFAULT_PERMANENT_CODE);
-        quoted_words(b, permanent, 0);
-        buf_puts(b, ";");
-    }
+    if (temporal)
+        answer(b, temporal, ann_get(&mi->ann, ANN_TEMPORAL_REDIRECT_CODE),
+               DEFAULT_TEMPORAL_CODE);
+    else if (permanent)
+        answer(b, permanent, ann_get(&mi->ann, ANN_PERMANENT_REDIRECT_CODE),
+               DEFAULT_PERMANENT_CODE);
 }
 
 /* The options rendered from several annotations together. */
