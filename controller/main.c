@@ -33,6 +33,7 @@
 #include "controller/reload.h"
 #include "controller/render.h"
 #include "controller/routes.h"
+#include "controller/certtable.h"
 #include "controller/selfsigned.h"
 #include "controller/store.h"
 #include "controller/supervisor.h"
@@ -899,7 +900,8 @@ static int run(struct controller *c)
 {
     struct opts *o = c->o;
     char err[512], conf[PATH_LEN], routes[PATH_LEN], cand_conf[PATH_LEN],
-        cand_routes[PATH_LEN], dcrt[PATH_LEN], dkey[PATH_LEN], mlisten[128];
+        cand_routes[PATH_LEN], dcrt[PATH_LEN], dkey[PATH_LEN], mlisten[128],
+        certs[PATH_LEN], cand_certs[PATH_LEN];
     static char certs_dir[PATH_LEN];
     sigset_t mask;
 
@@ -915,6 +917,9 @@ static int run(struct controller *c)
              o->prefix);
     snprintf(cand_routes, sizeof(cand_routes),
              "%s/" CANDIDATE_DIR "/" ROUTES_FILE, o->prefix);
+    snprintf(certs, sizeof(certs), "%s/" CERTTABLE_FILE, o->prefix);
+    snprintf(cand_certs, sizeof(cand_certs),
+             "%s/" CANDIDATE_DIR "/" CERTTABLE_FILE, o->prefix);
     snprintf(dcrt, sizeof(dcrt), "%s/default.crt", o->prefix);
     snprintf(dkey, sizeof(dkey), "%s/default.key", o->prefix);
     if (selfsigned_write(dcrt, dkey, "portico-default", err, sizeof(err)) < 0)
@@ -966,6 +971,7 @@ static int run(struct controller *c)
             .prefix = o->prefix,
             .default_crt = dcrt,
             .default_key = dkey,
+            .certs_dir = o->certs_dir,
             .worker_processes = o->worker_processes,
             .worker_shutdown_timeout = o->worker_shutdown_timeout,
             .keepalive = KEEPALIVE,
@@ -988,8 +994,10 @@ static int run(struct controller *c)
         },
         .conf_path = conf,
         .routes_path = routes,
+        .certs_path = certs,
         .candidate_conf = cand_conf,
         .candidate_routes = cand_routes,
+        .candidate_certs = cand_certs,
         .debounce_ms = (int)o->debounce_ms,
         .max_wait_ms = RELOAD_MAX_WAIT_MS,
     };

@@ -187,6 +187,14 @@ void metrics_write(struct metrics *m, struct buf *out)
         prom_sample_u64(out, P "route_updates_total", l,
                         m->route_updates[r]);
     }
+    prom_family(out, P "certificate_updates_total", "counter",
+                "Certificate table swaps without a reload (certificates "
+                "added, rotated or removed) by result.");
+    for (int r = 0; r < RELOAD_RESULT_COUNT; r++) {
+        const char *l[] = {"result", result_names[r], NULL};
+        prom_sample_u64(out, P "certificate_updates_total", l,
+                        m->certificate_updates[r]);
+    }
     counter(out, P "reloads_skipped_total",
             "Renders identical to the served config and route table.",
             m->skipped);
@@ -217,10 +225,23 @@ void metrics_write(struct metrics *m, struct buf *out)
         const char *l[] = {"hash", m->routes_hash, NULL};
         prom_sample(out, P "routes_hash_info", l, 1);
     }
+    prom_family(out, P "certificates_hash_info", "gauge",
+                "The certificate table version every nginx worker uses "
+                "(hash label).");
+    {
+        const char *l[] = {"hash", m->certificates_hash, NULL};
+        prom_sample(out, P "certificates_hash_info", l, 1);
+    }
     gauge(out, P "config_bytes", "Size of the running nginx.conf.",
           (double)m->config_bytes);
     gauge(out, P "routes_bytes", "Size of the route table in use.",
           (double)m->routes_bytes);
+    gauge(out, P "certificates_bytes",
+          "Size of the certificate table in use.",
+          (double)m->certificates_bytes);
+    gauge(out, P "certificate_hosts",
+          "Hosts with their own certificate (certificate table lines).",
+          (double)m->certificate_hosts);
     gauge(out, P "servers", "Hosts served (route table sections).",
           (double)m->servers);
     gauge(out, P "upstreams", "nginx upstreams (Service ports).",

@@ -33,6 +33,8 @@ struct metrics {
     pthread_mutex_t lock;
     uint64_t reloads[RELOAD_RESULT_COUNT];
     uint64_t route_updates[RELOAD_RESULT_COUNT];  /* table swaps */
+    uint64_t certificate_updates[RELOAD_RESULT_COUNT]; /* of the
+                                                certificate table */
     uint64_t skipped;               /* renders identical to what is served */
     uint64_t exclusions;            /* Ingresses left out after nginx -t */
     uint64_t rejections;            /* validation failures (transitions) */
@@ -44,8 +46,10 @@ struct metrics {
     double last_route_update_seconds;   /* render to confirmed */
     char config_hash[32];
     char routes_hash[32];           /* the route table version served */
+    char certificates_hash[32];     /* the certificate table version */
     size_t ingresses[ING_STATE_COUNT];
     size_t servers, upstreams, config_bytes, routes_bytes;
+    size_t certificates_bytes, certificate_hosts;
     int ready;
     int leader;                     /* -1: no election (local mode) */
     char *kube_text;                /* from kube_client_write_metrics */

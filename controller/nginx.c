@@ -608,3 +608,8 @@ int nginx_probe_routes_version(int port, char *out, size_t outlen)
 {
     return probe_first_line(port, "/routes-version", out, outlen);
 }
+
+int nginx_probe_certificates_version(int port, char *out, size_t outlen)
+{
+    return probe_first_line(port, "/certificates-version", out, outlen);
+}

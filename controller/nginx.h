@@ -102,5 +102,7 @@ int nginx_probe_version(int port, char *out, size_t outlen);
 /* GET http://127.0.0.1:port/routes-version; 0 with its first line (the
  * route table version every worker uses, or "mixed") in out, or -1. */
 int nginx_probe_routes_version(int port, char *out, size_t outlen);
+/* The same for /certificates-version (docs/certificates.md). */
+int nginx_probe_certificates_version(int port, char *out, size_t outlen);
 
 #endif

@@ -13,6 +13,7 @@
 #include "log.h"
 #include "prom.h"
 #include "controller/authfiles.h"
+#include "controller/certtable.h"
 #include "controller/profiles.h"
 #include "controller/routes.h"
 #include "controller/validate.h"
@@ -28,7 +29,8 @@
 /* What a confirmation waits for. */
 enum change_kind {
     CHANGE_RELOAD,      /* nginx.conf (and maybe the table): SIGHUP/start */
-    CHANGE_ROUTES,      /* only the route table: renamed, no signal */
+    CHANGE_ROUTES,      /* only the tables (route, certificate): renamed,
+                           no signal */
     CHANGE_ADOPTED,     /* none: an adopted nginx already serves it */
 };
 
@@ -60,6 +62,11 @@ struct reloader {
     int have_conf;                          /* nginx.conf is a good config */
     char pending_hash[RENDER_HASH_LEN + 1]; /* awaiting confirmation */
     char pending_routes[ROUTES_VERSION_LEN + 1];
+    char served_certs[CERTTABLE_VERSION_LEN + 1];   /* the certificate */
+    char swapped_certs[CERTTABLE_VERSION_LEN + 1];  /* table, as the */
+    char pending_certs[CERTTABLE_VERSION_LEN + 1];  /* route table's */
+    size_t pending_certs_bytes, pending_certs_hosts;
+    int swap_routes, swap_certs;            /* CHANGE_ROUTES: which tables */
     enum change_kind pending_kind;
     uint64_t pending_started_ms, pending_deadline_ms;
     struct model pending_model;
@@ -268,7 +275,10 @@ static void record_result(struct reloader *r, enum change_kind kind,
 {
     pthread_mutex_lock(&r->metrics->lock);
     if (kind == CHANGE_ROUTES) {
-        r->metrics->route_updates[res]++;
+        if (r->swap_routes)
+            r->metrics->route_updates[res]++;
+        if (r->swap_certs)
+            r->metrics->certificate_updates[res]++;
     } else {
         r->metrics->reloads[res]++;
         r->metrics->last_reload_ok = res == RELOAD_OK;
@@ -339,23 +349,28 @@ static void start_confirm(struct reloader *r)
 }
 
 /* The Ingress that produced the line an nginx -t error points at, in
- * the candidate table or the candidate nginx.conf; OWNER_NONE if none. */
+ * a candidate table or the candidate nginx.conf; OWNER_NONE if none. */
 static size_t error_owner(const struct reloader *r, const char *nginx_out,
                           const struct render_result *conf,
-                          const struct routes_result *routes)
+                          const struct routes_result *routes,
+                          const struct certtable_result *certs)
 {
     size_t line = ownedtext_error_line(nginx_out, r->cfg.candidate_routes);
 
     if (line)
         return ownedtext_owner(&routes->t, line);
+    line = ownedtext_error_line(nginx_out, r->cfg.candidate_certs);
+    if (line)
+        return ownedtext_owner(&certs->t, line);
     line = ownedtext_error_line(nginx_out, r->cfg.candidate_conf);
     return line ? ownedtext_owner(&conf->t, line) : OWNER_NONE;
 }
 
-/* Renders both files of m; 0 or -1 (out of memory, logged). */
-static int render_both(struct reloader *r, const struct model *m,
-                       struct render_result *conf,
-                       struct routes_result *routes)
+/* Renders the files of m; 0 or -1 (out of memory, logged). */
+static int render_all(struct reloader *r, const struct model *m,
+                      struct render_result *conf,
+                      struct routes_result *routes,
+                      struct certtable_result *certs)
 {
     struct profiles p;
 
@@ -371,6 +386,11 @@ static int render_both(struct reloader *r, const struct model *m,
         goto oom;
     }
     profiles_free(&p);
+    if (certtable_render(m, certs) < 0) {
+        render_result_free(conf);
+        routes_result_free(routes);
+        goto oom;
+    }
     return 0;
 oom:
     log_error("reload: out of memory rendering");
@@ -379,8 +399,15 @@ oom:
 
 static int write_candidates(struct reloader *r,
                             const struct render_result *conf,
-                            const struct routes_result *routes)
+                            const struct routes_result *routes,
+                            const struct certtable_result *certs)
 {
+    if (write_file(r->cfg.candidate_certs, certs->t.text.data,
+                   certs->t.text.len) < 0) {
+        log_error("reload: cannot write %s: %s", r->cfg.candidate_certs,
+                  strerror(errno));
+        return -1;
+    }
     if (write_file(r->cfg.candidate_routes, routes->t.text.data,
                    routes->t.text.len) < 0) {
         log_error("reload: cannot write %s: %s", r->cfg.candidate_routes,
@@ -405,8 +432,8 @@ static void finish_unchanged(struct reloader *r, const struct model *m,
     pthread_mutex_lock(&r->metrics->lock);
     r->metrics->skipped++;
     pthread_mutex_unlock(&r->metrics->lock);
-    log_debug("reload: config %s and routes %s unchanged, nothing to do",
-              hash, r->served_routes);
+    log_debug("reload: config %s, routes %s and certificates %s unchanged, "
+              "nothing to do", hash, r->served_routes, r->served_certs);
 }
 
 static void reconcile(struct reloader *r)
@@ -414,6 +441,7 @@ static void reconcile(struct reloader *r)
     struct model m;
     struct render_result out;
     struct routes_result rt;
+    struct certtable_result ct;
     char nginx_out[NGINX_OUTPUT_MAX], reason[REASON_MAX];
     uint64_t started = evloop_clock_ms();
     uint64_t render_ms = 0, test_ms = 0, test_total_ms = 0;
@@ -437,7 +465,7 @@ static void reconcile(struct reloader *r)
             return;
         }
         prune_exclusions(r);
-        if (render_both(r, &m, &out, &rt) < 0) {
+        if (render_all(r, &m, &out, &rt, &ct) < 0) {
             model_free(&m);
             record_result(r, CHANGE_RELOAD, RELOAD_ERROR);
             return;
@@ -446,7 +474,9 @@ static void reconcile(struct reloader *r)
          * unconfirmed reload or swap is tried again. */
         int conf_served = r->have_conf && nginx_running(r->nginx) &&
                           strcmp(out.hash, r->served_hash) == 0;
-        if (conf_served && strcmp(rt.version, r->served_routes) == 0 &&
+        r->swap_routes = strcmp(rt.version, r->served_routes) != 0;
+        r->swap_certs = strcmp(ct.version, r->served_certs) != 0;
+        if (conf_served && !r->swap_routes && !r->swap_certs &&
             r->adopted) {
             /* The adopted nginx serves exactly this: confirm it and
              * publish, without a reload. */
@@ -456,18 +486,20 @@ static void reconcile(struct reloader *r)
             update_vault_hosts(r, &m);
             kind = CHANGE_ADOPTED;
             log_info("nginx: the adopted master serves config %s with "
-                     "routes %s: nothing to reload", out.hash, rt.version);
+                     "routes %s and certificates %s: nothing to reload",
+                     out.hash, rt.version, ct.version);
             goto pending;
         }
-        if (conf_served && strcmp(rt.version, r->served_routes) == 0) {
+        if (conf_served && !r->swap_routes && !r->swap_certs) {
             finish_unchanged(r, &m, out.hash);
             render_result_free(&out);
             routes_result_free(&rt);
+            certtable_result_free(&ct);
             model_free(&m);
             return;
         }
         kind = conf_served ? CHANGE_ROUTES : CHANGE_RELOAD;
-        if (write_candidates(r, &out, &rt) < 0) {
+        if (write_candidates(r, &out, &rt, &ct) < 0) {
             record_result(r, kind, RELOAD_ERROR);
             goto drop;
         }
@@ -485,7 +517,7 @@ static void reconcile(struct reloader *r)
             record_result(r, kind, RELOAD_ERROR);
             goto drop;
         }
-        size_t owner = error_owner(r, nginx_out, &out, &rt);
+        size_t owner = error_owner(r, nginx_out, &out, &rt, &ct);
         record_result(r, kind, RELOAD_INVALID);
         if (owner == OWNER_NONE || attempt >= RELOAD_MAX_EXCLUSIONS) {
             log_error("reload: nginx -t refused the config (%s); keeping the "
@@ -500,13 +532,24 @@ static void reconcile(struct reloader *r)
         pthread_mutex_unlock(&r->metrics->lock);
         render_result_free(&out);
         routes_result_free(&rt);
+        certtable_result_free(&ct);
         model_free(&m);
     }
     report(r, &m);
     record_states(r, &m);
     update_vault_hosts(r, &m);
-    /* The table first: the nginx.conf renamed next refers to it. */
-    if (rename(r->cfg.candidate_routes, r->cfg.routes_path) < 0) {
+    /* The tables first: the nginx.conf renamed next refers to them. A
+     * swap renames only a table that changed (workers parse a new file). */
+    if ((kind != CHANGE_ROUTES || r->swap_certs) &&
+        rename(r->cfg.candidate_certs, r->cfg.certs_path) < 0) {
+        log_error("reload: cannot install %s: %s", r->cfg.certs_path,
+                  strerror(errno));
+        record_result(r, kind, RELOAD_ERROR);
+        goto drop;
+    }
+    memcpy(r->swapped_certs, ct.version, sizeof(r->swapped_certs));
+    if ((kind != CHANGE_ROUTES || r->swap_routes) &&
+        rename(r->cfg.candidate_routes, r->cfg.routes_path) < 0) {
         log_error("reload: cannot install %s: %s", r->cfg.routes_path,
                   strerror(errno));
         record_result(r, kind, RELOAD_ERROR);
@@ -514,10 +557,18 @@ static void reconcile(struct reloader *r)
     }
     memcpy(r->swapped_routes, rt.version, sizeof(r->swapped_routes));
     if (kind == CHANGE_ROUTES) {
-        log_info("routes: table %s (%zu bytes, %zu hosts, %zu ingresses) "
-                 "swapped in, no reload; render %llu ms, nginx -t %llu ms",
-                 rt.version, rt.t.text.len, m.nservers, m.ning,
-                 (unsigned long long)render_ms, (unsigned long long)test_ms);
+        if (r->swap_routes)
+            log_info("routes: table %s (%zu bytes, %zu hosts, %zu "
+                     "ingresses) swapped in, no reload; render %llu ms, "
+                     "nginx -t %llu ms", rt.version, rt.t.text.len,
+                     m.nservers, m.ning, (unsigned long long)render_ms,
+                     (unsigned long long)test_ms);
+        if (r->swap_certs)
+            log_info("certificates: table %s (%zu bytes, %zu hosts) swapped "
+                     "in, no reload; render %llu ms, nginx -t %llu ms",
+                     ct.version, ct.t.text.len, ct.nhosts,
+                     (unsigned long long)render_ms,
+                     (unsigned long long)test_ms);
     } else {
         if (rename(r->cfg.candidate_conf, r->cfg.conf_path) < 0) {
             log_error("reload: cannot install %s: %s", r->cfg.conf_path,
@@ -538,16 +589,19 @@ static void reconcile(struct reloader *r)
             goto drop;
         }
         log_info("reload: config %s (%zu bytes, %zu upstreams), routes %s "
-                 "(%zu bytes, %zu hosts, %zu ingresses) sent to nginx; "
-                 "render %llu ms, nginx -t %llu ms",
+                 "(%zu bytes, %zu hosts, %zu ingresses), certificates %s "
+                 "(%zu hosts) sent to nginx; render %llu ms, nginx -t %llu ms",
                  out.hash, out.t.text.len, m.nups, rt.version,
-                 rt.t.text.len, m.nservers, m.ning,
+                 rt.t.text.len, m.nservers, m.ning, ct.version, ct.nhosts,
                  (unsigned long long)render_ms, (unsigned long long)test_ms);
     }
 pending:
     r->adopted = 0;
     memcpy(r->pending_hash, out.hash, sizeof(r->pending_hash));
     memcpy(r->pending_routes, rt.version, sizeof(r->pending_routes));
+    memcpy(r->pending_certs, ct.version, sizeof(r->pending_certs));
+    r->pending_certs_bytes = ct.t.text.len;
+    r->pending_certs_hosts = ct.nhosts;
     r->pending_kind = kind;
     r->pending_model = m;
     r->pending = 1;
@@ -556,11 +610,13 @@ pending:
     r->pending_routes_bytes = rt.t.text.len;
     render_result_free(&out);
     routes_result_free(&rt);
+    certtable_result_free(&ct);
     start_confirm(r);
     return;
 drop:
     render_result_free(&out);
     routes_result_free(&rt);
+    certtable_result_free(&ct);
     model_free(&m);
 }
 
@@ -578,12 +634,16 @@ static void confirmed(struct reloader *r)
     at = (double)now.tv_sec + (double)now.tv_nsec / 1e9;
     memcpy(r->served_hash, r->pending_hash, sizeof(r->served_hash));
     memcpy(r->served_routes, r->pending_routes, sizeof(r->served_routes));
+    memcpy(r->served_certs, r->pending_certs, sizeof(r->served_certs));
     r->restart_delay_ms = RELOAD_RESTART_MIN_MS;
     pthread_mutex_lock(&r->metrics->lock);
     if (r->pending_kind == CHANGE_ADOPTED) {
         /* neither a reload nor a swap */
     } else if (r->pending_kind == CHANGE_ROUTES) {
-        r->metrics->route_updates[RELOAD_OK]++;
+        if (r->swap_routes)
+            r->metrics->route_updates[RELOAD_OK]++;
+        if (r->swap_certs)
+            r->metrics->certificate_updates[RELOAD_OK]++;
         r->metrics->last_route_update_ts = at;
         r->metrics->last_route_update_seconds = took;
     } else {
@@ -596,6 +656,10 @@ static void confirmed(struct reloader *r)
              r->served_hash);
     snprintf(r->metrics->routes_hash, sizeof(r->metrics->routes_hash), "%s",
              r->served_routes);
+    snprintf(r->metrics->certificates_hash,
+             sizeof(r->metrics->certificates_hash), "%s", r->served_certs);
+    r->metrics->certificates_bytes = r->pending_certs_bytes;
+    r->metrics->certificate_hosts = r->pending_certs_hosts;
     r->metrics->servers = m->nservers;
     r->metrics->upstreams = m->nups;
     r->metrics->config_bytes = r->pending_bytes;
@@ -603,11 +667,13 @@ static void confirmed(struct reloader *r)
     r->metrics->ready = 1;
     pthread_mutex_unlock(&r->metrics->lock);
     if (r->pending_kind == CHANGE_ROUTES)
-        log_info("routes: every nginx worker uses table %s (%.3f s)",
-                 r->served_routes, took);
+        log_info("%s: every nginx worker uses routes %s and certificates %s "
+                 "(%.3f s)", r->swap_routes ? "routes" : "certificates",
+                 r->served_routes, r->served_certs, took);
     else
-        log_info("reload: nginx serves config %s with routes %s (%.3f s)",
-                 r->served_hash, r->served_routes, took);
+        log_info("reload: nginx serves config %s with routes %s and "
+                 "certificates %s (%.3f s)", r->served_hash, r->served_routes,
+                 r->served_certs, took);
 
     /* Expiry of the Secret certificates nginx now serves, per host. */
     struct buf certs_text;
@@ -680,6 +746,16 @@ static int routes_served(struct reloader *r)
            strcmp(version, r->pending_routes) == 0;
 }
 
+/* Every worker uses the pending certificate table. */
+static int certs_served(struct reloader *r)
+{
+    char version[VERSION_MAX];
+
+    return nginx_probe_certificates_version(r->cfg.render.status_port,
+                                            version, sizeof(version)) == 0 &&
+           strcmp(version, r->pending_certs) == 0;
+}
+
 /* The new workers answer with the pending nginx.conf hash. */
 static int config_served(struct reloader *r)
 {
@@ -698,12 +774,12 @@ static void on_confirm(struct evloop *loop, struct ev_timer *t, void *arg)
     if (!r->pending)
         return;
     if (r->pending_kind == CHANGE_ROUTES)
-        done = routes_served(r);
+        done = routes_served(r) && certs_served(r);
     else if (r->pending_kind == CHANGE_ADOPTED)
-        done = config_served(r) && routes_served(r);
+        done = config_served(r) && routes_served(r) && certs_served(r);
     else
         done = config_served(r) && !old_workers_accepting(r) &&
-               routes_served(r);
+               routes_served(r) && certs_served(r);
     if (done) {
         confirmed(r);
         finish_pending(r);
@@ -711,11 +787,13 @@ static void on_confirm(struct evloop *loop, struct ev_timer *t, void *arg)
     }
     if (evloop_clock_ms() >= r->pending_deadline_ms) {
         if (r->pending_kind == CHANGE_ROUTES)
-            log_error("routes: nginx workers did not load table %s within "
-                      "%d ms", r->pending_routes, r->cfg.confirm_timeout_ms);
+            log_error("routes: nginx workers did not load routes %s and "
+                      "certificates %s within %d ms", r->pending_routes,
+                      r->pending_certs, r->cfg.confirm_timeout_ms);
         else
             log_error("reload: nginx did not serve config %s with routes %s "
-                      "within %d ms", r->pending_hash, r->pending_routes,
+                      "and certificates %s within %d ms", r->pending_hash,
+                      r->pending_routes, r->pending_certs,
                       r->cfg.confirm_timeout_ms);
         record_result(r, r->pending_kind, RELOAD_UNCONFIRMED);
         finish_pending(r);
@@ -766,6 +844,8 @@ static void on_restart(struct evloop *loop, struct ev_timer *t, void *arg)
             memcpy(r->pending_hash, r->swapped_hash, sizeof(r->pending_hash));
             memcpy(r->pending_routes, r->swapped_routes,
                    sizeof(r->pending_routes));
+            memcpy(r->pending_certs, r->swapped_certs,
+                   sizeof(r->pending_certs));
             r->pending_kind = CHANGE_RELOAD;
             r->nold = 0;
             r->pending = 1;
@@ -799,7 +879,7 @@ void reloader_on_sigchld(struct reloader *r)
  * is neither reloaded nor swapped. */
 static void adopt_served(struct reloader *r)
 {
-    char conf[VERSION_MAX], routes[VERSION_MAX];
+    char conf[VERSION_MAX], routes[VERSION_MAX], certs[VERSION_MAX];
 
     for (int i = 0; i < ADOPT_PROBE_TRIES; i++) {
         if (nginx_probe_version(r->cfg.render.status_port, conf,
@@ -812,10 +892,19 @@ static void adopt_served(struct reloader *r)
             memcpy(r->swapped_hash, conf, sizeof(r->swapped_hash));
             memcpy(r->served_routes, routes, sizeof(r->served_routes));
             memcpy(r->swapped_routes, routes, sizeof(r->swapped_routes));
+            /* An nginx.conf without the certificate table (an older
+             * controller's) differs from ours anyway: a reload. */
+            if (nginx_probe_certificates_version(r->cfg.render.status_port,
+                                                 certs, sizeof(certs)) == 0 &&
+                strlen(certs) <= CERTTABLE_VERSION_LEN) {
+                memcpy(r->served_certs, certs, sizeof(r->served_certs));
+                memcpy(r->swapped_certs, certs, sizeof(r->swapped_certs));
+            }
             r->have_conf = 1;
             r->adopted = 1;
-            log_info("nginx: master %d serves config %s with routes %s",
-                     (int)nginx_pid(r->nginx), conf, routes);
+            log_info("nginx: master %d serves config %s with routes %s and "
+                     "certificates %s", (int)nginx_pid(r->nginx), conf,
+                     routes, r->served_certs[0] ? r->served_certs : "-");
             return;
         }
         struct timespec ts = {0, ADOPT_PROBE_WAIT_MS * 1000000L};

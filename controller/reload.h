@@ -3,21 +3,24 @@
  *
  * A store change arms a debounce timer (bursts coalesce: the timer waits
  * for DEBOUNCE of quiet, at most MAX_WAIT after the first change). Then:
- * build the model, render nginx.conf and the route table (routes.h); if
- * both equal what nginx serves, stop there. Otherwise write both into the
- * candidate folder (nginx.conf there is byte-identical to the live one it
- * would become and loads its own candidate table), `nginx -t` it; on
- * failure map the error line, in whichever file, back to the Ingress that
- * produced it, leave that Ingress out (until it changes) and try again,
- * so one bad resource cannot block the others; an error in shared config
- * keeps the running config. On success:
- * - only the table changed: rename the candidate table over the live one
+ * build the model, render nginx.conf, the route table (routes.h) and the
+ * certificate table (certtable.h); if all equal what nginx serves, stop
+ * there. Otherwise write them into the candidate folder (nginx.conf there
+ * is byte-identical to the live one it would become and loads its own
+ * candidate tables), `nginx -t` it; on failure map the error line, in
+ * whichever file, back to the Ingress that produced it, leave that Ingress
+ * out (until it changes) and try again, so one bad resource cannot block
+ * the others; an error in shared config keeps the running config. On
+ * success:
+ * - only tables changed (routes, or certificates added, rotated or
+ *   removed): rename each changed candidate table over the live one
  *   (atomic); the workers load it within their poll interval, no reload;
- *   poll /routes-version until every worker uses the new version;
- * - nginx.conf changed: rename the table, then nginx.conf, start nginx or
+ *   poll /routes-version and /certificates-version until every worker
+ *   uses the new versions;
+ * - nginx.conf changed: rename the tables, then nginx.conf, start nginx or
  *   SIGHUP it, and poll /config-version until the new workers answer with
  *   the new hash, no old worker accepts connections any more and every
- *   worker uses the new table.
+ *   worker uses the new tables.
  * Only then is the change "served" (metrics, readiness, status
  * publishing).
  *
@@ -50,8 +53,11 @@ struct reloader_config {
     struct model_opts model;        /* tls and excluded are set inside */
     const char *conf_path;          /* live nginx.conf */
     const char *routes_path;        /* live table, next to it (ROUTES_FILE) */
+    const char *certs_path;         /* live certificate table, next to it
+                                       (CERTTABLE_FILE) */
     const char *candidate_conf;     /* in the candidate folder, on the same */
     const char *candidate_routes;   /* filesystem (rename is atomic) */
+    const char *candidate_certs;
     int debounce_ms;
     int max_wait_ms;
     int confirm_timeout_ms;

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "controller/certtable.h"
 #include "controller/routes.h"
 #include "controller/validate.h"
 
@@ -57,43 +58,6 @@ static void routing_locations(struct ownedtext *t, const struct model *m,
         profiles_render_location(t, m, p, i, DISPATCH_UPSTREAM);
 }
 
-/* server_name for a host: exact, or a one-label regex for "*.x.y" (nginx's
- * own "*.x.y" would cover any number of labels). */
-static void server_name(struct ownedtext *t, const struct model_server *sv)
-{
-    if (!sv->wildcard) {
-        ownedtext_quoted(t, sv->owner, "    server_name ", sv->host, ";\n");
-        return;
-    }
-    /* The host is validated ([a-z0-9.-]); dots become [.] so no escape
-     * character is needed. */
-    size_t from = t->text.len;
-    buf_puts(&t->text, "    server_name \"~^[^.]+");
-    for (const char *c = sv->host + 1; *c; c++) {
-        if (*c == '.')
-            buf_puts(&t->text, "[.]");
-        else
-            buf_append(&t->text, c, 1);
-    }
-    buf_puts(&t->text, "$\";\n");
-    ownedtext_track(t, from, sv->owner);
-}
-
-/* A host with its own certificate: a server block for SNI; routing still
- * comes from the table. */
-static void tls_server(struct ownedtext *t, const struct model *m,
-                       const struct profiles *p, const struct render_opts *o,
-                       const struct model_server *sv)
-{
-    ownedtext_printf(t, sv->owner, "server {\n");
-    listen_lines(t, o, "");
-    server_name(t, sv);
-    ownedtext_quoted(t, sv->owner, "    ssl_certificate ", sv->crt, ";\n");
-    ownedtext_quoted(t, sv->owner, "    ssl_certificate_key ", sv->key, ";\n");
-    routing_locations(t, m, p);
-    ownedtext_printf(t, sv->owner, "}\n");
-}
-
 static void default_server(struct ownedtext *t, const struct model *m,
                            const struct profiles *p,
                            const struct render_opts *o)
@@ -101,13 +65,13 @@ static void default_server(struct ownedtext *t, const struct model *m,
     ownedtext_printf(t, OWNER_NONE, "server {\n");
     listen_lines(t, o, " default_server");
     ownedtext_printf(t, OWNER_NONE, "    server_name _;\n");
-    /* Only here, not at http level: a server with certificates gets its
-     * own SSL context (about 0.6 ms of nginx -t each); hosts without one
-     * are served here with this context. */
+    /* The default certificate; every host's own comes from the
+     * certificate table, per handshake by SNI (certtable.h). */
     ownedtext_printf(t, OWNER_NONE, "    ssl_certificate \"%s\";\n",
                      o->default_crt);
     ownedtext_printf(t, OWNER_NONE, "    ssl_certificate_key \"%s\";\n",
                      o->default_key);
+    ownedtext_printf(t, OWNER_NONE, "    portico_certificate_by_sni;\n");
     routing_locations(t, m, p);
     ownedtext_printf(t, OWNER_NONE, "}\n");
 }
@@ -142,17 +106,6 @@ static void upstreams(struct ownedtext *t, const struct model *m,
     }
 }
 
-static size_t names_hash_size(const struct model *m)
-{
-    size_t n = SERVER_NAMES_HASH_MIN, tls = 0;
-
-    for (size_t i = 0; i < m->nservers; i++)
-        tls += m->servers[i].crt != NULL;
-    while (n < tls * 2)
-        n *= 2;
-    return n;
-}
-
 static void http_settings(struct ownedtext *t, const struct model *m,
                           const struct render_opts *o, const char *config)
 {
@@ -168,8 +121,8 @@ static void http_settings(struct ownedtext *t, const struct model *m,
     for (size_t i = 0; i < sizeof(temp) / sizeof(temp[0]); i++)
         ownedtext_printf(t, N, "%s_temp_path \"%s/tmp/%s\";\n", temp[i],
                          o->prefix, temp[i]);
-    ownedtext_printf(t, N, "server_names_hash_max_size %zu;\n",
-                     names_hash_size(m));
+    ownedtext_printf(t, N, "server_names_hash_max_size %d;\n",
+                     SERVER_NAMES_HASH_MIN);
     ownedtext_printf(t, N, "server_names_hash_bucket_size %d;\n",
                      SERVER_NAMES_BUCKET_SIZE);
     {
@@ -199,6 +152,21 @@ static void http_settings(struct ownedtext *t, const struct model *m,
     /* config=: the token of the tables made for this file (routes.h). */
     ownedtext_printf(t, N, "portico_routes %s config=%s;\n", ROUTES_FILE,
                      config);
+    /* The same for the certificate table; the files it names are in the
+     * certificates folder (without one: next to the table). */
+    if (o->certs_dir) {
+        struct buf dir;
+        buf_init(&dir);
+        buf_printf(&dir, "dir=%s", o->certs_dir);
+        ownedtext_quoted(t, N, "portico_certificates " CERTTABLE_FILE " ",
+                         buf_failed(&dir) ? "" : dir.data, ";\n");
+        if (buf_failed(&dir))
+            t->failed = 1;
+        buf_free(&dir);
+    } else {
+        ownedtext_printf(t, N, "portico_certificates %s;\n", CERTTABLE_FILE);
+    }
+
 }
 
 static void status_server(struct ownedtext *t, const struct render_opts *o,
@@ -213,6 +181,8 @@ static void status_server(struct ownedtext *t, const struct render_opts *o,
                            "upstream_resolve_status; }\n");
     ownedtext_printf(t, N, "    location = /routes-version { "
                            "portico_routes_status; }\n");
+    ownedtext_printf(t, N, "    location = /certificates-version { "
+                           "portico_certificates_status; }\n");
     ownedtext_printf(t, N, "    location = /config-version { default_type "
                            "text/plain; return 200 \"%s\\n\"; }\n", hash);
     ownedtext_printf(t, N, "    location / { return 404; }\n}\n");
@@ -256,9 +226,6 @@ int render_config(const struct model *m, const struct profiles *p,
     http_settings(t, m, o, config);
     upstreams(t, m, o);
     default_server(t, m, p, o);
-    for (size_t i = 0; i < m->nservers; i++)
-        if (m->servers[i].crt)
-            tls_server(t, m, p, o, &m->servers[i]);
     hash_text(&t->text, out->hash);
     status_server(t, o, out->hash);
     ownedtext_printf(t, N, "}\n");

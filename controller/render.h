@@ -3,12 +3,14 @@
  * model gives the same bytes (everything in it is already sorted), and
  * the config hash is computed over those bytes.
  *
- * Routing is not in nginx.conf but in the route table (routes.h), which
- * nginx loads without a reload (docs/routes.md). nginx.conf holds what
- * nginx itself must know: the upstreams (one per Service port), the
- * default server, one server per host with a certificate (SNI), each
- * routing every request with `portico_route` and holding one named
- * location per option profile (profiles.h), and the status server.
+ * Routing is not in nginx.conf but in the route table (routes.h), nor are
+ * the hosts' certificates (certtable.h, docs/certificates.md): nginx loads
+ * both tables without a reload. nginx.conf holds what nginx itself must
+ * know: the upstreams (one per Service port), the default server (for
+ * every host: the default certificate and `portico_certificate_by_sni`,
+ * which takes each handshake's certificate from the table), routing every
+ * request with `portico_route` and holding one named location per option
+ * profile (profiles.h), and the status server.
  * `portico_routes routes config=TOKEN;` names the route tables made for
  * it (routes_config_token(), routes.h).
  * Shared proxy settings live at http level. Every value that came from a
@@ -40,6 +42,7 @@ struct render_opts {
     int status_port;                /* 127.0.0.1 only */
     const char *prefix;             /* state dir: pid, temp paths */
     const char *default_crt, *default_key;
+    const char *certs_dir;          /* the pairs of the certificate table */
     const char *worker_processes;   /* "auto" */
     const char *worker_shutdown_timeout;    /* "40s"; NULL: the default */
     int keepalive;                  /* idle upstream connections */

@@ -4,7 +4,9 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +18,7 @@
 #include "log.h"
 #include "controller/base64.h"
 #include "controller/object.h"
+#include "controller/digest.h"
 #include "vault/tlspair.h"
 
 #define FILE_MODE      0600
@@ -25,6 +28,9 @@
 #define VAULT_PREFIX   "vault-"
 #define PATH_MAX_LEN   4096
 #define VAULT_PAIR_MAX_BYTES (1 << 20)
+/* nginx's worker user when its master runs as root without a `user`
+ * directive (Debian's build: NGX_USER). */
+#define NGINX_WORKER_USER    "nobody"
 
 /* Validation result for one Secret content. */
 struct cached {
@@ -41,6 +47,9 @@ struct cached {
 struct tlsfiles {
     const struct store *store;
     char *dir;
+    int chown_files;            /* running as root: files go to the */
+    uid_t worker_uid;           /* nginx worker user, who reads them */
+    gid_t worker_gid;
     struct json_object *index;      /* "ns/name" -> int index */
     struct cached *cache;
     size_t ncache, capcache;
@@ -64,6 +73,27 @@ struct tlsfiles *tlsfiles_new(const struct store *store, const char *dir,
         return NULL;
     }
     t->store = store;
+    if (geteuid() == 0) {
+        /* The workers read the files (the certificate table), and run as
+         * NGINX_WORKER_USER when the master runs as root. */
+        struct passwd *pw = getpwnam(NGINX_WORKER_USER);
+        if (!pw) {
+            snprintf(err, errlen, "running as root, but there is no user "
+                     "%s for the nginx workers to read %s as",
+                     NGINX_WORKER_USER, dir);
+            tlsfiles_free(t);
+            return NULL;
+        }
+        t->chown_files = 1;
+        t->worker_uid = pw->pw_uid;
+        t->worker_gid = pw->pw_gid;
+        if (chown(dir, t->worker_uid, t->worker_gid) < 0) {
+            snprintf(err, errlen, "cannot give %s to user %s: %s", dir,
+                     NGINX_WORKER_USER, strerror(errno));
+            tlsfiles_free(t);
+            return NULL;
+        }
+    }
     return t;
 }
 
@@ -103,28 +133,10 @@ void tlsfiles_set_vault(struct tlsfiles *t, struct certs_snapshot *snap)
     t->vault = snap;
 }
 
-static void hex_sha256(const char *a, size_t alen, const char *b, size_t blen,
-                       char out[STEM_HEX + 1])
-{
-    unsigned char md[EVP_MAX_MD_SIZE];
-    unsigned int mdlen = 0;
-    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-
-    if (ctx) {
-        EVP_DigestInit_ex(ctx, EVP_sha256(), NULL);
-        EVP_DigestUpdate(ctx, a, alen);
-        EVP_DigestUpdate(ctx, b, blen);
-        EVP_DigestFinal_ex(ctx, md, &mdlen);
-        EVP_MD_CTX_free(ctx);
-    }
-    for (size_t i = 0; i < STEM_HEX / 2 && i < mdlen; i++)
-        snprintf(out + 2 * i, 3, "%02x", md[i]);
-    out[STEM_HEX] = '\0';
-}
-
 /* Writes a validated pair as content-addressed files PREFIX<sha>.crt|key
- * (a changed pair gets new names, so the rendered config changes and nginx
- * reloads; an unchanged one is not written again) and sets c's paths. */
+ * (a changed pair gets new names, so the certificate table changes; an
+ * unchanged one is not written again) and sets c's paths. Running as
+ * root, the files belong to the nginx worker user (mode 0600). */
 static int write_pair(struct tlsfiles *t, const char *prefix, const char *crt,
                       size_t crtlen, const char *key, size_t keylen,
                       struct cached *c, char *err, size_t errlen)
@@ -135,7 +147,7 @@ static int write_pair(struct tlsfiles *t, const char *prefix, const char *crt,
     const char *data[2] = {crt, key};
     size_t len[2] = {crtlen, keylen};
 
-    hex_sha256(crt, crtlen, key, keylen, stem);
+    digest_hex(crt, crtlen, key, keylen, stem, STEM_HEX);
     for (int i = 0; i < 2; i++) {
         snprintf(name, sizeof(name), "%s%s.%s", prefix, stem, ext[i]);
         snprintf(path, sizeof(path), "%s/%s", t->dir, name);
@@ -146,6 +158,14 @@ static int write_pair(struct tlsfiles *t, const char *prefix, const char *crt,
             if (!paths[i] && errno == ENOMEM)
                 snprintf(err, errlen, "out of memory");
             free(paths[0]);
+            return -1;
+        }
+        if (t->chown_files &&
+            chown(path, t->worker_uid, t->worker_gid) < 0) {
+            snprintf(err, errlen, "cannot give %.300s to user %s: %s", path,
+                     NGINX_WORKER_USER, strerror(errno));
+            free(paths[0]);
+            free(paths[1]);
             return -1;
         }
     }
@@ -187,11 +207,16 @@ static void load_secret(struct tlsfiles *t, struct json_object *secret,
         c->err = strdup("tls.crt or tls.key is not valid base64");
         goto out;
     }
-    if (tlspair_validate(crt, crtlen, key, keylen, NULL, time(NULL), &info,
-                         err, sizeof(err)) != TLSPAIR_OK) {
+    /* Dates are a warning, as in ingress-nginx: an expired certificate
+     * tells clients more than the default one would. */
+    if (tlspair_validate_dates_apart(crt, crtlen, key, keylen, NULL,
+                                     time(NULL), &info, err, sizeof(err))
+        != TLSPAIR_OK) {
         c->err = strdup(err);
         goto out;
     }
+    if (info.dates != TLSPAIR_OK)
+        log_warn("tls: Secret %s: %s; served anyway", c->key, info.dates_msg);
     if (write_pair(t, SECRET_PREFIX, crt, crtlen, key, keylen, c, err,
                    sizeof(err)) < 0) {
         c->err = strdup(err);
@@ -358,8 +383,9 @@ static void load_vault(struct tlsfiles *t, const struct certs_host_state *h,
     if (!crt || !key || !id) {
         log_warn("vault pair of %s: cannot read %s: %s", h->host,
                  !crt ? h->crt_path : h->key_path, strerror(errno));
-    } else if (tlspair_validate(crt, crtlen, key, keylen, NULL, time(NULL),
-                                &info, err, sizeof(err)) != TLSPAIR_OK) {
+    } else if (tlspair_validate_dates_apart(crt, crtlen, key, keylen, NULL,
+                                            time(NULL), &info, err,
+                                            sizeof(err)) != TLSPAIR_OK) {
         log_warn("vault pair of %s: %s (keeping the previous pair)", h->host,
                  err);
     } else if (!(sans = strdup(info.sans)) ||
@@ -367,6 +393,9 @@ static void load_vault(struct tlsfiles *t, const struct certs_host_state *h,
                           sizeof(err)) < 0) {
         log_warn("vault pair of %s: %s", h->host, sans ? err : "no memory");
     } else {
+        if (info.dates != TLSPAIR_OK)
+            log_warn("vault pair of %s: %s; served anyway", h->host,
+                     info.dates_msg);
         free(c->data_id);
         free(c->sans);
         c->data_id = id;

@@ -3,11 +3,16 @@
  * (validated exactly like Vault pairs, vault/tlspair.h) written into the
  * certificates folder, and the Vault pipeline's pairs looked up per host.
  *
- * Secret pairs are content-addressed: <dir>/secret-<sha256 prefix>.crt and
- * .key (0600), so a rotated Secret changes nginx.conf and triggers exactly
- * one reload, and an unchanged one never rewrites files. Validation
- * results are cached per Secret content, so 10k Secrets are not re-parsed
- * on every render.
+ * Pairs are content-addressed: <dir>/STEM.crt and <dir>/STEM.key (0600),
+ * STEM = secret-<sha256 prefix> (Secrets) or vault-<sha256 prefix> (copies
+ * of the Vault pipeline's pairs), so a rotated certificate is a new STEM in
+ * the certificate table (certtable.h; nginx swaps it in without a reload)
+ * and an unchanged one never rewrites files. The nginx workers read them:
+ * running as root, the folder and files belong to nginx's worker user.
+ * Validation results are cached per Secret content, so 10k Secrets are not
+ * re-parsed on every render. A pair is refused for any failure of
+ * vault/tlspair.h except its dates: an expired (or not yet valid)
+ * certificate is served with a warning, as ingress-nginx does.
  */
 #ifndef PORTICO_CONTROLLER_TLSFILES_H
 #define PORTICO_CONTROLLER_TLSFILES_H

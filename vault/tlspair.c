@@ -277,11 +277,13 @@ static enum tlspair_err check_time(X509 *x, time_t now)
     return TLSPAIR_OK;
 }
 
-enum tlspair_err tlspair_validate(const char *crt_pem, size_t crt_len,
-                                  const char *key_pem, size_t key_len,
-                                  const char *host, time_t now,
-                                  struct tlspair_info *info_out,
-                                  char *err, size_t errlen)
+/* dates_fail: a certificate outside its validity period fails the pair;
+ * else it is only recorded in info->dates and info->dates_msg. */
+static enum tlspair_err validate(const char *crt_pem, size_t crt_len,
+                                 const char *key_pem, size_t key_len,
+                                 const char *host, time_t now,
+                                 int dates_fail, struct tlspair_info *info_out,
+                                 char *err, size_t errlen)
 {
     X509 *chain[TLSPAIR_MAX_CHAIN];
     struct tlspair_info local, *info = info_out ? info_out : &local;
@@ -319,15 +321,20 @@ enum tlspair_err tlspair_validate(const char *crt_pem, size_t crt_len,
                   info->subject);
         goto out;
     }
-    for (int i = 0; i < n; i++) {
+    for (int i = 0; i < n && info->dates == TLSPAIR_OK; i++) {
         enum tlspair_err t = check_time(chain[i], now);
         if (t != TLSPAIR_OK) {
             char subj[256];
             name_oneline(X509_get_subject_name(chain[i]), subj, sizeof(subj));
-            rc = fail(t, err, errlen, "%s certificate %d (%s) is %s",
-                      i == 0 ? "leaf" : "chain", i, subj,
-                      t == TLSPAIR_ERR_EXPIRED ? "expired" : "not yet valid");
-            goto out;
+            info->dates = t;
+            snprintf(info->dates_msg, sizeof(info->dates_msg),
+                     "%s certificate %d (%.200s) is %s",
+                     i == 0 ? "leaf" : "chain", i, subj,
+                     t == TLSPAIR_ERR_EXPIRED ? "expired" : "not yet valid");
+            if (dates_fail) {
+                rc = fail(t, err, errlen, "%s", info->dates_msg);
+                goto out;
+            }
         }
     }
     for (int i = 0; i + 1 < n; i++) {
@@ -352,4 +359,26 @@ out:
         X509_free(chain[i]);
     ERR_clear_error();
     return rc;
+}
+
+enum tlspair_err tlspair_validate(const char *crt_pem, size_t crt_len,
+                                  const char *key_pem, size_t key_len,
+                                  const char *host, time_t now,
+                                  struct tlspair_info *info,
+                                  char *err, size_t errlen)
+{
+    return validate(crt_pem, crt_len, key_pem, key_len, host, now, 1, info,
+                    err, errlen);
+}
+
+enum tlspair_err tlspair_validate_dates_apart(const char *crt_pem,
+                                              size_t crt_len,
+                                              const char *key_pem,
+                                              size_t key_len,
+                                              const char *host, time_t now,
+                                              struct tlspair_info *info,
+                                              char *err, size_t errlen)
+{
+    return validate(crt_pem, crt_len, key_pem, key_len, host, now, 0, info,
+                    err, errlen);
 }

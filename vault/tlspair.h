@@ -57,6 +57,9 @@ struct tlspair_info {
     time_t not_before;
     time_t not_after;
     int chain_len;              /* certificates in crt */
+    enum tlspair_err dates;     /* TLSPAIR_OK, or the first certificate's
+                                   TLSPAIR_ERR_EXPIRED/_NOT_YET_VALID */
+    char dates_msg[320];        /* its message, "" if none */
 };
 
 /* Validates the pair; returns TLSPAIR_OK or the first failure found, with
@@ -66,6 +69,19 @@ enum tlspair_err tlspair_validate(const char *crt_pem, size_t crt_len,
                                   const char *host, time_t now,
                                   struct tlspair_info *info,
                                   char *err, size_t errlen);
+
+/* The same checks, except that a certificate outside its validity period
+ * does not fail the pair: it is reported in info->dates and
+ * info->dates_msg (info must not be NULL). The controller serves such
+ * Secret pairs with a warning, as ingress-nginx does; every other failure
+ * refuses the pair. */
+enum tlspair_err tlspair_validate_dates_apart(const char *crt_pem,
+                                              size_t crt_len,
+                                              const char *key_pem,
+                                              size_t key_len,
+                                              const char *host, time_t now,
+                                              struct tlspair_info *info,
+                                              char *err, size_t errlen);
 
 /* 1 if the SAN dNSName pattern covers host under the rules above. */
 int tlspair_host_matches(const char *pattern, const char *host);

@@ -590,6 +590,7 @@ def test_invalid_secret_is_not_used_and_the_host_stays_on_http(ctl):
         ("/", "Prefix", "alpha", ctl.ports["alpha"])])],
         tls=[{"hosts": ["bad-tls.test"], "secretName": "bad-tls"}]))
     ctl.wait_served("bad-tls.test", "/", "alpha")   # no redirect
+    assert "bad-tls.test" not in ctl.certificates()
     assert "secret-" not in ctl.nginx_conf()
 
 
@@ -879,12 +880,20 @@ def test_changing_an_ssl_ingress_rereads_its_vault_certificate_at_once(
 
     c.write("rot", rot({"ssl": "true"}))
     eventually(lambda: same(served_cert(), first.cert_pem), timeout=15)
+    c.settled()
+    reloads = c.metric("portico_controller_reloads_total", result="success")
     fake_vault.kv_put("ssl/rot.test", {"crt": second.cert_pem,
                                         "key": second.key_pem})
     time.sleep(1)
     assert same(served_cert(), first.cert_pem)  # no refresh by itself
     c.write("rot", rot({"ssl": "true", "team": "web"}))
     eventually(lambda: same(served_cert(), second.cert_pem), timeout=10)
+    # a certificate table swap, not a reload
+    c.settled()
+    assert c.metric("portico_controller_reloads_total",
+                    result="success") == reloads
+    assert c.metric("portico_controller_certificate_updates_total",
+                    result="success") >= 1
 
 
 def test_make_run_script_serves_the_examples_and_stops_cleanly(tmp_path):

@@ -89,20 +89,28 @@ class ControllerUnderTest:
         """The live route table (PREFIX/routes)."""
         return (self.prefix / "routes").read_text()
 
+    def certificates(self):
+        """The live certificate table (PREFIX/certificates)."""
+        return (self.prefix / "certificates").read_text()
+
     def files_served(self):
         """(config hash, table version) when the controller reports nginx
-        serving exactly the nginx.conf and the route table now in the
-        prefix (every worker on both, no old worker accepting); else
-        None."""
+        serving exactly the nginx.conf, the route table and the
+        certificate table now in the prefix (every worker on all three, no
+        old worker accepting); else None."""
         conf = re.search(r'/config-version .*return 200 "([0-9a-f]+)',
                          self.nginx_conf())
         table = re.match(r"portico-routes 1\nversion ([0-9a-z]+)\n",
                          self.routes())
-        if not conf or not table:
+        certs = re.match(r"portico-certificates 1\nversion ([0-9a-z]+)\n",
+                         self.certificates())
+        if not conf or not table or not certs:
             return None
         text = self.metrics()
         if (f'config_hash_info{{hash="{conf.group(1)}"}} 1' in text and
-                f'routes_hash_info{{hash="{table.group(1)}"}} 1' in text):
+                f'routes_hash_info{{hash="{table.group(1)}"}} 1' in text and
+                f'certificates_hash_info{{hash="{certs.group(1)}"}} 1'
+                in text):
             return conf.group(1), table.group(1)
         return None
 

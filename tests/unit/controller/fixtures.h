@@ -26,6 +26,7 @@ static const struct render_opts TEST_RENDER_OPTS = {
     .prefix = "/p",
     .default_crt = "/p/d.crt",
     .default_key = "/p/d.key",
+    .certs_dir = "/c",
     .worker_processes = "1",
     .keepalive = 32,
     .error_log = "stderr",

@@ -1,20 +1,20 @@
-/* Unit tests for controller/model and controller/render: Ingress selection
- * by class, the spec's path rules as model locations, Service port
- * resolution, conflicts decided by age, rejection of one bad Ingress
- * without affecting the others; nginx.conf with one-label wildcard server
- * names for TLS hosts, option profiles as named locations traced to their
- * Ingress, and byte-identical rendering whatever the input order. (The
- * route table: test_routes.c.) */
+/* Unit tests for controller/model, controller/render and
+ * controller/certtable: Ingress selection by class, the spec's path rules
+ * as model locations, Service port resolution, conflicts decided by age,
+ * rejection of one bad Ingress without affecting the others; TLS hosts as
+ * certificate table lines (no server block of their own), option profiles
+ * as named locations traced to their Ingress, and byte-identical
+ * rendering whatever the input order. (The route table: test_routes.c.) */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
-#include <regex.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "controller/certtable.h"
 #include "controller/manifest.h"
 #include "controller/model.h"
 #include "controller/profiles.h"
@@ -449,36 +449,55 @@ static char *tls_ingress(const char *name, const char *host)
     return s;
 }
 
-static void tls_wildcard_server_name_matches_exactly_one_label(void **state)
+/* The pair of host h: /c/tls-NAME.crt with the key of another stem. */
+static int split_secret(void *ctx, const char *ns, const char *name,
+                        const char *host, char **crt, char **key, char *err,
+                        size_t errlen)
+{
+    if (asprintf(crt, "/c/%s.crt", name) < 0 ||
+        asprintf(key, "/c/other-%s.key", name) < 0)
+        abort();
+    return 0;
+}
+
+static void certificate_table_names_each_host_with_its_pair(void **state)
 {
     char *w = tls_ingress("w", "*.foo.com");
-    struct store *s = store_of(w, NULL, NULL);
+    char *a = tls_ingress("a", "secure.test");
+    char *b = ingress("b", "2026-01-01T00:00:00Z", "plain.test", "/x",
+                      "Prefix", "web");
+    struct store *s = store_of(w, a, b);
     struct model m;
-    struct render_result r;
-    regex_t re;
-    char pattern[256];
+    struct certtable_result c;
+    char want[256];
 
     assert_int_equal(model_build(&m, s, &OPTS_TLS), 0);
-    assert_int_equal(render(&m, &r), 0);
-    const char *line = strstr(r.t.text.data, "server_name \"~");
-    assert_non_null(line);
-    assert_non_null(strstr(line, "ssl_certificate \"/c/tls-w.crt\";"));
-    /* Pull the regex out of: server_name "~REGEX"; */
-    const char *start = line + strlen("server_name \"~");
-    size_t n = strcspn(start, "\"");
-    memcpy(pattern, start, n);
-    pattern[n] = '\0';
-    assert_int_equal(regcomp(&re, pattern, REG_EXTENDED | REG_NOSUB), 0);
-    assert_int_equal(regexec(&re, "bar.foo.com", 0, NULL, 0), 0);
-    assert_int_not_equal(regexec(&re, "baz.bar.foo.com", 0, NULL, 0), 0);
-    assert_int_not_equal(regexec(&re, "foo.com", 0, NULL, 0), 0);
-    assert_int_not_equal(regexec(&re, "barXfoo.com", 0, NULL, 0), 0);
-    assert_int_not_equal(regexec(&re, "bar.foo.com.evil", 0, NULL, 0), 0);
-    regfree(&re);
-    render_result_free(&r);
+    assert_int_equal(certtable_render(&m, &c), 0);
+    /* hosts in the model's order; the stem is the files' name */
+    snprintf(want, sizeof(want), "portico-certificates 1\nversion %s\n"
+             "host *.foo.com tls-w\nhost secure.test tls-a\n", c.version);
+    assert_string_equal(c.t.text.data, want);
+    assert_int_equal(c.nhosts, 2);
+    assert_int_equal(strlen(c.version), CERTTABLE_VERSION_LEN);
+    /* every line names the Ingress that made it (nginx -t errors) */
+    assert_int_equal(ownedtext_owner(&c.t, 1), OWNER_NONE);
+    assert_string_equal(m.ings[ownedtext_owner(&c.t, 4)].name, "a");
+    certtable_result_free(&c);
+    model_free(&m);
+
+    /* a pair whose files are not DIR/STEM.crt and .key is left out */
+    struct model_opts split = OPTS_TLS;
+    split.tls.secret = split_secret;
+    assert_int_equal(model_build(&m, s, &split), 0);
+    assert_int_equal(certtable_render(&m, &c), 0);
+    assert_int_equal(c.nhosts, 0);
+    assert_null(strstr(c.t.text.data, "host "));
+    certtable_result_free(&c);
     model_free(&m);
     store_free(s);
     free(w);
+    free(a);
+    free(b);
 }
 
 static size_t count(const char *hay, const char *needle)
@@ -490,7 +509,7 @@ static size_t count(const char *hay, const char *needle)
     return n;
 }
 
-static void only_hosts_with_a_certificate_get_a_server_block(void **state)
+static void tls_hosts_get_no_server_block_of_their_own(void **state)
 {
     char *a = tls_ingress("a", "secure.test");
     char *b = ingress("b", "2026-01-01T00:00:00Z", "plain.test", "/x",
@@ -502,14 +521,22 @@ static void only_hosts_with_a_certificate_get_a_server_block(void **state)
     assert_int_equal(model_build(&m, s, &OPTS_TLS), 0);
     assert_int_equal(render(&m, &r), 0);
     const char *t = r.t.text.data;
-    assert_non_null(strstr(t, "server_name \"secure.test\";"));
+    assert_null(strstr(t, "secure.test"));
+    assert_null(strstr(t, "tls-a"));
     assert_null(strstr(t, "plain.test"));
     assert_null(strstr(t, "/x"));
-    /* the default server, the TLS host and the status server */
-    assert_int_equal(count(t, "server {"), 3);
-    /* both routing servers route through the table */
+    /* the default server and the status server */
+    assert_int_equal(count(t, "server {"), 2);
     assert_int_equal(count(t, "location / { portico_route; proxy_pass "
-                              "http://portico_dispatch; }"), 2);
+                              "http://portico_dispatch; }"), 1);
+    /* the default server takes each host's certificate from the table */
+    assert_non_null(strstr(t, "    ssl_certificate \"/p/d.crt\";\n"
+                              "    ssl_certificate_key \"/p/d.key\";\n"
+                              "    portico_certificate_by_sni;\n"));
+    assert_non_null(strstr(t, "portico_certificates certificates "
+                              "\"dir=/c\";\n"));
+    assert_non_null(strstr(t, "location = /certificates-version { "
+                              "portico_certificates_status; }"));
     assert_non_null(strstr(t, "upstream portico_dispatch { portico_dispatch; }"));
     assert_non_null(strstr(t, "portico_routes routes config="));
     assert_non_null(strstr(t, "location = /routes-version { "
@@ -539,13 +566,22 @@ static void render_is_byte_identical_whatever_the_input_order(void **state)
     assert_int_equal(r1.t.text.len, r2.t.text.len);
     assert_memory_equal(r1.t.text.data, r2.t.text.data, r1.t.text.len);
     assert_string_equal(r1.hash, r2.hash);
-    /* And a change nginx must know (a TLS host less) gives a new hash. */
+    struct certtable_result c1, c2;
+    assert_int_equal(certtable_render(&m1, &c1), 0);
+    assert_int_equal(certtable_render(&m2, &c2), 0);
+    assert_string_equal(c1.t.text.data, c2.t.text.data);
+    certtable_result_free(&c2);
+    /* A TLS host less: the same nginx.conf, another certificate table. */
     store_remove(s2, RK_INGRESS, "ns", "c");
     model_free(&m2);
     render_result_free(&r2);
     assert_int_equal(model_build(&m2, s2, &OPTS_TLS), 0);
     assert_int_equal(render(&m2, &r2), 0);
-    assert_string_not_equal(r1.hash, r2.hash);
+    assert_int_equal(certtable_render(&m2, &c2), 0);
+    assert_string_equal(r1.hash, r2.hash);
+    assert_string_not_equal(c1.version, c2.version);
+    certtable_result_free(&c1);
+    certtable_result_free(&c2);
     render_result_free(&r1);
     render_result_free(&r2);
     model_free(&m1);
@@ -753,8 +789,8 @@ int main(void)
         cmocka_unit_test(one_invalid_ingress_is_rejected_and_others_served),
         cmocka_unit_test(ingress_class_selection_follows_the_spec),
         cmocka_unit_test(service_ports_resolve_by_name_headless_and_external),
-        cmocka_unit_test(tls_wildcard_server_name_matches_exactly_one_label),
-        cmocka_unit_test(only_hosts_with_a_certificate_get_a_server_block),
+        cmocka_unit_test(certificate_table_names_each_host_with_its_pair),
+        cmocka_unit_test(tls_hosts_get_no_server_block_of_their_own),
         cmocka_unit_test(render_is_byte_identical_whatever_the_input_order),
         cmocka_unit_test(a_path_change_leaves_nginx_conf_unchanged),
         cmocka_unit_test(profile_lines_are_traced_to_their_oldest_ingress),

@@ -296,6 +296,56 @@ static void test_expired_intermediate_is_rejected(void **state)
     drop(&ca);
 }
 
+/* The controller's check for Secrets (as ingress-nginx): dates are
+ * reported, not failed; every other check still fails the pair. */
+static void test_dates_apart_reports_expiry_and_still_checks_the_rest(
+    void **state)
+{
+    struct issued ca = make(NULL, "Test CA", NULL, -30 * DAY, 365 * DAY, 1);
+    struct issued old = make(&ca, "a.example.com", "DNS:a.example.com",
+                             -20 * DAY, -DAY, 0);
+    struct issued future = make(&ca, "a.example.com", "DNS:a.example.com",
+                                DAY, 30 * DAY, 0);
+    struct issued other = make(&ca, "a.example.com", "DNS:a.example.com",
+                               -DAY, 30 * DAY, 0);
+    struct tlspair_info info;
+    char err[256];
+
+    (void)state;
+    assert_int_equal(tlspair_validate_dates_apart(
+                         old.cert_pem, strlen(old.cert_pem), old.key_pem,
+                         strlen(old.key_pem), "a.example.com", time(NULL),
+                         &info, err, sizeof(err)), TLSPAIR_OK);
+    assert_int_equal(info.dates, TLSPAIR_ERR_EXPIRED);
+    assert_non_null(strstr(info.dates_msg, "leaf certificate 0"));
+    assert_non_null(strstr(info.dates_msg, "is expired"));
+    assert_int_equal(tlspair_validate_dates_apart(
+                         future.cert_pem, strlen(future.cert_pem),
+                         future.key_pem, strlen(future.key_pem), NULL,
+                         time(NULL), &info, err, sizeof(err)), TLSPAIR_OK);
+    assert_int_equal(info.dates, TLSPAIR_ERR_NOT_YET_VALID);
+    /* an expired pair with the wrong key, or for another host: refused */
+    assert_int_equal(tlspair_validate_dates_apart(
+                         old.cert_pem, strlen(old.cert_pem), other.key_pem,
+                         strlen(other.key_pem), NULL, time(NULL), &info, err,
+                         sizeof(err)), TLSPAIR_ERR_KEY_MISMATCH);
+    assert_int_equal(tlspair_validate_dates_apart(
+                         old.cert_pem, strlen(old.cert_pem), old.key_pem,
+                         strlen(old.key_pem), "b.example.com", time(NULL),
+                         &info, err, sizeof(err)), TLSPAIR_ERR_HOST_MISMATCH);
+    /* a valid pair has no date problem */
+    assert_int_equal(tlspair_validate_dates_apart(
+                         other.cert_pem, strlen(other.cert_pem),
+                         other.key_pem, strlen(other.key_pem), NULL,
+                         time(NULL), &info, err, sizeof(err)), TLSPAIR_OK);
+    assert_int_equal(info.dates, TLSPAIR_OK);
+    assert_string_equal(info.dates_msg, "");
+    drop(&old);
+    drop(&future);
+    drop(&other);
+    drop(&ca);
+}
+
 static void test_chain_in_issuing_order_is_accepted(void **state)
 {
     struct issued ca = make(NULL, "Test CA", NULL, -DAY, 365 * DAY, 1);
@@ -444,6 +494,7 @@ int main(void)
         cmocka_unit_test(test_key_of_another_certificate_is_rejected),
         cmocka_unit_test(test_expired_and_not_yet_valid_are_rejected),
         cmocka_unit_test(test_expired_intermediate_is_rejected),
+        cmocka_unit_test(test_dates_apart_reports_expiry_and_still_checks_the_rest),
         cmocka_unit_test(test_chain_in_issuing_order_is_accepted),
         cmocka_unit_test(test_chain_out_of_order_is_rejected),
         cmocka_unit_test(test_garbage_pem_is_rejected),
