@@ -570,3 +570,53 @@ def test_master_process_off_keeps_watching_the_table_after_a_reload(
     cn.write({}, version="v99")
     time.sleep(0.5)
     assert "version v99" not in cn.nginx.error_log()
+
+
+# --- mutated tables -----------------------------------------------------------
+
+GOOD_TABLE = (b"portico-certificates 1\nversion v1\n"
+              b"host a.example.com sa\nhost *.example.com sw\n"
+              b"host b.example.com sa\n")
+
+
+def _good_pairs(cn):
+    cn.pair(["a.example.com", "b.example.com"], "sa")
+    cn.pair(["*.example.com"], "sw")
+
+
+def test_mutated_tables_never_crash_nginx_t(cert_nginx):
+    from test_module_routes import _mutate
+    import random
+    rng = random.Random(20261205)
+    cn = cert_nginx(start=False)
+    _good_pairs(cn)
+    outcomes = {0: 0, 1: 0}
+    for i in range(120):
+        data = GOOD_TABLE if i == 0 else _mutate(rng, GOOD_TABLE)
+        write_routes(cn.table_path, data)
+        res = cn.nginx.test_config()
+        assert res.returncode in (0, 1), (res.returncode, data, res.stdout)
+        outcomes[res.returncode] += 1
+        if res.returncode == 1:
+            assert f" in {cn.table_path}:" in res.stdout, (data, res.stdout)
+    assert outcomes[0] >= 1 and outcomes[1] >= 70, outcomes
+
+
+def test_mutated_tables_at_runtime_keep_the_good_one_serving(cert_nginx):
+    from test_module_routes import _mutate
+    import random
+    rng = random.Random(5)
+    cn = cert_nginx(workers=2, interval="10ms")
+    _good_pairs(cn)
+    version = cn.swap({"a.example.com": "sa", "*.example.com": "sw"})
+    pids = sorted(cn.nginx.worker_pids())
+    for _ in range(60):
+        write_routes(cn.table_path, _mutate(rng, GOOD_TABLE))
+        time.sleep(0.03)
+        # whatever the table became, handshakes succeed
+        assert cn.cn("a.example.com") in ("sa", "sw", DEFAULT_CN)
+    version = cn.swap({"a.example.com": "sa", "*.example.com": "sw"})
+    assert certificates_version(cn.sport)[0] == version
+    assert cn.cn("a.example.com") == "sa" and cn.cn("x.example.com") == "sw"
+    assert sorted(cn.nginx.worker_pids()) == pids
+    assert "[alert]" not in cn.nginx.error_log()
