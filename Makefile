@@ -47,7 +47,7 @@ NGX_MODULE := $(BUILD)/ngx_http_upstream_resolve_module.so
 
 .PHONY: all deps test unit unit-asan fuzz fuzz-smoke integration run clean \
         image pod-test \
-        bench-dns bench-module bench-module-start bench-controller check-leftovers
+        bench-dns bench-module bench-module-start bench-tls bench-controller check-leftovers
 
 all: $(PROGRAMS) $(NGX_MODULE) unit-bins
 
@@ -178,6 +178,9 @@ bench-module: $(NGX_MODULE)
 
 bench-module-start: $(PROGRAMS) $(NGX_MODULE)
 	bench/bench-module-start
+
+bench-tls: $(NGX_MODULE)
+	bench/bench-tls
 
 bench-controller: $(PROGRAMS) $(NGX_MODULE)
 	bench/bench-controller

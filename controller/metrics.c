@@ -170,31 +170,29 @@ static void gauge(struct buf *out, const char *name, const char *help,
     prom_sample(out, name, NULL, v);
 }
 
+/* A counter family with one sample per enum reload_result. */
+static void by_result(struct buf *out, const char *name, const char *help,
+                      const uint64_t counts[RELOAD_RESULT_COUNT])
+{
+    prom_family(out, name, "counter", help);
+    for (int r = 0; r < RELOAD_RESULT_COUNT; r++) {
+        const char *l[] = {"result", result_names[r], NULL};
+        prom_sample_u64(out, name, l, counts[r]);
+    }
+}
+
 void metrics_write(struct metrics *m, struct buf *out)
 {
     pthread_mutex_lock(&m->lock);
-    prom_family(out, P "reloads_total", "counter",
-                "nginx config reload attempts by result.");
-    for (int r = 0; r < RELOAD_RESULT_COUNT; r++) {
-        const char *l[] = {"result", result_names[r], NULL};
-        prom_sample_u64(out, P "reloads_total", l, m->reloads[r]);
-    }
-    prom_family(out, P "route_updates_total", "counter",
-                "Route table swaps without a reload (only the table "
-                "changed) by result.");
-    for (int r = 0; r < RELOAD_RESULT_COUNT; r++) {
-        const char *l[] = {"result", result_names[r], NULL};
-        prom_sample_u64(out, P "route_updates_total", l,
-                        m->route_updates[r]);
-    }
-    prom_family(out, P "certificate_updates_total", "counter",
-                "Certificate table swaps without a reload (certificates "
-                "added, rotated or removed) by result.");
-    for (int r = 0; r < RELOAD_RESULT_COUNT; r++) {
-        const char *l[] = {"result", result_names[r], NULL};
-        prom_sample_u64(out, P "certificate_updates_total", l,
-                        m->certificate_updates[r]);
-    }
+    by_result(out, P "reloads_total",
+              "nginx config reload attempts by result.", m->reloads);
+    by_result(out, P "route_updates_total",
+              "Route table swaps without a reload (only the table "
+              "changed) by result.", m->route_updates);
+    by_result(out, P "certificate_updates_total",
+              "Certificate table swaps without a reload (certificates "
+              "added, rotated or removed) by result.",
+              m->certificate_updates);
     counter(out, P "reloads_skipped_total",
             "Renders identical to the served config and route table.",
             m->skipped);

@@ -423,6 +423,15 @@ static int write_candidates(struct reloader *r,
     return 0;
 }
 
+/* Renames a candidate over its live file (atomic); 0, or -1 (logged). */
+static int install(const char *candidate, const char *live)
+{
+    if (rename(candidate, live) == 0)
+        return 0;
+    log_error("reload: cannot install %s: %s", live, strerror(errno));
+    return -1;
+}
+
 static void finish_unchanged(struct reloader *r, const struct model *m,
                              const char *hash)
 {
@@ -540,21 +549,14 @@ static void reconcile(struct reloader *r)
     update_vault_hosts(r, &m);
     /* The tables first: the nginx.conf renamed next refers to them. A
      * swap renames only a table that changed (workers parse a new file). */
-    if ((kind != CHANGE_ROUTES || r->swap_certs) &&
-        rename(r->cfg.candidate_certs, r->cfg.certs_path) < 0) {
-        log_error("reload: cannot install %s: %s", r->cfg.certs_path,
-                  strerror(errno));
+    if (((kind != CHANGE_ROUTES || r->swap_certs) &&
+         install(r->cfg.candidate_certs, r->cfg.certs_path) < 0) ||
+        ((kind != CHANGE_ROUTES || r->swap_routes) &&
+         install(r->cfg.candidate_routes, r->cfg.routes_path) < 0)) {
         record_result(r, kind, RELOAD_ERROR);
         goto drop;
     }
     memcpy(r->swapped_certs, ct.version, sizeof(r->swapped_certs));
-    if ((kind != CHANGE_ROUTES || r->swap_routes) &&
-        rename(r->cfg.candidate_routes, r->cfg.routes_path) < 0) {
-        log_error("reload: cannot install %s: %s", r->cfg.routes_path,
-                  strerror(errno));
-        record_result(r, kind, RELOAD_ERROR);
-        goto drop;
-    }
     memcpy(r->swapped_routes, rt.version, sizeof(r->swapped_routes));
     if (kind == CHANGE_ROUTES) {
         if (r->swap_routes)

@@ -42,7 +42,8 @@ struct render_opts {
     int status_port;                /* 127.0.0.1 only */
     const char *prefix;             /* state dir: pid, temp paths */
     const char *default_crt, *default_key;
-    const char *certs_dir;          /* the pairs of the certificate table */
+    const char *certs_dir;          /* the pairs of the certificate table
+                                       (NULL: the table's folder) */
     const char *worker_processes;   /* "auto" */
     const char *worker_shutdown_timeout;    /* "40s"; NULL: the default */
     int keepalive;                  /* idle upstream connections */
