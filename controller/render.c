@@ -166,7 +166,6 @@ static void http_settings(struct ownedtext *t, const struct model *m,
     } else {
         ownedtext_printf(t, N, "portico_certificates %s;\n", CERTTABLE_FILE);
     }
-
 }
 
 static void status_server(struct ownedtext *t, const struct render_opts *o,
