@@ -1,11 +1,11 @@
 /* authfiles.c - basic authentication password files from Secrets (see
  * authfiles.h). */
 #include "controller/authfiles.h"
+#include "controller/nginx.h"
 
 #include <dirent.h>
 #include <errno.h>
 #include <openssl/evp.h>
-#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -53,14 +53,13 @@ struct authfiles *authfiles_new(const struct store *store, const char *dir,
     if (geteuid() == 0) {
         /* nginx started by root runs its workers as its default user;
          * they open the file on every request. */
-        struct passwd *pw = getpwnam(AUTHFILES_WORKER_USER);
-        if (!pw) {
+        gid_t group;
+        if (nginx_worker_user(&a->owner, &group) < 0) {
             snprintf(err, errlen, "user %s (nginx's workers) not found",
-                     AUTHFILES_WORKER_USER);
+                     NGINX_WORKER_USER);
             authfiles_free(a);
             return NULL;
         }
-        a->owner = pw->pw_uid;
         chmod(dir, DIR_MODE);
     }
     return a;

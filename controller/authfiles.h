@@ -25,7 +25,6 @@
 #include "controller/model.h"
 #include "controller/store.h"
 
-#define AUTHFILES_WORKER_USER  "nobody"     /* nginx's default worker user */
 
 struct authfiles;
 

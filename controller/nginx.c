@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -597,6 +598,17 @@ static int probe_first_line(int port, const char *path, char *out,
 out:
     close(fd);
     return rc;
+}
+
+int nginx_worker_user(uid_t *uid, gid_t *gid)
+{
+    struct passwd *pw = getpwnam(NGINX_WORKER_USER);
+
+    if (!pw)
+        return -1;
+    *uid = pw->pw_uid;
+    *gid = pw->pw_gid;
+    return 0;
 }
 
 int nginx_probe_version(int port, char *out, size_t outlen)

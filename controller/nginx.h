@@ -96,6 +96,14 @@ size_t nginx_workers(const struct nginx *n, pid_t *pids, size_t max);
  * yet "shutting down"), else 0. */
 int nginx_worker_accepting(pid_t pid);
 
+/* The user nginx's workers run as when its master runs as root without a
+ * `user` directive (the controller's nginx.conf has none): Debian's
+ * build default, NGINX_WORKER_USER. Files the workers read themselves (the
+ * certificate pairs, the auth files) belong to it when we run as root.
+ * 0 with its uid and gid, or -1 (no such user). */
+#define NGINX_WORKER_USER "nobody"
+int nginx_worker_user(uid_t *uid, gid_t *gid);
+
 /* GET http://127.0.0.1:port/config-version; 0 with the trimmed body in
  * out, or -1. Blocks at most NGINX_PROBE_TIMEOUT_MS. */
 int nginx_probe_version(int port, char *out, size_t outlen);

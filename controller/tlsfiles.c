@@ -6,7 +6,6 @@
 #include <errno.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
-#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +18,7 @@
 #include "controller/base64.h"
 #include "controller/object.h"
 #include "controller/digest.h"
+#include "controller/nginx.h"
 #include "vault/tlspair.h"
 
 #define FILE_MODE      0600
@@ -28,9 +28,6 @@
 #define VAULT_PREFIX   "vault-"
 #define PATH_MAX_LEN   4096
 #define VAULT_PAIR_MAX_BYTES (1 << 20)
-/* nginx's worker user when its master runs as root without a `user`
- * directive (Debian's build: NGX_USER). */
-#define NGINX_WORKER_USER    "nobody"
 
 /* Validation result for one Secret content. */
 struct cached {
@@ -76,8 +73,7 @@ struct tlsfiles *tlsfiles_new(const struct store *store, const char *dir,
     if (geteuid() == 0) {
         /* The workers read the files (the certificate table), and run as
          * NGINX_WORKER_USER when the master runs as root. */
-        struct passwd *pw = getpwnam(NGINX_WORKER_USER);
-        if (!pw) {
+        if (nginx_worker_user(&t->worker_uid, &t->worker_gid) < 0) {
             snprintf(err, errlen, "running as root, but there is no user "
                      "%s for the nginx workers to read %s as",
                      NGINX_WORKER_USER, dir);
@@ -85,8 +81,6 @@ struct tlsfiles *tlsfiles_new(const struct store *store, const char *dir,
             return NULL;
         }
         t->chown_files = 1;
-        t->worker_uid = pw->pw_uid;
-        t->worker_gid = pw->pw_gid;
         if (chown(dir, t->worker_uid, t->worker_gid) < 0) {
             snprintf(err, errlen, "cannot give %s to user %s: %s", dir,
                      NGINX_WORKER_USER, strerror(errno));
