@@ -1,0 +1,80 @@
+/* libFuzzer target: arbitrary annotations through the annotation layer.
+ * The input is "KEY\nVALUE\n" pairs (keys get one of our prefixes by the
+ * first byte); ann_read runs with both operator settings, then the
+ * refusal and notice texts are built. Must never crash, leak or hang, and
+ * no value it accepts may carry a byte that means something to nginx
+ * (quotes, backslash, '$', ';', braces, '#', control bytes). */
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <json-c/json.h>
+
+#include "controller/annotations.h"
+
+#define PAIRS_MAX 32
+
+static const char *const prefixes[] = {"portico.io/",
+                                       "nginx.ingress.kubernetes.io/",
+                                       "ingress.example.com/", ""};
+
+static void check_values(const struct ann_result *r)
+{
+    for (size_t i = 0; i < r->nvalues; i++)
+        for (const unsigned char *c = (const unsigned char *)r->values[i].value;
+             *c; c++)
+            if (*c < 0x20 || *c == 0x7f || strchr("\"\\$;{}#", *c))
+                abort();
+}
+
+static void run(struct json_object *ann, const struct ann_config *cfg)
+{
+    struct ann_result r;
+    char text[ANN_REASON_MAX];
+
+    if (ann_read(cfg, ann, 1, &r) < 0)
+        return;
+    check_values(&r);
+    ann_refusal(&r, text, sizeof(text));
+    ann_notice(&r, text, sizeof(text));
+    for (size_t i = 0; i < ann_table_len; i++)
+        if (ann_table[i].state == ANN_SUPPORTED)
+            (void)ann_get(&r, ann_table[i].id);
+    ann_result_free(&r);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    struct json_object *ann = json_object_new_object();
+    const char *p = (const char *)data, *end = p + size;
+    char key[512];
+    const struct ann_config plain = {0};
+    const struct ann_config custom = {.nginx_prefix = "ingress.example.com",
+                                      .allow_unenforced_access = 1};
+    const struct ann_config off = {.nginx_prefix_off = 1};
+
+    for (int n = 0; ann && p < end && n < PAIRS_MAX; n++) {
+        const char *nl = memchr(p, '\n', (size_t)(end - p));
+        const char *k = p;
+        size_t klen = nl ? (size_t)(nl - p) : (size_t)(end - p);
+        const char *v = nl ? nl + 1 : end;
+        const char *vnl = v < end ? memchr(v, '\n', (size_t)(end - v)) : NULL;
+        size_t vlen = vnl ? (size_t)(vnl - v) : (size_t)(end - v);
+        unsigned pick = klen ? (unsigned char)k[0] % 4 : 0;
+        if (klen) {
+            k++;
+            klen--;
+        }
+        snprintf(key, sizeof(key), "%s%.*s", prefixes[pick],
+                 (int)(klen > 400 ? 400 : klen), k);
+        json_object_object_add(ann, key,
+                               json_object_new_string_len(v, (int)vlen));
+        p = vnl ? vnl + 1 : end;
+    }
+    run(ann, &plain);
+    run(ann, &custom);
+    run(ann, &off);
+    json_object_put(ann);
+    return 0;
+}
