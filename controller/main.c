@@ -77,6 +77,7 @@ struct opts {
     enum role role;
     long drain_ms, shutdown_timeout_ms;
     const char *worker_shutdown_timeout;
+    const char *nginx_config;
     const char *source;
     const char *kubeconfig;
     const char *watch_namespace;
@@ -136,6 +137,7 @@ struct controller {
     struct certs_pipeline *certs;
     struct metrics metrics;
     struct httpd *httpd;
+    struct nginx_globals globals;
     struct ev_timer *metrics_timer, *shutdown_timer;
     int sigfd;
     int stopping;
@@ -253,6 +255,14 @@ static const struct flag controller_flags[] = {
      "nginx's worker_shutdown_timeout: how long\n"
      "requests in flight may finish after the\n"
      "graceful stop or a reload (default 40s)"},
+    {"nginx-config", required_argument, "DIR", flag_set_str,
+     OPT(nginx_config), "nginx globals, one file per key (the chart's\n"
+     "ConfigMap): worker-processes, keep-alive,\n"
+     "keep-alive-requests, client-header-timeout,\n"
+     "client-body-timeout, proxy-connect-timeout,\n"
+     "proxy-read-timeout, proxy-send-timeout,\n"
+     "proxy-body-size, log-format-upstream; read at\n"
+     "start, a bad value or unknown key refused"},
     {"nginx-binary", required_argument, "PATH", flag_set_str,
      OPT(nginx_binary), "(default /usr/sbin/nginx)"},
     {"nginx-prefix", required_argument, "DIR", flag_set_str, OPT(prefix),
@@ -907,6 +917,10 @@ static int run(struct controller *c)
 
     if (make_dirs(o, err, sizeof(err)) < 0)
         goto fail;
+    if (globals_load(o->nginx_config, &c->globals, err, sizeof(err)) < 0) {
+        log_error("--nginx-config: %s", err);
+        return 1;
+    }
     if (!o->certs_dir) {
         snprintf(certs_dir, sizeof(certs_dir), "%s/certs", o->prefix);
         o->certs_dir = certs_dir;
@@ -984,6 +998,7 @@ static int run(struct controller *c)
                 .real_ip_from = o->real_ip_from.data,
                 .proxy_protocol = o->use_proxy_protocol,
             },
+            .globals = &c->globals,
         },
         .model = {
             .controller_class = o->controller_class,
@@ -1077,6 +1092,7 @@ static void cleanup(struct controller *c)
     if (c->loop)
         evloop_free(c->loop);
     metrics_destroy(&c->metrics);
+    globals_free(&c->globals);
     vault_config_free(&c->o->vault);
     buf_free(&c->o->real_ip_from);
 }

@@ -115,9 +115,26 @@ static void http_settings(struct ownedtext *t, const struct model *m,
 
     ownedtext_printf(t, N, "http {\n");
     ownedtext_printf(t, N, "default_type application/octet-stream;\n");
-    ownedtext_printf(t, N, "access_log off;\nserver_tokens off;\n");
+    const struct nginx_globals *g = o->globals;
+    static const struct nginx_globals none;
+    if (!g)
+        g = &none;
+    {
+        size_t from = t->text.len;
+        globals_render_http(g, &t->text);
+        ownedtext_track(t, from, N);
+    }
+    ownedtext_printf(t, N, "server_tokens off;\n");
     ownedtext_printf(t, N, "sendfile on;\ntcp_nodelay on;\n"
-                           "keepalive_timeout 75s;\n");
+                           "keepalive_timeout %s;\nkeepalive_requests %s;\n",
+                     globals_or(g->keep_alive, "75s"),
+                     globals_or(g->keep_alive_requests, "1000"));
+    if (g->client_header_timeout)
+        ownedtext_printf(t, N, "client_header_timeout %s;\n",
+                         g->client_header_timeout);
+    if (g->client_body_timeout)
+        ownedtext_printf(t, N, "client_body_timeout %s;\n",
+                         g->client_body_timeout);
     for (size_t i = 0; i < sizeof(temp) / sizeof(temp[0]); i++)
         ownedtext_printf(t, N, "%s_temp_path \"%s/tmp/%s\";\n", temp[i],
                          o->prefix, temp[i]);
@@ -136,14 +153,18 @@ static void http_settings(struct ownedtext *t, const struct model *m,
     }
     ownedtext_printf(t, N, "ssl_protocols TLSv1.2 TLSv1.3;\n");
     ownedtext_printf(t, N, "ssl_session_cache shared:portico_ssl:10m;\n");
-    ownedtext_printf(t, N, "client_max_body_size 1m;\n");
+    ownedtext_printf(t, N, "client_max_body_size %s;\n",
+                     globals_or(g->proxy_body_size, "1m"));
     ownedtext_printf(t, N, "proxy_http_version 1.1;\n");
     ownedtext_printf(t, N, "map $http_upgrade $portico_connection { default "
                            "upgrade; \"\" \"\"; }\n");
     for (const struct proxy_header *h = profiles_proxy_headers; h->name; h++)
         ownedtext_printf(t, N, "proxy_set_header %s %s;\n", h->name, h->value);
-    ownedtext_printf(t, N, "proxy_connect_timeout 5s;\nproxy_send_timeout "
-                           "60s;\nproxy_read_timeout 60s;\n");
+    ownedtext_printf(t, N, "proxy_connect_timeout %s;\nproxy_send_timeout "
+                           "%s;\nproxy_read_timeout %s;\n",
+                     globals_or(g->proxy_connect_timeout, "5s"),
+                     globals_or(g->proxy_send_timeout, "60s"),
+                     globals_or(g->proxy_read_timeout, "60s"));
     ownedtext_printf(t, N, "proxy_next_upstream error timeout;\n");
     ownedtext_printf(t, N, "proxy_buffering off;\n");
     access_render_http(t, &o->access);
@@ -214,7 +235,9 @@ int render_config(const struct model *m, const struct profiles *p,
     if (o->module_path && *o->module_path)
         ownedtext_printf(t, N, "load_module \"%s\";\n", o->module_path);
     ownedtext_printf(t, N, "daemon off;\nmaster_process on;\n");
-    ownedtext_printf(t, N, "worker_processes %s;\n", o->worker_processes);
+    ownedtext_printf(t, N, "worker_processes %s;\n",
+                     globals_or(o->globals ? o->globals->worker_processes
+                                           : NULL, o->worker_processes));
     ownedtext_printf(t, N, "worker_shutdown_timeout %s;\n",
                      o->worker_shutdown_timeout ? o->worker_shutdown_timeout
                                                 : WORKER_SHUTDOWN_TIMEOUT);

@@ -24,6 +24,7 @@
 #include <stddef.h>
 
 #include "controller/access.h"
+#include "controller/globals.h"
 #include "controller/model.h"
 #include "controller/ownedtext.h"
 #include "controller/profiles.h"
@@ -49,6 +50,7 @@ struct render_opts {
     int keepalive;                  /* idle upstream connections */
     const char *error_log;          /* "stderr" */
     struct access_globals access;   /* real client address (access.h) */
+    const struct nginx_globals *globals;    /* the ConfigMap's; may be NULL */
 };
 
 struct render_result {

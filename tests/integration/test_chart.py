@@ -216,3 +216,25 @@ def test_contradictions_fail_with_a_reason(values, message):
     p = helm("template", "rel", str(CHART), "--set", values)
     assert p.returncode != 0
     assert message in p.stdout
+
+
+def test_nginx_globals_are_a_configmap_the_controller_reads():
+    values = ["--set-string", "nginx.config.keep-alive=30s,"
+              "nginx.config.proxy-read-timeout=120s"]
+    docs = render(*values)
+    cm = next(d for d in docs if d["kind"] == "ConfigMap")
+    assert cm["data"] == {"keep-alive": "30s", "proxy-read-timeout": "120s"}
+    pod = next(d for d in docs if d["kind"] == "Deployment")[
+        "spec"]["template"]
+    c = {c["name"]: c for c in pod["spec"]["containers"]}["controller"]
+    assert "--nginx-config=/etc/portico/nginx-config" in c["args"]
+    assert {"name": "nginx-config", "mountPath": "/etc/portico/nginx-config",
+            "readOnly": True} in c["volumeMounts"]
+    # The pod rolls when the globals change.
+    other = next(d for d in render() if d["kind"] == "Deployment")[
+        "spec"]["template"]["metadata"]["annotations"]
+    assert pod["metadata"]["annotations"]["checksum/nginx-config"] != \
+        other["checksum/nginx-config"]
+    p = helm("lint", "--strict", str(CHART), "--set",
+             "nginx.config.no-such-key=1")
+    assert p.returncode != 0

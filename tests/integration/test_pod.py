@@ -180,6 +180,7 @@ def pod(request, procs, tmp_path, fake_apiserver, fake_vault, cluster_dns,
         "vault.tokenSecret=vault-token,controller.publishService=false,"
         "controller.logLevel=info",
         "--set-json", f'controller.publishStatusAddress=["{STATUS_IP}"]',
+        "--set-string", "nginx.config.keep-alive=31s",
         "--set-json", f'dnscache.upstreams=["{cluster_dns.server}"]',
         # The test bed listens on loopback only.
         "--set-json", 'controller.extraArgs=["--bind-address=127.0.0.1",'
@@ -196,17 +197,24 @@ def pod(request, procs, tmp_path, fake_apiserver, fake_vault, cluster_dns,
     vt = tmp_path / "vault-token"
     vt.mkdir()
     (vt / "token").write_text(fake_vault.root_token)
+    # The ConfigMap volume: one file per key.
+    cm = tmp_path / "nginx-config"
+    cm.mkdir()
+    for k, v in next(d for d in docs if d["kind"] == "ConfigMap")[
+            "data"].items():
+        (cm / k).write_text(v)
     sa = tmp_path / "serviceaccount"
     sa.mkdir()
     (sa / "token").write_text(api.token)
     (sa / "namespace").write_text("ingress")
     (sa / "ca.crt").write_bytes(open(api.ca_file, "rb").read())
-    for d in (tmp_path, vt, sa):
+    for d in (tmp_path, vt, sa, cm):
         os.chmod(d, 0o755)
-    for f in list(vt.iterdir()) + list(sa.iterdir()):
+    for f in list(vt.iterdir()) + list(sa.iterdir()) + list(cm.iterdir()):
         os.chmod(f, 0o644)
     name = f"portico-test-{ports['status']}"
     p = Pod(name, spec, {"state": str(state), "vault-token": str(vt),
+                         "nginx-config": str(cm),
                          "__serviceaccount": str(sa)},
             kube_env={"KUBERNETES_SERVICE_HOST": "127.0.0.1",
                       "KUBERNETES_SERVICE_PORT": str(api.port)},
@@ -266,6 +274,8 @@ def test_the_rendered_pod_runs_non_root_serves_publishes_and_is_scraped(
     assert eventually(lambda: get(p.ports["http"], "web.test")[0] == 200,
                       timeout=30)
     assert json.loads(get(p.ports["http"], "web.test")[1])["name"] == "alpha"
+    # The nginx globals ConfigMap reached nginx.conf.
+    assert "keepalive_timeout 31s;" in (p.state / "nginx.conf").read_text()
 
     # Non-root everywhere, no ambient capability, nothing effective but
     # nginx's NET_BIND_SERVICE (bit 10), which came from its file capability.
