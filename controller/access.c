@@ -3,23 +3,16 @@
 #include "controller/access.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "controller/annotations.h"
 #include "controller/validate.h"
 
-int access_is_set(const struct model_ingress *mi)
-{
-    for (size_t i = 0; i < mi->ann.nvalues; i++) {
-        const struct ann_def *d = ann_def_of(mi->ann.values[i].id);
-        if (d && d->effect == ANN_EFFECT_ACCESS)
-            return 1;
-    }
-    return 0;
-}
-
-/* " VERB ADDR;" for every network of a validated list. */
-static void address_rules(struct ownedtext *t, size_t owner, const char *verb,
+/* "PREFIX ADDR SUFFIX" for every network of a validated list, each
+ * address re-written from its parsed form and quoted. */
+static void address_rules(struct ownedtext *t, size_t owner,
+                          const char *prefix, const char *suffix,
                           const char *list)
 {
     struct buf canon;
@@ -34,12 +27,10 @@ static void address_rules(struct ownedtext *t, size_t owner, const char *verb,
         return;
     }
     for (char *item = canon.data, *next; item && *item; item = next) {
-        char prefix[16];
         next = strchr(item, ' ');
         if (next)
             *next++ = '\0';
-        snprintf(prefix, sizeof(prefix), " %s ", verb);
-        ownedtext_quoted(t, owner, prefix, item, ";");
+        ownedtext_quoted(t, owner, prefix, item, suffix);
     }
     buf_free(&canon);
 }
@@ -84,10 +75,41 @@ int access_resolve(struct model_ingress *mi, const struct model_auth *auth,
                           &mi->auth_file, err, errlen);
 }
 
+/* The limits of an Ingress (validated counts). */
+struct limits {
+    long rps, rpm, conn, mult;
+    const char *exempt;         /* limit-allowlist, or NULL */
+};
+
+/* 1 when mi limits anything. */
+static int limits_of(const struct model_ingress *mi, struct limits *l)
+{
+    const char *v;
+
+    memset(l, 0, sizeof(*l));
+    l->mult = ACCESS_BURST_MULTIPLIER;
+    if ((v = ann_get(&mi->ann, ANN_LIMIT_RPS)))
+        l->rps = atol(v);
+    if ((v = ann_get(&mi->ann, ANN_LIMIT_RPM)))
+        l->rpm = atol(v);
+    if ((v = ann_get(&mi->ann, ANN_LIMIT_CONNECTIONS)))
+        l->conn = atol(v);
+    if ((v = ann_get(&mi->ann, ANN_LIMIT_BURST_MULTIPLIER)))
+        l->mult = atol(v);
+    l->exempt = ann_get(&mi->ann, ANN_LIMIT_ALLOWLIST);
+    return l->rps || l->rpm || l->conn;
+}
+
 void access_profile_key(const struct model_ingress *mi, struct buf *key)
 {
+    struct limits l;
+
     if (mi->auth_file)
         buf_printf(key, "auth-file %s\n", mi->auth_file);
+    /* Limits are per Ingress (as ingress-nginx's zones): its own
+     * profile, so its own zones. */
+    if (limits_of(mi, &l))
+        buf_printf(key, "limits-of %s/%s\n", mi->ns, mi->name);
 }
 
 void access_proxy_headers(const struct model_ingress *mi, const char *set,
@@ -117,8 +139,217 @@ static void basic_auth(struct ownedtext *t, size_t owner,
     ownedtext_quoted(t, owner, " auth_basic_user_file ", mi->auth_file, ";");
 }
 
+/* limit_req / limit_conn on the profile's zones (access_render_zones). */
+static void limit_rules(struct ownedtext *t, size_t owner,
+                        const struct model_ingress *mi, const char *profile)
+{
+    struct limits l;
+
+    if (!limits_of(mi, &l))
+        return;
+    if (l.rps)
+        ownedtext_printf(t, owner, " limit_req zone=%s_rps burst=%ld nodelay;",
+                         profile, l.rps * l.mult);
+    if (l.rpm)
+        ownedtext_printf(t, owner, " limit_req zone=%s_rpm burst=%ld nodelay;",
+                         profile, l.rpm * l.mult);
+    if (l.conn)
+        ownedtext_printf(t, owner, " limit_conn %s_conn %ld;", profile,
+                         l.conn);
+    ownedtext_printf(t, owner, " limit_req_status %d; limit_conn_status %d;",
+                     ACCESS_LIMIT_STATUS, ACCESS_LIMIT_STATUS);
+}
+
+/* ---- CORS ----------------------------------------------------------------- */
+
+/* ingress-nginx's defaults. */
+#define CORS_METHODS  "GET, PUT, POST, DELETE, PATCH, OPTIONS"
+#define CORS_HEADERS  "DNT,Keep-Alive,User-Agent,X-Requested-With," \
+                      "If-Modified-Since,Cache-Control,Content-Type,Range," \
+                      "Authorization"
+#define CORS_MAX_AGE  "1728000"
+
+/* A response header of CORS and the variable holding its value. */
+struct cors_header {
+    const char *name;           /* Access-Control-... */
+    const char *var;            /* suffix of $PROFILE_cors_... */
+    enum ann_id id;             /* its annotation */
+    const char *dflt;           /* NULL: not sent unless set */
+};
+
+static const struct cors_header cors_headers[] = {
+    {"Access-Control-Allow-Credentials", "credentials",
+     ANN_CORS_ALLOW_CREDENTIALS, "true"},
+    {"Access-Control-Allow-Methods", "methods", ANN_CORS_ALLOW_METHODS,
+     CORS_METHODS},
+    {"Access-Control-Allow-Headers", "headers", ANN_CORS_ALLOW_HEADERS,
+     CORS_HEADERS},
+    {"Access-Control-Expose-Headers", "expose", ANN_CORS_EXPOSE_HEADERS,
+     NULL},
+    {"Access-Control-Max-Age", "max_age", ANN_CORS_MAX_AGE, CORS_MAX_AGE},
+};
+
+#define NCORS (sizeof(cors_headers) / sizeof(cors_headers[0]))
+
+static int cors_on(const struct model_ingress *mi)
+{
+    const char *v = ann_get(&mi->ann, ANN_ENABLE_CORS);
+
+    return v && validate_bool_value(v, strlen(v)) == 1;
+}
+
+/* The value of header h for mi, or NULL when it is not sent. */
+static const char *cors_value(const struct model_ingress *mi,
+                              const struct cors_header *h)
+{
+    const char *v = ann_get(&mi->ann, h->id);
+
+    if (!v)
+        v = h->dflt;
+    if (v && h->id == ANN_CORS_ALLOW_CREDENTIALS &&
+        validate_bool_value(v, strlen(v)) != 1)
+        return NULL;
+    if (h->id == ANN_CORS_ALLOW_CREDENTIALS)
+        v = "true";     /* "True", "1", ... are sent as browsers want */
+    return v;
+}
+
+/* One origin of a validated list as a regex: "." as "[.]", a leading
+ * "*." as one label; nothing else in a valid origin needs escaping (and
+ * none of '"', '\\', '$' can be in it). */
+static void origin_regex(struct buf *b, const char *o, size_t n)
+{
+    const char *host = strstr(o, "://");
+    size_t i = 0;
+
+    if (host && (size_t)(host - o) < n) {
+        buf_append(b, o, (size_t)(host - o) + 3);
+        i = (size_t)(host - o) + 3;
+    }
+    if (i + 1 < n && o[i] == '*' && o[i + 1] == '.') {
+        buf_puts(b, "[A-Za-z0-9-]+[.]");
+        i += 2;
+    }
+    for (; i < n; i++) {
+        if (o[i] == '.')
+            buf_puts(b, "[.]");
+        else
+            buf_append(b, &o[i], 1);
+    }
+}
+
+/* http level: $P_cors_origin (the allowed Origin, "*", or empty), the
+ * value of each header (empty when the origin is not allowed, so that
+ * add_header leaves it out) and $P_cors_preflight. */
+static void cors_maps(struct ownedtext *t, size_t owner, const char *name,
+                      const struct model_ingress *mi)
+{
+    const char *origins = ann_get(&mi->ann, ANN_CORS_ALLOW_ORIGIN);
+    size_t from = t->text.len;
+
+    if (!origins || strcmp(origins, "*") == 0) {
+        buf_printf(&t->text, "map $http_origin $%s_cors_origin { default "
+                   "\"*\"; }\n", name);
+    } else {
+        const char *p = origins;
+        int first = 1;
+        buf_printf(&t->text, "map $http_origin $%s_cors_origin { default "
+                   "\"\"; \"~*^(", name);
+        while (*p) {
+            size_t n = strcspn(p, ","), a = 0, b = n;
+            while (a < b && p[a] == ' ')
+                a++;
+            while (b > a && p[b - 1] == ' ')
+                b--;
+            if (!first)
+                buf_puts(&t->text, "|");
+            origin_regex(&t->text, p + a, b - a);
+            first = 0;
+            p += n;
+            p += *p == ',';
+        }
+        buf_puts(&t->text, ")$\" $http_origin; }\n");
+    }
+    buf_printf(&t->text, "map \"$request_method $%s_cors_origin\" "
+               "$%s_cors_preflight { default 0; \"~^OPTIONS .\" 1; }\n",
+               name, name);
+    ownedtext_track(t, from, owner);
+    for (size_t i = 0; i < NCORS; i++) {
+        const char *v = cors_value(mi, &cors_headers[i]);
+        char head[3 * PROFILE_NAME_MAX + 64];
+        if (!v)
+            continue;
+        snprintf(head, sizeof(head), "map $%s_cors_origin $%s_cors_%s { "
+                 "\"\" \"\"; default ", name, name, cors_headers[i].var);
+        ownedtext_quoted(t, owner, head, v, "; }\n");
+    }
+}
+
+/* The profile location: preflight answered here (204, never proxied),
+ * the headers added to every answer, the backend's own hidden. */
+static void cors_rules(struct ownedtext *t, size_t owner,
+                       const struct model_ingress *mi, const char *profile)
+{
+    if (!cors_on(mi))
+        return;
+    ownedtext_printf(t, owner, " if ($%s_cors_preflight) { return 204; }",
+                     profile);
+    ownedtext_printf(t, owner, " proxy_hide_header "
+                     "Access-Control-Allow-Origin; add_header "
+                     "Access-Control-Allow-Origin $%s_cors_origin always;",
+                     profile);
+    for (size_t i = 0; i < NCORS; i++) {
+        if (!cors_value(mi, &cors_headers[i]))
+            continue;
+        ownedtext_printf(t, owner, " proxy_hide_header %s; add_header %s "
+                         "$%s_cors_%s always;", cors_headers[i].name,
+                         cors_headers[i].name, profile, cors_headers[i].var);
+    }
+}
+
+void access_render_zones(struct ownedtext *t, const struct model *m,
+                         const struct profiles *p,
+                         const struct access_globals *g)
+{
+    const char *size = g->limit_zone_size ? g->limit_zone_size
+                                          : ACCESS_LIMIT_ZONE_SIZE;
+
+    for (size_t i = 0; i < p->n; i++) {
+        const char *name = p->list[i].name;
+        size_t owner = p->list[i].owner;
+        const struct model_ingress *mi = &m->ings[owner];
+        char key[PROFILE_NAME_MAX + 16];
+        struct limits l;
+        if (cors_on(mi))
+            cors_maps(t, owner, name, mi);
+        if (!limits_of(mi, &l))
+            continue;
+        snprintf(key, sizeof(key), "$binary_remote_addr");
+        if (l.exempt) {
+            /* An empty key is not counted: the exempt networks map to
+             * it (geo reads the client address after realip). */
+            ownedtext_printf(t, owner, "geo $%s_exempt { default 0;", name);
+            address_rules(t, owner, " ", " 1;", l.exempt);
+            ownedtext_printf(t, owner, " }\n");
+            ownedtext_printf(t, owner, "map $%s_exempt $%s_key { 0 "
+                             "$binary_remote_addr; 1 \"\"; }\n", name, name);
+            snprintf(key, sizeof(key), "$%s_key", name);
+        }
+        if (l.rps)
+            ownedtext_printf(t, owner, "limit_req_zone %s zone=%s_rps:%s "
+                             "rate=%ldr/s;\n", key, name, size, l.rps);
+        if (l.rpm)
+            ownedtext_printf(t, owner, "limit_req_zone %s zone=%s_rpm:%s "
+                             "rate=%ldr/m;\n", key, name, size, l.rpm);
+        if (l.conn)
+            ownedtext_printf(t, owner, "limit_conn_zone %s zone=%s_conn:%s;"
+                             "\n", key, name, size);
+    }
+}
+
 void access_render_location(struct ownedtext *t, size_t owner,
-                            const struct model_ingress *mi)
+                            const struct model_ingress *mi,
+                            const char *profile)
 {
     const char *deny = ann_get(&mi->ann, ANN_DENYLIST_SOURCE_RANGE);
     const char *allow = ann_get(&mi->ann, ANN_ALLOWLIST_SOURCE_RANGE);
@@ -126,12 +357,14 @@ void access_render_location(struct ownedtext *t, size_t owner,
     /* The access module stops at the first rule that matches: denials
      * first, then the allowed networks, then everyone else is denied. */
     if (deny)
-        address_rules(t, owner, "deny", deny);
+        address_rules(t, owner, " deny ", ";", deny);
     if (allow) {
-        address_rules(t, owner, "allow", allow);
+        address_rules(t, owner, " allow ", ";", allow);
         ownedtext_printf(t, owner, " deny all;");
     }
     basic_auth(t, owner, mi);
+    limit_rules(t, owner, mi, profile);
+    cors_rules(t, owner, mi, profile);
 }
 
 void access_render_http(struct ownedtext *t, const struct access_globals *g)

@@ -23,6 +23,20 @@
  *   reload) and the Authorization header is not passed to the backend.
  *   auth-secret, auth-secret-type or auth-realm without auth-type refuse
  *   the Ingress (ingress-nginx serves it without authentication).
+ * - limit-rps / limit-rpm (requests per second / minute per client
+ *   address, with a burst of limit x limit-burst-multiplier, default 5,
+ *   served without delay) and limit-connections (concurrent requests per
+ *   client address): `limit_req` / `limit_conn` on zones of their own
+ *   per Ingress (named after its profile, which then holds the
+ *   Ingress's name: limits are never shared between Ingresses), each of
+ *   --limit-zone-size; over the limit: 429. limit-allowlist
+ *   (limit-whitelist): client networks never limited.
+ * - enable-cors with cors-allow-origin, -methods, -headers, -credentials,
+ *   -max-age, -expose-headers (ingress-nginx's defaults): maps at http
+ *   level give the allowed Origin and each header's value (empty for an
+ *   origin not allowed, so add_header leaves it out); the profile adds
+ *   them to every answer, hides the backend's, and answers a preflight
+ *   (OPTIONS from an allowed origin) 204 itself.
  *
  * Every value reaching nginx.conf is re-written from its parsed form
  * (addresses in canonical text) and quoted.
@@ -35,8 +49,12 @@
 #include "buf.h"
 #include "controller/model.h"
 #include "controller/ownedtext.h"
+#include "controller/profiles.h"
 
-#define ACCESS_HEADER_NAME_MAX 64
+#define ACCESS_HEADER_NAME_MAX  64
+#define ACCESS_LIMIT_STATUS     429     /* ingress-nginx: 503 */
+#define ACCESS_BURST_MULTIPLIER 5       /* ingress-nginx's default */
+#define ACCESS_LIMIT_ZONE_SIZE  "5m"    /* ingress-nginx's size */
 
 /* Global settings (controller flags), off by default: the address of the
  * connection is the client's. */
@@ -47,6 +65,7 @@ struct access_globals {
                                        cidr_list_canonical): the proxies
                                        trusted to tell the client address */
     int proxy_protocol;             /* listeners expect the PROXY protocol */
+    const char *limit_zone_size;    /* of each limit zone: "5m" */
 };
 
 /* Checks the access annotations of mi together (what one annotation
@@ -62,12 +81,11 @@ int access_resolve(struct model_ingress *mi, const struct model_auth *auth,
  * "NAME VALUE\n" line each, for its profile's key (profiles.h). */
 void access_profile_key(const struct model_ingress *mi, struct buf *key);
 
-/* Whether mi sets any access-control annotation. */
-int access_is_set(const struct model_ingress *mi);
-
-/* The directives of the profile location of mi (the profile's owner). */
+/* The directives of the profile location of mi (the profile's owner),
+ * named profile. */
 void access_render_location(struct ownedtext *t, size_t owner,
-                            const struct model_ingress *mi);
+                            const struct model_ingress *mi,
+                            const char *profile);
 
 /* The request headers of mi's profile location beyond the http level's
  * list, one "SET NAME VALUE;" each, SET being " proxy_set_header" or
@@ -79,6 +97,12 @@ void access_proxy_headers(const struct model_ingress *mi, const char *set,
 
 /* http-level directives: the real client address. */
 void access_render_http(struct ownedtext *t, const struct access_globals *g);
+
+/* http-level directives of the profiles: the limit zones (and the key
+ * that exempts limit-allowlist), owned by each profile's owner. */
+void access_render_zones(struct ownedtext *t, const struct model *m,
+                         const struct profiles *p,
+                         const struct access_globals *g);
 
 /* Checks a header name given to a flag: 1-64 of [A-Za-z0-9-]. 0, or -1
  * with a reason. */

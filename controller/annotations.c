@@ -21,7 +21,7 @@ static const char W_AUTH_EXTERNAL[] =
 static const char W_AUTH_TLS[] =
     "client certificate authentication" FAIL_CLOSED;
 static const char W_LIMIT[] =
-    "rate, connection and bandwidth limiting" FAIL_CLOSED;
+    "bandwidth limiting" FAIL_CLOSED;
 static const char W_SATISFY[] =
     "combining access restrictions (satisfy)" FAIL_CLOSED;
 static const char W_WAF[] =
@@ -69,6 +69,11 @@ static const char W_FASTCGI[] =
 #define PROFILE_WORDS(n, i, g, d) \
     {.name = n, .state = ANN_SUPPORTED, .id = i, .grammar = g, \
      .effect = ANN_EFFECT_PROFILE, .directive = d, .flags = ANN_WORDS}
+/* CORS headers, rendered by access.c too; they open nothing that the
+ * backend's own answers do not (browsers enforce them), so no ANN_ACCESS. */
+#define CORS(n, i, g) \
+    {.name = n, .state = ANN_SUPPORTED, .id = i, .grammar = g, \
+     .effect = ANN_EFFECT_ACCESS}
 #define REFUSED(n, f, w) {.name = n, .state = ANN_REFUSED, .flags = f, .why = w}
 #define REFUSED_ALIAS(n, f, w, a) \
     {.name = n, .state = ANN_REFUSED, .flags = f, .why = w, .alias_of = a}
@@ -122,18 +127,13 @@ const struct ann_def ann_table[] = {
     REFUSED("configuration-snippet", ANN_SNIPPET, W_CONFIGURATION_SNIPPET),
     PROFILE("connection-proxy-header", ANN_CONNECTION_PROXY_HEADER,
             validate_header_value_token, NULL),
-    IGNORED("cors-allow-credentials",
-            "CORS is not implemented yet; without its headers browsers "
-            "refuse cross-origin requests, so nothing is opened"),
-    IGNORED("cors-allow-headers", "CORS is not implemented yet (see "
-                                  "enable-cors)"),
-    IGNORED("cors-allow-methods", "CORS is not implemented yet (see "
-                                  "enable-cors)"),
-    IGNORED("cors-allow-origin", "CORS is not implemented yet (see "
-                                 "enable-cors)"),
-    IGNORED("cors-expose-headers", "CORS is not implemented yet (see "
-                                   "enable-cors)"),
-    IGNORED("cors-max-age", "CORS is not implemented yet (see enable-cors)"),
+    CORS("cors-allow-credentials", ANN_CORS_ALLOW_CREDENTIALS, validate_bool),
+    CORS("cors-allow-headers", ANN_CORS_ALLOW_HEADERS, validate_header_list),
+    CORS("cors-allow-methods", ANN_CORS_ALLOW_METHODS, validate_method_list),
+    CORS("cors-allow-origin", ANN_CORS_ALLOW_ORIGIN, validate_cors_origins),
+    CORS("cors-expose-headers", ANN_CORS_EXPOSE_HEADERS,
+         validate_header_list),
+    CORS("cors-max-age", ANN_CORS_MAX_AGE, validate_seconds),
     REFUSED("custom-headers", 0,
             "response headers from a ConfigMap are not implemented (they "
             "often carry security headers such as HSTS or CSP, so the "
@@ -145,10 +145,7 @@ const struct ann_def ann_table[] = {
     REFUSED("disable-proxy-intercept-errors", 0, W_NOT_YET),
     IGNORED("enable-access-log",
             "Portico's nginx writes no access log (access_log off)"),
-    IGNORED("enable-cors",
-            "CORS is not implemented yet: no CORS headers are added and "
-            "preflight requests reach the backend; browsers refuse "
-            "cross-origin requests the backend does not allow itself"),
+    CORS("enable-cors", ANN_ENABLE_CORS, validate_bool),
     IGNORED("enable-global-auth",
             "Portico has no global external authentication (ingress-nginx's "
             "global-auth-url), so there is nothing to turn on or off"),
@@ -165,14 +162,16 @@ const struct ann_def ann_table[] = {
     REFUSED("from-to-www-redirect", 0, W_NOT_YET),
     IGNORED("http2-push-preload",
             "HTTP/2 server push was removed from nginx and from browsers"),
-    REFUSED("limit-allowlist", ANN_ACCESS, W_LIMIT),
-    REFUSED("limit-burst-multiplier", ANN_ACCESS, W_LIMIT),
-    REFUSED("limit-connections", ANN_ACCESS, W_LIMIT),
+    ACCESS("limit-allowlist", ANN_LIMIT_ALLOWLIST, validate_cidr_list),
+    ACCESS("limit-burst-multiplier", ANN_LIMIT_BURST_MULTIPLIER,
+           validate_count),
+    ACCESS("limit-connections", ANN_LIMIT_CONNECTIONS, validate_count),
     REFUSED("limit-rate", ANN_ACCESS, W_LIMIT),
     REFUSED("limit-rate-after", ANN_ACCESS, W_LIMIT),
-    REFUSED("limit-rpm", ANN_ACCESS, W_LIMIT),
-    REFUSED("limit-rps", ANN_ACCESS, W_LIMIT),
-    REFUSED_ALIAS("limit-whitelist", ANN_ACCESS, W_LIMIT, "limit-allowlist"),
+    ACCESS("limit-rpm", ANN_LIMIT_RPM, validate_count),
+    ACCESS("limit-rps", ANN_LIMIT_RPS, validate_count),
+    ACCESS_ALIAS("limit-whitelist", ANN_LIMIT_ALLOWLIST, validate_cidr_list,
+                 "limit-allowlist"),
     IGNORED("load-balance",
             "Portico proxies to the Service's address and the cluster "
             "spreads connections over its endpoints; there is no per-Ingress "

@@ -64,6 +64,7 @@
 #define MAX_RESOLVER_SOCKETS  64
 #define RESOLVER_SOCKETS      1
 #define NOTICE_EVENT_REASON   "AnnotationsNotApplied"
+#define LIMIT_ZONE_MIN_BYTES  (32 * 1024)
 #define CANDIDATE_DIR         "candidate"   /* under the prefix: nginx -t input */
 
 /* Who runs what (--role). */
@@ -117,6 +118,7 @@ struct opts {
     const char *forwarded_for_header;
     int use_proxy_protocol;
     const char *proxy_real_ip_cidr;
+    const char *limit_zone_size;
     struct buf real_ip_from;        /* canonical proxy_real_ip_cidr */
     struct vault_config vault;
     struct certs_config certs;
@@ -299,7 +301,7 @@ static const struct flag controller_flags[] = {
      "certificate files (default PREFIX/certs)"},
     {"debounce", required_argument, "DURATION", set_duration_ms,
      OPT(debounce_ms), "coalesce changes for this long (default 100ms)"},
-    FLAG_SECTION("Client address (for allow-lists and limits; off by default):"),
+    FLAG_SECTION("Access control (allow-lists and limits):"),
     {"use-forwarded-headers", optional_argument, NULL, flag_set_bool,
      OPT(use_forwarded_headers), "the client address is the rightmost one in\n"
      "--forwarded-for-header not in\n"
@@ -314,6 +316,11 @@ static const struct flag controller_flags[] = {
     {"proxy-real-ip-cidr", required_argument, "A,B", flag_set_str,
      OPT(proxy_real_ip_cidr), "the load balancers or proxies trusted to\n"
      "tell the client address (IPv4/IPv6 networks)"},
+    {"limit-zone-size", required_argument, "SIZE", flag_set_str,
+     OPT(limit_zone_size), "shared memory of each zone of limit-rps,\n"
+     "limit-rpm and limit-connections, one per\n"
+     "limited Ingress and kind (default 5m: about\n"
+     "80k client addresses; at least 32k)"},
     FLAG_SECTION("Publishing (kube source; only the leader writes):"),
     {"publish-service", required_argument, "NS/NAME", flag_set_str,
      OPT(publish_service), "copy this Service's load-balancer address\n"
@@ -402,6 +409,23 @@ static int parse_resolve_ttl(const char *v, char *out, size_t outlen)
     return 0;
 }
 
+/* A validated size ("5m", validate.h) in bytes. */
+static unsigned long long size_bytes(const char *v)
+{
+    char *end;
+    unsigned long long n = strtoull(v, &end, 10);
+
+    switch (*end) {
+    case 'k': case 'K':
+        return n << 10;
+    case 'm': case 'M':
+        return n << 20;
+    case 'g': case 'G':
+        return n << 30;
+    }
+    return n;
+}
+
 /* The flags that say how the client address is found (access.h). Trust
  * is never implied: forwarded headers and the PROXY protocol need the
  * proxies' networks, else any client could claim any address and pass
@@ -413,6 +437,13 @@ static int check_client_address(struct opts *o)
     if (access_check_header_name(o->forwarded_for_header, err,
                                  sizeof(err)) < 0) {
         fprintf(stderr, PROGRAM ": --forwarded-for-header: %s\n", err);
+        return -1;
+    }
+    if (validate_size(o->limit_zone_size, strlen(o->limit_zone_size), err,
+                      sizeof(err)) < 0 ||
+        size_bytes(o->limit_zone_size) < LIMIT_ZONE_MIN_BYTES) {
+        fprintf(stderr, PROGRAM ": --limit-zone-size: at least 32k (nginx's "
+                "smallest shared zone)\n");
         return -1;
     }
     if (o->use_forwarded_headers && o->use_proxy_protocol) {
@@ -543,6 +574,7 @@ static int parse_args(struct opts *o, int argc, char **argv)
     o->nginx_annotations = 1;
     o->output = "text";
     o->forwarded_for_header = "X-Forwarded-For";
+    o->limit_zone_size = ACCESS_LIMIT_ZONE_SIZE;
     buf_init(&o->real_ip_from);
     vault_config_init(&o->vault);
     certs_config_init(&o->certs);
@@ -997,6 +1029,7 @@ static int run(struct controller *c)
                                       : NULL,
                 .real_ip_from = o->real_ip_from.data,
                 .proxy_protocol = o->use_proxy_protocol,
+                .limit_zone_size = o->limit_zone_size,
             },
             .globals = &c->globals,
         },

@@ -366,7 +366,7 @@ void profiles_render_location(struct ownedtext *t, const struct model *m,
     headers(&t->text, mi, pass);
     redirects(&t->text, mi);
     ownedtext_track(t, from, owner);
-    access_render_location(t, owner, mi);
+    access_render_location(t, owner, mi, p->list[i].name);
     ownedtext_printf(t, owner, " portico_route; %s%s; }\n", pass_line[pass],
                      dispatch);
 }

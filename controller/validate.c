@@ -695,6 +695,130 @@ int validate_server_name(const char *s, size_t len, char *err, size_t errlen)
     return 0;
 }
 
+#define SECONDS_DIGITS_MAX 9
+#define ITEM_MAX           64   /* a method or header name */
+#define ORIGIN_MAX         300  /* scheme, host (253), port */
+
+int validate_seconds(const char *s, size_t len, char *err, size_t errlen)
+{
+    if (has_nul(s, len) || !number_with_unit(s, len, SECONDS_DIGITS_MAX, ""))
+        return fail(err, errlen, "seconds", s, len, "must be 1-9 digits");
+    return 0;
+}
+
+/* Calls ok(item, n) for every ','-separated item (spaces around it
+ * trimmed); -1 at the first empty or refused item. */
+static int each_item(const char *s, size_t len,
+                     int (*ok)(const char *, size_t))
+{
+    size_t i = 0;
+
+    if (has_nul(s, len))
+        return -1;
+    while (i <= len) {
+        size_t end = i, a, b;
+        while (end < len && s[end] != ',')
+            end++;
+        for (a = i; a < end && s[a] == ' '; a++)
+            ;
+        for (b = end; b > a && s[b - 1] == ' '; b--)
+            ;
+        if (b == a || !ok(s + a, b - a))
+            return -1;
+        i = end + 1;
+    }
+    return 0;
+}
+
+static int method_ok(const char *s, size_t n)
+{
+    if (n > 20)
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z')))
+            return 0;
+    return 1;
+}
+
+static int header_ok(const char *s, size_t n)
+{
+    if (n > ITEM_MAX)
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+              is_digit(c) || c == '-' || c == '_'))
+            return 0;
+    }
+    return 1;
+}
+
+static int origin_ok(const char *s, size_t n)
+{
+    size_t host, end, labels;
+    const char *colon;
+
+    if (n > ORIGIN_MAX)
+        return 0;
+    if (n > 7 && memcmp(s, "http://", 7) == 0)
+        host = 7;
+    else if (n > 8 && memcmp(s, "https://", 8) == 0)
+        host = 8;
+    else
+        return 0;
+    colon = memchr(s + host, ':', n - host);
+    end = colon ? (size_t)(colon - s) : n;
+    if (colon) {
+        size_t d = n - end - 1;
+        long port = 0;
+        if (d == 0 || d > 5 || s[end + 1] == '0')
+            return 0;
+        for (size_t i = end + 1; i < n; i++) {
+            if (!is_digit(s[i]))
+                return 0;
+            port = port * 10 + (s[i] - '0');
+        }
+        if (port > 65535)
+            return 0;
+    }
+    if (dnsname_check(s + host, end - host, DNSNAME_WILDCARD, &labels) !=
+        DNSNAME_OK)
+        return 0;
+    return s[host] != '*' || labels >= 2;
+}
+
+int validate_method_list(const char *s, size_t len, char *err, size_t errlen)
+{
+    if (each_item(s, len, method_ok) < 0)
+        return fail(err, errlen, "method list", s, len,
+                    "method names (letters) separated by ','");
+    return 0;
+}
+
+int validate_header_list(const char *s, size_t len, char *err, size_t errlen)
+{
+    if (is_word(s, len, "*"))
+        return 0;
+    if (each_item(s, len, header_ok) < 0)
+        return fail(err, errlen, "header list", s, len,
+                    "\"*\" or header names ([A-Za-z0-9_-], at most 64) "
+                    "separated by ','");
+    return 0;
+}
+
+int validate_cors_origins(const char *s, size_t len, char *err,
+                          size_t errlen)
+{
+    if (is_word(s, len, "*"))
+        return 0;
+    if (each_item(s, len, origin_ok) < 0)
+        return fail(err, errlen, "origin list", s, len,
+                    "\"*\" or origins (http:// or https://, a lowercase "
+                    "host, \"*.\" for one label, an optional :PORT) "
+                    "separated by ','");
+    return 0;
+}
+
 void validate_printable(const char *s, char *out, size_t outlen)
 {
     show(out, outlen, s, strlen(s));

@@ -135,6 +135,19 @@ int validate_host_list(const char *s, size_t len, char *err, size_t errlen);
 int validate_server_name(const char *s, size_t len, char *err,
                          size_t errlen);
 
+/* cors-allow-origin: "*", or origins separated by ',' (spaces around an
+ * item allowed): http:// or https://, a lowercase host name whose first
+ * label may be "*" (one label), an optional :PORT. */
+int validate_cors_origins(const char *s, size_t len, char *err,
+                          size_t errlen);
+/* cors-allow-methods: method names [A-Za-z] (1-20) separated by ','. */
+int validate_method_list(const char *s, size_t len, char *err, size_t errlen);
+/* cors-allow-headers, cors-expose-headers: "*", or header names
+ * [A-Za-z0-9_-] (1-64) separated by ','. */
+int validate_header_list(const char *s, size_t len, char *err, size_t errlen);
+/* cors-max-age: seconds, 1-9 digits. */
+int validate_seconds(const char *s, size_t len, char *err, size_t errlen);
+
 /* A printable rendition of s for log lines: non-printable bytes, quotes
  * and backslashes as \xNN, cut after 64 bytes with "...". */
 void validate_printable(const char *s, char *out, size_t outlen);

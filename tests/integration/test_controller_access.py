@@ -345,3 +345,152 @@ def test_basic_auth_misconfigured_refuses_the_ingress(ctl):
     ctl.write("nope", secret("nope", {"auth": htpasswd_line("zed", "pw")}))
     eventually(lambda: status(ctl, "missing.test") == 401)
     assert status(ctl, "missing.test", headers=basic("zed", "pw")) == 200
+
+
+# ---- rate and connection limits -------------------------------------------
+
+def burst_of(ctl, host, source, n):
+    """Statuses of n requests in a row from source."""
+    return [status(ctl, host, source=source) for _ in range(n)]
+
+
+def test_requests_over_the_rate_get_429_after_the_burst(ctl):
+    # 6 a minute, burst 6 x 2: 13 pass at once (the first, then 12 of
+    # burst), the 14th waits for a token that comes every 10 s.
+    ctl.write("rl", guarded("rl", "rl.test", ctl, {
+        f"{NGINX}/limit-rpm": "6", f"{NGINX}/limit-burst-multiplier": "2",
+        f"{NGINX}/limit-whitelist": "127.0.0.3"}))
+    ctl.write("open", guarded("open", "open.test", ctl, {}, svc="beta"))
+    eventually(lambda: status(ctl, "open.test", source="127.0.0.2") == 200)
+    eventually(lambda: "limit_req_zone" in ctl.nginx_conf())
+    ctl.settled()
+    got = burst_of(ctl, "rl.test", "127.0.0.2", 16)
+    assert got == [200] * 13 + [429] * 3, got
+    # Other clients have their own budget; the exempt network none.
+    assert status(ctl, "rl.test", source="127.0.0.4") == 200
+    assert burst_of(ctl, "rl.test", "127.0.0.3", 20) == [200] * 20
+    # Another Ingress is not limited, even for the limited client.
+    assert status(ctl, "open.test", source="127.0.0.2") == 200
+    conf = ctl.nginx_conf()
+    assert "limit_req_status 429;" in conf
+    assert 'geo $portico_p' in conf and '"127.0.0.3/32" 1;' in conf
+
+
+def test_the_default_burst_is_five_times_the_rate(ctl):
+    ctl.write("rl", guarded("rl", "rl.test", ctl, {
+        "portico.io/limit-rpm": "2"}))
+    eventually(lambda: "limit_req_zone" in ctl.nginx_conf())
+    ctl.settled()
+    got = burst_of(ctl, "rl.test", "127.0.0.5", 13)
+    assert got == [200] * 11 + [429] * 2, got
+
+
+def test_two_ingresses_with_the_same_limit_do_not_share_it(ctl):
+    for name in ("one", "two"):
+        ctl.write(name, guarded(name, f"{name}.test", ctl, {
+            f"{NGINX}/limit-rpm": "1", f"{NGINX}/limit-burst-multiplier":
+            "1"}))
+    eventually(lambda: ctl.nginx_conf().count("limit_req_zone") == 2)
+    ctl.settled()
+    assert burst_of(ctl, "one.test", "127.0.0.2", 3) == [200, 200, 429]
+    assert burst_of(ctl, "two.test", "127.0.0.2", 3) == [200, 200, 429]
+
+
+def test_concurrent_requests_over_the_connection_limit_get_429(ctl):
+    ctl.write("cl", guarded("cl", "cl.test", ctl, {
+        f"{NGINX}/limit-connections": "1"}))
+    eventually(lambda: "limit_conn_zone" in ctl.nginx_conf())
+    ctl.settled()
+    # A request in progress (its body not sent yet) holds the one slot.
+    held = socket.create_connection(("127.0.0.1", ctl.http_port), timeout=5,
+                                    source_address=("127.0.0.2", 0))
+    held.sendall(b"POST / HTTP/1.1\r\nHost: cl.test\r\n"
+                 b"Content-Length: 10\r\n\r\n")
+    try:
+        eventually(lambda: status(ctl, "cl.test", source="127.0.0.2")
+                   == 429, timeout=5)
+        assert status(ctl, "cl.test", source="127.0.0.4") == 200
+    finally:
+        held.sendall(b"0123456789")
+        held.close()
+    eventually(lambda: status(ctl, "cl.test", source="127.0.0.2") == 200)
+
+
+@pytest.mark.parametrize("size", ["1k", "31k", "5x", "-1"])
+def test_a_limit_zone_size_nginx_cannot_use_is_refused_at_start(tmp_path,
+                                                                 size):
+    import subprocess
+    from testbed.controller import CONTROLLER
+    r = subprocess.run([CONTROLLER, f"--source=dir:{tmp_path}",
+                        f"--nginx-prefix={tmp_path}/state",
+                        f"--limit-zone-size={size}"],
+                       capture_output=True, text=True, timeout=10)
+    assert r.returncode != 0
+    assert "--limit-zone-size: at least 32k" in r.stderr, r.stderr
+
+
+# ---- CORS -----------------------------------------------------------------
+
+def test_cors_preflight_is_answered_without_the_backend(ctl):
+    ctl.write("cors", guarded("cors", "cors.test", ctl, {
+        f"{NGINX}/enable-cors": "true",
+        f"{NGINX}/cors-allow-origin":
+            "https://app.example.com, https://*.example.org:8443",
+        f"{NGINX}/cors-allow-methods": "GET, POST",
+        f"{NGINX}/cors-allow-headers": "X-Token,Content-Type",
+        f"{NGINX}/cors-expose-headers": "X-Trace",
+        f"{NGINX}/cors-max-age": "600",
+        f"{NGINX}/cors-allow-credentials": "false"}))
+    eventually(lambda: status(ctl, "cors.test") == 200)
+    ctl.settled()
+    pre = {"Origin": "https://app.example.com",
+           "Access-Control-Request-Method": "POST"}
+    st, h, body = request(ctl.http_port, "cors.test", "/api",
+                          method="OPTIONS", headers=pre)
+    assert st == 204 and body == b"", (st, body)
+    assert h["access-control-allow-origin"] == "https://app.example.com"
+    assert h["access-control-allow-methods"] == "GET, POST"
+    assert h["access-control-allow-headers"] == "X-Token,Content-Type"
+    assert h["access-control-max-age"] == "600"
+    assert "access-control-allow-credentials" not in h
+    # One label for "*." (and the port is part of the origin).
+    st, h, _ = request(ctl.http_port, "cors.test", method="OPTIONS",
+                       headers={"Origin": "https://eu.example.org:8443"})
+    assert st == 204
+    assert h["access-control-allow-origin"] == "https://eu.example.org:8443"
+    for origin in ("https://a.b.example.org:8443", "https://eu.example.org",
+                   "https://evil.com", "https://app.example.com.evil.com",
+                   "http://app.example.com"):
+        st, h, body = request(ctl.http_port, "cors.test", method="OPTIONS",
+                              headers={"Origin": origin})
+        # Not an allowed origin: no CORS headers, the backend answers.
+        assert "access-control-allow-origin" not in h, origin
+        assert b'"name"' in body, origin
+
+
+def test_cors_headers_on_simple_requests_with_defaults(ctl):
+    ctl.write("cors", guarded("cors", "cors.test", ctl, {
+        "portico.io/enable-cors": "true"}))
+    eventually(lambda: status(ctl, "cors.test") == 200)
+    ctl.settled()
+    st, h, body = request(ctl.http_port, "cors.test",
+                          headers={"Origin": "https://any.example"})
+    assert st == 200 and b'"name"' in body
+    # ingress-nginx's defaults: any origin, credentials true, its lists.
+    assert h["access-control-allow-origin"] == "*"
+    assert h["access-control-allow-credentials"] == "true"
+    assert h["access-control-allow-methods"] == \
+        "GET, PUT, POST, DELETE, PATCH, OPTIONS"
+    assert h["access-control-max-age"] == "1728000"
+    assert "access-control-expose-headers" not in h
+    st, h, body = request(ctl.http_port, "cors.test", method="OPTIONS",
+                          headers={"Origin": "https://any.example"})
+    assert st == 204 and body == b""
+    # Without enable-cors: nothing is added, OPTIONS reaches the backend.
+    ctl.write("cors", guarded("cors", "cors.test", ctl, {
+        "portico.io/cors-allow-origin": "https://x.example"}))
+    eventually(lambda: "access-control-allow-origin" not in request(
+        ctl.http_port, "cors.test", headers={"Origin": "https://x.example"})[1])
+    st, h, body = request(ctl.http_port, "cors.test", method="OPTIONS",
+                          headers={"Origin": "https://x.example"})
+    assert b'"name"' in body

@@ -54,7 +54,7 @@ def test_access_annotations_fail_closed_and_snippets_are_refused(ctl):
         "auth": {"portico.io/auth-url": "http://auth.team.svc/check"},
         "mtls": {f"{NGINX}/auth-tls-verify-client": "on",
                  f"{NGINX}/auth-tls-secret": "team/ca"},
-        "limit": {f"{NGINX}/limit-rps": "5"},
+        "limit": {f"{NGINX}/limit-rate": "100"},
         "snippet": {f"{NGINX}/configuration-snippet":
                     'more_set_headers "X-Owned: 1";'},
     }

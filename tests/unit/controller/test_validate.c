@@ -354,6 +354,43 @@ static void ingress_nginx_option_values_have_strict_grammars(void **state)
     assert_false(ok_len(validate_next_upstream, "error\0", 6));
 }
 
+static void cors_values_have_strict_grammars(void **state)
+{
+    assert_true(ok(validate_cors_origins, "*"));
+    assert_true(ok(validate_cors_origins, "https://app.example.com"));
+    assert_true(ok(validate_cors_origins,
+                   "https://a.example.com, http://*.example.org:8443"));
+    assert_true(ok(validate_cors_origins, "http://localhost:3000"));
+    assert_false(ok(validate_cors_origins, ""));
+    assert_false(ok(validate_cors_origins, "*, https://a.example.com"));
+    assert_false(ok(validate_cors_origins, "app.example.com"));
+    assert_false(ok(validate_cors_origins, "ftp://app.example.com"));
+    assert_false(ok(validate_cors_origins, "https://*.com"));
+    assert_false(ok(validate_cors_origins, "https://a.*.example.com"));
+    assert_false(ok(validate_cors_origins, "https://App.example.com"));
+    assert_false(ok(validate_cors_origins, "https://a.example.com/"));
+    assert_false(ok(validate_cors_origins, "https://a.example.com:0"));
+    assert_false(ok(validate_cors_origins, "https://a.example.com:65536"));
+    assert_false(ok(validate_cors_origins, "https://a.example.com:"));
+    assert_false(ok(validate_cors_origins, "https://(a|b).example.com"));
+    assert_false(ok(validate_cors_origins, "https://a.example.com,"));
+    refuses_embedded_but_spaces(validate_cors_origins,
+                                "https://a.example.com");
+    assert_true(ok(validate_method_list, "GET, PUT,POST"));
+    assert_false(ok(validate_method_list, "GET;"));
+    assert_false(ok(validate_method_list, "GET,,PUT"));
+    refuses_embedded_but_spaces(validate_method_list, "GET");
+    assert_true(ok(validate_header_list, "*"));
+    assert_true(ok(validate_header_list, "X-Token, Content-Type,x_custom"));
+    assert_false(ok(validate_header_list, "X-Token: 1"));
+    assert_false(ok(validate_header_list, "*,X-Token"));
+    refuses_embedded_but_spaces(validate_header_list, "X-Token");
+    assert_true(ok(validate_seconds, "1728000"));
+    assert_false(ok(validate_seconds, "1234567890"));
+    assert_false(ok(validate_seconds, "10s"));
+    refuses_embedded(validate_seconds, "600");
+}
+
 static void external_names_allow_a_trailing_dot_but_no_wildcard(void **state)
 {
     assert_true(ok(validate_external_name, "db.example.com"));
@@ -396,6 +433,7 @@ int main(void)
         cmocka_unit_test(address_lists_refuse_anything_but_addresses),
         cmocka_unit_test(basic_auth_values_have_strict_grammars),
         cmocka_unit_test(counts_are_small_numbers),
+        cmocka_unit_test(cors_values_have_strict_grammars),
         cmocka_unit_test(ingress_nginx_option_values_have_strict_grammars),
         cmocka_unit_test(external_names_allow_a_trailing_dot_but_no_wildcard),
         cmocka_unit_test(reasons_never_echo_control_characters),
