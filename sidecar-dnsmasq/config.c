@@ -121,21 +121,30 @@ static int set_threads(void *target, const struct flag *f, const char *value,
     return 0;
 }
 
+/* Appends an address to the list of a repeatable flag. */
+static int add_addr(struct netaddr *list, size_t *n, size_t max,
+                    const char *value, const char *form, char *err,
+                    size_t errlen)
+{
+    if (*n == max) {
+        snprintf(err, errlen, "at most %zu", max);
+        return -1;
+    }
+    if (netaddr_parse(value, DNS_PORT, &list[*n]) < 0) {
+        snprintf(err, errlen, "'%.60s' is not %s", value, form);
+        return -1;
+    }
+    (*n)++;
+    return 0;
+}
+
 static int set_listen(void *target, const struct flag *f, const char *value,
                       char *err, size_t errlen)
 {
     struct config *cfg = target;
 
-    if (cfg->nlisten == CFG_MAX_LISTEN) {
-        snprintf(err, errlen, "at most %d", CFG_MAX_LISTEN);
-        return -1;
-    }
-    if (netaddr_parse(value, DNS_PORT, &cfg->listen[cfg->nlisten]) < 0) {
-        snprintf(err, errlen, "'%.60s' is not ADDR[:PORT]", value);
-        return -1;
-    }
-    cfg->nlisten++;
-    return 0;
+    return add_addr(cfg->listen, &cfg->nlisten, CFG_MAX_LISTEN, value,
+                    "ADDR[:PORT]", err, errlen);
 }
 
 static int set_upstream(void *target, const struct flag *f, const char *value,
@@ -143,16 +152,8 @@ static int set_upstream(void *target, const struct flag *f, const char *value,
 {
     struct config *cfg = target;
 
-    if (cfg->nupstream == CFG_MAX_UPSTREAMS) {
-        snprintf(err, errlen, "at most %d", CFG_MAX_UPSTREAMS);
-        return -1;
-    }
-    if (netaddr_parse(value, DNS_PORT, &cfg->upstream[cfg->nupstream]) < 0) {
-        snprintf(err, errlen, "'%.60s' is not a numeric HOST[:PORT]", value);
-        return -1;
-    }
-    cfg->nupstream++;
-    return 0;
+    return add_addr(cfg->upstream, &cfg->nupstream, CFG_MAX_UPSTREAMS, value,
+                    "a numeric HOST[:PORT]", err, errlen);
 }
 
 static int set_metrics(void *target, const struct flag *f, const char *value,

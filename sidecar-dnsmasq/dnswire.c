@@ -242,6 +242,18 @@ int dns_query_parse(const uint8_t *msg, size_t len, struct dns_query *q)
 
 /* ---- writer -------------------------------------------------------- */
 
+int dns_question_set(struct dns_question *q, const uint8_t *lname,
+                     size_t len, uint16_t qtype, uint16_t qclass)
+{
+    if (len == 0 || len > sizeof(q->name))
+        return -1;
+    memcpy(q->name, lname, len);
+    q->len = len;
+    q->qtype = qtype;
+    q->qclass = qclass;
+    return 0;
+}
+
 void dnsw_init(struct dns_writer *w, uint8_t *buf, size_t cap)
 {
     w->buf = buf;

@@ -113,6 +113,18 @@ struct dns_rr {
 int dns_rr_read(const uint8_t *msg, size_t len, size_t *off,
                 struct dns_rr *rr);
 
+/* A question as the cache and the upstreams know it: the lower-cased name
+ * (wire form), type and class. */
+struct dns_question {
+    uint8_t name[DNS_MAX_NAME];
+    size_t len;
+    uint16_t qtype, qclass;
+};
+
+/* Fills q; -1 if len is not a name's length. */
+int dns_question_set(struct dns_question *q, const uint8_t *lname,
+                     size_t len, uint16_t qtype, uint16_t qclass);
+
 /* A parsed client query. */
 struct dns_query {
     struct dns_header h;

@@ -31,9 +31,7 @@ struct pending {
     struct pending *hnext;
     struct resolver *r;
     uint32_t hash;
-    uint8_t lname[DNS_MAX_NAME];
-    size_t nlen;
-    uint16_t qtype, qclass;
+    struct dns_question q;
     struct waiter *waiters;
     size_t nwaiters;
     struct ev_timer *stale_timer;   /* --stale-timeout: clients get stale */
@@ -122,14 +120,14 @@ void resolver_free(struct resolver *r)
     free(r);
 }
 
-static struct pending *find(struct resolver *r, const uint8_t *lname,
-                            size_t nlen, uint16_t qtype, uint16_t qclass,
-                            uint32_t hash)
+static struct pending *find(struct resolver *r,
+                            const struct dns_question *q, uint32_t hash)
 {
     for (struct pending *p = r->buckets[hash & (r->nbuckets - 1)]; p;
          p = p->hnext)
-        if (p->hash == hash && p->qtype == qtype && p->qclass == qclass &&
-            p->nlen == nlen && memcmp(p->lname, lname, nlen) == 0)
+        if (p->hash == hash && p->q.qtype == q->qtype &&
+            p->q.qclass == q->qclass && p->q.len == q->len &&
+            memcmp(p->q.name, q->name, q->len) == 0)
             return p;
     return NULL;
 }
@@ -150,8 +148,8 @@ static void unlink_pending(struct pending *p)
 /* The cache entry for p's question, fresh or not; NULL if none. */
 static struct cache_entry *cached(const struct pending *p)
 {
-    return cache_lookup(p->r->cache, p->lname, p->nlen, p->qtype, p->qclass,
-                        p->hash);
+    return cache_lookup(p->r->cache, p->q.name, p->q.len, p->q.qtype,
+                        p->q.qclass, p->hash);
 }
 
 /* Sends src (or, when src is NULL or cannot be shaped for a client, an
@@ -180,9 +178,9 @@ static void answer_waiters(struct pending *p, const struct answer_src *src,
             dns_put16(q + DNS_OFF_ID, wt->cq.id);
             dns_put16(q + DNS_OFF_FLAGS, wt->cq.flags);
             memcpy(q + DNS_HEADER_LEN, wt->cq.qname, wt->cq.qname_len);
-            dns_put16(q + DNS_HEADER_LEN + wt->cq.qname_len, p->qtype);
+            dns_put16(q + DNS_HEADER_LEN + wt->cq.qname_len, p->q.qtype);
             dns_put16(q + DNS_HEADER_LEN + wt->cq.qname_len + sizeof(uint16_t),
-                      p->qclass);
+                      p->q.qclass);
             rcode = src ? DNS_R_SERVFAIL : fail_rcode;
             len = answer_error(r->obuf, cap, q,
                                DNS_HEADER_LEN + wt->cq.qname_len + DNS_QFIXED_LEN,
@@ -262,7 +260,7 @@ static void finish_answer(struct pending *p, const struct upq_answer *a)
                         cfg->min_ttl, cfg->max_ttl);
 
         if (ttl > 0)
-            e = cache_insert(r->cache, p->qtype, p->qclass, a->image, a->len,
+            e = cache_insert(r->cache, p->q.qtype, p->q.qclass, a->image, a->len,
                              c->ttl_offs, c->nttl, ttl,
                              evloop_now_ms(r->loop),
                              (uint64_t)cfg->stale_ttl * MS_PER_S);
@@ -335,8 +333,7 @@ static void attempt_next(struct pending *p)
                 break;
             }
         p->tried |= 1u << pick;
-        q = r->ups.send(r->ups.impl, pick, p->lname, p->nlen, p->qtype,
-                        p->qclass, on_upstream, p);
+        q = r->ups.send(r->ups.impl, pick, &p->q, on_upstream, p);
         p->tries[p->ntries++] = q;
         if (q) {
             p->last = q;
@@ -367,9 +364,8 @@ static void on_deadline(struct evloop *loop, struct ev_timer *t, void *arg)
     finish_failed(arg);
 }
 
-static struct pending *start(struct resolver *r, const uint8_t *lname,
-                             size_t nlen, uint16_t qtype, uint16_t qclass,
-                             uint32_t hash)
+static struct pending *start(struct resolver *r,
+                             const struct dns_question *q, uint32_t hash)
 {
     struct pending *p;
 
@@ -377,10 +373,7 @@ static struct pending *start(struct resolver *r, const uint8_t *lname,
         return NULL;
     p->r = r;
     p->hash = hash;
-    memcpy(p->lname, lname, nlen);
-    p->nlen = nlen;
-    p->qtype = qtype;
-    p->qclass = qclass;
+    p->q = *q;
     p->stale_timer = evloop_timer_new(r->loop, on_stale_timeout, p);
     p->deadline = evloop_timer_new(r->loop, on_deadline, p);
     if (!p->stale_timer || !p->deadline) {
@@ -402,20 +395,23 @@ static struct pending *start(struct resolver *r, const uint8_t *lname,
 int resolver_query(struct resolver *r, const struct dns_query *q,
                    const struct client_q *cq, const struct reply_to *rt)
 {
-    uint32_t hash = cache_hash(q->lname, q->qname_len, q->qtype, q->qclass);
-    struct pending *p = find(r, q->lname, q->qname_len, q->qtype, q->qclass,
-                             hash);
+    struct dns_question qn;
+    uint32_t hash;
+    struct pending *p;
     struct waiter *wt;
     int fresh = 0;
 
-    if (r->nwaiters >= MAX_WAITERS_TOTAL)
+    if (r->nwaiters >= MAX_WAITERS_TOTAL ||
+        dns_question_set(&qn, q->lname, q->qname_len, q->qtype,
+                         q->qclass) < 0)
         return -1;
-    if (p) {
+    hash = cache_hash(qn.name, qn.len, qn.qtype, qn.qclass);
+    if ((p = find(r, &qn, hash))) {
         if (p->nwaiters >= MAX_WAITERS)
             return -1;
         prom_inc(&r->m->coalesced);
     } else {
-        if (!(p = start(r, q->lname, q->qname_len, q->qtype, q->qclass, hash)))
+        if (!(p = start(r, &qn, hash)))
             return -1;
         fresh = 1;
     }
@@ -440,12 +436,16 @@ int resolver_query(struct resolver *r, const struct dns_query *q,
 int resolver_prefetch(struct resolver *r, const uint8_t *lname, size_t nlen,
                       uint16_t qtype, uint16_t qclass)
 {
-    uint32_t hash = cache_hash(lname, nlen, qtype, qclass);
+    struct dns_question qn;
+    uint32_t hash;
     struct pending *p;
 
-    if (find(r, lname, nlen, qtype, qclass, hash))
+    if (dns_question_set(&qn, lname, nlen, qtype, qclass) < 0)
+        return -1;
+    hash = cache_hash(qn.name, qn.len, qn.qtype, qn.qclass);
+    if (find(r, &qn, hash))
         return 0;
-    if (!(p = start(r, lname, nlen, qtype, qclass, hash)))
+    if (!(p = start(r, &qn, hash)))
         return -1;
     prom_inc(&r->m->prefetches);
     attempt_next(p);                /* may finish (and clear the flag) now */

@@ -84,9 +84,7 @@ struct upstream {
 struct upq {
     struct upstream_set *s;
     size_t up;
-    uint8_t lname[DNS_MAX_NAME];
-    size_t nlen;
-    uint16_t qtype, qclass;
+    struct dns_question q;
     upq_cb cb;                  /* NULL: cancelled, or a probe */
     void *arg;
     struct chan *ch;
@@ -495,21 +493,15 @@ static void on_try_timeout(struct evloop *loop, struct ev_timer *t,
                            void *arg);
 
 static struct upq *upq_new(struct upstream_set *s, size_t i,
-                           const uint8_t *lname, size_t nlen, uint16_t qtype,
-                           uint16_t qclass, int is_probe)
+                           const struct dns_question *question, int is_probe)
 {
     struct upq *q = calloc(1, sizeof(*q));
 
-    if (!q || nlen > sizeof(q->lname)) {
-        free(q);
+    if (!q)
         return NULL;
-    }
     q->s = s;
     q->up = i;
-    memcpy(q->lname, lname, nlen);
-    q->nlen = nlen;
-    q->qtype = qtype;
-    q->qclass = qclass;
+    q->q = *question;
     q->is_probe = is_probe;
     if (!is_probe && !(q->try_timer = evloop_timer_new(s->loop,
                                                       on_try_timeout, q))) {
@@ -552,8 +544,8 @@ static int ask(struct upq *q, enum edns_try kind)
     struct upstream *u = &s->ups[q->up];
     uint8_t qb[QUERY_BUF];
     uint16_t id = new_id(s);
-    int len = dns_query_build(qb, sizeof(qb), id, q->lname, q->nlen,
-                              q->qtype, q->qclass,
+    int len = dns_query_build(qb, sizeof(qb), id, q->q.name, q->q.len,
+                              q->q.qtype, q->q.qclass,
                               kind == EDNS_TRY_EDNS ? DNS_EDNS_UDP : 0);
     enum chan_kind ck = len > 0 && edns_query_is_strippable(qb, (size_t)len)
                             ? CHAN_EDNS : CHAN_PLAIN;
@@ -653,8 +645,8 @@ static void answered(struct upq *q, const uint8_t *abuf, size_t alen)
     if (v == EDNS_RETRY_PLAIN && fall_back(q) == 0)
         return;
     dnsw_init(s->wr, s->wbuf, DNS_MAX_MSG);
-    if (dns_response_compile(abuf, alen, q->lname, q->nlen, q->qtype,
-                             q->qclass, s->wr, &c) < 0) {
+    if (dns_response_compile(abuf, alen, q->q.name, q->q.len, q->q.qtype,
+                             q->q.qclass, s->wr, &c) < 0) {
         health_fail(s, q->up, UF_MALFORMED);    /* it answered, but badly */
         upq_end(q, UPQ_FAILED, NULL);
         return;
@@ -701,12 +693,12 @@ static void ares_done(void *arg, int status, int timeouts,
     upq_end(q, UPQ_FAILED, NULL);
 }
 
-static struct upq *send_query(void *impl, size_t i, const uint8_t *lname,
-                              size_t nlen, uint16_t qtype, uint16_t qclass,
-                              upq_cb cb, void *arg)
+static struct upq *send_query(void *impl, size_t i,
+                              const struct dns_question *question, upq_cb cb,
+                              void *arg)
 {
     struct upstream_set *s = impl;
-    struct upq *q = upq_new(s, i, lname, nlen, qtype, qclass, 0);
+    struct upq *q = upq_new(s, i, question, 0);
 
     if (!q) {
         health_fail(s, i, UF_ERROR);
@@ -745,7 +737,9 @@ struct upstream_iface upstream_iface(struct upstream_set *s)
 static void probe_tick(struct evloop *loop, struct ev_timer *t, void *arg)
 {
     struct upstream_set *s = arg;
-    static const uint8_t root[] = {0};
+    static const struct dns_question root_ns = {
+        .name = {0}, .len = 1, .qtype = DNS_T_NS, .qclass = DNS_C_IN,
+    };
     int any = 0;
 
     for (size_t i = 0; i < s->n; i++) {
@@ -764,8 +758,7 @@ static void probe_tick(struct evloop *loop, struct ev_timer *t, void *arg)
             u->probe = NULL;
         }
         u->probe_sent_ms = evloop_now_ms(loop);
-        if (!(u->probe = upq_new(s, i, root, sizeof(root), DNS_T_NS,
-                                 DNS_C_IN, 1)))
+        if (!(u->probe = upq_new(s, i, &root_ns, 1)))
             continue;
         if (ask(u->probe, EDNS_TRY_EDNS) < 0) {
             upq_free(u->probe);

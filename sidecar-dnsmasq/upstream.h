@@ -61,11 +61,11 @@ struct upstream_iface {
     /* Fills idx with upstream indices, healthiest first; returns the
      * count (at most cap). */
     size_t (*order)(void *impl, size_t *idx, size_t cap);
-    /* Asks upstream i the question (lname: lower-case wire form). Returns
-     * the query, or NULL if it failed at once (cb is not called then). */
-    struct upq *(*send)(void *impl, size_t i, const uint8_t *lname,
-                        size_t nlen, uint16_t qtype, uint16_t qclass,
-                        upq_cb cb, void *arg);
+    /* Asks upstream i the question. Returns the query, or NULL if it
+     * failed at once (cb is not called then). */
+    struct upq *(*send)(void *impl, size_t i,
+                        const struct dns_question *question, upq_cb cb,
+                        void *arg);
     /* The caller no longer wants q's result: cb will not be called. The
      * upstream's health still learns how q ends. */
     void (*cancel)(void *impl, struct upq *q);

@@ -439,6 +439,24 @@ static void edns_version_1_gets_badvers(void **state)
     assert_int_equal(dns_get16(out + DNS_OFF_AR), 1);
 }
 
+static void question_holds_a_whole_name_or_nothing(void **state)
+{
+    static const uint8_t name[] = "\3web\7example";
+    uint8_t big[DNS_MAX_NAME + 1];
+    struct dns_question q;
+
+    assert_int_equal(dns_question_set(&q, name, sizeof(name), DNS_T_AAAA,
+                                      DNS_C_IN), 0);
+    assert_int_equal(q.len, sizeof(name));
+    assert_memory_equal(q.name, name, sizeof(name));
+    assert_int_equal(q.qtype, DNS_T_AAAA);
+    assert_int_equal(q.qclass, DNS_C_IN);
+    memset(big, 1, sizeof(big));
+    assert_int_equal(dns_question_set(&q, big, sizeof(big), DNS_T_A,
+                                      DNS_C_IN), -1);
+    assert_int_equal(dns_question_set(&q, name, 0, DNS_T_A, DNS_C_IN), -1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -457,6 +475,7 @@ int main(void)
         cmocka_unit_test(compile_takes_negative_ttl_from_soa),
         cmocka_unit_test(answer_patches_id_case_ttl_and_edns),
         cmocka_unit_test(edns_version_1_gets_badvers),
+        cmocka_unit_test(question_holds_a_whole_name_or_nothing),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -33,9 +33,7 @@ enum {
 /* One question sent to one scripted upstream. */
 struct upq {
     size_t up;
-    uint8_t lname[DNS_MAX_NAME];
-    size_t nlen;
-    uint16_t qtype, qclass;
+    struct dns_question q;
     upq_cb cb;
     void *arg;
     int cancelled, ended;
@@ -57,8 +55,8 @@ static size_t script_order(void *impl, size_t *idx, size_t cap)
     return NUPSTREAMS;
 }
 
-static struct upq *script_send(void *impl, size_t i, const uint8_t *lname,
-                               size_t nlen, uint16_t qtype, uint16_t qclass,
+static struct upq *script_send(void *impl, size_t i,
+                               const struct dns_question *question,
                                upq_cb cb, void *arg)
 {
     struct script *s = impl;
@@ -70,10 +68,7 @@ static struct upq *script_send(void *impl, size_t i, const uint8_t *lname,
     q = &s->sent[s->nsent++];
     memset(q, 0, sizeof(*q));
     q->up = i;
-    memcpy(q->lname, lname, nlen);
-    q->nlen = nlen;
-    q->qtype = qtype;
-    q->qclass = qclass;
+    q->q = *question;
     q->cb = cb;
     q->arg = arg;
     return q;
@@ -102,14 +97,14 @@ static void upstream_answers(struct upq *q, unsigned rcode, const char *ip,
     assert_false(q->ended || q->cancelled);
     dnsw_init(&w, wire, sizeof(wire));
     dnsw_header(&w, &h);
-    dnsw_name(&w, q->lname, q->nlen, 0);
-    dnsw_u16(&w, q->qtype);
-    dnsw_u16(&w, q->qclass);
+    dnsw_name(&w, q->q.name, q->q.len, 0);
+    dnsw_u16(&w, q->q.qtype);
+    dnsw_u16(&w, q->q.qclass);
     if (ip) {
         uint8_t addr[4];
 
         assert_int_equal(inet_pton(AF_INET, ip, addr), 1);
-        dnsw_name(&w, q->lname, q->nlen, 1);
+        dnsw_name(&w, q->q.name, q->q.len, 1);
         dnsw_u16(&w, DNS_T_A);
         dnsw_u16(&w, DNS_C_IN);
         dnsw_u32(&w, ttl);
@@ -134,8 +129,8 @@ static void upstream_answers(struct upq *q, unsigned rcode, const char *ip,
     }
     assert_false(w.overflow);
     dnsw_init(&iw, image, sizeof(image));
-    assert_int_equal(dns_response_compile(wire, w.len, q->lname, q->nlen,
-                                          q->qtype, q->qclass, &iw, &c), 0);
+    assert_int_equal(dns_response_compile(wire, w.len, q->q.name, q->q.len,
+                                          q->q.qtype, q->q.qclass, &iw, &c), 0);
     a.c = &c;
     a.image = image;
     a.len = iw.len;
