@@ -11,9 +11,18 @@ Measures (method of shared/reference/toolchain.md section 4):
   - failover: first upstream a UDP blackhole, 200 cache-miss queries
     (10 in flight), all answered?, added latency vs a healthy-only run.
 
+With BENCH_BASELINE=/path/to/an/older/portico-dnscache, that binary runs
+next to the current one (1 thread, same flags) in the same rounds, and the
+report gives the current/baseline QPS ratio per round (median and range)
+and both p99s at 50k qps: how a change compares, measured side by side.
+BENCH_AB=1 (with BENCH_BASELINE) measures only those two, in ROUNDS pairs
+of saturation runs (A B, then B A, ...) and one 50k-qps run each, and
+skips the rest: a quick, focused comparison.
+
 Everything listens on 127.0.0.0/8, every run is bounded (-l, timeouts) and
 every process started here is killed on exit. Prints a Markdown report on
-stdout (progress on stderr).
+stdout (progress on stderr). Rounds alternate the server order (forward,
+then backward) so that no server always runs right after the same one.
 """
 import json
 import os
@@ -33,6 +42,9 @@ import urllib.request
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BUILD = os.environ.get("PORTICO_BUILD", os.path.join(REPO, "build"))
 DNSCACHE = os.path.join(BUILD, "portico-dnscache")
+BASELINE = os.environ.get("BENCH_BASELINE")
+CURRENT_1T = "portico-dnscache (1 thread)"
+BASELINE_1T = "portico-dnscache baseline (1 thread)"
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
 SECS = int(os.environ.get("BENCH_SECONDS", "10"))
 FIXED_QPS = 50000
@@ -195,6 +207,46 @@ class Blackhole:
         self.sock.close()
 
 
+def ab_compare(work, qfile, src):
+    """BENCH_AB: the current binary against BENCH_BASELINE only."""
+    servers = {}
+    for binary, name in ((DNSCACHE, CURRENT_1T), (BASELINE, BASELINE_1T)):
+        port, mport = free_port(SRV_ADDR), free_port(SRV_ADDR)
+        p = start([binary, "--listen", f"{SRV_ADDR}:{port}", "--upstream", src,
+                   "--metrics", f"127.0.0.1:{mport}", "--max-ttl", "3600"],
+                  os.path.join(work, f"ab-{len(servers)}.log"))
+        servers[name] = (port, p)
+    for name, (port, _) in servers.items():
+        dns_ready(SRV_ADDR, port, "svc-0.default.svc.cluster.local")
+        dnsperf(port, qfile, ["-n", "2", "-c", "4"], 60)
+    qps = {n: [] for n in servers}
+    for rnd in range(ROUNDS):
+        order = list(servers.items())
+        if rnd % 2:
+            order.reverse()
+        for name, (port, _) in order:
+            st = parse_stats(dnsperf(port, qfile, ["-l", str(SECS), "-c", "4", "-T", "2",
+                                                   "-q", "200"], SECS + 30))
+            qps[name].append(st["qps"])
+            log(f"round {rnd + 1} {name}: {st['qps']:.0f} qps")
+    p99 = {}
+    for name, (port, _) in servers.items():
+        vals, _ = latencies(dnsperf(port, qfile, ["-l", str(SECS), "-c", "4", "-Q",
+                                                  str(FIXED_QPS), "-v"], SECS + 30))
+        vals.sort()
+        p99[name] = pct(vals, 99)
+    ratios = sorted(c / b for c, b in zip(qps[CURRENT_1T], qps[BASELINE_1T]))
+    print(f"Measured {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, "
+          f"`BENCH_AB=1 BENCH_BASELINE={BASELINE} BENCH_ROUNDS={ROUNDS} make bench-dns`: "
+          f"{ROUNDS} pairs of `dnsperf -l {SECS} -c 4 -T 2 -q 200` runs (A B, B A, ...), "
+          f"1000 cached names, 1 thread each.")
+    for name in servers:
+        print(f"- {name}: " + ", ".join(f"{v / 1000:.1f}k" for v in qps[name]) +
+              f" qps; p99 @{FIXED_QPS // 1000}k qps {p99[name] * 1e6:.0f} µs")
+    print(f"- current/baseline per pair: {', '.join(f'{r:.3f}' for r in ratios)}; "
+          f"median {statistics.median(ratios):.3f}, range {ratios[0]:.3f}-{ratios[-1]:.3f}")
+
+
 def main():
     work = tempfile.mkdtemp(prefix="bench-dns-")
     hosts = os.path.join(work, "hosts.txt")
@@ -227,18 +279,27 @@ def main():
            "--pid-file="], os.path.join(work, "source.log"))
     dns_ready(SRC_ADDR, src_port, "svc-0.default.svc.cluster.local")
     src = f"{SRC_ADDR}:{src_port}"
+    if os.environ.get("BENCH_AB") and BASELINE:
+        ab_compare(work, q1000, src)
+        shutil.rmtree(work, ignore_errors=True)
+        return
 
     servers = {}
     # Entries must not expire during the runs ("all hits"): the source's TTL
     # is 3600 s and portico's --max-ttl is raised to match.
-    for threads in (1, 2):
+    runs = [(DNSCACHE, 1, CURRENT_1T)]
+    if BASELINE:
+        runs.append((BASELINE, 1, BASELINE_1T))
+    runs.append((DNSCACHE, 2, "portico-dnscache (2 threads)"))
+    for binary, threads, name in runs:
         port = free_port(SRV_ADDR)
         mport = free_port(SRV_ADDR)
-        p = start([DNSCACHE, "--listen", f"{SRV_ADDR}:{port}", "--upstream", src,
+        tag = "baseline" if binary == BASELINE else f"t{threads}"
+        p = start([binary, "--listen", f"{SRV_ADDR}:{port}", "--upstream", src,
                    "--metrics", f"127.0.0.1:{mport}", "--max-ttl", "3600",
                    "--threads", str(threads)],
-                  os.path.join(work, f"dnscache-t{threads}.log"))
-        servers[f"portico-dnscache ({threads} thread{'s' if threads > 1 else ''})"] = (port, p)
+                  os.path.join(work, f"dnscache-{tag}.log"))
+        servers[name] = (port, p)
     port = free_port(SRV_ADDR)
     p = start(["dnsmasq", "-k", "--conf-file=/dev/null", "--no-resolv", "--no-hosts",
                f"--server={SRC_ADDR}#{src_port}", f"--listen-address={SRV_ADDR}",
@@ -285,7 +346,10 @@ forward-zone:
 
     qps = {n: [] for n in servers}
     for rnd in range(ROUNDS):
-        for name, (port, _) in servers.items():
+        order = list(servers.items())
+        if rnd % 2:
+            order.reverse()
+        for name, (port, _) in order:
             st = parse_stats(dnsperf(port, q1000, ["-l", str(SECS), "-c", "4", "-T", "2",
                                                    "-q", "200"], SECS + 30))
             qps[name].append(st["qps"])
@@ -370,7 +434,8 @@ forward-zone:
         pass
     dnsmasq_name = "dnsmasq 2.90 (--cache-size=10000)"
     med = {n: statistics.median(v) for n, v in qps.items()}
-    best_portico = max((n for n in med if n.startswith("portico")), key=lambda n: med[n])
+    best_portico = max((n for n in med if n.startswith("portico") and n != BASELINE_1T),
+                       key=lambda n: med[n])
     ratio = med[best_portico] / med[dnsmasq_name]
     p99_ok = lat[best_portico]["p99"] <= lat[dnsmasq_name]["p99"]
     p99_1t_ok = lat["portico-dnscache (1 thread)"]["p99"] <= lat[dnsmasq_name]["p99"]
@@ -420,6 +485,15 @@ forward-zone:
                f"baseline p50 {base_p50 * 1e3:.2f} ms; added latency (minus baseline p50) "
                f"p99 {fo_p99 * 1e3:.2f} ms, max {(added[-1] if added else float('nan')) * 1e3:.2f} ms.")
     out.append("")
+    if BASELINE:
+        ratios = sorted(c / b for c, b in zip(qps[CURRENT_1T], qps[BASELINE_1T]))
+        out.append(f"Side by side with `BENCH_BASELINE={BASELINE}` (1 thread each, "
+                   f"same flags, same rounds): current/baseline QPS per round "
+                   f"{', '.join(f'{r:.3f}' for r in ratios)}; median "
+                   f"{statistics.median(ratios):.3f} (range {ratios[0]:.3f}-{ratios[-1]:.3f}); "
+                   f"p99 @50k qps current {lat[CURRENT_1T]['p99'] * 1e6:.0f} µs, baseline "
+                   f"{lat[BASELINE_1T]['p99'] * 1e6:.0f} µs.")
+        out.append("")
     out.append("Goals (issue 3):")
     out.append(f"- QPS >= 1.5 x dnsmasq in the same run: best portico config "
                f"({best_portico}) {ratio:.2f}x "
