@@ -16,8 +16,10 @@ next to the current one (1 thread, same flags) in the same rounds, and the
 report gives the current/baseline QPS ratio per round (median and range)
 and both p99s at 50k qps: how a change compares, measured side by side.
 BENCH_AB=1 (with BENCH_BASELINE) measures only those two, in ROUNDS pairs
-of saturation runs (A B, then B A, ...) and one 50k-qps run each, and
-skips the rest: a quick, focused comparison.
+of saturation runs (A B, then B A, ...) and ROUNDS pairs of runs at a
+fixed AB_QPS (below saturation on a busy machine) that measure the
+server's CPU time per query (utime + stime from /proc) and p99, and skips
+the rest: a focused comparison, less at the mercy of other jobs than QPS.
 
 Everything listens on 127.0.0.0/8, every run is bounded (-l, timeouts) and
 every process started here is killed on exit. Prints a Markdown report on
@@ -48,6 +50,7 @@ BASELINE_1T = "portico-dnscache baseline (1 thread)"
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
 SECS = int(os.environ.get("BENCH_SECONDS", "10"))
 FIXED_QPS = 50000
+AB_QPS = 20000
 NAMES = 1000
 RSS_NAMES = 100000
 FAILOVER_NAMES = 200
@@ -207,6 +210,13 @@ class Blackhole:
         self.sock.close()
 
 
+def cpu_seconds(pid):
+    """utime + stime of a process, in seconds."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def ab_compare(work, qfile, src):
     """BENCH_AB: the current binary against BENCH_BASELINE only."""
     servers = {}
@@ -229,22 +239,42 @@ def ab_compare(work, qfile, src):
                                                    "-q", "200"], SECS + 30))
             qps[name].append(st["qps"])
             log(f"round {rnd + 1} {name}: {st['qps']:.0f} qps")
-    p99 = {}
-    for name, (port, _) in servers.items():
-        vals, _ = latencies(dnsperf(port, qfile, ["-l", str(SECS), "-c", "4", "-Q",
-                                                  str(FIXED_QPS), "-v"], SECS + 30))
-        vals.sort()
-        p99[name] = pct(vals, 99)
+    cpu_us = {n: [] for n in servers}
+    p99 = {n: [] for n in servers}
+    for rnd in range(ROUNDS):
+        order = list(servers.items())
+        if rnd % 2:
+            order.reverse()
+        for name, (port, p) in order:
+            before = cpu_seconds(p.pid)
+            out = dnsperf(port, qfile, ["-l", str(SECS), "-c", "4", "-Q", str(AB_QPS),
+                                        "-v"], SECS + 30)
+            used = cpu_seconds(p.pid) - before
+            vals, _ = latencies(out)
+            vals.sort()
+            cpu_us[name].append(used / max(1, len(vals)) * 1e6)
+            p99[name].append(pct(vals, 99))
+            log(f"cpu round {rnd + 1} {name}: {cpu_us[name][-1]:.2f} us/query, "
+                f"p99 {p99[name][-1] * 1e6:.0f} us")
     ratios = sorted(c / b for c, b in zip(qps[CURRENT_1T], qps[BASELINE_1T]))
+    cpu_ratios = sorted(c / b for c, b in zip(cpu_us[CURRENT_1T], cpu_us[BASELINE_1T]))
     print(f"Measured {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, "
           f"`BENCH_AB=1 BENCH_BASELINE={BASELINE} BENCH_ROUNDS={ROUNDS} make bench-dns`: "
           f"{ROUNDS} pairs of `dnsperf -l {SECS} -c 4 -T 2 -q 200` runs (A B, B A, ...), "
           f"1000 cached names, 1 thread each.")
     for name in servers:
-        print(f"- {name}: " + ", ".join(f"{v / 1000:.1f}k" for v in qps[name]) +
-              f" qps; p99 @{FIXED_QPS // 1000}k qps {p99[name] * 1e6:.0f} µs")
-    print(f"- current/baseline per pair: {', '.join(f'{r:.3f}' for r in ratios)}; "
+        print(f"- {name}: saturation " + ", ".join(f"{v / 1000:.1f}k" for v in qps[name]) +
+              f" qps; at {AB_QPS // 1000}k qps: CPU "
+              + ", ".join(f"{v:.2f}" for v in cpu_us[name]) + " µs/query, p99 "
+              + ", ".join(f"{v * 1e6:.0f}" for v in p99[name]) + " µs")
+    print(f"- QPS current/baseline per pair: {', '.join(f'{r:.3f}' for r in ratios)}; "
           f"median {statistics.median(ratios):.3f}, range {ratios[0]:.3f}-{ratios[-1]:.3f}")
+    print(f"- CPU per query current/baseline per pair: "
+          f"{', '.join(f'{r:.3f}' for r in cpu_ratios)}; median "
+          f"{statistics.median(cpu_ratios):.3f}, range {cpu_ratios[0]:.3f}-{cpu_ratios[-1]:.3f}")
+    print(f"- p99 @{AB_QPS // 1000}k qps, median over pairs: current "
+          f"{statistics.median(p99[CURRENT_1T]) * 1e6:.0f} µs, baseline "
+          f"{statistics.median(p99[BASELINE_1T]) * 1e6:.0f} µs")
 
 
 def main():

@@ -1,8 +1,8 @@
 /* libFuzzer target: the DNS packet parser and everything a hostile packet
- * reaches - query parsing, response compilation into a cache image, and
- * answer shaping from that image, and the EDNS wire checks applied to
- * upstream answers as they are read - must never crash, hang or read out
- * of bounds. */
+ * reaches - query parsing, the --hosts answers to it, response
+ * compilation into a cache image, and answer shaping from that image, and
+ * the EDNS wire checks applied to upstream answers as they are read - must
+ * never crash, hang or read out of bounds. */
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
@@ -11,6 +11,7 @@
 #include "sidecar-dnsmasq/cache.h"
 #include "sidecar-dnsmasq/dnswire.h"
 #include "sidecar-dnsmasq/edns.h"
+#include "sidecar-dnsmasq/hosts.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -34,10 +35,23 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     (void)edns_query_is_strippable(data, size);
     if (dns_query_parse(data, size, &q) == DNS_PARSE_OK) {
+        /* Every name a query can reach in a table: forward and reverse. */
+        static const char text[] = "10.0.0.1 web.cluster.local a\n"
+                                   "fd00::1 web.cluster.local\n"
+                                   "127.0.0.1 localhost\n";
+        static struct hosts *h;
+        static struct dns_writer hw;
+        static uint8_t hbuf[DNS_MAX_MSG];
         struct client_q cq;
+        int trunc;
 
+        if (!h)
+            h = hosts_parse(text, sizeof(text) - 1, NULL);
         answer_client_from_query(&cq, &q, 0);
         answer_error(out, sizeof(out), data, size, &cq, DNS_R_SERVFAIL);
+        dnsw_init(&hw, hbuf, sizeof(hbuf));
+        if (h)
+            hosts_answer(h, &q, &cq, 5, &hw, out, DNS_MAX_UDP, &trunc);
     }
     /* Treat the packet as a response to whatever question it carries. */
     n = dns_name_read(data, size, &off, name);
