@@ -838,6 +838,61 @@ static int add_aliases(struct builder *b, size_t owner)
     return 0;
 }
 
+int model_www_twin(const char *host, char *out, size_t outlen)
+{
+    char sub[256];
+    int n;
+
+    if (host[0] == '*')
+        return -1;
+    if (strncmp(host, "www.", 4) == 0)
+        n = snprintf(out, outlen, "%s", host + 4);
+    else
+        n = snprintf(out, outlen, "www.%s", host);
+    if (n < 0 || (size_t)n >= outlen || !strchr(out, '.') ||
+        validate_host(out, (size_t)n, sub, sizeof(sub)) < 0)
+        return -1;
+    return 0;
+}
+
+/* from-to-www-redirect: the twin of each host of the Ingress that is no
+ * Ingress's host gets a section whose one rule leads every request into
+ * the Ingress's profile, which answers 308 to the host (profiles.c). */
+static int add_www_twins(struct builder *b, size_t owner)
+{
+    struct model_ingress *mi = &b->m->ings[owner];
+    const char *v = ann_get(&mi->ann, ANN_FROM_TO_WWW_REDIRECT);
+    char twin[VALIDATE_HOST_MAX + 1];
+    struct json_object *idx;
+
+    if (!v || mi->state != ING_SERVED ||
+        validate_bool_value(v, strlen(v)) != 1)
+        return 0;
+    for (size_t i = 0; i < mi->nhosts; i++) {
+        const char *ups = NULL;
+        if (!json_object_object_get_ex(b->host_index, mi->hosts[i], &idx) ||
+            model_www_twin(mi->hosts[i], twin, sizeof(twin)) < 0)
+            continue;
+        if (json_object_object_get_ex(b->host_index, twin, NULL)) {
+            warn(b, "ingress %s/%s: from-to-www-redirect for %s left out: "
+                    "%s is a host of its own", mi->ns, mi->name,
+                 mi->hosts[i], twin);
+            continue;
+        }
+        const struct model_server *from =
+            &b->m->servers[json_object_get_int(idx)];
+        for (size_t l = 0; l < from->nlocs && !ups; l++)
+            ups = from->locs[l].upstream;
+        if (!ups)
+            continue;       /* nothing resolvable to jump from: 503 there */
+        struct route r = {.host = twin, .match = LOC_PREFIX,
+                          .path = (char *)"/", .priority = 1};
+        if (!server_for(b, twin, owner) || merge_route(b, owner, &r, ups) < 0)
+            return -1;
+    }
+    return 0;
+}
+
 /* Merges a validated Ingress. */
 static int merge_ingress(struct builder *b, struct json_object *ing,
                          size_t owner, const struct pending *p)
@@ -1030,7 +1085,7 @@ int model_build(struct model *m, const struct store *s,
         if (build_one(&b, all[i], &classes) < 0)
             goto out;
     for (size_t i = 0; i < m->ning; i++)
-        if (add_aliases(&b, i) < 0)
+        if (add_aliases(&b, i) < 0 || add_www_twins(&b, i) < 0)
             goto out;
     sort(m->def.locs, m->def.nlocs, sizeof(*m->def.locs), cmp_loc);
     for (size_t i = 0; i < m->nservers; i++)

@@ -159,6 +159,11 @@ void model_free(struct model *m);
 size_t model_count_state(const struct model *m, enum ingress_state st);
 const char *ingress_state_name(enum ingress_state st);
 
+/* from-to-www-redirect: the other name of host ("www." added, or taken
+ * away when host starts with it) into out; 0, or -1 when there is none
+ * (a wildcard, a name that would be too long or have a single label). */
+int model_www_twin(const char *host, char *out, size_t outlen);
+
 /* "2026-01-02T03:04:05Z" -> seconds; 0 when absent or malformed. */
 time_t model_parse_time(const char *s);
 

@@ -36,6 +36,21 @@ static int is_profile_option(enum ann_id id)
                  d->effect == ANN_EFFECT_ACCESS);
 }
 
+static int www_redirect(const struct model_ingress *mi)
+{
+    const char *v = ann_get(&mi->ann, ANN_FROM_TO_WWW_REDIRECT);
+
+    return v && validate_bool_value(v, strlen(v)) == 1;
+}
+
+static int is_host_of(const struct model_ingress *mi, const char *host)
+{
+    for (size_t i = 0; i < mi->nhosts; i++)
+        if (strcmp(mi->hosts[i], host) == 0)
+            return 1;
+    return 0;
+}
+
 static int has_options(const struct model_ingress *mi)
 {
     if (mi->state != ING_SERVED)
@@ -59,6 +74,10 @@ static char *options_key(const struct model_ingress *mi)
             buf_printf(&b, "%s %s\n", ann_def_of(v->id)->name, v->value);
     }
     access_profile_key(mi, &b);
+    /* from-to-www answers per host: the hosts are part of the options. */
+    if (www_redirect(mi))
+        for (size_t i = 0; i < mi->nhosts; i++)
+            buf_printf(&b, "www-host %s\n", mi->hosts[i]);
     if (buf_failed(&b)) {
         buf_free(&b);
         return NULL;
@@ -290,6 +309,16 @@ static void redirects(struct buf *b, const struct model_ingress *mi)
     const char *permanent = ann_get(&mi->ann, ANN_PERMANENT_REDIRECT);
     const char *root = ann_get(&mi->ann, ANN_APP_ROOT);
 
+    /* from-to-www: a request for a host's twin answers 308 to the host
+     * (hosts are validated names: no quote, backslash or '$'). */
+    for (size_t i = 0; www_redirect(mi) && i < mi->nhosts; i++) {
+        char twin[VALIDATE_HOST_MAX + 1];
+        if (model_www_twin(mi->hosts[i], twin, sizeof(twin)) == 0 &&
+            !is_host_of(mi, twin))
+            buf_printf(b, " if ($host = \"%s\") { return 308 "
+                          "\"$scheme://%s$request_uri\"; }",
+                       twin, mi->hosts[i]);
+    }
     if (root && !strpbrk(root, "\"\\$"))
         buf_printf(b, " if ($uri = /) { return 302 "
                       "\"$scheme://$http_host%s\"; }", root);

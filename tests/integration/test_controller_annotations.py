@@ -434,25 +434,30 @@ def test_ssl_redirect_false_and_force_ssl_redirect(ctl, tmp_path):
     import json
     from testbed import certs
     ca = certs.make_ca()
-    leaf = certs.make_cert(ca, ["noredirect.test"])
+    leaf = certs.make_cert(ca, ["noredirect.test", "redirect.test"])
     ctl.write("secret", json.dumps({
         "apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/tls",
         "metadata": {"name": "nr-tls", "namespace": "team"},
         "data": {"tls.crt": base64.b64encode(leaf.cert_pem.encode()).decode(),
                  "tls.key": base64.b64encode(leaf.key_pem.encode()).decode()}}))
-    ctl.write("nr", ingress("nr", [("noredirect.test", [
-        ("/", "Prefix", "alpha", ctl.ports["alpha"])])],
-        tls=[{"hosts": ["noredirect.test"], "secretName": "nr-tls"}],
-        annotations={f"{NGINX}/ssl-redirect": "false"}))
+    for name, ann in (("nr", {f"{NGINX}/ssl-redirect": "false"}),
+                      ("yr", None)):
+        host = "noredirect.test" if ann else "redirect.test"
+        ctl.write(name, ingress(name, [(host, [
+            ("/", "Prefix", "alpha", ctl.ports["alpha"])])],
+            tls=[{"hosts": [host], "secretName": "nr-tls"}],
+            annotations=ann))
     ctl.write("forced", one("forced", "forced.test", ctl, {
         f"{NGINX}/force-ssl-redirect": "true"}))
     ctl.wait_status("forced.test", "/x?y=1", 308)
     assert ctl.get("forced.test", "/x?y=1").headers["Location"] == \
         f"https://forced.test:{ctl.https_port}/x?y=1"
-    eventually(lambda: "noredirect.test" in ctl.nginx_conf())
-    ctl.settled()
-    assert ctl.served_by("noredirect.test", "/") == "alpha"   # no 308
+    # The same certificate: the host without the annotation redirects, the
+    # one with ssl-redirect "false" does not.
+    ctl.wait_status("redirect.test", "/", 308)
+    assert ctl.served_by("noredirect.test", "/") == "alpha"
     assert "host noredirect.test\n" in ctl.routes()
+    assert "host redirect.test redirect\n" in ctl.routes()
 
 
 def test_server_alias_serves_the_same_routes_unless_it_is_a_host(ctl):
@@ -490,6 +495,7 @@ REDIRECT_HOSTILE = {
     "server-alias": ["*", "evil.test;server_name x", "a.test,,b.test",
                      "EVIL.test", "10.0.0.1"],
     "ssl-redirect": ["yes", "true;"],
+    "from-to-www-redirect": ["on", "true\"; return 200 \""],
 }
 
 
@@ -498,3 +504,27 @@ def test_hostile_redirect_and_alias_values_are_refused(ctl):
                              for v in values + list(HOSTILE.values())],
                        ("evil", "owned", "javascript", "$request_uri\"",
                         ";return 200", "%0d"))
+
+
+def test_from_to_www_redirect_answers_the_twin_host_with_308(ctl):
+    ctl.write("apex", one("apex", "apex.test", ctl, {
+        f"{NGINX}/from-to-www-redirect": "true"}))
+    ctl.write("www", one("www", "www.shop.test", ctl, {
+        f"{NGINX}/from-to-www-redirect": "true"}))
+    ctl.write("taken", ingress("taken", [
+        ("taken.test", [("/", "Prefix", "alpha", ctl.ports["alpha"])]),
+        ("www.taken.test", [("/", "Prefix", "beta", ctl.ports["beta"])])],
+        annotations={f"{NGINX}/from-to-www-redirect": "true"}))
+    ctl.wait_status("www.apex.test", "/x?y=1", 308)
+    r = ctl.get("www.apex.test", "/x?y=1")
+    assert r.headers["Location"] == "http://apex.test/x?y=1"
+    r = ctl.get("shop.test", "/a/b")
+    assert (r.status, r.headers["Location"]) == \
+        (308, "http://www.shop.test/a/b")
+    # The hosts themselves are served; a twin that is a host is left alone.
+    assert ctl.served_by("apex.test", "/x") == "alpha"
+    assert ctl.served_by("www.shop.test", "/") == "alpha"
+    assert ctl.served_by("www.taken.test", "/") == "beta"
+    assert ctl.served_by("taken.test", "/") == "alpha"
+    eventually(lambda: "from-to-www-redirect for taken.test left out: "
+               "www.taken.test is a host of its own" in ctl.proc.log_text())
