@@ -47,7 +47,8 @@ NGX_MODULE := $(BUILD)/ngx_http_upstream_resolve_module.so
 
 .PHONY: all deps test unit unit-asan fuzz fuzz-smoke integration run clean \
         image pod-test \
-        bench-dns bench-module bench-module-start bench-tls bench-controller check-leftovers
+        bench-dns bench-module bench-module-start bench-tls bench-controller \
+        check-leftovers check-call-cycles
 
 all: $(PROGRAMS) $(NGX_MODULE) unit-bins
 
@@ -153,6 +154,10 @@ pod-test: $(PROGRAMS) $(NGX_MODULE) $(BUILD)/tools/helm image
 check-leftovers:
 	@scripts/check-leftovers
 
+# No call cycle between the files of a component (nm on the objects).
+check-call-cycles: $(PROGRAMS) $(NGX_MODULE)
+	@scripts/check-call-cycles $(BUILD)
+
 deps:
 	@scripts/install-deps
 
@@ -161,7 +166,8 @@ deps:
 test:
 	@scripts/install-deps
 	@$(MAKE) --no-print-directory all
-	@$(MAKE) --no-print-directory unit unit-asan fuzz-smoke integration
+	@$(MAKE) --no-print-directory check-call-cycles unit unit-asan fuzz-smoke \
+	    integration
 	@$(MAKE) --no-print-directory pod-test
 	@$(MAKE) --no-print-directory check-leftovers
 
