@@ -75,7 +75,8 @@ int flags_parse(const struct flag_table *tables, size_t ntables, int argc,
             rc = FLAGS_HELP;
             break;
         }
-        if (c == ':') {
+        if (c == ':' && named_in_full(text,
+                                      rows[optopt - OPTION_BASE].flag->name)) {
             snprintf(err, errlen, "--%s needs a value",
                      rows[optopt - OPTION_BASE].flag->name);
             rc = -1;

@@ -24,6 +24,7 @@
 #include <openssl/evp.h>
 
 #include "dnsname.h"
+#include "evloop.h"
 #include "fileio.h"
 #include "log.h"
 #include "prom.h"
@@ -107,14 +108,6 @@ const char *certs_status_name(enum certs_status s)
     if ((unsigned)s < sizeof(status_names) / sizeof(status_names[0]))
         return status_names[s];
     return "unknown";
-}
-
-static uint64_t mono_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * MS_PER_S + (uint64_t)ts.tv_nsec / 1000000;
 }
 
 static const char *reason_for(const char *name)
@@ -302,7 +295,7 @@ int certs_set_hosts(struct certs_pipeline *p, const char *const *hosts,
     const char **want = calloc(n ? n : 1, sizeof(*want));
     struct host **next = calloc(n ? n : 1, sizeof(*next));
     size_t nw = 0, nn = 0, old = 0;
-    uint64_t now = mono_ms();
+    uint64_t now = evloop_clock_ms();
 
     if (!want || !next) {
         free(want);
@@ -362,7 +355,7 @@ int certs_set_hosts(struct certs_pipeline *p, const char *const *hosts,
 
 void certs_refresh_now(struct certs_pipeline *p)
 {
-    uint64_t now = mono_ms();
+    uint64_t now = evloop_clock_ms();
 
     pthread_mutex_lock(&p->mu);
     for (size_t i = 0; i < p->nhosts; i++) {
@@ -842,7 +835,7 @@ static uint64_t retry_delay(struct certs_pipeline *p, int failures)
 static int apply(struct certs_pipeline *p, struct host *h, struct certs_fetch *r)
 {
     time_t now = time(NULL);
-    uint64_t mnow = mono_ms();
+    uint64_t mnow = evloop_clock_ms();
     int changed = 0;
 
     h->last_attempt = now;
@@ -924,7 +917,7 @@ static int vault_wide(const char *reason)
 static void vault_down(struct certs_pipeline *p, const struct certs_fetch *r)
 {
     p->vault_failures++;
-    p->pause_until_ms = mono_ms() + retry_delay(p, p->vault_failures);
+    p->pause_until_ms = evloop_clock_ms() + retry_delay(p, p->vault_failures);
     for (size_t i = 0; i < p->nhosts; i++) {
         struct host *h = p->hosts[i];
         char *msg;
@@ -992,7 +985,7 @@ static void process_one(struct certs_pipeline *p, struct host *h)
     int changed = 0;
 
     if (!name) {
-        h->due_ms = mono_ms() + (uint64_t)p->cfg.retry_min_ms;
+        h->due_ms = evloop_clock_ms() + (uint64_t)p->cfg.retry_min_ms;
         return;     /* out of memory: try again later */
     }
     memset(&sv, 0, sizeof(sv));
@@ -1061,7 +1054,7 @@ static void *worker(void *arg)
 
     pthread_mutex_lock(&p->mu);
     while (!p->stop) {
-        uint64_t now = mono_ms(), next = UINT64_MAX;
+        uint64_t now = evloop_clock_ms(), next = UINT64_MAX;
         struct host *due = NULL, *adopt = NULL;
 
         for (size_t i = 0; i < p->nhosts && !adopt; i++) {

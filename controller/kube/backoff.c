@@ -3,8 +3,9 @@
 
 #include <stdint.h>
 #include <stdlib.h>
-#include <time.h>
 #include <unistd.h>
+
+#include "evloop.h"
 
 void backoff_init(struct backoff *b, uint64_t initial_ms, uint64_t max_ms,
                   double jitter)
@@ -13,11 +14,10 @@ void backoff_init(struct backoff *b, uint64_t initial_ms, uint64_t max_ms,
     b->max_ms = max_ms;
     b->jitter = jitter;
     b->next_ms = 0;
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
+    uint64_t ns = evloop_clock_ns();
     uintptr_t self = (uintptr_t)b;
-    b->seed[0] = (unsigned short)(ts.tv_nsec ^ self);
-    b->seed[1] = (unsigned short)((ts.tv_nsec >> 16) ^ (self >> 16));
+    b->seed[0] = (unsigned short)(ns ^ self);
+    b->seed[1] = (unsigned short)((ns >> 16) ^ (self >> 16));
     b->seed[2] = (unsigned short)getpid();
 }
 

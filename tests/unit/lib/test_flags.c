@@ -101,6 +101,7 @@ static void abbreviations_and_unknown_flags_are_refused(void **state)
     char *abbrev_separate[] = {"p", "--po", "80", NULL};
     char *unknown[] = {"p", "--colour=red", NULL};
     char *dash[] = {"p", "-x", NULL};
+    char *abbrev_missing[] = {"p", "--po", NULL};
     struct conf c;
     char err[200];
     int first;
@@ -114,6 +115,8 @@ static void abbreviations_and_unknown_flags_are_refused(void **state)
     assert_string_equal(err, "unknown flag \"--colour=red\" (see --help)");
     assert_int_equal(parse(&c, dash, &first, err, sizeof(err)), -1);
     assert_non_null(strstr(err, "-x"));
+    assert_int_equal(parse(&c, abbrev_missing, &first, err, sizeof(err)), -1);
+    assert_string_equal(err, "unknown flag \"--po\" (see --help)");
 }
 
 static void bad_and_missing_values_name_the_flag(void **state)
