@@ -249,7 +249,11 @@ const struct ann_def ann_table[] = {
             NULL),
     PROFILE("proxy-ssl-verify-depth", ANN_PROXY_SSL_VERIFY_DEPTH,
             validate_verify_depth, "proxy_ssl_verify_depth"),
-    REFUSED("relative-redirects", 0, W_NOT_YET),
+    IGNORED("relative-redirects",
+            "Portico's redirects are absolute URLs it builds itself "
+            "(HTTPS redirect, permanent-/temporal-redirect, app-root, "
+            "from-to-www); nginx issues no other redirects for proxied "
+            "requests"),
     REFUSED("rewrite-target", 0, W_NOT_YET),
     REFUSED("satisfy", ANN_ACCESS, W_SATISFY),
     SUPPORTED("server-alias", ANN_SERVER_ALIAS, validate_host_list,
@@ -291,7 +295,10 @@ const struct ann_def ann_table[] = {
     REFUSED("upstream-hash-by-subset-size", 0,
             "consistent hashing to endpoints is not implemented"),
     PROFILE("upstream-vhost", ANN_UPSTREAM_VHOST, validate_vhost, NULL),
-    REFUSED("use-port-in-redirects", 0, W_NOT_YET),
+    IGNORED("use-port-in-redirects",
+            "Portico's HTTPS redirect names the HTTPS port when it is not "
+            "443; the other redirects use the URL or Host given; nginx "
+            "issues no other redirects for proxied requests"),
     REFUSED("use-regex", 0, W_NOT_YET),
     ACCESS_ALIAS("whitelist-source-range", ANN_ALLOWLIST_SOURCE_RANGE,
                  validate_cidr_list, "allowlist-source-range"),
