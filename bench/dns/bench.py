@@ -210,6 +210,35 @@ class Blackhole:
         self.sock.close()
 
 
+def warm(servers, qfile):
+    """Asks every name twice of every server: all cached afterwards."""
+    for name, (port, _) in servers.items():
+        dns_ready(SRV_ADDR, port, "svc-0.default.svc.cluster.local")
+        dnsperf(port, qfile, ["-n", "2", "-c", "4"], 60)
+        log(f"warmed {name}")
+
+
+def orders(servers):
+    """The servers of each round: forward, then backward, and so on."""
+    for rnd in range(ROUNDS):
+        order = list(servers.items())
+        if rnd % 2:
+            order.reverse()
+        yield rnd, order
+
+
+def saturation_rounds(servers, qfile):
+    """QPS at saturation of each server in each round."""
+    qps = {n: [] for n in servers}
+    for rnd, order in orders(servers):
+        for name, (port, _) in order:
+            st = parse_stats(dnsperf(port, qfile, ["-l", str(SECS), "-c", "4", "-T", "2",
+                                                   "-q", "200"], SECS + 30))
+            qps[name].append(st["qps"])
+            log(f"round {rnd + 1} {name}: {st['qps']:.0f} qps, lost {st['lost']:.0f}")
+    return qps
+
+
 def cpu_seconds(pid):
     """utime + stime of a process, in seconds."""
     with open(f"/proc/{pid}/stat") as f:
@@ -226,25 +255,11 @@ def ab_compare(work, qfile, src):
                    "--metrics", f"127.0.0.1:{mport}", "--max-ttl", "3600"],
                   os.path.join(work, f"ab-{len(servers)}.log"))
         servers[name] = (port, p)
-    for name, (port, _) in servers.items():
-        dns_ready(SRV_ADDR, port, "svc-0.default.svc.cluster.local")
-        dnsperf(port, qfile, ["-n", "2", "-c", "4"], 60)
-    qps = {n: [] for n in servers}
-    for rnd in range(ROUNDS):
-        order = list(servers.items())
-        if rnd % 2:
-            order.reverse()
-        for name, (port, _) in order:
-            st = parse_stats(dnsperf(port, qfile, ["-l", str(SECS), "-c", "4", "-T", "2",
-                                                   "-q", "200"], SECS + 30))
-            qps[name].append(st["qps"])
-            log(f"round {rnd + 1} {name}: {st['qps']:.0f} qps")
+    warm(servers, qfile)
+    qps = saturation_rounds(servers, qfile)
     cpu_us = {n: [] for n in servers}
     p99 = {n: [] for n in servers}
-    for rnd in range(ROUNDS):
-        order = list(servers.items())
-        if rnd % 2:
-            order.reverse()
+    for rnd, order in orders(servers):
         for name, (port, p) in order:
             before = cpu_seconds(p.pid)
             out = dnsperf(port, qfile, ["-l", str(SECS), "-c", "4", "-Q", str(AB_QPS),
@@ -369,21 +384,8 @@ forward-zone:
     p = start(["unbound", "-d", "-c", conf], os.path.join(work, "unbound.log"))
     servers["unbound 1.17 (1 thread)"] = (port, p)
 
-    for name, (port, p) in servers.items():
-        dns_ready(SRV_ADDR, port, "svc-0.default.svc.cluster.local")
-        dnsperf(port, q1000, ["-n", "2", "-c", "4"], 60)       # warm: all cached
-        log(f"warmed {name}")
-
-    qps = {n: [] for n in servers}
-    for rnd in range(ROUNDS):
-        order = list(servers.items())
-        if rnd % 2:
-            order.reverse()
-        for name, (port, _) in order:
-            st = parse_stats(dnsperf(port, q1000, ["-l", str(SECS), "-c", "4", "-T", "2",
-                                                   "-q", "200"], SECS + 30))
-            qps[name].append(st["qps"])
-            log(f"round {rnd + 1} {name}: {st['qps']:.0f} qps, lost {st['lost']:.0f}")
+    warm(servers, q1000)
+    qps = saturation_rounds(servers, q1000)
 
     lat = {}
     for name, (port, _) in servers.items():
