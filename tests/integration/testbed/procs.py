@@ -66,7 +66,6 @@ def kill_groups_of(marker):
             pass
     if groups:
         time.sleep(0.1)
-    reap_orphans()
     return groups
 
 
@@ -247,6 +246,7 @@ class ProcRegistry:
         # nginx runs in its own session and outlives a killed controller
         # by design: whatever still runs from this test's folder goes.
         kill_groups_of(os.fsencode(self.log_dir))
+        reap_orphans()
 
     def logs(self):
         out = []
