@@ -35,6 +35,13 @@ static void address_rules(struct ownedtext *t, size_t owner,
     buf_free(&canon);
 }
 
+/* The options of external authentication, which need auth-url. */
+static const enum ann_id auth_url_options[] = {
+    ANN_AUTH_METHOD, ANN_AUTH_SIGNIN, ANN_AUTH_SIGNIN_REDIRECT_PARAM,
+    ANN_AUTH_RESPONSE_HEADERS, ANN_AUTH_REQUEST_REDIRECT,
+    ANN_AUTH_ALWAYS_SET_COOKIE,
+};
+
 int access_resolve(struct model_ingress *mi, const struct model_auth *auth,
                    char *err, size_t errlen)
 {
@@ -44,6 +51,15 @@ int access_resolve(struct model_ingress *mi, const struct model_auth *auth,
     const char *slash, *name;
     char ns[VALIDATE_LABEL_MAX + 1];
 
+    for (size_t i = 0; !ann_get(&mi->ann, ANN_AUTH_URL) &&
+                       i < sizeof(auth_url_options) / sizeof(auth_url_options[0]);
+         i++)
+        if (ann_get(&mi->ann, auth_url_options[i])) {
+            snprintf(err, errlen, "%s needs auth-url: without it "
+                     "ingress-nginx serves the Ingress with no "
+                     "authentication", ann_def_of(auth_url_options[i])->name);
+            return -1;
+        }
     if (!type) {
         if (secret || stype || ann_get(&mi->ann, ANN_AUTH_REALM)) {
             snprintf(err, errlen, "auth-secret, auth-secret-type and "
@@ -112,12 +128,54 @@ void access_profile_key(const struct model_ingress *mi, struct buf *key)
         buf_printf(key, "limits-of %s/%s\n", mi->ns, mi->name);
 }
 
-void access_proxy_headers(const struct model_ingress *mi, const char *set,
-                          struct buf *out)
+/* Calls fn for each name of a validated header list (auth-response-
+ * headers), with its index. */
+static void each_header(const char *list, void (*fn)(void *, size_t,
+                                                     const char *),
+                        void *arg)
 {
+    char name[VALIDATE_CIDR_TEXT_MAX + 8];
+    size_t i = 0;
+
+    while (*list) {
+        size_t n = strcspn(list, ","), a = 0, b = n;
+        while (a < b && list[a] == ' ')
+            a++;
+        while (b > a && list[b - 1] == ' ')
+            b--;
+        snprintf(name, sizeof(name), "%.*s", (int)(b - a), list + a);
+        fn(arg, i++, name);
+        list += n;
+        list += *list == ',';
+    }
+}
+
+struct header_out {
+    struct buf *b;
+    const char *set;
+    const char *profile;
+};
+
+/* " SET NAME $P_auth_I;": the auth service's answer header to the
+ * backend. */
+static void response_header_to_backend(void *arg, size_t i, const char *name)
+{
+    struct header_out *o = arg;
+
+    buf_printf(o->b, "%s %s $%s_auth_%zu;", o->set, name, o->profile, i);
+}
+
+void access_proxy_headers(const struct model_ingress *mi, const char *set,
+                          const char *profile, struct buf *out)
+{
+    const char *copy = ann_get(&mi->ann, ANN_AUTH_RESPONSE_HEADERS);
+    struct header_out o = {out, set, profile};
+
     /* The backend never sees the password (as ingress-nginx). */
     if (ann_get(&mi->ann, ANN_AUTH_TYPE))
         buf_printf(out, "%s Authorization \"\";", set);
+    if (copy && ann_get(&mi->ann, ANN_AUTH_URL))
+        each_header(copy, response_header_to_backend, &o);
 }
 
 /* Basic authentication against the password file. */
@@ -137,6 +195,173 @@ static void basic_auth(struct ownedtext *t, size_t owner,
     ownedtext_quoted(t, owner, " auth_basic ",
                      realm ? realm : "Authentication Required", ";");
     ownedtext_quoted(t, owner, " auth_basic_user_file ", mi->auth_file, ";");
+}
+
+/* ---- external authentication ---------------------------------------------- */
+
+struct auth_set {
+    struct ownedtext *t;
+    size_t owner;
+    const char *profile;
+};
+
+/* auth_request_set $P_auth_I $upstream_http_NAME (lowercase, '-' as
+ * '_', as nginx names them). */
+static void response_header_var(void *arg, size_t i, const char *name)
+{
+    struct auth_set *a = arg;
+    char var[VALIDATE_CIDR_TEXT_MAX + 8];
+    size_t n = 0;
+
+    for (; name[n] && n + 1 < sizeof(var); n++)
+        var[n] = name[n] == '-' ? '_'
+               : (name[n] >= 'A' && name[n] <= 'Z') ? (char)(name[n] + 32)
+                                                    : name[n];
+    var[n] = '\0';
+    ownedtext_printf(a->t, a->owner, " auth_request_set $%s_auth_%zu "
+                     "$upstream_http_%s;", a->profile, i, var);
+}
+
+/* The profile location: every request is first asked of the auth
+ * service (subrequest to the server's location of this profile); 2xx
+ * lets it through, 401/403 are the answer (401 to auth-signin when
+ * set), anything else (down, slow, 5xx) is 500. */
+static void external_auth(struct ownedtext *t, size_t owner,
+                          const struct model_ingress *mi, const char *profile)
+{
+    const char *copy = ann_get(&mi->ann, ANN_AUTH_RESPONSE_HEADERS);
+    const char *always = ann_get(&mi->ann, ANN_AUTH_ALWAYS_SET_COOKIE);
+    struct auth_set a = {t, owner, profile};
+
+    if (!ann_get(&mi->ann, ANN_AUTH_URL))
+        return;
+    ownedtext_printf(t, owner, " auth_request " ACCESS_AUTH_LOCATION "%s;",
+                     profile);
+    ownedtext_printf(t, owner, " auth_request_set $%s_auth_cookie "
+                     "$upstream_http_set_cookie; add_header Set-Cookie "
+                     "$%s_auth_cookie%s;", profile, profile,
+                     always && validate_bool_value(always, strlen(always)) == 1
+                         ? " always" : "");
+    if (copy)
+        each_header(copy, response_header_var, &a);
+    if (ann_get(&mi->ann, ANN_AUTH_SIGNIN))
+        ownedtext_printf(t, owner, " error_page 401 = @%s_signin;", profile);
+}
+
+/* A validated auth URL as nginx text (inside quotes): its variables
+ * kept ($escaped_request_uri becomes $request_uri, already encoded by
+ * the client: Debian's nginx cannot encode), nothing else to escape
+ * (no '"', '\\' or other '$' passes the grammar). */
+static void auth_url_text(struct buf *b, const char *url)
+{
+    size_t len = strlen(url);
+
+    for (size_t i = 0; i < len;) {
+        size_t v = url[i] == '$' ? validate_auth_url_var(url + i, len - i)
+                                 : 0;
+        if (v && strncmp(url + i, "$escaped_request_uri", v) == 0)
+            buf_puts(b, "$request_uri");
+        else if (v)
+            buf_append(b, url + i, v);
+        else if (url[i] == '"' || url[i] == '\\' || url[i] == '$')
+            buf_puts(b, "_");     /* never: the grammar refuses them */
+        else
+            buf_append(b, url + i, 1);
+        i += v ? v : 1;
+    }
+}
+
+/* The proxy timeouts of the Ingress apply to its auth service too. */
+static const enum ann_id auth_timeouts[] = {
+    ANN_PROXY_CONNECT_TIMEOUT, ANN_PROXY_READ_TIMEOUT, ANN_PROXY_SEND_TIMEOUT,
+};
+
+/* The server's locations of profile i: the auth subrequest's target and
+ * the sign-in redirect. */
+static void auth_locations(struct ownedtext *t, const struct model *m,
+                           const struct profiles *p, size_t i)
+{
+    size_t owner = p->list[i].owner;
+    const struct model_ingress *mi = &m->ings[owner];
+    const char *name = p->list[i].name;
+    const char *url = ann_get(&mi->ann, ANN_AUTH_URL);
+    const char *method = ann_get(&mi->ann, ANN_AUTH_METHOD);
+    const char *redirect = ann_get(&mi->ann, ANN_AUTH_REQUEST_REDIRECT);
+    const char *signin = ann_get(&mi->ann, ANN_AUTH_SIGNIN);
+    size_t from;
+
+    if (!url)
+        return;
+    ownedtext_printf(t, owner, "    location = " ACCESS_AUTH_LOCATION "%s { "
+                     "internal; proxy_pass_request_body off; "
+                     "proxy_set_header Content-Length \"\"; "
+                     "proxy_set_header X-Original-URL "
+                     "$scheme://$http_host$request_uri; "
+                     "proxy_set_header X-Original-URI $request_uri; "
+                     "proxy_set_header X-Original-Method $request_method; "
+                     "proxy_set_header X-Scheme $scheme; "
+                     "proxy_set_header X-Real-IP $remote_addr; "
+                     "proxy_set_header X-Forwarded-For $remote_addr; "
+                     "proxy_set_header X-Sent-From \"portico\"; "
+                     "proxy_http_version 1.1; "
+                     "proxy_set_header Connection \"\"; "
+                     "proxy_ssl_server_name on;", name);
+    if (redirect)
+        ownedtext_quoted(t, owner, " proxy_set_header X-Auth-Request-Redirect ",
+                         redirect, ";");
+    else
+        ownedtext_printf(t, owner, " proxy_set_header X-Auth-Request-Redirect "
+                         "$request_uri;");
+    if (method)
+        ownedtext_quoted(t, owner, " proxy_method ", method, ";");
+    for (size_t k = 0; k < sizeof(auth_timeouts) / sizeof(auth_timeouts[0]);
+         k++) {
+        const char *v = ann_get(&mi->ann, auth_timeouts[k]);
+        char prefix[64];
+        if (!v)
+            continue;
+        snprintf(prefix, sizeof(prefix), " %s ",
+                 ann_def_of(auth_timeouts[k])->directive);
+        ownedtext_quoted(t, owner, prefix, v, ";");
+    }
+    /* A variable: the name is resolved when asked (nginx's resolver, the
+     * DNS cache), never at load time. */
+    from = t->text.len;
+    buf_puts(&t->text, " set $portico_auth_target \"");
+    auth_url_text(&t->text, url);
+    buf_puts(&t->text, "\"; proxy_pass $portico_auth_target; }\n");
+    ownedtext_track(t, from, owner);
+    if (!signin)
+        return;
+    /* The request's own address after the URL (not percent-encoded:
+     * nginx has no function for it), unless the URL names rd itself. */
+    {
+        const char *param = ann_get(&mi->ann, ANN_AUTH_SIGNIN_REDIRECT_PARAM);
+        const char *q = strchr(signin, '?');
+        char has[80];
+        if (!param)
+            param = "rd";
+        snprintf(has, sizeof(has), "%s=", param);
+        from = t->text.len;
+        buf_printf(&t->text, "    location @%s_signin { return 302 \"",
+                   name);
+        auth_url_text(&t->text, signin);
+        if (!q)
+            buf_printf(&t->text, "?%s=$scheme://$http_host$request_uri",
+                       param);
+        else if (!strstr(q, has))
+            buf_printf(&t->text, "&%s=$scheme://$http_host$request_uri",
+                       param);
+        buf_puts(&t->text, "\"; }\n");
+        ownedtext_track(t, from, owner);
+    }
+}
+
+void access_render_server(struct ownedtext *t, const struct model *m,
+                          const struct profiles *p)
+{
+    for (size_t i = 0; i < p->n; i++)
+        auth_locations(t, m, p, i);
 }
 
 /* limit_req / limit_conn on the profile's zones (access_render_zones). */
@@ -363,6 +588,7 @@ void access_render_location(struct ownedtext *t, size_t owner,
         ownedtext_printf(t, owner, " deny all;");
     }
     basic_auth(t, owner, mi);
+    external_auth(t, owner, mi, profile);
     limit_rules(t, owner, mi, profile);
     cors_rules(t, owner, mi, profile);
 }

@@ -23,6 +23,17 @@
  *   reload) and the Authorization header is not passed to the backend.
  *   auth-secret, auth-secret-type or auth-realm without auth-type refuse
  *   the Ingress (ingress-nginx serves it without authentication).
+ * - auth-url (external authentication, nginx's auth_request): every
+ *   request is first sent, without its body, to the URL (a subrequest to
+ *   `location = /_portico_auth/PROFILE`, internal, in every routing
+ *   server; proxy_pass through a variable, so the name is resolved at
+ *   request time); 2xx admits it, 401/403 are the answer, anything else
+ *   (the service down, slow past the Ingress's proxy timeouts, a 5xx) is
+ *   500: never a bypass. auth-method, auth-request-redirect
+ *   (X-Auth-Request-Redirect), auth-response-headers (copied from the
+ *   auth answer to the backend request), auth-signin (401 becomes a 302
+ *   to it with ?rd=URL; auth-signin-redirect-param renames rd),
+ *   auth-always-set-cookie. Options without auth-url refuse the Ingress.
  * - limit-rps / limit-rpm (requests per second / minute per client
  *   address, with a burst of limit x limit-burst-multiplier, default 5,
  *   served without delay) and limit-connections (concurrent requests per
@@ -52,6 +63,7 @@
 #include "controller/profiles.h"
 
 #define ACCESS_HEADER_NAME_MAX  64
+#define ACCESS_AUTH_LOCATION    "/_portico_auth/"   /* + profile name */
 #define ACCESS_LIMIT_STATUS     429     /* ingress-nginx: 503 */
 #define ACCESS_BURST_MULTIPLIER 5       /* ingress-nginx's default */
 #define ACCESS_LIMIT_ZONE_SIZE  "5m"    /* ingress-nginx's size */
@@ -93,7 +105,13 @@ void access_render_location(struct ownedtext *t, size_t owner,
  * only into a location that sets none, so the caller, profiles.c,
  * repeats that list when this is not empty). */
 void access_proxy_headers(const struct model_ingress *mi, const char *set,
-                          struct buf *out);
+                          const char *profile, struct buf *out);
+
+/* The locations every routing server needs for the profiles (after the
+ * profile locations): "location = /_portico_auth/PROFILE" (internal: the
+ * auth-url subrequest) and "location @PROFILE_signin" (auth-signin). */
+void access_render_server(struct ownedtext *t, const struct model *m,
+                          const struct profiles *p);
 
 /* http-level directives: the real client address. */
 void access_render_http(struct ownedtext *t, const struct access_globals *g);

@@ -17,7 +17,7 @@
     "serves it unprotected)"
 
 static const char W_AUTH_EXTERNAL[] =
-    "external authentication (auth-url)" FAIL_CLOSED;
+    "this option of external authentication (auth-url)" FAIL_CLOSED;
 static const char W_AUTH_TLS[] =
     "client certificate authentication" FAIL_CLOSED;
 static const char W_LIMIT[] =
@@ -88,22 +88,26 @@ const struct ann_def ann_table[] = {
     ACCESS("allowlist-source-range", ANN_ALLOWLIST_SOURCE_RANGE,
            validate_cidr_list),
     PROFILE("app-root", ANN_APP_ROOT, validate_path, NULL),
-    REFUSED("auth-always-set-cookie", ANN_ACCESS, W_AUTH_EXTERNAL),
+    ACCESS("auth-always-set-cookie", ANN_AUTH_ALWAYS_SET_COOKIE,
+           validate_bool),
     REFUSED("auth-cache-duration", ANN_ACCESS, W_AUTH_EXTERNAL),
     REFUSED("auth-cache-key", ANN_ACCESS, W_AUTH_EXTERNAL),
     REFUSED("auth-keepalive", ANN_ACCESS, W_AUTH_EXTERNAL),
     REFUSED("auth-keepalive-requests", ANN_ACCESS, W_AUTH_EXTERNAL),
     REFUSED("auth-keepalive-share-vars", ANN_ACCESS, W_AUTH_EXTERNAL),
     REFUSED("auth-keepalive-timeout", ANN_ACCESS, W_AUTH_EXTERNAL),
-    REFUSED("auth-method", ANN_ACCESS, W_AUTH_EXTERNAL),
+    ACCESS("auth-method", ANN_AUTH_METHOD, validate_auth_method),
     REFUSED("auth-proxy-set-headers", ANN_ACCESS, W_AUTH_EXTERNAL),
     ACCESS("auth-realm", ANN_AUTH_REALM, validate_realm),
-    REFUSED("auth-request-redirect", ANN_ACCESS, W_AUTH_EXTERNAL),
-    REFUSED("auth-response-headers", ANN_ACCESS, W_AUTH_EXTERNAL),
+    ACCESS("auth-request-redirect", ANN_AUTH_REQUEST_REDIRECT,
+           validate_auth_redirect),
+    ACCESS("auth-response-headers", ANN_AUTH_RESPONSE_HEADERS,
+           validate_header_names),
     ACCESS("auth-secret", ANN_AUTH_SECRET, validate_secret_ref),
     ACCESS("auth-secret-type", ANN_AUTH_SECRET_TYPE, validate_auth_secret_type),
-    REFUSED("auth-signin", ANN_ACCESS, W_AUTH_EXTERNAL),
-    REFUSED("auth-signin-redirect-param", ANN_ACCESS, W_AUTH_EXTERNAL),
+    ACCESS("auth-signin", ANN_AUTH_SIGNIN, validate_auth_url),
+    ACCESS("auth-signin-redirect-param", ANN_AUTH_SIGNIN_REDIRECT_PARAM,
+           validate_param_name),
     REFUSED("auth-snippet", ANN_SNIPPET | ANN_ACCESS, W_AUTH_SNIPPET),
     REFUSED("auth-tls-error-page", ANN_ACCESS, W_AUTH_TLS),
     REFUSED("auth-tls-match-cn", ANN_ACCESS, W_AUTH_TLS),
@@ -112,7 +116,7 @@ const struct ann_def ann_table[] = {
     REFUSED("auth-tls-verify-client", ANN_ACCESS, W_AUTH_TLS),
     REFUSED("auth-tls-verify-depth", ANN_ACCESS, W_AUTH_TLS),
     ACCESS("auth-type", ANN_AUTH_TYPE, validate_auth_type),
-    REFUSED("auth-url", ANN_ACCESS, W_AUTH_EXTERNAL),
+    ACCESS("auth-url", ANN_AUTH_URL, validate_auth_url),
     PROFILE("backend-protocol", ANN_BACKEND_PROTOCOL,
             validate_backend_protocol, NULL),
     REFUSED("canary", 0, W_NOT_YET),

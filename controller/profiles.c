@@ -237,7 +237,7 @@ static void directive(struct buf *b, const char *d, enum pass pass)
 /* The header list with the profile's Host, Connection and
  * X-Forwarded-Prefix, when it sets any of them. */
 static void headers(struct buf *b, const struct model_ingress *mi,
-                    enum pass pass)
+                    enum pass pass, const char *name)
 {
     struct buf extra;       /* access control's own (access.h) */
     const char *host = ann_get(&mi->ann, ANN_UPSTREAM_VHOST);
@@ -247,7 +247,7 @@ static void headers(struct buf *b, const struct model_ingress *mi,
                           ? " grpc_set_header" : " proxy_set_header";
 
     buf_init(&extra);
-    access_proxy_headers(mi, set, &extra);
+    access_proxy_headers(mi, set, name, &extra);
     if (buf_failed(&extra))
         b->failed = 1;
     if (pass == PASS_GRPC || pass == PASS_GRPCS) {
@@ -392,7 +392,7 @@ void profiles_render_location(struct ownedtext *t, const struct model *m,
         buf_puts(&t->text, ";");
     }
     combined(&t->text, mi, pass);
-    headers(&t->text, mi, pass);
+    headers(&t->text, mi, pass, p->list[i].name);
     redirects(&t->text, mi);
     ownedtext_track(t, from, owner);
     access_render_location(t, owner, mi, p->list[i].name);

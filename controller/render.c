@@ -56,6 +56,7 @@ static void routing_locations(struct ownedtext *t, const struct model *m,
                      ROUTE_AND_PROXY);
     for (size_t i = 0; i < p->n; i++)
         profiles_render_location(t, m, p, i, DISPATCH_UPSTREAM);
+    access_render_server(t, m, p);
 }
 
 static void default_server(struct ownedtext *t, const struct model *m,

@@ -806,6 +806,110 @@ int validate_header_list(const char *s, size_t len, char *err, size_t errlen)
     return 0;
 }
 
+int validate_header_names(const char *s, size_t len, char *err,
+                          size_t errlen)
+{
+    if (each_item(s, len, header_ok) < 0)
+        return fail(err, errlen, "header list", s, len,
+                    "header names ([A-Za-z0-9_-], at most 64) separated by "
+                    "','");
+    return 0;
+}
+
+/* The nginx variables an auth-url or auth-signin may hold, as
+ * ingress-nginx's oauth2-proxy examples use them. */
+static const char *const auth_url_vars[] = {
+    "$host", "$http_host", "$scheme", "$request_uri", "$escaped_request_uri",
+    NULL,
+};
+
+size_t validate_auth_url_var(const char *s, size_t len)
+{
+    for (size_t i = 0; auth_url_vars[i]; i++) {
+        size_t n = strlen(auth_url_vars[i]);
+        if (len >= n && memcmp(s, auth_url_vars[i], n) == 0 &&
+            (len == n || !(s[n] == '_' || is_digit(s[n]) ||
+                           (s[n] >= 'a' && s[n] <= 'z') ||
+                           (s[n] >= 'A' && s[n] <= 'Z'))))
+            return n;
+    }
+    return 0;
+}
+
+int validate_auth_url(const char *s, size_t len, char *err, size_t errlen)
+{
+    char plain[VALIDATE_PATH_MAX + 1];
+    size_t scheme, end, labels, n = 0;
+    const char *colon;
+
+    if (has_nul(s, len) || len > VALIDATE_PATH_MAX)
+        return fail(err, errlen, "URL", s, len, "too long or NUL");
+    /* Each allowed variable stands for one letter of URL text. */
+    for (size_t i = 0; i < len;) {
+        size_t v = s[i] == '$' ? validate_auth_url_var(s + i, len - i) : 0;
+        if (s[i] == '$' && !v)
+            return fail(err, errlen, "URL", s, len,
+                        "the only variables allowed are $host, $http_host, "
+                        "$scheme, $request_uri and $escaped_request_uri");
+        plain[n++] = v ? 'v' : s[i];
+        i += v ? v : 1;
+    }
+    plain[n] = '\0';
+    s = plain;
+    len = n;
+    scheme = len > 8 && memcmp(s, "https://", 8) == 0 ? 8 : 7;
+    if (validate_redirect_url(s, len, err, errlen) < 0)
+        return -1;
+    end = scheme;
+    while (end < len && s[end] != '/' && s[end] != '?')
+        end++;
+    colon = memchr(s + scheme, ':', end - scheme);
+    if (colon) {
+        size_t d = end - (size_t)(colon - s) - 1;
+        if (d == 0 || d > 5 || colon[1] == '0' ||
+            strspn(colon + 1, "0123456789") < d ||
+            atol(colon + 1) > 65535)
+            return fail(err, errlen, "URL", s, len, "bad port");
+        end = (size_t)(colon - s);
+    }
+    if (dnsname_check(s + scheme, end - scheme, DNSNAME_UPPERCASE, &labels) !=
+        DNSNAME_OK)
+        return fail(err, errlen, "URL", s, len,
+                    "needs a host name or IPv4 address after the scheme");
+    return 0;
+}
+
+int validate_auth_method(const char *s, size_t len, char *err,
+                         size_t errlen)
+{
+    static const char *const methods[] = {"GET", "HEAD", "POST", "PUT",
+                                          "PATCH", "DELETE", "OPTIONS"};
+
+    for (size_t i = 0; i < sizeof(methods) / sizeof(methods[0]); i++)
+        if (is_word(s, len, methods[i]))
+            return 0;
+    return fail(err, errlen, "method", s, len,
+                "must be GET, HEAD, POST, PUT, PATCH, DELETE or OPTIONS");
+}
+
+int validate_auth_redirect(const char *s, size_t len, char *err,
+                           size_t errlen)
+{
+    if (has_nul(s, len) ||
+        !only(s, len, ALNUM "-._~/:,?&=", VALIDATE_PATH_MAX))
+        return fail(err, errlen, "redirect", s, len,
+                    "letters, digits and -._~/:,?&= only, at most 1024");
+    return 0;
+}
+
+int validate_param_name(const char *s, size_t len, char *err, size_t errlen)
+{
+    if (has_nul(s, len) || len > ITEM_MAX || !header_ok(s, len) || !len)
+        return fail(err, errlen, "parameter name", s, len,
+                    "1-64 of [A-Za-z0-9_-]");
+    return 0;
+}
+
 int validate_cors_origins(const char *s, size_t len, char *err,
                           size_t errlen)
 {

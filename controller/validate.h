@@ -145,6 +145,28 @@ int validate_method_list(const char *s, size_t len, char *err, size_t errlen);
 /* cors-allow-headers, cors-expose-headers: "*", or header names
  * [A-Za-z0-9_-] (1-64) separated by ','. */
 int validate_header_list(const char *s, size_t len, char *err, size_t errlen);
+/* auth-url, auth-signin: validate_redirect_url with a host (a name or
+ * an IPv4 address, an optional :PORT) before the path; the nginx
+ * variables $host, $http_host, $scheme, $request_uri and
+ * $escaped_request_uri may stand anywhere for URL text (ingress-nginx's
+ * oauth2-proxy examples), no other '$'. */
+int validate_auth_url(const char *s, size_t len, char *err, size_t errlen);
+/* The length of the allowed variable at s ("$host", ...), or 0. */
+size_t validate_auth_url_var(const char *s, size_t len);
+/* auth-method: GET, HEAD, POST, PUT, PATCH, DELETE or OPTIONS. */
+int validate_auth_method(const char *s, size_t len, char *err,
+                         size_t errlen);
+/* auth-request-redirect: a path or URL without variables: letters,
+ * digits and -._~/:,?&=, 1-1024. */
+int validate_auth_redirect(const char *s, size_t len, char *err,
+                           size_t errlen);
+/* auth-signin-redirect-param: a query parameter name [A-Za-z0-9_-],
+ * 1-64. */
+int validate_param_name(const char *s, size_t len, char *err,
+                        size_t errlen);
+/* auth-response-headers: header names (no "*") separated by ','. */
+int validate_header_names(const char *s, size_t len, char *err,
+                          size_t errlen);
 /* cors-max-age: seconds, 1-9 digits. */
 int validate_seconds(const char *s, size_t len, char *err, size_t errlen);
 

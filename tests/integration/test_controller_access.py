@@ -494,3 +494,235 @@ def test_cors_headers_on_simple_requests_with_defaults(ctl):
     st, h, body = request(ctl.http_port, "cors.test", method="OPTIONS",
                           headers={"Origin": "https://x.example"})
     assert b'"name"' in body
+
+
+# ---- hostile values -------------------------------------------------------
+
+# Every new annotation with values that would change nginx.conf if they
+# reached it: CR/LF, quotes, ';', braces, '#', NUL, '$', regex and path
+# tricks. Each marks itself with "owned" or "$evil".
+HOSTILE = [
+    ("whitelist-source-range", "10.0.0.0/8; allow all; #owned"),
+    ("whitelist-source-range", "10.0.0.0/8\r\nallow all; #owned"),
+    ("allowlist-source-range", '10.0.0.0/8"; allow all; #owned'),
+    ("allowlist-source-range", "$evil"),
+    ("denylist-source-range", "10.0.0.0/8\u0000 owned"),
+    ("denylist-source-range", "0.0.0.0/0 } server { #owned"),
+    ("limit-allowlist", "127.0.0.1 1; } owned {"),
+    ("limit-whitelist", "all #owned"),
+    ("auth-realm", 'x"; auth_basic off; #owned'),
+    ("auth-realm", "x\r\nX-Owned: 1"),
+    ("auth-realm", "${evil}"),
+    ("auth-realm", "r\u0000owned"),
+    ("auth-secret", "../../etc/owned"),
+    ("auth-secret", "users; include /etc/owned"),
+    ("auth-type", "basic; auth_basic off; #owned"),
+    ("auth-secret-type", "auth-file\r\nowned"),
+    ("limit-rps", "5r/s; deny all; #owned"),
+    ("limit-rpm", "$evil"),
+    ("limit-connections", "1 } #owned"),
+    ("limit-burst-multiplier", "5\nowned"),
+    ("enable-cors", "true; return 200 owned"),
+    ("cors-allow-origin", 'https://a.example.com")$ ~.* 1; #owned'),
+    ("cors-allow-origin", "https://a.example.com\r\nowned: 1"),
+    ("cors-allow-origin", "https://$evil"),
+    ("cors-allow-origin", "https://(.*).owned.com"),
+    ("cors-allow-headers", "X-A\r\nSet-Cookie: owned=1"),
+    ("cors-allow-headers", "X-A; add_header X-Owned 1"),
+    ("cors-allow-methods", 'GET"; return 200 owned; #'),
+    ("cors-max-age", "1; add_header X-Owned 1"),
+    ("cors-expose-headers", "$evil"),
+    ("cors-allow-credentials", 'true"; owned'),
+    ("cors-allow-credentials", "true\u0000owned"),
+    ("auth-url", "http://a.example.com/x; proxy_pass http://owned"),
+    ("auth-url", "http://$evil/check"),
+    ("auth-url", "http://a.example.com/\r\nowned"),
+    ("auth-url", 'http://a.example.com/"; return 200 owned; #'),
+    ("auth-url", "file:///etc/owned"),
+    ("auth-signin", 'https://l.example.com/"; return 200 owned; #'),
+    ("auth-signin", "https://l.example.com/?rd=$evil"),
+    ("auth-response-headers", "X-User\r\nowned"),
+    ("auth-response-headers", "X-User; add_header X-Owned 1"),
+    ("auth-request-redirect", "/x$evil"),
+    ("auth-request-redirect", '/x"owned'),
+    ("auth-method", "GET; owned"),
+    ("auth-signin-redirect-param", "rd=owned&"),
+    ("auth-always-set-cookie", "true; owned"),
+]
+
+
+@pytest.mark.parametrize("prefix", ["portico.io", NGINX])
+def test_hostile_access_values_are_refused_and_never_rendered(ctl, prefix):
+    ctl.write("good", guarded("good", "good.test", ctl, {
+        f"{NGINX}/whitelist-source-range": "127.0.0.0/8",
+        f"{NGINX}/enable-cors": "true"}))
+    for i, (key, value) in enumerate(HOSTILE):
+        ctl.write(f"h{i}", guarded(f"h{i}", f"h{i}.test", ctl,
+                                   {f"{prefix}/{key}": value,
+                                    # a basic-auth Ingress is complete
+                                    **({f"{prefix}/auth-type": "basic"}
+                                       if key.startswith("auth-") and
+                                       key != "auth-type" else {})},
+                                   svc="beta"))
+    eventually(lambda: ctl.metric("portico_controller_ingresses",
+                                  state="rejected") == len(HOSTILE))
+    eventually(lambda: status(ctl, "good.test") == 200)
+    ctl.settled()
+    generated = ctl.nginx_conf() + ctl.routes()
+    for needle in ("owned", "Owned", "$evil", "${evil}", "/etc/"):
+        assert needle not in generated, needle
+    log = ctl.proc.log_text()
+    for i, (key, _) in enumerate(HOSTILE):
+        line = next(l for l in log.splitlines()
+                    if f"ingress {NS}/h{i} rejected" in l)
+        assert f"{prefix}/{key}" in line or "auth-secret" in line, line
+        assert "\r" not in line and "\x00" not in line
+
+
+# ---- external authentication ----------------------------------------------
+
+@pytest.fixture
+def auth_service():
+    """An auth service on 127.0.0.7: "Bearer good" 200 (with X-User and a
+    cookie), "Bearer forbidden" 403, "Bearer slow" 200 after 3 s, anything
+    else 401. Records what it was asked."""
+    import http.server
+    import threading
+    import time as _time
+    import testbed
+
+    seen = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def _answer(self):
+            auth = self.headers.get("Authorization", "")
+            seen.append({"method": self.command, "path": self.path,
+                         "headers": {k.lower(): v
+                                     for k, v in self.headers.items()}})
+            code = {"Bearer good": 200, "Bearer forbidden": 403,
+                    "Bearer slow": 200}.get(auth, 401)
+            if auth == "Bearer slow":
+                _time.sleep(3)
+            self.send_response(code)
+            if code == 200:
+                self.send_header("X-User", "alice")
+                self.send_header("Set-Cookie", "session=abc")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        do_GET = do_POST = do_HEAD = _answer
+
+        def log_message(self, *args):
+            pass
+
+    port = testbed.free_port("127.0.0.7")
+    srv = http.server.ThreadingHTTPServer(("127.0.0.7", port), Handler)
+    srv.daemon_threads = True
+    t = threading.Thread(target=srv.serve_forever, daemon=True)
+    t.start()
+    srv.seen = seen
+    srv.port = port
+    try:
+        yield srv
+    finally:
+        srv.shutdown()
+        srv.server_close()
+
+
+def bearer(token):
+    return {"Authorization": f"Bearer {token}"}
+
+
+def test_external_auth_admits_denies_and_redirects_to_signin(
+        ctl, auth_service, cluster_dns):
+    import json
+    cluster_dns.set(f"auth.{NS}.svc.cluster.local", "127.0.0.7")
+    url = f"http://auth.{NS}.svc.cluster.local:{auth_service.port}/check"
+    ctl.write("ext", guarded("ext", "ext.test", ctl, {
+        f"{NGINX}/auth-url": url,
+        f"{NGINX}/auth-method": "POST",
+        f"{NGINX}/auth-response-headers": "X-User",
+        f"{NGINX}/auth-request-redirect": "/after"}))
+    ctl.write("login", guarded("login", "login.test", ctl, {
+        "portico.io/auth-url": url,
+        "portico.io/auth-signin": "https://login.example.com/start"}))
+    # ingress-nginx's oauth2-proxy example: variables in both URLs.
+    ctl.write("oauth", guarded("oauth", "oauth.test", ctl, {
+        f"{NGINX}/auth-url": f"http://auth.{NS}.svc.cluster.local:"
+                             f"{auth_service.port}/oauth2/auth?h=$host",
+        f"{NGINX}/auth-signin":
+            "https://$host/oauth2/start?rd=$escaped_request_uri"}))
+    eventually(lambda: status(ctl, "ext.test", headers=bearer("good"))
+               == 200, timeout=15)
+    ctl.settled()
+    st, h, body = request(ctl.http_port, "ext.test", "/app?x=1",
+                          method="POST", body=b"payload",
+                          headers=bearer("good"))
+    assert st == 200, body
+    backend_saw = json.loads(body)
+    assert backend_saw["headers"]["x-user"] == "alice"
+    assert backend_saw["body_length"] == 7
+    assert h["set-cookie"] == "session=abc"
+    asked = auth_service.seen[-1]
+    assert asked["method"] == "POST" and asked["path"] == "/check"
+    assert asked["headers"]["x-original-url"] == \
+        f"http://ext.test/app?x=1"
+    assert asked["headers"]["x-original-method"] == "POST"
+    assert asked["headers"]["x-auth-request-redirect"] == "/after"
+    assert asked["headers"].get("content-length", "0") == "0"
+    # Denied: the auth service's answer, the backend never asked.
+    st, _, body = request(ctl.http_port, "ext.test", headers=bearer("bad"))
+    assert st == 401 and b'"name"' not in body
+    st, _, body = request(ctl.http_port, "ext.test",
+                          headers=bearer("forbidden"))
+    assert st == 403 and b'"name"' not in body
+    # auth-signin: a 401 becomes a redirect carrying where to come back.
+    st, h, _ = request(ctl.http_port, "login.test", "/deep/page?a=1")
+    assert st == 302
+    assert h["location"] == ("https://login.example.com/start?rd="
+                             "http://login.test/deep/page?a=1")
+    assert status(ctl, "login.test", headers=bearer("good")) == 200
+    st, h, _ = request(ctl.http_port, "oauth.test", "/p?q=1")
+    assert st == 302
+    assert h["location"] == "https://oauth.test/oauth2/start?rd=/p?q=1"
+    assert status(ctl, "oauth.test", headers=bearer("good")) == 200
+    assert auth_service.seen[-1]["path"] == "/oauth2/auth?h=oauth.test"
+
+
+def test_external_auth_down_or_slow_is_an_error_never_a_bypass(
+        ctl, auth_service):
+    import time
+    import testbed
+    closed = testbed.free_port("127.0.0.8")
+    ctl.write("down", guarded("down", "down.test", ctl, {
+        f"{NGINX}/auth-url": f"http://127.0.0.8:{closed}/check"}))
+    ctl.write("slow", guarded("slow", "slow.test", ctl, {
+        f"{NGINX}/auth-url": f"http://127.0.0.7:{auth_service.port}/check",
+        f"{NGINX}/proxy-read-timeout": "1"}))
+    eventually(lambda: status(ctl, "slow.test", headers=bearer("good"))
+               == 200)
+    ctl.settled()
+    st, _, body = request(ctl.http_port, "down.test", headers=bearer("good"))
+    assert st == 500 and b'"name"' not in body
+    t0 = time.monotonic()
+    st, _, body = request(ctl.http_port, "slow.test", headers=bearer("slow"))
+    took = time.monotonic() - t0
+    assert st == 500 and b'"name"' not in body
+    assert took < 2.9, took      # the Ingress's timeout, not the service's
+
+
+def test_external_auth_options_without_auth_url_refuse_the_ingress(ctl):
+    ctl.write("open", guarded("open", "open.test", ctl, {}))
+    ctl.write("lone", guarded("lone", "lone.test", ctl, {
+        f"{NGINX}/auth-signin": "https://login.example.com/"}, svc="beta"))
+    ctl.write("cache", guarded("cache", "cache.test", ctl, {
+        f"{NGINX}/auth-url": "http://auth.example.com/",
+        f"{NGINX}/auth-cache-key": "$remote_user"}, svc="beta"))
+    eventually(lambda: ctl.metric("portico_controller_ingresses",
+                                  state="rejected") == 2)
+    log = ctl.proc.log_text()
+    assert "auth-signin needs auth-url" in log
+    assert f"{NGINX}/auth-cache-key: this option of external " \
+        "authentication" in log

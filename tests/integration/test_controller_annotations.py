@@ -51,7 +51,8 @@ def test_access_annotations_fail_closed_and_snippets_are_refused(ctl):
     ctl.write("open", one("open", "open.test", ctl, {}))
     refused = {
         "allow": {f"{NGINX}/satisfy": "any"},
-        "auth": {"portico.io/auth-url": "http://auth.team.svc/check"},
+        "auth": {"portico.io/auth-url": "http://auth.team.svc/check",
+                 "portico.io/auth-keepalive": "10"},
         "mtls": {f"{NGINX}/auth-tls-verify-client": "on",
                  f"{NGINX}/auth-tls-secret": "team/ca"},
         "limit": {f"{NGINX}/limit-rate": "100"},
@@ -70,7 +71,7 @@ def test_access_annotations_fail_closed_and_snippets_are_refused(ctl):
                      r"nginx\.ingress\.kubernetes\.io/satisfy:"
                      r" combining access restrictions \(satisfy\) is not "
                      r"implemented", log), log
-    assert "ingress team/auth rejected: annotation portico.io/auth-url: " \
+    assert "ingress team/auth rejected: annotation portico.io/auth-keepalive: " \
         in log
     assert "ingress team/snippet rejected: annotation " \
         f"{NGINX}/configuration-snippet: raw nginx configuration" in log

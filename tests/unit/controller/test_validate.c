@@ -391,6 +391,44 @@ static void cors_values_have_strict_grammars(void **state)
     refuses_embedded(validate_seconds, "600");
 }
 
+static void external_auth_values_have_strict_grammars(void **state)
+{
+    assert_true(ok(validate_auth_url, "http://auth.team.svc.cluster.local/x"));
+    assert_true(ok(validate_auth_url, "https://127.0.0.7:8443/check?a=b&c"));
+    assert_true(ok(validate_auth_url, "https://$host/oauth2/auth"));
+    assert_true(ok(validate_auth_url,
+                   "https://$host/oauth2/start?rd=$escaped_request_uri"));
+    assert_false(ok(validate_auth_url, "http:///check"));
+    assert_false(ok(validate_auth_url, "http://:80/check"));
+    assert_false(ok(validate_auth_url, "http://a.example.com:99999/"));
+    assert_false(ok(validate_auth_url, "ftp://a.example.com/"));
+    assert_false(ok(validate_auth_url, "http://a.example.com/$remote_user"));
+    assert_false(ok(validate_auth_url, "http://$hostx/"));
+    assert_false(ok(validate_auth_url, "http://${host}/"));
+    assert_false(ok(validate_auth_url, "http://a.example.com/%0d%0a"));
+    /* Every attack but "$host", which is one of the allowed variables. */
+    for (size_t i = 0; i < sizeof(attacks) / sizeof(attacks[0]); i++) {
+        char v[256];
+        if (strcmp(attacks[i], "$host") == 0)
+            continue;
+        snprintf(v, sizeof(v), "http://a.example.com/x%sx", attacks[i]);
+        if (ok(validate_auth_url, v))
+            fail_msg("accepted \"%s\"", v);
+    }
+    assert_true(ok(validate_auth_method, "POST"));
+    assert_false(ok(validate_auth_method, "post"));
+    assert_false(ok(validate_auth_method, "TRACE"));
+    assert_true(ok(validate_auth_redirect, "/after?x=1"));
+    assert_false(ok(validate_auth_redirect, "/x$request_uri"));
+    refuses_embedded(validate_auth_redirect, "/after");
+    assert_true(ok(validate_param_name, "rd"));
+    assert_false(ok(validate_param_name, "rd=x"));
+    assert_false(ok(validate_param_name, ""));
+    assert_true(ok(validate_header_names, "X-User, X-Email"));
+    assert_false(ok(validate_header_names, "*"));
+    refuses_embedded_but_spaces(validate_header_names, "X-User");
+}
+
 static void external_names_allow_a_trailing_dot_but_no_wildcard(void **state)
 {
     assert_true(ok(validate_external_name, "db.example.com"));
@@ -434,6 +472,7 @@ int main(void)
         cmocka_unit_test(basic_auth_values_have_strict_grammars),
         cmocka_unit_test(counts_are_small_numbers),
         cmocka_unit_test(cors_values_have_strict_grammars),
+        cmocka_unit_test(external_auth_values_have_strict_grammars),
         cmocka_unit_test(ingress_nginx_option_values_have_strict_grammars),
         cmocka_unit_test(external_names_allow_a_trailing_dot_but_no_wildcard),
         cmocka_unit_test(reasons_never_echo_control_characters),
