@@ -381,11 +381,6 @@ pid_t nginx_pid(const struct nginx *n)
     return n->master;
 }
 
-int nginx_is_child(const struct nginx *n)
-{
-    return n->master > 0 && n->child;
-}
-
 size_t nginx_workers(const struct nginx *n, pid_t *pids, size_t max)
 {
     DIR *d;
@@ -529,12 +524,6 @@ done:
     reap_children(REAP_AFTER_KILL_MS);
 }
 
-void nginx_stop(struct nginx *n, int timeout_ms)
-{
-    uint64_t now = evloop_clock_ms();
-
-    nginx_shutdown(n, now, now + (uint64_t)timeout_ms);
-}
 
 /* GET path on the status port: 0 with the first line of the body in
  * out, or -1. */

@@ -75,8 +75,6 @@ int nginx_reload(struct nginx *n);
 /* 1 while a master is known (adopting one that appeared), else 0. */
 int nginx_running(struct nginx *n);
 pid_t nginx_pid(const struct nginx *n);
-/* 1 if the known master is our child (we started it). */
-int nginx_is_child(const struct nginx *n);
 /* Reaps every exited child (call on SIGCHLD and from opts.exited).
  * Returns 1 once when the master died, else 0. */
 int nginx_reap(struct nginx *n);
@@ -86,8 +84,6 @@ int nginx_reap(struct nginx *n);
  * not exited at kill_at_ms, SIGKILL to its process group. Every child is
  * reaped. Times are evloop_clock_ms() values. Blocks. */
 void nginx_shutdown(struct nginx *n, uint64_t quit_at_ms, uint64_t kill_at_ms);
-/* nginx_shutdown(n, now, now + timeout_ms). */
-void nginx_stop(struct nginx *n, int timeout_ms);
 
 /* The worker processes of the current master (children of it), up to
  * max, into pids; returns how many. */

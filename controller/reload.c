@@ -971,11 +971,6 @@ struct reloader *reloader_new(struct evloop *loop, struct store *store,
     return r;
 }
 
-void reloader_stop(struct reloader *r, int timeout_ms)
-{
-    nginx_stop(r->nginx, timeout_ms);
-}
-
 void reloader_free(struct reloader *r)
 {
     if (!r)

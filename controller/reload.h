@@ -24,8 +24,12 @@
  * Only then is the change "served" (metrics, readiness, status
  * publishing).
  *
- * nginx dying is noticed through SIGCHLD (nginx_reap); the reloader
- * restarts it on the last good config with a backoff.
+ * nginx dying is noticed through SIGCHLD or the master's pidfd
+ * (nginx_reap); the reloader restarts it on the last good config with a
+ * backoff (or, when another process runs nginx, adopts the next master).
+ * A master that ran before the reloader was made (a restarted controller)
+ * is adopted: what it serves is read from the status port, and a render
+ * equal to it is confirmed without a reload.
  */
 #ifndef PORTICO_CONTROLLER_RELOAD_H
 #define PORTICO_CONTROLLER_RELOAD_H
@@ -94,7 +98,5 @@ void reloader_kick(struct reloader *r);
 void reloader_on_sigchld(struct reloader *r);
 /* The controller is stopping: no more reloads or restarts. */
 void reloader_shutdown_begin(struct reloader *r);
-/* Stops nginx gracefully (controller shutdown). */
-void reloader_stop(struct reloader *r, int timeout_ms);
 
 #endif
