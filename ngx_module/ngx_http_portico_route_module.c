@@ -799,6 +799,10 @@ ngx_http_portico_route_lookup(ngx_http_request_t *r,
 
     host = ngx_http_portico_route_find_host(table, &r->headers_in.server);
 
+    /* the request counts without labels unless a rule says otherwise */
+
+    ngx_http_portico_metrics_match(r, NULL);
+
     if (host == NULL) {
         ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
                        "portico route: no host \"%V\"",
@@ -823,6 +827,8 @@ ngx_http_portico_route_lookup(ngx_http_request_t *r,
         *rc = NGX_HTTP_NOT_FOUND;
         return NULL;
     }
+
+    ngx_http_portico_metrics_match(r, &target->metrics);
 
     if (target->upstream == NULL && target->entry == NULL) {
         *rc = NGX_HTTP_SERVICE_UNAVAILABLE;
@@ -900,6 +906,7 @@ ngx_http_portico_route_handler(ngx_http_request_t *r)
     table = rmcf->table;
 
     if (table == NULL) {
+        ngx_http_portico_metrics_match(r, NULL);
         return NGX_HTTP_SERVICE_UNAVAILABLE;
     }
 
@@ -1327,7 +1334,8 @@ ngx_http_portico_route_swap(ngx_http_portico_watch_t *watch, ngx_log_t *log)
 
 /*
  * The table's upstreams, found or made in the zone of table upstreams;
- * from now on this process uses this table (its sequence number there)
+ * from now on this process uses this table (its sequence number there);
+ * its rules' label sets in the metrics zone
  */
 
 static void
@@ -1338,4 +1346,6 @@ ngx_http_portico_route_attach(ngx_cycle_t *cycle,
                                                   table->upstreams,
                                                   table->nupstreams,
                                                   table->entries);
+
+    ngx_http_portico_metrics_attach(cycle, table);
 }

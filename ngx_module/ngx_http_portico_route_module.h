@@ -26,7 +26,11 @@
 #include <ngx_core.h>
 #include <ngx_http.h>
 
+typedef struct ngx_http_portico_route_table_s
+    ngx_http_portico_route_table_t;
+
 #include "ngx_http_upstream_resolve_module.h"
+#include "ngx_http_portico_metrics_module.h"
 
 
 #define NGX_HTTP_PORTICO_ROUTES_FILE_MAX     (64 * 1024 * 1024)
@@ -35,6 +39,7 @@
 #define NGX_HTTP_PORTICO_ROUTES_CONFIG_MAX   64
 #define NGX_HTTP_PORTICO_ROUTES_HOST_MAX     253
 #define NGX_HTTP_PORTICO_ROUTES_PATH_MAX     1024
+#define NGX_HTTP_PORTICO_ROUTES_LABEL_MAX    63         /* DNS label */
 #define NGX_HTTP_PORTICO_ROUTES_HTTPS_PORT   443
 #define NGX_HTTP_PORTICO_ROUTES_INTERVAL     100        /* ms */
 
@@ -68,13 +73,19 @@ typedef struct {
 /*
  * what a rule leads to: an upstream{} block of the configuration, or a
  * table upstream (its entry, set when the worker attaches the table, NULL
- * if it did not fit in the zone); neither is "-" (503)
+ * if it did not fit in the zone); neither is "-" (503).  "ingress" and
+ * "service" name where the rule comes from (its "ingress=" and "service="
+ * words, or empty); "metrics" is its series in the metrics zone, set when
+ * the worker attaches the table.
  */
 
 typedef struct {
     ngx_http_upstream_srv_conf_t        *upstream;
     ngx_http_upstream_resolve_entry_t  **entry;
     ngx_str_t                            profile;   /* "@name" or empty */
+    ngx_str_t                            ingress;   /* "namespace/name" */
+    ngx_str_t                            service;
+    ngx_http_portico_metrics_ref_t       metrics;
 } ngx_http_portico_route_target_t;
 
 
@@ -133,7 +144,7 @@ typedef struct {
 } ngx_http_portico_route_file_id_t;
 
 
-typedef struct {
+struct ngx_http_portico_route_table_s {
     ngx_pool_t                          *pool;      /* owns everything */
     ngx_str_t                            version;
     ngx_str_t                            config;    /* empty: no line */
@@ -151,7 +162,7 @@ typedef struct {
     ngx_http_upstream_resolve_def_t     *upstreams;
     ngx_http_upstream_resolve_entry_t  **entries;
     ngx_uint_t                           nupstreams;
-} ngx_http_portico_route_table_t;
+};
 
 
 typedef struct {

@@ -60,6 +60,9 @@ static ngx_int_t ngx_http_portico_route_parse_rule(
 static ngx_int_t ngx_http_portico_route_parse_target(
     ngx_http_portico_route_parse_t *ps, ngx_uint_t first,
     ngx_http_portico_route_target_t *target);
+static ngx_int_t ngx_http_portico_route_parse_words(
+    ngx_http_portico_route_parse_t *ps, ngx_str_t *word, ngx_uint_t n,
+    ngx_http_portico_route_target_t *target);
 static ngx_int_t ngx_http_portico_route_index(
     ngx_http_portico_route_table_t *table,
     ngx_http_portico_route_host_t *host);
@@ -601,7 +604,7 @@ ngx_http_portico_route_parse_line(ngx_http_portico_route_parse_t *ps)
                                                "this host");
         }
 
-        if (ps->nfields < 2 || ps->nfields > 3) {
+        if (ps->nfields < 2) {
             return ngx_http_portico_route_fail(ps->err, ps->line,
                                                "expected \"default TARGET\"");
         }
@@ -917,7 +920,12 @@ ngx_http_portico_route_parse_rule(ngx_http_portico_route_parse_t *ps,
 }
 
 
-/* fields [first ..]: "-", "UPSTREAM" or "UPSTREAM @PROFILE" */
+/*
+ * fields [first ..]: "-" or "UPSTREAM", then "@PROFILE" (not after "-"),
+ * then "key=value" words (docs/routes.md): "ingress=NAMESPACE/NAME" and
+ * "service=NAME", the Ingress and Service the rule comes from (the labels
+ * of its request metrics), each at most once
+ */
 
 static ngx_int_t
 ngx_http_portico_route_parse_target(ngx_http_portico_route_parse_t *ps,
@@ -925,27 +933,21 @@ ngx_http_portico_route_parse_target(ngx_http_portico_route_parse_t *ps,
 {
     u_char                             ch;
     ngx_str_t                         *f;
-    ngx_uint_t                         i;
+    ngx_uint_t                         i, n;
     ngx_http_portico_route_profile_t  *profile;
 
     f = &ps->field[first];
+    n = ps->nfields - first;
 
-    target->upstream = NULL;
-    target->entry = NULL;
-    ngx_str_null(&target->profile);
-
-    if (ps->nfields > first + 2) {
-        return ngx_http_portico_route_fail(ps->err, ps->line,
-                                           "too many fields");
-    }
+    ngx_memzero(target, sizeof(ngx_http_portico_route_target_t));
 
     if (ngx_http_portico_route_is(&f[0], "-")) {
-        if (ps->nfields > first + 1) {
+        if (n > 1 && f[1].data[0] == '@') {
             return ngx_http_portico_route_fail(ps->err, ps->line,
                                                "\"-\" takes no profile");
         }
 
-        return NGX_OK;
+        return ngx_http_portico_route_parse_words(ps, &f[1], n - 1, target);
     }
 
     target->entry = ngx_http_portico_route_names_find(
@@ -963,11 +965,11 @@ ngx_http_portico_route_parse_target(ngx_http_portico_route_parse_t *ps,
                                            "unknown upstream \"%V\"", &f[0]);
     }
 
-    if (ps->nfields == first + 1) {
-        return NGX_OK;
+    if (n == 1 || f[1].data[0] != '@') {
+        return ngx_http_portico_route_parse_words(ps, &f[1], n - 1, target);
     }
 
-    if (f[1].len < 2 || f[1].data[0] != '@') {
+    if (f[1].len < 2) {
         goto invalid;
     }
 
@@ -995,13 +997,86 @@ ngx_http_portico_route_parse_target(ngx_http_portico_route_parse_t *ps,
 
     target->profile = f[1];
 
-    return NGX_OK;
+    return ngx_http_portico_route_parse_words(ps, &f[2], n - 2, target);
 
 invalid:
 
     return ngx_http_portico_route_fail(ps->err, ps->line,
                                        "invalid profile \"%V\", "
                                        "@[A-Za-z0-9_]+ expected", &f[1]);
+}
+
+
+/* the "key=value" words after a rule's target */
+
+static ngx_int_t
+ngx_http_portico_route_parse_words(ngx_http_portico_route_parse_t *ps,
+    ngx_str_t *word, ngx_uint_t n, ngx_http_portico_route_target_t *target)
+{
+    u_char      *slash;
+    ngx_str_t    value, ns, name;
+    ngx_uint_t   i;
+
+    for (i = 0; i < n; i++) {
+
+        if (word[i].len > 8 && ngx_strncmp(word[i].data, "ingress=", 8) == 0
+            && target->ingress.len == 0)
+        {
+            value.data = word[i].data + 8;
+            value.len = word[i].len - 8;
+
+            slash = ngx_strlchr(value.data, value.data + value.len, '/');
+
+            if (slash == NULL) {
+                goto invalid;
+            }
+
+            ns.data = value.data;
+            ns.len = slash - value.data;
+            name.data = slash + 1;
+            name.len = value.data + value.len - name.data;
+
+            if (ns.len > NGX_HTTP_PORTICO_ROUTES_LABEL_MAX
+                || ngx_strlchr(ns.data, ns.data + ns.len, '.') != NULL
+                || ngx_http_portico_route_check_domain(&ns) != NGX_OK
+                || ngx_http_portico_route_check_domain(&name) != NGX_OK)
+            {
+                goto invalid;
+            }
+
+            target->ingress = value;
+            continue;
+        }
+
+        if (word[i].len > 8 && ngx_strncmp(word[i].data, "service=", 8) == 0
+            && target->service.len == 0)
+        {
+            value.data = word[i].data + 8;
+            value.len = word[i].len - 8;
+
+            if (value.len > NGX_HTTP_PORTICO_ROUTES_LABEL_MAX
+                || ngx_strlchr(value.data, value.data + value.len, '.')
+                   != NULL
+                || ngx_http_portico_route_check_domain(&value) != NGX_OK)
+            {
+                goto invalid;
+            }
+
+            target->service = value;
+            continue;
+        }
+
+        goto invalid;
+    }
+
+    return NGX_OK;
+
+invalid:
+
+    return ngx_http_portico_route_fail(ps->err, ps->line,
+                                       "invalid word \"%V\" after the "
+                                       "target (expected ingress=NS/NAME, "
+                                       "service=NAME, each once)", &word[i]);
 }
 
 

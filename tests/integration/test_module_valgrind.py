@@ -55,6 +55,18 @@ def assert_clean(reports):
             assert lost == "0", f"{name}:\n{text[-6000:]}"
 
 
+def valgrind_argv(n, tmp_path, suppressions):
+    """nginx n's command under valgrind: one log per process in tmp_path
+    (valgrind.PID.log), definite leaks are errors, the suppressions
+    written next to them."""
+    supp = tmp_path / "nginx-core.supp"
+    supp.write_text(suppressions)
+    return [VALGRIND, "--leak-check=full", "--show-leak-kinds=definite",
+            "--errors-for-leak-kinds=definite", "--num-callers=30",
+            f"--suppressions={supp}",
+            f"--log-file={tmp_path / 'valgrind.%p.log'}", *n.cmd()]
+
+
 def test_valgrind_reports_no_invalid_access_and_no_definite_leak(
         procs, nginx_factory, cluster_dns_factory, nginx_backends,
         slow_backend, tmp_path):
@@ -73,13 +85,7 @@ def test_valgrind_reports_no_invalid_access_and_no_definite_leak(
         port, sport, resolver_timeout="1s",
         access_log=tmp_path / "access.log")
     n = nginx_factory(conf, workers=1, start=False)
-    logs = str(tmp_path / "valgrind.%p.log")
-    supp = tmp_path / "nginx-core.supp"
-    supp.write_text(SUPPRESSIONS)
-    argv = [VALGRIND, "--leak-check=full", "--show-leak-kinds=definite",
-            "--errors-for-leak-kinds=definite", "--num-callers=30",
-            f"--suppressions={supp}",
-            f"--log-file={logs}", *n.cmd()]
+    argv = valgrind_argv(n, tmp_path, SUPPRESSIONS)
     nginx = procs.start("valgrind-nginx", argv, timeout=60,
                         ready=lambda: testbed.wait_tcp("127.0.0.1", sport))
 
@@ -177,13 +183,7 @@ def test_valgrind_routes_swap_and_named_location_jump_are_clean(
              + "".join(f"prefix /m{i} {'ab'[i % 2]}\nplain /n{i} b\n"
                        for i in range(20)) + "exact /m3/x a\n")
     write_routes(table, head.format("v1") + rules)
-    logs = str(tmp_path / "valgrind.%p.log")
-    supp = tmp_path / "nginx-core.supp"
-    supp.write_text(SUPPRESSIONS + WORKER_CONNECTIONS_SUPPRESSION)
-    argv = [VALGRIND, "--leak-check=full", "--show-leak-kinds=definite",
-            "--errors-for-leak-kinds=definite", "--num-callers=30",
-            f"--suppressions={supp}",
-            f"--log-file={logs}", *n.cmd()]
+    argv = valgrind_argv(n, tmp_path, SUPPRESSIONS + WORKER_CONNECTIONS_SUPPRESSION)
     nginx = procs.start("valgrind-nginx", argv, timeout=60,
                         ready=lambda: testbed.wait_tcp("127.0.0.1", sport))
 
@@ -281,13 +281,7 @@ def test_valgrind_certificate_table_across_1000_swaps_is_clean(
         return "\n".join(lines) + "\n"
 
     write_routes(table, text("v0", 0))
-    logs = str(tmp_path / "valgrind.%p.log")
-    supp = tmp_path / "nginx-core.supp"
-    supp.write_text(SUPPRESSIONS + WORKER_CONNECTIONS_SUPPRESSION)
-    argv = [VALGRIND, "--leak-check=full", "--show-leak-kinds=definite",
-            "--errors-for-leak-kinds=definite", "--num-callers=30",
-            f"--suppressions={supp}",
-            f"--log-file={logs}", *n.cmd()]
+    argv = valgrind_argv(n, tmp_path, SUPPRESSIONS + WORKER_CONNECTIONS_SUPPRESSION)
     nginx = procs.start("valgrind-nginx", argv, timeout=60,
                         ready=lambda: testbed.wait_tcp("127.0.0.1", sport))
 
@@ -357,12 +351,7 @@ def test_valgrind_table_upstreams_made_removed_waited_and_seeded_are_clean(
     routes = [(f"/u{i}", f"u{i}") for i in range(4)] + [
         ("/ip", "ip"), ("/gone", "gone")]
     write_routes(path, table("v1", ups, routes))
-    logs = str(tmp_path / "valgrind.%p.log")
-    supp = tmp_path / "nginx-core.supp"
-    supp.write_text(SUPPRESSIONS + WORKER_CONNECTIONS_SUPPRESSION)
-    argv = [VALGRIND, "--leak-check=full", "--show-leak-kinds=definite",
-            "--errors-for-leak-kinds=definite", "--num-callers=30",
-            f"--suppressions={supp}", f"--log-file={logs}", *n.cmd()]
+    argv = valgrind_argv(n, tmp_path, SUPPRESSIONS + WORKER_CONNECTIONS_SUPPRESSION)
 
     def get(p):
         return http_request(port, p, host="example.com", timeout=30)[0]
@@ -410,4 +399,100 @@ def test_valgrind_table_upstreams_made_removed_waited_and_seeded_are_clean(
 
     reports = _reports(str(tmp_path / "valgrind.*.log"))
     assert len(reports) >= 5, list(reports)
+    assert_clean(reports)
+
+
+def test_valgrind_request_metrics_counted_scraped_capped_and_freed_are_clean(
+        procs, nginx_factory, tmp_path):
+    """ngx_http_portico_metrics_module (docs/metrics.md) under valgrind:
+    requests of many statuses and methods (past the per-Ingress cap into
+    the overflow series), a refused upstream, a profile's jump, an
+    error_page redirect, no rule, scrapes, swaps that drop rules (freed
+    after their grace), a broken table and a reload."""
+    from testbed.fixtures_module import (http_request, routes_conf,
+                                         routes_version, write_routes)
+    be_port = testbed.free_port("127.0.0.2")
+    codes = (200, 201, 301, 404, 418, 500)
+    backend = nginx_factory(
+        f"server {{ listen 127.0.0.2:{be_port}; "
+        + "".join(f"location = /s/{c} {{ return {c}; }} " for c in codes)
+        + "location = /p/fail { return 500; } "
+        + "location / { return 200 \"a\\n\"; } }", module=False)
+    assert backend
+    closed = testbed.free_port()
+    port, sport = testbed.free_port(), testbed.free_port()
+    conf = routes_conf({"a": f"server 127.0.0.2:{be_port}; keepalive 4;",
+                        "down": f"server 127.0.0.1:{closed};"},
+                       port, sport,
+                       profiles={"portico_p1": "proxy_intercept_errors on; "
+                                 "error_page 500 = /sorry;"},
+                       extra_locations='location = /sorry { return 200 '
+                                       '"sorry\\n"; }')
+    conf = ("portico_metrics zone=1m max_series_per_ingress=3 grace=1s;\n"
+            + conf.replace("  location = /upstreams",
+                           "  location = /metrics { portico_metrics_status; }"
+                           "\n  location = /upstreams"))
+    n = nginx_factory(conf, workers=1, start=False)
+    table = os.path.join(n.prefix, "conf", "routes")
+    head = "portico-routes 1\nversion {}\n"
+    rules = ("host example.com\n"
+             "prefix /s a ingress=shop/web service=web\n"
+             "prefix /p a @portico_p1 ingress=shop/p service=web\n"
+             "prefix /down down ingress=shop/down service=down\n"
+             "exact /gone - ingress=shop/gone service=gone\n"
+             "host *.example.org\ndefault a ingress=apps/any.one\n")
+    old = "host old.example.com\nprefix / a ingress=shop/old service=web\n"
+    write_routes(table, head.format("v1") + rules + old)
+    argv = valgrind_argv(n, tmp_path, SUPPRESSIONS + WORKER_CONNECTIONS_SUPPRESSION)
+    nginx = procs.start("valgrind-nginx", argv, timeout=60,
+                        ready=lambda: testbed.wait_tcp("127.0.0.1", sport))
+
+    def get(path, host="example.com", **kw):
+        return http_request(port, path, host=host, timeout=30, **kw)[0]
+
+    def scrape():
+        code, _, text = http_request(sport, "/metrics", timeout=60)
+        assert code == 200
+        return text
+
+    def exercise():
+        for c in codes:
+            for m in ("GET", "POST", "PUT"):
+                assert get(f"/s/{c}", method=m) == c
+        assert get("/p/x") == 200
+        assert get("/p/fail") == 200        # error_page: an internal redirect
+        assert get("/down/x") == 502
+        assert get("/gone") == 503
+        assert get("/x", host="a.example.org") == 200
+        assert get("/x", host="nowhere.example.net") == 404
+        assert get("/x", host="old.example.com") in (200, 404)
+        assert "portico_requests_total{" in scrape()
+
+    wait_for(lambda: routes_version(sport)[0] == "v1", timeout=30,
+             what="nginx under valgrind")
+    exercise()
+
+    # drop a rule, break a table, scrape past the grace: the route is freed
+    write_routes(table, head.format("v2") + rules)
+    wait_for(lambda: routes_version(sport)[0] == "v2", timeout=15,
+             what="swap to v2")
+    write_routes(table, head.format("v3") + rules + "prefix / nosuch\n")
+    wait_for(lambda: 'unknown upstream "nosuch"' in n.error_log(),
+             timeout=15, what="broken table logged")
+    exercise()
+    wait_for(lambda: 'ingress="old"' not in scrape(), timeout=30,
+             interval=1.5, what="the dropped rule's route freed")
+
+    # a reload keeps the zone
+    write_routes(table, head.format("v4") + rules + old)
+    nginx.signal(signal.SIGHUP)
+    wait_for(lambda: routes_version(sport)[0] == "v4", timeout=30,
+             what="reload with v4")
+    exercise()
+
+    nginx.signal(signal.SIGQUIT)
+    nginx.popen.wait(60)
+
+    reports = _reports(str(tmp_path / "valgrind.*.log"))
+    assert len(reports) >= 3, list(reports)
     assert_clean(reports)
