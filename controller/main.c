@@ -50,6 +50,8 @@
 #define KUBE_HTTP_PORT        80
 #define KUBE_HTTPS_PORT       443
 #define STATUS_PORT           10246
+#define REQUEST_METRICS_ZONE  "32m"
+#define REQUEST_METRICS_ZONE_MIN      (128u << 10)    /* the module's */
 #define KEEPALIVE             32
 #define METRICS_REFRESH_MS    1000
 #define SHUTDOWN_PUBLISH_MS   3000
@@ -96,6 +98,8 @@ struct opts {
     int resolver_sockets;
     const char *bind_address;
     const char *metrics_address;
+    const char *request_metrics_zone;   /* "32m", or NULL: off */
+    int request_metrics_per_ingress;
     const char *certs_dir;
     const char *worker_processes;
     const char *publish_service;
@@ -197,6 +201,45 @@ static int set_role(void *target, const struct flag *f, const char *value,
     return -1;
 }
 
+/* --request-metrics-zone: an nginx size (k or m) of at least the module's
+ * minimum, or "off" (NULL). */
+static int set_metrics_zone(void *target, const struct flag *f,
+                            const char *value, char *err, size_t errlen)
+{
+    const char **zone = FLAG_FIELD(target, f, const char *);
+    size_t len = strlen(value);
+    unsigned long long bytes;
+
+    if (strcmp(value, "off") == 0) {
+        *zone = NULL;
+        return 0;
+    }
+    if (validate_buffer_size(value, len, err, errlen) < 0)
+        return -1;
+    bytes = strtoull(value, NULL, 10);
+    if (value[len - 1] == 'k' || value[len - 1] == 'K')
+        bytes <<= 10;
+    else if (value[len - 1] == 'm' || value[len - 1] == 'M')
+        bytes <<= 20;
+    if (bytes < REQUEST_METRICS_ZONE_MIN) {
+        snprintf(err, errlen, "at least %uk, not \"%.60s\"",
+                 REQUEST_METRICS_ZONE_MIN >> 10, value);
+        return -1;
+    }
+    *zone = value;
+    return 0;
+}
+
+static int set_series_per_ingress(void *target, const struct flag *f,
+                                  const char *value, char *err, size_t errlen)
+{
+    if (flag_set_port(target, f, value, err, errlen) < 0) {
+        snprintf(err, errlen, "want 1-65535, not \"%.60s\"", value);
+        return -1;
+    }
+    return 0;
+}
+
 static int set_nginx_duration(void *target, const struct flag *f,
                               const char *value, char *err, size_t errlen)
 {
@@ -293,7 +336,7 @@ static const struct flag controller_flags[] = {
      OPT(bind_address), "listen only on ADDR (default: all)"},
     {"status-port", required_argument, "N", flag_set_port, OPT(status_port),
      "nginx status on 127.0.0.1:N: /nginx_status,\n"
-     "/upstreams, /config-version, /routes-version\n"
+     "/upstreams, /config-version, /routes-version,\n/metrics\n"
      "(default 10246)"},
     {"worker-processes", required_argument, "N|auto", flag_set_str,
      OPT(worker_processes), "(default auto)"},
@@ -368,7 +411,18 @@ static const struct flag controller_flags[] = {
      "supported, refused or ignored, and why), exit"},
     FLAG_SECTION("Observability:"),
     {"metrics-address", required_argument, "[ADDR]:PORT", flag_set_str,
-     OPT(metrics_address), "/metrics /healthz /readyz (default :10254)"},
+     OPT(metrics_address), "/metrics /healthz /readyz (default :10254);\n"
+     "nginx's request metrics are fetched from the\nstatus port at each "
+     "scrape and served here too"},
+    {"request-metrics-zone", required_argument, "SIZE|off", set_metrics_zone,
+     OPT(request_metrics_zone),
+     "nginx's shared zone of request metrics per\nIngress rule "
+     "(docs/metrics.md): one label set\nper 1 KB (default 32m: 32768); "
+     "off: none"},
+    {"request-metrics-series-per-ingress", required_argument, "N",
+     set_series_per_ingress, OPT(request_metrics_per_ingress),
+     "status and method series an Ingress may have;\nthe rest count by "
+     "status class (default 256)"},
     {"log-level", required_argument, "LEVEL", set_log_level, OPT(level),
      "debug, info, warn or error (default info)"},
 };
@@ -567,6 +621,8 @@ static int parse_args(struct opts *o, int argc, char **argv)
     o->resolver_sockets = RESOLVER_SOCKETS;
     o->status_port = STATUS_PORT;
     o->metrics_address = ":10254";
+    o->request_metrics_zone = REQUEST_METRICS_ZONE;
+    o->request_metrics_per_ingress = RENDER_METRICS_PER_INGRESS;
     o->worker_processes = "auto";
     o->election_id = "portico-leader";
     o->debounce_ms = RELOAD_DEBOUNCE_MS;
@@ -992,6 +1048,8 @@ static int run(struct controller *c)
     if (!c->tls)
         goto fail;
     metrics_init(&c->metrics);
+    if (o->request_metrics_zone)
+        c->metrics.nginx_status_port = o->status_port;
     c->httpd = httpd_start(metrics_listen(o->metrics_address, mlisten,
                                           sizeof(mlisten)),
                            metrics_http_handler, &c->metrics, err, sizeof(err));
@@ -1022,6 +1080,8 @@ static int run(struct controller *c)
             .worker_shutdown_timeout = o->worker_shutdown_timeout,
             .keepalive = KEEPALIVE,
             .error_log = "stderr",
+            .metrics_zone = o->request_metrics_zone,
+            .metrics_per_ingress = o->request_metrics_per_ingress,
             .access = {
                 .real_ip_header = o->use_proxy_protocol ? "proxy_protocol"
                                   : o->use_forwarded_headers

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "controller/nginx.h"
 #include "httpd.h"
 #include "prom.h"
 
@@ -274,6 +275,24 @@ void metrics_write(struct metrics *m, struct buf *out)
         certs_metrics_write(m->certs, out);
 }
 
+/* nginx's request metrics, fetched now; the gauge says whether they came
+ * (nginx down, or not yet started: 0, and the families are missing). */
+static void write_nginx(struct metrics *m, struct buf *out)
+{
+    struct buf text;
+    int ok;
+
+    buf_init(&text);
+    ok = nginx_get(m->nginx_status_port, "/metrics", METRICS_NGINX_MAX,
+                   METRICS_NGINX_TIMEOUT_MS, &text) == 0;
+    gauge(out, P "nginx_metrics_up",
+          "1 if nginx's request metrics (portico_requests_total, ...) were "
+          "fetched from its status port for this scrape.", ok);
+    if (ok)
+        buf_append(out, text.data, text.len);
+    buf_free(&text);
+}
+
 void metrics_http_handler(void *ctx, const char *path,
                           struct httpd_response *resp)
 {
@@ -283,6 +302,8 @@ void metrics_http_handler(void *ctx, const char *path,
     if (strcmp(path, "/metrics") == 0) {
         resp->content_type = PROM_CONTENT_TYPE;
         metrics_write(m, &resp->body);
+        if (m->nginx_status_port)
+            write_nginx(m, &resp->body);
     } else if (strcmp(path, "/healthz") == 0) {
         buf_puts(&resp->body, "ok\n");
     } else if (strcmp(path, "/readyz") == 0) {

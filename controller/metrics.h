@@ -7,6 +7,8 @@
  * the HTTP thread only reads them while holding it. Vault metrics come
  * straight from the certificate pipeline (thread-safe); Kubernetes client
  * metrics are copied in as text by the loop thread (metrics_set_kube).
+ * nginx's request metrics (prefix portico_, docs/metrics.md) are fetched
+ * from its status port at scrape time, on the HTTP thread, and appended.
  */
 #ifndef PORTICO_CONTROLLER_METRICS_H
 #define PORTICO_CONTROLLER_METRICS_H
@@ -57,7 +59,12 @@ struct metrics {
     char *annotations_text;         /* annotations by outcome, unknown
                                        keys (metrics_set_annotations) */
     struct certs_pipeline *certs;   /* may be NULL */
+    int nginx_status_port;          /* 127.0.0.1:N/metrics, or 0: none */
 };
+
+/* nginx's /metrics: at most this much, within this time */
+#define METRICS_NGINX_MAX        (256u << 20)
+#define METRICS_NGINX_TIMEOUT_MS 5000
 
 void metrics_init(struct metrics *m);
 void metrics_destroy(struct metrics *m);

@@ -686,6 +686,11 @@ static int merge_route(struct builder *b, size_t owner, const struct route *r,
             continue;
         if (r->priority < l->priority) {
             /* Exact beats Prefix on the same path, whatever the age. */
+            char *service = strdup(r->svc);
+            if (!service)
+                return -1;
+            free(l->service);
+            l->service = service;
             l->upstream = upstream;
             l->ingress = owner;
             l->priority = r->priority;
@@ -711,6 +716,10 @@ static int merge_route(struct builder *b, size_t owner, const struct route *r,
     struct model_location *l = &sv->locs[sv->nlocs];
     if (!(l->path = strdup(r->path)))
         return -1;
+    if (!(l->service = strdup(r->svc))) {
+        free(l->path);
+        return -1;
+    }
     l->match = r->match;
     l->upstream = upstream;
     l->ingress = owner;
@@ -719,14 +728,17 @@ static int merge_route(struct builder *b, size_t owner, const struct route *r,
     return 0;
 }
 
-static void set_fallback(struct model_server *sv, const char *ups,
-                         size_t owner)
+static int set_fallback(struct model_server *sv, const char *ups,
+                        const char *svc, size_t owner)
 {
     if (sv->has_fallback)
-        return;
+        return 0;
+    if (!(sv->fallback_service = strdup(svc)))
+        return -1;
     sv->has_fallback = 1;
     sv->fallback = ups;
     sv->fallback_ingress = owner;
+    return 0;
 }
 
 /* TLS for host from this Ingress's spec.tls or from Vault. */
@@ -915,14 +927,16 @@ static int merge_ingress(struct builder *b, struct json_object *ing,
         if (merge_route(b, owner, r, ups) < 0)
             return -1;
     }
-    if (p->has_default)
-        set_fallback(&b->m->def, def_ups, owner);
+    if (p->has_default &&
+        set_fallback(&b->m->def, def_ups, p->def_svc, owner) < 0)
+        return -1;
     for (size_t i = 0; i < p->n; i++) {
         struct model_server *sv = server_for(b, p->routes[i].host, owner);
         if (!sv)
             return -1;
-        if (p->has_default)
-            set_fallback(sv, def_ups, owner);
+        if (p->has_default &&
+            set_fallback(sv, def_ups, p->def_svc, owner) < 0)
+            return -1;
     }
     if (vault)
         b->m->vault_digest ^= hash_fnv1a64_str(HASH_FNV1A64_INIT,
@@ -1110,9 +1124,12 @@ out:
 
 static void server_free(struct model_server *sv)
 {
-    for (size_t i = 0; i < sv->nlocs; i++)
+    for (size_t i = 0; i < sv->nlocs; i++) {
         free(sv->locs[i].path);
+        free(sv->locs[i].service);
+    }
     free(sv->locs);
+    free(sv->fallback_service);
     free(sv->host);
     free(sv->crt);
     free(sv->key);

@@ -44,6 +44,7 @@ struct model_location {
     char *path;             /* validated: [A-Za-z0-9] and -._~/!*'()+,:@=& */
     const char *upstream;   /* the upstream's name (owned by it), or NULL:
                                the backend cannot be resolved -> 503 */
+    char *service;          /* the backend's Service name (metrics label) */
     size_t ingress;         /* index in model.ings (its options apply) */
     int priority;           /* 0: from Exact, 1: from Prefix/ImplSpecific */
 };
@@ -55,6 +56,7 @@ struct model_server {
     size_t nlocs, caplocs;
     int has_fallback;       /* an Ingress defaultBackend applies here */
     const char *fallback;   /* its upstream, or NULL (503) */
+    char *fallback_service; /* its Service name */
     size_t fallback_ingress;
     char *crt, *key;        /* certificate files, or NULL (default cert) */
     int redirect;           /* 308 http -> https */

@@ -527,29 +527,29 @@ done:
 
 /* GET path on the status port: 0 with the first line of the body in
  * out, or -1. */
-static int probe_first_line(int port, const char *path, char *out,
-                            size_t outlen)
+int nginx_get(int port, const char *path, size_t max, int timeout_ms,
+              struct buf *out)
 {
     struct sockaddr_in sa = {.sin_family = AF_INET,
                              .sin_port = htons((uint16_t)port)};
-    char req[256];
+    char req[256], chunk[16384];
     int reqlen = snprintf(req, sizeof(req),
                           "GET %s HTTP/1.0\r\n"
                           "Host: portico-controller\r\n\r\n", path);
-    char resp[PROBE_RESPONSE_MAX];
-    size_t got = 0;
-    uint64_t deadline = evloop_clock_ms() + NGINX_PROBE_TIMEOUT_MS;
+    struct buf resp;
+    uint64_t deadline = evloop_clock_ms() + (uint64_t)timeout_ms;
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     int rc = -1;
 
     if (fd < 0)
         return -1;
+    buf_init(&resp);
     sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 &&
         errno != EINPROGRESS)
         goto out;
     struct pollfd p = {.fd = fd, .events = POLLOUT};
-    if (poll(&p, 1, NGINX_PROBE_TIMEOUT_MS) != 1 || (p.revents & POLLERR))
+    if (poll(&p, 1, timeout_ms) != 1 || (p.revents & POLLERR))
         goto out;
     if (reqlen < 0 || (size_t)reqlen >= sizeof(req) ||
         send(fd, req, (size_t)reqlen, MSG_NOSIGNAL) != (ssize_t)reqlen)
@@ -561,30 +561,29 @@ static int probe_first_line(int port, const char *path, char *out,
         p.events = POLLIN;
         if (poll(&p, 1, (int)left) != 1)
             goto out;
-        ssize_t k = recv(fd, resp + got, sizeof(resp) - 1 - got, 0);
+        ssize_t k = recv(fd, chunk, sizeof(chunk), 0);
         if (k < 0 && (errno == EINTR || errno == EAGAIN))
             continue;
-        if (k <= 0)
+        if (k < 0)
+            goto out;
+        if (k == 0)
             break;
-        got += (size_t)k;
-        if (got == sizeof(resp) - 1)
-            break;
+        if (resp.len + (size_t)k > max)
+            goto out;
+        buf_append(&resp, chunk, (size_t)k);
     }
-    resp[got] = '\0';
-    if (strncmp(resp, "HTTP/1.1 200", 12) != 0 &&
-        strncmp(resp, "HTTP/1.0 200", 12) != 0)
+    if (buf_failed(&resp) || resp.len == 0 ||
+        (strncmp(resp.data, "HTTP/1.1 200", 12) != 0 &&
+         strncmp(resp.data, "HTTP/1.0 200", 12) != 0))
         goto out;
-    char *body = strstr(resp, "\r\n\r\n");
+    char *body = strstr(resp.data, "\r\n\r\n");
     if (!body)
         goto out;
     body += 4;
-    size_t blen = strcspn(body, "\r\n");
-    if (blen + 1 > outlen)
-        goto out;
-    memcpy(out, body, blen);
-    out[blen] = '\0';
-    rc = 0;
+    buf_append(out, body, resp.len - (size_t)(body - resp.data));
+    rc = buf_failed(out) ? -1 : 0;
 out:
+    buf_free(&resp);
     close(fd);
     return rc;
 }
@@ -598,6 +597,26 @@ int nginx_worker_user(uid_t *uid, gid_t *gid)
     *uid = pw->pw_uid;
     *gid = pw->pw_gid;
     return 0;
+}
+
+static int probe_first_line(int port, const char *path, char *out,
+                            size_t outlen)
+{
+    struct buf body;
+    int rc = -1;
+
+    buf_init(&body);
+    if (nginx_get(port, path, PROBE_RESPONSE_MAX, NGINX_PROBE_TIMEOUT_MS,
+                  &body) == 0) {
+        size_t blen = strcspn(body.data ? body.data : "", "\r\n");
+        if (blen + 1 <= outlen) {
+            memcpy(out, body.data ? body.data : "", blen);
+            out[blen] = '\0';
+            rc = 0;
+        }
+    }
+    buf_free(&body);
+    return rc;
 }
 
 int nginx_probe_version(int port, char *out, size_t outlen)

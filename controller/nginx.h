@@ -35,6 +35,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "buf.h"
 #include "evloop.h"
 
 #define NGINX_TEST_TIMEOUT_MS   30000
@@ -100,6 +101,12 @@ int nginx_worker_accepting(pid_t pid);
 #define NGINX_WORKER_USER "nobody"
 int nginx_worker_user(uid_t *uid, gid_t *gid);
 
+
+/* GET http://127.0.0.1:port PATH over HTTP/1.0: 0 with the body of a 200
+ * answer appended to out, or -1 (no answer within timeout_ms, another
+ * status, or a response over max bytes, headers included). */
+int nginx_get(int port, const char *path, size_t max, int timeout_ms,
+              struct buf *out);
 /* GET http://127.0.0.1:port/config-version; 0 with the trimmed body in
  * out, or -1. Blocks at most NGINX_PROBE_TIMEOUT_MS. */
 int nginx_probe_version(int port, char *out, size_t outlen);

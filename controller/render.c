@@ -188,6 +188,14 @@ static void http_settings(struct ownedtext *t, const struct model *m,
     } else {
         ownedtext_printf(t, N, "portico_certificates %s;\n", CERTTABLE_FILE);
     }
+    /* Request metrics per rule (docs/metrics.md); the same size at every
+     * reload keeps the zone and its counters. */
+    if (o->metrics_zone)
+        ownedtext_printf(t, N, "portico_metrics zone=%s "
+                               "max_series_per_ingress=%d;\n",
+                         o->metrics_zone, o->metrics_per_ingress > 0
+                                              ? o->metrics_per_ingress
+                                              : RENDER_METRICS_PER_INGRESS);
 }
 
 static void status_server(struct ownedtext *t, const struct render_opts *o,
@@ -204,6 +212,9 @@ static void status_server(struct ownedtext *t, const struct render_opts *o,
                            "portico_routes_status; }\n");
     ownedtext_printf(t, N, "    location = /certificates-version { "
                            "portico_certificates_status; }\n");
+    if (o->metrics_zone)
+        ownedtext_printf(t, N, "    location = /metrics { "
+                               "portico_metrics_status; }\n");
     ownedtext_printf(t, N, "    location = /config-version { default_type "
                            "text/plain; return 200 \"%s\\n\"; }\n", hash);
     ownedtext_printf(t, N, "    location / { return 404; }\n}\n");

@@ -30,6 +30,7 @@
 #include "controller/profiles.h"
 
 #define RENDER_HASH_LEN   16        /* hex digits of the config hash */
+#define RENDER_METRICS_PER_INGRESS 256  /* the module's default */
 
 struct render_opts {
     const char *module_path;        /* load_module; NULL: none */
@@ -51,6 +52,10 @@ struct render_opts {
     const char *error_log;          /* "stderr" */
     struct access_globals access;   /* real client address (access.h) */
     const struct nginx_globals *globals;    /* the ConfigMap's; may be NULL */
+    const char *metrics_zone;       /* portico_metrics zone= ("32m"), or
+                                       NULL: no request metrics */
+    int metrics_per_ingress;        /* max_series_per_ingress; 0: the
+                                       module's default */
 };
 
 struct render_result {

@@ -10,22 +10,29 @@ static const char *const match_word[] = {
     [LOC_ELEMENTS] = "prefix",
 };
 
-/* " UPSTREAM[ @PROFILE]" or " -" */
-static void target(struct ownedtext *t, const struct profiles *p,
-                   const char *upstream, size_t ingress)
+/* " UPSTREAM[ @PROFILE]" or " -", then the rule's Ingress and Service
+ * (the labels of its request metrics): " ingress=NS/NAME service=SVC". */
+static void target(struct ownedtext *t, const struct model *m,
+                   const struct profiles *p, const char *upstream,
+                   const char *service, size_t ingress)
 {
     const char *profile = profiles_of(p, ingress);
+    const struct model_ingress *mi = &m->ings[ingress];
 
     if (!upstream)
-        buf_puts(&t->text, " -\n");
+        buf_puts(&t->text, " -");
     else if (profile)
-        buf_printf(&t->text, " %s @%s\n", upstream, profile);
+        buf_printf(&t->text, " %s @%s", upstream, profile);
     else
-        buf_printf(&t->text, " %s\n", upstream);
+        buf_printf(&t->text, " %s", upstream);
+    buf_printf(&t->text, " ingress=%s/%s", mi->ns, mi->name);
+    if (service)
+        buf_printf(&t->text, " service=%s", service);
+    buf_puts(&t->text, "\n");
 }
 
-static void section(struct ownedtext *t, const struct profiles *p,
-                    const struct model_server *sv)
+static void section(struct ownedtext *t, const struct model *m,
+                    const struct profiles *p, const struct model_server *sv)
 {
     size_t from = t->text.len;
 
@@ -40,7 +47,7 @@ static void section(struct ownedtext *t, const struct profiles *p,
                                : match_word[l->match];
         from = t->text.len;
         buf_printf(&t->text, "%s %s", word, l->path);
-        target(t, p, l->upstream, l->ingress);
+        target(t, m, p, l->upstream, l->service, l->ingress);
         ownedtext_track(t, from, l->ingress);
     }
     if (sv->has_fallback) {
@@ -49,7 +56,8 @@ static void section(struct ownedtext *t, const struct profiles *p,
          * access control, like its rules (else an allow-list or a login
          * would not guard it). */
         buf_puts(&t->text, "default");
-        target(t, p, sv->fallback, sv->fallback_ingress);
+        target(t, m, p, sv->fallback, sv->fallback_service,
+               sv->fallback_ingress);
         ownedtext_track(t, from, sv->fallback_ingress);
     }
 }
@@ -127,9 +135,9 @@ int routes_render(const struct model *m, const struct profiles *p,
     /* Part of the version's input like every line after it. */
     ownedtext_printf(&body, OWNER_NONE, "config %s\n", out->config);
     ownedtext_printf(&body, OWNER_NONE, "https-port %d\n", https_port);
-    section(&body, p, &m->def);
+    section(&body, m, p, &m->def);
     for (size_t i = 0; i < m->nservers; i++)
-        section(&body, p, &m->servers[i]);
+        section(&body, m, p, &m->servers[i]);
     failed = ownedtext_failed(&body) || buf_failed(&header);
     if (!failed) {
         version_of(&header, &body.text, out->version);

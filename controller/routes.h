@@ -13,7 +13,9 @@
  * first, then the others longest path first, Prefix before
  * ImplementationSpecific on the same path; `default` when a
  * defaultBackend applies; `-` for a backend that cannot be resolved
- * (503); `@PROFILE` when the rule's Ingress set proxy options.
+ * (503); `@PROFILE` when the rule's Ingress set proxy options; then
+ * `ingress=NS/NAME service=SVC`, where the rule comes from (the labels of
+ * its request metrics, docs/metrics.md).
  *
  * Line 3, `config TOKEN`, names the nginx.conf the table was made for:
  * TOKEN (routes_config_token()) covers every name a table may refer to,

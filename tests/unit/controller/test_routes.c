@@ -1,7 +1,8 @@
 /* Unit tests for controller/routes: the route table nginx workers load
  * without a reload (docs/routes.md). Exact rules first, then the others
  * longest first with Prefix before ImplementationSpecific; default, 503,
- * profile, redirect and wildcard lines; the same bytes whatever the input
+ * profile, redirect and wildcard lines, each rule with the Ingress and
+ * Service it comes from; the same bytes whatever the input
  * order; a version that changes exactly when the content does; every
  * line traced to the Ingress that produced it; the configuration token,
  * the same in the table and in nginx.conf, that changes exactly when the
@@ -178,15 +179,15 @@ static void rules_are_exact_first_then_longest_prefix_before_plain(void **state)
              "https-port 443\n"
              "host *\n"
              "host r.test\n"
-             "exact / %s\n"
-             "prefix / %s\n"
+             "exact / %s ingress=ns/i service=api\n"
+             "prefix / %s ingress=ns/i service=web\n"
              "host x.test\n"
-             "exact /y/ %s\n"
-             "exact /z %s\n"
-             "prefix /a/b %s\n"
-             "plain /a/b %s\n"
-             "prefix /a %s\n"
-             "prefix / %s\n",
+             "exact /y/ %s ingress=ns/i service=web\n"
+             "exact /z %s ingress=ns/i service=api\n"
+             "prefix /a/b %s ingress=ns/i service=web\n"
+             "plain /a/b %s ingress=ns/i service=api\n"
+             "prefix /a %s ingress=ns/i service=web\n"
+             "prefix / %s ingress=ns/i service=web\n",
              ups(&f, "api"), ups(&f, "web"),
              ups(&f, "web"), ups(&f, "api"), ups(&f, "web"), ups(&f, "api"),
              ups(&f, "web"), ups(&f, "web"));
@@ -223,11 +224,11 @@ static void default_backend_missing_service_and_profiles_have_lines(void **state
     snprintf(want, sizeof(want),
              "https-port 443\n"
              "host *\n"
-             "prefix /upload %s @%s\n"
-             "default %s\n"
+             "prefix /upload %s @%s ingress=ns/o service=api\n"
+             "default %s ingress=ns/d service=web\n"
              "host d.test\n"
-             "prefix /gone -\n"
-             "default %s\n",
+             "prefix /gone - ingress=ns/d service=missing\n"
+             "default %s ingress=ns/d service=web\n",
              ups(&f, "api"), p.list[0].name, ups(&f, "web"), ups(&f, "web"));
     assert_string_equal(body(&f), want);
     assert_int_equal(strncmp(p.list[0].name, PROFILE_PREFIX,
@@ -255,9 +256,9 @@ static void https_only_and_wildcard_hosts_have_their_section(void **state)
              "https-port 443\n"
              "host *\n"
              "host *.apps.test redirect\n"
-             "prefix / %s\n"
+             "prefix / %s ingress=ns/r service=web\n"
              "host b.test redirect\n"
-             "prefix / %s\n",
+             "prefix / %s ingress=ns/r service=web\n",
              ups(&f, "web"), ups(&f, "web"));
     assert_string_equal(body(&f), want);
     release(&f);
