@@ -1181,6 +1181,106 @@ def test_allow_list_forbids_everything_else_with_the_rbac_message(
     assert api.request("GET", "/api/v1/secrets")[0] == 200
 
 
+DNSEP = "/apis/externaldns.k8s.io/v1alpha1/namespaces/default/dnsendpoints"
+
+
+def dnsendpoint(name):
+    return {"apiVersion": "externaldns.k8s.io/v1alpha1", "kind": "DNSEndpoint",
+            "metadata": {"name": name, "namespace": "default"},
+            "spec": {"endpoints": [{"dnsName": "a.example.com",
+                                    "recordType": "A",
+                                    "targets": ["192.0.2.1"]}]}}
+
+
+def test_a_deleted_crd_takes_its_objects_and_paths_with_it(fake_apiserver):
+    """As when the DNSEndpoint CRD is deleted (or was never installed):
+    the objects go (watchers see DELETED), the watch ends, the paths answer
+    net/http's plain 404 (not a Status), discovery forgets the group."""
+    api = fake_apiserver
+    api.create(dnsendpoint("d"))
+    with api.watch(DNSEP, resourceVersion="1") as w:
+        assert w.next()["type"] == "ADDED"
+        api.remove_crd()
+        ev = w.next()
+        assert ev["type"] == "DELETED"
+        assert ev["object"]["metadata"]["name"] == "d"
+        assert w.next(timeout=3) is None
+    status, headers, body = api.request("GET", DNSEP, raw=True)
+    assert (status, body) == (404, b"404 page not found\n")
+    assert headers["Content-Type"] == "text/plain; charset=utf-8"
+    assert api.request("POST", DNSEP, dnsendpoint("e"))[0] == 404
+    assert api.request("GET", "/apis/externaldns.k8s.io/v1alpha1")[0] == 404
+    groups = [g["name"] for g in api.get("/apis")["groups"]]
+    assert "externaldns.k8s.io" not in groups
+    assert "networking.k8s.io" in groups
+    # Installed again: served, empty.
+    api.install_crd()
+    assert api.get(DNSEP)["items"] == []
+    assert api.request("POST", DNSEP, dnsendpoint("e"))[0] == 201
+
+
+def test_server_started_without_the_crd_does_not_serve_it(
+        fake_apiserver_factory):
+    api = fake_apiserver_factory(
+        extra_args=["--without-crd", "dnsendpoints.externaldns.k8s.io"])
+    assert api.request("GET", DNSEP)[0] == 404
+    assert api.request("GET", f"{DNSEP}?watch=1")[0] == 404
+
+
+def test_rbac_is_checked_before_an_unserved_type_is_found(fake_apiserver):
+    """Authorisation runs on the request's attributes before the handler
+    that would find the type missing: forbidden is 403 either way."""
+    api = fake_apiserver
+    api.remove_crd()
+    api.set_allow(["list ingresses"])
+    status, body = api.request("GET", DNSEP)
+    assert status == 403
+    assert body["message"] == (
+        'dnsendpoints.externaldns.k8s.io is forbidden: User '
+        '"system:serviceaccount:default:default" cannot list resource '
+        '"dnsendpoints" in API group "externaldns.k8s.io" in the namespace '
+        '"default"')
+    api.set_allow(["list dnsendpoints"])
+    assert api.request("GET", DNSEP)[0] == 404
+    api.set_allow(None)
+
+
+PODS = "/api/v1/namespaces/default/pods"
+
+
+def pod(name, labels):
+    return {"apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": name, "namespace": "default",
+                         "labels": labels},
+            "spec": {"containers": [{"name": "c", "image": "portico"}]}}
+
+
+def test_pods_start_pending_and_list_by_labels_and_phase(fake_apiserver):
+    api = fake_apiserver
+    app = {"app.kubernetes.io/name": "portico"}
+    for name in ("a", "b"):
+        created = api.create(pod(name, app))
+        assert created["status"] == {"phase": "Pending"}
+        assert created["spec"]["restartPolicy"] == "Always"
+    api.create(pod("other", {"app.kubernetes.io/name": "other"}))
+    api.patch("Pod", "a", {"status": {"phase": "Running"}},
+              subresource="status")
+    names = [p["metadata"]["name"] for p in api.list(
+        PODS, labelSelector="app.kubernetes.io/name=portico")["items"]]
+    assert names == ["a", "b"]
+    names = [p["metadata"]["name"] for p in api.list(
+        PODS, fieldSelector="status.phase=Running")["items"]]
+    assert names == ["a"]
+    names = [p["metadata"]["name"] for p in api.list(
+        PODS, fieldSelector="metadata.name=b")["items"]]
+    assert names == ["b"]
+    status, body = api.request("POST", PODS, {
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": "empty"}, "spec": {}})
+    assert status == 422
+    assert "spec.containers: Required value" in body["message"]
+
+
 def test_allow_list_file_given_at_start(fake_apiserver_factory):
     api = fake_apiserver_factory(allow=["list *", "* services"])
     assert api.request("GET", ING_DEFAULT)[0] == 200

@@ -65,6 +65,15 @@ RESOURCES = [
              field_selectors=["spec.clusterIP", "spec.type"],
              categories=["all"], return_deleted=True),
     Resource("", "v1", "Secret", "secrets", True, field_selectors=["type"]),
+    # The field selectors are pod's ToSelectableFields (pkg/registry/core/
+    # pod/strategy.go).
+    Resource("", "v1", "Pod", "pods", True, status=True, short_names=["po"],
+             categories=["all"],
+             field_selectors=["spec.nodeName", "spec.restartPolicy",
+                              "spec.schedulerName", "spec.serviceAccountName",
+                              "spec.hostNetwork", "status.phase",
+                              "status.podIP", "status.podIPs",
+                              "status.nominatedNodeName"]),
     Resource("", "v1", "Event", "events", True, short_names=["ev"],
              create_on_update=True,
              field_selectors=["involvedObject.kind", "involvedObject.namespace",
@@ -86,26 +95,35 @@ RESOURCES = [
 ]
 
 BY_PATH = {(r.group, r.version, r.plural): r for r in RESOURCES}
+CRDS = {r.qualified: r for r in RESOURCES if r.crd}
 
 
 def lookup(group, version, plural):
     return BY_PATH.get((group, version, plural))
 
 
-def group_versions():
+def _served(r, removed):
+    """removed: the keys of the CRDs not installed (their types are not
+    served at all, as when the CustomResourceDefinition is deleted)."""
+    return not removed or r.key() not in removed
+
+
+def group_versions(removed=()):
     """Ordered list of (group, version) pairs served under /apis."""
     seen = []
     for r in RESOURCES:
-        if r.group and (r.group, r.version) not in seen:
+        if r.group and (r.group, r.version) not in seen and \
+                _served(r, removed):
             seen.append((r.group, r.version))
     return seen
 
 
-def api_resource_list(group, version):
+def api_resource_list(group, version, removed=()):
     """The APIResourceList document for /api/v1 or /apis/<group>/<version>."""
     items = []
     for r in RESOURCES:
-        if r.group != group or r.version != version:
+        if r.group != group or r.version != version or \
+                not _served(r, removed):
             continue
         entry = {"name": r.plural, "singularName": r.singular,
                  "namespaced": r.namespaced, "kind": r.kind,
@@ -126,17 +144,17 @@ def api_resource_list(group, version):
             "groupVersion": gv, "resources": items}
 
 
-def api_group_list():
+def api_group_list(removed=()):
     groups = []
-    for group, version in group_versions():
+    for group, version in group_versions(removed):
         gv = {"groupVersion": f"{group}/{version}", "version": version}
         groups.append({"name": group, "versions": [gv],
                        "preferredVersion": gv})
     return {"kind": "APIGroupList", "apiVersion": "v1", "groups": groups}
 
 
-def api_group(group):
-    for g in api_group_list()["groups"]:
+def api_group(group, removed=()):
+    for g in api_group_list(removed)["groups"]:
         if g["name"] == group:
             return dict(g, kind="APIGroup", apiVersion="v1")
     return None
@@ -146,9 +164,9 @@ def _gv_path(group, version):
     return f"apis/{group}/{version}" if group else f"api/{version}"
 
 
-def openapi_v3_root():
+def openapi_v3_root(removed=()):
     """/openapi/v3: one entry per served group-version."""
-    gvs = [("", "v1")] + group_versions()
+    gvs = [("", "v1")] + group_versions(removed)
     return {"paths": {_gv_path(g, v): {
         "serverRelativeURL": f"/openapi/v3/{_gv_path(g, v)}?hash={_gv_hash(g, v)}"}
         for g, v in gvs}}
@@ -159,7 +177,7 @@ def _gv_hash(group, version):
     return hashlib.sha512(f"{group}/{version}".encode()).hexdigest()[:128].upper()
 
 
-def openapi_v3_group_version(group, version):
+def openapi_v3_group_version(group, version, removed=()):
     """A minimal OpenAPI v3 document for one group-version: the paths with
     their operations, each operation carrying x-kubernetes-group-version-kind
     and the query parameters (dryRun, fieldManager, fieldValidation) that
@@ -172,7 +190,8 @@ def openapi_v3_group_version(group, version):
              for n in ("dryRun", "fieldManager", "fieldValidation")]
     ok = {"200": {"description": "OK"}}
     for r in RESOURCES:
-        if r.group != group or r.version != version:
+        if r.group != group or r.version != version or \
+                not _served(r, removed):
             continue
         gvk = {"group": group, "version": version, "kind": r.kind}
         base = "/" + _gv_path(group, version)

@@ -138,6 +138,27 @@ KIND_FIELDS = {
         "status": Obj("v1.ServiceStatus", {"loadBalancer": LB_STATUS,
                                            "conditions": CONDITIONS}),
     },
+    # A Pod's fields that the tests and the controller read; the rest of a
+    # container is kept as is (ANY).
+    "Pod": {
+        "spec": Obj("v1.PodSpec", {
+            "containers": List(Obj("v1.Container", {
+                "name": STR, "image": STR, "command": STRS, "args": STRS,
+                "ports": List(ANY), "env": List(ANY),
+                "resources": ANY, "securityContext": ANY,
+                "readinessProbe": ANY, "livenessProbe": ANY})),
+            "nodeName": STR, "restartPolicy": STR, "schedulerName": STR,
+            "serviceAccountName": STR, "hostNetwork": BOOL,
+            "terminationGracePeriodSeconds": INT64}),
+        "status": Obj("v1.PodStatus", {
+            "phase": STR, "conditions": List(Obj("v1.PodCondition", {
+                "type": STR, "status": STR, "lastProbeTime": TIME,
+                "lastTransitionTime": TIME, "reason": STR,
+                "message": STR})),
+            "podIP": STR, "podIPs": List(Obj("v1.PodIP", {"ip": STR})),
+            "hostIP": STR, "startTime": TIME, "nominatedNodeName": STR,
+            "containerStatuses": List(ANY)}),
+    },
     "Secret": {"data": MAPSTR, "stringData": MAPSTR, "type": STR,
                "immutable": BOOL},
     "Event": {"involvedObject": OBJECT_REF, "reason": STR, "message": STR,

@@ -204,6 +204,22 @@ class Request:
         return f"{r}/{self.subresource}" if self.subresource else r
 
 
+class UnservedResource:
+    """The type named by a resource path this server does not serve (an
+    unknown plural, or a CRD that is not installed)."""
+    crd = False
+    unserved = True
+
+    def __init__(self, group, version, plural):
+        self.group, self.version, self.plural = group, version, plural
+
+
+# net/http's NotFound, which the real server's delegation chain ends in
+# (k8s.io/apiserver pkg/util/notfoundhandler: http.NotFound): not a Status.
+NOT_FOUND_BODY = b"404 page not found\n"
+NOT_FOUND_TYPE = "text/plain; charset=utf-8"
+
+
 class Handler(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "fake-kube-apiserver"
@@ -335,16 +351,16 @@ class Handler(http.server.BaseHTTPRequestHandler):
                                                     f"body: {e!r}"))
             return
         try:
-            # Classify first (for the access log), but answer an unknown
-            # path only after authentication, as the real server does.
-            not_found = None
+            # Classify first (for the access log), but answer a bad
+            # method only after authentication, as the real server does.
+            bad_method = None
             try:
                 self._req = self._classify()
             except ApiError as e:
-                not_found = e
+                bad_method = e
             self._faults_and_authentication()
-            if not_found is not None:
-                raise not_found
+            if bad_method is not None:
+                raise bad_method
             self._authorize(self._req)
             self._serve(self._req)
         except ApiError as e:
@@ -385,7 +401,11 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.server.log_access(entry)
 
     def _classify(self):
-        """Work out (resource, namespace, name, subresource, verb)."""
+        """Work out (resource, namespace, name, subresource, verb) from the
+        path alone, as the real server's RequestInfoFactory does before
+        authorisation: a path naming a type this server does not serve (or
+        a CRD not installed) is authorised like any other and answered 404
+        by the end of the handler chain (_serve)."""
         parts = [p for p in self._path.split("/") if p]
         sgv = _scheme_group_version(parts)
         method = self.command
@@ -394,21 +414,22 @@ class Handler(http.server.BaseHTTPRequestHandler):
         group, version, rest = sgv
         ns = None
         if rest[0] == "namespaces" and len(rest) >= 3 and \
-                resources.lookup(group, version, rest[2]) is not None and \
-                resources.lookup(group, version, rest[2]).namespaced:
+                rest[2] not in ("status", "finalize"):
             ns, rest = rest[1], rest[2:]
         res = resources.lookup(group, version, rest[0])
-        if res is None or len(rest) > 3 or (ns is None and res.namespaced
-                                             and len(rest) > 1):
-            raise ApiError(404, "NotFound",
-                           "the server could not find the requested resource",
-                           {})
+        unserved = res is None or (res.crd and
+                                   not self.server.store.served(res))
+        if not unserved and (len(rest) > 3 or (ns is None and res.namespaced
+                                               and len(rest) > 1) or
+                             (ns is not None and not res.namespaced)):
+            unserved = True
         name = rest[1] if len(rest) > 1 else None
         sub = rest[2] if len(rest) > 2 else None
-        if sub is not None and (sub != "status" or not res.status):
-            raise ApiError(404, "NotFound",
-                           "the server could not find the requested resource",
-                           {})
+        if not unserved and sub is not None and \
+                (sub != "status" or not res.status):
+            unserved = True
+        if unserved:
+            res = UnservedResource(group, version, rest[0])
         watch = self._query.get("watch", "") in ("1", "true", "True")
         if method in ("GET", "HEAD"):
             verb = "watch" if watch else ("get" if name else "list")
@@ -422,9 +443,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
             verb = "delete" if name else "deletecollection"
         else:
             raise errors.method_not_allowed()
-        if method == "POST" and name:
+        if not unserved and method == "POST" and name:
             raise errors.method_not_allowed()
-        if method in ("PUT", "PATCH") and not name:
+        if not unserved and method in ("PUT", "PATCH") and not name:
             raise errors.method_not_allowed()
         return Request(res, ns, name, sub, verb)
 
@@ -500,9 +521,15 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
     # --- non-resource endpoints ---------------------------------------------
 
+    def _not_found(self):
+        self._send(404, NOT_FOUND_BODY, NOT_FOUND_TYPE,
+                   {"X-Content-Type-Options": "nosniff"})
+
     def _serve(self, req):
         if req.res is None:
             return self._serve_nonresource()
+        if getattr(req.res, "unserved", False):
+            return self._not_found()
         st = self.server.store
         q = self._query
         dry_run = q.get("dryRun") == "All"
@@ -635,33 +662,33 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 "serverAddressByClientCIDRs": [{
                     "clientCIDR": "0.0.0.0/0",
                     "serverAddress": f"{host[0]}:{host[1]}"}]})
+        removed = self.server.store.removed_crds
         if p == "/apis":
-            return self._send(200, resources.api_group_list())
+            return self._send(200, resources.api_group_list(removed))
         parts = [x for x in p.split("/") if x]
         if len(parts) == 2 and parts[0] == "apis":
-            g = resources.api_group(parts[1])
+            g = resources.api_group(parts[1], removed)
             if g:
                 return self._send(200, g)
         sgv = _scheme_group_version(parts)
         if sgv and not sgv[2]:
-            doc = resources.api_resource_list(sgv[0], sgv[1])
+            doc = resources.api_resource_list(sgv[0], sgv[1], removed)
             if doc:
                 return self._send(200, doc)
         if p == "/openapi/v3":
-            return self._send(200, resources.openapi_v3_root())
+            return self._send(200, resources.openapi_v3_root(removed))
         if p.startswith("/openapi/v3/"):
             sgv = _scheme_group_version(parts[2:])
             doc = sgv and not sgv[2] and \
-                resources.openapi_v3_group_version(sgv[0], sgv[1])
+                resources.openapi_v3_group_version(sgv[0], sgv[1], removed)
             if doc:
                 return self._send(200, doc)
         if p == "/":
             return self._send(200, {"paths": sorted(
                 ["/api", "/api/v1", "/apis", "/healthz", "/livez", "/readyz",
                  "/version"] + [f"/apis/{g}/{v}" for g, v in
-                                resources.group_versions()])})
-        raise ApiError(404, "NotFound",
-                       "the server could not find the requested resource", {})
+                                resources.group_versions(removed)])})
+        return self._not_found()
 
     # --- watch ------------------------------------------------------------------
 
@@ -866,6 +893,19 @@ class Handler(http.server.BaseHTTPRequestHandler):
             srv.config.tokens = None if tokens is None else \
                 [str(t) for t in tokens]
             return self._send(200, {"ok": True})
+        if op == "crds" and m == "GET":
+            return self._send(200, {"crds": {
+                name: st.served(r) for name, r in resources.CRDS.items()}})
+        if op.startswith("crds/") and m in ("DELETE", "POST"):
+            r = resources.CRDS.get(op[len("crds/"):])
+            if r is None:
+                raise ApiError(404, "NotFound", f"no CRD {op[5:]!r}; known: "
+                               f"{sorted(resources.CRDS)}", {})
+            if m == "DELETE":
+                st.remove_crd(r)
+            else:
+                st.install_crd(r)
+            return self._send(200, {"installed": m == "POST"})
         if op == "allow" and m in ("PUT", "POST"):
             rules = body.get("rules") if isinstance(body, dict) else body
             srv.config.allow = AllowList(rules)

@@ -96,6 +96,10 @@ class Store:
         self.history_size = history_size
         self.strict_namespaces = strict_namespaces
         self.watch_epoch = 0     # bumped to end every open watch
+        # Per type, bumped to end its watches (its CRD was deleted).
+        self.type_epochs = {r.key(): 0 for r in RESOURCES}
+        # Keys of the CRDs not installed: their types are not served.
+        self.removed_crds = set()
         self.bookmark_epoch = 0  # bumped to send a bookmark on every watch
         self.next_ip = CLUSTER_IP_FIRST
         self.next_node_port = NODE_PORT_FIRST
@@ -589,6 +593,29 @@ class Store:
                 self._create_default_namespaces()
             self.cond.notify_all()
 
+    def remove_crd(self, res):
+        """Deleting the CustomResourceDefinition: every object of the type
+        is deleted (watchers see DELETED, as the CRD finalizer's cleanup
+        does), then the type is no longer served and its watches end."""
+        with self.cond:
+            for key in sorted(self.objects[res.key()]):
+                cur = self.objects[res.key()].pop(key)
+                self.rv += 1
+                gone = copy.deepcopy(cur)
+                gone["metadata"]["resourceVersion"] = str(self.rv)
+                self._record(res, "DELETED", gone, cur)
+            self.removed_crds.add(res.key())
+            self.type_epochs[res.key()] += 1
+            self.cond.notify_all()
+
+    def install_crd(self, res):
+        with self.cond:
+            self.removed_crds.discard(res.key())
+
+    def served(self, res):
+        with self.cond:
+            return res.key() not in self.removed_crds
+
     def counts(self):
         with self.cond:
             return {f"{g + '/' if g else ''}{p}": len(objs)
@@ -602,6 +629,7 @@ class Watch:
         self.store, self.res, self.ns = store, res, ns
         self.lsel, self.fsel = lsel, fsel
         self.epoch = store.watch_epoch
+        self.type_epoch = store.type_epochs[res.key()]
         self.bookmark_epoch = store.bookmark_epoch
         self.initial = []
         self.error = None
@@ -677,6 +705,10 @@ class Watch:
                     self.cursor = st.history[-1].rv
                     if out:
                         return out, "events"
+                # The type's CRD was deleted: its DELETED events (above)
+                # went out first, as the CRD finalizer's cleanup sends them.
+                if st.type_epochs[self.res.key()] != self.type_epoch:
+                    return [], "closed"
                 self.cursor = max(self.cursor, st.rv)
                 if st.bookmark_epoch != self.bookmark_epoch:
                     self.bookmark_epoch = st.bookmark_epoch

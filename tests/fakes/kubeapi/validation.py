@@ -424,6 +424,26 @@ def _validate_dnsendpoint(obj):
     return errs
 
 
+def _validate_pod(obj):
+    """ValidatePodSpec's first rules: at least one container, each with a
+    DNS-1123 label name and an image."""
+    errs = []
+    containers = (obj.get("spec") or {}).get("containers") or []
+    if not containers:
+        errs.append(FieldError("Required", "spec.containers"))
+    for i, c in enumerate(containers):
+        name = c.get("name")
+        if not name:
+            errs.append(FieldError("Required", f"spec.containers[{i}].name"))
+        else:
+            errs.extend(FieldError("Invalid", f"spec.containers[{i}].name",
+                                   name, m) for m in is_label(name))
+        if not c.get("image"):
+            errs.append(FieldError("Required",
+                                   f"spec.containers[{i}].image"))
+    return errs
+
+
 def _validate_event(obj):
     """legacyValidateEvent for core/v1 Events without eventTime: the
     involved object's namespace must be the event's (an empty one is fine
@@ -439,7 +459,7 @@ def _validate_event(obj):
 
 
 KIND_RULES = {"Ingress": _validate_ingress, "Service": _validate_service,
-              "Event": _validate_event,
+              "Event": _validate_event, "Pod": _validate_pod,
               "Secret": _validate_secret,
               "EndpointSlice": _validate_endpointslice,
               "Lease": _validate_lease, "DNSEndpoint": _validate_dnsendpoint}
@@ -539,6 +559,13 @@ def apply_defaults(res, obj, allocate_ip, allocate_node_port=None):
         obj.setdefault("status", {"phase": "Active"})
         labels = obj["metadata"].setdefault("labels", {})
         labels["kubernetes.io/metadata.name"] = obj["metadata"]["name"]
+    elif res.kind == "Pod":
+        spec = obj.setdefault("spec", {})
+        spec.setdefault("restartPolicy", "Always")
+        spec.setdefault("schedulerName", "default-scheduler")
+        spec.setdefault("terminationGracePeriodSeconds", 30)
+        # A new pod waits for the scheduler and the kubelet: Pending.
+        obj.setdefault("status", {"phase": "Pending"})
     elif res.kind == "EndpointSlice":
         for p in obj.get("ports") or []:
             p.setdefault("protocol", "TCP")

@@ -54,6 +54,7 @@ KINDS = {
     "IngressClass": ("/apis/networking.k8s.io/v1", "ingressclasses", False),
     "EndpointSlice": ("/apis/discovery.k8s.io/v1", "endpointslices", True),
     "Lease": ("/apis/coordination.k8s.io/v1", "leases", True),
+    "Pod": ("/api/v1", "pods", True),
     "DNSEndpoint": ("/apis/externaldns.k8s.io/v1alpha1", "dnsendpoints", True),
 }
 
@@ -380,6 +381,16 @@ class FakeApiServer:
 
     def clear_access_log(self):
         self._admin("DELETE", "access-log")
+
+    DNSENDPOINT_CRD = "dnsendpoints.externaldns.k8s.io"
+
+    def remove_crd(self, name=DNSENDPOINT_CRD):
+        """Delete the CRD: its objects go (DELETED events), then its paths
+        answer 404 "404 page not found" as on a cluster without it."""
+        self._admin("DELETE", f"crds/{name}")
+
+    def install_crd(self, name=DNSENDPOINT_CRD):
+        self._admin("POST", f"crds/{name}")
 
     def set_allow(self, rules):
         """rules: list of "verb resource" strings, or None to allow all."""
