@@ -167,26 +167,6 @@ static int set_resolver_sockets(void *target, const struct flag *f,
     return 0;
 }
 
-static int set_duration_ms(void *target, const struct flag *f,
-                           const char *value, char *err, size_t errlen)
-{
-    if (vault_parse_duration_ms(value, FLAG_FIELD(target, f, long)) < 0) {
-        snprintf(err, errlen, "invalid \"%.60s\"", value);
-        return -1;
-    }
-    return 0;
-}
-
-static int set_log_level(void *target, const struct flag *f,
-                         const char *value, char *err, size_t errlen)
-{
-    if (log_level_parse(value, FLAG_FIELD(target, f, enum log_level)) < 0) {
-        snprintf(err, errlen, "invalid \"%.60s\"", value);
-        return -1;
-    }
-    return 0;
-}
-
 static int set_role(void *target, const struct flag *f, const char *value,
                     char *err, size_t errlen)
 {
@@ -287,11 +267,11 @@ static const struct flag controller_flags[] = {
      "from the state folder (the pod's nginx\n"
      "container; needs the nginx and Observability\n"
      "flags only)"},
-    {"drain-period", required_argument, "DURATION", set_duration_ms,
+    {"drain-period", required_argument, "DURATION", flag_set_duration_ms,
      OPT(drain_ms), "after SIGTERM nginx keeps accepting this long\n"
      "(/readyz fails meanwhile), then stops\n"
      "gracefully (default 0s)"},
-    {"shutdown-timeout", required_argument, "DURATION", set_duration_ms,
+    {"shutdown-timeout", required_argument, "DURATION", flag_set_duration_ms,
      OPT(shutdown_timeout_ms), "nginx is killed this long after SIGTERM if\n"
      "it has not stopped (default 55s; a little\n"
      "under terminationGracePeriodSeconds)"},
@@ -342,7 +322,7 @@ static const struct flag controller_flags[] = {
      OPT(worker_processes), "(default auto)"},
     {"certs-dir", required_argument, "DIR", flag_set_str, OPT(certs_dir),
      "certificate files (default PREFIX/certs)"},
-    {"debounce", required_argument, "DURATION", set_duration_ms,
+    {"debounce", required_argument, "DURATION", flag_set_duration_ms,
      OPT(debounce_ms), "coalesce changes for this long (default 100ms)"},
     FLAG_SECTION("Access control (allow-lists and limits):"),
     {"use-forwarded-headers", optional_argument, NULL, flag_set_bool,
@@ -423,7 +403,8 @@ static const struct flag controller_flags[] = {
      set_series_per_ingress, OPT(request_metrics_per_ingress),
      "status and method series an Ingress may have;\nthe rest count by "
      "status class (default 256)"},
-    {"log-level", required_argument, "LEVEL", set_log_level, OPT(level),
+    {"log-level", required_argument, "LEVEL", flag_set_log_level,
+     OPT(level),
      "debug, info, warn or error (default info)"},
 };
 

@@ -1,10 +1,16 @@
 /* flags.c - command-line flags from tables through getopt_long; see flags.h. */
 #include "flags.h"
 
+#include <ctype.h>
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "log.h"
+
 #define MAX_PORT        65535
+#define MS_PER_S        1000L
+#define MAX_DURATION_MS (24L * 3600L * MS_PER_S * 365L)  /* a year */
 #define OPTION_BASE     256     /* getopt_long's val for row k: BASE + k */
 #define HELP_COLUMN     32      /* where the help text starts */
 #define SHORT_OPTIONS   ":h"    /* ':' reports a missing value as ':' */
@@ -168,5 +174,70 @@ int flag_set_port(void *target, const struct flag *f, const char *value,
         return -1;
     }
     *FLAG_FIELD(target, f, int) = (int)p;
+    return 0;
+}
+
+int flag_parse_duration_ms(const char *s, long *out_ms)
+{
+    char *end;
+    double v, mult;
+
+    if (!s || !*s || isspace((unsigned char)*s) || *s == '-')
+        return -1;
+    errno = 0;
+    v = strtod(s, &end);
+    if (errno || end == s || v < 0)
+        return -1;
+    if (*end == '\0' || strcmp(end, "s") == 0)
+        mult = MS_PER_S;
+    else if (strcmp(end, "ms") == 0)
+        mult = 1;
+    else if (strcmp(end, "m") == 0)
+        mult = 60.0 * MS_PER_S;
+    else if (strcmp(end, "h") == 0)
+        mult = 3600.0 * MS_PER_S;
+    else
+        return -1;
+    v *= mult;
+    if (v > (double)MAX_DURATION_MS)
+        return -1;
+    *out_ms = (long)v;
+    return 0;
+}
+
+static int invalid(const char *value, char *err, size_t errlen)
+{
+    snprintf(err, errlen, "invalid value \"%.60s\"", value);
+    return -1;
+}
+
+int flag_set_duration_ms(void *target, const struct flag *f,
+                         const char *value, char *err, size_t errlen)
+{
+    if (flag_parse_duration_ms(value, FLAG_FIELD(target, f, long)) < 0)
+        return invalid(value, err, errlen);
+    return 0;
+}
+
+int flag_set_positive_duration_ms(void *target, const struct flag *f,
+                                  const char *value, char *err,
+                                  size_t errlen)
+{
+    long ms;
+
+    if (flag_parse_duration_ms(value, &ms) < 0 || ms <= 0)
+        return invalid(value, err, errlen);
+    *FLAG_FIELD(target, f, long) = ms;
+    return 0;
+}
+
+int flag_set_log_level(void *target, const struct flag *f, const char *value,
+                       char *err, size_t errlen)
+{
+    if (log_level_parse(value, FLAG_FIELD(target, f, enum log_level)) < 0) {
+        snprintf(err, errlen, "want debug, info, warn or error, not "
+                 "\"%.60s\"", value);
+        return -1;
+    }
     return 0;
 }

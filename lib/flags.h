@@ -67,9 +67,16 @@ int flags_parse(const struct flag_table *tables, size_t ntables, int argc,
 /* Prints a table's rows for --help: "  --name=ARG" then the help, aligned. */
 void flags_usage(FILE *out, const struct flag *flags, size_t nflags);
 
+/* "500ms", "10s", "5m", "1h", or plain seconds "30" (fractions too), at
+ * most a year, to milliseconds. 0, or -1 when it is none of these. */
+int flag_parse_duration_ms(const char *s, long *out_ms);
+
 /* Setters shared by the programs. */
 flag_setter flag_set_str;       /* const char *, borrowed from argv */
 flag_setter flag_set_bool;      /* int: "--x", "--x=true" 1; "--x=false" 0 */
 flag_setter flag_set_port;      /* int: 1-65535 */
+flag_setter flag_set_duration_ms;           /* long ms, >= 0 */
+flag_setter flag_set_positive_duration_ms;  /* long ms, > 0 */
+flag_setter flag_set_log_level;             /* enum log_level (log.h) */
 
 #endif

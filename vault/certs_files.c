@@ -188,19 +188,6 @@ static int set_path_template(void *target, const struct flag *f,
     return set_string(target, f, value, err, errlen);
 }
 
-static int set_duration(void *target, const struct flag *f, const char *value,
-                        char *err, size_t errlen)
-{
-    long ms;
-
-    if (vault_parse_duration_ms(value, &ms) < 0 || ms <= 0) {
-        snprintf(err, errlen, "invalid value \"%.60s\"", value);
-        return -1;
-    }
-    *FLAG_FIELD(target, f, long) = ms;
-    return 0;
-}
-
 #define CC(field) offsetof(struct certs_config, field)
 
 static const struct flag certs_flags[] = {
@@ -209,11 +196,13 @@ static const struct flag certs_flags[] = {
     {"vault-cert-path", required_argument, "TMPL", set_path_template,
      CC(path_template),
      "Vault KV path per host\n(default " CERTS_DEFAULT_PATH_TEMPLATE ")"},
-    {"vault-refresh", required_argument, "DUR", set_duration, CC(refresh_ms),
+    {"vault-refresh", required_argument, "DUR", flag_set_positive_duration_ms,
+     CC(refresh_ms),
      "re-read every certificate this often\n(default 5m)"},
-    {"vault-retry-min", required_argument, "DUR", set_duration,
+    {"vault-retry-min", required_argument, "DUR", flag_set_positive_duration_ms,
      CC(retry_min_ms),
-     "first retry after a failed fetch, doubling\nup to the refresh (default 1s)"},
+     "first retry after a failed fetch, doubling\n"
+     "up to the refresh (default 1s)"},
     {"vault-pki-role", required_argument, "ROLE", set_string, CC(pki_role),
      "issue certificates for hosts without one\nfrom PKI"},
     {"vault-pki-mount", required_argument, "MOUNT", set_string,

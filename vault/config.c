@@ -1,16 +1,13 @@
 /* config.c - Vault client configuration from flags and VAULT_* env; see vault.h. */
 #include "vault.h"
 
-#include <ctype.h>
 #include <errno.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
-#define MS_PER_SECOND 1000L
 #define MAX_RETRIES 10
-#define MAX_DURATION_MS (24L * 3600L * MS_PER_SECOND * 365L)
 
 static int set_str(char **dst, const char *v)
 {
@@ -66,34 +63,6 @@ static int parse_bool(const char *s, int *out)
         if (strcasecmp(s, no[i]) == 0)
             return *out = 0, 0;
     return -1;
-}
-
-int vault_parse_duration_ms(const char *s, long *out_ms)
-{
-    char *end;
-    double v, mult;
-
-    if (!s || !*s || isspace((unsigned char)*s) || *s == '-')
-        return -1;
-    errno = 0;
-    v = strtod(s, &end);
-    if (errno || end == s || v < 0)
-        return -1;
-    if (*end == '\0' || strcmp(end, "s") == 0)
-        mult = MS_PER_SECOND;
-    else if (strcmp(end, "ms") == 0)
-        mult = 1;
-    else if (strcmp(end, "m") == 0)
-        mult = 60.0 * MS_PER_SECOND;
-    else if (strcmp(end, "h") == 0)
-        mult = 3600.0 * MS_PER_SECOND;
-    else
-        return -1;
-    v *= mult;
-    if (v > (double)MAX_DURATION_MS)
-        return -1;
-    *out_ms = (long)v;
-    return 0;
 }
 
 int vault_config_from_env(struct vault_config *c, char *err, size_t errlen)
@@ -169,14 +138,6 @@ static int set_bool(void *target, const struct flag *f, const char *value,
     return 0;
 }
 
-static int set_duration(void *target, const struct flag *f, const char *value,
-                        char *err, size_t errlen)
-{
-    if (vault_parse_duration_ms(value, FLAG_FIELD(target, f, long)) < 0)
-        return invalid(value, err, errlen);
-    return 0;
-}
-
 static int set_retries(void *target, const struct flag *f, const char *value,
                        char *err, size_t errlen)
 {
@@ -244,15 +205,15 @@ static const struct flag vault_flags[] = {
      "service-account JWT\n(default " VAULT_DEFAULT_K8S_JWT_FILE ")"},
     {"vault-kv-version", required_argument, "auto|1|2", set_kv_version,
      VC(kv_version), "KV engine version (default auto: asked\nper mount)"},
-    {"vault-connect-timeout", required_argument, "DUR", set_duration,
+    {"vault-connect-timeout", required_argument, "DUR", flag_set_duration_ms,
      VC(connect_timeout_ms), "connect timeout (default 5s)"},
-    {"vault-timeout", required_argument, "DUR", set_duration, VC(timeout_ms),
-     "whole-request timeout (default 15s)"},
+    {"vault-timeout", required_argument, "DUR", flag_set_duration_ms,
+     VC(timeout_ms), "whole-request timeout (default 15s)"},
     {"vault-retries", required_argument, "N", set_retries, VC(retries),
      "extra attempts on network errors, 5xx and\n429 (default 2)"},
-    {"vault-backoff-min", required_argument, "DUR", set_duration,
+    {"vault-backoff-min", required_argument, "DUR", flag_set_duration_ms,
      VC(backoff_min_ms), "first retry delay (default 250ms)"},
-    {"vault-backoff-max", required_argument, "DUR", set_duration,
+    {"vault-backoff-max", required_argument, "DUR", flag_set_duration_ms,
      VC(backoff_max_ms), "largest retry delay (default 4s)"},
 };
 

@@ -49,18 +49,6 @@ struct opts {
     int nargs;
 };
 
-static int set_for(void *target, const struct flag *f, const char *value,
-                   char *err, size_t errlen)
-{
-    long *ms = FLAG_FIELD(target, f, long);
-
-    if (vault_parse_duration_ms(value, ms) < 0 || *ms <= 0) {
-        snprintf(err, errlen, "invalid value \"%s\"", value);
-        return -1;
-    }
-    return 0;
-}
-
 static int set_log_level(void *target, const struct flag *f,
                          const char *value, char *err, size_t errlen)
 {
@@ -86,8 +74,8 @@ static const struct flag cli_flags[] = {
      "watch: hosts, one a line, re-read on change"},
     {"metrics-listen", required_argument, "ADDR:PORT", flag_set_str,
      OPT(metrics_listen), "watch: serve /metrics here"},
-    {"for", required_argument, "DUR", set_for, OPT(for_ms),
-     "watch: stop after this long"},
+    {"for", required_argument, "DUR", flag_set_positive_duration_ms,
+     OPT(for_ms), "watch: stop after this long"},
     {"log-level", required_argument, "LEVEL", set_log_level, OPT(level),
      "debug|info|warn|error\n(default warn; watch: info)"},
 };

@@ -113,9 +113,6 @@ int vault_config_check(const struct vault_config *c, char *err,
 void vault_config_usage(FILE *out);
 void vault_config_free(struct vault_config *c);
 
-/* "500ms", "10s", "5m", "1h", or plain seconds "30". 0 or -1. */
-int vault_parse_duration_ms(const char *s, long *out_ms);
-
 /* ---- client ------------------------------------------------------------ */
 
 struct vault_client;

@@ -173,6 +173,25 @@ static void usage_lists_every_flag_with_its_value_aligned(void **state)
     free(text);
 }
 
+static void durations_parse_with_units(void **state)
+{
+    long ms;
+
+    assert_int_equal(flag_parse_duration_ms("500ms", &ms), 0);
+    assert_int_equal(ms, 500);
+    assert_int_equal(flag_parse_duration_ms("10s", &ms), 0);
+    assert_int_equal(ms, 10000);
+    assert_int_equal(flag_parse_duration_ms("5m", &ms), 0);
+    assert_int_equal(ms, 300000);
+    assert_int_equal(flag_parse_duration_ms("30", &ms), 0);
+    assert_int_equal(ms, 30000);
+    assert_int_equal(flag_parse_duration_ms("1.5s", &ms), 0);
+    assert_int_equal(ms, 1500);
+    assert_int_equal(flag_parse_duration_ms("-1s", &ms), -1);
+    assert_int_equal(flag_parse_duration_ms("5x", &ms), -1);
+    assert_int_equal(flag_parse_duration_ms("", &ms), -1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -182,6 +201,7 @@ int main(void)
         cmocka_unit_test(bad_and_missing_values_name_the_flag),
         cmocka_unit_test(help_stops_parsing_and_double_dash_ends_flags),
         cmocka_unit_test(usage_lists_every_flag_with_its_value_aligned),
+        cmocka_unit_test(durations_parse_with_units),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -230,26 +230,6 @@ static void test_backoff_grows_is_capped_and_jittered(void **state)
     }
 }
 
-static void test_durations_parse_with_units(void **state)
-{
-    long ms;
-
-    (void)state;
-    assert_int_equal(vault_parse_duration_ms("500ms", &ms), 0);
-    assert_int_equal(ms, 500);
-    assert_int_equal(vault_parse_duration_ms("10s", &ms), 0);
-    assert_int_equal(ms, 10000);
-    assert_int_equal(vault_parse_duration_ms("5m", &ms), 0);
-    assert_int_equal(ms, 300000);
-    assert_int_equal(vault_parse_duration_ms("30", &ms), 0);
-    assert_int_equal(ms, 30000);
-    assert_int_equal(vault_parse_duration_ms("1.5s", &ms), 0);
-    assert_int_equal(ms, 1500);
-    assert_int_equal(vault_parse_duration_ms("-1s", &ms), -1);
-    assert_int_equal(vault_parse_duration_ms("5x", &ms), -1);
-    assert_int_equal(vault_parse_duration_ms("", &ms), -1);
-}
-
 /* Parses argv with the vault flags only. */
 static int parse_vault_flags(struct vault_config *c, int argc, char **argv,
                              char *err, size_t errlen)
@@ -400,7 +380,6 @@ int main(void)
         cmocka_unit_test(test_kv_v2_request_path_inserts_data),
         cmocka_unit_test(test_pki_answer_builds_a_chain_leaf_first),
         cmocka_unit_test(test_backoff_grows_is_capped_and_jittered),
-        cmocka_unit_test(test_durations_parse_with_units),
         cmocka_unit_test(test_config_comes_from_env_then_flags),
         cmocka_unit_test(test_vault_addr_flag_alone_marks_the_address_given),
         cmocka_unit_test(test_bad_config_values_are_refused_with_a_message),
