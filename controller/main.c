@@ -583,7 +583,7 @@ static int parse_args(struct opts *o, int argc, char **argv)
         certs_config_flags(&o->certs),
     };
     char err[256];
-    int first, rc;
+    int first;
 
     o->source = "kube";
     o->role = ROLE_ALL;
@@ -619,16 +619,11 @@ static int parse_args(struct opts *o, int argc, char **argv)
         fprintf(stderr, PROGRAM ": %s\n", err);
         return -1;
     }
-    rc = flags_parse(tables, sizeof(tables) / sizeof(tables[0]), argc, argv,
-                     &first, err, sizeof(err));
-    if (rc == FLAGS_HELP) {
-        usage(stdout);
-        exit(0);
-    }
-    if (rc < 0) {
-        fprintf(stderr, PROGRAM ": %s\n", err);
+    first = flags_parse_main(PROGRAM, tables,
+                             sizeof(tables) / sizeof(tables[0]), argc, argv,
+                             usage);
+    if (first < 0)
         return -1;
-    }
     if (first < argc) {
         fprintf(stderr, PROGRAM ": unexpected argument \"%s\" (see --help)\n",
                 argv[first]);

@@ -14,6 +14,7 @@
 #define OPTION_BASE     256     /* getopt_long's val for row k: BASE + k */
 #define HELP_COLUMN     32      /* where the help text starts */
 #define SHORT_OPTIONS   ":h"    /* ':' reports a missing value as ':' */
+#define ERR_MAX         320     /* a message: flag name and value cut */
 
 struct row {
     const struct flag *flag;
@@ -105,6 +106,25 @@ int flags_parse(const struct flag_table *tables, size_t ntables, int argc,
     free(options);
     free(rows);
     return rc;
+}
+
+int flags_parse_main(const char *program, const struct flag_table *tables,
+                     size_t ntables, int argc, char **argv,
+                     void (*usage)(FILE *out))
+{
+    char err[ERR_MAX];
+    int first, rc = flags_parse(tables, ntables, argc, argv, &first, err,
+                                sizeof(err));
+
+    if (rc == FLAGS_HELP) {
+        usage(stdout);
+        exit(0);
+    }
+    if (rc < 0) {
+        fprintf(stderr, "%s: %s\n", program, err);
+        return -1;
+    }
+    return first;
 }
 
 void flags_usage(FILE *out, const struct flag *flags, size_t nflags)

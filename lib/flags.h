@@ -64,6 +64,13 @@ enum { FLAGS_OK = 0, FLAGS_HELP = 1 };
 int flags_parse(const struct flag_table *tables, size_t ntables, int argc,
                 char **argv, int *first_operand, char *err, size_t errlen);
 
+/* flags_parse for a program's main(): on --help or -h, usage(stdout) and
+ * exit(0); on an error, "program: message" on stderr. Returns the index
+ * of the first operand, or -1 after an error. */
+int flags_parse_main(const char *program, const struct flag_table *tables,
+                     size_t ntables, int argc, char **argv,
+                     void (*usage)(FILE *out));
+
 /* Prints a table's rows for --help: "  --name=ARG" then the help, aligned. */
 void flags_usage(FILE *out, const struct flag *flags, size_t nflags);
 

@@ -149,7 +149,7 @@ static int parse_args(struct opts *o, int argc, char **argv)
         certs_config_flags(&o->certs),
     };
     char err[256];
-    int first, rc;
+    int first;
 
     vault_config_init(&o->vault);
     certs_config_init(&o->certs);
@@ -158,16 +158,11 @@ static int parse_args(struct opts *o, int argc, char **argv)
         fprintf(stderr, "portico-vault: %s\n", err);
         return -1;
     }
-    rc = flags_parse(tables, sizeof(tables) / sizeof(tables[0]), argc, argv,
-                     &first, err, sizeof(err));
-    if (rc == FLAGS_HELP) {
-        usage(stdout);
-        exit(0);
-    }
-    if (rc < 0) {
-        fprintf(stderr, "portico-vault: %s\n", err);
+    first = flags_parse_main("portico-vault", tables,
+                             sizeof(tables) / sizeof(tables[0]), argc, argv,
+                             usage);
+    if (first < 0)
         return -1;
-    }
     o->args = argv + first;
     o->nargs = argc - first;
     if (vault_config_check(&o->vault, err, sizeof(err)) < 0) {

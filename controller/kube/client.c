@@ -741,6 +741,15 @@ long kube_status_code(const char *body, size_t len, char *reason,
     return code;
 }
 
+void kube_collection_path(struct buf *out, const char *group, const char *ns,
+                          const char *resource)
+{
+    if (ns)
+        buf_printf(out, "%s/namespaces/%s/%s", group, ns, resource);
+    else
+        buf_printf(out, "%s/%s", group, resource);
+}
+
 void kube_query_escape(struct buf *out, const char *s)
 {
     static const char hex[] = "0123456789ABCDEF";

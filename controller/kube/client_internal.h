@@ -75,6 +75,11 @@ long kube_status_code(const char *body, size_t len, char *reason,
 /* Appends s to out, percent-encoded for a query value. */
 struct buf;
 void kube_query_escape(struct buf *out, const char *s);
+/* Appends the path of a collection: "GROUP/namespaces/NS/RESOURCE", or
+ * "GROUP/RESOURCE" (all namespaces, or cluster-scoped) when ns is NULL.
+ * group is "/api/v1" or "/apis/<group>/<version>". */
+void kube_collection_path(struct buf *out, const char *group, const char *ns,
+                          const char *resource);
 /* RFC 3339 UTC now with microseconds ("...000000Z"). */
 void kube_format_time(char *out, size_t outlen, int micro);
 

@@ -17,7 +17,8 @@
 
 #define MERGE_PATCH "application/merge-patch+json"
 #define DNSEP_TAG 'd'
-#define CONFLICTED "?"      /* in the view: exists, content unknown */
+#define CONFLICTED "?"
+#define DNSEP_GROUP "/apis/externaldns.k8s.io/v1alpha1"      /* in the view: exists, content unknown */
 
 enum { MAX_DNS_HOSTS = 256 };          /* per Ingress in one DNSEndpoint */
 
@@ -147,8 +148,7 @@ static void write_dnsep(struct dnsendpoints *d, const char *key,
 
     view_split_key(key, ns, sizeof(ns), name, sizeof(name));
     buf_init(&path);
-    buf_printf(&path, "/apis/externaldns.k8s.io/v1alpha1/namespaces/%s/"
-               "dnsendpoints", ns);
+    kube_collection_path(&path, DNSEP_GROUP, ns, "dnsendpoints");
     if (!desired) {
         buf_printf(&path, "/%s", name);
         if (!buf_failed(&path))
@@ -243,11 +243,7 @@ struct dnsendpoints *dnsendpoints_start(struct kube_client *kc,
     d->changed = changed;
     d->arg = arg;
     buf_init(&path);
-    if (watch_namespace)
-        buf_printf(&path, "/apis/externaldns.k8s.io/v1alpha1/namespaces/%s/"
-                   "dnsendpoints", watch_namespace);
-    else
-        buf_puts(&path, "/apis/externaldns.k8s.io/v1alpha1/dnsendpoints");
+    kube_collection_path(&path, DNSEP_GROUP, watch_namespace, "dnsendpoints");
     struct reflector_opts o = {
         .name = "dnsendpoints", .path = path.data,
         .label_selector = PORTICO_MANAGED_BY_LABEL "="

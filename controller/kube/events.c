@@ -525,10 +525,7 @@ static void list_start(struct kube_events *ev, const char *cont)
     if (ev->state != EVENTS_SYNCING)
         return;
     buf_init(&path);
-    if (wns)
-        buf_printf(&path, "/api/v1/namespaces/%s/events", wns);
-    else
-        buf_puts(&path, "/api/v1/events");
+    kube_collection_path(&path, "/api/v1", wns, "events");
     buf_puts(&path, "?fieldSelector=");
     kube_query_escape(&path, EVENT_LIST_SELECTOR);
     buf_printf(&path, "&limit=%d", EVENT_LIST_PAGE);

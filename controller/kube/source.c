@@ -152,11 +152,8 @@ struct kube_source *kube_source_start(struct kube_client *kc,
         const struct kind_info *ki = &kinds[k];
         struct buf path;
         buf_init(&path);
-        if (ki->namespaced && ns)
-            buf_printf(&path, "%s/namespaces/%s/%s", ki->group_path,
-                       watch_namespace, ki->name);
-        else
-            buf_printf(&path, "%s/%s", ki->group_path, ki->name);
+        kube_collection_path(&path, ki->group_path,
+                             ki->namespaced ? src->watch_ns : NULL, ki->name);
         src->sinks[k].store = store;
         src->sinks[k].kind = (enum resource_kind)k;
         src->sinks[k].src = src;

@@ -294,11 +294,8 @@ struct ingress_status *ingress_status_start(struct kube_client *kc,
     }
     struct buf path;
     buf_init(&path);
-    if (o->watch_namespace)
-        buf_printf(&path, "/apis/networking.k8s.io/v1/namespaces/%s/"
-                   "ingresses", o->watch_namespace);
-    else
-        buf_puts(&path, "/apis/networking.k8s.io/v1/ingresses");
+    kube_collection_path(&path, "/apis/networking.k8s.io/v1",
+                         o->watch_namespace, "ingresses");
     struct reflector_opts ro = {
         .name = "ingresses (status)", .path = path.data, .sink = sink,
     };
