@@ -299,6 +299,8 @@ ngx_int_t ngx_http_portico_split(u_char *p, u_char *last, ngx_str_t *field,
     ngx_http_portico_route_error_t *err);
 ngx_int_t ngx_http_portico_route_fail(ngx_http_portico_route_error_t *err,
     ngx_uint_t line, const char *fmt, ...);
+void ngx_http_portico_route_file_id(ngx_file_info_t *fi,
+    ngx_http_portico_route_file_id_t *id);
 ngx_int_t ngx_http_portico_route_check_token(ngx_str_t *s, size_t max);
 ngx_int_t ngx_http_portico_route_check_domain(ngx_str_t *name);
 
@@ -310,8 +312,6 @@ ngx_int_t ngx_http_portico_route_names_add(
 void *ngx_http_portico_route_names_find(ngx_http_portico_route_names_t *names,
     u_char *name, size_t len);
 
-void ngx_http_portico_route_file_id(ngx_file_info_t *fi,
-    ngx_http_portico_route_file_id_t *id);
 ngx_http_portico_route_table_t *ngx_http_portico_route_table_load(
     ngx_str_t *file, ngx_http_portico_route_refs_t *refs,
     ngx_log_t *log, ngx_http_portico_route_error_t *err);

@@ -160,18 +160,6 @@ ngx_http_portico_route_names_find(ngx_http_portico_route_names_t *names,
 }
 
 
-void
-ngx_http_portico_route_file_id(ngx_file_info_t *fi,
-    ngx_http_portico_route_file_id_t *id)
-{
-    id->dev = fi->st_dev;
-    id->ino = fi->st_ino;
-    id->size = fi->st_size;
-    id->mtime = fi->st_mtim.tv_sec;
-    id->mtime_nsec = fi->st_mtim.tv_nsec;
-}
-
-
 /* load */
 
 ngx_http_portico_route_table_t *
@@ -227,25 +215,6 @@ ngx_http_portico_route_table_free(ngx_http_portico_route_table_t *table)
     if (table != NULL) {
         ngx_destroy_pool(table->pool);
     }
-}
-
-
-ngx_int_t
-ngx_http_portico_route_fail(ngx_http_portico_route_error_t *err,
-    ngx_uint_t line, const char *fmt, ...)
-{
-    u_char   *p;
-    va_list   args;
-
-    va_start(args, fmt);
-    p = ngx_vslprintf(err->text, err->text + NGX_HTTP_PORTICO_ROUTES_ERROR_LEN,
-                      fmt, args);
-    va_end(args);
-
-    err->len = p - err->text;
-    err->line = line;
-
-    return NGX_ERROR;
 }
 
 

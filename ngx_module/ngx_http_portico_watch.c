@@ -14,8 +14,9 @@
  * shutdown.
  *
  * Also here: the "interval=" parameter of both directives, reading a table
- * file into a pool of its own (never blocking on a FIFO) and splitting a
- * table line into fields.
+ * file into a pool of its own (never blocking on a FIFO), a file's
+ * identity, splitting a table line into fields and the error of a table
+ * (ngx_http_portico_route_fail), which both tables' parsers use.
  */
 
 
@@ -368,4 +369,35 @@ ngx_http_portico_split(u_char *p, u_char *last, ngx_str_t *field,
                                                (ngx_uint_t) *p);
         }
     }
+}
+
+
+void
+ngx_http_portico_route_file_id(ngx_file_info_t *fi,
+    ngx_http_portico_route_file_id_t *id)
+{
+    id->dev = fi->st_dev;
+    id->ino = fi->st_ino;
+    id->size = fi->st_size;
+    id->mtime = fi->st_mtim.tv_sec;
+    id->mtime_nsec = fi->st_mtim.tv_nsec;
+}
+
+
+ngx_int_t
+ngx_http_portico_route_fail(ngx_http_portico_route_error_t *err,
+    ngx_uint_t line, const char *fmt, ...)
+{
+    u_char   *p;
+    va_list   args;
+
+    va_start(args, fmt);
+    p = ngx_vslprintf(err->text, err->text + NGX_HTTP_PORTICO_ROUTES_ERROR_LEN,
+                      fmt, args);
+    va_end(args);
+
+    err->len = p - err->text;
+    err->line = line;
+
+    return NGX_ERROR;
 }
