@@ -52,7 +52,10 @@
 #define STATUS_PORT           10246
 #define REQUEST_METRICS_ZONE  "32m"
 #define REQUEST_METRICS_ZONE_MIN      (128u << 10)    /* the module's */
-#define KEEPALIVE             32
+/* idle upstream connections per worker in each dispatch upstream's
+ * keepalive cache, every Service together (as ingress-nginx's
+ * upstream-keepalive-connections) */
+#define KEEPALIVE             320
 #define METRICS_REFRESH_MS    1000
 #define SHUTDOWN_PUBLISH_MS   3000
 #define SHUTDOWN_POLL_MS      20

@@ -366,6 +366,20 @@ static void combined(struct buf *b, const struct model_ingress *mi,
     }
 }
 
+int profiles_dispatch(const struct model *m, const struct profiles *p,
+                      size_t i, const char *shared,
+                      char out[PROFILE_DISPATCH_MAX])
+{
+    const char *name = p->list[i].name + strlen(PROFILE_PREFIX);
+
+    if (pass_of(&m->ings[p->list[i].owner]) == PASS_HTTP) {
+        snprintf(out, PROFILE_DISPATCH_MAX, "%s", shared);
+        return 0;
+    }
+    snprintf(out, PROFILE_DISPATCH_MAX, "%s_p%s", shared, name);
+    return 1;
+}
+
 void profiles_render_location(struct ownedtext *t, const struct model *m,
                               const struct profiles *p, size_t i,
                               const char *dispatch)
@@ -380,7 +394,9 @@ void profiles_render_location(struct ownedtext *t, const struct model *m,
         [PASS_GRPCS] = "grpc_pass grpcs://",
     };
     size_t from = t->text.len;
+    char upstream[PROFILE_DISPATCH_MAX];
 
+    profiles_dispatch(m, p, i, dispatch, upstream);
     buf_printf(&t->text, "    location @%s {", p->list[i].name);
     for (size_t v = 0; v < mi->ann.nvalues; v++) {
         const struct ann_def *d = ann_def_of(mi->ann.values[v].id);
@@ -397,5 +413,5 @@ void profiles_render_location(struct ownedtext *t, const struct model *m,
     ownedtext_track(t, from, owner);
     access_render_location(t, owner, mi, p->list[i].name);
     ownedtext_printf(t, owner, " portico_route; %s%s; }\n", pass_line[pass],
-                     dispatch);
+                     upstream);
 }

@@ -57,10 +57,24 @@ struct proxy_header {
 };
 extern const struct proxy_header profiles_proxy_headers[];
 
+/* The upstream profile i passes to, written to out: `shared` (the
+ * portico_dispatch of every plain HTTP location) when it proxies plain
+ * HTTP, else one of its own, `shared` + "_p" + the profile's hash, for its
+ * keepalive cache: nginx's cache finds a connection by the peer's address
+ * alone, so a TLS connection (made with this profile's verification
+ * settings) or a gRPC one must never be handed to another kind of
+ * location. 1 when it is its own (render.c writes its upstream block),
+ * 0 when shared. */
+#define PROFILE_DISPATCH_MAX  (PROFILE_NAME_MAX + 32)
+int profiles_dispatch(const struct model *m, const struct profiles *p,
+                      size_t i, const char *shared,
+                      char out[PROFILE_DISPATCH_MAX]);
+
 /* Appends the named location of profile i ("location @NAME { ... }" on
  * one line, owned by its oldest Ingress): the profile's directives, then
- * "portico_route;" and the pass to dispatch (proxy_pass http:// or
- * https://, grpc_pass grpc:// or grpcs:// by backend-protocol). */
+ * "portico_route;" and the pass to its dispatch upstream
+ * (profiles_dispatch(); proxy_pass http:// or https://, grpc_pass grpc://
+ * or grpcs:// by backend-protocol). */
 void profiles_render_location(struct ownedtext *t, const struct model *m,
                               const struct profiles *p, size_t i,
                               const char *dispatch);

@@ -87,11 +87,22 @@ static size_t zone_bytes(size_t nups)
     return bytes < UPSTREAM_ZONE_MIN_BYTES ? UPSTREAM_ZONE_MIN_BYTES : bytes;
 }
 
+/* The keepalive caches are the dispatch upstreams' (one for plain HTTP,
+ * one per profile with TLS or gRPC to the backend: profiles_dispatch()),
+ * never a Service's upstream, which locations of every kind reach. */
 static void upstreams(struct ownedtext *t, const struct model *m,
-                      const struct render_opts *o)
+                      const struct profiles *p, const struct render_opts *o)
 {
-    ownedtext_printf(t, OWNER_NONE, "upstream %s { portico_dispatch; }\n",
-                     DISPATCH_UPSTREAM);
+    char name[PROFILE_DISPATCH_MAX];
+
+    ownedtext_printf(t, OWNER_NONE,
+                     "upstream %s { portico_dispatch; keepalive %d; }\n",
+                     DISPATCH_UPSTREAM, o->keepalive);
+    for (size_t i = 0; i < p->n; i++)
+        if (profiles_dispatch(m, p, i, DISPATCH_UPSTREAM, name))
+            ownedtext_printf(t, p->list[i].owner,
+                             "upstream %s { portico_dispatch; keepalive %d; "
+                             "}\n", name, o->keepalive);
     for (size_t i = 0; i < m->nups; i++) {
         const struct model_upstream *u = &m->ups[i];
         ownedtext_printf(t, OWNER_NONE, "upstream %s {", u->name);
@@ -101,9 +112,8 @@ static void upstreams(struct ownedtext *t, const struct model *m,
         else
             ownedtext_printf(t, OWNER_NONE, " zone %s;", UPSTREAM_ZONE);
         ownedtext_printf(t, OWNER_NONE,
-                         " resolve_server %s; resolve_ttl %s; keepalive %d; "
-                         "}\n",
-                         u->server, o->resolve_ttl, o->keepalive);
+                         " resolve_server %s; resolve_ttl %s; }\n",
+                         u->server, o->resolve_ttl);
     }
 }
 
@@ -259,7 +269,7 @@ int render_config(const struct model *m, const struct profiles *p,
                      WORKER_CONNECTIONS);
     http_settings(t, m, o, config);
     access_render_zones(t, m, p, &o->access);
-    upstreams(t, m, o);
+    upstreams(t, m, p, o);
     default_server(t, m, p, o);
     hash_text(&t->text, out->hash);
     status_server(t, o, out->hash);

@@ -6,7 +6,10 @@
  * Routing is not in nginx.conf but in the route table (routes.h), nor are
  * the hosts' certificates (certtable.h, docs/certificates.md): nginx loads
  * both tables without a reload. nginx.conf holds what nginx itself must
- * know: the upstreams (one per Service port), the default server (for
+ * know: the upstreams (one per Service port), the dispatch upstreams
+ * every location passes to, which hold the keepalive caches (one for
+ * plain HTTP, one per profile with TLS or gRPC to its backend:
+ * profiles_dispatch(), profiles.h), the default server (for
  * every host: the default certificate and `portico_certificate_by_sni`,
  * which takes each handshake's certificate from the table), routing every
  * request with `portico_route` and holding one named location per option
@@ -48,7 +51,8 @@ struct render_opts {
                                        (NULL: the table's folder) */
     const char *worker_processes;   /* "auto" */
     const char *worker_shutdown_timeout;    /* "40s"; NULL: the default */
-    int keepalive;                  /* idle upstream connections */
+    int keepalive;                  /* idle upstream connections per
+                                       worker and dispatch upstream */
     const char *error_log;          /* "stderr" */
     struct access_globals access;   /* real client address (access.h) */
     const struct nginx_globals *globals;    /* the ConfigMap's; may be NULL */

@@ -38,6 +38,15 @@ typedef struct {
     unsigned                             dispatch:1;  /* upstream{} */
     unsigned                             dispatch_init:1; /* ours ran */
 
+    /*
+     * upstream{}: its balancer may keep connections (a "keepalive", or a
+     * balancer we do not know); the kind of connection it keeps, set by
+     * the first request of this worker (ngx_http_portico_dispatch_kind())
+     */
+    unsigned                             caches:1;
+    ngx_int_t                          (*kind_create)(ngx_http_request_t *r);
+    ngx_http_upstream_conf_t            *kind_tls;
+
     /* server{}: its locations with and without "portico_route" */
     unsigned                             routing:1;
     unsigned                             other:1;
@@ -98,6 +107,8 @@ static void ngx_http_portico_route_release(void *data);
 static ngx_int_t ngx_http_portico_dispatch_init_upstream(ngx_conf_t *cf,
     ngx_http_upstream_srv_conf_t *us);
 static ngx_int_t ngx_http_portico_dispatch_init_peer(ngx_http_request_t *r,
+    ngx_http_upstream_srv_conf_t *us);
+static ngx_int_t ngx_http_portico_dispatch_kind(ngx_http_request_t *r,
     ngx_http_upstream_srv_conf_t *us);
 
 static ngx_int_t ngx_http_portico_route_init_process(ngx_cycle_t *cycle);
@@ -722,7 +733,14 @@ ngx_http_portico_route_profiles_add(ngx_conf_t *cf,
 }
 
 
-/* a portico_dispatch upstream must have nothing else in it */
+/*
+ * A portico_dispatch upstream must have nothing else in it.  Every
+ * upstream{} notes whether its balancer may keep connections: nginx's
+ * keepalive cache finds a connection by the peer's address alone, so a
+ * cache that plain HTTP, gRPC and TLS locations (with their own
+ * verification settings each) share would hand one kind's connection to
+ * another (ngx_http_portico_dispatch_kind())
+ */
 
 static ngx_int_t
 ngx_http_portico_route_check_dispatch(ngx_conf_t *cf,
@@ -745,8 +763,14 @@ ngx_http_portico_route_check_dispatch(ngx_conf_t *cf,
         rscf = ngx_http_conf_upstream_srv_conf(uscfp[i],
                                                ngx_http_portico_route_module);
         if (!rscf->dispatch) {
+            rscf->caches =
+                uscfp[i]->peer.init != ngx_http_upstream_init_round_robin_peer
+                && uscfp[i]->peer.init != ngx_http_upstream_resolve_init_peer;
             continue;
         }
+
+        rscf->caches =
+                     uscfp[i]->peer.init != ngx_http_portico_dispatch_init_peer;
 
         /*
          * nginx has run the balancers' inits by now: ours must have run
@@ -1205,6 +1229,10 @@ ngx_http_portico_dispatch_init_peer(ngx_http_request_t *r,
     ngx_http_upstream_srv_conf_t  *target;
     ngx_http_portico_route_ctx_t  *ctx;
 
+    if (ngx_http_portico_dispatch_kind(r, us) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
     ctx = ngx_http_get_module_ctx(r, ngx_http_portico_route_module);
 
     if (ctx != NULL && ctx->entry != NULL) {
@@ -1227,9 +1255,64 @@ ngx_http_portico_dispatch_init_peer(ngx_http_request_t *r,
     ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
                    "portico dispatch to \"%V\"", &target->host);
 
+    if (ngx_http_portico_dispatch_kind(r, target) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
     r->upstream->upstream = target;
 
     return target->peer.init(r, target);
+}
+
+
+/*
+ * One kind of upstream connection per cache: plain HTTP proxying (any
+ * location), or the one location's own (gRPC, TLS with that location's
+ * protocols, name and verification).  In a worker the first request sets
+ * the kind of an upstream whose balancer may keep connections; a request of
+ * another kind is refused (500), never given a connection of the first.
+ * The controller gives each such location its own portico_dispatch.
+ */
+
+static ngx_int_t
+ngx_http_portico_dispatch_kind(ngx_http_request_t *r,
+    ngx_http_upstream_srv_conf_t *us)
+{
+    ngx_http_upstream_t                *u;
+    ngx_http_upstream_conf_t           *tls;
+    ngx_http_portico_route_srv_conf_t  *rscf;
+
+    rscf = ngx_http_conf_upstream_srv_conf(us, ngx_http_portico_route_module);
+
+    if (!rscf->caches) {
+        return NGX_OK;
+    }
+
+    u = r->upstream;
+
+#if (NGX_HTTP_SSL)
+    tls = u->ssl ? u->conf : NULL;
+#else
+    tls = NULL;
+#endif
+
+    if (rscf->kind_create == NULL) {
+        rscf->kind_create = u->create_request;
+        rscf->kind_tls = tls;
+        return NGX_OK;
+    }
+
+    if (rscf->kind_create == u->create_request && rscf->kind_tls == tls) {
+        return NGX_OK;
+    }
+
+    ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                  "upstream \"%V\" keeps connections of another protocol "
+                  "or TLS setting: a location with its own (gRPC, TLS to the "
+                  "upstream) needs a portico_dispatch upstream of its own",
+                  &us->host);
+
+    return NGX_ERROR;
 }
 
 

@@ -322,28 +322,29 @@ def tls_backend(http_backend, cluster_dns, tmp_path):
 def test_backend_protocol_https_and_its_verification(ctl, tls_backend):
     ctl.write("svc-secure", service("secure", tls_backend.port))
     ctl.ports["secure"] = tls_backend.port
-    ctl.write("plainhttp", one("plainhttp", "plainhttp.test", ctl, {},
-                               svc="secure"))
-    # Plain HTTP to a TLS port fails (checked before any TLS connection
-    # to that address exists: nginx's keepalive cache matches connections
-    # by address only, so a cached TLS connection would be reused).
-    eventually(lambda: ctl.get("plainhttp.test", "/").status == 502)
+    # Without proxy-ssl-verify HTTPS gets through (as ingress-nginx: off by
+    # default).
+    ctl.write("tls", one("tls", "tls.test", ctl, {
+        f"{NGINX}/backend-protocol": "HTTPS"}, svc="secure"))
+    ctl.wait_served("tls.test", "/", "secure")
     # With verify on, a certificate of a CA the system does not trust is
-    # refused (checked first, for the same reason as above: a connection
-    # opened without verification would be reused).
+    # refused, also while the unverified Ingress keeps TLS connections to
+    # the same address open in nginx's keepalive cache.
     ctl.write("verified", one("verified", "verified.test", ctl, {
         f"{NGINX}/backend-protocol": "HTTPS",
         f"{NGINX}/proxy-ssl-verify": "on",
         f"{NGINX}/proxy-ssl-name": "secure.team.svc.cluster.local",
         f"{NGINX}/proxy-ssl-server-name": "on"}, svc="secure"))
     eventually(lambda: ctl.get("verified.test", "/").status == 502)
-    eventually(lambda: "upstream SSL certificate verify error" in
-               ctl.proc.log_text())
-    # Without it HTTPS gets through (as ingress-nginx: proxy-ssl-verify is
-    # off by default).
-    ctl.write("tls", one("tls", "tls.test", ctl, {
-        f"{NGINX}/backend-protocol": "HTTPS"}, svc="secure"))
-    ctl.wait_served("tls.test", "/", "secure")
+    assert "upstream SSL certificate verify error" in ctl.proc.log_text()
+    # Plain HTTP to the TLS port fails too: no cached TLS connection.
+    ctl.write("plainhttp", one("plainhttp", "plainhttp.test", ctl, {},
+                               svc="secure"))
+    eventually(lambda: ctl.get("plainhttp.test", "/").status == 502)
+    for _ in range(3):
+        assert ctl.get("tls.test", "/").status == 200
+        assert ctl.get("verified.test", "/").status == 502
+        assert ctl.get("plainhttp.test", "/").status == 502
     assert 'proxy_ssl_trusted_certificate "/etc/ssl/certs/ca-certificates' \
         '.crt";' in ctl.nginx_conf()
 
@@ -362,8 +363,10 @@ def test_backend_protocol_grpc_renders_grpc_pass_with_grpc_timeouts(ctl):
     conf = ctl.nginx_conf()
     assert re.search(r'grpc_read_timeout "300"; grpc_ssl_verify "off"; '
                      r'grpc_set_header Host \$host; portico_route; '
-                     r'grpc_pass grpc://portico_dispatch; }', conf), conf
-    assert "grpc_pass grpcs://portico_dispatch;" in conf
+                     r'grpc_pass grpc://portico_dispatch_p[0-9a-f]{16}; }',
+                     conf), conf
+    assert re.search(r"grpc_pass grpcs://portico_dispatch_p[0-9a-f]{16};",
+                     conf), conf
     assert "listen" in conf and " ssl http2" in conf
     assert "AUTO_HTTP and FCGI are not supported" in ctl.proc.log_text()
 

@@ -373,6 +373,45 @@ def test_keepalive_of_the_target_upstream_is_reused_through_dispatch(
     assert len(ports["a"]) == 1 and len(ports["b"]) == 1
 
 
+@pytest.mark.parametrize("cache", ["dispatch", "target"])
+def test_a_keepalive_cache_serves_one_kind_of_upstream_connection(
+        nginx_factory, cache):
+    """nginx's keepalive cache finds a connection by address alone: plain
+    HTTP and TLS locations (each with its own verification settings) must
+    not share one. The first request of a worker sets the kind of a cache
+    (in the dispatch upstream, or the target's own); a request of another
+    kind gets 500 and the reason, never a connection of the first kind. A
+    location with a dispatch upstream of its own is not refused, unless
+    the target's own cache is the shared one."""
+    be = Backends(nginx_factory, "a")
+    tls = ("location @tls { portico_route; "
+           "proxy_pass https://portico_dispatch; }\n"
+           "location @own { portico_route; "
+           "proxy_pass https://portico_dispatch_own; }")
+    dispatch = "keepalive 8;" if cache == "dispatch" else ""
+    target = "" if cache == "dispatch" else "keepalive 8;"
+    r = Router(nginx_factory, {"a": be.upstream("a", extra=target)},
+               _table("host example.com\nprefix /tls a @tls\n"
+                      "prefix /own a @own\nprefix / a\n"),
+               extra_locations=tls,
+               extra="upstream portico_dispatch_own { portico_dispatch; "
+                     "keepalive 8; }\n")
+    r.nginx.reload(r.nginx.http_conf.replace(
+        "{ portico_dispatch; }", "{ portico_dispatch; %s }" % dispatch, 1))
+    wait_for(lambda: r.backend("/") == "a", what="plain HTTP")
+    assert r.backend("/tls") == 500
+    name = "portico_dispatch" if cache == "dispatch" else "a"
+    assert (f'upstream "{name}" keeps connections of another protocol or '
+            'TLS setting') in r.nginx.error_log()
+    if cache == "dispatch":
+        # its own dispatch upstream: TLS is tried (the backend speaks HTTP)
+        assert r.backend("/own") == 502
+        assert "SSL_do_handshake() failed" in r.nginx.error_log()
+    else:
+        assert r.backend("/own") == 500
+    assert r.backend("/") == "a"
+
+
 def test_location_without_portico_route_gets_500_from_dispatch(
         nginx_factory):
     be = Backends(nginx_factory, "a")

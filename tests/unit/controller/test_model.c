@@ -537,7 +537,8 @@ static void tls_hosts_get_no_server_block_of_their_own(void **state)
                               "\"dir=/c\";\n"));
     assert_non_null(strstr(t, "location = /certificates-version { "
                               "portico_certificates_status; }"));
-    assert_non_null(strstr(t, "upstream portico_dispatch { portico_dispatch; }"));
+    assert_non_null(strstr(t, "upstream portico_dispatch { portico_dispatch; "
+                              "keepalive 32; }"));
     assert_non_null(strstr(t, "portico_routes routes config="));
     assert_non_null(strstr(t, "location = /routes-version { "
                               "portico_routes_status; }"));
@@ -683,6 +684,56 @@ static void profile_lines_are_traced_to_their_oldest_ingress(void **state)
     free(c);
 }
 
+/* nginx's keepalive cache finds a connection by address alone: a TLS or
+ * gRPC profile passes to a dispatch upstream of its own, plain HTTP ones to
+ * the shared one, and no Service's upstream keeps connections. */
+static void tls_and_grpc_profiles_get_keepalive_caches_of_their_own(
+    void **state)
+{
+    char *tls = annotated("tls", "2026-01-01T00:00:00Z", "tls.test",
+                          "nginx.ingress.kubernetes.io/backend-protocol: "
+                          "HTTPS");
+    char *verify = annotated("verify", "2026-01-02T00:00:00Z", "verify.test",
+                             "nginx.ingress.kubernetes.io/backend-protocol: "
+                             "HTTPS, nginx.ingress.kubernetes.io/"
+                             "proxy-ssl-verify: \"on\"");
+    char *plain = annotated("plain", "2026-01-03T00:00:00Z", "plain.test",
+                            "portico.io/proxy-read-timeout: 5s");
+    struct store *s = store_of(tls, verify, plain);
+    struct model m;
+    struct render_result r;
+    struct profiles p;
+    char name[PROFILE_DISPATCH_MAX];
+
+    assert_int_equal(model_build(&m, s, &TEST_MODEL_OPTS), 0);
+    assert_int_equal(render(&m, &r), 0);
+    const char *t = r.t.text.data;
+    assert_int_equal(count(t, "{ portico_dispatch; keepalive 32; }"), 3);
+    assert_int_equal(count(t, " keepalive "), 3);
+    assert_int_equal(count(t, "proxy_pass http://portico_dispatch; }"), 2);
+    assert_int_equal(count(t, "proxy_pass https://portico_dispatch_p"), 2);
+    assert_int_equal(profiles_build(&m, &p), 0);
+    assert_int_equal(p.n, 3);
+    for (size_t i = 0; i < p.n; i++) {
+        const char *owner = m.ings[p.list[i].owner].name;
+        int own = profiles_dispatch(&m, &p, i, "portico_dispatch", name);
+        char line[256];
+
+        assert_int_equal(own, strcmp(owner, "plain") != 0);
+        snprintf(line, sizeof(line), "upstream %s { portico_dispatch;", name);
+        assert_int_equal(count(t, line), 1);
+        snprintf(line, sizeof(line), "://%s; }", name);
+        assert_int_equal(count(t, line), own ? 1 : 2);
+    }
+    profiles_free(&p);
+    render_result_free(&r);
+    model_free(&m);
+    store_free(s);
+    free(tls);
+    free(verify);
+    free(plain);
+}
+
 static void annotations_refuse_or_are_noticed_and_render_under_both_prefixes(
     void **state)
 {
@@ -796,6 +847,8 @@ int main(void)
         cmocka_unit_test(profile_lines_are_traced_to_their_oldest_ingress),
         cmocka_unit_test(
             annotations_refuse_or_are_noticed_and_render_under_both_prefixes),
+        cmocka_unit_test(
+            tls_and_grpc_profiles_get_keepalive_caches_of_their_own),
         cmocka_unit_test(size_per_ingress_stays_under_one_kilobyte),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
