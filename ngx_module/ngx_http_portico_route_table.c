@@ -808,7 +808,11 @@ ngx_http_portico_route_parse_host(ngx_http_portico_route_parse_t *ps)
 }
 
 
-/* lowercase [a-z0-9-] labels joined by single dots, at most 253 bytes */
+/*
+ * lowercase [a-z0-9-] labels joined by single dots, at most 253 bytes: the
+ * characters of lib/dnsname.h's grammar, which the controller checked in
+ * full before writing the table (the module links nothing of lib/)
+ */
 
 ngx_int_t
 ngx_http_portico_route_check_domain(ngx_str_t *name)

@@ -121,7 +121,11 @@ static ngx_int_t ngx_http_upstream_resolve_state_line(
 
 /* names */
 
-/* a host name: letters, digits, "-", "_", single dots, at most 253 */
+/*
+ * a host name: letters, digits, "-", "_", single dots, at most 253; the
+ * daemons' grammar (lib/dnsname.h) as nginx's resolver takes names, kept
+ * here in nginx's types because the module links nothing of lib/
+ */
 
 ngx_int_t
 ngx_http_upstream_resolve_check_name(ngx_str_t *name)
