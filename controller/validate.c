@@ -300,11 +300,51 @@ static int cidr_item(const char *s, size_t len, char out[VALIDATE_CIDR_TEXT_MAX]
     return 0;
 }
 
+/* Calls ok(arg, item, n) for every ','-separated item (spaces around
+ * it trimmed); -1 at the first empty or refused item. */
+static int each_item(const char *s, size_t len,
+                     int (*ok)(void *, const char *, size_t), void *arg)
+{
+    size_t i = 0;
+
+    if (has_nul(s, len))
+        return -1;
+    while (i <= len) {
+        size_t end = i, a, b;
+        while (end < len && s[end] != ',')
+            end++;
+        for (a = i; a < end && s[a] == ' '; a++)
+            ;
+        for (b = end; b > a && s[b - 1] == ' '; b--)
+            ;
+        if (b == a || !ok(arg, s + a, b - a))
+            return -1;
+        i = end + 1;
+    }
+    return 0;
+}
+
+struct canonical {
+    struct buf *out;
+    size_t items;
+    const char *why;
+};
+
+static int cidr_item_out(void *arg, const char *s, size_t n)
+{
+    struct canonical *c = arg;
+    char item[VALIDATE_CIDR_TEXT_MAX];
+
+    if (cidr_item(s, n, item, &c->why) < 0)
+        return 0;
+    buf_printf(c->out, "%s%s", c->items++ ? " " : "", item);
+    return 1;
+}
+
 int cidr_list_canonical(const char *s, size_t len, struct buf *out,
                         char *err, size_t errlen)
 {
-    size_t i = 0, items = 0;
-    const char *why = NULL;
+    struct canonical c = {out, 0, "empty item"};
 
     if (has_nul(s, len))
         return fail(err, errlen, "address list", s, len,
@@ -312,20 +352,8 @@ int cidr_list_canonical(const char *s, size_t len, struct buf *out,
     if (strspn(s, "0123456789abcdefABCDEF.:/, ") < len)
         return fail(err, errlen, "address list", s, len,
                     "only IPv4/IPv6 addresses or networks separated by ','");
-    while (i <= len) {
-        size_t end = i, a, b;
-        char item[VALIDATE_CIDR_TEXT_MAX];
-        while (end < len && s[end] != ',')
-            end++;
-        for (a = i; a < end && s[a] == ' '; a++)
-            ;
-        for (b = end; b > a && s[b - 1] == ' '; b--)
-            ;
-        if (cidr_item(s + a, b - a, item, &why) < 0)
-            return fail(err, errlen, "address list", s, len, why);
-        buf_printf(out, "%s%s", items++ ? " " : "", item);
-        i = end + 1;
-    }
+    if (each_item(s, len, cidr_item_out, &c) < 0)
+        return fail(err, errlen, "address list", s, len, c.why);
     return 0;
 }
 
@@ -706,31 +734,7 @@ int validate_seconds(const char *s, size_t len, char *err, size_t errlen)
     return 0;
 }
 
-/* Calls ok(item, n) for every ','-separated item (spaces around it
- * trimmed); -1 at the first empty or refused item. */
-static int each_item(const char *s, size_t len,
-                     int (*ok)(const char *, size_t))
-{
-    size_t i = 0;
-
-    if (has_nul(s, len))
-        return -1;
-    while (i <= len) {
-        size_t end = i, a, b;
-        while (end < len && s[end] != ',')
-            end++;
-        for (a = i; a < end && s[a] == ' '; a++)
-            ;
-        for (b = end; b > a && s[b - 1] == ' '; b--)
-            ;
-        if (b == a || !ok(s + a, b - a))
-            return -1;
-        i = end + 1;
-    }
-    return 0;
-}
-
-static int method_ok(const char *s, size_t n)
+static int method_ok(void *arg, const char *s, size_t n)
 {
     if (n > 20)
         return 0;
@@ -740,7 +744,7 @@ static int method_ok(const char *s, size_t n)
     return 1;
 }
 
-static int header_ok(const char *s, size_t n)
+static int header_ok(void *arg, const char *s, size_t n)
 {
     if (n > ITEM_MAX)
         return 0;
@@ -753,7 +757,7 @@ static int header_ok(const char *s, size_t n)
     return 1;
 }
 
-static int origin_ok(const char *s, size_t n)
+static int origin_ok(void *arg, const char *s, size_t n)
 {
     size_t host, end, labels;
     const char *colon;
@@ -789,7 +793,7 @@ static int origin_ok(const char *s, size_t n)
 
 int validate_method_list(const char *s, size_t len, char *err, size_t errlen)
 {
-    if (each_item(s, len, method_ok) < 0)
+    if (each_item(s, len, method_ok, NULL) < 0)
         return fail(err, errlen, "method list", s, len,
                     "method names (letters) separated by ','");
     return 0;
@@ -799,7 +803,7 @@ int validate_header_list(const char *s, size_t len, char *err, size_t errlen)
 {
     if (is_word(s, len, "*"))
         return 0;
-    if (each_item(s, len, header_ok) < 0)
+    if (each_item(s, len, header_ok, NULL) < 0)
         return fail(err, errlen, "header list", s, len,
                     "\"*\" or header names ([A-Za-z0-9_-], at most 64) "
                     "separated by ','");
@@ -809,7 +813,7 @@ int validate_header_list(const char *s, size_t len, char *err, size_t errlen)
 int validate_header_names(const char *s, size_t len, char *err,
                           size_t errlen)
 {
-    if (each_item(s, len, header_ok) < 0)
+    if (each_item(s, len, header_ok, NULL) < 0)
         return fail(err, errlen, "header list", s, len,
                     "header names ([A-Za-z0-9_-], at most 64) separated by "
                     "','");
@@ -904,7 +908,7 @@ int validate_auth_redirect(const char *s, size_t len, char *err,
 
 int validate_param_name(const char *s, size_t len, char *err, size_t errlen)
 {
-    if (has_nul(s, len) || len > ITEM_MAX || !header_ok(s, len) || !len)
+    if (has_nul(s, len) || len > ITEM_MAX || !header_ok(NULL, s, len) || !len)
         return fail(err, errlen, "parameter name", s, len,
                     "1-64 of [A-Za-z0-9_-]");
     return 0;
@@ -915,7 +919,7 @@ int validate_cors_origins(const char *s, size_t len, char *err,
 {
     if (is_word(s, len, "*"))
         return 0;
-    if (each_item(s, len, origin_ok) < 0)
+    if (each_item(s, len, origin_ok, NULL) < 0)
         return fail(err, errlen, "origin list", s, len,
                     "\"*\" or origins (http:// or https://, a lowercase "
                     "host, \"*.\" for one label, an optional :PORT) "
