@@ -264,15 +264,20 @@ void metrics_write(struct metrics *m, struct buf *out)
     if (m->leader >= 0)
         gauge(out, P "leader", "1 if this replica holds the leader Lease.",
               m->leader);
-    if (m->secret_certs_text)
-        buf_puts(out, m->secret_certs_text);
     if (m->annotations_text)
         buf_puts(out, m->annotations_text);
     if (m->kube_text)
         buf_puts(out, m->kube_text);
+    /* Last under the lock, so that Vault's samples continue it: one
+     * family for the certificates of both sources. */
+    certs_expiry_family(out);
+    if (m->secret_certs_text)
+        buf_puts(out, m->secret_certs_text);
     pthread_mutex_unlock(&m->lock);
-    if (m->certs)
+    if (m->certs) {
+        certs_expiry_write(m->certs, out);
         certs_metrics_write(m->certs, out);
+    }
 }
 
 /* nginx's request metrics, fetched now; the gauge says whether they came

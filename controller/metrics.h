@@ -55,7 +55,8 @@ struct metrics {
     int ready;
     int leader;                     /* -1: no election (local mode) */
     char *kube_text;                /* from kube_client_write_metrics */
-    char *secret_certs_text;        /* expiry of Secret certificates */
+    char *secret_certs_text;        /* expiry of Secret certificates: the
+                                       samples of CERTS_EXPIRY_METRIC */
     char *annotations_text;         /* annotations by outcome, unknown
                                        keys (metrics_set_annotations) */
     struct certs_pipeline *certs;   /* may be NULL */

@@ -677,7 +677,8 @@ static void confirmed(struct reloader *r)
                  "certificates %s (%.3f s)", r->served_hash, r->served_routes,
                  r->served_certs, took);
 
-    /* Expiry of the Secret certificates nginx now serves, per host. */
+    /* Expiry of the Secret certificates nginx now serves, per host: the
+     * samples of the one expiry family (metrics.h). */
     struct buf certs_text;
     int any = 0;
     buf_init(&certs_text);
@@ -686,15 +687,10 @@ static void confirmed(struct reloader *r)
                            ? tlsfiles_not_after(r->tls, m->servers[i].crt) : 0;
         if (!na)
             continue;
-        if (!any++)
-            prom_family(&certs_text,
-                        "portico_controller_secret_certificate_expiry_timestamp_seconds",
-                        "gauge", "notAfter of the certificate served for a "
-                                 "host from a kubernetes.io/tls Secret.");
-        const char *l[] = {"host", m->servers[i].host, NULL};
-        prom_sample(&certs_text,
-                    "portico_controller_secret_certificate_expiry_timestamp_seconds",
-                    l, (double)na);
+        any++;
+        const char *l[] = {"host", m->servers[i].host, "source", "secret",
+                           NULL};
+        prom_sample(&certs_text, CERTS_EXPIRY_METRIC, l, (double)na);
     }
     metrics_set_secret_certs(r->metrics, buf_failed(&certs_text) || !any
                                              ? NULL

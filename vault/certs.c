@@ -485,19 +485,28 @@ const struct certs_host_state *certs_snapshot_find(
 
 /* ---- metrics ------------------------------------------------------------- */
 
+void certs_expiry_family(struct buf *out)
+{
+    prom_family(out, CERTS_EXPIRY_METRIC, "gauge",
+                "notAfter (Unix seconds) of the certificate served for a "
+                "host, by source: a kubernetes.io/tls Secret, or Vault.");
+}
+
+void certs_expiry_write(struct certs_pipeline *p, struct buf *out)
+{
+    pthread_mutex_lock(&p->mu);
+    for (size_t i = 0; i < p->nhosts; i++) {
+        const struct host *h = p->hosts[i];
+        const char *l[] = {"host", h->host, "source", "vault", NULL};
+        if (h->has_pair)
+            prom_sample(out, CERTS_EXPIRY_METRIC, l, (double)h->not_after);
+    }
+    pthread_mutex_unlock(&p->mu);
+}
+
 void certs_metrics_write(struct certs_pipeline *p, struct buf *out)
 {
     pthread_mutex_lock(&p->mu);
-    prom_family(out, "portico_controller_certificate_expiry_timestamp_seconds",
-                "gauge", "notAfter of the certificate served for a host "
-                "(Unix seconds).");
-    for (size_t i = 0; i < p->nhosts; i++) {
-        const struct host *h = p->hosts[i];
-        const char *l[] = {"host", h->host, NULL};
-        if (h->has_pair)
-            prom_sample(out, "portico_controller_certificate_expiry_"
-                        "timestamp_seconds", l, (double)h->not_after);
-    }
     prom_family(out, "portico_controller_vault_certificate_status", "gauge",
                 "Outcome of the last Vault fetch per host (1 for the "
                 "current status).");

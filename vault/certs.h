@@ -148,7 +148,6 @@ const struct certs_host_state *certs_snapshot_find(
 void certs_snapshot_free(struct certs_snapshot *s);
 
 /* Prometheus families (call from the /metrics handler, any thread):
- *  portico_controller_certificate_expiry_timestamp_seconds{host}  gauge
  *  portico_controller_vault_certificate_status{host,status}        gauge 1
  *  portico_controller_vault_last_success_timestamp_seconds{host}  gauge
  *  portico_controller_vault_fetches_total                          counter
@@ -157,6 +156,14 @@ void certs_snapshot_free(struct certs_snapshot *s);
  *  portico_controller_vault_token_renewals_total                   counter
  *  portico_controller_vault_logins_total                           counter */
 void certs_metrics_write(struct certs_pipeline *p, struct buf *out);
+/* One family for the expiry of every served certificate,
+ * CERTS_EXPIRY_METRIC{host, source}: certs_expiry_family writes its
+ * header, certs_expiry_write the samples of source="vault" (the notAfter
+ * of every host's served pair); the controller adds source="secret". */
+#define CERTS_EXPIRY_METRIC \
+    "portico_controller_certificate_expiry_timestamp_seconds"
+void certs_expiry_family(struct buf *out);
+void certs_expiry_write(struct certs_pipeline *p, struct buf *out);
 
 /* ---- one fetch outside the pipeline (portico-vault cert) ---------------- */
 

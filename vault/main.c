@@ -532,6 +532,8 @@ static void metrics_handler(void *ctx, const char *path,
 {
     if (strcmp(path, "/metrics") == 0) {
         resp->content_type = PROM_CONTENT_TYPE;
+        certs_expiry_family(&resp->body);
+        certs_expiry_write(ctx, &resp->body);
         certs_metrics_write(ctx, &resp->body);
     } else if (strcmp(path, "/healthz") == 0) {
         buf_puts(&resp->body, "ok\n");

@@ -562,8 +562,8 @@ def test_tls_from_a_secret_is_served_and_http_redirects(ctl, tmp_path):
     ctl.settled()
     import calendar
     assert ctl.metric(
-        "portico_controller_secret_certificate_expiry_timestamp_seconds",
-        host="secure.test") == calendar.timegm(
+        "portico_controller_certificate_expiry_timestamp_seconds",
+        host="secure.test", source="secret") == calendar.timegm(
             leaf.cert.not_valid_after.utctimetuple())
     r = ctl.get("secure.test", "/x?y=1")
     assert r.status == 308

@@ -271,7 +271,7 @@ def test_metrics_report_expiry_errors_and_last_success(procs, fake_vault, ca, tm
     rc, out = testbed.promtool_check_metrics(text)
     assert rc == 0, out
     expiry = re.search(r'portico_controller_certificate_expiry_timestamp_seconds'
-                       r'\{host="m.example.com"\} (\S+)', text)
+                       r'\{host="m.example.com",source="vault"\} (\S+)', text)
     assert int(float(expiry.group(1))) == calendar.timegm(leaf.cert.not_valid_after.timetuple())
     errors = re.search(r'portico_controller_vault_fetch_errors_total\{reason="not_found"\} (\d+)', text)
     assert int(errors.group(1)) >= 1

@@ -225,10 +225,11 @@ static void test_metrics_show_expiry_status_and_errors(void **state)
     assert_int_equal(certs_set_hosts(f->p, hosts, 1), 0);
     assert_true(wait_status(f->p, "a.example.com", CERTS_VAULT_ERROR));
     buf_init(&out);
+    certs_expiry_write(f->p, &out);
     certs_metrics_write(f->p, &out);
     assert_false(buf_failed(&out));
     assert_non_null(strstr(out.data,
-        "portico_controller_certificate_expiry_timestamp_seconds{host=\"a.example.com\"}"));
+        "portico_controller_certificate_expiry_timestamp_seconds{host=\"a.example.com\",source=\"vault\"}"));
     assert_non_null(strstr(out.data,
         "portico_controller_vault_certificate_status{host=\"a.example.com\",status=\"vault_error\"} 1"));
     assert_non_null(strstr(out.data,
