@@ -12,6 +12,7 @@ static const char *const qtype_names[MQ_NTYPES] = {
     "other",
 };
 static const char *const proto_names[MP_NPROTO] = {"udp", "tcp"};
+static const char *const cache_type_names[MC_NTYPES] = {"success", "denial"};
 static const char *const reason_names[UF_NREASONS] = {
     "timeout", "servfail", "refused", "connection_refused", "malformed",
     "error",
@@ -94,8 +95,14 @@ void metrics_render(struct buf *out, const struct config *cfg,
         const char *l[] = {"rcode", dns_rcode_name((uint16_t)r), NULL};
         prom_sample_u64(out, P "responses_total", l, SUM(responses[r]));
     }
-    counter(out, P "cache_hits_total", "Queries answered from the cache.",
-            SUM(cache_hits));
+    prom_family(out, P "cache_hits_total", "counter",
+                "Queries answered from the cache, by type as CoreDNS "
+                "counts them: success (records) or denial (NXDOMAIN, "
+                "NODATA, a cached error).");
+    for (int t = 0; t < MC_NTYPES; t++) {
+        const char *l[] = {"type", cache_type_names[t], NULL};
+        prom_sample_u64(out, P "cache_hits_total", l, SUM(cache_hits[t]));
+    }
     counter(out, P "cache_misses_total",
             "Queries that needed an upstream answer.", SUM(cache_misses));
     counter(out, P "cache_stale_served_total",
@@ -161,6 +168,16 @@ void metrics_render(struct buf *out, const struct config *cfg,
         const char *l[] = {"upstream", up[u], NULL};
         prom_sample_u64(out, P "upstream_queries_total", l, SUM(up_queries[u]));
     }
+    prom_family(out, P "upstream_responses_total", "counter",
+                "Answers from each upstream to client queries (not health "
+                "probes), by rcode (CoreDNS' forward_responses_total).");
+    for (size_t u = 0; u < cfg->nupstream; u++)
+        for (int r = 0; r < MR_NRCODES; r++) {
+            const char *l[] = {"upstream", up[u], "rcode",
+                               dns_rcode_name((uint16_t)r), NULL};
+            prom_sample_u64(out, P "upstream_responses_total", l,
+                            SUM(up_responses[u][r]));
+        }
     prom_family(out, P "upstream_failures_total", "counter",
                 "Failed upstream tries, by reason.");
     for (size_t u = 0; u < cfg->nupstream; u++)

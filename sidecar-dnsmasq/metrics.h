@@ -24,6 +24,10 @@ enum metric_qtype {
 
 enum { MR_NRCODES = 7 };        /* NOERROR..REFUSED, then "other" */
 
+/* Cache hits as CoreDNS counts them: an answer with records (success) or
+ * a negative one (denial: NXDOMAIN, NODATA, a cached error). */
+enum metric_cache_type { MC_SUCCESS, MC_DENIAL, MC_NTYPES };
+
 enum upstream_fail_reason {
     UF_TIMEOUT, UF_SERVFAIL, UF_REFUSED, UF_CONNREFUSED, UF_MALFORMED,
     UF_ERROR, UF_NREASONS,
@@ -32,7 +36,8 @@ enum upstream_fail_reason {
 struct worker_metrics {
     uint64_t queries[MP_NPROTO][MQ_NTYPES];
     uint64_t responses[MR_NRCODES];
-    uint64_t cache_hits, cache_misses, stale_served, prefetches;
+    uint64_t cache_hits[MC_NTYPES];
+    uint64_t cache_misses, stale_served, prefetches;
     uint64_t coalesced, local_answers, truncated, malformed, overload;
     uint64_t hosts_reloads, hosts_entries;
     uint64_t inflight;                                  /* gauge */
@@ -43,6 +48,7 @@ struct worker_metrics {
     uint64_t up_failures[CFG_MAX_UPSTREAMS][UF_NREASONS];
     uint64_t up_up[CFG_MAX_UPSTREAMS];                  /* gauge 0/1 */
     uint64_t up_edns_fallbacks[CFG_MAX_UPSTREAMS];      /* resent w/o EDNS */
+    uint64_t up_responses[CFG_MAX_UPSTREAMS][MR_NRCODES]; /* by rcode */
     struct prom_histogram up_duration[CFG_MAX_UPSTREAMS];
 };
 
@@ -50,9 +56,21 @@ int metrics_init(struct worker_metrics *m);
 void metrics_free(struct worker_metrics *m);
 
 enum metric_qtype metrics_qtype(uint16_t qtype);
+static inline unsigned metrics_rcode(unsigned rcode)
+{
+    return rcode < MR_NRCODES - 1 ? rcode : MR_NRCODES - 1;
+}
+
 static inline void metrics_response(struct worker_metrics *m, unsigned rcode)
 {
-    prom_inc(&m->responses[rcode < MR_NRCODES - 1 ? rcode : MR_NRCODES - 1]);
+    prom_inc(&m->responses[metrics_rcode(rcode)]);
+}
+
+/* An answer from upstream u (not a health probe), by rcode. */
+static inline void metrics_upstream_response(struct worker_metrics *m,
+                                             size_t u, unsigned rcode)
+{
+    prom_inc(&m->up_responses[u][metrics_rcode(rcode)]);
 }
 
 /* Writes every family, summing the workers' metrics. */

@@ -620,6 +620,8 @@ static void answered(struct upq *q, const uint8_t *abuf, size_t alen)
     enum edns_verdict v;
     struct dns_compiled c;
 
+    if (!q->is_probe)
+        metrics_upstream_response(s->m, q->up, rcode);
     if (q->is_probe) {
         health_ok(s, q->up, rtt_ns);
     } else if (rcode == DNS_R_SERVFAIL) {

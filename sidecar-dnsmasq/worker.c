@@ -131,6 +131,9 @@ static size_t serve_cached(struct worker *w, struct cache_entry *e,
         .ttl_offs = e->ttl_offs, .nttl = e->nttl, .ttl = ttl,
     };
     unsigned rcode = dns_get16(e->image + DNS_OFF_FLAGS) & DNS_F_RCODE;
+    enum metric_cache_type type =
+        rcode == DNS_R_NOERROR && dns_get16(e->image + DNS_OFF_AN) > 0
+            ? MC_SUCCESS : MC_DENIAL;
     int trunc = 0;
     size_t n;
 
@@ -143,7 +146,7 @@ static size_t serve_cached(struct worker *w, struct cache_entry *e,
     n = answer_write(out, cap, &src, cq, &trunc);
     if (n) {
         prom_inc(st == CACHE_STALE_NOW ? &w->m.stale_served
-                                       : &w->m.cache_hits);
+                                       : &w->m.cache_hits[type]);
         if (trunc)
             prom_inc(&w->m.truncated);
         metrics_response(&w->m, rcode);

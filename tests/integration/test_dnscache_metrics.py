@@ -15,16 +15,19 @@ def test_metrics_are_promtool_clean_and_scraped_by_prometheus(
     cluster_dns.set("m.cluster.local", "10.4.0.1")
     dc = dnscache_factory()
     nx_before = dc.metric("portico_dnscache_responses_total", rcode="NXDOMAIN")
+    up_nx_before = dc.metric("portico_dnscache_upstream_responses_total",
+                             upstream=cluster_dns.server, rcode="NXDOMAIN")
     for _ in range(3):
         dc.query("m.cluster.local")
     dc.query("m.cluster.local", tcp=True)
     dc.query("m.cluster.local", "AAAA")
     dc.query("nx.cluster.local")
+    dc.query("nx.cluster.local")
     text = dc.metrics_text()
     rc, out = testbed.promtool_check_metrics(text)
     assert rc == 0, out
     for family in ("queries_total", "responses_total", "cache_hits_total",
-                   "cache_misses_total", "cache_stale_served_total",
+                   "upstream_responses_total", "cache_misses_total", "cache_stale_served_total",
                    "cache_prefetches_total", "cache_evictions_total",
                    "cache_entries", "upstream_queries_total",
                    "upstream_failures_total", "upstream_up",
@@ -33,11 +36,21 @@ def test_metrics_are_promtool_clean_and_scraped_by_prometheus(
         assert f"# TYPE portico_dnscache_{family} " in text, family
     assert dc.metric("portico_dnscache_queries_total", protocol="tcp", type="A") == 1
     assert dc.metric("portico_dnscache_queries_total", protocol="udp", type="AAAA") == 1
-    assert dc.metric("portico_dnscache_responses_total", rcode="NXDOMAIN") == nx_before + 1
+    assert dc.metric("portico_dnscache_responses_total", rcode="NXDOMAIN") == nx_before + 2
     assert dc.metric("portico_dnscache_cache_hits_total") >= 3
+    # as CoreDNS counts them: answers with records, negative answers
+    assert dc.metric("portico_dnscache_cache_hits_total",
+                     type="success") >= 3
+    assert dc.metric("portico_dnscache_cache_hits_total", type="denial") == 1
+    # the upstream's answers by rcode: one NXDOMAIN (the second was cached)
+    up = cluster_dns.server
+    assert dc.metric("portico_dnscache_upstream_responses_total",
+                     upstream=up, rcode="NXDOMAIN") == up_nx_before + 1
+    assert dc.metric("portico_dnscache_upstream_responses_total",
+                     upstream=up, rcode="NOERROR") >= 2
 
     prom = prometheus_factory([f"127.0.0.1:{dc.metrics_port}"])
-    res = prom.wait_for("portico_dnscache_cache_hits_total",
+    res = prom.wait_for('portico_dnscache_cache_hits_total{type="success"}',
                         lambda r: r and float(r[0]["value"][1]) >= 3)
     assert res[0]["metric"]["job"] == "portico"
     up = prom.wait_for("portico_dnscache_upstream_up")
