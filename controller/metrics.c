@@ -200,6 +200,11 @@ void metrics_write(struct metrics *m, struct buf *out)
     gauge(out, P "last_reload_success",
           "1 if the last reload attempt succeeded, else 0.",
           m->last_reload_ok);
+    gauge(out, P "config_applied",
+          "1 when nginx serves the latest configuration rendered (nginx.conf "
+          "and tables); 0 after a reload or table swap failed (nginx keeps "
+          "the previous one) or nginx died, until the next success.",
+          m->config_applied);
     gauge(out, P "last_reload_timestamp_seconds",
           "Unix time of the last confirmed reload.", m->last_reload_ts);
     gauge(out, P "last_reload_duration_seconds",

@@ -43,6 +43,9 @@ struct metrics {
     uint64_t nginx_restarts;
     double last_reload_ts;          /* unix seconds of the last success */
     int last_reload_ok;
+    int config_applied;             /* nginx serves the latest render:
+                                       0 after a failed reload or swap,
+                                       or nginx's death, until a success */
     double last_reload_seconds;     /* render to confirmed */
     double last_route_update_ts;    /* unix seconds of the last table swap */
     double last_route_update_seconds;   /* render to confirmed */

@@ -274,6 +274,8 @@ static void record_result(struct reloader *r, enum change_kind kind,
                           enum reload_result res)
 {
     pthread_mutex_lock(&r->metrics->lock);
+    if (res != RELOAD_OK)
+        r->metrics->config_applied = 0;
     if (kind == CHANGE_ROUTES) {
         if (r->swap_routes)
             r->metrics->route_updates[res]++;
@@ -639,6 +641,7 @@ static void confirmed(struct reloader *r)
     memcpy(r->served_certs, r->pending_certs, sizeof(r->served_certs));
     r->restart_delay_ms = RELOAD_RESTART_MIN_MS;
     pthread_mutex_lock(&r->metrics->lock);
+    r->metrics->config_applied = 1;
     if (r->pending_kind == CHANGE_ADOPTED) {
         /* neither a reload nor a swap */
     } else if (r->pending_kind == CHANGE_ROUTES) {
@@ -866,6 +869,7 @@ void reloader_on_sigchld(struct reloader *r)
         return;
     pthread_mutex_lock(&r->metrics->lock);
     r->metrics->last_reload_ok = 0;
+    r->metrics->config_applied = 0;
     pthread_mutex_unlock(&r->metrics->lock);
     evloop_timer_start(r->restart, (uint64_t)r->restart_delay_ms);
     if (r->restart_delay_ms < RELOAD_RESTART_MAX_MS)

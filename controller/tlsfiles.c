@@ -30,8 +30,11 @@
 #define VAULT_PAIR_MAX_BYTES (1 << 20)
 
 /* Validation result for one Secret content. */
+/* The cache key of a Vault pair: VAULT_KEY + host (Secrets: "ns/name"). */
+#define VAULT_KEY "vault:"
+
 struct cached {
-    char *key;          /* "ns/name" */
+    char *key;          /* "ns/name", or VAULT_KEY + host */
     char *data_id;      /* the base64 strings, joined (identity) */
     int ok;
     char *crt_path, *key_path;
@@ -421,7 +424,7 @@ int tlsfiles_vault(void *ctx, const char *host, char **crt, char **key)
     h = certs_snapshot_find(t->vault, host);
     if (!h || !h->has_pair || !h->crt_path || !h->key_path)
         return -1;
-    snprintf(k, sizeof(k), "vault:%s", host);
+    snprintf(k, sizeof(k), VAULT_KEY "%s", host);
     if (json_object_object_get_ex(t->index, k, &idx))
         c = &t->cache[json_object_get_int(idx)];
     else if (!(c = cache_new(t, k)))
@@ -447,6 +450,7 @@ long long tlsfiles_not_after(const struct tlsfiles *t, const char *crt_path)
 {
     for (size_t i = 0; i < t->ncache; i++)
         if (t->cache[i].ok && t->cache[i].crt_path &&
+            strncmp(t->cache[i].key, VAULT_KEY, strlen(VAULT_KEY)) != 0 &&
             strcmp(t->cache[i].crt_path, crt_path) == 0)
             return t->cache[i].not_after;
     return 0;

@@ -38,7 +38,8 @@ int tlsfiles_secret(void *ctx, const char *ns, const char *name,
 int tlsfiles_vault(void *ctx, const char *host, char **crt, char **key);
 
 /* notAfter (unix seconds) of the Secret pair whose certificate file is
- * crt_path, or 0 if crt_path is not one of ours. */
+ * crt_path, or 0 if crt_path is not one of ours or a Vault pair's (the
+ * Vault pipeline reports those). */
 long long tlsfiles_not_after(const struct tlsfiles *t, const char *crt_path);
 
 /* Removes secret-* files not used by the given certificate paths. */
