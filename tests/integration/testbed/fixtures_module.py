@@ -55,6 +55,72 @@ class SlowBackend:
         self.server.server_close()
 
 
+class StatusBackend:
+    """Answers /status/NNN with NNN, /sleep/MS after MS milliseconds with
+    200, anything else 200; every method; a body of 5 bytes."""
+
+    def __init__(self, addr="127.0.0.2"):
+        import http.server
+        import socketserver
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def _answer(self):
+                length = int(self.headers.get("Content-Length") or 0)
+                if length:
+                    self.rfile.read(length)
+                parts = self.path.split("?")[0].split("/")
+                code = 200
+                if "status" in parts:
+                    code = int(parts[parts.index("status") + 1])
+                if "sleep" in parts:
+                    time.sleep(int(parts[parts.index("sleep") + 1]) / 1000)
+                body = b"" if code in (204, 304) or self.command == "HEAD" \
+                    else b"body\n"
+                self.send_response(code)
+                self.send_header("Content-Length",
+                                 "0" if code in (204, 304) else "5")
+                self.end_headers()
+                self.wfile.write(body)
+
+            def __getattr__(self, name):
+                if name.startswith("do_"):
+                    return self._answer
+                raise AttributeError(name)
+
+            def log_message(self, *args):
+                pass
+
+        class Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
+            daemon_threads = True
+            allow_reuse_address = True
+            request_queue_size = 256
+
+        self.server = Server((addr, 0), Handler)
+        self.addr = f"{addr}:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever,
+                                       daemon=True)
+        self.thread.start()
+
+    def stop(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def status_backend():
+    made = []
+
+    def make(addr="127.0.0.2"):
+        b = StatusBackend(addr)
+        made.append(b)
+        return b
+    yield make
+    for b in made:
+        b.stop()
+
+
 @pytest.fixture
 def slow_backend():
     made = []
