@@ -728,6 +728,16 @@ static void on_problem(void *arg, const struct model_ingress *mi)
                          mi->reason ? mi->reason : "");
 }
 
+static void on_unresolved(void *arg, const struct model_ingress *mi,
+                          const char *message)
+{
+    struct controller *c = arg;
+
+    if (c->events)
+        kube_events_emit(c->events, mi->ns, mi->name, mi->uid, "Warning",
+                         "Unresolved", message);
+}
+
 static void on_notice(void *arg, const struct model_ingress *mi)
 {
     struct controller *c = arg;
@@ -1089,6 +1099,7 @@ static int run(struct controller *c)
         .max_wait_ms = RELOAD_MAX_WAIT_MS,
     };
     struct reloader_hooks hooks = {.served = on_served, .problem = on_problem,
+                                   .unresolved = on_unresolved,
                                    .notice = on_notice,
                                    .vault_hosts = on_vault_hosts,
                                    .vault_refresh = on_vault_refresh, .arg = c};

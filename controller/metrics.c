@@ -250,6 +250,14 @@ void metrics_write(struct metrics *m, struct buf *out)
           (double)m->servers);
     gauge(out, P "upstreams", "nginx upstreams (Service ports).",
           (double)m->upstreams);
+    gauge(out, P "upstreams_unresolved",
+          "Upstreams that resolved to no address when the last change was "
+          "served (their paths answer 503).",
+          (double)m->upstreams_unresolved);
+    gauge(out, P "upstreams_pending",
+          "Upstreams still waiting for their first address when the last "
+          "change was served.",
+          (double)m->upstreams_pending);
     prom_family(out, P "ingresses", "gauge",
                 "Ingresses of our class by state.");
     for (int s = 0; s < ING_STATE_COUNT; s++) {

@@ -55,6 +55,7 @@ struct metrics {
     size_t ingresses[ING_STATE_COUNT];
     size_t servers, upstreams, config_bytes, routes_bytes;
     size_t certificates_bytes, certificate_hosts;
+    size_t upstreams_pending, upstreams_unresolved;  /* at the last change */
     int ready;
     int leader;                     /* -1: no election (local mode) */
     char *kube_text;                /* from kube_client_write_metrics */

@@ -528,7 +528,8 @@ static struct json_object *service_port(struct json_object *svc, long number,
  * warning when it cannot be resolved (the location answers 503). */
 static const char *backend_upstream(struct builder *b, const char *ns,
                                     const char *svc_name, long number,
-                                    const char *port_name, const char *who)
+                                    const char *port_name, const char *who,
+                                    size_t owner)
 {
     struct json_object *svc, *port, *idx;
     char host[512], name[MODEL_UPSTREAM_NAME_MAX], server[600];
@@ -601,11 +602,8 @@ static const char *backend_upstream(struct builder *b, const char *ns,
                  svc_name);
         return NULL;
     }
-    /* A hash first, of varying length: nginx finds the upstream of each
-     * proxy_pass by scanning all upstreams, comparing lengths and then
-     * strncasecmp. Names that differ in length skip the compare, and
-     * differ in their first bytes otherwise: at 10k this halves the
-     * quadratic part of nginx -t. */
+    /* A hash first, of varying length (it sped up nginx's linear upstream
+     * lookup when upstreams were upstream{} blocks; names stay stable). */
     snprintf(server, sizeof(server), "%s/%s/%ld", ns, svc_name, target);
     uint64_t h = hash_fnv1a64_str(HASH_FNV1A64_INIT, server);
     char hex[17];
@@ -627,6 +625,7 @@ static const char *backend_upstream(struct builder *b, const char *ns,
         b->capups = cap;
     }
     struct model_upstream *u = &b->m->ups[b->m->nups];
+    u->owner = owner;
     u->name = strdup(name);
     u->server = strdup(server);
     if (!u->name || !u->server) {
@@ -919,11 +918,11 @@ static int merge_ingress(struct builder *b, struct json_object *ing,
     snprintf(who, sizeof(who), "%s/%s", mi->ns, mi->name);
     if (p->has_default)
         def_ups = backend_upstream(b, mi->ns, p->def_svc, p->def_port_number,
-                                   p->def_port_name, who);
+                                   p->def_port_name, who, owner);
     for (size_t i = 0; i < p->n; i++) {
         const struct route *r = &p->routes[i];
         const char *ups = backend_upstream(b, mi->ns, r->svc, r->port_number,
-                                           r->port_name, who);
+                                           r->port_name, who, owner);
         if (merge_route(b, owner, r, ups) < 0)
             return -1;
     }

@@ -65,7 +65,8 @@ struct model_server {
 
 struct model_upstream {
     char *name;             /* uH..._ns_svc_port (4-15 hex digits) */
-    char *server;           /* host:port for resolve_server */
+    char *server;           /* host:port, resolved by the module */
+    size_t owner;           /* the oldest Ingress using it (index in ings) */
 };
 
 enum ingress_state {

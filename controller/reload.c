@@ -23,6 +23,7 @@
 #define SHOWN_MAX          300
 #define OLD_WORKERS_MAX    256
 #define VERSION_MAX        64     /* a probed version line */
+#define UPSTREAMS_STATE_MAX (512 * 1024)  /* /upstreams-state: 2000 lines */
 #define ADOPT_PROBE_TRIES  10
 #define ADOPT_PROBE_WAIT_MS 100
 
@@ -74,6 +75,8 @@ struct reloader {
     size_t pending_bytes, pending_routes_bytes;
     pid_t old_workers[OLD_WORKERS_MAX];     /* before the SIGHUP */
     size_t nold;
+    uint64_t routes_seen_ms;    /* every worker on the pending table since */
+    char *upstreams_state;      /* /upstreams-state when that settled */
 
     struct exclusion *excl;
     size_t nexcl, capexcl;
@@ -81,6 +84,8 @@ struct reloader {
     struct json_object *noticed;        /* "ns/name" -> last annotation
                                            notice of a served Ingress */
     struct json_object *warned;         /* warnings logged, as keys */
+    struct json_object *unresolved;     /* "ns/name upstream" -> reason,
+                                           reported */
     char **vault_hosts;
     uint64_t vault_digest;
     size_t nvault;
@@ -347,6 +352,9 @@ static void start_confirm(struct reloader *r)
 {
     r->pending_deadline_ms =
         evloop_clock_ms() + (uint64_t)r->cfg.confirm_timeout_ms;
+    r->routes_seen_ms = 0;
+    free(r->upstreams_state);
+    r->upstreams_state = NULL;
     evloop_timer_start(r->confirm, 0);
 }
 
@@ -624,6 +632,120 @@ drop:
     model_free(&m);
 }
 
+/* ---- upstream readiness ------------------------------------------------- */
+
+/* Line 1 of /upstreams-state: "upstreams N ready R pending P failed F". */
+static int upstreams_counts(const char *text, size_t *pending, size_t *failed)
+{
+    size_t n, ready;
+
+    return sscanf(text, "upstreams %zu ready %zu pending %zu failed %zu",
+                  &n, &ready, pending, failed) == 4 ? 0 : -1;
+}
+
+/* The table is in every worker: its upstreams have their first answers
+ * (none pending), or RELOAD_UPSTREAMS_WAIT_MS passed (requests to a
+ * pending one wait for it that long at most, then get 503). An nginx
+ * without the status location has nothing to wait for. The state that
+ * settled is kept for report_upstreams(). */
+static int upstreams_settled(struct reloader *r)
+{
+    uint64_t now = evloop_clock_ms();
+    size_t pending, failed;
+    struct buf text;
+
+    if (!r->routes_seen_ms)
+        r->routes_seen_ms = now;
+    buf_init(&text);
+    if (nginx_get(r->cfg.render.status_port, "/upstreams-state",
+                  UPSTREAMS_STATE_MAX, NGINX_PROBE_TIMEOUT_MS, &text) < 0 ||
+        buf_failed(&text) || !text.data ||
+        upstreams_counts(text.data, &pending, &failed) < 0) {
+        buf_free(&text);
+        return 1;
+    }
+    if (pending && now - r->routes_seen_ms < RELOAD_UPSTREAMS_WAIT_MS) {
+        buf_free(&text);
+        return 0;
+    }
+    free(r->upstreams_state);
+    r->upstreams_state = buf_steal(&text, NULL);
+    buf_free(&text);
+    return 1;
+}
+
+/* The upstreams nginx could not resolve, to the metrics, the log (once
+ * each) and the Ingresses that route to them (a hook per Ingress, once
+ * per upstream and reason, as long as it lasts). */
+static void report_upstreams(struct reloader *r, const struct model *m)
+{
+    struct json_object *failed = json_object_new_object();
+    struct json_object *now = json_object_new_object();
+    size_t npending = 0, nfailed = 0;
+    char *save = NULL;
+
+    if (!failed || !now || !r->upstreams_state ||
+        upstreams_counts(r->upstreams_state, &npending, &nfailed) < 0)
+        goto out;
+    /* "failed NAME HOST:PORT REASON..." */
+    for (char *line = strtok_r(r->upstreams_state, "\n", &save); line;
+         line = strtok_r(NULL, "\n", &save)) {
+        char name[MODEL_UPSTREAM_NAME_MAX], server[600];
+        int off = 0;
+        if (sscanf(line, "failed %159s %599s %n", name, server, &off) < 2 ||
+            !off)
+            continue;
+        struct buf why;
+        buf_init(&why);
+        buf_printf(&why, "%s (%s) does not resolve: %s", name, server,
+                   line + off);
+        if (!buf_failed(&why))
+            json_object_object_add(failed, name,
+                                   json_object_new_string(why.data));
+        buf_free(&why);
+    }
+    for (size_t s = 0; s <= m->nservers; s++) {
+        const struct model_server *sv = s < m->nservers ? &m->servers[s]
+                                                        : &m->def;
+        for (size_t l = 0; l <= sv->nlocs; l++) {
+            const char *ups = l < sv->nlocs ? sv->locs[l].upstream
+                                            : sv->fallback;
+            size_t ing = l < sv->nlocs ? sv->locs[l].ingress
+                                       : sv->fallback_ingress;
+            struct json_object *why, *old;
+            char key[MODEL_UPSTREAM_NAME_MAX + 400];
+            if (!ups || (l == sv->nlocs && !sv->has_fallback) ||
+                !json_object_object_get_ex(failed, ups, &why))
+                continue;
+            const struct model_ingress *mi = &m->ings[ing];
+            const char *text = json_object_get_string(why);
+            snprintf(key, sizeof(key), "%s/%s %s", mi->ns, mi->name, ups);
+            if (json_object_object_get_ex(now, key, NULL))
+                continue;
+            json_object_object_add(now, key, json_object_new_string(text));
+            if (json_object_object_get_ex(r->unresolved, key, &old) &&
+                strcmp(json_object_get_string(old), text) == 0)
+                continue;
+            log_warn("ingress %s/%s: upstream %s; its paths answer 503",
+                     mi->ns, mi->name, text);
+            if (r->hooks.unresolved)
+                r->hooks.unresolved(r->hooks.arg, mi, text);
+        }
+    }
+out:
+    pthread_mutex_lock(&r->metrics->lock);
+    r->metrics->upstreams_pending = npending;
+    r->metrics->upstreams_unresolved = nfailed;
+    pthread_mutex_unlock(&r->metrics->lock);
+    json_object_put(failed);
+    if (now) {
+        json_object_put(r->unresolved);
+        r->unresolved = now;
+    }
+    free(r->upstreams_state);
+    r->upstreams_state = NULL;
+}
+
 static void confirmed(struct reloader *r)
 {
     double took = (double)(evloop_clock_ms() - r->pending_started_ms) / 1000.0;
@@ -671,6 +793,7 @@ static void confirmed(struct reloader *r)
     r->metrics->routes_bytes = r->pending_routes_bytes;
     r->metrics->ready = 1;
     pthread_mutex_unlock(&r->metrics->lock);
+    report_upstreams(r, m);
     if (r->pending_kind == CHANGE_ROUTES)
         log_info("%s: every nginx worker uses routes %s and certificates %s "
                  "(%.3f s)", r->swap_routes ? "routes" : "certificates",
@@ -781,6 +904,7 @@ static void on_confirm(struct evloop *loop, struct ev_timer *t, void *arg)
     else
         done = config_served(r) && !old_workers_accepting(r) &&
                routes_served(r) && certs_served(r);
+    done = done && upstreams_settled(r);
     if (done) {
         confirmed(r);
         finish_pending(r);
@@ -962,7 +1086,9 @@ struct reloader *reloader_new(struct evloop *loop, struct store *store,
     r->confirm = evloop_timer_new(loop, on_confirm, r);
     r->restart = evloop_timer_new(loop, on_restart, r);
     r->reported = json_object_new_object();
-    if (!r->debounce || !r->confirm || !r->restart || !r->reported) {
+    r->unresolved = json_object_new_object();
+    if (!r->debounce || !r->confirm || !r->restart || !r->reported ||
+        !r->unresolved) {
         reloader_free(r);
         return NULL;
     }
@@ -990,6 +1116,8 @@ void reloader_free(struct reloader *r)
         free(r->vault_hosts[i]);
     free(r->vault_hosts);
     json_object_put(r->reported);
+    json_object_put(r->unresolved);
+    free(r->upstreams_state);
     json_object_put(r->warned);
     json_object_put(r->noticed);
     authfiles_free(r->auth);

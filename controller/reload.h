@@ -48,6 +48,10 @@
 #define RELOAD_MAX_WAIT_MS         1000
 #define RELOAD_CONFIRM_TIMEOUT_MS  30000
 #define RELOAD_CONFIRM_POLL_MS     10
+/* a table's new upstreams have their first answers within this long (the
+ * module's wait for a first answer, 2 s, and a margin), or they count as
+ * unresolved (503) */
+#define RELOAD_UPSTREAMS_WAIT_MS   2500
 #define RELOAD_MAX_EXCLUSIONS      16     /* per attempt */
 #define RELOAD_RESTART_MIN_MS      200
 #define RELOAD_RESTART_MAX_MS      10000
@@ -72,6 +76,10 @@ struct reloader_hooks {
     void (*served)(void *arg, const struct model *m);
     /* An Ingress newly rejected or excluded (or with a new reason). */
     void (*problem)(void *arg, const struct model_ingress *mi);
+    /* A served Ingress routes to an upstream that does not resolve (its
+     * paths answer 503): once per upstream and reason while it lasts. */
+    void (*unresolved)(void *arg, const struct model_ingress *mi,
+                       const char *message);
     /* A served Ingress with annotations that are not applied (unknown,
      * ignored, unenforced): mi->notice, new or changed. */
     void (*notice)(void *arg, const struct model_ingress *mi);

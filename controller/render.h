@@ -4,12 +4,14 @@
  * the config hash is computed over those bytes.
  *
  * Routing is not in nginx.conf but in the route table (routes.h), nor are
- * the hosts' certificates (certtable.h, docs/certificates.md): nginx loads
- * both tables without a reload. nginx.conf holds what nginx itself must
- * know: the upstreams (one per Service port), the dispatch upstreams
- * every location passes to, which hold the keepalive caches (one for
- * plain HTTP, one per profile with TLS or gRPC to its backend:
- * profiles_dispatch(), profiles.h), the default server (for
+ * the upstreams (the table's `upstream` lines) and the hosts'
+ * certificates (certtable.h, docs/certificates.md): nginx loads both
+ * tables without a reload. nginx.conf holds what nginx itself must know:
+ * the zone of the upstreams (`resolve_upstreams`, its state file in
+ * PREFIX/state), the dispatch upstreams every location passes to, which
+ * hold the keepalive caches (one for plain HTTP, one per profile with TLS
+ * or gRPC to its backend: profiles_dispatch(), profiles.h), the default
+ * server (for
  * every host: the default certificate and `portico_certificate_by_sni`,
  * which takes each handshake's certificate from the table), routing every
  * request with `portico_route` and holding one named location per option

@@ -96,7 +96,7 @@ static int digest_line(EVP_MD_CTX *ctx, const char *word, const char *name)
            EVP_DigestUpdate(ctx, "\n", 1) == 1;
 }
 
-int routes_config_token(const struct model *m, const struct profiles *p,
+int routes_config_token(const struct profiles *p,
                         char out[ROUTES_CONFIG_LEN + 1])
 {
     unsigned char md[EVP_MAX_MD_SIZE];
@@ -104,8 +104,6 @@ int routes_config_token(const struct model *m, const struct profiles *p,
     EVP_MD_CTX *ctx = EVP_MD_CTX_new();
     int ok = ctx && EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) == 1;
 
-    for (size_t i = 0; ok && i < m->nups; i++)
-        ok = digest_line(ctx, "upstream", m->ups[i].name);
     for (size_t i = 0; ok && i < p->n; i++)
         ok = digest_line(ctx, "profile", p->list[i].name);
     ok = ok && EVP_DigestFinal_ex(ctx, md, &mdlen) == 1;
@@ -126,7 +124,7 @@ int routes_render(const struct model *m, const struct profiles *p,
     int failed;
 
     memset(out, 0, sizeof(*out));
-    if (routes_config_token(m, p, out->config) < 0)
+    if (routes_config_token(p, out->config) < 0)
         return -1;
     ownedtext_init(&out->t);
     ownedtext_init(&body);
@@ -135,6 +133,11 @@ int routes_render(const struct model *m, const struct profiles *p,
     /* Part of the version's input like every line after it. */
     ownedtext_printf(&body, OWNER_NONE, "config %s\n", out->config);
     ownedtext_printf(&body, OWNER_NONE, "https-port %d\n", https_port);
+    /* The upstreams, sorted: each line belongs to the oldest Ingress
+     * using it (a line the module refuses leaves that Ingress out). */
+    for (size_t i = 0; i < m->nups; i++)
+        ownedtext_printf(&body, m->ups[i].owner, "upstream %s %s\n",
+                         m->ups[i].name, m->ups[i].server);
     section(&body, m, p, &m->def);
     for (size_t i = 0; i < m->nservers; i++)
         section(&body, m, p, &m->servers[i]);

@@ -8,6 +8,9 @@
  * produced it (ownedtext.h), so an `nginx -t` error "in FILE:LINE" in the
  * table leaves that Ingress out, as for nginx.conf.
  *
+ * Format 2: after the header lines, one `upstream NAME HOST:PORT` line per
+ * upstream of the model (a Service port), sorted by name: the module makes
+ * and removes them without a reload (docs/routes.md, "Table upstreams").
  * Sections: `host *` (rules without a host and the defaultBackend), then
  * one per host as sorted in the model. Rules in the model's order: exact
  * first, then the others longest path first, Prefix before
@@ -18,11 +21,12 @@
  * its request metrics, docs/metrics.md).
  *
  * Line 3, `config TOKEN`, names the nginx.conf the table was made for:
- * TOKEN (routes_config_token()) covers every name a table may refer to,
- * the upstreams and the profiles, and render.c writes the same TOKEN into
- * `portico_routes routes config=TOKEN;`. A worker of the previous
- * nginx.conf, still running while a reload adds a Service or a profile,
- * so keeps its table instead of refusing the new one with an error.
+ * TOKEN (routes_config_token()) covers every name of nginx.conf a table
+ * may refer to, the profiles (the upstreams are the table's own), and
+ * render.c writes the same TOKEN into `portico_routes routes
+ * config=TOKEN;`. A worker of the previous nginx.conf, still running
+ * while a reload adds a profile, so keeps its table instead of refusing
+ * the new one with an error.
  */
 #ifndef PORTICO_CONTROLLER_ROUTES_H
 #define PORTICO_CONTROLLER_ROUTES_H
@@ -34,7 +38,7 @@
 #include "controller/profiles.h"
 
 #define ROUTES_FILE         "routes"    /* next to nginx.conf */
-#define ROUTES_FORMAT       1
+#define ROUTES_FORMAT       2
 #define ROUTES_VERSION_LEN  16
 #define ROUTES_CONFIG_LEN   16
 
@@ -44,12 +48,11 @@ struct routes_result {
     char config[ROUTES_CONFIG_LEN + 1];
 };
 
-/* The configuration token of m: the first ROUTES_CONFIG_LEN hex digits of
- * a SHA-256 over "upstream NAME\n" for every upstream, then
- * "profile NAME\n" for every profile, both sorted by name as the model
- * and profiles.h keep them. Equal tokens: a table of one configuration
- * names nothing the other lacks. 0, or -1 (digest failure). */
-int routes_config_token(const struct model *m, const struct profiles *p,
+/* The configuration token: the first ROUTES_CONFIG_LEN hex digits of a
+ * SHA-256 over "profile NAME\n" for every profile, sorted by name as
+ * profiles.h keeps them. Equal tokens: a table of one configuration names
+ * nothing the other lacks. 0, or -1 (digest failure). */
+int routes_config_token(const struct profiles *p,
                         char out[ROUTES_CONFIG_LEN + 1]);
 
 /* 0, or -1 out of memory. https_port: the redirect target port. */

@@ -64,8 +64,8 @@
 /* a host name: at most 253 characters */
 #define NGX_HTTP_UPSTREAM_RESOLVE_NAME_MAX    253
 
-/* a table upstream's name: 1-128 characters [A-Za-z0-9_.-] */
-#define NGX_HTTP_UPSTREAM_RESOLVE_UPSTREAM_MAX 128
+/* a table upstream's name: 1-255 characters [A-Za-z0-9_.-] */
+#define NGX_HTTP_UPSTREAM_RESOLVE_UPSTREAM_MAX 255
 
 /* "[IPv6]:port", the longest peer name */
 #define NGX_HTTP_RESOLVE_PEER_NAME_LEN                                    \

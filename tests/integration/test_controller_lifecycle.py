@@ -236,9 +236,6 @@ def test_nginx_master_killed_under_load_restarts_in_a_short_window(setup):
     assert zombies_of(os.getpid()) == []
 
 
-@pytest.mark.xfail(reason="a fresh nginx has no peers until its first "
-                   "lookup: peer seeding is the upstreams helper's part of "
-                   "issue 18", strict=False)
 def test_nginx_master_killed_under_load_answers_no_502(setup):
     s = setup
     ctl = start_controller(s)

@@ -191,8 +191,11 @@ def test_ingress_is_served_updated_and_withdrawn(ctl):
 
     ctl.delete("shop")
     ctl.wait_status("shop.test", "/cart", 404)
+    # nginx started once; a new Service and the removal are table swaps
     assert ctl.metric("portico_controller_reloads_total",
-                      result="success") >= 3
+                      result="success") == 1
+    assert ctl.metric("portico_controller_route_updates_total",
+                      result="success") >= 2
 
 
 def test_unchanged_manifests_do_not_reload_nginx(ctl):
@@ -227,9 +230,11 @@ def test_a_burst_of_changes_is_coalesced_into_few_reloads(ctl):
             ("/", "Prefix", "beta", p["beta"])])]))
     ctl.wait_served("b29.test", "/", "beta")
     assert all(ctl.served_by(f"b{i}.test") == "beta" for i in range(30))
-    reloads = ctl.metric("portico_controller_reloads_total",
-                         result="success") - before
-    assert 1 <= reloads <= 3
+    assert ctl.metric("portico_controller_reloads_total",
+                      result="success") == before
+    swaps = ctl.metric("portico_controller_route_updates_total",
+                       result="success")
+    assert 1 <= swaps <= 3
 
 
 def test_path_rules_follow_the_ingress_spec(ctl):
@@ -320,8 +325,8 @@ def test_default_backend_takes_every_host_path_and_method(ctl):
 def test_backends_resolve_by_port_name_external_name_and_fail_softly(
         ctl, cluster_dns, backends):
     """Named Service ports, ExternalName Services, a name that does not
-    resolve (502 at request time, never a failed reload) and a missing
-    Service (503)."""
+    resolve (503 with X-Portico-Upstream at request time, counted and
+    logged, never a failed reload) and a missing Service (503)."""
     b = backends["gamma"]
     cluster_dns.set("gamma-ext.example.cluster.local", b.addr)
     ctl.write("svc-named", f"""
@@ -353,9 +358,16 @@ spec: {{type: ExternalName, externalName: nowhere.example.cluster.local}}
     ctl.write("ports", json.dumps(ing))
     ctl.wait_served("ports.test", "/named", "alpha")
     ctl.wait_served("ports.test", "/ext", "gamma")
-    assert ctl.get("ports.test", "/nowhere").status == 502
+    nowhere = ctl.get("ports.test", "/nowhere")
+    assert nowhere.status == 503
+    assert nowhere.headers.get("X-Portico-Upstream") == "unresolved"
     assert ctl.get("ports.test", "/missing").status == 503
     assert ctl.metric("portico_controller_last_reload_success") == 1
+    assert ctl.metric("portico_controller_upstreams_unresolved") == 1
+    assert re.search(r"ingress team/ports: upstream u[0-9a-f]+_team_nowhere"
+                     r"_80 \(nowhere\.example\.cluster\.local:80\) does not "
+                     r"resolve: Host not found; its paths answer 503",
+                     ctl.proc.log_text())
 
 
 def test_a_path_or_host_change_is_served_without_a_reload(ctl):
@@ -395,33 +407,52 @@ def test_a_path_or_host_change_is_served_without_a_reload(ctl):
     assert ctl.nginx_pids() == pids
 
 
-def test_a_new_service_port_still_reloads_nginx(ctl):
-    """A new upstream must be in nginx.conf: that change reloads (a new
-    generation of workers), with the table swapped along."""
+def test_a_new_service_port_is_served_without_a_reload_and_without_502(
+        ctl):
+    """Upstreams are lines of the route table (format 2): a new Service
+    port is a table swap, nginx.conf and the workers stay, and the first
+    requests to it are answered by it (the module waits for its first
+    address rather than answering 502)."""
     p = ctl.ports
     ctl.write("n", ingress("n", [("n.test", [
         ("/", "Prefix", "alpha", p["alpha"])])]))
     ctl.wait_served("n.test", "/", "alpha")
-    master, workers = ctl.nginx_pids()
+    pids = ctl.nginx_pids()
+    conf = ctl.nginx_conf()
     reloads = ctl.metric("portico_controller_reloads_total", result="success")
+    swaps = ctl.metric("portico_controller_route_updates_total",
+                       result="success")
     ctl.write("n", ingress("n", [("n.test", [
         ("/", "Prefix", "alpha", p["alpha"]),
         ("/g", "Prefix", "gamma", p["gamma"])])]))
-    ctl.wait_served("n.test", "/g", "gamma")
+    seen = []
+
+    def gamma_served():
+        r = ctl.get("n.test", "/g")
+        seen.append(r.status)
+        return r.status == 200 and r.backend == "gamma"
+    eventually(gamma_served, timeout=10)
+    # before the table: the "/" rule (alpha, 200); then gamma, never 502
+    assert 502 not in seen and 503 not in seen, seen
+    eventually(lambda: ctl.metric("portico_controller_route_updates_total",
+                                  result="success") == swaps + 1)
     assert ctl.metric("portico_controller_reloads_total",
-                      result="success") == reloads + 1
-    new_master, new_workers = ctl.nginx_pids()
-    assert new_master == master
-    assert not set(new_workers) & set(workers)
+                      result="success") == reloads
+    assert ctl.nginx_pids() == pids
+    assert ctl.nginx_conf() == conf
+    table = ctl.routes()
+    assert re.search(r"^upstream u[0-9a-f]+_team_gamma_\d+ "
+                     r"gamma\.team\.svc\.cluster\.local:\d+$", table, re.M)
 
 
-def test_adding_a_service_under_traffic_logs_no_route_table_error(
+def test_a_new_profile_under_traffic_logs_no_route_table_error(
         ctl, http_backend, cluster_dns, slow_backend):
-    """The table of a reload that adds a Service names an upstream the old
-    workers lack; its config token tells them it is for the next
-    configuration: they keep their table with one notice, not an [error],
-    and every request is answered throughout. A slow request holds an old
-    worker through the change, so it polls the new table for certain."""
+    """The table of a reload that adds a profile (and a Service) names a
+    profile the old workers lack; its config token tells them it is for
+    the next configuration: they keep their table with one notice, not an
+    [error], and every request is answered throughout. A slow request
+    holds an old worker through the change, so it polls the new table for
+    certain."""
     import threading
     p = ctl.ports
     slow_port = testbed.free_port("127.0.0.6")
@@ -457,7 +488,8 @@ def test_adding_a_service_under_traffic_logs_no_route_table_error(
         ctl.write("t", ingress("t", [("t.test", [
             ("/", "Prefix", "alpha", p["alpha"]),
             ("/slow", "Prefix", "slow", slow_port),
-            ("/d", "Prefix", "delta", delta.port)])]))
+            ("/d", "Prefix", "delta", delta.port)])],
+            annotations={"portico.io/proxy-read-timeout": "7s"}))
         ctl.wait_served("t.test", "/d", "delta")
         holder.join(10)
     finally:

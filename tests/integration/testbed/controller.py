@@ -100,7 +100,7 @@ class ControllerUnderTest:
         old worker accepting); else None."""
         conf = re.search(r'/config-version .*return 200 "([0-9a-f]+)',
                          self.nginx_conf())
-        table = re.match(r"portico-routes 1\nversion ([0-9a-z]+)\n",
+        table = re.match(r"portico-routes [12]\nversion ([0-9a-z]+)\n",
                          self.routes())
         certs = re.match(r"portico-certificates 1\nversion ([0-9a-z]+)\n",
                          self.certificates())

@@ -537,8 +537,16 @@ static void tls_hosts_get_no_server_block_of_their_own(void **state)
                               "\"dir=/c\";\n"));
     assert_non_null(strstr(t, "location = /certificates-version { "
                               "portico_certificates_status; }"));
+    /* the upstreams are the table's: their zone and the dispatch with the
+     * one keepalive cache, no upstream block per Service */
     assert_non_null(strstr(t, "upstream portico_dispatch { portico_dispatch; "
                               "keepalive 32; }"));
+    assert_int_equal(count(t, "\nupstream "), 1);
+    assert_null(strstr(t, "resolve_server"));
+    assert_non_null(strstr(t, "resolve_upstreams zone=32m ttl="));
+    assert_non_null(strstr(t, "/state/upstreams\";"));
+    assert_non_null(strstr(t, "location = /upstreams-state { "
+                              "resolve_upstreams_status; }"));
     assert_non_null(strstr(t, "portico_routes routes config="));
     assert_non_null(strstr(t, "location = /routes-version { "
                               "portico_routes_status; }"));
