@@ -8,6 +8,7 @@ import time
 import dns.rcode
 import dns.rdatatype
 
+from testbed.fixtures_dnscache import READINESS_NAME
 from testbed.scripted_dns import ScriptedDNS
 
 
@@ -233,7 +234,10 @@ def test_miss_flood_to_a_blackhole_stays_bounded_and_responsive(
     hole = ScriptedDNS()
     try:
         hosts = tmp_path / "hosts"
-        hosts.write_text("127.0.0.50 local.test\n")
+        # The readiness name from the hosts file: behind a blackhole it
+        # would otherwise be answered (SERVFAIL) only at --timeout.
+        hosts.write_text("127.0.0.50 local.test\n"
+                         f"127.0.0.51 {READINESS_NAME}\n")
         dc = dnscache_factory(upstream=hole.server, hosts=str(hosts),
                               max_inflight=2000)
         s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
