@@ -836,14 +836,21 @@ static int add_aliases(struct builder *b, size_t owner)
             return -1;
         sv->caplocs = from->nlocs ? from->nlocs : 1;
         for (size_t i = 0; i < from->nlocs; i++) {
-            sv->locs[i] = from->locs[i];
-            if (!(sv->locs[i].path = strdup(from->locs[i].path)))
+            struct model_location *l = &sv->locs[i];
+            *l = from->locs[i];
+            l->path = strdup(from->locs[i].path);
+            l->service = strdup(from->locs[i].service);
+            if (!l->path || !l->service) {
+                free(l->path);
+                free(l->service);
                 return -1;
+            }
             sv->nlocs++;
         }
-        sv->has_fallback = from->has_fallback;
-        sv->fallback = from->fallback;
-        sv->fallback_ingress = from->fallback_ingress;
+        if (from->has_fallback &&
+            set_fallback(sv, from->fallback, from->fallback_service,
+                         from->fallback_ingress) < 0)
+            return -1;
         sv->redirect = from->redirect;
     }
     return 0;
@@ -880,7 +887,7 @@ static int add_www_twins(struct builder *b, size_t owner)
         validate_bool_value(v, strlen(v)) != 1)
         return 0;
     for (size_t i = 0; i < mi->nhosts; i++) {
-        const char *ups = NULL;
+        const char *ups = NULL, *svc = NULL;
         if (!json_object_object_get_ex(b->host_index, mi->hosts[i], &idx) ||
             model_www_twin(mi->hosts[i], twin, sizeof(twin)) < 0)
             continue;
@@ -892,12 +899,15 @@ static int add_www_twins(struct builder *b, size_t owner)
         }
         const struct model_server *from =
             &b->m->servers[json_object_get_int(idx)];
-        for (size_t l = 0; l < from->nlocs && !ups; l++)
+        for (size_t l = 0; l < from->nlocs && !ups; l++) {
             ups = from->locs[l].upstream;
+            svc = from->locs[l].service;
+        }
         if (!ups)
             continue;       /* nothing resolvable to jump from: 503 there */
         struct route r = {.host = twin, .match = LOC_PREFIX,
-                          .path = (char *)"/", .priority = 1};
+                          .path = (char *)"/", .svc = svc,
+                          .priority = 1};
         if (!server_for(b, twin, owner) || merge_route(b, owner, &r, ups) < 0)
             return -1;
     }

@@ -797,6 +797,48 @@ static void annotations_refuse_or_are_noticed_and_render_under_both_prefixes(
     free(snippet);
 }
 
+/* server-alias copies the host's section and from-to-www-redirect adds a
+ * twin's: each owns its strings and names the Service of its rule, so the
+ * model frees cleanly (ASan) and the route table labels their requests. */
+static void aliases_and_www_twins_own_their_rules_and_name_the_service(
+    void **state)
+{
+    char *a = annotated("a", "2026-01-01T00:00:00Z", "main.test",
+                        "nginx.ingress.kubernetes.io/server-alias: "
+                        "\"www.main.test, main.example\", "
+                        "nginx.ingress.kubernetes.io/from-to-www-redirect: "
+                        "\"true\"");
+    char *b = annotated("b", "2026-01-02T00:00:00Z", "shop.test",
+                        "nginx.ingress.kubernetes.io/from-to-www-redirect: "
+                        "\"true\"");
+    struct store *s = store_of(a, b, NULL);
+    const struct model_server *sv;
+    struct model m;
+
+    assert_int_equal(model_build(&m, s, &TEST_MODEL_OPTS), 0);
+    assert_int_equal(model_count_state(&m, ING_SERVED), 2);
+    /* main.test's twin is an alias, a host of its own: no twin there. */
+    assert_int_equal(m.nservers, 5);
+    for (size_t i = 0; i < m.nservers; i++) {
+        sv = &m.servers[i];
+        assert_int_equal(sv->nlocs, 1);
+        assert_string_equal(sv->locs[0].path, "/");
+        assert_string_equal(sv->locs[0].service, "web");
+    }
+    sv = server(&m, "main.example");
+    assert_non_null(sv);
+    assert_ptr_not_equal(sv->locs[0].service,
+                         server(&m, "main.test")->locs[0].service);
+    assert_ptr_not_equal(sv->locs[0].path,
+                         server(&m, "main.test")->locs[0].path);
+    assert_non_null(server(&m, "www.main.test"));
+    assert_non_null(server(&m, "www.shop.test"));
+    model_free(&m);
+    store_free(s);
+    free(a);
+    free(b);
+}
+
 static void size_per_ingress_stays_under_one_kilobyte(void **state)
 {
     struct buf all;
@@ -838,6 +880,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(prefix_matches_whole_path_elements),
+        cmocka_unit_test(
+            aliases_and_www_twins_own_their_rules_and_name_the_service),
         cmocka_unit_test(rules_are_ordered_exact_first_then_longest),
         cmocka_unit_test(prefix_trailing_slash_is_ignored_and_root_is_plain),
         cmocka_unit_test(exact_and_implementation_specific_map_directly),
