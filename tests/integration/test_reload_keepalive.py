@@ -23,13 +23,15 @@ from test_controller_local import ingress, service
 WRK = "/usr/bin/wrk"
 
 
-def reload_by_new_service(ctl, i, port):
-    """A new Service port is a new upstream: nginx.conf changes, a reload."""
+def reload_by_new_profile(ctl, i, service_name, port):
+    """An Ingress with a proxy timeout no other has needs a new option
+    profile: nginx.conf changes, a reload (a new Service is table data)."""
     before = ctl.metric("portico_controller_reloads_total",
                         result="success") or 0
-    ctl.write(f"svc-extra{i}", service(f"extra{i}", port))
-    ctl.write(f"extra{i}", ingress(f"extra{i}", [(f"extra{i}.test", [
-        ("/", "Prefix", f"extra{i}", port)])]))
+    ctl.write(f"extra{i}", ingress(
+        f"extra{i}", [(f"extra{i}.test", [("/", "Prefix", service_name,
+                                            port)])],
+        annotations={"portico.io/proxy-read-timeout": f"{61 + i}"}))
     eventually(lambda: ctl.metric("portico_controller_reloads_total",
                                   result="success") == before + 1,
                timeout=20)
@@ -50,7 +52,7 @@ def test_a_response_sent_by_a_stopping_worker_says_connection_close(
     # Same connection: a request in flight while a reload stops its worker.
     c.request("GET", "/slow/3", headers={"Host": "slow.test"})
     time.sleep(0.5)
-    reload_by_new_service(ctl, 0, slow_backend)
+    reload_by_new_profile(ctl, 0, "slow", slow_backend)
     r = c.getresponse()
     assert r.status == 200 and r.read() == b"done\n"
     assert r.getheader("Connection") == "close"
@@ -133,7 +135,7 @@ def test_keep_alive_resets_without_and_with_reloads_measured(setup):
     def reload_every_2s():
         for i in range(reloads):
             time.sleep(1)
-            reload_by_new_service(ctl, i + 1, a.port)
+            reload_by_new_profile(ctl, i + 1, "alpha", a.port)
             time.sleep(1)
 
     quiet = keep_alive_load(ctl, 2 * reloads + 2)
