@@ -2,13 +2,21 @@
 # the DNS cache sidecar and the Vault CLI. Every container of the pod (see
 # charts/portico) runs this one image with its own command, as uid 101.
 #
-# Build it with `make image` (scripts/build-image): it builds the base
-# image from Debian's mirror with debootstrap and passes it here BY DIGEST.
-# BASE_IMAGE has no default on purpose: a floating tag would make two
-# builds of the same commit differ. With another builder, pass a Debian
-# bookworm image by digest, e.g.
-#   --build-arg BASE_IMAGE=docker.io/library/debian@sha256:<digest>
-ARG BASE_IMAGE
+# BASE_IMAGE is a Debian bookworm image pinned BY DIGEST, never a floating
+# tag (two builds of one commit must start from the same bytes). The
+# default is Docker Hub's debian:bookworm-slim multi-architecture index as
+# Renovate recorded it on 2025-11-09 (MathiasPius/kronform pull request
+# #323, "Update debian:bookworm-slim Docker digest to 8820086"; the full
+# digest is the one pinned in many public Dockerfiles). It was not pulled
+# here (this machine cannot reach Docker Hub): update it by resolving the
+# tag yourself, e.g. `skopeo inspect --format '{{.Digest}}'
+# docker://docker.io/library/debian:bookworm-slim`.
+#
+# `make image` (scripts/build-image) overrides it: it builds the base
+# image from Debian's mirror with debootstrap and passes that one by digest
+# (--build-arg BASE_IMAGE=localhost/portico-base@sha256:...). Any other
+# builder may do the same with another bookworm image by digest.
+ARG BASE_IMAGE=docker.io/library/debian:bookworm-slim@sha256:88200866dfff7ea7f5cbcb6ec7c8a701889efe6fe859fe64d6990e4b07ea4171
 
 FROM ${BASE_IMAGE} AS build
 RUN apt-get update \
