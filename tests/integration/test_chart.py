@@ -192,12 +192,88 @@ def test_operator_settings_reach_the_pod():
                for x in pod["containers"])
 
 
+OPERATOR_FLAGS = [
+    "--set", "controller.annotationsPrefix=ingress.example.com,"
+    "controller.electionID=edge-leader,controller.debounce=250ms,"
+    "controller.limitZoneSize=10m,controller.clientAddress."
+    "useForwardedHeaders=true,controller.clientAddress.forwardedForHeader="
+    "X-Real-Forwarded-For,nginx.upstreams.resolveTTL.min=2s,"
+    "nginx.upstreams.resolveTTL.max=1m,nginx.upstreams.resolverSockets=4",
+    "--set-json", 'controller.clientAddress.proxyRealIPCIDR='
+    '["10.0.0.0/8","fd00::/8"]']
+
+
+def controller_accepts(args, tmp_path):
+    """The controller's flag checks (--check parses and checks every flag,
+    then reads an empty folder): None, or what it said."""
+    p = subprocess.run([str(testbed.BUILD / "portico-controller"), *args,
+                        f"--check={tmp_path}"], stdout=subprocess.PIPE,
+                       stderr=subprocess.STDOUT, text=True, timeout=20)
+    return None if p.returncode == 0 else p.stdout
+
+
+@pytest.mark.parametrize("values", [[], OPERATOR_FLAGS],
+                         ids=["defaults", "operator-flags"])
+def test_the_controller_accepts_every_rendered_value(values, tmp_path):
+    assert controller_accepts(containers_of(*values)["controller"]["args"],
+                              tmp_path) is None
+
+
+def test_operator_flags_reach_the_controller():
+    args = containers_of(*OPERATOR_FLAGS)["controller"]["args"]
+    for want in ["--annotations-prefix=ingress.example.com",
+                 "--election-id=edge-leader", "--debounce=250ms",
+                 "--limit-zone-size=10m", "--use-forwarded-headers",
+                 "--forwarded-for-header=X-Real-Forwarded-For",
+                 "--proxy-real-ip-cidr=10.0.0.0/8,fd00::/8",
+                 "--resolve-ttl=2s,1m", "--resolver-sockets=4"]:
+        assert want in args
+    assert "--use-proxy-protocol" not in args
+    assert "--allow-unenforced-access-annotations" not in args
+    defaults = containers_of()["controller"]["args"]
+    assert "--annotations-prefix=nginx.ingress.kubernetes.io" in defaults
+    assert not [a for a in defaults if a.startswith(
+        ("--use-", "--proxy-real-ip-cidr", "--forwarded-for-header"))]
+
+
+def test_annotation_prefix_switch_and_unenforced_access_reach_the_controller():
+    args = containers_of("--set", "controller.ingressNginxAnnotations=false,"
+                         "controller.allowUnenforcedAccessAnnotations=true"
+                         )["controller"]["args"]
+    assert "--ingress-nginx-annotations=false" in args
+    assert not [a for a in args if a.startswith("--annotations-prefix")]
+    assert "--allow-unenforced-access-annotations" in args
+
+
+def test_proxy_protocol_reaches_the_controller(tmp_path):
+    args = containers_of(
+        "--set", "controller.clientAddress.useProxyProtocol=true",
+        "--set-json", 'controller.clientAddress.proxyRealIPCIDR=["0.0.0.0/0"]'
+    )["controller"]["args"]
+    assert "--use-proxy-protocol" in args
+    assert "--use-forwarded-headers" not in args
+    assert "--proxy-real-ip-cidr=0.0.0.0/0" in args
+    assert controller_accepts(args, tmp_path) is None
+
+
+def test_operator_flags_lint_clean():
+    p = helm("lint", "--strict", str(CHART), *OPERATOR_FLAGS)
+    assert p.returncode == 0, p.stdout
+
+
 @pytest.mark.parametrize("bad", [
     "replicaCount=-1", "controller.logLevel=loud", "dnscache.port=53",
     "image.digest=latest", "nginx.drainPeriod=ten", "service.type=Magic",
     "securityContext.allowPrivilegeEscalation=true",
     "podSecurityContext.runAsNonRoot=false", "no.such.value=1",
     "vault.address=vault:8200",
+    "controller.annotationsPrefix=portico.io",
+    "controller.annotationsPrefix=Nginx/x", "controller.debounce=soon",
+    "controller.electionID=Leader!", "controller.limitZoneSize=5mb",
+    "controller.clientAddress.forwardedForHeader=X-F:evil",
+    "controller.clientAddress.proxyRealIPCIDR[0]=10.0.0.0/8;allow",
+    "nginx.upstreams.resolveTTL.min=1ms", "nginx.upstreams.resolverSockets=0",
+    "controller.ingressNginxAnnotations=maybe",
 ])
 def test_schema_refuses_bad_values(bad):
     p = helm("lint", "--strict", str(CHART), "--set", bad)
@@ -211,6 +287,14 @@ def test_schema_refuses_bad_values(bad):
      "must fit in terminationGracePeriodSeconds"),
     ("autoscaling.enabled=true,autoscaling.minReplicas=5,"
      "autoscaling.maxReplicas=2", "minReplicas is larger"),
+    ("controller.clientAddress.useForwardedHeaders=true",
+     "needs proxyRealIPCIDR"),
+    ("controller.clientAddress.useProxyProtocol=true,"
+     "controller.clientAddress.useForwardedHeaders=true,"
+     "controller.clientAddress.proxyRealIPCIDR[0]=10.0.0.0/8",
+     "together are not supported"),
+    ("nginx.upstreams.resolveTTL.min=2m,nginx.upstreams.resolveTTL.max=30s",
+     "min (2m) is larger than max (30s)"),
 ])
 def test_contradictions_fail_with_a_reason(values, message):
     p = helm("template", "rel", str(CHART), "--set", values)
