@@ -27,10 +27,12 @@
  *   the wildcard "*." + the name without its first label (one label, as
  *   the Ingress spec says), else the default stays.
  *
- * A certificate that cannot be loaded is logged and the handshake goes on
- * with the default certificate.  The table is watched like the route table
- * (ngx_http_portico_watch.c) and every worker reports its version in the
- * versions zone (ngx_http_portico_route_status.c).
+ * A host line with client certificate settings also gets them applied in
+ * both callbacks and checked for its requests (ngx_http_portico_ssl_
+ * client.c).  A certificate that cannot be loaded is logged and the
+ * handshake goes on with the default certificate.  The table is watched
+ * like the route table (ngx_http_portico_watch.c) and every worker reports
+ * its version in the versions zone (ngx_http_portico_route_status.c).
  */
 
 
@@ -50,6 +52,7 @@ typedef struct {
 } ngx_http_portico_ssl_srv_conf_t;
 
 
+static ngx_int_t ngx_http_portico_ssl_preconfiguration(ngx_conf_t *cf);
 static void *ngx_http_portico_ssl_create_main_conf(ngx_conf_t *cf);
 static void *ngx_http_portico_ssl_create_srv_conf(ngx_conf_t *cf);
 static char *ngx_http_portico_ssl_merge_srv_conf(ngx_conf_t *cf,
@@ -108,7 +111,7 @@ static ngx_command_t  ngx_http_portico_ssl_commands[] = {
 
 
 static ngx_http_module_t  ngx_http_portico_ssl_module_ctx = {
-    NULL,                                  /* preconfiguration */
+    ngx_http_portico_ssl_preconfiguration, /* preconfiguration */
     ngx_http_portico_ssl_postconfiguration, /* postconfiguration */
 
     ngx_http_portico_ssl_create_main_conf, /* create main configuration */
@@ -139,6 +142,13 @@ ngx_module_t  ngx_http_portico_ssl_module = {
 
 
 /* configuration */
+
+static ngx_int_t
+ngx_http_portico_ssl_preconfiguration(ngx_conf_t *cf)
+{
+    return ngx_http_portico_ssl_client_variables(cf);
+}
+
 
 static void *
 ngx_http_portico_ssl_create_main_conf(ngx_conf_t *cf)
@@ -427,6 +437,10 @@ ngx_http_portico_ssl_postconfiguration(ngx_conf_t *cf)
     smcf->watch.seen = smcf->table->id;
     smcf->watch.version = smcf->table->version;
 
+    if (ngx_http_portico_ssl_client_init(cf) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
     return ngx_http_portico_ssl_install(cf, smcf);
 }
 
@@ -508,9 +522,11 @@ ngx_http_portico_ssl_cleanup(void *data)
 
 /*
  * First in the handshake: the session ID context of the host's entry, so
- * that only sessions made with this host's certificate resume (OpenSSL
- * checks it for session IDs and tickets, TLS 1.2 and 1.3).  SSL_get_
- * servername() knows nothing yet: the extension is read here.
+ * that only sessions made with this host's certificate and client
+ * certificate settings resume (OpenSSL checks it for session IDs and
+ * tickets, TLS 1.2 and 1.3), and what the connection is made with for the
+ * request phase.  SSL_get_servername() knows nothing yet: the extension
+ * is read here.
  */
 
 static int
@@ -523,34 +539,46 @@ ngx_http_portico_ssl_client_hello(ngx_ssl_conn_t *ssl_conn, int *al,
     EVP_MD_CTX                   *md;
     unsigned int                  mdlen;
     const u_char                 *p;
+    ngx_connection_t             *c;
     ngx_http_portico_ssl_host_t  *host;
     u_char                        sid_ctx[EVP_MAX_MD_SIZE];
+
+    host = NULL;
 
     if (!SSL_client_hello_get0_ext(ssl_conn, TLSEXT_TYPE_server_name, &p,
                                    &len))
     {
-        return SSL_CLIENT_HELLO_SUCCESS;
+        goto done;
     }
 
     /* ServerNameList: length, then (type, length, name)...; the first */
 
     if (len < 5) {
-        return SSL_CLIENT_HELLO_SUCCESS;
+        goto done;
     }
 
     list = (size_t) p[0] << 8 | p[1];
 
     if (list != len - 2 || p[2] != TLSEXT_NAMETYPE_host_name) {
-        return SSL_CLIENT_HELLO_SUCCESS;
+        goto done;
     }
 
     len = (size_t) p[3] << 8 | p[4];
 
     if (len + 3 > list) {
-        return SSL_CLIENT_HELLO_SUCCESS;
+        goto done;
     }
 
     host = ngx_http_portico_ssl_lookup(smcf, p + 5, len);
+
+done:
+
+    c = ngx_ssl_get_connection(ssl_conn);
+
+    if (ngx_http_portico_ssl_client_conn(c, host) != NGX_OK) {
+        *al = SSL_AD_INTERNAL_ERROR;
+        return SSL_CLIENT_HELLO_ERROR;
+    }
 
     if (host == NULL) {
         return SSL_CLIENT_HELLO_SUCCESS;
@@ -566,6 +594,7 @@ ngx_http_portico_ssl_client_hello(ngx_ssl_conn_t *ssl_conn, int *al,
         || EVP_DigestUpdate(md, host->pattern.data, host->pattern.len) != 1
         || EVP_DigestUpdate(md, "\n", 1) != 1
         || EVP_DigestUpdate(md, host->stem.data, host->stem.len) != 1
+        || ngx_http_portico_ssl_client_sid_ctx(md, host) != NGX_OK
         || EVP_DigestFinal_ex(md, sid_ctx, &mdlen) != 1
         || SSL_set_session_id_context(ssl_conn, sid_ctx,
                                       ngx_min(mdlen, SSL_MAX_SID_CTX_LENGTH))
@@ -582,7 +611,10 @@ ngx_http_portico_ssl_client_hello(ngx_ssl_conn_t *ssl_conn, int *al,
 }
 
 
-/* full handshakes only: the host's certificate instead of the default */
+/*
+ * Full handshakes only: the host's certificate instead of the default, and
+ * the host's client certificate verification.
+ */
 
 static int
 ngx_http_portico_ssl_certificate(ngx_ssl_conn_t *ssl_conn, void *arg)
@@ -610,6 +642,17 @@ ngx_http_portico_ssl_certificate(ngx_ssl_conn_t *ssl_conn, void *arg)
     host = ngx_http_portico_ssl_lookup(smcf, (const u_char *) name,
                                        ngx_strlen(name));
     if (host == NULL) {
+        return 1;
+    }
+
+    if (ngx_http_portico_ssl_client_verify(smcf, ssl_conn, host, c->log)
+        != NGX_OK)
+    {
+        return 0;
+    }
+
+    if (host->stem.len == 0) {
+        /* "-": the default certificate */
         return 1;
     }
 

@@ -8,6 +8,9 @@
  *   version 9c1d2e4b5a693f0a
  *   host example.com secret-0123456789abcdef
  *   host *.apps.example.com vault-fedcba9876543210
+ *   host mtls.example.com secret-... ca=ca-0123456789abcdef verify=on
+ *
+ * (the words after the stem: ngx_http_portico_ssl_client.c)
  *
  * A table lives in its own pool: the file's bytes are read once into it
  * and every name and stem points into them.  Hosts are found in
@@ -16,11 +19,6 @@
 
 
 #include "ngx_http_portico_ssl_module.h"
-
-
-#define ngx_http_portico_ssl_is(s, lit)                                       \
-    ((s)->len == sizeof(lit) - 1                                              \
-     && ngx_strncmp((s)->data, lit, sizeof(lit) - 1) == 0)
 
 
 static ngx_int_t ngx_http_portico_ssl_table_parse(
@@ -32,9 +30,10 @@ static ngx_int_t ngx_http_portico_ssl_parse_line(
 static ngx_int_t ngx_http_portico_ssl_parse_host(
     ngx_http_portico_ssl_table_t *table, ngx_str_t *f, ngx_uint_t n,
     ngx_uint_t line, ngx_http_portico_route_error_t *err);
-static ngx_int_t ngx_http_portico_ssl_check_stem(ngx_str_t *stem);
-static u_char *ngx_http_portico_ssl_path(ngx_str_t *dir, ngx_str_t *stem,
-    const char *ext, u_char *buf, size_t size);
+static ngx_int_t ngx_http_portico_ssl_check_file(u_char *path,
+    ngx_uint_t line, ngx_http_portico_route_error_t *err);
+static ngx_http_portico_ssl_pair_t *ngx_http_portico_ssl_cached(
+    ngx_http_portico_ssl_main_conf_t *smcf, ngx_str_t *key, ngx_log_t *log);
 static ngx_int_t ngx_http_portico_ssl_load(ngx_http_portico_ssl_pair_t *pair,
     ngx_str_t *dir, ngx_log_t *log);
 static void ngx_http_portico_ssl_pair_clear(
@@ -129,6 +128,12 @@ ngx_http_portico_ssl_table_parse(ngx_http_portico_ssl_table_t *table,
                                              maxhosts)
            != NGX_OK
         || ngx_http_portico_route_names_init(&table->stems, table->pool,
+                                             maxhosts)
+           != NGX_OK
+        || ngx_http_portico_route_names_init(&table->cas, table->pool,
+                                             maxhosts)
+           != NGX_OK
+        || ngx_http_portico_route_names_init(&table->regexes, table->pool,
                                              maxhosts)
            != NGX_OK)
     {
@@ -237,9 +242,10 @@ ngx_http_portico_ssl_parse_host(ngx_http_portico_ssl_table_t *table,
     ngx_int_t                     rc;
     ngx_http_portico_ssl_host_t  *host, *first;
 
-    if (n != 3) {
+    if (n < 3) {
         return ngx_http_portico_route_fail(err, line,
-                                           "expected \"host H STEM\"");
+                                           "expected \"host H STEM "
+                                           "[WORDS]\"");
     }
 
     host = &table->hosts[table->nhosts];
@@ -247,6 +253,12 @@ ngx_http_portico_ssl_parse_host(ngx_http_portico_ssl_table_t *table,
     host->pattern = f[1];
     host->stem = f[2];
     host->line = line;
+    host->client = NULL;
+
+    if (f[2].len == 1 && f[2].data[0] == '-') {
+        /* the default certificate */
+        host->stem.len = 0;
+    }
 
     if (f[1].len > 2 && f[1].data[0] == '*' && f[1].data[1] == '.') {
         host->name.data = f[1].data + 2;
@@ -261,7 +273,9 @@ ngx_http_portico_ssl_parse_host(ngx_http_portico_ssl_table_t *table,
                                            &f[1]);
     }
 
-    if (ngx_http_portico_ssl_check_stem(&host->stem) != NGX_OK) {
+    if (host->stem.len
+        && ngx_http_portico_ssl_check_stem(&host->stem) != NGX_OK)
+    {
         return ngx_http_portico_route_fail(err, line,
                                            "invalid stem \"%V\", 1-%d "
                                            "characters [A-Za-z0-9._-], not "
@@ -281,8 +295,19 @@ ngx_http_portico_ssl_parse_host(ngx_http_portico_ssl_table_t *table,
         return ngx_http_portico_route_fail(err, line, "out of memory");
     }
 
-    first = ngx_http_portico_route_names_find(&table->stems, host->stem.data,
-                                              host->stem.len);
+    if (n > 3
+        && ngx_http_portico_ssl_client_parse(table, host, &f[3], n - 3, line,
+                                             err)
+           != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    first = host->stem.len
+            ? ngx_http_portico_route_names_find(&table->stems,
+                                                host->stem.data,
+                                                host->stem.len)
+            : host;
     if (first == NULL) {
         if (ngx_http_portico_route_names_add(&table->stems, &host->stem, host)
             != NGX_OK)
@@ -299,7 +324,7 @@ ngx_http_portico_ssl_parse_host(ngx_http_portico_ssl_table_t *table,
 }
 
 
-static ngx_int_t
+ngx_int_t
 ngx_http_portico_ssl_check_stem(ngx_str_t *stem)
 {
     u_char      ch;
@@ -329,8 +354,9 @@ ngx_http_portico_ssl_check_stem(ngx_str_t *stem)
 
 
 /*
- * At configuration time: every stem's two files are regular files, so a
- * table naming files that are not there fails "nginx -t" with its line.
+ * At configuration time: every stem's two files (and every CA file) are
+ * regular files, so a table naming files that are not there fails
+ * "nginx -t" with its line.
  * Whether they parse is the controller's check (vault/tlspair.h) and the
  * workers' (an unusable pair is logged and served with the default
  * certificate).
@@ -340,16 +366,39 @@ ngx_int_t
 ngx_http_portico_ssl_table_check_files(ngx_http_portico_ssl_table_t *table,
     ngx_str_t *dir, ngx_http_portico_route_error_t *err)
 {
-    u_char                        *last;
     ngx_uint_t                     i, e;
-    ngx_file_info_t                fi;
     ngx_http_portico_ssl_host_t   *host, *first;
     u_char                         path[NGX_MAX_PATH];
-    u_char                         reason[NGX_MAX_ERROR_STR];
     static const char             *ext[] = { ".crt", ".key" };
 
     for (i = 0; i < table->nhosts; i++) {
         host = &table->hosts[i];
+
+        if (host->client != NULL && host->client->ca.len
+            && ngx_http_portico_route_names_find(&table->cas,
+                                                 host->client->ca.data,
+                                                 host->client->ca.len)
+               == host)
+        {
+            if (ngx_http_portico_ssl_path(dir, &host->client->ca, ".ca",
+                                          path, sizeof(path))
+                == NULL)
+            {
+                return ngx_http_portico_route_fail(err, host->line,
+                                                   "path of \"%V.ca\" too "
+                                                   "long", &host->client->ca);
+            }
+
+            if (ngx_http_portico_ssl_check_file(path, host->line, err)
+                != NGX_OK)
+            {
+                return NGX_ERROR;
+            }
+        }
+
+        if (host->stem.len == 0) {
+            continue;   /* the default certificate */
+        }
 
         first = ngx_http_portico_route_names_find(&table->stems,
                                                   host->stem.data,
@@ -369,18 +418,10 @@ ngx_http_portico_ssl_table_check_files(ngx_http_portico_ssl_table_t *table,
                                                    ext[e]);
             }
 
-            if (ngx_file_info(path, &fi) == NGX_FILE_ERROR) {
-                last = ngx_strerror(ngx_errno, reason, NGX_MAX_ERROR_STR);
-                return ngx_http_portico_route_fail(err, host->line,
-                                                   "cannot use \"%s\" (%*s)",
-                                                   path, last - reason,
-                                                   reason);
-            }
-
-            if (!ngx_is_file(&fi)) {
-                return ngx_http_portico_route_fail(err, host->line,
-                                                   "\"%s\" is not a regular "
-                                                   "file", path);
+            if (ngx_http_portico_ssl_check_file(path, host->line, err)
+                != NGX_OK)
+            {
+                return NGX_ERROR;
             }
         }
     }
@@ -389,9 +430,34 @@ ngx_http_portico_ssl_table_check_files(ngx_http_portico_ssl_table_t *table,
 }
 
 
+static ngx_int_t
+ngx_http_portico_ssl_check_file(u_char *path, ngx_uint_t line,
+    ngx_http_portico_route_error_t *err)
+{
+    u_char           *last;
+    ngx_file_info_t   fi;
+    u_char            reason[NGX_MAX_ERROR_STR];
+
+    if (ngx_file_info(path, &fi) == NGX_FILE_ERROR) {
+        last = ngx_strerror(ngx_errno, reason, NGX_MAX_ERROR_STR);
+        return ngx_http_portico_route_fail(err, line,
+                                           "cannot use \"%s\" (%*s)",
+                                           path, last - reason, reason);
+    }
+
+    if (!ngx_is_file(&fi)) {
+        return ngx_http_portico_route_fail(err, line,
+                                           "\"%s\" is not a regular file",
+                                           path);
+    }
+
+    return NGX_OK;
+}
+
+
 /* DIR + STEM + ext, NUL-terminated, or NULL if it does not fit */
 
-static u_char *
+u_char *
 ngx_http_portico_ssl_path(ngx_str_t *dir, ngx_str_t *stem, const char *ext,
     u_char *buf, size_t size)
 {
@@ -459,54 +525,12 @@ ngx_http_portico_ssl_pair_t *
 ngx_http_portico_ssl_pair(ngx_http_portico_ssl_main_conf_t *smcf,
     ngx_str_t *stem, ngx_log_t *log)
 {
-    uint32_t                      hash;
-    ngx_queue_t                  *q;
     ngx_http_portico_ssl_pair_t  *pair;
 
-    hash = ngx_crc32_short(stem->data, stem->len);
+    pair = ngx_http_portico_ssl_cached(smcf, stem, log);
 
-    pair = (ngx_http_portico_ssl_pair_t *)
-               ngx_str_rbtree_lookup(&smcf->cache, stem, hash);
-
-    if (pair != NULL) {
-        ngx_queue_remove(&pair->queue);
-        ngx_queue_insert_head(&smcf->lru, &pair->queue);
-
-        if (pair->cert != NULL) {
-            return pair;
-        }
-
-        if (ngx_current_msec - pair->failed_at
-            < NGX_HTTP_PORTICO_CERTS_RETRY)
-        {
-            return NULL;
-        }
-
-    } else {
-        pair = ngx_alloc(sizeof(ngx_http_portico_ssl_pair_t) + stem->len,
-                         log);
-        if (pair == NULL) {
-            return NULL;
-        }
-
-        ngx_memzero(pair, sizeof(ngx_http_portico_ssl_pair_t));
-
-        pair->sn.str.data = (u_char *) (pair + 1);
-        pair->sn.str.len = stem->len;
-        ngx_memcpy(pair->sn.str.data, stem->data, stem->len);
-        pair->sn.node.key = hash;
-
-        ngx_rbtree_insert(&smcf->cache, &pair->sn.node);
-        ngx_queue_insert_head(&smcf->lru, &pair->queue);
-        smcf->cached++;
-
-        /* the least recently used pairs make room */
-
-        while (smcf->cached > smcf->cache_max) {
-            q = ngx_queue_last(&smcf->lru);
-            ngx_http_portico_ssl_pair_free(smcf,
-                ngx_queue_data(q, ngx_http_portico_ssl_pair_t, queue));
-        }
+    if (pair == NULL || pair->cert != NULL || pair->failed_at != 0) {
+        return pair != NULL && pair->cert != NULL ? pair : NULL;
     }
 
     if (ngx_http_portico_ssl_load(pair, &smcf->dir, log) != NGX_OK) {
@@ -519,13 +543,116 @@ ngx_http_portico_ssl_pair(ngx_http_portico_ssl_main_conf_t *smcf,
 }
 
 
-/* after a swap: only pairs some host of the table names stay; NULL: none */
+/* the X509_STORE of a CA file (client certificates), like a pair */
+
+ngx_http_portico_ssl_pair_t *
+ngx_http_portico_ssl_ca(ngx_http_portico_ssl_main_conf_t *smcf,
+    ngx_str_t *stem, ngx_log_t *log)
+{
+    ngx_str_t                     key;
+    ngx_http_portico_ssl_pair_t  *ca;
+    u_char                        buf[sizeof(NGX_HTTP_PORTICO_CA_KEY) - 1
+                                      + NGX_HTTP_PORTICO_CERTS_STEM_MAX];
+
+    if (stem->len > NGX_HTTP_PORTICO_CERTS_STEM_MAX) {
+        return NULL;
+    }
+
+    key.data = buf;
+    key.len = ngx_cpymem(ngx_cpymem(buf, NGX_HTTP_PORTICO_CA_KEY,
+                                    sizeof(NGX_HTTP_PORTICO_CA_KEY) - 1),
+                         stem->data, stem->len)
+              - buf;
+
+    ca = ngx_http_portico_ssl_cached(smcf, &key, log);
+
+    if (ca == NULL || ca->store != NULL || ca->failed_at != 0) {
+        return ca != NULL && ca->store != NULL ? ca : NULL;
+    }
+
+    if (ngx_http_portico_ssl_ca_load(ca, &smcf->dir, stem, log) != NGX_OK) {
+        ngx_http_portico_ssl_pair_clear(ca);
+        ca->failed_at = ngx_current_msec;
+        return NULL;
+    }
+
+    return ca;
+}
+
+
+/*
+ * The cache entry of key, the most recent now: loaded, failed less than
+ * NGX_HTTP_PORTICO_CERTS_RETRY ago (failed_at set), or to be loaded by
+ * the caller (empty, failed_at 0); NULL when out of memory.
+ */
+
+static ngx_http_portico_ssl_pair_t *
+ngx_http_portico_ssl_cached(ngx_http_portico_ssl_main_conf_t *smcf,
+    ngx_str_t *key, ngx_log_t *log)
+{
+    uint32_t                      hash;
+    ngx_queue_t                  *q;
+    ngx_http_portico_ssl_pair_t  *pair;
+
+    hash = ngx_crc32_short(key->data, key->len);
+
+    pair = (ngx_http_portico_ssl_pair_t *)
+               ngx_str_rbtree_lookup(&smcf->cache, key, hash);
+
+    if (pair != NULL) {
+        ngx_queue_remove(&pair->queue);
+        ngx_queue_insert_head(&smcf->lru, &pair->queue);
+
+        if (pair->failed_at != 0
+            && ngx_current_msec - pair->failed_at
+               >= NGX_HTTP_PORTICO_CERTS_RETRY)
+        {
+            pair->failed_at = 0;    /* time to try again */
+        }
+
+        return pair;
+    }
+
+    pair = ngx_alloc(sizeof(ngx_http_portico_ssl_pair_t) + key->len, log);
+    if (pair == NULL) {
+        return NULL;
+    }
+
+    ngx_memzero(pair, sizeof(ngx_http_portico_ssl_pair_t));
+
+    pair->sn.str.data = (u_char *) (pair + 1);
+    pair->sn.str.len = key->len;
+    ngx_memcpy(pair->sn.str.data, key->data, key->len);
+    pair->sn.node.key = hash;
+
+    ngx_rbtree_insert(&smcf->cache, &pair->sn.node);
+    ngx_queue_insert_head(&smcf->lru, &pair->queue);
+    smcf->cached++;
+
+    /* the least recently used entries make room (never this new one) */
+
+    while (smcf->cached > smcf->cache_max) {
+        q = ngx_queue_last(&smcf->lru);
+        ngx_http_portico_ssl_pair_free(smcf,
+            ngx_queue_data(q, ngx_http_portico_ssl_pair_t, queue));
+    }
+
+    return pair;
+}
+
+
+/*
+ * After a swap: only the pairs and CA files some host of the table names
+ * stay; NULL: none.
+ */
 
 void
 ngx_http_portico_ssl_cache_sweep(ngx_http_portico_ssl_main_conf_t *smcf,
     ngx_http_portico_ssl_table_t *table)
 {
+    size_t                        skip;
     ngx_queue_t                  *q, *next;
+    ngx_http_portico_route_names_t  *names;
     ngx_http_portico_ssl_pair_t  *pair;
 
     for (q = ngx_queue_head(&smcf->lru);
@@ -535,10 +662,24 @@ ngx_http_portico_ssl_cache_sweep(ngx_http_portico_ssl_main_conf_t *smcf,
         next = ngx_queue_next(q);
         pair = ngx_queue_data(q, ngx_http_portico_ssl_pair_t, queue);
 
-        if (table != NULL
-            && ngx_http_portico_route_names_find(&table->stems,
-                                                 pair->sn.str.data,
-                                                 pair->sn.str.len)
+        /* "ca:" cannot start a stem (no ':' in stems) */
+
+        skip = 0;
+        names = table ? &table->stems : NULL;
+
+        if (pair->sn.str.len > sizeof(NGX_HTTP_PORTICO_CA_KEY) - 1
+            && ngx_strncmp(pair->sn.str.data, NGX_HTTP_PORTICO_CA_KEY,
+                           sizeof(NGX_HTTP_PORTICO_CA_KEY) - 1)
+               == 0)
+        {
+            skip = sizeof(NGX_HTTP_PORTICO_CA_KEY) - 1;
+            names = table ? &table->cas : NULL;
+        }
+
+        if (names != NULL
+            && ngx_http_portico_route_names_find(names,
+                                                 pair->sn.str.data + skip,
+                                                 pair->sn.str.len - skip)
                != NULL)
         {
             continue;
@@ -575,6 +716,14 @@ ngx_http_portico_ssl_pair_clear(ngx_http_portico_ssl_pair_t *pair)
 
     EVP_PKEY_free(pair->key);
     pair->key = NULL;
+
+    X509_STORE_free(pair->store);
+    pair->store = NULL;
+
+    if (pair->names != NULL) {
+        sk_X509_NAME_pop_free(pair->names, X509_NAME_free);
+        pair->names = NULL;
+    }
 }
 
 

@@ -331,6 +331,159 @@ def test_valgrind_certificate_table_across_1000_swaps_is_clean(
     assert_clean(reports)
 
 
+def test_valgrind_client_certificates_across_300_swaps_are_clean(
+        procs, nginx_factory, tmp_path):
+    """Client certificates (docs/certificates.md) under valgrind: 300 swaps
+    that change each host's CA file, mode and cn regex (compiled and freed
+    per table, one regex shared by two hosts), CA files evicted (cache=2)
+    and one that cannot be used; between swaps, handshakes and requests
+    through every path: verified, missing, wrong CA, optional_no_ca,
+    subject match and mismatch, a regex stopped at its match limit, the
+    error page, 421 for another host's connection and for a connection
+    made before a swap, resumed sessions, the variables, plain HTTP,
+    verify=deny; a broken table kept out; a reload."""
+    import socket
+    import ssl
+    from testbed import certs
+    from testbed.fixtures_module import write_routes
+    from test_module_client_certs import (Response, client_context, https,
+                                          plain, request_on)
+
+    cdir = tmp_path / "certs"
+    cdir.mkdir()
+    default_crt, default_key = certs.self_signed(
+        ["default.invalid"], common_name="portico-default").write(cdir, "d")
+    server_ca = certs.make_ca()
+    certs.make_cert(server_ca, ["*.example.com"], common_name="s").write(
+        cdir, "s")
+    ca1, ca2 = certs.make_ca("CA One"), certs.make_ca("CA Two")
+    certs.write_pem(cdir / "ca-1.ca", ca1.cert_pem)
+    certs.write_pem(cdir / "ca-2.ca", ca2.cert_pem + certs.make_crl(ca2))
+    certs.write_pem(cdir / "ca-3.ca", ca1.cert_pem + ca2.cert_pem)
+    (cdir / "ca-bad.ca").write_text("not a certificate\n")
+    alice = certs.client_cert(ca1, "alice").write(cdir, "alice")
+    bob = certs.client_cert(ca2, "bob").write(cdir, "bob")
+    evil = certs.make_cert(None, [], common_name="a" * 30 + "!",
+                           server=False, client=True).write(cdir, "evil")
+    port, sport, pport = (testbed.free_port(), testbed.free_port(),
+                          testbed.free_port())
+    echo = ("$portico_ssl_client_verify|$portico_ssl_client_s_dn|"
+            "$portico_ssl_client_i_dn|$portico_ssl_client_escaped_cert")
+    conf = (f"ssl_protocols TLSv1.2 TLSv1.3;\n"
+            f"ssl_session_cache shared:portico_ssl:1m;\n"
+            f"portico_certificates certificates dir={cdir} interval=10ms "
+            f"cache=2;\n"
+            f"server {{ listen 127.0.0.1:{port} ssl default_server;\n"
+            f"  listen 127.0.0.1:{pport};\n"
+            f"  ssl_certificate {default_crt};\n"
+            f"  ssl_certificate_key {default_key};\n"
+            f"  portico_certificate_by_sni;\n"
+            f"  location / {{ return 200 \"{echo}\"; }}\n"
+            f"  location /static {{ root {cdir}; }} }}\n"
+            f"server {{ listen 127.0.0.1:{sport};\n"
+            f"  location = /certificates-version "
+            f"{{ portico_certificates_status; }} }}\n")
+    n = nginx_factory(conf, workers=1, start=False)
+    table = os.path.join(n.prefix, "conf", "certificates")
+    cas = ["ca-1", "ca-2", "ca-3"]
+
+    def text(version, k):
+        ca = cas[k % 3]
+        mode = ("on", "optional", "optional_no_ca")[(k // 3) % 3]
+        cn = ("CN=(alice|bob)$", "CN=alice", "CN=(a%2B)%2B$")[(k // 9) % 3]
+        lines = ["portico-certificates 1", f"version {version}",
+                 f"host one.example.com s ca={ca} verify={mode} cn={cn} "
+                 f"error-page=https://e.example.org/x pass-cert=on",
+                 f"host two.example.com s ca={cas[(k + 1) % 3]} verify=on "
+                 f"cn={cn} depth=2",
+                 "host open.example.com s",
+                 "host evil.example.com s ca=ca-1 verify=optional_no_ca "
+                 "cn=CN=(a%2B)%2B$",
+                 "host deny.example.com - verify=deny",
+                 f"host bad.example.com - ca=ca-bad verify=on"]
+        return "\n".join(lines) + "\n"
+
+    write_routes(table, text("v0", 0))
+    argv = valgrind_argv(n, tmp_path,
+                         SUPPRESSIONS + WORKER_CONNECTIONS_SUPPRESSION)
+    nginx = procs.start("valgrind-nginx", argv, timeout=60,
+                        ready=lambda: testbed.wait_tcp("127.0.0.1", sport))
+
+    def version():
+        code, body = http_get(sport, "/certificates-version", timeout=30)
+        return body.splitlines()[0] if code == 200 else None
+
+    wait_for(lambda: version() == "v0", timeout=30,
+             what="nginx under valgrind")
+    ctx = {name: client_context(c) for name, c in
+           (("alice", alice), ("bob", bob), ("evil", evil), ("none", None))}
+    seen = set()
+    for k in range(1, 301):
+        write_routes(table, text(f"v{k}", k))
+        wait_for(lambda: version() == f"v{k}", timeout=15, interval=0.002,
+                 what=f"swap to v{k}")
+        if k % 25:
+            continue
+        for who in ("alice", "bob", "evil", "none"):
+            r = https(port, "one.example.com", context=ctx[who])
+            seen.add(r.status)
+            assert r.status in (200, 302, 400, 403), (k, who, r)
+            r2 = https(port, "one.example.com", context=ctx[who],
+                       session=r.session)
+            assert r2.status == r.status or r.status == 400, (k, who, r2)
+            r = https(port, "two.example.com", context=ctx[who])
+            seen.add(r.status)
+            assert r.status in (200, 400, 403), (k, who, r)
+        assert https(port, "evil.example.com", context=ctx["evil"]
+                     ).status == 403
+        assert https(port, "two.example.com", host="one.example.com",
+                     context=ctx["bob"]).status == 421
+        assert https(port, "open.example.com", context=ctx["alice"]
+                     ).status == 200
+        assert https(port, "deny.example.com", context=ctx["alice"]
+                     ).status == 403
+        assert plain(pport, "one.example.com", "/static/x").status in (
+            200, 302, 403, 404)
+        try:
+            https(port, "bad.example.com", context=ctx["alice"])
+            assert False, "a CA file that cannot be used refused nothing"
+        except (ssl.SSLError, OSError):
+            pass
+        if k == 150:
+            with socket.create_connection(("127.0.0.1", port),
+                                          timeout=30) as sock:
+                with ctx["alice"].wrap_socket(
+                        sock, server_hostname="open.example.com") as t:
+                    Response(request_on(t, "open.example.com", close=False),
+                             0, 0)
+                    write_routes(table, text("v150b", 151).replace(
+                        "host open.example.com s\n",
+                        "host open.example.com s ca=ca-1 verify=on\n"))
+                    wait_for(lambda: version() == "v150b", timeout=15,
+                             what="open gets client settings")
+                    raw = request_on(t, "open.example.com", close=False)
+                    assert Response(raw, 0, 0).status == 421
+            write_routes(table, "portico-certificates 1\nversion broken\n"
+                         "host x.example.com s ca=ca-1 verify=on cn=(\n")
+            wait_for(lambda: "keeping version v150b" in n.error_log(),
+                     timeout=15, what="broken table logged")
+    assert {200, 302, 400, 403} <= seen, seen
+    assert "the cn regex of \"evil.example.com\" failed" in n.error_log()
+
+    nginx.signal(signal.SIGHUP)
+    wait_for(lambda: "reconfiguring" in n.error_log(), timeout=30,
+             what="reload")
+    assert https(port, "open.example.com", context=ctx["none"]
+                 ).status == 200
+
+    nginx.signal(signal.SIGQUIT)
+    nginx.popen.wait(60)
+
+    reports = _reports(str(tmp_path / "valgrind.*.log"))
+    assert len(reports) >= 3, list(reports)
+    assert_clean(reports)
+
+
 def test_valgrind_table_upstreams_made_removed_waited_and_seeded_are_clean(
         procs, nginx_factory, cluster_dns, http_backend, tmp_path):
     from testbed.fixtures_module import (http_request, routes_version,

@@ -13,6 +13,8 @@ network or the system trust store.
     leaf2.chain_pem          # leaf + intermediate, what a server presents
     certs.expired_cert(ca, ["old.example.com"])
     crt_pem, other_key_pem = certs.mismatched_pair(ca, ["x.example.com"])
+    client = certs.client_cert(ca, "client-1")    # clientAuth only
+    crl_pem = certs.make_crl(ca, revoked=[client])
 
 EC P-256 keys are the default because they are made in microseconds; RSA
 2048 takes ~0.1 s per key on this machine.
@@ -162,8 +164,10 @@ def _ca_usage():
 
 
 def make_intermediate(issuer, common_name="Portico Test Intermediate CA",
-                      key_type="ec", key_bits=None, days=CA_DAYS):
-    """An intermediate CA signed by issuer."""
+                      key_type="ec", key_bits=None, days=CA_DAYS,
+                      path_length=0):
+    """An intermediate CA signed by issuer (path_length: how many CAs may
+    follow it, None for no limit)."""
     key = new_key(key_type, key_bits)
     nb, na = _validity(days, None, None)
     cert = (x509.CertificateBuilder()
@@ -171,7 +175,7 @@ def make_intermediate(issuer, common_name="Portico Test Intermediate CA",
             .public_key(key.public_key())
             .serial_number(x509.random_serial_number())
             .not_valid_before(nb).not_valid_after(na)
-            .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+            .add_extension(x509.BasicConstraints(ca=True, path_length=path_length), critical=True)
             .add_extension(_ca_usage(), critical=True)
             .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
             .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer.key.public_key()),
@@ -244,3 +248,28 @@ def key_matches(cert, key):
     fmt = serialization.PublicFormat.SubjectPublicKeyInfo
     enc = serialization.Encoding.DER
     return cert.public_key().public_bytes(enc, fmt) == key.public_key().public_bytes(enc, fmt)
+
+
+def make_crl(issuer, revoked=(), days=DEFAULT_DAYS, last_update=None,
+             next_update=None):
+    """PEM text of a CRL signed by issuer listing the revoked Issued
+    certificates (days: until its next update)."""
+    last = last_update or (_now() - CLOCK_SKEW)
+    nxt = next_update or (last + datetime.timedelta(days=days))
+    b = (x509.CertificateRevocationListBuilder()
+         .issuer_name(issuer.cert.subject)
+         .last_update(last).next_update(nxt))
+    for r in revoked:
+        b = b.add_revoked_certificate(
+            x509.RevokedCertificateBuilder()
+            .serial_number(r.cert.serial_number)
+            .revocation_date(last).build())
+    crl = b.sign(issuer.key, hashes.SHA256())
+    return crl.public_bytes(serialization.Encoding.PEM).decode()
+
+
+def client_cert(issuer, common_name, **kw):
+    """A client certificate (extended key usage clientAuth only) with the
+    given subject common name."""
+    return make_cert(issuer, (), common_name=common_name, server=False,
+                     client=True, **kw)
