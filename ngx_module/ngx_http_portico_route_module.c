@@ -63,6 +63,7 @@ typedef struct {
     ngx_http_upstream_resolve_entry_t   *entry;
     ngx_msec_t                           wait_start;  /* 0: not waited */
     unsigned                             waited:1;
+    unsigned                             rewritten:1;
 } ngx_http_portico_route_ctx_t;
 
 
@@ -94,7 +95,7 @@ static ngx_int_t ngx_http_portico_route_handler(ngx_http_request_t *r);
 static ngx_int_t ngx_http_portico_route_server_handler(
     ngx_http_request_t *r);
 static ngx_http_portico_route_target_t *ngx_http_portico_route_lookup(
-    ngx_http_request_t *r, ngx_http_portico_route_table_t *table,
+    ngx_http_request_t *r, ngx_http_portico_route_main_conf_t *rmcf,
     ngx_int_t *rc);
 static ngx_int_t ngx_http_portico_route_redirect(ngx_http_request_t *r,
     ngx_http_portico_route_table_t *table);
@@ -522,12 +523,33 @@ ngx_http_portico_route_postconfiguration(ngx_conf_t *cf)
 
     rmcf->refs.table_upstreams = ngx_http_upstream_resolve_table_enabled(cf);
 
-    /* the table's pool logs to the cycle's log, which outlives cf->log */
+    if (ngx_http_portico_route_matcher_init(&rmcf->matcher) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    cln = ngx_pool_cleanup_add(cf->pool, 0);
+    if (cln == NULL) {
+        ngx_http_portico_route_matcher_free(&rmcf->matcher);
+        return NGX_ERROR;
+    }
+
+    cln->handler = ngx_http_portico_route_cleanup;
+    cln->data = rmcf;
+
+    /*
+     * the table's pool logs to the cycle's log, which outlives cf->log;
+     * its regexes are in nginx's list of the cycle (freed with the cycle),
+     * so they live in the cycle's pool, the worker's tables' in their own
+     */
+
+    rmcf->refs.regex_pool = cf->pool;
 
     rmcf->table = ngx_http_portico_route_table_load(&rmcf->watch.file,
                                                     &rmcf->refs,
                                                     &cf->cycle->new_log,
                                                     &err);
+
+    rmcf->refs.regex_pool = NULL;
     if (rmcf->table == NULL) {
         if (err.other_config) {
             ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
@@ -547,14 +569,6 @@ ngx_http_portico_route_postconfiguration(ngx_conf_t *cf)
 
     rmcf->watch.seen = rmcf->table->id;
     rmcf->watch.version = rmcf->table->version;
-
-    cln = ngx_pool_cleanup_add(cf->pool, 0);
-    if (cln == NULL) {
-        return NGX_ERROR;
-    }
-
-    cln->handler = ngx_http_portico_route_cleanup;
-    cln->data = rmcf;
 
     cmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_core_module);
 
@@ -804,6 +818,8 @@ ngx_http_portico_route_cleanup(void *data)
 
     ngx_http_portico_route_table_free(rmcf->table);
     rmcf->table = NULL;
+
+    ngx_http_portico_route_matcher_free(&rmcf->matcher);
 }
 
 
@@ -816,10 +832,13 @@ ngx_http_portico_route_cleanup(void *data)
 
 static ngx_http_portico_route_target_t *
 ngx_http_portico_route_lookup(ngx_http_request_t *r,
-    ngx_http_portico_route_table_t *table, ngx_int_t *rc)
+    ngx_http_portico_route_main_conf_t *rmcf, ngx_int_t *rc)
 {
     ngx_http_portico_route_host_t    *host;
+    ngx_http_portico_route_table_t   *table;
     ngx_http_portico_route_target_t  *target;
+
+    table = rmcf->table;
 
     host = ngx_http_portico_route_find_host(table, &r->headers_in.server);
 
@@ -845,7 +864,10 @@ ngx_http_portico_route_lookup(ngx_http_request_t *r,
         return NULL;
     }
 
-    target = ngx_http_portico_route_find_target(table, host, &r->uri);
+    rmcf->matcher.log = r->connection->log;
+
+    target = ngx_http_portico_route_find_target(table, host, &r->uri,
+                                                &rmcf->matcher);
 
     if (target == NULL) {
         *rc = NGX_HTTP_NOT_FOUND;
@@ -895,7 +917,7 @@ ngx_http_portico_route_server_handler(ngx_http_request_t *r)
     }
 
     rc = NGX_DECLINED;
-    target = ngx_http_portico_route_lookup(r, table, &rc);
+    target = ngx_http_portico_route_lookup(r, rmcf, &rc);
 
     if (target == NULL || target->profile.len == 0) {
         /* the answer, if any, comes from the location's handler */
@@ -935,7 +957,7 @@ ngx_http_portico_route_handler(ngx_http_request_t *r)
     }
 
     rc = NGX_DECLINED;
-    target = ngx_http_portico_route_lookup(r, table, &rc);
+    target = ngx_http_portico_route_lookup(r, rmcf, &rc);
 
     if (target == NULL) {
         return (rc == NGX_HTTP_PERMANENT_REDIRECT)
@@ -992,10 +1014,36 @@ ngx_http_portico_route_handler(ngx_http_request_t *r)
     }
 
     if (target->entry != NULL) {
-        return ngx_http_portico_route_table_upstream(r, ctx, *target->entry);
+        rc = ngx_http_portico_route_table_upstream(r, ctx, *target->entry);
+
+    } else {
+        ctx->upstream = target->upstream;
+        rc = NGX_DECLINED;
     }
 
-    ctx->upstream = target->upstream;
+    if (rc != NGX_DECLINED || target->rewrite == NULL) {
+        return rc;
+    }
+
+    /*
+     * on to the upstream: the URI it gets, as nginx's "rewrite ... break"
+     * (after any wait for the upstream, which routes the request again)
+     */
+
+    if (ctx->rewritten
+        || rmcf->matcher.matched != target
+        || ngx_http_portico_route_rewrite(r, &rmcf->matcher, target, &r->uri)
+           != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    /* as ngx_http_rewrite_module: the proxy escapes an internal URI */
+
+    ctx->rewritten = 1;
+    r->internal = 1;
+    r->valid_unparsed_uri = 0;
+    r->valid_location = 0;
 
     return NGX_DECLINED;
 }

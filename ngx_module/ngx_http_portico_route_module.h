@@ -13,6 +13,7 @@
  *   ngx_http_portico_route_module.c   directives, routing, dispatch, reload
  *   ngx_http_portico_route_table.c    table parse and lookup, name tables
  *   ngx_http_portico_route_status.c   versions of the workers (shared zone)
+ *   ngx_http_portico_route_regex.c    regex rules and rewrites (PCRE2)
  *   ngx_http_portico_watch.c          the file watch, shared with the
  *                                     certificate table
  */
@@ -31,6 +32,7 @@ typedef struct ngx_http_portico_route_table_s
 
 #include "ngx_http_upstream_resolve_module.h"
 #include "ngx_http_portico_metrics_module.h"
+#include "../lib/regex_limits.h"
 
 
 #define NGX_HTTP_PORTICO_ROUTES_FILE_MAX     (64 * 1024 * 1024)
@@ -55,6 +57,7 @@ typedef struct ngx_http_portico_route_table_s
 #define NGX_HTTP_PORTICO_ROUTE_EXACT         0
 #define NGX_HTTP_PORTICO_ROUTE_PREFIX        1
 #define NGX_HTTP_PORTICO_ROUTE_PLAIN         2
+#define NGX_HTTP_PORTICO_ROUTE_REGEX         3
 
 
 /* an open-addressing table from names to pointers, sized once */
@@ -71,12 +74,54 @@ typedef struct {
 
 
 /*
+ * A regex rule's pattern P: "^P" compiled caseless for the match (as
+ * ingress-nginx's location ~* "^P"); P alone for a rewrite when the two
+ * may capture differently (an alternation in P), else NULL and the match's
+ * captures serve the rewrite.  "logged": a match over the limits was
+ * logged for this table.
+ */
+
+#if (NGX_PCRE2)
+
+typedef struct {
+    ngx_str_t                            pattern;
+    ngx_regex_t                         *anchored;
+    ngx_regex_t                         *rewrite;
+    ngx_uint_t                           captures;
+    unsigned                             logged:1;
+} ngx_http_portico_route_regex_t;
+
+#else
+
+typedef struct {
+    ngx_str_t                            pattern;
+} ngx_http_portico_route_regex_t;
+
+#endif
+
+
+/* "rewrite=T": literal text and $N captures, in order (capture -1: none) */
+
+typedef struct {
+    ngx_str_t                            text;
+    ngx_int_t                            capture;
+} ngx_http_portico_route_part_t;
+
+typedef struct {
+    ngx_http_portico_route_part_t       *parts;
+    ngx_uint_t                           nparts;
+    size_t                               literal;   /* bytes of text */
+} ngx_http_portico_route_rewrite_t;
+
+
+/*
  * what a rule leads to: an upstream{} block of the configuration, or a
  * table upstream (its entry, set when the worker attaches the table, NULL
  * if it did not fit in the zone); neither is "-" (503).  "ingress" and
  * "service" name where the rule comes from (its "ingress=" and "service="
  * words, or empty); "metrics" is its series in the metrics zone, set when
- * the worker attaches the table.
+ * the worker attaches the table.  "regex": a regex rule's pattern;
+ * "rewrite": its "rewrite=" word.
  */
 
 typedef struct {
@@ -86,6 +131,9 @@ typedef struct {
     ngx_str_t                            ingress;   /* "namespace/name" */
     ngx_str_t                            service;
     ngx_http_portico_metrics_ref_t       metrics;
+
+    ngx_http_portico_route_regex_t      *regex;
+    ngx_http_portico_route_rewrite_t    *rewrite;
 } ngx_http_portico_route_target_t;
 
 
@@ -94,6 +142,22 @@ typedef struct {
     ngx_uint_t                           type;      /* ..._EXACT etc. */
     ngx_http_portico_route_target_t      target;
 } ngx_http_portico_route_rule_t;
+
+
+/*
+ * A worker's PCRE2 match context (the limits of regex_limits.h) and match
+ * data ($0-$9), and the captures of the last match
+ */
+
+typedef struct {
+#if (NGX_PCRE2)
+    pcre2_match_context                 *context;
+    pcre2_match_data                    *data;
+#endif
+    ngx_log_t                           *log;
+    ngx_http_portico_route_target_t     *matched;   /* its regex matched */
+    ngx_uint_t                           set;       /* pairs it set */
+} ngx_http_portico_route_matcher_t;
 
 
 /*
@@ -130,6 +194,7 @@ typedef struct {
     unsigned                             has_default:1;
     unsigned                             redirect:1;
     unsigned                             wildcard:1;
+    unsigned                             regex:1;   /* has regex rules */
 } ngx_http_portico_route_host_t;
 
 
@@ -232,6 +297,13 @@ typedef struct {
     ngx_uint_t                           nrouting;
     ngx_str_t                            config;
     unsigned                             table_upstreams:1;
+
+    /*
+     * the pool of the regexes compiled while nginx reads its
+     * configuration (nginx's regex module frees them with the cycle), NULL
+     * in a worker: the table's own pool
+     */
+    ngx_pool_t                          *regex_pool;
 } ngx_http_portico_route_refs_t;
 
 
@@ -268,6 +340,7 @@ typedef struct {
 
     ngx_http_portico_route_refs_t        refs;
     ngx_http_portico_route_table_t      *table;     /* current */
+    ngx_http_portico_route_matcher_t     matcher;
 
     /* the versions zone, also used by "portico_certificates" */
     ngx_shm_zone_t                      *shm_zone;
@@ -321,7 +394,26 @@ ngx_http_portico_route_host_t *ngx_http_portico_route_find_host(
     ngx_http_portico_route_table_t *table, ngx_str_t *host);
 ngx_http_portico_route_target_t *ngx_http_portico_route_find_target(
     ngx_http_portico_route_table_t *table,
-    ngx_http_portico_route_host_t *host, ngx_str_t *uri);
+    ngx_http_portico_route_host_t *host, ngx_str_t *uri,
+    ngx_http_portico_route_matcher_t *matcher);
+
+/* regex rules and rewrites */
+ngx_int_t ngx_http_portico_route_matcher_init(
+    ngx_http_portico_route_matcher_t *m);
+void ngx_http_portico_route_matcher_free(ngx_http_portico_route_matcher_t *m);
+ngx_int_t ngx_http_portico_route_regex_compile(
+    ngx_http_portico_route_regex_t *rx, ngx_str_t *pattern,
+    ngx_pool_t *pool, ngx_uint_t line, ngx_http_portico_route_error_t *err);
+ngx_int_t ngx_http_portico_route_regex_match(
+    ngx_http_portico_route_matcher_t *m, ngx_http_portico_route_regex_t *rx,
+    ngx_str_t *s);
+ngx_int_t ngx_http_portico_route_rewrite_parse(
+    ngx_http_portico_route_target_t *target, ngx_str_t *value,
+    ngx_pool_t *pool, ngx_pool_t *regex_pool, ngx_uint_t line,
+    ngx_http_portico_route_error_t *err);
+ngx_int_t ngx_http_portico_route_rewrite(ngx_http_request_t *r,
+    ngx_http_portico_route_matcher_t *m,
+    ngx_http_portico_route_target_t *target, ngx_str_t *uri);
 
 /* status: the versions zone of both tables (table: NGX_HTTP_PORTICO_TABLE_*) */
 ngx_int_t ngx_http_portico_route_status_zone(ngx_conf_t *cf,

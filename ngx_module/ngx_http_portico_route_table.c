@@ -13,7 +13,8 @@
 #include "ngx_http_portico_route_module.h"
 
 
-#define NGX_HTTP_PORTICO_ROUTES_FIELDS_MAX   8
+/* a rule, its target, profile and words (docs/routes.md) */
+#define NGX_HTTP_PORTICO_ROUTES_FIELDS_MAX   32
 #define NGX_HTTP_PORTICO_ROUTES_NAMES_MIN    4
 
 /* a host with more rules than this gets an index by path */
@@ -321,7 +322,10 @@ ngx_http_portico_route_parse(ngx_http_portico_route_parse_t *ps,
     }
 
     for (i = 0; i < ps->nhosts; i++) {
+        /* regex rules are tried in file order among the others */
+
         if (ps->hosts[i].nrules > NGX_HTTP_PORTICO_ROUTES_INDEX_MIN
+            && !ps->hosts[i].regex
             && ngx_http_portico_route_index(table, &ps->hosts[i]) != NGX_OK)
         {
             return ngx_http_portico_route_fail(ps->err, 0, "out of memory");
@@ -557,6 +561,11 @@ ngx_http_portico_route_parse_line(ngx_http_portico_route_parse_t *ps)
     if (ngx_http_portico_route_is(&f[0], "plain")) {
         return ngx_http_portico_route_parse_rule(ps,
                                                 NGX_HTTP_PORTICO_ROUTE_PLAIN);
+    }
+
+    if (ngx_http_portico_route_is(&f[0], "regex")) {
+        return ngx_http_portico_route_parse_rule(ps,
+                                                NGX_HTTP_PORTICO_ROUTE_REGEX);
     }
 
     if (ngx_http_portico_route_is(&f[0], "default")) {
@@ -881,6 +890,28 @@ ngx_http_portico_route_parse_rule(ngx_http_portico_route_parse_t *ps,
 
     rule->path = *path;
     rule->type = type;
+    rule->target.regex = NULL;
+
+    if (type == NGX_HTTP_PORTICO_ROUTE_REGEX) {
+        rule->target.regex = ngx_palloc(ps->table->pool,
+                                     sizeof(ngx_http_portico_route_regex_t));
+        if (rule->target.regex == NULL) {
+            return ngx_http_portico_route_fail(ps->err, ps->line,
+                                               "out of memory");
+        }
+
+        if (ngx_http_portico_route_regex_compile(rule->target.regex, path,
+                                                 ps->refs->regex_pool
+                                                 ? ps->refs->regex_pool
+                                                 : ps->table->pool,
+                                                 ps->line, ps->err)
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+
+        ps->host->regex = 1;
+    }
 
     if (ngx_http_portico_route_parse_target(ps, 2, &rule->target) != NGX_OK) {
         return NGX_ERROR;
@@ -907,12 +938,17 @@ ngx_http_portico_route_parse_target(ngx_http_portico_route_parse_t *ps,
     u_char                             ch;
     ngx_str_t                         *f;
     ngx_uint_t                         i, n;
+    ngx_http_portico_route_regex_t    *regex;
     ngx_http_portico_route_profile_t  *profile;
 
     f = &ps->field[first];
     n = ps->nfields - first;
 
+    /* a regex rule's pattern is compiled already */
+
+    regex = target->regex;
     ngx_memzero(target, sizeof(ngx_http_portico_route_target_t));
+    target->regex = regex;
 
     if (ngx_http_portico_route_is(&f[0], "-")) {
         if (n > 1 && f[1].data[0] == '@') {
@@ -1039,6 +1075,26 @@ ngx_http_portico_route_parse_words(ngx_http_portico_route_parse_t *ps,
             continue;
         }
 
+        if (word[i].len > 8 && ngx_strncmp(word[i].data, "rewrite=", 8) == 0
+            && target->rewrite == NULL)
+        {
+            value.data = word[i].data + 8;
+            value.len = word[i].len - 8;
+
+            if (ngx_http_portico_route_rewrite_parse(target, &value,
+                                                 ps->table->pool,
+                                                 ps->refs->regex_pool
+                                                 ? ps->refs->regex_pool
+                                                 : ps->table->pool,
+                                                 ps->line, ps->err)
+                != NGX_OK)
+            {
+                return NGX_ERROR;
+            }
+
+            continue;
+        }
+
         goto invalid;
     }
 
@@ -1049,7 +1105,8 @@ invalid:
     return ngx_http_portico_route_fail(ps->err, ps->line,
                                        "invalid word \"%V\" after the "
                                        "target (expected ingress=NS/NAME, "
-                                       "service=NAME, each once)", &word[i]);
+                                       "service=NAME, rewrite=/PATH, each "
+                                       "once)", &word[i]);
 }
 
 
@@ -1089,13 +1146,15 @@ ngx_http_portico_route_find_host(ngx_http_portico_route_table_t *table,
 
 ngx_http_portico_route_target_t *
 ngx_http_portico_route_find_target(ngx_http_portico_route_table_t *table,
-    ngx_http_portico_route_host_t *host, ngx_str_t *uri)
+    ngx_http_portico_route_host_t *host, ngx_str_t *uri,
+    ngx_http_portico_route_matcher_t *matcher)
 {
     ngx_str_t                      *path;
     ngx_uint_t                      i;
     ngx_http_portico_route_rule_t  *rule;
 
     rule = &table->rules[host->first];
+    matcher->matched = NULL;
 
     if (host->index != NULL) {
         return ngx_http_portico_route_find_indexed(host, rule, uri);
@@ -1112,6 +1171,19 @@ ngx_http_portico_route_find_target(ngx_http_portico_route_table_t *table,
 
     for (i = 0; i < host->nrules; i++) {
         path = &rule[i].path;
+
+        if (rule[i].type == NGX_HTTP_PORTICO_ROUTE_REGEX) {
+
+            if (ngx_http_portico_route_regex_match(matcher,
+                                                   rule[i].target.regex, uri)
+                == NGX_OK)
+            {
+                matcher->matched = &rule[i].target;
+                return &rule[i].target;
+            }
+
+            continue;
+        }
 
         if (rule[i].type == NGX_HTTP_PORTICO_ROUTE_EXACT
             || path->len > uri->len
