@@ -258,7 +258,8 @@ const struct ann_def ann_table[] = {
             "(HTTPS redirect, permanent-/temporal-redirect, app-root, "
             "from-to-www); nginx issues no other redirects for proxied "
             "requests"),
-    REFUSED("rewrite-target", 0, W_NOT_YET),
+    SUPPORTED("rewrite-target", ANN_REWRITE_TARGET, validate_rewrite_target,
+              ANN_EFFECT_TABLE, NULL),
     REFUSED("satisfy", ANN_ACCESS, W_SATISFY),
     SUPPORTED("server-alias", ANN_SERVER_ALIAS, validate_host_list,
               ANN_EFFECT_TABLE, NULL),
@@ -303,7 +304,8 @@ const struct ann_def ann_table[] = {
             "Portico's HTTPS redirect names the HTTPS port when it is not "
             "443; the other redirects use the URL or Host given; nginx "
             "issues no other redirects for proxied requests"),
-    REFUSED("use-regex", 0, W_NOT_YET),
+    SUPPORTED("use-regex", ANN_USE_REGEX, validate_bool, ANN_EFFECT_TABLE,
+              NULL),
     ACCESS_ALIAS("whitelist-source-range", ANN_ALLOWLIST_SOURCE_RANGE,
                  validate_cidr_list, "allowlist-source-range"),
     PROFILE("x-forwarded-prefix", ANN_X_FORWARDED_PREFIX, validate_path,

@@ -13,6 +13,7 @@
 #include "controller/access.h"
 #include "controller/kube/publish.h"
 #include "controller/object.h"
+#include "controller/regex.h"
 #include "controller/validate.h"
 
 #define REASON_MAX 512
@@ -203,6 +204,8 @@ struct route {
     const char *host;           /* NULL: no host (default server) */
     enum loc_match match;
     char *path;                 /* nginx location path */
+    const char *raw;            /* the Ingress's path when it differs */
+    int regex;                  /* a regex path of its own (model.h) */
     int priority;
     const char *svc;
     long port_number;           /* or 0 with port_name */
@@ -219,8 +222,10 @@ struct pending {
 
 static void pending_free(struct pending *p)
 {
-    for (size_t i = 0; i < p->n; i++)
+    for (size_t i = 0; i < p->n; i++) {
         free(p->routes[i].path);
+        free((char *)p->routes[i].raw);
+    }
     free(p->routes);
     memset(p, 0, sizeof(*p));
 }
@@ -238,6 +243,12 @@ static int add_route(struct pending *p, const struct route *r)
     p->routes[p->n] = *r;
     if (!(p->routes[p->n].path = strdup(r->path)))
         return -1;
+    p->routes[p->n].raw = NULL;
+    if (r->raw && strcmp(r->raw, r->path) != 0 &&
+        !(p->routes[p->n].raw = strdup(r->raw))) {
+        free(p->routes[p->n].path);
+        return -1;
+    }
     p->n++;
     return 0;
 }
@@ -315,18 +326,50 @@ static int check_annotations(struct json_object *ing,
     return 0;
 }
 
-/* Expands one HTTPIngressPath into nginx locations. */
-static int expand_path(struct pending *p, const char *host, const char *type,
-                       const char *path, size_t len, const char *svc,
-                       long port_number, const char *port_name, char *err,
-                       size_t errlen)
+static int ann_true(const struct model_ingress *mi, enum ann_id id)
+{
+    const char *v = ann_get(&mi->ann, id);
+
+    return v && validate_bool_value(v, strlen(v)) == 1;
+}
+
+/* use-regex "true", or a rewrite-target other than the path: the path
+ * is a regular expression (ingress-nginx's UseRegex and needsRewrite). */
+static int regex_of_its_own(const struct model_ingress *mi, const char *path)
+{
+    const char *target = ann_get(&mi->ann, ANN_REWRITE_TARGET);
+
+    return ann_true(mi, ANN_USE_REGEX) || (target && strcmp(target, path));
+}
+
+/* Expands one HTTPIngressPath into nginx locations. A regex path
+ * (ImplementationSpecific may use the regex characters, as ingress-nginx's
+ * strict path validation allows) is compiled and probed (regex.h). */
+static int expand_path(struct pending *p, const struct model_ingress *mi,
+                       const struct model_opts *o, const char *host,
+                       const char *type, const char *path, size_t len,
+                       const char *svc, long port_number,
+                       const char *port_name, char *err, size_t errlen)
 {
     struct route r = {.host = host, .svc = svc, .port_number = port_number,
-                      .port_name = port_name};
+                      .port_name = port_name, .raw = path};
     char buf[VALIDATE_PATH_MAX + 2];
+    char sub[SUB_MAX];
 
-    if (validate_path(path, len, err, errlen) < 0)
+    r.regex = regex_of_its_own(mi, path);
+    if (r.regex && strcmp(type, "ImplementationSpecific") == 0) {
+        if (validate_regex_path(path, len, err, errlen) < 0)
+            return -1;
+    } else if (validate_path(path, len, err, errlen) < 0) {
         return -1;
+    }
+    if (r.regex &&
+        regex_check(path, len, REGEX_ROUTE, o->regex_memo, sub,
+                    sizeof(sub)) < 0) {
+        snprintf(err, errlen, "path %s (a regular expression: use-regex "
+                              "or rewrite-target): %s", path, sub);
+        return -1;
+    }
     if (strcmp(type, "Exact") == 0) {
         r.match = LOC_EXACT;
         r.priority = 0;
@@ -431,8 +474,8 @@ static int check_ingress(struct json_object *ing, struct model_ingress *mi,
                 snprintf(err, errlen, "path backend: %s", sub);
                 return -1;
             }
-            if (expand_path(p, host, type, path, len, svc, port_number,
-                            port_name, err, errlen) < 0)
+            if (expand_path(p, mi, o, host, type, path, len, svc,
+                            port_number, port_name, err, errlen) < 0)
                 return -1;
         }
     }
@@ -476,6 +519,7 @@ struct builder {
     size_t capservers, capups;
     struct json_object *svc;            /* last Service looked up */
     char svc_key[320];
+    size_t seq;                         /* locations merged so far */
 };
 
 /* Records a problem that does not reject the Ingress (a missing
@@ -685,14 +729,20 @@ static int merge_route(struct builder *b, size_t owner, const struct route *r,
             continue;
         if (r->priority < l->priority) {
             /* Exact beats Prefix on the same path, whatever the age. */
-            char *service = strdup(r->svc);
-            if (!service)
+            char *service = r->svc ? strdup(r->svc) : NULL;
+            char *raw = r->raw ? strdup(r->raw) : NULL;
+            if ((r->svc && !service) || (r->raw && !raw)) {
+                free(service);
                 return -1;
+            }
             free(l->service);
+            free(l->raw);
             l->service = service;
+            l->raw = raw;
             l->upstream = upstream;
             l->ingress = owner;
             l->priority = r->priority;
+            l->regex = r->regex;
         } else if (l->ingress != owner) {
             warn(b, "ingress %s/%s: location %s%s on host %s already "
                      "served by the older ingress %s/%s",
@@ -713,16 +763,21 @@ static int merge_route(struct builder *b, size_t owner, const struct route *r,
         sv->caplocs = cap;
     }
     struct model_location *l = &sv->locs[sv->nlocs];
+    memset(l, 0, sizeof(*l));
     if (!(l->path = strdup(r->path)))
         return -1;
-    if (!(l->service = strdup(r->svc))) {
+    if ((r->svc && !(l->service = strdup(r->svc))) ||
+        (r->raw && !(l->raw = strdup(r->raw)))) {
         free(l->path);
+        free(l->service);
         return -1;
     }
     l->match = r->match;
     l->upstream = upstream;
     l->ingress = owner;
     l->priority = r->priority;
+    l->regex = r->regex;
+    l->seq = b->seq++;
     sv->nlocs++;
     return 0;
 }
@@ -776,12 +831,6 @@ static void apply_tls(struct builder *b, struct json_object *ing, size_t owner,
 }
 
 /* A supported boolean annotation set to a true value. */
-static int ann_true(const struct model_ingress *mi, enum ann_id id)
-{
-    const char *v = ann_get(&mi->ann, id);
-
-    return v && validate_bool_value(v, strlen(v)) == 1;
-}
 
 /* ssl-redirect "false" on the oldest Ingress of a host turns the host's
  * HTTPS redirect off (ingress-nginx decides per location; the route table
@@ -840,9 +889,11 @@ static int add_aliases(struct builder *b, size_t owner)
             *l = from->locs[i];
             l->path = strdup(from->locs[i].path);
             l->service = strdup(from->locs[i].service);
-            if (!l->path || !l->service) {
+            l->raw = from->locs[i].raw ? strdup(from->locs[i].raw) : NULL;
+            if (!l->path || !l->service || (from->locs[i].raw && !l->raw)) {
                 free(l->path);
                 free(l->service);
+                free(l->raw);
                 return -1;
             }
             sv->nlocs++;
@@ -967,6 +1018,102 @@ static int merge_ingress(struct builder *b, struct json_object *ing,
     return 0;
 }
 
+/* ---- regex hosts ----------------------------------------------------------- */
+
+/* Appends l as a regex rule on path (the rewrite when given): fresh
+ * strings; a path not made a regex by its own Ingress is checked first
+ * and left out with a warning when PCRE2 refuses it or it is too costly
+ * (regex.h). 0, or -1 out of memory. */
+static int regex_append(struct builder *b, const struct model_server *sv,
+                        struct model_location *out, size_t *n,
+                        const struct model_location *l, const char *path,
+                        const char *rewrite)
+{
+    struct model_location *r = &out[*n];
+    const struct model_ingress *mi = &b->m->ings[l->ingress];
+    char sub[SUB_MAX];
+
+    if (!l->regex && regex_check(path, strlen(path), REGEX_ROUTE,
+                                 b->o->regex_memo, sub, sizeof(sub)) < 0) {
+        warn(b, "ingress %s/%s: path %s on host %s left out: the host has "
+                "regex paths (use-regex or rewrite-target) and %s",
+             mi->ns, mi->name, path, sv->host ? sv->host : "(any)", sub);
+        return 0;
+    }
+    *r = *l;
+    r->match = LOC_REGEX;
+    r->raw = NULL;
+    r->rewrite = rewrite;
+    r->service = NULL;
+    if (!(r->path = strdup(path)) ||
+        (l->service && !(r->service = strdup(l->service)))) {
+        free(r->path);
+        return -1;
+    }
+    (*n)++;
+    return 0;
+}
+
+static int has_exact(const struct model_server *sv, const char *path)
+{
+    for (size_t i = 0; i < sv->nlocs; i++)
+        if (sv->locs[i].match == LOC_EXACT &&
+            strcmp(sv->locs[i].path, path) == 0)
+            return 1;
+    return 0;
+}
+
+/* A server with a regex path of its own Ingress gets only regex rules
+ * (ingress-nginx's enforceRegexModifier; model.h): a Prefix location of
+ * another Ingress becomes "P/" and "P" (updateServerLocations; "P" not
+ * when an Exact location has P), any other path itself. */
+static int enforce_regex(struct builder *b, struct model_server *sv)
+{
+    struct model_location *out;
+    size_t n = 0;
+    int any = 0, rc = 0;
+
+    for (size_t i = 0; i < sv->nlocs; i++)
+        any |= sv->locs[i].regex;
+    if (!any)
+        return 0;
+    out = calloc(2 * sv->nlocs, sizeof(*out));
+    if (!out)
+        return -1;
+    for (size_t i = 0; i < sv->nlocs && rc == 0; i++) {
+        const struct model_location *l = &sv->locs[i];
+        const struct model_ingress *mi = &b->m->ings[l->ingress];
+        const char *raw = l->raw ? l->raw : l->path;
+        const char *target = ann_get(&mi->ann, ANN_REWRITE_TARGET);
+        size_t len = strlen(raw);
+
+        if (l->regex) {
+            rc = regex_append(b, sv, out, &n, l, raw,
+                              target && strcmp(target, raw) ? target : NULL);
+        } else if (l->match == LOC_ELEMENTS) {
+            char slash[VALIDATE_PATH_MAX + 2];
+            snprintf(slash, sizeof(slash), "%s%s", raw,
+                     len && raw[len - 1] == '/' ? "" : "/");
+            rc = regex_append(b, sv, out, &n, l, slash, NULL);
+            if (rc == 0 && !has_exact(sv, raw))
+                rc = regex_append(b, sv, out, &n, l, raw, NULL);
+        } else {
+            rc = regex_append(b, sv, out, &n, l, raw, NULL);
+        }
+    }
+    for (size_t i = 0; i < sv->nlocs; i++) {
+        free(sv->locs[i].path);
+        free(sv->locs[i].raw);
+        free(sv->locs[i].service);
+    }
+    free(sv->locs);
+    sv->locs = out;
+    sv->nlocs = n;
+    sv->caplocs = 2 * sv->nlocs;
+    sv->regex = 1;
+    return rc;
+}
+
 /* ---- the build -------------------------------------------------------------- */
 
 /* qsort that accepts an empty (NULL) array. */
@@ -995,6 +1142,21 @@ static int cmp_loc(const void *a, const void *b)
         return c;
     return (x->match == LOC_ELEMENTS ? 0 : 1) -
            (y->match == LOC_ELEMENTS ? 0 : 1);
+}
+
+/* A regex host's order: ingress-nginx's two stable sorts (by path in
+ * reverse byte order, then longest first), ties in merge order. */
+static int cmp_regex_loc(const void *a, const void *b)
+{
+    const struct model_location *x = a, *y = b;
+    size_t xl = strlen(x->path), yl = strlen(y->path);
+    int c;
+
+    if (xl != yl)
+        return xl > yl ? -1 : 1;
+    if ((c = strcmp(x->path, y->path)) != 0)
+        return -c;
+    return x->seq < y->seq ? -1 : x->seq > y->seq;
 }
 
 static int cmp_server(const void *a, const void *b)
@@ -1110,10 +1272,17 @@ int model_build(struct model *m, const struct store *s,
     for (size_t i = 0; i < m->ning; i++)
         if (add_aliases(&b, i) < 0 || add_www_twins(&b, i) < 0)
             goto out;
-    sort(m->def.locs, m->def.nlocs, sizeof(*m->def.locs), cmp_loc);
+    if (enforce_regex(&b, &m->def) < 0)
+        goto out;
+    for (size_t i = 0; i < m->nservers; i++)
+        if (enforce_regex(&b, &m->servers[i]) < 0)
+            goto out;
+    sort(m->def.locs, m->def.nlocs, sizeof(*m->def.locs),
+         m->def.regex ? cmp_regex_loc : cmp_loc);
     for (size_t i = 0; i < m->nservers; i++)
         sort(m->servers[i].locs, m->servers[i].nlocs,
-              sizeof(*m->servers[i].locs), cmp_loc);
+             sizeof(*m->servers[i].locs),
+             m->servers[i].regex ? cmp_regex_loc : cmp_loc);
     sort(m->servers, m->nservers, sizeof(*m->servers), cmp_server);
     sort(m->ups, m->nups, sizeof(*m->ups), cmp_ups);
     sort(m->vault_hosts, m->nvault, sizeof(*m->vault_hosts), cmp_str);
@@ -1135,6 +1304,7 @@ static void server_free(struct model_server *sv)
 {
     for (size_t i = 0; i < sv->nlocs; i++) {
         free(sv->locs[i].path);
+        free(sv->locs[i].raw);
         free(sv->locs[i].service);
     }
     free(sv->locs);

@@ -14,6 +14,17 @@
  * exact rules first and then the others in order: the spec's "longest
  * match wins; Exact beats Prefix". Wildcard hosts cover exactly one label.
  *
+ * Regex paths, as ingress-nginx: when one location of a host comes from
+ * an Ingress with use-regex "true", or with a rewrite-target other than
+ * its path, every path of that host is a case-insensitive regular
+ * expression anchored at the start (LOC_REGEX, nginx's ~* "^p"),
+ * whatever its Ingress and type: a Prefix /p of another Ingress becomes
+ * "^/p/" and "^/p" (ingress-nginx's two locations for it), an Exact /p
+ * "^/p". They are ordered longest path first, then by path in reverse
+ * byte order (ingress-nginx's two stable sorts), and tried in that order
+ * (the first match wins). A converted path that PCRE2 refuses or that is
+ * too costly (regex.h) is left out with a warning.
+ *
  * Ingresses are processed oldest first (creationTimestamp, then
  * namespace/name): on any conflict (same host and nginx location, the
  * default backend, TLS of a host) the oldest wins, deterministically. An
@@ -37,16 +48,25 @@ enum loc_match {
     LOC_EXACT,      /* Exact: location = "/p" */
     LOC_PREFIX,     /* ImplementationSpecific: a plain string prefix */
     LOC_ELEMENTS,   /* Prefix: whole path elements, "/p" and "/p/..." */
+    LOC_REGEX,      /* a host with regex paths: ~* "^p" (see below) */
 };
 
 struct model_location {
     enum loc_match match;
-    char *path;             /* validated: [A-Za-z0-9] and -._~/!*'()+,:@=& */
+    char *path;             /* validated: [A-Za-z0-9] and -._~/!*'()+,:@=&,
+                               a regex path also ^$[]{}?|\% */
+    char *raw;              /* the path as the Ingress wrote it, when it
+                               differs (a Prefix's trailing '/'), or NULL */
     const char *upstream;   /* the upstream's name (owned by it), or NULL:
                                the backend cannot be resolved -> 503 */
     char *service;          /* the backend's Service name (metrics label) */
     size_t ingress;         /* index in model.ings (its options apply) */
     int priority;           /* 0: from Exact, 1: from Prefix/ImplSpecific */
+    int regex;              /* its Ingress makes it a regex (use-regex, or a
+                               rewrite-target other than the path) */
+    const char *rewrite;    /* LOC_REGEX: the rewrite-target to apply (in
+                               its Ingress's annotations), or NULL */
+    size_t seq;             /* merge order, for ties in sorting */
 };
 
 struct model_server {
@@ -61,6 +81,7 @@ struct model_server {
     char *crt, *key;        /* certificate files, or NULL (default cert) */
     int redirect;           /* 308 http -> https */
     size_t owner;           /* oldest Ingress contributing */
+    int regex;              /* its paths are regexes (below) */
 };
 
 struct model_upstream {
@@ -134,6 +155,8 @@ struct model_auth {
     void *ctx;
 };
 
+struct regex_memo;
+
 struct model_opts {
     const char *controller_class;   /* portico.io/ingress-controller */
     const char *ingress_class;      /* portico */
@@ -145,6 +168,8 @@ struct model_opts {
                                        (lint) */
     struct model_tls tls;
     struct model_auth auth;
+    struct regex_memo *regex_memo;  /* patterns checked already (regex.h),
+                                       or NULL */
     /* 1 if this Ingress version must be left out (nginx -t failed on it),
      * with the reason; NULL: never. */
     int (*excluded)(void *ctx, const char *ns, const char *name,

@@ -15,6 +15,7 @@
 #include "controller/authfiles.h"
 #include "controller/certtable.h"
 #include "controller/profiles.h"
+#include "controller/regex.h"
 #include "controller/routes.h"
 #include "controller/validate.h"
 
@@ -48,6 +49,7 @@ struct reloader {
     struct nginx *nginx;
     struct tlsfiles *tls;
     struct authfiles *auth;         /* basic authentication files */
+    struct regex_memo *regex_memo;  /* route regexes checked (regex.h) */
     struct metrics *metrics;
     struct reloader_config cfg;
     struct reloader_hooks hooks;
@@ -1075,6 +1077,8 @@ struct reloader *reloader_new(struct evloop *loop, struct store *store,
     }
     r->cfg.model.excluded = is_excluded;
     r->cfg.model.excluded_ctx = r;
+    /* each route regex is compiled and probed once (regex.h) */
+    r->cfg.model.regex_memo = r->regex_memo = regex_memo_new();
     if (r->cfg.debounce_ms < 0)
         r->cfg.debounce_ms = RELOAD_DEBOUNCE_MS;
     if (r->cfg.max_wait_ms < r->cfg.debounce_ms)
@@ -1088,7 +1092,7 @@ struct reloader *reloader_new(struct evloop *loop, struct store *store,
     r->reported = json_object_new_object();
     r->unresolved = json_object_new_object();
     if (!r->debounce || !r->confirm || !r->restart || !r->reported ||
-        !r->unresolved) {
+        !r->unresolved || !r->regex_memo) {
         reloader_free(r);
         return NULL;
     }
@@ -1121,5 +1125,6 @@ void reloader_free(struct reloader *r)
     json_object_put(r->warned);
     json_object_put(r->noticed);
     authfiles_free(r->auth);
+    regex_memo_free(r->regex_memo);
     free(r);
 }

@@ -8,13 +8,15 @@ static const char *const match_word[] = {
     [LOC_EXACT] = "exact",
     [LOC_PREFIX] = "plain",
     [LOC_ELEMENTS] = "prefix",
+    [LOC_REGEX] = "regex",
 };
 
-/* " UPSTREAM[ @PROFILE]" or " -", then the rule's Ingress and Service
- * (the labels of its request metrics): " ingress=NS/NAME service=SVC". */
+/* " UPSTREAM[ @PROFILE]" or " -", then a regex rule's " rewrite=T", the
+ * rule's Ingress and Service (the labels of its request metrics):
+ * " ingress=NS/NAME service=SVC". */
 static void target(struct ownedtext *t, const struct model *m,
                    const struct profiles *p, const char *upstream,
-                   const char *service, size_t ingress)
+                   const char *service, size_t ingress, const char *rewrite)
 {
     const char *profile = profiles_of(p, ingress);
     const struct model_ingress *mi = &m->ings[ingress];
@@ -25,6 +27,8 @@ static void target(struct ownedtext *t, const struct model *m,
         buf_printf(&t->text, " %s @%s", upstream, profile);
     else
         buf_printf(&t->text, " %s", upstream);
+    if (rewrite)
+        buf_printf(&t->text, " rewrite=%s", rewrite);
     buf_printf(&t->text, " ingress=%s/%s", mi->ns, mi->name);
     if (service)
         buf_printf(&t->text, " service=%s", service);
@@ -47,7 +51,8 @@ static void section(struct ownedtext *t, const struct model *m,
                                : match_word[l->match];
         from = t->text.len;
         buf_printf(&t->text, "%s %s", word, l->path);
-        target(t, m, p, l->upstream, l->service, l->ingress);
+        target(t, m, p, l->upstream, l->service, l->ingress,
+               l->match == LOC_REGEX ? l->rewrite : NULL);
         ownedtext_track(t, from, l->ingress);
     }
     if (sv->has_fallback) {
@@ -57,7 +62,7 @@ static void section(struct ownedtext *t, const struct model *m,
          * would not guard it). */
         buf_puts(&t->text, "default");
         target(t, m, p, sv->fallback, sv->fallback_service,
-               sv->fallback_ingress);
+               sv->fallback_ingress, NULL);
         ownedtext_track(t, from, sv->fallback_ingress);
     }
 }

@@ -678,6 +678,38 @@ int validate_redirect_url(const char *s, size_t len, char *err,
     return 0;
 }
 
+int validate_rewrite_target(const char *s, size_t len, char *err,
+                            size_t errlen)
+{
+    if (has_nul(s, len) || len == 0 || s[0] != '/' ||
+        !only(s, len, ALNUM "-._~/:$", VALIDATE_PATH_MAX))
+        return fail(err, errlen, "rewrite target", s, len,
+                    "must start with '/' and hold letters, digits, "
+                    "-._~/: and $1-$9 (no other variables, no query)");
+    for (size_t i = 0; i < len; i++)
+        if (s[i] == '$' && (i + 1 == len || !is_digit(s[i + 1]) ||
+                            s[i + 1] == '0'))
+            return fail(err, errlen, "rewrite target", s, len,
+                        "'$' takes one digit: $1-$9, the captures of the "
+                        "path's regular expression (as nginx's rewrite)");
+    return 0;
+}
+
+int validate_regex_path(const char *s, size_t len, char *err,
+                        size_t errlen)
+{
+    if (has_nul(s, len))
+        return fail(err, errlen, "path", s, len, "contains a NUL byte");
+    if (len == 0 || s[0] != '/')
+        return fail(err, errlen, "path", s, len, "must start with '/'");
+    if (!only(s, len, ALNUM "-._~/!*'()+,:@=&^$[]{}?|\\%",
+              VALIDATE_PATH_MAX))
+        return fail(err, errlen, "regular expression path", s, len,
+                    "at most 1024 bytes of letters, digits, -._~/!*'()+,:@=& "
+                    "and ^$[]{}?|\\%");
+    return 0;
+}
+
 int validate_redirect_code(const char *s, size_t len, char *err,
                            size_t errlen)
 {

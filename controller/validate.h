@@ -125,6 +125,17 @@ int validate_verify_depth(const char *s, size_t len, char *err,
  * (ingress-nginx's URLIsValidRegex: no variables, no '%'). */
 int validate_redirect_url(const char *s, size_t len, char *err,
                           size_t errlen);
+/* rewrite-target: "/" first, letters, digits and -._~/: (ingress-nginx's
+ * RegexPathWithCapture with the "/" required) and $1-$9 (a capture of
+ * the path's regex; "$" takes one digit, as in nginx's rewrite), at most
+ * VALIDATE_PATH_MAX. */
+int validate_rewrite_target(const char *s, size_t len, char *err,
+                            size_t errlen);
+/* The path of a regex rule (use-regex, rewrite-target): "/" first, at
+ * most VALIDATE_PATH_MAX, validate_path's characters and the regex ones
+ * ^$[]{}?|\%; no segment rules (it is a pattern). regex.h compiles it. */
+int validate_regex_path(const char *s, size_t len, char *err,
+                        size_t errlen);
 /* A redirect status: 300-308. */
 int validate_redirect_code(const char *s, size_t len, char *err,
                            size_t errlen);

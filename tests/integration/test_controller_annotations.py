@@ -375,7 +375,8 @@ NEW_KEYS = ["upstream-vhost", "x-forwarded-prefix", "connection-proxy-header",
             "proxy-buffer-size", "proxy-next-upstream", "proxy-cookie-path",
             "proxy-redirect-from", "backend-protocol", "proxy-ssl-name",
             "proxy-ssl-protocols", "proxy-ssl-ciphers", "proxy-http-version",
-            "proxy-buffering", "proxy-buffers-number"]
+            "proxy-buffering", "proxy-buffers-number", "rewrite-target",
+            "use-regex"]
 
 
 def refused_everywhere(ctl, cases, needles):

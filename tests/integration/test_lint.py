@@ -64,8 +64,9 @@ def test_each_manifest_gets_its_expected_verdict(path):
         if i["verdict"] == "served":
             assert i["reason"] is None
             continue
-        # The reason names every annotation that refuses the Ingress.
-        assert i["reason"].startswith("annotation"), who
+        # The reason names every annotation that refuses the Ingress, or
+        # the regex path that does.
+        assert i["reason"].startswith(("annotation", "path ")), who
         for a in i["annotations"]:
             if a["outcome"] == "refused":
                 assert a["key"] in i["reason"], who

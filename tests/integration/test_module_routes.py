@@ -744,7 +744,9 @@ GOOD = _table(
     "host example.com redirect\nexact /login b @portico_p1\n"
     "prefix /api a\nplain /static b\nprefix / -\ndefault a\n"
     "host *.apps.example.com\nprefix / b\n"
-    "host shop.example.com\nexact /x a\nprefix /y b @portico_p1\n",
+    "host shop.example.com\nexact /x a\nprefix /y b @portico_p1\n"
+    "host re.example.com\nregex /s(/|$)(.*) a rewrite=/$2\n"
+    "regex /(x|y)/([a-z]+) b @portico_p1 rewrite=/z/$2$1\n",
     https_port=8443).encode()
 
 

@@ -280,6 +280,55 @@ static void counts_are_small_numbers(void **state)
     refuses_embedded(validate_count, "5");
 }
 
+/* rewrite-target: "/" and URL characters with $1-$9 only; a regex path:
+ * the regex characters too, but nothing that ends a table word or line,
+ * quotes or a byte outside printable ASCII. */
+static void rewrite_targets_and_regex_paths_have_strict_grammars(
+    void **state)
+{
+    static const char *const not_in_a_table[] = {
+        " ", "\t", "\r", "\n", "\"", ";", "#", "`", "\x7f", "\xc3\xa9",
+        "<", ">",
+    };
+    char s[64];
+
+    assert_true(ok(validate_rewrite_target, "/$2"));
+    assert_true(ok(validate_rewrite_target, "/api/v1/$1/x$2:y"));
+    assert_true(ok(validate_rewrite_target, "/"));
+    assert_false(ok(validate_rewrite_target, "$1"));
+    assert_false(ok(validate_rewrite_target, "/$0"));
+    assert_false(ok(validate_rewrite_target, "/$"));
+    assert_false(ok(validate_rewrite_target, "/$x"));
+    assert_false(ok(validate_rewrite_target, "/$host"));
+    assert_false(ok(validate_rewrite_target, "/${1}"));
+    assert_false(ok(validate_rewrite_target, "/a?b=1"));
+    assert_false(ok(validate_rewrite_target, "http://evil/$1"));
+    refuses_embedded(validate_rewrite_target, "/a");
+
+    assert_true(ok(validate_regex_path, "/something(/|$)(.*)"));
+    assert_true(ok(validate_regex_path, "/foo/bar/[A-Z0-9]{3}"));
+    assert_true(ok(validate_regex_path, "/static/.+\\.(css|js)$"));
+    assert_true(ok(validate_regex_path, "/a%20b?"));
+    assert_false(ok(validate_regex_path, "something"));
+    assert_false(ok(validate_regex_path, ""));
+    assert_false(ok_len(validate_regex_path, "/a\0b", 4));
+    for (size_t i = 0; i < sizeof(not_in_a_table) / sizeof(not_in_a_table[0]);
+         i++) {
+        snprintf(s, sizeof(s), "/a%sb", not_in_a_table[i]);
+        if (ok(validate_regex_path, s))
+            fail_msg("accepted \"%s\"", s);
+    }
+    memset(s, 'a', sizeof(s));
+    s[0] = '/';
+    assert_true(ok_len(validate_regex_path, s, sizeof(s)));
+    {
+        char big[VALIDATE_PATH_MAX + 2];
+        memset(big, 'a', sizeof(big));
+        big[0] = '/';
+        assert_false(ok_len(validate_regex_path, big, sizeof(big)));
+    }
+}
+
 static void ingress_nginx_option_values_have_strict_grammars(void **state)
 {
     assert_true(ok(validate_on_off, "on"));
@@ -476,6 +525,7 @@ int main(void)
         cmocka_unit_test(ingress_nginx_option_values_have_strict_grammars),
         cmocka_unit_test(external_names_allow_a_trailing_dot_but_no_wildcard),
         cmocka_unit_test(reasons_never_echo_control_characters),
+        cmocka_unit_test(rewrite_targets_and_regex_paths_have_strict_grammars),
         cmocka_unit_test(quoting_escapes_quotes_and_backslashes_and_drops_variables),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
