@@ -6,6 +6,7 @@
  * (quotes, backslash, '$', ';', braces, '#', control bytes). */
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
