@@ -44,7 +44,7 @@ FROM ${BASE_IMAGE}
 # (iproute2, which nginx depends on, needs it; getcap shows the capability).
 RUN apt-get update \
     && apt-get install -y --no-install-recommends \
-        nginx libc-ares2 libjson-c5 libcurl4 libssl3 libyaml-0-2 \
+        nginx libc-ares2 libjson-c5 libcurl4 libssl3 libyaml-0-2 libpcre2-8-0 \
         libmicrohttpd12 ca-certificates libcap2-bin \
     && install -d /usr/lib/portico \
     && cp -p /usr/sbin/nginx /usr/lib/portico/nginx \

@@ -42,14 +42,28 @@ static const enum ann_id auth_url_options[] = {
     ANN_AUTH_ALWAYS_SET_COOKIE,
 };
 
+const char *access_secret_name(const struct model_ingress *mi,
+                               const char *ref, const char *what, char *err,
+                               size_t errlen)
+{
+    const char *slash = strchr(ref, '/');
+
+    if (slash && ((size_t)(slash - ref) != strlen(mi->ns) ||
+                  strncmp(ref, mi->ns, (size_t)(slash - ref)) != 0)) {
+        snprintf(err, errlen, "%s %s: a Secret of another namespace is not "
+                 "allowed", what, ref);
+        return NULL;
+    }
+    return slash ? slash + 1 : ref;
+}
+
 int access_resolve(struct model_ingress *mi, const struct model_auth *auth,
                    char *err, size_t errlen)
 {
     const char *type = ann_get(&mi->ann, ANN_AUTH_TYPE);
     const char *secret = ann_get(&mi->ann, ANN_AUTH_SECRET);
     const char *stype = ann_get(&mi->ann, ANN_AUTH_SECRET_TYPE);
-    const char *slash, *name;
-    char ns[VALIDATE_LABEL_MAX + 1];
+    const char *name;
 
     for (size_t i = 0; !ann_get(&mi->ann, ANN_AUTH_URL) &&
                        i < sizeof(auth_url_options) / sizeof(auth_url_options[0]);
@@ -74,16 +88,9 @@ int access_resolve(struct model_ingress *mi, const struct model_auth *auth,
         snprintf(err, errlen, "auth-type needs auth-secret");
         return -1;
     }
-    /* Validated: NAME or NAMESPACE/NAME. */
-    slash = strchr(secret, '/');
-    name = slash ? slash + 1 : secret;
-    snprintf(ns, sizeof(ns), "%.*s", slash ? (int)(slash - secret) : 0,
-             secret);
-    if (slash && strcmp(ns, mi->ns) != 0) {
-        snprintf(err, errlen, "auth-secret %s: a Secret of another "
-                 "namespace is not allowed", secret);
+    if (!(name = access_secret_name(mi, secret, "auth-secret", err,
+                                    errlen)))
         return -1;
-    }
     if (!auth->htpasswd)
         return 0;
     return auth->htpasswd(auth->ctx, mi->ns, name,

@@ -80,6 +80,13 @@ struct access_globals {
     const char *limit_zone_size;    /* of each limit zone: "5m" */
 };
 
+/* The Secret name of a validated reference (NAME or NAMESPACE/NAME) made
+ * by mi's annotation `what`: a pointer into ref, or NULL with the reason
+ * when it names another namespace (always refused). */
+const char *access_secret_name(const struct model_ingress *mi,
+                               const char *ref, const char *what, char *err,
+                               size_t errlen);
+
 /* Checks the access annotations of mi together (what one annotation
  * cannot say alone) and resolves what they refer to: the password file
  * of auth-secret through auth->htpasswd (when set; NULL in lint mode:

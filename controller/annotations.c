@@ -18,8 +18,6 @@
 
 static const char W_AUTH_EXTERNAL[] =
     "this option of external authentication (auth-url)" FAIL_CLOSED;
-static const char W_AUTH_TLS[] =
-    "client certificate authentication" FAIL_CLOSED;
 static const char W_LIMIT[] =
     "bandwidth limiting" FAIL_CLOSED;
 static const char W_SATISFY[] =
@@ -74,6 +72,11 @@ static const char W_FASTCGI[] =
 #define CORS(n, i, g) \
     {.name = n, .state = ANN_SUPPORTED, .id = i, .grammar = g, \
      .effect = ANN_EFFECT_ACCESS}
+/* Client certificates: words of the host's line in the certificate table
+ * (controller/clientcert.h). */
+#define CLIENT_CERT(n, i, g) \
+    {.name = n, .state = ANN_SUPPORTED, .flags = ANN_ACCESS, .id = i, \
+     .grammar = g, .effect = ANN_EFFECT_CERTS}
 #define REFUSED(n, f, w) {.name = n, .state = ANN_REFUSED, .flags = f, .why = w}
 #define REFUSED_ALIAS(n, f, w, a) \
     {.name = n, .state = ANN_REFUSED, .flags = f, .why = w, .alias_of = a}
@@ -109,12 +112,17 @@ const struct ann_def ann_table[] = {
     ACCESS("auth-signin-redirect-param", ANN_AUTH_SIGNIN_REDIRECT_PARAM,
            validate_param_name),
     REFUSED("auth-snippet", ANN_SNIPPET | ANN_ACCESS, W_AUTH_SNIPPET),
-    REFUSED("auth-tls-error-page", ANN_ACCESS, W_AUTH_TLS),
-    REFUSED("auth-tls-match-cn", ANN_ACCESS, W_AUTH_TLS),
-    REFUSED("auth-tls-pass-certificate-to-upstream", ANN_ACCESS, W_AUTH_TLS),
-    REFUSED("auth-tls-secret", ANN_ACCESS, W_AUTH_TLS),
-    REFUSED("auth-tls-verify-client", ANN_ACCESS, W_AUTH_TLS),
-    REFUSED("auth-tls-verify-depth", ANN_ACCESS, W_AUTH_TLS),
+    CLIENT_CERT("auth-tls-error-page", ANN_AUTH_TLS_ERROR_PAGE,
+                validate_redirect_url),
+    CLIENT_CERT("auth-tls-match-cn", ANN_AUTH_TLS_MATCH_CN,
+                validate_match_cn),
+    CLIENT_CERT("auth-tls-pass-certificate-to-upstream",
+                ANN_AUTH_TLS_PASS_CERTIFICATE, validate_bool),
+    CLIENT_CERT("auth-tls-secret", ANN_AUTH_TLS_SECRET, validate_secret_ref),
+    CLIENT_CERT("auth-tls-verify-client", ANN_AUTH_TLS_VERIFY_CLIENT,
+                validate_verify_client),
+    CLIENT_CERT("auth-tls-verify-depth", ANN_AUTH_TLS_VERIFY_DEPTH,
+                validate_verify_depth),
     ACCESS("auth-type", ANN_AUTH_TYPE, validate_auth_type),
     ACCESS("auth-url", ANN_AUTH_URL, validate_auth_url),
     PROFILE("backend-protocol", ANN_BACKEND_PROTOCOL,
@@ -498,6 +506,10 @@ static int read_supported(const struct ann_def *d, const struct candidate *c,
                            "access control in the Ingress's profile "
                            "(nginx.conf; a reload when this set of options "
                            "is new)");
+    if (d->effect == ANN_EFFECT_CERTS)
+        return add_finding(res, c->key, ANN_APPLIED,
+                           "client certificates of the Ingress's hosts "
+                           "(certificate table: a table swap, no reload)");
     return add_finding(res, c->key, ANN_APPLIED,
                        "route table (a table swap, no reload)");
 }

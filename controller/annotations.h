@@ -57,6 +57,9 @@ enum ann_effect {
     ANN_EFFECT_ACCESS,      /* access control in the profile location,
                                rendered by controller/access.c (several
                                directives, http-level zones): a reload */
+    ANN_EFFECT_CERTS,       /* certificate table data of the Ingress's
+                               hosts (client certificates,
+                               controller/clientcert.h): a table swap */
 };
 
 /* Flags of an entry. */
@@ -134,6 +137,12 @@ enum ann_id {
     ANN_AUTH_ALWAYS_SET_COOKIE,
     ANN_USE_REGEX,
     ANN_REWRITE_TARGET,
+    ANN_AUTH_TLS_SECRET,
+    ANN_AUTH_TLS_VERIFY_CLIENT,
+    ANN_AUTH_TLS_VERIFY_DEPTH,
+    ANN_AUTH_TLS_ERROR_PAGE,
+    ANN_AUTH_TLS_PASS_CERTIFICATE,
+    ANN_AUTH_TLS_MATCH_CN,
     ANN_ID_COUNT
 };
 

@@ -9,6 +9,7 @@
 
 #define CRT_SUFFIX ".crt"
 #define KEY_SUFFIX ".key"
+#define DEFAULT_STEM "-"    /* the default certificate */
 
 /* STEM of a pair "DIR/STEM.crt" + "DIR/STEM.key" (pointer into crt, with
  * its length), or NULL when the two paths are not such a pair. */
@@ -40,16 +41,25 @@ int certtable_render(const struct model *m, struct certtable_result *out)
         const char *stem;
         size_t len;
 
-        if (!sv->crt)
+        if (!sv->crt && !sv->client)
             continue;
-        if (!(stem = stem_of(sv->crt, sv->key, &len))) {
+        if (!sv->crt) {
+            stem = DEFAULT_STEM;
+            len = strlen(DEFAULT_STEM);
+        } else if (!(stem = stem_of(sv->crt, sv->key, &len))) {
             log_error("certificates: %s: %s and %s are not one pair of the "
                       "certificates folder; left out", sv->host, sv->crt,
                       sv->key);
-            continue;
+            if (!sv->client)
+                continue;
+            /* never served without its client certificates */
+            stem = DEFAULT_STEM;
+            len = strlen(DEFAULT_STEM);
         }
-        ownedtext_printf(&body, sv->owner, "host %s %.*s\n", sv->host,
-                         (int)len, stem);
+        ownedtext_printf(&body, sv->client ? sv->client_owner : sv->owner,
+                         "host %s %.*s%s%s\n", sv->host, (int)len, stem,
+                         sv->client ? " " : "",
+                         sv->client ? sv->client : "");
         out->nhosts++;
     }
     hlen = snprintf(header, sizeof(header), "portico-certificates %d\n",

@@ -2,9 +2,13 @@
  * certtable.h - the model to the certificate table that nginx workers load
  * without a reload (format and semantics: docs/certificates.md).
  *
- * One line `host H STEM` per host with a certificate, in the model's host
- * order; STEM names the pair tlsfiles.c wrote as DIR/STEM.crt and
- * DIR/STEM.key (content-addressed, so a rotated certificate is a new STEM).
+ * One line `host H STEM [WORDS]` per host with a certificate or client
+ * certificate settings, in the model's host order; STEM names the pair
+ * tlsfiles.c wrote as DIR/STEM.crt and DIR/STEM.key (content-addressed, so
+ * a rotated certificate is a new STEM), or is "-" (the default
+ * certificate); WORDS are the host's client certificate settings
+ * (clientcert.h, with a content-addressed CA file: a rotated CA is a new
+ * line too).
  * Deterministic: the same model gives the same bytes. Line 2 holds the
  * version, the first 16 hex digits of a SHA-256 over every other line.
  * Every line records the Ingress that produced it (ownedtext.h), so an

@@ -240,6 +240,7 @@ static const char *effect_name(enum ann_effect e)
     return e == ANN_EFFECT_PROFILE ? "nginx.conf (reload)"
          : e == ANN_EFFECT_ACCESS  ? "nginx.conf (reload)"
          : e == ANN_EFFECT_TABLE   ? "route table (swap)"
+         : e == ANN_EFFECT_CERTS   ? "certificate table (swap)"
                                    : NULL;
 }
 

@@ -11,6 +11,7 @@
 #include "hash.h"
 #include "log.h"
 #include "controller/access.h"
+#include "controller/clientcert.h"
 #include "controller/kube/publish.h"
 #include "controller/object.h"
 #include "controller/regex.h"
@@ -316,7 +317,8 @@ static int check_annotations(struct json_object *ing,
         ann_refusal(&mi->ann, err, errlen);
         return -1;
     }
-    if (access_resolve(mi, &o->auth, err, errlen) < 0)
+    if (access_resolve(mi, &o->auth, err, errlen) < 0 ||
+        clientcert_resolve(mi, &o->tls, err, errlen) < 0)
         return -1;
     ann_notice(&mi->ann, notice, sizeof(notice));
     if (notice[0] && !(mi->notice = strdup(notice))) {
@@ -518,6 +520,9 @@ struct builder {
     struct json_object *ups_index;      /* upstream name -> index */
     size_t capservers, capups;
     struct json_object *svc;            /* last Service looked up */
+    struct json_object *deny_hosts;     /* hosts of refused Ingresses that
+                                           asked for client certificates
+                                           (a set) */
     char svc_key[320];
     size_t seq;                         /* locations merged so far */
 };
@@ -844,6 +849,81 @@ static int tls_redirect_off(const struct model *m, size_t owner)
     return v && validate_bool_value(v, strlen(v)) == 0;
 }
 
+/* An alias or a www twin is verified as the host it serves. */
+static void copy_client(struct model_server *to,
+                        const struct model_server *from)
+{
+    to->client = from->client;
+    to->ca_file = from->ca_file;
+    to->client_owner = from->client_owner;
+}
+
+/* The older Ingress whose client certificate settings on one of mi's
+ * hosts differ from mi's (the settings belong to the host): -1 with the
+ * reason (mi is refused), else 0. */
+static int check_client_conflict(struct builder *b,
+                                 const struct model_ingress *mi, char *err,
+                                 size_t errlen)
+{
+    struct json_object *idx;
+
+    if (!mi->client)
+        return 0;
+    for (size_t i = 0; i < mi->nhosts; i++) {
+        const struct model_server *sv;
+        if (!json_object_object_get_ex(b->host_index, mi->hosts[i], &idx))
+            continue;
+        sv = &b->m->servers[json_object_get_int(idx)];
+        if (!sv->client || strcmp(sv->client, mi->client) == 0)
+            continue;
+        snprintf(err, errlen, "host %s already has other client certificate "
+                 "settings (auth-tls-*) from the older Ingress %s/%s: every "
+                 "Ingress of a host must ask for the same ones",
+                 mi->hosts[i], b->m->ings[sv->client_owner].ns,
+                 b->m->ings[sv->client_owner].name);
+        return -1;
+    }
+    return 0;
+}
+
+/* Remembers the rule hosts of a refused Ingress that asked for client
+ * certificates: if other Ingresses serve them, they are denied rather
+ * than served without the verification (deny_refused_hosts). */
+static int note_deny_hosts(struct builder *b, struct json_object *ing)
+{
+    struct json_object *rules = k8s_get(ing, "spec.rules");
+
+    for (size_t i = 0; rules && json_object_is_type(rules, json_type_array) &&
+                       i < json_object_array_length(rules);
+         i++) {
+        const char *host = k8s_str(json_object_array_get_idx(rules, i),
+                                   "host");
+        if (host && *host &&
+            json_object_object_add(b->deny_hosts, host, NULL) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+static void deny_refused_hosts(struct builder *b)
+{
+    struct json_object *idx;
+
+    json_object_object_foreach(b->deny_hosts, host, unused) {
+        (void)unused;
+        if (!json_object_object_get_ex(b->host_index, host, &idx))
+            continue;
+        struct model_server *sv = &b->m->servers[json_object_get_int(idx)];
+        if (sv->client)
+            continue;
+        sv->client = CLIENTCERT_DENY;
+        sv->client_owner = sv->owner;
+        warn(b, "host %s: an Ingress that asked for client certificates on "
+                "it was refused; every request for it is denied (403) until "
+                "that is fixed", host);
+    }
+}
+
 /* server-alias: each alias that is no Ingress's host gets a copy of the
  * section of the Ingress's first host (merged with the other Ingresses of
  * that host, as ingress-nginx adds it to that server's server_name). */
@@ -903,6 +983,7 @@ static int add_aliases(struct builder *b, size_t owner)
                          from->fallback_ingress) < 0)
             return -1;
         sv->redirect = from->redirect;
+        copy_client(sv, from);
     }
     return 0;
 }
@@ -959,8 +1040,11 @@ static int add_www_twins(struct builder *b, size_t owner)
         struct route r = {.host = twin, .match = LOC_PREFIX,
                           .path = (char *)"/", .svc = svc,
                           .priority = 1};
-        if (!server_for(b, twin, owner) || merge_route(b, owner, &r, ups) < 0)
+        struct model_server *sv = server_for(b, twin, owner);
+        if (!sv || merge_route(b, owner, &r, ups) < 0)
             return -1;
+        /* server_for may have moved the servers */
+        copy_client(sv, &b->m->servers[json_object_get_int(idx)]);
     }
     return 0;
 }
@@ -1014,6 +1098,11 @@ static int merge_ingress(struct builder *b, struct json_object *ing,
         apply_tls(b, ing, owner, sv, vault);
         if (https_only)
             sv->redirect = 1;
+        if (mi->client && !sv->client) {
+            sv->client = mi->client;
+            sv->ca_file = mi->ca_file;
+            sv->client_owner = owner;
+        }
     }
     return 0;
 }
@@ -1234,9 +1323,12 @@ static int build_one(struct builder *b, const struct store_entry *e,
                                    mi->content_hash, &why)) {
         mi->state = ING_EXCLUDED;
         mi->reason = strdup(why);
-    } else if (check_ingress(ing, mi, o, &p, err, sizeof(err)) < 0) {
+    } else if (check_ingress(ing, mi, o, &p, err, sizeof(err)) < 0 ||
+               check_client_conflict(b, mi, err, sizeof(err)) < 0) {
         mi->state = ING_REJECTED;
         mi->reason = strdup(err);
+        if (clientcert_asked(mi) && note_deny_hosts(b, ing) < 0)
+            rc = -1;
     } else {
         mi->state = ING_SERVED;
         rc = merge_ingress(b, ing, m->ning - 1, &p);
@@ -1259,7 +1351,8 @@ int model_build(struct model *m, const struct store *s,
     memset(m, 0, sizeof(*m));
     b.host_index = json_object_new_object();
     b.ups_index = json_object_new_object();
-    if (!b.host_index || !b.ups_index ||
+    b.deny_hosts = json_object_new_object();
+    if (!b.host_index || !b.ups_index || !b.deny_hosts ||
         store_entries(s, RK_INGRESS, &all, &n) < 0)
         goto out;
     m->ings = calloc(n ? n : 1, sizeof(*m->ings));
@@ -1269,6 +1362,7 @@ int model_build(struct model *m, const struct store *s,
     for (size_t i = 0; i < n; i++)
         if (build_one(&b, all[i], &classes) < 0)
             goto out;
+    deny_refused_hosts(&b);
     for (size_t i = 0; i < m->ning; i++)
         if (add_aliases(&b, i) < 0 || add_www_twins(&b, i) < 0)
             goto out;
@@ -1295,6 +1389,7 @@ out:
     json_object_put(b.svc);
     json_object_put(b.host_index);
     json_object_put(b.ups_index);
+    json_object_put(b.deny_hosts);
     if (rc < 0)
         model_free(m);
     return rc;
@@ -1328,6 +1423,8 @@ void model_free(struct model *m)
         ann_result_free(&mi->ann);
         free(mi->notice);
         free(mi->auth_file);
+        free(mi->client);
+        free(mi->ca_file);
     }
     free(m->ings);
     server_free(&m->def);

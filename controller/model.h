@@ -79,6 +79,11 @@ struct model_server {
     char *fallback_service; /* its Service name */
     size_t fallback_ingress;
     char *crt, *key;        /* certificate files, or NULL (default cert) */
+    const char *client;     /* client certificate words of the table line
+                               (clientcert.h; owned by the Ingress, or
+                               CLIENTCERT_DENY), or NULL */
+    const char *ca_file;    /* the CA file they name, or NULL */
+    size_t client_owner;    /* the Ingress they come from */
     int redirect;           /* 308 http -> https */
     size_t owner;           /* oldest Ingress contributing */
     int regex;              /* its paths are regexes (below) */
@@ -114,6 +119,9 @@ struct model_ingress {
                                line (ann_notice), or NULL */
     char *auth_file;        /* basic authentication: the password file of
                                its auth-secret (model_auth), or NULL */
+    char *client;           /* auth-tls-*: the certificate table words
+                               of its hosts (clientcert.h), or NULL */
+    char *ca_file;          /* the CA file of auth-tls-secret, or NULL */
 };
 
 struct model {
@@ -142,6 +150,11 @@ struct model_tls {
                   size_t errlen);
     /* Paths of the Vault pair served for host: 0, or -1 (none yet). */
     int (*vault)(void *ctx, const char *host, char **crt, char **key);
+    /* The CA file (ca.crt, then ca.crl) of Secret ns/name, validated
+     * and written: 0 with a malloc'd path DIR/STEM.ca, or -1 with a
+     * reason. NULL: only the annotations are checked (lint). */
+    int (*ca)(void *ctx, const char *ns, const char *name, char **path,
+              char *err, size_t errlen);
     void *ctx;
 };
 

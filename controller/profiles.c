@@ -166,14 +166,20 @@ const char *profiles_of(const struct profiles *p, size_t ingress)
 /* ---- rendering -------------------------------------------------------------- */
 
 const struct proxy_header profiles_proxy_headers[] = {
-    {"Host", "$host"},
-    {"Upgrade", "$http_upgrade"},
-    {"Connection", "$portico_connection"},
-    {"X-Real-IP", "$remote_addr"},
-    {"X-Forwarded-For", "$proxy_add_x_forwarded_for"},
-    {"X-Forwarded-Host", "$host"},
-    {"X-Forwarded-Proto", "$scheme"},
-    {NULL, NULL},
+    {"Host", "$host", 0},
+    {"Upgrade", "$http_upgrade", 0},
+    {"Connection", "$portico_connection", 0},
+    {"X-Real-IP", "$remote_addr", 0},
+    {"X-Forwarded-For", "$proxy_add_x_forwarded_for", 0},
+    {"X-Forwarded-Host", "$host", 0},
+    {"X-Forwarded-Proto", "$scheme", 0},
+    /* Client certificates (clientcert.h): empty, so not sent and a
+     * client's own never passed on, unless the host verifies them. */
+    {"ssl-client-verify", "$portico_ssl_client_verify", 1},
+    {"ssl-client-subject-dn", "$portico_ssl_client_s_dn", 1},
+    {"ssl-client-issuer-dn", "$portico_ssl_client_i_dn", 1},
+    {"ssl-client-cert", "$portico_ssl_client_escaped_cert", 1},
+    {NULL, NULL, 0},
 };
 
 enum pass {
@@ -263,6 +269,10 @@ static void headers(struct buf *b, const struct model_ingress *mi,
             quoted_words(b, prefix, 0);
             buf_puts(b, ";");
         }
+        for (const struct proxy_header *h = profiles_proxy_headers; h->name;
+             h++)
+            if (h->grpc)
+                buf_printf(b, "%s %s %s;", set, h->name, h->value);
         buf_puts(b, extra.data ? extra.data : "");
         buf_free(&extra);
         return;

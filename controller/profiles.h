@@ -54,6 +54,7 @@ const char *profiles_of(const struct profiles *p, size_t ingress);
 struct proxy_header {
     const char *name;
     const char *value;          /* fixed nginx text, variables allowed */
+    int grpc;                   /* sent to gRPC backends too */
 };
 extern const struct proxy_header profiles_proxy_headers[];
 

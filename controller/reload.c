@@ -825,12 +825,15 @@ static void confirmed(struct reloader *r)
                                              : buf_steal(&certs_text, NULL));
     buf_free(&certs_text);
 
-    in_use = calloc(2 * m->nservers + 1, sizeof(*in_use));
-    for (size_t i = 0; in_use && i < m->nservers; i++)
+    in_use = calloc(3 * m->nservers + 1, sizeof(*in_use));
+    for (size_t i = 0; in_use && i < m->nservers; i++) {
         if (m->servers[i].crt) {
             in_use[nuse++] = m->servers[i].crt;
             in_use[nuse++] = m->servers[i].key;
         }
+        if (m->servers[i].ca_file)
+            in_use[nuse++] = m->servers[i].ca_file;
+    }
     if (in_use)
         tlsfiles_gc(r->tls, in_use, nuse);
     free(in_use);
@@ -1063,6 +1066,7 @@ struct reloader *reloader_new(struct evloop *loop, struct store *store,
         r->hooks = *hooks;
     r->cfg.model.tls.secret = tlsfiles_secret;
     r->cfg.model.tls.vault = tlsfiles_vault;
+    r->cfg.model.tls.ca = tlsfiles_ca;
     r->cfg.model.tls.ctx = tls;
     if (cfg->render.prefix) {
         char dir[4096], err[256];

@@ -5,7 +5,10 @@
 #include <dirent.h>
 #include <errno.h>
 #include <openssl/crypto.h>
+#include <openssl/err.h>
 #include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,6 +29,12 @@
 #define STEM_HEX       16
 #define SECRET_PREFIX  "secret-"
 #define VAULT_PREFIX   "vault-"
+#define CA_PREFIX      "ca-"
+#define CA_KEY         "ca:"        /* cache key prefix of a CA Secret */
+#define CA_DATA        "ca.crt"
+#define CRL_DATA       "ca.crl"
+#define PEM_CERT       "CERTIFICATE"
+#define PEM_CRL        "X509 CRL"
 #define PATH_MAX_LEN   4096
 #define VAULT_PAIR_MAX_BYTES (1 << 20)
 
@@ -130,6 +139,31 @@ void tlsfiles_set_vault(struct tlsfiles *t, struct certs_snapshot *snap)
     t->vault = snap;
 }
 
+/* Writes DIR/NAME (mode 0600) unless it is there already (the names are
+ * content-addressed), owned by the nginx worker user when running as
+ * root: 0 with the malloc'd path, or -1 with the reason. */
+static int write_file(struct tlsfiles *t, const char *name, const char *data,
+                      size_t len, char **out, char *err, size_t errlen)
+{
+    char path[PATH_MAX_LEN];
+
+    snprintf(path, sizeof(path), "%s/%s", t->dir, name);
+    if (access(path, R_OK) != 0 &&
+        certs_write_atomic(t->dir, name, data, len, FILE_MODE, err,
+                           errlen) < 0)
+        return -1;
+    if (t->chown_files && chown(path, t->worker_uid, t->worker_gid) < 0) {
+        snprintf(err, errlen, "cannot give %.300s to user %s: %s", path,
+                 NGINX_WORKER_USER, strerror(errno));
+        return -1;
+    }
+    if (!(*out = strdup(path))) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    return 0;
+}
+
 /* Writes a validated pair as content-addressed files PREFIX<sha>.crt|key
  * (a changed pair gets new names, so the certificate table changes; an
  * unchanged one is not written again) and sets c's paths. Running as
@@ -138,7 +172,7 @@ static int write_pair(struct tlsfiles *t, const char *prefix, const char *crt,
                       size_t crtlen, const char *key, size_t keylen,
                       struct cached *c, char *err, size_t errlen)
 {
-    char stem[STEM_HEX + 1], name[64], path[PATH_MAX_LEN];
+    char stem[STEM_HEX + 1], name[64];
     char *paths[2] = {NULL, NULL};
     const char *ext[2] = {"crt", "key"};
     const char *data[2] = {crt, key};
@@ -147,22 +181,9 @@ static int write_pair(struct tlsfiles *t, const char *prefix, const char *crt,
     digest_hex(crt, crtlen, key, keylen, stem, STEM_HEX);
     for (int i = 0; i < 2; i++) {
         snprintf(name, sizeof(name), "%s%s.%s", prefix, stem, ext[i]);
-        snprintf(path, sizeof(path), "%s/%s", t->dir, name);
-        if ((access(path, R_OK) != 0 &&
-             certs_write_atomic(t->dir, name, data[i], len[i], FILE_MODE, err,
-                                errlen) < 0) ||
-            !(paths[i] = strdup(path))) {
-            if (!paths[i] && errno == ENOMEM)
-                snprintf(err, errlen, "out of memory");
+        if (write_file(t, name, data[i], len[i], &paths[i], err,
+                       errlen) < 0) {
             free(paths[0]);
-            return -1;
-        }
-        if (t->chown_files &&
-            chown(path, t->worker_uid, t->worker_gid) < 0) {
-            snprintf(err, errlen, "cannot give %.300s to user %s: %s", path,
-                     NGINX_WORKER_USER, strerror(errno));
-            free(paths[0]);
-            free(paths[1]);
             return -1;
         }
     }
@@ -254,8 +275,11 @@ static struct cached *cache_new(struct tlsfiles *t, const char *k)
     return c;
 }
 
+typedef void (*secret_loader)(struct tlsfiles *t, struct json_object *secret,
+                              struct cached *c);
+
 static struct cached *lookup(struct tlsfiles *t, const char *k,
-                             struct json_object *secret)
+                             struct json_object *secret, secret_loader load)
 {
     struct json_object *idx, *data = k8s_get(secret, "data");
     const char *id = data ? json_object_to_json_string_ext(
@@ -276,7 +300,8 @@ static struct cached *lookup(struct tlsfiles *t, const char *k,
          * have removed them when no served host used them). */
         if (strcmp(c->data_id, ident.data) == 0 &&
             (!c->ok || (access(c->crt_path, R_OK) == 0 &&
-                        access(c->key_path, R_OK) == 0))) {
+                        (!c->key_path ||
+                         access(c->key_path, R_OK) == 0)))) {
             buf_free(&ident);
             return c;
         }
@@ -291,7 +316,34 @@ static struct cached *lookup(struct tlsfiles *t, const char *k,
         return NULL;
     }
     c->data_id = buf_steal(&ident, NULL);
-    load_secret(t, secret, c);
+    load(t, secret, c);
+    return c;
+}
+
+/* The cache entry of Secret ns/name (cache key prefix + "ns/name"), made
+ * by load when the Secret's content is new, and marked used; NULL with
+ * the reason when the Secret is missing or memory is out. */
+static struct cached *secret_entry(struct tlsfiles *t, const char *prefix,
+                                   const char *ns, const char *name,
+                                   secret_loader load, char *err,
+                                   size_t errlen)
+{
+    struct json_object *secret = store_get(t->store, RK_SECRET, ns, name);
+    char k[512];
+    struct cached *c;
+
+    if (!secret) {
+        snprintf(err, errlen, "Secret %s/%s not found", ns, name);
+        return NULL;
+    }
+    snprintf(k, sizeof(k), "%s%s/%s", prefix, ns, name);
+    c = lookup(t, k, secret, load);
+    json_object_put(secret);
+    if (!c) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    c->used = 1;
     return c;
 }
 
@@ -325,22 +377,11 @@ int tlsfiles_secret(void *ctx, const char *ns, const char *name,
                     size_t errlen)
 {
     struct tlsfiles *t = ctx;
-    struct json_object *secret = store_get(t->store, RK_SECRET, ns, name);
-    char k[512];
-    struct cached *c;
+    struct cached *c = secret_entry(t, "", ns, name, load_secret, err,
+                                    errlen);
 
-    if (!secret) {
-        snprintf(err, errlen, "Secret %s/%s not found", ns, name);
+    if (!c)
         return -1;
-    }
-    snprintf(k, sizeof(k), "%s/%s", ns, name);
-    c = lookup(t, k, secret);
-    json_object_put(secret);
-    if (!c) {
-        snprintf(err, errlen, "out of memory");
-        return -1;
-    }
-    c->used = 1;
     if (!c->ok) {
         snprintf(err, errlen, "%s", c->err ? c->err : "invalid pair");
         return -1;
@@ -446,6 +487,208 @@ int tlsfiles_vault(void *ctx, const char *host, char **crt, char **key)
     return 0;
 }
 
+/* The PEM blocks of data, each of type `want` and parsed by `parse`
+ * (which takes the DER bytes and returns an object, or NULL), pushed by
+ * `keep`. The number of blocks, or -1 with the reason. */
+static int pem_blocks(const char *data, size_t len, const char *what,
+                      const char *want,
+                      void *(*parse)(const unsigned char **der, long n),
+                      void (*keep)(void *obj, void *arg), void *arg,
+                      char *err, size_t errlen)
+{
+    BIO *bio = BIO_new_mem_buf(data, (int)len);
+    char *name = NULL, *header = NULL;
+    unsigned char *der = NULL;
+    long n;
+    int count = 0;
+
+    if (!bio) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    while (PEM_read_bio(bio, &name, &header, &der, &n) == 1) {
+        const unsigned char *p = der;
+        void *obj = strcmp(name, want) == 0 ? parse(&p, n) : NULL;
+
+        if (!obj)
+            snprintf(err, errlen, "%s: PEM block %d (%.40s) is not %s", what,
+                     count + 1, name,
+                     strcmp(want, PEM_CERT) == 0 ? "a certificate" : "a CRL");
+        OPENSSL_free(name);
+        OPENSSL_free(header);
+        OPENSSL_free(der);
+        if (!obj) {
+            BIO_free(bio);
+            return -1;
+        }
+        keep(obj, arg);
+        count++;
+    }
+    ERR_clear_error();
+    BIO_free(bio);
+    if (!count)
+        snprintf(err, errlen, "%s holds no PEM %s", what,
+                 strcmp(want, PEM_CERT) == 0 ? "certificate" : "CRL");
+    return count ? count : -1;
+}
+
+static void *parse_cert(const unsigned char **der, long n)
+{
+    return d2i_X509(NULL, der, n);
+}
+
+static void *parse_crl(const unsigned char **der, long n)
+{
+    return d2i_X509_CRL(NULL, der, n);
+}
+
+static void keep_cert(void *obj, void *arg)
+{
+    if (!sk_X509_push(arg, obj))
+        X509_free(obj);
+}
+
+static void keep_crl(void *obj, void *arg)
+{
+    if (!sk_X509_CRL_push(arg, obj))
+        X509_CRL_free(obj);
+}
+
+/* ca.crt (certificates) and ca.crl (CRLs, optional): each CRL must be
+ * signed by a certificate of ca.crt, or nginx would refuse every client
+ * (revocation is checked for the whole chain once a CRL is there). */
+static int check_ca(const char *key, const char *crt, size_t crtlen,
+                    const char *crl, size_t crllen, char *err, size_t errlen)
+{
+    STACK_OF(X509) *cas = sk_X509_new_null();
+    STACK_OF(X509_CRL) *crls = sk_X509_CRL_new_null();
+    int rc = -1;
+
+    if (!cas || !crls) {
+        snprintf(err, errlen, "out of memory");
+        goto out;
+    }
+    if (pem_blocks(crt, crtlen, CA_DATA, PEM_CERT, parse_cert, keep_cert,
+                   cas, err, errlen) < 0 ||
+        (crl && pem_blocks(crl, crllen, CRL_DATA, PEM_CRL, parse_crl,
+                           keep_crl, crls, err, errlen) < 0))
+        goto out;
+    for (int i = 0; i < sk_X509_num(cas); i++)
+        if (X509_cmp_current_time(X509_get0_notAfter(sk_X509_value(cas, i)))
+            < 0)
+            log_warn("tls: Secret %s: certificate %d of " CA_DATA " has "
+                     "expired: no client certificate it issued verifies", key,
+                     i + 1);
+    for (int i = 0; i < sk_X509_CRL_num(crls); i++) {
+        X509_CRL *c = sk_X509_CRL_value(crls, i);
+        int signed_by_ca = 0;
+        for (int j = 0; j < sk_X509_num(cas) && !signed_by_ca; j++) {
+            X509 *ca = sk_X509_value(cas, j);
+            signed_by_ca = X509_NAME_cmp(X509_CRL_get_issuer(c),
+                                         X509_get_subject_name(ca)) == 0 &&
+                           X509_CRL_verify(c, X509_get0_pubkey(ca)) == 1;
+        }
+        ERR_clear_error();
+        if (!signed_by_ca) {
+            snprintf(err, errlen, CRL_DATA ": CRL %d is not signed by a "
+                     "certificate of " CA_DATA, i + 1);
+            goto out;
+        }
+    }
+    rc = 0;
+out:
+    sk_X509_pop_free(cas, X509_free);
+    sk_X509_CRL_pop_free(crls, X509_CRL_free);
+    return rc;
+}
+
+/* A base64 data key of a Secret, decoded (NULL when absent); -1 when it
+ * is there but not valid base64 or empty. */
+static int secret_data(struct json_object *secret, const char *k, char **out,
+                       size_t *len)
+{
+    struct json_object *data = k8s_get(secret, "data"), *v;
+    const char *b64;
+
+    *out = NULL;
+    *len = 0;
+    if (!data || !json_object_object_get_ex(data, k, &v))
+        return 0;
+    b64 = json_object_get_string(v);
+    *out = b64 ? base64_decode(b64, strlen(b64), BASE64_STRICT, len) : NULL;
+    if (!*out || *len == 0) {
+        free(*out);
+        *out = NULL;
+        return -1;
+    }
+    return 0;
+}
+
+/* Validates and writes the CA file of a Secret into c (crt_path). */
+static void load_ca(struct tlsfiles *t, struct json_object *secret,
+                    struct cached *c)
+{
+    char *crt = NULL, *crl = NULL, *all = NULL, err[512];
+    char stem[STEM_HEX + 1], name[64];
+    size_t crtlen, crllen;
+
+    c->ok = 0;
+    if (secret_data(secret, CA_DATA, &crt, &crtlen) < 0 ||
+        secret_data(secret, CRL_DATA, &crl, &crllen) < 0) {
+        c->err = strdup(CA_DATA " or " CRL_DATA " is not valid base64");
+        goto out;
+    }
+    if (!crt) {
+        c->err = strdup("missing data " CA_DATA);
+        goto out;
+    }
+    if (check_ca(c->key, crt, crtlen, crl, crllen, err, sizeof(err)) < 0) {
+        c->err = strdup(err);
+        goto out;
+    }
+    /* One file: the certificates, then the CRLs (the module reads both). */
+    if (!(all = malloc(crtlen + 1 + crllen))) {
+        c->err = strdup("out of memory");
+        goto out;
+    }
+    memcpy(all, crt, crtlen);
+    all[crtlen] = '\n';
+    if (crl)
+        memcpy(all + crtlen + 1, crl, crllen);
+    digest_hex(crt, crtlen, crl ? crl : "", crllen, stem, STEM_HEX);
+    snprintf(name, sizeof(name), CA_PREFIX "%s.ca", stem);
+    if (write_file(t, name, all, crtlen + 1 + crllen, &c->crt_path, err,
+                   sizeof(err)) < 0) {
+        c->err = strdup(err);
+        goto out;
+    }
+    c->ok = 1;
+out:
+    free(crt);
+    free(crl);
+    free(all);
+}
+
+int tlsfiles_ca(void *ctx, const char *ns, const char *name, char **path,
+                char *err, size_t errlen)
+{
+    struct tlsfiles *t = ctx;
+    struct cached *c = secret_entry(t, CA_KEY, ns, name, load_ca, err,
+                                    errlen);
+
+    if (!c)
+        return -1;
+    if (c->ok && !(*path = strdup(c->crt_path))) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    if (!c->ok) {
+        snprintf(err, errlen, "%s", c->err ? c->err : "invalid CA");
+        return -1;
+    }
+    return 0;
+}
+
 long long tlsfiles_not_after(const struct tlsfiles *t, const char *crt_path)
 {
     for (size_t i = 0; i < t->ncache; i++)
@@ -474,7 +717,8 @@ void tlsfiles_gc(struct tlsfiles *t, const char *const *in_use, size_t n)
             json_object_object_add(used, in_use[i], NULL);
     while ((de = readdir(d))) {
         if (strncmp(de->d_name, SECRET_PREFIX, strlen(SECRET_PREFIX)) != 0 &&
-            strncmp(de->d_name, VAULT_PREFIX, strlen(VAULT_PREFIX)) != 0)
+            strncmp(de->d_name, VAULT_PREFIX, strlen(VAULT_PREFIX)) != 0 &&
+            strncmp(de->d_name, CA_PREFIX, strlen(CA_PREFIX)) != 0)
             continue;
         snprintf(path, sizeof(path), "%s/%s", t->dir, de->d_name);
         if (!json_object_object_get_ex(used, path, NULL) && unlink(path) == 0)

@@ -36,13 +36,19 @@ int tlsfiles_secret(void *ctx, const char *ns, const char *name,
                     const char *host, char **crt, char **key, char *err,
                     size_t errlen);
 int tlsfiles_vault(void *ctx, const char *host, char **crt, char **key);
+/* model_tls's ca: the CA file of Secret ns/name (data ca.crt, PEM
+ * certificates, and optional ca.crl, PEM CRLs each signed by one of them),
+ * written as <dir>/ca-<sha256 prefix>.ca (0600), certificates then CRLs.
+ * 0 with a malloc'd path, or -1 with the reason. */
+int tlsfiles_ca(void *ctx, const char *ns, const char *name, char **path,
+                char *err, size_t errlen);
 
 /* notAfter (unix seconds) of the Secret pair whose certificate file is
  * crt_path, or 0 if crt_path is not one of ours or a Vault pair's (the
  * Vault pipeline reports those). */
 long long tlsfiles_not_after(const struct tlsfiles *t, const char *crt_path);
 
-/* Removes secret-* files not used by the given certificate paths. */
+/* Removes secret-*, vault-* and ca-* files not used by the given paths. */
 void tlsfiles_gc(struct tlsfiles *t, const char *const *in_use, size_t n);
 
 #endif

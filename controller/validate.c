@@ -3,6 +3,8 @@
 #include "validate.h"
 
 #include <arpa/inet.h>
+#define PCRE2_CODE_UNIT_WIDTH 8
+#include <pcre2.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -660,6 +662,50 @@ int validate_verify_depth(const char *s, size_t len, char *err,
 {
     if (has_nul(s, len) || !number_with_unit(s, len, 2, ""))
         return fail(err, errlen, "verify depth", s, len, "must be 1-2 digits");
+    return 0;
+}
+
+int validate_verify_client(const char *s, size_t len, char *err,
+                           size_t errlen)
+{
+    static const char *const modes[] = {"on", "off", "optional",
+                                        "optional_no_ca"};
+
+    for (size_t i = 0; i < sizeof(modes) / sizeof(modes[0]); i++)
+        if (len == strlen(modes[i]) && memcmp(s, modes[i], len) == 0)
+            return 0;
+    return fail(err, errlen, "client verification", s, len,
+                "must be on, off, optional or optional_no_ca");
+}
+
+int validate_match_cn(const char *s, size_t len, char *err, size_t errlen)
+{
+    char message[128], why[200];
+    PCRE2_SIZE offset;
+    pcre2_code *re;
+    int code;
+
+    if (len == 0 || len > VALIDATE_MATCH_CN_MAX)
+        return fail(err, errlen, "subject match", s, len,
+                    "must be 1-1024 bytes");
+    for (size_t i = 0; i < len; i++)
+        if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
+            return fail(err, errlen, "subject match", s, len,
+                        "contains a control character");
+    if (!memmem(s, len, "CN=", 3))
+        return fail(err, errlen, "subject match", s, len,
+                    "must name CN= (a regex over the subject DN, as "
+                    "ingress-nginx requires)");
+    re = pcre2_compile((PCRE2_SPTR)s, len, 0, &code, &offset, NULL);
+    if (!re) {
+        if (pcre2_get_error_message(code, (PCRE2_UCHAR *)message,
+                                    sizeof(message)) < 0)
+            snprintf(message, sizeof(message), "unknown error");
+        snprintf(why, sizeof(why), "not a regex: %s at offset %zu", message,
+                 (size_t)offset);
+        return fail(err, errlen, "subject match", s, len, why);
+    }
+    pcre2_code_free(re);
     return 0;
 }
 

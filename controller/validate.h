@@ -181,6 +181,17 @@ int validate_header_names(const char *s, size_t len, char *err,
 /* cors-max-age: seconds, 1-9 digits. */
 int validate_seconds(const char *s, size_t len, char *err, size_t errlen);
 
+/* auth-tls-verify-client: on, off, optional or optional_no_ca (nginx's
+ * ssl_verify_client). */
+int validate_verify_client(const char *s, size_t len, char *err,
+                           size_t errlen);
+/* auth-tls-match-cn: a PCRE2 regex (as nginx's "!~") of 1-1024 bytes
+ * without control characters that names "CN=" (ingress-nginx ignores a
+ * value without it), compiled here so that the certificate table never
+ * carries a regex the module refuses. */
+#define VALIDATE_MATCH_CN_MAX    1024
+int validate_match_cn(const char *s, size_t len, char *err, size_t errlen);
+
 /* A printable rendition of s for log lines: non-printable bytes, quotes
  * and backslashes as \xNN, cut after 64 bytes with "...". */
 void validate_printable(const char *s, char *out, size_t outlen);

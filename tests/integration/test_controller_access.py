@@ -548,6 +548,15 @@ HOSTILE = [
     ("auth-method", "GET; owned"),
     ("auth-signin-redirect-param", "rd=owned&"),
     ("auth-always-set-cookie", "true; owned"),
+    ("auth-tls-secret", "ca; owned"),
+    ("auth-tls-secret", "../../etc/owned"),
+    ("auth-tls-verify-client", "on; owned"),
+    ("auth-tls-verify-depth", "1; owned"),
+    ("auth-tls-error-page", 'https://e.example.com/"; return 200 owned; #'),
+    ("auth-tls-error-page", "https://e.example.com/$evil"),
+    ("auth-tls-match-cn", "CN=a\r\nowned"),
+    ("auth-tls-match-cn", "CN=(owned"),
+    ("auth-tls-pass-certificate-to-upstream", "true; owned"),
 ]
 
 
@@ -562,13 +571,14 @@ def test_hostile_access_values_are_refused_and_never_rendered(ctl, prefix):
                                     # a basic-auth Ingress is complete
                                     **({f"{prefix}/auth-type": "basic"}
                                        if key.startswith("auth-") and
+                                       not key.startswith("auth-tls-") and
                                        key != "auth-type" else {})},
                                    svc="beta"))
     eventually(lambda: ctl.metric("portico_controller_ingresses",
                                   state="rejected") == len(HOSTILE))
     eventually(lambda: status(ctl, "good.test") == 200)
     ctl.settled()
-    generated = ctl.nginx_conf() + ctl.routes()
+    generated = ctl.nginx_conf() + ctl.routes() + ctl.certificates()
     for needle in ("owned", "Owned", "$evil", "${evil}", "/etc/"):
         assert needle not in generated, needle
     log = ctl.proc.log_text()

@@ -53,8 +53,8 @@ def test_access_annotations_fail_closed_and_snippets_are_refused(ctl):
         "allow": {f"{NGINX}/satisfy": "any"},
         "auth": {"portico.io/auth-url": "http://auth.team.svc/check",
                  "portico.io/auth-keepalive": "10"},
-        "mtls": {f"{NGINX}/auth-tls-verify-client": "on",
-                 f"{NGINX}/auth-tls-secret": "team/ca"},
+        "waf": {f"{NGINX}/enable-modsecurity": "true",
+                f"{NGINX}/enable-owasp-core-rules": "true"},
         "limit": {f"{NGINX}/limit-rate": "100"},
         "snippet": {f"{NGINX}/configuration-snippet":
                     'more_set_headers "X-Owned: 1";'},
@@ -362,7 +362,16 @@ def test_backend_protocol_grpc_renders_grpc_pass_with_grpc_timeouts(ctl):
                                   state="served") == 2)
     conf = ctl.nginx_conf()
     assert re.search(r'grpc_read_timeout "300"; grpc_ssl_verify "off"; '
-                     r'grpc_set_header Host \$host; portico_route; '
+                     r'grpc_set_header Host \$host; '
+                     # client certificates (empty unless the host has them)
+                     r'grpc_set_header ssl-client-verify '
+                     r'\$portico_ssl_client_verify; '
+                     r'grpc_set_header ssl-client-subject-dn '
+                     r'\$portico_ssl_client_s_dn; '
+                     r'grpc_set_header ssl-client-issuer-dn '
+                     r'\$portico_ssl_client_i_dn; '
+                     r'grpc_set_header ssl-client-cert '
+                     r'\$portico_ssl_client_escaped_cert; portico_route; '
                      r'grpc_pass grpc://portico_dispatch_p[0-9a-f]{16}; }',
                      conf), conf
     assert re.search(r"grpc_pass grpcs://portico_dispatch_p[0-9a-f]{16};",

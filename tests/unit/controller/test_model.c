@@ -647,6 +647,87 @@ static char *annotated(const char *name, const char *created,
     return s;
 }
 
+/* Every CA Secret is /c/ca-NAME.ca, except "broken". */
+static int some_ca(void *ctx, const char *ns, const char *name, char **path,
+                   char *err, size_t errlen)
+{
+    if (strcmp(name, "broken") == 0) {
+        snprintf(err, errlen, "ca.crt holds no PEM certificate");
+        return -1;
+    }
+    if (asprintf(path, "/c/ca-%s.ca", name) < 0)
+        abort();
+    return 0;
+}
+
+static void client_certificates_belong_to_the_host_and_disagreeing_ingresses_are_refused(
+    void **state)
+{
+    /* a: the host's settings (and its alias's); b: the same host, other
+     * settings, newer: refused; c: y.test's settings from a broken CA:
+     * refused, and d, which serves y.test too, is then denied. */
+    char *a = annotated("a", "2026-01-01T00:00:00Z", "x.test",
+                        "nginx.ingress.kubernetes.io/auth-tls-secret: ns/ca1, "
+                        "portico.io/auth-tls-match-cn: \"CN=John Doe%\", "
+                        "portico.io/auth-tls-verify-depth: \"0\", "
+                        "portico.io/server-alias: alias.test");
+    char *b = annotated("b", "2026-02-01T00:00:00Z", "x.test",
+                        "portico.io/auth-tls-secret: ca1, "
+                        "portico.io/auth-tls-verify-client: optional");
+    char *c = annotated("c", "2026-01-01T00:00:00Z", "y.test",
+                        "portico.io/auth-tls-secret: broken");
+    char *d = annotated("d", "2026-03-01T00:00:00Z", "y.test", "");
+    char *all;
+    struct model m;
+    struct certtable_result t;
+    struct model_opts o = OPTS_TLS;
+    char want[512];
+
+    if (asprintf(&all, "%s%s", c, d) < 0)
+        abort();
+    struct store *s = store_of(a, b, all);
+    o.tls.ca = some_ca;
+    assert_int_equal(model_build(&m, s, &o), 0);
+    assert_int_equal(m.ings[0].state, ING_SERVED);              /* a */
+    assert_int_equal(m.ings[1].state, ING_REJECTED);            /* c */
+    assert_string_equal(m.ings[1].reason, "auth-tls-secret ns/broken: "
+                        "ca.crt holds no PEM certificate");
+    assert_int_equal(m.ings[2].state, ING_REJECTED);            /* b */
+    assert_string_equal(m.ings[2].reason,
+                        "host x.test already has other client certificate "
+                        "settings (auth-tls-*) from the older Ingress ns/a: "
+                        "every Ingress of a host must ask for the same ones");
+    assert_int_equal(m.ings[3].state, ING_SERVED);              /* d */
+    assert_int_equal(certtable_render(&m, &t), 0);
+    /* no certificate of their own: the default ("-"); the regex's space
+     * and '%' encoded; depth 0 is ingress-nginx's default, 1 */
+    snprintf(want, sizeof(want), "portico-certificates 1\nversion %s\n"
+             "host alias.test - ca=ca-ca1 verify=on depth=1 "
+             "cn=CN=John%%20Doe%%25\n"
+             "host x.test - ca=ca-ca1 verify=on depth=1 "
+             "cn=CN=John%%20Doe%%25\n"
+             "host y.test - verify=deny\n", t.version);
+    assert_string_equal(t.t.text.data, want);
+    certtable_result_free(&t);
+    model_free(&m);
+    store_free(s);
+
+    /* without b and c, d serves y.test unverified */
+    s = store_of(a, d, NULL);
+    assert_int_equal(model_build(&m, s, &o), 0);
+    assert_int_equal(certtable_render(&m, &t), 0);
+    assert_null(strstr(t.t.text.data, "y.test"));
+    assert_int_equal(t.nhosts, 2);
+    certtable_result_free(&t);
+    model_free(&m);
+    store_free(s);
+    free(a);
+    free(b);
+    free(c);
+    free(d);
+    free(all);
+}
+
 static void profile_lines_are_traced_to_their_oldest_ingress(void **state)
 {
     /* b and c share one option set: one named location, owned by the
@@ -899,6 +980,8 @@ int main(void)
         cmocka_unit_test(profile_lines_are_traced_to_their_oldest_ingress),
         cmocka_unit_test(
             annotations_refuse_or_are_noticed_and_render_under_both_prefixes),
+        cmocka_unit_test(
+            client_certificates_belong_to_the_host_and_disagreeing_ingresses_are_refused),
         cmocka_unit_test(
             tls_and_grpc_profiles_get_keepalive_caches_of_their_own),
         cmocka_unit_test(size_per_ingress_stays_under_one_kilobyte),

@@ -478,6 +478,36 @@ static void external_auth_values_have_strict_grammars(void **state)
     refuses_embedded_but_spaces(validate_header_names, "X-User");
 }
 
+static void client_certificate_values_have_strict_grammars(void **state)
+{
+    const char *modes[] = {"on", "off", "optional", "optional_no_ca"};
+    for (size_t i = 0; i < sizeof(modes) / sizeof(modes[0]); i++)
+        assert_true(ok(validate_verify_client, modes[i]));
+    assert_false(ok(validate_verify_client, "On"));
+    assert_false(ok(validate_verify_client, "optional_no"));
+    assert_false(ok(validate_verify_client, ""));
+    refuses_embedded(validate_verify_client, "on");
+    /* auth-tls-match-cn: a regex that names CN=, over the subject; it
+     * goes into the certificate table (%XX-encoded), never nginx.conf,
+     * but control characters and regexes PCRE2 refuses never pass. */
+    assert_true(ok(validate_match_cn, "CN=alice"));
+    assert_true(ok(validate_match_cn, "^CN=(alice|bob)$"));
+    assert_true(ok(validate_match_cn, "CN=John Doe,O=Example"));
+    assert_false(ok(validate_match_cn, "alice"));
+    assert_false(ok(validate_match_cn, "CN=(alice"));
+    assert_false(ok(validate_match_cn, "CN=a\r\nowned"));
+    assert_false(ok(validate_match_cn, "CN=a\x7f"));
+    assert_false(ok(validate_match_cn, ""));
+    assert_false(ok_len(validate_match_cn, "CN=a\0b", 6));
+    char big[VALIDATE_MATCH_CN_MAX + 2];
+    memset(big, 'a', sizeof(big) - 1);
+    memcpy(big, "CN=", 3);
+    big[sizeof(big) - 1] = '\0';
+    assert_false(ok(validate_match_cn, big));
+    big[VALIDATE_MATCH_CN_MAX] = '\0';
+    assert_true(ok(validate_match_cn, big));
+}
+
 static void external_names_allow_a_trailing_dot_but_no_wildcard(void **state)
 {
     assert_true(ok(validate_external_name, "db.example.com"));
@@ -522,6 +552,7 @@ int main(void)
         cmocka_unit_test(counts_are_small_numbers),
         cmocka_unit_test(cors_values_have_strict_grammars),
         cmocka_unit_test(external_auth_values_have_strict_grammars),
+        cmocka_unit_test(client_certificate_values_have_strict_grammars),
         cmocka_unit_test(ingress_nginx_option_values_have_strict_grammars),
         cmocka_unit_test(external_names_allow_a_trailing_dot_but_no_wildcard),
         cmocka_unit_test(reasons_never_echo_control_characters),
