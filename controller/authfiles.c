@@ -230,7 +230,7 @@ int authfiles_htpasswd(void *ctx, const char *ns, const char *name, int map,
                        char **path, char *err, size_t errlen)
 {
     struct authfiles *a = ctx;
-    struct json_object *secret = store_get(a->store, RK_SECRET, ns, name);
+    struct json_object *secret = store_get_secret(a->store, ns, name);
     char file[PATH_LEN / 2], full[PATH_LEN], why[256];
     char *data;
     size_t len = 0;

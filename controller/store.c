@@ -31,6 +31,7 @@ static const char *const kind_names[RK_COUNT] = {
     [RK_INGRESS_CLASS] = "IngressClass",
     [RK_SERVICE] = "Service",
     [RK_SECRET] = "Secret",
+    [RK_SECRET_OPAQUE] = "Secret (Opaque)",
 };
 
 const char *resource_kind_name(enum resource_kind kind)
@@ -354,6 +355,15 @@ struct json_object *store_get(const struct store *s, enum resource_kind kind,
                               const char *ns, const char *name)
 {
     return store_entry_parse(store_lookup(s, kind, ns, name));
+}
+
+struct json_object *store_get_secret(const struct store *s, const char *ns,
+                                     const char *name)
+{
+    const struct store_entry *e = store_lookup(s, RK_SECRET, ns, name);
+
+    return store_entry_parse(e ? e : store_lookup(s, RK_SECRET_OPAQUE, ns,
+                                                  name));
 }
 
 size_t store_count(const struct store *s, enum resource_kind kind)

@@ -21,7 +21,10 @@ enum resource_kind {
     RK_INGRESS,
     RK_INGRESS_CLASS,
     RK_SERVICE,
-    RK_SECRET,
+    RK_SECRET,          /* kubernetes.io/tls (the local source: every
+                           Secret) */
+    RK_SECRET_OPAQUE,   /* Opaque: htpasswd files, client CAs (the
+                           Kubernetes API only, a watch of its own) */
     RK_COUNT
 };
 
@@ -75,6 +78,9 @@ void store_free(struct store *s);
  * is ignored for cluster-scoped kinds. */
 struct json_object *store_get(const struct store *s, enum resource_kind kind,
                               const char *ns, const char *name);
+/* A Secret of either kind (store_get); NULL when there is none. */
+struct json_object *store_get_secret(const struct store *s, const char *ns,
+                                     const char *name);
 const struct store_entry *store_lookup(const struct store *s,
                                        enum resource_kind kind,
                                        const char *ns, const char *name);

@@ -328,7 +328,7 @@ static struct cached *secret_entry(struct tlsfiles *t, const char *prefix,
                                    secret_loader load, char *err,
                                    size_t errlen)
 {
-    struct json_object *secret = store_get(t->store, RK_SECRET, ns, name);
+    struct json_object *secret = store_get_secret(t->store, ns, name);
     char k[512];
     struct cached *c;
 

@@ -1,9 +1,11 @@
 /*
  * source.c - kube_source: one reflector per kind the controller needs,
- * feeding the store. Secrets are watched with fieldSelector
- * type=kubernetes.io/tls (real clusters hold many large Secrets of other
- * types) and filtered client-side too, so a server that ignores the
- * selector still cannot fill memory with them.
+ * feeding the store. Secrets are watched by type, with a fieldSelector:
+ * type=kubernetes.io/tls (certificates) and type=Opaque (htpasswd files,
+ * client CAs: what `kubectl create secret generic` makes), never the
+ * others (real clusters hold many large Secrets of other types: Helm
+ * releases, service account tokens), and filtered client-side too, so a
+ * server that ignores the selector still cannot fill memory with them.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,7 +17,8 @@
 #include "dnsname.h"
 #include "log.h"
 
-#define SECRET_TYPE_TLS "kubernetes.io/tls"
+#define SECRET_TYPE_TLS    "kubernetes.io/tls"
+#define SECRET_TYPE_OPAQUE "Opaque"
 
 struct kind_sink {
     struct store *store;
@@ -107,6 +110,12 @@ static int secret_is_tls(struct json_object *obj)
     return t && strcmp(t, SECRET_TYPE_TLS) == 0;
 }
 
+static int secret_is_opaque(struct json_object *obj)
+{
+    const char *t = k8s_str(obj, "type");
+    return t && strcmp(t, SECRET_TYPE_OPAQUE) == 0;
+}
+
 struct kind_info {
     const char *name;       /* resource plural */
     const char *group_path; /* "/api/v1" or "/apis/<group>/<version>" */
@@ -122,6 +131,8 @@ static const struct kind_info kinds[RK_COUNT] = {
     [RK_SERVICE] = {"services", "/api/v1", 1, NULL, NULL},
     [RK_SECRET] = {"secrets", "/api/v1", 1, "type=" SECRET_TYPE_TLS,
                    secret_is_tls},
+    [RK_SECRET_OPAQUE] = {"secrets", "/api/v1", 1,
+                          "type=" SECRET_TYPE_OPAQUE, secret_is_opaque},
 };
 
 struct kube_source *kube_source_start(struct kube_client *kc,

@@ -219,12 +219,13 @@ def test_ingresses_created_changed_and_deleted_through_the_api_are_served(
     api.delete("Ingress", "shop", namespace=NS)
     ctl.wait_status("shop.test", 404)
 
-    # Only TLS Secrets are listed and watched (server-side selector).
+    # Only TLS and Opaque Secrets are listed and watched (server-side
+    # selectors: never Helm releases or service account tokens).
     secrets = [e for e in controller_requests(api)
                if e["resource"] == "secrets"]
     assert {e["verb"] for e in secrets} == {"list", "watch"}
-    assert all(e["query"].get("fieldSelector") == "type=kubernetes.io/tls"
-               for e in secrets)
+    assert {e["query"].get("fieldSelector") for e in secrets} == {
+        "type=kubernetes.io/tls", "type=Opaque"}
     # Lists are paged; watches resume from a resourceVersion with bookmarks
     # and a timeout in [300, 600).
     for e in controller_requests(api):
@@ -548,6 +549,50 @@ def test_two_controllers_exactly_one_leader_writes_and_the_other_takes_over(
     spec = api.get(LEASE)["spec"]
     assert spec.get("holderIdentity", "") == ""
     assert spec["leaseDurationSeconds"] == 1
+
+
+def test_opaque_secrets_give_client_certificates_and_basic_auth(
+        procs, tmp_path, fake_apiserver, cluster_dns, backends):
+    """`kubectl create secret generic` makes Opaque Secrets: the client CA
+    of auth-tls-secret and the htpasswd file of auth-secret come from
+    them through the API as in local mode."""
+    import base64
+    from testbed import certs
+    from test_controller_access import htpasswd_line
+    from test_module_client_certs import https
+    api = fake_apiserver
+    seed(api, backends)
+    p = {n: b.port for n, b in backends.items()}
+    ca = certs.make_ca("Kube Client CA")
+    alice = certs.client_cert(ca, "alice").write(tmp_path, "alice")
+
+    def opaque(name, data):
+        return {"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
+                "metadata": {"name": name, "namespace": NS},
+                "data": {k: base64.b64encode(v.encode()).decode()
+                         for k, v in data.items()}}
+    api.create(opaque("client-ca", {"ca.crt": ca.cert_pem}))
+    api.create(opaque("users", {"auth": htpasswd_line("zed", "pw")}))
+    api.create(ingress("mtls", "m.test", "alpha", p["alpha"], annotations={
+        "nginx.ingress.kubernetes.io/auth-tls-secret": f"{NS}/client-ca"}))
+    api.create(ingress("basic", "b.test", "beta", p["beta"], annotations={
+        "nginx.ingress.kubernetes.io/auth-type": "basic",
+        "nginx.ingress.kubernetes.io/auth-secret": "users"}))
+    ctl = KubeController(procs, tmp_path, api, cluster_dns)
+    ctl.wait_status("b.test", 401)
+    eventually(lambda: https(ctl.https_port, "m.test",
+                             cert=alice).status == 200, timeout=15)
+    assert https(ctl.https_port, "m.test").status == 400
+    # A rotated CA arrives by the watch.
+    other = certs.make_ca("Kube Client CA 2")
+    bob = certs.client_cert(other, "bob").write(tmp_path, "bob")
+    obj = api.get(f"/api/v1/namespaces/{NS}/secrets/client-ca")
+    obj["data"]["ca.crt"] = base64.b64encode(
+        other.cert_pem.encode()).decode()
+    api.put(obj)
+    eventually(lambda: https(ctl.https_port, "m.test",
+                             cert=bob).status == 200, timeout=15)
+    assert https(ctl.https_port, "m.test", cert=alice).status == 400
 
 
 def test_least_privilege_rules_are_enough(
