@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "controller/annotations.h"
+#include "controller/profiles.h"
 #include "controller/validate.h"
 
 /* "PREFIX ADDR SUFFIX" for every network of a validated list, each
@@ -313,6 +314,12 @@ static void auth_locations(struct ownedtext *t, const struct model *m,
                      "proxy_http_version 1.1; "
                      "proxy_set_header Connection \"\"; "
                      "proxy_ssl_server_name on;", name);
+    /* The auth service gets the client certificate like the backend;
+     * a client's own headers of these names never reach it. */
+    for (const struct proxy_header *h = profiles_proxy_headers; h->name; h++)
+        if (h->always)
+            ownedtext_printf(t, owner, " proxy_set_header %s %s;", h->name,
+                             h->value);
     if (redirect)
         ownedtext_quoted(t, owner, " proxy_set_header X-Auth-Request-Redirect ",
                          redirect, ";");

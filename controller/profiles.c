@@ -271,7 +271,7 @@ static void headers(struct buf *b, const struct model_ingress *mi,
         }
         for (const struct proxy_header *h = profiles_proxy_headers; h->name;
              h++)
-            if (h->grpc)
+            if (h->always)
                 buf_printf(b, "%s %s %s;", set, h->name, h->value);
         buf_puts(b, extra.data ? extra.data : "");
         buf_free(&extra);

@@ -54,7 +54,10 @@ const char *profiles_of(const struct profiles *p, size_t ingress);
 struct proxy_header {
     const char *name;
     const char *value;          /* fixed nginx text, variables allowed */
-    int grpc;                   /* sent to gRPC backends too */
+    int always;                 /* set by every location that proxies,
+                                   whatever its own list (gRPC backends,
+                                   auth subrequests): the client
+                                   certificate headers */
 };
 extern const struct proxy_header profiles_proxy_headers[];
 

@@ -17,6 +17,7 @@ from testbed import certs
 from testbed.controller import eventually
 from test_controller_local import (NS, backends, ctl,  # noqa: F401
                                    ingress)
+from test_controller_access import auth_service  # noqa: F401
 from test_controller_certs import reloads, tls_secret
 from test_module_client_certs import (CERT_ERROR_PAGE, NO_CERT_PAGE, https,
                                       plain)
@@ -298,3 +299,38 @@ def test_a_ca_rotation_is_a_certificate_table_swap_without_a_reload(
     assert new.stat().st_mode & 0o777 == 0o600
     old = ctl.prefix / "certs" / (first[len("ca="):] + ".ca")
     eventually(lambda: not old.exists())
+
+
+def test_an_auth_service_gets_the_client_certificate_and_never_a_forged_one(
+        ctl, pki, auth_service, cluster_dns):  # noqa: F811
+    """auth-url with auth-tls-*: the auth subrequest carries the verified
+    certificate like the backend request; on any host a client's own
+    ssl-client-* headers never reach the auth service."""
+    cluster_dns.set(f"auth.{NS}.svc.cluster.local", "127.0.0.7")
+    url = f"http://auth.{NS}.svc.cluster.local:{auth_service.port}/check"
+    ctl.write("server-tls", tls_secret("server-tls", pki.server))
+    ctl.write("ca", ca_secret("client-ca", pki.ca))
+    ctl.write("both", site(ctl, "both", "b.mtls.test", {
+        f"{NGINX}/auth-tls-secret": "client-ca",
+        f"{NGINX}/auth-tls-pass-certificate-to-upstream": "true",
+        f"{NGINX}/auth-url": url}))
+    ctl.write("authonly", site(ctl, "authonly", "o.mtls.test", {
+        f"{NGINX}/auth-url": url}))
+    good = "Authorization: Bearer good\r\n"
+    eventually(lambda: https(ctl.https_port, "b.mtls.test", cert=pki.alice,
+                             headers=good).status == 200, timeout=15)
+    asked = auth_service.seen[-1]["headers"]
+    assert asked["ssl-client-verify"] == "SUCCESS"
+    assert asked["ssl-client-subject-dn"] == "CN=alice"
+    assert (urllib.parse.unquote(asked["ssl-client-cert"]) ==
+            pki.issued["alice"].cert_pem)
+    assert https(ctl.https_port, "b.mtls.test", headers=good).status == 400
+    eventually(lambda: https(ctl.https_port, "o.mtls.test",
+                             headers=good).status == 200, timeout=15)
+    forged = https(ctl.https_port, "o.mtls.test",
+                   headers=good + "ssl-client-verify: SUCCESS\r\n"
+                                  "ssl-client-subject-dn: CN=admin\r\n")
+    assert forged.status == 200
+    asked = auth_service.seen[-1]["headers"]
+    assert "ssl-client-verify" not in asked
+    assert "ssl-client-subject-dn" not in asked
