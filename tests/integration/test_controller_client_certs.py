@@ -3,12 +3,14 @@ the controller (local mode) with real nginx and module
 (docs/access-control.md "Client certificates"): the CA Secret becomes a
 content-addressed CA file and the host's words in the certificate table;
 good, expired, wrong-CA and wrong-CN client certificates (made in the
-test with OpenSSL, through python3-cryptography); optional verification,
+test: the wrong CA and its client with the openssl command, the others
+with python3-cryptography, on OpenSSL too); optional verification,
 the error page, the ssl-client-* headers to the backend; a broken CA, a
 lone option and conflicting Ingresses refused with a reason; a CA
 rotation is a table swap, not a reload."""
 import base64
 import json
+import subprocess
 import urllib.parse
 
 import pytest
@@ -61,23 +63,63 @@ def rejected_because(ctl, name):
                 if f"ingress {NS}/{name} rejected" in line)
 
 
+OPENSSL_CNF = """[req]
+distinguished_name = dn
+[dn]
+[ca]
+basicConstraints = critical,CA:TRUE
+keyUsage = critical,keyCertSign,cRLSign
+subjectKeyIdentifier = hash
+[client]
+basicConstraints = CA:FALSE
+extendedKeyUsage = clientAuth
+authorityKeyIdentifier = keyid
+"""
+
+
+def openssl_ca_and_client(d, ca_cn, client_cn):
+    """A CA and a client certificate it signs, made with the openssl
+    command: (the CA as certs.Issued, (client crt, key) paths)."""
+    from cryptography.hazmat.primitives.serialization import \
+        load_pem_private_key
+
+    def openssl(*args):
+        subprocess.run(["openssl", *map(str, args)], check=True,
+                       capture_output=True, timeout=30)
+    cnf = d / "openssl.cnf"
+    cnf.write_text(OPENSSL_CNF)
+    ec = ("-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes")
+    openssl("req", "-x509", *ec, "-config", cnf, "-extensions", "ca",
+            "-subj", f"/CN={ca_cn}", "-days", "30",
+            "-keyout", d / "ossl-ca.key", "-out", d / "ossl-ca.crt")
+    openssl("req", "-new", *ec, "-config", cnf, "-subj", f"/CN={client_cn}",
+            "-keyout", d / "ossl-client.key", "-out", d / "ossl-client.csr")
+    openssl("x509", "-req", "-in", d / "ossl-client.csr",
+            "-CA", d / "ossl-ca.crt", "-CAkey", d / "ossl-ca.key",
+            "-set_serial", "7", "-days", "7", "-extfile", cnf,
+            "-extensions", "client", "-out", d / "ossl-client.crt")
+    ca = certs.Issued(certs.load_cert((d / "ossl-ca.crt").read_bytes()),
+                      load_pem_private_key((d / "ossl-ca.key").read_bytes(),
+                                           None))
+    return ca, (str(d / "ossl-client.crt"), str(d / "ossl-client.key"))
+
+
 @pytest.fixture
 def pki(tmp_path):
     """A client CA, another CA, and client certificates as (crt, key)
-    files: alice and bob from the CA, an expired alice, mallory from the
-    other CA."""
+    files: alice and bob from the CA, an expired alice, and mallory (CN
+    alice) from the other CA, which the openssl command makes."""
     class Pki:
         pass
     p = Pki()
     p.ca = certs.make_ca("Client CA")
-    p.other = certs.make_ca("Other CA")
+    p.other, p.mallory = openssl_ca_and_client(tmp_path, "Other CA", "alice")
     p.server = certs.make_cert(certs.make_ca("Server CA"),
                                ["*.mtls.test", "mtls.test"])
     made = {"alice": certs.client_cert(p.ca, "alice"),
             "bob": certs.client_cert(p.ca, "bob"),
             "expired": certs.expired_cert(p.ca, [], common_name="alice",
-                                          server=False, client=True),
-            "mallory": certs.client_cert(p.other, "alice")}
+                                          server=False, client=True)}
     p.issued = made
     for name, issued in made.items():
         setattr(p, name, issued.write(tmp_path, "client-" + name))
