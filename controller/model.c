@@ -344,6 +344,55 @@ static int regex_of_its_own(const struct model_ingress *mi, const char *path)
     return ann_true(mi, ANN_USE_REGEX) || (target && strcmp(target, path));
 }
 
+/* canary-weight-total as ingress-nginx's balancer reads it: below 100,
+ * 100 (model.h). */
+long model_canary_total(const struct model_ingress *mi)
+{
+    const char *t = ann_get(&mi->ann, ANN_CANARY_WEIGHT_TOTAL);
+    long total = t ? strtol(t, NULL, 10) : MODEL_CANARY_TOTAL;
+
+    return total < MODEL_CANARY_TOTAL ? MODEL_CANARY_TOTAL : total;
+}
+
+/* The canary annotations: only with canary "true" (ingress-nginx refuses
+ * them otherwise too); a weight within the total; a header pattern that
+ * PCRE2 takes and that stays within the match limits (regex.h). */
+static int check_canary(const struct model_ingress *mi,
+                        const struct model_opts *o, char *err, size_t errlen)
+{
+    static const enum ann_id words[] = {
+        ANN_CANARY_BY_COOKIE, ANN_CANARY_BY_HEADER,
+        ANN_CANARY_BY_HEADER_PATTERN, ANN_CANARY_BY_HEADER_VALUE,
+        ANN_CANARY_WEIGHT, ANN_CANARY_WEIGHT_TOTAL,
+    };
+    const char *weight = ann_get(&mi->ann, ANN_CANARY_WEIGHT);
+    const char *pattern = ann_get(&mi->ann, ANN_CANARY_BY_HEADER_PATTERN);
+    char sub[SUB_MAX];
+
+    if (!ann_true(mi, ANN_CANARY)) {
+        for (size_t i = 0; i < sizeof(words) / sizeof(words[0]); i++)
+            if (ann_get(&mi->ann, words[i])) {
+                snprintf(err, errlen, "%s is set but canary is not "
+                         "\"true\"", ann_def_of(words[i])->name);
+                return -1;
+            }
+        return 0;
+    }
+    if (weight && strtol(weight, NULL, 10) > model_canary_total(mi)) {
+        snprintf(err, errlen, "canary-weight %s is more than the "
+                 "canary-weight-total %ld", weight, model_canary_total(mi));
+        return -1;
+    }
+    if (pattern &&
+        regex_check(pattern, strlen(pattern), REGEX_HEADER, o->regex_memo,
+                    sub, sizeof(sub)) < 0) {
+        snprintf(err, errlen, "canary-by-header-pattern %s: %s", pattern,
+                 sub);
+        return -1;
+    }
+    return 0;
+}
+
 /* Expands one HTTPIngressPath into nginx locations. A regex path
  * (ImplementationSpecific may use the regex characters, as ingress-nginx's
  * strict path validation allows) is compiled and probed (regex.h). */
@@ -415,7 +464,8 @@ static int check_ingress(struct json_object *ing, struct model_ingress *mi,
     s = str_len(ing, "metadata.name", &len);
     if (!s || validate_dns_subdomain(s, len, err, errlen) < 0)
         return s ? -1 : (snprintf(err, errlen, "no name"), -1);
-    if (check_annotations(ing, mi, o, err, errlen) < 0)
+    if (check_annotations(ing, mi, o, err, errlen) < 0 ||
+        check_canary(mi, o, err, errlen) < 0)
         return -1;
 
     def = k8s_get(ing, "spec.defaultBackend");
@@ -525,6 +575,17 @@ struct builder {
                                            (a set) */
     char svc_key[320];
     size_t seq;                         /* locations merged so far */
+    struct canary_route *canaries;      /* of canary Ingresses, oldest
+                                           first, attached at the end */
+    size_t ncanaries, capcanaries;
+};
+
+/* A path of a canary Ingress, waiting for the locations of the others. */
+struct canary_route {
+    char *host;                         /* NULL: no host */
+    char *path;                         /* as the Ingress wrote it */
+    const char *upstream;               /* NULL: cannot be resolved */
+    size_t owner;
 };
 
 /* Records a problem that does not reject the Ingress (a missing
@@ -1290,6 +1351,110 @@ static int describe(struct model_ingress *mi, const struct store_entry *e,
     return 0;
 }
 
+/* ---- canary Ingresses ------------------------------------------------------ */
+
+/* A canary Ingress (canary "true") serves no location of its own: each of
+ * its paths becomes the canary of the locations with the same host and
+ * path (as written) of the other Ingresses, as ingress-nginx merges an
+ * alternative backend; attach_canaries() does that once all are merged.
+ * Its defaultBackend is not used (a warning). */
+static int stash_canary(struct builder *b, size_t owner,
+                        const struct pending *p)
+{
+    const struct model_ingress *mi = &b->m->ings[owner];
+    char who[400];
+
+    snprintf(who, sizeof(who), "%s/%s", mi->ns, mi->name);
+    if (p->has_default)
+        warn(b, "ingress %s: the defaultBackend of a canary Ingress is not "
+                "used (only its rules' paths are canaries)", who);
+    for (size_t i = 0; i < p->n; i++) {
+        const struct route *r = &p->routes[i];
+        struct canary_route *c;
+        if (b->ncanaries == b->capcanaries) {
+            size_t cap = b->capcanaries ? b->capcanaries * 2 : 8;
+            c = realloc(b->canaries, cap * sizeof(*c));
+            if (!c)
+                return -1;
+            b->canaries = c;
+            b->capcanaries = cap;
+        }
+        c = &b->canaries[b->ncanaries];
+        memset(c, 0, sizeof(*c));
+        c->owner = owner;
+        c->upstream = backend_upstream(b, mi->ns, r->svc, r->port_number,
+                                       r->port_name, who, owner);
+        if ((r->host && !(c->host = strdup(r->host))) ||
+            !(c->path = strdup(r->raw ? r->raw : r->path))) {
+            free(c->host);
+            return -1;
+        }
+        b->ncanaries++;
+    }
+    return 0;
+}
+
+static const char *written_path(const struct model_location *l)
+{
+    return l->raw ? l->raw : l->path;
+}
+
+static void attach_canaries(struct builder *b)
+{
+    for (size_t i = 0; i < b->ncanaries; i++) {
+        const struct canary_route *c = &b->canaries[i];
+        const struct model_ingress *mi = &b->m->ings[c->owner];
+        struct model_server *sv = &b->m->def;
+        struct json_object *idx;
+        int found = 0;
+
+        if (c->host) {
+            sv = NULL;
+            if (json_object_object_get_ex(b->host_index, c->host, &idx))
+                sv = &b->m->servers[json_object_get_int(idx)];
+        }
+        for (size_t j = 0; sv && j < sv->nlocs; j++) {
+            struct model_location *l = &sv->locs[j];
+            if (strcmp(written_path(l), c->path) != 0)
+                continue;
+            found = 1;
+            if (!c->upstream) {
+                warn(b, "ingress %s/%s: canary of %s on host %s left out: "
+                        "Service not resolved (requests stay on the main "
+                        "backend)", mi->ns, mi->name, c->path,
+                     c->host ? c->host : "(any)");
+                break;
+            }
+            if (l->has_canary) {
+                if (l->canary_ingress != c->owner)
+                    warn(b, "ingress %s/%s: canary of %s on host %s left "
+                            "out: the older canary ingress %s/%s has it",
+                         mi->ns, mi->name, c->path,
+                         c->host ? c->host : "(any)",
+                         b->m->ings[l->canary_ingress].ns,
+                         b->m->ings[l->canary_ingress].name);
+                continue;
+            }
+            l->has_canary = 1;
+            l->canary = c->upstream;
+            l->canary_ingress = c->owner;
+        }
+        if (!found)
+            warn(b, "ingress %s/%s: canary of %s on host %s left out: no "
+                    "other Ingress serves that host and path", mi->ns,
+                 mi->name, c->path, c->host ? c->host : "(any)");
+    }
+}
+
+static void canaries_free(struct builder *b)
+{
+    for (size_t i = 0; i < b->ncanaries; i++) {
+        free(b->canaries[i].host);
+        free(b->canaries[i].path);
+    }
+    free(b->canaries);
+}
+
 /* One Ingress, oldest first: selected? excluded? valid? then merged.
  * Each object is parsed once and freed right after, so a build never
  * holds more than one Ingress tree. */
@@ -1331,7 +1496,8 @@ static int build_one(struct builder *b, const struct store_entry *e,
             rc = -1;
     } else {
         mi->state = ING_SERVED;
-        rc = merge_ingress(b, ing, m->ning - 1, &p);
+        rc = ann_true(mi, ANN_CANARY) ? stash_canary(b, m->ning - 1, &p)
+                                      : merge_ingress(b, ing, m->ning - 1, &p);
     }
 out:
     pending_free(&p);
@@ -1363,6 +1529,7 @@ int model_build(struct model *m, const struct store *s,
         if (build_one(&b, all[i], &classes) < 0)
             goto out;
     deny_refused_hosts(&b);
+    attach_canaries(&b);
     for (size_t i = 0; i < m->ning; i++)
         if (add_aliases(&b, i) < 0 || add_www_twins(&b, i) < 0)
             goto out;
@@ -1386,6 +1553,7 @@ int model_build(struct model *m, const struct store *s,
     rc = 0;
 out:
     free(all);
+    canaries_free(&b);
     json_object_put(b.svc);
     json_object_put(b.host_index);
     json_object_put(b.ups_index);

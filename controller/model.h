@@ -67,6 +67,10 @@ struct model_location {
     const char *rewrite;    /* LOC_REGEX: the rewrite-target to apply (in
                                its Ingress's annotations), or NULL */
     size_t seq;             /* merge order, for ties in sorting */
+    int has_canary;         /* a canary Ingress has the same host and
+                               path (ingress-nginx's alternative backend) */
+    const char *canary;     /* its upstream (owned by it) */
+    size_t canary_ingress;  /* its Ingress (its canary-* values apply) */
 };
 
 struct model_server {
@@ -204,6 +208,11 @@ const char *ingress_state_name(enum ingress_state st);
  * away when host starts with it) into out; 0, or -1 when there is none
  * (a wildcard, a name that would be too long or have a single label). */
 int model_www_twin(const char *host, char *out, size_t outlen);
+
+/* A canary Ingress's canary-weight-total as ingress-nginx's balancer uses
+ * it: the annotation, or MODEL_CANARY_TOTAL when it is absent or less. */
+#define MODEL_CANARY_TOTAL 100
+long model_canary_total(const struct model_ingress *mi);
 
 /* "2026-01-02T03:04:05Z" -> seconds; 0 when absent or malformed. */
 time_t model_parse_time(const char *s);

@@ -2,6 +2,7 @@
 #include "controller/routes.h"
 
 #include <openssl/evp.h>
+#include <stdlib.h>
 #include <string.h>
 
 static const char *const match_word[] = {
@@ -11,12 +12,43 @@ static const char *const match_word[] = {
     [LOC_REGEX] = "regex",
 };
 
+/* A location's canary: " canary=UPSTREAM" and the words of its canary
+ * Ingress's annotations, as ingress-nginx's balancer reads them: the
+ * weight over max(total, 100); a header's value wins over its pattern,
+ * and both need the header (else they are not read). */
+static void canary(struct ownedtext *t, const struct model *m,
+                   const struct model_location *l)
+{
+    const struct ann_result *a = &m->ings[l->canary_ingress].ann;
+    const char *weight = ann_get(a, ANN_CANARY_WEIGHT);
+    const char *header = ann_get(a, ANN_CANARY_BY_HEADER);
+    const char *value = ann_get(a, ANN_CANARY_BY_HEADER_VALUE);
+    const char *pattern = ann_get(a, ANN_CANARY_BY_HEADER_PATTERN);
+    const char *cookie = ann_get(a, ANN_CANARY_BY_COOKIE);
+
+    buf_printf(&t->text, " canary=%s", l->canary);
+    if (weight && strtol(weight, NULL, 10) > 0)
+        buf_printf(&t->text, " canary-weight=%ld/%ld",
+                   strtol(weight, NULL, 10),
+                   model_canary_total(&m->ings[l->canary_ingress]));
+    if (header) {
+        buf_printf(&t->text, " canary-header=%s", header);
+        if (value)
+            buf_printf(&t->text, " canary-header-value=%s", value);
+        else if (pattern)
+            buf_printf(&t->text, " canary-header-pattern=%s", pattern);
+    }
+    if (cookie)
+        buf_printf(&t->text, " canary-cookie=%s", cookie);
+}
+
 /* " UPSTREAM[ @PROFILE]" or " -", then a regex rule's " rewrite=T", the
- * rule's Ingress and Service (the labels of its request metrics):
- * " ingress=NS/NAME service=SVC". */
+ * canary's words, the rule's Ingress and Service (the labels of its
+ * request metrics): " ingress=NS/NAME service=SVC". */
 static void target(struct ownedtext *t, const struct model *m,
                    const struct profiles *p, const char *upstream,
-                   const char *service, size_t ingress, const char *rewrite)
+                   const char *service, size_t ingress, const char *rewrite,
+                   const struct model_location *l)
 {
     const char *profile = profiles_of(p, ingress);
     const struct model_ingress *mi = &m->ings[ingress];
@@ -29,6 +61,8 @@ static void target(struct ownedtext *t, const struct model *m,
         buf_printf(&t->text, " %s", upstream);
     if (rewrite)
         buf_printf(&t->text, " rewrite=%s", rewrite);
+    if (upstream && l && l->has_canary)
+        canary(t, m, l);
     buf_printf(&t->text, " ingress=%s/%s", mi->ns, mi->name);
     if (service)
         buf_printf(&t->text, " service=%s", service);
@@ -52,7 +86,7 @@ static void section(struct ownedtext *t, const struct model *m,
         from = t->text.len;
         buf_printf(&t->text, "%s %s", word, l->path);
         target(t, m, p, l->upstream, l->service, l->ingress,
-               l->match == LOC_REGEX ? l->rewrite : NULL);
+               l->match == LOC_REGEX ? l->rewrite : NULL, l);
         ownedtext_track(t, from, l->ingress);
     }
     if (sv->has_fallback) {
@@ -62,7 +96,7 @@ static void section(struct ownedtext *t, const struct model *m,
          * would not guard it). */
         buf_puts(&t->text, "default");
         target(t, m, p, sv->fallback, sv->fallback_service,
-               sv->fallback_ingress, NULL);
+               sv->fallback_ingress, NULL, NULL);
         ownedtext_track(t, from, sv->fallback_ingress);
     }
 }

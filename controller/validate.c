@@ -992,6 +992,36 @@ int validate_param_name(const char *s, size_t len, char *err, size_t errlen)
     return 0;
 }
 
+int validate_header_name(const char *s, size_t len, char *err,
+                         size_t errlen)
+{
+    if (has_nul(s, len) || !len || !header_ok(NULL, s, len))
+        return fail(err, errlen, "header name", s, len,
+                    "1-64 of [A-Za-z0-9_-]");
+    return 0;
+}
+
+int validate_cookie_name(const char *s, size_t len, char *err, size_t errlen)
+{
+    if (has_nul(s, len) || !len || !header_ok(NULL, s, len))
+        return fail(err, errlen, "cookie name", s, len,
+                    "1-64 of [A-Za-z0-9_-]");
+    return 0;
+}
+
+int validate_word(const char *s, size_t len, char *err, size_t errlen)
+{
+    if (len == 0 || len > VALIDATE_WORD_MAX)
+        return fail(err, errlen, "value", s, len,
+                    "1-1024 visible ASCII characters");
+    for (size_t i = 0; i < len; i++)
+        if (s[i] < 0x21 || s[i] > 0x7e)
+            return fail(err, errlen, "value", s, len,
+                        "visible ASCII characters only: no space (the "
+                        "route table cannot hold one)");
+    return 0;
+}
+
 int validate_cors_origins(const char *s, size_t len, char *err,
                           size_t errlen)
 {

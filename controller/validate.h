@@ -178,6 +178,14 @@ int validate_param_name(const char *s, size_t len, char *err,
 /* auth-response-headers: header names (no "*") separated by ','. */
 int validate_header_names(const char *s, size_t len, char *err,
                           size_t errlen);
+/* canary-by-header: one header name, 1-64 of [A-Za-z0-9_-]. */
+int validate_header_name(const char *s, size_t len, char *err, size_t errlen);
+/* canary-by-cookie: a cookie name, 1-64 of [A-Za-z0-9_-]. */
+int validate_cookie_name(const char *s, size_t len, char *err, size_t errlen);
+/* canary-by-header-value and -pattern: one word of the route table,
+ * 1-VALIDATE_WORD_MAX visible ASCII characters (0x21-0x7e), no space. */
+#define VALIDATE_WORD_MAX 1024
+int validate_word(const char *s, size_t len, char *err, size_t errlen);
 /* cors-max-age: seconds, 1-9 digits. */
 int validate_seconds(const char *s, size_t len, char *err, size_t errlen);
 

@@ -64,6 +64,8 @@ typedef struct {
     ngx_msec_t                           wait_start;  /* 0: not waited */
     unsigned                             waited:1;
     unsigned                             rewritten:1;
+    unsigned                             canary_decided:1;
+    unsigned                             canary:1;  /* to the canary */
 } ngx_http_portico_route_ctx_t;
 
 
@@ -935,6 +937,9 @@ static ngx_int_t
 ngx_http_portico_route_handler(ngx_http_request_t *r)
 {
     ngx_int_t                            rc;
+    ngx_str_t                            uri;
+    ngx_http_upstream_srv_conf_t        *upstream;
+    ngx_http_upstream_resolve_entry_t  **entry;
     ngx_http_core_loc_conf_t            *clcf;
     ngx_http_portico_route_ctx_t        *ctx;
     ngx_http_portico_route_table_t      *table;
@@ -1013,11 +1018,46 @@ ngx_http_portico_route_handler(ngx_http_request_t *r)
         ngx_http_set_ctx(r, ctx, ngx_http_portico_route_module);
     }
 
-    if (target->entry != NULL) {
-        rc = ngx_http_portico_route_table_upstream(r, ctx, *target->entry);
+    /*
+     * the URI the upstream is to get (a regex rule's rewrite), from this
+     * match's captures: before anything else matches
+     */
+
+    if (target->rewrite != NULL) {
+
+        if (ctx->rewritten
+            || rmcf->matcher.matched != target
+            || ngx_http_portico_route_rewrite(r, &rmcf->matcher, target, &uri)
+               != NGX_OK)
+        {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+    }
+
+    /* the canary or the rule's own upstream, chosen once per request */
+
+    upstream = target->upstream;
+    entry = target->entry;
+
+    if (target->canary != NULL) {
+
+        if (!ctx->canary_decided) {
+            ctx->canary = ngx_http_portico_route_canary_pick(r, target->canary,
+                                                             &rmcf->matcher);
+            ctx->canary_decided = 1;
+        }
+
+        if (ctx->canary) {
+            upstream = target->canary->upstream;
+            entry = target->canary->entry;
+        }
+    }
+
+    if (entry != NULL) {
+        rc = ngx_http_portico_route_table_upstream(r, ctx, *entry);
 
     } else {
-        ctx->upstream = target->upstream;
+        ctx->upstream = upstream;
         rc = NGX_DECLINED;
     }
 
@@ -1026,20 +1066,13 @@ ngx_http_portico_route_handler(ngx_http_request_t *r)
     }
 
     /*
-     * on to the upstream: the URI it gets, as nginx's "rewrite ... break"
-     * (after any wait for the upstream, which routes the request again)
+     * on to the upstream (after any wait for its first address, which
+     * routes the request again): the URI it gets, as nginx's "rewrite ...
+     * break"; as ngx_http_rewrite_module, an internal URI, which the proxy
+     * escapes
      */
 
-    if (ctx->rewritten
-        || rmcf->matcher.matched != target
-        || ngx_http_portico_route_rewrite(r, &rmcf->matcher, target, &r->uri)
-           != NGX_OK)
-    {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    /* as ngx_http_rewrite_module: the proxy escapes an internal URI */
-
+    r->uri = uri;
     ctx->rewritten = 1;
     r->internal = 1;
     r->valid_unparsed_uri = 0;

@@ -115,6 +115,30 @@ typedef struct {
 
 
 /*
+ * "canary=UPSTREAM" and its words (ngx_http_portico_route_canary.c): the
+ * upstream, weight/total, the header (and the value or pattern it must
+ * have), the cookie
+ */
+
+#define NGX_HTTP_PORTICO_CANARY_TOTAL_MAX    1000000
+
+typedef struct {
+    ngx_http_upstream_srv_conf_t        *upstream;
+    ngx_http_upstream_resolve_entry_t  **entry;
+    ngx_uint_t                           weight;
+    ngx_uint_t                           total;
+    ngx_str_t                            header;
+    ngx_str_t                            value;
+    ngx_str_t                            pattern_text;
+    ngx_str_t                            cookie;
+#if (NGX_PCRE2)
+    ngx_regex_t                         *pattern;
+#endif
+    unsigned                             weighted:1;
+} ngx_http_portico_route_canary_t;
+
+
+/*
  * what a rule leads to: an upstream{} block of the configuration, or a
  * table upstream (its entry, set when the worker attaches the table, NULL
  * if it did not fit in the zone); neither is "-" (503).  "ingress" and
@@ -134,6 +158,7 @@ typedef struct {
 
     ngx_http_portico_route_regex_t      *regex;
     ngx_http_portico_route_rewrite_t    *rewrite;
+    ngx_http_portico_route_canary_t     *canary;
 } ngx_http_portico_route_target_t;
 
 
@@ -414,6 +439,18 @@ ngx_int_t ngx_http_portico_route_rewrite_parse(
 ngx_int_t ngx_http_portico_route_rewrite(ngx_http_request_t *r,
     ngx_http_portico_route_matcher_t *m,
     ngx_http_portico_route_target_t *target, ngx_str_t *uri);
+
+/* canary releases */
+ngx_int_t ngx_http_portico_route_canary_word(
+    ngx_http_portico_route_target_t *target, ngx_str_t *key,
+    ngx_str_t *value, ngx_http_portico_route_refs_t *refs,
+    ngx_http_portico_route_table_t *table, ngx_uint_t line,
+    ngx_http_portico_route_error_t *err);
+ngx_int_t ngx_http_portico_route_canary_check(
+    ngx_http_portico_route_target_t *target, ngx_pool_t *regex_pool,
+    ngx_uint_t line, ngx_http_portico_route_error_t *err);
+ngx_uint_t ngx_http_portico_route_canary_pick(ngx_http_request_t *r,
+    ngx_http_portico_route_canary_t *c, ngx_http_portico_route_matcher_t *m);
 
 /* status: the versions zone of both tables (table: NGX_HTTP_PORTICO_TABLE_*) */
 ngx_int_t ngx_http_portico_route_status_zone(ngx_conf_t *cf,

@@ -1022,9 +1022,14 @@ static ngx_int_t
 ngx_http_portico_route_parse_words(ngx_http_portico_route_parse_t *ps,
     ngx_str_t *word, ngx_uint_t n, ngx_http_portico_route_target_t *target)
 {
-    u_char      *slash;
-    ngx_str_t    value, ns, name;
+    u_char      *slash, *eq;
+    ngx_int_t    rc;
+    ngx_str_t    key, value, ns, name;
     ngx_uint_t   i;
+    ngx_pool_t  *regex_pool;
+
+    regex_pool = ps->refs->regex_pool ? ps->refs->regex_pool
+                                      : ps->table->pool;
 
     for (i = 0; i < n; i++) {
 
@@ -1082,10 +1087,7 @@ ngx_http_portico_route_parse_words(ngx_http_portico_route_parse_t *ps,
             value.len = word[i].len - 8;
 
             if (ngx_http_portico_route_rewrite_parse(target, &value,
-                                                 ps->table->pool,
-                                                 ps->refs->regex_pool
-                                                 ? ps->refs->regex_pool
-                                                 : ps->table->pool,
+                                                 ps->table->pool, regex_pool,
                                                  ps->line, ps->err)
                 != NGX_OK)
             {
@@ -1095,17 +1097,39 @@ ngx_http_portico_route_parse_words(ngx_http_portico_route_parse_t *ps,
             continue;
         }
 
+        eq = ngx_strlchr(word[i].data, word[i].data + word[i].len, '=');
+
+        if (eq != NULL) {
+            key.data = word[i].data;
+            key.len = eq - word[i].data;
+            value.data = eq + 1;
+            value.len = word[i].data + word[i].len - value.data;
+
+            rc = ngx_http_portico_route_canary_word(target, &key, &value,
+                                                    ps->refs, ps->table,
+                                                    ps->line, ps->err);
+            if (rc == NGX_ERROR) {
+                return NGX_ERROR;
+            }
+
+            if (rc == NGX_OK) {
+                continue;
+            }
+        }
+
         goto invalid;
     }
 
-    return NGX_OK;
+    return ngx_http_portico_route_canary_check(target, regex_pool, ps->line,
+                                               ps->err);
 
 invalid:
 
     return ngx_http_portico_route_fail(ps->err, ps->line,
                                        "invalid word \"%V\" after the "
                                        "target (expected ingress=NS/NAME, "
-                                       "service=NAME, rewrite=/PATH, each "
+                                       "service=NAME, rewrite=/PATH, "
+                                       "canary=UPSTREAM and its words, each "
                                        "once)", &word[i]);
 }
 

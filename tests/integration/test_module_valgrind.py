@@ -199,7 +199,12 @@ def test_valgrind_routes_swap_and_named_location_jump_are_clean(
              "host re.example.com\n"
              "regex /something(/|$)(.*) a rewrite=/$2\n"
              "regex /(x|y)/(.*) b @portico_p1 rewrite=/z/$2\n"
-             "regex /(a+)+$ a\nprefix / b\n")
+             "regex /(a+)+$ a\n"
+             # a canary by header pattern, by cookie and by weight
+             "prefix /c a canary=b canary-header=H "
+             "canary-header-pattern=^x(y|z) canary-cookie=k "
+             "canary-weight=1/2\n"
+             "prefix / b\n")
     write_routes(table, head.format("v1") + rules)
     argv = valgrind_argv(n, tmp_path, SUPPRESSIONS + WORKER_CONNECTIONS_SUPPRESSION)
     nginx = procs.start("valgrind-nginx", argv, timeout=60,
@@ -229,6 +234,14 @@ def test_valgrind_routes_swap_and_named_location_jump_are_clean(
         assert (code, body) == (200, "b /z/w\n")
         assert get("/" + "a" * 30 + "!", host="re.example.com")[::2] == \
             (200, "b")
+        code, _, body = http_request(port, "/c", host="re.example.com",
+                                     headers={"H": "xz"}, timeout=30)
+        assert (code, body.split()[0]) == (200, "b")
+        code, _, body = http_request(port, "/c", host="re.example.com",
+                                     headers={"H": "no",
+                                              "Cookie": "k=never"},
+                                     timeout=30)
+        assert (code, body.split()[0]) == (200, "a")
 
     wait_for(lambda: routes_version(sport)[0] == "v1", timeout=30,
              what="nginx under valgrind")

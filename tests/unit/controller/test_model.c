@@ -920,6 +920,49 @@ static void aliases_and_www_twins_own_their_rules_and_name_the_service(
     free(b);
 }
 
+/* A canary Ingress serves no location of its own: its path becomes the
+ * canary of the same host and path of the other Ingresses, even when it
+ * is older than them, and an alias of that host copies it; a canary with
+ * no such location is left out with a warning; the model frees cleanly. */
+static void a_canary_ingress_attaches_to_the_same_host_and_path(void **state)
+{
+    char *a = annotated("a", "2026-01-01T00:00:00Z", "main.test",
+                        "nginx.ingress.kubernetes.io/server-alias: "
+                        "main.example");
+    char *b = annotated("b", "2025-12-01T00:00:00Z", "main.test",
+                        "nginx.ingress.kubernetes.io/canary: \"true\", "
+                        "nginx.ingress.kubernetes.io/canary-weight: \"10\"");
+    char *c = annotated("c", "2026-01-02T00:00:00Z", "lone.test",
+                        "nginx.ingress.kubernetes.io/canary: \"true\"");
+    struct store *s = store_of(a, b, c);
+    const struct model_server *sv;
+    struct model m;
+    int warned = 0;
+
+    assert_int_equal(model_build(&m, s, &TEST_MODEL_OPTS), 0);
+    assert_int_equal(model_count_state(&m, ING_SERVED), 3);
+    assert_null(server(&m, "lone.test"));
+    sv = server(&m, "main.test");
+    assert_non_null(sv);
+    assert_int_equal(sv->nlocs, 1);
+    assert_true(sv->locs[0].has_canary);
+    assert_non_null(sv->locs[0].canary);
+    assert_string_equal(m.ings[sv->locs[0].canary_ingress].name, "b");
+    assert_string_equal(m.ings[sv->locs[0].ingress].name, "a");
+    sv = server(&m, "main.example");
+    assert_non_null(sv);
+    assert_true(sv->locs[0].has_canary);
+    for (size_t i = 0; i < m.nwarnings; i++)
+        warned += strstr(m.warnings[i], "ingress ns/c: canary of / on host "
+                         "lone.test left out: no other Ingress") != NULL;
+    assert_int_equal(warned, 1);
+    model_free(&m);
+    store_free(s);
+    free(a);
+    free(b);
+    free(c);
+}
+
 static void size_per_ingress_stays_under_one_kilobyte(void **state)
 {
     struct buf all;
@@ -984,6 +1027,7 @@ int main(void)
             client_certificates_belong_to_the_host_and_disagreeing_ingresses_are_refused),
         cmocka_unit_test(
             tls_and_grpc_profiles_get_keepalive_caches_of_their_own),
+        cmocka_unit_test(a_canary_ingress_attaches_to_the_same_host_and_path),
         cmocka_unit_test(size_per_ingress_stays_under_one_kilobyte),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
