@@ -25,6 +25,7 @@
 #include "netaddr.h"
 #include "controller/access.h"
 #include "controller/dirsource.h"
+#include "controller/kube/externaldns.h"
 #include "controller/kube/kube.h"
 #include "controller/lint.h"
 #include "controller/metrics.h"
@@ -108,7 +109,9 @@ struct opts {
     const char *publish_service;
     const char *publish_status_address;
     int publish_dnsendpoints;
+    const char *externaldns_prefix;
     int update_status_on_shutdown;
+    const char *replica_selector;
     const char *election_id;
     const char *lease_namespace;
     const char *pod_name;
@@ -354,9 +357,22 @@ static const struct flag controller_flags[] = {
     {"publish-status-address", required_argument, "A,B", flag_set_str,
      OPT(publish_status_address), "or publish these IPs/hostnames"},
     {"publish-dnsendpoints", optional_argument, NULL, flag_set_bool,
-     OPT(publish_dnsendpoints), "also write one DNSEndpoint per Ingress"},
+     OPT(publish_dnsendpoints), "also write one DNSEndpoint per Ingress,\n"
+     "as ExternalDNS's ingress source would read\n"
+     "it (for its crd source; docs/externaldns.md)"},
+    {"externaldns-annotation-prefix", required_argument, "PREFIX",
+     flag_set_str, OPT(externaldns_prefix), "the ExternalDNS annotations read for\n"
+     "DNSEndpoints, as ExternalDNS's\n"
+     "--annotation-prefix (default\n"
+     EXTERNALDNS_PREFIX_DEFAULT ", v0.22 on;\n"
+     "up to v0.21: " EXTERNALDNS_PREFIX_ALPHA ")"},
     {"update-status-on-shutdown", optional_argument, NULL, flag_set_bool,
-     OPT(update_status_on_shutdown), "clear the status when stopping"},
+     OPT(update_status_on_shutdown), "clear the status when stopping, if\n"
+     "no other replica runs (pod list)"},
+    {"replica-selector", required_argument, "SELECTOR", flag_set_str,
+     OPT(replica_selector), "label selector of this controller's Pods\n"
+     "(default: this Pod's labels but\n"
+     "pod-template-hash and the like)"},
     {"election-id", required_argument, "NAME", flag_set_str,
      OPT(election_id), "leader Lease name (default portico-leader)"},
     {"lease-namespace", required_argument, "NS", flag_set_str,
@@ -565,6 +581,11 @@ static int check_opts(struct opts *o)
         fprintf(stderr, PROGRAM ": %s\n", err);
         return -1;
     }
+    if (!externaldns_prefix_valid(o->externaldns_prefix)) {
+        fprintf(stderr, PROGRAM ": --externaldns-annotation-prefix must end "
+                "with '/' (as ExternalDNS's --annotation-prefix)\n");
+        return -1;
+    }
     if (strcmp(o->output, "text") != 0 && strcmp(o->output, "json") != 0) {
         fprintf(stderr, PROGRAM ": --output: text or json\n");
         return -1;
@@ -609,6 +630,7 @@ static int parse_args(struct opts *o, int argc, char **argv)
     o->request_metrics_per_ingress = RENDER_METRICS_PER_INGRESS;
     o->worker_processes = "auto";
     o->election_id = "portico-leader";
+    o->externaldns_prefix = EXTERNALDNS_PREFIX_DEFAULT;
     o->debounce_ms = RELOAD_DEBOUNCE_MS;
     o->level = LOG_INFO;
     o->nginx_annotations = 1;
@@ -703,7 +725,7 @@ static void on_served(void *arg, const struct model *m)
         list[n].uid = mi->uid;
         list[n].hosts = (const char *const *)mi->hosts;
         list[n].nhosts = mi->nhosts;
-        list[n].dns_ttl = mi->dns_ttl;
+        list[n].externaldns = mi->externaldns;
         n++;
     }
     publisher_update(c->pub, list, n);
@@ -804,6 +826,7 @@ static void on_metrics_timer(struct evloop *loop, struct ev_timer *t,
         struct buf b;
         buf_init(&b);
         kube_client_write_metrics(c->kc, &b);
+        publisher_write_metrics(c->pub, &b);
         metrics_set_kube(&c->metrics, buf_failed(&b) ? NULL
                                                      : buf_steal(&b, NULL));
         buf_free(&b);
@@ -951,7 +974,10 @@ static int start_kube(struct controller *c, char *err, size_t errlen)
         .publish_addresses = naddrs ? addrs : NULL,
         .npublish_addresses = naddrs,
         .publish_dnsendpoints = o->publish_dnsendpoints,
+        .externaldns_prefix = o->externaldns_prefix,
         .clear_status_on_shutdown = o->update_status_on_shutdown,
+        .pod_namespace = getenv("POD_NAMESPACE"),
+        .replica_selector = o->replica_selector,
         .watch_namespace = o->watch_namespace,
     };
     c->pub = publisher_start(c->kc, c->events, c->ks, &po, err, errlen);
@@ -1087,6 +1113,9 @@ static int run(struct controller *c)
             .ingress_class = o->ingress_class,
             .watch_without_class = o->watch_without_class,
             .cluster_domain = o->cluster_domain,
+            /* Kept per Ingress only for its DNSEndpoint. */
+            .externaldns_prefix = o->publish_dnsendpoints
+                                      ? o->externaldns_prefix : NULL,
             .annotations = ann_config_of(o),
         },
         .conf_path = conf,

@@ -12,7 +12,7 @@
 #include "log.h"
 #include "controller/access.h"
 #include "controller/clientcert.h"
-#include "controller/kube/publish.h"
+#include "controller/kube/externaldns.h"
 #include "controller/object.h"
 #include "controller/regex.h"
 #include "controller/validate.h"
@@ -1336,7 +1336,7 @@ static int cmp_entry_age(const void *a, const void *b)
 
 /* Fills mi from a selected Ingress. 0 or -1 (out of memory). */
 static int describe(struct model_ingress *mi, const struct store_entry *e,
-                    struct json_object *ing)
+                    struct json_object *ing, const struct model_opts *o)
 {
     const char *uid = k8s_str(ing, "metadata.uid");
 
@@ -1347,7 +1347,9 @@ static int describe(struct model_ingress *mi, const struct store_entry *e,
         return -1;
     mi->created = (time_t)e->created;
     mi->content_hash = content_hash(ing);
-    mi->dns_ttl = externaldns_ttl_of(ing);
+    if (o->externaldns_prefix)
+        mi->externaldns = externaldns_annotations_of(ing,
+                                                     o->externaldns_prefix);
     return 0;
 }
 
@@ -1476,7 +1478,7 @@ static int build_one(struct builder *b, const struct store_entry *e,
     }
     mi = &m->ings[m->ning];
     memset(mi, 0, sizeof(*mi));
-    if (describe(mi, e, ing) < 0) {
+    if (describe(mi, e, ing, o) < 0) {
         free(mi->ns);
         free(mi->name);
         free(mi->uid);
@@ -1589,6 +1591,7 @@ void model_free(struct model *m)
             free(mi->hosts[j]);
         free(mi->hosts);
         ann_result_free(&mi->ann);
+        json_object_put(mi->externaldns);
         free(mi->notice);
         free(mi->auth_file);
         free(mi->client);

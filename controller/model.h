@@ -114,7 +114,9 @@ struct model_ingress {
     char *reason;           /* rejection/exclusion reason, or NULL */
     char **hosts;           /* rule and tls hosts, deduplicated */
     size_t nhosts;
-    long dns_ttl;
+    /* Its ExternalDNS annotations (model_opts.externaldns_prefix), the
+     * prefix taken off, for its DNSEndpoint; NULL when none. */
+    struct json_object *externaldns;
     /* Its annotations (annotations.h): validated values of the supported
      * ones, and findings: what was not applied (unknown, ignored, ...),
      * plus the applied ones with model_opts.keep_applied_annotations. */
@@ -179,6 +181,8 @@ struct model_opts {
     const char *ingress_class;      /* portico */
     int watch_without_class;
     const char *cluster_domain;     /* cluster.local */
+    const char *externaldns_prefix; /* ExternalDNS's annotation prefix, or
+                                       NULL: not read */
     struct ann_config annotations;  /* prefixes, fail-closed override */
     int keep_applied_annotations;   /* findings for applied ones too (lint) */
     int select_all;                 /* every Ingress, whatever its class

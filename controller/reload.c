@@ -450,6 +450,10 @@ static void finish_unchanged(struct reloader *r, const struct model *m,
     report(r, m);
     record_states(r, m);
     update_vault_hosts(r, m);
+    /* Served as before, but what is published may differ (an ExternalDNS
+     * annotation changes no byte of nginx's files). */
+    if (r->hooks.served)
+        r->hooks.served(r->hooks.arg, m);
     pthread_mutex_lock(&r->metrics->lock);
     r->metrics->skipped++;
     pthread_mutex_unlock(&r->metrics->lock);

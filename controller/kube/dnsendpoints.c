@@ -1,6 +1,7 @@
 /*
  * dnsendpoints.c - the DNSEndpoints of the served Ingresses: the view of
- * ours and the writes that converge it; see dnsendpoints.h.
+ * ours, the writes that converge it, conflicts and a missing API; see
+ * dnsendpoints.h.
  */
 #include "controller/kube/dnsendpoints.h"
 
@@ -9,43 +10,121 @@
 #include <string.h>
 
 #include "buf.h"
+#include "controller/kube/events.h"
+#include "controller/kube/externaldns.h"
 #include "controller/kube/publish.h"
 #include "controller/kube/reflector.h"
 #include "controller/kube/view.h"
 #include "controller/object.h"
+#include "evloop.h"
 #include "log.h"
+#include "prom.h"
 
 #define MERGE_PATCH "application/merge-patch+json"
 #define DNSEP_TAG 'd'
-#define CONFLICTED "?"
-#define DNSEP_GROUP "/apis/externaldns.k8s.io/v1alpha1"      /* in the view: exists, content unknown */
+#define DNSEP_API "externaldns.k8s.io/v1alpha1"
+#define DNSEP_GROUP "/apis/" DNSEP_API
+#define CONFLICT_REASON "DNSEndpointConflict"
+#define UNAVAILABLE_REASON "DNSEndpointsUnavailable"
 
-enum { MAX_DNS_HOSTS = 256 };          /* per Ingress in one DNSEndpoint */
+enum {
+    MAX_DNS_HOSTS = 256,                /* per Ingress */
+    CONFLICT_RETRY_MS = 60 * 1000,      /* a taken name is tried again */
+};
+
+enum api_state {
+    API_UNKNOWN,        /* not listed yet */
+    API_AVAILABLE,
+    API_MISSING,        /* 404: the CRD is not installed */
+    API_FORBIDDEN,      /* 403: RBAC */
+};
 
 struct dnsendpoints {
+    struct kube_client *kc;
     struct kube_writes *writes;
+    struct kube_events *events;
     struct reflector *refl;
-    struct json_object *view;       /* "ns/name" -> dnsendpoint_canonical */
+    char *owner_id, *prefix;
+    struct json_object *view;       /* ours: "ns/name" -> canonical */
+    struct json_object *foreign;    /* labelled so, but not ours */
+    struct json_object *conflicts;  /* "ns/name" -> {tried: ms of the last
+                                       409, reported: true} */
+    struct json_object *want;       /* "ns/name" -> DNSEndpoint; NULL: to
+                                       be worked out */
+    enum api_state api;
+    int api_reported;               /* the Event for this outage is out */
     int synced;
     void (*changed)(void *arg, int now);
     void *arg;
 };
 
+static uint64_t now_ms(const struct dnsendpoints *d)
+{
+    return evloop_now_ms(kube_client_loop(d->kc));
+}
+
 /* ---- the view -------------------------------------------------------- */
+
+static void observe(struct dnsendpoints *d, struct json_object *obj)
+{
+    char *key = view_key(obj);
+
+    if (!key)
+        return;
+    if (dnsendpoint_is_ours(obj, d->owner_id)) {
+        view_put(d->view, obj, dnsendpoint_canonical);
+        json_object_object_del(d->foreign, key);
+    } else {
+        json_object_object_del(d->view, key);
+        json_object_object_add(d->foreign, key, json_object_new_boolean(1));
+    }
+    free(key);
+}
+
+static void set_api(struct dnsendpoints *d, enum api_state st)
+{
+    static const char *const what[] = {
+        [API_MISSING] = "not installed (404): install ExternalDNS's "
+                        "DNSEndpoint CRD, or run without "
+                        "--publish-dnsendpoints",
+        [API_FORBIDDEN] = "forbidden (403): grant list, watch, create, "
+                          "patch and delete on dnsendpoints."
+                          "externaldns.k8s.io",
+    };
+
+    if (st == d->api)
+        return;
+    if (st == API_AVAILABLE && d->api != API_UNKNOWN)
+        log_info("kube: the DNSEndpoint API is available again: "
+                 "DNSEndpoints are published");
+    if (st == API_MISSING || st == API_FORBIDDEN)
+        log_warn("kube: the DNSEndpoint API (" DNSEP_API ") is %s; "
+                 "DNSEndpoints are not published meanwhile (retried with "
+                 "backoff), the Ingress status goes on", what[st]);
+    d->api = st;
+    d->api_reported = 0;
+}
 
 static void dnse_put(void *arg, struct json_object *obj)
 {
     struct dnsendpoints *d = arg;
 
-    view_put(d->view, obj, dnsendpoint_canonical);
+    observe(d, obj);
     d->changed(d->arg, 0);
 }
 
 static void dnse_remove(void *arg, struct json_object *obj)
 {
     struct dnsendpoints *d = arg;
+    char *key = view_key(obj);
 
-    view_del(d->view, obj);
+    if (key) {
+        json_object_object_del(d->view, key);
+        json_object_object_del(d->foreign, key);
+        /* A name that frees up is tried at once. */
+        json_object_object_del(d->conflicts, key);
+    }
+    free(key);
     d->changed(d->arg, 0);
 }
 
@@ -54,10 +133,12 @@ static void dnse_replace(void *arg, struct json_object *items)
     struct dnsendpoints *d = arg;
 
     json_object_put(d->view);
+    json_object_put(d->foreign);
     d->view = json_object_new_object();
+    d->foreign = json_object_new_object();
     for (size_t i = 0; i < json_object_array_length(items); i++)
-        view_put(d->view, json_object_array_get_idx(items, i),
-                 dnsendpoint_canonical);
+        observe(d, json_object_array_get_idx(items, i));
+    set_api(d, API_AVAILABLE);
     d->changed(d->arg, 0);
 }
 
@@ -69,6 +150,20 @@ static void dnse_synced(void *arg)
     d->changed(d->arg, 1);
 }
 
+static int dnse_failed(void *arg, long status)
+{
+    struct dnsendpoints *d = arg;
+
+    if (status == HTTP_NOT_FOUND)
+        set_api(d, API_MISSING);
+    else if (status == HTTP_FORBIDDEN)
+        set_api(d, API_FORBIDDEN);
+    else
+        return 0;
+    d->changed(d->arg, 0);       /* the leader reports it */
+    return 1;
+}
+
 /* ---- the writes ------------------------------------------------------ */
 
 static int ok_status(const struct kube_response *resp)
@@ -76,17 +171,46 @@ static int ok_status(const struct kube_response *resp)
     return resp->status >= HTTP_OK && resp->status < HTTP_MULTIPLE_CHOICES;
 }
 
-/* The object a create or patch returns is what the view shows. */
-static void observe(struct dnsendpoints *d, const char *key,
-                    const struct kube_response *resp)
+/* 403 or 404 on the collection: the API is gone or forbidden. Counted
+ * as done (the reflector's backoff retries, not the writes'). */
+static int api_refused(struct dnsendpoints *d,
+                       const struct kube_response *resp)
+{
+    if (resp->status == HTTP_FORBIDDEN) {
+        set_api(d, API_FORBIDDEN);
+        return 1;
+    }
+    return 0;
+}
+
+static void observe_answer(struct dnsendpoints *d,
+                           const struct kube_response *resp)
 {
     struct json_object *o = json_tokener_parse(resp->body);
-    char *c = o ? dnsendpoint_canonical(o) : NULL;
 
-    if (c)
-        json_object_object_add(d->view, key, json_object_new_string(c));
-    free(c);
+    if (o)
+        observe(d, o);
     json_object_put(o);
+}
+
+/* Logs the conflict (once) and writes its Event; 1 when the Event went
+ * out (else the next round tries again). */
+static int report_conflict(struct dnsendpoints *d, const char *key,
+                           struct json_object *served_entry, int logged)
+{
+    char msg[512];
+
+    snprintf(msg, sizeof(msg), "DNSEndpoint %s exists and is not this "
+             "controller's (it needs the label " PORTICO_MANAGED_BY_LABEL
+             "=" PORTICO_MANAGED_BY_VALUE " and a controller ownerReference "
+             "to this Ingress): left alone, so this Ingress's hostnames are "
+             "not published through a DNSEndpoint", key);
+    if (!logged)
+        log_warn("kube: %s", msg);
+    return kube_events_emit(d->events, k8s_str(served_entry, "ns"),
+                            k8s_str(served_entry, "name"),
+                            k8s_str(served_entry, "uid"), "Warning",
+                            CONFLICT_REASON, msg);
 }
 
 static int created(void *arg, const char *key,
@@ -95,17 +219,28 @@ static int created(void *arg, const char *key,
     struct dnsendpoints *d = arg;
 
     if (ok_status(resp)) {
-        observe(d, key, resp);
+        observe_answer(d, resp);
+        json_object_object_del(d->conflicts, key);
         log_debug("kube: created DNSEndpoint %s", key);
         return 1;
     }
     if (resp->status == HTTP_CONFLICT) {
-        /* It exists already (our view lags): patch it next round. */
-        json_object_object_add(d->view, key,
-                               json_object_new_string(CONFLICTED));
+        /* The name is taken by an object we do not see (not labelled as
+         * ours): a conflict, reported at the next round (once). */
+        struct json_object *c;
+        if (!json_object_object_get_ex(d->conflicts, key, &c)) {
+            c = json_object_new_object();
+            json_object_object_add(d->conflicts, key, c);
+        }
+        json_object_object_add(c, "tried", json_object_new_int64(
+                                   (int64_t)now_ms(d)));
         return 1;
     }
-    return 0;
+    if (resp->status == HTTP_NOT_FOUND) {
+        set_api(d, API_MISSING);
+        return 1;
+    }
+    return api_refused(d, resp);
 }
 
 static int patched(void *arg, const char *key,
@@ -113,11 +248,17 @@ static int patched(void *arg, const char *key,
 {
     struct dnsendpoints *d = arg;
 
-    if (!ok_status(resp))
-        return 0;
-    observe(d, key, resp);
-    log_debug("kube: updated DNSEndpoint %s", key);
-    return 1;
+    if (ok_status(resp)) {
+        observe_answer(d, resp);
+        log_debug("kube: updated DNSEndpoint %s", key);
+        return 1;
+    }
+    if (resp->status == HTTP_NOT_FOUND) {
+        /* Gone meanwhile: created again next round. */
+        json_object_object_del(d->view, key);
+        return 1;
+    }
+    return api_refused(d, resp);
 }
 
 static int deleted(void *arg, const char *key,
@@ -126,7 +267,7 @@ static int deleted(void *arg, const char *key,
     struct dnsendpoints *d = arg;
 
     if (!ok_status(resp) && resp->status != HTTP_NOT_FOUND)
-        return 0;
+        return api_refused(d, resp);
     json_object_object_del(d->view, key);
     log_debug("kube: deleted DNSEndpoint %s", key);
     return 1;
@@ -167,91 +308,220 @@ static void write_dnsep(struct dnsendpoints *d, const char *key,
     buf_free(&path);
 }
 
-/* The DNSEndpoint one served entry wants, or NULL (no hosts or targets). */
-static struct json_object *desired(struct json_object *sv,
+/* ---- what is wanted -------------------------------------------------- */
+
+/* The DNSEndpoint one served entry wants, or NULL (nothing to publish, or
+ * ExternalDNS would skip the Ingress). */
+static struct json_object *desired(struct dnsendpoints *d,
+                                   struct json_object *sv,
                                    const struct publish_targets *t)
 {
-    struct json_object *hosts = k8s_get(sv, "hosts");
+    struct json_object *hosts = k8s_get(sv, "hosts"), *eps;
     const char *hv[MAX_DNS_HOSTS];
-    const char *const *list;
+    const char *const *targets;
     size_t nh = 0, n;
 
-    if (!hosts)
-        return NULL;
-    for (size_t i = 0; i < json_object_array_length(hosts) &&
-                       nh < sizeof(hv) / sizeof(hv[0]); i++)
+    for (size_t i = 0; hosts && i < json_object_array_length(hosts) &&
+                       nh < MAX_DNS_HOSTS; i++)
         hv[nh++] = json_object_get_string(json_object_array_get_idx(hosts,
                                                                     i));
-    list = publish_targets_list(t, &n);
+    targets = publish_targets_dns(t, &n);
+    eps = externaldns_endpoints(hv, nh, k8s_get(sv, "externaldns"),
+                                d->prefix, targets, n);
+    if (!eps || json_object_array_length(eps) == 0) {
+        json_object_put(eps);
+        return NULL;
+    }
     return dnsendpoint_build(k8s_str(sv, "ns"), k8s_str(sv, "name"),
-                             k8s_str(sv, "uid"), hv, nh, list, n,
-                             (long)k8s_int(sv, "ttl"));
+                             k8s_str(sv, "uid"), d->owner_id, eps);
+}
+
+static void work_out_want(struct dnsendpoints *d, struct json_object *served,
+                          const struct publish_targets *t)
+{
+    d->want = json_object_new_object();
+    json_object_object_foreach(served, skey, sval) {
+        struct json_object *dv = desired(d, sval, t);
+        if (dv)
+            json_object_object_add(d->want, skey, dv);
+    }
+}
+
+void dnsendpoints_invalidate(struct dnsendpoints *d)
+{
+    if (!d)
+        return;
+    json_object_put(d->want);
+    d->want = NULL;
+}
+
+/* ---- the round ------------------------------------------------------- */
+
+static void report_api(struct dnsendpoints *d,
+                       const struct kube_object_ref *self)
+{
+    const char *msg = d->api == API_MISSING
+        ? "the DNSEndpoint API (" DNSEP_API ") is not installed: "
+          "DNSEndpoints are not published until it is (the Ingress status "
+          "is); install ExternalDNS's DNSEndpoint CRD or run without "
+          "--publish-dnsendpoints"
+        : "not allowed to use DNSEndpoints (" DNSEP_API "): they are not "
+          "published (the Ingress status is); grant list, watch, create, "
+          "patch and delete on dnsendpoints.externaldns.k8s.io";
+
+    if (d->api_reported || !self)
+        return;     /* this Pod not known yet: the next round */
+    d->api_reported = kube_events_emit_object(d->events, self, "Warning",
+                                              UNAVAILABLE_REASON, msg);
+}
+
+/* Is key's name taken by an object that is not ours? Reported once per
+ * conflict (Event, log; the metric counts the conflicts). A name taken by
+ * an object we do not see is tried again every CONFLICT_RETRY_MS. */
+static int taken(struct dnsendpoints *d, const char *key,
+                 struct json_object *sv)
+{
+    struct json_object *c = NULL, *v;
+    int foreign = json_object_object_get_ex(d->foreign, key, NULL);
+
+    json_object_object_get_ex(d->conflicts, key, &c);
+    if (!foreign && !c)
+        return 0;
+    if (!foreign && json_object_object_get_ex(c, "tried", &v) &&
+        now_ms(d) - (uint64_t)json_object_get_int64(v) >= CONFLICT_RETRY_MS)
+        return 0;
+    if (!c) {
+        c = json_object_new_object();
+        json_object_object_add(c, "tried", json_object_new_int64(
+                                   (int64_t)now_ms(d)));
+        json_object_object_add(d->conflicts, key, c);
+    }
+    if (!json_object_object_get_ex(c, "reported", NULL)) {
+        int logged = json_object_object_get_ex(c, "logged", NULL);
+        if (report_conflict(d, key, sv, logged))
+            json_object_object_add(c, "reported", json_object_new_boolean(1));
+        json_object_object_add(c, "logged", json_object_new_boolean(1));
+    }
+    return 1;
+}
+
+/* Conflicts of Ingresses that want no DNSEndpoint any more are over. */
+static void forget_conflicts(struct dnsendpoints *d)
+{
+    struct json_object *gone = json_object_new_array();
+
+    json_object_object_foreach(d->conflicts, ckey, val) {
+        (void)val;
+        if (!json_object_object_get_ex(d->want, ckey, NULL))
+            json_object_array_add(gone, json_object_new_string(ckey));
+    }
+    for (size_t i = 0; i < json_object_array_length(gone); i++)
+        json_object_object_del(d->conflicts, json_object_get_string(
+                                   json_object_array_get_idx(gone, i)));
+    json_object_put(gone);
 }
 
 void dnsendpoints_sync(struct dnsendpoints *d, struct json_object *served,
-                       const struct publish_targets *t, size_t max_writes)
+                       const struct publish_targets *t, size_t max_writes,
+                       const struct kube_object_ref *self)
 {
-    struct json_object *want = json_object_new_object();
+    size_t ntargets;
 
-    /* One per served Ingress with hosts and targets. */
-    json_object_object_foreach(served, skey, sval) {
-        struct json_object *dv = desired(sval, t);
-        if (dv)
-            json_object_object_add(want, skey, dv);
+    if (d->api == API_MISSING || d->api == API_FORBIDDEN) {
+        report_api(d, self);
+        return;
     }
-    json_object_object_foreach(want, dkey, dval) {
+    publish_targets_dns(t, &ntargets);
+    if (!d->synced || d->api != API_AVAILABLE || ntargets == 0)
+        return;     /* nothing known, or no address: leave them as they are */
+    if (!d->want) {
+        work_out_want(d, served, t);
+        forget_conflicts(d);
+    }
+    json_object_object_foreach(d->want, dkey, dval) {
         const char *obs = k8s_key_str(d->view, dkey);
         char *c;
         if (kube_writes_count(d->writes) >= max_writes)
-            break;
-        if (kube_writes_in_flight(d->writes, DNSEP_TAG, dkey))
+            return;
+        if (kube_writes_in_flight(d->writes, DNSEP_TAG, dkey) ||
+            taken(d, dkey, json_object_object_get(served, dkey)))
             continue;
         c = dnsendpoint_canonical(dval);
         if (c && (!obs || strcmp(obs, c) != 0))
             write_dnsep(d, dkey, dval, obs != NULL);
         free(c);
     }
-    /* Ours, of Ingresses no longer served (or without hosts). */
+    /* Ours, of Ingresses no longer served (or with nothing to publish). */
     json_object_object_foreach(d->view, vkey, vval) {
         (void)vval;
         if (kube_writes_count(d->writes) >= max_writes)
-            break;
-        if (!json_object_object_get_ex(want, vkey, NULL) &&
+            return;
+        if (!json_object_object_get_ex(d->want, vkey, NULL) &&
             !kube_writes_in_flight(d->writes, DNSEP_TAG, vkey))
             write_dnsep(d, vkey, NULL, 1);
     }
-    json_object_put(want);
 }
 
-/* ---- life ------------------------------------------------------------ */
+/* ---- metrics and life ------------------------------------------------ */
+
+void dnsendpoints_write_metrics(const struct dnsendpoints *d,
+                                struct buf *out)
+{
+    if (!d)
+        return;
+    prom_family(out, "portico_controller_dnsendpoints_api_available",
+                "gauge", "1 when the DNSEndpoint API (externaldns.k8s.io/"
+                "v1alpha1) was last listed, 0 when it answers 404 (CRD not "
+                "installed) or 403 (forbidden), or was not listed yet.");
+    prom_sample_u64(out, "portico_controller_dnsendpoints_api_available",
+                    NULL, d->api == API_AVAILABLE);
+    prom_family(out, "portico_controller_dnsendpoint_conflicts", "gauge",
+                "Served Ingresses whose DNSEndpoint name is taken by an "
+                "object that is not this controller's (left alone).");
+    prom_sample_u64(out, "portico_controller_dnsendpoint_conflicts", NULL,
+                    (uint64_t)json_object_object_length(d->conflicts));
+}
 
 struct dnsendpoints *dnsendpoints_start(struct kube_client *kc,
                                         struct kube_writes *writes,
-                                        const char *watch_namespace,
-                                        void (*changed)(void *arg, int now),
-                                        void *arg, char *err, size_t errlen)
+                                        const struct dnsendpoints_opts *o,
+                                        char *err, size_t errlen)
 {
     struct dnsendpoints *d = calloc(1, sizeof(*d));
     struct buf path;
 
-    if (!d || !(d->view = json_object_new_object())) {
-        free(d);
+    if (!d) {
         snprintf(err, errlen, "out of memory");
         return NULL;
     }
+    d->kc = kc;
     d->writes = writes;
-    d->changed = changed;
-    d->arg = arg;
+    d->events = o->events;
+    d->changed = o->changed;
+    d->arg = o->arg;
+    d->owner_id = strdup(o->owner_id);
+    d->prefix = strdup(o->annotation_prefix);
+    d->view = json_object_new_object();
+    d->foreign = json_object_new_object();
+    d->conflicts = json_object_new_object();
+    if (!d->owner_id || !d->prefix || !d->view || !d->foreign ||
+        !d->conflicts) {
+        snprintf(err, errlen, "out of memory");
+        dnsendpoints_free(d);
+        return NULL;
+    }
     buf_init(&path);
-    kube_collection_path(&path, DNSEP_GROUP, watch_namespace, "dnsendpoints");
-    struct reflector_opts o = {
+    kube_collection_path(&path, DNSEP_GROUP, o->watch_namespace,
+                         "dnsendpoints");
+    struct reflector_opts ro = {
         .name = "dnsendpoints", .path = path.data,
         .label_selector = PORTICO_MANAGED_BY_LABEL "="
                           PORTICO_MANAGED_BY_VALUE,
         .sink = {.replace = dnse_replace, .put = dnse_put,
-                 .remove = dnse_remove, .synced = dnse_synced, .arg = d},
+                 .remove = dnse_remove, .synced = dnse_synced,
+                 .failed = dnse_failed, .arg = d},
     };
-    d->refl = buf_failed(&path) ? NULL : reflector_start(kc, &o);
+    d->refl = buf_failed(&path) ? NULL : reflector_start(kc, &ro);
     buf_free(&path);
     if (!d->refl) {
         snprintf(err, errlen, "cannot start the publisher's watches");
@@ -261,16 +531,16 @@ struct dnsendpoints *dnsendpoints_start(struct kube_client *kc,
     return d;
 }
 
-int dnsendpoints_synced(const struct dnsendpoints *d)
-{
-    return d->synced;
-}
-
 void dnsendpoints_free(struct dnsendpoints *d)
 {
     if (!d)
         return;
     reflector_free(d->refl);
     json_object_put(d->view);
+    json_object_put(d->foreign);
+    json_object_put(d->conflicts);
+    json_object_put(d->want);
+    free(d->owner_id);
+    free(d->prefix);
     free(d);
 }

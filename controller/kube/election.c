@@ -27,6 +27,7 @@ struct election {
     struct kube_client *kc;
     struct evloop *loop;
     char *identity, *lease_ns, *lease_name, *lease_path, *lease_coll;
+    char *lease_id;                 /* "ns/name" */
     int lease_s, renew_s, retry_s;
     void (*changed)(void *arg, int leader);
     void *arg;
@@ -263,8 +264,10 @@ struct election *election_start(struct kube_client *kc,
     if (e->lease_coll &&
         asprintf(&e->lease_path, "%s/%s", e->lease_coll, e->lease_name) < 0)
         e->lease_path = NULL;
+    if (asprintf(&e->lease_id, "%s/%s", e->lease_ns, e->lease_name) < 0)
+        e->lease_id = NULL;
     if (!e->identity || !e->lease_ns || !e->lease_name || !e->lease_path ||
-        !e->timer) {
+        !e->lease_id || !e->timer) {
         snprintf(err, errlen, "out of memory");
         election_free(e);
         return NULL;
@@ -279,6 +282,11 @@ struct election *election_start(struct kube_client *kc,
 int election_is_leader(const struct election *e)
 {
     return e && e->leader;
+}
+
+const char *election_lease_id(const struct election *e)
+{
+    return e->lease_id;
 }
 
 static void release_done(void *arg, const struct kube_response *resp)
@@ -340,5 +348,6 @@ void election_free(struct election *e)
     free(e->lease_name);
     free(e->lease_path);
     free(e->lease_coll);
+    free(e->lease_id);
     free(e);
 }

@@ -36,6 +36,9 @@ struct election *election_start(struct kube_client *kc,
                                  const struct election_opts *o, char *err,
                                  size_t errlen);
 int election_is_leader(const struct election *e);
+/* "<lease namespace>/<lease name>": names this installation (every
+ * replica of it campaigns on the same Lease). */
+const char *election_lease_id(const struct election *e);
 /* Stops campaigning; a leader writes the released Lease (empty holder,
  * 1 s), which finishes while the loop runs (election_busy). */
 void election_release(struct election *e);

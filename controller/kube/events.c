@@ -1,6 +1,6 @@
 /*
- * events.c - kube_events (kube.h): core/v1 Events on an Ingress, written by
- * the leader only and aggregated like client-go's recorder: a repeat of
+ * events.c - kube_events (kube.h): core/v1 Events on an Ingress (or, for
+ * the controller's own problems, on its Pod), written by the leader only and aggregated like client-go's recorder: a repeat of
  * the same (object, type, reason, message) within the aggregation window
  * patches count and lastTimestamp of the Event already written instead of
  * creating another one. Every replica remembers the current problems, so
@@ -110,38 +110,41 @@ void kube_events_free(struct kube_events *e)
     free(e);
 }
 
-char *kube_event_key(const char *ns, const char *ingress_name,
-                     const char *uid, const char *type, const char *reason,
-                     const char *message)
+#define INGRESS_API_VERSION "networking.k8s.io/v1"
+
+char *kube_event_key(const struct kube_object_ref *obj, const char *type,
+                     const char *reason, const char *message)
 {
     char *key;
-    if (asprintf(&key, "%s\n%s\n%s\n%s\n%s\n%s", ns, ingress_name,
-                 uid ? uid : "", type, reason, message) < 0)
+    if (asprintf(&key, "%s\n%s\n%s\n%s\n%s\n%s\n%s", obj->kind, obj->ns,
+                 obj->name, obj->uid ? obj->uid : "", type, reason,
+                 message) < 0)
         return NULL;
     return key;
 }
 
 char *kube_event_key_of(struct json_object *event)
 {
-    const char *ns = k8s_str(event, "metadata.namespace");
-    const char *kind = k8s_str(event, "involvedObject.kind");
-    const char *name = k8s_str(event, "involvedObject.name");
-    const char *uid = k8s_str(event, "involvedObject.uid");
+    struct kube_object_ref obj = {
+        .api_version = k8s_str(event, "involvedObject.apiVersion"),
+        .kind = k8s_str(event, "involvedObject.kind"),
+        .ns = k8s_str(event, "metadata.namespace"),
+        .name = k8s_str(event, "involvedObject.name"),
+        .uid = k8s_str(event, "involvedObject.uid"),
+    };
     const char *type = k8s_str(event, "type");
     const char *reason = k8s_str(event, "reason");
     const char *message = k8s_str(event, "message");
 
-    if (!ns || !kind || strcmp(kind, "Ingress") != 0 || !name || !type ||
-        !reason)
+    if (!obj.ns || !obj.kind || !obj.name || !type || !reason)
         return NULL;
-    return kube_event_key(ns, name, uid, type, reason,
-                          message ? message : "");
+    return kube_event_key(&obj, type, reason, message ? message : "");
 }
 
-char *kube_event_body(const char *ns, const char *ingress_name,
-                      const char *uid, const char *type, const char *reason,
-                      const char *message, const char *event_name, long count,
-                      const char *first, const char *last)
+char *kube_event_body(const struct kube_object_ref *obj, const char *type,
+                      const char *reason, const char *message,
+                      const char *event_name, long count, const char *first,
+                      const char *last)
 {
     struct json_object *o = json_object_new_object(), *m, *io, *src;
     char *out;
@@ -150,16 +153,16 @@ char *kube_event_body(const char *ns, const char *ingress_name,
     json_object_object_add(o, "kind", json_object_new_string("Event"));
     m = json_object_new_object();
     json_object_object_add(m, "name", json_object_new_string(event_name));
-    json_object_object_add(m, "namespace", json_object_new_string(ns));
+    json_object_object_add(m, "namespace", json_object_new_string(obj->ns));
     json_object_object_add(o, "metadata", m);
     io = json_object_new_object();
     json_object_object_add(io, "apiVersion",
-                           json_object_new_string("networking.k8s.io/v1"));
-    json_object_object_add(io, "kind", json_object_new_string("Ingress"));
-    json_object_object_add(io, "namespace", json_object_new_string(ns));
-    json_object_object_add(io, "name", json_object_new_string(ingress_name));
-    if (uid && *uid)
-        json_object_object_add(io, "uid", json_object_new_string(uid));
+                           json_object_new_string(obj->api_version));
+    json_object_object_add(io, "kind", json_object_new_string(obj->kind));
+    json_object_object_add(io, "namespace", json_object_new_string(obj->ns));
+    json_object_object_add(io, "name", json_object_new_string(obj->name));
+    if (obj->uid && *obj->uid)
+        json_object_object_add(io, "uid", json_object_new_string(obj->uid));
     json_object_object_add(o, "involvedObject", io);
     json_object_object_add(o, "reason", json_object_new_string(reason));
     json_object_object_add(o, "message", json_object_new_string(message));
@@ -176,6 +179,16 @@ char *kube_event_body(const char *ns, const char *ingress_name,
     out = strdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
     json_object_put(o);
     return out;
+}
+
+/* The Ingress ns/name as an Event's involved object. */
+static struct kube_object_ref ingress_ref(const char *ns, const char *name,
+                                          const char *uid)
+{
+    struct kube_object_ref r = {.api_version = INGRESS_API_VERSION,
+                                .kind = "Ingress", .ns = ns, .name = name,
+                                .uid = uid};
+    return r;
 }
 
 
@@ -302,8 +315,7 @@ static struct json_object *cache_put(struct kube_events *ev, const char *key,
 /* Writes the Event for one occurrence (leader only): a patch of the
  * cached Event within the window, else a new Event. */
 static void write_event(struct kube_events *ev, const char *key,
-                        const char *ns, const char *ingress_name,
-                        const char *uid, const char *type,
+                        const struct kube_object_ref *obj, const char *type,
                         const char *reason, const char *msg)
 {
     struct json_object *entry;
@@ -328,15 +340,14 @@ static void write_event(struct kube_events *ev, const char *key,
     clock_gettime(CLOCK_REALTIME, &ts);
     /* client-go names events "<object>.<unix nanos in hex>". */
     snprintf(name, sizeof(name), "%.*s.%016llx",
-             EVENT_NAME_MAX - EVENT_NAME_SUFFIX, ingress_name,
+             EVENT_NAME_MAX - EVENT_NAME_SUFFIX, obj->name,
              (unsigned long long)ts.tv_sec * 1000000000ULL +
                  (unsigned long long)ts.tv_nsec);
-    cache_put(ev, key, ns, name, 1);
+    cache_put(ev, key, obj->ns, name, 1);
     kube_format_time(now, sizeof(now), 0);
-    body = kube_event_body(ns, ingress_name, uid, type, reason, msg, name, 1,
-                           now, now);
+    body = kube_event_body(obj, type, reason, msg, name, 1, now, now);
     buf_init(&path);
-    buf_printf(&path, "/api/v1/namespaces/%s/events", ns);
+    buf_printf(&path, "/api/v1/namespaces/%s/events", obj->ns);
     if (body && !buf_failed(&path))
         event_send(ev, key, "POST", path.data, "application/json", body);
     buf_free(&path);
@@ -378,23 +389,38 @@ void kube_events_remember(struct kube_events *ev, const char *ns,
     remember(ev, ns, ingress_name, uid, type, reason, msg);
 }
 
-void kube_events_emit(struct kube_events *ev, const char *ns,
-                      const char *ingress_name, const char *uid,
-                      const char *type, const char *reason,
-                      const char *message)
+int kube_events_emit(struct kube_events *ev, const char *ns,
+                     const char *ingress_name, const char *uid,
+                     const char *type, const char *reason,
+                     const char *message)
+{
+    char msg[EVENT_MESSAGE_MAX + 1];
+
+    if (!ev || !ns || !ingress_name || !type || !reason || !message)
+        return 0;
+    snprintf(msg, sizeof(msg), "%s", message);
+    remember(ev, ns, ingress_name, uid, type, reason, msg);
+    struct kube_object_ref obj = ingress_ref(ns, ingress_name, uid);
+    return kube_events_emit_object(ev, &obj, type, reason, msg);
+}
+
+int kube_events_emit_object(struct kube_events *ev,
+                            const struct kube_object_ref *obj,
+                            const char *type, const char *reason,
+                            const char *message)
 {
     char msg[EVENT_MESSAGE_MAX + 1], *key;
 
-    if (!ev || !ns || !ingress_name || !type || !reason || !message)
-        return;
+    if (!ev || !obj || !obj->ns || !obj->name || !obj->kind ||
+        !obj->api_version || !type || !reason || !message ||
+        ev->state != EVENTS_LEADER)
+        return 0;
     snprintf(msg, sizeof(msg), "%s", message);
-    remember(ev, ns, ingress_name, uid, type, reason, msg);
-    if (ev->state != EVENTS_LEADER)
-        return;
-    key = kube_event_key(ns, ingress_name, uid, type, reason, msg);
+    key = kube_event_key(obj, type, reason, msg);
     if (key)
-        write_event(ev, key, ns, ingress_name, uid, type, reason, msg);
+        write_event(ev, key, obj, type, reason, msg);
     free(key);
+    return key != NULL;
 }
 
 void kube_events_forget(struct kube_events *ev, const char *ns,
@@ -417,17 +443,19 @@ static void record_current_problems(struct kube_events *ev)
 
     json_object_object_foreach(ev->problems, pkey, p) {
         (void)pkey;
-        const char *ns = k8s_str(p, "ns"), *name = k8s_str(p, "name"),
-                   *uid = k8s_str(p, "uid"), *type = k8s_str(p, "type"),
+        const char *type = k8s_str(p, "type"),
                    *reason = k8s_str(p, "reason"),
                    *msg = k8s_str(p, "message");
-        char *key = kube_event_key(ns, name, uid, type, reason, msg);
+        struct kube_object_ref obj = ingress_ref(k8s_str(p, "ns"),
+                                                 k8s_str(p, "name"),
+                                                 k8s_str(p, "uid"));
+        char *key = kube_event_key(&obj, type, reason, msg);
         if (!key)
             continue;
         if (json_object_object_get_ex(ev->cache, key, NULL)) {
             known++;
         } else {
-            write_event(ev, key, ns, name, uid, type, reason, msg);
+            write_event(ev, key, &obj, type, reason, msg);
             written++;
         }
         free(key);

@@ -24,18 +24,18 @@ void kube_events_set_leader(struct kube_events *e, int leader);
 void kube_events_forget(struct kube_events *e, const char *ns,
                         const char *name);
 
-/* A core/v1 Event about an Ingress, as JSON text (malloc'd). */
-char *kube_event_body(const char *ns, const char *ingress_name,
-                      const char *uid, const char *type, const char *reason,
-                      const char *message, const char *event_name, long count,
-                      const char *first, const char *last);
+/* A core/v1 Event about obj, as JSON text (malloc'd). */
+char *kube_event_body(const struct kube_object_ref *obj, const char *type,
+                      const char *reason, const char *message,
+                      const char *event_name, long count, const char *first,
+                      const char *last);
 /* What makes two Events "the same" for aggregation (malloc'd): the
- * involved Ingress (namespace, name, uid), type, reason and message. */
-char *kube_event_key(const char *ns, const char *ingress_name,
-                     const char *uid, const char *type, const char *reason,
-                     const char *message);
-/* The same key read back from an Event object, or NULL when it is not an
- * Event about an Ingress. */
+ * involved object (kind, namespace, name, uid), type, reason and
+ * message. */
+char *kube_event_key(const struct kube_object_ref *obj, const char *type,
+                     const char *reason, const char *message);
+/* The same key read back from an Event object, or NULL when it is not
+ * one. */
 char *kube_event_key_of(struct json_object *event);
 
 #endif

@@ -75,7 +75,9 @@ struct served_ingress {
     const char *uid;
     const char *const *hosts;   /* rule hosts and tls hosts, deduplicated */
     size_t nhosts;
-    long dns_ttl;               /* from the ExternalDNS ttl annotation; 0 none */
+    /* Its ExternalDNS annotations, the prefix taken off
+     * (externaldns_annotations_of), or NULL. */
+    struct json_object *externaldns;
 };
 
 struct publisher_opts {
@@ -89,7 +91,14 @@ struct publisher_opts {
     const char *const *publish_addresses; /* IPs or hostnames, or NULL */
     size_t npublish_addresses;
     int publish_dnsendpoints;
+    /* ExternalDNS's annotation prefix (externaldns.h), ending in '/'. */
+    const char *externaldns_prefix;
+    /* Clear the status on shutdown when no other replica runs. Replicas
+     * are Pods in pod_namespace (NULL: lease_namespace) matching
+     * replica_selector (NULL: this Pod's labels but the rollout ones). */
     int clear_status_on_shutdown;
+    const char *pod_namespace;
+    const char *replica_selector;
     /* The namespace the publisher's views (Ingress status, DNSEndpoints)
      * watch. NULL or "": the source's (all if none). */
     const char *watch_namespace;
@@ -114,11 +123,15 @@ struct publisher *publisher_start(struct kube_client *kc,
 void publisher_update(struct publisher *p, const struct served_ingress *list,
                       size_t n);
 int publisher_is_leader(const struct publisher *p);
-/* Releases the lease (and clears status if asked); returns at once, the
- * requests finish while the loop still runs for up to timeout_ms. */
+/* Releases the lease and, if asked, clears the status when this is the
+ * last replica; returns at once, the requests finish while the loop still
+ * runs for up to timeout_ms. */
 void publisher_shutdown(struct publisher *p, int timeout_ms);
-/* 1 while writes started by publisher_shutdown are still in flight. */
+/* 1 while requests started by publisher_shutdown are still in flight. */
 int publisher_busy(const struct publisher *p);
+/* The publisher's metrics (DNSEndpoint API availability, conflicts). */
+struct buf;
+void publisher_write_metrics(const struct publisher *p, struct buf *out);
 void publisher_free(struct publisher *p);
 
 /* The Events of this controller, listed (when it becomes the leader) in
@@ -127,13 +140,32 @@ struct kube_events *kube_events_new(struct kube_client *kc,
                                     const char *watch_namespace);
 /* Cancels its requests. */
 void kube_events_free(struct kube_events *ev);
+/* The object an Event is about. */
+struct kube_object_ref {
+    const char *api_version;    /* "v1", "networking.k8s.io/v1" */
+    const char *kind;           /* "Pod", "Ingress" */
+    const char *ns;
+    const char *name;
+    const char *uid;            /* or NULL */
+};
+/* Records a Kubernetes Event about any object (the controller's own Pod:
+ * a problem of the controller rather than of one Ingress). Written only
+ * when leading (and done listing the Events already written); not
+ * remembered for a later leader (which finds the problem itself).
+ * Returns 1 when the write started, 0 when it cannot be now. */
+int kube_events_emit_object(struct kube_events *ev,
+                            const struct kube_object_ref *obj,
+                            const char *type, const char *reason,
+                            const char *message);
 /* Records a Kubernetes Event on an Ingress (type "Normal" or "Warning"),
  * e.g. reason "Rejected" with the validation message. Fire and forget:
- * written now when leading, else when this replica becomes the leader. */
-void kube_events_emit(struct kube_events *ev, const char *ns,
-                      const char *ingress_name, const char *uid,
-                      const char *type, const char *reason,
-                      const char *message);
+ * written now when leading, else when this replica becomes the leader
+ * (unless the Ingress is served meanwhile: kube_events_forget). Returns 1
+ * when it is written now. */
+int kube_events_emit(struct kube_events *ev, const char *ns,
+                     const char *ingress_name, const char *uid,
+                     const char *type, const char *reason,
+                     const char *message);
 /* Remembers that Event as the Ingress's current one without writing it
  * now: a replica that becomes the leader writes it unless an Event
  * already says so (a served Ingress's notice, which publisher_update
@@ -152,7 +184,6 @@ struct kube_stats {
 void kube_client_stats(const struct kube_client *kc, struct kube_stats *out);
 /* Writes portico_controller_api_request_duration_seconds (histogram by
  * verb and code) and the watch counters into out. */
-struct buf;
 void kube_client_write_metrics(const struct kube_client *kc, struct buf *out);
 
 #endif

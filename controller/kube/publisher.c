@@ -4,7 +4,13 @@
  * jobs keep their views on every replica and converge them on the leader:
  * the status of the served Ingresses (status.c) and, optionally, their
  * DNSEndpoints (dnsendpoints.c), both showing the published targets
- * (targets.c).
+ * (targets.c). The two degrade apart: a missing or forbidden DNSEndpoint
+ * API never holds the status back.
+ *
+ * Nothing is written before this replica served a first set of Ingresses
+ * (a new leader that wrote before its first reload would clear the
+ * status of every Ingress). On shutdown the status is cleared only by the
+ * last replica (replicas.c), as ingress-nginx does.
  *
  * It is a reconcile loop: desired state (the served set from
  * publisher_update and the targets) against observed state (the jobs'
@@ -20,6 +26,7 @@
 #include "controller/kube/dnsendpoints.h"
 #include "controller/kube/election.h"
 #include "controller/kube/events.h"
+#include "controller/kube/replicas.h"
 #include "controller/kube/source.h"
 #include "controller/kube/status.h"
 #include "controller/kube/targets.h"
@@ -42,14 +49,16 @@ struct publisher {
     char *watch_ns;
     int clear_on_shutdown;
     int shutting_down;
+    int served_known;       /* publisher_update was called */
 
     struct election *election;
     struct publish_targets *targets;
     struct kube_writes *writes;
     struct ingress_status *status;
     struct dnsendpoints *dnseps;        /* NULL: not published */
+    struct replicas *replicas;          /* NULL: not needed */
 
-    struct json_object *served;   /* key -> {ns,name,uid,hosts,ttl} */
+    struct json_object *served;   /* key -> {ns,name,uid,hosts,externaldns} */
     struct ev_timer *sync_timer;
     uint64_t sync_due_ms;
     struct backoff write_backoff;
@@ -91,7 +100,10 @@ static void on_view_changed(void *arg, int now)
 
 static void on_targets_changed(void *arg)
 {
-    schedule_sync(arg, SYNC_DEBOUNCE_MS);
+    struct publisher *p = arg;
+
+    dnsendpoints_invalidate(p->dnseps);
+    schedule_sync(p, SYNC_DEBOUNCE_MS);
 }
 
 /* An Ingress gone has no problem to report any more. */
@@ -126,9 +138,8 @@ static void on_write_settled(void *arg, int ok)
 static int ready_to_write(struct publisher *p)
 {
     return election_is_leader(p->election) && !p->shutting_down &&
-           ingress_status_synced(p->status) &&
-           publish_targets_known(p->targets) &&
-           (!p->dnseps || dnsendpoints_synced(p->dnseps));
+           p->served_known && ingress_status_synced(p->status) &&
+           publish_targets_known(p->targets);
 }
 
 static void sync_round(struct publisher *p)
@@ -142,7 +153,7 @@ static void sync_round(struct publisher *p)
         return;
     if (p->dnseps)
         dnsendpoints_sync(p->dnseps, p->served, p->targets,
-                          MAX_WRITES_IN_FLIGHT);
+                          MAX_WRITES_IN_FLIGHT, replicas_self(p->replicas));
 }
 
 /* One reconcile round. Every finished write runs another round, so a
@@ -198,13 +209,17 @@ void publisher_update(struct publisher *p, const struct served_ingress *list,
                 json_object_array_add(hosts,
                                       json_object_new_string(si->hosts[h]));
         json_object_object_add(o, "hosts", hosts);
-        json_object_object_add(o, "ttl", json_object_new_int64(si->dns_ttl));
+        if (si->externaldns)
+            json_object_object_add(o, "externaldns",
+                                   json_object_get(si->externaldns));
         json_object_object_add(served, key, o);
         kube_events_forget(p->events, si->ns, si->name);
         free(key);
     }
     json_object_put(p->served);
     p->served = served;
+    p->served_known = 1;
+    dnsendpoints_invalidate(p->dnseps);
     schedule_sync(p, SYNC_DEBOUNCE_MS);
 }
 
@@ -267,18 +282,49 @@ struct publisher *publisher_start(struct kube_client *kc,
         .source = source, .watch_namespace = p->watch_ns,
         .changed = on_view_changed, .gone = on_ingress_gone, .arg = p,
     };
+    struct replicas_opts ro = {
+        .ns = opts->pod_namespace && *opts->pod_namespace
+                  ? opts->pod_namespace : opts->lease_namespace,
+        .pod_name = opts->identity, .selector = opts->replica_selector,
+    };
     if (!(p->targets = publish_targets_start(kc, &to, err, errlen)) ||
         !(p->status = ingress_status_start(kc, p->writes, &so, err,
                                            errlen)) ||
-        (opts->publish_dnsendpoints &&
-         !(p->dnseps = dnsendpoints_start(kc, p->writes, p->watch_ns,
-                                          on_view_changed, p, err,
-                                          errlen))) ||
         !(p->election = election_start(kc, &eo, err, errlen))) {
         publisher_free(p);
         return NULL;
     }
+    struct dnsendpoints_opts dop = {
+        .watch_namespace = p->watch_ns,
+        .owner_id = election_lease_id(p->election),
+        .annotation_prefix = opts->externaldns_prefix,
+        .events = events, .changed = on_view_changed, .arg = p,
+    };
+    if ((opts->publish_dnsendpoints &&
+         !(p->dnseps = dnsendpoints_start(kc, p->writes, &dop, err,
+                                          errlen))) ||
+        ((opts->publish_dnsendpoints || p->clear_on_shutdown) &&
+         !(p->replicas = replicas_start(kc, &ro, err, errlen)))) {
+        publisher_free(p);
+        return NULL;
+    }
     return p;
+}
+
+/* --update-status-on-shutdown, once the pod list told: only the last
+ * replica clears (others keep serving the same addresses, and the next
+ * leader keeps them published; ingress-nginx: status.go L115-142). */
+static void on_replicas_checked(void *arg, enum replicas_verdict v,
+                                const char *why)
+{
+    struct publisher *p = arg;
+
+    if (v != REPLICAS_LAST) {
+        log_info("kube: the Ingress status stays: %s", why);
+        return;
+    }
+    log_info("kube: %s: this is the last replica", why);
+    ingress_status_clear_all(p->status, p->served);
 }
 
 void publisher_shutdown(struct publisher *p, int timeout_ms)
@@ -287,19 +333,27 @@ void publisher_shutdown(struct publisher *p, int timeout_ms)
         return;
     p->shutting_down = 1;
     evloop_timer_stop(p->sync_timer);
-    if (election_is_leader(p->election)) {
+    if (election_is_leader(p->election))
         kube_events_set_leader(p->events, 0);
-        if (p->clear_on_shutdown)
-            ingress_status_clear_all(p->status, p->served);
-    }
     election_release(p->election);
+    /* Any replica may be the last one (the leader may be gone already);
+     * one that never served anything has nothing to clear. */
+    if (p->clear_on_shutdown && p->served_known && p->replicas)
+        replicas_check(p->replicas, on_replicas_checked, p);
     (void)timeout_ms;   /* the caller runs the loop for that long */
 }
 
 int publisher_busy(const struct publisher *p)
 {
     return p && (kube_writes_count(p->writes) > 0 ||
-                 election_busy(p->election));
+                 election_busy(p->election) ||
+                 (p->shutting_down && replicas_busy(p->replicas)));
+}
+
+void publisher_write_metrics(const struct publisher *p, struct buf *out)
+{
+    if (p)
+        dnsendpoints_write_metrics(p->dnseps, out);
 }
 
 void publisher_free(struct publisher *p)
@@ -307,6 +361,7 @@ void publisher_free(struct publisher *p)
     if (!p)
         return;
     election_free(p->election);
+    replicas_free(p->replicas);
     dnsendpoints_free(p->dnseps);
     ingress_status_free(p->status);
     publish_targets_free(p->targets);

@@ -177,6 +177,15 @@ static void describe(const struct kube_response *resp, char *out, size_t n)
              reason);
 }
 
+/* An HTTP error told to the sink; 1 if the sink reported it. */
+static int reported(struct reflector *r, const struct kube_response *resp)
+{
+    const struct reflector_sink *s = &r->o.sink;
+
+    return resp->status >= HTTP_BAD_REQUEST && s->failed &&
+           s->failed(s->arg, resp->status);
+}
+
 static struct json_object *parse_body(const char *body, size_t len)
 {
     struct json_tokener *tok = json_tokener_new_ex(LIST_JSON_DEPTH);
@@ -204,7 +213,10 @@ static void list_done(void *arg, const struct kube_response *resp)
             relist(r, "continue token expired", 0);
             return;
         }
-        log_warn("kube: list %s failed: %s", r->name, why);
+        if (reported(r, resp))
+            log_debug("kube: list %s failed: %s", r->name, why);
+        else
+            log_warn("kube: list %s failed: %s", r->name, why);
         free(r->cont);
         r->cont = NULL;
         json_object_put(r->items);
@@ -358,6 +370,18 @@ static void watch_done(void *arg, const struct kube_response *resp)
         relist(r, "watch expired: HTTP 410", quick);
         return;
     }
+    if (resp->status == HTTP_NOT_FOUND) {
+        /* The type is no longer served (a CRD deleted): list it again,
+         * with backoff, to see when it is back. */
+        if (!reported(r, resp))
+            log_warn("kube: watch %s: HTTP 404: the type is not served",
+                     r->name);
+        json_object_put(r->items);
+        r->items = NULL;
+        r->phase = PHASE_LIST;
+        retry_later(r, resp->retry_after_s);
+        return;
+    }
     if (resp->error || resp->status != HTTP_OK || r->watch_failed || partial) {
         /* A watch that was up for a while or delivered events says the
          * server is fine: the next attempt starts from the initial
@@ -365,10 +389,13 @@ static void watch_done(void *arg, const struct kube_response *resp)
         if (resp->status == HTTP_OK && (lasted >= QUICK_END_MS || r->events))
             backoff_reset(&r->backoff);
         describe(resp, why, sizeof(why));
-        log_warn("kube: watch %s ended with an error (%s%s); resuming from "
-                 "resourceVersion %s", r->name,
-                 r->watch_failed ? "bad event stream" : why,
-                 partial ? ", mid-event" : "", r->rv ? r->rv : "?");
+        if (reported(r, resp))
+            log_debug("kube: watch %s failed: %s", r->name, why);
+        else
+            log_warn("kube: watch %s ended with an error (%s%s); resuming "
+                     "from resourceVersion %s", r->name,
+                     r->watch_failed ? "bad event stream" : why,
+                     partial ? ", mid-event" : "", r->rv ? r->rv : "?");
         retry_later(r, resp->retry_after_s);
         return;
     }

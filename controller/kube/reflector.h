@@ -28,6 +28,12 @@ struct reflector_sink {
     void (*remove)(void *arg, struct json_object *obj);
     /* After the first complete list. */
     void (*synced)(void *arg);
+    /* Optional: a list or watch answered with an HTTP error status (e.g.
+     * 404: the type is not served, 403: not allowed). Returns non-zero
+     * when the sink reported it itself (the reflector then logs it at
+     * debug level only). The reflector retries with backoff either way;
+     * a watch answered 404 lists again. */
+    int (*failed)(void *arg, long status);
     void *arg;
 };
 

@@ -191,7 +191,8 @@ static void write_status(struct ingress_status *s, const char *key,
                          const struct publish_targets *t, int clear)
 {
     size_t n = 0;
-    const char *const *list = clear ? NULL : publish_targets_list(t, &n);
+    const struct lb_address *list = clear ? NULL
+                                          : publish_targets_addresses(t, &n);
     char *body = lb_status_patch(list, n), *path = status_path(key);
 
     if (body && path)
@@ -207,10 +208,14 @@ int ingress_status_sync(struct ingress_status *s, struct json_object *served,
 {
     const char *want = publish_targets_canonical(t);
 
-    /* Status of every served Ingress. */
+    /* Status of every served Ingress; never an empty one: without an
+     * address to publish, each keeps the address it shows (a Service
+     * between two load balancers must not delete DNS records). */
     json_object_object_foreach(served, key, sv) {
         (void)sv;
         const char *obs;
+        if (!*want)
+            break;
         if (kube_writes_count(s->writes) >= max_writes)
             return 0;
         if (!(obs = k8s_key_str(s->view, key)))

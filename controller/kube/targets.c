@@ -13,9 +13,13 @@
 #include "dnsname.h"
 #include "log.h"
 
+enum { MAX_DNS_TARGETS = 64 };
+
 struct publish_targets {
-    char **list;
+    struct lb_address *list;
     size_t n;
+    const char *dns[MAX_DNS_TARGETS];   /* into list */
+    size_t ndns;
     char *canon;
     int known;
     char *svc_ns, *svc_name;
@@ -24,23 +28,26 @@ struct publish_targets {
     void *arg;
 };
 
-static void set_list(struct publish_targets *t, char **list, size_t n)
+static void set_list(struct publish_targets *t, struct lb_address *list,
+                     size_t n)
 {
-    struct json_object *arr = lb_ingress_for_targets(
-        (const char *const *)list, n);
+    struct json_object *arr = lb_ingress_json(list, n);
     char *canon = lb_canonical(arr);
 
     json_object_put(arr);
     if (!canon) {
-        targets_free(list, n);
+        lb_addresses_free(list, n);
         return;
     }
     if (!t->known || strcmp(canon, t->canon) != 0)
-        log_info("kube: published addresses: %s", *canon ? canon : "(none)");
-    targets_free(t->list, t->n);
+        log_info("kube: published addresses: %s", *canon ? canon :
+                 "(none: the Ingress status and DNSEndpoints are left as "
+                 "they are)");
+    lb_addresses_free(t->list, t->n);
     free(t->canon);
     t->list = list;
     t->n = n;
+    t->ndns = lb_dns_targets(list, n, t->dns, MAX_DNS_TARGETS);
     t->canon = canon;
     t->known = 1;
     if (t->changed)
@@ -51,12 +58,12 @@ static void svc_put(void *arg, struct json_object *obj)
 {
     struct publish_targets *t = arg;
     const char *name = k8s_str(obj, "metadata.name");
-    char **list;
+    struct lb_address *list;
     size_t n;
 
     if (!name || strcmp(name, t->svc_name) != 0)
         return;
-    n = targets_from_service(obj, &list);
+    n = lb_addresses_of_service(obj, &list);
     set_list(t, list, n);
 }
 
@@ -132,7 +139,7 @@ static int watch_service(struct publish_targets *t, struct kube_client *kc,
 static int fixed_list(struct publish_targets *t, const char *const *addrs,
                       size_t naddrs, char *err, size_t errlen)
 {
-    char **list = calloc(naddrs + 1, sizeof(*list));
+    struct lb_address *list = calloc(naddrs + 1, sizeof(*list));
     size_t n = 0;
 
     if (!list) {
@@ -147,10 +154,14 @@ static int fixed_list(struct publish_targets *t, const char *const *addrs,
             !dnsname_valid(a, DNSNAME_UPPERCASE | DNSNAME_TRAILING_DOT)) {
             snprintf(err, errlen, "--publish-status-address: \"%.100s\" "
                      "is neither an IP address nor a DNS name", a);
-            targets_free(list, n);
+            lb_addresses_free(list, n);
             return -1;
         }
-        list[n++] = strdup(a);
+        if (lb_address_of_text(&list[n++], a) < 0) {
+            snprintf(err, errlen, "out of memory");
+            lb_addresses_free(list, n);
+            return -1;
+        }
     }
     set_list(t, list, n);
     return 0;
@@ -190,7 +201,7 @@ void publish_targets_free(struct publish_targets *t)
     if (!t)
         return;
     reflector_free(t->svc_refl);
-    targets_free(t->list, t->n);
+    lb_addresses_free(t->list, t->n);
     free(t->canon);
     free(t->svc_ns);
     free(t->svc_name);
@@ -202,11 +213,18 @@ int publish_targets_known(const struct publish_targets *t)
     return t->known;
 }
 
-const char *const *publish_targets_list(const struct publish_targets *t,
-                                        size_t *n)
+const struct lb_address *publish_targets_addresses(
+    const struct publish_targets *t, size_t *n)
 {
     *n = t->n;
-    return (const char *const *)t->list;
+    return t->list;
+}
+
+const char *const *publish_targets_dns(const struct publish_targets *t,
+                                       size_t *n)
+{
+    *n = t->ndns;
+    return t->dns;
 }
 
 const char *publish_targets_canonical(const struct publish_targets *t)

@@ -1,7 +1,7 @@
 /*
  * targets.h - the addresses the publisher publishes for every served
- * Ingress: the load-balancer addresses of one Service
- * (--publish-service, watched), or a fixed list
+ * Ingress: those of one Service (--publish-service, watched; by its type,
+ * as ingress-nginx: publish.h lb_addresses_of_service), or a fixed list
  * (--publish-status-address: IPs, or DNS names for CNAMEs).
  */
 #ifndef PORTICO_KUBE_TARGETS_H
@@ -10,6 +10,7 @@
 #include <stddef.h>
 
 #include "controller/kube/client_internal.h"
+#include "controller/kube/publish.h"
 
 struct publish_targets_opts {
     const char *service;                 /* "NS/NAME", or NULL */
@@ -31,8 +32,12 @@ void publish_targets_free(struct publish_targets *t);
 
 /* 1 once the list is known: fixed, or the Service listed once. */
 int publish_targets_known(const struct publish_targets *t);
-const char *const *publish_targets_list(const struct publish_targets *t,
-                                        size_t *n);
+/* The status.loadBalancer.ingress entries (an ip, a hostname, or both). */
+const struct lb_address *publish_targets_addresses(
+    const struct publish_targets *t, size_t *n);
+/* The DNS targets ExternalDNS reads from that status (lb_dns_targets). */
+const char *const *publish_targets_dns(const struct publish_targets *t,
+                                       size_t *n);
 /* lb_canonical (publish.h) of the list: what an Ingress status shows when
  * it is up to date. "" for none. */
 const char *publish_targets_canonical(const struct publish_targets *t);
