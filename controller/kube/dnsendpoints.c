@@ -51,6 +51,8 @@ struct dnsendpoints {
                                        409, reported: true} */
     struct json_object *want;       /* "ns/name" -> DNSEndpoint; NULL: to
                                        be worked out */
+    struct json_object *skipped;    /* "ns/name" -> the names the last
+                                       work-out left out (logged once) */
     enum api_state api;
     int api_reported;               /* the Event for this outage is out */
     int synced;
@@ -310,13 +312,33 @@ static void write_dnsep(struct dnsendpoints *d, const char *key,
 
 /* ---- what is wanted -------------------------------------------------- */
 
+/* Logs the names left out of key's DNSEndpoint unless the last work-out
+ * logged the same; notes them in next (the map of this work-out). */
+static void tell_skipped(struct dnsendpoints *d, struct json_object *next,
+                         const char *key, struct json_object *skipped)
+{
+    const char *now, *before;
+
+    if (json_object_array_length(skipped) == 0)
+        return;
+    now = json_object_to_json_string_ext(skipped, JSON_C_TO_STRING_PLAIN);
+    before = k8s_key_str(d->skipped, key);
+    if (!before || strcmp(before, now) != 0)
+        log_warn("kube: Ingress %s: ExternalDNS names that are neither DNS "
+                 "names nor IP addresses are left out of its DNSEndpoint: "
+                 "%.300s", key, now);
+    json_object_object_add(next, key, json_object_new_string(now));
+}
+
 /* The DNSEndpoint one served entry wants, or NULL (nothing to publish, or
  * ExternalDNS would skip the Ingress). */
 static struct json_object *desired(struct dnsendpoints *d,
-                                   struct json_object *sv,
+                                   struct json_object *next_skipped,
+                                   const char *key, struct json_object *sv,
                                    const struct publish_targets *t)
 {
     struct json_object *hosts = k8s_get(sv, "hosts"), *eps;
+    struct json_object *skipped = json_object_new_array();
     const char *hv[MAX_DNS_HOSTS];
     const char *const *targets;
     size_t nh = 0, n;
@@ -327,7 +349,10 @@ static struct json_object *desired(struct dnsendpoints *d,
                                                                     i));
     targets = publish_targets_dns(t, &n);
     eps = externaldns_endpoints(hv, nh, k8s_get(sv, "externaldns"),
-                                d->prefix, targets, n);
+                                d->prefix, targets, n, skipped);
+    if (skipped && next_skipped)
+        tell_skipped(d, next_skipped, key, skipped);
+    json_object_put(skipped);
     if (!eps || json_object_array_length(eps) == 0) {
         json_object_put(eps);
         return NULL;
@@ -339,11 +364,17 @@ static struct json_object *desired(struct dnsendpoints *d,
 static void work_out_want(struct dnsendpoints *d, struct json_object *served,
                           const struct publish_targets *t)
 {
+    struct json_object *skipped = json_object_new_object();
+
     d->want = json_object_new_object();
     json_object_object_foreach(served, skey, sval) {
-        struct json_object *dv = desired(d, sval, t);
+        struct json_object *dv = desired(d, skipped, skey, sval, t);
         if (dv)
             json_object_object_add(d->want, skey, dv);
+    }
+    if (skipped) {      /* Ingresses gone or mended are forgotten */
+        json_object_put(d->skipped);
+        d->skipped = skipped;
     }
 }
 
@@ -504,8 +535,9 @@ struct dnsendpoints *dnsendpoints_start(struct kube_client *kc,
     d->view = json_object_new_object();
     d->foreign = json_object_new_object();
     d->conflicts = json_object_new_object();
+    d->skipped = json_object_new_object();
     if (!d->owner_id || !d->prefix || !d->view || !d->foreign ||
-        !d->conflicts) {
+        !d->conflicts || !d->skipped) {
         snprintf(err, errlen, "out of memory");
         dnsendpoints_free(d);
         return NULL;
@@ -539,6 +571,7 @@ void dnsendpoints_free(struct dnsendpoints *d)
     json_object_put(d->view);
     json_object_put(d->foreign);
     json_object_put(d->conflicts);
+    json_object_put(d->skipped);
     json_object_put(d->want);
     free(d->owner_id);
     free(d->prefix);

@@ -13,7 +13,6 @@
 #include "controller/kube/publish.h"
 #include "controller/object.h"
 #include "dnsname.h"
-#include "log.h"
 
 enum {
     TTL_MAX = INT32_MAX,
@@ -221,9 +220,9 @@ static int valid_target(const char *t)
            dnsname_valid(t, DNSNAME_UPPERCASE | DNSNAME_UNDERSCORE);
 }
 
-/* Leaves out (with a log line) what is neither a DNS name nor an IP. */
+/* Leaves out what is neither a DNS name nor an IP, telling skipped. */
 static void names_keep_valid(struct names *l, int (*valid)(const char *),
-                             const char *what)
+                             struct json_object *skipped)
 {
     size_t k = 0;
 
@@ -232,8 +231,8 @@ static void names_keep_valid(struct names *l, int (*valid)(const char *),
             l->v[k++] = l->v[i];
             continue;
         }
-        log_warn("kube: ExternalDNS %s \"%.100s\" is not valid: not "
-                 "published", what, l->v[i]);
+        if (skipped)
+            json_object_array_add(skipped, json_object_new_string(l->v[i]));
         free(l->v[i]);
     }
     l->n = k;
@@ -374,7 +373,8 @@ struct json_object *externaldns_endpoints(const char *const *hosts,
                                           struct json_object *ann,
                                           const char *prefix,
                                           const char *const *targets,
-                                          size_t ntargets)
+                                          size_t ntargets,
+                                          struct json_object *skipped)
 {
     const char *controller = k8s_key_str(ann, KEY_CONTROLLER);
     const char *source = k8s_key_str(ann, KEY_HOSTNAME_SOURCE);
@@ -398,7 +398,7 @@ struct json_object *externaldns_endpoints(const char *const *hosts,
         names_add(&names, hosts[i], strlen(hosts[i]));
     if (annotated && hostname)
         names_split(&names, hostname);
-    names_keep_valid(&names, valid_hostname, "hostname");
+    names_keep_valid(&names, valid_hostname, skipped);
     /* The target annotation, when set and not empty, else the status. */
     if (target && *target) {
         names_split(&tl, target);
@@ -406,7 +406,7 @@ struct json_object *externaldns_endpoints(const char *const *hosts,
         for (size_t i = 0; i < ntargets; i++)
             names_add(&tl, targets[i], strlen(targets[i]));
     }
-    names_keep_valid(&tl, valid_target, "target");
+    names_keep_valid(&tl, valid_target, skipped);
 
     eps = json_object_new_array();
     ps = provider_specific(ann, prefix, &set_identifier);

@@ -53,12 +53,14 @@ long externaldns_parse_ttl(const char *value);
  * Returns a new array (empty when nothing is published), or NULL when
  * ExternalDNS skips the Ingress (<prefix>controller is not
  * "dns-controller"). Hostnames or targets that are not DNS names or IPs
- * are left out (ExternalDNS would hand them to the DNS provider). */
+ * are left out (ExternalDNS would hand them to the DNS provider) and
+ * added to skipped (a json array, or NULL). */
 struct json_object *externaldns_endpoints(const char *const *hosts,
                                           size_t nhosts,
                                           struct json_object *ann,
                                           const char *prefix,
                                           const char *const *targets,
-                                          size_t ntargets);
+                                          size_t ntargets,
+                                          struct json_object *skipped);
 
 #endif

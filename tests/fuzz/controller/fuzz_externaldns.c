@@ -92,7 +92,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     json_object_object_add(meta, "annotations", ann);
     json_object_object_add(ing, "metadata", meta);
     got = externaldns_annotations_of(ing, P);
-    eps = externaldns_endpoints(hosts, 2, got, P, targets, 3);
+    eps = externaldns_endpoints(hosts, 2, got, P, targets, 3, NULL);
     check(eps);
     json_object_put(eps);
     json_object_put(got);

@@ -76,7 +76,7 @@ static char *endpoints_for(const char *annotations)
     assert_non_null(o);
     ann = externaldns_annotations_of(o, P);
     eps = externaldns_endpoints((const char *const *)HOSTS, 2, ann, P,
-                                (const char *const *)TARGETS, 4);
+                                (const char *const *)TARGETS, 4, NULL);
     s = summary(eps);
     s = s ? strdup(s) : NULL;
     json_object_put(eps);
@@ -251,6 +251,21 @@ static void controller_annotation_other_than_dns_controller_skips(
 
 static void names_that_are_no_dns_names_are_left_out(void **st)
 {
+    struct json_object *o = json_tokener_parse(
+        "{\"metadata\":{\"annotations\":{\"" P "hostname\":\"ok.example.com,"
+        "bad host!\",\"" P "target\":\"bad/target\"}}}");
+    struct json_object *ann = externaldns_annotations_of(o, P);
+    struct json_object *skipped = json_object_new_array();
+    struct json_object *eps = externaldns_endpoints(NULL, 0, ann, P, NULL, 0,
+                                                    skipped);
+
+    assert_string_equal(json_object_to_json_string_ext(
+                            skipped, JSON_C_TO_STRING_PLAIN),
+                        "[\"badhost!\",\"bad\\/target\"]");
+    json_object_put(eps);
+    json_object_put(skipped);
+    json_object_put(ann);
+    json_object_put(o);
     expect("{\"" P "hostname\":\"ok.example.com,bad host!,,"
            "x.aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
            ".com\",\"" P "target\":\"192.0.2.9,bad/target\","
@@ -261,7 +276,7 @@ static void names_that_are_no_dns_names_are_left_out(void **st)
 static void nothing_to_publish_without_targets(void **st)
 {
     struct json_object *eps = externaldns_endpoints(
-        (const char *const *)HOSTS, 2, NULL, P, NULL, 0);
+        (const char *const *)HOSTS, 2, NULL, P, NULL, 0, NULL);
     assert_non_null(eps);
     assert_int_equal(json_object_array_length(eps), 0);
     json_object_put(eps);
