@@ -67,7 +67,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     char *text = malloc(size + 1), *save = NULL, *key;
     char full[512];
-    struct json_object *ing, *meta, *ann, *got, *eps;
+    struct json_object *ing, *meta, *ann, *got, *eps, *skipped;
     long ttl;
 
     if (!text)
@@ -92,8 +92,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     json_object_object_add(meta, "annotations", ann);
     json_object_object_add(ing, "metadata", meta);
     got = externaldns_annotations_of(ing, P);
-    eps = externaldns_endpoints(hosts, 2, got, P, targets, 3, NULL);
+    skipped = json_object_new_array();
+    eps = externaldns_endpoints(hosts, 2, got, P, targets, 3, skipped);
     check(eps);
+    for (size_t i = 0; i < json_object_array_length(skipped); i++)
+        if (!json_object_is_type(json_object_array_get_idx(skipped, i),
+                                 json_type_string))
+            abort();
+    json_object_put(skipped);
     json_object_put(eps);
     json_object_put(got);
     json_object_put(ing);
