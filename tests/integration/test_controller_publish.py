@@ -18,9 +18,8 @@ stand-in with the real controller and nginx:
   ExternalDNS's ingress source would produce it (the oracle below follows
   kubernetes-sigs/external-dns v0.22.0 line by line), under the prefix
   ExternalDNS reads (--externaldns-annotation-prefix)."""
-import http.client
 import ipaddress
-import json
+import socket
 import threading
 import time
 
@@ -127,17 +126,6 @@ class Controller(ControllerUnderTest):
                 *self.common_argv(dns.server), *extra]
         self.proc = procs.start(name, argv, ready=self.ready, timeout=20)
 
-    def get(self, host):
-        c = http.client.HTTPConnection("127.0.0.1", self.http_port,
-                                       timeout=5)
-        try:
-            c.request("GET", "/", headers={"Host": host})
-            r = c.getresponse()
-            r.read()
-            return r.status
-        finally:
-            c.close()
-
 
 def status(api, name):
     return api.get(f"{ING}/{name}").get("status", {}).get(
@@ -201,6 +189,59 @@ class Sampler:
         return self.samples / max(1e-3, self.last - self.started)
 
 
+class Watcher:
+    """Every write to the Ingresses, read from a watch on a thread: where
+    the 50 ms sampler can miss a short window, a watch misses no write.
+    Remembers each version of the named Ingresses without an address
+    (resourceVersion, name)."""
+
+    def __init__(self, api, names):
+        self.api, self.names = api, names
+        self.empty, self.seen, self.errors = [], 0, []
+        self.rv = api.get(ING)["metadata"]["resourceVersion"]
+        self._stopping = False
+        self.stream = self._open()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _open(self):
+        return self.api.watch(ING, resourceVersion=self.rv,
+                              timeoutSeconds="600")
+
+    def _run(self):
+        while not self._stopping:
+            try:
+                ev = self.stream.next(timeout=600)
+            except (OSError, ValueError):   # stop() shut the socket
+                return
+            if ev is None:          # the server ended it: on from self.rv
+                self.stream.close()
+                if not self._stopping:
+                    self.stream = self._open()
+                continue
+            obj = ev.get("object", {})
+            if ev.get("type") == "ERROR":
+                self.errors.append(obj)
+                return
+            self.rv = obj["metadata"]["resourceVersion"]
+            if ev["type"] != "MODIFIED" or \
+                    obj["metadata"]["name"] not in self.names:
+                continue
+            self.seen += 1
+            if not obj.get("status", {}).get("loadBalancer", {}).get(
+                    "ingress"):
+                self.empty.append((int(self.rv), obj["metadata"]["name"]))
+
+    def stop(self):
+        self._stopping = True
+        try:
+            self.stream.conn.sock.shutdown(socket.SHUT_RDWR)
+        except (OSError, AttributeError):
+            pass
+        self._thread.join(5)
+        self.stream.close()
+
+
 # --- status across a rolling restart -------------------------------------------
 
 def test_a_rolling_restart_of_two_replicas_never_leaves_an_ingress_without_an_address(
@@ -225,6 +266,7 @@ def test_a_rolling_restart_of_two_replicas_never_leaves_an_ingress_without_an_ad
     for n in names:
         eventually(lambda n=n: status(api, n) == want)
     sampler = Sampler(api, names)
+    watcher = Watcher(api, names)
 
     # The Deployment's rollout, one replica at a time (maxSurge 1,
     # maxUnavailable 0): the new Pod is ready, then an old one is deleted
@@ -246,14 +288,16 @@ def test_a_rolling_restart_of_two_replicas_never_leaves_an_ingress_without_an_ad
     time.sleep(1)
     samples, empty = sampler.stop()
     assert empty == [], f"{len(empty)} of {samples} samples without address"
-    # Sampled all along (20/s asked; the shared machine gives less).
-    assert samples >= 100 and sampler.rate() >= 5, (samples, sampler.rate())
+    # Sampled all along (20/s asked; the shared machine gives less; the
+    # count follows the rollout's length, the rate and the gaps do not).
+    assert sampler.rate() >= 5, (samples, sampler.rate())
     assert sampler.max_gap < 2.0, sampler.max_gap
     for n in names:
         assert status(api, n) == want
 
     # Scaled to zero: both Pods are deleted at once; the last replica to
     # look finds none running and clears the status.
+    scale_down = int(api.get(ING)["metadata"]["resourceVersion"])
     for n in ("portico-c", "portico-d"):
         api.delete("Pod", n)
     for n in ("portico-c", "portico-d"):
@@ -262,6 +306,13 @@ def test_a_rolling_restart_of_two_replicas_never_leaves_an_ingress_without_an_ad
         assert ctls[n].proc.stop() == 0
     for n in names:
         assert status(api, n) is None
+    # The watch saw those clears (so it was reading all along), and no
+    # write without an address before them: not even for a moment.
+    eventually(lambda: {n for _, n in watcher.empty} == set(names))
+    watcher.stop()
+    assert watcher.errors == []
+    early = [(rv, n) for rv, n in watcher.empty if rv <= scale_down]
+    assert early == [], f"written without an address: {early}"
     logs = ctls["portico-c"].proc.log_text() + \
         ctls["portico-d"].proc.log_text()
     assert "no other replica runs: this is the last replica" in logs
@@ -635,6 +686,13 @@ def annotated(p):
                 p + "alias": "true"},
         "cloudflare": {p + "cloudflare-proxied": "true",
                        p + "cloudflare-tags": "team:shop"},
+        "cloudflare-rest": {p + "cloudflare-custom-hostname": "c.example",
+                            p + "cloudflare-region-key": "eu",
+                            p + "cloudflare-record-comment": "shop",
+                            p + "cloudflare-unknown": "dropped"},
+        "alias-not-true": {p + "alias": "false"},
+        "target-empty": {p + "target": ""},
+        "ttl-out-of-range": {p + "ttl": "0"},
         "providers": {p + "scw-x": "1", p + "webhook-y": "2",
                       p + "coredns-group": "g", p + "azure-tags": "a=b",
                       p + "record-type": "ptr"},
@@ -695,6 +753,18 @@ def test_each_externaldns_annotation_shapes_the_dnsendpoint_as_the_ingress_sourc
         records(eps["cloudflare"])[("cloudflare.test", "A")]["ps"]
     assert "ttl" not in records(eps["other-prefix"])[("other-prefix.test",
                                                       "A")]
+    assert sorted(records(eps["cloudflare-rest"])[
+        ("cloudflare-rest.test", "A")]["ps"]) == [
+        (prefix + "cloudflare-custom-hostname", "c.example"),
+        (prefix + "cloudflare-record-comment", "shop"),
+        (prefix + "cloudflare-region-key", "eu")]
+    assert "ps" not in records(eps["alias-not-true"])[
+        ("alias-not-true.test", "A")]
+    # An empty target annotation: the status addresses after all.
+    assert {t for _, t in records(eps["target-empty"])} == \
+        {"A", "AAAA", "CNAME"}
+    assert "ttl" not in records(eps["ttl-out-of-range"])[
+        ("ttl-out-of-range.test", "A")]
 
     # A changed annotation changes the DNSEndpoint (no nginx change at all).
     api.patch("Ingress", "plain", {"metadata": {"annotations": {

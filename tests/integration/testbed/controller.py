@@ -127,6 +127,18 @@ class ControllerUnderTest:
                 continue
         return master, workers
 
+    def get(self, host, path="/", timeout=10):
+        """The status code of GET path on the plain HTTP port for host."""
+        c = http.client.HTTPConnection("127.0.0.1", self.http_port,
+                                       timeout=timeout)
+        try:
+            c.request("GET", path, headers={"Host": host})
+            r = c.getresponse()
+            r.read()
+            return r.status
+        finally:
+            c.close()
+
     def metric(self, name, **labels):
         """The value of the sample name{labels} (label order free), or
         None when there is no such sample."""
