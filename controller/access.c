@@ -40,7 +40,7 @@ static void address_rules(struct ownedtext *t, size_t owner,
 static const enum ann_id auth_url_options[] = {
     ANN_AUTH_METHOD, ANN_AUTH_SIGNIN, ANN_AUTH_SIGNIN_REDIRECT_PARAM,
     ANN_AUTH_RESPONSE_HEADERS, ANN_AUTH_REQUEST_REDIRECT,
-    ANN_AUTH_ALWAYS_SET_COOKIE,
+    ANN_AUTH_ALWAYS_SET_COOKIE, ANN_AUTH_CACHE_KEY, ANN_AUTH_CACHE_DURATION,
 };
 
 const char *access_secret_name(const struct model_ingress *mi,
@@ -75,6 +75,12 @@ int access_resolve(struct model_ingress *mi, const struct model_auth *auth,
                      "authentication", ann_def_of(auth_url_options[i])->name);
             return -1;
         }
+    if (ann_get(&mi->ann, ANN_AUTH_CACHE_DURATION) &&
+        !ann_get(&mi->ann, ANN_AUTH_CACHE_KEY)) {
+        snprintf(err, errlen, "auth-cache-duration needs auth-cache-key "
+                 "(what tells one client's answer from another's)");
+        return -1;
+    }
     if (!type) {
         if (secret || stype || ann_get(&mi->ann, ANN_AUTH_REALM)) {
             snprintf(err, errlen, "auth-secret, auth-secret-type and "
@@ -256,17 +262,26 @@ static void external_auth(struct ownedtext *t, size_t owner,
         ownedtext_printf(t, owner, " error_page 401 = @%s_signin;", profile);
 }
 
-/* A validated auth URL as nginx text (inside quotes): its variables
- * kept ($escaped_request_uri becomes $request_uri, already encoded by
- * the client: Debian's nginx cannot encode), nothing else to escape
- * (no '"', '\\' or other '$' passes the grammar). */
-static void auth_url_text(struct buf *b, const char *url)
+/* The allowed variable at s (validate.h), for auth_text(). */
+typedef size_t (*auth_var_fn)(const char *s, size_t len);
+
+static size_t auth_cache_key_var(const char *s, size_t len)
+{
+    int client;
+
+    return validate_auth_cache_key_var(s, len, &client);
+}
+
+/* A validated auth URL or cache key as nginx text (inside quotes): its
+ * variables kept ($escaped_request_uri becomes $request_uri, already
+ * encoded by the client: Debian's nginx cannot encode), nothing else to
+ * escape (no '"', '\\' or other '$' passes the grammar). */
+static void auth_text(struct buf *b, const char *url, auth_var_fn var)
 {
     size_t len = strlen(url);
 
     for (size_t i = 0; i < len;) {
-        size_t v = url[i] == '$' ? validate_auth_url_var(url + i, len - i)
-                                 : 0;
+        size_t v = url[i] == '$' ? var(url + i, len - i) : 0;
         if (v && strncmp(url + i, "$escaped_request_uri", v) == 0)
             buf_puts(b, "$request_uri");
         else if (v)
@@ -277,6 +292,64 @@ static void auth_url_text(struct buf *b, const char *url)
             buf_append(b, url + i, 1);
         i += v ? v : 1;
     }
+}
+
+static void auth_url_text(struct buf *b, const char *url)
+{
+    auth_text(b, url, validate_auth_url_var);
+}
+
+/* The auth service's answers cached (auth-cache-key): in the shared
+ * zone, under a key that starts with the host, the profile (its name is
+ * a hash of all its options) and the auth URL, then the annotation's
+ * variables; each auth-cache-duration entry a proxy_cache_valid line.
+ * Buffered: nginx caches nothing it passes through unbuffered. The auth
+ * service's own Cache-Control, Expires and Set-Cookie are honoured
+ * (nginx's defaults: an answer that sets a cookie is not cached). */
+static void auth_cache(struct ownedtext *t, size_t owner,
+                       const struct model_ingress *mi, const char *profile,
+                       const char *url)
+{
+    const char *key = ann_get(&mi->ann, ANN_AUTH_CACHE_KEY);
+    const char *d = ann_get(&mi->ann, ANN_AUTH_CACHE_DURATION);
+    size_t from;
+
+    if (!key)
+        return;
+    from = t->text.len;
+    buf_printf(&t->text, " proxy_buffering on; proxy_cache "
+               ACCESS_AUTH_CACHE_ZONE "; proxy_cache_key \"$host|%s|",
+               profile);
+    auth_url_text(&t->text, url);
+    buf_puts(&t->text, "|");
+    auth_text(&t->text, key, auth_cache_key_var);
+    buf_puts(&t->text, "\";");
+    /* Validated: digits, spaces, a unit letter; entries split by ','. */
+    for (d = d ? d : ACCESS_AUTH_CACHE_DURATION; *d;) {
+        size_t n = strcspn(d, ",");
+        int space = 1;
+        buf_puts(&t->text, " proxy_cache_valid");
+        for (size_t i = 0; i < n; i++) {
+            if (d[i] == ' ') {
+                space = 1;
+                continue;
+            }
+            if (space)
+                buf_puts(&t->text, " ");
+            buf_append(&t->text, &d[i], 1);
+            space = 0;
+        }
+        buf_puts(&t->text, ";");
+        d += n;
+        d += *d == ',';
+    }
+    ownedtext_track(t, from, owner);
+}
+
+int access_uses_auth_cache(const struct model_ingress *mi)
+{
+    return ann_get(&mi->ann, ANN_AUTH_URL) &&
+           ann_get(&mi->ann, ANN_AUTH_CACHE_KEY);
 }
 
 /* The proxy timeouts of the Ingress apply to its auth service too. */
@@ -338,6 +411,7 @@ static void auth_locations(struct ownedtext *t, const struct model *m,
                  ann_def_of(auth_timeouts[k])->directive);
         ownedtext_quoted(t, owner, prefix, v, ";");
     }
+    auth_cache(t, owner, mi, name, url);
     /* A variable: the name is resolved when asked (nginx's resolver, the
      * DNS cache), never at load time. */
     from = t->text.len;
@@ -548,10 +622,23 @@ static void cors_rules(struct ownedtext *t, size_t owner,
 
 void access_render_zones(struct ownedtext *t, const struct model *m,
                          const struct profiles *p,
-                         const struct access_globals *g)
+                         const struct access_globals *g, const char *prefix)
 {
     const char *size = g->limit_zone_size ? g->limit_zone_size
                                           : ACCESS_LIMIT_ZONE_SIZE;
+
+    for (size_t i = 0; i < p->n; i++)
+        if (access_uses_auth_cache(&m->ings[p->list[i].owner])) {
+            ownedtext_printf(t, OWNER_NONE, "proxy_cache_path \"%s/"
+                             ACCESS_AUTH_CACHE_DIR "\" levels=1:2 keys_zone="
+                             ACCESS_AUTH_CACHE_ZONE ":%s max_size="
+                             ACCESS_AUTH_CACHE_MAX " inactive="
+                             ACCESS_AUTH_CACHE_INACTIVE " use_temp_path=off;"
+                             "\n", prefix,
+                             g->auth_cache_size ? g->auth_cache_size
+                                                : ACCESS_AUTH_CACHE_SIZE);
+            break;
+        }
 
     for (size_t i = 0; i < p->n; i++) {
         const char *name = p->list[i].name;

@@ -33,7 +33,12 @@
  *   (X-Auth-Request-Redirect), auth-response-headers (copied from the
  *   auth answer to the backend request), auth-signin (401 becomes a 302
  *   to it with ?rd=URL; auth-signin-redirect-param renames rd),
- *   auth-always-set-cookie. Options without auth-url refuse the Ingress.
+ *   auth-always-set-cookie. auth-cache-key (variables that tell clients
+ *   apart: validate.h) caches the auth service's answers in one shared
+ *   zone (nginx's proxy_cache, under PREFIX/cache/auth, keys zone of
+ *   --auth-cache-size), for the auth-cache-duration entries ("200 202
+ *   401 5m" by default, as ingress-nginx); auth-cache-duration without
+ *   the key refuses. Options without auth-url refuse the Ingress.
  * - limit-rps / limit-rpm (requests per second / minute per client
  *   address, with a burst of limit x limit-burst-multiplier, default 5,
  *   served without delay) and limit-connections (concurrent requests per
@@ -67,6 +72,13 @@
 #define ACCESS_LIMIT_STATUS     429     /* ingress-nginx: 503 */
 #define ACCESS_BURST_MULTIPLIER 5       /* ingress-nginx's default */
 #define ACCESS_LIMIT_ZONE_SIZE  "5m"    /* ingress-nginx's size */
+/* The auth cache: ingress-nginx's sizes and default lifetimes. */
+#define ACCESS_AUTH_CACHE_ZONE      "portico_auth"
+#define ACCESS_AUTH_CACHE_DIR       "cache/auth"    /* under the prefix */
+#define ACCESS_AUTH_CACHE_SIZE      "10m"   /* keys: about 80k answers */
+#define ACCESS_AUTH_CACHE_MAX       "128m"  /* files */
+#define ACCESS_AUTH_CACHE_INACTIVE  "30m"
+#define ACCESS_AUTH_CACHE_DURATION  "200 202 401 5m"
 
 /* Global settings (controller flags), off by default: the address of the
  * connection is the client's. */
@@ -78,6 +90,7 @@ struct access_globals {
                                        trusted to tell the client address */
     int proxy_protocol;             /* listeners expect the PROXY protocol */
     const char *limit_zone_size;    /* of each limit zone: "5m" */
+    const char *auth_cache_size;    /* keys zone of the auth cache: "10m" */
 };
 
 /* The Secret name of a validated reference (NAME or NAMESPACE/NAME) made
@@ -123,11 +136,15 @@ void access_render_server(struct ownedtext *t, const struct model *m,
 /* http-level directives: the real client address. */
 void access_render_http(struct ownedtext *t, const struct access_globals *g);
 
-/* http-level directives of the profiles: the limit zones (and the key
- * that exempts limit-allowlist), owned by each profile's owner. */
+/* http-level directives of the profiles: the auth cache when a profile
+ * uses it (under prefix), the limit zones (and the key that exempts
+ * limit-allowlist), owned by each profile's owner. */
 void access_render_zones(struct ownedtext *t, const struct model *m,
                          const struct profiles *p,
-                         const struct access_globals *g);
+                         const struct access_globals *g, const char *prefix);
+
+/* 1 when mi's external authentication caches answers. */
+int access_uses_auth_cache(const struct model_ingress *mi);
 
 /* Checks a header name given to a flag: 1-64 of [A-Za-z0-9-]. 0, or -1
  * with a reason. */

@@ -129,6 +129,7 @@ struct opts {
     int use_proxy_protocol;
     const char *proxy_real_ip_cidr;
     const char *limit_zone_size;
+    const char *auth_cache_size;
     struct buf real_ip_from;        /* canonical proxy_real_ip_cidr */
     struct vault_config vault;
     struct certs_config certs;
@@ -350,6 +351,11 @@ static const struct flag controller_flags[] = {
      "limit-rpm and limit-connections, one per\n"
      "limited Ingress and kind (default 5m: about\n"
      "80k client addresses; at least 32k)"},
+    {"auth-cache-size", required_argument, "SIZE", flag_set_str,
+     OPT(auth_cache_size), "keys zone of the cache of auth-url answers\n"
+     "(auth-cache-key; files under PREFIX/cache/auth,\n"
+     "at most 128m; default 10m: about 80k\n"
+     "answers; at least 32k)"},
     FLAG_SECTION("Publishing (kube source; only the leader writes):"),
     {"publish-service", required_argument, "NS/NAME", flag_set_str,
      OPT(publish_service), "copy this Service's load-balancer address\n"
@@ -500,6 +506,12 @@ static int check_client_address(struct opts *o)
                 "smallest shared zone)\n");
         return -1;
     }
+    if (validate_size(o->auth_cache_size, strlen(o->auth_cache_size), err,
+                      sizeof(err)) < 0 ||
+        size_bytes(o->auth_cache_size) < LIMIT_ZONE_MIN_BYTES) {
+        fprintf(stderr, PROGRAM ": --auth-cache-size: at least 32k\n");
+        return -1;
+    }
     if (o->use_forwarded_headers && o->use_proxy_protocol) {
         fprintf(stderr, PROGRAM ": --use-forwarded-headers and "
                 "--use-proxy-protocol together are not supported: choose "
@@ -637,6 +649,7 @@ static int parse_args(struct opts *o, int argc, char **argv)
     o->output = "text";
     o->forwarded_for_header = "X-Forwarded-For";
     o->limit_zone_size = ACCESS_LIMIT_ZONE_SIZE;
+    o->auth_cache_size = ACCESS_AUTH_CACHE_SIZE;
     buf_init(&o->real_ip_from);
     vault_config_init(&o->vault);
     certs_config_init(&o->certs);
@@ -891,7 +904,7 @@ static int make_dirs(const struct opts *o, char *err, size_t errlen)
     static const char *const sub[] = {"", "/tmp", "/tmp/client_body",
                                       "/tmp/proxy", "/tmp/fastcgi",
                                       "/tmp/uwsgi", "/tmp/scgi", "/logs",
-                                      "/" CANDIDATE_DIR};
+                                      "/cache", "/" CANDIDATE_DIR};
     char path[PATH_LEN];
 
     for (size_t i = 0; i < sizeof(sub) / sizeof(sub[0]); i++) {
@@ -1105,6 +1118,7 @@ static int run(struct controller *c)
                 .real_ip_from = o->real_ip_from.data,
                 .proxy_protocol = o->use_proxy_protocol,
                 .limit_zone_size = o->limit_zone_size,
+                .auth_cache_size = o->auth_cache_size,
             },
             .globals = &c->globals,
         },

@@ -270,7 +270,7 @@ int render_config(const struct model *m, const struct profiles *p,
     ownedtext_printf(t, N, "events { worker_connections %d; }\n",
                      WORKER_CONNECTIONS);
     http_settings(t, m, o, config);
-    access_render_zones(t, m, p, &o->access);
+    access_render_zones(t, m, p, &o->access, o->prefix);
     upstreams(t, m, p, o);
     default_server(t, m, p, o);
     hash_text(&t->text, out->hash);

@@ -961,6 +961,137 @@ int validate_auth_url(const char *s, size_t len, char *err, size_t errlen)
     return 0;
 }
 
+/* The nginx variables that tell clients apart, which an auth-cache-key
+ * must hold one of (besides those of auth-url): the credentials an auth
+ * service decides on. $http_NAME (not $http_host) and $cookie_NAME are
+ * families. */
+static const char *const auth_client_vars[] = {
+    "$remote_user", "$remote_addr", "$binary_remote_addr", NULL,
+};
+
+#define AUTH_KEY_VAR_NAME_MAX  64   /* after $http_ or $cookie_ */
+
+static int is_var_char(char c)
+{
+    return c == '_' || is_digit(c) || (c >= 'a' && c <= 'z') ||
+           (c >= 'A' && c <= 'Z');
+}
+
+/* 1 when s[0, n) is PREFIX followed by 1-64 characters of set. */
+static int var_family(const char *s, size_t n, const char *prefix,
+                      int lowercase_only)
+{
+    size_t p = strlen(prefix);
+
+    if (n <= p || n - p > AUTH_KEY_VAR_NAME_MAX || memcmp(s, prefix, p) != 0)
+        return 0;
+    for (size_t i = p; i < n; i++)
+        if (lowercase_only && s[i] >= 'A' && s[i] <= 'Z')
+            return 0;
+    return 1;
+}
+
+size_t validate_auth_cache_key_var(const char *s, size_t len, int *client)
+{
+    size_t n = 1, v;
+
+    *client = 0;
+    if (len == 0 || s[0] != '$')
+        return 0;
+    /* nginx reads a variable name greedily: so do we. */
+    while (n < len && is_var_char(s[n]))
+        n++;
+    if ((v = validate_auth_url_var(s, len)) == n)
+        return n;
+    for (size_t i = 0; auth_client_vars[i]; i++)
+        if (is_word(s, n, auth_client_vars[i])) {
+            *client = 1;
+            return n;
+        }
+    if (var_family(s, n, "$http_", 1) || var_family(s, n, "$cookie_", 0)) {
+        *client = 1;
+        return n;
+    }
+    return 0;
+}
+
+int validate_auth_cache_key(const char *s, size_t len, char *err,
+                            size_t errlen)
+{
+    int clients = 0;
+
+    if (len == 0 || len > VALIDATE_AUTH_CACHE_KEY_MAX || has_nul(s, len))
+        return fail(err, errlen, "auth cache key", s, len,
+                    "must be 1-256 characters");
+    for (size_t i = 0; i < len;) {
+        int client;
+        size_t v = validate_auth_cache_key_var(s + i, len - i, &client);
+        if (s[i] == '$' && !v)
+            return fail(err, errlen, "auth cache key", s, len,
+                        "the variables allowed are those of auth-url and "
+                        "$remote_user, $remote_addr, $binary_remote_addr, "
+                        "$http_NAME, $cookie_NAME");
+        if (!v && !is_var_char(s[i]) && !strchr("-.:/|,=@", s[i]))
+            return fail(err, errlen, "auth cache key", s, len,
+                        "variables, letters, digits and -_.:/|,=@ only");
+        clients += client;
+        i += v ? v : 1;
+    }
+    if (!clients)
+        return fail(err, errlen, "auth cache key", s, len,
+                    "must hold a variable that tells clients apart "
+                    "($http_authorization, $cookie_NAME, $http_NAME, "
+                    "$remote_user, $remote_addr): without one, one "
+                    "client's answer would be every client's");
+    return 0;
+}
+
+struct cache_durations {
+    size_t entries;
+};
+
+/* "CODE... TIME": 0-16 status codes (100-599), then one time with its
+ * unit (s, m, h, d), at least 1, as nginx's proxy_cache_valid takes it. */
+static int cache_duration_ok(void *arg, const char *s, size_t n)
+{
+    struct cache_durations *c = arg;
+    size_t i = 0, codes = 0;
+
+    if (++c->entries > VALIDATE_AUTH_CACHE_ENTRIES_MAX)
+        return 0;
+    for (;;) {
+        size_t t = i, d;
+        while (t < n && s[t] != ' ')
+            t++;
+        for (d = i; d < t && is_digit(s[d]); d++)
+            ;
+        if (t == n) {
+            /* The last word: the time. */
+            return d > i && d - i <= 6 && d + 1 == t &&
+                   strchr("smhd", s[d]) && s[d] != '\0' &&
+                   strspn(s + i, "0") < d - i;
+        }
+        if (d != t || t - i != 3 || s[i] < '1' || s[i] > '5' ||
+            ++codes > VALIDATE_AUTH_CACHE_CODES_MAX)
+            return 0;
+        for (i = t; i < n && s[i] == ' '; i++)
+            ;
+    }
+}
+
+int validate_auth_cache_duration(const char *s, size_t len, char *err,
+                                 size_t errlen)
+{
+    struct cache_durations c = {0};
+
+    if (len > VALIDATE_PATH_MAX || each_item(s, len, cache_duration_ok, &c) < 0)
+        return fail(err, errlen, "auth cache duration", s, len,
+                    "entries \"[CODE...] TIME\" separated by ',', e.g. "
+                    "\"200 202 401 5m\" or \"200 10m, 401 30s\" (codes "
+                    "100-599, TIME with s, m, h or d)");
+    return 0;
+}
+
 int validate_auth_method(const char *s, size_t len, char *err,
                          size_t errlen)
 {

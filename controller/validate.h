@@ -164,6 +164,25 @@ int validate_header_list(const char *s, size_t len, char *err, size_t errlen);
 int validate_auth_url(const char *s, size_t len, char *err, size_t errlen);
 /* The length of the allowed variable at s ("$host", ...), or 0. */
 size_t validate_auth_url_var(const char *s, size_t len);
+/* auth-cache-key: 1-256 of letters, digits, -_.:/|,=@ and variables:
+ * those of auth-url and, of which it must hold at least one (else one
+ * client's answer would be every client's), those that tell clients
+ * apart: $remote_user, $remote_addr, $binary_remote_addr, $http_NAME
+ * (lowercase, not $http_host), $cookie_NAME. */
+#define VALIDATE_AUTH_CACHE_KEY_MAX  256
+int validate_auth_cache_key(const char *s, size_t len, char *err,
+                            size_t errlen);
+/* The length of the allowed variable at s, or 0; *client is 1 when it
+ * tells clients apart. */
+size_t validate_auth_cache_key_var(const char *s, size_t len, int *client);
+/* auth-cache-duration: ingress-nginx's "200 202 401 5m": entries
+ * "[CODE...] TIME" separated by ',' (at most 8; up to 16 codes 100-599;
+ * TIME 1-6 digits, not 0, with s, m, h or d), each one proxy_cache_valid
+ * line. */
+#define VALIDATE_AUTH_CACHE_ENTRIES_MAX  8
+#define VALIDATE_AUTH_CACHE_CODES_MAX    16
+int validate_auth_cache_duration(const char *s, size_t len, char *err,
+                                 size_t errlen);
 /* auth-method: GET, HEAD, POST, PUT, PATCH, DELETE or OPTIONS. */
 int validate_auth_method(const char *s, size_t len, char *err,
                          size_t errlen);

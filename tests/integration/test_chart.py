@@ -195,7 +195,8 @@ def test_operator_settings_reach_the_pod():
 OPERATOR_FLAGS = [
     "--set", "controller.annotationsPrefix=ingress.example.com,"
     "controller.electionID=edge-leader,controller.debounce=250ms,"
-    "controller.limitZoneSize=10m,controller.clientAddress."
+    "controller.limitZoneSize=10m,controller.authCacheSize=20m,"
+    "controller.clientAddress."
     "useForwardedHeaders=true,controller.clientAddress.forwardedForHeader="
     "X-Real-Forwarded-For,nginx.upstreams.resolveTTL.min=2s,"
     "nginx.upstreams.resolveTTL.max=1m,nginx.upstreams.resolverSockets=4",
@@ -223,7 +224,8 @@ def test_operator_flags_reach_the_controller():
     args = containers_of(*OPERATOR_FLAGS)["controller"]["args"]
     for want in ["--annotations-prefix=ingress.example.com",
                  "--election-id=edge-leader", "--debounce=250ms",
-                 "--limit-zone-size=10m", "--use-forwarded-headers",
+                 "--limit-zone-size=10m", "--auth-cache-size=20m",
+                 "--use-forwarded-headers",
                  "--forwarded-for-header=X-Real-Forwarded-For",
                  "--proxy-real-ip-cidr=10.0.0.0/8,fd00::/8",
                  "--resolve-ttl=2s,1m", "--resolver-sockets=4"]:
@@ -270,6 +272,7 @@ def test_operator_flags_lint_clean():
     "controller.annotationsPrefix=portico.io",
     "controller.annotationsPrefix=Nginx/x", "controller.debounce=soon",
     "controller.electionID=Leader!", "controller.limitZoneSize=5mb",
+    "controller.authCacheSize=10 m",
     "controller.clientAddress.forwardedForHeader=X-F:evil",
     "controller.clientAddress.proxyRealIPCIDR[0]=10.0.0.0/8;allow",
     "nginx.upstreams.resolveTTL.min=1ms", "nginx.upstreams.resolverSockets=0",

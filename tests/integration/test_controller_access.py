@@ -557,6 +557,15 @@ HOSTILE = [
     ("auth-tls-match-cn", "CN=a\r\nowned"),
     ("auth-tls-match-cn", "CN=(owned"),
     ("auth-tls-pass-certificate-to-upstream", "true; owned"),
+    ("auth-cache-key", '$http_authorization"; proxy_cache off; #owned'),
+    ("auth-cache-key", "$http_authorization\r\nowned"),
+    ("auth-cache-key", "${evil}$http_authorization"),
+    ("auth-cache-key", "$evil$http_authorization"),
+    ("auth-cache-key", "$host/owned"),
+    ("auth-cache-duration", "200 5m; proxy_cache_valid any 1y; #owned"),
+    ("auth-cache-duration", "200 5m\nowned"),
+    ("auth-cache-duration", "$evil 5m"),
+    ("auth-cache-duration", "200 5m, owned"),
 ]
 
 
@@ -594,8 +603,9 @@ def test_hostile_access_values_are_refused_and_never_rendered(ctl, prefix):
 @pytest.fixture
 def auth_service():
     """An auth service on 127.0.0.7: "Bearer good" 200 (with X-User and a
-    cookie), "Bearer forbidden" 403, "Bearer slow" 200 after 3 s, anything
-    else 401. Records what it was asked."""
+    cookie), "Bearer user-NAME" 200 (X-User NAME, no cookie), "Bearer
+    forbidden" 403, "Bearer slow" 200 after 3 s, anything else 401.
+    Records what it was asked."""
     import http.server
     import threading
     import time as _time
@@ -611,12 +621,16 @@ def auth_service():
             seen.append({"method": self.command, "path": self.path,
                          "headers": {k.lower(): v
                                      for k, v in self.headers.items()}})
+            user = auth[len("Bearer user-"):] \
+                if auth.startswith("Bearer user-") else None
             code = {"Bearer good": 200, "Bearer forbidden": 403,
-                    "Bearer slow": 200}.get(auth, 401)
+                    "Bearer slow": 200}.get(auth, 200 if user else 401)
             if auth == "Bearer slow":
                 _time.sleep(3)
             self.send_response(code)
-            if code == 200:
+            if user:
+                self.send_header("X-User", user)
+            elif code == 200:
                 self.send_header("X-User", "alice")
                 self.send_header("Set-Cookie", "session=abc")
             self.send_header("Content-Length", "0")
@@ -728,11 +742,66 @@ def test_external_auth_options_without_auth_url_refuse_the_ingress(ctl):
     ctl.write("lone", guarded("lone", "lone.test", ctl, {
         f"{NGINX}/auth-signin": "https://login.example.com/"}, svc="beta"))
     ctl.write("cache", guarded("cache", "cache.test", ctl, {
+        f"{NGINX}/auth-cache-key": "$http_authorization"}, svc="beta"))
+    ctl.write("dur", guarded("dur", "dur.test", ctl, {
         f"{NGINX}/auth-url": "http://auth.example.com/",
-        f"{NGINX}/auth-cache-key": "$remote_user"}, svc="beta"))
+        f"{NGINX}/auth-cache-duration": "200 5m"}, svc="beta"))
     eventually(lambda: ctl.metric("portico_controller_ingresses",
-                                  state="rejected") == 2)
+                                  state="rejected") == 3)
     log = ctl.proc.log_text()
     assert "auth-signin needs auth-url" in log
-    assert f"{NGINX}/auth-cache-key: this option of external " \
-        "authentication" in log
+    assert "auth-cache-key needs auth-url" in log
+    assert "auth-cache-duration needs auth-cache-key" in log
+
+
+def test_external_auth_answers_are_cached_per_client_for_their_duration(
+        ctl, auth_service):
+    """auth-cache-key: a second request with the same credentials is
+    admitted (and its auth headers copied) from the cache, another
+    client's credentials are asked anew, a 401 is cached for its own
+    duration only, an answer that sets a cookie is never cached."""
+    import json
+    import time
+    ctl.write("cached", guarded("cached", "cached.test", ctl, {
+        f"{NGINX}/auth-url": f"http://127.0.0.7:{auth_service.port}/check",
+        f"{NGINX}/auth-response-headers": "X-User",
+        f"{NGINX}/auth-cache-key": "$http_authorization",
+        f"{NGINX}/auth-cache-duration": "200 202 10m, 401 2s"}))
+    eventually(lambda: status(ctl, "cached.test", headers=bearer("user-w"))
+               == 200, timeout=15)
+    ctl.settled()
+
+    def asked(token):
+        return sum(1 for s in list(auth_service.seen)
+                   if s["headers"].get("authorization") == f"Bearer {token}")
+
+    def backend_user(token):
+        st, _, body = request(ctl.http_port, "cached.test",
+                              headers=bearer(token))
+        assert st == 200, (token, st)
+        return json.loads(body)["headers"]["x-user"]
+
+    for _ in range(3):
+        assert backend_user("user-ann") == "ann"
+    assert asked("user-ann") == 1
+    # Another client: its own answer, never ann's.
+    for _ in range(2):
+        assert backend_user("user-bob") == "bob"
+    assert asked("user-bob") == 1
+    # A 401, cached for 2 s, then asked again.
+    assert status(ctl, "cached.test", headers=bearer("nobody")) == 401
+    cached_at = time.monotonic()
+    assert status(ctl, "cached.test", headers=bearer("nobody")) == 401
+    if time.monotonic() - cached_at < 1.5:
+        assert asked("nobody") == 1
+    time.sleep(max(0, cached_at + 3.0 - time.monotonic()))
+    assert status(ctl, "cached.test", headers=bearer("nobody")) == 401
+    assert asked("nobody") == 2
+    # "good" answers with Set-Cookie: nginx caches no such answer.
+    assert status(ctl, "cached.test", headers=bearer("good")) == 200
+    assert status(ctl, "cached.test", headers=bearer("good")) == 200
+    assert asked("good") == 2
+    conf = ctl.nginx_conf()
+    assert "keys_zone=portico_auth:10m" in conf
+    assert f'"{ctl.prefix}/cache/auth"' in conf
+    assert "proxy_cache_valid 200 202 10m; proxy_cache_valid 401 2s;" in conf

@@ -4,7 +4,8 @@
  * refusal and notice texts are built. Must never crash, leak or hang, and
  * no value it accepts may carry a byte that means something to nginx
  * (quotes, backslash, '$', ';', braces, '#', control bytes; a certificate
- * table word only no control byte). */
+ * table word only no control byte), but for the few variables that
+ * auth-url, auth-signin, auth-cache-key and rewrite-target allow. */
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -14,12 +15,29 @@
 #include <json-c/json.h>
 
 #include "controller/annotations.h"
+#include "controller/validate.h"
 
 #define PAIRS_MAX 32
 
 static const char *const prefixes[] = {"portico.io/",
                                        "nginx.ingress.kubernetes.io/",
                                        "ingress.example.com/", ""};
+
+/* The length of an allowed nginx variable at c in a value of id (the
+ * grammars of auth-url, auth-signin and auth-cache-key take a few,
+ * rewrite-target a capture $0-$9), or 0. */
+static size_t allowed_var(enum ann_id id, const char *c)
+{
+    int client;
+
+    if (id == ANN_REWRITE_TARGET)
+        return c[1] >= '0' && c[1] <= '9' ? 2 : 0;
+    if (id == ANN_AUTH_URL || id == ANN_AUTH_SIGNIN)
+        return validate_auth_url_var(c, strlen(c));
+    if (id == ANN_AUTH_CACHE_KEY)
+        return validate_auth_cache_key_var(c, strlen(c), &client);
+    return 0;
+}
 
 static void check_values(const struct ann_result *r)
 {
@@ -28,11 +46,15 @@ static void check_values(const struct ann_result *r)
          * control bytes are forbidden there (the table %XX-encodes the
          * rest). */
         int table = ann_def_of(r->values[i].id)->effect == ANN_EFFECT_CERTS;
-        for (const unsigned char *c = (const unsigned char *)r->values[i].value;
-             *c; c++)
-            if (*c < 0x20 || *c == 0x7f ||
-                (!table && strchr("\"\\$;{}#", *c)))
+        const char *c = r->values[i].value;
+        while (*c) {
+            size_t v = *c == '$' ? allowed_var(r->values[i].id, c) : 0;
+            unsigned char u = (unsigned char)*c;
+            if (!v && (u < 0x20 || u == 0x7f ||
+                       (!table && strchr("\"\\$;{}#", u))))
                 abort();
+            c += v ? v : 1;
+        }
     }
 }
 

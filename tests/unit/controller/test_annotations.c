@@ -196,7 +196,7 @@ static void the_operator_flag_serves_access_annotations_unenforced(
 
     read_pairs(&allow, 0, &r,
                ANN_NGINX_PREFIX "/satisfy", "any",
-               ANN_NGINX_PREFIX "/auth-cache-key", "$remote_user",
+               ANN_NGINX_PREFIX "/auth-keepalive", "10",
                NULL);
     assert_int_equal(r.refusing, 0);
     f = finding(&r, ANN_NGINX_PREFIX "/satisfy");
@@ -204,7 +204,7 @@ static void the_operator_flag_serves_access_annotations_unenforced(
     assert_int_equal(f->outcome, ANN_UNENFORCED);
     ann_notice(&r, notice, sizeof(notice));
     assert_non_null(strstr(notice, "NOT ENFORCED"));
-    assert_non_null(strstr(notice, ANN_NGINX_PREFIX "/auth-cache-key"));
+    assert_non_null(strstr(notice, ANN_NGINX_PREFIX "/auth-keepalive"));
     ann_result_free(&r);
 }
 

@@ -508,6 +508,56 @@ static void client_certificate_values_have_strict_grammars(void **state)
     assert_true(ok(validate_match_cn, big));
 }
 
+static void auth_cache_keys_must_tell_clients_apart(void **state)
+{
+    assert_true(ok(validate_auth_cache_key, "$remote_user$http_authorization"));
+    assert_true(ok(validate_auth_cache_key, "$cookie__oauth2_proxy"));
+    assert_true(ok(validate_auth_cache_key, "$host|$request_uri|$remote_addr"));
+    assert_true(ok(validate_auth_cache_key, "$http_x_api_key"));
+    /* Nothing that tells one client from another. */
+    assert_false(ok(validate_auth_cache_key, "$host$request_uri"));
+    assert_false(ok(validate_auth_cache_key, "$http_host"));
+    assert_false(ok(validate_auth_cache_key, "static"));
+    assert_false(ok(validate_auth_cache_key, ""));
+    /* Variables outside the list, or read greedily as another. */
+    assert_false(ok(validate_auth_cache_key, "$http_authorization$args"));
+    assert_false(ok(validate_auth_cache_key, "$remote_userx"));
+    assert_false(ok(validate_auth_cache_key, "$http_"));
+    assert_false(ok(validate_auth_cache_key, "$http_X_Token"));
+    assert_false(ok(validate_auth_cache_key, "${http_authorization}"));
+    assert_false(ok(validate_auth_cache_key, "$http_authorization$"));
+    for (size_t i = 0; i < sizeof(attacks) / sizeof(attacks[0]); i++) {
+        char v[256];
+        if (strcmp(attacks[i], "$host") == 0)
+            continue;
+        snprintf(v, sizeof(v), "$http_authorization%sx", attacks[i]);
+        if (ok(validate_auth_cache_key, v))
+            fail_msg("accepted \"%s\"", v);
+    }
+}
+
+static void auth_cache_durations_follow_ingress_nginx(void **state)
+{
+    assert_true(ok(validate_auth_cache_duration, "200 202 401 5m"));
+    assert_true(ok(validate_auth_cache_duration, "200 202 10m, 401 30s"));
+    assert_true(ok(validate_auth_cache_duration, "5m"));
+    assert_true(ok(validate_auth_cache_duration, "200  1d"));
+    assert_false(ok(validate_auth_cache_duration, "200 5"));
+    assert_false(ok(validate_auth_cache_duration, "200 0m"));
+    assert_false(ok(validate_auth_cache_duration, "5m 200"));
+    assert_false(ok(validate_auth_cache_duration, "200 5m 10m"));
+    assert_false(ok(validate_auth_cache_duration, "600 5m"));
+    assert_false(ok(validate_auth_cache_duration, "20 5m"));
+    assert_false(ok(validate_auth_cache_duration, "any 5m"));
+    assert_false(ok(validate_auth_cache_duration, "200 5ms"));
+    assert_false(ok(validate_auth_cache_duration, "200 1234567m"));
+    assert_false(ok(validate_auth_cache_duration, "200 5m,"));
+    assert_false(ok(validate_auth_cache_duration, ""));
+    assert_false(ok(validate_auth_cache_duration,
+                    "1m,1m,1m,1m,1m,1m,1m,1m,1m"));
+    refuses_embedded_but_spaces(validate_auth_cache_duration, "200 5m");
+}
+
 static void external_names_allow_a_trailing_dot_but_no_wildcard(void **state)
 {
     assert_true(ok(validate_external_name, "db.example.com"));
@@ -554,6 +604,8 @@ int main(void)
         cmocka_unit_test(external_auth_values_have_strict_grammars),
         cmocka_unit_test(client_certificate_values_have_strict_grammars),
         cmocka_unit_test(ingress_nginx_option_values_have_strict_grammars),
+        cmocka_unit_test(auth_cache_keys_must_tell_clients_apart),
+        cmocka_unit_test(auth_cache_durations_follow_ingress_nginx),
         cmocka_unit_test(external_names_allow_a_trailing_dot_but_no_wildcard),
         cmocka_unit_test(reasons_never_echo_control_characters),
         cmocka_unit_test(rewrite_targets_and_regex_paths_have_strict_grammars),
