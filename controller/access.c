@@ -299,10 +299,14 @@ static void auth_url_text(struct buf *b, const char *url)
     auth_text(b, url, validate_auth_url_var);
 }
 
+#define AUTH_CACHE_CLIENT_CERT \
+    "$portico_ssl_client_verify|$portico_ssl_client_s_dn|" \
+    "$portico_ssl_client_i_dn"
+
 /* The auth service's answers cached (auth-cache-key): in the shared
  * zone, under a key that starts with the host, the profile (its name is
- * a hash of all its options) and the auth URL, then the annotation's
- * variables; each auth-cache-duration entry a proxy_cache_valid line.
+ * a hash of all its options), the auth URL and the client certificate,
+ * then the annotation's variables; each auth-cache-duration entry a proxy_cache_valid line.
  * Buffered: nginx caches nothing it passes through unbuffered. The auth
  * service's own Cache-Control, Expires and Set-Cookie are honoured
  * (nginx's defaults: an answer that sets a cookie is not cached). */
@@ -321,7 +325,10 @@ static void auth_cache(struct ownedtext *t, size_t owner,
                ACCESS_AUTH_CACHE_ZONE "; proxy_cache_key \"$host|%s|",
                profile);
     auth_url_text(&t->text, url);
-    buf_puts(&t->text, "|");
+    /* The verified client certificate the auth service is told of
+     * (profiles_proxy_headers; empty unless the host verifies): two
+     * certificates never share an answer. */
+    buf_puts(&t->text, "|" AUTH_CACHE_CLIENT_CERT "|");
     auth_text(&t->text, key, auth_cache_key_var);
     buf_puts(&t->text, "\";");
     /* Validated: digits, spaces, a unit letter; entries split by ','. */

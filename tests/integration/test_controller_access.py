@@ -805,3 +805,6 @@ def test_external_auth_answers_are_cached_per_client_for_their_duration(
     assert "keys_zone=portico_auth:10m" in conf
     assert f'"{ctl.prefix}/cache/auth"' in conf
     assert "proxy_cache_valid 200 202 10m; proxy_cache_valid 401 2s;" in conf
+    # Two client certificates (mTLS hosts) never share an answer.
+    assert ("|$portico_ssl_client_verify|$portico_ssl_client_s_dn|"
+            "$portico_ssl_client_i_dn|$http_authorization\";") in conf
