@@ -113,12 +113,12 @@ struct class_cache {
     int ours;                   /* its answer; name "" = none yet */
 };
 
-static int selected(const struct store *s, struct json_object *ing,
-                    const struct model_opts *o, struct class_cache *c)
+/* cls: spec.ingressClassName, legacy: the kubernetes.io/ingress.class
+ * annotation (either NULL when absent). */
+static int selected(const struct store *s, const char *cls,
+                    const char *legacy, const struct model_opts *o,
+                    struct class_cache *c)
 {
-    const char *cls = k8s_str(ing, "spec.ingressClassName");
-    const char *legacy;
-
     if (cls) {
         if (c->name[0] && strcmp(c->name, cls) == 0)
             return c->ours;
@@ -128,7 +128,6 @@ static int selected(const struct store *s, struct json_object *ing,
             c->name[0] = '\0';        /* too long to remember: ask again */
         return c->ours;
     }
-    legacy = annotation(ing, "kubernetes.io/ingress.class");
     if (legacy)
         return strcmp(legacy, o->ingress_class) == 0;
     if (o->watch_without_class)
@@ -143,7 +142,8 @@ int model_ingress_selected(const struct store *s, struct json_object *ing,
 {
     struct class_cache c = {.default_class = -1};
 
-    return selected(s, ing, o, &c);
+    return selected(s, k8s_str(ing, "spec.ingressClassName"),
+                    annotation(ing, "kubernetes.io/ingress.class"), o, &c);
 }
 
 /* ---- small helpers ------------------------------------------------------ */
@@ -200,7 +200,8 @@ static int cmp_str(const void *a, const void *b)
 
 /* ---- per-Ingress validation -------------------------------------------- */
 
-/* One route of an Ingress, validated, before merging. */
+/* One route of an Ingress, validated, before merging (in a pending list,
+ * host, path, svc and port_name are its own copies). */
 struct route {
     const char *host;           /* NULL: no host (default server) */
     enum loc_match match;
@@ -226,9 +227,21 @@ static void pending_free(struct pending *p)
     for (size_t i = 0; i < p->n; i++) {
         free(p->routes[i].path);
         free((char *)p->routes[i].raw);
+        free((char *)p->routes[i].host);
+        free((char *)p->routes[i].svc);
+        free((char *)p->routes[i].port_name);
     }
     free(p->routes);
+    free((char *)p->def_svc);
+    free((char *)p->def_port_name);
     memset(p, 0, sizeof(*p));
+}
+
+/* *dst = a copy of src (NULL stays NULL); 0, or -1 out of memory. */
+static int dup_opt(const char **dst, const char *src)
+{
+    *dst = src ? strdup(src) : NULL;
+    return src && !*dst ? -1 : 0;
 }
 
 static int add_route(struct pending *p, const struct route *r)
@@ -241,13 +254,18 @@ static int add_route(struct pending *p, const struct route *r)
         p->routes = nr;
         p->cap = cap;
     }
-    p->routes[p->n] = *r;
-    if (!(p->routes[p->n].path = strdup(r->path)))
-        return -1;
-    p->routes[p->n].raw = NULL;
-    if (r->raw && strcmp(r->raw, r->path) != 0 &&
-        !(p->routes[p->n].raw = strdup(r->raw))) {
-        free(p->routes[p->n].path);
+    struct route *d = &p->routes[p->n];
+    *d = *r;
+    d->host = d->svc = d->port_name = d->raw = NULL;
+    if (!(d->path = strdup(r->path)) || dup_opt(&d->host, r->host) < 0 ||
+        dup_opt(&d->svc, r->svc) < 0 ||
+        dup_opt(&d->port_name, r->port_name) < 0 ||
+        (r->raw && strcmp(r->raw, r->path) != 0 &&
+         !(d->raw = strdup(r->raw)))) {
+        free(d->path);
+        free((char *)d->host);
+        free((char *)d->svc);
+        free((char *)d->port_name);
         return -1;
     }
     p->n++;
@@ -471,9 +489,15 @@ static int check_ingress(struct json_object *ing, struct model_ingress *mi,
     def = k8s_get(ing, "spec.defaultBackend");
     if (def) {
         char sub[SUB_MAX];
-        if (check_backend(def, &p->def_svc, &p->def_port_number,
-                          &p->def_port_name, sub, sizeof(sub)) < 0) {
+        const char *svc, *port_name;
+        if (check_backend(def, &svc, &p->def_port_number, &port_name, sub,
+                          sizeof(sub)) < 0) {
             snprintf(err, errlen, "defaultBackend: %s", sub);
+            return -1;
+        }
+        if (dup_opt(&p->def_svc, svc) < 0 ||
+            dup_opt(&p->def_port_name, port_name) < 0) {
+            snprintf(err, errlen, "out of memory");
             return -1;
         }
         p->has_default = 1;
@@ -560,20 +584,297 @@ static int check_ingress(struct json_object *ing, struct model_ingress *mi,
     return 0;
 }
 
+/* ---- what builds keep: compiled Ingresses and Services ---------------- */
+
+/* The spec.tls entries of an Ingress, for apply_tls. */
+struct tls_spec {
+    char *secret;               /* secretName, or NULL */
+    char **hosts;
+    size_t nhosts;
+};
+
+/* One version of an Ingress (a store entry's rev), parsed and checked
+ * once. Models borrow its model_ingress strings and hold a reference. */
+struct model_compiled {
+    char *key;                  /* the store key */
+    unsigned long long rev;     /* of the store entry it was made from */
+    int refs;                   /* the cache's, one per model */
+    unsigned long seen;         /* the last build that met it */
+    int parsed;                 /* 0: not JSON we can read (never served) */
+    char *cls;                  /* spec.ingressClassName, or NULL */
+    char *legacy;               /* kubernetes.io/ingress.class, or NULL */
+    struct model_ingress mi;    /* describe(); then check_ingress()'s */
+    int checked;                /* check_ingress() ran: valid, reason, p */
+    int valid;
+    char *reason;               /* why not valid */
+    int reads_secrets;          /* its check read Secrets: checked anew
+                                   by every build */
+    struct pending p;           /* its routes */
+    int vault, https_only;      /* labels ssl, httpsOnly (or the
+                                   force-ssl-redirect annotation) */
+    uint64_t vault_hash;        /* of the whole object, for vault_digest */
+    struct tls_spec *tls;
+    size_t ntls;
+};
+
+/* One version of a Service: what backend_upstream() needs. */
+struct svc_port {
+    char *name;                 /* or NULL */
+    int has_port;
+    long port;
+    int target;                 /* targetPort: 0 absent, 1 a number, 2 a
+                                   name */
+    long target_port;
+};
+
+/* The upstream of one port of a Service, as backend_upstream() found it
+ * (the same for every Ingress naming that port). */
+struct svc_use {
+    long number;                /* the Ingress's port number, or 0 */
+    char *port_name;            /* or its port name */
+    char *name, *server;        /* the upstream, or NULL: problem */
+    char *problem;              /* "Service ns/x has no port 80", ... */
+};
+
+struct svc_summary {
+    char *key;
+    unsigned long long rev;
+    unsigned long seen;
+    struct svc_use *uses;
+    size_t nuses;
+    int external;               /* type ExternalName */
+    char *ext;                  /* its name without a final dot, or NULL */
+    char *ext_problem;          /* why it cannot be used, or NULL */
+    int headless;               /* clusterIP None */
+    struct svc_port *ports;
+    size_t nports;
+};
+
+struct model_cache {
+    struct lh_table *ings;      /* store key -> struct model_compiled */
+    struct lh_table *svcs;      /* store key -> struct svc_summary */
+    unsigned long build;
+};
+
+static void ingress_fields_free(struct model_ingress *mi)
+{
+    free(mi->ns);
+    free(mi->name);
+    free(mi->uid);
+    for (size_t j = 0; j < mi->nhosts; j++)
+        free(mi->hosts[j]);
+    free(mi->hosts);
+    ann_result_free(&mi->ann);
+    json_object_put(mi->externaldns);
+    free(mi->notice);
+    free(mi->auth_file);
+    free(mi->client);
+    free(mi->ca_file);
+}
+
+static void compiled_unref(struct model_compiled *c)
+{
+    if (!c || --c->refs > 0)
+        return;
+    free(c->key);
+    free(c->cls);
+    free(c->legacy);
+    ingress_fields_free(&c->mi);
+    free(c->reason);
+    pending_free(&c->p);
+    for (size_t i = 0; i < c->ntls; i++) {
+        free(c->tls[i].secret);
+        for (size_t j = 0; j < c->tls[i].nhosts; j++)
+            free(c->tls[i].hosts[j]);
+        free(c->tls[i].hosts);
+    }
+    free(c->tls);
+    free(c);
+}
+
+static void svc_summary_free(struct svc_summary *v)
+{
+    if (!v)
+        return;
+    for (size_t i = 0; i < v->nuses; i++) {
+        free(v->uses[i].port_name);
+        free(v->uses[i].name);
+        free(v->uses[i].server);
+        free(v->uses[i].problem);
+    }
+    free(v->uses);
+    free(v->key);
+    free(v->ext);
+    free(v->ext_problem);
+    for (size_t i = 0; i < v->nports; i++)
+        free(v->ports[i].name);
+    free(v->ports);
+    free(v);
+}
+
+static void free_compiled_entry(struct lh_entry *e)
+{
+    compiled_unref((struct model_compiled *)lh_entry_v(e));
+}
+
+static void free_svc_entry(struct lh_entry *e)
+{
+    svc_summary_free((struct svc_summary *)lh_entry_v(e));
+}
+
+struct model_cache *model_cache_new(void)
+{
+    struct model_cache *c = calloc(1, sizeof(*c));
+
+    if (!c)
+        return NULL;
+    c->ings = lh_kchar_table_new(1024, free_compiled_entry);
+    c->svcs = lh_kchar_table_new(1024, free_svc_entry);
+    if (!c->ings || !c->svcs) {
+        model_cache_free(c);
+        return NULL;
+    }
+    return c;
+}
+
+void model_cache_free(struct model_cache *c)
+{
+    if (!c)
+        return;
+    if (c->ings)
+        lh_table_free(c->ings);
+    if (c->svcs)
+        lh_table_free(c->svcs);
+    free(c);
+}
+
+/* Drops what the last build did not meet (deleted objects, old
+ * versions). */
+static void cache_sweep(struct model_cache *c)
+{
+    struct lh_entry *e, *tmp;
+
+    lh_foreach_safe(c->ings, e, tmp)
+        if (((struct model_compiled *)lh_entry_v(e))->seen != c->build)
+            lh_table_delete_entry(c->ings, e);
+    lh_foreach_safe(c->svcs, e, tmp)
+        if (((struct svc_summary *)lh_entry_v(e))->seen != c->build)
+            lh_table_delete_entry(c->svcs, e);
+}
+
+/* Puts v under its key (v->key), replacing (freeing) an older version.
+ * 0, or -1 out of memory (v is then freed by the caller). */
+static int cache_put(struct lh_table *t, const char *key, void *v)
+{
+    struct lh_entry *old = lh_table_lookup_entry(t, key);
+
+    if (old)
+        lh_table_delete_entry(t, old);
+    return lh_table_insert(t, key, v);
+}
+
+/* The Service ns/name as backend_upstream() reads it; NULL when it does
+ * not exist (or out of memory). */
+static struct svc_summary *service(struct model_cache *c,
+                                         const struct store *s,
+                                         const char *ns, const char *name)
+{
+    const struct store_entry *e = store_lookup(s, RK_SERVICE, ns, name);
+    struct json_object *svc, *ports;
+    struct svc_summary *v;
+    void *found;
+    const char *type, *ext, *cip;
+    size_t len;
+    char err[REASON_MAX];
+
+    if (!e)
+        return NULL;
+    if (lh_table_lookup_ex(c->svcs, e->key, &found) &&
+        ((struct svc_summary *)found)->rev == e->rev) {
+        v = found;
+        v->seen = c->build;
+        return v;
+    }
+    if (!(svc = store_entry_parse(e)) || !(v = calloc(1, sizeof(*v)))) {
+        json_object_put(svc);
+        return NULL;
+    }
+    v->rev = e->rev;
+    v->seen = c->build;
+    ports = k8s_get(svc, "spec.ports");
+    if (ports && json_object_is_type(ports, json_type_array) &&
+        json_object_array_length(ports) > 0) {
+        v->nports = json_object_array_length(ports);
+        if (!(v->ports = calloc(v->nports, sizeof(*v->ports))))
+            goto oom;
+    }
+    for (size_t i = 0; i < v->nports; i++) {
+        struct json_object *p = json_object_array_get_idx(ports, i);
+        struct json_object *num = k8s_get(p, "port");
+        struct json_object *tp = k8s_get(p, "targetPort");
+        struct svc_port *sp = &v->ports[i];
+        if (dup_opt((const char **)&sp->name, k8s_str(p, "name")) < 0)
+            goto oom;
+        sp->has_port = num != NULL;
+        sp->port = num ? (long)json_object_get_int64(num) : 0;
+        sp->target = !tp ? 0 : json_object_is_type(tp, json_type_int) ? 1 : 2;
+        sp->target_port = sp->target == 1 ? (long)json_object_get_int64(tp)
+                                          : 0;
+    }
+    type = k8s_str(svc, "spec.type");
+    v->external = type && strcmp(type, "ExternalName") == 0;
+    ext = str_len(svc, "spec.externalName", &len);
+    if (v->external && !ext) {
+        v->ext_problem = strdup("ExternalName without spec.externalName");
+        if (!v->ext_problem)
+            goto oom;
+    } else if (v->external &&
+               validate_external_name(ext, len, err, sizeof(err)) < 0) {
+        if (!(v->ext_problem = strdup(err)))
+            goto oom;
+    } else if (v->external) {
+        if (!(v->ext = strndup(ext, len && ext[len - 1] == '.' ? len - 1
+                                                             : len)))
+            goto oom;
+    }
+    cip = k8s_str(svc, "spec.clusterIP");
+    v->headless = cip && strcmp(cip, "None") == 0;
+    if (!(v->key = strdup(e->key)) || cache_put(c->svcs, v->key, v) < 0)
+        goto oom;
+    json_object_put(svc);
+    return v;
+oom:
+    json_object_put(svc);
+    svc_summary_free(v);
+    return NULL;
+}
+
+/* Finds the Service port for number or name; NULL if none. */
+static const struct svc_port *service_port(const struct svc_summary *v,
+                                           long number, const char *name)
+{
+    for (size_t i = 0; i < v->nports; i++) {
+        const struct svc_port *p = &v->ports[i];
+        if (name ? (p->name && strcmp(p->name, name) == 0)
+                 : (p->has_port && p->port == number))
+            return p;
+    }
+    return NULL;
+}
+
 /* ---- backends ------------------------------------------------------------ */
 
 struct builder {
     struct model *m;
     const struct store *s;
     const struct model_opts *o;
-    struct json_object *host_index;     /* host -> server index */
-    struct json_object *ups_index;      /* upstream name -> index */
+    struct model_cache *cache;
+    struct lh_table *host_index;        /* host -> server index */
+    struct lh_table *ups_index;         /* upstream name -> index */
     size_t capservers, capups;
-    struct json_object *svc;            /* last Service looked up */
     struct json_object *deny_hosts;     /* hosts of refused Ingresses that
                                            asked for client certificates
                                            (a set) */
-    char svc_key[320];
     size_t seq;                         /* locations merged so far */
     struct canary_route *canaries;      /* of canary Ingresses, oldest
                                            first, attached at the end */
@@ -587,6 +888,23 @@ struct canary_route {
     const char *upstream;               /* NULL: cannot be resolved */
     size_t owner;
 };
+
+/* Indexes: keys borrowed (the servers' hosts, the upstreams' names). */
+static int index_find(struct lh_table *t, const char *key, size_t *idx)
+{
+    void *v;
+
+    if (!lh_table_lookup_ex(t, key, &v))
+        return 0;
+    if (idx)
+        *idx = (size_t)(uintptr_t)v;
+    return 1;
+}
+
+static int index_add(struct lh_table *t, const char *key, size_t idx)
+{
+    return lh_table_insert(t, key, (const void *)(uintptr_t)idx);
+}
 
 /* Records a problem that does not reject the Ingress (a missing
  * Service, a lost conflict). The reloader logs each one once. */
@@ -615,103 +933,58 @@ static void warn(struct builder *b, const char *fmt, ...)
         m->nwarnings++;
 }
 
-/* Finds the Service port for number or name; NULL if none. */
-static struct json_object *service_port(struct json_object *svc, long number,
-                                        const char *name)
+/* What backend_upstream() finds for a port of Service svc_name: an
+ * upstream (name and host:port) or a problem. 0, or -1 out of memory. */
+static int find_upstream(const struct svc_summary *svc, const char *ns,
+                         const char *svc_name, long number,
+                         const char *port_name, const char *cluster_domain,
+                         struct svc_use *use)
 {
-    struct json_object *ports = k8s_get(svc, "spec.ports");
-
-    for (size_t i = 0; ports && json_object_is_type(ports, json_type_array) &&
-                       i < json_object_array_length(ports);
-         i++) {
-        struct json_object *p = json_object_array_get_idx(ports, i);
-        const char *pn = k8s_str(p, "name");
-        struct json_object *num = k8s_get(p, "port");
-        if (name ? (pn && strcmp(pn, name) == 0)
-                 : (num && json_object_get_int64(num) == number))
-            return p;
-    }
-    return NULL;
-}
-
-/* The upstream for ns/svc/port (created on first use); NULL with a
- * warning when it cannot be resolved (the location answers 503). */
-static const char *backend_upstream(struct builder *b, const char *ns,
-                                    const char *svc_name, long number,
-                                    const char *port_name, const char *who,
-                                    size_t owner)
-{
-    struct json_object *svc, *port, *idx;
+    const struct svc_port *port = service_port(svc, number, port_name);
     char host[512], name[MODEL_UPSTREAM_NAME_MAX], server[600];
-    const char *type, *ext;
+    char problem[MODEL_WARNING_MAX];
     long target = 0;
-    size_t len;
-    char key[sizeof(b->svc_key)];
 
-    /* The paths of one Ingress mostly share a Service: parse it once. */
-    snprintf(key, sizeof(key), "%s/%s", ns, svc_name);
-    if (strcmp(key, b->svc_key) != 0) {
-        json_object_put(b->svc);
-        b->svc = store_get(b->s, RK_SERVICE, ns, svc_name);
-        snprintf(b->svc_key, sizeof(b->svc_key), "%s", key);
-    }
-    svc = b->svc;
-    if (!svc) {
-        warn(b, "ingress %s: Service %s/%s not found (503 until it exists)",
-                 who, ns, svc_name);
-        return NULL;
-    }
-    port = service_port(svc, number, port_name);
-    type = k8s_str(svc, "spec.type");
-    if (type && strcmp(type, "ExternalName") == 0) {
-        char err[REASON_MAX];
-        ext = str_len(svc, "spec.externalName", &len);
-        if (!ext || validate_external_name(ext, len, err, sizeof(err)) < 0) {
-            warn(b, "ingress %s: Service %s/%s: %s", who, ns, svc_name,
-                     ext ? err : "ExternalName without spec.externalName");
-            return NULL;
-        }
-        if (port_name && !port) {
-            warn(b, "ingress %s: Service %s/%s has no port named %s", who,
-                     ns, svc_name, port_name);
-            return NULL;
-        }
-        target = port ? (long)json_object_get_int64(k8s_get(port, "port"))
-                      : number;
-        snprintf(host, sizeof(host), "%.*s", (int)(len && ext[len - 1] == '.'
-                                                       ? len - 1 : len), ext);
+    problem[0] = '\0';
+    if (svc->external) {
+        if (svc->ext_problem)
+            snprintf(problem, sizeof(problem), "Service %s/%s: %s", ns,
+                     svc_name, svc->ext_problem);
+        else if (port_name && !port)
+            snprintf(problem, sizeof(problem),
+                     "Service %s/%s has no port named %s", ns, svc_name,
+                     port_name);
+        target = port ? port->port : number;
+        if (!problem[0])
+            snprintf(host, sizeof(host), "%s", svc->ext);
     } else {
-        const char *cip = k8s_str(svc, "spec.clusterIP");
-        if (!port) {
-            if (port_name)
-                warn(b, "ingress %s: Service %s/%s has no port named %s",
-                         who, ns, svc_name, port_name);
-            else
-                warn(b, "ingress %s: Service %s/%s has no port %ld", who,
-                         ns, svc_name, number);
-            return NULL;
-        }
-        target = (long)json_object_get_int64(k8s_get(port, "port"));
-        if (cip && strcmp(cip, "None") == 0) {
-            /* Headless: DNS gives pod addresses, so use the target port. */
-            struct json_object *tp = k8s_get(port, "targetPort");
-            if (tp && json_object_is_type(tp, json_type_int)) {
-                target = (long)json_object_get_int64(tp);
-            } else if (tp) {
-                warn(b, "ingress %s: headless Service %s/%s uses a named "
-                         "targetPort, which needs endpoints; 503",
-                         who, ns, svc_name);
-                return NULL;
-            }
-        }
+        if (!port && port_name)
+            snprintf(problem, sizeof(problem),
+                     "Service %s/%s has no port named %s", ns, svc_name,
+                     port_name);
+        else if (!port)
+            snprintf(problem, sizeof(problem),
+                     "Service %s/%s has no port %ld", ns, svc_name, number);
+        else
+            target = port->port;
+        /* Headless: DNS gives pod addresses, so use the target port. */
+        if (port && svc->headless && port->target == 1)
+            target = port->target_port;
+        else if (port && svc->headless && port->target == 2)
+            snprintf(problem, sizeof(problem),
+                     "headless Service %s/%s uses a named targetPort, which "
+                     "needs endpoints; 503", ns, svc_name);
         snprintf(host, sizeof(host), "%s.%s.svc.%s", svc_name, ns,
-                 b->o->cluster_domain);
+                 cluster_domain);
     }
-    if (target < 1 || target > PORT_MAX) {
-        warn(b, "ingress %s: Service %s/%s: port out of range", who, ns,
-                 svc_name);
-        return NULL;
-    }
+    if (!problem[0] && (target < 1 || target > PORT_MAX))
+        snprintf(problem, sizeof(problem),
+                 "Service %s/%s: port out of range", ns, svc_name);
+    use->number = number;
+    if (dup_opt((const char **)&use->port_name, port_name) < 0)
+        return -1;
+    if (problem[0])
+        return (use->problem = strdup(problem)) ? 0 : -1;
     /* A hash first, of varying length (it sped up nginx's linear upstream
      * lookup when upstreams were upstream{} blocks; names stay stable). */
     snprintf(server, sizeof(server), "%s/%s/%ld", ns, svc_name, target);
@@ -724,8 +997,52 @@ static const char *backend_upstream(struct builder *b, const char *ns,
     snprintf(name, sizeof(name), "u%.*s_%s_%s_%ld", digits, hex, ns,
              svc_name, target);
     snprintf(server, sizeof(server), "%s:%ld", host, target);
-    if (json_object_object_get_ex(b->ups_index, name, &idx))
-        return b->m->ups[json_object_get_int(idx)].name;
+    use->name = strdup(name);
+    use->server = strdup(server);
+    return use->name && use->server ? 0 : -1;
+}
+
+/* The upstream for ns/svc/port (created on first use); NULL with a
+ * warning when it cannot be resolved (the location answers 503). */
+static const char *backend_upstream(struct builder *b, const char *ns,
+                                    const char *svc_name, long number,
+                                    const char *port_name, const char *who,
+                                    size_t owner)
+{
+    struct svc_summary *svc = service(b->cache, b->s, ns, svc_name);
+    struct svc_use *use = NULL;
+    size_t idx;
+
+    if (!svc) {
+        warn(b, "ingress %s: Service %s/%s not found (503 until it exists)",
+                 who, ns, svc_name);
+        return NULL;
+    }
+    for (size_t i = 0; i < svc->nuses && !use; i++)
+        if (port_name ? svc->uses[i].port_name &&
+                            strcmp(svc->uses[i].port_name, port_name) == 0
+                      : !svc->uses[i].port_name &&
+                            svc->uses[i].number == number)
+            use = &svc->uses[i];
+    if (!use) {
+        struct svc_use *u = realloc(svc->uses,
+                                    (svc->nuses + 1) * sizeof(*u));
+        if (!u)
+            return NULL;
+        svc->uses = u;
+        use = &u[svc->nuses];
+        memset(use, 0, sizeof(*use));
+        svc->nuses++;
+        if (find_upstream(svc, ns, svc_name, number, port_name,
+                          b->o->cluster_domain, use) < 0)
+            return NULL;    /* freed with svc */
+    }
+    if (use->problem) {
+        warn(b, "ingress %s: %s", who, use->problem);
+        return NULL;
+    }
+    if (index_find(b->ups_index, use->name, &idx))
+        return b->m->ups[idx].name;
     if (b->m->nups == b->capups) {
         size_t cap = b->capups ? b->capups * 2 : 64;
         struct model_upstream *u = realloc(b->m->ups, cap * sizeof(*u));
@@ -736,15 +1053,14 @@ static const char *backend_upstream(struct builder *b, const char *ns,
     }
     struct model_upstream *u = &b->m->ups[b->m->nups];
     u->owner = owner;
-    u->name = strdup(name);
-    u->server = strdup(server);
-    if (!u->name || !u->server) {
+    u->name = strdup(use->name);
+    u->server = strdup(use->server);
+    if (!u->name || !u->server ||
+        index_add(b->ups_index, u->name, b->m->nups) < 0) {
         free(u->name);
         free(u->server);
         return NULL;
     }
-    json_object_object_add(b->ups_index, name,
-                           json_object_new_int((int)b->m->nups));
     b->m->nups++;
     return u->name;
 }
@@ -754,13 +1070,13 @@ static const char *backend_upstream(struct builder *b, const char *ns,
 static struct model_server *server_for(struct builder *b, const char *host,
                                        size_t owner)
 {
-    struct json_object *idx;
+    size_t idx;
     struct model_server *sv;
 
     if (!host)
         return &b->m->def;
-    if (json_object_object_get_ex(b->host_index, host, &idx))
-        return &b->m->servers[json_object_get_int(idx)];
+    if (index_find(b->host_index, host, &idx))
+        return &b->m->servers[idx];
     if (b->m->nservers == b->capservers) {
         size_t cap = b->capservers ? b->capservers * 2 : 64;
         sv = realloc(b->m->servers, cap * sizeof(*sv));
@@ -775,8 +1091,10 @@ static struct model_server *server_for(struct builder *b, const char *host,
         return NULL;
     sv->wildcard = host[0] == '*';
     sv->owner = owner;
-    json_object_object_add(b->host_index, host,
-                           json_object_new_int((int)b->m->nservers));
+    if (index_add(b->host_index, sv->host, b->m->nservers) < 0) {
+        free(sv->host);
+        return NULL;
+    }
     b->m->nservers++;
     return sv;
 }
@@ -862,35 +1180,26 @@ static int set_fallback(struct model_server *sv, const char *ups,
 }
 
 /* TLS for host from this Ingress's spec.tls or from Vault. */
-static void apply_tls(struct builder *b, struct json_object *ing, size_t owner,
-                      struct model_server *sv, int vault)
+static void apply_tls(struct builder *b, const struct model_compiled *c,
+                      size_t owner, struct model_server *sv, int vault)
 {
-    struct json_object *tls = k8s_get(ing, "spec.tls");
     const struct model_ingress *mi = &b->m->ings[owner];
     char err[REASON_MAX];
 
     if (sv->crt || !sv->host)
         return;
-    for (size_t i = 0; tls && json_object_is_type(tls, json_type_array) &&
-                       i < json_object_array_length(tls);
-         i++) {
-        struct json_object *t = json_object_array_get_idx(tls, i);
-        struct json_object *hosts = k8s_get(t, "hosts");
-        const char *secret = k8s_str(t, "secretName");
+    for (size_t i = 0; i < c->ntls; i++) {
+        const struct tls_spec *t = &c->tls[i];
         int covers = 0;
-        for (size_t j = 0; hosts && json_object_is_type(hosts, json_type_array) &&
-                           j < json_object_array_length(hosts);
-             j++)
-            covers |= strcmp(json_object_get_string(
-                                 json_object_array_get_idx(hosts, j)),
-                             sv->host) == 0;
-        if (!covers || !secret || !b->o->tls.secret)
+        for (size_t j = 0; j < t->nhosts; j++)
+            covers |= strcmp(t->hosts[j], sv->host) == 0;
+        if (!covers || !t->secret || !b->o->tls.secret)
             continue;
-        if (b->o->tls.secret(b->o->tls.ctx, mi->ns, secret, sv->host,
+        if (b->o->tls.secret(b->o->tls.ctx, mi->ns, t->secret, sv->host,
                              &sv->crt, &sv->key, err, sizeof(err)) == 0)
             return;
         warn(b, "ingress %s/%s: TLS for %s from Secret %s: %s", mi->ns,
-                 mi->name, sv->host, secret, err);
+                 mi->name, sv->host, t->secret, err);
     }
     if (vault && b->o->tls.vault)
         b->o->tls.vault(b->o->tls.ctx, sv->host, &sv->crt, &sv->key);
@@ -926,15 +1235,15 @@ static int check_client_conflict(struct builder *b,
                                  const struct model_ingress *mi, char *err,
                                  size_t errlen)
 {
-    struct json_object *idx;
+    size_t idx;
 
     if (!mi->client)
         return 0;
     for (size_t i = 0; i < mi->nhosts; i++) {
         const struct model_server *sv;
-        if (!json_object_object_get_ex(b->host_index, mi->hosts[i], &idx))
+        if (!index_find(b->host_index, mi->hosts[i], &idx))
             continue;
-        sv = &b->m->servers[json_object_get_int(idx)];
+        sv = &b->m->servers[idx];
         if (!sv->client || strcmp(sv->client, mi->client) == 0)
             continue;
         snprintf(err, errlen, "host %s already has other client certificate "
@@ -968,13 +1277,13 @@ static int note_deny_hosts(struct builder *b, struct json_object *ing)
 
 static void deny_refused_hosts(struct builder *b)
 {
-    struct json_object *idx;
+    size_t idx;
 
     json_object_object_foreach(b->deny_hosts, host, unused) {
         (void)unused;
-        if (!json_object_object_get_ex(b->host_index, host, &idx))
+        if (!index_find(b->host_index, host, &idx))
             continue;
-        struct model_server *sv = &b->m->servers[json_object_get_int(idx)];
+        struct model_server *sv = &b->m->servers[idx];
         if (sv->client)
             continue;
         sv->client = CLIENTCERT_DENY;
@@ -992,15 +1301,15 @@ static int add_aliases(struct builder *b, size_t owner)
 {
     struct model_ingress *mi = &b->m->ings[owner];
     const char *list = ann_get(&mi->ann, ANN_SERVER_ALIAS);
-    struct json_object *idx;
+    size_t idx;
     size_t src = SIZE_MAX;
     char alias[VALIDATE_HOST_MAX + 1];
 
     if (!list || mi->state != ING_SERVED)
         return 0;
     for (size_t i = 0; i < mi->nhosts && src == SIZE_MAX; i++)
-        if (json_object_object_get_ex(b->host_index, mi->hosts[i], &idx))
-            src = (size_t)json_object_get_int(idx);
+        if (index_find(b->host_index, mi->hosts[i], &idx))
+            src = idx;
     if (src == SIZE_MAX)
         return 0;
     while (*list) {
@@ -1012,7 +1321,7 @@ static int add_aliases(struct builder *b, size_t owner)
             e--;
         snprintf(alias, sizeof(alias), "%.*s", (int)(e - a), a);
         list += n + (list[n] == ',');
-        if (json_object_object_get_ex(b->host_index, alias, NULL)) {
+        if (index_find(b->host_index, alias, NULL)) {
             warn(b, "ingress %s/%s: server-alias %s ignored: it is a host "
                     "of its own", mi->ns, mi->name, alias);
             continue;
@@ -1074,24 +1383,24 @@ static int add_www_twins(struct builder *b, size_t owner)
     struct model_ingress *mi = &b->m->ings[owner];
     const char *v = ann_get(&mi->ann, ANN_FROM_TO_WWW_REDIRECT);
     char twin[VALIDATE_HOST_MAX + 1];
-    struct json_object *idx;
+    size_t idx;
 
     if (!v || mi->state != ING_SERVED ||
         validate_bool_value(v, strlen(v)) != 1)
         return 0;
     for (size_t i = 0; i < mi->nhosts; i++) {
         const char *ups = NULL, *svc = NULL;
-        if (!json_object_object_get_ex(b->host_index, mi->hosts[i], &idx) ||
+        if (!index_find(b->host_index, mi->hosts[i], &idx) ||
             model_www_twin(mi->hosts[i], twin, sizeof(twin)) < 0)
             continue;
-        if (json_object_object_get_ex(b->host_index, twin, NULL)) {
+        if (index_find(b->host_index, twin, NULL)) {
             warn(b, "ingress %s/%s: from-to-www-redirect for %s left out: "
                     "%s is a host of its own", mi->ns, mi->name,
                  mi->hosts[i], twin);
             continue;
         }
         const struct model_server *from =
-            &b->m->servers[json_object_get_int(idx)];
+            &b->m->servers[idx];
         for (size_t l = 0; l < from->nlocs && !ups; l++) {
             ups = from->locs[l].upstream;
             svc = from->locs[l].service;
@@ -1105,21 +1414,21 @@ static int add_www_twins(struct builder *b, size_t owner)
         if (!sv || merge_route(b, owner, &r, ups) < 0)
             return -1;
         /* server_for may have moved the servers */
-        copy_client(sv, &b->m->servers[json_object_get_int(idx)]);
+        copy_client(sv, &b->m->servers[idx]);
     }
     return 0;
 }
 
 /* Merges a validated Ingress. */
-static int merge_ingress(struct builder *b, struct json_object *ing,
-                         size_t owner, const struct pending *p)
+static int merge_ingress(struct builder *b, const struct model_compiled *c,
+                         size_t owner)
 {
     struct model_ingress *mi = &b->m->ings[owner];
+    const struct pending *p = &c->p;
     char who[400];
     const char *def_ups = NULL;
-    int vault = label_true(ing, "ssl");
-    int https_only = label_true(ing, "httpsOnly") ||
-                     ann_true(mi, ANN_FORCE_SSL_REDIRECT);
+    int vault = c->vault;
+    int https_only = c->https_only;
 
     snprintf(who, sizeof(who), "%s/%s", mi->ns, mi->name);
     if (p->has_default)
@@ -1144,19 +1453,17 @@ static int merge_ingress(struct builder *b, struct json_object *ing,
             return -1;
     }
     if (vault)
-        b->m->vault_digest ^= hash_fnv1a64_str(HASH_FNV1A64_INIT,
-            json_object_to_json_string_ext(
-                ing, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+        b->m->vault_digest ^= c->vault_hash;
     /* Hosts of this Ingress (rules and tls) get TLS and redirects. */
     for (size_t i = 0; i < mi->nhosts; i++) {
-        struct json_object *idx;
-        if (!json_object_object_get_ex(b->host_index, mi->hosts[i], &idx))
+        size_t idx;
+        if (!index_find(b->host_index, mi->hosts[i], &idx))
             continue;   /* a tls-only host with no rule: nothing served */
-        struct model_server *sv = &b->m->servers[json_object_get_int(idx)];
+        struct model_server *sv = &b->m->servers[idx];
         if (vault && push_str(&b->m->vault_hosts, &b->m->nvault,
                               mi->hosts[i]) < 0)
             return -1;
-        apply_tls(b, ing, owner, sv, vault);
+        apply_tls(b, c, owner, sv, vault);
         if (https_only)
             sv->redirect = 1;
         if (mi->client && !sv->client) {
@@ -1334,7 +1641,7 @@ static int cmp_entry_age(const void *a, const void *b)
     return strcmp(x->name, y->name);
 }
 
-/* Fills mi from a selected Ingress. 0 or -1 (out of memory). */
+/* Fills mi from an Ingress. 0 or -1 (out of memory). */
 static int describe(struct model_ingress *mi, const struct store_entry *e,
                     struct json_object *ing, const struct model_opts *o)
 {
@@ -1396,6 +1703,67 @@ static int stash_canary(struct builder *b, size_t owner,
     return 0;
 }
 
+/* The first part of compiling an Ingress version: what selection and an
+ * exclusion need. NULL out of memory. */
+static struct model_compiled *compile(const struct store_entry *e,
+                                      struct json_object *ing,
+                                      const struct model_opts *o)
+{
+    struct model_compiled *c = calloc(1, sizeof(*c));
+
+    if (!c)
+        return NULL;
+    c->refs = 1;
+    c->rev = e->rev;
+    if (!(c->key = strdup(e->key)))
+        goto oom;
+    if (!ing)
+        return c;
+    c->parsed = 1;
+    if (dup_opt((const char **)&c->cls,
+                k8s_str(ing, "spec.ingressClassName")) < 0 ||
+        dup_opt((const char **)&c->legacy,
+                annotation(ing, "kubernetes.io/ingress.class")) < 0 ||
+        describe(&c->mi, e, ing, o) < 0)
+        goto oom;
+    return c;
+oom:
+    compiled_unref(c);
+    return NULL;
+}
+
+/* spec.tls as apply_tls() reads it. 0, or -1 out of memory. */
+static int compile_tls(struct model_compiled *c, struct json_object *ing)
+{
+    struct json_object *tls = k8s_get(ing, "spec.tls");
+    size_t n = tls && json_object_is_type(tls, json_type_array)
+                   ? json_object_array_length(tls) : 0;
+
+    if (n == 0)
+        return 0;
+    if (!(c->tls = calloc(n, sizeof(*c->tls))))
+        return -1;
+    c->ntls = n;
+    for (size_t i = 0; i < n; i++) {
+        struct json_object *t = json_object_array_get_idx(tls, i);
+        struct json_object *hosts = k8s_get(t, "hosts");
+        size_t nh = hosts && json_object_is_type(hosts, json_type_array)
+                        ? json_object_array_length(hosts) : 0;
+        if (dup_opt((const char **)&c->tls[i].secret,
+                    k8s_str(t, "secretName")) < 0)
+            return -1;
+        if (nh && !(c->tls[i].hosts = calloc(nh, sizeof(char *))))
+            return -1;
+        for (size_t j = 0; j < nh; j++) {
+            const char *h = json_object_get_string(
+                json_object_array_get_idx(hosts, j));
+            if (h && !(c->tls[i].hosts[c->tls[i].nhosts++] = strdup(h)))
+                return -1;
+        }
+    }
+    return 0;
+}
+
 static const char *written_path(const struct model_location *l)
 {
     return l->raw ? l->raw : l->path;
@@ -1407,13 +1775,13 @@ static void attach_canaries(struct builder *b)
         const struct canary_route *c = &b->canaries[i];
         const struct model_ingress *mi = &b->m->ings[c->owner];
         struct model_server *sv = &b->m->def;
-        struct json_object *idx;
+        size_t idx;
         int found = 0;
 
         if (c->host) {
             sv = NULL;
-            if (json_object_object_get_ex(b->host_index, c->host, &idx))
-                sv = &b->m->servers[json_object_get_int(idx)];
+            if (index_find(b->host_index, c->host, &idx))
+                sv = &b->m->servers[idx];
         }
         for (size_t j = 0; sv && j < sv->nlocs; j++) {
             struct model_location *l = &sv->locs[j];
@@ -1457,52 +1825,150 @@ static void canaries_free(struct builder *b)
     free(b->canaries);
 }
 
+/* A model_auth.htpasswd that notes that the check read a Secret. */
+struct secrets_seen {
+    const struct model_auth *auth;
+    int read;
+};
+
+static int htpasswd_seen(void *ctx, const char *ns, const char *name,
+                         int map, char **path, char *err, size_t errlen)
+{
+    struct secrets_seen *seen = ctx;
+
+    seen->read = 1;
+    return seen->auth->htpasswd(seen->auth->ctx, ns, name, map, path, err,
+                                errlen);
+}
+
+/* The second part: check_ingress() and what merging needs. 0, or -1 out
+ * of memory. */
+static int compile_check(struct model_compiled *c, struct json_object *ing,
+                         const struct model_opts *o)
+{
+    struct model_opts checking = *o;
+    struct secrets_seen seen = {.auth = &o->auth};
+    char err[REASON_MAX];
+
+    if (o->auth.htpasswd) {
+        checking.auth.htpasswd = htpasswd_seen;
+        checking.auth.ctx = &seen;
+    }
+    c->checked = 1;
+    c->valid = check_ingress(ing, &c->mi, &checking, &c->p, err,
+                             sizeof(err)) == 0;
+    /* auth-tls-secret: the CA Secret is read by the check too */
+    c->reads_secrets = seen.read || clientcert_asked(&c->mi);
+    if (!c->valid)
+        return (c->reason = strdup(err)) ? 0 : -1;
+    c->vault = label_true(ing, "ssl");
+    c->https_only = label_true(ing, "httpsOnly") ||
+                    ann_true(&c->mi, ANN_FORCE_SSL_REDIRECT);
+    if (c->vault)
+        c->vault_hash = hash_fnv1a64_str(HASH_FNV1A64_INIT,
+            json_object_to_json_string_ext(
+                ing, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+    return compile_tls(c, ing);
+}
+
+/* The compiled version of e, made when the cache has none that is still
+ * good. *ing: the parsed object when this call parsed it (the caller puts
+ * it). NULL out of memory. */
+static struct model_compiled *compiled_of(struct builder *b,
+                                          const struct store_entry *e,
+                                          struct json_object **ing)
+{
+    struct model_cache *cache = b->cache;
+    struct model_compiled *c;
+    void *found;
+
+    if (lh_table_lookup_ex(cache->ings, e->key, &found)) {
+        c = found;
+        /* A check that read Secrets is made again (their files are
+         * written on change and collected by what the model uses). */
+        if (c->rev == e->rev && !(c->checked && c->reads_secrets)) {
+            c->seen = cache->build;
+            return c;
+        }
+    }
+    *ing = store_entry_parse(e);
+    if (!(c = compile(e, *ing, b->o)))
+        return NULL;
+    c->seen = cache->build;
+    if (cache_put(cache->ings, c->key, c) < 0) {
+        compiled_unref(c);
+        return NULL;
+    }
+    return c;
+}
+
 /* One Ingress, oldest first: selected? excluded? valid? then merged.
- * Each object is parsed once and freed right after, so a build never
- * holds more than one Ingress tree. */
+ * An Ingress version is parsed and checked once, by the first build that
+ * needs it (the cache keeps it); a build never holds more than one
+ * Ingress tree. */
 static int build_one(struct builder *b, const struct store_entry *e,
                      struct class_cache *classes)
 {
     struct model *m = b->m;
     const struct model_opts *o = b->o;
-    struct json_object *ing = store_entry_parse(e);
+    struct json_object *ing = NULL;
+    struct model_compiled *c = compiled_of(b, e, &ing);
     struct model_ingress *mi;
-    struct pending p = {0};
-    char err[REASON_MAX];
     const char *why;
+    char err[REASON_MAX];
     int rc = 0;
 
-    if (!ing || (!o->select_all && !selected(b->s, ing, o, classes))) {
+    if (!c) {
         json_object_put(ing);
-        return 0;
+        return -1;
     }
+    if (!c->parsed ||
+        (!o->select_all && !selected(b->s, c->cls, c->legacy, o, classes)))
+        goto out;
     mi = &m->ings[m->ning];
     memset(mi, 0, sizeof(*mi));
-    if (describe(mi, e, ing, o) < 0) {
-        free(mi->ns);
-        free(mi->name);
-        free(mi->uid);
-        rc = -1;
-        goto out;
-    }
+    mi->ns = c->mi.ns;
+    mi->name = c->mi.name;
+    mi->uid = c->mi.uid;
+    mi->created = c->mi.created;
+    mi->content_hash = c->mi.content_hash;
+    mi->externaldns = c->mi.externaldns;
+    mi->compiled = c;
+    c->refs++;
     m->ning++;
     if (o->excluded && o->excluded(o->excluded_ctx, mi->ns, mi->name,
                                    mi->content_hash, &why)) {
         mi->state = ING_EXCLUDED;
         mi->reason = strdup(why);
-    } else if (check_ingress(ing, mi, o, &p, err, sizeof(err)) < 0 ||
-               check_client_conflict(b, mi, err, sizeof(err)) < 0) {
+        goto out;
+    }
+    if (!c->checked) {
+        if (!ing && !(ing = store_entry_parse(e))) {
+            rc = -1;
+            goto out;
+        }
+        if (compile_check(c, ing, o) < 0) {
+            rc = -1;
+            goto out;
+        }
+    }
+    *mi = c->mi;
+    mi->compiled = c;
+    if (!c->valid || check_client_conflict(b, mi, err, sizeof(err)) < 0) {
         mi->state = ING_REJECTED;
-        mi->reason = strdup(err);
-        if (clientcert_asked(mi) && note_deny_hosts(b, ing) < 0)
+        mi->reason = strdup(c->valid ? err : c->reason);
+        /* (rare: the object is parsed again for its rule hosts) */
+        if (clientcert_asked(mi) &&
+            ((!ing && !(ing = store_entry_parse(e))) ||
+             note_deny_hosts(b, ing) < 0))
             rc = -1;
     } else {
         mi->state = ING_SERVED;
-        rc = ann_true(mi, ANN_CANARY) ? stash_canary(b, m->ning - 1, &p)
-                                      : merge_ingress(b, ing, m->ning - 1, &p);
+        rc = ann_true(mi, ANN_CANARY)
+                 ? stash_canary(b, m->ning - 1, &c->p)
+                 : merge_ingress(b, c, m->ning - 1);
     }
 out:
-    pending_free(&p);
     json_object_put(ing);
     return rc;
 }
@@ -1510,18 +1976,23 @@ out:
 int model_build(struct model *m, const struct store *s,
                 const struct model_opts *o)
 {
-    struct builder b = {.m = m, .s = s, .o = o};
+    struct builder b = {.m = m, .s = s, .o = o, .cache = o->cache};
     const struct store_entry **all = NULL;
     size_t n = 0;
     struct class_cache classes = {.default_class = -1};
     int rc = -1;
 
     memset(m, 0, sizeof(*m));
-    b.host_index = json_object_new_object();
-    b.ups_index = json_object_new_object();
+    if (!b.cache && !(b.cache = model_cache_new()))
+        return -1;
+    b.cache->build++;
     b.deny_hosts = json_object_new_object();
-    if (!b.host_index || !b.ups_index || !b.deny_hosts ||
-        store_entries(s, RK_INGRESS, &all, &n) < 0)
+    if (!b.deny_hosts || store_entries(s, RK_INGRESS, &all, &n) < 0)
+        goto out;
+    /* Sized for one host and one upstream per Ingress, without resizing. */
+    b.host_index = lh_kchar_table_new((int)(2 * n + 16), NULL);
+    b.ups_index = lh_kchar_table_new((int)(2 * n + 16), NULL);
+    if (!b.host_index || !b.ups_index)
         goto out;
     m->ings = calloc(n ? n : 1, sizeof(*m->ings));
     if (!m->ings)
@@ -1556,10 +2027,15 @@ int model_build(struct model *m, const struct store *s,
 out:
     free(all);
     canaries_free(&b);
-    json_object_put(b.svc);
-    json_object_put(b.host_index);
-    json_object_put(b.ups_index);
+    if (b.host_index)
+        lh_table_free(b.host_index);
+    if (b.ups_index)
+        lh_table_free(b.ups_index);
     json_object_put(b.deny_hosts);
+    if (rc == 0)
+        cache_sweep(b.cache);
+    if (b.cache != o->cache)
+        model_cache_free(b.cache);
     if (rc < 0)
         model_free(m);
     return rc;
@@ -1583,19 +2059,11 @@ void model_free(struct model *m)
 {
     for (size_t i = 0; i < m->ning; i++) {
         struct model_ingress *mi = &m->ings[i];
-        free(mi->ns);
-        free(mi->name);
-        free(mi->uid);
         free(mi->reason);
-        for (size_t j = 0; j < mi->nhosts; j++)
-            free(mi->hosts[j]);
-        free(mi->hosts);
-        ann_result_free(&mi->ann);
-        json_object_put(mi->externaldns);
-        free(mi->notice);
-        free(mi->auth_file);
-        free(mi->client);
-        free(mi->ca_file);
+        if (mi->compiled)
+            compiled_unref(mi->compiled);   /* owns the other fields */
+        else
+            ingress_fields_free(mi);
     }
     free(m->ings);
     server_free(&m->def);

@@ -106,6 +106,9 @@ enum ingress_state {
     ING_STATE_COUNT
 };
 
+struct model_compiled;          /* model.c: one Ingress version, checked */
+struct model_cache;             /* model.c: what builds keep */
+
 struct model_ingress {
     char *ns, *name, *uid;
     time_t created;
@@ -128,6 +131,8 @@ struct model_ingress {
     char *client;           /* auth-tls-*: the certificate table words
                                of its hosts (clientcert.h), or NULL */
     char *ca_file;          /* the CA file of auth-tls-secret, or NULL */
+    struct model_compiled *compiled;    /* model.c: owns the strings above
+                                           but reason, or NULL */
 };
 
 struct model {
@@ -196,6 +201,11 @@ struct model_opts {
     int (*excluded)(void *ctx, const char *ns, const char *name,
                     uint64_t content_hash, const char **reason);
     void *excluded_ctx;
+    /* What builds keep (model_cache_new), so that a build parses and
+     * checks only the Ingress and Service versions it has not met, and
+     * its cost is mostly merging; NULL: nothing is kept. One cache serves
+     * one store with the same options (but excluded). */
+    struct model_cache *cache;
 };
 
 /* 1 if the Ingress belongs to us (class rules of model.h's caller). */
@@ -205,6 +215,9 @@ int model_ingress_selected(const struct store *s, struct json_object *ing,
 int model_build(struct model *m, const struct store *s,
                 const struct model_opts *o);
 void model_free(struct model *m);
+/* NULL out of memory. Models built with a cache may outlive it. */
+struct model_cache *model_cache_new(void);
+void model_cache_free(struct model_cache *c);
 size_t model_count_state(const struct model *m, enum ingress_state st);
 const char *ingress_state_name(enum ingress_state st);
 

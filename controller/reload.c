@@ -1087,6 +1087,8 @@ struct reloader *reloader_new(struct evloop *loop, struct store *store,
     r->cfg.model.excluded_ctx = r;
     /* each route regex is compiled and probed once (regex.h) */
     r->cfg.model.regex_memo = r->regex_memo = regex_memo_new();
+    /* Builds parse and check only what changed (NULL: everything). */
+    r->cfg.model.cache = model_cache_new();
     if (r->cfg.debounce_ms < 0)
         r->cfg.debounce_ms = RELOAD_DEBOUNCE_MS;
     if (r->cfg.max_wait_ms < r->cfg.debounce_ms)
@@ -1118,6 +1120,7 @@ void reloader_free(struct reloader *r)
     evloop_timer_free(r->restart);
     if (r->pending)
         model_free(&r->pending_model);
+    model_cache_free(r->cfg.model.cache);
     for (size_t i = 0; i < r->nexcl; i++) {
         free(r->excl[i].ns);
         free(r->excl[i].name);

@@ -22,6 +22,7 @@ struct store {
     struct lh_table *by_kind[RK_COUNT];
     int synced[RK_COUNT];
     unsigned long long generation;
+    unsigned long long revs;            /* the last store_entry.rev given */
     store_change_cb on_change;
     void *arg;
 };
@@ -98,13 +99,19 @@ static void changed(struct store *s)
 static int make_key(enum resource_kind kind, const char *ns, const char *name,
                     char *key, size_t keylen)
 {
-    int n;
+    /* Every model build looks up each Service: no printf here. */
+    size_t nslen = cluster_scoped(kind) || !ns ? 0 : strlen(ns);
+    size_t namelen = strlen(name);
+    size_t sep = cluster_scoped(kind) ? 0 : 1;
 
-    if (cluster_scoped(kind))
-        n = snprintf(key, keylen, "%s", name);
-    else
-        n = snprintf(key, keylen, "%s/%s", ns ? ns : "", name);
-    return n > 0 && (size_t)n < keylen ? 0 : -1;
+    if (nslen + sep + namelen == 0 || nslen + sep + namelen >= keylen)
+        return -1;
+    if (nslen)
+        memcpy(key, ns, nslen);
+    if (sep)
+        key[nslen] = '/';
+    memcpy(key + nslen + sep, name, namelen + 1);
+    return 0;
 }
 
 int store_key_of(enum resource_kind kind, struct json_object *obj, char *key,
@@ -209,6 +216,7 @@ static int put_quiet(struct store *s, enum resource_kind kind,
     e->json = json;
     e->len = len;
     e->mark = 1;
+    e->rev = ++s->revs;
     if (!e->key || !e->name || (!cluster_scoped(kind) && !e->ns)) {
         entry_free(e);
         return -1;

@@ -70,6 +70,8 @@ struct store_entry {
     char *json;
     size_t len;
     int mark;           /* for store_sweep_* */
+    unsigned long long rev;     /* this content of this object: never
+                                   given twice (model.c's cache) */
 };
 
 struct store *store_new(store_change_cb on_change, void *arg);

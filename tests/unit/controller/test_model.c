@@ -4,7 +4,9 @@
  * rejection of one bad Ingress without affecting the others; TLS hosts as
  * certificate table lines (no server block of their own), option profiles
  * as named locations traced to their Ingress, and byte-identical
- * rendering whatever the input order. (The route table: test_routes.c.) */
+ * rendering whatever the input order; a build with the cache of earlier
+ * builds equals one without, change after change. (The route table:
+ * test_routes.c.) */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -19,6 +21,7 @@
 #include "controller/model.h"
 #include "controller/profiles.h"
 #include "controller/render.h"
+#include "controller/routes.h"
 #include "controller/store.h"
 #include "tests/unit/controller/fixtures.h"
 
@@ -1000,6 +1003,255 @@ static void size_per_ingress_stays_under_one_kilobyte(void **state)
     buf_free(&all);
 }
 
+/* ---- the cache of builds ------------------------------------------------ */
+
+/* Everything a model gives nginx and the publisher, as one text. */
+static char *model_text(const struct model *m)
+{
+    struct profiles p;
+    struct render_result r;
+    struct routes_result rt;
+    struct certtable_result ct;
+    struct buf b;
+
+    buf_init(&b);
+    assert_int_equal(profiles_build(m, &p), 0);
+    assert_int_equal(render_config(m, &p, &TEST_RENDER_OPTS, &r), 0);
+    assert_int_equal(routes_render(m, &p, 443, &rt), 0);
+    assert_int_equal(certtable_render(m, &ct), 0);
+    buf_printf(&b, "%s\n%s\n%s\n", r.t.text.data, rt.t.text.data,
+               ct.t.text.data);
+    for (size_t i = 0; i < m->ning; i++) {
+        const struct model_ingress *mi = &m->ings[i];
+        buf_printf(&b, "ingress %s/%s %s %s %s hosts", mi->ns, mi->name,
+                   ingress_state_name(mi->state),
+                   mi->reason ? mi->reason : "-",
+                   mi->notice ? mi->notice : "-");
+        for (size_t j = 0; j < mi->nhosts; j++)
+            buf_printf(&b, " %s", mi->hosts[j]);
+        buf_printf(&b, " auth %s ann %zu/%zu\n",
+                   mi->auth_file ? mi->auth_file : "-", mi->ann.nvalues,
+                   mi->ann.nfindings);
+    }
+    for (size_t i = 0; i < m->nwarnings; i++)
+        buf_printf(&b, "warning %s\n", m->warnings[i]);
+    for (size_t i = 0; i < m->nups; i++)
+        buf_printf(&b, "upstream %s %s owner %zu\n", m->ups[i].name,
+                   m->ups[i].server, m->ups[i].owner);
+    for (size_t i = 0; i < m->nvault; i++)
+        buf_printf(&b, "vault %s\n", m->vault_hosts[i]);
+    buf_printf(&b, "vault digest %llx\n",
+               (unsigned long long)m->vault_digest);
+    profiles_free(&p);
+    render_result_free(&r);
+    routes_result_free(&rt);
+    certtable_result_free(&ct);
+    return b.data;
+}
+
+/* Each password file read counts; its path names the count. */
+static int htpasswd_reads;
+
+static int fake_htpasswd(void *ctx, const char *ns, const char *name,
+                         int map, char **path, char *err, size_t errlen)
+{
+    htpasswd_reads++;
+    if (strcmp(name, "missing") == 0) {
+        snprintf(err, errlen, "Secret %s/%s not found", ns, name);
+        return -1;
+    }
+    if (asprintf(path, "/p/auth/%s-%s", ns, name) < 0)
+        abort();
+    return 0;
+}
+
+static int excluded_b3(void *ctx, const char *ns, const char *name,
+                       uint64_t content_hash, const char **reason)
+{
+    *reason = "nginx -t failed: test";
+    return *(int *)ctx && strcmp(name, "b3") == 0;
+}
+
+/* Puts one YAML document into s. */
+static void put(struct store *s, const char *yaml)
+{
+    char err[256];
+    struct json_object *docs = manifest_parse(yaml, strlen(yaml), 0, err,
+                                              sizeof(err));
+    if (!docs)
+        fail_msg("YAML: %s", err);
+    struct json_object *d = json_object_array_get_idx(docs, 0);
+    const char *kind = json_object_get_string(json_object_object_get(d,
+                                                                     "kind"));
+    enum resource_kind k = strcmp(kind, "Ingress") == 0 ? RK_INGRESS
+                         : strcmp(kind, "Service") == 0 ? RK_SERVICE
+                         : strcmp(kind, "Secret") == 0 ? RK_SECRET
+                                                       : RK_INGRESS_CLASS;
+    assert_int_equal(store_put(s, k, d), 0);
+    json_object_put(docs);
+}
+
+static void a_cached_build_equals_a_fresh_one_change_after_change(
+    void **state)
+{
+    static const char *const start[] = {
+        "kind: IngressClass\nmetadata: {name: other}\n"
+        "spec: {controller: example.com/other}\n",
+        "kind: Service\nmetadata: {name: api, namespace: ns}\n"
+        "spec: {ports: [{name: http, port: 8080}]}\n",
+        "kind: Service\nmetadata: {name: hl, namespace: ns}\n"
+        "spec: {clusterIP: None, ports: [{name: web, port: 80, "
+        "targetPort: 9090}]}\n",
+        "kind: Service\nmetadata: {name: ext, namespace: ns}\n"
+        "spec: {type: ExternalName, externalName: db.example.org.}\n",
+        "kind: Ingress\nmetadata: {name: a1, namespace: ns, "
+        "creationTimestamp: \"2026-01-01T00:00:00Z\", labels: {ssl: \"true\"}}\n"
+        "spec:\n  ingressClassName: portico\n"
+        "  defaultBackend: {service: {name: web, port: {name: http}}}\n"
+        "  tls: [{hosts: [a.test], secretName: tls-a}]\n"
+        "  rules:\n  - host: a.test\n    http:\n      paths:\n"
+        "      - {path: /, pathType: Prefix, backend: {service: {name: web, "
+        "port: {number: 80}}}}\n"
+        "      - {path: /api, pathType: Exact, backend: {service: {name: api, "
+        "port: {name: http}}}}\n",
+        "kind: Ingress\nmetadata: {name: b2, namespace: ns, "
+        "creationTimestamp: \"2026-01-02T00:00:00Z\"}\n"
+        "spec:\n  ingressClassName: portico\n"
+        "  rules:\n  - host: a.test\n    http:\n      paths:\n"
+        "      - {path: /api, pathType: Prefix, backend: {service: {name: hl, "
+        "port: {number: 80}}}}\n"
+        "  - host: b.test\n    http:\n      paths:\n"
+        "      - {path: /db, pathType: ImplementationSpecific, backend: "
+        "{service: {name: ext, port: {number: 5432}}}}\n",
+        "kind: Ingress\nmetadata: {name: b3, namespace: ns, "
+        "creationTimestamp: \"2026-01-03T00:00:00Z\", annotations: "
+        "{nginx.ingress.kubernetes.io/auth-type: basic, "
+        "nginx.ingress.kubernetes.io/auth-secret: users}}\n"
+        "spec:\n  ingressClassName: portico\n"
+        "  rules:\n  - host: c.test\n    http:\n      paths:\n"
+        "      - {path: /, pathType: Prefix, backend: {service: {name: web, "
+        "port: {number: 80}}}}\n",
+        "kind: Ingress\nmetadata: {name: c4, namespace: ns, "
+        "creationTimestamp: \"2026-01-04T00:00:00Z\", annotations: "
+        "{nginx.ingress.kubernetes.io/server-snippet: \"return 200;\"}}\n"
+        "spec:\n  ingressClassName: portico\n"
+        "  rules:\n  - host: d.test\n    http:\n      paths:\n"
+        "      - {path: /, pathType: Prefix, backend: {service: {name: web, "
+        "port: {number: 80}}}}\n",
+        "kind: Ingress\nmetadata: {name: d5, namespace: ns, "
+        "creationTimestamp: \"2026-01-05T00:00:00Z\"}\n"
+        "spec:\n  ingressClassName: other\n"
+        "  rules:\n  - host: e.test\n    http:\n      paths:\n"
+        "      - {path: /, pathType: Prefix, backend: {service: {name: web, "
+        "port: {number: 80}}}}\n",
+        "kind: Ingress\nmetadata: {name: e6, namespace: ns, "
+        "creationTimestamp: \"2026-01-06T00:00:00Z\", annotations: "
+        "{kubernetes.io/ingress.class: portico}}\n"
+        "spec:\n  rules:\n  - host: f.test\n    http:\n      paths:\n"
+        "      - {path: /f, pathType: Prefix, backend: {service: {name: "
+        "missing, port: {number: 80}}}}\n",
+    };
+    /* Each step: a document to put, or "-KIND NAME" to remove. */
+    static const char *const steps[] = {
+        /* a path and a Service port of the oldest Ingress */
+        "kind: Ingress\nmetadata: {name: a1, namespace: ns, "
+        "creationTimestamp: \"2026-01-01T00:00:00Z\", labels: {ssl: \"true\"}}\n"
+        "spec:\n  ingressClassName: portico\n"
+        "  tls: [{hosts: [a.test], secretName: tls-a}]\n"
+        "  rules:\n  - host: a.test\n    http:\n      paths:\n"
+        "      - {path: /v2, pathType: Prefix, backend: {service: {name: web, "
+        "port: {number: 80}}}}\n",
+        /* the missing Service appears, then a port changes */
+        "kind: Service\nmetadata: {name: missing, namespace: ns}\n"
+        "spec: {ports: [{name: http, port: 80}]}\n",
+        "kind: Service\nmetadata: {name: api, namespace: ns}\n"
+        "spec: {ports: [{name: http, port: 8081}]}\n",
+        "kind: Service\nmetadata: {name: hl, namespace: ns}\n"
+        "spec: {clusterIP: None, ports: [{name: web, port: 80, "
+        "targetPort: web}]}\n",
+        /* the other class becomes ours, then the Secret of b3 changes */
+        "kind: IngressClass\nmetadata: {name: other}\n"
+        "spec: {controller: portico.io/ingress-controller}\n",
+        "kind: Secret\nmetadata: {name: users, namespace: ns}\n"
+        "data: {auth: Zm9v}\n",
+        "exclude",
+        "kind: Ingress\nmetadata: {name: g7, namespace: ns, "
+        "creationTimestamp: \"2025-12-31T00:00:00Z\"}\n"
+        "spec:\n  ingressClassName: portico\n"
+        "  rules:\n  - host: b.test\n    http:\n      paths:\n"
+        "      - {path: /db, pathType: ImplementationSpecific, backend: "
+        "{service: {name: web, port: {number: 80}}}}\n",
+        "include",
+        "-Service ext",
+        "-Ingress b2",
+        "-IngressClass other",
+        "-Ingress a1",
+    };
+    struct model_opts o = OPTS_TLS;
+    int exclude = 0;
+    struct store *s = store_new(NULL, NULL);
+    struct model previous = {0};
+    char *previous_text = NULL;
+
+    o.auth.htpasswd = fake_htpasswd;
+    o.excluded = excluded_b3;
+    o.excluded_ctx = &exclude;
+    o.cache = model_cache_new();
+    assert_non_null(o.cache);
+    put(s, CLASS);
+    put(s, SVC_WEB);
+    for (size_t i = 0; i < sizeof(start) / sizeof(start[0]); i++)
+        put(s, start[i]);
+    for (size_t i = 0; i <= sizeof(steps) / sizeof(steps[0]); i++) {
+        const char *step = i ? steps[i - 1] : NULL;
+        struct model cached, fresh;
+        struct model_opts uncached = o;
+        char kind[32], name[64];
+
+        if (step && strcmp(step, "exclude") == 0)
+            exclude = 1;
+        else if (step && strcmp(step, "include") == 0)
+            exclude = 0;
+        else if (step && sscanf(step, "-%31s %63s", kind, name) == 2)
+            store_remove(s, strcmp(kind, "Ingress") == 0 ? RK_INGRESS
+                            : strcmp(kind, "Service") == 0 ? RK_SERVICE
+                                                           : RK_INGRESS_CLASS,
+                         "ns", name);
+        else if (step)
+            put(s, step);
+        uncached.cache = NULL;
+        int reads = htpasswd_reads;
+        assert_int_equal(model_build(&cached, s, &o), 0);
+        /* b3 reads its Secret in every build that serves it */
+        assert_int_equal(htpasswd_reads - reads, exclude ? 0 : 1);
+        assert_int_equal(model_build(&fresh, s, &uncached), 0);
+        char *a = model_text(&cached), *b = model_text(&fresh);
+        if (strcmp(a, b) != 0)
+            fail_msg("step %zu: cached build differs:\n%s\n---- fresh:\n%s",
+                     i, a, b);
+        /* The model of the step before still reads as it did. */
+        if (previous_text) {
+            char *again = model_text(&previous);
+            assert_string_equal(again, previous_text);
+            free(again);
+            free(previous_text);
+            model_free(&previous);
+        }
+        previous = cached;
+        previous_text = a;
+        free(b);
+        model_free(&fresh);
+    }
+    /* The model outlives its cache. */
+    model_cache_free(o.cache);
+    char *again = model_text(&previous);
+    assert_string_equal(again, previous_text);
+    free(again);
+    free(previous_text);
+    model_free(&previous);
+    store_free(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1029,6 +1281,8 @@ int main(void)
             tls_and_grpc_profiles_get_keepalive_caches_of_their_own),
         cmocka_unit_test(a_canary_ingress_attaches_to_the_same_host_and_path),
         cmocka_unit_test(size_per_ingress_stays_under_one_kilobyte),
+        cmocka_unit_test(
+            a_cached_build_equals_a_fresh_one_change_after_change),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
