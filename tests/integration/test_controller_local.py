@@ -19,7 +19,8 @@ import pytest
 
 import testbed
 from testbed import certs
-from testbed.controller import CONTROLLER, ControllerUnderTest, eventually
+from testbed.controller import (CONTROLLER, ControllerUnderTest, Load,
+                                eventually)
 
 NS = "team"
 CLASS = """
@@ -173,6 +174,7 @@ def ctl(procs, tmp_path, cluster_dns, backends, dnscache_factory):
     for name, b in backends.items():
         c.write(f"svc-{name}", service(name, b.port))
     c.ports = {name: b.port for name, b in backends.items()}
+    c.backends_addr = {name: b.addr for name, b in backends.items()}
     return c
 
 
@@ -443,6 +445,56 @@ def test_a_new_service_port_is_served_without_a_reload_and_without_502(
     table = ctl.routes()
     assert re.search(r"^upstream u[0-9a-f]+_team_gamma_\d+ "
                      r"gamma\.team\.svc\.cluster\.local:\d+$", table, re.M)
+
+
+CHURN = 10      # bench/bench-controller --churn: the full figure (100)
+
+
+def test_service_and_ingress_churn_under_load_fails_no_request(
+        ctl, cluster_dns):
+    """Under steady load on an existing route, Ingress+Service pairs are
+    created one after the other (each polled until it answers 200) and
+    deleted: the existing route answers 200 throughout, a new route is
+    never answered 502 or 503 (before its table swap the default server's
+    404, then its backend), and nginx is never reloaded."""
+    p = ctl.ports
+    ctl.write("base", ingress("base", [("base.test", [
+        ("/", "Prefix", "alpha", p["alpha"])])]))
+    ctl.wait_served("base.test", "/", "alpha")
+    pids = ctl.nginx_pids()
+    reloads = ctl.metric("portico_controller_reloads_total", result="success")
+    before_200 = []
+    with Load(ctl.http_port, "base.test") as load:
+        for i in range(CHURN):
+            name = f"churn{i}"
+            cluster_dns.set(f"{name}.{NS}.svc.cluster.local",
+                            ctl.backends_addr["beta"])
+            ctl.write(f"svc-{name}", service(name, p["beta"]))
+            ctl.write(name, ingress(name, [(f"{name}.test", [
+                ("/", "Prefix", name, p["beta"])])]))
+            seen = []
+
+            def served(host=f"{name}.test", seen=seen):
+                r = ctl.get(host)
+                seen.append(r.status)
+                return r.status == 200 and r.backend == "beta"
+            eventually(served, timeout=15)
+            before_200 += [s for s in seen[:-1] if s != 404]
+            ctl.delete(name)
+            ctl.delete(f"svc-{name}")
+        for i in range(CHURN):
+            eventually(lambda: ctl.get(f"churn{i}.test").status == 404,
+                       timeout=15)
+    answered = sum(load.outcomes().values())
+    print(f"\nchurn of {CHURN}: {answered} requests on the existing route, "
+          f"failures {load.failures()[:5]}; new routes before 200: "
+          f"{before_200}")
+    assert answered > CHURN
+    assert load.failures() == []
+    assert before_200 == []
+    assert ctl.metric("portico_controller_reloads_total",
+                      result="success") == reloads
+    assert ctl.nginx_pids() == pids
 
 
 def test_a_new_profile_under_traffic_logs_no_route_table_error(

@@ -5,6 +5,7 @@ import http.client
 import os
 import re
 import stat
+import threading
 import time
 import urllib.request
 
@@ -155,3 +156,62 @@ class ControllerUnderTest:
             if got == {k: str(v) for k, v in labels.items()}:
                 return float(value)
         return None
+
+
+class Load:
+    """Steady HTTP load on nginx from two threads, a new connection per
+    request; every outcome is kept with its start and end time."""
+
+    def __init__(self, port, host, path="/", threads=2):
+        self.port, self.host, self.path = port, host, path
+        self.results = []           # (started, ended, outcome)
+        self.lock = threading.Lock()
+        self.stopping = threading.Event()
+        self.threads = [threading.Thread(target=self._run, daemon=True)
+                        for _ in range(threads)]
+
+    def _one(self):
+        c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
+        try:
+            c.request("GET", self.path, headers={"Host": self.host})
+            r = c.getresponse()
+            r.read()
+            return str(r.status)
+        except ConnectionRefusedError:
+            return "refused"
+        except ConnectionResetError:
+            return "reset"
+        except (OSError, http.client.HTTPException) as e:
+            return type(e).__name__
+        finally:
+            c.close()
+
+    def _run(self):
+        while not self.stopping.is_set():
+            started = time.monotonic()
+            outcome = self._one()
+            with self.lock:
+                self.results.append((started, time.monotonic(), outcome))
+            time.sleep(0.005)
+
+    def __enter__(self):
+        for t in self.threads:
+            t.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stopping.set()
+        for t in self.threads:
+            t.join(15)
+
+    def outcomes(self, since=0.0):
+        with self.lock:
+            out = {}
+            for started, _, o in self.results:
+                if started >= since:
+                    out[o] = out.get(o, 0) + 1
+            return out
+
+    def failures(self):
+        with self.lock:
+            return [(s, e, o) for s, e, o in self.results if o != "200"]

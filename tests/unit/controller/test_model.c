@@ -1144,6 +1144,15 @@ static void a_cached_build_equals_a_fresh_one_change_after_change(
         "  rules:\n  - host: e.test\n    http:\n      paths:\n"
         "      - {path: /, pathType: Prefix, backend: {service: {name: web, "
         "port: {number: 80}}}}\n",
+        "kind: Ingress\nmetadata: {name: f8, namespace: ns, "
+        "creationTimestamp: \"2026-01-07T00:00:00Z\", annotations: "
+        "{nginx.ingress.kubernetes.io/server-alias: \"www.g.test, g.example\", "
+        "nginx.ingress.kubernetes.io/from-to-www-redirect: \"true\"}}\n"
+        "spec:\n  ingressClassName: portico\n"
+        "  defaultBackend: {service: {name: api, port: {name: http}}}\n"
+        "  rules:\n  - host: g.test\n    http:\n      paths:\n"
+        "      - {path: /, pathType: Prefix, backend: {service: {name: web, "
+        "port: {number: 80}}}}\n",
         "kind: Ingress\nmetadata: {name: e6, namespace: ns, "
         "creationTimestamp: \"2026-01-06T00:00:00Z\", annotations: "
         "{kubernetes.io/ingress.class: portico}}\n"
