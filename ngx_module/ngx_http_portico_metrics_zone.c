@@ -42,11 +42,13 @@ static void ngx_http_portico_metrics_free_series(
 
 
 /*
- * In the master (and "nginx -t"): the arrays, carved once for the zone's
- * size, every slot on a free list; the route of requests that matched no
- * rule ("unrouted", empty labels) with its Ingress's overflow series made
- * ahead, the last resort when the zone is full.  A zone kept by a reload
- * (same size) keeps everything.
+ * In the master: the arrays, carved once for the zone's size, every slot
+ * on a free list; the route of requests that matched no rule ("unrouted",
+ * empty labels) with its Ingress's overflow series made ahead, the last
+ * resort when the zone is full.  A zone kept by a reload (same size) keeps
+ * everything.  "nginx -t" carves nothing: no request ever uses its zone,
+ * and touching every page of it was a third of the time the controller's
+ * check of each route table change took.
  */
 
 ngx_int_t
@@ -69,6 +71,10 @@ ngx_http_portico_metrics_init_zone(ngx_shm_zone_t *shm_zone, void *data)
     if (data != NULL) {
         mmcf->shared = data;
         shm_zone->data = data;
+        return NGX_OK;
+    }
+
+    if (ngx_test_config) {
         return NGX_OK;
     }
 
