@@ -402,7 +402,9 @@ void ngx_http_portico_route_file_id(ngx_file_info_t *fi,
 ngx_int_t ngx_http_portico_route_check_token(ngx_str_t *s, size_t max);
 ngx_int_t ngx_http_portico_route_check_domain(ngx_str_t *name);
 
-/* table */
+/* names (ngx_http_portico_route_names.c); the smallest table has 4 slots */
+#define NGX_HTTP_PORTICO_ROUTES_NAMES_MIN    4
+
 ngx_int_t ngx_http_portico_route_names_init(
     ngx_http_portico_route_names_t *names, ngx_pool_t *pool, ngx_uint_t n);
 ngx_int_t ngx_http_portico_route_names_add(
@@ -410,6 +412,7 @@ ngx_int_t ngx_http_portico_route_names_add(
 void *ngx_http_portico_route_names_find(ngx_http_portico_route_names_t *names,
     u_char *name, size_t len);
 
+/* table */
 ngx_http_portico_route_table_t *ngx_http_portico_route_table_load(
     ngx_str_t *file, ngx_http_portico_route_refs_t *refs,
     ngx_log_t *log, ngx_http_portico_route_error_t *err);
