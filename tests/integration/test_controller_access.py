@@ -32,6 +32,10 @@ def request(port, host, path="/", source="127.0.0.1", addr="127.0.0.1",
 
 
 def status(ctl, host, path="/", **kw):
+    """The status of one request, once nginx serves what the controller
+    last wrote: a new profile is a reload, and for nginx's 100 ms between
+    starting new workers and stopping the old ones both accept."""
+    ctl.settled()
     return request(ctl.http_port, host, path, **kw)[0]
 
 
@@ -87,10 +91,12 @@ def test_changing_an_allow_list_applies_it(ctl):
     ctl.write("chg", guarded("chg", "chg.test", ctl, {
         f"{NGINX}/whitelist-source-range": "127.0.0.2"}))
     eventually(lambda: status(ctl, "chg.test", source="127.0.0.2") == 200)
+    ctl.settled()
     assert status(ctl, "chg.test", source="127.0.0.3") == 403
     ctl.write("chg", guarded("chg", "chg.test", ctl, {
         f"{NGINX}/whitelist-source-range": "127.0.0.3"}))
     eventually(lambda: status(ctl, "chg.test", source="127.0.0.2") == 403)
+    ctl.settled()       # a new profile is a reload: old workers drain
     assert status(ctl, "chg.test", source="127.0.0.3") == 200
     # Removing the annotation opens the Ingress again.
     ctl.write("chg", guarded("chg", "chg.test", ctl, {}))
@@ -491,6 +497,7 @@ def test_cors_headers_on_simple_requests_with_defaults(ctl):
         "portico.io/cors-allow-origin": "https://x.example"}))
     eventually(lambda: "access-control-allow-origin" not in request(
         ctl.http_port, "cors.test", headers={"Origin": "https://x.example"})[1])
+    ctl.settled()
     st, h, body = request(ctl.http_port, "cors.test", method="OPTIONS",
                           headers={"Origin": "https://x.example"})
     assert b'"name"' in body
