@@ -992,7 +992,11 @@ def test_make_run_script_serves_the_examples_and_stops_cleanly(tmp_path):
     out = open(tmp_path / "run-local.out", "w+")
     p = subprocess.Popen([str(testbed.REPO / "scripts" / "run-local")],
                          env=env, stdout=out, stderr=subprocess.STDOUT,
-                         start_new_session=True)
+                         start_new_session=True,
+                         # As from a terminal: a shell started with SIGINT
+                         # ignored (CI under nohup or `&`) can never trap it.
+                         preexec_fn=lambda: signal.signal(signal.SIGINT,
+                                                          signal.SIG_DFL))
     try:
         eventually(lambda: "Ctrl-C stops everything" in
                    (tmp_path / "run-local.out").read_text(), timeout=20)
