@@ -10,7 +10,6 @@ fires and resolves each alert."""
 import base64
 import concurrent.futures
 import datetime
-import http.client
 import json
 import os
 import re
@@ -161,17 +160,6 @@ class Controller(ControllerUnderTest):
                 *self.common_argv(resolver)]
         self.proc = procs.start("portico-controller", argv, env=env,
                                 ready=self.ready, timeout=20)
-
-    def get(self, host, path="/", timeout=10):
-        c = http.client.HTTPConnection("127.0.0.1", self.http_port,
-                                       timeout=timeout)
-        try:
-            c.request("GET", path, headers={"Host": host})
-            r = c.getresponse()
-            r.read()
-            return r.status
-        finally:
-            c.close()
 
 
 def tls_secret(name, pair):
