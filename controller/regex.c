@@ -35,6 +35,7 @@ struct checker {
     size_t nre;
     pcre2_match_context *ctx;
     pcre2_match_data *data;
+    pcre2_jit_stack *jit_stack;
 };
 
 static int is_quantifier(char c)
@@ -146,6 +147,9 @@ static int compile(struct checker *c, const char *p, size_t len,
                               "offset %zu: %s", (size_t)off, (char *)msg);
         return -1;
     }
+    /* as the module matches it: JIT-compiled where PCRE2 can, else
+     * interpreted (the match limit holds either way) */
+    (void)pcre2_jit_compile(re, PCRE2_JIT_COMPLETE);
     c->re[c->nre++] = re;
     return 0;
 }
@@ -275,7 +279,10 @@ int regex_check(const char *pattern, size_t len, enum regex_kind kind,
     }
     c.ctx = pcre2_match_context_create(NULL);
     c.data = pcre2_match_data_create(PORTICO_REGEX_CAPTURES, NULL);
-    if (!c.ctx || !c.data) {
+    c.jit_stack = pcre2_jit_stack_create(PORTICO_REGEX_JIT_STACK_START,
+                                         PORTICO_REGEX_HEAP_LIMIT * 1024,
+                                         NULL);
+    if (!c.ctx || !c.data || !c.jit_stack) {
         snprintf(err, errlen, "out of memory checking a regular "
                               "expression");
         goto out;
@@ -283,6 +290,7 @@ int regex_check(const char *pattern, size_t len, enum regex_kind kind,
     pcre2_set_match_limit(c.ctx, PORTICO_REGEX_MATCH_LIMIT);
     pcre2_set_depth_limit(c.ctx, PORTICO_REGEX_DEPTH_LIMIT);
     pcre2_set_heap_limit(c.ctx, PORTICO_REGEX_HEAP_LIMIT);
+    pcre2_jit_stack_assign(c.ctx, NULL, c.jit_stack);
 
     plen = literal_prefix(pattern, len, prefix, sizeof(prefix));
     nchars = probe_chars(pattern, len, chars);
@@ -307,5 +315,6 @@ out:
         pcre2_code_free(c.re[i]);
     pcre2_match_context_free(c.ctx);
     pcre2_match_data_free(c.data);
+    pcre2_jit_stack_free(c.jit_stack);
     return rc;
 }

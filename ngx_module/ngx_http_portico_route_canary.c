@@ -172,10 +172,6 @@ ngx_http_portico_route_canary_check(ngx_http_portico_route_target_t *target,
     ngx_http_portico_route_error_t *err)
 {
     ngx_http_portico_route_canary_t  *c;
-#if (NGX_PCRE2)
-    u_char                            errstr[NGX_MAX_CONF_ERRSTR];
-    ngx_regex_compile_t               rc;
-#endif
 
     c = target->canary;
 
@@ -206,20 +202,11 @@ ngx_http_portico_route_canary_check(ngx_http_portico_route_target_t *target,
 
 #if (NGX_PCRE2)
 
-    ngx_memzero(&rc, sizeof(ngx_regex_compile_t));
+    c->pattern = ngx_http_portico_route_regex_new(&c->pattern_text, 0,
+                                                  regex_pool, NULL, line,
+                                                  err);
 
-    rc.pattern = c->pattern_text;
-    rc.pool = regex_pool;
-    rc.err.len = NGX_MAX_CONF_ERRSTR;
-    rc.err.data = errstr;
-
-    if (ngx_regex_compile(&rc) != NGX_OK) {
-        return ngx_http_portico_route_fail(err, line, "%V", &rc.err);
-    }
-
-    c->pattern = rc.regex;
-
-    return NGX_OK;
+    return (c->pattern == NULL) ? NGX_ERROR : NGX_OK;
 
 #else
 
@@ -295,6 +282,12 @@ ngx_http_portico_route_canary_by_header(ngx_http_request_t *r,
 #if (NGX_PCRE2)
 
     if (c->pattern != NULL) {
+
+        if (!c->jit) {
+            c->jit = 1;
+            ngx_http_portico_route_regex_jit(c->pattern);
+        }
+
         n = pcre2_match(c->pattern, h->value.data, h->value.len, 0, 0,
                         m->data, m->context);
 

@@ -89,6 +89,7 @@ typedef struct {
     ngx_regex_t                         *rewrite;
     ngx_uint_t                           captures;
     unsigned                             logged:1;
+    unsigned                             jit:1;     /* JIT tried */
 } ngx_http_portico_route_regex_t;
 
 #else
@@ -135,6 +136,7 @@ typedef struct {
     ngx_regex_t                         *pattern;
 #endif
     unsigned                             weighted:1;
+    unsigned                             jit:1;     /* JIT tried */
 } ngx_http_portico_route_canary_t;
 
 
@@ -170,14 +172,16 @@ typedef struct {
 
 
 /*
- * A worker's PCRE2 match context (the limits of regex_limits.h) and match
- * data ($0-$9), and the captures of the last match
+ * A worker's PCRE2 match context (the limits of regex_limits.h, and the
+ * stack of JIT-compiled matches), match data ($0-$9), and the captures of
+ * the last match
  */
 
 typedef struct {
 #if (NGX_PCRE2)
     pcre2_match_context                 *context;
     pcre2_match_data                    *data;
+    pcre2_jit_stack                     *jit_stack;
 #endif
     ngx_log_t                           *log;
     ngx_http_portico_route_target_t     *matched;   /* its regex matched */
@@ -432,6 +436,12 @@ void ngx_http_portico_route_matcher_free(ngx_http_portico_route_matcher_t *m);
 ngx_int_t ngx_http_portico_route_regex_compile(
     ngx_http_portico_route_regex_t *rx, ngx_str_t *pattern,
     ngx_pool_t *pool, ngx_uint_t line, ngx_http_portico_route_error_t *err);
+#if (NGX_PCRE2)
+ngx_regex_t *ngx_http_portico_route_regex_new(ngx_str_t *pattern,
+    uint32_t options, ngx_pool_t *pool, ngx_uint_t *captures,
+    ngx_uint_t line, ngx_http_portico_route_error_t *err);
+void ngx_http_portico_route_regex_jit(ngx_regex_t *re);
+#endif
 ngx_int_t ngx_http_portico_route_regex_match(
     ngx_http_portico_route_matcher_t *m, ngx_http_portico_route_regex_t *rx,
     ngx_str_t *s);

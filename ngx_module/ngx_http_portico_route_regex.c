@@ -8,7 +8,8 @@
  * nginx's ngx_regex_compile() (the flags the controller checks them with)
  * and matched with pcre2_match() under the match, depth and heap limits of
  * lib/regex_limits.h: a match that would backtrack further is "no match",
- * logged once per table, never a stalled worker.  A rewrite is nginx's
+ * logged once per table, never a stalled worker.  A regex is compiled to
+ * machine code (PCRE2's JIT) at its first match.  A rewrite is nginx's
  * "rewrite P T break": the URI becomes T with $0-$9 put in, the arguments
  * stay.
  */
@@ -22,6 +23,7 @@
 static ngx_regex_t *ngx_http_portico_route_regex_make(ngx_str_t *pattern,
     ngx_pool_t *pool, ngx_uint_t *captures, ngx_uint_t line,
     ngx_http_portico_route_error_t *err);
+static void ngx_http_portico_route_regex_free(void *data);
 
 
 ngx_int_t
@@ -29,8 +31,11 @@ ngx_http_portico_route_matcher_init(ngx_http_portico_route_matcher_t *m)
 {
     m->context = pcre2_match_context_create(NULL);
     m->data = pcre2_match_data_create(PORTICO_REGEX_CAPTURES, NULL);
+    m->jit_stack = pcre2_jit_stack_create(PORTICO_REGEX_JIT_STACK_START,
+                                          PORTICO_REGEX_HEAP_LIMIT * 1024,
+                                          NULL);
 
-    if (m->context == NULL || m->data == NULL) {
+    if (m->context == NULL || m->data == NULL || m->jit_stack == NULL) {
         ngx_http_portico_route_matcher_free(m);
         return NGX_ERROR;
     }
@@ -38,6 +43,7 @@ ngx_http_portico_route_matcher_init(ngx_http_portico_route_matcher_t *m)
     pcre2_set_match_limit(m->context, PORTICO_REGEX_MATCH_LIMIT);
     pcre2_set_depth_limit(m->context, PORTICO_REGEX_DEPTH_LIMIT);
     pcre2_set_heap_limit(m->context, PORTICO_REGEX_HEAP_LIMIT);
+    pcre2_jit_stack_assign(m->context, NULL, m->jit_stack);
 
     return NGX_OK;
 }
@@ -54,6 +60,35 @@ ngx_http_portico_route_matcher_free(ngx_http_portico_route_matcher_t *m)
     if (m->data != NULL) {
         pcre2_match_data_free(m->data);
         m->data = NULL;
+    }
+
+    if (m->jit_stack != NULL) {
+        pcre2_jit_stack_free(m->jit_stack);
+        m->jit_stack = NULL;
+    }
+}
+
+
+/*
+ * nginx compiles to machine code only the regexes of its configuration
+ * (with "pcre_jit on"), never those of a table loaded later; interpreted,
+ * a short route regex costs about 1,600 instructions more per request
+ * (bench-module, case (r)).  Done at a regex's first match, so that a
+ * table swap does not compile rules no request uses.  Where JIT is not
+ * built in or fails, pcre2_match() interprets, as before: the limits hold
+ * either way (the JIT stack is bounded by the heap limit).
+ */
+
+void
+ngx_http_portico_route_regex_jit(ngx_regex_t *re)
+{
+    int  rc;
+
+    rc = pcre2_jit_compile(re, PCRE2_JIT_COMPLETE);
+
+    if (rc != 0) {
+        ngx_log_debug1(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0,
+                       "portico_routes: pcre2_jit_compile(): %d", rc);
     }
 }
 
@@ -81,6 +116,7 @@ ngx_http_portico_route_regex_compile(ngx_http_portico_route_regex_t *rx,
     rx->pattern = *pattern;
     rx->rewrite = NULL;
     rx->logged = 0;
+    rx->jit = 0;
 
     rx->anchored = ngx_http_portico_route_regex_make(&anchored, pool,
                                                      &rx->captures, line,
@@ -94,25 +130,77 @@ static ngx_regex_t *
 ngx_http_portico_route_regex_make(ngx_str_t *pattern, ngx_pool_t *pool,
     ngx_uint_t *captures, ngx_uint_t line, ngx_http_portico_route_error_t *err)
 {
+    return ngx_http_portico_route_regex_new(pattern, PCRE2_CASELESS, pool,
+                                            captures, line, err);
+}
+
+
+/*
+ * A table regex, freed with the pool.  Not ngx_regex_compile(): its code
+ * takes memory from nginx's pool only while it compiles, so PCRE2's JIT,
+ * asked at the first match, would find no allocator and fail; the flags
+ * and messages are the same.
+ */
+
+ngx_regex_t *
+ngx_http_portico_route_regex_new(ngx_str_t *pattern, uint32_t options,
+    ngx_pool_t *pool, ngx_uint_t *captures, ngx_uint_t line,
+    ngx_http_portico_route_error_t *err)
+{
+    int                  errcode;
+    size_t               erroff;
+    uint32_t             n;
     u_char               errstr[NGX_MAX_CONF_ERRSTR];
-    ngx_regex_compile_t  rc;
+    pcre2_code          *re;
+    ngx_pool_cleanup_t  *cln;
 
-    ngx_memzero(&rc, sizeof(ngx_regex_compile_t));
-
-    rc.pattern = *pattern;
-    rc.pool = pool;
-    rc.options = NGX_REGEX_CASELESS;
-    rc.err.len = NGX_MAX_CONF_ERRSTR;
-    rc.err.data = errstr;
-
-    if (ngx_regex_compile(&rc) != NGX_OK) {
-        (void) ngx_http_portico_route_fail(err, line, "%V", &rc.err);
+    cln = ngx_pool_cleanup_add(pool, 0);
+    if (cln == NULL) {
+        (void) ngx_http_portico_route_fail(err, line, "out of memory");
         return NULL;
     }
 
-    *captures = rc.captures;
+    re = pcre2_compile(pattern->data, pattern->len, options, &errcode,
+                       &erroff, NULL);
 
-    return rc.regex;
+    if (re == NULL) {
+        pcre2_get_error_message(errcode, errstr, NGX_MAX_CONF_ERRSTR);
+
+        if (erroff == pattern->len) {
+            (void) ngx_http_portico_route_fail(err, line,
+                                               "pcre2_compile() failed: %s "
+                                               "in \"%V\"", errstr, pattern);
+
+        } else {
+            (void) ngx_http_portico_route_fail(err, line,
+                                               "pcre2_compile() failed: %s "
+                                               "in \"%V\" at \"%*s\"",
+                                               errstr, pattern,
+                                               pattern->len - erroff,
+                                               pattern->data + erroff);
+        }
+
+        return NULL;
+    }
+
+    cln->handler = ngx_http_portico_route_regex_free;
+    cln->data = re;
+
+    n = 0;
+    (void) pcre2_pattern_info(re, PCRE2_INFO_CAPTURECOUNT, &n);
+
+    if (captures != NULL) {
+        *captures = n;
+    }
+
+    return re;
+}
+
+
+static void
+ngx_http_portico_route_regex_free(void *data)
+{
+    pcre2_code_free(data);
 }
 
 
@@ -126,6 +214,16 @@ ngx_http_portico_route_regex_match(ngx_http_portico_route_matcher_t *m,
     ngx_http_portico_route_regex_t *rx, ngx_str_t *s)
 {
     int  rc;
+
+    if (!rx->jit) {
+        rx->jit = 1;
+
+        ngx_http_portico_route_regex_jit(rx->anchored);
+
+        if (rx->rewrite != NULL) {
+            ngx_http_portico_route_regex_jit(rx->rewrite);
+        }
+    }
 
     rc = pcre2_match(rx->anchored, s->data, s->len, 0, 0, m->data,
                      m->context);
