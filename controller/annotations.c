@@ -157,11 +157,14 @@ const struct ann_def ann_table[] = {
             "response headers from a ConfigMap are not implemented (they "
             "often carry security headers such as HSTS or CSP, so the "
             "Ingress is refused rather than served without them)"),
-    REFUSED("custom-http-errors", 0, W_NOT_YET),
-    REFUSED("default-backend", 0, W_NOT_YET),
+    PROFILE("custom-http-errors", ANN_CUSTOM_HTTP_ERRORS,
+            validate_http_error_codes, NULL),
+    SUPPORTED("default-backend", ANN_DEFAULT_BACKEND, validate_dns_label,
+              ANN_EFFECT_TABLE, NULL),
     ACCESS("denylist-source-range", ANN_DENYLIST_SOURCE_RANGE,
            validate_cidr_list),
-    REFUSED("disable-proxy-intercept-errors", 0, W_NOT_YET),
+    PROFILE("disable-proxy-intercept-errors",
+            ANN_DISABLE_PROXY_INTERCEPT_ERRORS, validate_bool, NULL),
     IGNORED("enable-access-log",
             "Portico's nginx writes no access log (access_log off)"),
     CORS("enable-cors", ANN_ENABLE_CORS, validate_bool),
@@ -504,8 +507,10 @@ static int read_supported(const struct ann_def *d, const struct candidate *c,
     if (!keep_applied)
         return 0;
     if (d->effect == ANN_EFFECT_PROFILE) {
-        snprintf(sub, sizeof(sub), "%s %s (nginx.conf; a reload when this "
-                 "set of options is new)", d->directive, v);
+        snprintf(sub, sizeof(sub), "%s%s%s (nginx.conf; a reload when this "
+                 "set of options is new)",
+                 d->directive ? d->directive : "in the Ingress's profile: ",
+                 d->directive ? " " : "", v);
         return add_finding(res, c->key, ANN_APPLIED, sub);
     }
     if (d->effect == ANN_EFFECT_ACCESS)

@@ -1099,6 +1099,15 @@ static struct model_server *server_for(struct builder *b, const char *host,
     return sv;
 }
 
+/* The port as the Ingress names it: a number or a port name. */
+static void port_text(char out[MODEL_PORT_MAX], long number, const char *name)
+{
+    if (name)
+        snprintf(out, MODEL_PORT_MAX, "%s", name);
+    else
+        snprintf(out, MODEL_PORT_MAX, "%ld", number);
+}
+
 static int merge_route(struct builder *b, size_t owner, const struct route *r,
                        const char *upstream)
 {
@@ -1123,6 +1132,7 @@ static int merge_route(struct builder *b, size_t owner, const struct route *r,
             free(l->raw);
             l->service = service;
             l->raw = raw;
+            port_text(l->port, r->port_number, r->port_name);
             l->upstream = upstream;
             l->ingress = owner;
             l->priority = r->priority;
@@ -1158,6 +1168,7 @@ static int merge_route(struct builder *b, size_t owner, const struct route *r,
     }
     l->match = r->match;
     l->upstream = upstream;
+    port_text(l->port, r->port_number, r->port_name);
     l->ingress = owner;
     l->priority = r->priority;
     l->regex = r->regex;
@@ -1167,12 +1178,13 @@ static int merge_route(struct builder *b, size_t owner, const struct route *r,
 }
 
 static int set_fallback(struct model_server *sv, const char *ups,
-                        const char *svc, size_t owner)
+                        const char *svc, const char *port, size_t owner)
 {
     if (sv->has_fallback)
         return 0;
     if (!(sv->fallback_service = strdup(svc)))
         return -1;
+    snprintf(sv->fallback_port, sizeof(sv->fallback_port), "%s", port);
     sv->has_fallback = 1;
     sv->fallback = ups;
     sv->fallback_ingress = owner;
@@ -1350,7 +1362,7 @@ static int add_aliases(struct builder *b, size_t owner)
         }
         if (from->has_fallback &&
             set_fallback(sv, from->fallback, from->fallback_service,
-                         from->fallback_ingress) < 0)
+                         from->fallback_port, from->fallback_ingress) < 0)
             return -1;
         sv->redirect = from->redirect;
         copy_client(sv, from);
@@ -1419,6 +1431,31 @@ static int add_www_twins(struct builder *b, size_t owner)
     return 0;
 }
 
+/* default-backend: the upstream of the first port of the Service named
+ * (in the Ingress's namespace), as ingress-nginx takes it; NULL with a
+ * warning when it cannot be used (its rules then answer 503 and their
+ * error pages nginx's own). */
+static const char *default_backend(struct builder *b,
+                                   const struct model_ingress *mi,
+                                   const char *who, size_t owner)
+{
+    const char *name = ann_get(&mi->ann, ANN_DEFAULT_BACKEND);
+    const struct svc_summary *svc = service(b->cache, b->s, mi->ns, name);
+
+    if (!svc) {
+        warn(b, "ingress %s: Service %s/%s of default-backend not found "
+                "(no default backend until it exists)", who, mi->ns, name);
+        return NULL;
+    }
+    if (svc->nports == 0 || !svc->ports[0].has_port) {
+        warn(b, "ingress %s: Service %s/%s of default-backend has no port "
+                "(no default backend)", who, mi->ns, name);
+        return NULL;
+    }
+    return backend_upstream(b, mi->ns, name, svc->ports[0].port, NULL, who,
+                            owner);
+}
+
 /* Merges a validated Ingress. */
 static int merge_ingress(struct builder *b, const struct model_compiled *c,
                          size_t owner)
@@ -1427,10 +1464,22 @@ static int merge_ingress(struct builder *b, const struct model_compiled *c,
     const struct pending *p = &c->p;
     char who[400];
     const char *def_ups = NULL;
+    char def_port[MODEL_PORT_MAX];
     int vault = c->vault;
     int https_only = c->https_only;
 
     snprintf(who, sizeof(who), "%s/%s", mi->ns, mi->name);
+    if (ann_get(&mi->ann, ANN_DEFAULT_BACKEND))
+        mi->default_backend = default_backend(b, mi, who, owner);
+    else if (ann_get(&mi->ann, ANN_CUSTOM_HTTP_ERRORS))
+        warn(b, "ingress %s: custom-http-errors without default-backend: "
+                "nginx's own error page answers those codes (Portico has no "
+                "controller-wide default backend)", who);
+    if (ann_get(&mi->ann, ANN_DISABLE_PROXY_INTERCEPT_ERRORS) &&
+        !ann_get(&mi->ann, ANN_CUSTOM_HTTP_ERRORS))
+        warn(b, "ingress %s: disable-proxy-intercept-errors has no effect "
+                "without custom-http-errors", who);
+    port_text(def_port, p->def_port_number, p->def_port_name);
     if (p->has_default)
         def_ups = backend_upstream(b, mi->ns, p->def_svc, p->def_port_number,
                                    p->def_port_name, who, owner);
@@ -1442,14 +1491,14 @@ static int merge_ingress(struct builder *b, const struct model_compiled *c,
             return -1;
     }
     if (p->has_default &&
-        set_fallback(&b->m->def, def_ups, p->def_svc, owner) < 0)
+        set_fallback(&b->m->def, def_ups, p->def_svc, def_port, owner) < 0)
         return -1;
     for (size_t i = 0; i < p->n; i++) {
         struct model_server *sv = server_for(b, p->routes[i].host, owner);
         if (!sv)
             return -1;
         if (p->has_default &&
-            set_fallback(sv, def_ups, p->def_svc, owner) < 0)
+            set_fallback(sv, def_ups, p->def_svc, def_port, owner) < 0)
             return -1;
     }
     if (vault)

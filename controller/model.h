@@ -43,6 +43,7 @@
 
 #define MODEL_UPSTREAM_NAME_MAX 160
 #define MODEL_WARNING_MAX       512
+#define MODEL_PORT_MAX          16      /* "65535" or a port name (15) */
 
 enum loc_match {
     LOC_EXACT,      /* Exact: location = "/p" */
@@ -60,6 +61,7 @@ struct model_location {
     const char *upstream;   /* the upstream's name (owned by it), or NULL:
                                the backend cannot be resolved -> 503 */
     char *service;          /* the backend's Service name (metrics label) */
+    char port[MODEL_PORT_MAX];  /* its port as the Ingress names it */
     size_t ingress;         /* index in model.ings (its options apply) */
     int priority;           /* 0: from Exact, 1: from Prefix/ImplSpecific */
     int regex;              /* its Ingress makes it a regex (use-regex, or a
@@ -81,6 +83,7 @@ struct model_server {
     int has_fallback;       /* an Ingress defaultBackend applies here */
     const char *fallback;   /* its upstream, or NULL (503) */
     char *fallback_service; /* its Service name */
+    char fallback_port[MODEL_PORT_MAX];
     size_t fallback_ingress;
     char *crt, *key;        /* certificate files, or NULL (default cert) */
     const char *client;     /* client certificate words of the table line
@@ -131,6 +134,9 @@ struct model_ingress {
     char *client;           /* auth-tls-*: the certificate table words
                                of its hosts (clientcert.h), or NULL */
     char *ca_file;          /* the CA file of auth-tls-secret, or NULL */
+    const char *default_backend;    /* default-backend: the upstream of its
+                                       Service's first port (owned by it),
+                                       or NULL */
     struct model_compiled *compiled;    /* model.c: owns the strings above
                                            but reason, or NULL */
 };

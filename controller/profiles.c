@@ -376,6 +376,64 @@ static void combined(struct buf *b, const struct model_ingress *mi,
     }
 }
 
+/* custom-http-errors: the upstream's answers with these codes are
+ * intercepted (unless disable-proxy-intercept-errors) and each code's
+ * error page is a named location of its own, as ingress-nginx's
+ * "error_page CODE = @custom_..._CODE": its answer is the default
+ * backend's, status included. Codes are validated: 3 digits and ','. */
+static void custom_errors(struct buf *b, const struct model_ingress *mi,
+                          enum pass pass, const char *name)
+{
+    const char *codes = ann_get(&mi->ann, ANN_CUSTOM_HTTP_ERRORS);
+    const char *off = ann_get(&mi->ann, ANN_DISABLE_PROXY_INTERCEPT_ERRORS);
+    int grpc = pass == PASS_GRPC || pass == PASS_GRPCS;
+
+    if (!codes)
+        return;
+    buf_printf(b, " %s_intercept_errors %s;", grpc ? "grpc" : "proxy",
+               off && validate_bool_value(off, strlen(off)) == 1 ? "off"
+                                                                : "on");
+    for (const char *c = codes; *c; c += c[3] ? 4 : 3)
+        buf_printf(b, " error_page %.3s = @%s_e%.3s;", c, name, c);
+}
+
+/* The error pages of custom-http-errors, one named location per code:
+ * the default backend of the request's rule (the module finds it:
+ * portico_route_errors) gets "/" with ingress-nginx's headers; without
+ * one the answer is nginx's own page for the code. */
+static void error_locations(struct ownedtext *t, size_t owner,
+                            const struct model_ingress *mi, const char *name,
+                            const char *dispatch)
+{
+    const char *codes = ann_get(&mi->ann, ANN_CUSTOM_HTTP_ERRORS);
+
+    for (const char *c = codes; c && *c; c += c[3] ? 4 : 3) {
+        size_t from = t->text.len;
+        buf_printf(&t->text, "    location @%s_e%.3s { "
+                   "proxy_intercept_errors off;"
+                   " proxy_set_header X-Code %.3s;"
+                   " proxy_set_header X-Format $http_accept;"
+                   " proxy_set_header X-Original-URI $request_uri;"
+                   " proxy_set_header X-Namespace $portico_namespace;"
+                   " proxy_set_header X-Ingress-Name $portico_ingress_name;"
+                   " proxy_set_header X-Service-Name $portico_service_name;"
+                   " proxy_set_header X-Service-Port $portico_service_port;"
+                   " proxy_set_header X-Request-ID $request_id;"
+                   " proxy_set_header X-Forwarded-For $remote_addr;"
+                   " proxy_set_header Host $host;"
+                   " proxy_set_header Connection \"\";",
+                   name, c, c);
+        for (const struct proxy_header *h = profiles_proxy_headers; h->name;
+             h++)
+            if (h->always)
+                buf_printf(&t->text, " proxy_set_header %s %s;", h->name,
+                           h->value);
+        buf_printf(&t->text, " rewrite ^ / break; portico_route_errors %.3s;"
+                   " proxy_pass http://%s; }\n", c, dispatch);
+        ownedtext_track(t, from, owner);
+    }
+}
+
 int profiles_dispatch(const struct model *m, const struct profiles *p,
                       size_t i, const char *shared,
                       char out[PROFILE_DISPATCH_MAX])
@@ -420,8 +478,10 @@ void profiles_render_location(struct ownedtext *t, const struct model *m,
     combined(&t->text, mi, pass);
     headers(&t->text, mi, pass, p->list[i].name);
     redirects(&t->text, mi);
+    custom_errors(&t->text, mi, pass, p->list[i].name);
     ownedtext_track(t, from, owner);
     access_render_location(t, owner, mi, p->list[i].name);
     ownedtext_printf(t, owner, " portico_route; %s%s; }\n", pass_line[pass],
                      upstream);
+    error_locations(t, owner, mi, p->list[i].name, dispatch);
 }

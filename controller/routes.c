@@ -43,16 +43,22 @@ static void canary(struct ownedtext *t, const struct model *m,
 }
 
 /* " UPSTREAM[ @PROFILE]" or " -", then a regex rule's " rewrite=T", the
- * canary's words, the rule's Ingress and Service (the labels of its
- * request metrics): " ingress=NS/NAME service=SVC". */
+ * canary's words, the default backend (" errors=UPSTREAM service-port=P":
+ * also the upstream of a rule whose own cannot be resolved, as
+ * ingress-nginx sends a Service without endpoints to it), the rule's
+ * Ingress and Service (the labels of its request metrics):
+ * " ingress=NS/NAME service=SVC". */
 static void target(struct ownedtext *t, const struct model *m,
                    const struct profiles *p, const char *upstream,
-                   const char *service, size_t ingress, const char *rewrite,
-                   const struct model_location *l)
+                   const char *service, const char *port, size_t ingress,
+                   const char *rewrite, const struct model_location *l)
 {
     const char *profile = profiles_of(p, ingress);
     const struct model_ingress *mi = &m->ings[ingress];
+    const char *errors = mi->default_backend;
 
+    if (!upstream)
+        upstream = errors;
     if (!upstream)
         buf_puts(&t->text, " -");
     else if (profile)
@@ -63,6 +69,8 @@ static void target(struct ownedtext *t, const struct model *m,
         buf_printf(&t->text, " rewrite=%s", rewrite);
     if (upstream && l && l->has_canary)
         canary(t, m, l);
+    if (errors)
+        buf_printf(&t->text, " errors=%s service-port=%s", errors, port);
     buf_printf(&t->text, " ingress=%s/%s", mi->ns, mi->name);
     if (service)
         buf_printf(&t->text, " service=%s", service);
@@ -85,7 +93,7 @@ static void section(struct ownedtext *t, const struct model *m,
                                : match_word[l->match];
         from = t->text.len;
         buf_printf(&t->text, "%s %s", word, l->path);
-        target(t, m, p, l->upstream, l->service, l->ingress,
+        target(t, m, p, l->upstream, l->service, l->port, l->ingress,
                l->match == LOC_REGEX ? l->rewrite : NULL, l);
         ownedtext_track(t, from, l->ingress);
     }
@@ -96,7 +104,7 @@ static void section(struct ownedtext *t, const struct model *m,
          * would not guard it). */
         buf_puts(&t->text, "default");
         target(t, m, p, sv->fallback, sv->fallback_service,
-               sv->fallback_ingress, NULL, NULL);
+               sv->fallback_port, sv->fallback_ingress, NULL, NULL);
         ownedtext_track(t, from, sv->fallback_ingress);
     }
 }

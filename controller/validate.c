@@ -766,6 +766,37 @@ int validate_redirect_code(const char *s, size_t len, char *err,
     return 0;
 }
 
+int validate_http_error_codes(const char *s, size_t len, char *err,
+                              size_t errlen)
+{
+    char seen[VALIDATE_ERROR_CODE_MAX - VALIDATE_ERROR_CODE_MIN + 1] = {0};
+    size_t i = 0;
+
+    if (has_nul(s, len) || len == 0)
+        return fail(err, errlen, "HTTP codes", s, len,
+                    "must be codes 400-599 separated by ','");
+    while (i < len) {
+        int code;
+        if (i + 3 > len || !is_digit(s[i]) || !is_digit(s[i + 1]) ||
+            !is_digit(s[i + 2]) || (i + 3 < len && s[i + 3] != ','))
+            return fail(err, errlen, "HTTP codes", s, len,
+                        "must be codes 400-599 separated by ',' (no "
+                        "spaces)");
+        code = (s[i] - '0') * 100 + (s[i + 1] - '0') * 10 + (s[i + 2] - '0');
+        if (code < VALIDATE_ERROR_CODE_MIN || code > VALIDATE_ERROR_CODE_MAX)
+            return fail(err, errlen, "HTTP codes", s, len,
+                        "each code must be 400-599");
+        if (seen[code - VALIDATE_ERROR_CODE_MIN]++)
+            return fail(err, errlen, "HTTP codes", s, len,
+                        "a code is listed twice");
+        i += 3;
+        if (i < len && ++i == len)
+            return fail(err, errlen, "HTTP codes", s, len,
+                        "ends with ','");
+    }
+    return 0;
+}
+
 int validate_host_list(const char *s, size_t len, char *err, size_t errlen)
 {
     size_t i = 0, n = 0;

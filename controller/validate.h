@@ -91,6 +91,12 @@ int validate_bool_value(const char *s, size_t len);
 int validate_buffer_size(const char *s, size_t len, char *err,
                          size_t errlen);
 /* validate_count (above): 1-6 digits. */
+/* custom-http-errors: HTTP codes 400-599 separated by ',' ("404,503"), no
+ * spaces, each once. */
+#define VALIDATE_ERROR_CODE_MIN  400
+#define VALIDATE_ERROR_CODE_MAX  599
+int validate_http_error_codes(const char *s, size_t len, char *err,
+                              size_t errlen);
 /* "1.0" or "1.1". */
 int validate_http_version(const char *s, size_t len, char *err,
                           size_t errlen);

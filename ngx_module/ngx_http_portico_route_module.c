@@ -31,6 +31,8 @@
 
 typedef struct {
     ngx_flag_t                           enable;
+    ngx_int_t                            errors;    /* portico_route_errors:
+                                                       its code */
 } ngx_http_portico_route_loc_conf_t;
 
 
@@ -66,6 +68,8 @@ typedef struct {
     unsigned                             rewritten:1;
     unsigned                             canary_decided:1;
     unsigned                             canary:1;  /* to the canary */
+    /* the rule's default backend, when its upstream has no address */
+    ngx_http_upstream_resolve_entry_t   *fallback;
 } ngx_http_portico_route_ctx_t;
 
 
@@ -88,6 +92,8 @@ static char *ngx_http_portico_routes(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_portico_route(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static char *ngx_http_portico_route_errors(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
 static char *ngx_http_portico_dispatch(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_portico_routes_status(ngx_conf_t *cf,
@@ -95,6 +101,10 @@ static char *ngx_http_portico_routes_status(ngx_conf_t *cf,
 
 static ngx_int_t ngx_http_portico_route_handler(ngx_http_request_t *r);
 static ngx_int_t ngx_http_portico_route_server_handler(
+    ngx_http_request_t *r);
+static ngx_int_t ngx_http_portico_route_error_page(ngx_http_request_t *r,
+    ngx_http_portico_route_main_conf_t *rmcf, ngx_int_t code);
+static ngx_http_portico_route_ctx_t *ngx_http_portico_route_get_ctx(
     ngx_http_request_t *r);
 static ngx_http_portico_route_target_t *ngx_http_portico_route_lookup(
     ngx_http_request_t *r, ngx_http_portico_route_main_conf_t *rmcf,
@@ -144,6 +154,13 @@ static ngx_command_t  ngx_http_portico_route_commands[] = {
       0,
       NULL },
 
+    { ngx_string("portico_route_errors"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_portico_route_errors,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
     { ngx_string("portico_dispatch"),
       NGX_HTTP_UPS_CONF|NGX_CONF_NOARGS,
       ngx_http_portico_dispatch,
@@ -163,7 +180,7 @@ static ngx_command_t  ngx_http_portico_route_commands[] = {
 
 
 static ngx_http_module_t  ngx_http_portico_route_module_ctx = {
-    NULL,                                  /* preconfiguration */
+    ngx_http_portico_route_errors_variables, /* preconfiguration */
     ngx_http_portico_route_postconfiguration, /* postconfiguration */
 
     ngx_http_portico_route_create_main_conf, /* create main configuration */
@@ -239,6 +256,7 @@ ngx_http_portico_route_create_loc_conf(ngx_conf_t *cf)
     }
 
     rlcf->enable = NGX_CONF_UNSET;
+    rlcf->errors = NGX_CONF_UNSET;
 
     return rlcf;
 }
@@ -256,6 +274,7 @@ ngx_http_portico_route_merge_loc_conf(ngx_conf_t *cf, void *parent,
     ngx_http_portico_route_srv_conf_t  *rscf;
 
     ngx_conf_merge_value(conf->enable, prev->enable, 0);
+    ngx_conf_merge_value(conf->errors, prev->errors, 0);
 
     /*
      * nginx merges every location with cf->ctx pointing at it and at its
@@ -396,11 +415,55 @@ ngx_http_portico_route(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     ngx_http_portico_route_main_conf_t  *rmcf;
 
-    if (rlcf->enable != NGX_CONF_UNSET) {
-        return "is duplicate";
+    if (rlcf->enable != NGX_CONF_UNSET || rlcf->errors != NGX_CONF_UNSET) {
+        return "is duplicate or with \"portico_route_errors\"";
     }
 
     rlcf->enable = 1;
+
+    rmcf = ngx_http_conf_get_module_main_conf(cf,
+                                              ngx_http_portico_route_module);
+    rmcf->route_used = 1;
+
+    return NGX_CONF_OK;
+}
+
+
+/*
+ * "portico_route_errors CODE": an error page of a profile (a named
+ * location), which proxies to the default backend of the request's rule;
+ * without one, the answer is CODE
+ */
+
+static char *
+ngx_http_portico_route_errors(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_portico_route_loc_conf_t  *rlcf = conf;
+
+    ngx_str_t                           *value;
+    ngx_http_core_loc_conf_t            *clcf;
+    ngx_http_portico_route_main_conf_t  *rmcf;
+
+    if (rlcf->errors != NGX_CONF_UNSET || rlcf->enable != NGX_CONF_UNSET) {
+        return "is duplicate or with \"portico_route\"";
+    }
+
+    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+
+    if (!clcf->named) {
+        return "must be in a named location";
+    }
+
+    value = cf->args->elts;
+
+    rlcf->errors = ngx_atoi(value[1].data, value[1].len);
+
+    if (rlcf->errors < 400 || rlcf->errors > 599) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid code \"%V\", 400-599 expected",
+                           &value[1]);
+        return NGX_CONF_ERROR;
+    }
 
     rmcf = ngx_http_conf_get_module_main_conf(cf,
                                               ngx_http_portico_route_module);
@@ -878,7 +941,9 @@ ngx_http_portico_route_lookup(ngx_http_request_t *r,
 
     ngx_http_portico_metrics_match(r, &target->metrics);
 
-    if (target->upstream == NULL && target->entry == NULL) {
+    if (target->upstream == NULL && target->entry == NULL
+        && target->errors == NULL)
+    {
         *rc = NGX_HTTP_SERVICE_UNAVAILABLE;
         return NULL;
     }
@@ -949,6 +1014,12 @@ ngx_http_portico_route_handler(ngx_http_request_t *r)
 
     rlcf = ngx_http_get_module_loc_conf(r, ngx_http_portico_route_module);
 
+    if (rlcf->errors) {
+        rmcf = ngx_http_get_module_main_conf(r,
+                                             ngx_http_portico_route_module);
+        return ngx_http_portico_route_error_page(r, rmcf, rlcf->errors);
+    }
+
     if (!rlcf->enable) {
         return NGX_DECLINED;
     }
@@ -1007,15 +1078,24 @@ ngx_http_portico_route_handler(ngx_http_request_t *r)
         }
     }
 
-    ctx = ngx_http_get_module_ctx(r, ngx_http_portico_route_module);
-
+    ctx = ngx_http_portico_route_get_ctx(r);
     if (ctx == NULL) {
-        ctx = ngx_pcalloc(r->pool, sizeof(ngx_http_portico_route_ctx_t));
-        if (ctx == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    /* the default backend: for its error pages, and instead of a 503 */
+
+    ctx->fallback = NULL;
+
+    if (target->errors != NULL) {
+
+        if (ngx_http_portico_route_errors_save(r, target) != NGX_OK) {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
 
-        ngx_http_set_ctx(r, ctx, ngx_http_portico_route_module);
+        if (target->errors->entry != NULL) {
+            ctx->fallback = *target->errors->entry;
+        }
     }
 
     /*
@@ -1056,9 +1136,18 @@ ngx_http_portico_route_handler(ngx_http_request_t *r)
     if (entry != NULL) {
         rc = ngx_http_portico_route_table_upstream(r, ctx, *entry);
 
-    } else {
+    } else if (upstream != NULL) {
         ctx->upstream = upstream;
         rc = NGX_DECLINED;
+
+    } else if (target->errors->upstream != NULL) {
+        /* "-" with a default backend of an upstream{} block */
+        ctx->upstream = target->errors->upstream;
+        rc = NGX_DECLINED;
+
+    } else {
+        /* "-" with a default backend of the table */
+        rc = ngx_http_portico_route_unresolved(r, ctx);
     }
 
     if (rc != NGX_DECLINED || target->rewrite == NULL) {
@@ -1077,6 +1166,79 @@ ngx_http_portico_route_handler(ngx_http_request_t *r)
     r->internal = 1;
     r->valid_unparsed_uri = 0;
     r->valid_location = 0;
+
+    return NGX_DECLINED;
+}
+
+
+/* the request's context, made on first use; NULL out of memory */
+
+static ngx_http_portico_route_ctx_t *
+ngx_http_portico_route_get_ctx(ngx_http_request_t *r)
+{
+    ngx_http_portico_route_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_portico_route_module);
+
+    if (ctx == NULL) {
+        ctx = ngx_pcalloc(r->pool, sizeof(ngx_http_portico_route_ctx_t));
+        if (ctx == NULL) {
+            return NULL;
+        }
+
+        ngx_http_set_ctx(r, ctx, ngx_http_portico_route_module);
+    }
+
+    return ctx;
+}
+
+
+/*
+ * An error page of a profile ("portico_route_errors CODE", reached by
+ * error_page): to the default backend its rule had when the request was
+ * routed, found by name in the current table (or among the upstream{}
+ * blocks), waiting for its first address as a rule would.  Without one,
+ * or when it has no address, the answer is CODE: nginx's own error page
+ * (an error page does not recurse).
+ */
+
+static ngx_int_t
+ngx_http_portico_route_error_page(ngx_http_request_t *r,
+    ngx_http_portico_route_main_conf_t *rmcf, ngx_int_t code)
+{
+    ngx_int_t                              rc;
+    ngx_http_portico_route_ctx_t          *ctx;
+    ngx_http_upstream_srv_conf_t          *upstream;
+    ngx_http_upstream_resolve_entry_t    **entry;
+    ngx_http_portico_route_errors_ctx_t   *saved;
+
+    saved = ngx_http_portico_route_errors_find(r);
+
+    if (saved == NULL || rmcf->table == NULL) {
+        return code;
+    }
+
+    ctx = ngx_http_portico_route_get_ctx(r);
+    if (ctx == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    entry = ngx_http_portico_route_names_find(&rmcf->table->upstream_names,
+                                              saved->upstream.data,
+                                              saved->upstream.len);
+    if (entry != NULL) {
+        rc = ngx_http_portico_route_table_upstream(r, ctx, *entry);
+        return (rc == NGX_HTTP_SERVICE_UNAVAILABLE) ? code : rc;
+    }
+
+    upstream = ngx_http_portico_route_names_find(&rmcf->refs.upstreams,
+                                                 saved->upstream.data,
+                                                 saved->upstream.len);
+    if (upstream == NULL) {
+        return code;
+    }
+
+    ctx->upstream = upstream;
 
     return NGX_DECLINED;
 }
@@ -1212,7 +1374,17 @@ static ngx_int_t
 ngx_http_portico_route_unresolved(ngx_http_request_t *r,
     ngx_http_portico_route_ctx_t *ctx)
 {
-    ngx_table_elt_t  *h;
+    ngx_table_elt_t                    *h;
+    ngx_http_upstream_resolve_entry_t  *fallback;
+
+    /* once: the default backend, which may wait or fail in turn */
+
+    fallback = ctx->fallback;
+
+    if (fallback != NULL && fallback != ctx->entry) {
+        ctx->fallback = NULL;
+        return ngx_http_portico_route_table_upstream(r, ctx, fallback);
+    }
 
     ngx_http_upstream_resolve_table_count((ngx_cycle_t *) ngx_cycle,
                                           ctx->waited, 1);

@@ -141,6 +141,33 @@ typedef struct {
 
 
 /*
+ * "errors=UPSTREAM" (ngx_http_portico_route_errors.c): the rule's default
+ * backend, ingress-nginx's default-backend annotation: where its requests
+ * go when its upstream has no address, and what its error pages
+ * ("portico_route_errors") proxy to
+ */
+
+typedef struct {
+    ngx_str_t                            name;
+    ngx_http_upstream_srv_conf_t        *upstream;
+    ngx_http_upstream_resolve_entry_t  **entry;
+} ngx_http_portico_route_errors_t;
+
+#define NGX_HTTP_PORTICO_ROUTES_PORT_NAME_MAX  15   /* a Service port name */
+
+
+/* what a request of such a rule keeps for its error pages */
+
+typedef struct {
+    ngx_str_t                            upstream;  /* the default backend */
+    ngx_str_t                            ns;
+    ngx_str_t                            ingress;
+    ngx_str_t                            service;
+    ngx_str_t                            service_port;
+} ngx_http_portico_route_errors_ctx_t;
+
+
+/*
  * what a rule leads to: an upstream{} block of the configuration, or a
  * table upstream (its entry, set when the worker attaches the table, NULL
  * if it did not fit in the zone); neither is "-" (503).  "ingress" and
@@ -161,6 +188,8 @@ typedef struct {
     ngx_http_portico_route_regex_t      *regex;
     ngx_http_portico_route_rewrite_t    *rewrite;
     ngx_http_portico_route_canary_t     *canary;
+    ngx_http_portico_route_errors_t     *errors;    /* "errors=" or NULL */
+    ngx_str_t                            service_port;
 } ngx_http_portico_route_target_t;
 
 
@@ -464,6 +493,18 @@ ngx_int_t ngx_http_portico_route_canary_check(
     ngx_uint_t line, ngx_http_portico_route_error_t *err);
 ngx_uint_t ngx_http_portico_route_canary_pick(ngx_http_request_t *r,
     ngx_http_portico_route_canary_t *c, ngx_http_portico_route_matcher_t *m);
+
+/* default backends and error pages */
+ngx_int_t ngx_http_portico_route_errors_word(
+    ngx_http_portico_route_target_t *target, ngx_str_t *key,
+    ngx_str_t *value, ngx_http_portico_route_refs_t *refs,
+    ngx_http_portico_route_table_t *table, ngx_uint_t line,
+    ngx_http_portico_route_error_t *err);
+ngx_int_t ngx_http_portico_route_errors_save(ngx_http_request_t *r,
+    ngx_http_portico_route_target_t *target);
+ngx_http_portico_route_errors_ctx_t *ngx_http_portico_route_errors_find(
+    ngx_http_request_t *r);
+ngx_int_t ngx_http_portico_route_errors_variables(ngx_conf_t *cf);
 
 /* status: the versions zone of both tables (table: NGX_HTTP_PORTICO_TABLE_*) */
 ngx_int_t ngx_http_portico_route_status_zone(ngx_conf_t *cf,

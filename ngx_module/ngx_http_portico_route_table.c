@@ -1021,6 +1021,12 @@ ngx_http_portico_route_parse_words(ngx_http_portico_route_parse_t *ps,
             rc = ngx_http_portico_route_canary_word(target, &key, &value,
                                                     ps->refs, ps->table,
                                                     ps->line, ps->err);
+
+            if (rc == NGX_DECLINED) {
+                rc = ngx_http_portico_route_errors_word(target, &key, &value,
+                                                        ps->refs, ps->table,
+                                                        ps->line, ps->err);
+            }
             if (rc == NGX_ERROR) {
                 return NGX_ERROR;
             }
@@ -1042,8 +1048,9 @@ invalid:
                                        "invalid word \"%V\" after the "
                                        "target (expected ingress=NS/NAME, "
                                        "service=NAME, rewrite=/PATH, "
-                                       "canary=UPSTREAM and its words, each "
-                                       "once)", &word[i]);
+                                       "canary=UPSTREAM and its words, "
+                                       "errors=UPSTREAM, service-port=PORT, "
+                                       "each once)", &word[i]);
 }
 
 

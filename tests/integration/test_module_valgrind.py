@@ -176,16 +176,29 @@ def test_valgrind_routes_swap_and_named_location_jump_are_clean(
     be_port = testbed.free_port("127.0.0.2")
     backend = nginx_factory(
         f"server {{ listen 127.0.0.2:{be_port}; "
-        f"location / {{ return 200 \"a $request_uri\\n\"; }} }}\n"
+        f"location / {{ return 200 \"a $request_uri\\n\"; }} "
+        f"location ~ /nf {{ return 404; }} }}\n"
         f"server {{ listen 127.0.0.3:{be_port}; "
-        f"location / {{ return 200 \"b $request_uri\\n\"; }} }}",
+        f"location / {{ return 200 \"b $request_uri\\n\"; }} }}\n"
+        f"server {{ listen 127.0.0.4:{be_port}; "
+        f"location / {{ return 200 \"e $request_uri $http_x_rule\\n\"; }} }}",
         module=False)
     assert backend
     port, sport = testbed.free_port(), testbed.free_port()
     conf = routes_conf({"a": f"server 127.0.0.2:{be_port}; keepalive 4;",
-                        "b": f"server 127.0.0.3:{be_port}; keepalive 4;"},
+                        "b": f"server 127.0.0.3:{be_port}; keepalive 4;",
+                        "e": f"server 127.0.0.4:{be_port}; keepalive 4;"},
                        port, sport,
-                       profiles={"portico_p1": "client_max_body_size 1k;"})
+                       profiles={"portico_p1": "client_max_body_size 1k;",
+                                 "portico_p2": "proxy_intercept_errors on; "
+                                 "error_page 404 = @portico_p2_e404;"},
+                       # an error page of custom-http-errors (profiles.c)
+                       extra_locations="location @portico_p2_e404 { "
+                       "proxy_set_header X-Rule $portico_namespace/"
+                       "$portico_ingress_name/$portico_service_name/"
+                       "$portico_service_port; rewrite ^ / break; "
+                       "portico_route_errors 404; "
+                       "proxy_pass http://portico_dispatch; }")
     n = nginx_factory(conf, workers=1, start=False)
     table = os.path.join(n.prefix, "conf", "routes")
     head = "portico-routes 1\nversion {}\nhttps-port 8443\n"
@@ -204,7 +217,13 @@ def test_valgrind_routes_swap_and_named_location_jump_are_clean(
              "prefix /c a canary=b canary-header=H "
              "canary-header-pattern=^x(y|z) canary-cookie=k "
              "canary-weight=1/2\n"
-             "prefix / b\n")
+             "prefix / b\n"
+             # a default backend: for a "-" rule and for error pages
+             "host err.example.com\n"
+             "prefix /gone - errors=e ingress=shop/web service=gone\n"
+             "prefix /bare a @portico_p2\n"
+             "prefix / a @portico_p2 errors=e service-port=http "
+             "ingress=shop/web service=web\n")
     write_routes(table, head.format("v1") + rules)
     argv = valgrind_argv(n, tmp_path, SUPPRESSIONS + WORKER_CONNECTIONS_SUPPRESSION)
     nginx = procs.start("valgrind-nginx", argv, timeout=60,
@@ -242,6 +261,16 @@ def test_valgrind_routes_swap_and_named_location_jump_are_clean(
                                               "Cookie": "k=never"},
                                      timeout=30)
         assert (code, body.split()[0]) == (200, "a")
+        code, _, body = http_request(port, "/gone/x", host="err.example.com",
+                                     timeout=30)
+        assert (code, body) == (200, "e /gone/x \n")
+        code, _, body = http_request(port, "/nf?q=1", host="err.example.com",
+                                     timeout=30)
+        assert (code, body) == (200, "e /?q=1 shop/web/web/http\n")
+        assert get("/nf", host="err.example.com")[0] == 200
+        # no errors= on the rule: nginx's own page for the code
+        assert get("/bare/nf", host="err.example.com")[0] == 404
+        assert get("/bare/x", host="err.example.com")[::2] == (200, "a")
 
     wait_for(lambda: routes_version(sport)[0] == "v1", timeout=30,
              what="nginx under valgrind")

@@ -365,7 +365,8 @@ class _EchoHandler(http.server.BaseHTTPRequestHandler):
         with backend.lock:
             backend.requests.append(info)
         out = json.dumps(info).encode()
-        self.send_response(200)
+        status = self.headers.get(backend.status_header or "", "")
+        self.send_response(int(status) if status.isdigit() else 200)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(out)))
         self.send_header("X-Backend", backend.name)
@@ -394,6 +395,9 @@ class Backend:
         self.port = port or testbed.free_port(addr)
         self.name = name or f"{addr}:{self.port}"
         self.requests = []
+        # A request header whose value (digits) is the status to answer
+        # with, or None: always 200.
+        self.status_header = None
         self.lock = threading.Lock()
         self.server = _Server((addr, self.port), _EchoHandler)
         self.server.backend = self

@@ -403,6 +403,31 @@ static void ingress_nginx_option_values_have_strict_grammars(void **state)
     assert_false(ok_len(validate_next_upstream, "error\0", 6));
 }
 
+static void custom_http_errors_are_codes_400_to_599_once_each(void **state)
+{
+    (void)state;
+    assert_true(ok(validate_http_error_codes, "404"));
+    assert_true(ok(validate_http_error_codes, "404,503"));
+    assert_true(ok(validate_http_error_codes, "400,599,500,415"));
+    assert_false(ok(validate_http_error_codes, ""));
+    assert_false(ok(validate_http_error_codes, "399"));
+    assert_false(ok(validate_http_error_codes, "600"));
+    assert_false(ok(validate_http_error_codes, "200"));
+    assert_false(ok(validate_http_error_codes, "404, 503"));
+    assert_false(ok(validate_http_error_codes, " 404"));
+    assert_false(ok(validate_http_error_codes, "404,"));
+    assert_false(ok(validate_http_error_codes, ",404"));
+    assert_false(ok(validate_http_error_codes, "404,,503"));
+    assert_false(ok(validate_http_error_codes, "404503"));
+    assert_false(ok(validate_http_error_codes, "4040"));
+    assert_false(ok(validate_http_error_codes, "40"));
+    assert_false(ok(validate_http_error_codes, "404,404"));
+    assert_false(ok(validate_http_error_codes, "4x4"));
+    assert_false(ok(validate_http_error_codes, "404;503"));
+    assert_false(ok_len(validate_http_error_codes, "404\0,503", 7));
+    refuses_embedded(validate_http_error_codes, "404");
+}
+
 static void cors_values_have_strict_grammars(void **state)
 {
     assert_true(ok(validate_cors_origins, "*"));
@@ -600,6 +625,7 @@ int main(void)
         cmocka_unit_test(address_lists_refuse_anything_but_addresses),
         cmocka_unit_test(basic_auth_values_have_strict_grammars),
         cmocka_unit_test(counts_are_small_numbers),
+        cmocka_unit_test(custom_http_errors_are_codes_400_to_599_once_each),
         cmocka_unit_test(cors_values_have_strict_grammars),
         cmocka_unit_test(external_auth_values_have_strict_grammars),
         cmocka_unit_test(client_certificate_values_have_strict_grammars),
