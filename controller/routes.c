@@ -70,7 +70,9 @@ static void target(struct ownedtext *t, const struct model *m,
     if (upstream && l && l->has_canary)
         canary(t, m, l);
     if (errors)
-        buf_printf(&t->text, " errors=%s service-port=%s", errors, port);
+        buf_printf(&t->text, " errors=%s", errors);
+    if (errors && port && *port)
+        buf_printf(&t->text, " service-port=%s", port);
     buf_printf(&t->text, " ingress=%s/%s", mi->ns, mi->name);
     if (service)
         buf_printf(&t->text, " service=%s", service);

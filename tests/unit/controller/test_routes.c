@@ -268,6 +268,69 @@ static void default_backend_missing_service_and_profiles_have_lines(void **state
     release(&f);
 }
 
+/* default-backend: errors= on every rule of the Ingress, and the target
+ * of a rule whose Service is missing; custom-http-errors: error pages in
+ * the profile, one named location per code. */
+static void default_backend_and_custom_errors_have_words_and_pages(
+    void **state)
+{
+    static const char yaml[] =
+        "kind: Ingress\nmetadata: {name: e, namespace: ns, "
+        "creationTimestamp: \"2026-01-01T00:00:00Z\", annotations: "
+        "{nginx.ingress.kubernetes.io/default-backend: api, "
+        "nginx.ingress.kubernetes.io/custom-http-errors: \"404,503\"}}\n"
+        "spec:\n  ingressClassName: portico\n"
+        "  rules:\n  - host: e.test\n    http:\n      paths:\n"
+        RULE("/gone", "Prefix", "missing")
+        RULE("/", "Prefix", "web")
+        "---\n";
+    struct fixture f;
+    struct profiles p;
+    struct ownedtext t;
+    char want[2048], page[256];
+    const char *name;
+
+    (void)state;
+    build(&f, yaml, HTTPS_PORT);
+    assert_int_equal(profiles_build(&f.m, &p), 0);
+    assert_int_equal(p.n, 1);
+    name = p.list[0].name;
+    snprintf(want, sizeof(want),
+             "https-port 443\n"
+             "%s"
+             "host *\n"
+             "host e.test\n"
+             "prefix /gone %s @%s errors=%s service-port=80 ingress=ns/e "
+             "service=missing\n"
+             "prefix / %s @%s errors=%s service-port=80 ingress=ns/e "
+             "service=web\n",
+             upstream_lines(&f, "api", "web", NULL), ups(&f, "api"), name,
+             ups(&f, "api"), ups(&f, "web"), name, ups(&f, "api"));
+    assert_string_equal(body(&f), want);
+
+    ownedtext_init(&t);
+    profiles_render_location(&t, &f.m, &p, 0, "portico_dispatch");
+    assert_false(ownedtext_failed(&t));
+    snprintf(page, sizeof(page), " proxy_intercept_errors on; error_page "
+             "404 = @%s_e404; error_page 503 = @%s_e503;", name, name);
+    assert_non_null(strstr(t.text.data, page));
+    for (int code = 404; code <= 503; code += 99) {
+        snprintf(page, sizeof(page), "location @%s_e%d { "
+                 "proxy_intercept_errors off; proxy_set_header X-Code %d;",
+                 name, code, code);
+        assert_non_null(strstr(t.text.data, page));
+        snprintf(page, sizeof(page), " rewrite ^ / break; "
+                 "portico_route_errors %d; proxy_pass "
+                 "http://portico_dispatch; }\n", code);
+        assert_non_null(strstr(t.text.data, page));
+    }
+    assert_non_null(strstr(t.text.data,
+                           "X-Namespace $portico_namespace;"));
+    ownedtext_free(&t);
+    profiles_free(&p);
+    release(&f);
+}
+
 static void https_only_and_wildcard_hosts_have_their_section(void **state)
 {
     static const char yaml[] =
@@ -556,6 +619,8 @@ int main(void)
         cmocka_unit_test(header_version_config_and_https_port_come_first),
         cmocka_unit_test(rules_are_exact_first_then_longest_prefix_before_plain),
         cmocka_unit_test(default_backend_missing_service_and_profiles_have_lines),
+        cmocka_unit_test(
+            default_backend_and_custom_errors_have_words_and_pages),
         cmocka_unit_test(https_only_and_wildcard_hosts_have_their_section),
         cmocka_unit_test(same_bytes_whatever_the_input_order),
         cmocka_unit_test(version_changes_exactly_when_the_content_does),
