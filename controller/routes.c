@@ -12,6 +12,20 @@ static const char *const match_word[] = {
     [LOC_REGEX] = "regex",
 };
 
+/* " canary-name=NS-SVC-PORT": the canary label of the request metrics,
+ * ingress-nginx's name of the canary's upstream, from ours
+ * ("uHASH_NS_SVC_PORT": names and namespaces hold no '_'). */
+static void canary_name(struct buf *b, const char *upstream)
+{
+    const char *rest = strchr(upstream, '_');
+
+    if (!rest || !rest[1])
+        return;
+    buf_puts(b, " canary-name=");
+    for (const char *c = rest + 1; *c; c++)
+        buf_printf(b, "%c", *c == '_' ? '-' : *c);
+}
+
 /* A location's canary: " canary=UPSTREAM" and the words of its canary
  * Ingress's annotations, as ingress-nginx's balancer reads them: the
  * weight over max(total, 100); a header's value wins over its pattern,
@@ -27,6 +41,7 @@ static void canary(struct ownedtext *t, const struct model *m,
     const char *cookie = ann_get(a, ANN_CANARY_BY_COOKIE);
 
     buf_printf(&t->text, " canary=%s", l->canary);
+    canary_name(&t->text, l->canary);
     if (weight && strtol(weight, NULL, 10) > 0)
         buf_printf(&t->text, " canary-weight=%ld/%ld",
                    strtol(weight, NULL, 10),

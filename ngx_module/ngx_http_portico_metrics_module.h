@@ -98,10 +98,12 @@ typedef struct {
     time_t                               unused;    /* seen in no table
                                                        since, or 0 */
     ngx_http_portico_metrics_ingress_t  *ingress;
-    u_char                              *labels;    /* host path service */
+    u_char                              *labels;    /* host path service
+                                                       canary */
     u_short                              host_len;
     u_short                              path_len;
     u_short                              service_len;
+    u_short                              canary_len;    /* 0: no label */
 
     ngx_atomic_t                         request_bytes;
     ngx_atomic_t                         response_bytes;

@@ -21,7 +21,7 @@
 /* the longest line: labels escaped (a path doubles at most) and a value */
 #define NGX_HTTP_PORTICO_METRICS_LINE_MAX                                     \
     (512 + 2 * NGX_HTTP_PORTICO_ROUTES_PATH_MAX                               \
-     + NGX_HTTP_PORTICO_ROUTES_HOST_MAX + 2 + 320)
+     + 2 * (NGX_HTTP_PORTICO_ROUTES_HOST_MAX + 2) + 330)
 
 
 typedef struct {
@@ -516,7 +516,7 @@ ngx_http_portico_metrics_zone(ngx_http_portico_metrics_writer_t *w,
 
 /*
  * NAME SUFFIX{namespace="..",ingress="..",host="..",path="..",service=".."
- * without the closing brace
+ * [,canary=".."] without the closing brace
  */
 
 static u_char *
@@ -538,6 +538,15 @@ ngx_http_portico_metrics_labels(u_char *p, char *name, char *suffix,
     p = ngx_cpymem(p, route->labels + route->host_len + route->path_len,
                    route->service_len);
     *p++ = '"';
+
+    /* a canary's (only: an empty label is no label to Prometheus) */
+
+    if (route->canary_len) {
+        p = ngx_cpymem(p, ",canary=\"", sizeof(",canary=\"") - 1);
+        p = ngx_cpymem(p, route->labels + route->host_len + route->path_len
+                          + route->service_len, route->canary_len);
+        *p++ = '"';
+    }
 
     return p;
 }

@@ -21,10 +21,15 @@ static void ngx_http_portico_metrics_attach_target(
     ngx_http_portico_route_target_t *target, ngx_str_t *host,
     ngx_str_t *path, ngx_uint_t epoch, ngx_uint_t *missing);
 static uint32_t ngx_http_portico_metrics_hash(ngx_str_t *ingress,
-    ngx_str_t *host, ngx_str_t *path, ngx_str_t *service);
+    ngx_str_t *host, ngx_str_t *path, ngx_str_t *service, ngx_str_t *canary);
+static void ngx_http_portico_metrics_attach_route(
+    ngx_http_portico_metrics_main_conf_t *mmcf, ngx_str_t *ingress,
+    ngx_str_t *host, ngx_str_t *path, ngx_str_t *service, ngx_str_t *canary,
+    ngx_http_portico_metrics_ref_t *ref, ngx_uint_t epoch,
+    ngx_uint_t *missing);
 static uint32_t ngx_http_portico_metrics_find_route(
     ngx_http_portico_metrics_main_conf_t *mmcf, ngx_str_t *ingress,
-    ngx_str_t *host, ngx_str_t *path, ngx_str_t *service);
+    ngx_str_t *host, ngx_str_t *path, ngx_str_t *service, ngx_str_t *canary);
 static ngx_http_portico_metrics_ingress_t *ngx_http_portico_metrics_ingress(
     ngx_http_portico_metrics_main_conf_t *mmcf, ngx_str_t *name);
 static void ngx_http_portico_metrics_ingress_release(
@@ -121,7 +126,8 @@ ngx_http_portico_metrics_init_zone(ngx_shm_zone_t *shm_zone, void *data)
     /* the unrouted route and its Ingress's overflow series */
 
     sh->unrouted = ngx_http_portico_metrics_find_route(mmcf, &empty, &empty,
-                                                       &empty, &empty);
+                                                       &empty, &empty,
+                                                       &empty);
     if (sh->unrouted == 0) {
         goto small;
     }
@@ -267,14 +273,41 @@ ngx_http_portico_metrics_attach_target(
     ngx_http_portico_route_target_t *target, ngx_str_t *host,
     ngx_str_t *path, ngx_uint_t epoch, ngx_uint_t *missing)
 {
+    ngx_str_t                         none = ngx_null_string;
+    ngx_http_portico_route_canary_t  *c;
+
+    ngx_http_portico_metrics_attach_route(mmcf, &target->ingress, host, path,
+                                          &target->service, &none,
+                                          &target->metrics, epoch, missing);
+
+    /* a canary's requests: the same labels and "canary", as ingress-nginx */
+
+    c = target->canary;
+
+    if (c != NULL && c->name.len) {
+        ngx_http_portico_metrics_attach_route(mmcf, &target->ingress, host,
+                                              path, &target->service,
+                                              &c->name, &c->metrics, epoch,
+                                              missing);
+    }
+}
+
+
+static void
+ngx_http_portico_metrics_attach_route(
+    ngx_http_portico_metrics_main_conf_t *mmcf, ngx_str_t *ingress,
+    ngx_str_t *host, ngx_str_t *path, ngx_str_t *service, ngx_str_t *canary,
+    ngx_http_portico_metrics_ref_t *ref, ngx_uint_t epoch,
+    ngx_uint_t *missing)
+{
     uint32_t                            index;
     ngx_http_portico_metrics_route_t   *route;
     ngx_http_portico_metrics_shared_t  *sh;
 
     sh = mmcf->shared;
 
-    index = ngx_http_portico_metrics_find_route(mmcf, &target->ingress, host,
-                                                path, &target->service);
+    index = ngx_http_portico_metrics_find_route(mmcf, ingress, host, path,
+                                                service, canary);
 
     if (index == 0 && sh->used_routes == sh->nroutes) {
 
@@ -282,15 +315,14 @@ ngx_http_portico_metrics_attach_target(
 
         ngx_http_portico_metrics_collect_locked(mmcf, ngx_time());
 
-        index = ngx_http_portico_metrics_find_route(mmcf, &target->ingress,
-                                                    host, path,
-                                                    &target->service);
+        index = ngx_http_portico_metrics_find_route(mmcf, ingress, host, path,
+                                                    service, canary);
     }
 
     if (index == 0) {
         (*missing)++;
-        target->metrics.index = 0;
-        target->metrics.generation = 0;
+        ref->index = 0;
+        ref->generation = 0;
         return;
     }
 
@@ -301,14 +333,14 @@ ngx_http_portico_metrics_attach_target(
         route->unused = 0;
     }
 
-    target->metrics.index = index;
-    target->metrics.generation = route->generation;
+    ref->index = index;
+    ref->generation = route->generation;
 }
 
 
 static uint32_t
 ngx_http_portico_metrics_hash(ngx_str_t *ingress, ngx_str_t *host,
-    ngx_str_t *path, ngx_str_t *service)
+    ngx_str_t *path, ngx_str_t *service, ngx_str_t *canary)
 {
     uint32_t  crc;
 
@@ -320,6 +352,8 @@ ngx_http_portico_metrics_hash(ngx_str_t *ingress, ngx_str_t *host,
     ngx_crc32_update(&crc, path->data, path->len);
     ngx_crc32_update(&crc, (u_char *) "\n", 1);
     ngx_crc32_update(&crc, service->data, service->len);
+    ngx_crc32_update(&crc, (u_char *) "\n", 1);
+    ngx_crc32_update(&crc, canary->data, canary->len);
     ngx_crc32_final(crc);
 
     return crc;
@@ -333,8 +367,10 @@ ngx_http_portico_metrics_hash(ngx_str_t *ingress, ngx_str_t *host,
 
 static uint32_t
 ngx_http_portico_metrics_find_route(ngx_http_portico_metrics_main_conf_t *mmcf,
-    ngx_str_t *ingress, ngx_str_t *host, ngx_str_t *path, ngx_str_t *service)
+    ngx_str_t *ingress, ngx_str_t *host, ngx_str_t *path, ngx_str_t *service,
+    ngx_str_t *canary)
 {
+    size_t                               len;
     u_char                              *p;
     uint32_t                             hash, i, *bucket;
     ngx_http_portico_metrics_route_t    *route;
@@ -343,7 +379,8 @@ ngx_http_portico_metrics_find_route(ngx_http_portico_metrics_main_conf_t *mmcf,
 
     sh = mmcf->shared;
 
-    hash = ngx_http_portico_metrics_hash(ingress, host, path, service);
+    hash = ngx_http_portico_metrics_hash(ingress, host, path, service,
+                                         canary);
     bucket = &sh->route_hash[hash & sh->route_mask];
 
     for (i = *bucket; i; i = route->next) {
@@ -354,13 +391,16 @@ ngx_http_portico_metrics_find_route(ngx_http_portico_metrics_main_conf_t *mmcf,
             && route->host_len == host->len
             && route->path_len == path->len
             && route->service_len == service->len
+            && route->canary_len == canary->len
             && ngx_memcmp(route->ingress->name.data, ingress->data,
                           ingress->len) == 0
             && ngx_memcmp(route->labels, host->data, host->len) == 0
             && ngx_memcmp(route->labels + host->len, path->data, path->len)
                == 0
             && ngx_memcmp(route->labels + host->len + path->len,
-                          service->data, service->len) == 0)
+                          service->data, service->len) == 0
+            && ngx_memcmp(route->labels + host->len + path->len
+                          + service->len, canary->data, canary->len) == 0)
         {
             return i;
         }
@@ -374,10 +414,10 @@ ngx_http_portico_metrics_find_route(ngx_http_portico_metrics_main_conf_t *mmcf,
     route = &sh->routes[i - 1];
 
     p = NULL;
+    len = host->len + path->len + service->len + canary->len;
 
-    if (host->len + path->len + service->len) {
-        p = ngx_slab_alloc_locked(mmcf->shpool,
-                                  host->len + path->len + service->len);
+    if (len) {
+        p = ngx_slab_alloc_locked(mmcf->shpool, len);
         if (p == NULL) {
             return 0;
         }
@@ -409,11 +449,13 @@ ngx_http_portico_metrics_find_route(ngx_http_portico_metrics_main_conf_t *mmcf,
     route->host_len = host->len;
     route->path_len = path->len;
     route->service_len = service->len;
+    route->canary_len = canary->len;
 
     if (p) {
         p = ngx_cpymem(p, host->data, host->len);
         p = ngx_cpymem(p, path->data, path->len);
-        ngx_memcpy(p, service->data, service->len);
+        p = ngx_cpymem(p, service->data, service->len);
+        ngx_memcpy(p, canary->data, canary->len);
     }
 
     ing->routes++;

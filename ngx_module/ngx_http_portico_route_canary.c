@@ -23,6 +23,7 @@ static ngx_int_t ngx_http_portico_route_canary_by_header(
     ngx_http_portico_route_matcher_t *m);
 static ngx_table_elt_t *ngx_http_portico_route_canary_header(
     ngx_http_request_t *r, ngx_str_t *name);
+static ngx_int_t ngx_http_portico_route_canary_label(ngx_str_t *value);
 
 
 /* one "canary*=" word of a rule: NGX_DECLINED when key is not one */
@@ -138,6 +139,28 @@ ngx_http_portico_route_canary_word(ngx_http_portico_route_target_t *target,
     {
         dup = &c->cookie;
 
+    } else if (key->len == sizeof("canary-name") - 1
+               && ngx_strncmp(key->data, "canary-name", key->len) == 0)
+    {
+        /* a label value: [a-z0-9.-], as the hosts' */
+
+        if (c->name.len) {
+            goto twice;
+        }
+
+        if (value->len > NGX_HTTP_PORTICO_ROUTES_HOST_MAX
+            || ngx_http_portico_route_canary_label(value) != NGX_OK)
+        {
+            return ngx_http_portico_route_fail(err, line, "invalid "
+                                               "canary-name \"%V\", "
+                                               "[a-z0-9.-]{1,253} expected",
+                                               value);
+        }
+
+        c->name = *value;
+
+        return NGX_OK;
+
     } else {
         return NGX_DECLINED;
     }
@@ -157,6 +180,32 @@ ngx_http_portico_route_canary_word(ngx_http_portico_route_target_t *target,
 twice:
 
     return ngx_http_portico_route_fail(err, line, "\"%V\" twice", key);
+}
+
+
+/* a non-empty label value of [a-z0-9.-] */
+
+static ngx_int_t
+ngx_http_portico_route_canary_label(ngx_str_t *value)
+{
+    u_char      ch;
+    ngx_uint_t  i;
+
+    if (value->len == 0) {
+        return NGX_ERROR;
+    }
+
+    for (i = 0; i < value->len; i++) {
+        ch = value->data[i];
+
+        if (!((ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9')
+              || ch == '.' || ch == '-'))
+        {
+            return NGX_ERROR;
+        }
+    }
+
+    return NGX_OK;
 }
 
 

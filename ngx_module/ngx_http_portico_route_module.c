@@ -1130,6 +1130,10 @@ ngx_http_portico_route_handler(ngx_http_request_t *r)
         if (ctx->canary) {
             upstream = target->canary->upstream;
             entry = target->canary->entry;
+
+            if (target->canary->name.len) {
+                ngx_http_portico_metrics_match(r, &target->canary->metrics);
+            }
         }
     }
 

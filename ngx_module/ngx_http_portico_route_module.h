@@ -135,6 +135,10 @@ typedef struct {
 #if (NGX_PCRE2)
     ngx_regex_t                         *pattern;
 #endif
+    ngx_str_t                            name;      /* canary-name=: the
+                                                       canary label of its
+                                                       request metrics */
+    ngx_http_portico_metrics_ref_t       metrics;
     unsigned                             weighted:1;
     unsigned                             jit:1;     /* JIT tried */
 } ngx_http_portico_route_canary_t;

@@ -56,6 +56,13 @@ def test_header_then_cookie_then_weight(ctl):
     assert backend(ctl, "shop.test", "/", {"X-Canary": "always"}) == "alpha"
     table = ctl.routes()
     assert "canary=" in table and "canary-header=X-Canary" in table
+    # the canary label of the request metrics: ingress-nginx's upstream name
+    name = f"team-beta-{ctl.ports['beta']}"
+    assert f"canary-name={name}" in table
+    labels = dict(namespace="team", ingress="main", host="shop.test",
+                  path="/api", service="alpha", status="200", method="GET")
+    assert ctl.metric("portico_requests_total", **labels, canary=name) == 3
+    assert ctl.metric("portico_requests_total", **labels) >= 2
     assert "canary-weight" not in table         # weight 0: no word
 
 

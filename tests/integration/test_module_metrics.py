@@ -472,3 +472,52 @@ def test_configuration_mistakes_fail_nginx_t_with_the_reason(nginx_factory):
         res = n.test_config()
         assert res.returncode != 0, conf
         assert reason in res.stdout, (conf, res.stdout)
+
+
+def test_canary_requests_count_under_a_canary_label_as_ingress_nginx(
+        nginx_factory, backend):
+    """ingress-nginx labels a canary's requests canary="NS-SVC-PORT" (its
+    upstream's name), with the main Ingress and Service; the others have
+    no canary label (ingress-nginx's empty one is no label to
+    Prometheus). The header decides here: always, never, and no opinion
+    with the weight 0."""
+    table = HEAD.format(v="v1") + (
+        "host shop.example.com\n"
+        "prefix /api api canary=down canary-header=X-Canary "
+        "canary-name=shop-beta-80 ingress=shop/api service=api-svc\n")
+    r = Router(nginx_factory, backend, table)
+    for _ in range(3):
+        assert r.request("/api/status/200") == 200
+    c = http_request(r.port, "/api/status/200", host="shop.example.com",
+                     headers={"X-Canary": "always"}, timeout=10)
+    assert c[0] == 502          # the canary upstream refuses connections
+    assert http_request(r.port, "/api/status/201", host="shop.example.com",
+                        headers={"X-Canary": "never"}, timeout=10)[0] == 201
+    s = r.samples()
+    got = {(tuple(sorted(lab.items()))): v
+           for lab, v in s.matching("portico_requests_total")}
+    canary = {**API, "canary": "shop-beta-80"}
+    assert got == {
+        tuple(sorted({**API, "status": "200", "method": "GET"}.items())): 3.0,
+        tuple(sorted({**API, "status": "201", "method": "GET"}.items())): 1.0,
+        tuple(sorted({**canary, "status": "502", "method": "GET"}.items())):
+            1.0}
+    assert s.get("portico_upstream_connect_failures_total", **canary) == 1
+    assert s.get("portico_request_duration_seconds_count", **API) == 4
+    assert s.get("portico_request_duration_seconds_count", **canary) == 1
+
+
+@pytest.mark.parametrize("word", ["canary-name=Shop", "canary-name=a_b",
+                                  "canary-name=", "canary-name=" + "a" * 254])
+def test_a_bad_canary_name_refuses_the_table(nginx_factory, backend, word):
+    table = HEAD.format(v="v1") + (
+        "host shop.example.com\n"
+        f"prefix /api api canary=down {word}\n")
+    port, sport = testbed.free_port(), testbed.free_port()
+    conf = routes_conf({"api": f"server {backend.addr};",
+                        "down": "server 127.0.0.1:9;"}, port, sport)
+    n = nginx_factory(conf, workers=1, start=False)
+    write_routes(os.path.join(n.prefix, "conf", "routes"), table)
+    res = n.test_config()
+    assert res.returncode == 1, res.stdout
+    assert "canary-name" in res.stdout, res.stdout
