@@ -165,6 +165,29 @@ def test_a_new_default_backend_service_is_a_table_swap(app):
     assert app.settled() == before
 
 
+def test_new_codes_reload_and_the_same_codes_elsewhere_do_not(app):
+    """docs/routes.md, "Reloads that remain": the codes are directives of
+    the Ingress's profile; a second Ingress with the same options (another
+    namespace's default backend is route table data) reuses it."""
+    app.write("shop", path_ingress("shop", "one.test", [
+        ("/", "Prefix", "alpha")], app))
+    eventually(lambda: ask(app, "one.test")[1] == "alpha")
+    plain = app.settled()
+    app.write("shop", path_ingress("shop", "one.test", [
+        ("/", "Prefix", "alpha")], app, ERRORS))
+    eventually(lambda: ask(app, "one.test", "/",
+                       {"X-Echo-Status": "404"})[1] == "beta")
+    with_errors = app.settled()
+    assert with_errors != plain                 # a new profile: a reload
+    app.write("two", path_ingress("two", "two.test", [
+        ("/", "Prefix", "alpha")], app,
+        {**ERRORS, f"{NGINX}/default-backend": "gamma"}, day=2))
+    eventually(lambda: ask(app, "two.test", "/",
+                       {"X-Echo-Status": "503"})[1] == "gamma")
+    assert app.settled() == with_errors         # the same profile: a swap
+    assert ask(app, "one.test", "/", {"X-Echo-Status": "503"})[1] == "beta"
+
+
 @pytest.mark.parametrize("ann,reason", [
     ({f"{NGINX}/custom-http-errors": "404, 503"}, "no spaces"),
     ({f"{NGINX}/custom-http-errors": "399"}, "each code must be 400-599"),
