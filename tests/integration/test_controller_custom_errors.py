@@ -188,6 +188,25 @@ def test_new_codes_reload_and_the_same_codes_elsewhere_do_not(app):
     assert ask(app, "one.test", "/", {"X-Echo-Status": "503"})[1] == "beta"
 
 
+@pytest.mark.parametrize("protocol", ["GRPC", "HTTPS"])
+def test_error_pages_of_grpc_and_https_profiles_pass_nginx_t(app, protocol):
+    """A gRPC profile intercepts with grpc_intercept_errors; the error
+    pages proxy plain HTTP to the default backend through the shared
+    dispatch, never the profile's own (its TLS or gRPC connections)."""
+    app.write("shop", path_ingress("shop", "proto.test", [
+        ("/", "Prefix", "alpha")], app,
+        {**ERRORS, f"{NGINX}/backend-protocol": protocol}))
+    eventually(lambda: "proto.test" in app.routes())
+    app.settled()
+    conf = app.nginx_conf()
+    kind = "grpc" if protocol == "GRPC" else "proxy"
+    assert f"{kind}_intercept_errors on; error_page 404 = @" in conf
+    assert re.search(r"location @portico_p\w+_e503 \{[^}]* "
+                     r"portico_route_errors 503; "
+                     r"proxy_pass http://portico_dispatch; \}", conf)
+    assert "team/shop left out" not in app.proc.log_text()
+
+
 @pytest.mark.parametrize("ann,reason", [
     ({f"{NGINX}/custom-http-errors": "404, 503"}, "no spaces"),
     ({f"{NGINX}/custom-http-errors": "399"}, "each code must be 400-599"),
