@@ -54,8 +54,11 @@ struct reloader {
     struct reloader_config cfg;
     struct reloader_hooks hooks;
 
-    struct ev_timer *debounce, *confirm, *restart;
+    struct ev_timer *debounce, *confirm, *restart, *idle;
     uint64_t first_dirty_ms;
+    uint64_t last_kick_ms;      /* the previous reloader_kick */
+    int settling;               /* the debounce timer runs the settle */
+    uint64_t noticed_ms;        /* the oldest change not yet built */
     int dirty_while_busy;
 
     char served_hash[RENDER_HASH_LEN + 1];  /* confirmed in nginx */
@@ -72,6 +75,7 @@ struct reloader {
     int swap_routes, swap_certs;            /* CHANGE_ROUTES: which tables */
     enum change_kind pending_kind;
     uint64_t pending_started_ms, pending_deadline_ms;
+    uint64_t pending_noticed_ms, pending_installed_ms;
     struct model pending_model;
     int pending;
     size_t pending_bytes, pending_routes_bytes;
@@ -444,6 +448,25 @@ static int install(const char *candidate, const char *live)
     return -1;
 }
 
+/* Where the time of one change went, in ms (summed over the attempts
+ * that left an Ingress out). */
+struct stage_times {
+    uint64_t queued_ms;     /* first store change noticed -> build started */
+    uint64_t model_ms, render_ms, write_ms, check_ms;
+};
+
+static void stage_times_text(const struct stage_times *st, uint64_t total_ms,
+                             char *out, size_t outlen)
+{
+    snprintf(out, outlen, "%llu ms since the change: queued %llu ms, model "
+             "%llu ms, render %llu ms, write %llu ms, nginx -t %llu ms",
+             (unsigned long long)total_ms, (unsigned long long)st->queued_ms,
+             (unsigned long long)st->model_ms,
+             (unsigned long long)st->render_ms,
+             (unsigned long long)st->write_ms,
+             (unsigned long long)st->check_ms);
+}
+
 static void finish_unchanged(struct reloader *r, const struct model *m,
                              const char *hash)
 {
@@ -467,9 +490,9 @@ static void reconcile(struct reloader *r)
     struct render_result out;
     struct routes_result rt;
     struct certtable_result ct;
-    char nginx_out[NGINX_OUTPUT_MAX], reason[REASON_MAX];
-    uint64_t started = evloop_clock_ms();
-    uint64_t render_ms = 0, test_ms = 0, test_total_ms = 0;
+    char nginx_out[NGINX_OUTPUT_MAX], reason[REASON_MAX], times[256];
+    uint64_t started = evloop_clock_ms(), noticed, t;
+    struct stage_times st = {0};
     enum change_kind kind = CHANGE_RELOAD;
     int attempt;
 
@@ -483,14 +506,24 @@ static void reconcile(struct reloader *r)
         r->dirty_while_busy = 1;
         return;
     }
+    noticed = r->noticed_ms && r->noticed_ms < started ? r->noticed_ms
+                                                       : started;
+    r->noticed_ms = 0;
+    st.queued_ms = started - noticed;
     for (attempt = 0;; attempt++) {
-        if (model_build(&m, r->store, &r->cfg.model) < 0) {
+        t = evloop_clock_ms();
+        int built = model_build(&m, r->store, &r->cfg.model);
+        st.model_ms += evloop_clock_ms() - t;
+        if (built < 0) {
             log_error("reload: out of memory building the model");
             record_result(r, CHANGE_RELOAD, RELOAD_ERROR);
             return;
         }
         prune_exclusions(r);
-        if (render_all(r, &m, &out, &rt, &ct) < 0) {
+        t = evloop_clock_ms();
+        int rendered = render_all(r, &m, &out, &rt, &ct);
+        st.render_ms += evloop_clock_ms() - t;
+        if (rendered < 0) {
             model_free(&m);
             record_result(r, CHANGE_RELOAD, RELOAD_ERROR);
             return;
@@ -524,16 +557,16 @@ static void reconcile(struct reloader *r)
             return;
         }
         kind = conf_served ? CHANGE_ROUTES : CHANGE_RELOAD;
+        t = evloop_clock_ms();
         if (write_candidates(r, &out, &rt, &ct) < 0) {
             record_result(r, kind, RELOAD_ERROR);
             goto drop;
         }
-        uint64_t rendered = evloop_clock_ms();
+        st.write_ms += evloop_clock_ms() - t;
+        t = evloop_clock_ms();
         int rc = nginx_test(r->nginx, r->cfg.candidate_conf, nginx_out,
                             sizeof(nginx_out));
-        test_ms = evloop_clock_ms() - rendered;
-        render_ms = rendered - started - test_total_ms;
-        test_total_ms += test_ms;
+        st.check_ms += evloop_clock_ms() - t;
         if (rc == 0)
             break;
         first_error(nginx_out, reason, sizeof(reason));
@@ -575,18 +608,16 @@ static void reconcile(struct reloader *r)
     memcpy(r->swapped_certs, ct.version, sizeof(r->swapped_certs));
     memcpy(r->swapped_routes, rt.version, sizeof(r->swapped_routes));
     if (kind == CHANGE_ROUTES) {
+        stage_times_text(&st, evloop_clock_ms() - noticed, times,
+                         sizeof(times));
         if (r->swap_routes)
             log_info("routes: table %s (%zu bytes, %zu hosts, %zu "
-                     "ingresses) swapped in, no reload; render %llu ms, "
-                     "nginx -t %llu ms", rt.version, rt.t.text.len,
-                     m.nservers, m.ning, (unsigned long long)render_ms,
-                     (unsigned long long)test_ms);
+                     "ingresses) swapped in, no reload; %s", rt.version,
+                     rt.t.text.len, m.nservers, m.ning, times);
         if (r->swap_certs)
             log_info("certificates: table %s (%zu bytes, %zu hosts) swapped "
-                     "in, no reload; render %llu ms, nginx -t %llu ms",
-                     ct.version, ct.t.text.len, ct.nhosts,
-                     (unsigned long long)render_ms,
-                     (unsigned long long)test_ms);
+                     "in, no reload; %s", ct.version, ct.t.text.len,
+                     ct.nhosts, times);
     } else {
         if (rename(r->cfg.candidate_conf, r->cfg.conf_path) < 0) {
             log_error("reload: cannot install %s: %s", r->cfg.conf_path,
@@ -606,12 +637,13 @@ static void reconcile(struct reloader *r)
             record_result(r, kind, RELOAD_ERROR);
             goto drop;
         }
+        stage_times_text(&st, evloop_clock_ms() - noticed, times,
+                         sizeof(times));
         log_info("reload: config %s (%zu bytes, %zu upstreams), routes %s "
                  "(%zu bytes, %zu hosts, %zu ingresses), certificates %s "
-                 "(%zu hosts) sent to nginx; render %llu ms, nginx -t %llu ms",
-                 out.hash, out.t.text.len, m.nups, rt.version,
-                 rt.t.text.len, m.nservers, m.ning, ct.version, ct.nhosts,
-                 (unsigned long long)render_ms, (unsigned long long)test_ms);
+                 "(%zu hosts) sent to nginx; %s", out.hash, out.t.text.len,
+                 m.nups, rt.version, rt.t.text.len, m.nservers, m.ning,
+                 ct.version, ct.nhosts, times);
     }
 pending:
     r->adopted = 0;
@@ -624,6 +656,8 @@ pending:
     r->pending_model = m;
     r->pending = 1;
     r->pending_started_ms = started;
+    r->pending_noticed_ms = noticed;
+    r->pending_installed_ms = evloop_clock_ms();
     r->pending_bytes = out.t.text.len;
     r->pending_routes_bytes = rt.t.text.len;
     render_result_free(&out);
@@ -754,7 +788,10 @@ out:
 
 static void confirmed(struct reloader *r)
 {
-    double took = (double)(evloop_clock_ms() - r->pending_started_ms) / 1000.0;
+    uint64_t now_ms = evloop_clock_ms();
+    double took = (double)(now_ms - r->pending_started_ms) / 1000.0;
+    double since = (double)(now_ms - r->pending_noticed_ms) / 1000.0;
+    double after = (double)(now_ms - r->pending_installed_ms) / 1000.0;
     struct timespec now;
     const char **in_use;
     size_t nuse = 0;
@@ -802,12 +839,14 @@ static void confirmed(struct reloader *r)
     report_upstreams(r, m);
     if (r->pending_kind == CHANGE_ROUTES)
         log_info("%s: every nginx worker uses routes %s and certificates %s "
-                 "(%.3f s)", r->swap_routes ? "routes" : "certificates",
-                 r->served_routes, r->served_certs, took);
+                 "(%.3f s; %.3f s since the change, %.3f s after the swap)",
+                 r->swap_routes ? "routes" : "certificates",
+                 r->served_routes, r->served_certs, took, since, after);
     else
         log_info("reload: nginx serves config %s with routes %s and "
-                 "certificates %s (%.3f s)", r->served_hash, r->served_routes,
-                 r->served_certs, took);
+                 "certificates %s (%.3f s; %.3f s since the change, %.3f s "
+                 "after the signal)", r->served_hash, r->served_routes,
+                 r->served_certs, took, since, after);
 
     /* Expiry of the Secret certificates nginx now serves, per host: the
      * samples of the one expiry family (metrics.h). */
@@ -851,8 +890,10 @@ static void finish_pending(struct reloader *r)
 {
     model_free(&r->pending_model);
     r->pending = 0;
-    /* Give the render's transient memory back to the system. */
-    malloc_trim(0);
+    /* The render's transient memory goes back to the system once changes
+     * stop (on_idle): trimmed after every change, the next build would
+     * fault all of it in again. */
+    evloop_timer_start(r->idle, RELOAD_TRIM_IDLE_MS);
     if (r->dirty_while_busy) {
         r->dirty_while_busy = 0;
         reloader_kick(r);
@@ -941,16 +982,47 @@ static void on_debounce(struct evloop *loop, struct ev_timer *t, void *arg)
     struct reloader *r = arg;
 
     r->first_dirty_ms = 0;
+    r->settling = 0;
     if (!r->stopping)
         reconcile(r);
 }
 
+/* Changes stopped RELOAD_TRIM_IDLE_MS ago: what the builds freed goes
+ * back to the system. */
+static void on_idle(struct evloop *loop, struct ev_timer *t, void *arg)
+{
+    struct reloader *r = arg;
+
+    if (r->pending || evloop_timer_active(r->debounce)) {
+        evloop_timer_start(t, RELOAD_TRIM_IDLE_MS);
+        return;
+    }
+    malloc_trim(0);
+}
+
+/* A change after a quiet spell (none for the debounce) is built after
+ * RELOAD_SETTLE_MS, which gathers the objects written with it (a Service
+ * and its Ingress); one within the debounce of the previous is part of
+ * a burst: built after DEBOUNCE of quiet, at most MAX_WAIT after the
+ * first. */
 void reloader_kick(struct reloader *r)
 {
     uint64_t now = evloop_clock_ms(), delay = (uint64_t)r->cfg.debounce_ms;
+    int quiet = !r->last_kick_ms || now - r->last_kick_ms >= delay;
 
+    r->last_kick_ms = now;
+    if (!r->noticed_ms)
+        r->noticed_ms = now;
+    if (r->settling)
+        return;
     if (!r->first_dirty_ms)
         r->first_dirty_ms = now;
+    if (quiet && !evloop_timer_active(r->debounce)) {
+        r->settling = 1;
+        evloop_timer_start(r->debounce, delay < RELOAD_SETTLE_MS
+                                            ? delay : RELOAD_SETTLE_MS);
+        return;
+    }
     if (now + delay > r->first_dirty_ms + (uint64_t)r->cfg.max_wait_ms)
         delay = r->first_dirty_ms + (uint64_t)r->cfg.max_wait_ms > now
                     ? r->first_dirty_ms + (uint64_t)r->cfg.max_wait_ms - now
@@ -984,6 +1056,8 @@ static void on_restart(struct evloop *loop, struct ev_timer *t, void *arg)
             r->nold = 0;
             r->pending = 1;
             r->pending_started_ms = evloop_clock_ms();
+            r->pending_noticed_ms = r->pending_started_ms;
+            r->pending_installed_ms = r->pending_started_ms;
             start_confirm(r);
         }
     }
@@ -1099,9 +1173,11 @@ struct reloader *reloader_new(struct evloop *loop, struct store *store,
     r->debounce = evloop_timer_new(loop, on_debounce, r);
     r->confirm = evloop_timer_new(loop, on_confirm, r);
     r->restart = evloop_timer_new(loop, on_restart, r);
+    r->idle = evloop_timer_new(loop, on_idle, r);
     r->reported = json_object_new_object();
     r->unresolved = json_object_new_object();
-    if (!r->debounce || !r->confirm || !r->restart || !r->reported ||
+    if (!r->debounce || !r->confirm || !r->restart || !r->idle ||
+        !r->reported ||
         !r->unresolved || !r->regex_memo) {
         reloader_free(r);
         return NULL;
@@ -1118,6 +1194,7 @@ void reloader_free(struct reloader *r)
     evloop_timer_free(r->debounce);
     evloop_timer_free(r->confirm);
     evloop_timer_free(r->restart);
+    evloop_timer_free(r->idle);
     if (r->pending)
         model_free(&r->pending_model);
     model_cache_free(r->cfg.model.cache);

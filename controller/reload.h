@@ -1,8 +1,10 @@
 /*
  * reload.h - keeps nginx serving what the store says.
  *
- * A store change arms a debounce timer (bursts coalesce: the timer waits
- * for DEBOUNCE of quiet, at most MAX_WAIT after the first change). Then:
+ * A store change after a quiet spell (no change for DEBOUNCE) is built
+ * after a short settle (RELOAD_SETTLE_MS); a change within DEBOUNCE of the
+ * previous one is part of a burst: the timer waits for DEBOUNCE of quiet,
+ * at most MAX_WAIT after the first change. Then:
  * build the model, render nginx.conf, the route table (routes.h) and the
  * certificate table (certtable.h); if all equal what nginx serves, stop
  * there. Otherwise write them into the candidate folder (nginx.conf there
@@ -45,6 +47,12 @@
 #define RELOAD_AUTH_DIR            "auth"  /* under the prefix: password
                                               files (authfiles.h) */
 #define RELOAD_DEBOUNCE_MS         100
+/* a change after a quiet spell is built this soon (objects written
+ * together, as a Service and its Ingress, arrive within it) */
+#define RELOAD_SETTLE_MS           20
+/* memory freed by the builds goes back to the system once changes have
+ * stopped for this long */
+#define RELOAD_TRIM_IDLE_MS        2000
 #define RELOAD_MAX_WAIT_MS         1000
 #define RELOAD_CONFIRM_TIMEOUT_MS  30000
 #define RELOAD_CONFIRM_POLL_MS     10

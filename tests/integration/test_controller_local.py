@@ -239,6 +239,49 @@ def test_a_burst_of_changes_is_coalesced_into_few_reloads(ctl):
     assert 1 <= swaps <= 3
 
 
+def test_a_change_after_quiet_is_built_at_once_and_a_burst_waits(
+        procs, tmp_path, cluster_dns, backends):
+    """With a long debounce (5 s): a change after a quiet spell is built
+    at once (after a settle of 20 ms), not after the debounce; changes
+    that follow within the debounce are one burst, built together after
+    5 s of quiet."""
+    c = LocalController(procs, tmp_path, cluster_dns, ["--debounce=5s"])
+    for name, b in backends.items():
+        c.write(f"svc-{name}", service(name, b.port))
+    c.write("first", ingress("first", [("first.test", [
+        ("/", "Prefix", "alpha", backends["alpha"].port)])]))
+    c.wait_served("first.test", "/", "alpha", timeout=30)
+    time.sleep(5.5)                     # quiet for longer than the debounce
+    swaps = c.metric("portico_controller_route_updates_total",
+                     result="success")
+    t0 = time.monotonic()
+    c.write("quiet", ingress("quiet", [("quiet.test", [
+        ("/", "Prefix", "beta", backends["beta"].port)])]))
+    eventually(lambda: c.served_by("quiet.test") == "beta", timeout=10)
+    took = time.monotonic() - t0
+    assert took < 4, f"served after {took:.2f} s: waited for the debounce"
+    c.settled()
+    assert c.metric("portico_controller_route_updates_total",
+                    result="success") == swaps + 1
+    # A burst right after: built once, after the debounce.
+    t0 = time.monotonic()
+    for i in range(3):
+        c.write(f"burst{i}", ingress(f"burst{i}", [(f"b{i}.test", [
+            ("/", "Prefix", "gamma", backends["gamma"].port)])]))
+        time.sleep(0.2)
+    eventually(lambda: c.served_by("b2.test") == "gamma", timeout=20)
+    took = time.monotonic() - t0
+    c.settled()
+    assert all(c.served_by(f"b{i}.test") == "gamma" for i in range(3))
+    assert c.metric("portico_controller_route_updates_total",
+                    result="success") == swaps + 2
+    assert took >= 4.5, f"the burst was built after {took:.2f} s"
+    assert re.search(r"routes: table [0-9a-f]{16} .* swapped in, no reload; "
+                     r"\d+ ms since the change: queued \d+ ms, model \d+ ms, "
+                     r"render \d+ ms, write \d+ ms, nginx -t \d+ ms",
+                     c.proc.log_text())
+
+
 def test_path_rules_follow_the_ingress_spec(ctl):
     p = ctl.ports
     A, B, C = (("alpha", p["alpha"]), ("beta", p["beta"]),
@@ -401,7 +444,8 @@ def test_a_path_or_host_change_is_served_without_a_reload(ctl):
                       result="success") == swaps + 1
     assert ctl.metric("portico_controller_last_route_update_duration_seconds") > 0
     assert re.search(r"routes: table [0-9a-f]{16} .* swapped in, no reload; "
-                     r"render \d+ ms, nginx -t \d+ ms", ctl.proc.log_text())
+                     r"\d+ ms since the change: .* nginx -t \d+ ms",
+                     ctl.proc.log_text())
     # Withdrawing the path is a table change too.
     ctl.write("r", ingress("r", [("r.test", [
         ("/a", "Prefix", "alpha", p["alpha"])])]))
