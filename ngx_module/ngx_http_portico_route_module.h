@@ -305,11 +305,15 @@ typedef struct {
 
 /*
  * A table file that every worker reloads by itself
- * (ngx_http_portico_watch.c): stat() every interval; when the file's
- * identity changed, "load" parses it and swaps it in (or logs why not and
- * keeps the current table).  "start" starts the watch of a new cycle
- * ("master_process off" runs no init_process after a reload).
+ * (ngx_http_portico_watch.c): at once when inotify reports a change in
+ * the file's folder, and stat() every interval (every
+ * NGX_HTTP_PORTICO_WATCH_FALLBACK at least while inotify works); when the
+ * file's identity changed, "load" parses it and swaps it in (or logs why
+ * not and keeps the current table).  "start" starts the watch of a new
+ * cycle ("master_process off" runs no init_process after a reload).
  */
+
+#define NGX_HTTP_PORTICO_WATCH_FALLBACK      1000       /* ms */
 
 typedef struct ngx_http_portico_watch_s  ngx_http_portico_watch_t;
 
@@ -333,6 +337,9 @@ struct ngx_http_portico_watch_s {
 
     ngx_event_t                          timer;
     ngx_cycle_t                         *cycle;     /* the timer's */
+    ngx_msec_t                           poll;      /* the timer's period */
+    ngx_queue_t                          notified;  /* in the process's
+                                                       inotify list */
 };
 
 

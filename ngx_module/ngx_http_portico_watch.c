@@ -4,14 +4,18 @@
  * without an nginx reload: the route table (docs/routes.md) and the
  * certificate table (docs/certificates.md) are watched the same way.
  *
- * Every "interval" the worker stats the file; when its identity (device,
- * inode, size, modification time) differs from the last file looked at,
- * the table's "load" parses it and swaps it in, or logs why not and keeps
- * the current table.  Either way that file version is not looked at again,
- * so a broken file is reported once, not every interval.  A missing file
- * keeps the current table (normal between deployments); another stat()
- * error is logged once per errno.  The timer does not delay a graceful
- * shutdown.
+ * The worker stats the file as soon as inotify reports a change in its
+ * folder (the controller renames a new table into place), and every
+ * "interval" as well (every NGX_HTTP_PORTICO_WATCH_FALLBACK at least while
+ * inotify works: a fallback for what inotify does not see).  When the
+ * file's identity (device, inode, size, modification time) differs from
+ * the last file looked at, the table's "load" parses it and swaps it in,
+ * or logs why not and keeps the current table.  Either way that file
+ * version is not looked at again, so a broken file is reported once, not
+ * every interval.  A missing file keeps the current table (normal between
+ * deployments); another stat() error is logged once per errno.  Neither
+ * the timer nor the inotify descriptor (one per process for every watch:
+ * a user has few inotify instances) delays a graceful shutdown.
  *
  * Also here: the "interval=" parameter of both directives, reading a table
  * file into a pool of its own (never blocking on a FIFO), a file's
@@ -22,16 +26,32 @@
 
 #include "ngx_http_portico_route_module.h"
 
+#include <sys/inotify.h>
+
 
 #define NGX_HTTP_PORTICO_TABLE_POOL_SIZE     16384
+#define NGX_HTTP_PORTICO_NOTIFY_EVENTS       (IN_MOVED_TO|IN_CLOSE_WRITE  \
+                                              |IN_ATTRIB)
+#define NGX_HTTP_PORTICO_NOTIFY_BUF          4096
 
 
+static ngx_int_t ngx_http_portico_notify_add(ngx_http_portico_watch_t *watch,
+    ngx_cycle_t *cycle);
+static void ngx_http_portico_notify_remove(ngx_http_portico_watch_t *watch);
+static void ngx_http_portico_notify_close(void);
+static void ngx_http_portico_notify_handler(ngx_event_t *rev);
 static void ngx_http_portico_watch_timer(ngx_event_t *ev);
 static void ngx_http_portico_watch_check(ngx_http_portico_watch_t *watch,
     ngx_log_t *log);
 static ngx_int_t ngx_http_portico_read_file(ngx_str_t *file, ngx_pool_t *pool,
     size_t max, ngx_str_t *text, ngx_http_portico_route_file_id_t *id,
     ngx_http_portico_route_error_t *err);
+
+
+/* this process's inotify descriptor and the watches it serves */
+
+static ngx_connection_t  *ngx_http_portico_notify;
+static ngx_queue_t        ngx_http_portico_notified;
 
 
 /* "interval=TIME": NGX_OK, NGX_DECLINED (another parameter), NGX_ERROR */
@@ -94,6 +114,16 @@ ngx_http_portico_watch_start(ngx_http_portico_watch_t *watch,
         return;
     }
 
+    watch->cycle = cycle;
+    watch->poll = watch->interval;
+
+    /* watched before the first look: no change falls between the two */
+
+    if (ngx_http_portico_notify_add(watch, cycle) == NGX_OK) {
+        watch->poll = ngx_max(watch->interval,
+                              NGX_HTTP_PORTICO_WATCH_FALLBACK);
+    }
+
     /*
      * the table parsed with the configuration may be old already: a
      * worker respawned after a crash, or the file changed since the reload
@@ -101,14 +131,12 @@ ngx_http_portico_watch_start(ngx_http_portico_watch_t *watch,
 
     ngx_http_portico_watch_check(watch, cycle->log);
 
-    watch->cycle = cycle;
-
     watch->timer.handler = ngx_http_portico_watch_timer;
     watch->timer.data = watch;
     watch->timer.log = cycle->log;
     watch->timer.cancelable = 1;
 
-    ngx_add_timer(&watch->timer, watch->interval);
+    ngx_add_timer(&watch->timer, watch->poll);
 }
 
 
@@ -117,6 +145,210 @@ ngx_http_portico_watch_stop(ngx_http_portico_watch_t *watch)
 {
     if (watch->timer.timer_set) {
         ngx_del_timer(&watch->timer);
+    }
+
+    ngx_http_portico_notify_remove(watch);
+}
+
+
+/*
+ * Adds the folder of the watch's file to this process's inotify
+ * descriptor (made by the first watch); NGX_OK, or NGX_DECLINED: the
+ * watch polls at its interval.
+ */
+
+static ngx_int_t
+ngx_http_portico_notify_add(ngx_http_portico_watch_t *watch,
+    ngx_cycle_t *cycle)
+{
+    int                fd;
+    size_t             len;
+    ngx_err_t          err;
+    ngx_connection_t  *c;
+    u_char             dir[NGX_MAX_PATH];
+
+    for (len = watch->file.len; len > 0; len--) {
+        if (watch->file.data[len - 1] == '/') {
+            break;
+        }
+    }
+
+    if (len == 0 || len >= NGX_MAX_PATH) {
+        return NGX_DECLINED;
+    }
+
+    /* "/prefix/routes" -> "/prefix/", "/routes" -> "/" */
+
+    ngx_memcpy(dir, watch->file.data, len);
+    dir[len] = '\0';
+
+    if (ngx_http_portico_notify == NULL) {
+
+        fd = inotify_init1(IN_NONBLOCK|IN_CLOEXEC);
+        if (fd == -1) {
+            ngx_log_error(NGX_LOG_NOTICE, cycle->log, ngx_errno,
+                          "%s: inotify_init1() failed, polling \"%V\" "
+                          "every %M ms", watch->directive, &watch->file,
+                          watch->interval);
+            return NGX_DECLINED;
+        }
+
+        c = ngx_get_connection(fd, cycle->log);
+        if (c == NULL) {
+            (void) close(fd);
+            return NGX_DECLINED;
+        }
+
+        c->log = cycle->log;
+        c->read->log = cycle->log;
+        c->write->log = cycle->log;
+        c->read->handler = ngx_http_portico_notify_handler;
+
+        /* a graceful shutdown closes it (ngx_close_idle_connections) */
+
+        c->idle = 1;
+
+        if (ngx_handle_read_event(c->read, 0) != NGX_OK) {
+            ngx_close_connection(c);
+            return NGX_DECLINED;
+        }
+
+        ngx_queue_init(&ngx_http_portico_notified);
+        ngx_http_portico_notify = c;
+    }
+
+    if (inotify_add_watch(ngx_http_portico_notify->fd, (char *) dir,
+                          NGX_HTTP_PORTICO_NOTIFY_EVENTS)
+        == -1)
+    {
+        err = ngx_errno;
+
+        ngx_log_error(NGX_LOG_NOTICE, cycle->log, err,
+                      "%s: inotify_add_watch(\"%s\") failed, polling \"%V\" "
+                      "every %M ms", watch->directive, dir, &watch->file,
+                      watch->interval);
+
+        if (ngx_queue_empty(&ngx_http_portico_notified)) {
+            ngx_http_portico_notify_close();
+        }
+
+        return NGX_DECLINED;
+    }
+
+    ngx_queue_insert_tail(&ngx_http_portico_notified, &watch->notified);
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_portico_notify_remove(ngx_http_portico_watch_t *watch)
+{
+    if (watch->notified.prev == NULL) {
+        return;
+    }
+
+    ngx_queue_remove(&watch->notified);
+    watch->notified.prev = NULL;
+    watch->notified.next = NULL;
+
+    if (ngx_queue_empty(&ngx_http_portico_notified)) {
+        ngx_http_portico_notify_close();
+    }
+}
+
+
+/* closes the inotify descriptor; its watches poll at their interval */
+
+static void
+ngx_http_portico_notify_close(void)
+{
+    ngx_queue_t               *q;
+    ngx_http_portico_watch_t  *watch;
+
+    if (ngx_http_portico_notify == NULL) {
+        return;
+    }
+
+    while (!ngx_queue_empty(&ngx_http_portico_notified)) {
+        q = ngx_queue_head(&ngx_http_portico_notified);
+        ngx_queue_remove(q);
+
+        watch = ngx_queue_data(q, ngx_http_portico_watch_t, notified);
+        watch->notified.prev = NULL;
+        watch->notified.next = NULL;
+        watch->poll = watch->interval;
+    }
+
+    ngx_close_connection(ngx_http_portico_notify);
+    ngx_http_portico_notify = NULL;
+}
+
+
+/* something changed in a watched folder: every watch looks at its file */
+
+static void
+ngx_http_portico_notify_handler(ngx_event_t *rev)
+{
+    ssize_t                    n;
+    ngx_err_t                  err;
+    ngx_queue_t               *q, *next;
+    ngx_connection_t          *c;
+    ngx_http_portico_watch_t  *watch;
+    u_char                     buf[NGX_HTTP_PORTICO_NOTIFY_BUF];
+
+    c = rev->data;
+
+    if (c->close) {
+        ngx_http_portico_notify_close();
+        return;
+    }
+
+    /* the events themselves do not matter: each watch stats its file */
+
+    err = 0;
+
+    for ( ;; ) {
+        n = read(c->fd, buf, sizeof(buf));
+
+        if (n > 0) {
+            continue;
+        }
+
+        err = ngx_errno;
+
+        if (n == -1 && err == NGX_EINTR) {
+            continue;
+        }
+
+        break;
+    }
+
+    if (n == 0 || err != NGX_EAGAIN) {
+        ngx_log_error(NGX_LOG_ALERT, rev->log, err,
+                      "inotify read() failed, polling the tables");
+        ngx_http_portico_notify_close();
+        return;
+    }
+
+    rev->ready = 0;
+
+    if (ngx_exiting || ngx_quit || ngx_terminate) {
+        return;
+    }
+
+    for (q = ngx_queue_head(&ngx_http_portico_notified);
+         q != ngx_queue_sentinel(&ngx_http_portico_notified);
+         q = next)
+    {
+        next = ngx_queue_next(q);
+        watch = ngx_queue_data(q, ngx_http_portico_watch_t, notified);
+
+        /* "master_process off": a previous cycle's watch ends soon */
+
+        if (watch->cycle == (ngx_cycle_t *) ngx_cycle) {
+            ngx_http_portico_watch_check(watch, rev->log);
+        }
     }
 }
 
@@ -143,7 +375,7 @@ ngx_http_portico_watch_timer(ngx_event_t *ev)
 
     ngx_http_portico_watch_check(watch, ev->log);
 
-    ngx_add_timer(ev, watch->interval);
+    ngx_add_timer(ev, watch->poll);
 }
 
 
