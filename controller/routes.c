@@ -12,6 +12,14 @@ static const char *const match_word[] = {
     [LOC_REGEX] = "regex",
 };
 
+/* The words of a line, appended without a format: a table of 10k
+ * Ingresses has 30k lines, rendered after every change. */
+static void words(struct buf *b, const char *const *w)
+{
+    for (; *w; w++)
+        buf_puts(b, *w);
+}
+
 /* " canary-name=NS-SVC-PORT": the canary label of the request metrics,
  * ingress-nginx's name of the canary's upstream, from ours
  * ("uHASH_NS_SVC_PORT": names and namespaces hold no '_'). */
@@ -77,20 +85,21 @@ static void target(struct ownedtext *t, const struct model *m,
     if (!upstream)
         buf_puts(&t->text, " -");
     else if (profile)
-        buf_printf(&t->text, " %s @%s", upstream, profile);
+        words(&t->text, (const char *[]){" ", upstream, " @", profile, NULL});
     else
-        buf_printf(&t->text, " %s", upstream);
+        words(&t->text, (const char *[]){" ", upstream, NULL});
     if (rewrite)
-        buf_printf(&t->text, " rewrite=%s", rewrite);
+        words(&t->text, (const char *[]){" rewrite=", rewrite, NULL});
     if (upstream && l && l->has_canary)
         canary(t, m, l);
     if (errors)
-        buf_printf(&t->text, " errors=%s", errors);
+        words(&t->text, (const char *[]){" errors=", errors, NULL});
     if (errors && port && *port)
-        buf_printf(&t->text, " service-port=%s", port);
-    buf_printf(&t->text, " ingress=%s/%s", mi->ns, mi->name);
+        words(&t->text, (const char *[]){" service-port=", port, NULL});
+    words(&t->text, (const char *[]){" ingress=", mi->ns, "/", mi->name,
+                                     NULL});
     if (service)
-        buf_printf(&t->text, " service=%s", service);
+        words(&t->text, (const char *[]){" service=", service, NULL});
     buf_puts(&t->text, "\n");
 }
 
@@ -99,8 +108,9 @@ static void section(struct ownedtext *t, const struct model *m,
 {
     size_t from = t->text.len;
 
-    buf_printf(&t->text, "host %s%s\n", sv->host ? sv->host : "*",
-               sv->redirect ? " redirect" : "");
+    words(&t->text, (const char *[]){"host ", sv->host ? sv->host : "*",
+                                     sv->redirect ? " redirect\n" : "\n",
+                                     NULL});
     ownedtext_track(t, from, sv->host ? sv->owner : OWNER_NONE);
     for (size_t i = 0; i < sv->nlocs; i++) {
         const struct model_location *l = &sv->locs[i];
@@ -109,7 +119,7 @@ static void section(struct ownedtext *t, const struct model *m,
                                ? match_word[LOC_ELEMENTS]
                                : match_word[l->match];
         from = t->text.len;
-        buf_printf(&t->text, "%s %s", word, l->path);
+        words(&t->text, (const char *[]){word, " ", l->path, NULL});
         target(t, m, p, l->upstream, l->service, l->port, l->ingress,
                l->match == LOC_REGEX ? l->rewrite : NULL, l);
         ownedtext_track(t, from, l->ingress);
@@ -199,9 +209,12 @@ int routes_render(const struct model *m, const struct profiles *p,
     ownedtext_printf(&body, OWNER_NONE, "https-port %d\n", https_port);
     /* The upstreams, sorted: each line belongs to the oldest Ingress
      * using it (a line the module refuses leaves that Ingress out). */
-    for (size_t i = 0; i < m->nups; i++)
-        ownedtext_printf(&body, m->ups[i].owner, "upstream %s %s\n",
-                         m->ups[i].name, m->ups[i].server);
+    for (size_t i = 0; i < m->nups; i++) {
+        size_t from = body.text.len;
+        words(&body.text, (const char *[]){"upstream ", m->ups[i].name, " ",
+                                           m->ups[i].server, "\n", NULL});
+        ownedtext_track(&body, from, m->ups[i].owner);
+    }
     section(&body, m, p, &m->def);
     for (size_t i = 0; i < m->nservers; i++)
         section(&body, m, p, &m->servers[i]);
