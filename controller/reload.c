@@ -1011,8 +1011,11 @@ void reloader_kick(struct reloader *r)
     int quiet = !r->last_kick_ms || now - r->last_kick_ms >= delay;
 
     r->last_kick_ms = now;
-    if (!r->noticed_ms)
+    if (!r->noticed_ms) {
         r->noticed_ms = now;
+        log_debug("reload: a change noticed%s", r->pending
+                  ? " (built after the pending confirmation)" : "");
+    }
     if (r->settling)
         return;
     if (!r->first_dirty_ms)
