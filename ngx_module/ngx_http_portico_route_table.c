@@ -151,8 +151,10 @@ ngx_http_portico_route_parse(ngx_http_portico_route_parse_t *ps,
     maxhosts = 0;
     maxwild = 0;
 
+    /* memchr, not ngx_strlchr: a byte loop was most of this pass at 10k */
+
     for (p = text->data; p < end; p = nl + 1) {
-        nl = ngx_strlchr(p, end, '\n');
+        nl = memchr(p, '\n', end - p);
         if (nl == NULL) {
             break;
         }
@@ -204,7 +206,7 @@ ngx_http_portico_route_parse(ngx_http_portico_route_parse_t *ps,
     for (p = text->data; p < end; p = nl + 1) {
         ps->line++;
 
-        nl = ngx_strlchr(p, end, '\n');
+        nl = memchr(p, '\n', end - p);
         if (nl == NULL) {
             return ngx_http_portico_route_fail(ps->err, ps->line,
                                                "no newline at the end of "
