@@ -23,10 +23,15 @@
  * "location /" first.  "portico_dispatch" is the balancer of
  * the upstream that proxy_pass names: it initializes the peer with the
  * chosen upstream's own balancer (its keepalive, its resolved peers).
+ * Its header filter sends the cookie of session affinity that the
+ * balancer asked for.
  */
 
 
 #include "ngx_http_portico_route_module.h"
+
+
+static ngx_http_output_header_filter_pt  ngx_http_next_header_filter;
 
 
 typedef struct {
@@ -63,6 +68,7 @@ typedef struct {
 typedef struct {
     ngx_http_upstream_srv_conf_t        *upstream;
     ngx_http_upstream_resolve_entry_t   *entry;
+    ngx_http_portico_route_sticky_t     *sticky;    /* affinity, or NULL */
     ngx_msec_t                           wait_start;  /* 0: not waited */
     unsigned                             waited:1;
     unsigned                             rewritten:1;
@@ -123,6 +129,8 @@ static ngx_int_t ngx_http_portico_dispatch_init_peer(ngx_http_request_t *r,
     ngx_http_upstream_srv_conf_t *us);
 static ngx_int_t ngx_http_portico_dispatch_kind(ngx_http_request_t *r,
     ngx_http_upstream_srv_conf_t *us);
+
+static ngx_int_t ngx_http_portico_route_header_filter(ngx_http_request_t *r);
 
 static ngx_int_t ngx_http_portico_route_init_process(ngx_cycle_t *cycle);
 static void ngx_http_portico_route_start(ngx_cycle_t *cycle);
@@ -651,6 +659,9 @@ ngx_http_portico_route_postconfiguration(ngx_conf_t *cf)
 
     *h = ngx_http_portico_route_server_handler;
 
+    ngx_http_next_header_filter = ngx_http_top_header_filter;
+    ngx_http_top_header_filter = ngx_http_portico_route_header_filter;
+
     return NGX_OK;
 }
 
@@ -1114,12 +1125,34 @@ ngx_http_portico_route_handler(ngx_http_request_t *r)
         }
     }
 
-    /* the canary or the rule's own upstream, chosen once per request */
+    /* the request's affinity cookie, read once */
+
+    if (target->affinity != NULL && ctx->sticky == NULL) {
+        ctx->sticky = ngx_http_portico_route_affinity_start(r,
+                                                            target->affinity);
+        if (ctx->sticky == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+    }
+
+    /*
+     * the canary or the rule's own upstream, chosen once per request: the
+     * one the affinity cookie is for, else by the canary's words
+     */
 
     upstream = target->upstream;
     entry = target->entry;
 
     if (target->canary != NULL) {
+
+        if (!ctx->canary_decided && target->affinity != NULL) {
+            rc = ngx_http_portico_route_affinity_canary(ctx->sticky,
+                                                        target->affinity);
+            if (rc != NGX_DECLINED) {
+                ctx->canary = rc;
+                ctx->canary_decided = 1;
+            }
+        }
 
         if (!ctx->canary_decided) {
             ctx->canary = ngx_http_portico_route_canary_pick(r, target->canary,
@@ -1135,6 +1168,11 @@ ngx_http_portico_route_handler(ngx_http_request_t *r)
                 ngx_http_portico_metrics_match(r, &target->canary->metrics);
             }
         }
+    }
+
+    if (target->affinity != NULL) {
+        ngx_http_portico_route_affinity_for(ctx->sticky, target->affinity,
+                                            target->canary && ctx->canary);
     }
 
     if (entry != NULL) {
@@ -1462,6 +1500,25 @@ ngx_http_portico_route_redirect(ngx_http_request_t *r,
 }
 
 
+/* a new affinity cookie, if the balancer chose a peer for one */
+
+static ngx_int_t
+ngx_http_portico_route_header_filter(ngx_http_request_t *r)
+{
+    ngx_http_portico_route_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_portico_route_module);
+
+    if (ctx != NULL && ctx->sticky != NULL
+        && ngx_http_portico_route_affinity_cookie(r, ctx->sticky) != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    return ngx_http_next_header_filter(r);
+}
+
+
 /* dispatch */
 
 static ngx_int_t
@@ -1497,7 +1554,9 @@ ngx_http_portico_dispatch_init_peer(ngx_http_request_t *r,
                        "portico dispatch to table upstream \"%V\"",
                        &ctx->entry->name);
 
-        return ngx_http_upstream_resolve_init_table_peer(r, ctx->entry);
+        return ngx_http_upstream_resolve_init_table_peer(r, ctx->entry,
+                                                 ctx->sticky ? &ctx->sticky->hint
+                                                             : NULL);
     }
 
     if (ctx == NULL || ctx->upstream == NULL) {

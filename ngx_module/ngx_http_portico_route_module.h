@@ -14,6 +14,8 @@
  *   ngx_http_portico_route_table.c    table parse and lookup, name tables
  *   ngx_http_portico_route_status.c   versions of the workers (shared zone)
  *   ngx_http_portico_route_regex.c    regex rules and rewrites (PCRE2)
+ *   ngx_http_portico_route_canary.c   canary releases
+ *   ngx_http_portico_route_affinity.c session affinity by cookie
  *   ngx_http_portico_watch.c          the file watch, shared with the
  *                                     certificate table
  */
@@ -172,6 +174,40 @@ typedef struct {
 
 
 /*
+ * "affinity=cookie:NAME" and its words (ngx_http_portico_route_affinity.c):
+ * the cookie, the attributes every Set-Cookie of it has ("; Path=P" and
+ * any "; Domain=D", "; Max-Age=N"), those that depend on the request
+ * (expires: seconds or -1; secure: 1, 0, or -1: when over TLS; samesite),
+ * the tags of the rule's upstream and of its canary's (which upstream a
+ * cookie is for), and the modes
+ */
+
+#define NGX_HTTP_PORTICO_SAMESITE_UNSET      0
+#define NGX_HTTP_PORTICO_SAMESITE_NONE       1
+#define NGX_HTTP_PORTICO_SAMESITE_LAX        2
+#define NGX_HTTP_PORTICO_SAMESITE_STRICT     3
+
+typedef struct {
+    ngx_str_t                            name;
+    ngx_str_t                            path;      /* empty: the rule's */
+    ngx_str_t                            domain;
+    ngx_str_t                            max_age;
+    ngx_str_t                            attrs;
+    ngx_int_t                            expires;
+    ngx_int_t                            secure;
+    ngx_uint_t                           samesite;
+    uint32_t                             tag;
+    uint32_t                             canary_tag;
+    unsigned                             balanced:1;
+    unsigned                             change_on_failure:1;
+    unsigned                             conditional:1; /* SameSite=None */
+    unsigned                             legacy:1;  /* canary first */
+    unsigned                             mode_set:1;
+    unsigned                             canary_set:1;
+} ngx_http_portico_route_affinity_t;
+
+
+/*
  * what a rule leads to: an upstream{} block of the configuration, or a
  * table upstream (its entry, set when the worker attaches the table, NULL
  * if it did not fit in the zone); neither is "-" (503).  "ingress" and
@@ -194,6 +230,7 @@ typedef struct {
     ngx_http_portico_route_canary_t     *canary;
     ngx_http_portico_route_errors_t     *errors;    /* "errors=" or NULL */
     ngx_str_t                            service_port;
+    ngx_http_portico_route_affinity_t   *affinity;
 } ngx_http_portico_route_target_t;
 
 
@@ -516,6 +553,42 @@ ngx_int_t ngx_http_portico_route_errors_save(ngx_http_request_t *r,
 ngx_http_portico_route_errors_ctx_t *ngx_http_portico_route_errors_find(
     ngx_http_request_t *r);
 ngx_int_t ngx_http_portico_route_errors_variables(ngx_conf_t *cf);
+
+/*
+ * session affinity: a request's cookie and what it is to be sent, in the
+ * request's pool (never table memory: a swap may free the table before
+ * the response goes out)
+ */
+
+typedef struct {
+    ngx_http_upstream_resolve_affinity_t  hint;     /* for the balancer */
+    ngx_str_t                            name;      /* copies */
+    ngx_str_t                            attrs;
+    ngx_int_t                            expires;
+    ngx_int_t                            secure;
+    ngx_uint_t                           samesite;
+    uint64_t                             key;       /* of the cookie */
+    uint32_t                             tag;       /* of the cookie */
+    uint32_t                             upstream;  /* the chosen one's tag */
+    unsigned                             valid:1;   /* a cookie of ours */
+} ngx_http_portico_route_sticky_t;
+
+ngx_int_t ngx_http_portico_route_affinity_word(
+    ngx_http_portico_route_target_t *target, ngx_str_t *key,
+    ngx_str_t *value, ngx_http_portico_route_table_t *table, ngx_uint_t line,
+    ngx_http_portico_route_error_t *err);
+ngx_int_t ngx_http_portico_route_affinity_check(
+    ngx_http_portico_route_target_t *target, ngx_str_t *path,
+    ngx_uint_t regex, ngx_http_portico_route_table_t *table, ngx_uint_t line,
+    ngx_http_portico_route_error_t *err);
+ngx_http_portico_route_sticky_t *ngx_http_portico_route_affinity_start(
+    ngx_http_request_t *r, ngx_http_portico_route_affinity_t *a);
+ngx_int_t ngx_http_portico_route_affinity_canary(
+    ngx_http_portico_route_sticky_t *s, ngx_http_portico_route_affinity_t *a);
+void ngx_http_portico_route_affinity_for(ngx_http_portico_route_sticky_t *s,
+    ngx_http_portico_route_affinity_t *a, ngx_uint_t canary);
+ngx_int_t ngx_http_portico_route_affinity_cookie(ngx_http_request_t *r,
+    ngx_http_portico_route_sticky_t *s);
 
 /* status: the versions zone of both tables (table: NGX_HTTP_PORTICO_TABLE_*) */
 ngx_int_t ngx_http_portico_route_status_zone(ngx_conf_t *cf,

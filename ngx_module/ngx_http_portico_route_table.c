@@ -74,6 +74,10 @@ static ngx_http_portico_route_target_t *ngx_http_portico_route_find_indexed(
     ngx_str_t *uri);
 
 
+/* the path of a "default" rule, for its affinity cookie */
+static ngx_str_t  ngx_http_portico_slash = ngx_string("/");
+
+
 /* load */
 
 ngx_http_portico_route_table_t *
@@ -503,7 +507,12 @@ ngx_http_portico_route_parse_line(ngx_http_portico_route_parse_t *ps)
         }
 
         if (ngx_http_portico_route_parse_target(ps, 1, &ps->host->deflt)
-            != NGX_OK)
+            != NGX_OK
+            || ngx_http_portico_route_affinity_check(&ps->host->deflt,
+                                                     &ngx_http_portico_slash,
+                                                     0, ps->table, ps->line,
+                                                     ps->err)
+               != NGX_OK)
         {
             return NGX_ERROR;
         }
@@ -828,7 +837,12 @@ ngx_http_portico_route_parse_rule(ngx_http_portico_route_parse_t *ps,
         ps->host->regex = 1;
     }
 
-    if (ngx_http_portico_route_parse_target(ps, 2, &rule->target) != NGX_OK) {
+    if (ngx_http_portico_route_parse_target(ps, 2, &rule->target) != NGX_OK
+        || ngx_http_portico_route_affinity_check(&rule->target, path,
+                                   type == NGX_HTTP_PORTICO_ROUTE_REGEX,
+                                   ps->table, ps->line, ps->err)
+           != NGX_OK)
+    {
         return NGX_ERROR;
     }
 
@@ -1029,6 +1043,13 @@ ngx_http_portico_route_parse_words(ngx_http_portico_route_parse_t *ps,
                                                         ps->refs, ps->table,
                                                         ps->line, ps->err);
             }
+
+            if (rc == NGX_DECLINED) {
+                rc = ngx_http_portico_route_affinity_word(target, &key,
+                                                          &value, ps->table,
+                                                          ps->line, ps->err);
+            }
+
             if (rc == NGX_ERROR) {
                 return NGX_ERROR;
             }
@@ -1052,6 +1073,7 @@ invalid:
                                        "service=NAME, rewrite=/PATH, "
                                        "canary=UPSTREAM and its words, "
                                        "errors=UPSTREAM, service-port=PORT, "
+                                       "affinity=cookie:NAME and its words, "
                                        "each once)", &word[i]);
 }
 

@@ -9,6 +9,11 @@
  * (peer->refs) until the request frees it; the address and name handed to
  * the upstream are copies in the request's pool, so nothing the request
  * keeps points into the zone after free.
+ *
+ * A request with session affinity (a table upstream's, see
+ * ngx_http_upstream_resolve_affinity_t) goes to the peer its cookie's key
+ * names while that peer is usable; otherwise the choice above is made and
+ * the route module sends the key of the chosen peer in a new cookie.
  */
 
 
@@ -35,11 +40,22 @@ typedef struct {
     ngx_uint_t                           attempts;
     ngx_uint_t                           ntries;
 
+    ngx_http_upstream_resolve_affinity_t  *affinity;  /* or NULL */
 } ngx_http_upstream_resolve_peer_data_t;
 
 
+/* splitmix64's finalizer: the rank of a peer for a balanced key */
+#define ngx_http_upstream_resolve_mix(x, k)                                  \
+    (k = (x), k ^= k >> 30, k *= 0xbf58476d1ce4e5b9ULL,                       \
+     k ^= k >> 27, k *= 0x94d049bb133111ebULL, k ^ (k >> 31))
+
+
 static ngx_int_t ngx_http_upstream_resolve_init_shared_peer(
-    ngx_http_request_t *r, ngx_http_upstream_resolve_shared_t *sh);
+    ngx_http_request_t *r, ngx_http_upstream_resolve_shared_t *sh,
+    ngx_http_upstream_resolve_affinity_t *affinity);
+static ngx_http_upstream_resolve_peer_t *ngx_http_upstream_resolve_sticky(
+    ngx_http_upstream_resolve_peer_data_t *rp, ngx_uint_t single,
+    ngx_uint_t *issue);
 static ngx_int_t ngx_http_upstream_resolve_get_peer(ngx_peer_connection_t *pc,
     void *data);
 static ngx_http_upstream_resolve_peer_t *ngx_http_upstream_resolve_choose(
@@ -71,23 +87,28 @@ ngx_http_upstream_resolve_init_peer(ngx_http_request_t *r,
     rscf = ngx_http_conf_upstream_srv_conf(us,
                                            ngx_http_upstream_resolve_module);
 
-    return ngx_http_upstream_resolve_init_shared_peer(r, rscf->shared);
+    return ngx_http_upstream_resolve_init_shared_peer(r, rscf->shared, NULL);
 }
 
 
-/* a table upstream's: the request holds e (the route module) */
+/*
+ * a table upstream's: the request holds e (the route module), and
+ * affinity (or NULL) lives as long as the request
+ */
 
 ngx_int_t
 ngx_http_upstream_resolve_init_table_peer(ngx_http_request_t *r,
-    ngx_http_upstream_resolve_entry_t *e)
+    ngx_http_upstream_resolve_entry_t *e,
+    ngx_http_upstream_resolve_affinity_t *affinity)
 {
-    return ngx_http_upstream_resolve_init_shared_peer(r, &e->peers);
+    return ngx_http_upstream_resolve_init_shared_peer(r, &e->peers, affinity);
 }
 
 
 static ngx_int_t
 ngx_http_upstream_resolve_init_shared_peer(ngx_http_request_t *r,
-    ngx_http_upstream_resolve_shared_t *sh)
+    ngx_http_upstream_resolve_shared_t *sh,
+    ngx_http_upstream_resolve_affinity_t *affinity)
 {
     ngx_uint_t                              n, words;
     ngx_http_upstream_resolve_peer_data_t  *rp;
@@ -122,6 +143,7 @@ ngx_http_upstream_resolve_init_shared_peer(ngx_http_request_t *r,
     rp->pool = r->pool;
     rp->shared = sh;
     rp->current = NULL;
+    rp->affinity = affinity;
 
     r->upstream->peer.data = rp;
     r->upstream->peer.get = ngx_http_upstream_resolve_get_peer;
@@ -142,7 +164,7 @@ ngx_http_upstream_resolve_get_peer(ngx_peer_connection_t *pc, void *data)
 {
     ngx_http_upstream_resolve_peer_data_t  *rp = data;
 
-    ngx_uint_t                            single;
+    ngx_uint_t                            single, issue;
     ngx_http_upstream_resolve_peer_t     *peer;
     ngx_http_upstream_resolve_shared_t   *sh;
     ngx_http_upstream_resolve_attempt_t  *at;
@@ -170,7 +192,16 @@ ngx_http_upstream_resolve_get_peer(ngx_peer_connection_t *pc, void *data)
 
     single = (sh->number == 1 && sh->nbackup == 0);
 
-    peer = ngx_http_upstream_resolve_choose(rp, sh->peer, single);
+    peer = NULL;
+    issue = 0;
+
+    if (rp->affinity != NULL) {
+        peer = ngx_http_upstream_resolve_sticky(rp, single, &issue);
+    }
+
+    if (peer == NULL) {
+        peer = ngx_http_upstream_resolve_choose(rp, sh->peer, single);
+    }
 
     if (peer == NULL && sh->backup) {
         ngx_log_debug0(NGX_LOG_DEBUG_HTTP, pc->log, 0,
@@ -191,6 +222,11 @@ ngx_http_upstream_resolve_get_peer(ngx_peer_connection_t *pc, void *data)
 
     rp->current = peer;
     rp->attempts++;
+
+    if (issue) {
+        rp->affinity->issue = 1;
+        rp->affinity->issue_key = peer->affinity;
+    }
 
     if (peer->id < rp->ntried) {
         ngx_http_upstream_resolve_id_set(rp->tried, peer->id);
@@ -214,6 +250,104 @@ busy:
     pc->name = sh->name;
 
     return NGX_BUSY;
+}
+
+
+/*
+ * Session affinity, under the write lock: the peer of the request's key,
+ * or NULL for the usual choice; *issue: the peer chosen then is to be
+ * named by a new cookie (persistent mode).  A key for a peer that failed,
+ * or an attempt after a failed one, moves the cookie only with
+ * change_on_failure.
+ */
+
+static ngx_http_upstream_resolve_peer_t *
+ngx_http_upstream_resolve_sticky(ngx_http_upstream_resolve_peer_data_t *rp,
+    ngx_uint_t single, ngx_uint_t *issue)
+{
+    time_t                                 now;
+    uint64_t                               key, rank, best_rank, k;
+    ngx_uint_t                             renew;
+    ngx_http_upstream_resolve_peer_t      *peer, *best;
+    ngx_http_upstream_resolve_affinity_t  *a;
+
+    a = rp->affinity;
+    now = ngx_time();
+
+    renew = !a->has_key || (rp->attempts > 0 && a->change_on_failure);
+
+    if (a->balanced) {
+
+        if (renew) {
+            key = ((uint64_t) ngx_random() << 33)
+                  ^ ((uint64_t) ngx_random() << 11) ^ (uint64_t) ngx_random();
+        } else {
+            key = a->key;
+        }
+
+        best = NULL;
+        best_rank = 0;
+
+        for (peer = rp->shared->peer; peer; peer = peer->next) {
+
+            if (!ngx_http_upstream_resolve_usable(rp, peer, single, now)) {
+                continue;
+            }
+
+            rank = ngx_http_upstream_resolve_mix(key ^ peer->affinity, k);
+
+            if (best == NULL || rank > best_rank) {
+                best = peer;
+                best_rank = rank;
+            }
+        }
+
+        if (best != NULL && now - best->checked > best->fail_timeout) {
+            best->checked = now;
+        }
+
+        if (best != NULL && renew) {
+            a->key = key;
+            a->has_key = 1;
+            a->issue = 1;
+            a->issue_key = key;
+        }
+
+        return best;
+    }
+
+    *issue = 1;
+
+    if (renew) {
+        return NULL;
+    }
+
+    for (peer = rp->shared->peer; peer; peer = peer->next) {
+
+        if (peer->affinity != a->key) {
+            continue;
+        }
+
+        if (ngx_http_upstream_resolve_usable(rp, peer, single, now)) {
+            *issue = 0;
+
+            if (now - peer->checked > peer->fail_timeout) {
+                peer->checked = now;
+            }
+
+            return peer;
+        }
+
+        /* failed, or tried by this request: the cookie stays */
+
+        *issue = a->change_on_failure;
+
+        return NULL;
+    }
+
+    /* the peer is gone */
+
+    return NULL;
 }
 
 

@@ -137,6 +137,13 @@ struct ngx_http_upstream_resolve_peer_s {
     /* index of the host (name) it came from, or ..._STATIC */
     ngx_uint_t                           host;
 
+    /*
+     * what session affinity knows the peer by: the first 8 bytes of an
+     * MD5 of the upstream's name, a space and the peer's name, so the same
+     * in every worker, after a reload and after a restart
+     */
+    uint64_t                             affinity;
+
     unsigned                             down:1;
     unsigned                             backup:1;
     unsigned                             zombie:1;
@@ -215,6 +222,31 @@ typedef struct {
      */
     unsigned                             table:1;
 } ngx_http_upstream_resolve_shared_t;
+
+
+/*
+ * Session affinity of one request (the route module's "affinity=" words,
+ * ngx_http_portico_route_affinity.c), given to the balancer of a table
+ * upstream.  In: the key of the request's cookie for this upstream
+ * (has_key), the mode, whether a failed attempt moves the session.  Out:
+ * the key of a new cookie to send (issue, issue_key).
+ *
+ * persistent: the key is the peer's "affinity"; the request goes to that
+ *     peer while it is usable, else to a normal pick with a new cookie
+ *     (a peer gone; a failed one only with change_on_failure).
+ * balanced: the key is random; the request goes to the usable peer that
+ *     ranks first for the key (rendezvous hashing), so a new peer takes
+ *     about 1/n of the sessions and a removed one's move to the others.
+ */
+
+typedef struct {
+    uint64_t                             key;
+    uint64_t                             issue_key;
+    unsigned                             has_key:1;
+    unsigned                             balanced:1;
+    unsigned                             change_on_failure:1;
+    unsigned                             issue:1;
+} ngx_http_upstream_resolve_affinity_t;
 
 
 /* what a table upstream is, as a route table line gives it */
@@ -426,6 +458,8 @@ uint64_t ngx_http_upstream_resolve_now(void);
 ngx_http_upstream_resolve_peer_t *ngx_http_upstream_resolve_new_peer(
     ngx_http_upstream_resolve_shared_t *sh, struct sockaddr *sockaddr,
     socklen_t socklen, in_port_t port);
+uint64_t ngx_http_upstream_resolve_affinity_of(ngx_str_t *upstream,
+    u_char *peer, size_t len);
 ngx_int_t ngx_http_upstream_resolve_set_addrs(
     ngx_http_upstream_resolve_shared_t *sh, ngx_uint_t index,
     ngx_addr_t *addrs, ngx_uint_t naddrs);
@@ -495,7 +529,8 @@ void ngx_http_upstream_resolve_table_release(
 void ngx_http_upstream_resolve_table_count(ngx_cycle_t *cycle,
     ngx_uint_t waited, ngx_uint_t unresolved);
 ngx_int_t ngx_http_upstream_resolve_init_table_peer(ngx_http_request_t *r,
-    ngx_http_upstream_resolve_entry_t *e);
+    ngx_http_upstream_resolve_entry_t *e,
+    ngx_http_upstream_resolve_affinity_t *affinity);
 
 
 #endif /* _NGX_HTTP_UPSTREAM_RESOLVE_MODULE_H_INCLUDED_ */

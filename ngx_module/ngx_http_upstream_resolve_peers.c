@@ -11,6 +11,8 @@
  */
 
 
+#include <ngx_md5.h>
+
 #include "ngx_http_upstream_resolve_module.h"
 
 
@@ -194,7 +196,43 @@ ngx_http_upstream_resolve_new_peer(ngx_http_upstream_resolve_shared_t *sh,
                                    peer->name,
                                    NGX_HTTP_RESOLVE_PEER_NAME_LEN, 1);
 
+    if (sh->name != NULL) {
+        peer->affinity = ngx_http_upstream_resolve_affinity_of(sh->name,
+                                                               peer->name,
+                                                               peer->name_len);
+    }
+
     return peer;
+}
+
+
+/*
+ * A peer's key for session affinity: 8 bytes of MD5("UPSTREAM PEER"),
+ * which names the peer without its address in clear
+ */
+
+uint64_t
+ngx_http_upstream_resolve_affinity_of(ngx_str_t *upstream, u_char *peer,
+    size_t len)
+{
+    u_char       digest[16];
+    uint64_t     key;
+    ngx_md5_t    md5;
+    ngx_uint_t   i;
+
+    ngx_md5_init(&md5);
+    ngx_md5_update(&md5, upstream->data, upstream->len);
+    ngx_md5_update(&md5, " ", 1);
+    ngx_md5_update(&md5, peer, len);
+    ngx_md5_final(digest, &md5);
+
+    key = 0;
+
+    for (i = 0; i < 8; i++) {
+        key = (key << 8) | digest[i];
+    }
+
+    return key;
 }
 
 

@@ -626,6 +626,86 @@ def test_valgrind_table_upstreams_made_removed_waited_and_seeded_are_clean(
     assert_clean(reports)
 
 
+def test_valgrind_affinity_cookies_issued_read_and_swapped_are_clean(
+        procs, nginx_factory, cluster_dns, http_backend, tmp_path):
+    """Session affinity (ngx_http_portico_route_affinity.c, the balancer's
+    preferred peer) under valgrind: cookies issued in both modes, read
+    back, hostile values, a failing peer with change-on-failure, a canary
+    by cookie, table swaps that change the words, a reload."""
+    from testbed.fixtures_module import (http_request, routes_version,
+                                         write_routes)
+    from test_module_table_upstreams import conf
+    addrs = ["127.0.0.2", "127.0.0.3"]
+    be = http_backend(addrs[0], name="b0")
+    http_backend(addrs[1], port=be.port, name="b1")
+    svc = "shop.default.svc.cluster.local"
+    cluster_dns.set(svc, *addrs, "127.0.0.5")          # .5: refused
+    cluster_dns.set("shop2.default.svc.cluster.local", addrs[1])
+    port, sport = testbed.free_port(), testbed.free_port()
+    n = nginx_factory(conf(cluster_dns.server, port, sport), workers=1,
+                      start=False)
+    path = os.path.join(n.prefix, "conf", "routes")
+
+    def text(v, words):
+        return (f"portico-routes 2\nversion {v}\n"
+                f"upstream ua {svc}:{be.port}\n"
+                f"upstream uc shop2.default.svc.cluster.local:{be.port}\n"
+                "host example.com\n"
+                f"prefix /p ua affinity=cookie:route {words}\n"
+                "regex /r/(.*) ua affinity=cookie:r affinity-path=/r "
+                "canary=uc canary-weight=1/2\n"
+                "default ua affinity=cookie:d affinity-samesite=None "
+                "affinity-conditional-samesite-none=on\n")
+
+    write_routes(path, text("v1", "affinity-mode=persistent "
+                                  "affinity-change-on-failure=on "
+                                  "affinity-expires=60 affinity-max-age=60"))
+    argv = valgrind_argv(n, tmp_path, SUPPRESSIONS + WORKER_CONNECTIONS_SUPPRESSION)
+    nginx = procs.start("valgrind-nginx", argv, timeout=60,
+                        ready=lambda: testbed.wait_tcp("127.0.0.1", sport))
+
+    def get(p, cookie=None, ua=None):
+        h = {}
+        if cookie:
+            h["Cookie"] = cookie
+        if ua:
+            h["User-Agent"] = ua
+        code, hd, _ = http_request(port, p, host="example.com", headers=h,
+                                   timeout=30)
+        return code, hd.get("set-cookie")
+
+    wait_for(lambda: routes_version(sport)[0] == "v1", timeout=30,
+             what="table v1")
+    wait_for(lambda: get("/p")[0] == 200, timeout=30, what="resolved")
+    cookies = set()
+    for p in ("/p", "/r/x", "/other"):
+        for _ in range(6):
+            code, sc = get(p, ua="Chrome/60")
+            assert code == 200 and sc
+            cookies.add(sc.split(";")[0])
+    for c in cookies:
+        assert get("/p", c)[0] == 200 and get("/r/y", c)[0] == 200
+    for bad in ("route=", "route=" + "f" * 16 + ".zz", "route=" + "a" * 900,
+                "route=" + "0" * 16 + ".00000000"):
+        assert get("/p", bad)[0] == 200
+
+    write_routes(path, text("v2", "affinity-path=/ affinity-secure=on"))
+    wait_for(lambda: routes_version(sport)[0] == "v2", timeout=30,
+             what="table v2")
+    for c in cookies:
+        assert get("/p", c)[0] == 200
+    nginx.signal(signal.SIGHUP)
+    wait_for(lambda: get("/p")[0] == 200, timeout=30, what="after reload")
+    for c in cookies:
+        assert get("/p", c)[0] == 200
+    nginx.signal(signal.SIGQUIT)
+    nginx.popen.wait(60)
+
+    reports = _reports(str(tmp_path / "valgrind.*.log"))
+    assert len(reports) >= 3, list(reports)
+    assert_clean(reports)
+
+
 def test_valgrind_request_metrics_counted_scraped_capped_and_freed_are_clean(
         procs, nginx_factory, tmp_path):
     """ngx_http_portico_metrics_module (docs/metrics.md) under valgrind:
