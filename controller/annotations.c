@@ -77,6 +77,8 @@ static const char W_FASTCGI[] =
 #define CLIENT_CERT(n, i, g) \
     {.name = n, .state = ANN_SUPPORTED, .flags = ANN_ACCESS, .id = i, \
      .grammar = g, .effect = ANN_EFFECT_CERTS}
+/* Route table words (a change is a table swap). */
+#define TABLE(n, i, g) SUPPORTED(n, i, g, ANN_EFFECT_TABLE, NULL)
 #define REFUSED(n, f, w) {.name = n, .state = ANN_REFUSED, .flags = f, .why = w}
 #define REFUSED_ALIAS(n, f, w, a) \
     {.name = n, .state = ANN_REFUSED, .flags = f, .why = w, .alias_of = a}
@@ -85,9 +87,10 @@ static const char W_FASTCGI[] =
 /* Sorted by name (a unit test checks it). Every annotation of
  * ingress-nginx's documentation and code (v1.15.1) is here. */
 const struct ann_def ann_table[] = {
-    REFUSED("affinity", 0, W_NOT_YET),
-    REFUSED("affinity-canary-behavior", 0, W_NOT_YET),
-    REFUSED("affinity-mode", 0, W_NOT_YET),
+    TABLE("affinity", ANN_AFFINITY, validate_affinity),
+    TABLE("affinity-canary-behavior", ANN_AFFINITY_CANARY_BEHAVIOR,
+          validate_affinity_canary_behavior),
+    TABLE("affinity-mode", ANN_AFFINITY_MODE, validate_affinity_mode),
     ACCESS("allowlist-source-range", ANN_ALLOWLIST_SOURCE_RANGE,
            validate_cidr_list),
     PROFILE("app-root", ANN_APP_ROOT, validate_path, NULL),
@@ -285,15 +288,22 @@ const struct ann_def ann_table[] = {
     IGNORED("service-upstream",
             "Portico always proxies to the Service's cluster address, which "
             "is what service-upstream \"true\" does"),
-    REFUSED("session-cookie-change-on-failure", 0, W_NOT_YET),
-    REFUSED("session-cookie-conditional-samesite-none", 0, W_NOT_YET),
-    REFUSED("session-cookie-domain", 0, W_NOT_YET),
-    REFUSED("session-cookie-expires", 0, W_NOT_YET),
-    REFUSED("session-cookie-max-age", 0, W_NOT_YET),
-    REFUSED("session-cookie-name", 0, W_NOT_YET),
-    REFUSED("session-cookie-path", 0, W_NOT_YET),
-    REFUSED("session-cookie-samesite", 0, W_NOT_YET),
-    REFUSED("session-cookie-secure", 0, W_NOT_YET),
+    TABLE("session-cookie-change-on-failure",
+          ANN_SESSION_COOKIE_CHANGE_ON_FAILURE, validate_bool),
+    TABLE("session-cookie-conditional-samesite-none",
+          ANN_SESSION_COOKIE_CONDITIONAL_SAMESITE_NONE, validate_bool),
+    TABLE("session-cookie-domain", ANN_SESSION_COOKIE_DOMAIN,
+          validate_cookie_domain),
+    TABLE("session-cookie-expires", ANN_SESSION_COOKIE_EXPIRES,
+          validate_seconds),
+    TABLE("session-cookie-max-age", ANN_SESSION_COOKIE_MAX_AGE,
+          validate_seconds),
+    TABLE("session-cookie-name", ANN_SESSION_COOKIE_NAME,
+          validate_cookie_name),
+    TABLE("session-cookie-path", ANN_SESSION_COOKIE_PATH, validate_path),
+    TABLE("session-cookie-samesite", ANN_SESSION_COOKIE_SAMESITE,
+          validate_samesite),
+    TABLE("session-cookie-secure", ANN_SESSION_COOKIE_SECURE, validate_bool),
     IGNORED("ssl-ciphers",
             "TLS settings are global in Portico (TLSv1.2 and TLSv1.3 with "
             "nginx's default ciphers)"),

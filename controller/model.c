@@ -346,7 +346,7 @@ static int check_annotations(struct json_object *ing,
     return 0;
 }
 
-static int ann_true(const struct model_ingress *mi, enum ann_id id)
+int model_ann_true(const struct model_ingress *mi, enum ann_id id)
 {
     const char *v = ann_get(&mi->ann, id);
 
@@ -359,7 +359,8 @@ static int regex_of_its_own(const struct model_ingress *mi, const char *path)
 {
     const char *target = ann_get(&mi->ann, ANN_REWRITE_TARGET);
 
-    return ann_true(mi, ANN_USE_REGEX) || (target && strcmp(target, path));
+    return model_ann_true(mi, ANN_USE_REGEX) ||
+           (target && strcmp(target, path));
 }
 
 /* canary-weight-total as ingress-nginx's balancer reads it: below 100,
@@ -387,7 +388,7 @@ static int check_canary(const struct model_ingress *mi,
     const char *pattern = ann_get(&mi->ann, ANN_CANARY_BY_HEADER_PATTERN);
     char sub[SUB_MAX];
 
-    if (!ann_true(mi, ANN_CANARY)) {
+    if (!model_ann_true(mi, ANN_CANARY)) {
         for (size_t i = 0; i < sizeof(words) / sizeof(words[0]); i++)
             if (ann_get(&mi->ann, words[i])) {
                 snprintf(err, errlen, "%s is set but canary is not "
@@ -430,6 +431,14 @@ static int expand_path(struct pending *p, const struct model_ingress *mi,
         if (validate_regex_path(path, len, err, errlen) < 0)
             return -1;
     } else if (validate_path(path, len, err, errlen) < 0) {
+        return -1;
+    }
+    if (r.regex && ann_get(&mi->ann, ANN_AFFINITY) &&
+        !ann_get(&mi->ann, ANN_SESSION_COOKIE_PATH)) {
+        snprintf(err, errlen, "path %s is a regular expression (use-regex "
+                              "or rewrite-target): session affinity needs "
+                              "session-cookie-path, a cookie's path cannot "
+                              "be a pattern", path);
         return -1;
     }
     if (r.regex &&
@@ -1912,7 +1921,7 @@ static int compile_check(struct model_compiled *c, struct json_object *ing,
         return (c->reason = strdup(err)) ? 0 : -1;
     c->vault = label_true(ing, "ssl");
     c->https_only = label_true(ing, "httpsOnly") ||
-                    ann_true(&c->mi, ANN_FORCE_SSL_REDIRECT);
+                    model_ann_true(&c->mi, ANN_FORCE_SSL_REDIRECT);
     if (c->vault)
         c->vault_hash = hash_fnv1a64_str(HASH_FNV1A64_INIT,
             json_object_to_json_string_ext(
@@ -2013,7 +2022,7 @@ static int build_one(struct builder *b, const struct store_entry *e,
             rc = -1;
     } else {
         mi->state = ING_SERVED;
-        rc = ann_true(mi, ANN_CANARY)
+        rc = model_ann_true(mi, ANN_CANARY)
                  ? stash_canary(b, m->ning - 1, &c->p)
                  : merge_ingress(b, c, m->ning - 1);
     }

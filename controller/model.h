@@ -237,6 +237,13 @@ int model_www_twin(const char *host, char *out, size_t outlen);
 #define MODEL_CANARY_TOTAL 100
 long model_canary_total(const struct model_ingress *mi);
 
+/* 1 when the annotation is set to a true value (strconv.ParseBool). */
+int model_ann_true(const struct model_ingress *mi, enum ann_id id);
+
+/* The cookie of session affinity when session-cookie-name is not set
+ * (ingress-nginx's default). */
+#define MODEL_AFFINITY_COOKIE "INGRESSCOOKIE"
+
 /* "2026-01-02T03:04:05Z" -> seconds; 0 when absent or malformed. */
 time_t model_parse_time(const char *s);
 

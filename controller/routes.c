@@ -65,12 +65,60 @@ static void canary(struct ownedtext *t, const struct model *m,
         buf_printf(&t->text, " canary-cookie=%s", cookie);
 }
 
+/* The words of session affinity (affinity "cookie"), from the rule's own
+ * Ingress: the cookie (INGRESSCOOKIE by default, as ingress-nginx), then
+ * only what differs from the module's defaults (balanced, the rule's path,
+ * Secure over TLS, sticky canaries). */
+static void affinity(struct ownedtext *t, const struct model_ingress *mi,
+                     int has_canary)
+{
+    static const struct {
+        enum ann_id id;
+        const char *word;
+    } copied[] = {
+        {ANN_SESSION_COOKIE_PATH, "affinity-path"},
+        {ANN_SESSION_COOKIE_DOMAIN, "affinity-domain"},
+        {ANN_SESSION_COOKIE_MAX_AGE, "affinity-max-age"},
+        {ANN_SESSION_COOKIE_EXPIRES, "affinity-expires"},
+        {ANN_SESSION_COOKIE_SAMESITE, "affinity-samesite"},
+    };
+    const struct ann_result *a = &mi->ann;
+    const char *name = ann_get(a, ANN_SESSION_COOKIE_NAME);
+    const char *mode = ann_get(a, ANN_AFFINITY_MODE);
+    const char *behavior = ann_get(a, ANN_AFFINITY_CANARY_BEHAVIOR);
+    const char *secure = ann_get(a, ANN_SESSION_COOKIE_SECURE);
+
+    if (!ann_get(a, ANN_AFFINITY))
+        return;
+    words(&t->text, (const char *[]){" affinity=cookie:",
+                                     name ? name : MODEL_AFFINITY_COOKIE,
+                                     NULL});
+    if (mode && strcmp(mode, "persistent") == 0)
+        buf_puts(&t->text, " affinity-mode=persistent");
+    for (size_t i = 0; i < sizeof(copied) / sizeof(copied[0]); i++) {
+        const char *v = ann_get(a, copied[i].id);
+        if (v)
+            words(&t->text, (const char *[]){" ", copied[i].word, "=", v,
+                                             NULL});
+    }
+    if (model_ann_true(mi, ANN_SESSION_COOKIE_CONDITIONAL_SAMESITE_NONE))
+        buf_puts(&t->text, " affinity-conditional-samesite-none=on");
+    if (secure)
+        buf_puts(&t->text, model_ann_true(mi, ANN_SESSION_COOKIE_SECURE)
+                               ? " affinity-secure=on"
+                               : " affinity-secure=off");
+    if (model_ann_true(mi, ANN_SESSION_COOKIE_CHANGE_ON_FAILURE))
+        buf_puts(&t->text, " affinity-change-on-failure=on");
+    if (has_canary && behavior && strcmp(behavior, "legacy") == 0)
+        buf_puts(&t->text, " affinity-canary=legacy");
+}
+
 /* " UPSTREAM[ @PROFILE]" or " -", then a regex rule's " rewrite=T", the
  * canary's words, the default backend (" errors=UPSTREAM service-port=P":
  * also the upstream of a rule whose own cannot be resolved, as
- * ingress-nginx sends a Service without endpoints to it), the rule's
- * Ingress and Service (the labels of its request metrics):
- * " ingress=NS/NAME service=SVC". */
+ * ingress-nginx sends a Service without endpoints to it), the affinity's
+ * words, the rule's Ingress and Service (the labels of its request
+ * metrics): " ingress=NS/NAME service=SVC". */
 static void target(struct ownedtext *t, const struct model *m,
                    const struct profiles *p, const char *upstream,
                    const char *service, const char *port, size_t ingress,
@@ -96,6 +144,8 @@ static void target(struct ownedtext *t, const struct model *m,
         words(&t->text, (const char *[]){" errors=", errors, NULL});
     if (errors && port && *port)
         words(&t->text, (const char *[]){" service-port=", port, NULL});
+    if (upstream)
+        affinity(t, mi, l && l->has_canary);
     words(&t->text, (const char *[]){" ingress=", mi->ns, "/", mi->name,
                                      NULL});
     if (service)

@@ -843,6 +843,63 @@ int validate_seconds(const char *s, size_t len, char *err, size_t errlen)
     return 0;
 }
 
+int validate_affinity(const char *s, size_t len, char *err, size_t errlen)
+{
+    if (!is_word(s, len, "cookie"))
+        return fail(err, errlen, "affinity", s, len,
+                    "must be cookie (the only type of session affinity)");
+    return 0;
+}
+
+int validate_affinity_mode(const char *s, size_t len, char *err,
+                           size_t errlen)
+{
+    static const char *const w[] = {"balanced", "persistent", NULL};
+
+    if (!one_of(s, len, w))
+        return fail(err, errlen, "affinity-mode", s, len,
+                    "must be balanced or persistent (persistent-drainable "
+                    "needs the pods' termination state, which Portico does "
+                    "not see)");
+    return 0;
+}
+
+int validate_affinity_canary_behavior(const char *s, size_t len, char *err,
+                                      size_t errlen)
+{
+    static const char *const w[] = {"sticky", "legacy", NULL};
+
+    if (!one_of(s, len, w))
+        return fail(err, errlen, "affinity-canary-behavior", s, len,
+                    "must be sticky or legacy");
+    return 0;
+}
+
+int validate_samesite(const char *s, size_t len, char *err, size_t errlen)
+{
+    static const char *const w[] = {"None", "Lax", "Strict", NULL};
+
+    if (!one_of(s, len, w))
+        return fail(err, errlen, "SameSite", s, len,
+                    "must be None, Lax or Strict");
+    return 0;
+}
+
+int validate_cookie_domain(const char *s, size_t len, char *err,
+                           size_t errlen)
+{
+    char sub[256];
+
+    if (len > 1 && s[0] == '.') {
+        s++;
+        len--;
+    }
+    if (validate_host(s, len, sub, sizeof(sub)) < 0)
+        return fail(err, errlen, "cookie domain", s, len,
+                    "must be a domain name, with an optional leading dot");
+    return 0;
+}
+
 static int method_ok(void *arg, const char *s, size_t n)
 {
     if (n > 20)

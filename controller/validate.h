@@ -214,6 +214,20 @@ int validate_word(const char *s, size_t len, char *err, size_t errlen);
 /* cors-max-age: seconds, 1-9 digits. */
 int validate_seconds(const char *s, size_t len, char *err, size_t errlen);
 
+/* Session affinity: affinity "cookie" (the only type), affinity-mode
+ * balanced or persistent, affinity-canary-behavior sticky or legacy,
+ * session-cookie-samesite None, Lax or Strict (as ingress-nginx, case
+ * sensitive), session-cookie-domain a domain with an optional leading
+ * dot. */
+int validate_affinity(const char *s, size_t len, char *err, size_t errlen);
+int validate_affinity_mode(const char *s, size_t len, char *err,
+                           size_t errlen);
+int validate_affinity_canary_behavior(const char *s, size_t len, char *err,
+                                      size_t errlen);
+int validate_samesite(const char *s, size_t len, char *err, size_t errlen);
+int validate_cookie_domain(const char *s, size_t len, char *err,
+                           size_t errlen);
+
 /* auth-tls-verify-client: on, off, optional or optional_no_ca (nginx's
  * ssl_verify_client). */
 int validate_verify_client(const char *s, size_t len, char *err,

@@ -116,7 +116,7 @@ ngx_http_portico_route_affinity_word(ngx_http_portico_route_target_t *target,
         }
 
         for (i = 0; i < value->len; i++) {
-            if (value->data[i] == ';' || value->data[i] == ',') {
+            if (value->data[i] == ';') {
                 goto invalid;
             }
         }

@@ -331,6 +331,59 @@ static void default_backend_and_custom_errors_have_words_and_pages(
     release(&f);
 }
 
+static void affinity_annotations_become_the_rules_words(void **state)
+{
+    static const char yaml[] =
+        "kind: Ingress\nmetadata: {name: s, namespace: ns, "
+        "creationTimestamp: \"2026-01-01T00:00:00Z\", annotations: {"
+        "nginx.ingress.kubernetes.io/affinity: cookie, "
+        "nginx.ingress.kubernetes.io/affinity-mode: persistent, "
+        "nginx.ingress.kubernetes.io/session-cookie-name: route, "
+        "nginx.ingress.kubernetes.io/session-cookie-max-age: \"60\", "
+        "nginx.ingress.kubernetes.io/session-cookie-secure: \"false\", "
+        "nginx.ingress.kubernetes.io/session-cookie-change-on-failure: "
+        "\"true\", "
+        "nginx.ingress.kubernetes.io/affinity-canary-behavior: legacy}}\n"
+        "spec:\n  ingressClassName: portico\n"
+        "  defaultBackend: {service: {name: web, port: {number: 80}}}\n"
+        "  rules:\n  - host: s.test\n    http:\n      paths:\n"
+        RULE("/a", "Prefix", "web")
+        RULE("/gone", "Prefix", "missing")
+        "---\n"
+        "kind: Ingress\nmetadata: {name: d, namespace: ns, "
+        "creationTimestamp: \"2026-01-02T00:00:00Z\", annotations: {"
+        "portico.io/affinity: cookie}}\n"
+        "spec:\n  ingressClassName: portico\n"
+        "  rules:\n  - host: d.test\n    http:\n      paths:\n"
+        RULE("/", "Prefix", "web")
+        "---\n";
+    static const char words[] =
+        " affinity=cookie:route affinity-mode=persistent affinity-max-age=60"
+        " affinity-secure=off affinity-change-on-failure=on";
+    struct fixture f;
+    char want[2048];
+
+    build(&f, yaml, HTTPS_PORT);
+    /* no canary: no affinity-canary word; "-" (no Service): no words; the
+     * defaultBackend has them too; INGRESSCOOKIE by default */
+    snprintf(want, sizeof(want),
+             "https-port 443\n"
+             "%s"
+             "host *\n"
+             "default %s%s ingress=ns/s service=web\n"
+             "host d.test\n"
+             "prefix / %s affinity=cookie:INGRESSCOOKIE ingress=ns/d "
+             "service=web\n"
+             "host s.test\n"
+             "prefix /gone - ingress=ns/s service=missing\n"
+             "prefix /a %s%s ingress=ns/s service=web\n"
+             "default %s%s ingress=ns/s service=web\n",
+             upstream_lines(&f, "web", NULL, NULL), ups(&f, "web"), words,
+             ups(&f, "web"), ups(&f, "web"), words, ups(&f, "web"), words);
+    assert_string_equal(body(&f), want);
+    release(&f);
+}
+
 static void https_only_and_wildcard_hosts_have_their_section(void **state)
 {
     static const char yaml[] =
@@ -622,6 +675,7 @@ int main(void)
         cmocka_unit_test(
             default_backend_and_custom_errors_have_words_and_pages),
         cmocka_unit_test(https_only_and_wildcard_hosts_have_their_section),
+        cmocka_unit_test(affinity_annotations_become_the_rules_words),
         cmocka_unit_test(same_bytes_whatever_the_input_order),
         cmocka_unit_test(version_changes_exactly_when_the_content_does),
         cmocka_unit_test(every_line_is_traced_to_the_ingress_that_made_it),

@@ -283,6 +283,46 @@ static void counts_are_small_numbers(void **state)
 /* rewrite-target: "/" and URL characters with $1-$9 only; a regex path:
  * the regex characters too, but nothing that ends a table word or line,
  * quotes or a byte outside printable ASCII. */
+static void session_affinity_values_have_strict_grammars(void **state)
+{
+    assert_true(ok(validate_affinity, "cookie"));
+    assert_false(ok(validate_affinity, "Cookie"));
+    assert_false(ok(validate_affinity, "ip"));
+    assert_false(ok(validate_affinity, ""));
+    refuses_embedded(validate_affinity, "cookie");
+
+    assert_true(ok(validate_affinity_mode, "balanced"));
+    assert_true(ok(validate_affinity_mode, "persistent"));
+    assert_false(ok(validate_affinity_mode, "persistent-drainable"));
+    assert_false(ok(validate_affinity_mode, "Balanced"));
+    refuses_embedded(validate_affinity_mode, "balanced");
+
+    assert_true(ok(validate_affinity_canary_behavior, "sticky"));
+    assert_true(ok(validate_affinity_canary_behavior, "legacy"));
+    assert_false(ok(validate_affinity_canary_behavior, "always"));
+
+    assert_true(ok(validate_samesite, "None"));
+    assert_true(ok(validate_samesite, "Lax"));
+    assert_true(ok(validate_samesite, "Strict"));
+    assert_false(ok(validate_samesite, "lax"));
+    assert_false(ok(validate_samesite, "Lax; Secure"));
+
+    assert_true(ok(validate_cookie_domain, "example.com"));
+    assert_true(ok(validate_cookie_domain, ".example.com"));
+    assert_false(ok(validate_cookie_domain, "."));
+    assert_false(ok(validate_cookie_domain, "..example.com"));
+    assert_false(ok(validate_cookie_domain, "a..b"));
+    assert_false(ok(validate_cookie_domain, "example.com;x=1"));
+    assert_false(ok(validate_cookie_domain, "exa mple.com"));
+    refuses_embedded(validate_cookie_domain, "example.com");
+
+    /* max-age and expires: seconds; path: a path (no ';') */
+    assert_true(ok(validate_seconds, "172800"));
+    assert_false(ok(validate_seconds, "-1"));
+    assert_false(ok(validate_seconds, "1d"));
+    assert_false(ok(validate_path, "/a;b"));
+}
+
 static void rewrite_targets_and_regex_paths_have_strict_grammars(
     void **state)
 {
@@ -635,6 +675,7 @@ int main(void)
         cmocka_unit_test(external_names_allow_a_trailing_dot_but_no_wildcard),
         cmocka_unit_test(reasons_never_echo_control_characters),
         cmocka_unit_test(rewrite_targets_and_regex_paths_have_strict_grammars),
+        cmocka_unit_test(session_affinity_values_have_strict_grammars),
         cmocka_unit_test(quoting_escapes_quotes_and_backslashes_and_drops_variables),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
