@@ -481,7 +481,6 @@ ngx_int_t ngx_http_portico_route_fail(ngx_http_portico_route_error_t *err,
 void ngx_http_portico_route_file_id(ngx_file_info_t *fi,
     ngx_http_portico_route_file_id_t *id);
 ngx_int_t ngx_http_portico_route_check_token(ngx_str_t *s, size_t max);
-ngx_int_t ngx_http_portico_route_check_domain(ngx_str_t *name);
 
 /* names (ngx_http_portico_route_names.c); the smallest table has 4 slots */
 #define NGX_HTTP_PORTICO_ROUTES_NAMES_MIN    4
@@ -492,6 +491,7 @@ ngx_int_t ngx_http_portico_route_names_add(
     ngx_http_portico_route_names_t *names, ngx_str_t *name, void *value);
 void *ngx_http_portico_route_names_find(ngx_http_portico_route_names_t *names,
     u_char *name, size_t len);
+ngx_int_t ngx_http_portico_route_check_domain(ngx_str_t *name);
 
 /* table */
 ngx_http_portico_route_table_t *ngx_http_portico_route_table_load(

@@ -3,7 +3,8 @@
  * ngx_http_portico_route_module: names -> values in open-addressing tables
  * (O(1) at any number of names): the route table's hosts and upstreams,
  * the configuration's upstreams and profiles, the certificate table's
- * hosts, stems, CA files and regexes.  Calls nothing of the module.
+ * hosts, stems, CA files and regexes; the check of a domain name.  Calls
+ * nothing of the module.
  */
 
 
@@ -91,4 +92,42 @@ ngx_http_portico_route_names_find(ngx_http_portico_route_names_t *names,
 
         i = (i + 1) & names->mask;
     }
+}
+
+
+/*
+ * lowercase [a-z0-9-] labels joined by single dots, at most 253 bytes: the
+ * characters of lib/dnsname.h's grammar, which the controller checked in
+ * full before writing the table (the module links nothing of lib/)
+ */
+
+ngx_int_t
+ngx_http_portico_route_check_domain(ngx_str_t *name)
+{
+    u_char      ch;
+    ngx_uint_t  i;
+
+    if (name->len == 0 || name->len > NGX_HTTP_PORTICO_ROUTES_HOST_MAX) {
+        return NGX_ERROR;
+    }
+
+    for (i = 0; i < name->len; i++) {
+        ch = name->data[i];
+
+        if ((ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9')
+            || ch == '-')
+        {
+            continue;
+        }
+
+        if (ch == '.' && i > 0 && i + 1 < name->len
+            && name->data[i - 1] != '.')
+        {
+            continue;
+        }
+
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
 }

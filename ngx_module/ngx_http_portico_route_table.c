@@ -741,44 +741,6 @@ ngx_http_portico_route_parse_host(ngx_http_portico_route_parse_t *ps)
 }
 
 
-/*
- * lowercase [a-z0-9-] labels joined by single dots, at most 253 bytes: the
- * characters of lib/dnsname.h's grammar, which the controller checked in
- * full before writing the table (the module links nothing of lib/)
- */
-
-ngx_int_t
-ngx_http_portico_route_check_domain(ngx_str_t *name)
-{
-    u_char      ch;
-    ngx_uint_t  i;
-
-    if (name->len == 0 || name->len > NGX_HTTP_PORTICO_ROUTES_HOST_MAX) {
-        return NGX_ERROR;
-    }
-
-    for (i = 0; i < name->len; i++) {
-        ch = name->data[i];
-
-        if ((ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9')
-            || ch == '-')
-        {
-            continue;
-        }
-
-        if (ch == '.' && i > 0 && i + 1 < name->len
-            && name->data[i - 1] != '.')
-        {
-            continue;
-        }
-
-        return NGX_ERROR;
-    }
-
-    return NGX_OK;
-}
-
-
 static ngx_int_t
 ngx_http_portico_route_parse_rule(ngx_http_portico_route_parse_t *ps,
     ngx_uint_t type)
