@@ -1465,6 +1465,34 @@ static const char *default_backend(struct builder *b,
                             owner);
 }
 
+/* Session affinity chooses among the addresses of the Service's name:
+ * the pods of a headless Service, the one cluster address otherwise.
+ * Says so once per Service of an Ingress with affinity that has a
+ * cluster IP. */
+static void warn_affinity_cluster_ip(struct builder *b,
+                                     const struct model_ingress *mi,
+                                     const struct pending *p,
+                                     const char *who)
+{
+    for (size_t i = 0; i <= p->n; i++) {
+        const char *name = i < p->n ? p->routes[i].svc
+                                    : p->has_default ? p->def_svc : NULL;
+        int seen = !name;
+        for (size_t k = 0; k < i && k < p->n && !seen; k++)
+            seen = strcmp(p->routes[k].svc, name) == 0;
+        if (seen)
+            continue;
+        const struct svc_summary *svc = service(b->cache, b->s, mi->ns,
+                                                name);
+        if (svc && !svc->headless && !svc->external)
+            warn(b, "ingress %s: session affinity with Service %s/%s, which "
+                    "has a cluster IP: its name resolves to that one address, "
+                    "so sessions do not stick to pods (a headless Service, "
+                    "clusterIP: None, gives the pods' addresses)",
+                 who, mi->ns, name);
+    }
+}
+
 /* Merges a validated Ingress. */
 static int merge_ingress(struct builder *b, const struct model_compiled *c,
                          size_t owner)
@@ -1499,6 +1527,8 @@ static int merge_ingress(struct builder *b, const struct model_compiled *c,
         if (merge_route(b, owner, r, ups) < 0)
             return -1;
     }
+    if (ann_get(&mi->ann, ANN_AFFINITY))
+        warn_affinity_cluster_ip(b, mi, p, who);
     if (p->has_default &&
         set_fallback(&b->m->def, def_ups, p->def_svc, def_port, owner) < 0)
         return -1;

@@ -18,14 +18,26 @@ from test_controller_routing import NGINX, path_ingress, refused
 ADDRS = ["127.0.0.5", "127.0.0.6", "127.0.0.7"]
 
 
+def headless(name, port):
+    return f"""
+apiVersion: v1
+kind: Service
+metadata: {{name: {name}, namespace: team}}
+spec:
+  clusterIP: None
+  ports: [{{name: http, port: {port}, targetPort: {port}}}]
+"""
+
+
 @pytest.fixture
 def sticky(ctl, http_backend, cluster_dns):
-    """Service "sticky": one name, three backends on one port."""
+    """Headless Service "sticky": its name resolves to three backends (the
+    pods) on one port."""
     first = http_backend(addr=ADDRS[0], name="s0")
     for i, a in enumerate(ADDRS[1:]):
         http_backend(addr=a, port=first.port, name=f"s{i + 1}")
     cluster_dns.set("sticky.team.svc.cluster.local", *ADDRS)
-    ctl.write("svc-sticky", service("sticky", first.port))
+    ctl.write("svc-sticky", headless("sticky", first.port))
     ctl.ports["sticky"] = first.port
     return ctl
 
@@ -108,6 +120,19 @@ def test_a_change_of_the_affinity_annotations_is_a_table_swap(sticky):
     ctl.write("app", sticky_ingress(ctl, {}))
     eventually(lambda: ask(ctl, "app.test")[1] is None)
     assert ctl.settled() == before
+
+
+def test_a_service_with_a_cluster_ip_is_warned_about(sticky):
+    ctl = sticky
+    ctl.write("app", sticky_ingress(ctl, {f"{NGINX}/affinity": "cookie"}))
+    ctl.write("other", path_ingress("other", "other.test", [
+        ("/", "Prefix", "alpha")], ctl, {f"{NGINX}/affinity": "cookie"}))
+    eventually(lambda: "session affinity with Service team/alpha, which "
+               "has a cluster IP" in ctl.proc.log_text())
+    # served all the same (one address: every cookie names it)
+    eventually(lambda: ask(ctl, "other.test")[0] == "alpha")
+    assert "Service team/sticky, which has a cluster IP" \
+        not in ctl.proc.log_text()
 
 
 def test_regex_paths_need_a_cookie_path(sticky):
