@@ -43,10 +43,6 @@ static const char W_STREAM_SNIPPET[] = NEVER_RENDERED
 static const char W_MODSECURITY_SNIPPET[] = NEVER_RENDERED
     "and ModSecurity is not available in Portico";
 
-static const char W_NOT_YET[] =
-    "not implemented yet: the Ingress is refused rather than served with "
-    "different routing";
-
 static const char W_OPENTELEMETRY[] =
     "OpenTelemetry is not built into Portico's nginx";
 static const char W_FASTCGI[] =
