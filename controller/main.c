@@ -116,6 +116,7 @@ struct opts {
     const char *lease_namespace;
     const char *pod_name;
     long debounce_ms;
+    long confirm_timeout_ms;
     enum log_level level;
     const char *annotations_prefix;
     int nginx_annotations;
@@ -331,6 +332,10 @@ static const struct flag controller_flags[] = {
      "certificate files (default PREFIX/certs)"},
     {"debounce", required_argument, "DURATION", flag_set_duration_ms,
      OPT(debounce_ms), "coalesce changes for this long (default 100ms)"},
+    {"confirm-timeout", required_argument, "DURATION", flag_set_duration_ms,
+     OPT(confirm_timeout_ms), "a change nginx has not served within this\n"
+     "long counts as unconfirmed; it is still\nconfirmed if served later "
+     "(default 30s)"},
     FLAG_SECTION("Access control (allow-lists and limits):"),
     {"use-forwarded-headers", optional_argument, NULL, flag_set_bool,
      OPT(use_forwarded_headers), "the client address is the rightmost one in\n"
@@ -644,6 +649,7 @@ static int parse_args(struct opts *o, int argc, char **argv)
     o->election_id = "portico-leader";
     o->externaldns_prefix = EXTERNALDNS_PREFIX_DEFAULT;
     o->debounce_ms = RELOAD_DEBOUNCE_MS;
+    o->confirm_timeout_ms = RELOAD_CONFIRM_TIMEOUT_MS;
     o->level = LOG_INFO;
     o->nginx_annotations = 1;
     o->output = "text";
@@ -1140,6 +1146,7 @@ static int run(struct controller *c)
         .candidate_certs = cand_certs,
         .debounce_ms = (int)o->debounce_ms,
         .max_wait_ms = RELOAD_MAX_WAIT_MS,
+        .confirm_timeout_ms = (int)o->confirm_timeout_ms,
     };
     struct reloader_hooks hooks = {.served = on_served, .problem = on_problem,
                                    .unresolved = on_unresolved,

@@ -273,6 +273,9 @@ void metrics_write(struct metrics *m, struct buf *out)
     counter(out, P "nginx_restarts_total",
             "Times the nginx master died and was restarted.",
             m->nginx_restarts);
+    counter(out, P "late_confirmations_total",
+            "Changes nginx served after the confirmation timeout had "
+            "counted them unconfirmed.", m->late_confirmations);
     gauge(out, P "ready", "1 once the first config is served.", m->ready);
     if (m->leader >= 0)
         gauge(out, P "leader", "1 if this replica holds the leader Lease.",

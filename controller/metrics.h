@@ -41,6 +41,8 @@ struct metrics {
     uint64_t exclusions;            /* Ingresses left out after nginx -t */
     uint64_t rejections;            /* validation failures (transitions) */
     uint64_t nginx_restarts;
+    uint64_t late_confirmations;    /* changes served after they were
+                                       counted unconfirmed */
     double last_reload_ts;          /* unix seconds of the last success */
     int last_reload_ok;
     int config_applied;             /* nginx serves the latest render:

@@ -76,6 +76,8 @@ struct reloader {
     enum change_kind pending_kind;
     uint64_t pending_started_ms, pending_deadline_ms;
     uint64_t pending_noticed_ms, pending_installed_ms;
+    int pending_late;   /* past its deadline, counted unconfirmed, still
+                           polled */
     struct model pending_model;
     int pending;
     size_t pending_bytes, pending_routes_bytes;
@@ -359,6 +361,7 @@ static void start_confirm(struct reloader *r)
     r->pending_deadline_ms =
         evloop_clock_ms() + (uint64_t)r->cfg.confirm_timeout_ms;
     r->routes_seen_ms = 0;
+    r->pending_late = 0;
     free(r->upstreams_state);
     r->upstreams_state = NULL;
     evloop_timer_start(r->confirm, 0);
@@ -807,7 +810,10 @@ static void confirmed(struct reloader *r)
     r->restart_delay_ms = RELOAD_RESTART_MIN_MS;
     pthread_mutex_lock(&r->metrics->lock);
     r->metrics->config_applied = 1;
-    if (r->pending_kind == CHANGE_ADOPTED) {
+    if (r->pending_late) {
+        /* already counted (unconfirmed) at the timeout */
+        r->metrics->late_confirmations++;
+    } else if (r->pending_kind == CHANGE_ADOPTED) {
         /* neither a reload nor a swap */
     } else if (r->pending_kind == CHANGE_ROUTES) {
         if (r->swap_routes)
@@ -837,6 +843,11 @@ static void confirmed(struct reloader *r)
     r->metrics->ready = 1;
     pthread_mutex_unlock(&r->metrics->lock);
     report_upstreams(r, m);
+    if (r->pending_late)
+        log_warn("%s: served late, after the %d ms confirmation timeout "
+                 "had counted it unconfirmed (%.3f s)",
+                 r->pending_kind == CHANGE_ROUTES ? "routes" : "reload",
+                 r->cfg.confirm_timeout_ms, took);
     if (r->pending_kind == CHANGE_ROUTES)
         log_info("%s: every nginx worker uses routes %s and certificates %s "
                  "(%.3f s; %.3f s since the change, %.3f s after the swap)",
@@ -960,18 +971,34 @@ static void on_confirm(struct evloop *loop, struct ev_timer *t, void *arg)
         finish_pending(r);
         return;
     }
+    if (r->pending_late) {
+        /* A newer change waits: render it rather than wait for this one
+         * (the unconfirmed render is tried again if it is still the
+         * newest). */
+        if (r->dirty_while_busy) {
+            log_info("reload: stopped waiting for config %s with routes %s: "
+                     "a newer change is pending", r->pending_hash,
+                     r->pending_routes);
+            finish_pending(r);
+            return;
+        }
+        evloop_timer_start(t, RELOAD_LATE_POLL_MS);
+        return;
+    }
     if (evloop_clock_ms() >= r->pending_deadline_ms) {
         if (r->pending_kind == CHANGE_ROUTES)
             log_error("routes: nginx workers did not load routes %s and "
-                      "certificates %s within %d ms", r->pending_routes,
-                      r->pending_certs, r->cfg.confirm_timeout_ms);
-        else
-            log_error("reload: nginx did not serve config %s with routes %s "
-                      "and certificates %s within %d ms", r->pending_hash,
+                      "certificates %s within %d ms (still waiting)",
                       r->pending_routes, r->pending_certs,
                       r->cfg.confirm_timeout_ms);
+        else
+            log_error("reload: nginx did not serve config %s with routes %s "
+                      "and certificates %s within %d ms (still waiting)",
+                      r->pending_hash, r->pending_routes, r->pending_certs,
+                      r->cfg.confirm_timeout_ms);
         record_result(r, r->pending_kind, RELOAD_UNCONFIRMED);
-        finish_pending(r);
+        r->pending_late = 1;
+        evloop_timer_start(t, RELOAD_LATE_POLL_MS);
         return;
     }
     evloop_timer_start(t, RELOAD_CONFIRM_POLL_MS);

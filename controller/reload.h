@@ -24,7 +24,10 @@
  *   the new hash, no old worker accepts connections any more and every
  *   worker uses the new tables.
  * Only then is the change "served" (metrics, readiness, status
- * publishing).
+ * publishing). A change nginx has not served within the confirmation
+ * timeout counts as unconfirmed, but the reloader keeps asking until it
+ * is served (late: it then counts as served, e.g. a first config of 100k
+ * Ingresses that nginx takes long to load) or another change arrives.
  *
  * nginx dying is noticed through SIGCHLD or the master's pidfd
  * (nginx_reap); the reloader restarts it on the last good config with a
@@ -56,6 +59,9 @@
 #define RELOAD_MAX_WAIT_MS         1000
 #define RELOAD_CONFIRM_TIMEOUT_MS  30000
 #define RELOAD_CONFIRM_POLL_MS     10
+/* after the timeout, the change is counted unconfirmed but nginx is still
+ * asked (less often) until it serves it or another change comes */
+#define RELOAD_LATE_POLL_MS        250
 /* a table's new upstreams have their first answers within this long (the
  * module's wait for a first answer, 2 s, and a margin), or they count as
  * unresolved (503) */

@@ -886,6 +886,46 @@ def test_ingress_whose_table_line_nginx_t_refuses_is_left_out(
                      r"routes:\d+", c.proc.log_text())
 
 
+# the real nginx, except that a starting master (not `nginx -t`) first
+# sleeps: a first config that nginx takes long to load, as 100k Ingresses.
+SLOW_STARTING_NGINX = """#!/bin/sh
+for a in "$@"; do
+    [ "$a" = -t ] && exec /usr/sbin/nginx "$@"
+done
+sleep 2
+exec /usr/sbin/nginx "$@"
+"""
+
+
+def test_a_first_config_served_after_the_confirmation_timeout_is_confirmed_late(
+        procs, tmp_path, cluster_dns, backends):
+    wrapper = tmp_path / "nginx"
+    wrapper.write_text(SLOW_STARTING_NGINX)
+    wrapper.chmod(0o755)
+    # Ready (the constructor waits for /readyz 200) only through the late
+    # confirmation: the timeout passes while the master sleeps.
+    c = LocalController(procs, tmp_path, cluster_dns,
+                        extra=[f"--nginx-binary={wrapper}",
+                               "--confirm-timeout=300ms"])
+    assert c.metric("portico_controller_reloads_total",
+                    result="unconfirmed") == 1
+    assert c.metric("portico_controller_late_confirmations_total") == 1
+    assert c.metric("portico_controller_config_applied") == 1
+    log = c.proc.log_text()
+    assert "within 300 ms (still waiting)" in log
+    assert re.search(r"reload: served late, after the 300 ms confirmation "
+                     r"timeout had counted it unconfirmed \([0-9.]+ s\)", log)
+    # The next change is confirmed in time, as usual.
+    for name, b in backends.items():
+        c.write(f"svc-{name}", service(name, b.port))
+    c.write("late", ingress("late", [("late.test", [
+        ("/", "Prefix", "alpha", backends["alpha"].port)])]))
+    c.wait_served("late.test", "/", "alpha")
+    assert c.metric("portico_controller_late_confirmations_total") == 1
+    assert c.metric("portico_controller_reloads_total",
+                    result="unconfirmed") == 1
+
+
 def test_metrics_are_promtool_clean_and_readiness_follows_config(ctl):
     ctl.write("m", ingress("m", [("m.test", [("/", "Prefix", "alpha",
                                               ctl.ports["alpha"])])]))
