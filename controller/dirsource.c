@@ -3,6 +3,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +14,7 @@
 #include <malloc.h>
 
 #include <json-c/json.h>
+#include <json-c/linkhash.h>
 
 #include "fileio.h"
 #include "log.h"
@@ -22,18 +24,37 @@
 
 #define DIRSOURCE_TRIM_BYTES (256 * 1024)
 
-/* What one file contributed at its last successful parse: the kind and
- * store key of each object (the objects themselves live in the store). */
+#define DIRSOURCE_INDEX_SIZE 1024
+
+/* What tells one version of a file from another (a struct stat is 144
+ * bytes: 100k Ingresses and their Services are 200k files). */
+struct file_version {
+    ino_t ino;
+    off_t size;
+    struct timespec mtim;
+};
+
+/* The objects one file contributed at its last successful parse: the
+ * kind and store key of each (the objects themselves live in the store).
+ * One block: the array, then the keys' text. */
+struct file_objs {
+    size_t n;
+    struct file_obj {
+        enum resource_kind kind;
+        const char *key;
+    } v[];
+};
+
+/* One file of the folder (kept small: 100k Ingresses and their Services
+ * are 200k files). */
 struct file_entry {
     char *name;
-    struct stat st;             /* when it was last read */
-    int loaded;
-    struct stat bad_st;         /* the version that last failed to parse */
-    int bad;
-    enum resource_kind *kinds;
-    char **keys;
-    size_t nkeys;
-    int seen;                   /* present in the current scan */
+    struct file_version st;     /* when it was last read (loaded or bad) */
+    struct file_objs *objs;     /* NULL: none */
+    unsigned char loaded;       /* objs comes from a successful parse */
+    unsigned char bad;          /* st is a version that failed to parse
+                                   (objs: from the previous one) */
+    unsigned char seen;         /* present in the current scan */
 };
 
 struct dirsource {
@@ -44,7 +65,7 @@ struct dirsource {
     struct ev_timer *settle;
     struct file_entry *files;
     size_t nfiles, capfiles;
-    struct json_object *index;  /* file name -> its index in files (a scan
+    struct lh_table *index;     /* file name (files[i].name) -> i + 1 (a scan
                                    looks up every file: no linear search) */
 };
 
@@ -105,11 +126,18 @@ static char *read_input(const char *path, size_t *len, char *err,
 
 static struct file_entry *find_file(struct dirsource *ds, const char *name)
 {
-    struct json_object *i;
+    void *i;
 
-    if (!json_object_object_get_ex(ds->index, name, &i))
+    if (!lh_table_lookup_ex(ds->index, name, &i))
         return NULL;
-    return &ds->files[json_object_get_int(i)];
+    return &ds->files[(uintptr_t)i - 1];
+}
+
+/* Indexes files[i] under its name (which it owns). */
+static int index_file(struct dirsource *ds, size_t i)
+{
+    return lh_table_insert(ds->index, ds->files[i].name,
+                           (void *)(uintptr_t)(i + 1));
 }
 
 static struct file_entry *add_file(struct dirsource *ds, const char *name)
@@ -125,9 +153,7 @@ static struct file_entry *add_file(struct dirsource *ds, const char *name)
     struct file_entry *f = &ds->files[ds->nfiles];
     memset(f, 0, sizeof(*f));
     f->name = strdup(name);
-    if (!f->name ||
-        json_object_object_add(ds->index, name,
-                               json_object_new_int((int)ds->nfiles)) < 0) {
+    if (!f->name || index_file(ds, ds->nfiles) < 0) {
         free(f->name);
         return NULL;
     }
@@ -181,39 +207,73 @@ static int doc_key(struct json_object *doc, enum resource_kind *k, char *key,
 
 static void forget_keys(struct file_entry *f)
 {
-    for (size_t i = 0; i < f->nkeys; i++)
-        free(f->keys[i]);
-    free(f->keys);
-    free(f->kinds);
-    f->keys = NULL;
-    f->kinds = NULL;
-    f->nkeys = 0;
+    free(f->objs);
+    f->objs = NULL;
+}
+
+/* The n (kinds[i], keys[i]) packed into one block; NULL if n is 0 or out
+ * of memory. */
+static struct file_objs *pack_objs(const enum resource_kind *kinds,
+                                   char *const *keys, size_t n)
+{
+    size_t text = 0;
+    struct file_objs *o;
+    char *p;
+
+    if (n == 0)
+        return NULL;
+    for (size_t i = 0; i < n; i++)
+        text += strlen(keys[i]) + 1;
+    o = malloc(sizeof(*o) + n * sizeof(o->v[0]) + text);
+    if (!o)
+        return NULL;
+    o->n = n;
+    p = (char *)&o->v[n];
+    for (size_t i = 0; i < n; i++) {
+        size_t len = strlen(keys[i]) + 1;
+        o->v[i].kind = kinds[i];
+        o->v[i].key = memcpy(p, keys[i], len);
+        p += len;
+    }
+    return o;
 }
 
 /* Drops files[i]; the last entry takes its place. */
 static void remove_file(struct dirsource *ds, size_t i)
 {
-    json_object_object_del(ds->index, ds->files[i].name);
+    lh_table_delete(ds->index, ds->files[i].name);
     free(ds->files[i].name);
     forget_keys(&ds->files[i]);
     ds->files[i] = ds->files[--ds->nfiles];
-    if (i < ds->nfiles)
-        json_object_object_add(ds->index, ds->files[i].name,
-                               json_object_new_int((int)i));
+    if (i < ds->nfiles) {
+        /* Its key is the moved entry's name: replace the entry, whose
+         * value is the old index. */
+        lh_table_delete(ds->index, ds->files[i].name);
+        if (index_file(ds, i) < 0)
+            log_error("local source: out of memory indexing %s",
+                      ds->files[i].name);
+    }
 }
 
 /* Marks the objects a file contributed last time as still present. */
 static void touch_file(struct dirsource *ds, const struct file_entry *f)
 {
-    for (size_t i = 0; i < f->nkeys; i++)
-        store_touch(ds->store, f->kinds[i], f->keys[i]);
+    for (size_t i = 0; f->objs && i < f->objs->n; i++)
+        store_touch(ds->store, f->objs->v[i].kind, f->objs->v[i].key);
 }
 
-static int same_file(const struct stat *a, const struct stat *b)
+static struct file_version version_of(const struct stat *st)
 {
-    return a->st_ino == b->st_ino && a->st_size == b->st_size &&
-           a->st_mtim.tv_sec == b->st_mtim.tv_sec &&
-           a->st_mtim.tv_nsec == b->st_mtim.tv_nsec;
+    struct file_version v = {st->st_ino, st->st_size, st->st_mtim};
+
+    return v;
+}
+
+static int same_file(const struct file_version *a, const struct stat *b)
+{
+    return a->ino == b->st_ino && a->size == b->st_size &&
+           a->mtim.tv_sec == b->st_mtim.tv_sec &&
+           a->mtim.tv_nsec == b->st_mtim.tv_nsec;
 }
 
 /* A refused object keeps the version the store has, as the API server
@@ -221,8 +281,9 @@ static int same_file(const struct stat *a, const struct stat *b)
 static int keep_previous(struct dirsource *ds, const struct file_entry *old,
                          enum resource_kind k, const char *key)
 {
-    for (size_t i = 0; i < old->nkeys; i++)
-        if (old->kinds[i] == k && strcmp(old->keys[i], key) == 0) {
+    for (size_t i = 0; old->objs && i < old->objs->n; i++)
+        if (old->objs->v[i].kind == k &&
+            strcmp(old->objs->v[i].key, key) == 0) {
             store_touch(ds->store, k, key);
             return 1;
         }
@@ -246,8 +307,7 @@ static void load_file(struct dirsource *ds, const char *name, int is_json)
         touch_file(ds, f);
         return;
     }
-    if ((f->loaded && same_file(&f->st, &st)) ||
-        (f->bad && same_file(&f->bad_st, &st))) {
+    if ((f->loaded || f->bad) && same_file(&f->st, &st)) {
         touch_file(ds, f);      /* unchanged: its objects are in the store */
         return;
     }
@@ -258,7 +318,7 @@ static void load_file(struct dirsource *ds, const char *name, int is_json)
         /* Once per version of the file, not at every rescan. */
         log_warn("local source: %s: %s (keeping its previous objects)", path,
                  err);
-        f->bad_st = st;
+        f->st = version_of(&st);
         f->bad = 1;
         touch_file(ds, f);
         malloc_trim(0);
@@ -266,15 +326,14 @@ static void load_file(struct dirsource *ds, const char *name, int is_json)
     }
     f->bad = 0;
     struct file_entry old = *f;     /* its keys, for refused objects */
-    f->keys = NULL;
-    f->kinds = NULL;
-    f->nkeys = 0;
-    f->st = st;
+    f->objs = NULL;
+    f->st = version_of(&st);
     f->loaded = 1;
     n = json_object_array_length(docs);
-    f->keys = calloc(n ? n : 1, sizeof(*f->keys));
-    f->kinds = calloc(n ? n : 1, sizeof(*f->kinds));
-    for (size_t i = 0; f->keys && f->kinds && i < n; i++) {
+    char **keys = calloc(n ? n : 1, sizeof(*keys));
+    enum resource_kind *kinds = calloc(n ? n : 1, sizeof(*kinds));
+    size_t nkeys = 0;
+    for (size_t i = 0; keys && kinds && i < n; i++) {
         struct json_object *doc = json_object_array_get_idx(docs, i);
         enum resource_kind k;
         if (doc_key(doc, &k, key, sizeof(key)) < 0)
@@ -289,9 +348,16 @@ static void load_file(struct dirsource *ds, const char *name, int is_json)
         } else if (store_put(ds->store, k, doc) < 0) {
             continue;
         }
-        if ((f->keys[f->nkeys] = strdup(key)))
-            f->kinds[f->nkeys++] = k;
+        if ((keys[nkeys] = strdup(key)))
+            kinds[nkeys++] = k;
     }
+    f->objs = pack_objs(kinds, keys, nkeys);
+    if (nkeys && !f->objs)
+        log_error("local source: %s: out of memory", path);
+    for (size_t i = 0; i < nkeys; i++)
+        free(keys[i]);
+    free(keys);
+    free(kinds);
     forget_keys(&old);
     json_object_put(docs);
     if (len > DIRSOURCE_TRIM_BYTES)
@@ -439,7 +505,7 @@ struct dirsource *dirsource_start(struct evloop *loop, struct store *store,
     ds->store = store;
     ds->ifd = -1;
     ds->dir = strdup(dir);
-    ds->index = json_object_new_object();
+    ds->index = lh_kchar_table_new(DIRSOURCE_INDEX_SIZE, NULL);
     ds->ifd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
     if (!ds->dir || !ds->index || ds->ifd < 0 ||
         inotify_add_watch(ds->ifd, dir,
@@ -481,7 +547,8 @@ void dirsource_free(struct dirsource *ds)
         forget_keys(&ds->files[i]);
     }
     free(ds->files);
-    json_object_put(ds->index);
+    if (ds->index)
+        lh_table_free(ds->index);
     free(ds->dir);
     free(ds);
 }

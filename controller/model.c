@@ -237,6 +237,26 @@ static void pending_free(struct pending *p)
     memset(p, 0, sizeof(*p));
 }
 
+/* The routes array at its size (add_route doubles it; most Ingresses
+ * have a few routes, and the cache keeps them all). */
+static void pending_shrink(struct pending *p)
+{
+    struct route *r;
+
+    if (p->cap <= p->n)
+        return;
+    if (p->n == 0) {
+        free(p->routes);
+        p->routes = NULL;
+        p->cap = 0;
+        return;
+    }
+    if ((r = realloc(p->routes, p->n * sizeof(*r)))) {
+        p->routes = r;
+        p->cap = p->n;
+    }
+}
+
 /* *dst = a copy of src (NULL stays NULL); 0, or -1 out of memory. */
 static int dup_opt(const char **dst, const char *src)
 {
@@ -1945,6 +1965,7 @@ static int compile_check(struct model_compiled *c, struct json_object *ing,
     c->checked = 1;
     c->valid = check_ingress(ing, &c->mi, &checking, &c->p, err,
                              sizeof(err)) == 0;
+    pending_shrink(&c->p);      /* kept by the cache: no spare room */
     /* auth-tls-secret: the CA Secret is read by the check too */
     c->reads_secrets = seen.read || clientcert_asked(&c->mi);
     if (!c->valid)
