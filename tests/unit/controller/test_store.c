@@ -57,6 +57,49 @@ static void identical_puts_do_not_wake_the_controller(void **state)
     store_free(s);
 }
 
+/* An entry is one block (struct, key, namespace, JSON): its fields read
+ * as separate strings did, for namespaced and cluster-scoped kinds, and a
+ * changed object gets a new entry with a new revision. */
+static void entries_keep_key_namespace_name_and_json_in_one_block(void **state)
+{
+    struct store *s = store_new(NULL, NULL);
+    struct json_object *a = obj("{\"metadata\":{\"name\":\"web\",\"namespace\":\"team-a\",\"creationTimestamp\":\"2026-01-02T03:04:05Z\"},\"spec\":{\"x\":1}}");
+    struct json_object *b = obj("{\"metadata\":{\"name\":\"web\",\"namespace\":\"team-a\"},\"spec\":{\"x\":22}}");
+    struct json_object *c = obj("{\"metadata\":{\"name\":\"portico\"},\"spec\":{}}");
+    const struct store_entry *e;
+    unsigned long long rev;
+
+    assert_int_equal(store_put(s, RK_INGRESS, a), 0);
+    assert_int_equal(store_put(s, RK_INGRESS_CLASS, c), 0);
+    e = store_lookup(s, RK_INGRESS, "team-a", "web");
+    assert_non_null(e);
+    assert_string_equal(e->key, "team-a/web");
+    assert_string_equal(e->ns, "team-a");
+    assert_string_equal(e->name, "web");
+    assert_int_equal(e->created, 1767323045);
+    assert_int_equal(e->len, strlen(e->json));
+    assert_string_equal(e->json, json_object_to_json_string_ext(
+                                     a, JSON_C_TO_STRING_PLAIN));
+    rev = e->rev;
+    e = store_lookup(s, RK_INGRESS_CLASS, NULL, "portico");
+    assert_non_null(e);
+    assert_string_equal(e->key, "portico");
+    assert_string_equal(e->name, "portico");
+    assert_null(e->ns);
+    assert_int_equal(store_put(s, RK_INGRESS, b), 0);
+    e = store_lookup(s, RK_INGRESS, "team-a", "web");
+    assert_true(e->rev > rev);
+    assert_string_equal(e->name, "web");
+    assert_string_equal(e->ns, "team-a");
+    struct json_object *got = store_entry_parse(e);
+    assert_int_equal(json_object_get_int(k8s_get(got, "spec.x")), 22);
+    json_object_put(got);
+    json_object_put(a);
+    json_object_put(b);
+    json_object_put(c);
+    store_free(s);
+}
+
 static void objects_without_identity_are_refused(void **state)
 {
     struct store *s = store_new(NULL, NULL);
@@ -227,6 +270,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(identical_puts_do_not_wake_the_controller),
+        cmocka_unit_test(entries_keep_key_namespace_name_and_json_in_one_block),
         cmocka_unit_test(objects_without_identity_are_refused),
         cmocka_unit_test(replace_removes_what_the_list_no_longer_has),
         cmocka_unit_test(sweep_keeps_touched_entries_only),
