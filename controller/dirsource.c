@@ -3,7 +3,6 @@
 
 #include <dirent.h>
 #include <errno.h>
-#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,7 +13,6 @@
 #include <malloc.h>
 
 #include <json-c/json.h>
-#include <json-c/linkhash.h>
 
 #include "fileio.h"
 #include "log.h"
@@ -23,8 +21,6 @@
 #include "controller/validate.h"
 
 #define DIRSOURCE_TRIM_BYTES (256 * 1024)
-
-#define DIRSOURCE_INDEX_SIZE 1024
 
 /* What tells one version of a file from another (a struct stat is 144
  * bytes: 100k Ingresses and their Services are 200k files). */
@@ -63,10 +59,10 @@ struct dirsource {
     char *dir;
     int ifd;
     struct ev_timer *settle;
-    struct file_entry *files;
-    size_t nfiles, capfiles;
-    struct lh_table *index;     /* file name (files[i].name) -> i + 1 (a scan
-                                   looks up every file: no linear search) */
+    struct file_entry *files;   /* [0, nsorted) sorted by name: found by
+                                   binary search (no index to keep); files
+                                   new in a scan follow, sorted at its end */
+    size_t nfiles, capfiles, nsorted;
 };
 
 static int wanted_name(const char *name, int *is_json)
@@ -124,20 +120,18 @@ static char *read_input(const char *path, size_t *len, char *err,
     return data;
 }
 
-static struct file_entry *find_file(struct dirsource *ds, const char *name)
+static int cmp_file(const void *a, const void *b)
 {
-    void *i;
-
-    if (!lh_table_lookup_ex(ds->index, name, &i))
-        return NULL;
-    return &ds->files[(uintptr_t)i - 1];
+    return strcmp(((const struct file_entry *)a)->name,
+                  ((const struct file_entry *)b)->name);
 }
 
-/* Indexes files[i] under its name (which it owns). */
-static int index_file(struct dirsource *ds, size_t i)
+static struct file_entry *find_file(struct dirsource *ds, const char *name)
 {
-    return lh_table_insert(ds->index, ds->files[i].name,
-                           (void *)(uintptr_t)(i + 1));
+    struct file_entry key = {.name = (char *)name};
+
+    return bsearch(&key, ds->files, ds->nsorted, sizeof(*ds->files),
+                   cmp_file);
 }
 
 static struct file_entry *add_file(struct dirsource *ds, const char *name)
@@ -152,11 +146,8 @@ static struct file_entry *add_file(struct dirsource *ds, const char *name)
     }
     struct file_entry *f = &ds->files[ds->nfiles];
     memset(f, 0, sizeof(*f));
-    f->name = strdup(name);
-    if (!f->name || index_file(ds, ds->nfiles) < 0) {
-        free(f->name);
+    if (!(f->name = strdup(name)))
         return NULL;
-    }
     ds->nfiles++;
     return f;
 }
@@ -238,21 +229,36 @@ static struct file_objs *pack_objs(const enum resource_kind *kinds,
     return o;
 }
 
-/* Drops files[i]; the last entry takes its place. */
-static void remove_file(struct dirsource *ds, size_t i)
+static void drop_file(struct file_entry *f)
 {
-    lh_table_delete(ds->index, ds->files[i].name);
-    free(ds->files[i].name);
-    forget_keys(&ds->files[i]);
-    ds->files[i] = ds->files[--ds->nfiles];
-    if (i < ds->nfiles) {
-        /* Its key is the moved entry's name: replace the entry, whose
-         * value is the old index. */
-        lh_table_delete(ds->index, ds->files[i].name);
-        if (index_file(ds, i) < 0)
-            log_error("local source: out of memory indexing %s",
-                      ds->files[i].name);
+    free(f->name);
+    forget_keys(f);
+}
+
+/* Forgets the files not seen by the scan (their objects are swept by the
+ * caller) and sorts the others by name (a name read twice, the folder
+ * changing during the scan, is kept once). */
+static void settle_files(struct dirsource *ds)
+{
+    size_t kept = 0;
+
+    for (size_t i = 0; i < ds->nfiles; i++) {
+        if (ds->files[i].seen)
+            ds->files[kept++] = ds->files[i];
+        else
+            drop_file(&ds->files[i]);
     }
+    ds->nfiles = kept;
+    if (ds->nfiles > ds->nsorted)       /* new files: not in order */
+        qsort(ds->files, ds->nfiles, sizeof(*ds->files), cmp_file);
+    kept = 0;
+    for (size_t i = 0; i < ds->nfiles; i++) {
+        if (kept && strcmp(ds->files[kept - 1].name, ds->files[i].name) == 0)
+            drop_file(&ds->files[i]);
+        else
+            ds->files[kept++] = ds->files[i];
+    }
+    ds->nfiles = ds->nsorted = kept;
 }
 
 /* Marks the objects a file contributed last time as still present. */
@@ -385,12 +391,7 @@ int dirsource_rescan(struct dirsource *ds)
     }
     closedir(d);
     /* Forget files that are gone (their objects are swept below). */
-    for (size_t i = 0; i < ds->nfiles;) {
-        if (!ds->files[i].seen)
-            remove_file(ds, i);
-        else
-            i++;
-    }
+    settle_files(ds);
     for (int k = 0; k < RK_COUNT; k++)
         store_sweep_end(ds->store, (enum resource_kind)k);
     return 0;
@@ -505,9 +506,8 @@ struct dirsource *dirsource_start(struct evloop *loop, struct store *store,
     ds->store = store;
     ds->ifd = -1;
     ds->dir = strdup(dir);
-    ds->index = lh_kchar_table_new(DIRSOURCE_INDEX_SIZE, NULL);
     ds->ifd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
-    if (!ds->dir || !ds->index || ds->ifd < 0 ||
+    if (!ds->dir || ds->ifd < 0 ||
         inotify_add_watch(ds->ifd, dir,
                           IN_CLOSE_WRITE | IN_MOVED_TO | IN_MOVED_FROM |
                               IN_DELETE | IN_CREATE | IN_MODIFY |
@@ -542,13 +542,10 @@ void dirsource_free(struct dirsource *ds)
         close(ds->ifd);
     }
     evloop_timer_free(ds->settle);
-    for (size_t i = 0; i < ds->nfiles; i++) {
-        free(ds->files[i].name);
-        forget_keys(&ds->files[i]);
-    }
+    for (size_t i = 0; i < ds->nfiles; i++)
+        drop_file(&ds->files[i]);
     free(ds->files);
-    if (ds->index)
-        lh_table_free(ds->index);
+
     free(ds->dir);
     free(ds);
 }

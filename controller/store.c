@@ -179,11 +179,13 @@ static void reattach(struct detached *d)
 /* The serialized object without what the controller never reads: status
  * (written by the publisher; re-reading it would wake the controller for
  * nothing), resourceVersion (changes on every write), managedFields and
- * the kubectl last-applied copy (bulky). */
+ * the kubectl last-applied copy (bulky), and kind and apiVersion (the
+ * store's kind says it; a LIST's items lack them, a watch event's have
+ * them: the same object either way). */
 static char *serialize(struct json_object *obj, size_t *len)
 {
     struct json_object *meta = k8s_get(obj, "metadata");
-    struct detached d[4];
+    struct detached d[6];
     const char *text;
     char *out;
 
@@ -192,11 +194,13 @@ static char *serialize(struct json_object *obj, size_t *len)
     detach(&d[2], meta, "resourceVersion");
     detach(&d[3], k8s_get(obj, "metadata.annotations"),
            "kubectl.kubernetes.io/last-applied-configuration");
+    detach(&d[4], obj, "kind");
+    detach(&d[5], obj, "apiVersion");
     text = json_object_to_json_string_ext(obj, JSON_C_TO_STRING_PLAIN);
     out = text ? strdup(text) : NULL;
     if (out)
         *len = strlen(out);
-    for (int i = 3; i >= 0; i--)
+    for (int i = 5; i >= 0; i--)
         reattach(&d[i]);
     return out;
 }

@@ -51,9 +51,10 @@ const char *resource_kind_name(enum resource_kind kind);
 /* ---- the controller's side (extension of the contract) ---------------- */
 
 /* Objects are kept compact: serialized JSON (without status,
- * metadata.resourceVersion, metadata.managedFields and the kubectl
- * last-applied annotation), parsed again when needed, so 10k Ingresses
- * cost megabytes, not the ~7 KB per object json-c trees do. A write that
+ * metadata.resourceVersion, metadata.managedFields, the kubectl
+ * last-applied annotation, kind and apiVersion), in one allocation with
+ * the entry, parsed again when needed, so 10k Ingresses cost megabytes,
+ * not the ~7 KB per object json-c trees do. A write that
  * only changes what is dropped (e.g. the status the publisher sets) is not
  * a change. */
 

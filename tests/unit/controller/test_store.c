@@ -100,6 +100,33 @@ static void entries_keep_key_namespace_name_and_json_in_one_block(void **state)
     store_free(s);
 }
 
+/* A LIST's items lack kind and apiVersion, a watch event's object has
+ * them: the same object either way, not a change (nor kept: the store's
+ * kind says it). */
+static void kind_and_api_version_are_not_kept_nor_a_change(void **state)
+{
+    struct store *s = store_new(on_change, NULL);
+    struct json_object *listed = obj(
+        "{\"metadata\":{\"name\":\"a\",\"namespace\":\"n\"},\"spec\":{\"x\":1}}");
+    struct json_object *watched = obj(
+        "{\"apiVersion\":\"networking.k8s.io/v1\",\"kind\":\"Ingress\","
+        "\"metadata\":{\"name\":\"a\",\"namespace\":\"n\"},\"spec\":{\"x\":1}}");
+
+    wakeups = 0;
+    assert_int_equal(store_put(s, RK_INGRESS, listed), 0);
+    assert_int_equal(store_put(s, RK_INGRESS, watched), 0);
+    assert_int_equal(wakeups, 1);
+    const struct store_entry *e = store_lookup(s, RK_INGRESS, "n", "a");
+    assert_null(strstr(e->json, "apiVersion"));
+    assert_null(strstr(e->json, "\"kind\""));
+    /* the caller's object keeps them */
+    assert_string_equal(k8s_str(watched, "kind"), "Ingress");
+    assert_string_equal(k8s_str(watched, "apiVersion"), "networking.k8s.io/v1");
+    json_object_put(listed);
+    json_object_put(watched);
+    store_free(s);
+}
+
 static void objects_without_identity_are_refused(void **state)
 {
     struct store *s = store_new(NULL, NULL);
@@ -271,6 +298,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(identical_puts_do_not_wake_the_controller),
         cmocka_unit_test(entries_keep_key_namespace_name_and_json_in_one_block),
+        cmocka_unit_test(kind_and_api_version_are_not_kept_nor_a_change),
         cmocka_unit_test(objects_without_identity_are_refused),
         cmocka_unit_test(replace_removes_what_the_list_no_longer_has),
         cmocka_unit_test(sweep_keeps_touched_entries_only),
