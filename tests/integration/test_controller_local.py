@@ -857,11 +857,17 @@ exec /usr/sbin/nginx "$@"
 """
 
 
+def nginx_wrapper(tmp_path, script):
+    """An executable script in tmp_path, for --nginx-binary."""
+    wrapper = tmp_path / "nginx"
+    wrapper.write_text(script)
+    wrapper.chmod(0o755)
+    return wrapper
+
+
 def test_ingress_whose_table_line_nginx_t_refuses_is_left_out(
         procs, tmp_path, cluster_dns, backends):
-    wrapper = tmp_path / "nginx"
-    wrapper.write_text(REFUSING_NGINX)
-    wrapper.chmod(0o755)
+    wrapper = nginx_wrapper(tmp_path, REFUSING_NGINX)
     c = LocalController(procs, tmp_path, cluster_dns,
                         extra=[f"--nginx-binary={wrapper}"])
     for name, b in backends.items():
@@ -899,9 +905,7 @@ exec /usr/sbin/nginx "$@"
 
 def test_a_first_config_served_after_the_confirmation_timeout_is_confirmed_late(
         procs, tmp_path, cluster_dns, backends):
-    wrapper = tmp_path / "nginx"
-    wrapper.write_text(SLOW_STARTING_NGINX)
-    wrapper.chmod(0o755)
+    wrapper = nginx_wrapper(tmp_path, SLOW_STARTING_NGINX)
     # Ready (the constructor waits for /readyz 200) only through the late
     # confirmation: the timeout passes while the master sleeps.
     c = LocalController(procs, tmp_path, cluster_dns,
