@@ -357,6 +357,16 @@ ngx_http_portico_route_affinity_check(ngx_http_portico_route_target_t *target,
                                            "upstream (not \"-\")");
     }
 
+    /* only a table upstream's balancer knows the cookie: fail closed */
+
+    if (target->entry == NULL
+        || (target->canary != NULL && target->canary->entry == NULL))
+    {
+        return ngx_http_portico_route_fail(err, line, "affinity needs table "
+                                           "upstreams (\"upstream\" lines), "
+                                           "not upstream{} blocks");
+    }
+
     if (a->path.len == 0) {
 
         if (regex) {

@@ -318,10 +318,16 @@ def test_bad_affinity_words_fail_nginx_t_with_the_line(nginx_factory,
         ("prefix /x - affinity=cookie:a\n", "affinity needs an upstream"),
         ("regex /x/(.*) ua affinity=cookie:a\n",
          'affinity needs "affinity-path="'),
+        ("prefix /x blk affinity=cookie:a\n",
+         "affinity needs table upstreams"),
+        ("prefix /x ua canary=blk affinity=cookie:a\n",
+         "affinity needs table upstreams"),
     ]
     for rule, message in cases:
         port, sport = testbed.free_port(), testbed.free_port()
-        n = nginx_factory(conf(cluster_dns.server, port, sport), start=False)
+        n = nginx_factory(conf(cluster_dns.server, port, sport,
+                               extra="upstream blk { server 127.0.0.1:9; }\n"),
+                          start=False)
         path = os.path.join(n.prefix, "conf", "routes")
         write_routes(path, "portico-routes 2\nversion v1\n"
                      f"upstream ua {name('shop')}:80\n"
