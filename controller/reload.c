@@ -53,6 +53,9 @@ struct reloader {
     struct metrics *metrics;
     struct reloader_config cfg;
     struct reloader_hooks hooks;
+    char *check_conf;       /* RELOAD_CHECK_FILE next to the candidate
+                               table; NULL: every change is nginx -t of
+                               the candidate nginx.conf */
 
     struct ev_timer *debounce, *confirm, *restart, *idle;
     uint64_t first_dirty_ms;
@@ -385,9 +388,11 @@ static size_t error_owner(const struct reloader *r, const char *nginx_out,
     return line ? ownedtext_owner(&conf->t, line) : OWNER_NONE;
 }
 
-/* Renders the files of m; 0 or -1 (out of memory, logged). */
+/* Renders the files of m (check: the route table check's configuration,
+ * render_check_config()); 0 or -1 (out of memory, logged). */
 static int render_all(struct reloader *r, const struct model *m,
                       struct render_result *conf,
+                      struct render_result *check,
                       struct routes_result *routes,
                       struct certtable_result *certs)
 {
@@ -399,14 +404,21 @@ static int render_all(struct reloader *r, const struct model *m,
         profiles_free(&p);
         goto oom;
     }
+    if (render_check_config(m, &p, &r->cfg.render, check) < 0) {
+        render_result_free(conf);
+        profiles_free(&p);
+        goto oom;
+    }
     if (routes_render(m, &p, r->cfg.render.https_port, routes) < 0) {
         render_result_free(conf);
+        render_result_free(check);
         profiles_free(&p);
         goto oom;
     }
     profiles_free(&p);
     if (certtable_render(m, certs) < 0) {
         render_result_free(conf);
+        render_result_free(check);
         routes_result_free(routes);
         goto oom;
     }
@@ -442,6 +454,38 @@ static int write_candidates(struct reloader *r,
     return 0;
 }
 
+/* A route table swap: the candidate table and the configuration that
+ * checks it, next to it. */
+static int write_table_check(struct reloader *r,
+                             const struct render_result *check,
+                             const struct routes_result *routes)
+{
+    if (write_file(r->cfg.candidate_routes, routes->t.text.data,
+                   routes->t.text.len) < 0) {
+        log_error("reload: cannot write %s: %s", r->cfg.candidate_routes,
+                  strerror(errno));
+        return -1;
+    }
+    if (write_file(r->check_conf, check->t.text.data,
+                   check->t.text.len) < 0) {
+        log_error("reload: cannot write %s: %s", r->check_conf,
+                  strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+static void renders_free(struct render_result *conf,
+                         struct render_result *check,
+                         struct routes_result *routes,
+                         struct certtable_result *certs)
+{
+    render_result_free(conf);
+    render_result_free(check);
+    routes_result_free(routes);
+    certtable_result_free(certs);
+}
+
 /* Renames a candidate over its live file (atomic); 0, or -1 (logged). */
 static int install(const char *candidate, const char *live)
 {
@@ -456,17 +500,19 @@ static int install(const char *candidate, const char *live)
 struct stage_times {
     uint64_t queued_ms;     /* first store change noticed -> build started */
     uint64_t model_ms, render_ms, write_ms, check_ms;
+    int whole;              /* nginx -t of nginx.conf, not the table check */
 };
 
 static void stage_times_text(const struct stage_times *st, uint64_t total_ms,
                              char *out, size_t outlen)
 {
     snprintf(out, outlen, "%llu ms since the change: queued %llu ms, model "
-             "%llu ms, render %llu ms, write %llu ms, nginx -t %llu ms",
+             "%llu ms, render %llu ms, write %llu ms, %s %llu ms",
              (unsigned long long)total_ms, (unsigned long long)st->queued_ms,
              (unsigned long long)st->model_ms,
              (unsigned long long)st->render_ms,
              (unsigned long long)st->write_ms,
+             st->whole ? "nginx -t" : "table check",
              (unsigned long long)st->check_ms);
 }
 
@@ -490,7 +536,7 @@ static void finish_unchanged(struct reloader *r, const struct model *m,
 static void reconcile(struct reloader *r)
 {
     struct model m;
-    struct render_result out;
+    struct render_result out, chk;
     struct routes_result rt;
     struct certtable_result ct;
     char nginx_out[NGINX_OUTPUT_MAX], reason[REASON_MAX], times[256];
@@ -524,7 +570,7 @@ static void reconcile(struct reloader *r)
         }
         prune_exclusions(r);
         t = evloop_clock_ms();
-        int rendered = render_all(r, &m, &out, &rt, &ct);
+        int rendered = render_all(r, &m, &out, &chk, &rt, &ct);
         st.render_ms += evloop_clock_ms() - t;
         if (rendered < 0) {
             model_free(&m);
@@ -553,23 +599,43 @@ static void reconcile(struct reloader *r)
         }
         if (conf_served && !r->swap_routes && !r->swap_certs) {
             finish_unchanged(r, &m, out.hash);
-            render_result_free(&out);
-            routes_result_free(&rt);
-            certtable_result_free(&ct);
+            renders_free(&out, &chk, &rt, &ct);
             model_free(&m);
             return;
         }
         kind = conf_served ? CHANGE_ROUTES : CHANGE_RELOAD;
+        /* Only the route table changes: the module's parser checks it in
+         * the small check configuration (render_check_config), with the
+         * references of the nginx.conf that nginx serves. Anything else,
+         * or a check that fails outside the table, is `nginx -t` of the
+         * candidate nginx.conf. */
+        int table_only = kind == CHANGE_ROUTES && !r->swap_certs &&
+                         r->check_conf;
+        int rc;
         t = evloop_clock_ms();
-        if (write_candidates(r, &out, &rt, &ct) < 0) {
+        if ((table_only ? write_table_check(r, &chk, &rt)
+                        : write_candidates(r, &out, &rt, &ct)) < 0) {
             record_result(r, kind, RELOAD_ERROR);
             goto drop;
         }
         st.write_ms += evloop_clock_ms() - t;
         t = evloop_clock_ms();
-        int rc = nginx_test(r->nginx, r->cfg.candidate_conf, nginx_out,
-                            sizeof(nginx_out));
+        rc = nginx_test(r->nginx, table_only ? r->check_conf
+                                             : r->cfg.candidate_conf,
+                        nginx_out, sizeof(nginx_out));
+        if (rc == -1 && table_only &&
+            !ownedtext_error_line(nginx_out, r->cfg.candidate_routes)) {
+            first_error(nginx_out, reason, sizeof(reason));
+            log_warn("routes: the table check failed outside the table "
+                     "(%s); testing the whole config", reason);
+            table_only = 0;
+            rc = write_candidates(r, &out, &rt, &ct) < 0
+                     ? -2
+                     : nginx_test(r->nginx, r->cfg.candidate_conf, nginx_out,
+                                  sizeof(nginx_out));
+        }
         st.check_ms += evloop_clock_ms() - t;
+        st.whole |= !table_only;
         if (rc == 0)
             break;
         first_error(nginx_out, reason, sizeof(reason));
@@ -591,9 +657,7 @@ static void reconcile(struct reloader *r)
         pthread_mutex_lock(&r->metrics->lock);
         r->metrics->exclusions++;
         pthread_mutex_unlock(&r->metrics->lock);
-        render_result_free(&out);
-        routes_result_free(&rt);
-        certtable_result_free(&ct);
+        renders_free(&out, &chk, &rt, &ct);
         model_free(&m);
     }
     report(r, &m);
@@ -663,15 +727,11 @@ pending:
     r->pending_installed_ms = evloop_clock_ms();
     r->pending_bytes = out.t.text.len;
     r->pending_routes_bytes = rt.t.text.len;
-    render_result_free(&out);
-    routes_result_free(&rt);
-    certtable_result_free(&ct);
+    renders_free(&out, &chk, &rt, &ct);
     start_confirm(r);
     return;
 drop:
-    render_result_free(&out);
-    routes_result_free(&rt);
-    certtable_result_free(&ct);
+    renders_free(&out, &chk, &rt, &ct);
     model_free(&m);
 }
 
@@ -1187,6 +1247,14 @@ struct reloader *reloader_new(struct evloop *loop, struct store *store,
         r->cfg.model.auth.htpasswd = authfiles_htpasswd;
         r->cfg.model.auth.ctx = r->auth;
     }
+    /* the table check's configuration, next to the candidate table */
+    if (cfg->candidate_routes) {
+        const char *slash = strrchr(cfg->candidate_routes, '/');
+        int dir = slash ? (int)(slash - cfg->candidate_routes + 1) : 0;
+        if (asprintf(&r->check_conf, "%.*s%s", dir, cfg->candidate_routes,
+                     RELOAD_CHECK_FILE) < 0)
+            r->check_conf = NULL;
+    }
     r->cfg.model.excluded = is_excluded;
     r->cfg.model.excluded_ctx = r;
     /* each route regex is compiled and probed once (regex.h) */
@@ -1244,5 +1312,6 @@ void reloader_free(struct reloader *r)
     json_object_put(r->noticed);
     authfiles_free(r->auth);
     regex_memo_free(r->regex_memo);
+    free(r->check_conf);
     free(r);
 }

@@ -9,7 +9,13 @@
  * certificate table (certtable.h); if all equal what nginx serves, stop
  * there. Otherwise write them into the candidate folder (nginx.conf there
  * is byte-identical to the live one it would become and loads its own
- * candidate tables), `nginx -t` it; on failure map the error line, in
+ * candidate tables), `nginx -t` it; when only the route table changed,
+ * write the table and RELOAD_CHECK_FILE next to it instead
+ * (render_check_config: the same references for the table, without TLS,
+ * metrics and the other tables) and `nginx -t` that: the module's own
+ * parser checks the table (a check that fails outside the table is
+ * followed by `nginx -t` of the whole candidate). On failure map the
+ * error line, in
  * whichever file, back to the Ingress that produced it, leave that Ingress
  * out (until it changes) and try again, so one bad resource cannot block
  * the others; an error in shared config keeps the running config. On
@@ -49,6 +55,8 @@
 
 #define RELOAD_AUTH_DIR            "auth"  /* under the prefix: password
                                               files (authfiles.h) */
+#define RELOAD_CHECK_FILE          "check.conf"     /* next to the candidate
+                                                       table */
 #define RELOAD_DEBOUNCE_MS         100
 /* a change after a quiet spell is built this soon (objects written
  * together, as a Service and its Ingress, arrive within it) */

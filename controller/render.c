@@ -28,7 +28,7 @@
 /* HTTPS listens speak HTTP/2 too (ALPN), as ingress-nginx's do by default:
  * gRPC backends (backend-protocol GRPC, GRPCS) need it from the client. */
 static void listen_lines(struct ownedtext *t, const struct render_opts *o,
-                         const char *extra)
+                         const char *extra, int check)
 {
     const char *addr = o->bind_address && *o->bind_address ? o->bind_address
                                                             : NULL;
@@ -39,14 +39,17 @@ static void listen_lines(struct ownedtext *t, const struct render_opts *o,
         ownedtext_printf(t, OWNER_NONE, "    listen %s%s%s:%d%s%s;\n",
                          v6 ? "[" : "", addr, v6 ? "]" : "", o->http_port,
                          extra, pp);
-        ownedtext_printf(t, OWNER_NONE, "    listen %s%s%s:%d ssl http2%s%s;\n",
-                         v6 ? "[" : "", addr, v6 ? "]" : "", o->https_port,
-                         extra, pp);
+        if (!check)
+            ownedtext_printf(t, OWNER_NONE,
+                             "    listen %s%s%s:%d ssl http2%s%s;\n",
+                             v6 ? "[" : "", addr, v6 ? "]" : "",
+                             o->https_port, extra, pp);
     } else {
         ownedtext_printf(t, OWNER_NONE, "    listen %d%s%s;\n", o->http_port,
                          extra, pp);
-        ownedtext_printf(t, OWNER_NONE, "    listen %d ssl http2%s%s;\n",
-                         o->https_port, extra, pp);
+        if (!check)
+            ownedtext_printf(t, OWNER_NONE, "    listen %d ssl http2%s%s;\n",
+                             o->https_port, extra, pp);
     }
 }
 
@@ -65,18 +68,20 @@ static void routing_locations(struct ownedtext *t, const struct model *m,
 
 static void default_server(struct ownedtext *t, const struct model *m,
                            const struct profiles *p,
-                           const struct render_opts *o)
+                           const struct render_opts *o, int check)
 {
     ownedtext_printf(t, OWNER_NONE, "server {\n");
-    listen_lines(t, o, " default_server");
+    listen_lines(t, o, " default_server", check);
     ownedtext_printf(t, OWNER_NONE, "    server_name _;\n");
     /* The default certificate; every host's own comes from the
      * certificate table, per handshake by SNI (certtable.h). */
-    ownedtext_printf(t, OWNER_NONE, "    ssl_certificate \"%s\";\n",
-                     o->default_crt);
-    ownedtext_printf(t, OWNER_NONE, "    ssl_certificate_key \"%s\";\n",
-                     o->default_key);
-    ownedtext_printf(t, OWNER_NONE, "    portico_certificate_by_sni;\n");
+    if (!check) {
+        ownedtext_printf(t, OWNER_NONE, "    ssl_certificate \"%s\";\n",
+                         o->default_crt);
+        ownedtext_printf(t, OWNER_NONE, "    ssl_certificate_key \"%s\";\n",
+                         o->default_key);
+        ownedtext_printf(t, OWNER_NONE, "    portico_certificate_by_sni;\n");
+    }
     routing_locations(t, m, p);
     ownedtext_printf(t, OWNER_NONE, "}\n");
 }
@@ -118,7 +123,8 @@ static void upstreams(struct ownedtext *t, const struct model *m,
 }
 
 static void http_settings(struct ownedtext *t, const struct model *m,
-                          const struct render_opts *o, const char *config)
+                          const struct render_opts *o, const char *config,
+                          int check)
 {
     static const char *const temp[] = {"client_body", "proxy", "fastcgi",
                                        "uwsgi", "scgi"};
@@ -163,7 +169,8 @@ static void http_settings(struct ownedtext *t, const struct model *m,
         ownedtext_track(t, from, N);
     }
     ownedtext_printf(t, N, "ssl_protocols TLSv1.2 TLSv1.3;\n");
-    ownedtext_printf(t, N, "ssl_session_cache shared:portico_ssl:10m;\n");
+    if (!check)
+        ownedtext_printf(t, N, "ssl_session_cache shared:portico_ssl:10m;\n");
     ownedtext_printf(t, N, "client_max_body_size %s;\n",
                      globals_or(g->proxy_body_size, "1m"));
     ownedtext_printf(t, N, "proxy_http_version 1.1;\n");
@@ -186,7 +193,9 @@ static void http_settings(struct ownedtext *t, const struct model *m,
                      config);
     /* The same for the certificate table; the files it names are in the
      * certificates folder (without one: next to the table). */
-    if (o->certs_dir) {
+    if (check) {
+        /* a route table check: no certificates, no metrics zone */
+    } else if (o->certs_dir) {
         struct buf dir;
         buf_init(&dir);
         buf_printf(&dir, "dir=%s", o->certs_dir);
@@ -200,7 +209,7 @@ static void http_settings(struct ownedtext *t, const struct model *m,
     }
     /* Request metrics per rule (docs/metrics.md); the same size at every
      * reload keeps the zone and its counters. */
-    if (o->metrics_zone)
+    if (o->metrics_zone && !check)
         ownedtext_printf(t, N, "portico_metrics zone=%s "
                                "max_series_per_ingress=%d;\n",
                          o->metrics_zone, o->metrics_per_ingress > 0
@@ -244,8 +253,11 @@ static void hash_text(const struct buf *b, char out[RENDER_HASH_LEN + 1])
     out[RENDER_HASH_LEN] = '\0';
 }
 
-int render_config(const struct model *m, const struct profiles *p,
-                  const struct render_opts *o, struct render_result *out)
+/* nginx.conf, or with check the route table check's configuration
+ * (render.h). */
+static int render(const struct model *m, const struct profiles *p,
+                  const struct render_opts *o, int check,
+                  struct render_result *out)
 {
     struct ownedtext *t = &out->t;
     const size_t N = OWNER_NONE;
@@ -255,7 +267,10 @@ int render_config(const struct model *m, const struct profiles *p,
     if (routes_config_token(p, config) < 0)
         return -1;
     ownedtext_init(t);
-    ownedtext_printf(t, N, "# Generated by portico-controller; do not edit.\n");
+    ownedtext_printf(t, N, check ? "# Generated by portico-controller: "
+                              "checks a candidate route table; not served.\n"
+                              : "# Generated by portico-controller; do not "
+                              "edit.\n");
     if (o->module_path && *o->module_path)
         ownedtext_printf(t, N, "load_module \"%s\";\n", o->module_path);
     ownedtext_printf(t, N, "daemon off;\nmaster_process on;\n");
@@ -269,18 +284,32 @@ int render_config(const struct model *m, const struct profiles *p,
     ownedtext_printf(t, N, "error_log %s notice;\n", o->error_log);
     ownedtext_printf(t, N, "events { worker_connections %d; }\n",
                      WORKER_CONNECTIONS);
-    http_settings(t, m, o, config);
+    http_settings(t, m, o, config, check);
     access_render_zones(t, m, p, &o->access, o->prefix);
     upstreams(t, m, p, o);
-    default_server(t, m, p, o);
+    default_server(t, m, p, o, check);
     hash_text(&t->text, out->hash);
-    status_server(t, o, out->hash);
+    if (!check)
+        status_server(t, o, out->hash);
     ownedtext_printf(t, N, "}\n");
     if (ownedtext_failed(t)) {
         render_result_free(out);
         return -1;
     }
     return 0;
+}
+
+int render_config(const struct model *m, const struct profiles *p,
+                  const struct render_opts *o, struct render_result *out)
+{
+    return render(m, p, o, 0, out);
+}
+
+int render_check_config(const struct model *m, const struct profiles *p,
+                        const struct render_opts *o,
+                        struct render_result *out)
+{
+    return render(m, p, o, 1, out);
 }
 
 void render_result_free(struct render_result *r)

@@ -278,7 +278,7 @@ def test_a_change_after_quiet_is_built_at_once_and_a_burst_waits(
     assert took >= 4.5, f"the burst was built after {took:.2f} s"
     assert re.search(r"routes: table [0-9a-f]{16} .* swapped in, no reload; "
                      r"\d+ ms since the change: queued \d+ ms, model \d+ ms, "
-                     r"render \d+ ms, write \d+ ms, nginx -t \d+ ms",
+                     r"render \d+ ms, write \d+ ms, table check \d+ ms",
                      c.proc.log_text())
 
 
@@ -443,8 +443,9 @@ def test_a_path_or_host_change_is_served_without_a_reload(ctl):
     assert ctl.metric("portico_controller_route_updates_total",
                       result="success") == swaps + 1
     assert ctl.metric("portico_controller_last_route_update_duration_seconds") > 0
+    # checked by the module's parser in the small check configuration
     assert re.search(r"routes: table [0-9a-f]{16} .* swapped in, no reload; "
-                     r"\d+ ms since the change: .* nginx -t \d+ ms",
+                     r"\d+ ms since the change: .* table check \d+ ms",
                      ctl.proc.log_text())
     # Withdrawing the path is a table change too.
     ctl.write("r", ingress("r", [("r.test", [
@@ -846,6 +847,7 @@ for a in "$@"; do
     [ "$prev" = -c ] && conf=$a
     prev=$a
 done
+[ -n "$test" ] && echo "$conf" >> "$0.tests"
 routes="$(dirname "$conf")/routes"
 if [ -n "$test" ] && line=$(grep -n '^host refused.test' "$routes" |
                             cut -d: -f1) && [ -n "$line" ]; then
@@ -867,7 +869,12 @@ def nginx_wrapper(tmp_path, script):
 
 def test_ingress_whose_table_line_nginx_t_refuses_is_left_out(
         procs, tmp_path, cluster_dns, backends):
+    """A route table the module refuses is refused before it is
+    published, by the table check (`nginx -t` of the small check
+    configuration next to the candidate table), without `nginx -t` of the
+    whole nginx.conf; a change of nginx.conf still gets the whole one."""
     wrapper = nginx_wrapper(tmp_path, REFUSING_NGINX)
+    tests = tmp_path / "nginx.tests"
     c = LocalController(procs, tmp_path, cluster_dns,
                         extra=[f"--nginx-binary={wrapper}"])
     for name, b in backends.items():
@@ -876,6 +883,7 @@ def test_ingress_whose_table_line_nginx_t_refuses_is_left_out(
     c.write("ok", ingress("ok", [("ok.test", [("/", "Prefix", "alpha",
                                                p["alpha"])])]))
     c.wait_served("ok.test", "/", "alpha")
+    tests.write_text("")
     # Same Service: only the table changes, and nginx -t refuses it.
     c.write("refused", ingress("refused", [("refused.test", [
         ("/", "Prefix", "alpha", p["alpha"])])]))
@@ -890,6 +898,21 @@ def test_ingress_whose_table_line_nginx_t_refuses_is_left_out(
     assert re.search(r"ingress team/refused left out: nginx -t failed: "
                      r"portico_routes: injected refusal in \S+/candidate/"
                      r"routes:\d+", c.proc.log_text())
+    checked = tests.read_text().split()
+    assert checked and all(x.endswith("/candidate/check.conf")
+                           for x in checked), checked
+    assert c.nginx_conf() == (c.prefix / "nginx.conf").read_text()
+    # A new option profile is nginx.conf: the whole nginx -t, a reload.
+    reloads = c.metric("portico_controller_reloads_total", result="success")
+    tests.write_text("")
+    c.write("big", ingress("big", [("big.test", [
+        ("/", "Prefix", "alpha", p["alpha"])])],
+        annotations={"portico.io/proxy-body-size": "20m"}))
+    c.wait_served("big.test", "/", "alpha")
+    assert any(x.endswith("/candidate/nginx.conf")
+               for x in tests.read_text().split())
+    assert c.metric("portico_controller_reloads_total",
+                    result="success") == reloads + 1
 
 
 # the real nginx, except that a starting master (not `nginx -t`) first
