@@ -97,13 +97,20 @@ def test_killed_upstream_while_queries_flow_loses_no_query(
         time.sleep(0.05)
     victim = max((first, second), key=lambda srv: sent(srv) - before[srv.server])
     victim.proc.kill()                  # SIGKILL while queries flow
+    at_kill = sent(victim)
     time.sleep(0.8)
     stop.set()
     t.join(10)
     assert not failures, failures[:5]
     assert answered[0] > 20
-    assert dc.metric("portico_dnscache_upstream_failures_total",
-                     upstream=victim.server) >= 1
+    # Every query sent to the dead upstream is a failure the cache counts
+    # (and retries elsewhere). With two equally fast upstreams its
+    # preference can turn to the other one just before the kill; then it
+    # sends the victim nothing more and there is no failure to count (a CI
+    # run saw that once): the condition is the query, not the kill.
+    if sent(victim) > at_kill:
+        assert dc.metric("portico_dnscache_upstream_failures_total",
+                         upstream=victim.server) >= 1
 
 
 def test_expired_answers_are_served_stale_when_no_upstream_answers(
