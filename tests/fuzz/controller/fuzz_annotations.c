@@ -3,8 +3,8 @@
  * first byte); ann_read runs with both operator settings, then the
  * refusal and notice texts are built. Must never crash, leak or hang, and
  * no value it accepts may carry a byte that means something to nginx
- * (quotes, backslash, '$', ';', braces, '#', control bytes; a certificate
- * table word only no control byte), but for the few variables that
+ * (quotes, backslash, '$', ';', braces, '#', control bytes; a route or
+ * certificate table word only no control byte), but for the few variables that
  * auth-url, auth-signin, auth-cache-key and rewrite-target allow. */
 #include <stddef.h>
 #include <stdint.h>
@@ -42,10 +42,12 @@ static size_t allowed_var(enum ann_id id, const char *c)
 static void check_values(const struct ann_result *r)
 {
     for (size_t i = 0; i < r->nvalues; i++) {
-        /* Certificate table words (a regex) never reach nginx.conf: only
-         * control bytes are forbidden there (the table %XX-encodes the
-         * rest). */
-        int table = ann_def_of(r->values[i].id)->effect == ANN_EFFECT_CERTS;
+        /* Route and certificate table words (a canary header pattern,
+         * a client certificate's CN regex) never reach nginx.conf: only
+         * control bytes are forbidden there (the module reads them as
+         * data, never as configuration). */
+        enum ann_effect effect = ann_def_of(r->values[i].id)->effect;
+        int table = effect == ANN_EFFECT_CERTS || effect == ANN_EFFECT_TABLE;
         const char *c = r->values[i].value;
         while (*c) {
             size_t v = *c == '$' ? allowed_var(r->values[i].id, c) : 0;
