@@ -11,22 +11,31 @@
 #include "ngx_http_portico_route_module.h"
 
 
+/* one worker's attach of a table */
+
+typedef struct {
+    ngx_uint_t                          epoch;
+    ngx_uint_t                          missing;   /* rules without labels */
+    unsigned                            collected:1;
+} ngx_http_portico_metrics_attach_t;
+
+
 static void ngx_http_portico_metrics_attach_host(
     ngx_http_portico_metrics_main_conf_t *mmcf,
     ngx_http_portico_route_table_t *table,
-    ngx_http_portico_route_host_t *host, ngx_uint_t epoch,
-    ngx_uint_t *missing);
+    ngx_http_portico_route_host_t *host,
+    ngx_http_portico_metrics_attach_t *at);
 static void ngx_http_portico_metrics_attach_target(
     ngx_http_portico_metrics_main_conf_t *mmcf,
     ngx_http_portico_route_target_t *target, ngx_str_t *host,
-    ngx_str_t *path, ngx_uint_t epoch, ngx_uint_t *missing);
+    ngx_str_t *path, ngx_http_portico_metrics_attach_t *at);
 static uint32_t ngx_http_portico_metrics_hash(ngx_str_t *ingress,
     ngx_str_t *host, ngx_str_t *path, ngx_str_t *service, ngx_str_t *canary);
 static void ngx_http_portico_metrics_attach_route(
     ngx_http_portico_metrics_main_conf_t *mmcf, ngx_str_t *ingress,
     ngx_str_t *host, ngx_str_t *path, ngx_str_t *service, ngx_str_t *canary,
-    ngx_http_portico_metrics_ref_t *ref, ngx_uint_t epoch,
-    ngx_uint_t *missing);
+    ngx_http_portico_metrics_ref_t *ref,
+    ngx_http_portico_metrics_attach_t *at);
 static uint32_t ngx_http_portico_metrics_find_route(
     ngx_http_portico_metrics_main_conf_t *mmcf, ngx_str_t *ingress,
     ngx_str_t *host, ngx_str_t *path, ngx_str_t *service, ngx_str_t *canary);
@@ -168,8 +177,9 @@ void
 ngx_http_portico_metrics_attach(ngx_cycle_t *cycle,
     ngx_http_portico_route_table_t *table)
 {
-    ngx_uint_t                             i, epoch, missing;
+    ngx_uint_t                             i;
     ngx_http_portico_route_entry_t        *slot;
+    ngx_http_portico_metrics_attach_t      at;
     ngx_http_portico_metrics_shared_t     *sh;
     ngx_http_portico_metrics_main_conf_t  *mmcf;
 
@@ -181,18 +191,18 @@ ngx_http_portico_metrics_attach(ngx_cycle_t *cycle,
     }
 
     sh = mmcf->shared;
-    missing = 0;
+    ngx_memzero(&at, sizeof(ngx_http_portico_metrics_attach_t));
 
     ngx_shmtx_lock(&mmcf->shpool->mutex);
 
-    epoch = ++sh->epoch;
+    at.epoch = ++sh->epoch;
 
     for (i = 0; i <= table->hosts.mask; i++) {
         slot = &table->hosts.slots[i];
 
         if (slot->name.data != NULL) {
             ngx_http_portico_metrics_attach_host(mmcf, table, slot->value,
-                                                 epoch, &missing);
+                                                 &at);
         }
     }
 
@@ -201,27 +211,26 @@ ngx_http_portico_metrics_attach(ngx_cycle_t *cycle,
 
         if (slot->name.data != NULL) {
             ngx_http_portico_metrics_attach_host(mmcf, table, slot->value,
-                                                 epoch, &missing);
+                                                 &at);
         }
     }
 
     if (table->any != NULL) {
-        ngx_http_portico_metrics_attach_host(mmcf, table, table->any, epoch,
-                                             &missing);
+        ngx_http_portico_metrics_attach_host(mmcf, table, table->any, &at);
     }
 
     if (ngx_worker < NGX_MAX_PROCESSES) {
         sh->workers[ngx_worker].pid = ngx_pid;
-        sh->workers[ngx_worker].epoch = epoch;
+        sh->workers[ngx_worker].epoch = at.epoch;
     }
 
     ngx_shmtx_unlock(&mmcf->shpool->mutex);
 
-    if (missing) {
+    if (at.missing) {
         ngx_log_error(NGX_LOG_WARN, cycle->log, 0,
                       "portico_metrics: zone \"%V\" is full, %ui rules of "
                       "table %V are counted without labels",
-                      &mmcf->shm_zone->shm.name, missing, &table->version);
+                      &mmcf->shm_zone->shm.name, at.missing, &table->version);
     }
 }
 
@@ -230,8 +239,8 @@ static void
 ngx_http_portico_metrics_attach_host(
     ngx_http_portico_metrics_main_conf_t *mmcf,
     ngx_http_portico_route_table_t *table,
-    ngx_http_portico_route_host_t *host, ngx_uint_t epoch,
-    ngx_uint_t *missing)
+    ngx_http_portico_route_host_t *host,
+    ngx_http_portico_metrics_attach_t *at)
 {
     u_char                          label[NGX_HTTP_PORTICO_ROUTES_HOST_MAX + 3];
     u_char                         *p;
@@ -257,12 +266,12 @@ ngx_http_portico_metrics_attach_host(
 
     for (i = 0; i < host->nrules; i++) {
         ngx_http_portico_metrics_attach_target(mmcf, &rule[i].target, &name,
-                                               &rule[i].path, epoch, missing);
+                                               &rule[i].path, at);
     }
 
     if (host->has_default) {
         ngx_http_portico_metrics_attach_target(mmcf, &host->deflt, &name,
-                                               &none, epoch, missing);
+                                               &none, at);
     }
 }
 
@@ -271,14 +280,14 @@ static void
 ngx_http_portico_metrics_attach_target(
     ngx_http_portico_metrics_main_conf_t *mmcf,
     ngx_http_portico_route_target_t *target, ngx_str_t *host,
-    ngx_str_t *path, ngx_uint_t epoch, ngx_uint_t *missing)
+    ngx_str_t *path, ngx_http_portico_metrics_attach_t *at)
 {
     ngx_str_t                         none = ngx_null_string;
     ngx_http_portico_route_canary_t  *c;
 
     ngx_http_portico_metrics_attach_route(mmcf, &target->ingress, host, path,
                                           &target->service, &none,
-                                          &target->metrics, epoch, missing);
+                                          &target->metrics, at);
 
     /* a canary's requests: the same labels and "canary", as ingress-nginx */
 
@@ -287,8 +296,7 @@ ngx_http_portico_metrics_attach_target(
     if (c != NULL && c->name.len) {
         ngx_http_portico_metrics_attach_route(mmcf, &target->ingress, host,
                                               path, &target->service,
-                                              &c->name, &c->metrics, epoch,
-                                              missing);
+                                              &c->name, &c->metrics, at);
     }
 }
 
@@ -297,8 +305,8 @@ static void
 ngx_http_portico_metrics_attach_route(
     ngx_http_portico_metrics_main_conf_t *mmcf, ngx_str_t *ingress,
     ngx_str_t *host, ngx_str_t *path, ngx_str_t *service, ngx_str_t *canary,
-    ngx_http_portico_metrics_ref_t *ref, ngx_uint_t epoch,
-    ngx_uint_t *missing)
+    ngx_http_portico_metrics_ref_t *ref,
+    ngx_http_portico_metrics_attach_t *at)
 {
     uint32_t                            index;
     ngx_http_portico_metrics_route_t   *route;
@@ -309,18 +317,24 @@ ngx_http_portico_metrics_attach_route(
     index = ngx_http_portico_metrics_find_route(mmcf, ingress, host, path,
                                                 service, canary);
 
-    if (index == 0 && sh->used_routes == sh->nroutes) {
+    if (index == 0 && sh->used_routes == sh->nroutes && !at->collected) {
 
-        /* full: free what no worker uses any more, and try once more */
+        /*
+         * full: free what no worker uses any more, and try once more;
+         * once per attach, for a second pass frees nothing new (what it
+         * frees has been unused for the grace) and costs every route:
+         * 33k rules over a full zone of 167k took a worker 20 s
+         */
 
         ngx_http_portico_metrics_collect_locked(mmcf, ngx_time());
+        at->collected = 1;
 
         index = ngx_http_portico_metrics_find_route(mmcf, ingress, host, path,
                                                     service, canary);
     }
 
     if (index == 0) {
-        (*missing)++;
+        at->missing++;
         ref->index = 0;
         ref->generation = 0;
         return;
@@ -329,7 +343,7 @@ ngx_http_portico_metrics_attach_route(
     route = &sh->routes[index - 1];
 
     if (route->epoch != (ngx_uint_t) -1) {
-        route->epoch = epoch;
+        route->epoch = at->epoch;
         route->unused = 0;
     }
 

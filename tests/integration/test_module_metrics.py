@@ -7,9 +7,11 @@ swaps, reloads and several workers; freeing routes no table has; the
 exposition is promtool clean."""
 import os
 import random
+import re
 import socket
 import string
 import threading
+import time
 import urllib.request
 
 import pytest
@@ -427,6 +429,62 @@ def test_a_rule_no_table_has_any_more_is_freed_after_its_grace(
     assert s.get("portico_requests_total",
                  **labels("shop/api", "shop.example.com", "/api", "api-svc"),
                  status="200", method="GET") == 1
+
+
+def many_rules_table(version, prefix, n):
+    return HEAD.format(v=version) + "host shop.example.com\n" + "".join(
+        f"prefix /{prefix}{i} api ingress=shop/{prefix}{i} service=api-svc\n"
+        for i in range(n))
+
+
+def without_labels(nginx, version):
+    """The rules of a table the full zone counted without labels, as the
+    worker logged them (None: not logged)."""
+    m = re.search(r"is full, (\d+) rules of table " + version + " ",
+                  nginx.error_log())
+    return int(m.group(1)) if m else None
+
+
+def test_a_full_zone_counts_the_rest_without_labels_and_frees_old_rules(
+        nginx_factory, backend):
+    # 128k holds 128 label sets, one of them the unrouted one
+    r = Router(nginx_factory, backend, many_rules_table("v1", "a", 200),
+               metrics="zone=128k grace=1s")
+    wait_for(lambda: without_labels(r.nginx, "v1") is not None,
+             what="the full zone logged")
+    missing = without_labels(r.nginx, "v1")
+    assert 200 - 128 < missing < 200
+    # the first rules have their labels, a rule past the room counts under
+    # the unrouted label set, never lost
+    assert r.request("/a0/x") == 200 and r.request("/a199/x") == 200
+    s = r.samples()
+    assert s.get("portico_requests_total",
+                 **labels("shop/a0", "shop.example.com", "/a0", "api-svc"),
+                 status="200", method="GET") == 1
+    assert not s.matching("portico_requests_total", ingress="a199")
+    assert s.get("portico_requests_total", **UNROUTED, status="200",
+                 method="GET") == 1
+
+    # v2 replaces every rule: v1's are still the worker's until it has
+    # attached v2, so v2 finds no room
+    r.swap(many_rules_table("v2", "b", 200))
+    wait_for(lambda: without_labels(r.nginx, "v2") is not None,
+             what="v2 attached")
+    assert without_labels(r.nginx, "v2") == 200
+
+    # a scrape sees v1's rules unused, and after the grace the next table's
+    # one clean-up, at its first rule without room, frees them for it
+    r.samples()
+    time.sleep(1.5)
+    r.swap(many_rules_table("v3", "b", 200))
+    wait_for(lambda: without_labels(r.nginx, "v3") is not None,
+             what="v3 attached")
+    assert without_labels(r.nginx, "v3") == missing
+    assert r.request("/b0/x") == 200
+    assert r.samples().get(
+        "portico_requests_total",
+        **labels("shop/b0", "shop.example.com", "/b0", "api-svc"),
+        status="200", method="GET") == 1
 
 
 def test_requests_of_every_worker_are_counted_once(nginx_factory, backend):
