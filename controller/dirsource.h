@@ -1,7 +1,11 @@
 /*
  * dirsource.h - local mode: Ingress, Service, Secret and IngressClass
  * manifests read from a folder (*.yaml, *.yml, *.json; not recursive) and
- * followed with inotify. Each rescan replaces every kind in the store.
+ * followed with inotify: after the first full scan only the files inotify
+ * names are read (and symbolic links looked at again: a ConfigMap volume's
+ * `..data` swap names none of its files); a full rescan (which replaces
+ * every kind in the store) only when inotify cannot tell (its queue
+ * overflowed, the folder's watch was lost).
  * A file that fails to parse keeps the objects it had last time (a
  * half-written file never deletes routes); the error is logged once per
  * version of the file (not at every rescan). An object over the API
