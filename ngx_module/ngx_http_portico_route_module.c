@@ -136,6 +136,9 @@ static ngx_int_t ngx_http_portico_route_init_process(ngx_cycle_t *cycle);
 static void ngx_http_portico_route_start(ngx_cycle_t *cycle);
 static void ngx_http_portico_route_swap(ngx_http_portico_watch_t *watch,
     ngx_log_t *log);
+static void ngx_http_portico_route_known_upstreams(
+    ngx_http_portico_route_table_t *table,
+    ngx_http_portico_route_table_t *current);
 static void ngx_http_portico_route_attach(ngx_cycle_t *cycle,
     ngx_http_portico_route_table_t *table);
 
@@ -1716,6 +1719,7 @@ ngx_http_portico_route_swap(ngx_http_portico_watch_t *watch, ngx_log_t *log)
 
     watch->seen = table->id;
 
+    ngx_http_portico_route_known_upstreams(table, rmcf->table);
     ngx_http_portico_route_attach((ngx_cycle_t *) ngx_cycle, table);
 
     ngx_log_error(NGX_LOG_NOTICE, log, 0,
@@ -1728,6 +1732,32 @@ ngx_http_portico_route_swap(ngx_http_portico_watch_t *watch, ngx_log_t *log)
 
     ngx_http_portico_route_status_publish(rmcf, NGX_HTTP_PORTICO_TABLE_ROUTES,
                                           &table->version);
+}
+
+
+/*
+ * The zone's entries of the new table's upstreams that the current one
+ * has too, known without a lookup in the zone (its attach takes them)
+ */
+
+static void
+ngx_http_portico_route_known_upstreams(ngx_http_portico_route_table_t *table,
+    ngx_http_portico_route_table_t *current)
+{
+    ngx_uint_t                           i;
+    ngx_http_upstream_resolve_def_t     *def;
+    ngx_http_upstream_resolve_entry_t  **known;
+
+    for (i = 0; i < table->nupstreams; i++) {
+        def = &table->upstreams[i];
+
+        known = ngx_http_portico_route_names_find(&current->upstream_names,
+                                                  def->name.data,
+                                                  def->name.len);
+        if (known != NULL) {
+            table->entries[i] = *known;
+        }
+    }
 }
 
 

@@ -537,7 +537,13 @@ ngx_http_upstream_resolve_table_paths(ngx_cycle_t *cycle,
 }
 
 
-/* attach: a process's table names these upstreams */
+/*
+ * attach: a process's table names these upstreams.  An entries[i] set on
+ * the way in is the entry of that name in the table the process uses now
+ * (so alive: its number is this process's in the list of users), taken
+ * instead of a lookup in the zone: at 100k upstreams the lookups were a
+ * fifth of a worker's time to take a new table.
+ */
 
 ngx_int_t
 ngx_http_upstream_resolve_table_attach(ngx_cycle_t *cycle,
@@ -582,7 +588,14 @@ ngx_http_upstream_resolve_table_attach(ngx_cycle_t *cycle,
     rc = ngx_http_upstream_resolve_table_user(reg, seq);
 
     for (i = 0; i < n; i++) {
-        e = ngx_http_upstream_resolve_table_find(reg, &defs[i].name);
+        e = entries[i];
+
+        if (e == NULL
+            || e->name.len != defs[i].name.len
+            || ngx_strncmp(e->name.data, defs[i].name.data, e->name.len) != 0)
+        {
+            e = ngx_http_upstream_resolve_table_find(reg, &defs[i].name);
+        }
 
         if (e == NULL) {
             e = ngx_http_upstream_resolve_table_create(reg, shpool, &defs[i],
