@@ -1,25 +1,24 @@
 /* store.c - the in-memory copy of the watched resources (see store.h).
  *
- * One json-c hash table per kind maps "namespace/name" to an entry that
- * holds the object serialized. Identical re-puts (resyncs, relists) are
+ * One index per kind (lib/keytable: 8-16 bytes an entry) maps
+ * "namespace/name" to an entry that holds the object serialized. Identical re-puts (resyncs, relists) are
  * detected by comparing the serialized bytes and do not wake the
  * controller. */
 #include "controller/store.h"
 
-#include <json-c/linkhash.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "keytable.h"
 #include "log.h"
 #include "controller/object.h"
 
 #define KEY_MAX        512  /* namespace (63) + '/' + name (253), with room */
-#define TABLE_SIZE     1024
 #define PARSE_DEPTH    64
 
 struct store {
-    struct lh_table *by_kind[RK_COUNT];
+    struct keytable by_kind[RK_COUNT];     /* of struct store_entry */
     int synced[RK_COUNT];
     unsigned long long generation;
     unsigned long long revs;            /* the last store_entry.rev given */
@@ -78,9 +77,9 @@ static struct store_entry *entry_new(const char *key, const char *ns,
     return e;
 }
 
-static void free_lh_entry(struct lh_entry *ent)
+static const char *entry_key(const void *e)
 {
-    entry_free((struct store_entry *)lh_entry_v(ent));
+    return ((const struct store_entry *)e)->key;
 }
 
 struct store *store_new(store_change_cb on_change, void *arg)
@@ -89,13 +88,8 @@ struct store *store_new(store_change_cb on_change, void *arg)
 
     if (!s)
         return NULL;
-    for (int k = 0; k < RK_COUNT; k++) {
-        s->by_kind[k] = lh_kchar_table_new(TABLE_SIZE, free_lh_entry);
-        if (!s->by_kind[k]) {
-            store_free(s);
-            return NULL;
-        }
-    }
+    for (int k = 0; k < RK_COUNT; k++)
+        keytable_init(&s->by_kind[k], entry_key);
     s->on_change = on_change;
     s->arg = arg;
     return s;
@@ -103,11 +97,16 @@ struct store *store_new(store_change_cb on_change, void *arg)
 
 void store_free(struct store *s)
 {
+    struct store_entry *e;
+
     if (!s)
         return;
-    for (int k = 0; k < RK_COUNT; k++)
-        if (s->by_kind[k])
-            lh_table_free(s->by_kind[k]);
+    for (int k = 0; k < RK_COUNT; k++) {
+        size_t pos = 0;
+        while ((e = keytable_next(&s->by_kind[k], &pos)))
+            entry_free(e);
+        keytable_fini(&s->by_kind[k]);
+    }
     free(s);
 }
 
@@ -210,7 +209,7 @@ static int put_quiet(struct store *s, enum resource_kind kind,
                      struct json_object *obj)
 {
     char key[KEY_MAX];
-    struct store_entry *old = NULL, *e;
+    struct store_entry *old, *e;
     size_t len = 0;
     char *json;
 
@@ -223,8 +222,8 @@ static int put_quiet(struct store *s, enum resource_kind kind,
     json = serialize(obj, &len);
     if (!json)
         return -1;
-    if (lh_table_lookup_ex(s->by_kind[kind], key, (void **)&old) && old &&
-        old->len == len && memcmp(old->json, json, len) == 0) {
+    old = keytable_get(&s->by_kind[kind], key);
+    if (old && old->len == len && memcmp(old->json, json, len) == 0) {
         old->mark = 1;
         free(json);
         return 0;
@@ -237,12 +236,11 @@ static int put_quiet(struct store *s, enum resource_kind kind,
     e->created = k8s_parse_time(k8s_str(obj, "metadata.creationTimestamp"));
     e->mark = 1;
     e->rev = ++s->revs;
-    if (old)
-        lh_table_delete(s->by_kind[kind], key);     /* frees old */
-    if (lh_table_insert(s->by_kind[kind], e->key, e) < 0) {
+    if (keytable_put(&s->by_kind[kind], e, NULL) < 0) {
         entry_free(e);
         return -1;
     }
+    entry_free(old);        /* replaced */
     return 1;
 }
 
@@ -260,47 +258,50 @@ void store_remove(struct store *s, enum resource_kind kind, const char *ns,
                   const char *name)
 {
     char key[KEY_MAX];
+    struct store_entry *e;
 
     if (kind >= RK_COUNT || !name ||
         make_key(kind, ns, name, key, sizeof(key)) < 0)
         return;
-    if (lh_table_delete(s->by_kind[kind], key) == 0)
+    if ((e = keytable_remove(&s->by_kind[kind], key))) {
+        entry_free(e);
         changed(s);
+    }
 }
 
 void store_sweep_begin(struct store *s, enum resource_kind kind)
 {
-    struct lh_entry *ent;
+    struct store_entry *e;
+    size_t pos = 0;
 
     if (kind >= RK_COUNT)
         return;
-    lh_foreach(s->by_kind[kind], ent)
-        ((struct store_entry *)lh_entry_v(ent))->mark = 0;
+    while ((e = keytable_next(&s->by_kind[kind], &pos)))
+        e->mark = 0;
 }
 
 void store_touch(struct store *s, enum resource_kind kind, const char *key)
 {
     struct store_entry *e;
 
-    if (kind < RK_COUNT &&
-        lh_table_lookup_ex(s->by_kind[kind], key, (void **)&e) && e)
+    if (kind < RK_COUNT && (e = keytable_get(&s->by_kind[kind], key)))
         e->mark = 1;
+}
+
+static int drop_unmarked(void *item, void *arg)
+{
+    struct store_entry *e = item;
+
+    if (e->mark)
+        return 0;
+    entry_free(e);
+    return 1;
 }
 
 /* Removes unmarked entries; returns how many. */
 static size_t sweep(struct store *s, enum resource_kind kind)
 {
-    struct lh_entry *ent, *tmp;
-    size_t removed = 0;
-
-    lh_foreach_safe(s->by_kind[kind], ent, tmp) {
-        struct store_entry *e = (struct store_entry *)lh_entry_v(ent);
-        if (!e->mark) {
-            lh_table_delete_entry(s->by_kind[kind], ent);
-            removed++;
-        }
-    }
-    return removed;
+    return keytable_remove_if(&s->by_kind[kind], drop_unmarked, NULL);
 }
 
 void store_sweep_end(struct store *s, enum resource_kind kind)
@@ -352,12 +353,11 @@ const struct store_entry *store_lookup(const struct store *s,
                                        const char *ns, const char *name)
 {
     char key[KEY_MAX];
-    struct store_entry *e;
 
     if (kind >= RK_COUNT || !name ||
         make_key(kind, ns, name, key, sizeof(key)) < 0)
         return NULL;
-    return lh_table_lookup_ex(s->by_kind[kind], key, (void **)&e) ? e : NULL;
+    return keytable_get(&s->by_kind[kind], key);
 }
 
 struct json_object *store_entry_parse(const struct store_entry *e)
@@ -392,7 +392,7 @@ struct json_object *store_get_secret(const struct store *s, const char *ns,
 
 size_t store_count(const struct store *s, enum resource_kind kind)
 {
-    return kind < RK_COUNT ? (size_t)s->by_kind[kind]->count : 0;
+    return kind < RK_COUNT ? s->by_kind[kind].n : 0;
 }
 
 static int cmp_entry(const void *a, const void *b)
@@ -404,8 +404,8 @@ static int cmp_entry(const void *a, const void *b)
 int store_entries(const struct store *s, enum resource_kind kind,
                   const struct store_entry ***out, size_t *n)
 {
-    size_t count = store_count(s, kind), i = 0;
-    struct lh_entry *ent;
+    size_t count = store_count(s, kind), i = 0, pos = 0;
+    const struct store_entry *e;
     const struct store_entry **arr;
 
     *out = NULL;
@@ -415,8 +415,8 @@ int store_entries(const struct store *s, enum resource_kind kind,
     arr = malloc(count * sizeof(*arr));
     if (!arr)
         return -1;
-    lh_foreach(s->by_kind[kind], ent)
-        arr[i++] = (const struct store_entry *)lh_entry_v(ent);
+    while ((e = keytable_next(&s->by_kind[kind], &pos)))
+        arr[i++] = e;
     qsort(arr, count, sizeof(*arr), cmp_entry);
     *out = arr;
     *n = count;

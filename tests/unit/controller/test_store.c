@@ -182,6 +182,59 @@ static void sweep_keeps_touched_entries_only(void **state)
     store_free(s);
 }
 
+/* The index (lib/keytable) at a few thousand entries: a sweep removes
+ * exactly the untouched ones, the others stay found with their content,
+ * a replaced entry reads as its new content, removals free everything
+ * (ASan). */
+static void thousands_of_entries_stay_found_through_sweeps_and_removals(
+    void **state)
+{
+    const int n = 5000;
+    struct store *s = store_new(NULL, NULL);
+    char json[160], key[64], name[32];
+
+    for (int i = 0; i < n; i++) {
+        snprintf(json, sizeof(json),
+                 "{\"metadata\":{\"name\":\"ing-%d\",\"namespace\":\"n\"},"
+                 "\"spec\":{\"i\":%d}}", i, i);
+        struct json_object *o = obj(json);
+        assert_int_equal(store_put(s, RK_INGRESS, o), 0);
+        json_object_put(o);
+    }
+    assert_int_equal(store_count(s, RK_INGRESS), n);
+    store_sweep_begin(s, RK_INGRESS);
+    for (int i = 0; i < n; i += 3) {
+        snprintf(key, sizeof(key), "n/ing-%d", i);
+        store_touch(s, RK_INGRESS, key);
+    }
+    store_sweep_end(s, RK_INGRESS);
+    assert_int_equal(store_count(s, RK_INGRESS), (n + 2) / 3);
+    for (int i = 0; i < n; i++) {
+        snprintf(name, sizeof(name), "ing-%d", i);
+        const struct store_entry *e = store_lookup(s, RK_INGRESS, "n", name);
+        if (i % 3) {
+            assert_null(e);
+            continue;
+        }
+        assert_non_null(e);
+        snprintf(json, sizeof(json), "\"i\":%d}", i);
+        assert_non_null(strstr(e->json, json));
+    }
+    struct json_object *o = obj("{\"metadata\":{\"name\":\"ing-3\","
+                                "\"namespace\":\"n\"},\"spec\":{\"i\":-3}}");
+    assert_int_equal(store_put(s, RK_INGRESS, o), 0);
+    json_object_put(o);
+    assert_non_null(strstr(store_lookup(s, RK_INGRESS, "n", "ing-3")->json,
+                           "\"i\":-3"));
+    for (int i = 0; i < n; i += 6) {
+        snprintf(name, sizeof(name), "ing-%d", i);
+        store_remove(s, RK_INGRESS, "n", name);
+    }
+    assert_int_equal(store_count(s, RK_INGRESS), (n + 2) / 3 - (n + 5) / 6);
+    assert_non_null(store_lookup(s, RK_INGRESS, "n", "ing-3"));
+    store_free(s);
+}
+
 static void status_only_updates_are_not_changes(void **state)
 {
     struct store *s = store_new(on_change, NULL);
@@ -302,6 +355,8 @@ int main(void)
         cmocka_unit_test(objects_without_identity_are_refused),
         cmocka_unit_test(replace_removes_what_the_list_no_longer_has),
         cmocka_unit_test(sweep_keeps_touched_entries_only),
+        cmocka_unit_test(
+            thousands_of_entries_stay_found_through_sweeps_and_removals),
         cmocka_unit_test(status_only_updates_are_not_changes),
         cmocka_unit_test(managed_fields_are_dropped_and_the_caller_object_kept),
         cmocka_unit_test(entries_are_sorted_by_namespace_and_name),
