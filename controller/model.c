@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "hash.h"
+#include "keytable.h"
 #include "log.h"
 #include "controller/access.h"
 #include "controller/clientcert.h"
@@ -221,21 +222,6 @@ struct pending {
     const char *def_svc, *def_port_name;
     long def_port_number;
 };
-
-static void pending_free(struct pending *p)
-{
-    for (size_t i = 0; i < p->n; i++) {
-        free(p->routes[i].path);
-        free((char *)p->routes[i].raw);
-        free((char *)p->routes[i].host);
-        free((char *)p->routes[i].svc);
-        free((char *)p->routes[i].port_name);
-    }
-    free(p->routes);
-    free((char *)p->def_svc);
-    free((char *)p->def_port_name);
-    memset(p, 0, sizeof(*p));
-}
 
 /* The routes array at its size (add_route doubles it; most Ingresses
  * have a few routes, and the cache keeps them all). */
@@ -644,6 +630,15 @@ struct model_compiled {
     uint64_t vault_hash;        /* of the whole object, for vault_digest */
     struct tls_spec *tls;
     size_t ntls;
+    /* Its strings live in two blocks (compiled_pack): what compile()
+     * read, after the struct in its own allocation (size bytes in all),
+     * and what compile_check() added, in strings (strings_size bytes).
+     * 100k Ingresses are ~1.5M strings otherwise, each with its malloc
+     * header and rounding. A string outside both (never, once packed)
+     * is freed on its own. */
+    size_t size;
+    char *strings;
+    size_t strings_size;
 };
 
 /* One version of a Service: what backend_upstream() needs. */
@@ -680,8 +675,8 @@ struct svc_summary {
 };
 
 struct model_cache {
-    struct lh_table *ings;      /* store key -> struct model_compiled */
-    struct lh_table *svcs;      /* store key -> struct svc_summary */
+    struct keytable ings;       /* store key -> struct model_compiled */
+    struct keytable svcs;       /* store key -> struct svc_summary */
     unsigned long build;
 };
 
@@ -701,23 +696,150 @@ static void ingress_fields_free(struct model_ingress *mi)
     free(mi->ca_file);
 }
 
+/* Calls visit on every string slot a compiled Ingress owns: those of
+ * compile() first (the key, the class and the names), then those of
+ * compile_check(). */
+static void compiled_strings(struct model_compiled *c,
+                             void (*visit)(char **s, void *arg), void *arg)
+{
+    struct model_ingress *mi = &c->mi;
+
+    visit(&c->key, arg);
+    visit(&c->cls, arg);
+    visit(&c->legacy, arg);
+    visit(&mi->ns, arg);
+    visit(&mi->name, arg);
+    visit(&mi->uid, arg);
+    for (size_t i = 0; i < mi->nhosts; i++)
+        visit(&mi->hosts[i], arg);
+    for (size_t i = 0; i < mi->ann.nvalues; i++)
+        visit(&mi->ann.values[i].value, arg);
+    for (size_t i = 0; i < mi->ann.nfindings; i++) {
+        visit(&mi->ann.findings[i].key, arg);
+        visit(&mi->ann.findings[i].reason, arg);
+    }
+    visit(&mi->notice, arg);
+    visit(&mi->auth_file, arg);
+    visit(&mi->client, arg);
+    visit(&mi->ca_file, arg);
+    visit(&c->reason, arg);
+    for (size_t i = 0; i < c->p.n; i++) {
+        struct route *r = &c->p.routes[i];
+        visit(&r->path, arg);
+        visit((char **)&r->raw, arg);
+        visit((char **)&r->host, arg);
+        visit((char **)&r->svc, arg);
+        visit((char **)&r->port_name, arg);
+    }
+    visit((char **)&c->p.def_svc, arg);
+    visit((char **)&c->p.def_port_name, arg);
+    for (size_t i = 0; i < c->ntls; i++) {
+        visit(&c->tls[i].secret, arg);
+        for (size_t j = 0; j < c->tls[i].nhosts; j++)
+            visit(&c->tls[i].hosts[j], arg);
+    }
+}
+
+/* 1 when s lies in one of c's blocks. */
+static int compiled_packed(const struct model_compiled *c, const char *s)
+{
+    const char *self = (const char *)c;
+
+    return (s >= self && s < self + c->size) ||
+           (c->strings && s >= c->strings &&
+            s < c->strings + c->strings_size);
+}
+
+/* What packing a compiled Ingress's strings needs: the one being packed,
+ * the room its loose strings take, and where the next one goes. */
+struct compiled_packing {
+    struct model_compiled *c;
+    size_t size;
+    char *to;
+};
+
+static void count_loose(char **s, void *arg)
+{
+    struct compiled_packing *k = arg;
+
+    if (*s && !compiled_packed(k->c, *s))
+        k->size += strlen(*s) + 1;
+}
+
+static void move_loose(char **s, void *arg)
+{
+    struct compiled_packing *k = arg;
+    size_t len;
+
+    if (!*s || compiled_packed(k->c, *s))
+        return;
+    len = strlen(*s) + 1;
+    memcpy(k->to, *s, len);
+    free(*s);
+    *s = k->to;
+    k->to += len;
+}
+
+static void free_loose(char **s, void *arg)
+{
+    struct model_compiled *c = arg;
+
+    if (*s && !compiled_packed(c, *s))
+        free(*s);
+    *s = NULL;
+}
+
+/* Moves c's loose strings into one block: the first time (c->size 0) a
+ * new allocation of c and them, which replaces c (not yet shared: the
+ * cache does not hold it); after that a block of its own in
+ * c->strings (once: compile_check()). NULL out of memory (c is then
+ * unchanged, and still the caller's). */
+static struct model_compiled *compiled_pack(struct model_compiled *c)
+{
+    struct compiled_packing k = {.c = c};
+    struct model_compiled *packed = c;
+    char *block;
+
+    compiled_strings(c, count_loose, &k);
+    if (c->size == 0) {
+        if (!(packed = malloc(sizeof(*c) + k.size)))
+            return NULL;
+        *packed = *c;
+        packed->size = sizeof(*c) + k.size;
+        block = (char *)(packed + 1);
+    } else if (k.size == 0) {
+        return c;
+    } else {
+        if (c->strings)
+            return c;           /* (never: they stay loose) */
+        if (!(block = malloc(k.size)))
+            return NULL;
+        c->strings = block;
+        c->strings_size = k.size;
+    }
+    /* count_loose saw c's slots; move them from c's copy, then drop c */
+    k.c = c;
+    k.to = block;
+    compiled_strings(packed, move_loose, &k);
+    if (packed != c)
+        free(c);
+    return packed;
+}
+
 static void compiled_unref(struct model_compiled *c)
 {
     if (!c || --c->refs > 0)
         return;
-    free(c->key);
-    free(c->cls);
-    free(c->legacy);
-    ingress_fields_free(&c->mi);
-    free(c->reason);
-    pending_free(&c->p);
-    for (size_t i = 0; i < c->ntls; i++) {
-        free(c->tls[i].secret);
-        for (size_t j = 0; j < c->tls[i].nhosts; j++)
-            free(c->tls[i].hosts[j]);
+    compiled_strings(c, free_loose, c);
+    free(c->mi.hosts);
+    free(c->mi.ann.values);
+    free(c->mi.ann.findings);
+    json_object_put(c->mi.externaldns);
+    free(c->p.routes);
+    for (size_t i = 0; i < c->ntls; i++)
         free(c->tls[i].hosts);
-    }
     free(c->tls);
+    free(c->strings);
     free(c);
 }
 
@@ -741,14 +863,14 @@ static void svc_summary_free(struct svc_summary *v)
     free(v);
 }
 
-static void free_compiled_entry(struct lh_entry *e)
+static const char *compiled_key(const void *c)
 {
-    compiled_unref((struct model_compiled *)lh_entry_v(e));
+    return ((const struct model_compiled *)c)->key;
 }
 
-static void free_svc_entry(struct lh_entry *e)
+static const char *svc_key(const void *v)
 {
-    svc_summary_free((struct svc_summary *)lh_entry_v(e));
+    return ((const struct svc_summary *)v)->key;
 }
 
 struct model_cache *model_cache_new(void)
@@ -757,49 +879,72 @@ struct model_cache *model_cache_new(void)
 
     if (!c)
         return NULL;
-    c->ings = lh_kchar_table_new(1024, free_compiled_entry);
-    c->svcs = lh_kchar_table_new(1024, free_svc_entry);
-    if (!c->ings || !c->svcs) {
-        model_cache_free(c);
-        return NULL;
-    }
+    keytable_init(&c->ings, compiled_key);
+    keytable_init(&c->svcs, svc_key);
     return c;
 }
 
 void model_cache_free(struct model_cache *c)
 {
+    void *v;
+    size_t pos = 0;
+
     if (!c)
         return;
-    if (c->ings)
-        lh_table_free(c->ings);
-    if (c->svcs)
-        lh_table_free(c->svcs);
+    while ((v = keytable_next(&c->ings, &pos)))
+        compiled_unref(v);
+    pos = 0;
+    while ((v = keytable_next(&c->svcs, &pos)))
+        svc_summary_free(v);
+    keytable_fini(&c->ings);
+    keytable_fini(&c->svcs);
     free(c);
+}
+
+static void count_unpacked(char **s, void *arg)
+{
+    struct compiled_packing *k = arg;
+
+    if (*s && !compiled_packed(k->c, *s))
+        k->size++;
+}
+
+size_t model_cache_loose_strings(const struct model_cache *c)
+{
+    struct compiled_packing k = {0};
+    size_t pos = 0;
+
+    while ((k.c = keytable_next(&c->ings, &pos)))
+        compiled_strings(k.c, count_unpacked, &k);
+    return k.size;
 }
 
 /* Drops what the last build did not meet (deleted objects, old
  * versions). */
-static void cache_sweep(struct model_cache *c)
+static int drop_unseen_compiled(void *v, void *arg)
 {
-    struct lh_entry *e, *tmp;
+    struct model_compiled *c = v;
 
-    lh_foreach_safe(c->ings, e, tmp)
-        if (((struct model_compiled *)lh_entry_v(e))->seen != c->build)
-            lh_table_delete_entry(c->ings, e);
-    lh_foreach_safe(c->svcs, e, tmp)
-        if (((struct svc_summary *)lh_entry_v(e))->seen != c->build)
-            lh_table_delete_entry(c->svcs, e);
+    if (c->seen == *(unsigned long *)arg)
+        return 0;
+    compiled_unref(c);
+    return 1;
 }
 
-/* Puts v under its key (v->key), replacing (freeing) an older version.
- * 0, or -1 out of memory (v is then freed by the caller). */
-static int cache_put(struct lh_table *t, const char *key, void *v)
+static int drop_unseen_svc(void *v, void *arg)
 {
-    struct lh_entry *old = lh_table_lookup_entry(t, key);
+    struct svc_summary *sv = v;
 
-    if (old)
-        lh_table_delete_entry(t, old);
-    return lh_table_insert(t, key, v);
+    if (sv->seen == *(unsigned long *)arg)
+        return 0;
+    svc_summary_free(sv);
+    return 1;
+}
+
+static void cache_sweep(struct model_cache *c)
+{
+    keytable_remove_if(&c->ings, drop_unseen_compiled, &c->build);
+    keytable_remove_if(&c->svcs, drop_unseen_svc, &c->build);
 }
 
 /* The Service ns/name as backend_upstream() reads it; NULL when it does
@@ -810,17 +955,14 @@ static struct svc_summary *service(struct model_cache *c,
 {
     const struct store_entry *e = store_lookup(s, RK_SERVICE, ns, name);
     struct json_object *svc, *ports;
-    struct svc_summary *v;
-    void *found;
+    struct svc_summary *v, *old;
     const char *type, *ext, *cip;
     size_t len;
     char err[REASON_MAX];
 
     if (!e)
         return NULL;
-    if (lh_table_lookup_ex(c->svcs, e->key, &found) &&
-        ((struct svc_summary *)found)->rev == e->rev) {
-        v = found;
+    if ((v = keytable_get(&c->svcs, e->key)) && v->rev == e->rev) {
         v->seen = c->build;
         return v;
     }
@@ -868,8 +1010,10 @@ static struct svc_summary *service(struct model_cache *c,
     }
     cip = k8s_str(svc, "spec.clusterIP");
     v->headless = cip && strcmp(cip, "None") == 0;
-    if (!(v->key = strdup(e->key)) || cache_put(c->svcs, v->key, v) < 0)
+    if (!(v->key = strdup(e->key)) ||
+        keytable_put(&c->svcs, v, (void **)&old) < 0)
         goto oom;
+    svc_summary_free(old);      /* its older version */
     json_object_put(svc);
     return v;
 oom:
@@ -1818,6 +1962,7 @@ static struct model_compiled *compile(const struct store_entry *e,
                                       const struct model_opts *o)
 {
     struct model_compiled *c = calloc(1, sizeof(*c));
+    struct model_compiled *packed;
 
     if (!c)
         return NULL;
@@ -1825,16 +1970,16 @@ static struct model_compiled *compile(const struct store_entry *e,
     c->rev = e->rev;
     if (!(c->key = strdup(e->key)))
         goto oom;
-    if (!ing)
-        return c;
-    c->parsed = 1;
-    if (dup_opt((const char **)&c->cls,
-                k8s_str(ing, "spec.ingressClassName")) < 0 ||
-        dup_opt((const char **)&c->legacy,
-                annotation(ing, "kubernetes.io/ingress.class")) < 0 ||
-        describe(&c->mi, e, ing, o) < 0)
+    c->parsed = ing != NULL;
+    if (ing && (dup_opt((const char **)&c->cls,
+                        k8s_str(ing, "spec.ingressClassName")) < 0 ||
+                dup_opt((const char **)&c->legacy,
+                        annotation(ing, "kubernetes.io/ingress.class")) < 0 ||
+                describe(&c->mi, e, ing, o) < 0))
         goto oom;
-    return c;
+    if (!(packed = compiled_pack(c)))
+        goto oom;
+    return packed;
 oom:
     compiled_unref(c);
     return NULL;
@@ -1969,7 +2114,7 @@ static int compile_check(struct model_compiled *c, struct json_object *ing,
     /* auth-tls-secret: the CA Secret is read by the check too */
     c->reads_secrets = seen.read || clientcert_asked(&c->mi);
     if (!c->valid)
-        return (c->reason = strdup(err)) ? 0 : -1;
+        return (c->reason = strdup(err)) && compiled_pack(c) ? 0 : -1;
     c->vault = label_true(ing, "ssl");
     c->https_only = label_true(ing, "httpsOnly") ||
                     model_ann_true(&c->mi, ANN_FORCE_SSL_REDIRECT);
@@ -1977,7 +2122,7 @@ static int compile_check(struct model_compiled *c, struct json_object *ing,
         c->vault_hash = hash_fnv1a64_str(HASH_FNV1A64_INIT,
             json_object_to_json_string_ext(
                 ing, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
-    return compile_tls(c, ing);
+    return compile_tls(c, ing) == 0 && compiled_pack(c) ? 0 : -1;
 }
 
 /* The compiled version of e, made when the cache has none that is still
@@ -1988,11 +2133,9 @@ static struct model_compiled *compiled_of(struct builder *b,
                                           struct json_object **ing)
 {
     struct model_cache *cache = b->cache;
-    struct model_compiled *c;
-    void *found;
+    struct model_compiled *c, *old;
 
-    if (lh_table_lookup_ex(cache->ings, e->key, &found)) {
-        c = found;
+    if ((c = keytable_get(&cache->ings, e->key))) {
         /* A check that read Secrets is made again (their files are
          * written on change and collected by what the model uses). */
         if (c->rev == e->rev && !(c->checked && c->reads_secrets)) {
@@ -2004,10 +2147,11 @@ static struct model_compiled *compiled_of(struct builder *b,
     if (!(c = compile(e, *ing, b->o)))
         return NULL;
     c->seen = cache->build;
-    if (cache_put(cache->ings, c->key, c) < 0) {
+    if (keytable_put(&cache->ings, c, (void **)&old) < 0) {
         compiled_unref(c);
         return NULL;
     }
+    compiled_unref(old);        /* its older version (models keep theirs) */
     return c;
 }
 

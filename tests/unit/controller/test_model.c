@@ -1234,6 +1234,8 @@ static void a_cached_build_equals_a_fresh_one_change_after_change(
         /* b3 reads its Secret in every build that serves it */
         assert_int_equal(htpasswd_reads - reads, exclude ? 0 : 1);
         assert_int_equal(model_build(&fresh, s, &uncached), 0);
+        /* every compiled Ingress, valid or not, in its two blocks */
+        assert_int_equal(model_cache_loose_strings(o.cache), 0);
         char *a = model_text(&cached), *b = model_text(&fresh);
         if (strcmp(a, b) != 0)
             fail_msg("step %zu: cached build differs:\n%s\n---- fresh:\n%s",
@@ -1258,6 +1260,70 @@ static void a_cached_build_equals_a_fresh_one_change_after_change(
     free(again);
     free(previous_text);
     model_free(&previous);
+    store_free(s);
+}
+
+/* A compiled Ingress keeps its strings (names, hosts, routes, annotation
+ * values and findings, TLS, reason) in two blocks: they read as the
+ * Ingress wrote them, in models that outlive the cache, and freeing
+ * frees them all (the ASan run finds a leak or a double free). */
+static void a_compiled_ingress_keeps_its_strings_in_two_blocks(void **state)
+{
+    struct model_opts o = OPTS_TLS;
+    struct store *s;
+    struct model m;
+    char *yaml;
+
+    assert_true(asprintf(&yaml, "%s%s%s", CLASS, SVC_WEB,
+        "---\nkind: Ingress\nmetadata: {name: packed, namespace: ns, "
+        "uid: u-1, creationTimestamp: \"2026-01-01T00:00:00Z\", "
+        "annotations: {nginx.ingress.kubernetes.io/proxy-body-size: 8m, "
+        "nginx.ingress.kubernetes.io/not-a-real-one: x}}\n"
+        "spec:\n  ingressClassName: portico\n"
+        "  defaultBackend: {service: {name: web, port: {number: 80}}}\n"
+        "  tls: [{hosts: [t.test], secretName: tls-t}]\n"
+        "  rules:\n  - host: p.test\n    http:\n      paths:\n"
+        "      - {path: /a/, pathType: Prefix, backend: {service: {name: web, "
+        "port: {number: 80}}}}\n"
+        "---\nkind: Ingress\nmetadata: {name: refused, namespace: ns, "
+        "creationTimestamp: \"2026-01-02T00:00:00Z\", annotations: "
+        "{nginx.ingress.kubernetes.io/configuration-snippet: x}}\n"
+        "spec:\n  ingressClassName: portico\n"
+        "  rules:\n  - host: r.test\n    http:\n      paths:\n"
+        "      - {path: /, pathType: Prefix, backend: {service: {name: web, "
+        "port: {number: 80}}}}\n") > 0);
+    s = load(yaml);
+    free(yaml);
+    o.cache = model_cache_new();
+    assert_non_null(o.cache);
+    assert_int_equal(model_build(&m, s, &o), 0);
+    assert_int_equal(model_cache_loose_strings(o.cache), 0);
+    model_cache_free(o.cache);      /* the model holds its Ingresses */
+    assert_int_equal(m.ning, 2);
+    const struct model_ingress *p = &m.ings[0], *r = &m.ings[1];
+    assert_string_equal(p->ns, "ns");
+    assert_string_equal(p->name, "packed");
+    assert_string_equal(p->uid, "u-1");
+    assert_int_equal(p->state, ING_SERVED);
+    assert_int_equal(p->nhosts, 2);
+    assert_string_equal(p->hosts[0], "p.test");
+    assert_string_equal(p->hosts[1], "t.test");
+    assert_string_equal(ann_get(&p->ann, ANN_PROXY_BODY_SIZE), "8m");
+    assert_non_null(p->notice);
+    assert_non_null(strstr(p->notice, "not-a-real-one"));
+    assert_string_equal(r->name, "refused");
+    assert_int_equal(r->state, ING_REJECTED);
+    assert_non_null(strstr(r->reason, "configuration-snippet"));
+    /* its routes: the Prefix path as written and its Service */
+    assert_int_equal(m.nservers, 1);  /* a TLS host gets no server */
+    const struct model_server *sv = &m.servers[0];
+    assert_string_equal(sv->host, "p.test");
+    assert_int_equal(sv->nlocs, 1);
+    assert_string_equal(sv->locs[0].path, "/a");
+    assert_string_equal(sv->locs[0].raw, "/a/");
+    assert_string_equal(sv->locs[0].service, "web");
+    assert_string_equal(m.def.fallback_service, "web");
+    model_free(&m);
     store_free(s);
 }
 
@@ -1290,6 +1356,7 @@ int main(void)
             tls_and_grpc_profiles_get_keepalive_caches_of_their_own),
         cmocka_unit_test(a_canary_ingress_attaches_to_the_same_host_and_path),
         cmocka_unit_test(size_per_ingress_stays_under_one_kilobyte),
+        cmocka_unit_test(a_compiled_ingress_keeps_its_strings_in_two_blocks),
         cmocka_unit_test(
             a_cached_build_equals_a_fresh_one_change_after_change),
     };
