@@ -658,6 +658,8 @@ struct svc_use {
     char *port_name;            /* or its port name */
     char *name, *server;        /* the upstream, or NULL: problem */
     char *problem;              /* "Service ns/x has no port 80", ... */
+    char *strings;              /* the four above in one block
+                                   (svc_use_pack), or NULL: each alone */
 };
 
 struct svc_summary {
@@ -672,6 +674,9 @@ struct svc_summary {
     int headless;               /* clusterIP None */
     struct svc_port *ports;
     size_t nports;
+    int packed;                 /* one block: the struct, its ports, then
+                                   key, ext, ext_problem and port names
+                                   (svc_summary_pack) */
 };
 
 struct model_cache {
@@ -843,17 +848,108 @@ static void compiled_unref(struct model_compiled *c)
     free(c);
 }
 
+/* The string slots of a Service port's upstream. */
+#define SVC_USE_STRINGS 4
+static void svc_use_slots(struct svc_use *u, char **slots[SVC_USE_STRINGS])
+{
+    slots[0] = &u->port_name;
+    slots[1] = &u->name;
+    slots[2] = &u->server;
+    slots[3] = &u->problem;
+}
+
+/* Moves u's strings into one block (100k Services: 100k allocations
+ * instead of 200k-400k); out of memory they stay where they are. */
+static void svc_use_pack(struct svc_use *u)
+{
+    char **slots[SVC_USE_STRINGS];
+    size_t size = 0;
+    char *to;
+
+    svc_use_slots(u, slots);
+    for (int i = 0; i < SVC_USE_STRINGS; i++)
+        size += *slots[i] ? strlen(*slots[i]) + 1 : 0;
+    if (u->strings || size == 0 || !(u->strings = to = malloc(size)))
+        return;
+    for (int i = 0; i < SVC_USE_STRINGS; i++) {
+        if (!*slots[i])
+            continue;
+        size = strlen(*slots[i]) + 1;
+        memcpy(to, *slots[i], size);
+        free(*slots[i]);
+        *slots[i] = to;
+        to += size;
+    }
+}
+
+static void svc_use_free(struct svc_use *u)
+{
+    char **slots[SVC_USE_STRINGS];
+
+    svc_use_slots(u, slots);
+    for (int i = 0; i < SVC_USE_STRINGS && !u->strings; i++)
+        free(*slots[i]);
+    free(u->strings);
+}
+
+/* Copies s (or NULL) to *to, which moves past it. */
+static char *copy_to(char **to, const char *s)
+{
+    char *d = *to;
+    size_t len;
+
+    if (!s)
+        return NULL;
+    len = strlen(s) + 1;
+    memcpy(d, s, len);
+    *to += len;
+    return d;
+}
+
+static void svc_summary_free(struct svc_summary *v);
+
+/* v (not yet in the cache, without uses) as one block: the struct, its
+ * ports, then its strings. The packed copy, or NULL out of memory (v is
+ * then unchanged). */
+static struct svc_summary *svc_summary_pack(struct svc_summary *v)
+{
+    size_t size = sizeof(*v) + v->nports * sizeof(*v->ports);
+    struct svc_summary *p;
+    char *to;
+
+    size += strlen(v->key) + 1;
+    size += v->ext ? strlen(v->ext) + 1 : 0;
+    size += v->ext_problem ? strlen(v->ext_problem) + 1 : 0;
+    for (size_t i = 0; i < v->nports; i++)
+        size += v->ports[i].name ? strlen(v->ports[i].name) + 1 : 0;
+    if (!(p = malloc(size)))
+        return NULL;
+    *p = *v;
+    p->packed = 1;
+    to = (char *)(p + 1);
+    p->ports = v->nports ? memcpy(to, v->ports,
+                                  v->nports * sizeof(*v->ports)) : NULL;
+    to += v->nports * sizeof(*v->ports);
+    p->key = copy_to(&to, v->key);
+    p->ext = copy_to(&to, v->ext);
+    p->ext_problem = copy_to(&to, v->ext_problem);
+    for (size_t i = 0; i < v->nports; i++)
+        p->ports[i].name = copy_to(&to, v->ports[i].name);
+    svc_summary_free(v);
+    return p;
+}
+
 static void svc_summary_free(struct svc_summary *v)
 {
     if (!v)
         return;
-    for (size_t i = 0; i < v->nuses; i++) {
-        free(v->uses[i].port_name);
-        free(v->uses[i].name);
-        free(v->uses[i].server);
-        free(v->uses[i].problem);
-    }
+    for (size_t i = 0; i < v->nuses; i++)
+        svc_use_free(&v->uses[i]);
     free(v->uses);
+    if (v->packed) {
+        free(v);
+        return;
+    }
     free(v->key);
     free(v->ext);
     free(v->ext_problem);
@@ -914,8 +1010,16 @@ size_t model_cache_loose_strings(const struct model_cache *c)
     struct compiled_packing k = {0};
     size_t pos = 0;
 
+    const struct svc_summary *v;
+
     while ((k.c = keytable_next(&c->ings, &pos)))
         compiled_strings(k.c, count_unpacked, &k);
+    pos = 0;
+    while ((v = keytable_next(&c->svcs, &pos))) {
+        k.size += !v->packed;
+        for (size_t i = 0; i < v->nuses; i++)
+            k.size += !v->uses[i].strings;
+    }
     return k.size;
 }
 
@@ -955,7 +1059,7 @@ static struct svc_summary *service(struct model_cache *c,
 {
     const struct store_entry *e = store_lookup(s, RK_SERVICE, ns, name);
     struct json_object *svc, *ports;
-    struct svc_summary *v, *old;
+    struct svc_summary *v, *old, *packed;
     const char *type, *ext, *cip;
     size_t len;
     char err[REASON_MAX];
@@ -1010,8 +1114,12 @@ static struct svc_summary *service(struct model_cache *c,
     }
     cip = k8s_str(svc, "spec.clusterIP");
     v->headless = cip && strcmp(cip, "None") == 0;
-    if (!(v->key = strdup(e->key)) ||
-        keytable_put(&c->svcs, v, (void **)&old) < 0)
+    if (!(v->key = strdup(e->key)))
+        goto oom;
+    if (!(packed = svc_summary_pack(v)))
+        goto oom;
+    v = packed;
+    if (keytable_put(&c->svcs, v, (void **)&old) < 0)
         goto oom;
     svc_summary_free(old);      /* its older version */
     json_object_put(svc);
@@ -1209,6 +1317,7 @@ static const char *backend_upstream(struct builder *b, const char *ns,
         if (find_upstream(svc, ns, svc_name, number, port_name,
                           b->o->cluster_domain, use) < 0)
             return NULL;    /* freed with svc */
+        svc_use_pack(use);
     }
     if (use->problem) {
         warn(b, "ingress %s: %s", who, use->problem);

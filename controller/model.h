@@ -225,8 +225,9 @@ void model_free(struct model *m);
 struct model_cache *model_cache_new(void);
 void model_cache_free(struct model_cache *c);
 /* The strings of the cache's compiled Ingresses that are not in their
- * blocks (each compiled Ingress keeps its strings in two allocations):
- * 0 unless out of memory struck while packing. For tests. */
+ * blocks (each compiled Ingress keeps its strings in two allocations),
+ * plus its Service summaries and their upstreams that are not one block
+ * each: 0 unless out of memory struck while packing. For tests. */
 size_t model_cache_loose_strings(const struct model_cache *c);
 size_t model_count_state(const struct model *m, enum ingress_state st);
 const char *ingress_state_name(enum ingress_state st);
