@@ -20,9 +20,12 @@ typedef struct {
 } ngx_http_portico_metrics_attach_t;
 
 
+static void ngx_http_portico_metrics_attach_part(
+    ngx_http_portico_metrics_main_conf_t *mmcf,
+    ngx_http_portico_route_table_t *part,
+    ngx_http_portico_metrics_attach_t *at);
 static void ngx_http_portico_metrics_attach_host(
     ngx_http_portico_metrics_main_conf_t *mmcf,
-    ngx_http_portico_route_table_t *table,
     ngx_http_portico_route_host_t *host,
     ngx_http_portico_metrics_attach_t *at);
 static void ngx_http_portico_metrics_attach_target(
@@ -178,7 +181,6 @@ ngx_http_portico_metrics_attach(ngx_cycle_t *cycle,
     ngx_http_portico_route_table_t *table)
 {
     ngx_uint_t                             i;
-    ngx_http_portico_route_entry_t        *slot;
     ngx_http_portico_metrics_attach_t      at;
     ngx_http_portico_metrics_shared_t     *sh;
     ngx_http_portico_metrics_main_conf_t  *mmcf;
@@ -197,26 +199,16 @@ ngx_http_portico_metrics_attach(ngx_cycle_t *cycle,
 
     at.epoch = ++sh->epoch;
 
-    for (i = 0; i <= table->hosts.mask; i++) {
-        slot = &table->hosts.slots[i];
+    if (table->nshards == 0) {
+        ngx_http_portico_metrics_attach_part(mmcf, table, &at);
 
-        if (slot->name.data != NULL) {
-            ngx_http_portico_metrics_attach_host(mmcf, table, slot->value,
-                                                 &at);
+    } else {
+        for (i = 0; i < table->nshards; i++) {
+            if (table->shards[i] != NULL) {
+                ngx_http_portico_metrics_attach_part(mmcf, table->shards[i],
+                                                     &at);
+            }
         }
-    }
-
-    for (i = 0; i <= table->wildcards.mask; i++) {
-        slot = &table->wildcards.slots[i];
-
-        if (slot->name.data != NULL) {
-            ngx_http_portico_metrics_attach_host(mmcf, table, slot->value,
-                                                 &at);
-        }
-    }
-
-    if (table->any != NULL) {
-        ngx_http_portico_metrics_attach_host(mmcf, table, table->any, &at);
     }
 
     if (ngx_worker < NGX_MAX_PROCESSES) {
@@ -235,10 +227,42 @@ ngx_http_portico_metrics_attach(ngx_cycle_t *cycle,
 }
 
 
+/* the hosts of a table, or of one shard of a head */
+
+static void
+ngx_http_portico_metrics_attach_part(
+    ngx_http_portico_metrics_main_conf_t *mmcf,
+    ngx_http_portico_route_table_t *part,
+    ngx_http_portico_metrics_attach_t *at)
+{
+    ngx_uint_t                       i;
+    ngx_http_portico_route_entry_t  *slot;
+
+    for (i = 0; i <= part->hosts.mask; i++) {
+        slot = &part->hosts.slots[i];
+
+        if (slot->name.data != NULL) {
+            ngx_http_portico_metrics_attach_host(mmcf, slot->value, at);
+        }
+    }
+
+    for (i = 0; i <= part->wildcards.mask; i++) {
+        slot = &part->wildcards.slots[i];
+
+        if (slot->name.data != NULL) {
+            ngx_http_portico_metrics_attach_host(mmcf, slot->value, at);
+        }
+    }
+
+    if (part->any != NULL) {
+        ngx_http_portico_metrics_attach_host(mmcf, part->any, at);
+    }
+}
+
+
 static void
 ngx_http_portico_metrics_attach_host(
     ngx_http_portico_metrics_main_conf_t *mmcf,
-    ngx_http_portico_route_table_t *table,
     ngx_http_portico_route_host_t *host,
     ngx_http_portico_metrics_attach_t *at)
 {
@@ -262,7 +286,7 @@ ngx_http_portico_metrics_attach_host(
     name.data = label;
     name.len = p - label;
 
-    rule = &table->rules[host->first];
+    rule = host->rules;
 
     for (i = 0; i < host->nrules; i++) {
         ngx_http_portico_metrics_attach_target(mmcf, &rule[i].target, &name,

@@ -621,7 +621,7 @@ ngx_http_portico_route_postconfiguration(ngx_conf_t *cf)
     rmcf->refs.regex_pool = cf->pool;
 
     rmcf->table = ngx_http_portico_route_table_load(&rmcf->watch.file,
-                                                    &rmcf->refs,
+                                                    &rmcf->refs, NULL,
                                                     &cf->cycle->new_log,
                                                     &err);
 
@@ -1268,9 +1268,8 @@ ngx_http_portico_route_error_page(ngx_http_request_t *r,
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    entry = ngx_http_portico_route_names_find(&rmcf->table->upstream_names,
-                                              saved->upstream.data,
-                                              saved->upstream.len);
+    entry = ngx_http_portico_route_table_upstream_find(rmcf->table,
+                                                       &saved->upstream);
     if (entry != NULL) {
         rc = ngx_http_portico_route_table_upstream(r, ctx, *entry);
         return (rc == NGX_HTTP_SERVICE_UNAVAILABLE) ? code : rc;
@@ -1692,7 +1691,7 @@ ngx_http_portico_route_swap(ngx_http_portico_watch_t *watch, ngx_log_t *log)
     rmcf = watch->data;
 
     table = ngx_http_portico_route_table_load(&watch->file, &rmcf->refs,
-                                              log, &err);
+                                              rmcf->table, log, &err);
     if (table == NULL) {
 
         if (err.other_config) {
@@ -1722,9 +1721,17 @@ ngx_http_portico_route_swap(ngx_http_portico_watch_t *watch, ngx_log_t *log)
     ngx_http_portico_route_known_upstreams(table, rmcf->table);
     ngx_http_portico_route_attach((ngx_cycle_t *) ngx_cycle, table);
 
-    ngx_log_error(NGX_LOG_NOTICE, log, 0,
-                  "portico_routes: version %V replaces %V",
-                  &table->version, &rmcf->table->version);
+    if (table->nshards) {
+        ngx_log_error(NGX_LOG_NOTICE, log, 0,
+                      "portico_routes: version %V replaces %V (%ui of %ui "
+                      "shards kept)", &table->version, &rmcf->table->version,
+                      table->reused, table->nshards);
+
+    } else {
+        ngx_log_error(NGX_LOG_NOTICE, log, 0,
+                      "portico_routes: version %V replaces %V",
+                      &table->version, &rmcf->table->version);
+    }
 
     ngx_http_portico_route_table_free(rmcf->table);
     rmcf->table = table;
@@ -1747,6 +1754,12 @@ ngx_http_portico_route_known_upstreams(ngx_http_portico_route_table_t *table,
     ngx_uint_t                           i;
     ngx_http_upstream_resolve_def_t     *def;
     ngx_http_upstream_resolve_entry_t  **known;
+
+    /* a head's reused shards have their entries already */
+
+    if (table->nshards || current->nshards) {
+        return;
+    }
 
     for (i = 0; i < table->nupstreams; i++) {
         def = &table->upstreams[i];
@@ -1771,10 +1784,39 @@ static void
 ngx_http_portico_route_attach(ngx_cycle_t *cycle,
     ngx_http_portico_route_table_t *table)
 {
+    ngx_uint_t                         i, n;
+    ngx_http_portico_route_table_t    *part;
+    ngx_http_upstream_resolve_part_t  *parts, one;
+
+    parts = &one;
+    n = 0;
+
+    if (table->nshards) {
+        parts = ngx_alloc(table->nshards
+                          * sizeof(ngx_http_upstream_resolve_part_t),
+                          cycle->log);
+        if (parts == NULL) {
+            return;
+        }
+    }
+
+    for (i = 0; i < ngx_max(table->nshards, 1); i++) {
+        part = table->nshards ? table->shards[i] : table;
+
+        if (part != NULL) {
+            parts[n].defs = part->upstreams;
+            parts[n].n = part->nupstreams;
+            parts[n].entries = part->entries;
+            n++;
+        }
+    }
+
     (void) ngx_http_upstream_resolve_table_attach(cycle, &table->version,
-                                                  table->upstreams,
-                                                  table->nupstreams,
-                                                  table->entries);
+                                                  parts, n);
+
+    if (parts != &one) {
+        ngx_free(parts);
+    }
 
     ngx_http_portico_metrics_attach(cycle, table);
 }

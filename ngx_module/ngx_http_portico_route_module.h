@@ -40,6 +40,9 @@ typedef struct ngx_http_portico_route_table_s
 #define NGX_HTTP_PORTICO_ROUTES_FILE_MAX     (64 * 1024 * 1024)
 #define NGX_HTTP_PORTICO_ROUTES_LINE_MAX     4096
 #define NGX_HTTP_PORTICO_ROUTES_VERSION_MAX  64
+#define NGX_HTTP_PORTICO_ROUTES_SHARDS_MAX   4096   /* a head's "shards N" */
+#define NGX_HTTP_PORTICO_ROUTES_SHARD_NAME_MAX 64   /* "shard I NAME" */
+#define NGX_HTTP_PORTICO_ROUTES_SHARD_DIR    "routes.d/"
 #define NGX_HTTP_PORTICO_ROUTES_CONFIG_MAX   64
 #define NGX_HTTP_PORTICO_ROUTES_HOST_MAX     253
 #define NGX_HTTP_PORTICO_ROUTES_PATH_MAX     1024
@@ -288,6 +291,7 @@ typedef struct {
     ngx_uint_t                           line;
     ngx_uint_t                           first;
     ngx_uint_t                           nrules;
+    ngx_http_portico_route_rule_t       *rules;     /* its table's, + first */
     ngx_http_portico_route_index_t      *index;     /* many rules only */
     ngx_http_portico_route_target_t      deflt;
     unsigned                             has_default:1;
@@ -326,6 +330,19 @@ struct ngx_http_portico_route_table_s {
     ngx_http_upstream_resolve_def_t     *upstreams;
     ngx_http_upstream_resolve_entry_t  **entries;
     ngx_uint_t                           nupstreams;
+
+    /*
+     * format 3, a head: the hosts are in shard files, shards[i] (NULL: no
+     * such shard) has the host sections whose key hashes to i; a shard
+     * unchanged since the previous head is the same object, shared
+     */
+    ngx_uint_t                           nshards;   /* 0: not a head */
+    ngx_http_portico_route_table_t     **shards;
+    ngx_uint_t                           reused;    /* shards of the last */
+
+    /* a shard: its name in the head, and the heads that have it */
+    ngx_str_t                            name;
+    ngx_uint_t                           heads;
 };
 
 
@@ -480,6 +497,8 @@ ngx_int_t ngx_http_portico_route_fail(ngx_http_portico_route_error_t *err,
     ngx_uint_t line, const char *fmt, ...);
 void ngx_http_portico_route_file_id(ngx_file_info_t *fi,
     ngx_http_portico_route_file_id_t *id);
+ngx_uint_t ngx_http_portico_route_file_same(
+    ngx_http_portico_route_file_id_t *a, ngx_http_portico_route_file_id_t *b);
 ngx_int_t ngx_http_portico_route_check_token(ngx_str_t *s, size_t max);
 
 /* names (ngx_http_portico_route_names.c); the smallest table has 4 slots */
@@ -496,8 +515,11 @@ ngx_int_t ngx_http_portico_route_check_domain(ngx_str_t *name);
 /* table */
 ngx_http_portico_route_table_t *ngx_http_portico_route_table_load(
     ngx_str_t *file, ngx_http_portico_route_refs_t *refs,
-    ngx_log_t *log, ngx_http_portico_route_error_t *err);
+    ngx_http_portico_route_table_t *current, ngx_log_t *log,
+    ngx_http_portico_route_error_t *err);
 void ngx_http_portico_route_table_free(ngx_http_portico_route_table_t *table);
+void *ngx_http_portico_route_table_upstream_find(
+    ngx_http_portico_route_table_t *table, ngx_str_t *name);
 
 ngx_http_portico_route_host_t *ngx_http_portico_route_find_host(
     ngx_http_portico_route_table_t *table, ngx_str_t *host);

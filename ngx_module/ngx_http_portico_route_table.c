@@ -28,13 +28,24 @@ typedef struct {
     ngx_http_portico_route_table_t  *table;
     ngx_http_portico_route_refs_t   *refs;
     ngx_http_portico_route_error_t  *err;
+    ngx_log_t                       *log;
+
+    /* a head: its folder (for the shards' files), the table in use */
+    ngx_str_t                        dir;
+    ngx_http_portico_route_table_t  *current;
+
+    /* a shard file: its number and the head's count of shards */
+    ngx_uint_t                       shard;
+    ngx_uint_t                       nshards;
+    unsigned                         is_shard:1;
 
     ngx_http_portico_route_host_t   *hosts;     /* [maxhosts] */
     ngx_uint_t                       nhosts;
     ngx_http_portico_route_host_t   *host;      /* current section */
     ngx_uint_t                       nrules;
 
-    ngx_uint_t                       format;    /* line 1: 1 or 2 */
+    ngx_uint_t                       format;    /* line 1: 1, 2, 3 (a
+                                                   head) or 0 (a shard) */
     ngx_uint_t                       maxups;
 
     ngx_uint_t                       line;
@@ -49,8 +60,24 @@ static ngx_int_t ngx_http_portico_route_split(
     ngx_http_portico_route_parse_t *ps, u_char *p, u_char *last);
 static ngx_int_t ngx_http_portico_route_parse_line(
     ngx_http_portico_route_parse_t *ps);
+static ngx_int_t ngx_http_portico_route_parse_format(
+    ngx_http_portico_route_parse_t *ps);
 static ngx_int_t ngx_http_portico_route_parse_config(
     ngx_http_portico_route_parse_t *ps);
+static ngx_int_t ngx_http_portico_route_parse_shards(
+    ngx_http_portico_route_parse_t *ps);
+static ngx_int_t ngx_http_portico_route_parse_shard(
+    ngx_http_portico_route_parse_t *ps);
+static ngx_http_portico_route_table_t *ngx_http_portico_route_shard_load(
+    ngx_http_portico_route_parse_t *head, ngx_str_t *file, ngx_uint_t shard);
+static ngx_int_t ngx_http_portico_route_shard_check(
+    ngx_http_portico_route_parse_t *ps);
+static ngx_uint_t ngx_http_portico_route_shard_of(
+    ngx_http_portico_route_table_t *head, char *prefix, u_char *name,
+    size_t len);
+static void ngx_http_portico_route_shards_release(void *data);
+static ngx_http_portico_route_host_t *ngx_http_portico_route_find_sharded(
+    ngx_http_portico_route_table_t *head, ngx_str_t *host);
 static ngx_int_t ngx_http_portico_route_parse_host(
     ngx_http_portico_route_parse_t *ps);
 static ngx_int_t ngx_http_portico_route_parse_upstream(
@@ -82,9 +109,11 @@ static ngx_str_t  ngx_http_portico_slash = ngx_string("/");
 
 ngx_http_portico_route_table_t *
 ngx_http_portico_route_table_load(ngx_str_t *file,
-    ngx_http_portico_route_refs_t *refs, ngx_log_t *log,
+    ngx_http_portico_route_refs_t *refs,
+    ngx_http_portico_route_table_t *current, ngx_log_t *log,
     ngx_http_portico_route_error_t *err)
 {
+    u_char                           *slash;
     ngx_str_t                         text;
     ngx_pool_t                       *pool;
     ngx_http_portico_route_parse_t    ps;
@@ -112,6 +141,19 @@ ngx_http_portico_route_table_load(ngx_str_t *file,
     ps.table = table;
     ps.refs = refs;
     ps.err = err;
+    ps.log = log;
+    ps.current = current;
+
+    /* the folder of the file, with its "/" (file is NUL-terminated) */
+
+    slash = (u_char *) ngx_strchr(file->data, '/');
+    ps.dir.data = file->data;
+    ps.dir.len = 0;
+
+    while (slash != NULL) {
+        ps.dir.len = slash + 1 - file->data;
+        slash = (u_char *) ngx_strchr(slash + 1, '/');
+    }
 
     if (ngx_http_portico_route_parse(&ps, &text) != NGX_OK) {
         goto failed;
@@ -232,12 +274,31 @@ ngx_http_portico_route_parse(ngx_http_portico_route_parse_t *ps,
         }
     }
 
-    if (ps->line < 2) {
-        return ngx_http_portico_route_fail(ps->err, ps->line + 1,
-                                           ps->line == 0
+    if (ps->line == 0) {
+        return ngx_http_portico_route_fail(ps->err, 1,
+                                           ps->is_shard
                                            ? "empty file, expected "
-                                             "\"portico-routes 1\""
-                                           : "expected \"version V\"");
+                                             "\"portico-routes-shard 1\""
+                                           : "empty file, expected "
+                                             "\"portico-routes 1\"");
+    }
+
+    if (ps->line < 2 && !ps->is_shard) {
+        return ngx_http_portico_route_fail(ps->err, ps->line + 1,
+                                           "expected \"version V\"");
+    }
+
+    if (ps->format == 3 && table->nshards == 0) {
+        return ngx_http_portico_route_fail(ps->err, ps->line + 1,
+                                           "expected \"shards N\"");
+    }
+
+    for (i = 0; i < ps->nhosts; i++) {
+        ps->hosts[i].rules = &table->rules[ps->hosts[i].first];
+    }
+
+    if (ps->is_shard && ngx_http_portico_route_shard_check(ps) != NGX_OK) {
+        return NGX_ERROR;
     }
 
     for (i = 0; i < ps->nhosts; i++) {
@@ -386,31 +447,26 @@ ngx_http_portico_route_parse_line(ngx_http_portico_route_parse_t *ps)
     table = ps->table;
 
     if (ps->line == 1) {
-        if (ps->nfields != 2 || !ngx_http_portico_route_is(&f[0],
-                                                           "portico-routes"))
-        {
-            return ngx_http_portico_route_fail(ps->err, ps->line,
-                                               "expected "
-                                               "\"portico-routes 1\"");
-        }
-
-        if (ngx_http_portico_route_is(&f[1], "1")) {
-            ps->format = 1;
-
-        } else if (ngx_http_portico_route_is(&f[1], "2")) {
-            ps->format = 2;
-
-        } else {
-            return ngx_http_portico_route_fail(ps->err, ps->line,
-                                               "unsupported table format "
-                                               "\"%V\", expected 1 or 2",
-                                               &f[1]);
-        }
-
-        return NGX_OK;
+        return ngx_http_portico_route_parse_format(ps);
     }
 
-    if (ps->line == 2) {
+    if (ps->is_shard) {
+
+        /* a shard: host sections and their upstreams, nothing else */
+
+        if (ngx_http_portico_route_is(&f[0], "version")
+            || ngx_http_portico_route_is(&f[0], "config")
+            || ngx_http_portico_route_is(&f[0], "https-port")
+            || ngx_http_portico_route_is(&f[0], "shards")
+            || ngx_http_portico_route_is(&f[0], "shard"))
+        {
+            return ngx_http_portico_route_fail(ps->err, ps->line,
+                                               "\"%V\" belongs in the "
+                                               "head, not in a shard",
+                                               &f[0]);
+        }
+
+    } else if (ps->line == 2) {
         if (ps->nfields != 2 || !ngx_http_portico_route_is(&f[0], "version")
             || f[1].len > NGX_HTTP_PORTICO_ROUTES_VERSION_MAX)
         {
@@ -457,6 +513,24 @@ ngx_http_portico_route_parse_line(ngx_http_portico_route_parse_t *ps)
         table->https_port = n;
 
         return NGX_OK;
+    }
+
+    if (ps->format == 3) {
+
+        /* a head: its shards, no routes */
+
+        if (ngx_http_portico_route_is(&f[0], "shards")) {
+            return ngx_http_portico_route_parse_shards(ps);
+        }
+
+        if (ngx_http_portico_route_is(&f[0], "shard")) {
+            return ngx_http_portico_route_parse_shard(ps);
+        }
+
+        return ngx_http_portico_route_fail(ps->err, ps->line,
+                                           "\"%V\" in a head (format 3): "
+                                           "expected \"shards N\" or "
+                                           "\"shard I NAME\"", &f[0]);
     }
 
     if (ngx_http_portico_route_is(&f[0], "upstream")) {
@@ -524,6 +598,357 @@ ngx_http_portico_route_parse_line(ngx_http_portico_route_parse_t *ps)
 
     return ngx_http_portico_route_fail(ps->err, ps->line,
                                        "unknown keyword \"%V\"", &f[0]);
+}
+
+
+/* line 1: "portico-routes 1|2|3", or "portico-routes-shard 1" */
+
+static ngx_int_t
+ngx_http_portico_route_parse_format(ngx_http_portico_route_parse_t *ps)
+{
+    ngx_str_t  *f;
+
+    f = ps->field;
+
+    if (ps->is_shard) {
+        if (ps->nfields != 2
+            || !ngx_http_portico_route_is(&f[0], "portico-routes-shard")
+            || !ngx_http_portico_route_is(&f[1], "1"))
+        {
+            return ngx_http_portico_route_fail(ps->err, ps->line,
+                                               "expected "
+                                               "\"portico-routes-shard 1\"");
+        }
+
+        return NGX_OK;
+    }
+
+    if (ps->nfields != 2 || !ngx_http_portico_route_is(&f[0],
+                                                       "portico-routes"))
+    {
+        return ngx_http_portico_route_fail(ps->err, ps->line,
+                                           "expected \"portico-routes 1\"");
+    }
+
+    if (ngx_http_portico_route_is(&f[1], "1")) {
+        ps->format = 1;
+
+    } else if (ngx_http_portico_route_is(&f[1], "2")) {
+        ps->format = 2;
+
+    } else if (ngx_http_portico_route_is(&f[1], "3")) {
+        ps->format = 3;
+
+    } else {
+        return ngx_http_portico_route_fail(ps->err, ps->line,
+                                           "unsupported table format "
+                                           "\"%V\", expected 1, 2 or 3",
+                                           &f[1]);
+    }
+
+    return NGX_OK;
+}
+
+
+/* a head's "shards N": N a power of two, before any "shard" line */
+
+static ngx_int_t
+ngx_http_portico_route_parse_shards(ngx_http_portico_route_parse_t *ps)
+{
+    ngx_int_t                        n;
+    ngx_pool_cleanup_t              *cln;
+    ngx_http_portico_route_table_t  *table;
+
+    table = ps->table;
+
+    if (table->nshards) {
+        return ngx_http_portico_route_fail(ps->err, ps->line,
+                                           "second \"shards\" line");
+    }
+
+    n = (ps->nfields == 2) ? ngx_atoi(ps->field[1].data, ps->field[1].len)
+                           : NGX_ERROR;
+
+    if (n < 1 || n > NGX_HTTP_PORTICO_ROUTES_SHARDS_MAX || (n & (n - 1))) {
+        return ngx_http_portico_route_fail(ps->err, ps->line,
+                                           "expected \"shards N\", N a power "
+                                           "of two up to %d",
+                                           NGX_HTTP_PORTICO_ROUTES_SHARDS_MAX);
+    }
+
+    table->shards = ngx_pcalloc(table->pool,
+                                n * sizeof(ngx_http_portico_route_table_t *));
+    cln = ngx_pool_cleanup_add(table->pool, 0);
+
+    if (table->shards == NULL || cln == NULL) {
+        return ngx_http_portico_route_fail(ps->err, 0, "out of memory");
+    }
+
+    /* the head's shards go with it, on any path */
+
+    cln->handler = ngx_http_portico_route_shards_release;
+    cln->data = table;
+
+    table->nshards = n;
+
+    return NGX_OK;
+}
+
+
+/*
+ * A head's "shard I NAME": the shard file PATH/routes.d/NAME, taken from
+ * the table in use when it has the same file at the same place (a shard's
+ * name is its content's: the controller never writes another content
+ * under it), else read.
+ */
+
+static ngx_int_t
+ngx_http_portico_route_parse_shard(ngx_http_portico_route_parse_t *ps)
+{
+    u_char                            *p;
+    ngx_int_t                          i;
+    ngx_str_t                         *f, file;
+    ngx_uint_t                         k;
+    ngx_file_info_t                    fi;
+    ngx_http_portico_route_file_id_t   id;
+    ngx_http_portico_route_table_t    *table, *shard, *cur;
+
+    f = ps->field;
+    table = ps->table;
+
+    if (table->nshards == 0) {
+        return ngx_http_portico_route_fail(ps->err, ps->line,
+                                           "\"shard\" before \"shards N\"");
+    }
+
+    i = (ps->nfields == 3) ? ngx_atoi(f[1].data, f[1].len) : NGX_ERROR;
+
+    if (i == NGX_ERROR || (ngx_uint_t) i >= table->nshards
+        || f[2].len == 0 || f[2].len > NGX_HTTP_PORTICO_ROUTES_SHARD_NAME_MAX)
+    {
+        return ngx_http_portico_route_fail(ps->err, ps->line,
+                                           "expected \"shard I NAME\", I "
+                                           "below %ui, NAME of 1-%d [0-9a-z]",
+                                           table->nshards,
+                                     NGX_HTTP_PORTICO_ROUTES_SHARD_NAME_MAX);
+    }
+
+    for (k = 0; k < f[2].len; k++) {
+        if (!((f[2].data[k] >= '0' && f[2].data[k] <= '9')
+              || (f[2].data[k] >= 'a' && f[2].data[k] <= 'z')))
+        {
+            return ngx_http_portico_route_fail(ps->err, ps->line,
+                                               "invalid shard name \"%V\", "
+                                               "[0-9a-z] expected", &f[2]);
+        }
+    }
+
+    if (table->shards[i] != NULL) {
+        return ngx_http_portico_route_fail(ps->err, ps->line,
+                                           "second \"shard %i\"", i);
+    }
+
+    file.len = ps->dir.len + sizeof(NGX_HTTP_PORTICO_ROUTES_SHARD_DIR) - 1
+               + f[2].len;
+    file.data = ngx_pnalloc(table->pool, file.len + 1);
+    if (file.data == NULL) {
+        return ngx_http_portico_route_fail(ps->err, 0, "out of memory");
+    }
+
+    p = ngx_cpymem(file.data, ps->dir.data, ps->dir.len);
+    p = ngx_cpymem(p, NGX_HTTP_PORTICO_ROUTES_SHARD_DIR,
+                   sizeof(NGX_HTTP_PORTICO_ROUTES_SHARD_DIR) - 1);
+    p = ngx_cpymem(p, f[2].data, f[2].len);
+    *p = '\0';
+
+    cur = ps->current;
+    shard = NULL;
+
+    if (cur != NULL && cur->nshards == table->nshards
+        && cur->shards[i] != NULL
+        && cur->shards[i]->name.len == f[2].len
+        && ngx_strncmp(cur->shards[i]->name.data, f[2].data, f[2].len) == 0
+        && ngx_file_info(file.data, &fi) != NGX_FILE_ERROR)
+    {
+        ngx_http_portico_route_file_id(&fi, &id);
+
+        if (ngx_http_portico_route_file_same(&id, &cur->shards[i]->id)) {
+            shard = cur->shards[i];
+            table->reused++;
+        }
+    }
+
+    if (shard == NULL) {
+        shard = ngx_http_portico_route_shard_load(ps, &file, i);
+        if (shard == NULL) {
+            return NGX_ERROR;
+        }
+    }
+
+    shard->heads++;
+    table->shards[i] = shard;
+
+    return NGX_OK;
+}
+
+
+/* a shard file, its errors told as the head's line's */
+
+static ngx_http_portico_route_table_t *
+ngx_http_portico_route_shard_load(ngx_http_portico_route_parse_t *head,
+    ngx_str_t *file, ngx_uint_t shard)
+{
+    u_char                           *p;
+    ngx_str_t                         text;
+    ngx_pool_t                       *pool;
+    ngx_http_portico_route_error_t    err;
+    ngx_http_portico_route_parse_t    ps;
+    ngx_http_portico_route_table_t   *table;
+    ngx_http_portico_route_file_id_t  id;
+
+    table = NULL;
+
+    pool = ngx_http_portico_read_table(file, NGX_HTTP_PORTICO_ROUTES_FILE_MAX,
+                                       head->log, &text, &id, &err);
+    if (pool == NULL) {
+        goto failed;
+    }
+
+    table = ngx_pcalloc(pool, sizeof(ngx_http_portico_route_table_t));
+    if (table == NULL) {
+        (void) ngx_http_portico_route_fail(&err, 0, "out of memory");
+        goto failed;
+    }
+
+    table->pool = pool;
+    table->id = id;
+    table->https_port = NGX_HTTP_PORTICO_ROUTES_HTTPS_PORT;
+
+    /* its name (the head's last field), kept with it */
+
+    table->name.len = head->field[2].len;
+    table->name.data = ngx_pnalloc(pool, table->name.len);
+    if (table->name.data == NULL) {
+        (void) ngx_http_portico_route_fail(&err, 0, "out of memory");
+        goto failed;
+    }
+
+    ngx_memcpy(table->name.data, head->field[2].data, table->name.len);
+
+    ngx_memzero(&ps, sizeof(ngx_http_portico_route_parse_t));
+
+    ps.table = table;
+    ps.refs = head->refs;
+    ps.err = &err;
+    ps.log = head->log;
+    ps.shard = shard;
+    ps.nshards = head->table->nshards;
+    ps.is_shard = 1;
+    ps.format = 2;              /* a shard's lines are format 2's */
+
+    if (ngx_http_portico_route_parse(&ps, &text) == NGX_OK) {
+        return table;
+    }
+
+failed:
+
+    if (table != NULL) {
+        ngx_destroy_pool(table->pool);
+
+    } else if (pool != NULL) {
+        ngx_destroy_pool(pool);
+    }
+
+    p = ngx_snprintf(head->err->text, NGX_HTTP_PORTICO_ROUTES_ERROR_LEN,
+                     "shard %ui \"%V\", line %ui: %*s", shard, file, err.line,
+                     err.len, err.text);
+    head->err->len = p - head->err->text;
+    head->err->line = head->line;
+
+    return NULL;
+}
+
+
+/* every host of a shard is where a lookup looks for it */
+
+static ngx_int_t
+ngx_http_portico_route_shard_check(ngx_http_portico_route_parse_t *ps)
+{
+    ngx_uint_t                      i, k;
+    ngx_http_portico_route_table_t  head;
+    ngx_http_portico_route_host_t  *host;
+
+    head.nshards = ps->nshards;
+
+    for (i = 0; i < ps->nhosts; i++) {
+        host = &ps->hosts[i];
+
+        if (host == ps->table->any) {
+            k = ngx_http_portico_route_shard_of(&head, NULL, (u_char *) "*",
+                                                1);
+
+        } else {
+            k = ngx_http_portico_route_shard_of(&head,
+                                                host->wildcard ? "*." : NULL,
+                                                host->name.data,
+                                                host->name.len);
+        }
+
+        if (k != ps->shard) {
+            return ngx_http_portico_route_fail(ps->err, host->line,
+                                               "host \"%s%V\" belongs in "
+                                               "shard %ui of %ui",
+                                               host->wildcard ? "*." : "",
+                                               &host->name, k, ps->nshards);
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * The shard of a host section: the CRC-32 (IEEE, as zlib's crc32()) of
+ * its name as written ("*.D" for a wildcard, "*" for any host), modulo
+ * the count of shards
+ */
+
+static ngx_uint_t
+ngx_http_portico_route_shard_of(ngx_http_portico_route_table_t *head,
+    char *prefix, u_char *name, size_t len)
+{
+    uint32_t  crc;
+
+    ngx_crc32_init(crc);
+
+    if (prefix != NULL) {
+        ngx_crc32_update(&crc, (u_char *) prefix, ngx_strlen(prefix));
+    }
+
+    ngx_crc32_update(&crc, name, len);
+    ngx_crc32_final(crc);
+
+    return crc & (head->nshards - 1);
+}
+
+
+/* the head's pool goes: its shards that no other head has go too */
+
+static void
+ngx_http_portico_route_shards_release(void *data)
+{
+    ngx_http_portico_route_table_t *head = data;
+
+    ngx_uint_t                       i;
+    ngx_http_portico_route_table_t  *shard;
+
+    for (i = 0; i < head->nshards; i++) {
+        shard = head->shards[i];
+
+        if (shard != NULL && --shard->heads == 0) {
+            ngx_destroy_pool(shard->pool);
+        }
+    }
 }
 
 
@@ -1049,6 +1474,10 @@ ngx_http_portico_route_find_host(ngx_http_portico_route_table_t *table,
     u_char                         *dot, *last;
     ngx_http_portico_route_host_t  *h;
 
+    if (table->nshards) {
+        return ngx_http_portico_route_find_sharded(table, host);
+    }
+
     if (host->len == 0) {
         return table->any;
     }
@@ -1074,6 +1503,84 @@ ngx_http_portico_route_find_host(ngx_http_portico_route_table_t *table,
 }
 
 
+/* the same in a head: each of the three names in its own shard */
+
+static ngx_http_portico_route_host_t *
+ngx_http_portico_route_find_sharded(ngx_http_portico_route_table_t *head,
+    ngx_str_t *host)
+{
+    u_char                          *dot, *last;
+    ngx_http_portico_route_host_t   *h;
+    ngx_http_portico_route_table_t  *shard;
+
+    if (host->len) {
+        shard = head->shards[ngx_http_portico_route_shard_of(head, NULL,
+                                                             host->data,
+                                                             host->len)];
+        if (shard != NULL) {
+            h = ngx_http_portico_route_names_find(&shard->hosts, host->data,
+                                                  host->len);
+            if (h != NULL) {
+                return h;
+            }
+        }
+
+        last = host->data + host->len;
+        dot = ngx_strlchr(host->data, last, '.');
+
+        if (dot != NULL && dot + 1 < last) {
+            shard = head->shards[ngx_http_portico_route_shard_of(head, "*.",
+                                                             dot + 1,
+                                                             last - dot - 1)];
+            if (shard != NULL) {
+                h = ngx_http_portico_route_names_find(&shard->wildcards,
+                                                      dot + 1,
+                                                      last - dot - 1);
+                if (h != NULL) {
+                    return h;
+                }
+            }
+        }
+    }
+
+    shard = head->shards[ngx_http_portico_route_shard_of(head, NULL,
+                                                         (u_char *) "*", 1)];
+
+    return (shard != NULL) ? shard->any : NULL;
+}
+
+
+/* a table upstream by name: a head's is in one of its shards */
+
+void *
+ngx_http_portico_route_table_upstream_find(
+    ngx_http_portico_route_table_t *table, ngx_str_t *name)
+{
+    void        *entry;
+    ngx_uint_t   i;
+
+    if (table->nshards == 0) {
+        return ngx_http_portico_route_names_find(&table->upstream_names,
+                                                 name->data, name->len);
+    }
+
+    for (i = 0; i < table->nshards; i++) {
+        if (table->shards[i] == NULL) {
+            continue;
+        }
+
+        entry = ngx_http_portico_route_names_find(
+                                          &table->shards[i]->upstream_names,
+                                          name->data, name->len);
+        if (entry != NULL) {
+            return entry;
+        }
+    }
+
+    return NULL;
+}
+
+
 ngx_http_portico_route_target_t *
 ngx_http_portico_route_find_target(ngx_http_portico_route_table_t *table,
     ngx_http_portico_route_host_t *host, ngx_str_t *uri,
@@ -1083,7 +1590,7 @@ ngx_http_portico_route_find_target(ngx_http_portico_route_table_t *table,
     ngx_uint_t                      i;
     ngx_http_portico_route_rule_t  *rule;
 
-    rule = &table->rules[host->first];
+    rule = host->rules;
     matcher->matched = NULL;
 
     if (host->index != NULL) {

@@ -404,10 +404,7 @@ ngx_http_portico_watch_check(ngx_http_portico_watch_t *watch, ngx_log_t *log)
 
     ngx_http_portico_route_file_id(&fi, &id);
 
-    if (id.ino == watch->seen.ino && id.dev == watch->seen.dev
-        && id.size == watch->seen.size && id.mtime == watch->seen.mtime
-        && id.mtime_nsec == watch->seen.mtime_nsec)
-    {
+    if (ngx_http_portico_route_file_same(&id, &watch->seen)) {
         return;
     }
 
@@ -613,6 +610,15 @@ ngx_http_portico_route_file_id(ngx_file_info_t *fi,
     id->size = fi->st_size;
     id->mtime = fi->st_mtim.tv_sec;
     id->mtime_nsec = fi->st_mtim.tv_nsec;
+}
+
+
+ngx_uint_t
+ngx_http_portico_route_file_same(ngx_http_portico_route_file_id_t *a,
+    ngx_http_portico_route_file_id_t *b)
+{
+    return a->ino == b->ino && a->dev == b->dev && a->size == b->size
+           && a->mtime == b->mtime && a->mtime_nsec == b->mtime_nsec;
 }
 
 

@@ -273,6 +273,14 @@ typedef struct {
 typedef struct ngx_http_upstream_resolve_entry_s
     ngx_http_upstream_resolve_entry_t;
 
+/* the upstreams of one part of a table (all of it, or one shard) */
+
+typedef struct {
+    ngx_http_upstream_resolve_def_t     *defs;
+    ngx_uint_t                           n;
+    ngx_http_upstream_resolve_entry_t  **entries;   /* [n], made by attach */
+} ngx_http_upstream_resolve_part_t;
+
 /* one table upstream, in the zone of table upstreams */
 
 struct ngx_http_upstream_resolve_entry_s {
@@ -518,8 +526,8 @@ ngx_int_t ngx_http_upstream_resolve_parse_def(ngx_str_t *args,
     size_t errlen);
 ngx_int_t ngx_http_upstream_resolve_table_enabled(ngx_conf_t *cf);
 ngx_int_t ngx_http_upstream_resolve_table_attach(ngx_cycle_t *cycle,
-    ngx_str_t *version, ngx_http_upstream_resolve_def_t *defs,
-    ngx_uint_t n, ngx_http_upstream_resolve_entry_t **entries);
+    ngx_str_t *version, ngx_http_upstream_resolve_part_t *parts,
+    ngx_uint_t nparts);
 ngx_uint_t ngx_http_upstream_resolve_table_readiness(
     ngx_http_upstream_resolve_entry_t *e);
 void ngx_http_upstream_resolve_table_hold(

@@ -68,6 +68,10 @@
 
 static ngx_int_t ngx_http_upstream_resolve_parse_ip(u_char *text,
     size_t len, ngx_addr_t *addr);
+static ngx_uint_t ngx_http_upstream_resolve_table_attach_part(
+    ngx_http_upstream_resolve_registry_t *reg, ngx_slab_pool_t *shpool,
+    ngx_http_upstream_resolve_part_t *part, ngx_uint_t seq,
+    ngx_http_upstream_resolve_main_conf_t *rmcf, ngx_log_t *log);
 static ngx_int_t ngx_http_upstream_resolve_table_init_zone(
     ngx_shm_zone_t *shm_zone, void *data);
 static ngx_http_upstream_resolve_entry_t *
@@ -538,22 +542,23 @@ ngx_http_upstream_resolve_table_paths(ngx_cycle_t *cycle,
 
 
 /*
- * attach: a process's table names these upstreams.  An entries[i] set on
- * the way in is the entry of that name in the table the process uses now
- * (so alive: its number is this process's in the list of users), taken
+ * attach: a process's table names these upstreams (of each of its parts:
+ * the table, or a head's shards), all under one hold of the mutex, so no
+ * clean-up ever sees a part not yet attached.  An entries[i] set on the
+ * way in is the entry of that name in the table the process uses now (so
+ * alive: its number is this process's in the list of users), taken
  * instead of a lookup in the zone: at 100k upstreams the lookups were a
  * fifth of a worker's time to take a new table.
  */
 
 ngx_int_t
 ngx_http_upstream_resolve_table_attach(ngx_cycle_t *cycle,
-    ngx_str_t *version, ngx_http_upstream_resolve_def_t *defs,
-    ngx_uint_t n, ngx_http_upstream_resolve_entry_t **entries)
+    ngx_str_t *version, ngx_http_upstream_resolve_part_t *parts,
+    ngx_uint_t nparts)
 {
     ngx_int_t                               rc;
-    ngx_uint_t                              i, seq, full;
+    ngx_uint_t                              i, k, seq, full;
     ngx_slab_pool_t                        *shpool;
-    ngx_http_upstream_resolve_entry_t      *e;
     ngx_http_upstream_resolve_registry_t   *reg;
     ngx_http_upstream_resolve_main_conf_t  *rmcf;
 
@@ -562,8 +567,10 @@ ngx_http_upstream_resolve_table_attach(ngx_cycle_t *cycle,
     reg = rmcf->registry;
 
     if (reg == NULL) {
-        for (i = 0; i < n; i++) {
-            entries[i] = NULL;
+        for (k = 0; k < nparts; k++) {
+            for (i = 0; i < parts[k].n; i++) {
+                parts[k].entries[i] = NULL;
+            }
         }
 
         return NGX_DECLINED;
@@ -587,34 +594,10 @@ ngx_http_upstream_resolve_table_attach(ngx_cycle_t *cycle,
 
     rc = ngx_http_upstream_resolve_table_user(reg, seq);
 
-    for (i = 0; i < n; i++) {
-        e = entries[i];
-
-        if (e == NULL
-            || e->name.len != defs[i].name.len
-            || ngx_strncmp(e->name.data, defs[i].name.data, e->name.len) != 0)
-        {
-            e = ngx_http_upstream_resolve_table_find(reg, &defs[i].name);
-        }
-
-        if (e == NULL) {
-            e = ngx_http_upstream_resolve_table_create(reg, shpool, &defs[i],
-                                                       seq, rmcf);
-            if (e == NULL) {
-                full++;
-            }
-
-        } else {
-            ngx_http_upstream_resolve_table_update(reg, shpool, e, &defs[i],
-                                                   seq, rmcf, cycle->log);
-        }
-
-        if (e != NULL) {
-            e->last = ngx_max(e->last, seq);
-            e->first = ngx_min(e->first, seq);
-        }
-
-        entries[i] = e;
+    for (k = 0; k < nparts; k++) {
+        full += ngx_http_upstream_resolve_table_attach_part(reg, shpool,
+                                                            &parts[k], seq,
+                                                            rmcf, cycle->log);
     }
 
     ngx_shmtx_unlock(&shpool->mutex);
@@ -635,6 +618,55 @@ ngx_http_upstream_resolve_table_attach(ngx_cycle_t *cycle,
     }
 
     return NGX_OK;
+}
+
+
+/* one part's entries, found or made; the number left out; mutex held */
+
+static ngx_uint_t
+ngx_http_upstream_resolve_table_attach_part(
+    ngx_http_upstream_resolve_registry_t *reg, ngx_slab_pool_t *shpool,
+    ngx_http_upstream_resolve_part_t *part, ngx_uint_t seq,
+    ngx_http_upstream_resolve_main_conf_t *rmcf, ngx_log_t *log)
+{
+    ngx_uint_t                          i, full;
+    ngx_http_upstream_resolve_def_t    *def;
+    ngx_http_upstream_resolve_entry_t  *e;
+
+    full = 0;
+
+    for (i = 0; i < part->n; i++) {
+        def = &part->defs[i];
+        e = part->entries[i];
+
+        if (e == NULL
+            || e->name.len != def->name.len
+            || ngx_strncmp(e->name.data, def->name.data, e->name.len) != 0)
+        {
+            e = ngx_http_upstream_resolve_table_find(reg, &def->name);
+        }
+
+        if (e == NULL) {
+            e = ngx_http_upstream_resolve_table_create(reg, shpool, def, seq,
+                                                       rmcf);
+            if (e == NULL) {
+                full++;
+            }
+
+        } else {
+            ngx_http_upstream_resolve_table_update(reg, shpool, e, def, seq,
+                                                   rmcf, log);
+        }
+
+        if (e != NULL) {
+            e->last = ngx_max(e->last, seq);
+            e->first = ngx_min(e->first, seq);
+        }
+
+        part->entries[i] = e;
+    }
+
+    return full;
 }
 
 

@@ -586,7 +586,7 @@ def _checked(nginx_factory, be, table, profiles=None, extra="",
 BROKEN = [
     # (table, line, reason)
     ("", 1, "empty file"),
-    ("portico-routes 3\n", 1, 'unsupported table format "3"'),
+    ("portico-routes 4\n", 1, 'unsupported table format "4"'),
     ("portico-routes 1\n", 2, 'expected "version V"'),
     ("portico-routes 1\nversion ABC\n", 2, 'invalid version "ABC"'),
     (_table("https-port 0\n"), 3, "N in 1-65535"),

@@ -803,3 +803,74 @@ def test_valgrind_request_metrics_counted_scraped_capped_and_freed_are_clean(
     reports = _reports(str(tmp_path / "valgrind.*.log"))
     assert len(reports) >= 3, list(reports)
     assert_clean(reports)
+
+
+def test_valgrind_sharded_table_swaps_reused_refused_and_reloaded_are_clean(
+        procs, nginx_factory, cluster_dns, http_backend, tmp_path):
+    """A head and its shards under valgrind: swaps that keep shards
+    (shared by two heads for a moment), change the count of shards (all
+    new), a head refused for a missing shard, a reload (the old cycle's
+    head and shards freed in the master) and the exit."""
+    from testbed.fixtures_module import http_request, routes_version
+    from test_module_route_shards import (Sharded, hosts_in_distinct_shards,
+                                          sections, shard_of)
+    a = http_backend("127.0.0.2", name="a")
+    b = http_backend("127.0.0.3", port=a.port, name="b")
+    backends = {"a": a, "b": b}
+    hosts = hosts_in_distinct_shards(4)
+    r = Sharded(nginx_factory, cluster_dns, workers=1)
+    routes = {**{h: "a" for h in hosts}, "*": "b"}
+    names = {i: r.shard(t) for i, t in sections(routes, backends).items()}
+    r.write("v1", names)
+    argv = valgrind_argv(r.nginx, tmp_path,
+                         SUPPRESSIONS + WORKER_CONNECTIONS_SUPPRESSION)
+
+    def who(host):
+        code, headers, _ = http_request(r.port, "/", host=host, timeout=30)
+        return headers.get("x-backend") if code == 200 else code
+
+    def version(v):
+        wait_for(lambda: routes_version(r.sport)[0] == v, timeout=30,
+                 what=f"table {v}")
+
+    nginx = procs.start("valgrind-nginx", argv, timeout=60,
+                        ready=lambda: testbed.wait_tcp("127.0.0.1", r.sport))
+    version("v1")
+    assert [who(h) for h in hosts] == ["a"] * 4 and who("x.test") == "b"
+
+    # one shard changed, the others kept
+    moved = {**routes, hosts[0]: "b"}
+    k = shard_of(hosts[0])
+    r.write("v2", {**names, k: r.shard(sections(moved, backends)[k])})
+    version("v2")
+    assert who(hosts[0]) == "b"
+
+    # a missing shard: refused, v2 stays
+    r.write("v3", {**names, k: "0123456789abcdef"})
+    wait_for(lambda: "keeping version v2" in r.nginx.error_log(),
+             timeout=30, what="the head refused")
+
+    # two shards instead of four: every shard new
+    two = {}
+    for h, be in moved.items():
+        two.setdefault(shard_of(h, 2), {})[h] = be
+    texts = {i: "".join(
+        f"upstream u{be} {backends[be].addr}:{a.port}\n"
+        for be in sorted(set(hs.values())))
+        + "".join(f"host {h}\nprefix / u{be}\n" for h, be in hs.items())
+        for i, hs in two.items()}
+    r.write("v4", {i: r.shard(t) for i, t in texts.items()}, n=2)
+    version("v4")
+    assert who(hosts[0]) == "b" and who(hosts[1]) == "a"
+
+    nginx.signal(signal.SIGHUP)
+    wait_for(lambda: "reconfiguring" in r.nginx.error_log(), timeout=30,
+             what="the reload")
+    time.sleep(2)
+    wait_for(lambda: who(hosts[1]) == "a", timeout=30, what="after reload")
+    nginx.signal(signal.SIGQUIT)
+    nginx.popen.wait(60)
+
+    reports = _reports(str(tmp_path / "valgrind.*.log"))
+    assert len(reports) >= 3, list(reports)
+    assert_clean(reports)
