@@ -338,6 +338,25 @@ ngx_http_portico_metrics_attach_route(
 
     sh = mmcf->shared;
 
+    /*
+     * a rule attached before (a shard a head kept): its route, if still
+     * the same (a freed and reused route has another generation), needs
+     * no lookup by its labels
+     */
+
+    if (ref->index != 0) {
+        route = &sh->routes[ref->index - 1];
+
+        if (route->generation == ref->generation) {
+            if (route->epoch != (ngx_uint_t) -1) {
+                route->epoch = at->epoch;
+                route->unused = 0;
+            }
+
+            return;
+        }
+    }
+
     index = ngx_http_portico_metrics_find_route(mmcf, ingress, host, path,
                                                 service, canary);
 

@@ -6,6 +6,7 @@ shard it names unchanged and reads only the others; a head whose shard is
 missing or broken is refused as a whole (the version in use stays), and
 "nginx -t" checks every shard."""
 import os
+import time
 import zlib
 
 import pytest
@@ -13,14 +14,15 @@ import pytest
 import testbed
 from testbed.fixtures_module import (http_request, routes_version, status,
                                      wait_for, write_routes)
+from testbed.prom import Samples
 
 PROXY = ("proxy_pass http://portico_dispatch; proxy_http_version 1.1; "
          "proxy_set_header Connection \"\"; proxy_connect_timeout 1s;")
 SHARDS = 4
 
 
-def conf(dns_server, port, sport):
-    return (f"resolver {dns_server} ipv6=off;\nresolver_timeout 1s;\n"
+def conf(dns_server, port, sport, extra=""):
+    return (extra +f"resolver {dns_server} ipv6=off;\nresolver_timeout 1s;\n"
             f"resolve_upstreams zone=1m ttl=1s:2s;\n"
             f"portico_routes routes;\n"
             f"upstream portico_dispatch {{ portico_dispatch; }}\n"
@@ -53,9 +55,10 @@ class Sharded:
     """A routing nginx whose table is a head; shard files are written
     under conf/routes.d/ by content (their name is a hash of it)."""
 
-    def __init__(self, nginx_factory, dns, workers=2):
+    def __init__(self, nginx_factory, dns, workers=2, extra=""):
         self.port, self.sport = testbed.free_port(), testbed.free_port()
-        self.nginx = nginx_factory(conf(dns.server, self.port, self.sport),
+        self.nginx = nginx_factory(conf(dns.server, self.port, self.sport,
+                                        extra),
                                    workers=workers, start=False)
         self.dir = os.path.join(self.nginx.prefix, "conf")
         os.makedirs(os.path.join(self.dir, "routes.d"), exist_ok=True)
@@ -223,3 +226,41 @@ def test_nginx_t_checks_the_head_and_every_shard(nginx_factory, cluster_dns,
     res = r.nginx.test_config()
     assert res.returncode != 0
     assert reason in res.stdout, res.stdout
+
+
+def test_a_kept_shard_keeps_counting_its_requests_under_their_labels(
+        nginx_factory, cluster_dns, backends):
+    h1, h2 = hosts_in_distinct_shards(2)
+    mport = testbed.free_port()
+    r = Sharded(nginx_factory, cluster_dns, workers=1,
+                extra=("portico_metrics zone=1m grace=1s;\n"
+                       f"server {{ listen 127.0.0.1:{mport} reuseport;\n"
+                       "  location = /metrics { portico_metrics_status; } }\n"))
+
+    def shard(host, backend):
+        b = backends[backend]
+        return r.shard(f"upstream u{backend} {b.addr}:{b.port}\n"
+                       f"host {host}\nprefix / u{backend} "
+                       f"ingress=shop/{backend} service={backend}\n")
+
+    def count(backend):
+        code, _, body = http_request(mport, "/metrics")
+        assert code == 200
+        return Samples(body).get("portico_requests_total", namespace="shop",
+                                 ingress=backend, host=h1, path="/",
+                                 service=backend, status="200", method="GET")
+
+    kept = shard(h1, "a")
+    r.write("v1", {shard_of(h1): kept, shard_of(h2): shard(h2, "b")})
+    r.start()
+    assert r.who(h1) == "a" and count("a") == 1
+
+    # v2 keeps h1's shard: its rule's label set is the same one, and is not
+    # freed after the grace (the attach refreshed it without a lookup)
+    r.swap("v2", {shard_of(h1): kept, shard_of(h2): shard(h2, "c")})
+    assert "(1 of 4 shards kept)" in r.nginx.error_log()
+    assert r.who(h1) == "a" and count("a") == 2
+    time.sleep(1.5)
+    count("a")                  # a scrape: a clean-up
+    time.sleep(1.5)
+    assert r.who(h1) == "a" and count("a") == 3
