@@ -35,11 +35,33 @@ void ownedtext_quoted(struct ownedtext *t, size_t owner, const char *prefix,
     ownedtext_track(t, from, owner);
 }
 
+int ownedtext_reserve(struct ownedtext *t, size_t bytes, size_t lines)
+{
+    if (buf_reserve(&t->text, bytes) < 0)
+        return -1;
+    if (t->nlines + lines > t->cap_lines) {
+        size_t *n = realloc(t->line_owner,
+                            (t->nlines + lines) * sizeof(*n));
+        if (!n) {
+            t->failed = 1;
+            return -1;
+        }
+        t->line_owner = n;
+        t->cap_lines = t->nlines + lines;
+    }
+    return 0;
+}
+
 void ownedtext_track(struct ownedtext *t, size_t from, size_t owner)
 {
-    for (size_t i = from; i < t->text.len; i++) {
-        if (t->text.data[i] != '\n')
-            continue;
+    const char *end;
+
+    if (!t->text.data)
+        return;
+    end = t->text.data + t->text.len;
+    for (const char *c = t->text.data + from;
+         c < end && (c = memchr(c, '\n', (size_t)(end - c))) != NULL;
+         c++) {
         if (t->nlines == t->cap_lines) {
             size_t cap = t->cap_lines ? t->cap_lines * 2 : FIRST_LINES;
             size_t *n = realloc(t->line_owner, cap * sizeof(*n));

@@ -32,6 +32,10 @@ void ownedtext_free(struct ownedtext *t);
 void ownedtext_printf(struct ownedtext *t, size_t owner, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/* Room for bytes more of text and lines more owners, so that a large
+ * text grows without copies; 0, or -1 out of memory (sticky). */
+int ownedtext_reserve(struct ownedtext *t, size_t bytes, size_t lines);
+
 /* For text appended to t->text directly: call with the length before the
  * append; every line completed since then belongs to owner. */
 void ownedtext_track(struct ownedtext *t, size_t from, size_t owner);

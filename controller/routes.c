@@ -196,7 +196,9 @@ static void hex_of(const unsigned char *md, unsigned int mdlen, char *out,
     out[len] = '\0';
 }
 
-static void version_of(const struct buf *header, const struct buf *body,
+/* The version: the first ROUTES_VERSION_LEN hex digits of a SHA-256
+ * over the header line and every line after the version line. */
+static void version_of(const char *header, const char *body, size_t len,
                        char out[ROUTES_VERSION_LEN + 1])
 {
     unsigned char md[EVP_MAX_MD_SIZE];
@@ -204,8 +206,8 @@ static void version_of(const struct buf *header, const struct buf *body,
     EVP_MD_CTX *ctx = EVP_MD_CTX_new();
 
     if (!ctx || EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1 ||
-        EVP_DigestUpdate(ctx, header->data, header->len) != 1 ||
-        EVP_DigestUpdate(ctx, body->data ? body->data : "", body->len) != 1 ||
+        EVP_DigestUpdate(ctx, header, strlen(header)) != 1 ||
+        EVP_DigestUpdate(ctx, body, len) != 1 ||
         EVP_DigestFinal_ex(ctx, md, &mdlen) != 1)
         mdlen = 0;
     EVP_MD_CTX_free(ctx);
@@ -240,47 +242,61 @@ int routes_config_token(const struct profiles *p,
     return 0;
 }
 
+/* Room for the table: its lines, and bytes for each (a guess on the
+ * large side: the memory not written is never touched), so that a table
+ * of 100k hosts grows without copies. */
+#define ROUTES_LINE_BYTES 128
+#define ROUTES_HEADER_LINES 4
+
+static void reserve(struct ownedtext *t, const struct model *m)
+{
+    size_t lines = ROUTES_HEADER_LINES + m->nups + 2 + m->def.nlocs;
+
+    for (size_t i = 0; i < m->nservers; i++)
+        lines += 2 + m->servers[i].nlocs;
+    ownedtext_reserve(t, lines * ROUTES_LINE_BYTES, lines);
+}
+
 int routes_render(const struct model *m, const struct profiles *p,
                   int https_port, struct routes_result *out)
 {
-    struct ownedtext body;
-    struct buf header;
-    int failed;
+    char header[32];
+    size_t version_at, body_at;
 
     memset(out, 0, sizeof(*out));
     if (routes_config_token(p, out->config) < 0)
         return -1;
     ownedtext_init(&out->t);
-    ownedtext_init(&body);
-    buf_init(&header);
-    buf_printf(&header, "portico-routes %d\n", ROUTES_FORMAT);
+    reserve(&out->t, m);
+    snprintf(header, sizeof(header), "portico-routes %d\n", ROUTES_FORMAT);
+    /* The version line is written with zeros and filled in at the end:
+     * the text is made once, in place. */
+    ownedtext_printf(&out->t, OWNER_NONE, "%sversion ", header);
+    version_at = out->t.text.len;
+    ownedtext_printf(&out->t, OWNER_NONE, "%0*d\n", ROUTES_VERSION_LEN, 0);
+    body_at = out->t.text.len;
     /* Part of the version's input like every line after it. */
-    ownedtext_printf(&body, OWNER_NONE, "config %s\n", out->config);
-    ownedtext_printf(&body, OWNER_NONE, "https-port %d\n", https_port);
+    ownedtext_printf(&out->t, OWNER_NONE, "config %s\n", out->config);
+    ownedtext_printf(&out->t, OWNER_NONE, "https-port %d\n", https_port);
     /* The upstreams, sorted: each line belongs to the oldest Ingress
      * using it (a line the module refuses leaves that Ingress out). */
     for (size_t i = 0; i < m->nups; i++) {
-        size_t from = body.text.len;
-        words(&body.text, (const char *[]){"upstream ", m->ups[i].name, " ",
-                                           m->ups[i].server, "\n", NULL});
-        ownedtext_track(&body, from, m->ups[i].owner);
+        size_t from = out->t.text.len;
+        words(&out->t.text, (const char *[]){"upstream ", m->ups[i].name,
+                                             " ", m->ups[i].server, "\n",
+                                             NULL});
+        ownedtext_track(&out->t, from, m->ups[i].owner);
     }
-    section(&body, m, p, &m->def);
+    section(&out->t, m, p, &m->def);
     for (size_t i = 0; i < m->nservers; i++)
-        section(&body, m, p, &m->servers[i]);
-    failed = ownedtext_failed(&body) || buf_failed(&header);
-    if (!failed) {
-        version_of(&header, &body.text, out->version);
-        ownedtext_printf(&out->t, OWNER_NONE, "%sversion %s\n", header.data,
-                         out->version);
-        ownedtext_append(&out->t, &body);
-    }
-    ownedtext_free(&body);
-    buf_free(&header);
-    if (failed || ownedtext_failed(&out->t)) {
+        section(&out->t, m, p, &m->servers[i]);
+    if (ownedtext_failed(&out->t)) {
         routes_result_free(out);
         return -1;
     }
+    version_of(header, out->t.text.data + body_at,
+               out->t.text.len - body_at, out->version);
+    memcpy(out->t.text.data + version_at, out->version, ROUTES_VERSION_LEN);
     return 0;
 }
 
