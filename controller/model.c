@@ -639,6 +639,7 @@ struct model_compiled {
     size_t size;
     char *strings;
     size_t strings_size;
+    struct merge_memo *memo;    /* what merging it alone gave, or NULL */
 };
 
 /* One version of a Service: what backend_upstream() needs. */
@@ -830,11 +831,13 @@ static struct model_compiled *compiled_pack(struct model_compiled *c)
         free(c);
     return packed;
 }
+static void memo_unref(struct merge_memo *memo);
 
 static void compiled_unref(struct model_compiled *c)
 {
     if (!c || --c->refs > 0)
         return;
+    memo_unref(c->memo);
     compiled_strings(c, free_loose, c);
     free(c->mi.hosts);
     free(c->mi.ann.values);
@@ -1143,6 +1146,167 @@ static const struct svc_port *service_port(const struct svc_summary *v,
     return NULL;
 }
 
+/* ---- merge memos -------------------------------------------------------- */
+
+/* A plain Ingress (memo_plain()) that is the only one to name its hosts
+ * (not another Ingress's host, alias or www twin) merges into servers of
+ * its own, and what that gives depends on nothing but its version and
+ * the versions of the Services it names. The first build that merges it
+ * keeps, with its compiled version, what the Services gave (the upstream
+ * of each route, the warnings) and their store revisions; later builds
+ * that find those revisions and its hosts still its own make its servers
+ * from its routes and the memo (merge_replay()), with no Service lookup
+ * and no string copied: the model borrows the compiled Ingress's strings
+ * and the memo's upstream names, and holds a reference to both. A memo is
+ * one allocation (about 200 bytes for a route or two); the Services of
+ * memo'd Ingresses leave the cache's summaries. */
+struct memo_service {
+    const char *name;           /* a route's svc (the compiled Ingress's) */
+    unsigned long long rev;     /* its store entry's, 0: none */
+};
+
+struct memo_upstream {
+    const char *name, *server;
+};
+
+struct merge_memo {
+    int refs;
+    size_t nservices, nups, nroutes, nwarnings;
+    struct memo_service *services;
+    struct memo_upstream *ups;  /* every upstream the merge used, in the
+                                   order it did */
+    int *route_ups;             /* per route: its index in ups, or -1
+                                   (503: the warning says why) */
+    const char **warnings;
+};
+
+/* What recording a memo collects (strings borrowed for the build). */
+struct memo_rec {
+    struct memo_service *services;
+    size_t nservices;
+    struct memo_upstream *ups;
+    size_t nups;
+    int *calls;                 /* each backend_upstream() call's upstream
+                                   (index in ups) or -1 */
+    size_t ncalls;
+    int failed;                 /* out of memory */
+};
+
+static void memo_unref(struct merge_memo *memo)
+{
+    if (memo && --memo->refs == 0)
+        free(memo);
+}
+
+static void memo_rec_free(struct memo_rec *rec)
+{
+    free(rec->services);
+    free(rec->ups);
+    free(rec->calls);
+    memset(rec, 0, sizeof(*rec));
+}
+
+/* Grows *arr (of size bytes items) to hold n + 1; 0, or -1. */
+static int grow(void *arr, size_t n, size_t size)
+{
+    void *a = realloc(*(void **)arr, (n + 1) * size);
+
+    if (!a)
+        return -1;
+    *(void **)arr = a;
+    return 0;
+}
+
+static void memo_note_service(struct memo_rec *rec, const char *name,
+                              unsigned long long rev)
+{
+    for (size_t i = 0; i < rec->nservices; i++)
+        if (strcmp(rec->services[i].name, name) == 0)
+            return;
+    if (grow(&rec->services, rec->nservices, sizeof(*rec->services)) < 0) {
+        rec->failed = 1;
+        return;
+    }
+    rec->services[rec->nservices++] =
+        (struct memo_service){.name = name, .rev = rev};
+}
+
+/* One backend_upstream() call's outcome: name/server, or NULL. */
+static void memo_note_call(struct memo_rec *rec, const char *name,
+                           const char *server)
+{
+    size_t i = 0;
+
+    while (name && i < rec->nups && strcmp(rec->ups[i].name, name) != 0)
+        i++;
+    if (name && i == rec->nups) {
+        if (grow(&rec->ups, rec->nups, sizeof(*rec->ups)) < 0) {
+            rec->failed = 1;
+            return;
+        }
+        rec->ups[rec->nups++] =
+            (struct memo_upstream){.name = name, .server = server};
+    }
+    if (grow(&rec->calls, rec->ncalls, sizeof(*rec->calls)) < 0) {
+        rec->failed = 1;
+        return;
+    }
+    rec->calls[rec->ncalls++] = name ? (int)i : -1;
+}
+
+/* The memo of what rec saw and the warnings w..: one block. NULL out of
+ * memory. */
+static struct merge_memo *memo_pack(const struct memo_rec *rec,
+                                    char *const *warnings, size_t nw)
+{
+    size_t size = sizeof(struct merge_memo) +
+                  rec->nservices * sizeof(struct memo_service) +
+                  rec->nups * sizeof(struct memo_upstream) +
+                  nw * sizeof(char *) + rec->ncalls * sizeof(int);
+    struct merge_memo *memo;
+    char *to;
+
+    for (size_t i = 0; i < rec->nups; i++)
+        size += strlen(rec->ups[i].name) + strlen(rec->ups[i].server) + 2;
+    for (size_t i = 0; i < nw; i++)
+        size += strlen(warnings[i]) + 1;
+    if (!(memo = malloc(size)))
+        return NULL;
+    memo->refs = 1;
+    memo->nservices = rec->nservices;
+    memo->nups = rec->nups;
+    memo->nroutes = rec->ncalls;
+    memo->nwarnings = nw;
+    /* pointers first, then the ints, then the bytes */
+    memo->services = (struct memo_service *)(memo + 1);
+    memo->ups = (struct memo_upstream *)(memo->services + rec->nservices);
+    memo->warnings = (const char **)(memo->ups + rec->nups);
+    memo->route_ups = (int *)(memo->warnings + nw);
+    to = (char *)(memo->route_ups + rec->ncalls);
+    if (rec->nservices)
+        memcpy(memo->services, rec->services,
+               rec->nservices * sizeof(*rec->services));
+    if (rec->ncalls)
+        memcpy(memo->route_ups, rec->calls, rec->ncalls * sizeof(int));
+    for (size_t i = 0; i < rec->nups; i++) {
+        size_t n = strlen(rec->ups[i].name) + 1;
+        memcpy(to, rec->ups[i].name, n);
+        memo->ups[i].name = to;
+        to += n;
+        n = strlen(rec->ups[i].server) + 1;
+        memcpy(to, rec->ups[i].server, n);
+        memo->ups[i].server = to;
+        to += n;
+    }
+    for (size_t i = 0; i < nw; i++) {
+        size_t n = strlen(warnings[i]) + 1;
+        memcpy(to, warnings[i], n);
+        memo->warnings[i] = to;
+        to += n;
+    }
+    return memo;
+}
+
 /* ---- backends ------------------------------------------------------------ */
 
 struct builder {
@@ -1160,6 +1324,14 @@ struct builder {
     struct canary_route *canaries;      /* of canary Ingresses, oldest
                                            first, attached at the end */
     size_t ncanaries, capcanaries;
+    const struct store_entry **entries; /* of m->ings, by index */
+    int memos;                          /* merge memos are used (a build
+                                           with a cache) */
+    struct lh_table *claims;            /* host -> how many Ingresses to
+                                           be merged name it (memo.c
+                                           below: a host of one only) */
+    struct json_object *other_claims;   /* aliases and www twins (a set) */
+    struct memo_rec *rec;               /* the memo being recorded */
 };
 
 /* A path of a canary Ingress, waiting for the locations of the others. */
@@ -1283,6 +1455,43 @@ static int find_upstream(const struct svc_summary *svc, const char *ns,
     return use->name && use->server ? 0 : -1;
 }
 
+/* The model's upstream name (created on first use, owned by the Ingress
+ * at index owner): strdup'd, or borrowed from a memo the model holds.
+ * NULL out of memory. */
+static const char *use_upstream(struct builder *b, const char *name,
+                                const char *server, size_t owner,
+                                int borrowed)
+{
+    struct model_upstream *u;
+    size_t idx;
+
+    if (index_find(b->ups_index, name, &idx))
+        return b->m->ups[idx].name;
+    if (b->m->nups == b->capups) {
+        size_t cap = b->capups ? b->capups * 2 : 64;
+        u = realloc(b->m->ups, cap * sizeof(*u));
+        if (!u)
+            return NULL;
+        b->m->ups = u;
+        b->capups = cap;
+    }
+    u = &b->m->ups[b->m->nups];
+    u->owner = owner;
+    u->borrowed = borrowed;
+    u->name = borrowed ? (char *)name : strdup(name);
+    u->server = borrowed ? (char *)server : strdup(server);
+    if (!u->name || !u->server ||
+        index_add(b->ups_index, u->name, b->m->nups) < 0) {
+        if (!borrowed) {
+            free(u->name);
+            free(u->server);
+        }
+        return NULL;
+    }
+    b->m->nups++;
+    return u->name;
+}
+
 /* The upstream for ns/svc/port (created on first use); NULL with a
  * warning when it cannot be resolved (the location answers 503). */
 static const char *backend_upstream(struct builder *b, const char *ns,
@@ -1292,9 +1501,12 @@ static const char *backend_upstream(struct builder *b, const char *ns,
 {
     struct svc_summary *svc = service(b->cache, b->s, ns, svc_name);
     struct svc_use *use = NULL;
-    size_t idx;
 
+    if (b->rec)
+        memo_note_service(b->rec, svc_name, svc ? svc->rev : 0);
     if (!svc) {
+        if (b->rec)
+            memo_note_call(b->rec, NULL, NULL);
         warn(b, "ingress %s: Service %s/%s not found (503 until it exists)",
                  who, ns, svc_name);
         return NULL;
@@ -1308,43 +1520,32 @@ static const char *backend_upstream(struct builder *b, const char *ns,
     if (!use) {
         struct svc_use *u = realloc(svc->uses,
                                     (svc->nuses + 1) * sizeof(*u));
-        if (!u)
+        if (!u) {
+            if (b->rec)
+                b->rec->failed = 1;
             return NULL;
+        }
         svc->uses = u;
         use = &u[svc->nuses];
         memset(use, 0, sizeof(*use));
         svc->nuses++;
         if (find_upstream(svc, ns, svc_name, number, port_name,
-                          b->o->cluster_domain, use) < 0)
+                          b->o->cluster_domain, use) < 0) {
+            if (b->rec)
+                b->rec->failed = 1;
             return NULL;    /* freed with svc */
+        }
         svc_use_pack(use);
     }
     if (use->problem) {
         warn(b, "ingress %s: %s", who, use->problem);
+        if (b->rec)
+            memo_note_call(b->rec, NULL, NULL);
         return NULL;
     }
-    if (index_find(b->ups_index, use->name, &idx))
-        return b->m->ups[idx].name;
-    if (b->m->nups == b->capups) {
-        size_t cap = b->capups ? b->capups * 2 : 64;
-        struct model_upstream *u = realloc(b->m->ups, cap * sizeof(*u));
-        if (!u)
-            return NULL;
-        b->m->ups = u;
-        b->capups = cap;
-    }
-    struct model_upstream *u = &b->m->ups[b->m->nups];
-    u->owner = owner;
-    u->name = strdup(use->name);
-    u->server = strdup(use->server);
-    if (!u->name || !u->server ||
-        index_add(b->ups_index, u->name, b->m->nups) < 0) {
-        free(u->name);
-        free(u->server);
-        return NULL;
-    }
-    b->m->nups++;
-    return u->name;
+    if (b->rec)
+        memo_note_call(b->rec, use->name, use->server);
+    return use_upstream(b, use->name, use->server, owner, 0);
 }
 
 /* ---- merging --------------------------------------------------------------- */
@@ -1588,6 +1789,26 @@ static void deny_refused_hosts(struct builder *b)
     }
 }
 
+/* The next name of a server-alias list into alias; 0 at its end. */
+static int next_alias(const char **list, char *alias, size_t len)
+{
+    size_t n;
+    const char *a, *e;
+
+    if (!**list)
+        return 0;
+    n = strcspn(*list, ",");
+    a = *list;
+    e = *list + n;
+    while (a < e && *a == ' ')
+        a++;
+    while (e > a && e[-1] == ' ')
+        e--;
+    snprintf(alias, len, "%.*s", (int)(e - a), a);
+    *list += n + ((*list)[n] == ',');
+    return 1;
+}
+
 /* server-alias: each alias that is no Ingress's host gets a copy of the
  * section of the Ingress's first host (merged with the other Ingresses of
  * that host, as ingress-nginx adds it to that server's server_name). */
@@ -1606,15 +1827,7 @@ static int add_aliases(struct builder *b, size_t owner)
             src = idx;
     if (src == SIZE_MAX)
         return 0;
-    while (*list) {
-        size_t n = strcspn(list, ",");
-        const char *a = list, *e = list + n;
-        while (a < e && *a == ' ')
-            a++;
-        while (e > a && e[-1] == ' ')
-            e--;
-        snprintf(alias, sizeof(alias), "%.*s", (int)(e - a), a);
-        list += n + (list[n] == ',');
+    while (next_alias(&list, alias, sizeof(alias))) {
         if (index_find(b->host_index, alias, NULL)) {
             warn(b, "ingress %s/%s: server-alias %s ignored: it is a host "
                     "of its own", mi->ns, mi->name, alias);
@@ -2264,12 +2477,12 @@ static struct model_compiled *compiled_of(struct builder *b,
     return c;
 }
 
-/* One Ingress, oldest first: selected? excluded? valid? then merged.
- * An Ingress version is parsed and checked once, by the first build that
- * needs it (the cache keeps it); a build never holds more than one
- * Ingress tree. */
-static int build_one(struct builder *b, const struct store_entry *e,
-                     struct class_cache *classes)
+/* One Ingress, oldest first: selected? excluded? checked? (merged by
+ * merge_one() once all are known). An Ingress version is parsed and
+ * checked once, by the first build that needs it (the cache keeps it); a
+ * build never holds more than one Ingress tree. */
+static int select_one(struct builder *b, const struct store_entry *e,
+                      struct class_cache *classes)
 {
     struct model *m = b->m;
     const struct model_opts *o = b->o;
@@ -2277,7 +2490,6 @@ static int build_one(struct builder *b, const struct store_entry *e,
     struct model_compiled *c = compiled_of(b, e, &ing);
     struct model_ingress *mi;
     const char *why;
-    char err[REASON_MAX];
     int rc = 0;
 
     if (!c) {
@@ -2297,6 +2509,7 @@ static int build_one(struct builder *b, const struct store_entry *e,
     mi->externaldns = c->mi.externaldns;
     mi->compiled = c;
     c->refs++;
+    b->entries[m->ning] = e;
     m->ning++;
     if (o->excluded && o->excluded(o->excluded_ctx, mi->ns, mi->name,
                                    mi->content_hash, &why)) {
@@ -2315,22 +2528,276 @@ static int build_one(struct builder *b, const struct store_entry *e,
         }
     }
     *mi = c->mi;
+    mi->state = ING_SERVED;     /* until merge_one() says otherwise */
     mi->compiled = c;
+out:
+    json_object_put(ing);
+    return rc;
+}
+
+/* A plain Ingress: served alone on its hosts, it merges into servers of
+ * its own whatever the others (see struct merge_memo): every route has a
+ * host and no regex, no defaultBackend, TLS, Vault, Secret, client
+ * certificate, canary, alias, www twin, default-backend or affinity. */
+static int memo_plain(const struct model_compiled *c)
+{
+    static const enum ann_id cross[] = {
+        ANN_CANARY, ANN_SERVER_ALIAS, ANN_FROM_TO_WWW_REDIRECT,
+        ANN_DEFAULT_BACKEND, ANN_AFFINITY,
+    };
+
+    if (!c->valid || c->reads_secrets || c->vault || c->ntls ||
+        c->p.has_default || c->mi.client || c->mi.nhosts == 0)
+        return 0;
+    for (size_t i = 0; i < sizeof(cross) / sizeof(cross[0]); i++)
+        if (ann_get(&c->mi.ann, cross[i]))
+            return 0;
+    for (size_t i = 0; i < c->p.n; i++)
+        if (!c->p.routes[i].host || c->p.routes[i].regex)
+            return 0;
+    return 1;
+}
+
+static int claim(struct builder *b, const char *host)
+{
+    struct lh_entry *e = lh_table_lookup_entry(b->claims, host);
+
+    if (e) {
+        e->v = (const void *)((uintptr_t)lh_entry_v(e) + 1);
+        return 0;
+    }
+    return lh_table_insert(b->claims, host, (const void *)(uintptr_t)1);
+}
+
+/* Counts the hosts every Ingress to be merged names (its hosts, aliases
+ * and www twins), so that memo_alone() knows who is alone on a host. A
+ * refused Ingress that asked for client certificates denies its rule
+ * hosts to the others (deny_refused_hosts): no memo is used then. */
+static int count_claims(struct builder *b)
+{
+    char name[VALIDATE_HOST_MAX + 1];
+
+    for (size_t k = 0; k < b->m->ning && b->memos; k++) {
+        const struct model_ingress *mi = &b->m->ings[k];
+        const struct model_compiled *c = mi->compiled;
+        const char *list, *v;
+        if (mi->state == ING_EXCLUDED)
+            continue;
+        if (!c->valid) {
+            if (clientcert_asked(&c->mi))
+                b->memos = 0;
+            continue;
+        }
+        for (size_t i = 0; i < mi->nhosts; i++)
+            if (claim(b, mi->hosts[i]) < 0)
+                return -1;
+        list = ann_get(&mi->ann, ANN_SERVER_ALIAS);
+        while (list && next_alias(&list, name, sizeof(name)))
+            if (json_object_object_add(b->other_claims, name, NULL) < 0)
+                return -1;
+        v = ann_get(&mi->ann, ANN_FROM_TO_WWW_REDIRECT);
+        if (!v || validate_bool_value(v, strlen(v)) != 1)
+            continue;
+        for (size_t i = 0; i < mi->nhosts; i++)
+            if (model_www_twin(mi->hosts[i], name, sizeof(name)) == 0 &&
+                json_object_object_add(b->other_claims, name, NULL) < 0)
+                return -1;
+    }
+    return 0;
+}
+
+/* The Ingress is plain and the only one to name its hosts. */
+static int memo_alone(struct builder *b, const struct model_ingress *mi)
+{
+    void *n;
+
+    if (!b->memos || !memo_plain(mi->compiled))
+        return 0;
+    for (size_t i = 0; i < mi->nhosts; i++)
+        if (!lh_table_lookup_ex(b->claims, mi->hosts[i], &n) ||
+            (uintptr_t)n != 1 ||
+            json_object_object_get_ex(b->other_claims, mi->hosts[i], NULL))
+            return 0;
+    return 1;
+}
+
+/* The Services the memo was made with are still those of the store. */
+static int memo_current(const struct builder *b,
+                        const struct merge_memo *memo, const char *ns)
+{
+    for (size_t i = 0; i < memo->nservices; i++) {
+        const struct store_entry *e =
+            store_lookup(b->s, RK_SERVICE, ns, memo->services[i].name);
+        if ((e ? e->rev : 0) != memo->services[i].rev)
+            return 0;
+    }
+    return 1;
+}
+
+static int memo_hold(struct model *m, struct merge_memo *memo)
+{
+    struct merge_memo **a = realloc(m->memos,
+                                    (m->nmemos + 1) * sizeof(*a));
+
+    if (!a)
+        return -1;
+    m->memos = a;
+    a[m->nmemos++] = memo;
+    memo->refs++;
+    return 0;
+}
+
+static int add_warning(struct model *m, const char *w)
+{
+    char **a = realloc(m->warnings, (m->nwarnings + 1) * sizeof(*a));
+
+    if (!a)
+        return -1;
+    m->warnings = a;
+    if (!(a[m->nwarnings] = strdup(w)))
+        return -1;
+    m->nwarnings++;
+    return 0;
+}
+
+/* The server of host among those Ingress k has made from index first
+ * on (made, borrowing host, when there is none); NULL out of memory. */
+static struct model_server *replay_server(struct builder *b, size_t first,
+                                          const char *host, size_t k)
+{
+    struct model *m = b->m;
+    struct model_server *sv;
+
+    for (size_t i = first; i < m->nservers; i++)
+        if (strcmp(m->servers[i].host, host) == 0)
+            return &m->servers[i];
+    if (m->nservers == b->capservers) {
+        size_t cap = b->capservers ? b->capservers * 2 : 64;
+        sv = realloc(m->servers, cap * sizeof(*sv));
+        if (!sv)
+            return NULL;
+        m->servers = sv;
+        b->capservers = cap;
+    }
+    sv = &m->servers[m->nservers++];
+    memset(sv, 0, sizeof(*sv));
+    sv->host = (char *)host;
+    sv->wildcard = host[0] == '*';
+    sv->owner = k;
+    sv->borrowed = 1;
+    return sv;
+}
+
+/* merge_ingress() of plain Ingress k alone on its hosts, as its memo
+ * says the Services answer (merge_route() on servers of its own, the
+ * strings borrowed). 0, or -1 out of memory. */
+static int memo_replay(struct builder *b, const struct model_compiled *c,
+                       const struct merge_memo *memo, size_t k)
+{
+    struct model *m = b->m;
+    size_t first = m->nservers;
+
+    for (size_t i = 0; i < memo->nups; i++)
+        if (!use_upstream(b, memo->ups[i].name, memo->ups[i].server, k, 1))
+            return -1;
+    for (size_t i = 0; i < c->p.n; i++) {
+        const struct route *r = &c->p.routes[i];
+        const char *ups = memo->route_ups[i] < 0
+                              ? NULL : memo->ups[memo->route_ups[i]].name;
+        struct model_server *sv = replay_server(b, first, r->host, k);
+        struct model_location *l = NULL;
+        if (!sv)
+            return -1;
+        for (size_t j = 0; j < sv->nlocs && !l; j++)
+            if (sv->locs[j].match == r->match &&
+                strcmp(sv->locs[j].path, r->path) == 0)
+                l = &sv->locs[j];
+        if (l && r->priority >= l->priority)
+            continue;   /* merge_route: the first one stays */
+        if (!l) {
+            if (sv->nlocs == sv->caplocs) {
+                size_t cap = sv->caplocs ? sv->caplocs * 2 : 4;
+                l = realloc(sv->locs, cap * sizeof(*l));
+                if (!l)
+                    return -1;
+                sv->locs = l;
+                sv->caplocs = cap;
+            }
+            l = &sv->locs[sv->nlocs++];
+            memset(l, 0, sizeof(*l));
+            l->match = r->match;
+            l->path = r->path;
+            l->seq = b->seq++;
+        }
+        l->raw = (char *)r->raw;
+        l->service = (char *)r->svc;
+        port_text(l->port, r->port_number, r->port_name);
+        l->upstream = ups;
+        l->ingress = k;
+        l->priority = r->priority;
+        l->regex = r->regex;
+    }
+    for (size_t i = first; i < m->nservers && c->https_only; i++)
+        m->servers[i].redirect = 1;
+    for (size_t i = 0; i < memo->nwarnings; i++)
+        if (add_warning(m, memo->warnings[i]) < 0)
+            return -1;
+    return 0;
+}
+
+/* Merges served Ingress k alone on its hosts: as its memo says when the
+ * Services are unchanged, else merged and recorded. */
+static int merge_alone(struct builder *b, struct model_compiled *c,
+                       size_t k)
+{
+    struct model *m = b->m;
+    struct merge_memo *memo = c->memo;
+    struct memo_rec rec = {0};
+    size_t w = m->nwarnings;
+    int rc;
+
+    if (memo && memo_current(b, memo, c->mi.ns))
+        return memo_hold(m, memo) < 0 ? -1 : memo_replay(b, c, memo, k);
+    b->rec = &rec;
+    rc = merge_ingress(b, c, k);
+    b->rec = NULL;
+    /* (one backend_upstream() call per route: a plain Ingress) */
+    if (rc == 0 && !rec.failed && rec.ncalls == c->p.n &&
+        (memo = memo_pack(&rec, m->warnings + w, m->nwarnings - w))) {
+        memo_unref(c->memo);
+        c->memo = memo;
+    }
+    memo_rec_free(&rec);
+    return rc;
+}
+
+/* The second part of an Ingress, oldest first: refused, or merged. */
+static int merge_one(struct builder *b, size_t k)
+{
+    struct model *m = b->m;
+    struct model_ingress *mi = &m->ings[k];
+    struct model_compiled *c = mi->compiled;
+    struct json_object *ing = NULL;
+    char err[REASON_MAX];
+    int rc = 0;
+
+    if (mi->state == ING_EXCLUDED)
+        return 0;
     if (!c->valid || check_client_conflict(b, mi, err, sizeof(err)) < 0) {
         mi->state = ING_REJECTED;
         mi->reason = strdup(c->valid ? err : c->reason);
         /* (rare: the object is parsed again for its rule hosts) */
         if (clientcert_asked(mi) &&
-            ((!ing && !(ing = store_entry_parse(e))) ||
+            (!(ing = store_entry_parse(b->entries[k])) ||
              note_deny_hosts(b, ing) < 0))
             rc = -1;
+    } else if (model_ann_true(mi, ANN_CANARY)) {
+        rc = stash_canary(b, k, &c->p);
+    } else if (memo_alone(b, mi)) {
+        rc = merge_alone(b, c, k);
     } else {
-        mi->state = ING_SERVED;
-        rc = model_ann_true(mi, ANN_CANARY)
-                 ? stash_canary(b, m->ning - 1, &c->p)
-                 : merge_ingress(b, c, m->ning - 1);
+        rc = merge_ingress(b, c, k);
     }
-out:
     json_object_put(ing);
     return rc;
 }
@@ -2354,14 +2821,23 @@ int model_build(struct model *m, const struct store *s,
     /* Sized for one host and one upstream per Ingress, without resizing. */
     b.host_index = lh_kchar_table_new((int)(2 * n + 16), NULL);
     b.ups_index = lh_kchar_table_new((int)(2 * n + 16), NULL);
-    if (!b.host_index || !b.ups_index)
+    b.memos = o->cache != NULL;
+    b.claims = lh_kchar_table_new((int)(2 * n + 16), NULL);
+    b.other_claims = json_object_new_object();
+    if (!b.host_index || !b.ups_index || !b.claims || !b.other_claims)
         goto out;
     m->ings = calloc(n ? n : 1, sizeof(*m->ings));
-    if (!m->ings)
+    b.entries = calloc(n ? n : 1, sizeof(*b.entries));
+    if (!m->ings || !b.entries)
         goto out;
     sort(all, n, sizeof(*all), cmp_entry_age);
     for (size_t i = 0; i < n; i++)
-        if (build_one(&b, all[i], &classes) < 0)
+        if (select_one(&b, all[i], &classes) < 0)
+            goto out;
+    if (count_claims(&b) < 0)
+        goto out;
+    for (size_t k = 0; k < m->ning; k++)
+        if (merge_one(&b, k) < 0)
             goto out;
     deny_refused_hosts(&b);
     attach_canaries(&b);
@@ -2393,6 +2869,10 @@ out:
         lh_table_free(b.host_index);
     if (b.ups_index)
         lh_table_free(b.ups_index);
+    if (b.claims)
+        lh_table_free(b.claims);
+    json_object_put(b.other_claims);
+    free(b.entries);
     json_object_put(b.deny_hosts);
     if (rc == 0)
         cache_sweep(b.cache);
@@ -2405,14 +2885,15 @@ out:
 
 static void server_free(struct model_server *sv)
 {
-    for (size_t i = 0; i < sv->nlocs; i++) {
+    for (size_t i = 0; i < sv->nlocs && !sv->borrowed; i++) {
         free(sv->locs[i].path);
         free(sv->locs[i].raw);
         free(sv->locs[i].service);
     }
     free(sv->locs);
     free(sv->fallback_service);
-    free(sv->host);
+    if (!sv->borrowed)
+        free(sv->host);
     free(sv->crt);
     free(sv->key);
 }
@@ -2433,10 +2914,15 @@ void model_free(struct model *m)
         server_free(&m->servers[i]);
     free(m->servers);
     for (size_t i = 0; i < m->nups; i++) {
+        if (m->ups[i].borrowed)
+            continue;
         free(m->ups[i].name);
         free(m->ups[i].server);
     }
     free(m->ups);
+    for (size_t i = 0; i < m->nmemos; i++)
+        memo_unref(m->memos[i]);
+    free(m->memos);
     for (size_t i = 0; i < m->nvault; i++)
         free(m->vault_hosts[i]);
     free(m->vault_hosts);

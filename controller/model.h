@@ -94,12 +94,17 @@ struct model_server {
     int redirect;           /* 308 http -> https */
     size_t owner;           /* oldest Ingress contributing */
     int regex;              /* its paths are regexes (below) */
+    int borrowed;           /* its strings (host, the locations' paths,
+                               services, upstreams) belong to a merge
+                               memo the model holds (model.c); its locs
+                               array is its own */
 };
 
 struct model_upstream {
     char *name;             /* uH..._ns_svc_port (4-15 hex digits) */
     char *server;           /* host:port, resolved by the module */
     size_t owner;           /* the oldest Ingress using it (index in ings) */
+    int borrowed;           /* name and server belong to a merge memo */
 };
 
 enum ingress_state {
@@ -110,6 +115,7 @@ enum ingress_state {
 };
 
 struct model_compiled;          /* model.c: one Ingress version, checked */
+struct merge_memo;              /* model.c: what merging one Ingress gave */
 struct model_cache;             /* model.c: what builds keep */
 
 struct model_ingress {
@@ -156,6 +162,10 @@ struct model {
     char **warnings;                /* conflicts, unresolved backends, TLS
                                        problems: one line each */
     size_t nwarnings;
+    struct merge_memo **memos;      /* model.c: the memos its borrowed
+                                       servers and upstreams come from
+                                       (a reference each) */
+    size_t nmemos;
 };
 
 /* TLS material lookups, so that the model stays testable without files. */

@@ -1327,6 +1327,189 @@ static void a_compiled_ingress_keeps_its_strings_in_two_blocks(void **state)
     store_free(s);
 }
 
+/* One Ingress with one rule path as a document for put(): created on
+ * day of January 2026, ann the annotations ("" for none). */
+static char *plain(const char *name, int day, const char *host,
+                   const char *path, const char *type, const char *svc,
+                   const char *ann)
+{
+    char *y;
+
+    if (asprintf(&y, "kind: Ingress\nmetadata: {name: %s, namespace: ns, "
+                 "creationTimestamp: \"2026-01-%02dT00:00:00Z\", "
+                 "annotations: {%s}}\n"
+                 "spec:\n  ingressClassName: portico\n"
+                 "  rules:\n  - host: %s\n    http:\n      paths:\n"
+                 "      - {path: %s, pathType: %s, backend: {service: "
+                 "{name: %s, port: {number: 80}}}}\n",
+                 name, day, ann, host, path, type, svc) < 0)
+        abort();
+    return y;
+}
+
+/* The server of host in m, or NULL. */
+static const struct model_server *server_of(const struct model *m,
+                                            const char *host)
+{
+    for (size_t i = 0; i < m->nservers; i++)
+        if (strcmp(m->servers[i].host, host) == 0)
+            return &m->servers[i];
+    return NULL;
+}
+
+/* An Ingress alone on its hosts is merged once; later builds make its
+ * servers from its routes and what that merge kept (its memo) while it and
+ * its Services are unchanged: after every kind of change, the build
+ * equals one without a cache, and the untouched Ingress's server comes
+ * from its memo whenever it is still alone on its host. */
+static void an_incremental_build_equals_a_fresh_one_after_each_kind_of_change(
+    void **state)
+{
+    static const char svc[] =
+        "kind: Service\nmetadata: {name: %s, namespace: ns}\n"
+        "spec: {ports: [{name: http, port: %d}]}\n";
+    struct {
+        const char *what;
+        char *put;              /* a document, or NULL */
+        const char *removed;    /* "Ingress x" / "Service x", or NULL */
+        int memos;              /* the cached model borrows from memos */
+        int keep_alone;         /* keep.test comes from keep's memo */
+    } steps[] = {
+        {"first build (the memos are made)", NULL, NULL, 0, 0},
+        {"a new Ingress", plain("p4", 10, "p4.test", "/d", "Prefix", "s1",
+                                ""), NULL, 1, 1},
+        {"a changed path", plain("p1", 4, "p1.test", "/a2", "Prefix", "s1",
+                                 ""), NULL, 1, 1},
+        {"a Service's port changes", NULL, NULL, 1, 1},
+        {"a missing Service appears", NULL, NULL, 1, 1},
+        {"a used Service is removed", NULL, "Service s2", 1, 1},
+        {"a host moves onto another Ingress's host",
+         plain("p2", 5, "p1.test", "/b", "Exact", "s2", ""), NULL, 1, 1},
+        {"an older Ingress wins a conflict",
+         plain("old", 1, "p4.test", "/d", "Prefix", "web", ""), NULL, 1, 1},
+        {"it goes: the younger one is alone again", NULL, "Ingress old", 1,
+         1},
+        {"an Ingress is refused",
+         plain("p3", 6, "p3.test", "/c", "Wrong", "later", ""), NULL, 1, 1},
+        {"a refused Ingress asked for client certificates",
+         plain("cc", 2, "p4.test", "/", "Prefix", "web",
+               "portico.io/auth-tls-secret: broken"), NULL, 0, 1},
+        {"it goes", NULL, "Ingress cc", 1, 1},
+        {"an alias names a host of its own",
+         plain("al", 11, "al.test", "/", "Prefix", "web",
+               "portico.io/server-alias: keep.test"), NULL, 1, 0},
+        {"it goes", NULL, "Ingress al", 1, 1},
+        {"a www twin names a host of its own",
+         plain("ww", 12, "www.keep.test", "/", "Prefix", "web",
+               "portico.io/from-to-www-redirect: \"true\""), NULL, 1, 0},
+        {"it goes", NULL, "Ingress ww", 1, 1},
+        {"a canary of keep's path",
+         plain("cn", 13, "keep.test", "/k", "Prefix", "s1",
+               "portico.io/canary: \"true\""), NULL, 1, 0},
+        {"it goes, and so does p1", NULL, "Ingress cn", 1, 1},
+    };
+    struct model_opts o = OPTS_TLS;
+    struct store *s = store_new(NULL, NULL);
+    char *doc;
+
+    o.tls.ca = some_ca;
+    o.cache = model_cache_new();
+    assert_non_null(o.cache);
+    put(s, CLASS);
+    put(s, SVC_WEB);
+    for (int i = 1; i <= 2; i++) {
+        char name[8];
+        snprintf(name, sizeof(name), "s%d", i);
+        assert_true(asprintf(&doc, svc, name, 8080 + i) > 0);
+        put(s, doc);
+        free(doc);
+    }
+    /* p5: a redirect to HTTPS, two paths (one twice) and hosts */
+    const char *const start[][5] = {
+        {"keep", "keep.test", "/k", "web", ""},
+        {"p1", "p1.test", "/a", "s1", ""},
+        {"p2", "p2.test", "/b", "s2", ""},
+        {"p3", "p3.test", "/c", "later", ""},
+        {"p5", "p5.test", "/e", "s1",
+         "nginx.ingress.kubernetes.io/force-ssl-redirect: \"true\""},
+    };
+    for (size_t i = 0; i < sizeof(start) / sizeof(start[0]); i++) {
+        doc = plain(start[i][0], 3 + (int)i, start[i][1], start[i][2],
+                    "Prefix", start[i][3], start[i][4]);
+        if (strcmp(start[i][0], "p5") == 0) {
+            char *more;
+            assert_true(asprintf(&more, "%s"
+                "      - {path: /e, pathType: Prefix, backend: {service: "
+                "{name: s2, port: {number: 80}}}}\n"
+                "      - {path: /, pathType: ImplementationSpecific, "
+                "backend: {service: {name: web, port: {number: 80}}}}\n"
+                "  - host: q5.test\n    http:\n      paths:\n"
+                "      - {path: /e, pathType: Exact, backend: {service: "
+                "{name: s1, port: {number: 80}}}}\n", doc) > 0);
+            free(doc);
+            doc = more;
+        }
+        put(s, doc);
+        free(doc);
+    }
+    for (size_t i = 0; i < sizeof(steps) / sizeof(steps[0]); i++) {
+        struct model cached, fresh;
+        struct model_opts uncached = o;
+        char kind[32], name[64];
+
+        if (steps[i].put)
+            put(s, steps[i].put);
+        if (steps[i].removed &&
+            sscanf(steps[i].removed, "%31s %63s", kind, name) == 2)
+            store_remove(s, strcmp(kind, "Ingress") == 0 ? RK_INGRESS
+                                                          : RK_SERVICE,
+                         "ns", name);
+        if (strcmp(steps[i].what, "a Service's port changes") == 0 ||
+            strcmp(steps[i].what, "a missing Service appears") == 0) {
+            int later = steps[i].what[2] == 'm';
+            assert_true(asprintf(&doc, svc, later ? "later" : "s1",
+                                 later ? 9000 : 7070) > 0);
+            put(s, doc);
+            free(doc);
+        }
+        if (strcmp(steps[i].what, "it goes, and so does p1") == 0)
+            store_remove(s, RK_INGRESS, "ns", "p1");
+        uncached.cache = NULL;
+        assert_int_equal(model_build(&cached, s, &o), 0);
+        assert_int_equal(model_build(&fresh, s, &uncached), 0);
+        char *a = model_text(&cached), *b = model_text(&fresh);
+        if (strcmp(a, b) != 0)
+            fail_msg("%s: the incremental build differs:\n%s\n---- fresh:"
+                     "\n%s", steps[i].what, a, b);
+        if ((cached.nmemos > 0) != steps[i].memos)
+            fail_msg("%s: %zu memos", steps[i].what, cached.nmemos);
+        const struct model_server *keep = server_of(&cached, "keep.test");
+        assert_non_null(keep);
+        if (keep->borrowed != (steps[i].memos && steps[i].keep_alone))
+            fail_msg("%s: keep.test %s from a memo", steps[i].what,
+                     keep->borrowed ? "comes" : "does not come");
+        const struct model_server *p5 = server_of(&cached, "p5.test");
+        assert_non_null(p5);
+        assert_true(p5->redirect);
+        assert_int_equal(p5->nlocs, 2);
+        /* (made again when a Service it names changes) */
+        int p5_memo = i > 0 && steps[i].memos &&
+                      strcmp(steps[i].what, "a Service's port changes") &&
+                      strcmp(steps[i].what, "a used Service is removed");
+        if (p5->borrowed != p5_memo)
+            fail_msg("%s: p5.test %s from a memo", steps[i].what,
+                     p5->borrowed ? "comes" : "does not come");
+        assert_int_equal(fresh.nmemos, 0);
+        free(a);
+        free(b);
+        model_free(&fresh);
+        model_free(&cached);
+        free(steps[i].put);
+    }
+    model_cache_free(o.cache);
+    store_free(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1359,6 +1542,8 @@ int main(void)
         cmocka_unit_test(a_compiled_ingress_keeps_its_strings_in_two_blocks),
         cmocka_unit_test(
             a_cached_build_equals_a_fresh_one_change_after_change),
+        cmocka_unit_test(
+            an_incremental_build_equals_a_fresh_one_after_each_kind_of_change),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
