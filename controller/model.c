@@ -1171,6 +1171,8 @@ struct memo_upstream {
 
 struct merge_memo {
     int refs;
+    unsigned long long services_gen;    /* the store's Services then (or
+                                           when found current since) */
     size_t nservices, nups, nroutes, nwarnings;
     struct memo_service *services;
     struct memo_upstream *ups;  /* every upstream the merge used, in the
@@ -2621,16 +2623,22 @@ static int memo_alone(struct builder *b, const struct model_ingress *mi)
     return 1;
 }
 
-/* The Services the memo was made with are still those of the store. */
-static int memo_current(const struct builder *b,
-                        const struct merge_memo *memo, const char *ns)
+/* The Services the memo was made with are still those of the store
+ * (no Service changed since, or each of them is at the same revision). */
+static int memo_current(const struct builder *b, struct merge_memo *memo,
+                        const char *ns)
 {
+    unsigned long long gen = store_kind_generation(b->s, RK_SERVICE);
+
+    if (memo->services_gen == gen)
+        return 1;
     for (size_t i = 0; i < memo->nservices; i++) {
         const struct store_entry *e =
             store_lookup(b->s, RK_SERVICE, ns, memo->services[i].name);
         if ((e ? e->rev : 0) != memo->services[i].rev)
             return 0;
     }
+    memo->services_gen = gen;
     return 1;
 }
 
@@ -2764,6 +2772,7 @@ static int merge_alone(struct builder *b, struct model_compiled *c,
     /* (one backend_upstream() call per route: a plain Ingress) */
     if (rc == 0 && !rec.failed && rec.ncalls == c->p.n &&
         (memo = memo_pack(&rec, m->warnings + w, m->nwarnings - w))) {
+        memo->services_gen = store_kind_generation(b->s, RK_SERVICE);
         memo_unref(c->memo);
         c->memo = memo;
     }

@@ -21,6 +21,7 @@ struct store {
     struct keytable by_kind[RK_COUNT];     /* of struct store_entry */
     int synced[RK_COUNT];
     unsigned long long generation;
+    unsigned long long kind_generation[RK_COUNT];
     unsigned long long revs;            /* the last store_entry.rev given */
     store_change_cb on_change;
     void *arg;
@@ -110,9 +111,10 @@ void store_free(struct store *s)
     free(s);
 }
 
-static void changed(struct store *s)
+static void changed(struct store *s, enum resource_kind kind)
 {
     s->generation++;
+    s->kind_generation[kind]++;
     if (s->on_change)
         s->on_change(s->arg);
 }
@@ -250,7 +252,7 @@ int store_put(struct store *s, enum resource_kind kind,
     int r = put_quiet(s, kind, obj);
 
     if (r > 0)
-        changed(s);
+        changed(s, kind);
     return r < 0 ? -1 : 0;
 }
 
@@ -265,7 +267,7 @@ void store_remove(struct store *s, enum resource_kind kind, const char *ns,
         return;
     if ((e = keytable_remove(&s->by_kind[kind], key))) {
         entry_free(e);
-        changed(s);
+        changed(s, kind);
     }
 }
 
@@ -307,7 +309,7 @@ static size_t sweep(struct store *s, enum resource_kind kind)
 void store_sweep_end(struct store *s, enum resource_kind kind)
 {
     if (kind < RK_COUNT && sweep(s, kind) > 0)
-        changed(s);
+        changed(s, kind);
 }
 
 int store_replace(struct store *s, enum resource_kind kind,
@@ -326,7 +328,7 @@ int store_replace(struct store *s, enum resource_kind kind,
     if (sweep(s, kind) > 0)
         dirty = 1;
     if (dirty)
-        changed(s);
+        changed(s, kind);
     return 0;
 }
 
@@ -335,7 +337,7 @@ void store_mark_synced(struct store *s, enum resource_kind kind)
     if (kind >= RK_COUNT || s->synced[kind])
         return;
     s->synced[kind] = 1;
-    changed(s);
+    changed(s, kind);
 }
 
 int store_is_synced(const struct store *s, enum resource_kind kind)
@@ -346,6 +348,12 @@ int store_is_synced(const struct store *s, enum resource_kind kind)
 unsigned long long store_generation(const struct store *s)
 {
     return s->generation;
+}
+
+unsigned long long store_kind_generation(const struct store *s,
+                                         enum resource_kind kind)
+{
+    return kind < RK_COUNT ? s->kind_generation[kind] : 0;
 }
 
 const struct store_entry *store_lookup(const struct store *s,

@@ -97,6 +97,10 @@ int store_entries(const struct store *s, enum resource_kind kind,
 int store_is_synced(const struct store *s, enum resource_kind kind);
 /* Incremented on every change. */
 unsigned long long store_generation(const struct store *s);
+/* Incremented on every change of an object of kind (equal: none of them
+ * changed, was added or removed since). */
+unsigned long long store_kind_generation(const struct store *s,
+                                         enum resource_kind kind);
 
 /* Mark-and-sweep replacement for sources that rescan (local mode):
  * begin unmarks every entry of kind; store_put and store_touch mark;
