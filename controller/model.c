@@ -1587,10 +1587,21 @@ static struct model_server *server_for(struct builder *b, const char *host,
 /* The port as the Ingress names it: a number or a port name. */
 static void port_text(char out[MODEL_PORT_MAX], long number, const char *name)
 {
-    if (name)
+    char digits[MODEL_PORT_MAX];
+    size_t n = 0, i = 0;
+    unsigned long v = number > 0 ? (unsigned long)number : 0; /* 0-65535 */
+
+    if (name) {
         snprintf(out, MODEL_PORT_MAX, "%s", name);
-    else
-        snprintf(out, MODEL_PORT_MAX, "%ld", number);
+        return;
+    }
+    /* (no printf: every location of every build) */
+    do
+        digits[n++] = (char)('0' + v % 10);
+    while ((v /= 10) > 0 && n < MODEL_PORT_MAX - 1);
+    while (n > 0)
+        out[i++] = digits[--n];
+    out[i] = '\0';
 }
 
 static int merge_route(struct builder *b, size_t owner, const struct route *r,
