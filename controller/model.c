@@ -1552,16 +1552,12 @@ static const char *backend_upstream(struct builder *b, const char *ns,
 
 /* ---- merging --------------------------------------------------------------- */
 
-static struct model_server *server_for(struct builder *b, const char *host,
-                                       size_t owner)
+/* A zeroed server after the model's last (not counted yet); NULL out of
+ * memory. */
+static struct model_server *next_server(struct builder *b)
 {
-    size_t idx;
     struct model_server *sv;
 
-    if (!host)
-        return &b->m->def;
-    if (index_find(b->host_index, host, &idx))
-        return &b->m->servers[idx];
     if (b->m->nservers == b->capservers) {
         size_t cap = b->capservers ? b->capservers * 2 : 64;
         sv = realloc(b->m->servers, cap * sizeof(*sv));
@@ -1572,7 +1568,20 @@ static struct model_server *server_for(struct builder *b, const char *host,
     }
     sv = &b->m->servers[b->m->nservers];
     memset(sv, 0, sizeof(*sv));
-    if (!(sv->host = strdup(host)))
+    return sv;
+}
+
+static struct model_server *server_for(struct builder *b, const char *host,
+                                       size_t owner)
+{
+    size_t idx;
+    struct model_server *sv;
+
+    if (!host)
+        return &b->m->def;
+    if (index_find(b->host_index, host, &idx))
+        return &b->m->servers[idx];
+    if (!(sv = next_server(b)) || !(sv->host = strdup(host)))
         return NULL;
     sv->wildcard = host[0] == '*';
     sv->owner = owner;
@@ -2690,16 +2699,9 @@ static struct model_server *replay_server(struct builder *b, size_t first,
     for (size_t i = first; i < m->nservers; i++)
         if (strcmp(m->servers[i].host, host) == 0)
             return &m->servers[i];
-    if (m->nservers == b->capservers) {
-        size_t cap = b->capservers ? b->capservers * 2 : 64;
-        sv = realloc(m->servers, cap * sizeof(*sv));
-        if (!sv)
-            return NULL;
-        m->servers = sv;
-        b->capservers = cap;
-    }
-    sv = &m->servers[m->nservers++];
-    memset(sv, 0, sizeof(*sv));
+    if (!(sv = next_server(b)))
+        return NULL;
+    m->nservers++;
     sv->host = (char *)host;
     sv->wildcard = host[0] == '*';
     sv->owner = k;

@@ -1347,16 +1347,6 @@ static char *plain(const char *name, int day, const char *host,
     return y;
 }
 
-/* The server of host in m, or NULL. */
-static const struct model_server *server_of(const struct model *m,
-                                            const char *host)
-{
-    for (size_t i = 0; i < m->nservers; i++)
-        if (strcmp(m->servers[i].host, host) == 0)
-            return &m->servers[i];
-    return NULL;
-}
-
 /* An Ingress alone on its hosts is merged once; later builds make its
  * servers from its routes and what that merge kept (its memo) while it and
  * its Services are unchanged: after every kind of change, the build
@@ -1483,12 +1473,12 @@ static void an_incremental_build_equals_a_fresh_one_after_each_kind_of_change(
                      "\n%s", steps[i].what, a, b);
         if ((cached.nmemos > 0) != steps[i].memos)
             fail_msg("%s: %zu memos", steps[i].what, cached.nmemos);
-        const struct model_server *keep = server_of(&cached, "keep.test");
+        const struct model_server *keep = server(&cached, "keep.test");
         assert_non_null(keep);
         if (keep->borrowed != (steps[i].memos && steps[i].keep_alone))
             fail_msg("%s: keep.test %s from a memo", steps[i].what,
                      keep->borrowed ? "comes" : "does not come");
-        const struct model_server *p5 = server_of(&cached, "p5.test");
+        const struct model_server *p5 = server(&cached, "p5.test");
         assert_non_null(p5);
         assert_true(p5->redirect);
         assert_int_equal(p5->nlocs, 2);
