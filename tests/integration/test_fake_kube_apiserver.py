@@ -627,6 +627,83 @@ def test_expired_continue_token_is_410_with_a_token_to_go_on(fake_apiserver):
     assert [i["metadata"]["name"] for i in p2["items"]] == ["i1", "i2"]
 
 
+def preload(tmp_path, objects, name="preload.jsonl"):
+    path = tmp_path / name
+    path.write_text("".join(json.dumps(o) + "\n" for o in objects))
+    return path
+
+
+def test_preloaded_objects_are_created_as_posts_would(fake_apiserver_factory,
+                                                      tmp_path):
+    svc = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "web"},
+           "spec": {"ports": [{"port": 80}]}}
+    ing = ingress("pre")
+    ing["status"] = {"loadBalancer": {"ingress": [{"ip": "10.0.0.1"}]}}
+    api = fake_apiserver_factory(extra_args=["--preload",
+                                             str(preload(tmp_path, [svc, ing]))])
+    got = api.get("/api/v1/namespaces/default/services/web")
+    assert got["spec"]["clusterIP"].startswith("10.96.")   # defaulted
+    assert got["metadata"]["uid"] and got["metadata"]["creationTimestamp"]
+    pre = api.get(f"{ING_DEFAULT}/pre")
+    assert pre["status"] == {"loadBalancer": {}}    # a create drops status
+    assert rv(pre) == rv(got) + 1                   # one revision each
+    # Listed and watched like any object: a watch from the list's RV sees
+    # the next change only.
+    lst = api.list(ING_DEFAULT)
+    assert [i["metadata"]["name"] for i in lst["items"]] == ["pre"]
+    w = api.watch(ING_DEFAULT, resourceVersion=lst["metadata"]
+                  ["resourceVersion"])
+    api.create(ingress("later"))
+    ev = w.next(timeout=5)
+    assert (ev["type"], ev["object"]["metadata"]["name"]) == ("ADDED",
+                                                              "later")
+
+
+def test_a_refused_preload_object_stops_the_start_with_its_reason(tmp_path):
+    bad = ingress("bad", path="relative")
+    p = subprocess.run([str(KUBE_APISERVER), "--listen", "127.0.0.1:0",
+                        "--max-lifetime", "5", "--preload",
+                        str(preload(tmp_path, [ingress("ok"), bad]))],
+                       capture_output=True, text=True, timeout=20)
+    assert p.returncode == 1
+    assert "--preload" in p.stderr and 'Ingress.networking.k8s.io "bad" ' \
+        'is invalid' in p.stderr, p.stderr
+
+
+def test_list_pages_of_many_objects_give_each_once_at_the_list_rv(
+        fake_apiserver_factory, tmp_path):
+    objs = [ingress(f"i{i:04d}", ns=ns) for ns in ("a", "b")
+            for i in range(600)]
+    api = fake_apiserver_factory(extra_args=["--preload",
+                                             str(preload(tmp_path, objs))])
+    for path, want in ((f"{ING}/ingresses", [("a", f"i{i:04d}") for i in
+                                             range(600)] +
+                        [("b", f"i{i:04d}") for i in range(600)]),
+                       (f"{ING}/namespaces/b/ingresses",
+                        [("b", f"i{i:04d}") for i in range(600)])):
+        got, token, first = [], None, None
+        while True:
+            page = api.list(path, limit=250,
+                            **({"continue": token} if token else {}))
+            first = first or page["metadata"]["resourceVersion"]
+            assert page["metadata"]["resourceVersion"] == first
+            got += [(i["metadata"]["namespace"], i["metadata"]["name"])
+                    for i in page["items"]]
+            token = page["metadata"].get("continue")
+            if not token:
+                break
+            assert page["metadata"]["remainingItemCount"] == \
+                len(want) - len(got)
+            # Writes between pages do not show: pages read at the list RV.
+            if len(got) == 250:
+                api.delete("Ingress", "i0599", namespace="b")
+            if len(got) == 500:
+                api.create(ingress("i0300x", ns="b"))
+        assert got == want
+        api.create(ingress("i0599", ns="b"))        # as it was
+        api.delete("Ingress", "i0300x", namespace="b")
+
+
 @pytest.fixture(scope="module")
 def labelled_ingresses(fake_apiserver_module):
     api = fake_apiserver_module

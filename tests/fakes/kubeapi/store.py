@@ -7,6 +7,7 @@ All state lives in one Store instance guarded by one Condition; watchers
 wait on it for new events."""
 
 import base64
+import bisect
 import copy
 import datetime
 import ipaddress
@@ -103,6 +104,9 @@ class Store:
         self.bookmark_epoch = 0  # bumped to send a bookmark on every watch
         self.next_ip = CLUSTER_IP_FIRST
         self.next_node_port = NODE_PORT_FIRST
+        # One type's keys in list order at one revision, kept for the next
+        # page: {res key: (list rv, namespace, [key strings], [keys])}
+        self.list_order = {}
         with self.cond:
             self._create_default_namespaces()
 
@@ -132,13 +136,18 @@ class Store:
         self.cond.notify_all()
 
     def _state_at(self, res, rv):
-        """The objects of one type as they were at revision rv."""
-        state = dict(self.objects[res.key()])
+        """The objects of one type as they were at revision rv (the live
+        dict itself when none of them changed since: read it only)."""
+        newer = []
         for ev in reversed(self.history):
             if ev.rv <= rv:
                 break
-            if ev.rkey != res.key():
-                continue
+            if ev.rkey == res.key():
+                newer.append(ev)
+        if not newer:
+            return self.objects[res.key()]
+        state = dict(self.objects[res.key()])
+        for ev in newer:
             key = _obj_key(ev.obj)
             if ev.type == "ADDED":
                 state.pop(key, None)
@@ -194,8 +203,10 @@ class Store:
             fields = res.generation
         return any(old.get(f) != new.get(f) for f in fields)
 
-    def _create(self, res, ns, obj, dry_run, on_unknown=None):
-        obj = copy.deepcopy(obj)
+    def _create(self, res, ns, obj, dry_run, on_unknown=None, owned=False):
+        """owned: obj is the store's to keep (not copied)."""
+        if not owned:
+            obj = copy.deepcopy(obj)
         self._check_type(res, obj, on_unknown)
         self._check_namespace(res, ns, obj)
         meta = obj["metadata"]
@@ -344,6 +355,29 @@ class Store:
         with self.cond:
             return copy.deepcopy(self._create(res, ns, obj, dry_run,
                                               on_unknown))
+
+    def preload(self, objects):
+        """Creates every object of an iterable (each with apiVersion and
+        kind; the store keeps them) as POSTs would, one revision each, in
+        one go: a test's or bench's setup, not an API. Returns how many;
+        raises ApiError (or
+        ValueError for a type not served) at the first refused one."""
+        by_kind = {(r.group_version, r.kind): r for r in RESOURCES}
+        n = 0
+        with self.cond:
+            for obj in objects:
+                if not isinstance(obj, dict):
+                    raise ValueError("an object must be a JSON object")
+                res = by_kind.get((obj.get("apiVersion"), obj.get("kind")))
+                if res is None or res.key() in self.removed_crds:
+                    raise ValueError(f"not served: {obj.get('apiVersion')} "
+                                     f"{obj.get('kind')}")
+                meta = obj.get("metadata") or {}
+                ns = (meta.get("namespace") or "default") \
+                    if res.namespaced else ""
+                self._create(res, ns, obj, False, owned=True)
+                n += 1
+        return n
 
     def update(self, res, ns, name, obj, subresource=None, dry_run=False,
                on_unknown=None):
@@ -516,25 +550,49 @@ class Store:
                 else:
                     self._wait_for_rv(rv)
                     state, list_rv = self.objects[res.key()], self.rv
-            # etcd order: by the key string "ns/name", not by (ns, name)
-            keys = sorted((k for k in state
-                           if (not res.namespaced or not ns or k[0] == ns)
-                           and _key_string(k) + "\x00" > start),
-                          key=_key_string)
-            items = [state[k] for k in keys
-                     if lsel.match(state[k]["metadata"].get("labels"))
-                     and fsel.match(state[k])]
+            strings, keys = self._list_order(res, ns, state, list_rv)
+            # The first key after start (bisect: a page costs its items,
+            # not the whole type, as etcd's range reads).
+            at = bisect.bisect_left(strings, start)
+            while at < len(strings) and strings[at] + "\x00" <= start:
+                at += 1
+            items, more, last = [], False, None
+            for k in keys[at:]:
+                obj = state[k]
+                if not (lsel.match(obj["metadata"].get("labels"))
+                        and fsel.match(obj)):
+                    continue
+                if limit and len(items) == limit:
+                    more = True
+                    break
+                items.append(obj)
+                last = k
             meta = {"resourceVersion": str(list_rv)}
-            if limit and len(items) > limit:
-                rest = len(items) - limit
-                items = items[:limit]
-                last = _key_string(_obj_key(items[-1]))
-                meta["continue"] = self.encode_continue(list_rv, last + "\x00")
+            if more:
+                meta["continue"] = self.encode_continue(
+                    list_rv, _key_string(last) + "\x00")
                 if not lsel.reqs and not fsel.terms:
-                    meta["remainingItemCount"] = rest
+                    meta["remainingItemCount"] = \
+                        len(keys) - at - len(items)
             return {"kind": res.kind + "List", "apiVersion": res.group_version,
                     "metadata": meta,
-                    "items": [without_type(copy.deepcopy(o)) for o in items]}
+                    # Stored objects are never changed in place (the watch
+                    # history holds them): the page shares them, read-only.
+                    "items": [without_type(o) for o in items]}
+
+    def _list_order(self, res, ns, state, list_rv):
+        """The keys of state in etcd order (by the key string "ns/name",
+        not by (ns, name)), only ns's for a namespaced list: sorted once
+        per revision and namespace, reused by the next pages."""
+        cached = self.list_order.get(res.key())
+        if cached and cached[0] == list_rv and cached[1] == ns:
+            return cached[2], cached[3]
+        pairs = sorted((_key_string(k), k) for k in state
+                       if not res.namespaced or not ns or k[0] == ns)
+        strings = [p[0] for p in pairs]
+        keys = [p[1] for p in pairs]
+        self.list_order[res.key()] = (list_rv, ns, strings, keys)
+        return strings, keys
 
     @staticmethod
     def _parse_rv(text):
@@ -582,6 +640,7 @@ class Store:
     def restart(self, lose_history=True, keep_objects=True):
         with self.cond:
             self.watch_epoch += 1
+            self.list_order = {}
             if lose_history:
                 self.rv += 1
                 self.history = []
