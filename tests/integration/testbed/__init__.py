@@ -6,6 +6,7 @@ conftest.py).
 """
 import os
 import pathlib
+import random
 import socket
 import subprocess
 
@@ -22,12 +23,38 @@ PROMTOOL = "/usr/bin/promtool"
 _handed_out = set()
 
 
+def _ephemeral_low():
+    """The first port of the kernel's ephemeral range (outgoing
+    connections and bind to port 0 take theirs from it)."""
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            return int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
+# Ports below the ephemeral range: a port handed out and not yet bound by
+# the process it is for cannot be taken meanwhile by some process's
+# outgoing connection (CI once lost a fake API server's port that way).
+_PORTS_LOW = 10000
+
+
 def free_port(host="127.0.0.1"):
-    """A port free for both TCP and UDP on host, never handed out twice in
-    this test session (so parallel fixtures do not collide)."""
-    for _ in range(200):
+    """A port free for both TCP and UDP on host, below the kernel's
+    ephemeral range, never handed out twice in this test session (so
+    parallel fixtures do not collide)."""
+    high = _ephemeral_low()
+    rng = random.Random()
+    for _ in range(1000):
+        port = rng.randrange(_PORTS_LOW, high) if high > _PORTS_LOW + 1000 \
+            else 0
+        if port in _handed_out:
+            continue
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as t:
-            t.bind((host, 0))
+            try:
+                t.bind((host, port))
+            except OSError:
+                continue
             port = t.getsockname()[1]
             if port in _handed_out:
                 continue
