@@ -21,7 +21,8 @@
 #include "evloop.h"
 #include "controller/store.h"
 
-#define DIRSOURCE_SETTLE_MS 50      /* coalesce inotify bursts */
+#define DIRSOURCE_SETTLE_MS 10      /* coalesce inotify bursts (a pass
+                                       reads only what they name: cheap) */
 #define DIRSOURCE_FILE_MAX  (8 * 1024 * 1024)  /* refused unread above */
 
 struct dirsource;
