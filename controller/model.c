@@ -1509,6 +1509,9 @@ static const char *backend_upstream(struct builder *b, const char *ns,
     if (!svc) {
         if (b->rec)
             memo_note_call(b->rec, NULL, NULL);
+        /* (out of memory reading a Service that exists: no memo) */
+        if (b->rec && store_lookup(b->s, RK_SERVICE, ns, svc_name))
+            b->rec->failed = 1;
         warn(b, "ingress %s: Service %s/%s not found (503 until it exists)",
                  who, ns, svc_name);
         return NULL;
