@@ -48,6 +48,7 @@ NGX_MODULE := $(BUILD)/ngx_http_upstream_resolve_module.so
 .PHONY: all deps test unit unit-asan fuzz fuzz-smoke integration run clean \
         image pod-test \
         bench-dns bench-module bench-module-start bench-tls bench-controller \
+        bench-table-shards \
         check-leftovers check-call-cycles
 
 all: $(PROGRAMS) $(NGX_MODULE) unit-bins
@@ -190,6 +191,9 @@ bench-tls: $(NGX_MODULE)
 
 bench-controller: $(PROGRAMS) $(NGX_MODULE)
 	bench/bench-controller
+
+bench-table-shards: $(NGX_MODULE)
+	bench/bench-table-shards
 
 clean:
 	rm -rf $(BUILD)
