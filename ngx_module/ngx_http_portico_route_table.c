@@ -76,8 +76,9 @@ static ngx_uint_t ngx_http_portico_route_shard_of(
     ngx_http_portico_route_table_t *head, char *prefix, u_char *name,
     size_t len);
 static void ngx_http_portico_route_shards_release(void *data);
-static ngx_http_portico_route_host_t *ngx_http_portico_route_find_sharded(
-    ngx_http_portico_route_table_t *head, ngx_str_t *host);
+static ngx_http_portico_route_table_t *ngx_http_portico_route_part(
+    ngx_http_portico_route_table_t *table, char *prefix, u_char *name,
+    size_t len);
 static ngx_int_t ngx_http_portico_route_parse_host(
     ngx_http_portico_route_parse_t *ps);
 static ngx_int_t ngx_http_portico_route_parse_upstream(
@@ -1471,54 +1472,15 @@ ngx_http_portico_route_host_t *
 ngx_http_portico_route_find_host(ngx_http_portico_route_table_t *table,
     ngx_str_t *host)
 {
-    u_char                         *dot, *last;
-    ngx_http_portico_route_host_t  *h;
-
-    if (table->nshards) {
-        return ngx_http_portico_route_find_sharded(table, host);
-    }
-
-    if (host->len == 0) {
-        return table->any;
-    }
-
-    h = ngx_http_portico_route_names_find(&table->hosts, host->data,
-                                          host->len);
-    if (h != NULL) {
-        return h;
-    }
-
-    last = host->data + host->len;
-    dot = ngx_strlchr(host->data, last, '.');
-
-    if (dot != NULL && dot + 1 < last) {
-        h = ngx_http_portico_route_names_find(&table->wildcards, dot + 1,
-                                              last - dot - 1);
-        if (h != NULL) {
-            return h;
-        }
-    }
-
-    return table->any;
-}
-
-
-/* the same in a head: each of the three names in its own shard */
-
-static ngx_http_portico_route_host_t *
-ngx_http_portico_route_find_sharded(ngx_http_portico_route_table_t *head,
-    ngx_str_t *host)
-{
     u_char                          *dot, *last;
     ngx_http_portico_route_host_t   *h;
-    ngx_http_portico_route_table_t  *shard;
+    ngx_http_portico_route_table_t  *part;
 
     if (host->len) {
-        shard = head->shards[ngx_http_portico_route_shard_of(head, NULL,
-                                                             host->data,
-                                                             host->len)];
-        if (shard != NULL) {
-            h = ngx_http_portico_route_names_find(&shard->hosts, host->data,
+        part = ngx_http_portico_route_part(table, NULL, host->data,
+                                           host->len);
+        if (part != NULL) {
+            h = ngx_http_portico_route_names_find(&part->hosts, host->data,
                                                   host->len);
             if (h != NULL) {
                 return h;
@@ -1529,11 +1491,10 @@ ngx_http_portico_route_find_sharded(ngx_http_portico_route_table_t *head,
         dot = ngx_strlchr(host->data, last, '.');
 
         if (dot != NULL && dot + 1 < last) {
-            shard = head->shards[ngx_http_portico_route_shard_of(head, "*.",
-                                                             dot + 1,
-                                                             last - dot - 1)];
-            if (shard != NULL) {
-                h = ngx_http_portico_route_names_find(&shard->wildcards,
+            part = ngx_http_portico_route_part(table, "*.", dot + 1,
+                                               last - dot - 1);
+            if (part != NULL) {
+                h = ngx_http_portico_route_names_find(&part->wildcards,
                                                       dot + 1,
                                                       last - dot - 1);
                 if (h != NULL) {
@@ -1543,10 +1504,24 @@ ngx_http_portico_route_find_sharded(ngx_http_portico_route_table_t *head,
         }
     }
 
-    shard = head->shards[ngx_http_portico_route_shard_of(head, NULL,
-                                                         (u_char *) "*", 1)];
+    part = ngx_http_portico_route_part(table, NULL, (u_char *) "*", 1);
 
-    return (shard != NULL) ? shard->any : NULL;
+    return (part != NULL) ? part->any : NULL;
+}
+
+
+/* where a host section named PREFIX NAME is: the table, or a shard */
+
+static ngx_http_portico_route_table_t *
+ngx_http_portico_route_part(ngx_http_portico_route_table_t *table,
+    char *prefix, u_char *name, size_t len)
+{
+    if (table->nshards == 0) {
+        return table;
+    }
+
+    return table->shards[ngx_http_portico_route_shard_of(table, prefix, name,
+                                                         len)];
 }
 
 
