@@ -44,8 +44,8 @@ typedef struct {
     ngx_http_portico_route_host_t   *host;      /* current section */
     ngx_uint_t                       nrules;
 
-    ngx_uint_t                       format;    /* line 1: 1, 2, 3 (a
-                                                   head) or 0 (a shard) */
+    ngx_uint_t                       format;    /* line 1: 1, 2 or 3 (a
+                                                   head); a shard: 2 */
     ngx_uint_t                       maxups;
 
     ngx_uint_t                       line;
