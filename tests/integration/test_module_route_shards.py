@@ -96,8 +96,7 @@ def sections(hosts_and_backends, backends):
     Backend}; every upstream a shard's rules use is written in it."""
     by_shard = {}
     for host, b in hosts_and_backends.items():
-        key = host if host != "*" else "*"
-        by_shard.setdefault(shard_of(key), []).append((host, b))
+        by_shard.setdefault(shard_of(host), []).append((host, b))
     out = {}
     for i, items in by_shard.items():
         ups = sorted({b for _, b in items})
