@@ -198,7 +198,7 @@ static void observe_answer(struct dnsendpoints *d,
 /* Logs the conflict (once) and writes its Event; 1 when the Event went
  * out (else the next round tries again). */
 static int report_conflict(struct dnsendpoints *d, const char *key,
-                           struct json_object *served_entry, int logged)
+                           const struct served_entry *se, int logged)
 {
     char msg[512];
 
@@ -209,9 +209,9 @@ static int report_conflict(struct dnsendpoints *d, const char *key,
              "not published through a DNSEndpoint", key);
     if (!logged)
         log_warn("kube: %s", msg);
-    return kube_events_emit(d->events, k8s_str(served_entry, "ns"),
-                            k8s_str(served_entry, "name"),
-                            k8s_str(served_entry, "uid"), "Warning",
+    if (!se)
+        return 1;   /* not served (any more): no Ingress to tell */
+    return kube_events_emit(d->events, se->ns, se->name, se->uid, "Warning",
                             CONFLICT_REASON, msg);
 }
 
@@ -334,43 +334,43 @@ static void tell_skipped(struct dnsendpoints *d, struct json_object *next,
  * ExternalDNS would skip the Ingress). */
 static struct json_object *desired(struct dnsendpoints *d,
                                    struct json_object *next_skipped,
-                                   const char *key, struct json_object *sv,
+                                   const struct served_entry *se,
                                    const struct publish_targets *t)
 {
-    struct json_object *hosts = k8s_get(sv, "hosts"), *eps;
+    struct json_object *eps;
     struct json_object *skipped = json_object_new_array();
-    const char *hv[MAX_DNS_HOSTS];
     const char *const *targets;
-    size_t nh = 0, n;
+    size_t n;
 
-    for (size_t i = 0; hosts && i < json_object_array_length(hosts) &&
-                       nh < MAX_DNS_HOSTS; i++)
-        hv[nh++] = json_object_get_string(json_object_array_get_idx(hosts,
-                                                                    i));
     targets = publish_targets_dns(t, &n);
-    eps = externaldns_endpoints(hv, nh, k8s_get(sv, "externaldns"),
-                                d->prefix, targets, n, skipped);
+    eps = externaldns_endpoints(se->hosts,
+                                se->nhosts < MAX_DNS_HOSTS ? se->nhosts
+                                                           : MAX_DNS_HOSTS,
+                                se->externaldns, d->prefix, targets, n,
+                                skipped);
     if (skipped && next_skipped)
-        tell_skipped(d, next_skipped, key, skipped);
+        tell_skipped(d, next_skipped, se->key, skipped);
     json_object_put(skipped);
     if (!eps || json_object_array_length(eps) == 0) {
         json_object_put(eps);
         return NULL;
     }
-    return dnsendpoint_build(k8s_str(sv, "ns"), k8s_str(sv, "name"),
-                             k8s_str(sv, "uid"), d->owner_id, eps);
+    return dnsendpoint_build(se->ns, se->name, se->uid, d->owner_id, eps);
 }
 
-static void work_out_want(struct dnsendpoints *d, struct json_object *served,
+static void work_out_want(struct dnsendpoints *d,
+                          const struct served_set *served,
                           const struct publish_targets *t)
 {
     struct json_object *skipped = json_object_new_object();
+    const struct served_entry *se;
+    size_t pos = 0;
 
     d->want = json_object_new_object();
-    json_object_object_foreach(served, skey, sval) {
-        struct json_object *dv = desired(d, skipped, skey, sval, t);
+    while ((se = served_set_next(served, &pos))) {
+        struct json_object *dv = desired(d, skipped, se, t);
         if (dv)
-            json_object_object_add(d->want, skey, dv);
+            json_object_object_add(d->want, se->key, dv);
     }
     if (skipped) {      /* Ingresses gone or mended are forgotten */
         json_object_put(d->skipped);
@@ -410,7 +410,7 @@ static void report_api(struct dnsendpoints *d,
  * conflict (Event, log; the metric counts the conflicts). A name taken by
  * an object we do not see is tried again every CONFLICT_RETRY_MS. */
 static int taken(struct dnsendpoints *d, const char *key,
-                 struct json_object *sv)
+                 const struct served_entry *se)
 {
     struct json_object *c = NULL, *v;
     int foreign = json_object_object_get_ex(d->foreign, key, NULL);
@@ -429,7 +429,7 @@ static int taken(struct dnsendpoints *d, const char *key,
     }
     if (!json_object_object_get_ex(c, "reported", NULL)) {
         int logged = json_object_object_get_ex(c, "logged", NULL);
-        if (report_conflict(d, key, sv, logged))
+        if (report_conflict(d, key, se, logged))
             json_object_object_add(c, "reported", json_object_new_boolean(1));
         json_object_object_add(c, "logged", json_object_new_boolean(1));
     }
@@ -452,7 +452,8 @@ static void forget_conflicts(struct dnsendpoints *d)
     json_object_put(gone);
 }
 
-void dnsendpoints_sync(struct dnsendpoints *d, struct json_object *served,
+void dnsendpoints_sync(struct dnsendpoints *d,
+                       const struct served_set *served,
                        const struct publish_targets *t, size_t max_writes,
                        const struct kube_object_ref *self)
 {
@@ -475,7 +476,7 @@ void dnsendpoints_sync(struct dnsendpoints *d, struct json_object *served,
         if (kube_writes_count(d->writes) >= max_writes)
             return;
         if (kube_writes_in_flight(d->writes, DNSEP_TAG, dkey) ||
-            taken(d, dkey, json_object_object_get(served, dkey)))
+            taken(d, dkey, served_set_get(served, dkey)))
             continue;
         c = dnsendpoint_canonical(dval);
         if (c && (!obs || strcmp(obs, c) != 0))

@@ -25,6 +25,7 @@
 #include <json-c/json.h>
 #include <stddef.h>
 
+#include "controller/kube/served.h"
 #include "controller/kube/targets.h"
 #include "controller/kube/writes.h"
 
@@ -51,10 +52,11 @@ void dnsendpoints_free(struct dnsendpoints *d);
 /* The served set or the published addresses changed: what is wanted is
  * worked out again at the next round. */
 void dnsendpoints_invalidate(struct dnsendpoints *d);
-/* One round (leader only) against served ("ns/name" -> {ns, name, uid,
- * hosts, externaldns}), stopping when max_writes are in flight. self:
+/* One round (leader only) against the served set, stopping when
+ * max_writes are in flight. self:
  * this replica's Pod, for the Event about a missing API (or NULL). */
-void dnsendpoints_sync(struct dnsendpoints *d, struct json_object *served,
+void dnsendpoints_sync(struct dnsendpoints *d,
+                       const struct served_set *served,
                        const struct publish_targets *t, size_t max_writes,
                        const struct kube_object_ref *self);
 /* portico_controller_dnsendpoints_api_available and

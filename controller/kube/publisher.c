@@ -27,6 +27,7 @@
 #include "controller/kube/election.h"
 #include "controller/kube/events.h"
 #include "controller/kube/replicas.h"
+#include "controller/kube/served.h"
 #include "controller/kube/source.h"
 #include "controller/kube/status.h"
 #include "controller/kube/targets.h"
@@ -40,7 +41,6 @@ enum {
     SYNC_DEBOUNCE_MS = 50,
     RESYNC_PERIOD_MS = 60 * 1000,      /* converge even if a watch is quiet */
     MS_PER_S = 1000,
-    KEY_MAX = 512,                     /* "ns/name": 63 + 1 + 253 */
 };
 
 struct publisher {
@@ -59,7 +59,7 @@ struct publisher {
     struct dnsendpoints *dnseps;        /* NULL: not published */
     struct replicas *replicas;          /* NULL: not needed */
 
-    struct json_object *served;   /* key -> {ns,name,uid,hosts,externaldns} */
+    struct served_set *served;
     struct ev_timer *sync_timer;
     uint64_t sync_due_ms;
     struct backoff write_backoff;
@@ -183,56 +183,6 @@ static void sync_cb(struct evloop *loop, struct ev_timer *t, void *arg)
 
 /* ---- public API -------------------------------------------------------- */
 
-/* The served entry of si: {ns, name, uid, hosts, externaldns}. */
-static struct json_object *served_entry(const struct served_ingress *si)
-{
-    struct json_object *o = json_object_new_object(), *hosts;
-
-    if (!o)
-        return NULL;
-    json_object_object_add(o, "ns", json_object_new_string(si->ns));
-    json_object_object_add(o, "name", json_object_new_string(si->name));
-    json_object_object_add(o, "uid", json_object_new_string(si->uid ? si->uid
-                                                                    : ""));
-    hosts = json_object_new_array();
-    for (size_t h = 0; h < si->nhosts; h++)
-        if (si->hosts[h] && *si->hosts[h])
-            json_object_array_add(hosts, json_object_new_string(si->hosts[h]));
-    json_object_object_add(o, "hosts", hosts);
-    if (si->externaldns)
-        json_object_object_add(o, "externaldns",
-                               json_object_get(si->externaldns));
-    return o;
-}
-
-/* 1 if the served entry o (of the same ns/name) says what si says. */
-static int served_same(struct json_object *o, const struct served_ingress *si)
-{
-    struct json_object *v, *hosts, *ext;
-    size_t n = 0;
-
-    if (!json_object_object_get_ex(o, "uid", &v) ||
-        strcmp(json_object_get_string(v), si->uid ? si->uid : "") != 0 ||
-        !json_object_object_get_ex(o, "hosts", &hosts) ||
-        !json_object_is_type(hosts, json_type_array))
-        return 0;
-    for (size_t h = 0; h < si->nhosts; h++) {
-        if (!si->hosts[h] || !*si->hosts[h])
-            continue;
-        if (n >= json_object_array_length(hosts) ||
-            strcmp(json_object_get_string(json_object_array_get_idx(hosts, n)),
-                   si->hosts[h]) != 0)
-            return 0;
-        n++;
-    }
-    if (n != json_object_array_length(hosts))
-        return 0;
-    if (!json_object_object_get_ex(o, "externaldns", &ext))
-        return si->externaldns == NULL;
-    return si->externaldns &&
-           (ext == si->externaldns || json_object_equal(ext, si->externaldns));
-}
-
 /* The served list replaces the previous one. Kept, not rebuilt: at 10k
  * Ingresses rebuilding it (and freeing the old) after every change was a
  * quarter of the controller's time, and it blocked the loop right when
@@ -241,52 +191,14 @@ static int served_same(struct json_object *o, const struct served_ingress *si)
 void publisher_update(struct publisher *p, const struct served_ingress *list,
                       size_t n)
 {
-    size_t kept = 0, before, changed = 0;
-    char key[KEY_MAX];
+    int changed;
 
     if (!p)
         return;
-    before = (size_t)json_object_object_length(p->served);
-    for (size_t i = 0; i < n; i++) {
-        const struct served_ingress *si = &list[i];
-        struct json_object *old, *o;
-        int len;
-        if (!si->ns || !si->name)
-            continue;
-        len = snprintf(key, sizeof(key), "%s/%s", si->ns, si->name);
-        if (len < 0 || (size_t)len >= sizeof(key))
-            continue;
-        kube_events_forget(p->events, si->ns, si->name);
-        if (json_object_object_get_ex(p->served, key, &old)) {
-            kept++;
-            if (served_same(old, si))
-                continue;
-        }
-        if (!(o = served_entry(si)))
-            continue;
-        json_object_object_add(p->served, key, o);
-        changed++;
-    }
-    if (kept < before) {
-        /* some are served no more: keep only the listed ones */
-        struct json_object *now = json_object_new_object();
-        if (!now)
-            return;
-        for (size_t i = 0; i < n; i++) {
-            struct json_object *o;
-            int len;
-            if (!list[i].ns || !list[i].name)
-                continue;
-            len = snprintf(key, sizeof(key), "%s/%s", list[i].ns,
-                           list[i].name);
-            if (len > 0 && (size_t)len < sizeof(key) &&
-                json_object_object_get_ex(p->served, key, &o))
-                json_object_object_add(now, key, json_object_get(o));
-        }
-        json_object_put(p->served);
-        p->served = now;
-        changed++;
-    }
+    for (size_t i = 0; i < n; i++)
+        if (list[i].ns && list[i].name)
+            kube_events_forget(p->events, list[i].ns, list[i].name);
+    changed = served_set_update(p->served, list, n);
     if (!changed && p->served_known)
         return;
     p->served_known = 1;
@@ -324,7 +236,7 @@ struct publisher *publisher_start(struct kube_client *kc,
     p->events = events;
     p->clear_on_shutdown = opts->clear_status_on_shutdown;
     p->watch_ns = wns ? strdup(wns) : NULL;
-    p->served = json_object_new_object();
+    p->served = served_set_new();
     p->sync_timer = evloop_timer_new(p->loop, sync_cb, p);
     p->writes = kube_writes_new(kc, on_write_settled, p);
     backoff_init(&p->write_backoff, BACKOFF_INITIAL_MS, BACKOFF_MAX_MS,
@@ -438,7 +350,7 @@ void publisher_free(struct publisher *p)
     publish_targets_free(p->targets);
     kube_writes_free(p->writes);
     evloop_timer_free(p->sync_timer);
-    json_object_put(p->served);
+    served_set_free(p->served);
     free(p->watch_ns);
     free(p);
 }

@@ -203,33 +203,33 @@ static void write_status(struct ingress_status *s, const char *key,
     free(body);
 }
 
-int ingress_status_sync(struct ingress_status *s, struct json_object *served,
+int ingress_status_sync(struct ingress_status *s,
+                        const struct served_set *served,
                         const struct publish_targets *t, size_t max_writes)
 {
     const char *want = publish_targets_canonical(t);
+    const struct served_entry *se;
+    size_t pos = 0;
 
     /* Status of every served Ingress; never an empty one: without an
      * address to publish, each keeps the address it shows (a Service
      * between two load balancers must not delete DNS records). */
-    json_object_object_foreach(served, key, sv) {
-        (void)sv;
+    while (*want && (se = served_set_next(served, &pos))) {
         const char *obs;
-        if (!*want)
-            break;
         if (kube_writes_count(s->writes) >= max_writes)
             return 0;
-        if (!(obs = k8s_key_str(s->view, key)))
+        if (!(obs = k8s_key_str(s->view, se->key)))
             continue;   /* not seen yet: the watch will tell */
         if (strcmp(obs, want) != 0 &&
-            !kube_writes_in_flight(s->writes, STATUS_TAG, key))
-            write_status(s, key, t, 0);
+            !kube_writes_in_flight(s->writes, STATUS_TAG, se->key))
+            write_status(s, se->key, t, 0);
     }
     /* Ingresses no longer served: clear what we wrote. */
     json_object_object_foreach(s->view, ikey, ival) {
         const char *obs = json_object_get_string(ival);
         if (kube_writes_count(s->writes) >= max_writes)
             return 0;
-        if (!*obs || json_object_object_get_ex(served, ikey, NULL) ||
+        if (!*obs || served_set_get(served, ikey) ||
             kube_writes_in_flight(s->writes, STATUS_TAG, ikey))
             continue;
         if (json_object_object_get_ex(s->written, ikey, NULL) ||
@@ -240,13 +240,14 @@ int ingress_status_sync(struct ingress_status *s, struct json_object *served,
 }
 
 void ingress_status_clear_all(struct ingress_status *s,
-                              struct json_object *served)
+                              const struct served_set *served)
 {
     char *body = lb_status_patch(NULL, 0);
+    const struct served_entry *se;
+    size_t pos = 0;
 
-    json_object_object_foreach(served, key, sv) {
-        (void)sv;
-        char *path = status_path(key);
+    while ((se = served_set_next(served, &pos))) {
+        char *path = status_path(se->key);
         if (body && path)
             kube_writes_forget(s->writes, "PATCH", path, MERGE_PATCH, body);
         free(path);

@@ -17,6 +17,7 @@
 #include <stddef.h>
 
 #include "controller/kube/kube.h"
+#include "controller/kube/served.h"
 #include "controller/kube/targets.h"
 #include "controller/kube/writes.h"
 
@@ -41,14 +42,15 @@ void ingress_status_free(struct ingress_status *s);
 
 /* 1 once the Ingresses were listed completely. */
 int ingress_status_synced(const struct ingress_status *s);
-/* One round against served ("ns/name" -> {ns, name, uid, hosts, ttl}):
+/* One round against the served set:
  * writes the status of every served Ingress that differs, clears what we
  * wrote on Ingresses no longer served. Returns 0 when it stopped because
  * max_writes are in flight, 1 when it went through. */
-int ingress_status_sync(struct ingress_status *s, struct json_object *served,
+int ingress_status_sync(struct ingress_status *s,
+                        const struct served_set *served,
                         const struct publish_targets *t, size_t max_writes);
 /* Shutdown: clears the status of every served Ingress, fire and forget. */
 void ingress_status_clear_all(struct ingress_status *s,
-                              struct json_object *served);
+                              const struct served_set *served);
 
 #endif
