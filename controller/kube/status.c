@@ -24,9 +24,11 @@ struct ingress_status {
     struct kube_writes *writes;
     struct kube_source *tapped;     /* the source feeding the view, or */
     struct reflector *refl;         /* our own Ingress watch */
-    struct json_object *view;       /* "ns/name" -> lb_canonical */
-    struct json_object *seen;       /* keys listed so far in a paged list */
-    struct json_object *written;    /* keys whose status we set */
+    /* "ns/name" -> lb_canonical; the flag: we set its status. The mark:
+     * the list that last listed it. */
+    struct view *view;
+    unsigned long lists;            /* the mark of the latest list */
+    int listing;                    /* a paged list is under way */
     int synced;
     void (*changed)(void *arg, int now);
     void (*gone)(void *arg, const char *ns, const char *name);
@@ -35,60 +37,52 @@ struct ingress_status {
 
 /* ---- the view -------------------------------------------------------- */
 
-static void forget(struct ingress_status *s, const char *key)
+static void forget(void *arg, const char *key)
 {
+    struct ingress_status *s = arg;
     char ns[VIEW_NAME_MAX], name[VIEW_NAME_MAX];
 
     view_split_key(key, ns, sizeof(ns), name, sizeof(name));
     s->gone(s->arg, ns, name);
 }
 
+/* obj's status into the view; listed in the current list if one runs. */
+static void observe(struct ingress_status *s, struct json_object *obj)
+{
+    char *k = view_key(obj), *c = lb_canonical_of_ingress(obj);
+    struct view_entry *e = k && c ? view_set(s->view, k, c) : NULL;
+
+    if (e && s->listing)
+        e->mark = s->lists;
+    free(k);
+    free(c);
+}
+
 static void ing_put(void *arg, struct json_object *obj)
 {
     struct ingress_status *s = arg;
 
-    view_put(s->view, obj, lb_canonical_of_ingress);
-    if (s->seen) {
-        char *k = view_key(obj);
-        if (k)
-            json_object_object_add(s->seen, k, NULL);
-        free(k);
-    }
+    observe(s, obj);
     s->changed(s->arg, 0);
 }
 
-/* A paged (re)list: remember what it lists, forget the rest at the end. */
+/* A paged (re)list: mark what it lists, forget the rest at the end. */
 static void ing_begin(void *arg)
 {
     struct ingress_status *s = arg;
 
-    json_object_put(s->seen);
-    s->seen = json_object_new_object();
+    s->lists++;
+    s->listing = 1;
 }
 
 static void ing_end(void *arg)
 {
     struct ingress_status *s = arg;
-    struct json_object *gone = json_object_new_array();
 
-    if (!s->seen || !gone) {
-        json_object_put(gone);
+    if (!s->listing)
         return;
-    }
-    json_object_object_foreach(s->view, key, val) {
-        (void)val;
-        if (!json_object_object_get_ex(s->seen, key, NULL))
-            json_object_array_add(gone, json_object_new_string(key));
-    }
-    for (size_t i = 0; i < json_object_array_length(gone); i++) {
-        const char *k = json_object_get_string(json_object_array_get_idx(
-                                                   gone, i));
-        forget(s, k);
-        json_object_object_del(s->view, k);
-    }
-    json_object_put(gone);
-    json_object_put(s->seen);
-    s->seen = NULL;
+    s->listing = 0;
+    view_sweep(s->view, s->lists, forget, s);
     s->changed(s->arg, 0);
 }
 
@@ -97,28 +91,22 @@ static void ing_remove(void *arg, struct json_object *obj)
     struct ingress_status *s = arg;
     char *k = view_key(obj);
 
-    if (k)
+    if (k) {
         forget(s, k);
+        view_remove(s->view, k);
+    }
     free(k);
-    view_del(s->view, obj);
 }
 
+/* A whole list at once (a sink without pages). */
 static void ing_replace(void *arg, struct json_object *items)
 {
     struct ingress_status *s = arg;
-    struct json_object *old = s->view;
 
-    s->view = json_object_new_object();
+    ing_begin(s);
     for (size_t i = 0; i < json_object_array_length(items); i++)
-        view_put(s->view, json_object_array_get_idx(items, i),
-                 lb_canonical_of_ingress);
-    json_object_object_foreach(old, okey, oval) {
-        (void)oval;
-        if (!json_object_object_get_ex(s->view, okey, NULL))
-            forget(s, okey);
-    }
-    json_object_put(old);
-    s->changed(s->arg, 0);
+        observe(s, json_object_array_get_idx(items, i));
+    ing_end(s);
 }
 
 static void ing_synced(void *arg)
@@ -138,22 +126,18 @@ static int patched(struct ingress_status *s, const char *key,
     if (resp->status >= HTTP_OK && resp->status < HTTP_MULTIPLE_CHOICES) {
         struct json_object *o = json_tokener_parse(resp->body);
         char *c = o ? lb_canonical_of_ingress(o) : NULL;
-        if (c)
-            json_object_object_add(s->view, key, json_object_new_string(c));
+        struct view_entry *e = c ? view_set(s->view, key, c)
+                                 : view_get(s->view, key);
+        if (e)
+            e->flag = !cleared;
         free(c);
         json_object_put(o);
-        if (cleared)
-            json_object_object_del(s->written, key);
-        else
-            json_object_object_add(s->written, key,
-                                   json_object_new_boolean(1));
         log_debug("kube: %s status of Ingress %s",
                   cleared ? "cleared" : "published", key);
         return 1;
     }
     if (resp->status == HTTP_NOT_FOUND) {
-        json_object_object_del(s->view, key);
-        json_object_object_del(s->written, key);
+        view_remove(s->view, key);
         return 1;
     }
     return 0;
@@ -209,32 +193,31 @@ int ingress_status_sync(struct ingress_status *s,
 {
     const char *want = publish_targets_canonical(t);
     const struct served_entry *se;
+    const struct view_entry *ve;
     size_t pos = 0;
 
     /* Status of every served Ingress; never an empty one: without an
      * address to publish, each keeps the address it shows (a Service
      * between two load balancers must not delete DNS records). */
     while (*want && (se = served_set_next(served, &pos))) {
-        const char *obs;
         if (kube_writes_count(s->writes) >= max_writes)
             return 0;
-        if (!(obs = k8s_key_str(s->view, se->key)))
+        if (!(ve = view_get(s->view, se->key)))
             continue;   /* not seen yet: the watch will tell */
-        if (strcmp(obs, want) != 0 &&
+        if (strcmp(ve->text, want) != 0 &&
             !kube_writes_in_flight(s->writes, STATUS_TAG, se->key))
             write_status(s, se->key, t, 0);
     }
     /* Ingresses no longer served: clear what we wrote. */
-    json_object_object_foreach(s->view, ikey, ival) {
-        const char *obs = json_object_get_string(ival);
+    pos = 0;
+    while ((ve = view_next(s->view, &pos))) {
         if (kube_writes_count(s->writes) >= max_writes)
             return 0;
-        if (!*obs || served_set_get(served, ikey) ||
-            kube_writes_in_flight(s->writes, STATUS_TAG, ikey))
+        if (!*ve->text || served_set_get(served, ve->key) ||
+            kube_writes_in_flight(s->writes, STATUS_TAG, ve->key))
             continue;
-        if (json_object_object_get_ex(s->written, ikey, NULL) ||
-            strcmp(obs, want) == 0)
-            write_status(s, ikey, t, 1);
+        if (ve->flag || strcmp(ve->text, want) == 0)
+            write_status(s, ve->key, t, 1);
     }
     return 1;
 }
@@ -279,9 +262,8 @@ struct ingress_status *ingress_status_start(struct kube_client *kc,
     s->changed = o->changed;
     s->gone = o->gone;
     s->arg = o->arg;
-    s->view = json_object_new_object();
-    s->written = json_object_new_object();
-    if (!s->view || !s->written) {
+    s->view = view_new();
+    if (!s->view) {
         snprintf(err, errlen, "out of memory");
         ingress_status_free(s);
         return NULL;
@@ -327,8 +309,6 @@ void ingress_status_free(struct ingress_status *s)
     if (s->tapped)
         kube_source_tap_ingresses(s->tapped, NULL);
     reflector_free(s->refl);
-    json_object_put(s->view);
-    json_object_put(s->seen);
-    json_object_put(s->written);
+    view_free(s->view);
     free(s);
 }
