@@ -177,19 +177,68 @@ static void reattach(struct detached *d)
         json_object_object_add(d->parent, d->key, d->value);
 }
 
+/* What the model reads of a Service (model.c service()): the store keeps
+ * only this of one (a real Service also holds clusterIPs, ipFamilies,
+ * policies, uid, labels, annotations: two thirds of its text, and 100k of
+ * them are tens of megabytes). */
+static const char *const service_kept[] = {
+    "spec.ports", "spec.type", "spec.externalName", "spec.clusterIP",
+};
+
+/* A new object holding name, namespace and the service_kept members of
+ * svc (shared, not copied), or NULL out of memory. */
+static struct json_object *service_digest(struct json_object *svc)
+{
+    struct json_object *o = json_object_new_object();
+    struct json_object *meta = json_object_new_object();
+    struct json_object *spec = json_object_new_object();
+    struct json_object *v;
+
+    if (!o || !meta || !spec) {
+        json_object_put(o);
+        json_object_put(meta);
+        json_object_put(spec);
+        return NULL;
+    }
+    json_object_object_add(o, "metadata", meta);
+    json_object_object_add(o, "spec", spec);
+    if ((v = k8s_get(svc, "metadata.name")))
+        json_object_object_add(meta, "name", json_object_get(v));
+    if ((v = k8s_get(svc, "metadata.namespace")))
+        json_object_object_add(meta, "namespace", json_object_get(v));
+    for (size_t i = 0; i < sizeof(service_kept) / sizeof(service_kept[0]);
+         i++)
+        if ((v = k8s_get(svc, service_kept[i])))
+            json_object_object_add(spec, service_kept[i] + strlen("spec."),
+                                   json_object_get(v));
+    return o;
+}
+
 /* The serialized object without what the controller never reads: status
  * (written by the publisher; re-reading it would wake the controller for
  * nothing), resourceVersion (changes on every write), managedFields and
- * the kubectl last-applied copy (bulky), and kind and apiVersion (the
- * store's kind says it; a LIST's items lack them, a watch event's have
- * them: the same object either way). */
-static char *serialize(struct json_object *obj, size_t *len)
+ * the kubectl last-applied copy (bulky), creationTimestamp (the entry's
+ * created) and generation, and kind and apiVersion (the store's kind
+ * says it; a LIST's items lack them, a watch event's have them: the same
+ * object either way). Of a Service, only what service_kept names. */
+static char *serialize(enum resource_kind kind, struct json_object *obj,
+                       size_t *len)
 {
     struct json_object *meta = k8s_get(obj, "metadata");
-    struct detached d[6];
+    struct detached d[8];
     const char *text;
     char *out;
 
+    if (kind == RK_SERVICE) {
+        struct json_object *digest = service_digest(obj);
+        text = digest ? json_object_to_json_string_ext(
+                            digest, JSON_C_TO_STRING_PLAIN) : NULL;
+        out = text ? strdup(text) : NULL;
+        if (out)
+            *len = strlen(out);
+        json_object_put(digest);
+        return out;
+    }
     detach(&d[0], obj, "status");
     detach(&d[1], meta, "managedFields");
     detach(&d[2], meta, "resourceVersion");
@@ -197,11 +246,13 @@ static char *serialize(struct json_object *obj, size_t *len)
            "kubectl.kubernetes.io/last-applied-configuration");
     detach(&d[4], obj, "kind");
     detach(&d[5], obj, "apiVersion");
+    detach(&d[6], meta, "creationTimestamp");
+    detach(&d[7], meta, "generation");
     text = json_object_to_json_string_ext(obj, JSON_C_TO_STRING_PLAIN);
     out = text ? strdup(text) : NULL;
     if (out)
         *len = strlen(out);
-    for (int i = 5; i >= 0; i--)
+    for (int i = 7; i >= 0; i--)
         reattach(&d[i]);
     return out;
 }
@@ -213,6 +264,7 @@ static int put_quiet(struct store *s, enum resource_kind kind,
     char key[KEY_MAX];
     struct store_entry *old, *e;
     size_t len = 0;
+    long long created;
     char *json;
 
     if (kind >= RK_COUNT || !obj || store_key_of(kind, obj, key, sizeof(key)) < 0) {
@@ -221,11 +273,13 @@ static int put_quiet(struct store *s, enum resource_kind kind,
                  cluster_scoped(kind) ? "" : "/namespace");
         return -1;
     }
-    json = serialize(obj, &len);
+    json = serialize(kind, obj, &len);
     if (!json)
         return -1;
+    created = k8s_parse_time(k8s_str(obj, "metadata.creationTimestamp"));
     old = keytable_get(&s->by_kind[kind], key);
-    if (old && old->len == len && memcmp(old->json, json, len) == 0) {
+    if (old && old->len == len && old->created == created &&
+        memcmp(old->json, json, len) == 0) {
         old->mark = 1;
         free(json);
         return 0;
@@ -235,7 +289,7 @@ static int put_quiet(struct store *s, enum resource_kind kind,
     free(json);
     if (!e)
         return -1;
-    e->created = k8s_parse_time(k8s_str(obj, "metadata.creationTimestamp"));
+    e->created = created;
     e->mark = 1;
     e->rev = ++s->revs;
     if (keytable_put(&s->by_kind[kind], e, NULL) < 0) {

@@ -52,11 +52,15 @@ const char *resource_kind_name(enum resource_kind kind);
 
 /* Objects are kept compact: serialized JSON (without status,
  * metadata.resourceVersion, metadata.managedFields, the kubectl
- * last-applied annotation, kind and apiVersion), in one allocation with
- * the entry, parsed again when needed, so 10k Ingresses cost megabytes,
- * not the ~7 KB per object json-c trees do. A write that
- * only changes what is dropped (e.g. the status the publisher sets) is not
- * a change. */
+ * last-applied annotation, metadata.creationTimestamp (store_entry's
+ * created), metadata.generation, kind and apiVersion), in one allocation
+ * with the entry, parsed again when needed, so 10k Ingresses cost
+ * megabytes, not the ~7 KB per object json-c trees do. Of a Service only
+ * metadata.name/namespace and spec.ports, type, externalName and
+ * clusterIP are kept (what the model reads: a reader of any other field
+ * of a Service must add it to store.c's service_kept). A write that only
+ * changes what is dropped (e.g. the status the publisher sets) is not a
+ * change. */
 
 /* Called on the loop thread after every change that altered the store
  * (a put of an identical object is not a change). */

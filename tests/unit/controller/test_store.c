@@ -33,8 +33,8 @@ static struct json_object *obj(const char *json)
 static void identical_puts_do_not_wake_the_controller(void **state)
 {
     struct store *s = store_new(on_change, NULL);
-    struct json_object *a = obj("{\"metadata\":{\"name\":\"a\",\"namespace\":\"n\"},\"spec\":{\"x\":1}}");
-    struct json_object *b = obj("{\"metadata\":{\"name\":\"a\",\"namespace\":\"n\"},\"spec\":{\"x\":2}}");
+    struct json_object *a = obj("{\"metadata\":{\"name\":\"a\",\"namespace\":\"n\"},\"spec\":{\"clusterIP\":\"10.0.0.1\"}}");
+    struct json_object *b = obj("{\"metadata\":{\"name\":\"a\",\"namespace\":\"n\"},\"spec\":{\"clusterIP\":\"None\"}}");
 
     wakeups = 0;
     assert_int_equal(store_put(s, RK_SERVICE, a), 0);
@@ -45,7 +45,7 @@ static void identical_puts_do_not_wake_the_controller(void **state)
     assert_int_equal(wakeups, 2);
     assert_int_equal(store_count(s, RK_SERVICE), 1);
     struct json_object *got = store_get(s, RK_SERVICE, "n", "a");
-    assert_int_equal(json_object_get_int(k8s_get(got, "spec.x")), 2);
+    assert_string_equal(k8s_str(got, "spec.clusterIP"), "None");
     json_object_put(got);
     store_remove(s, RK_SERVICE, "n", "a");
     assert_int_equal(wakeups, 3);
@@ -78,8 +78,10 @@ static void entries_keep_key_namespace_name_and_json_in_one_block(void **state)
     assert_string_equal(e->name, "web");
     assert_int_equal(e->created, 1767323045);
     assert_int_equal(e->len, strlen(e->json));
-    assert_string_equal(e->json, json_object_to_json_string_ext(
-                                     a, JSON_C_TO_STRING_PLAIN));
+    /* the creation time is the entry's, not in its text */
+    assert_string_equal(e->json, "{\"metadata\":{\"name\":\"web\","
+                                 "\"namespace\":\"team-a\"},"
+                                 "\"spec\":{\"x\":1}}");
     rev = e->rev;
     e = store_lookup(s, RK_INGRESS_CLASS, NULL, "portico");
     assert_non_null(e);
@@ -279,6 +281,86 @@ static void managed_fields_are_dropped_and_the_caller_object_kept(void **state)
     store_free(s);
 }
 
+/* Of a Service the store keeps what the model reads (ports, type,
+ * externalName, clusterIP): what the API server adds (clusterIPs, ip
+ * families, policies, uid) and labels or annotations neither cost memory
+ * nor wake the controller when they change. */
+static void a_service_keeps_only_what_the_model_reads(void **state)
+{
+    struct store *s = store_new(on_change, NULL);
+    struct json_object *a = obj(
+        "{\"kind\":\"Service\",\"metadata\":{\"name\":\"a\",\"namespace\":\"n\","
+        "\"uid\":\"9bb93b8d-4787-4d83-b558-6a6c865921d7\",\"resourceVersion\":\"5\","
+        "\"creationTimestamp\":\"2026-01-02T03:04:05Z\",\"labels\":{\"app\":\"x\"}},"
+        "\"spec\":{\"ports\":[{\"name\":\"http\",\"port\":80,\"targetPort\":\"web\","
+        "\"protocol\":\"TCP\"}],\"type\":\"ExternalName\",\"externalName\":\"db.example.com\","
+        "\"sessionAffinity\":\"None\",\"clusterIP\":\"None\",\"clusterIPs\":[\"None\"],"
+        "\"ipFamilies\":[\"IPv4\"],\"ipFamilyPolicy\":\"SingleStack\","
+        "\"internalTrafficPolicy\":\"Cluster\"},\"status\":{\"loadBalancer\":{}}}");
+    struct json_object *got;
+    const struct store_entry *e;
+
+    wakeups = 0;
+    assert_int_equal(store_put(s, RK_SERVICE, a), 0);
+    e = store_lookup(s, RK_SERVICE, "n", "a");
+    assert_non_null(e);
+    assert_string_equal(e->json,
+        "{\"metadata\":{\"name\":\"a\",\"namespace\":\"n\"},\"spec\":{\"ports\":"
+        "[{\"name\":\"http\",\"port\":80,\"targetPort\":\"web\",\"protocol\":\"TCP\"}],"
+        "\"type\":\"ExternalName\",\"externalName\":\"db.example.com\","
+        "\"clusterIP\":\"None\"}}");
+    assert_int_equal(e->created, 1767323045);
+    got = store_get(s, RK_SERVICE, "n", "a");
+    assert_string_equal(k8s_str(got, "spec.externalName"), "db.example.com");
+    json_object_put(got);
+    /* the caller's object is unchanged */
+    assert_non_null(k8s_get(a, "spec.ipFamilies"));
+    assert_non_null(k8s_get(a, "status.loadBalancer"));
+    /* a new label is no change; a new port is one */
+    json_object_object_add(k8s_get(a, "metadata.labels"), "tier",
+                           json_object_new_string("db"));
+    assert_int_equal(store_put(s, RK_SERVICE, a), 0);
+    assert_int_equal(wakeups, 1);
+    json_object_object_add(json_object_array_get_idx(k8s_get(a, "spec.ports"),
+                                                     0),
+                           "port", json_object_new_int(81));
+    assert_int_equal(store_put(s, RK_SERVICE, a), 0);
+    assert_int_equal(wakeups, 2);
+    json_object_put(a);
+    store_free(s);
+}
+
+/* creationTimestamp and generation are not kept in an Ingress's text
+ * (the entry's created holds the time), yet a new creation time is a
+ * change: the oldest Ingress wins a conflict. */
+static void creation_time_is_the_entry_s_and_still_a_change(void **state)
+{
+    struct store *s = store_new(on_change, NULL);
+    struct json_object *a = obj(
+        "{\"metadata\":{\"name\":\"a\",\"namespace\":\"n\",\"generation\":3,"
+        "\"creationTimestamp\":\"2026-01-02T03:04:05Z\"},\"spec\":{}}");
+    const struct store_entry *e;
+
+    wakeups = 0;
+    store_put(s, RK_INGRESS, a);
+    e = store_lookup(s, RK_INGRESS, "n", "a");
+    assert_null(strstr(e->json, "creationTimestamp"));
+    assert_null(strstr(e->json, "generation"));
+    assert_int_equal(e->created, 1767323045);
+    json_object_object_add(k8s_get(a, "metadata"), "generation",
+                           json_object_new_int(4));
+    store_put(s, RK_INGRESS, a);
+    assert_int_equal(wakeups, 1);
+    json_object_object_add(k8s_get(a, "metadata"), "creationTimestamp",
+                           json_object_new_string("2026-01-02T03:04:06Z"));
+    store_put(s, RK_INGRESS, a);
+    assert_int_equal(wakeups, 2);
+    assert_int_equal(store_lookup(s, RK_INGRESS, "n", "a")->created,
+                     1767323046);
+    json_object_put(a);
+    store_free(s);
+}
+
 static void entries_are_sorted_by_namespace_and_name(void **state)
 {
     struct store *s = store_new(NULL, NULL);
@@ -350,6 +432,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(identical_puts_do_not_wake_the_controller),
+        cmocka_unit_test(a_service_keeps_only_what_the_model_reads),
+        cmocka_unit_test(creation_time_is_the_entry_s_and_still_a_change),
         cmocka_unit_test(entries_keep_key_namespace_name_and_json_in_one_block),
         cmocka_unit_test(kind_and_api_version_are_not_kept_nor_a_change),
         cmocka_unit_test(objects_without_identity_are_refused),
