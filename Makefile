@@ -34,7 +34,7 @@ COMP_vault_SRCS      := $(COMP_lib_SRCS) $(call srcs_of,vault)
 COMP_vault_LIBS      := -lcurl -ljson-c -lssl -lcrypto $(COMP_lib_LIBS)
 
 COMP_controller_SRCS := $(COMP_vault_SRCS) $(call srcs_of,controller)
-COMP_controller_LIBS := -lyaml -lpcre2-8 $(COMP_vault_LIBS)
+COMP_controller_LIBS := -lyaml -lpcre2-8 -lz $(COMP_vault_LIBS)
 
 COMPONENTS := lib dnscache vault controller
 

@@ -117,6 +117,7 @@ struct opts {
     const char *pod_name;
     long debounce_ms;
     long confirm_timeout_ms;
+    long route_shard_hosts;
     enum log_level level;
     const char *annotations_prefix;
     int nginx_annotations;
@@ -336,6 +337,11 @@ static const struct flag controller_flags[] = {
      OPT(confirm_timeout_ms), "a change nginx has not served within this\n"
      "long counts as unconfirmed; it is still\nconfirmed if served later "
      "(default 30s)"},
+    {"route-shard-hosts", required_argument, "N", flag_set_count,
+     OPT(route_shard_hosts), "above N hosts, write the route table in\n"
+     "shards of about N hosts each: a change\n"
+     "rewrites and re-reads only its shards\n"
+     "(default " FLAG_STR(RELOAD_ROUTE_SHARD_HOSTS) "; 0: always one file)"},
     FLAG_SECTION("Access control (allow-lists and limits):"),
     {"use-forwarded-headers", optional_argument, NULL, flag_set_bool,
      OPT(use_forwarded_headers), "the client address is the rightmost one in\n"
@@ -650,6 +656,7 @@ static int parse_args(struct opts *o, int argc, char **argv)
     o->externaldns_prefix = EXTERNALDNS_PREFIX_DEFAULT;
     o->debounce_ms = RELOAD_DEBOUNCE_MS;
     o->confirm_timeout_ms = RELOAD_CONFIRM_TIMEOUT_MS;
+    o->route_shard_hosts = RELOAD_ROUTE_SHARD_HOSTS;
     o->level = LOG_INFO;
     o->nginx_annotations = 1;
     o->output = "text";
@@ -1147,6 +1154,7 @@ static int run(struct controller *c)
         .debounce_ms = (int)o->debounce_ms,
         .max_wait_ms = RELOAD_MAX_WAIT_MS,
         .confirm_timeout_ms = (int)o->confirm_timeout_ms,
+        .route_shard_hosts = (size_t)o->route_shard_hosts,
     };
     struct reloader_hooks hooks = {.served = on_served, .problem = on_problem,
                                    .unresolved = on_unresolved,

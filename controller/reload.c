@@ -10,12 +10,14 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "fileio.h"
 #include "log.h"
 #include "prom.h"
 #include "controller/authfiles.h"
 #include "controller/certtable.h"
 #include "controller/profiles.h"
 #include "controller/regex.h"
+#include "controller/routefiles.h"
 #include "controller/routes.h"
 #include "controller/validate.h"
 
@@ -56,6 +58,10 @@ struct reloader {
     char *check_conf;       /* RELOAD_CHECK_FILE next to the candidate
                                table; NULL: every change is nginx -t of
                                the candidate nginx.conf */
+    struct routefiles *shards;  /* a sharded table's files (NULL: one
+                                   file always) */
+    size_t nshards;             /* the installed table's N (1: one file) */
+    size_t shards_checked;      /* shards the last check read */
 
     struct ev_timer *debounce, *confirm, *restart, *idle;
     uint64_t first_dirty_ms;
@@ -315,26 +321,6 @@ static void record_states(struct reloader *r, const struct model *m)
 
 /* ---- the reconcile ---------------------------------------------------------------- */
 
-static int write_file(const char *path, const char *data, size_t len)
-{
-    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    size_t off = 0;
-
-    if (fd < 0)
-        return -1;
-    while (off < len) {
-        ssize_t w = write(fd, data + off, len - off);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0) {
-            close(fd);
-            return -1;
-        }
-        off += (size_t)w;
-    }
-    return close(fd);
-}
-
 /* The first "[emerg]" line of nginx's output without its "[emerg]
  * PID#TID: " head, control characters replaced. */
 static void first_error(const char *out, char *dst, size_t dstlen)
@@ -380,7 +366,7 @@ static size_t error_owner(const struct reloader *r, const char *nginx_out,
     size_t line = ownedtext_error_line(nginx_out, r->cfg.candidate_routes);
 
     if (line)
-        return ownedtext_owner(&routes->t, line);
+        return routes_error_owner(routes, nginx_out, line);
     line = ownedtext_error_line(nginx_out, r->cfg.candidate_certs);
     if (line)
         return ownedtext_owner(&certs->t, line);
@@ -409,7 +395,12 @@ static int render_all(struct reloader *r, const struct model *m,
         profiles_free(&p);
         goto oom;
     }
-    if (routes_render(m, &p, r->cfg.render.https_port, routes) < 0) {
+    size_t n = r->shards ? routes_shard_count(m->nservers,
+                                              r->cfg.route_shard_hosts,
+                                              r->nshards)
+                         : 1;
+    if (routes_render_sharded(m, &p, r->cfg.render.https_port, n,
+                              routes) < 0) {
         render_result_free(conf);
         render_result_free(check);
         profiles_free(&p);
@@ -428,51 +419,75 @@ oom:
     return -1;
 }
 
+static int write_logged(const char *path, const char *data, size_t len)
+{
+    if (file_write(path, data, len) == 0)
+        return 0;
+    log_error("reload: cannot write %s: %s", path, strerror(errno));
+    return -1;
+}
+
+/* The candidate route table. Sharded: the shard files not on disk yet,
+ * then the head, naming every shard, or (check_only) only those the
+ * installed head does not have (a table-only change checks only them:
+ * the others were checked with it). 0, or -1 (logged). */
+static int write_routes(struct reloader *r, const struct routes_result *rt,
+                        int check_only)
+{
+    unsigned char *check;
+    struct buf head;
+    long nchecked;
+    int rc;
+
+    if (!rt->nshards)
+        return write_logged(r->cfg.candidate_routes, rt->t.text.data,
+                            rt->t.text.len);
+    if (!(check = calloc(rt->nused ? rt->nused : 1, 1))) {
+        log_error("reload: out of memory writing the route table");
+        return -1;
+    }
+    nchecked = routefiles_write(r->shards, rt, check);
+    if (nchecked < 0 || !check_only) {
+        free(check);
+        return nchecked < 0 ? -1
+                            : write_logged(r->cfg.candidate_routes,
+                                           rt->t.text.data, rt->t.text.len);
+    }
+    r->shards_checked = (size_t)nchecked;
+    buf_init(&head);
+    rc = routes_head_subset(rt, check, &head) < 0
+             ? -1
+             : write_logged(r->cfg.candidate_routes, head.data, head.len);
+    buf_free(&head);
+    free(check);
+    return rc;
+}
+
 static int write_candidates(struct reloader *r,
                             const struct render_result *conf,
                             const struct routes_result *routes,
                             const struct certtable_result *certs)
 {
-    if (write_file(r->cfg.candidate_certs, certs->t.text.data,
-                   certs->t.text.len) < 0) {
-        log_error("reload: cannot write %s: %s", r->cfg.candidate_certs,
-                  strerror(errno));
+    if (write_logged(r->cfg.candidate_certs, certs->t.text.data,
+                     certs->t.text.len) < 0 ||
+        write_routes(r, routes, 0) < 0)
         return -1;
-    }
-    if (write_file(r->cfg.candidate_routes, routes->t.text.data,
-                   routes->t.text.len) < 0) {
-        log_error("reload: cannot write %s: %s", r->cfg.candidate_routes,
-                  strerror(errno));
-        return -1;
-    }
-    if (write_file(r->cfg.candidate_conf, conf->t.text.data,
-                   conf->t.text.len) < 0) {
-        log_error("reload: cannot write %s: %s", r->cfg.candidate_conf,
-                  strerror(errno));
-        return -1;
-    }
-    return 0;
+    r->shards_checked = routes->nused;
+    return write_logged(r->cfg.candidate_conf, conf->t.text.data,
+                        conf->t.text.len);
 }
 
-/* A route table swap: the candidate table and the configuration that
- * checks it, next to it. */
+/* A route table swap: the candidate table (a sharded table's head names
+ * only the shards to check) and the configuration that checks it, next
+ * to it. */
 static int write_table_check(struct reloader *r,
                              const struct render_result *check,
                              const struct routes_result *routes)
 {
-    if (write_file(r->cfg.candidate_routes, routes->t.text.data,
-                   routes->t.text.len) < 0) {
-        log_error("reload: cannot write %s: %s", r->cfg.candidate_routes,
-                  strerror(errno));
+    if (write_routes(r, routes, 1) < 0)
         return -1;
-    }
-    if (write_file(r->check_conf, check->t.text.data,
-                   check->t.text.len) < 0) {
-        log_error("reload: cannot write %s: %s", r->check_conf,
-                  strerror(errno));
-        return -1;
-    }
-    return 0;
+    return write_logged(r->check_conf, check->t.text.data,
+                        check->t.text.len);
 }
 
 static void renders_free(struct render_result *conf,
@@ -531,6 +546,16 @@ static void finish_unchanged(struct reloader *r, const struct model *m,
     pthread_mutex_unlock(&r->metrics->lock);
     log_debug("reload: config %s, routes %s and certificates %s unchanged, "
               "nothing to do", hash, r->served_routes, r->served_certs);
+}
+
+/* rt is the live table now: its shards count as checked, its N stays
+ * while the host count allows (routes_shard_count). */
+static void installed_routes(struct reloader *r,
+                             const struct routes_result *rt)
+{
+    r->nshards = rt->nshards ? rt->nshards : 1;
+    if (r->shards && routefiles_installed(r->shards, rt) < 0)
+        log_warn("routes: out of memory: the next table is checked whole");
 }
 
 static void reconcile(struct reloader *r)
@@ -592,6 +617,7 @@ static void reconcile(struct reloader *r)
             record_states(r, &m);
             update_vault_hosts(r, &m);
             kind = CHANGE_ADOPTED;
+            installed_routes(r, &rt);
             log_info("nginx: the adopted master serves config %s with "
                      "routes %s and certificates %s: nothing to reload",
                      out.hash, rt.version, ct.version);
@@ -636,6 +662,12 @@ static void reconcile(struct reloader *r)
         }
         st.check_ms += evloop_clock_ms() - t;
         st.whole |= !table_only;
+        /* The check's head named only the new shards: now every one. */
+        if (rc == 0 && table_only && rt.nshards &&
+            write_routes(r, &rt, 0) < 0) {
+            record_result(r, kind, RELOAD_ERROR);
+            goto drop;
+        }
         if (rc == 0)
             break;
         first_error(nginx_out, reason, sizeof(reason));
@@ -674,10 +706,17 @@ static void reconcile(struct reloader *r)
     }
     memcpy(r->swapped_certs, ct.version, sizeof(r->swapped_certs));
     memcpy(r->swapped_routes, rt.version, sizeof(r->swapped_routes));
+    if (kind != CHANGE_ROUTES || r->swap_routes)
+        installed_routes(r, &rt);
     if (kind == CHANGE_ROUTES) {
         stage_times_text(&st, evloop_clock_ms() - noticed, times,
                          sizeof(times));
-        if (r->swap_routes)
+        if (r->swap_routes && rt.nshards)
+            log_info("routes: table %s (%zu bytes, %zu hosts, %zu "
+                     "ingresses; %zu of %zu shards checked) swapped in, no "
+                     "reload; %s", rt.version, routes_bytes(&rt),
+                     m.nservers, m.ning, r->shards_checked, rt.nused, times);
+        else if (r->swap_routes)
             log_info("routes: table %s (%zu bytes, %zu hosts, %zu "
                      "ingresses) swapped in, no reload; %s", rt.version,
                      rt.t.text.len, m.nservers, m.ning, times);
@@ -709,7 +748,7 @@ static void reconcile(struct reloader *r)
         log_info("reload: config %s (%zu bytes, %zu upstreams), routes %s "
                  "(%zu bytes, %zu hosts, %zu ingresses), certificates %s "
                  "(%zu hosts) sent to nginx; %s", out.hash, out.t.text.len,
-                 m.nups, rt.version, rt.t.text.len, m.nservers, m.ning,
+                 m.nups, rt.version, routes_bytes(&rt), m.nservers, m.ning,
                  ct.version, ct.nhosts, times);
     }
 pending:
@@ -726,7 +765,7 @@ pending:
     r->pending_noticed_ms = noticed;
     r->pending_installed_ms = evloop_clock_ms();
     r->pending_bytes = out.t.text.len;
-    r->pending_routes_bytes = rt.t.text.len;
+    r->pending_routes_bytes = routes_bytes(&rt);
     renders_free(&out, &chk, &rt, &ct);
     start_confirm(r);
     return;
@@ -868,6 +907,12 @@ static void confirmed(struct reloader *r)
     memcpy(r->served_routes, r->pending_routes, sizeof(r->served_routes));
     memcpy(r->served_certs, r->pending_certs, sizeof(r->served_certs));
     r->restart_delay_ms = RELOAD_RESTART_MIN_MS;
+    /* No worker reads a shard the served head does not name. */
+    if (r->shards) {
+        size_t removed = routefiles_collect(r->shards);
+        if (removed)
+            log_debug("routes: %zu shard files removed", removed);
+    }
     pthread_mutex_lock(&r->metrics->lock);
     r->metrics->config_applied = 1;
     if (r->pending_late) {
@@ -1255,6 +1300,17 @@ struct reloader *reloader_new(struct evloop *loop, struct store *store,
                      RELOAD_CHECK_FILE) < 0)
             r->check_conf = NULL;
     }
+    if (cfg->candidate_routes && cfg->routes_path &&
+        cfg->route_shard_hosts) {
+        char err[512];
+        if (!(r->shards = routefiles_new(cfg->routes_path,
+                                         cfg->candidate_routes, err,
+                                         sizeof(err)))) {
+            log_error("routes: %s", err);
+            reloader_free(r);
+            return NULL;
+        }
+    }
     r->cfg.model.excluded = is_excluded;
     r->cfg.model.excluded_ctx = r;
     /* each route regex is compiled and probed once (regex.h) */
@@ -1313,5 +1369,6 @@ void reloader_free(struct reloader *r)
     authfiles_free(r->auth);
     regex_memo_free(r->regex_memo);
     free(r->check_conf);
+    routefiles_free(r->shards);
     free(r);
 }

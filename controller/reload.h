@@ -75,6 +75,7 @@
  * unresolved (503) */
 #define RELOAD_UPSTREAMS_WAIT_MS   2500
 #define RELOAD_MAX_EXCLUSIONS      16     /* per attempt */
+#define RELOAD_ROUTE_SHARD_HOSTS   512    /* hosts a route table shard */
 #define RELOAD_RESTART_MIN_MS      200
 #define RELOAD_RESTART_MAX_MS      10000
 
@@ -91,6 +92,9 @@ struct reloader_config {
     int debounce_ms;
     int max_wait_ms;
     int confirm_timeout_ms;
+    size_t route_shard_hosts;       /* about this many hosts a shard of
+                                       the route table (routes_shard_count);
+                                       0: one file */
 };
 
 struct reloader_hooks {

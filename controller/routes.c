@@ -4,6 +4,7 @@
 #include <openssl/evp.h>
 #include <stdlib.h>
 #include <string.h>
+#include <zlib.h>
 
 static const char *const match_word[] = {
     [LOC_EXACT] = "exact",
@@ -257,6 +258,18 @@ static void reserve(struct ownedtext *t, const struct model *m)
     ownedtext_reserve(t, lines * ROUTES_LINE_BYTES, lines);
 }
 
+/* The upstream lines of upstreams[0..n) (indexes in m->ups, sorted):
+ * each belongs to the oldest Ingress using it (a line the module refuses
+ * leaves that Ingress out). */
+static void upstream_line(struct ownedtext *t, const struct model_upstream *u)
+{
+    size_t from = t->text.len;
+
+    words(&t->text, (const char *[]){"upstream ", u->name, " ", u->server,
+                                     "\n", NULL});
+    ownedtext_track(t, from, u->owner);
+}
+
 int routes_render(const struct model *m, const struct profiles *p,
                   int https_port, struct routes_result *out)
 {
@@ -264,6 +277,7 @@ int routes_render(const struct model *m, const struct profiles *p,
     size_t version_at, body_at;
 
     memset(out, 0, sizeof(*out));
+    ownedtext_init(&out->shards_text);
     if (routes_config_token(p, out->config) < 0)
         return -1;
     ownedtext_init(&out->t);
@@ -278,15 +292,8 @@ int routes_render(const struct model *m, const struct profiles *p,
     /* Part of the version's input like every line after it. */
     ownedtext_printf(&out->t, OWNER_NONE, "config %s\n", out->config);
     ownedtext_printf(&out->t, OWNER_NONE, "https-port %d\n", https_port);
-    /* The upstreams, sorted: each line belongs to the oldest Ingress
-     * using it (a line the module refuses leaves that Ingress out). */
-    for (size_t i = 0; i < m->nups; i++) {
-        size_t from = out->t.text.len;
-        words(&out->t.text, (const char *[]){"upstream ", m->ups[i].name,
-                                             " ", m->ups[i].server, "\n",
-                                             NULL});
-        ownedtext_track(&out->t, from, m->ups[i].owner);
-    }
+    for (size_t i = 0; i < m->nups; i++)
+        upstream_line(&out->t, &m->ups[i]);
     section(&out->t, m, p, &m->def);
     for (size_t i = 0; i < m->nservers; i++)
         section(&out->t, m, p, &m->servers[i]);
@@ -300,8 +307,276 @@ int routes_render(const struct model *m, const struct profiles *p,
     return 0;
 }
 
+/* ---- format 3: a head and its shards ------------------------------------ */
+
+/* Where a host section lives: crc32 of its name as written ("*" for the
+ * default section), as the module looks for it. */
+static size_t shard_of(const struct model_server *sv, size_t nshards)
+{
+    const char *name = sv->host ? sv->host : "*";
+
+    return crc32(0L, (const Bytef *)name, (uInt)strlen(name)) &
+           (nshards - 1);
+}
+
+static int cmp_upstream_name(const void *key, const void *u)
+{
+    return strcmp(key, ((const struct model_upstream *)u)->name);
+}
+
+static int cmp_index(const void *a, const void *b)
+{
+    size_t x = *(const size_t *)a, y = *(const size_t *)b;
+
+    return x < y ? -1 : x > y;
+}
+
+/* The upstreams one shard's sections use, each once: mark[i] == stamp
+ * when m->ups[i] is already in list. */
+struct shard_upstreams {
+    const struct model *m;
+    size_t *mark, *list, n, stamp;
+};
+
+static void use(struct shard_upstreams *su, const char *name)
+{
+    const struct model_upstream *u;
+    size_t i;
+
+    if (!name)
+        return;
+    u = bsearch(name, su->m->ups, su->m->nups, sizeof(*u),
+                cmp_upstream_name);
+    if (!u)
+        return;
+    i = (size_t)(u - su->m->ups);
+    if (su->mark[i] != su->stamp) {
+        su->mark[i] = su->stamp;
+        su->list[su->n++] = i;
+    }
+}
+
+/* Every upstream target() may write for sv's lines. */
+static void use_section(struct shard_upstreams *su,
+                        const struct model_server *sv)
+{
+    const struct model *m = su->m;
+
+    for (size_t i = 0; i < sv->nlocs; i++) {
+        const struct model_location *l = &sv->locs[i];
+        use(su, l->upstream);
+        use(su, m->ings[l->ingress].default_backend);
+        if (l->has_canary)
+            use(su, l->canary);
+    }
+    if (sv->has_fallback) {
+        use(su, sv->fallback);
+        use(su, m->ings[sv->fallback_ingress].default_backend);
+    }
+}
+
+/* Shard index's file, appended to out->shards_text: its first line, the
+ * upstreams its sections use (sorted by name, as in format 2), then its
+ * sections in the model's order. */
+static void render_shard(struct routes_result *out, const struct model *m,
+                         const struct profiles *p,
+                         const struct model_server *const *sections,
+                         size_t nsections, size_t index,
+                         struct shard_upstreams *su)
+{
+    struct ownedtext *t = &out->shards_text;
+    struct routes_shard *sh = &out->shards[out->nused++];
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int mdlen = 0;
+
+    sh->index = index;
+    sh->from = t->text.len;
+    sh->first_line = t->nlines + 1;
+    ownedtext_printf(t, OWNER_NONE, "portico-routes-shard 1\n");
+    su->n = 0;
+    su->stamp = index + 1;
+    for (size_t k = 0; k < nsections; k++)
+        use_section(su, sections[k]);
+    qsort(su->list, su->n, sizeof(*su->list), cmp_index);
+    for (size_t k = 0; k < su->n; k++)
+        upstream_line(t, &m->ups[su->list[k]]);
+    for (size_t k = 0; k < nsections; k++)
+        section(t, m, p, sections[k]);
+    sh->len = t->text.len - sh->from;
+    sh->nlines = t->nlines + 1 - sh->first_line;
+    if (ownedtext_failed(t) ||
+        EVP_Digest(t->text.data + sh->from, sh->len, md, &mdlen,
+                   EVP_sha256(), NULL) != 1)
+        t->failed = 1;
+    hex_of(md, mdlen, sh->name, ROUTES_SHARD_NAME_LEN);
+}
+
+/* The head: format 2's header lines, "shards N", a "shard I NAME" per
+ * shard with named[k] set (every shard when named is NULL). The version
+ * line is zeros, at *version_at. */
+static void head_text(struct buf *b, const struct routes_result *r,
+                      const char *header, int https_port,
+                      const unsigned char *named, size_t *version_at)
+{
+    buf_puts(b, header);
+    buf_puts(b, "version ");
+    *version_at = b->len;
+    buf_printf(b, "%0*d\n", ROUTES_VERSION_LEN, 0);
+    buf_printf(b, "config %s\nhttps-port %d\nshards %zu\n", r->config,
+               https_port, r->nshards);
+    for (size_t k = 0; k < r->nused; k++)
+        if (!named || named[k])
+            buf_printf(b, "shard %zu %s\n", r->shards[k].index,
+                       r->shards[k].name);
+}
+
+static int render_head(struct routes_result *out, int https_port)
+{
+    char header[32];
+    size_t version_at, body_at;
+    struct buf *b = &out->t.text;
+
+    snprintf(header, sizeof(header), "portico-routes %d\n",
+             ROUTES_FORMAT_SHARDED);
+    head_text(b, out, header, https_port, NULL, &version_at);
+    ownedtext_track(&out->t, 0, OWNER_NONE);
+    if (buf_failed(b) || ownedtext_failed(&out->t))
+        return -1;
+    body_at = version_at + ROUTES_VERSION_LEN + 1;
+    version_of(header, b->data + body_at, b->len - body_at, out->version);
+    memcpy(b->data + version_at, out->version, ROUTES_VERSION_LEN);
+    return 0;
+}
+
+int routes_render_sharded(const struct model *m, const struct profiles *p,
+                          int https_port, size_t nshards,
+                          struct routes_result *out)
+{
+    size_t nsections = m->nservers + 1, *count = NULL, *at = NULL;
+    const struct model_server **order = NULL;
+    struct shard_upstreams su = {.m = m};
+    int rc = -1;
+
+    if (nshards <= 1)
+        return routes_render(m, p, https_port, out);
+    memset(out, 0, sizeof(*out));
+    ownedtext_init(&out->t);
+    ownedtext_init(&out->shards_text);
+    out->nshards = nshards;
+    if (routes_config_token(p, out->config) < 0)
+        return -1;
+    count = calloc(nshards + 1, sizeof(*count));
+    at = calloc(nsections, sizeof(*at));
+    order = calloc(nsections, sizeof(*order));
+    su.mark = calloc(m->nups ? m->nups : 1, sizeof(*su.mark));
+    su.list = calloc(m->nups ? m->nups : 1, sizeof(*su.list));
+    out->shards = calloc(nsections < nshards ? nsections : nshards,
+                         sizeof(*out->shards));
+    if (!count || !at || !order || !su.mark || !su.list || !out->shards)
+        goto done;
+    /* The sections grouped by shard, each group in the model's order
+     * (the default section first, then the servers sorted by host). */
+    for (size_t i = 0; i < nsections; i++) {
+        at[i] = shard_of(i ? &m->servers[i - 1] : &m->def, nshards);
+        count[at[i] + 1]++;
+    }
+    for (size_t k = 0; k < nshards; k++)
+        count[k + 1] += count[k];
+    for (size_t i = 0; i < nsections; i++)
+        order[count[at[i]]++] = i ? &m->servers[i - 1] : &m->def;
+    /* count[k] is now where shard k + 1's sections start. */
+    reserve(&out->shards_text, m);
+    for (size_t k = 0, from = 0; k < nshards; from = count[k], k++)
+        if (count[k] > from)
+            render_shard(out, m, p, order + from, count[k] - from, k, &su);
+    if (!ownedtext_failed(&out->shards_text))
+        rc = render_head(out, https_port);
+done:
+    free(count);
+    free(at);
+    free(order);
+    free(su.mark);
+    free(su.list);
+    if (rc < 0)
+        routes_result_free(out);
+    return rc;
+}
+
+size_t routes_shard_count(size_t hosts, size_t hosts_per_shard,
+                          size_t current)
+{
+    size_t ideal = 1;
+
+    if (hosts_per_shard == 0)
+        return 1;
+    while (ideal < ROUTES_SHARDS_MAX && ideal * hosts_per_shard < hosts)
+        ideal *= 2;
+    if (current && current <= ROUTES_SHARDS_MAX && current * 2 >= ideal &&
+        current <= ideal * 2 && (current & (current - 1)) == 0)
+        return current;
+    return ideal;
+}
+
+size_t routes_bytes(const struct routes_result *r)
+{
+    return r->t.text.len + r->shards_text.text.len;
+}
+
+int routes_head_subset(const struct routes_result *r,
+                       const unsigned char *named, struct buf *out)
+{
+    const char *text = r->t.text.data, *end = text + r->t.text.len;
+    size_t k = 0;
+
+    /* The head's lines in order; its shard lines are r->shards'. */
+    for (const char *line = text; line < end;) {
+        const char *nl = memchr(line, '\n', (size_t)(end - line));
+        size_t len = nl ? (size_t)(nl - line) + 1 : (size_t)(end - line);
+        int is_shard = len > 6 && strncmp(line, "shard ", 6) == 0;
+
+        if (!is_shard || (k < r->nused && named[k]))
+            buf_append(out, line, len);
+        k += is_shard;
+        line += len;
+    }
+    return buf_failed(out) ? -1 : 0;
+}
+
+/* The owner of line (1-based) of shard index's file. */
+static size_t shard_owner(const struct routes_result *r, size_t index,
+                          size_t line)
+{
+    for (size_t k = 0; k < r->nused; k++) {
+        const struct routes_shard *sh = &r->shards[k];
+        if (sh->index == index)
+            return line >= 1 && line <= sh->nlines
+                       ? ownedtext_owner(&r->shards_text,
+                                         sh->first_line + line - 1)
+                       : OWNER_NONE;
+    }
+    return OWNER_NONE;
+}
+
+size_t routes_error_owner(const struct routes_result *r,
+                          const char *nginx_output, size_t line)
+{
+    size_t index, shard_line;
+
+    /* The module's words: shard I "PATH", line L: REASON */
+    for (const char *at = nginx_output;
+         r->nshards && (at = strstr(at, "shard ")); at++) {
+        const char *tail = strstr(at, "\", line ");
+        if (sscanf(at, "shard %zu \"", &index) == 1 && tail &&
+            sscanf(tail, "\", line %zu:", &shard_line) == 1)
+            return shard_owner(r, index, shard_line);
+    }
+    return ownedtext_owner(&r->t, line);
+}
+
 void routes_result_free(struct routes_result *r)
 {
     ownedtext_free(&r->t);
+    ownedtext_free(&r->shards_text);
+    free(r->shards);
     memset(r, 0, sizeof(*r));
 }

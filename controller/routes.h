@@ -27,6 +27,19 @@
  * config=TOKEN;`. A worker of the previous nginx.conf, still running
  * while a reload adds a profile, so keeps its table instead of refusing
  * the new one with an error.
+ *
+ * Format 3 (routes_render_sharded() with N > 1, docs/routes.md "Format
+ * 3"): the table is a head and N shards. The head has format 2's header
+ * lines, `shards N`, and one `shard I NAME` per non-empty shard; shard I's
+ * file, `routes.d/NAME` next to the head, starts with
+ * `portico-routes-shard 1` and holds the host sections whose name as
+ * written (`*.D` for a wildcard, `*` for the default section) has
+ * crc32(name) mod N == I, and the upstream lines they use. NAME is the
+ * first ROUTES_SHARD_NAME_LEN hex digits of a SHA-256 of the shard's
+ * bytes: a shard's name is its content, so a worker keeps every shard a
+ * new head names unchanged and reads only the others, and the head's
+ * version (over its lines, shard names included) still changes exactly
+ * when the content does.
  */
 #ifndef PORTICO_CONTROLLER_ROUTES_H
 #define PORTICO_CONTROLLER_ROUTES_H
@@ -39,13 +52,32 @@
 
 #define ROUTES_FILE         "routes"    /* next to nginx.conf */
 #define ROUTES_FORMAT       2
+#define ROUTES_FORMAT_SHARDED 3
 #define ROUTES_VERSION_LEN  16
 #define ROUTES_CONFIG_LEN   16
+#define ROUTES_SHARD_DIR    "routes.d"  /* next to the head: shard files */
+#define ROUTES_SHARD_NAME_LEN 16
+#define ROUTES_SHARDS_MAX   4096        /* the module's bound on N */
+
+/* A non-empty shard of a format-3 table: its file's bytes are
+ * shards_text's [from, from + len), its lines 1..nlines are shards_text's
+ * lines first_line... */
+struct routes_shard {
+    size_t index;                       /* I, below the head's N */
+    size_t from, len;
+    size_t first_line, nlines;
+    char name[ROUTES_SHARD_NAME_LEN + 1];
+};
 
 struct routes_result {
-    struct ownedtext t;
+    struct ownedtext t;     /* format 2: the table; format 3: the head */
     char version[ROUTES_VERSION_LEN + 1];
     char config[ROUTES_CONFIG_LEN + 1];
+    size_t nshards;         /* format 3: the head's N; format 2: 0 */
+    struct ownedtext shards_text;   /* format 3: every shard's file, in
+                                       order of index */
+    struct routes_shard *shards;    /* the non-empty ones, by index */
+    size_t nused;
 };
 
 /* The configuration token: the first ROUTES_CONFIG_LEN hex digits of a
@@ -58,6 +90,37 @@ int routes_config_token(const struct profiles *p,
 /* 0, or -1 out of memory. https_port: the redirect target port. */
 int routes_render(const struct model *m, const struct profiles *p,
                   int https_port, struct routes_result *out);
+
+/* The same in nshards shards (a power of two up to ROUTES_SHARDS_MAX):
+ * format 3, or format 2 (routes_render()) when nshards is 1. */
+int routes_render_sharded(const struct model *m, const struct profiles *p,
+                          int https_port, size_t nshards,
+                          struct routes_result *out);
+
+/* N for hosts host sections, about hosts_per_shard in each (0: always
+ * 1): the smallest power of two with at most hosts_per_shard hosts a
+ * shard, but current (the N in use, 0 if none) as long as it is within
+ * a factor of two of that, so that a host count near a bound does not
+ * rewrite every shard back and forth. */
+size_t routes_shard_count(size_t hosts, size_t hosts_per_shard,
+                          size_t current);
+
+/* The bytes of the head and every shard file. */
+size_t routes_bytes(const struct routes_result *r);
+
+/* The head naming only the shards with named[k] set (k: index in
+ * r->shards): the table's check reads only the shards it names. Format
+ * 3 only; 0, or -1 out of memory. */
+int routes_head_subset(const struct routes_result *r,
+                       const unsigned char *named, struct buf *out);
+
+/* The Ingress that produced the table's line an `nginx -t` error points
+ * at: line (1-based) of the table or head, or, when the module names a
+ * shard's line ("shard I "PATH", line L: ..."), that line of shard I's
+ * file. OWNER_NONE if none. */
+size_t routes_error_owner(const struct routes_result *r,
+                          const char *nginx_output, size_t line);
+
 void routes_result_free(struct routes_result *r);
 
 #endif

@@ -60,3 +60,25 @@ char *file_read(const char *path, size_t max, size_t *len)
     errno = saved;
     return data;
 }
+
+int file_write(const char *path, const void *data, size_t len)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    size_t off = 0;
+
+    if (fd < 0)
+        return -1;
+    while (off < len) {
+        ssize_t w = write(fd, (const char *)data + off, len - off);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0) {
+            int saved = w < 0 ? errno : EIO;
+            close(fd);
+            errno = saved;
+            return -1;
+        }
+        off += (size_t)w;
+    }
+    return close(fd);
+}

@@ -1,6 +1,6 @@
 /*
  * fileio.h - reading a whole (small) file into memory: the one reader of
- * the daemons.
+ * the daemons; and writing one.
  */
 #ifndef PORTICO_FILEIO_H
 #define PORTICO_FILEIO_H
@@ -14,5 +14,10 @@ char *file_read(const char *path, size_t max, size_t *len);
 /* The same from an open descriptor (a pipe, stdin), read to its end; fd
  * stays open. */
 char *file_read_fd(int fd, size_t max, size_t *len);
+
+/* Creates or truncates path (mode 0644) and writes len bytes of data:
+ * 0, or -1 with errno set. Not atomic: write a temporary name and rename
+ * it where readers must never see part of it. */
+int file_write(const char *path, const void *data, size_t len);
 
 #endif

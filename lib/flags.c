@@ -197,6 +197,21 @@ int flag_set_port(void *target, const struct flag *f, const char *value,
     return 0;
 }
 
+int flag_set_count(void *target, const struct flag *f, const char *value,
+                   char *err, size_t errlen)
+{
+    char *end;
+    long n = strtol(value, &end, 10);
+
+    if (!isdigit((unsigned char)*value) || *end || n > FLAG_COUNT_MAX) {
+        snprintf(err, errlen, "invalid count \"%.60s\" (0-%ld)", value,
+                 FLAG_COUNT_MAX);
+        return -1;
+    }
+    *FLAG_FIELD(target, f, long) = n;
+    return 0;
+}
+
 int flag_parse_duration_ms(const char *s, long *out_ms)
 {
     char *end;

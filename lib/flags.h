@@ -78,10 +78,17 @@ void flags_usage(FILE *out, const struct flag *flags, size_t nflags);
  * most a year, to milliseconds. 0, or -1 when it is none of these. */
 int flag_parse_duration_ms(const char *s, long *out_ms);
 
+#define FLAG_COUNT_MAX 1000000000L
+
+/* A macro's value as a string, for a flag's help: FLAG_STR(DEFAULT). */
+#define FLAG_STR(x) FLAG_STR_(x)
+#define FLAG_STR_(x) #x
+
 /* Setters shared by the programs. */
 flag_setter flag_set_str;       /* const char *, borrowed from argv */
 flag_setter flag_set_bool;      /* int: "--x", "--x=true" 1; "--x=false" 0 */
 flag_setter flag_set_port;      /* int: 1-65535 */
+flag_setter flag_set_count;     /* long: 0-FLAG_COUNT_MAX */
 flag_setter flag_set_duration_ms;           /* long ms, >= 0 */
 flag_setter flag_set_positive_duration_ms;  /* long ms, > 0 */
 flag_setter flag_set_log_level;             /* enum log_level (log.h) */

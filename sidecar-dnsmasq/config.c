@@ -33,8 +33,6 @@
 #define DEF_MAX_TCP_CLIENTS 256
 #define DEF_METRICS "0.0.0.0:9153"
 #define DEF_RESOLV_CONF "/etc/resolv.conf"
-#define STR(x) STR_(x)
-#define STR_(x) #x
 
 enum {
     MAX_CACHE_SIZE = 10000000,
@@ -190,66 +188,66 @@ static const struct flag config_flags[] = {
      "hosts-format records answered authoritatively;\n"
      "reloaded when the file changes and on SIGHUP"},
     {"local-ttl", required_argument, "SECONDS", set_seconds, CF(local_ttl),
-     "TTL of --hosts answers (default " STR(DEF_LOCAL_TTL) ")"},
+     "TTL of --hosts answers (default " FLAG_STR(DEF_LOCAL_TTL) ")"},
     {"cache-size", required_argument, "N", set_cache_size, CF(cache_size),
      "cached answers per thread, LRU-evicted\n"
-     "(default " STR(DEF_CACHE_SIZE) ")"},
+     "(default " FLAG_STR(DEF_CACHE_SIZE) ")"},
     {"min-ttl", required_argument, "SECONDS", set_seconds, CF(min_ttl),
-     "lower bound of cached TTLs (default " STR(DEF_MIN_TTL) ")"},
+     "lower bound of cached TTLs (default " FLAG_STR(DEF_MIN_TTL) ")"},
     {"max-ttl", required_argument, "SECONDS", set_seconds, CF(max_ttl),
-     "upper bound of cached TTLs (default " STR(DEF_MAX_TTL) ")"},
+     "upper bound of cached TTLs (default " FLAG_STR(DEF_MAX_TTL) ")"},
     {"neg-ttl", required_argument, "SECONDS", set_seconds, CF(neg_ttl),
      "upper bound for NXDOMAIN/NODATA, which are kept\n"
-     "min(SOA minimum, this) (default " STR(DEF_NEG_TTL) ")"},
+     "min(SOA minimum, this) (default " FLAG_STR(DEF_NEG_TTL) ")"},
     {"stale-ttl", required_argument, "SECONDS", set_seconds, CF(stale_ttl),
      "serve expired answers up to this old when no\n"
      "upstream answers, with TTL 30 (default "
-     STR(DEF_STALE_TTL) ";\n0 disables)"},
+     FLAG_STR(DEF_STALE_TTL) ";\n0 disables)"},
     {"upstream-timeout", required_argument, "MS", set_ms,
      CF(try_timeout_ms),
      "per-try timeout before also asking the next\n"
      "upstream (the first try stays open); raised to\n"
      "4x the upstream's smoothed RTT when longer\n"
-     "(default " STR(DEF_TRY_TIMEOUT_MS) ")"},
+     "(default " FLAG_STR(DEF_TRY_TIMEOUT_MS) ")"},
     {"stale-timeout", required_argument, "MS", set_ms, CF(stale_timeout_ms),
      "a client still waiting this long gets the stale\n"
      "answer if there is one (see --stale-ttl); the\n"
      "upstream query goes on until --timeout and its\n"
-     "answer is cached (default " STR(DEF_STALE_TIMEOUT_MS) ", at most\n"
+     "answer is cached (default " FLAG_STR(DEF_STALE_TIMEOUT_MS) ", at most\n"
      "--timeout)"},
     {"timeout", required_argument, "MS", set_ms, CF(query_timeout_ms),
      "the longest a query is worked on: an upstream\n"
      "answer until then is taken, cached and sent to\n"
      "the clients still waiting; then they get the\n"
      "stale answer or SERVFAIL (default "
-     STR(DEF_QUERY_TIMEOUT_MS) ")"},
+     FLAG_STR(DEF_QUERY_TIMEOUT_MS) ")"},
     {"max-fails", required_argument, "N", set_count, CF(max_fails),
      "consecutive failures that mark an upstream down\n"
-     "(default " STR(DEF_MAX_FAILS) ")"},
+     "(default " FLAG_STR(DEF_MAX_FAILS) ")"},
     {"probe-interval", required_argument, "MS", set_ms,
      CF(probe_interval_ms),
      "probe failing upstreams this often (default "
-     STR(DEF_PROBE_INTERVAL_MS) ")"},
+     FLAG_STR(DEF_PROBE_INTERVAL_MS) ")"},
     {"renew-interval", required_argument, "SECONDS", set_seconds,
      CF(renew_interval_s),
      "new upstream sockets (source ports) this often;\n"
      "also after every timeout (default "
-     STR(DEF_RENEW_INTERVAL_S) "; 0 disables)"},
+     FLAG_STR(DEF_RENEW_INTERVAL_S) "; 0 disables)"},
     {"max-inflight", required_argument, "N", set_count, CF(max_inflight),
      "upstream queries in flight per thread\n"
-     "(default " STR(DEF_MAX_INFLIGHT) ")"},
+     "(default " FLAG_STR(DEF_MAX_INFLIGHT) ")"},
     {"tcp-idle-timeout", required_argument, "MS", set_ms, CF(tcp_idle_ms),
      "close idle TCP clients after this (default "
-     STR(DEF_TCP_IDLE_MS) ")"},
+     FLAG_STR(DEF_TCP_IDLE_MS) ")"},
     {"max-tcp-clients", required_argument, "N", set_count,
      CF(max_tcp_clients),
-     "TCP clients per thread (default " STR(DEF_MAX_TCP_CLIENTS) ")"},
+     "TCP clients per thread (default " FLAG_STR(DEF_MAX_TCP_CLIENTS) ")"},
     {"no-edns-ttl", required_argument, "SECONDS", set_seconds,
      CF(no_edns_ttl_s),
      "an upstream whose answer to an EDNS query was\n"
      "FORMERR/NOTIMP, and to the same query without\n"
      "EDNS an answer, is asked without EDNS this long\n"
-     "(default " STR(DEF_NO_EDNS_TTL) ")"},
+     "(default " FLAG_STR(DEF_NO_EDNS_TTL) ")"},
     {"threads", required_argument, "N", set_threads, CF(threads),
      "worker threads, SO_REUSEPORT sockets, each with\n"
      "its own cache (default 1)"},

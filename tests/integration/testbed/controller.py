@@ -87,8 +87,17 @@ class ControllerUnderTest:
         return (self.prefix / "nginx.conf").read_text()
 
     def routes(self):
-        """The live route table (PREFIX/routes)."""
-        return (self.prefix / "routes").read_text()
+        """The live route table (PREFIX/routes); a table in shards (format
+        3) as its head followed by each shard file's lines but the first,
+        in the head's order."""
+        head = (self.prefix / "routes").read_text()
+        if not head.startswith("portico-routes 3\n"):
+            return head
+        parts = [head]
+        for name in re.findall(r"^shard \d+ ([0-9a-z]+)$", head, re.M):
+            text = (self.prefix / "routes.d" / name).read_text()
+            parts.append(text.split("\n", 1)[1])
+        return "".join(parts)
 
     def certificates(self):
         """The live certificate table (PREFIX/certificates)."""
@@ -101,7 +110,7 @@ class ControllerUnderTest:
         old worker accepting); else None."""
         conf = re.search(r'/config-version .*return 200 "([0-9a-f]+)',
                          self.nginx_conf())
-        table = re.match(r"portico-routes [12]\nversion ([0-9a-z]+)\n",
+        table = re.match(r"portico-routes [123]\nversion ([0-9a-z]+)\n",
                          self.routes())
         certs = re.match(r"portico-certificates 1\nversion ([0-9a-z]+)\n",
                          self.certificates())

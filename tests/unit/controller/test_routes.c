@@ -7,7 +7,13 @@
  * line traced to the Ingress that produced it; the upstream lines (format
  * 2), sorted, owned by the oldest Ingress using them; the configuration
  * token, the same in the table and in nginx.conf, that changes exactly
- * when the profiles do (upstreams are the table's own). */
+ * when the profiles do (upstreams are the table's own); a table in shards
+ * (format 3): each host section in the shard its name's CRC-32 picks,
+ * with exactly the upstreams it uses, the same lines as in one file, a
+ * shard named by its content, a change that renames only its shard, a
+ * shard count that follows the hosts without flapping, an nginx -t error
+ * in a shard's line traced to its Ingress, and a check head naming only
+ * the shards to check. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -17,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <zlib.h>
 
 #include "controller/manifest.h"
 #include "controller/model.h"
@@ -666,6 +673,286 @@ static void config_token_changes_exactly_when_the_profiles_do(
     assert_string_not_equal(t_profile, t_other);
 }
 
+/* ---- format 3: a head and its shards ------------------------------------ */
+
+#define SHARDED_HOSTS 40
+#define SHARDS 8
+
+/* SHARDED_HOSTS Ingresses "iK" for host "hK.test" ("/" to web or api by
+ * parity; K == changed gets path "/changed"), and one without a host
+ * whose defaultBackend is web. */
+static char *many_hosts(int changed)
+{
+    struct buf b;
+
+    buf_init(&b);
+    for (int k = 0; k < SHARDED_HOSTS; k++)
+        buf_printf(&b,
+                   "kind: Ingress\nmetadata: {name: i%d, namespace: ns}\n"
+                   "spec:\n  ingressClassName: portico\n  rules:\n"
+                   "  - host: h%d.test\n    http:\n      paths:\n"
+                   "      - {path: \"%s\", pathType: Prefix, backend: "
+                   "{service: {name: %s, port: {number: 80}}}}\n---\n",
+                   k, k, k == changed ? "/changed" : "/",
+                   k % 2 ? "api" : "web");
+    buf_puts(&b, "kind: Ingress\nmetadata: {name: fallback, namespace: ns}\n"
+                 "spec:\n  ingressClassName: portico\n"
+                 "  defaultBackend: {service: {name: web, port: {number: "
+                 "80}}}\n---\n");
+    assert_false(buf_failed(&b));
+    return b.data;
+}
+
+/* f's model rendered again in n shards, into rt. */
+static void shard(struct fixture *f, size_t n, struct routes_result *rt)
+{
+    struct profiles p;
+
+    assert_int_equal(profiles_build(&f->m, &p), 0);
+    assert_int_equal(routes_render_sharded(&f->m, &p, HTTPS_PORT, n, rt), 0);
+    profiles_free(&p);
+}
+
+/* The text of the section "host NAME" up to the next "host " line (or
+ * the end) in text[0..len): malloc'd, NULL if absent. */
+static char *section_of(const char *text, size_t len, const char *line)
+{
+    const char *end = text + len, *at = text, *next;
+    size_t n = strlen(line);
+
+    /* every line of the text ends with '\n' */
+    for (; at < end; at = strchr(at, '\n') + 1)
+        if ((size_t)(end - at) > n && strncmp(at, line, n) == 0 &&
+            at[n] == '\n')
+            break;
+    if (at >= end)
+        return NULL;
+    for (next = strchr(at, '\n') + 1;
+         next < end && strncmp(next, "host ", 5) != 0;
+         next = strchr(next, '\n') + 1)
+        ;
+    return strndup(at, (size_t)(next - at));
+}
+
+static void a_table_in_shards_puts_each_host_in_its_crc_shard_as_in_one_file(
+    void **state)
+{
+    struct fixture f;
+    struct routes_result rt;
+    char *yaml = many_hosts(-1), want[256], name[ROUTES_SHARD_NAME_LEN + 1];
+    size_t sections = 0, from;
+    unsigned char md[32];
+    unsigned int mdlen;
+
+    build(&f, yaml, HTTPS_PORT);
+    shard(&f, SHARDS, &rt);
+    assert_int_equal(rt.nshards, SHARDS);
+    /* the head: format 2's header lines, N, then its shards in order */
+    snprintf(want, sizeof(want), "portico-routes 3\nversion %s\nconfig %s\n"
+             "https-port %d\nshards %d\n", rt.version, f.rt.config,
+             HTTPS_PORT, SHARDS);
+    assert_int_equal(strncmp(rt.t.text.data, want, strlen(want)), 0);
+    from = strlen(want);
+    for (size_t k = 0; k < rt.nused; k++) {
+        const struct routes_shard *sh = &rt.shards[k];
+        const char *text = rt.shards_text.text.data + sh->from;
+        snprintf(want, sizeof(want), "shard %zu %s\n", sh->index, sh->name);
+        assert_int_equal(strncmp(rt.t.text.data + from, want, strlen(want)),
+                         0);
+        from += strlen(want);
+        if (k)
+            assert_true(sh->index > rt.shards[k - 1].index);
+        /* named by its content */
+        assert_int_equal(EVP_Digest(text, sh->len, md, &mdlen, EVP_sha256(),
+                                    NULL), 1);
+        for (int i = 0; i < ROUTES_SHARD_NAME_LEN / 2; i++)
+            snprintf(name + 2 * i, 3, "%02x", md[i]);
+        assert_string_equal(sh->name, name);
+        assert_int_equal(strncmp(text, "portico-routes-shard 1\n", 23), 0);
+        /* its sections: where their names' CRC says, as in one file */
+        int uses_web = 0, uses_api = 0;
+        for (const char *l = text; l < text + sh->len;
+             l = strchr(l, '\n') + 1) {
+            if (strncmp(l, "host ", 5) != 0)
+                continue;
+            size_t n = strcspn(l + 5, " \n");
+            assert_int_equal(crc32(0, (const Bytef *)l + 5, (uInt)n) &
+                                 (SHARDS - 1),
+                             sh->index);
+            char line[64];
+            snprintf(line, sizeof(line), "%.*s", (int)(n + 5), l);
+            char *mine = section_of(text, sh->len, line);
+            char *one = section_of(f.rt.t.text.data, f.rt.t.text.len, line);
+            assert_non_null(one);
+            assert_string_equal(mine, one);
+            uses_web |= strstr(mine, ups(&f, "web")) != NULL;
+            uses_api |= strstr(mine, ups(&f, "api")) != NULL;
+            free(mine);
+            free(one);
+            sections++;
+        }
+        /* exactly the upstreams its sections use, as one file has them */
+        const char *used[2] = {NULL, NULL};
+        size_t nused = 0;
+        if (uses_api)
+            used[nused++] = "api";
+        if (uses_web)
+            used[nused++] = "web";
+        snprintf(want, sizeof(want), "portico-routes-shard 1\n%s",
+                 upstream_lines(&f, used[0], used[1], NULL));
+        assert_int_equal(strncmp(text, want, strlen(want)), 0);
+        assert_int_not_equal(strncmp(text + strlen(want), "upstream ", 9), 0);
+    }
+    assert_int_equal(from, rt.t.text.len);
+    assert_int_equal(sections, f.m.nservers + 1);   /* and "host *" */
+    routes_result_free(&rt);
+    release(&f);
+    free(yaml);
+}
+
+static void one_change_renames_only_its_shard_and_changes_the_version(
+    void **state)
+{
+    struct fixture a, b;
+    struct routes_result ra, rb, again;
+    char *ya = many_hosts(-1), *yb = many_hosts(7);
+    size_t changed = crc32(0, (const Bytef *)"h7.test", 7) & (SHARDS - 1);
+
+    build(&a, ya, HTTPS_PORT);
+    build(&b, yb, HTTPS_PORT);
+    shard(&a, SHARDS, &ra);
+    shard(&a, SHARDS, &again);
+    shard(&b, SHARDS, &rb);
+    /* the same model, the same bytes */
+    assert_string_equal(ra.version, again.version);
+    assert_int_equal(ra.shards_text.text.len, again.shards_text.text.len);
+    assert_memory_equal(ra.shards_text.text.data, again.shards_text.text.data,
+                        ra.shards_text.text.len);
+    assert_string_not_equal(ra.version, rb.version);
+    assert_int_equal(ra.nused, rb.nused);
+    for (size_t k = 0; k < ra.nused; k++) {
+        assert_int_equal(ra.shards[k].index, rb.shards[k].index);
+        if (ra.shards[k].index == changed)
+            assert_string_not_equal(ra.shards[k].name, rb.shards[k].name);
+        else
+            assert_string_equal(ra.shards[k].name, rb.shards[k].name);
+    }
+    routes_result_free(&ra);
+    routes_result_free(&again);
+    routes_result_free(&rb);
+    release(&a);
+    release(&b);
+    free(ya);
+    free(yb);
+}
+
+static void one_shard_is_format_2(void **state)
+{
+    struct fixture f;
+    struct routes_result rt;
+    char *yaml = many_hosts(-1);
+
+    build(&f, yaml, HTTPS_PORT);
+    shard(&f, 1, &rt);
+    assert_int_equal(rt.nshards, 0);
+    assert_int_equal(rt.nused, 0);
+    assert_string_equal(rt.t.text.data, f.rt.t.text.data);
+    routes_result_free(&rt);
+    release(&f);
+    free(yaml);
+}
+
+static void the_shard_count_follows_the_hosts_within_a_factor_of_two(
+    void **state)
+{
+    assert_int_equal(routes_shard_count(0, 512, 0), 1);
+    assert_int_equal(routes_shard_count(512, 512, 0), 1);
+    assert_int_equal(routes_shard_count(513, 512, 0), 2);
+    assert_int_equal(routes_shard_count(100000, 512, 0), 256);
+    /* kept within a factor of two of the ideal count */
+    assert_int_equal(routes_shard_count(100000, 512, 128), 128);
+    assert_int_equal(routes_shard_count(100000, 512, 512), 512);
+    assert_int_equal(routes_shard_count(100000, 512, 64), 256);
+    assert_int_equal(routes_shard_count(100000, 512, 1024), 256);
+    assert_int_equal(routes_shard_count(600, 512, 1), 1);
+    assert_int_equal(routes_shard_count(10, 512, 256), 1);
+    /* never more than the module takes; 0 hosts a shard: one file */
+    assert_int_equal(routes_shard_count(100000000, 1, 0), ROUTES_SHARDS_MAX);
+    assert_int_equal(routes_shard_count(100000, 0, 256), 1);
+}
+
+static void an_nginx_t_error_in_a_shard_line_names_its_ingress(void **state)
+{
+    struct fixture f;
+    struct routes_result rt;
+    char *yaml = many_hosts(-1), out[512];
+    size_t index = crc32(0, (const Bytef *)"h7.test", 7) & (SHARDS - 1);
+    const struct routes_shard *sh = NULL;
+    size_t line = 1, i7 = OWNER_NONE;
+
+    build(&f, yaml, HTTPS_PORT);
+    shard(&f, SHARDS, &rt);
+    for (size_t k = 0; k < rt.nused; k++)
+        if (rt.shards[k].index == index)
+            sh = &rt.shards[k];
+    assert_non_null(sh);
+    for (size_t i = 0; i < f.m.ning; i++)
+        if (strcmp(f.m.ings[i].name, "i7") == 0)
+            i7 = i;
+    /* the line after "host h7.test" in its shard's file */
+    const char *text = rt.shards_text.text.data + sh->from;
+    for (const char *l = text; strncmp(l, "host h7.test\n", 13) != 0;
+         l = strchr(l, '\n') + 1)
+        line++;
+    snprintf(out, sizeof(out), "nginx: [emerg] portico_routes: shard %zu "
+             "\"/p/candidate/routes.d/%s\", line %zu: bad in "
+             "/p/candidate/routes:7\n", index, sh->name, line + 1);
+    assert_int_equal(routes_error_owner(&rt, out, 7), i7);
+    assert_int_equal(routes_error_owner(&rt, out, 7), i7);
+    /* its host line too; the file's first line and the head's: nobody */
+    snprintf(out, sizeof(out), "portico_routes: shard %zu \"x\", line %zu: "
+             "bad in /p/routes:7", index, line);
+    assert_int_equal(routes_error_owner(&rt, out, 7), i7);
+    snprintf(out, sizeof(out), "portico_routes: shard %zu \"x\", line 1: "
+             "bad in /p/routes:7", index);
+    assert_int_equal(routes_error_owner(&rt, out, 7), OWNER_NONE);
+    assert_int_equal(routes_error_owner(&rt, "portico_routes: expected "
+                                             "\"shard I NAME\" in /p/routes:6",
+                                        6),
+                     OWNER_NONE);
+    routes_result_free(&rt);
+    release(&f);
+    free(yaml);
+}
+
+static void a_check_head_names_only_the_shards_asked_for(void **state)
+{
+    struct fixture f;
+    struct routes_result rt;
+    char *yaml = many_hosts(-1), want[128];
+    unsigned char named[SHARDS] = {0};
+    struct buf b;
+
+    build(&f, yaml, HTTPS_PORT);
+    shard(&f, SHARDS, &rt);
+    assert_true(rt.nused >= 3);
+    named[1] = 1;
+    buf_init(&b);
+    assert_int_equal(routes_head_subset(&rt, named, &b), 0);
+    /* the head's lines up to "shards N", then shard 1's line alone */
+    const char *first = strstr(rt.t.text.data, "shard ");
+    snprintf(want, sizeof(want), "shard %zu %s\n", rt.shards[1].index,
+             rt.shards[1].name);
+    assert_int_equal(b.len, (size_t)(first - rt.t.text.data) + strlen(want));
+    assert_memory_equal(b.data, rt.t.text.data,
+                        (size_t)(first - rt.t.text.data));
+    assert_string_equal(b.data + (first - rt.t.text.data), want);
+    buf_free(&b);
+    routes_result_free(&rt);
+    release(&f);
+    free(yaml);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -682,6 +969,15 @@ int main(void)
         cmocka_unit_test(
             options_shared_by_ingresses_make_one_profile_owned_by_the_oldest),
         cmocka_unit_test(config_token_changes_exactly_when_the_profiles_do),
+        cmocka_unit_test(
+            a_table_in_shards_puts_each_host_in_its_crc_shard_as_in_one_file),
+        cmocka_unit_test(
+            one_change_renames_only_its_shard_and_changes_the_version),
+        cmocka_unit_test(one_shard_is_format_2),
+        cmocka_unit_test(
+            the_shard_count_follows_the_hosts_within_a_factor_of_two),
+        cmocka_unit_test(an_nginx_t_error_in_a_shard_line_names_its_ingress),
+        cmocka_unit_test(a_check_head_names_only_the_shards_asked_for),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
