@@ -2,9 +2,11 @@
 #include "controller/routes.h"
 
 #include <openssl/evp.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <zlib.h>
+
 
 static const char *const match_word[] = {
     [LOC_EXACT] = "exact",
@@ -332,24 +334,69 @@ static int cmp_index(const void *a, const void *b)
 }
 
 /* The upstreams one shard's sections use, each once: mark[i] == stamp
- * when m->ups[i] is already in list. */
+ * when m->ups[i] is already in list. A location names its upstream by a
+ * pointer to the name, most often m->ups[i].name itself (else a copy, in
+ * a merge memo): by_ptr maps those pointers to i (open addressing, nslots
+ * a power of two), a copy is looked up by name. */
 struct shard_upstreams {
     const struct model *m;
+    const char **ptr;
+    size_t *index, nslots;
     size_t *mark, *list, n, stamp;
+    const char *last;       /* the name use() added last */
 };
+
+static size_t ptr_slot(const struct shard_upstreams *su, const char *p)
+{
+    uint64_t h = (uint64_t)(uintptr_t)p * 0x9e3779b97f4a7c15ULL;
+
+    return (size_t)(h >> 32) & (su->nslots - 1);
+}
+
+/* Indexes every m->ups[i].name pointer; 0, or -1 out of memory. */
+static int index_pointers(struct shard_upstreams *su)
+{
+    su->nslots = 1;
+    while (su->nslots < 2 * su->m->nups)
+        su->nslots *= 2;
+    su->ptr = calloc(su->nslots, sizeof(*su->ptr));
+    su->index = malloc(su->nslots * sizeof(*su->index));
+    if (!su->ptr || !su->index)
+        return -1;
+    for (size_t i = 0; i < su->m->nups; i++) {
+        const char *p = su->m->ups[i].name;
+        size_t s = ptr_slot(su, p);
+        while (su->ptr[s])
+            s = (s + 1) & (su->nslots - 1);
+        su->ptr[s] = p;
+        su->index[s] = i;
+    }
+    return 0;
+}
+
+/* The index in m->ups of the upstream name points to, or m->nups. */
+static size_t upstream_at(const struct shard_upstreams *su, const char *name)
+{
+    const struct model_upstream *u;
+
+    for (size_t s = ptr_slot(su, name); su->ptr[s];
+         s = (s + 1) & (su->nslots - 1))
+        if (su->ptr[s] == name)
+            return su->index[s];
+    u = bsearch(name, su->m->ups, su->m->nups, sizeof(*u),
+                cmp_upstream_name);
+    return u ? (size_t)(u - su->m->ups) : su->m->nups;
+}
 
 static void use(struct shard_upstreams *su, const char *name)
 {
-    const struct model_upstream *u;
     size_t i;
 
-    if (!name)
+    /* a server's rules often share their upstream */
+    if (!name || name == su->last ||
+        (i = upstream_at(su, name)) == su->m->nups)
         return;
-    u = bsearch(name, su->m->ups, su->m->nups, sizeof(*u),
-                cmp_upstream_name);
-    if (!u)
-        return;
-    i = (size_t)(u - su->m->ups);
+    su->last = name;
     if (su->mark[i] != su->stamp) {
         su->mark[i] = su->stamp;
         su->list[su->n++] = i;
@@ -395,6 +442,7 @@ static void render_shard(struct routes_result *out, const struct model *m,
     ownedtext_printf(t, OWNER_NONE, "portico-routes-shard 1\n");
     su->n = 0;
     su->stamp = index + 1;
+    su->last = NULL;
     for (size_t k = 0; k < nsections; k++)
         use_section(su, sections[k]);
     qsort(su->list, su->n, sizeof(*su->list), cmp_index);
@@ -472,7 +520,8 @@ int routes_render_sharded(const struct model *m, const struct profiles *p,
     su.list = calloc(m->nups ? m->nups : 1, sizeof(*su.list));
     out->shards = calloc(nsections < nshards ? nsections : nshards,
                          sizeof(*out->shards));
-    if (!count || !at || !order || !su.mark || !su.list || !out->shards)
+    if (!count || !at || !order || !su.mark || !su.list || !out->shards ||
+        index_pointers(&su) < 0)
         goto done;
     /* The sections grouped by shard, each group in the model's order
      * (the default section first, then the servers sorted by host). */
@@ -491,12 +540,15 @@ int routes_render_sharded(const struct model *m, const struct profiles *p,
             render_shard(out, m, p, order + from, count[k] - from, k, &su);
     if (!ownedtext_failed(&out->shards_text))
         rc = render_head(out, https_port);
+
 done:
     free(count);
     free(at);
     free(order);
     free(su.mark);
     free(su.list);
+    free(su.ptr);
+    free(su.index);
     if (rc < 0)
         routes_result_free(out);
     return rc;
@@ -519,7 +571,11 @@ size_t routes_shard_count(size_t hosts, size_t hosts_per_shard,
 
 size_t routes_bytes(const struct routes_result *r)
 {
-    return r->t.text.len + r->shards_text.text.len;
+    size_t n = r->t.text.len;
+
+    for (size_t k = 0; k < r->nused; k++)
+        n += r->shards[k].len;
+    return n;
 }
 
 int routes_head_subset(const struct routes_result *r,
