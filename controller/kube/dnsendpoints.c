@@ -209,10 +209,11 @@ static int report_conflict(struct dnsendpoints *d, const char *key,
              "not published through a DNSEndpoint", key);
     if (!logged)
         log_warn("kube: %s", msg);
-    if (!se)
+    if (!se || !se->details)
         return 1;   /* not served (any more): no Ingress to tell */
-    return kube_events_emit(d->events, se->ns, se->name, se->uid, "Warning",
-                            CONFLICT_REASON, msg);
+    return kube_events_emit(d->events, se->details->ns, se->details->name,
+                            se->details->uid, "Warning", CONFLICT_REASON,
+                            msg);
 }
 
 static int created(void *arg, const char *key,
@@ -337,16 +338,19 @@ static struct json_object *desired(struct dnsendpoints *d,
                                    const struct served_entry *se,
                                    const struct publish_targets *t)
 {
-    struct json_object *eps;
-    struct json_object *skipped = json_object_new_array();
+    const struct served_details *sd = se->details;
+    struct json_object *eps, *skipped;
     const char *const *targets;
     size_t n;
 
+    if (!sd)        /* a set without details (publisher.c makes it with) */
+        return NULL;
+    skipped = json_object_new_array();
     targets = publish_targets_dns(t, &n);
-    eps = externaldns_endpoints(se->hosts,
-                                se->nhosts < MAX_DNS_HOSTS ? se->nhosts
+    eps = externaldns_endpoints(sd->hosts,
+                                sd->nhosts < MAX_DNS_HOSTS ? sd->nhosts
                                                            : MAX_DNS_HOSTS,
-                                se->externaldns, d->prefix, targets, n,
+                                sd->externaldns, d->prefix, targets, n,
                                 skipped);
     if (skipped && next_skipped)
         tell_skipped(d, next_skipped, se->key, skipped);
@@ -355,7 +359,7 @@ static struct json_object *desired(struct dnsendpoints *d,
         json_object_put(eps);
         return NULL;
     }
-    return dnsendpoint_build(se->ns, se->name, se->uid, d->owner_id, eps);
+    return dnsendpoint_build(sd->ns, sd->name, sd->uid, d->owner_id, eps);
 }
 
 static void work_out_want(struct dnsendpoints *d,

@@ -236,7 +236,8 @@ struct publisher *publisher_start(struct kube_client *kc,
     p->events = events;
     p->clear_on_shutdown = opts->clear_status_on_shutdown;
     p->watch_ns = wns ? strdup(wns) : NULL;
-    p->served = served_set_new();
+    /* The status job reads only the keys; the DNSEndpoints job the rest. */
+    p->served = served_set_new(opts->publish_dnsendpoints);
     p->sync_timer = evloop_timer_new(p->loop, sync_cb, p);
     p->writes = kube_writes_new(kc, on_write_settled, p);
     backoff_init(&p->write_backoff, BACKOFF_INITIAL_MS, BACKOFF_MAX_MS,

@@ -11,6 +11,7 @@ enum { KEY_MAX = 512 };     /* "ns/name": 63 + 1 + 253, with room */
 struct served_set {
     struct keytable index;  /* of struct served_entry */
     unsigned long updates;  /* the mark of the latest update */
+    int details;            /* entries keep their served_details */
 };
 
 static const char *entry_key(const void *item)
@@ -22,7 +23,8 @@ static void entry_free(struct served_entry *e)
 {
     if (!e)
         return;
-    json_object_put(e->externaldns);
+    if (e->details)
+        json_object_put(e->details->externaldns);
     free(e);
 }
 
@@ -31,20 +33,30 @@ static int host_listed(const char *h)
     return h && *h;
 }
 
-/* One block: the struct, the host pointers, then the strings. NULL out of
- * memory. */
+/* One block: the entry, its details if kept, the host pointers, then the
+ * strings. NULL out of memory. */
 static struct served_entry *entry_new(const char *key,
-                                      const struct served_ingress *si)
+                                      const struct served_ingress *si,
+                                      int details)
 {
     const char *uid = si->uid ? si->uid : "";
     size_t nhosts = 0, size, klen = strlen(key) + 1,
            nslen = strlen(si->ns) + 1, namelen = strlen(si->name) + 1,
            uidlen = strlen(uid) + 1;
     struct served_entry *e;
+    struct served_details *d;
     const char **hosts;
     char *p;
 
-    size = sizeof(*e) + klen + nslen + namelen + uidlen;
+    if (!details) {
+        if (!(e = malloc(sizeof(*e) + klen)))
+            return NULL;
+        e->key = memcpy(e + 1, key, klen);
+        e->details = NULL;
+        e->mark = 0;
+        return e;
+    }
+    size = sizeof(*e) + sizeof(*d) + klen + nslen + namelen + uidlen;
     for (size_t h = 0; h < si->nhosts; h++)
         if (host_listed(si->hosts[h])) {
             nhosts++;
@@ -52,61 +64,68 @@ static struct served_entry *entry_new(const char *key,
         }
     if (!(e = malloc(size)))
         return NULL;
-    hosts = (const char **)(e + 1);
+    d = (struct served_details *)(e + 1);
+    hosts = (const char **)(d + 1);
     p = (char *)(hosts + nhosts);
     e->key = memcpy(p, key, klen);
     p += klen;
-    e->ns = memcpy(p, si->ns, nslen);
+    d->ns = memcpy(p, si->ns, nslen);
     p += nslen;
-    e->name = memcpy(p, si->name, namelen);
+    d->name = memcpy(p, si->name, namelen);
     p += namelen;
-    e->uid = memcpy(p, uid, uidlen);
+    d->uid = memcpy(p, uid, uidlen);
     p += uidlen;
-    e->nhosts = 0;
+    d->nhosts = 0;
     for (size_t h = 0; h < si->nhosts; h++) {
         size_t l;
         if (!host_listed(si->hosts[h]))
             continue;
         l = strlen(si->hosts[h]) + 1;
-        hosts[e->nhosts++] = memcpy(p, si->hosts[h], l);
+        hosts[d->nhosts++] = memcpy(p, si->hosts[h], l);
         p += l;
     }
-    e->hosts = hosts;
-    e->externaldns = si->externaldns ? json_object_get(si->externaldns)
+    d->hosts = hosts;
+    d->externaldns = si->externaldns ? json_object_get(si->externaldns)
                                      : NULL;
+    e->details = d;
     e->mark = 0;
     return e;
 }
 
-/* 1 if e says what si says. */
+/* 1 if e says what si says (its key is si's). */
 static int entry_same(const struct served_entry *e,
                       const struct served_ingress *si)
 {
+    const struct served_details *d = e->details;
     size_t n = 0;
 
-    if (strcmp(e->uid, si->uid ? si->uid : "") != 0)
+    if (!d)
+        return 1;
+    if (strcmp(d->uid, si->uid ? si->uid : "") != 0)
         return 0;
     for (size_t h = 0; h < si->nhosts; h++) {
         if (!host_listed(si->hosts[h]))
             continue;
-        if (n >= e->nhosts || strcmp(e->hosts[n], si->hosts[h]) != 0)
+        if (n >= d->nhosts || strcmp(d->hosts[n], si->hosts[h]) != 0)
             return 0;
         n++;
     }
-    if (n != e->nhosts)
+    if (n != d->nhosts)
         return 0;
-    if (!e->externaldns || !si->externaldns)
-        return e->externaldns == si->externaldns;
-    return e->externaldns == si->externaldns ||
-           json_object_equal(e->externaldns, si->externaldns);
+    if (!d->externaldns || !si->externaldns)
+        return d->externaldns == si->externaldns;
+    return d->externaldns == si->externaldns ||
+           json_object_equal(d->externaldns, si->externaldns);
 }
 
-struct served_set *served_set_new(void)
+struct served_set *served_set_new(int details)
 {
     struct served_set *s = calloc(1, sizeof(*s));
 
-    if (s)
-        keytable_init(&s->index, entry_key);
+    if (!s)
+        return NULL;
+    keytable_init(&s->index, entry_key);
+    s->details = details;
     return s;
 }
 
@@ -160,7 +179,7 @@ int served_set_update(struct served_set *s, const struct served_ingress *list,
             old->mark = mark;
             continue;
         }
-        if (!(e = entry_new(key, si)) ||
+        if (!(e = entry_new(key, si, s->details)) ||
             keytable_put(&s->index, e, &replaced) < 0) {
             entry_free(e);
             if (old)

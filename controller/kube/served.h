@@ -3,10 +3,12 @@
  * publisher_update was last told), indexed by "ns/name". The status and
  * DNSEndpoint jobs read it; only the publisher changes it.
  *
- * Each Ingress is one allocation (its strings and host array inside), and
- * the index is a lib/keytable: at 100k Ingresses ~20 MB, where a json-c
- * object per Ingress (a 16-slot hash table, five strings, an array) cost
- * ~1.5 KB each, 150 MB, on every replica, publishing or not.
+ * Each Ingress is one allocation, and the index is a lib/keytable. The
+ * status job reads only the keys; the details (uid, hosts, ExternalDNS
+ * annotations) are kept only for the DNSEndpoints job, when it runs. At
+ * 100k Ingresses: ~5 MB with keys only, ~18 MB with the details, where a
+ * json-c object per Ingress (a 16-slot hash table, five strings, an
+ * array) cost ~1.5 KB each, 150 MB, on every replica, publishing or not.
  */
 #ifndef PORTICO_KUBE_SERVED_H
 #define PORTICO_KUBE_SERVED_H
@@ -16,25 +18,33 @@
 
 #include "controller/kube/kube.h"
 
-struct served_entry {
-    const char *key;            /* "ns/name" */
+/* What the DNSEndpoints job reads of a served Ingress. */
+struct served_details {
     const char *ns;
     const char *name;
     const char *uid;            /* "" if unknown */
     const char *const *hosts;   /* the non-empty hosts, in their order */
     size_t nhosts;
     struct json_object *externaldns;  /* a reference of ours, or NULL */
+};
+
+struct served_entry {
+    const char *key;            /* "ns/name" */
+    /* NULL when the set keeps keys only (served_set_new). */
+    const struct served_details *details;
     unsigned long mark;         /* the update that last listed it */
 };
 
 struct served_set;
 
-struct served_set *served_set_new(void);
+/* details: keep each Ingress's served_details (else keys only). */
+struct served_set *served_set_new(int details);
 void served_set_free(struct served_set *s);
 
 /* The set becomes list (entries without ns or name, or with a key too
- * long for the API, are left out). Entries that say the same are kept
- * as they are. Returns 1 if the set changed, 0 if not, -1 out of memory
+ * long for the API, are left out). Entries that say the same (the same
+ * key, and the same details if kept) are kept as they are. Returns 1 if
+ * the set changed, 0 if not, -1 out of memory
  * (the set then holds a mix of the old and the new, and the next update
  * mends it). */
 int served_set_update(struct served_set *s, const struct served_ingress *list,
