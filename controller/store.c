@@ -17,8 +17,16 @@
 #define KEY_MAX        512  /* namespace (63) + '/' + name (253), with room */
 #define PARSE_DEPTH    64
 
+/* The keys that changed, oldest first: keys[0] is change number base. */
+struct feed {
+    char **keys;
+    size_t n;
+    unsigned long long base;
+};
+
 struct store {
     struct keytable by_kind[RK_COUNT];     /* of struct store_entry */
+    struct feed feeds[RK_COUNT];
     int synced[RK_COUNT];
     unsigned long long generation;
     unsigned long long kind_generation[RK_COUNT];
@@ -107,6 +115,9 @@ void store_free(struct store *s)
         while ((e = keytable_next(&s->by_kind[k], &pos)))
             entry_free(e);
         keytable_fini(&s->by_kind[k]);
+        for (size_t i = 0; i < s->feeds[k].n; i++)
+            free(s->feeds[k].keys[i]);
+        free(s->feeds[k].keys);
     }
     free(s);
 }
@@ -117,6 +128,58 @@ static void changed(struct store *s, enum resource_kind kind)
     s->kind_generation[kind]++;
     if (s->on_change)
         s->on_change(s->arg);
+}
+
+/* Notes that key changed. Out of memory, the feed is emptied: every
+ * mark is then too old. */
+static void feed_note(struct store *s, enum resource_kind kind,
+                      const char *key)
+{
+    struct feed *f = &s->feeds[kind];
+    char *copy;
+
+    if (!f->keys && !(f->keys = malloc(2 * STORE_FEED_KEEP *
+                                       sizeof(*f->keys))))
+        goto lost;
+    if (f->n == 2 * STORE_FEED_KEEP) {
+        for (size_t i = 0; i < STORE_FEED_KEEP; i++)
+            free(f->keys[i]);
+        memmove(f->keys, f->keys + STORE_FEED_KEEP,
+                STORE_FEED_KEEP * sizeof(*f->keys));
+        f->n -= STORE_FEED_KEEP;
+        f->base += STORE_FEED_KEEP;
+    }
+    if (!(copy = strdup(key)))
+        goto lost;
+    f->keys[f->n++] = copy;
+    return;
+lost:
+    for (size_t i = 0; i < f->n; i++)
+        free(f->keys[i]);
+    f->base += f->n + 1;        /* (and the key not noted) */
+    f->n = 0;
+}
+
+unsigned long long store_feed_mark(const struct store *s,
+                                   enum resource_kind kind)
+{
+    return kind < RK_COUNT ? s->feeds[kind].base + s->feeds[kind].n : 0;
+}
+
+int store_feed_since(const struct store *s, enum resource_kind kind,
+                     unsigned long long mark, char *const **keys,
+                     size_t *n)
+{
+    const struct feed *f;
+
+    if (kind >= RK_COUNT)
+        return -1;
+    f = &s->feeds[kind];
+    if (mark < f->base || mark > f->base + f->n)
+        return -1;
+    *keys = f->keys + (mark - f->base);
+    *n = (size_t)(f->base + f->n - mark);
+    return 0;
 }
 
 static int make_key(enum resource_kind kind, const char *ns, const char *name,
@@ -297,6 +360,7 @@ static int put_quiet(struct store *s, enum resource_kind kind,
         return -1;
     }
     entry_free(old);        /* replaced */
+    feed_note(s, kind, key);
     return 1;
 }
 
@@ -321,6 +385,7 @@ void store_remove(struct store *s, enum resource_kind kind, const char *ns,
         return;
     if ((e = keytable_remove(&s->by_kind[kind], key))) {
         entry_free(e);
+        feed_note(s, kind, key);
         changed(s, kind);
     }
 }
@@ -344,12 +409,19 @@ void store_touch(struct store *s, enum resource_kind kind, const char *key)
         e->mark = 1;
 }
 
+struct sweeping {
+    struct store *s;
+    enum resource_kind kind;
+};
+
 static int drop_unmarked(void *item, void *arg)
 {
+    struct sweeping *sw = arg;
     struct store_entry *e = item;
 
     if (e->mark)
         return 0;
+    feed_note(sw->s, sw->kind, e->key);
     entry_free(e);
     return 1;
 }
@@ -357,7 +429,9 @@ static int drop_unmarked(void *item, void *arg)
 /* Removes unmarked entries; returns how many. */
 static size_t sweep(struct store *s, enum resource_kind kind)
 {
-    return keytable_remove_if(&s->by_kind[kind], drop_unmarked, NULL);
+    struct sweeping sw = {.s = s, .kind = kind};
+
+    return keytable_remove_if(&s->by_kind[kind], drop_unmarked, &sw);
 }
 
 void store_sweep_end(struct store *s, enum resource_kind kind)
@@ -422,6 +496,13 @@ const struct store_entry *store_lookup(const struct store *s,
     return keytable_get(&s->by_kind[kind], key);
 }
 
+const struct store_entry *store_lookup_key(const struct store *s,
+                                           enum resource_kind kind,
+                                           const char *key)
+{
+    return kind < RK_COUNT ? keytable_get(&s->by_kind[kind], key) : NULL;
+}
+
 struct json_object *store_entry_parse(const struct store_entry *e)
 {
     struct json_tokener *tok;
@@ -466,6 +547,16 @@ static int cmp_entry(const void *a, const void *b)
 int store_entries(const struct store *s, enum resource_kind kind,
                   const struct store_entry ***out, size_t *n)
 {
+    if (store_entries_unordered(s, kind, out, n) < 0)
+        return -1;
+    if (*n > 1)
+        qsort(*out, *n, sizeof(**out), cmp_entry);
+    return 0;
+}
+
+int store_entries_unordered(const struct store *s, enum resource_kind kind,
+                            const struct store_entry ***out, size_t *n)
+{
     size_t count = store_count(s, kind), i = 0, pos = 0;
     const struct store_entry *e;
     const struct store_entry **arr;
@@ -479,7 +570,6 @@ int store_entries(const struct store *s, enum resource_kind kind,
         return -1;
     while ((e = keytable_next(&s->by_kind[kind], &pos)))
         arr[i++] = e;
-    qsort(arr, count, sizeof(*arr), cmp_entry);
     *out = arr;
     *n = count;
     return 0;

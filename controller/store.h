@@ -91,6 +91,10 @@ struct json_object *store_get_secret(const struct store *s, const char *ns,
 const struct store_entry *store_lookup(const struct store *s,
                                        enum resource_kind kind,
                                        const char *ns, const char *name);
+/* The entry of a store key ("namespace/name", or "name"), or NULL. */
+const struct store_entry *store_lookup_key(const struct store *s,
+                                           enum resource_kind kind,
+                                           const char *key);
 /* A new reference to the entry's parsed object, or NULL. */
 struct json_object *store_entry_parse(const struct store_entry *e);
 size_t store_count(const struct store *s, enum resource_kind kind);
@@ -98,6 +102,10 @@ size_t store_count(const struct store *s, enum resource_kind kind);
  * pointers the caller frees). 0, or -1 out of memory. */
 int store_entries(const struct store *s, enum resource_kind kind,
                   const struct store_entry ***out, size_t *n);
+/* The same in no particular order (for a caller that sorts them its own
+ * way). */
+int store_entries_unordered(const struct store *s, enum resource_kind kind,
+                            const struct store_entry ***out, size_t *n);
 int store_is_synced(const struct store *s, enum resource_kind kind);
 /* Incremented on every change. */
 unsigned long long store_generation(const struct store *s);
@@ -105,6 +113,19 @@ unsigned long long store_generation(const struct store *s);
  * changed, was added or removed since). */
 unsigned long long store_kind_generation(const struct store *s,
                                          enum resource_kind kind);
+
+/* The change feed: the keys of kind that changed (put with new content,
+ * added or removed), in order, for a caller that keeps what it made of
+ * the others (model.c). A mark is a position in the feed; the keys since
+ * a mark are borrowed until the next change of the store, and may repeat.
+ * The feed keeps the last STORE_FEED_KEEP keys or more: -1 when mark is
+ * older (or not a mark), and the caller starts over. */
+#define STORE_FEED_KEEP 512
+unsigned long long store_feed_mark(const struct store *s,
+                                   enum resource_kind kind);
+int store_feed_since(const struct store *s, enum resource_kind kind,
+                     unsigned long long mark, char *const **keys,
+                     size_t *n);
 
 /* Mark-and-sweep replacement for sources that rescan (local mode):
  * begin unmarks every entry of kind; store_put and store_touch mark;

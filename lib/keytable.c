@@ -69,6 +69,15 @@ static void shrink(struct keytable *t)
         (void)resize(t, cap);   /* out of memory: it stays as it is */
 }
 
+int keytable_reserve(struct keytable *t, size_t n)
+{
+    size_t cap = t->cap ? t->cap : KEYTABLE_MIN_CAP;
+
+    while (n * 2 > cap)
+        cap *= 2;
+    return cap == t->cap ? 0 : resize(t, cap);
+}
+
 void *keytable_get(const struct keytable *t, const char *key)
 {
     return t->cap ? t->slots[find(t, key)] : NULL;

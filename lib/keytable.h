@@ -24,6 +24,9 @@ struct keytable {
 void keytable_init(struct keytable *t, const char *(*key_of)(const void *));
 /* Frees the slots (not the items); t is then empty and usable. */
 void keytable_fini(struct keytable *t);
+/* Room for n items without growing (a caller that knows about how many
+ * it will put). 0, or -1 out of memory (t unchanged, still usable). */
+int keytable_reserve(struct keytable *t, size_t n);
 /* The item of key, or NULL. */
 void *keytable_get(const struct keytable *t, const char *key);
 /* Puts item; *old (may be NULL) = the item of the same key it replaces,

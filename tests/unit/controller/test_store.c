@@ -166,6 +166,82 @@ static void replace_removes_what_the_list_no_longer_has(void **state)
     store_free(s);
 }
 
+/* The feed names every key of a kind whose content changed, in order,
+ * from a mark on: puts with new content, removals, a replace's and a
+ * sweep's; not identical puts nor other kinds. A mark older than what
+ * the feed keeps is refused, and so is one it never gave. */
+static void the_feed_names_each_changed_key_since_a_mark(void **state)
+{
+    struct store *s = store_new(NULL, NULL);
+    char *const *keys;
+    size_t n;
+    char json[128];
+
+    for (int i = 0; i < 3; i++) {
+        snprintf(json, sizeof(json),
+                 "{\"metadata\":{\"name\":\"i%d\",\"namespace\":\"n\"}}", i);
+        struct json_object *o = obj(json);
+        assert_int_equal(store_put(s, RK_INGRESS, o), 0);
+        json_object_put(o);
+    }
+    unsigned long long mark = store_feed_mark(s, RK_INGRESS);
+    assert_int_equal(store_feed_since(s, RK_INGRESS, mark, &keys, &n), 0);
+    assert_int_equal(n, 0);
+    assert_int_equal(store_feed_since(s, RK_INGRESS, mark - 3, &keys, &n),
+                     0);
+    assert_int_equal(n, 3);
+    assert_string_equal(keys[0], "n/i0");
+    assert_string_equal(keys[2], "n/i2");
+    assert_int_equal(store_feed_since(s, RK_INGRESS, mark + 1, &keys, &n),
+                     -1);
+    struct json_object *same = obj("{\"metadata\":{\"name\":\"i1\",\"namespace\":\"n\"}}");
+    struct json_object *changed = obj("{\"metadata\":{\"name\":\"i1\",\"namespace\":\"n\"},\"spec\":{}}");
+    struct json_object *svc = obj("{\"metadata\":{\"name\":\"s\",\"namespace\":\"n\"}}");
+    assert_int_equal(store_put(s, RK_INGRESS, same), 0);       /* no change */
+    assert_int_equal(store_put(s, RK_SERVICE, svc), 0);        /* other kind */
+    assert_int_equal(store_put(s, RK_INGRESS, changed), 0);
+    store_remove(s, RK_INGRESS, "n", "i0");
+    store_remove(s, RK_INGRESS, "n", "nothing");
+    store_sweep_begin(s, RK_INGRESS);
+    store_touch(s, RK_INGRESS, "n/i1");
+    store_sweep_end(s, RK_INGRESS);                 /* n/i2 goes */
+    assert_int_equal(store_feed_since(s, RK_INGRESS, mark, &keys, &n), 0);
+    assert_int_equal(n, 3);
+    assert_string_equal(keys[0], "n/i1");
+    assert_string_equal(keys[1], "n/i0");
+    assert_string_equal(keys[2], "n/i2");
+    assert_int_equal(store_feed_since(s, RK_SERVICE, 0, &keys, &n), 0);
+    assert_int_equal(n, 1);
+    assert_string_equal(keys[0], "n/s");
+    /* a replace's changes; then more than the feed keeps */
+    struct json_object *list = obj("[{\"metadata\":{\"name\":\"i1\",\"namespace\":\"n\"},\"spec\":{}},"
+                                   "{\"metadata\":{\"name\":\"r\",\"namespace\":\"n\"}}]");
+    mark = store_feed_mark(s, RK_INGRESS);
+    assert_int_equal(store_replace(s, RK_INGRESS, list), 0);
+    assert_int_equal(store_feed_since(s, RK_INGRESS, mark, &keys, &n), 0);
+    assert_int_equal(n, 1);
+    assert_string_equal(keys[0], "n/r");
+    for (int i = 0; i < 2 * STORE_FEED_KEEP + 1; i++) {
+        snprintf(json, sizeof(json),
+                 "{\"metadata\":{\"name\":\"m%d\",\"namespace\":\"n\"}}", i);
+        struct json_object *o = obj(json);
+        assert_int_equal(store_put(s, RK_INGRESS, o), 0);
+        json_object_put(o);
+    }
+    assert_int_equal(store_feed_since(s, RK_INGRESS, mark, &keys, &n), -1);
+    mark = store_feed_mark(s, RK_INGRESS);
+    assert_int_equal(store_feed_since(s, RK_INGRESS, mark - STORE_FEED_KEEP,
+                                      &keys, &n), 0);
+    assert_int_equal(n, STORE_FEED_KEEP);
+    snprintf(json, sizeof(json), "n/m%d", 2 * STORE_FEED_KEEP);
+    assert_string_equal(keys[n - 1], json);
+    json_object_put(same);
+    json_object_put(changed);
+    json_object_put(svc);
+    json_object_put(list);
+    store_free(s);
+}
+
 static void sweep_keeps_touched_entries_only(void **state)
 {
     struct store *s = store_new(NULL, NULL);
@@ -439,6 +515,7 @@ int main(void)
         cmocka_unit_test(objects_without_identity_are_refused),
         cmocka_unit_test(replace_removes_what_the_list_no_longer_has),
         cmocka_unit_test(sweep_keeps_touched_entries_only),
+        cmocka_unit_test(the_feed_names_each_changed_key_since_a_mark),
         cmocka_unit_test(
             thousands_of_entries_stay_found_through_sweeps_and_removals),
         cmocka_unit_test(status_only_updates_are_not_changes),
