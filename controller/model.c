@@ -23,6 +23,8 @@
 #define PORT_MAX   65535
 #define UPSTREAM_HASH_MIN_DIGITS   4
 #define UPSTREAM_HASH_EXTRA_DIGITS 12     /* 4..15 hex digits */
+#define HOST_INDEX_START 64
+#define SERVICES_NAMED_MAX 64   /* changed Services memo_current compares */
 
 static const char *const state_names[ING_STATE_COUNT] = {
     [ING_SERVED] = "served",
@@ -684,6 +686,19 @@ struct model_cache {
     struct keytable ings;       /* store key -> struct model_compiled */
     struct keytable svcs;       /* store key -> struct svc_summary */
     unsigned long build;
+    /* The store's Ingresses as the last build met them, oldest first
+     * (cmp_entry_age), a reference to each: the next build puts those
+     * the store's feed names since feed_mark in place (order_patch)
+     * instead of sorting them all again. */
+    struct model_compiled **order;
+    size_t norder, caporder;
+    int ordered;                /* order is the store's at feed_mark */
+    int patched;                /* the last build patched it */
+    unsigned long long feed_mark;
+    /* The Services at the last build: their generation and feed mark
+     * (memo_current), when services_known. */
+    int services_known;
+    unsigned long long services_gen, services_mark;
 };
 
 static void ingress_fields_free(struct model_ingress *mi)
@@ -972,6 +987,15 @@ static const char *svc_key(const void *v)
     return ((const struct svc_summary *)v)->key;
 }
 
+/* Forgets the order (its references). */
+static void order_drop(struct model_cache *c)
+{
+    for (size_t i = 0; i < c->norder; i++)
+        compiled_unref(c->order[i]);
+    c->norder = 0;
+    c->ordered = 0;
+}
+
 struct model_cache *model_cache_new(void)
 {
     struct model_cache *c = calloc(1, sizeof(*c));
@@ -997,6 +1021,8 @@ void model_cache_free(struct model_cache *c)
         svc_summary_free(v);
     keytable_fini(&c->ings);
     keytable_fini(&c->svcs);
+    order_drop(c);
+    free(c->order);
     free(c);
 }
 
@@ -1006,6 +1032,11 @@ static void count_unpacked(char **s, void *arg)
 
     if (*s && !compiled_packed(k->c, *s))
         k->size++;
+}
+
+int model_cache_patched(const struct model_cache *c)
+{
+    return c->patched;
 }
 
 size_t model_cache_loose_strings(const struct model_cache *c)
@@ -1048,9 +1079,13 @@ static int drop_unseen_svc(void *v, void *arg)
     return 1;
 }
 
-static void cache_sweep(struct model_cache *c)
+/* Drops what the last build did not meet; the compiled Ingresses only
+ * when it met them through the store (order_patch() drops those that
+ * left it). */
+static void cache_sweep(struct model_cache *c, int ings)
 {
-    keytable_remove_if(&c->ings, drop_unseen_compiled, &c->build);
+    if (ings)
+        keytable_remove_if(&c->ings, drop_unseen_compiled, &c->build);
     keytable_remove_if(&c->svcs, drop_unseen_svc, &c->build);
 }
 
@@ -1316,9 +1351,10 @@ struct builder {
     const struct store *s;
     const struct model_opts *o;
     struct model_cache *cache;
-    struct lh_table *host_index;        /* host -> server index */
-    struct lh_table *ups_index;         /* upstream name -> index */
-    size_t capservers, capups;
+    struct lh_table *host_index;        /* host -> server index (not
+                                           of memo'd servers) */
+    struct keytable ups_index;          /* upstream names (the model's) */
+    size_t capservers, capups, capmemos;
     struct json_object *deny_hosts;     /* hosts of refused Ingresses that
                                            asked for client certificates
                                            (a set) */
@@ -1326,14 +1362,21 @@ struct builder {
     struct canary_route *canaries;      /* of canary Ingresses, oldest
                                            first, attached at the end */
     size_t ncanaries, capcanaries;
-    const struct store_entry **entries; /* of m->ings, by index */
     int memos;                          /* merge memos are used (a build
                                            with a cache) */
-    struct lh_table *claims;            /* host -> how many Ingresses to
-                                           be merged name it (memo.c
-                                           below: a host of one only) */
+    struct keytable claimed;            /* hosts an Ingress to be merged
+                                           names (memos below: a host of
+                                           one only) */
+    struct keytable shared;             /* of those, hosts two or more
+                                           name */
     struct json_object *other_claims;   /* aliases and www twins (a set) */
     struct memo_rec *rec;               /* the memo being recorded */
+    size_t loc_left;                    /* in the last of m->loc_blocks */
+    char *const *svc_changed;           /* keys of the Services changed
+                                           since the last build (the
+                                           store's feed), when known */
+    size_t nsvc_changed;
+    int svc_changes_known;
 };
 
 /* A path of a canary Ingress, waiting for the locations of the others. */
@@ -1459,16 +1502,18 @@ static int find_upstream(const struct svc_summary *svc, const char *ns,
 
 /* The model's upstream name (created on first use, owned by the Ingress
  * at index owner): strdup'd, or borrowed from a memo the model holds.
+ * A borrowed one is added without looking (100k lookups a build): the
+ * same name twice is merged once the upstreams are sorted (ups_merge).
  * NULL out of memory. */
 static const char *use_upstream(struct builder *b, const char *name,
                                 const char *server, size_t owner,
                                 int borrowed)
 {
     struct model_upstream *u;
-    size_t idx;
+    const char *known = borrowed ? NULL : keytable_get(&b->ups_index, name);
 
-    if (index_find(b->ups_index, name, &idx))
-        return b->m->ups[idx].name;
+    if (known)
+        return known;
     if (b->m->nups == b->capups) {
         size_t cap = b->capups ? b->capups * 2 : 64;
         u = realloc(b->m->ups, cap * sizeof(*u));
@@ -1483,7 +1528,7 @@ static const char *use_upstream(struct builder *b, const char *name,
     u->name = borrowed ? (char *)name : strdup(name);
     u->server = borrowed ? (char *)server : strdup(server);
     if (!u->name || !u->server ||
-        index_add(b->ups_index, u->name, b->m->nups) < 0) {
+        (!borrowed && keytable_put(&b->ups_index, u->name, NULL) < 0)) {
         if (!borrowed) {
             free(u->name);
             free(u->server);
@@ -2227,6 +2272,144 @@ static int cmp_ups(const void *a, const void *b)
                   ((const struct model_upstream *)b)->name);
 }
 
+/* Sorting 100k items through pointers to their strings misses the cache
+ * on nearly every comparison (a fifth to a third of a build at 100k).
+ * sort_keyed() sorts records instead: a number (an age), the first 16
+ * bytes of the item's key as two big-endian integers (zero-padded, so
+ * that comparing them is comparing the bytes), and the item's index;
+ * only records equal in all that are compared by the item's own
+ * comparison, which must agree with it. */
+struct sort_rec {
+    long long first;
+    uint64_t k0, k1;
+    size_t idx;
+};
+
+struct sort_ctx {
+    const char *base;
+    size_t size;
+    int (*cmp)(const void *, const void *);
+};
+
+/* The first 16 bytes of a, a NUL, then b (when not NULL), as *r's key:
+ * the order of (a, b) compared with strcmp, as far as 16 bytes tell. */
+static void sort_key(struct sort_rec *r, const char *a, const char *b)
+{
+    unsigned char k[16] = {0};
+    size_t i = 0;
+
+    for (; *a && i < sizeof(k); a++)
+        k[i++] = (unsigned char)*a;
+    if (b && i < sizeof(k))
+        for (i++; *b && i < sizeof(k); b++)
+            k[i++] = (unsigned char)*b;
+    r->k0 = r->k1 = 0;
+    for (i = 0; i < 8; i++) {
+        r->k0 = r->k0 << 8 | k[i];
+        r->k1 = r->k1 << 8 | k[8 + i];
+    }
+}
+
+static int cmp_rec(const void *a, const void *b, void *arg)
+{
+    const struct sort_rec *x = a, *y = b;
+    const struct sort_ctx *c = arg;
+
+    if (x->first != y->first)
+        return x->first < y->first ? -1 : 1;
+    if (x->k0 != y->k0)
+        return x->k0 < y->k0 ? -1 : 1;
+    if (x->k1 != y->k1)
+        return x->k1 < y->k1 ? -1 : 1;
+    return c->cmp(c->base + x->idx * c->size, c->base + y->idx * c->size);
+}
+
+/* Sorts n items of size bytes at base as cmp does, key() making each
+ * item's record; plain qsort when out of memory. */
+static void sort_keyed(void *base, size_t n, size_t size,
+                       void (*key)(struct sort_rec *r, const void *item),
+                       int (*cmp)(const void *, const void *))
+{
+    struct sort_ctx ctx = {.base = base, .size = size, .cmp = cmp};
+    struct sort_rec *recs;
+    char *tmp, *a = base;
+
+    if (n < 2)
+        return;
+    recs = malloc(n * sizeof(*recs));
+    tmp = malloc(size);
+    if (!recs || !tmp) {
+        free(recs);
+        free(tmp);
+        qsort(base, n, size, cmp);
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        recs[i].first = 0;
+        key(&recs[i], a + i * size);
+        recs[i].idx = i;
+    }
+    qsort_r(recs, n, sizeof(*recs), cmp_rec, &ctx);
+    /* Item i takes item recs[i].idx's place: cycle by cycle, each record
+     * pointing at itself once its item is in place. */
+    for (size_t i = 0; i < n; i++) {
+        size_t j = i, k;
+        if (recs[i].idx == i)
+            continue;
+        memcpy(tmp, a + i * size, size);
+        while ((k = recs[j].idx) != i) {
+            memcpy(a + j * size, a + k * size, size);
+            recs[j].idx = j;
+            j = k;
+        }
+        memcpy(a + j * size, tmp, size);
+        recs[j].idx = j;
+    }
+    free(tmp);
+    free(recs);
+}
+
+static void key_server(struct sort_rec *r, const void *item)
+{
+    sort_key(r, ((const struct model_server *)item)->host, NULL);
+}
+
+static void key_ups(struct sort_rec *r, const void *item)
+{
+    sort_key(r, ((const struct model_upstream *)item)->name, NULL);
+}
+
+static void key_entry_age(struct sort_rec *r, const void *item)
+{
+    const struct store_entry *e = *(const struct store_entry *const *)item;
+
+    r->first = e->created;
+    sort_key(r, e->ns ? e->ns : "", e->name);
+}
+
+/* The sorted upstreams with each name once: of a run of the same name
+ * (the same Service port, so the same server), the one the model owns
+ * if any (locations of merged Ingresses point at its name; there is at
+ * most one, use_upstream), else the first, with the oldest owner. */
+static void ups_merge(struct model *m)
+{
+    size_t out = 0;
+
+    for (size_t i = 0, j; i < m->nups; i = j) {
+        size_t keep = i, owner = m->ups[i].owner;
+        for (j = i + 1; j < m->nups &&
+                        strcmp(m->ups[j].name, m->ups[i].name) == 0; j++) {
+            if (!m->ups[j].borrowed)
+                keep = j;
+            if (m->ups[j].owner < owner)
+                owner = m->ups[j].owner;
+        }
+        m->ups[out] = m->ups[keep];
+        m->ups[out++].owner = owner;
+    }
+    m->nups = out;
+}
+
 static int cmp_entry_age(const void *a, const void *b)
 {
     const struct store_entry *x = *(const struct store_entry *const *)a;
@@ -2315,6 +2498,7 @@ static struct model_compiled *compile(const struct store_entry *e,
         return NULL;
     c->refs = 1;
     c->rev = e->rev;
+    c->mi.created = (time_t)e->created;     /* (its place in the order) */
     if (!(c->key = strdup(e->key)))
         goto oom;
     c->parsed = ing != NULL;
@@ -2502,25 +2686,21 @@ static struct model_compiled *compiled_of(struct builder *b,
     return c;
 }
 
-/* One Ingress, oldest first: selected? excluded? checked? (merged by
- * merge_one() once all are known). An Ingress version is parsed and
- * checked once, by the first build that needs it (the cache keeps it); a
- * build never holds more than one Ingress tree. */
-static int select_one(struct builder *b, const struct store_entry *e,
-                      struct class_cache *classes)
+/* One Ingress (its compiled version), oldest first: selected? excluded?
+ * checked? (merged by merge_one() once all are known). An Ingress
+ * version is parsed and checked once, by the first build that needs it
+ * (the cache keeps it); a build never holds more than one Ingress tree.
+ * ing: the parsed object when the caller has it, or NULL (put here). */
+static int select_one(struct builder *b, struct model_compiled *c,
+                      struct json_object *ing, struct class_cache *classes)
 {
     struct model *m = b->m;
     const struct model_opts *o = b->o;
-    struct json_object *ing = NULL;
-    struct model_compiled *c = compiled_of(b, e, &ing);
     struct model_ingress *mi;
     const char *why;
     int rc = 0;
 
-    if (!c) {
-        json_object_put(ing);
-        return -1;
-    }
+    c->seen = b->cache->build;
     if (!c->parsed ||
         (!o->select_all && !selected(b->s, c->cls, c->legacy, o, classes)))
         goto out;
@@ -2534,7 +2714,6 @@ static int select_one(struct builder *b, const struct store_entry *e,
     mi->externaldns = c->mi.externaldns;
     mi->compiled = c;
     c->refs++;
-    b->entries[m->ning] = e;
     m->ning++;
     if (o->excluded && o->excluded(o->excluded_ctx, mi->ns, mi->name,
                                    mi->content_hash, &why)) {
@@ -2543,7 +2722,8 @@ static int select_one(struct builder *b, const struct store_entry *e,
         goto out;
     }
     if (!c->checked) {
-        if (!ing && !(ing = store_entry_parse(e))) {
+        if (!ing && !(ing = store_entry_parse(
+                          store_lookup_key(b->s, RK_INGRESS, c->key)))) {
             rc = -1;
             goto out;
         }
@@ -2558,6 +2738,180 @@ static int select_one(struct builder *b, const struct store_entry *e,
 out:
     json_object_put(ing);
     return rc;
+}
+
+/* Store keys "namespace/name" in the order of (namespace, name), as
+ * cmp_entry_age compares them: the '/' before any other character. */
+static int cmp_ingress_keys(const char *a, const char *b)
+{
+    for (;; a++, b++) {
+        unsigned char x = *a == '/' ? 1 : (unsigned char)*a;
+        unsigned char y = *b == '/' ? 1 : (unsigned char)*b;
+        if (x != y)
+            return x < y ? -1 : 1;
+        if (!x)
+            return 0;
+    }
+}
+
+/* cmp_entry_age of the entries two compiled versions were made from. */
+static int cmp_compiled_age(const struct model_compiled *x,
+                            const struct model_compiled *y)
+{
+    if (x->mi.created != y->mi.created)
+        return x->mi.created < y->mi.created ? -1 : 1;
+    return cmp_ingress_keys(x->key, y->key);
+}
+
+static int order_reserve(struct model_cache *cache, size_t n)
+{
+    struct model_compiled **a;
+    size_t cap = cache->caporder ? cache->caporder : 64;
+
+    while (cap < n)
+        cap *= 2;
+    if (cap == cache->caporder)
+        return 0;
+    if (!(a = realloc(cache->order, cap * sizeof(*a))))
+        return -1;
+    cache->order = a;
+    cache->caporder = cap;
+    return 0;
+}
+
+/* At most this many changed Ingresses are put in place in the order of
+ * the last build (each moves the order's tail); more, and it is made
+ * again (sorted). */
+#define ORDER_PATCH_MAX 64
+
+/* The order of the last build with the Ingresses the store's feed names
+ * since put in place: 1, or 0 when it cannot be (no order, the feed does
+ * not reach back, too many changes, an order that does not add up), or
+ * -1 out of memory. */
+static int order_patch(struct builder *b)
+{
+    struct model_cache *cache = b->cache;
+    struct model_compiled *gone[ORDER_PATCH_MAX], *c;
+    char *const *keys;
+    size_t nk, ngone = 0, out = 0;
+
+    if (!cache->ordered ||
+        store_feed_since(b->s, RK_INGRESS, cache->feed_mark, &keys,
+                         &nk) < 0 ||
+        nk > ORDER_PATCH_MAX)
+        return 0;
+    /* The versions the order has of them leave it... */
+    for (size_t i = 0; i < nk; i++) {
+        size_t j = 0;
+        if (!(c = keytable_get(&cache->ings, keys[i])))
+            continue;
+        while (j < ngone && gone[j] != c)
+            j++;
+        if (j == ngone)
+            gone[ngone++] = c;
+    }
+    for (size_t i = 0; i < cache->norder; i++) {
+        size_t j = 0;
+        c = cache->order[i];
+        while (j < ngone && gone[j] != c)
+            j++;
+        if (j < ngone)
+            compiled_unref(c);
+        else
+            cache->order[out++] = c;
+    }
+    cache->norder = out;
+    /* ...and those in the store come back at their place. */
+    for (size_t i = 0; i < nk; i++) {
+        const struct store_entry *e;
+        struct json_object *ing = NULL;
+        size_t j = 0, lo = 0, hi = cache->norder;
+        while (j < i && strcmp(keys[j], keys[i]) != 0)
+            j++;
+        if (j < i)
+            continue;   /* (changed twice) */
+        if (!(e = store_lookup_key(b->s, RK_INGRESS, keys[i]))) {
+            compiled_unref(keytable_remove(&cache->ings, keys[i]));
+            continue;
+        }
+        c = compiled_of(b, e, &ing);
+        json_object_put(ing);   /* (parsed again if it is checked) */
+        if (!c || order_reserve(cache, cache->norder + 1) < 0)
+            return -1;
+        while (lo < hi) {
+            size_t mid = lo + (hi - lo) / 2;
+            if (cmp_compiled_age(cache->order[mid], c) < 0)
+                lo = mid + 1;
+            else
+                hi = mid;
+        }
+        memmove(cache->order + lo + 1, cache->order + lo,
+                (cache->norder - lo) * sizeof(*cache->order));
+        cache->order[lo] = c;
+        cache->norder++;
+        c->refs++;
+    }
+    return cache->norder == store_count(b->s, RK_INGRESS);
+}
+
+/* Every Ingress of the store, oldest first, through select_one(), and
+ * the cache's order made of them; -1 out of memory. The order of the
+ * last build is patched when it can be; else the store's Ingresses are
+ * sorted (and parsed once when new or changed). */
+static int select_all(struct builder *b, struct class_cache *classes,
+                      int *patched)
+{
+    struct model_cache *cache = b->cache;
+    const struct store_entry **all = NULL;
+    size_t n = 0;
+    int rc;
+
+    rc = order_patch(b);
+    cache->ordered = 0;         /* (until this build is done) */
+    if (rc < 0)
+        return -1;
+    *patched = rc;
+    if (rc == 1) {
+        for (size_t i = 0; i < cache->norder; i++) {
+            struct model_compiled *c = cache->order[i];
+            struct json_object *ing = NULL;
+            /* a check that read Secrets is made again (compiled_of) */
+            if (c->checked && c->reads_secrets) {
+                if (!(c = compiled_of(b, store_lookup_key(b->s, RK_INGRESS,
+                                                          c->key), &ing))) {
+                    json_object_put(ing);
+                    return -1;
+                }
+                c->refs++;
+                compiled_unref(cache->order[i]);
+                cache->order[i] = c;
+            }
+            if (select_one(b, c, ing, classes) < 0)
+                return -1;
+        }
+        return 0;
+    }
+    order_drop(cache);
+    if (store_entries_unordered(b->s, RK_INGRESS, &all, &n) < 0 ||
+        order_reserve(cache, n) < 0) {
+        free(all);
+        return -1;
+    }
+    sort_keyed(all, n, sizeof(*all), key_entry_age, cmp_entry_age);
+    for (size_t i = 0; i < n; i++) {
+        struct json_object *ing = NULL;
+        struct model_compiled *c = compiled_of(b, all[i], &ing);
+        if (!c)
+            json_object_put(ing);
+        if (!c || select_one(b, c, ing, classes) < 0) {
+            free(all);
+            return -1;
+        }
+        cache->order[cache->norder++] = c;
+        c->refs++;
+    }
+    free(all);
+    return 0;
 }
 
 /* A plain Ingress: served alone on its hosts, it merges into servers of
@@ -2585,13 +2939,11 @@ static int memo_plain(const struct model_compiled *c)
 
 static int claim(struct builder *b, const char *host)
 {
-    struct lh_entry *e = lh_table_lookup_entry(b->claims, host);
-
-    if (e) {
-        e->v = (const void *)((uintptr_t)lh_entry_v(e) + 1);
-        return 0;
-    }
-    return lh_table_insert(b->claims, host, (const void *)(uintptr_t)1);
+    if (!keytable_get(&b->claimed, host))
+        return keytable_put(&b->claimed, (char *)host, NULL);
+    if (!keytable_get(&b->shared, host))
+        return keytable_put(&b->shared, (char *)host, NULL);
+    return 0;
 }
 
 /* Counts the hosts every Ingress to be merged names (its hosts, aliases
@@ -2631,30 +2983,55 @@ static int count_claims(struct builder *b)
     return 0;
 }
 
-/* The Ingress is plain and the only one to name its hosts. */
+/* The Ingress is plain and the only one to name its hosts (count_claims
+ * claimed each of them: only those two or more name, aliases and twins
+ * are looked up, and there are mostly none). */
 static int memo_alone(struct builder *b, const struct model_ingress *mi)
 {
-    void *n;
+    int others = json_object_object_length(b->other_claims) > 0;
 
     if (!b->memos || !memo_plain(mi->compiled))
         return 0;
     for (size_t i = 0; i < mi->nhosts; i++)
-        if (!lh_table_lookup_ex(b->claims, mi->hosts[i], &n) ||
-            (uintptr_t)n != 1 ||
-            json_object_object_get_ex(b->other_claims, mi->hosts[i], NULL))
+        if ((b->shared.n && keytable_get(&b->shared, mi->hosts[i])) ||
+            (others && json_object_object_get_ex(b->other_claims,
+                                                 mi->hosts[i], NULL)))
             return 0;
     return 1;
 }
 
+/* key is "ns/name". */
+static int key_is(const char *key, const char *ns, const char *name)
+{
+    size_t n = strlen(ns);
+
+    return strncmp(key, ns, n) == 0 && key[n] == '/' &&
+           strcmp(key + n + 1, name) == 0;
+}
+
 /* The Services the memo was made with are still those of the store
- * (no Service changed since, or each of them is at the same revision). */
+ * (no Service changed since, none of them is among those the store's
+ * feed names since the last build that found it current, or each of
+ * them is at the same revision). */
 static int memo_current(const struct builder *b, struct merge_memo *memo,
                         const char *ns)
 {
     unsigned long long gen = store_kind_generation(b->s, RK_SERVICE);
+    int named = 0;
 
     if (memo->services_gen == gen)
         return 1;
+    if (b->svc_changes_known &&
+        memo->services_gen == b->cache->services_gen) {
+        for (size_t i = 0; i < memo->nservices && !named; i++)
+            for (size_t j = 0; j < b->nsvc_changed && !named; j++)
+                named = key_is(b->svc_changed[j], ns,
+                               memo->services[i].name);
+        if (!named) {
+            memo->services_gen = gen;
+            return 1;
+        }
+    }
     for (size_t i = 0; i < memo->nservices; i++) {
         const struct store_entry *e =
             store_lookup(b->s, RK_SERVICE, ns, memo->services[i].name);
@@ -2665,15 +3042,19 @@ static int memo_current(const struct builder *b, struct merge_memo *memo,
     return 1;
 }
 
-static int memo_hold(struct model *m, struct merge_memo *memo)
+static int memo_hold(struct builder *b, struct merge_memo *memo)
 {
-    struct merge_memo **a = realloc(m->memos,
-                                    (m->nmemos + 1) * sizeof(*a));
+    struct model *m = b->m;
 
-    if (!a)
-        return -1;
-    m->memos = a;
-    a[m->nmemos++] = memo;
+    if (m->nmemos == b->capmemos) {
+        size_t cap = b->capmemos ? b->capmemos * 2 : 64;
+        struct merge_memo **a = realloc(m->memos, cap * sizeof(*a));
+        if (!a)
+            return -1;
+        m->memos = a;
+        b->capmemos = cap;
+    }
+    m->memos[m->nmemos++] = memo;
     memo->refs++;
     return 0;
 }
@@ -2691,10 +3072,36 @@ static int add_warning(struct model *m, const char *w)
     return 0;
 }
 
+/* Room for n locations of a borrowed server: 100k servers' locations
+ * taken from a few blocks, not 100k allocations. NULL out of memory. */
+#define LOC_BLOCK 4096
+static struct model_location *take_locs(struct builder *b, size_t n)
+{
+    struct model *m = b->m;
+    struct model_location **a, *block;
+
+    if (n > b->loc_left) {
+        size_t size = n > LOC_BLOCK ? n : LOC_BLOCK;
+        a = realloc(m->loc_blocks, (m->nloc_blocks + 1) * sizeof(*a));
+        if (!a)
+            return NULL;
+        m->loc_blocks = a;
+        if (!(block = malloc(size * sizeof(*block))))
+            return NULL;
+        a[m->nloc_blocks++] = block;
+        b->loc_left = size;
+    }
+    block = m->loc_blocks[m->nloc_blocks - 1];
+    b->loc_left -= n;
+    return block + b->loc_left;
+}
+
 /* The server of host among those Ingress k has made from index first
- * on (made, borrowing host, when there is none); NULL out of memory. */
+ * on (made, borrowing host, with room for nlocs locations, when there is
+ * none); NULL out of memory. */
 static struct model_server *replay_server(struct builder *b, size_t first,
-                                          const char *host, size_t k)
+                                          const char *host, size_t k,
+                                          size_t nlocs)
 {
     struct model *m = b->m;
     struct model_server *sv;
@@ -2702,9 +3109,10 @@ static struct model_server *replay_server(struct builder *b, size_t first,
     for (size_t i = first; i < m->nservers; i++)
         if (strcmp(m->servers[i].host, host) == 0)
             return &m->servers[i];
-    if (!(sv = next_server(b)))
+    if (!(sv = next_server(b)) || !(sv->locs = take_locs(b, nlocs)))
         return NULL;
     m->nservers++;
+    sv->caplocs = nlocs;
     sv->host = (char *)host;
     sv->wildcard = host[0] == '*';
     sv->owner = k;
@@ -2728,7 +3136,9 @@ static int memo_replay(struct builder *b, const struct model_compiled *c,
         const struct route *r = &c->p.routes[i];
         const char *ups = memo->route_ups[i] < 0
                               ? NULL : memo->ups[memo->route_ups[i]].name;
-        struct model_server *sv = replay_server(b, first, r->host, k);
+        /* (each route adds a location at most) */
+        struct model_server *sv = replay_server(b, first, r->host, k,
+                                                c->p.n);
         struct model_location *l = NULL;
         if (!sv)
             return -1;
@@ -2739,14 +3149,6 @@ static int memo_replay(struct builder *b, const struct model_compiled *c,
         if (l && r->priority >= l->priority)
             continue;   /* merge_route: the first one stays */
         if (!l) {
-            if (sv->nlocs == sv->caplocs) {
-                size_t cap = sv->caplocs ? sv->caplocs * 2 : 4;
-                l = realloc(sv->locs, cap * sizeof(*l));
-                if (!l)
-                    return -1;
-                sv->locs = l;
-                sv->caplocs = cap;
-            }
             l = &sv->locs[sv->nlocs++];
             memset(l, 0, sizeof(*l));
             l->match = r->match;
@@ -2781,7 +3183,7 @@ static int merge_alone(struct builder *b, struct model_compiled *c,
     int rc;
 
     if (memo && memo_current(b, memo, c->mi.ns))
-        return memo_hold(m, memo) < 0 ? -1 : memo_replay(b, c, memo, k);
+        return memo_hold(b, memo) < 0 ? -1 : memo_replay(b, c, memo, k);
     b->rec = &rec;
     rc = merge_ingress(b, c, k);
     b->rec = NULL;
@@ -2813,7 +3215,8 @@ static int merge_one(struct builder *b, size_t k)
         mi->reason = strdup(c->valid ? err : c->reason);
         /* (rare: the object is parsed again for its rule hosts) */
         if (clientcert_asked(mi) &&
-            (!(ing = store_entry_parse(b->entries[k])) ||
+            (!(ing = store_entry_parse(
+                  store_lookup_key(b->s, RK_INGRESS, c->key))) ||
              note_deny_hosts(b, ing) < 0))
             rc = -1;
     } else if (model_ann_true(mi, ANN_CANARY)) {
@@ -2827,38 +3230,51 @@ static int merge_one(struct builder *b, size_t k)
     return rc;
 }
 
+/* The key of a keytable of strings: the string. */
+static const char *name_key(const void *name)
+{
+    return name;
+}
+
 int model_build(struct model *m, const struct store *s,
                 const struct model_opts *o)
 {
     struct builder b = {.m = m, .s = s, .o = o, .cache = o->cache};
-    const struct store_entry **all = NULL;
-    size_t n = 0;
+    size_t n = store_count(s, RK_INGRESS);
+    unsigned long long mark = store_feed_mark(s, RK_INGRESS);
+    unsigned long long svc_mark = store_feed_mark(s, RK_SERVICE);
     struct class_cache classes = {.default_class = -1};
-    int rc = -1;
+    int rc = -1, patched = 0;
 
     memset(m, 0, sizeof(*m));
     if (!b.cache && !(b.cache = model_cache_new()))
         return -1;
     b.cache->build++;
     b.deny_hosts = json_object_new_object();
-    if (!b.deny_hosts || store_entries(s, RK_INGRESS, &all, &n) < 0)
+    keytable_init(&b.ups_index, name_key);
+    keytable_init(&b.claimed, name_key);
+    keytable_init(&b.shared, name_key);
+    if (!b.deny_hosts)
         goto out;
-    /* Sized for one host and one upstream per Ingress, without resizing. */
-    b.host_index = lh_kchar_table_new((int)(2 * n + 16), NULL);
-    b.ups_index = lh_kchar_table_new((int)(2 * n + 16), NULL);
+    /* memo'd servers are not in host_index: it grows as needed */
+    b.host_index = lh_kchar_table_new(HOST_INDEX_START, NULL);
     b.memos = o->cache != NULL;
-    b.claims = lh_kchar_table_new((int)(2 * n + 16), NULL);
     b.other_claims = json_object_new_object();
-    if (!b.host_index || !b.ups_index || !b.claims || !b.other_claims)
+    if (!b.host_index || !b.other_claims)
         goto out;
     m->ings = calloc(n ? n : 1, sizeof(*m->ings));
-    b.entries = calloc(n ? n : 1, sizeof(*b.entries));
-    if (!m->ings || !b.entries)
+    /* about a server an Ingress: grown when there are more */
+    b.capservers = n + 16;
+    m->servers = malloc(b.capservers * sizeof(*m->servers));
+    if (!m->ings || !m->servers || keytable_reserve(&b.claimed, n) < 0)
         goto out;
-    sort(all, n, sizeof(*all), cmp_entry_age);
-    for (size_t i = 0; i < n; i++)
-        if (select_one(&b, all[i], &classes) < 0)
-            goto out;
+    b.svc_changes_known =
+        b.cache->services_known &&
+        store_feed_since(s, RK_SERVICE, b.cache->services_mark,
+                         &b.svc_changed, &b.nsvc_changed) == 0 &&
+        b.nsvc_changed <= SERVICES_NAMED_MAX;
+    if (select_all(&b, &classes, &patched) < 0)
+        goto out;
     if (count_claims(&b) < 0)
         goto out;
     for (size_t k = 0; k < m->ning; k++)
@@ -2880,27 +3296,32 @@ int model_build(struct model *m, const struct store *s,
         sort(m->servers[i].locs, m->servers[i].nlocs,
              sizeof(*m->servers[i].locs),
              m->servers[i].regex ? cmp_regex_loc : cmp_loc);
-    sort(m->servers, m->nservers, sizeof(*m->servers), cmp_server);
-    sort(m->ups, m->nups, sizeof(*m->ups), cmp_ups);
+    sort_keyed(m->servers, m->nservers, sizeof(*m->servers), key_server,
+               cmp_server);
+    sort_keyed(m->ups, m->nups, sizeof(*m->ups), key_ups, cmp_ups);
+    ups_merge(m);
     sort(m->vault_hosts, m->nvault, sizeof(*m->vault_hosts), cmp_str);
     for (size_t i = 0; i < m->nservers; i++)
         if (m->servers[i].crt && !tls_redirect_off(m, m->servers[i].owner))
             m->servers[i].redirect = 1;
+    b.cache->ordered = 1;
+    b.cache->patched = patched;
+    b.cache->feed_mark = mark;
+    b.cache->services_known = 1;
+    b.cache->services_gen = store_kind_generation(s, RK_SERVICE);
+    b.cache->services_mark = svc_mark;
     rc = 0;
 out:
-    free(all);
     canaries_free(&b);
     if (b.host_index)
         lh_table_free(b.host_index);
-    if (b.ups_index)
-        lh_table_free(b.ups_index);
-    if (b.claims)
-        lh_table_free(b.claims);
+    keytable_fini(&b.ups_index);
+    keytable_fini(&b.claimed);
+    keytable_fini(&b.shared);
     json_object_put(b.other_claims);
-    free(b.entries);
     json_object_put(b.deny_hosts);
     if (rc == 0)
-        cache_sweep(b.cache);
+        cache_sweep(b.cache, !patched);
     if (b.cache != o->cache)
         model_cache_free(b.cache);
     if (rc < 0)
@@ -2915,7 +3336,8 @@ static void server_free(struct model_server *sv)
         free(sv->locs[i].raw);
         free(sv->locs[i].service);
     }
-    free(sv->locs);
+    if (!sv->borrowed)
+        free(sv->locs);     /* (else in the model's loc_blocks) */
     free(sv->fallback_service);
     if (!sv->borrowed)
         free(sv->host);
@@ -2948,6 +3370,9 @@ void model_free(struct model *m)
     for (size_t i = 0; i < m->nmemos; i++)
         memo_unref(m->memos[i]);
     free(m->memos);
+    for (size_t i = 0; i < m->nloc_blocks; i++)
+        free(m->loc_blocks[i]);
+    free(m->loc_blocks);
     for (size_t i = 0; i < m->nvault; i++)
         free(m->vault_hosts[i]);
     free(m->vault_hosts);

@@ -97,7 +97,8 @@ struct model_server {
     int borrowed;           /* its strings (host, the locations' paths,
                                services, upstreams) belong to a merge
                                memo the model holds (model.c); its locs
-                               array is its own */
+                               array is in one of the model's
+                               loc_blocks */
 };
 
 struct model_upstream {
@@ -166,6 +167,9 @@ struct model {
                                        servers and upstreams come from
                                        (a reference each) */
     size_t nmemos;
+    struct model_location **loc_blocks;     /* model.c: the locations of
+                                               borrowed servers */
+    size_t nloc_blocks;
 };
 
 /* TLS material lookups, so that the model stays testable without files. */
@@ -239,6 +243,10 @@ void model_cache_free(struct model_cache *c);
  * plus its Service summaries and their upstreams that are not one block
  * each: 0 unless out of memory struck while packing. For tests. */
 size_t model_cache_loose_strings(const struct model_cache *c);
+/* 1 when the cache's last build put the store's changed Ingresses in
+ * the order of the build before (the store's feed), 0 when it sorted
+ * them all. For tests. */
+int model_cache_patched(const struct model_cache *c);
 size_t model_count_state(const struct model *m, enum ingress_state st);
 const char *ingress_state_name(enum ingress_state st);
 

@@ -1263,6 +1263,120 @@ static void a_cached_build_equals_a_fresh_one_change_after_change(
     store_free(s);
 }
 
+/* An Ingress of namespace ns created at second sec of 2026, named in
+ * class cls, with one rule (host, /NAME to Service web). */
+static char *aged(const char *ns, const char *name, int sec,
+                  const char *host, const char *cls)
+{
+    char *y;
+
+    if (asprintf(&y, "kind: Ingress\nmetadata: {name: %s, namespace: %s, "
+                 "creationTimestamp: \"2026-01-01T00:00:%02dZ\"}\n"
+                 "spec:\n  ingressClassName: %s\n"
+                 "  rules:\n  - host: %s\n    http:\n      paths:\n"
+                 "      - {path: /%s, pathType: Prefix, backend: {service: "
+                 "{name: web, port: {number: 80}}}}\n",
+                 name, ns, sec, cls, host, name) < 0)
+        abort();
+    return y;
+}
+
+/* A build puts the Ingresses the store's feed names since the build
+ * before in that build's age order (oldest first, then namespace, then
+ * name), instead of sorting them all: after each kind of change the
+ * Ingresses, the conflicts they decide and everything rendered equal a
+ * build without a cache; after more changes than it patches, the order
+ * is made again. */
+static void a_build_patches_the_age_order_of_the_one_before(void **state)
+{
+    /* namespaces n, ns, ns-b: "ns/x" sorts after "ns-b/x" as a key but
+     * before it as (namespace, name) */
+    static const char *const nss[] = {"n", "ns", "ns-b"};
+    /* each step: changes before one build ("ns name second host [class]"
+     * put, "-ns/name" removed); patched: that build patches the order */
+    static const struct {
+        const char *what;
+        const char *change[4];
+        int patched;
+    } steps[] = {
+        {"first build", {NULL}, 0},
+        {"nothing changed", {NULL}, 1},
+        {"a new Ingress older than all", {"ns-b z 1 h0.test"}, 1},
+        {"ties: same second, namespaces n, ns, ns-b",
+         {"ns a 12 h0.test", "n a 12 h0.test", "ns-b a 12 h0.test"}, 1},
+        {"an Ingress made younger (its creation time changes)",
+         {"n i0 59 h0.test"}, 1},
+        {"removed, then back between two builds",
+         {"-ns/i1", "ns i1 2 h0.test"}, 1},
+        {"changed twice", {"ns i4 30 h4.test", "ns i4 3 h0.test"}, 1},
+        {"an Ingress of another class", {"n o1 4 h0.test other"}, 1},
+        {"it becomes ours", {"n o1 4 h0.test"}, 1},
+        {"the oldest goes", {"-ns-b/z"}, 1},
+        {"more changes than a build patches", {"bulk"}, 0},
+        {"after that, patched again", {"-n/a"}, 1},
+    };
+    struct model_opts o = OPTS_TLS;
+    struct store *s = store_new(NULL, NULL);
+    char name[32], host[64], *doc;
+
+    o.cache = model_cache_new();
+    assert_non_null(o.cache);
+    put(s, CLASS);
+    put(s, SVC_WEB);
+    for (int i = 0; i < 30; i++) {
+        snprintf(name, sizeof(name), "i%d", i);
+        /* every third one on host h0: conflicts decided by age */
+        snprintf(host, sizeof(host), "h%d.test", i % 3 ? i : 0);
+        doc = aged(nss[i % 3], name, 10 + i % 5, host, "portico");
+        put(s, doc);
+        free(doc);
+    }
+    for (size_t i = 0; i < sizeof(steps) / sizeof(steps[0]); i++) {
+        struct model cached, fresh;
+        struct model_opts uncached = o;
+
+        for (size_t j = 0; j < 4 && steps[i].change[j]; j++) {
+            const char *c = steps[i].change[j];
+            char ns[16], nm[16], h[32], cls[16] = "portico";
+            int sec;
+            if (strcmp(c, "bulk") == 0) {
+                for (int k = 0; k < 100; k++) {
+                    snprintf(nm, sizeof(nm), "b%d", k);
+                    snprintf(h, sizeof(h), "b%d.test", k);
+                    doc = aged(nss[k % 3], nm, 20 + k % 7, h, "portico");
+                    put(s, doc);
+                    free(doc);
+                }
+            } else if (c[0] == '-') {
+                assert_int_equal(sscanf(c + 1, "%15[^/]/%15s", ns, nm), 2);
+                store_remove(s, RK_INGRESS, ns, nm);
+            } else {
+                assert_true(sscanf(c, "%15s %15s %d %31s %15s", ns, nm, &sec,
+                                   h, cls) >= 4);
+                doc = aged(ns, nm, sec, h, cls);
+                put(s, doc);
+                free(doc);
+            }
+        }
+        uncached.cache = NULL;
+        assert_int_equal(model_build(&cached, s, &o), 0);
+        if (model_cache_patched(o.cache) != steps[i].patched)
+            fail_msg("%s: the order was %s", steps[i].what,
+                     steps[i].patched ? "sorted again" : "patched");
+        assert_int_equal(model_build(&fresh, s, &uncached), 0);
+        char *a = model_text(&cached), *b = model_text(&fresh);
+        if (strcmp(a, b) != 0)
+            fail_msg("%s: the patched build differs:\n%s\n---- fresh:\n%s",
+                     steps[i].what, a, b);
+        free(a);
+        free(b);
+        model_free(&fresh);
+        model_free(&cached);
+    }
+    model_cache_free(o.cache);
+    store_free(s);
+}
+
 /* A compiled Ingress keeps its strings (names, hosts, routes, annotation
  * values and findings, TLS, reason) in two blocks: they read as the
  * Ingress wrote them, in models that outlive the cache, and freeing
@@ -1534,6 +1648,7 @@ int main(void)
             a_cached_build_equals_a_fresh_one_change_after_change),
         cmocka_unit_test(
             an_incremental_build_equals_a_fresh_one_after_each_kind_of_change),
+        cmocka_unit_test(a_build_patches_the_age_order_of_the_one_before),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
