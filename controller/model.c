@@ -1206,6 +1206,8 @@ struct memo_upstream {
 
 struct merge_memo {
     int refs;
+    unsigned replayed;          /* the last build (cache->build) that
+                                   replayed it (model_server.unchanged) */
     unsigned long long services_gen;    /* the store's Services then (or
                                            when found current since) */
     size_t nservices, nups, nroutes, nwarnings;
@@ -1310,6 +1312,7 @@ static struct merge_memo *memo_pack(const struct memo_rec *rec,
     if (!(memo = malloc(size)))
         return NULL;
     memo->refs = 1;
+    memo->replayed = 0;
     memo->nservices = rec->nservices;
     memo->nups = rec->nups;
     memo->nroutes = rec->ncalls;
@@ -3124,11 +3127,13 @@ static struct model_server *replay_server(struct builder *b, size_t first,
  * says the Services answer (merge_route() on servers of its own, the
  * strings borrowed). 0, or -1 out of memory. */
 static int memo_replay(struct builder *b, const struct model_compiled *c,
-                       const struct merge_memo *memo, size_t k)
+                       struct merge_memo *memo, size_t k)
 {
     struct model *m = b->m;
     size_t first = m->nservers;
+    int unchanged = memo->replayed == (unsigned)(b->cache->build - 1);
 
+    memo->replayed = (unsigned)b->cache->build;
     for (size_t i = 0; i < memo->nups; i++)
         if (!use_upstream(b, memo->ups[i].name, memo->ups[i].server, k, 1))
             return -1;
@@ -3163,8 +3168,10 @@ static int memo_replay(struct builder *b, const struct model_compiled *c,
         l->priority = r->priority;
         l->regex = r->regex;
     }
-    for (size_t i = first; i < m->nservers && c->https_only; i++)
-        m->servers[i].redirect = 1;
+    for (size_t i = first; i < m->nservers; i++) {
+        m->servers[i].redirect = c->https_only;
+        m->servers[i].unchanged = unchanged;
+    }
     for (size_t i = 0; i < memo->nwarnings; i++)
         if (add_warning(m, memo->warnings[i]) < 0)
             return -1;

@@ -78,6 +78,8 @@ struct model_location {
 struct model_server {
     char *host;             /* NULL for the default server */
     int wildcard;
+    int unchanged;          /* made as in the model built before with
+                               the same cache (see below) */
     struct model_location *locs;
     size_t nlocs, caplocs;
     int has_fallback;       /* an Ingress defaultBackend applies here */
@@ -100,6 +102,15 @@ struct model_server {
                                array is in one of the model's
                                loc_blocks */
 };
+
+/* model_server.unchanged: 1 when the server was made from the same merge
+ * memo (model.c: the same compiled version of its one Ingress, the same
+ * answers of its Services) as the server of the same host in the
+ * previous model_build() with the same model_opts.cache (whatever became
+ * of that model). Its fields then equal that server's but for Ingress
+ * indexes (owner, locs[].ingress and .seq), which may shift; what the
+ * render writes of its fields and of its Ingress's own options (name,
+ * annotations) is then the same bytes. 0 says nothing. */
 
 struct model_upstream {
     char *name;             /* uH..._ns_svc_port (4-15 hex digits) */

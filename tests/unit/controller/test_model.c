@@ -1515,6 +1515,7 @@ static void an_incremental_build_equals_a_fresh_one_after_each_kind_of_change(
     struct model_opts o = OPTS_TLS;
     struct store *s = store_new(NULL, NULL);
     char *doc;
+    int keep_replayed = 0, p5_replayed = 0;
 
     o.tls.ca = some_ca;
     o.cache = model_cache_new();
@@ -1592,6 +1593,11 @@ static void an_incremental_build_equals_a_fresh_one_after_each_kind_of_change(
         if (keep->borrowed != (steps[i].memos && steps[i].keep_alone))
             fail_msg("%s: keep.test %s from a memo", steps[i].what,
                      keep->borrowed ? "comes" : "does not come");
+        /* unchanged: replayed from the memo the build before replayed */
+        if (keep->unchanged != (keep->borrowed && keep_replayed))
+            fail_msg("%s: keep.test %s unchanged", steps[i].what,
+                     keep->unchanged ? "is" : "is not");
+        keep_replayed = keep->borrowed;
         const struct model_server *p5 = server(&cached, "p5.test");
         assert_non_null(p5);
         assert_true(p5->redirect);
@@ -1603,6 +1609,13 @@ static void an_incremental_build_equals_a_fresh_one_after_each_kind_of_change(
         if (p5->borrowed != p5_memo)
             fail_msg("%s: p5.test %s from a memo", steps[i].what,
                      p5->borrowed ? "comes" : "does not come");
+        if (p5->unchanged != (p5->borrowed && p5_replayed) ||
+            server(&cached, "q5.test")->unchanged != p5->unchanged)
+            fail_msg("%s: p5.test %s unchanged", steps[i].what,
+                     p5->unchanged ? "is" : "is not");
+        p5_replayed = p5->borrowed;
+        for (size_t j = 0; j < fresh.nservers; j++)
+            assert_false(fresh.servers[j].unchanged);
         assert_int_equal(fresh.nmemos, 0);
         free(a);
         free(b);
