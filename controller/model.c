@@ -2689,6 +2689,8 @@ static struct model_compiled *compiled_of(struct builder *b,
     return c;
 }
 
+static int count_claims(struct builder *b, const struct model_ingress *mi);
+
 /* One Ingress (its compiled version), oldest first: selected? excluded?
  * checked? (merged by merge_one() once all are known). An Ingress
  * version is parsed and checked once, by the first build that needs it
@@ -2738,6 +2740,7 @@ static int select_one(struct builder *b, struct model_compiled *c,
     *mi = c->mi;
     mi->state = ING_SERVED;     /* until merge_one() says otherwise */
     mi->compiled = c;
+    rc = count_claims(b, mi);
 out:
     json_object_put(ing);
     return rc;
@@ -2949,40 +2952,38 @@ static int claim(struct builder *b, const char *host)
     return 0;
 }
 
-/* Counts the hosts every Ingress to be merged names (its hosts, aliases
- * and www twins), so that memo_alone() knows who is alone on a host. A
+/* Counts the hosts an Ingress to be merged names (its hosts, aliases and
+ * www twins; select_one() for each one served), so that memo_alone()
+ * knows who is alone on a host once all are counted. A
  * refused Ingress that asked for client certificates denies its rule
  * hosts to the others (deny_refused_hosts): no memo is used then. */
-static int count_claims(struct builder *b)
+static int count_claims(struct builder *b, const struct model_ingress *mi)
 {
+    const struct model_compiled *c = mi->compiled;
     char name[VALIDATE_HOST_MAX + 1];
+    const char *list, *v;
 
-    for (size_t k = 0; k < b->m->ning && b->memos; k++) {
-        const struct model_ingress *mi = &b->m->ings[k];
-        const struct model_compiled *c = mi->compiled;
-        const char *list, *v;
-        if (mi->state == ING_EXCLUDED)
-            continue;
-        if (!c->valid) {
-            if (clientcert_asked(&c->mi))
-                b->memos = 0;
-            continue;
-        }
-        for (size_t i = 0; i < mi->nhosts; i++)
-            if (claim(b, mi->hosts[i]) < 0)
-                return -1;
-        list = ann_get(&mi->ann, ANN_SERVER_ALIAS);
-        while (list && next_alias(&list, name, sizeof(name)))
-            if (json_object_object_add(b->other_claims, name, NULL) < 0)
-                return -1;
-        v = ann_get(&mi->ann, ANN_FROM_TO_WWW_REDIRECT);
-        if (!v || validate_bool_value(v, strlen(v)) != 1)
-            continue;
-        for (size_t i = 0; i < mi->nhosts; i++)
-            if (model_www_twin(mi->hosts[i], name, sizeof(name)) == 0 &&
-                json_object_object_add(b->other_claims, name, NULL) < 0)
-                return -1;
+    if (!b->memos)
+        return 0;
+    if (!c->valid) {
+        if (clientcert_asked(&c->mi))
+            b->memos = 0;
+        return 0;
     }
+    for (size_t i = 0; i < mi->nhosts; i++)
+        if (claim(b, mi->hosts[i]) < 0)
+            return -1;
+    list = ann_get(&mi->ann, ANN_SERVER_ALIAS);
+    while (list && next_alias(&list, name, sizeof(name)))
+        if (json_object_object_add(b->other_claims, name, NULL) < 0)
+            return -1;
+    v = ann_get(&mi->ann, ANN_FROM_TO_WWW_REDIRECT);
+    if (!v || validate_bool_value(v, strlen(v)) != 1)
+        return 0;
+    for (size_t i = 0; i < mi->nhosts; i++)
+        if (model_www_twin(mi->hosts[i], name, sizeof(name)) == 0 &&
+            json_object_object_add(b->other_claims, name, NULL) < 0)
+            return -1;
     return 0;
 }
 
@@ -3281,8 +3282,6 @@ int model_build(struct model *m, const struct store *s,
                          &b.svc_changed, &b.nsvc_changed) == 0 &&
         b.nsvc_changed <= SERVICES_NAMED_MAX;
     if (select_all(&b, &classes, &patched) < 0)
-        goto out;
-    if (count_claims(&b) < 0)
         goto out;
     for (size_t k = 0; k < m->ning; k++)
         if (merge_one(&b, k) < 0)
