@@ -2393,7 +2393,8 @@ static void key_entry_age(struct sort_rec *r, const void *item)
 /* The sorted upstreams with each name once: of a run of the same name
  * (the same Service port, so the same server), the one the model owns
  * if any (locations of merged Ingresses point at its name; there is at
- * most one, use_upstream), else the first, with the oldest owner. */
+ * most one, use_upstream), else the oldest owner's (its locations point
+ * at its memo's name), with the oldest owner. */
 static void ups_merge(struct model *m)
 {
     size_t out = 0;
@@ -2402,10 +2403,12 @@ static void ups_merge(struct model *m)
         size_t keep = i, owner = m->ups[i].owner;
         for (j = i + 1; j < m->nups &&
                         strcmp(m->ups[j].name, m->ups[i].name) == 0; j++) {
-            if (!m->ups[j].borrowed)
-                keep = j;
             if (m->ups[j].owner < owner)
                 owner = m->ups[j].owner;
+            if (!m->ups[j].borrowed ||
+                (m->ups[keep].borrowed &&
+                 m->ups[j].owner < m->ups[keep].owner))
+                keep = j;
         }
         m->ups[out] = m->ups[keep];
         m->ups[out++].owner = owner;
