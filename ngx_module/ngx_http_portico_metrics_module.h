@@ -59,7 +59,11 @@
 #define NGX_HTTP_PORTICO_METRICS_METHODS     8
 
 
-/* what a rule keeps of its route: index + 1 (0: none) and generation */
+/*
+ * what a rule keeps of its route: index + 1 and generation; index 0: none,
+ * and generation 0 (never looked up) or 1 + the zone's frees when it found
+ * no room (no lookup again while the zone is full and frees the same)
+ */
 
 typedef struct {
     uint32_t                             index;
@@ -152,6 +156,8 @@ typedef struct {
     ngx_http_portico_metrics_series_t   *series;
 
     ngx_http_portico_metrics_worker_t    workers[NGX_MAX_PROCESSES];
+
+    uint32_t                             frees;     /* routes freed, ever */
 } ngx_http_portico_metrics_shared_t;
 
 

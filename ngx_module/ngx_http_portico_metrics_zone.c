@@ -355,6 +355,18 @@ ngx_http_portico_metrics_attach_route(
 
             return;
         }
+
+    } else if (ref->generation != 0 && ref->generation == sh->frees + 1
+               && sh->used_routes == sh->nroutes)
+    {
+        /*
+         * no room when it was looked up, and none made since: at 100k
+         * Ingresses a full zone left 33k rules out, and looking each up
+         * at every attach was most of a worker's time to take a table
+         */
+
+        at->missing++;
+        return;
     }
 
     index = ngx_http_portico_metrics_find_route(mmcf, ingress, host, path,
@@ -379,7 +391,7 @@ ngx_http_portico_metrics_attach_route(
     if (index == 0) {
         at->missing++;
         ref->index = 0;
-        ref->generation = 0;
+        ref->generation = sh->frees + 1;
         return;
     }
 
@@ -631,6 +643,7 @@ ngx_http_portico_metrics_free_route(ngx_http_portico_metrics_main_conf_t *mmcf,
     }
 
     *pp = route->next;
+    sh->frees++;
 
     ngx_http_portico_metrics_ingress_release(mmcf, route->ingress);
 

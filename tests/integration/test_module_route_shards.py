@@ -6,6 +6,7 @@ shard it names unchanged and reads only the others; a head whose shard is
 missing or broken is refused as a whole (the version in use stays), and
 "nginx -t" checks every shard."""
 import os
+import re
 import time
 import zlib
 
@@ -263,3 +264,56 @@ def test_a_kept_shard_keeps_counting_its_requests_under_their_labels(
     count("a")                  # a scrape: a clean-up
     time.sleep(1.5)
     assert r.who(h1) == "a" and count("a") == 3
+
+
+def test_a_kept_shards_rules_without_room_get_labels_once_routes_are_freed(
+        nginx_factory, cluster_dns, backends):
+    # 128k holds 128 label sets (one the unrouted one): shard A's 100 rules
+    # attach first, shard C's last 73 find no room
+    hosts = sorted(hosts_in_distinct_shards(2), key=shard_of)
+    ha, hc = hosts
+    mport = testbed.free_port()
+    r = Sharded(nginx_factory, cluster_dns, workers=1,
+                extra=("portico_metrics zone=128k grace=1s;\n"
+                       f"server {{ listen 127.0.0.1:{mport} reuseport;\n"
+                       "  location = /metrics { portico_metrics_status; } }\n"))
+    b = backends["a"]
+
+    def shard(host, paths):
+        return r.shard(f"upstream ua {b.addr}:{b.port}\nhost {host}\n" +
+                       "".join(f"prefix /{p} ua ingress=shop/{p} service=a\n"
+                               for p in paths))
+
+    def without_labels(version):
+        m = re.search(r"is full, (\d+) rules of table " + version + " ",
+                      r.nginx.error_log())
+        return int(m.group(1)) if m else None
+
+    def labelled(path):
+        code, _, body = http_request(mport, "/metrics")
+        assert code == 200
+        return Samples(body).get("portico_requests_total", namespace="shop",
+                                 ingress=path, host=hc, path=f"/{path}",
+                                 service="a", status="200", method="GET")
+
+    kept = shard(hc, [f"c{i}" for i in range(100)])
+    r.write("v1", {shard_of(ha): shard(ha, [f"a{i}" for i in range(100)]),
+                   shard_of(hc): kept})
+    r.start()
+    wait_for(lambda: without_labels("v1") is not None, what="v1 full")
+    assert 60 < without_labels("v1") < 100
+    assert r.who(hc, "/c99") == "a" and labelled("c99") is None
+
+    # A's rules go: once the grace has passed a scrape frees them, and the
+    # next head's attach finds room for the kept shard's rules without one
+    r.swap("v2", {shard_of(ha): shard(ha, ["z"]), shard_of(hc): kept})
+    assert "(1 of 4 shards kept)" in r.nginx.error_log()
+    r.who(hc, "/c99")
+    assert labelled("c99") is None
+    time.sleep(1.5)
+    labelled("c0")              # a scrape: a clean-up
+    time.sleep(1.5)
+    labelled("c0")
+    r.swap("v3", {shard_of(ha): shard(ha, ["y"]), shard_of(hc): kept})
+    assert without_labels("v3") is None
+    assert r.who(hc, "/c99") == "a" and labelled("c99") == 1
