@@ -62,6 +62,8 @@ struct reloader {
                                    file always) */
     size_t nshards;             /* the installed table's N (1: one file) */
     size_t shards_checked;      /* shards the last check read */
+    struct routes_kept *kept;   /* the last render's shards, for the
+                                   next (routes.h) */
 
     struct ev_timer *debounce, *confirm, *restart, *idle;
     uint64_t first_dirty_ms;
@@ -399,8 +401,8 @@ static int render_all(struct reloader *r, const struct model *m,
                                               r->cfg.route_shard_hosts,
                                               r->nshards)
                          : 1;
-    if (routes_render_sharded(m, &p, r->cfg.render.https_port, n,
-                              routes) < 0) {
+    if (routes_render_sharded(m, &p, r->cfg.render.https_port, n, r->kept,
+                              routefiles_has, r->shards, routes) < 0) {
         render_result_free(conf);
         render_result_free(check);
         profiles_free(&p);
@@ -589,6 +591,7 @@ static void reconcile(struct reloader *r)
         int built = model_build(&m, r->store, &r->cfg.model);
         st.model_ms += evloop_clock_ms() - t;
         if (built < 0) {
+            routes_kept_forget(r->kept);
             log_error("reload: out of memory building the model");
             record_result(r, CHANGE_RELOAD, RELOAD_ERROR);
             return;
@@ -598,6 +601,7 @@ static void reconcile(struct reloader *r)
         int rendered = render_all(r, &m, &out, &chk, &rt, &ct);
         st.render_ms += evloop_clock_ms() - t;
         if (rendered < 0) {
+            routes_kept_forget(r->kept);
             model_free(&m);
             record_result(r, CHANGE_RELOAD, RELOAD_ERROR);
             return;
@@ -671,6 +675,8 @@ static void reconcile(struct reloader *r)
         if (rc == 0)
             break;
         first_error(nginx_out, reason, sizeof(reason));
+        /* A refused shard may be kept by the next render: make all anew. */
+        routes_kept_forget(r->kept);
         if (rc == -2) {
             log_error("reload: cannot test the config: %s", reason);
             record_result(r, kind, RELOAD_ERROR);
@@ -1180,7 +1186,9 @@ static void on_restart(struct evloop *loop, struct ev_timer *t, void *arg)
     r->metrics->nginx_restarts++;
     pthread_mutex_unlock(&r->metrics->lock);
     if (!r->pending) {
-        /* Confirm the restarted master; no model change to publish. */
+        /* Confirm the restarted master; no model change to publish. A
+         * build not rendered: the next render makes every shard. */
+        routes_kept_forget(r->kept);
         if (model_build(&r->pending_model, r->store, &r->cfg.model) == 0) {
             memcpy(r->pending_hash, r->swapped_hash, sizeof(r->pending_hash));
             memcpy(r->pending_routes, r->swapped_routes,
@@ -1311,6 +1319,10 @@ struct reloader *reloader_new(struct evloop *loop, struct store *store,
             return NULL;
         }
     }
+    if (r->shards && !(r->kept = routes_kept_new())) {
+        reloader_free(r);
+        return NULL;
+    }
     r->cfg.model.excluded = is_excluded;
     r->cfg.model.excluded_ctx = r;
     /* each route regex is compiled and probed once (regex.h) */
@@ -1370,5 +1382,6 @@ void reloader_free(struct reloader *r)
     regex_memo_free(r->regex_memo);
     free(r->check_conf);
     routefiles_free(r->shards);
+    routes_kept_free(r->kept);
     free(r);
 }

@@ -141,19 +141,26 @@ static int write_shard(struct routefiles *f, const struct routes_result *r,
     return 0;
 }
 
+int routefiles_has(void *ctx, const char *name)
+{
+    struct routefiles *f = ctx;
+    char path[PATH_MAX];
+
+    snprintf(path, sizeof(path), "%s/%s", f->dir, name);
+    return names_has(&f->written, name) && access(path, F_OK) == 0;
+}
+
 long routefiles_write(struct routefiles *f, const struct routes_result *r,
                       unsigned char *check)
 {
     int same_n = r->nshards == f->installed_nshards;
     long nchecked = 0;
-    char path[PATH_MAX];
 
     for (size_t k = 0; k < r->nused; k++) {
         const struct routes_shard *sh = &r->shards[k];
-        snprintf(path, sizeof(path), "%s/%s", f->dir, sh->name);
         check[k] = !same_n || !names_has(&f->installed, sh->name);
         nchecked += check[k];
-        if (names_has(&f->written, sh->name) && access(path, F_OK) == 0)
+        if (sh->kept || routefiles_has(f, sh->name))
             continue;
         if (write_shard(f, r, sh) < 0)
             return -1;

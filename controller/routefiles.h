@@ -29,7 +29,11 @@ struct routefiles *routefiles_new(const char *routes_path,
                                   size_t errlen);
 void routefiles_free(struct routefiles *f);
 
-/* Writes every shard of r that is not on disk yet. check[k] (r->nused
+/* Is shard NAME's file one this process wrote, still there? (A
+ * routes_on_disk_fn: ctx is f.) */
+int routefiles_has(void *f, const char *name);
+
+/* Writes every shard of r that is not on disk yet (a kept shard is). check[k] (r->nused
  * entries) tells whether r->shards[k] must be checked: it is not one of
  * the installed head's. Returns how many must be, or -1 (logged). */
 long routefiles_write(struct routefiles *f, const struct routes_result *r,

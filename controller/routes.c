@@ -496,17 +496,106 @@ static int render_head(struct routes_result *out, int https_port)
     return 0;
 }
 
+/* ---- kept shards --------------------------------------------------------- */
+
+struct kept_shard {
+    char name[ROUTES_SHARD_NAME_LEN + 1];   /* "": none */
+    size_t len, nsections;
+};
+
+struct routes_kept {
+    size_t nshards;         /* 0: nothing kept */
+    char config[ROUTES_CONFIG_LEN + 1];
+    int https_port;
+    struct kept_shard *shard;   /* by index */
+};
+
+struct routes_kept *routes_kept_new(void)
+{
+    return calloc(1, sizeof(struct routes_kept));
+}
+
+void routes_kept_free(struct routes_kept *k)
+{
+    if (!k)
+        return;
+    free(k->shard);
+    free(k);
+}
+
+void routes_kept_forget(struct routes_kept *k)
+{
+    if (k)
+        k->nshards = 0;
+}
+
+/* Shard index of the render k remembers, if the sections (n of them)
+ * make it again; NULL if they may not. */
+static const struct kept_shard *
+kept_shard(const struct routes_kept *k, const struct routes_result *out,
+           int https_port, size_t index,
+           const struct model_server *const *sections, size_t n,
+           routes_on_disk_fn on_disk, void *ctx)
+{
+    const struct kept_shard *ks;
+
+    if (!k || !on_disk || k->nshards != out->nshards ||
+        k->https_port != https_port || strcmp(k->config, out->config) != 0)
+        return NULL;
+    ks = &k->shard[index];
+    if (!ks->name[0] || ks->nsections != n)
+        return NULL;
+    for (size_t i = 0; i < n; i++)
+        if (!sections[i]->unchanged)
+            return NULL;
+    return on_disk(ctx, ks->name) ? ks : NULL;
+}
+
+/* k remembers out (rendered from the model built last); 0, or -1 out of
+ * memory (then it remembers nothing). */
+static int keep(struct routes_kept *k, const struct routes_result *out,
+                int https_port, const size_t *count)
+{
+    struct kept_shard *shard = k->nshards == out->nshards
+                                   ? k->shard
+                                   : calloc(out->nshards, sizeof(*shard));
+
+    if (!shard) {
+        routes_kept_forget(k);
+        return -1;
+    }
+    if (shard != k->shard) {
+        free(k->shard);
+        k->shard = shard;
+    }
+    memset(shard, 0, out->nshards * sizeof(*shard));
+    for (size_t j = 0; j < out->nused; j++) {
+        const struct routes_shard *sh = &out->shards[j];
+        size_t from = sh->index ? count[sh->index - 1] : 0;
+        memcpy(shard[sh->index].name, sh->name, sizeof(sh->name));
+        shard[sh->index].len = sh->len;
+        shard[sh->index].nsections = count[sh->index] - from;
+    }
+    k->nshards = out->nshards;
+    k->https_port = https_port;
+    memcpy(k->config, out->config, sizeof(k->config));
+    return 0;
+}
+
 int routes_render_sharded(const struct model *m, const struct profiles *p,
                           int https_port, size_t nshards,
-                          struct routes_result *out)
+                          struct routes_kept *kept, routes_on_disk_fn on_disk,
+                          void *on_disk_ctx, struct routes_result *out)
 {
     size_t nsections = m->nservers + 1, *count = NULL, *at = NULL;
     const struct model_server **order = NULL;
     struct shard_upstreams su = {.m = m};
     int rc = -1;
 
-    if (nshards <= 1)
+    if (nshards <= 1) {
+        routes_kept_forget(kept);
         return routes_render(m, p, https_port, out);
+    }
     memset(out, 0, sizeof(*out));
     ownedtext_init(&out->t);
     ownedtext_init(&out->shards_text);
@@ -535,11 +624,26 @@ int routes_render_sharded(const struct model *m, const struct profiles *p,
         order[count[at[i]]++] = i ? &m->servers[i - 1] : &m->def;
     /* count[k] is now where shard k + 1's sections start. */
     reserve(&out->shards_text, m);
-    for (size_t k = 0, from = 0; k < nshards; from = count[k], k++)
-        if (count[k] > from)
+    for (size_t k = 0, from = 0; k < nshards; from = count[k], k++) {
+        const struct kept_shard *ks;
+        if (count[k] == from)
+            continue;
+        ks = kept_shard(kept, out, https_port, k, order + from,
+                        count[k] - from, on_disk, on_disk_ctx);
+        if (ks) {
+            struct routes_shard *sh = &out->shards[out->nused++];
+            sh->index = k;
+            sh->len = ks->len;
+            sh->kept = 1;
+            memcpy(sh->name, ks->name, sizeof(sh->name));
+        } else {
             render_shard(out, m, p, order + from, count[k] - from, k, &su);
+        }
+    }
     if (!ownedtext_failed(&out->shards_text))
         rc = render_head(out, https_port);
+    if (rc == 0 && kept)
+        keep(kept, out, https_port, count);
 
 done:
     free(count);
@@ -549,8 +653,10 @@ done:
     free(su.list);
     free(su.ptr);
     free(su.index);
-    if (rc < 0)
+    if (rc < 0) {
+        routes_kept_forget(kept);
         routes_result_free(out);
+    }
     return rc;
 }
 

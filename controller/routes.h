@@ -67,6 +67,8 @@ struct routes_shard {
     size_t from, len;
     size_t first_line, nlines;
     char name[ROUTES_SHARD_NAME_LEN + 1];
+    int kept;           /* the render before's, not made again: no text
+                           (from, nlines 0), its file is on disk */
 };
 
 struct routes_result {
@@ -91,11 +93,34 @@ int routes_config_token(const struct profiles *p,
 int routes_render(const struct model *m, const struct profiles *p,
                   int https_port, struct routes_result *out);
 
+/* What a sharded render keeps for the next one: each shard's name, size
+ * and number of sections, with the N, configuration token and https port
+ * they were made with. */
+struct routes_kept;
+
+struct routes_kept *routes_kept_new(void);
+void routes_kept_free(struct routes_kept *k);
+/* The next render makes every shard anew: the model built before it is
+ * not the one the kept shards come from (a build that was not rendered),
+ * or a kept shard may be one nginx -t refused. */
+void routes_kept_forget(struct routes_kept *k);
+
+/* Is the file of shard NAME on disk, whole? */
+typedef int (*routes_on_disk_fn)(void *ctx, const char *name);
+
 /* The same in nshards shards (a power of two up to ROUTES_SHARDS_MAX):
- * format 3, or format 2 (routes_render()) when nshards is 1. */
+ * format 3, or format 2 (routes_render()) when nshards is 1.
+ *
+ * kept (may be NULL) holds what the render of the model built before m
+ * (with the same model cache) made, and gets this one's. A shard whose
+ * sections are all `unchanged` servers (model.h), as many as that
+ * render's shard had, under the same N, token and port, is that shard
+ * again: it is not made (routes_shard.kept) if on_disk says its file is
+ * there. */
 int routes_render_sharded(const struct model *m, const struct profiles *p,
                           int https_port, size_t nshards,
-                          struct routes_result *out);
+                          struct routes_kept *kept, routes_on_disk_fn on_disk,
+                          void *on_disk_ctx, struct routes_result *out);
 
 /* N for hosts host sections, about hosts_per_shard in each (0: always
  * 1): the smallest power of two with at most hosts_per_shard hosts a

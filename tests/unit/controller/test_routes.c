@@ -709,7 +709,9 @@ static void shard(struct fixture *f, size_t n, struct routes_result *rt)
     struct profiles p;
 
     assert_int_equal(profiles_build(&f->m, &p), 0);
-    assert_int_equal(routes_render_sharded(&f->m, &p, HTTPS_PORT, n, rt), 0);
+    assert_int_equal(routes_render_sharded(&f->m, &p, HTTPS_PORT, n, NULL,
+                                           NULL, NULL, rt),
+                     0);
     profiles_free(&p);
 }
 
@@ -953,6 +955,113 @@ static void a_check_head_names_only_the_shards_asked_for(void **state)
     free(yaml);
 }
 
+static int always_on_disk(void *ctx, const char *name)
+{
+    (*(int *)ctx)++;
+    return name[0] != '\0';
+}
+
+static int never_on_disk(void *ctx, const char *name)
+{
+    return 0;
+}
+
+/* Puts the YAML's one document (an Ingress) into s. */
+static void put_ingress(struct store *s, const char *yaml)
+{
+    char err[256];
+    struct json_object *docs = manifest_parse(yaml, strlen(yaml), 0, err,
+                                              sizeof(err));
+
+    assert_non_null(docs);
+    assert_int_equal(store_put(s, RK_INGRESS,
+                               json_object_array_get_idx(docs, 0)),
+                     0);
+    json_object_put(docs);
+}
+
+/* m rendered in SHARDS shards with kept (and on_disk) into rt. */
+static void shard_kept(const struct model *m, struct routes_kept *kept,
+                       routes_on_disk_fn on_disk, int *asked,
+                       struct routes_result *rt)
+{
+    struct profiles p;
+
+    assert_int_equal(profiles_build(m, &p), 0);
+    assert_int_equal(routes_render_sharded(m, &p, HTTPS_PORT, SHARDS, kept,
+                                           on_disk, asked, rt),
+                     0);
+    profiles_free(&p);
+}
+
+static void a_render_keeps_the_shards_of_unchanged_servers_as_made_before(
+    void **state)
+{
+    char *yaml = many_hosts(-1);
+    struct store *s = load(yaml);
+    struct model_opts o = TEST_MODEL_OPTS;
+    struct routes_kept *kept = routes_kept_new();
+    struct model m;
+    struct routes_result rt, fresh;
+    size_t changed = crc32(0, (const Bytef *)"h7.test", 7) & (SHARDS - 1);
+    size_t any = crc32(0, (const Bytef *)"*", 1) & (SHARDS - 1);
+    int asked = 0;
+
+    o.cache = model_cache_new();
+    assert_non_null(kept);
+    /* two builds of the same store: the second replays every memo */
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(model_build(&m, s, &o), 0);
+        shard_kept(&m, kept, always_on_disk, &asked, &rt);
+        routes_result_free(&rt);
+        model_free(&m);
+    }
+    /* one Ingress changes: its shard and the default section's are made
+     * again, the others are kept, and the table is a fresh render's */
+    char *changed_yaml = many_hosts(7);
+    put_ingress(s, strstr(changed_yaml, "kind: Ingress\nmetadata: {name: i7,"));
+    free(changed_yaml);
+    assert_int_equal(model_build(&m, s, &o), 0);
+    shard_kept(&m, kept, always_on_disk, &asked, &rt);
+    shard(&(struct fixture){.m = m}, SHARDS, &fresh);
+    assert_string_equal(rt.version, fresh.version);
+    assert_string_equal(rt.t.text.data, fresh.t.text.data);
+    assert_int_equal(routes_bytes(&rt), routes_bytes(&fresh));
+    size_t made = 0;
+    for (size_t k = 0; k < rt.nused; k++) {
+        int must = rt.shards[k].index == changed || rt.shards[k].index == any;
+        assert_int_equal(rt.shards[k].kept, !must);
+        made += !rt.shards[k].kept;
+        if (rt.shards[k].kept)
+            assert_int_equal(rt.shards[k].nlines, 0);
+    }
+    assert_int_equal(made, changed == any ? 1 : 2);
+    /* only the shards made have text */
+    assert_true(rt.shards_text.text.len < fresh.shards_text.text.len / 2);
+    routes_result_free(&rt);
+    routes_result_free(&fresh);
+    model_free(&m);
+    /* a shard whose file is not on disk is made; so is every shard after
+     * a forget, or under another N */
+    assert_int_equal(model_build(&m, s, &o), 0);
+    shard_kept(&m, kept, never_on_disk, &asked, &rt);
+    for (size_t k = 0; k < rt.nused; k++)
+        assert_false(rt.shards[k].kept);
+    routes_result_free(&rt);
+    model_free(&m);
+    routes_kept_forget(kept);
+    assert_int_equal(model_build(&m, s, &o), 0);
+    asked = 0;
+    shard_kept(&m, kept, always_on_disk, &asked, &rt);
+    assert_int_equal(asked, 0);
+    routes_result_free(&rt);
+    model_free(&m);
+    routes_kept_free(kept);
+    model_cache_free(o.cache);
+    store_free(s);
+    free(yaml);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -978,6 +1087,8 @@ int main(void)
             the_shard_count_follows_the_hosts_within_a_factor_of_two),
         cmocka_unit_test(an_nginx_t_error_in_a_shard_line_names_its_ingress),
         cmocka_unit_test(a_check_head_names_only_the_shards_asked_for),
+        cmocka_unit_test(
+            a_render_keeps_the_shards_of_unchanged_servers_as_made_before),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
