@@ -719,9 +719,11 @@ static void reconcile(struct reloader *r)
                          sizeof(times));
         if (r->swap_routes && rt.nshards)
             log_info("routes: table %s (%zu bytes, %zu hosts, %zu "
-                     "ingresses; %zu of %zu shards checked) swapped in, no "
-                     "reload; %s", rt.version, routes_bytes(&rt),
-                     m.nservers, m.ning, r->shards_checked, rt.nused, times);
+                     "ingresses; %zu of %zu shards checked, %zu made) "
+                     "swapped in, no reload; %s", rt.version,
+                     routes_bytes(&rt), m.nservers, m.ning,
+                     r->shards_checked, rt.nused, rt.nused - rt.nkept,
+                     times);
         else if (r->swap_routes)
             log_info("routes: table %s (%zu bytes, %zu hosts, %zu "
                      "ingresses) swapped in, no reload; %s", rt.version,

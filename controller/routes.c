@@ -636,6 +636,7 @@ int routes_render_sharded(const struct model *m, const struct profiles *p,
             sh->len = ks->len;
             sh->kept = 1;
             memcpy(sh->name, ks->name, sizeof(sh->name));
+            out->nkept++;
         } else {
             render_shard(out, m, p, order + from, count[k] - from, k, &su);
         }

@@ -80,6 +80,7 @@ struct routes_result {
                                        order of index */
     struct routes_shard *shards;    /* the non-empty ones, by index */
     size_t nused;
+    size_t nkept;                   /* of them, kept (not made again) */
 };
 
 /* The configuration token: the first ROUTES_CONFIG_LEN hex digits of a

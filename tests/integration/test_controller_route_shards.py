@@ -19,7 +19,8 @@ from test_controller_local import (LocalController, backends, ingress,  # noqa: 
 PER_SHARD = 2
 HOSTS = 12          # 12 hosts of 2 a shard: 8 shards
 CHECKED = re.compile(r"routes: table (\w+) \(\d+ bytes, \d+ hosts, \d+ "
-                     r"ingresses; (\d+) of (\d+) shards checked\) swapped in")
+                     r"ingresses; (\d+) of (\d+) shards checked, (\d+) "
+                     r"made\) swapped in")
 
 
 def host(i):
@@ -92,6 +93,11 @@ def test_a_table_of_many_hosts_is_a_head_and_shards_each_host_where_its_crc_says
 
 
 def test_a_change_rewrites_and_checks_only_its_shard_and_old_files_go(sctl):
+    # one change first: the model's memos are replayed from then on, and
+    # a replayed server the build before replayed too is "unchanged"
+    sctl.write("filler", ingress("filler", [("filler.shards.test", [
+        ("/", "Prefix", "alpha", sctl.ports["alpha"])])]))
+    sctl.wait_served("filler.shards.test", "/", "alpha")
     before = shard_names(sctl)
     inodes = {n: inode(sctl, n) for n in before.values()}
     changed = zlib.crc32(host(3).encode()) % 8
@@ -104,13 +110,18 @@ def test_a_change_rewrites_and_checks_only_its_shard_and_old_files_go(sctl):
     for i, name in after.items():
         if i != changed:
             assert inode(sctl, name) == inodes[name]
-    # the swap checked that one shard alone
+    # the swap checked that one shard alone, and made it and the default
+    # section's again (the others: the render before's, kept)
     version = re.match(r"portico-routes 3\nversion (\w+)\n",
                        head(sctl)).group(1)
     m = [x for x in CHECKED.finditer(sctl.proc.log_text())
          if x.group(1) == version]
     assert m and m[-1].group(2) == "1"
     assert int(m[-1].group(3)) == len(after)
+    # (and the filler's: new in the build before)
+    made = {changed, zlib.crc32(b"*") % 8,
+            zlib.crc32(b"filler.shards.test") % 8}
+    assert int(m[-1].group(4)) == len(made)
     # the replaced shard's file is removed once every worker has the head
     eventually(lambda: set(shard_files(sctl)) == set(after.values()))
     assert before[changed] not in shard_files(sctl)
