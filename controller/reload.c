@@ -64,6 +64,8 @@ struct reloader {
     size_t shards_checked;      /* shards the last check read */
     struct routes_kept *kept;   /* the last render's shards, for the
                                    next (routes.h) */
+    int warm_up;                /* on_idle builds once more */
+    int warming;                /* that build runs */
 
     struct ev_timer *debounce, *confirm, *restart, *idle;
     uint64_t first_dirty_ms;
@@ -606,6 +608,10 @@ static void reconcile(struct reloader *r)
             record_result(r, CHANGE_RELOAD, RELOAD_ERROR);
             return;
         }
+        /* Many shards made anew (a start, a burst: memos made, not yet
+         * replayed): build once more when idle (on_idle). */
+        r->warm_up = !r->warming && rt.nshards &&
+                     rt.nused - rt.nkept > RELOAD_WARM_SHARDS;
         /* Unchanged only if nginx confirmed serving these very bytes; an
          * unconfirmed reload or swap is tried again. */
         int conf_served = r->have_conf && nginx_running(r->nginx) &&
@@ -1127,8 +1133,12 @@ static void on_debounce(struct evloop *loop, struct ev_timer *t, void *arg)
         reconcile(r);
 }
 
-/* Changes stopped RELOAD_TRIM_IDLE_MS ago: what the builds freed goes
- * back to the system. */
+/* Changes stopped RELOAD_TRIM_IDLE_MS ago. A render that made many
+ * shards anew (the model made its memos: a start, a burst) is followed,
+ * now that nothing waits, by one more build: the model then replays its
+ * memos, so that the next change's render makes only the shards it
+ * touches (model_server.unchanged, routes.h). Then what the builds freed
+ * goes back to the system. */
 static void on_idle(struct evloop *loop, struct ev_timer *t, void *arg)
 {
     struct reloader *r = arg;
@@ -1136,6 +1146,16 @@ static void on_idle(struct evloop *loop, struct ev_timer *t, void *arg)
     if (r->pending || evloop_timer_active(r->debounce)) {
         evloop_timer_start(t, RELOAD_TRIM_IDLE_MS);
         return;
+    }
+    if (r->warm_up && !r->stopping) {
+        log_debug("routes: building once more while idle, so that the "
+                  "next change makes only its own shards");
+        r->warm_up = 0;
+        r->warming = 1;
+        reconcile(r);
+        r->warming = 0;
+        if (r->pending)
+            return;     /* finish_pending starts this timer again */
     }
     malloc_trim(0);
 }

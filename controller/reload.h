@@ -64,6 +64,8 @@
 /* memory freed by the builds goes back to the system once changes have
  * stopped for this long */
 #define RELOAD_TRIM_IDLE_MS        2000
+#define RELOAD_WARM_SHARDS         16     /* shards made anew that make an
+                                             idle spell build once more */
 #define RELOAD_MAX_WAIT_MS         1000
 #define RELOAD_CONFIRM_TIMEOUT_MS  30000
 #define RELOAD_CONFIRM_POLL_MS     10

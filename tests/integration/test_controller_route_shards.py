@@ -8,6 +8,7 @@ files no served head names are removed; an Ingress whose shard line
 one file when the hosts become few."""
 import os
 import re
+import time
 import zlib
 
 import pytest
@@ -127,6 +128,39 @@ def test_a_change_rewrites_and_checks_only_its_shard_and_old_files_go(sctl):
     assert before[changed] not in shard_files(sctl)
     for i in range(HOSTS):
         assert sctl.served_by(host(i)) == ("beta" if i == 3 else "alpha")
+
+
+def swap_of(c, version):
+    """(checked, shards, made) of the swap to version, from the log."""
+    m = [x for x in CHECKED.finditer(c.proc.log_text())
+         if x.group(1) == version]
+    assert m, version
+    return tuple(int(g) for g in m[-1].groups()[1:])
+
+
+def test_an_idle_spell_after_a_start_readies_the_next_change_to_make_one_shard(
+        procs, tmp_path, cluster_dns, backends):  # noqa: F811
+    # 40 hosts of 2 a shard: 32 shards, all made at the start (more than
+    # RELOAD_WARM_SHARDS, 16); the idle spell's build replays the memos
+    c = LocalController(procs, tmp_path, cluster_dns,
+                        extra=(f"--route-shard-hosts={PER_SHARD}",))
+    for name, b in backends.items():
+        c.write(f"svc-{name}", service(name, b.port))
+    c.ports = {name: b.port for name, b in backends.items()}
+    write_hosts(c, 40)
+    c.wait_served(host(39), "/", "alpha")
+    assert "\nshards 32\n" in head(c)
+    time.sleep(3)               # RELOAD_TRIM_IDLE_MS and the build
+    c.write("ing5", ingress("ing5", [(host(5), [
+        ("/", "Prefix", "beta", c.ports["beta"])])]))
+    c.wait_served(host(5), "/", "beta")
+    version = re.match(r"portico-routes 3\nversion (\w+)\n",
+                       head(c)).group(1)
+    checked, shards, made = swap_of(c, version)
+    assert checked == 1
+    assert made == len({zlib.crc32(host(5).encode()) % 32,
+                        zlib.crc32(b"*") % 32})
+    assert c.served_by(host(6)) == "alpha"
 
 
 def test_the_table_is_one_file_again_when_the_hosts_become_few(sctl):
