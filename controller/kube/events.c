@@ -427,7 +427,10 @@ void kube_events_forget(struct kube_events *ev, const char *ns,
                         const char *name)
 {
     char *pkey;
-    if (!ev || !ns || !name || asprintf(&pkey, "%s/%s", ns, name) < 0)
+    /* Called for every served Ingress after every change (100k at a
+     * time): nothing to look up when no Ingress has a problem. */
+    if (!ev || !ns || !name || json_object_object_length(ev->problems) == 0 ||
+        asprintf(&pkey, "%s/%s", ns, name) < 0)
         return;
     json_object_object_del(ev->problems, pkey);
     free(pkey);
