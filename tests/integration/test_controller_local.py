@@ -839,7 +839,8 @@ def test_ingress_failing_nginx_t_is_left_out_and_others_keep_changing(ctl):
 # table's own grammar, upstreams are generated), so this fault is injected:
 # the real nginx, except that `nginx -t` refuses the rule line of one host
 # with the module's error format.
-REFUSING_NGINX = """#!/bin/sh
+# A wrapper's start: $test set for `nginx -t`, $conf the -c file.
+NGINX_ARGS = """#!/bin/sh
 conf= test=
 prev=
 for a in "$@"; do
@@ -847,7 +848,8 @@ for a in "$@"; do
     [ "$prev" = -c ] && conf=$a
     prev=$a
 done
-[ -n "$test" ] && echo "$conf" >> "$0.tests"
+"""
+REFUSING_NGINX = NGINX_ARGS + """[ -n "$test" ] && echo "$conf" >> "$0.tests"
 routes="$(dirname "$conf")/routes"
 if [ -n "$test" ] && line=$(grep -n '^host refused.test' "$routes" |
                             cut -d: -f1) && [ -n "$line" ]; then

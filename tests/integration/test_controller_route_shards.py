@@ -14,8 +14,8 @@ import zlib
 import pytest
 
 from testbed.controller import eventually
-from test_controller_local import (LocalController, backends, ingress,  # noqa: F401
-                                   nginx_wrapper, service)
+from test_controller_local import (NGINX_ARGS, LocalController,  # noqa: F401
+                                   backends, ingress, nginx_wrapper, service)
 
 PER_SHARD = 2
 HOSTS = 12          # 12 hosts of 2 a shard: 8 shards
@@ -175,15 +175,7 @@ def test_the_table_is_one_file_again_when_the_hosts_become_few(sctl):
 
 # The real nginx, except that `nginx -t` refuses the line of the shard
 # holding host refused.shards.test, in the module's words.
-REFUSING_SHARD_NGINX = """#!/bin/sh
-conf= test=
-prev=
-for a in "$@"; do
-    [ "$a" = -t ] && test=1
-    [ "$prev" = -c ] && conf=$a
-    prev=$a
-done
-dir=$(dirname "$conf")
+REFUSING_SHARD_NGINX = NGINX_ARGS + """dir=$(dirname "$conf")
 if [ -n "$test" ]; then
     grep '^shard ' "$dir/routes" | while read -r _ i name; do
         f="$dir/routes.d/$name"
