@@ -690,6 +690,14 @@ static void reconcile(struct reloader *r)
         }
         size_t owner = error_owner(r, nginx_out, &out, &rt, &ct);
         record_result(r, kind, RELOAD_INVALID);
+        if (owner == OWNER_NONE && rt.nkept &&
+            attempt < RELOAD_MAX_EXCLUSIONS) {
+            /* Maybe a line of a kept shard (no owners: not made this
+             * time): once more, every shard made. */
+            renders_free(&out, &chk, &rt, &ct);
+            model_free(&m);
+            continue;
+        }
         if (owner == OWNER_NONE || attempt >= RELOAD_MAX_EXCLUSIONS) {
             log_error("reload: nginx -t refused the config (%s); keeping the "
                       "running config", reason);
