@@ -460,11 +460,9 @@ static void render_shard(struct routes_result *out, const struct model *m,
 }
 
 /* The head: format 2's header lines, "shards N", a "shard I NAME" per
- * shard with named[k] set (every shard when named is NULL). The version
- * line is zeros, at *version_at. */
+ * shard. The version line is zeros, at *version_at. */
 static void head_text(struct buf *b, const struct routes_result *r,
-                      const char *header, int https_port,
-                      const unsigned char *named, size_t *version_at)
+                      const char *header, int https_port, size_t *version_at)
 {
     buf_puts(b, header);
     buf_puts(b, "version ");
@@ -473,9 +471,8 @@ static void head_text(struct buf *b, const struct routes_result *r,
     buf_printf(b, "config %s\nhttps-port %d\nshards %zu\n", r->config,
                https_port, r->nshards);
     for (size_t k = 0; k < r->nused; k++)
-        if (!named || named[k])
-            buf_printf(b, "shard %zu %s\n", r->shards[k].index,
-                       r->shards[k].name);
+        buf_printf(b, "shard %zu %s\n", r->shards[k].index,
+                   r->shards[k].name);
 }
 
 static int render_head(struct routes_result *out, int https_port)
@@ -486,7 +483,7 @@ static int render_head(struct routes_result *out, int https_port)
 
     snprintf(header, sizeof(header), "portico-routes %d\n",
              ROUTES_FORMAT_SHARDED);
-    head_text(b, out, header, https_port, NULL, &version_at);
+    head_text(b, out, header, https_port, &version_at);
     ownedtext_track(&out->t, 0, OWNER_NONE);
     if (buf_failed(b) || ownedtext_failed(&out->t))
         return -1;
@@ -622,8 +619,10 @@ int routes_render_sharded(const struct model *m, const struct profiles *p,
         count[k + 1] += count[k];
     for (size_t i = 0; i < nsections; i++)
         order[count[at[i]]++] = i ? &m->servers[i - 1] : &m->def;
-    /* count[k] is now where shard k + 1's sections start. */
-    reserve(&out->shards_text, m);
+    /* count[k] is now where shard k + 1's sections start. Room for all
+     * of them, unless most are likely kept. */
+    if (!kept || kept->nshards != nshards)
+        reserve(&out->shards_text, m);
     for (size_t k = 0, from = 0; k < nshards; from = count[k], k++) {
         const struct kept_shard *ks;
         if (count[k] == from)
