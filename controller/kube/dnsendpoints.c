@@ -45,12 +45,15 @@ struct dnsendpoints {
     struct kube_events *events;
     struct reflector *refl;
     char *owner_id, *prefix;
-    struct json_object *view;       /* ours: "ns/name" -> canonical */
+    struct view *view;              /* ours: "ns/name" -> canonical */
     struct json_object *foreign;    /* labelled so, but not ours */
     struct json_object *conflicts;  /* "ns/name" -> {tried: ms of the last
                                        409, reported: true} */
-    struct json_object *want;       /* "ns/name" -> DNSEndpoint; NULL: to
-                                       be worked out */
+    /* "ns/name" -> the canonical text of the DNSEndpoint it wants (the
+     * object is made again to be written); NULL: to be worked out. Text,
+     * not json-c objects: ~300 bytes an Ingress where an object was
+     * kilobytes, 100k of them on every replica. */
+    struct view *want;
     struct json_object *skipped;    /* "ns/name" -> the names the last
                                        work-out left out (logged once) */
     enum api_state api;
@@ -74,10 +77,13 @@ static void observe(struct dnsendpoints *d, struct json_object *obj)
     if (!key)
         return;
     if (dnsendpoint_is_ours(obj, d->owner_id)) {
-        view_put(d->view, obj, dnsendpoint_canonical);
+        char *c = dnsendpoint_canonical(obj);
+        if (c)
+            view_set(d->view, key, c);
+        free(c);
         json_object_object_del(d->foreign, key);
     } else {
-        json_object_object_del(d->view, key);
+        view_remove(d->view, key);
         json_object_object_add(d->foreign, key, json_object_new_boolean(1));
     }
     free(key);
@@ -121,7 +127,7 @@ static void dnse_remove(void *arg, struct json_object *obj)
     char *key = view_key(obj);
 
     if (key) {
-        json_object_object_del(d->view, key);
+        view_remove(d->view, key);
         json_object_object_del(d->foreign, key);
         /* A name that frees up is tried at once. */
         json_object_object_del(d->conflicts, key);
@@ -133,11 +139,19 @@ static void dnse_remove(void *arg, struct json_object *obj)
 static void dnse_replace(void *arg, struct json_object *items)
 {
     struct dnsendpoints *d = arg;
+    struct view *v = view_new();
+    struct json_object *foreign = json_object_new_object();
 
-    json_object_put(d->view);
+    if (!v || !foreign) {
+        view_free(v);
+        json_object_put(foreign);
+        log_warn("kube: dnsendpoints: out of memory for the list");
+        return;
+    }
+    view_free(d->view);
     json_object_put(d->foreign);
-    d->view = json_object_new_object();
-    d->foreign = json_object_new_object();
+    d->view = v;
+    d->foreign = foreign;
     for (size_t i = 0; i < json_object_array_length(items); i++)
         observe(d, json_object_array_get_idx(items, i));
     set_api(d, API_AVAILABLE);
@@ -258,7 +272,7 @@ static int patched(void *arg, const char *key,
     }
     if (resp->status == HTTP_NOT_FOUND) {
         /* Gone meanwhile: created again next round. */
-        json_object_object_del(d->view, key);
+        view_remove(d->view, key);
         return 1;
     }
     return api_refused(d, resp);
@@ -271,7 +285,7 @@ static int deleted(void *arg, const char *key,
 
     if (!ok_status(resp) && resp->status != HTTP_NOT_FOUND)
         return api_refused(d, resp);
-    json_object_object_del(d->view, key);
+    view_remove(d->view, key);
     log_debug("kube: deleted DNSEndpoint %s", key);
     return 1;
 }
@@ -362,31 +376,41 @@ static struct json_object *desired(struct dnsendpoints *d,
     return dnsendpoint_build(sd->ns, sd->name, sd->uid, d->owner_id, eps);
 }
 
+/* d->want from the served set, or NULL (out of memory: nothing is
+ * written this round, rather than deleting what a missing entry would). */
 static void work_out_want(struct dnsendpoints *d,
                           const struct served_set *served,
                           const struct publish_targets *t)
 {
     struct json_object *skipped = json_object_new_object();
+    struct view *want = view_new();
     const struct served_entry *se;
     size_t pos = 0;
+    int failed = !want || !skipped;
 
-    d->want = json_object_new_object();
-    while ((se = served_set_next(served, &pos))) {
+    while (!failed && (se = served_set_next(served, &pos))) {
         struct json_object *dv = desired(d, skipped, se, t);
-        if (dv)
-            json_object_object_add(d->want, se->key, dv);
+        char *c = dv ? dnsendpoint_canonical(dv) : NULL;
+        if (dv && (!c || !view_set(want, se->key, c)))
+            failed = 1;
+        free(c);
+        json_object_put(dv);
     }
-    if (skipped) {      /* Ingresses gone or mended are forgotten */
-        json_object_put(d->skipped);
-        d->skipped = skipped;
+    if (failed) {
+        view_free(want);
+        json_object_put(skipped);
+        return;
     }
+    d->want = want;
+    json_object_put(d->skipped);    /* Ingresses gone or mended are */
+    d->skipped = skipped;           /* forgotten */
 }
 
 void dnsendpoints_invalidate(struct dnsendpoints *d)
 {
     if (!d)
         return;
-    json_object_put(d->want);
+    view_free(d->want);
     d->want = NULL;
 }
 
@@ -447,7 +471,7 @@ static void forget_conflicts(struct dnsendpoints *d)
 
     json_object_object_foreach(d->conflicts, ckey, val) {
         (void)val;
-        if (!json_object_object_get_ex(d->want, ckey, NULL))
+        if (!view_get(d->want, ckey))
             json_object_array_add(gone, json_object_new_string(ckey));
     }
     for (size_t i = 0; i < json_object_array_length(gone); i++)
@@ -461,7 +485,8 @@ void dnsendpoints_sync(struct dnsendpoints *d,
                        const struct publish_targets *t, size_t max_writes,
                        const struct kube_object_ref *self)
 {
-    size_t ntargets;
+    const struct view_entry *we;
+    size_t ntargets, pos;
 
     if (d->api == API_MISSING || d->api == API_FORBIDDEN) {
         report_api(d, self);
@@ -472,29 +497,34 @@ void dnsendpoints_sync(struct dnsendpoints *d,
         return;     /* nothing known, or no address: leave them as they are */
     if (!d->want) {
         work_out_want(d, served, t);
+        if (!d->want)
+            return;
         forget_conflicts(d);
     }
-    json_object_object_foreach(d->want, dkey, dval) {
-        const char *obs = k8s_key_str(d->view, dkey);
-        char *c;
+    pos = 0;
+    while ((we = view_next(d->want, &pos))) {
+        const struct served_entry *se = served_set_get(served, we->key);
+        const struct view_entry *obs = view_get(d->view, we->key);
+        struct json_object *dv;
         if (kube_writes_count(d->writes) >= max_writes)
             return;
-        if (kube_writes_in_flight(d->writes, DNSEP_TAG, dkey) ||
-            taken(d, dkey, served_set_get(served, dkey)))
+        if (!se || kube_writes_in_flight(d->writes, DNSEP_TAG, we->key) ||
+            taken(d, we->key, se))
             continue;
-        c = dnsendpoint_canonical(dval);
-        if (c && (!obs || strcmp(obs, c) != 0))
-            write_dnsep(d, dkey, dval, obs != NULL);
-        free(c);
+        if (obs && strcmp(obs->text, we->text) == 0)
+            continue;
+        if ((dv = desired(d, NULL, se, t)))
+            write_dnsep(d, we->key, dv, obs != NULL);
+        json_object_put(dv);
     }
     /* Ours, of Ingresses no longer served (or with nothing to publish). */
-    json_object_object_foreach(d->view, vkey, vval) {
-        (void)vval;
+    pos = 0;
+    while ((we = view_next(d->view, &pos))) {
         if (kube_writes_count(d->writes) >= max_writes)
             return;
-        if (!json_object_object_get_ex(d->want, vkey, NULL) &&
-            !kube_writes_in_flight(d->writes, DNSEP_TAG, vkey))
-            write_dnsep(d, vkey, NULL, 1);
+        if (!view_get(d->want, we->key) &&
+            !kube_writes_in_flight(d->writes, DNSEP_TAG, we->key))
+            write_dnsep(d, we->key, NULL, 1);
     }
 }
 
@@ -537,7 +567,7 @@ struct dnsendpoints *dnsendpoints_start(struct kube_client *kc,
     d->arg = o->arg;
     d->owner_id = strdup(o->owner_id);
     d->prefix = strdup(o->annotation_prefix);
-    d->view = json_object_new_object();
+    d->view = view_new();
     d->foreign = json_object_new_object();
     d->conflicts = json_object_new_object();
     d->skipped = json_object_new_object();
@@ -573,11 +603,11 @@ void dnsendpoints_free(struct dnsendpoints *d)
     if (!d)
         return;
     reflector_free(d->refl);
-    json_object_put(d->view);
+    view_free(d->view);
     json_object_put(d->foreign);
     json_object_put(d->conflicts);
     json_object_put(d->skipped);
-    json_object_put(d->want);
+    view_free(d->want);
     free(d->owner_id);
     free(d->prefix);
     free(d);

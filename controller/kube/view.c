@@ -19,26 +19,6 @@ char *view_key(struct json_object *obj)
     return k;
 }
 
-void view_put(struct json_object *view, struct json_object *obj,
-              char *(*canon)(struct json_object *))
-{
-    char *k = view_key(obj), *c = canon(obj);
-
-    if (k && c)
-        json_object_object_add(view, k, json_object_new_string(c));
-    free(k);
-    free(c);
-}
-
-void view_del(struct json_object *view, struct json_object *obj)
-{
-    char *k = view_key(obj);
-
-    if (k)
-        json_object_object_del(view, k);
-    free(k);
-}
-
 void view_split_key(const char *key, char *ns, size_t nslen, char *name,
                     size_t namelen)
 {

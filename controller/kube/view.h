@@ -1,10 +1,9 @@
 /*
  * view.h - the publisher's observed views: the "namespace/name" key of
  * each watched object mapped to the canonical text of what matters in it
- * (publish.h), compared with what we want written. Two forms: a json
- * object (the DNSEndpoints, few), and struct view (the status of every
- * Ingress: one block per object in a lib/keytable, ~80 bytes each where a
- * json-c member and string cost ~200).
+ * (publish.h), compared with what we want written: struct view, one
+ * block per object in a lib/keytable (~80 bytes each for an Ingress's
+ * status, where a json-c member and string cost ~200).
  */
 #ifndef PORTICO_KUBE_VIEW_H
 #define PORTICO_KUBE_VIEW_H
@@ -16,10 +15,6 @@
 
 /* "namespace/name" of obj (malloc'd), or NULL when it has no name. */
 char *view_key(struct json_object *obj);
-/* Sets obj's entry to canon(obj). */
-void view_put(struct json_object *view, struct json_object *obj,
-              char *(*canon)(struct json_object *));
-void view_del(struct json_object *view, struct json_object *obj);
 /* ---- struct view --------------------------------------------------- */
 
 struct view_entry {
