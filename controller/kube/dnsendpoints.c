@@ -46,7 +46,9 @@ struct dnsendpoints {
     struct reflector *refl;
     char *owner_id, *prefix;
     struct view *view;              /* ours: "ns/name" -> canonical */
-    struct json_object *foreign;    /* labelled so, but not ours */
+    struct view *foreign;           /* labelled so, but not ours */
+    unsigned long lists;            /* the mark of the latest list */
+    int listing;                    /* a paged list is under way */
     struct json_object *conflicts;  /* "ns/name" -> {tried: ms of the last
                                        409, reported: true} */
     /* "ns/name" -> the canonical text of the DNSEndpoint it wants (the
@@ -70,6 +72,16 @@ static uint64_t now_ms(const struct dnsendpoints *d)
 
 /* ---- the view -------------------------------------------------------- */
 
+/* Sets key's entry of v to text, marked as listed if a list runs. */
+static void note(struct dnsendpoints *d, struct view *v, const char *key,
+                 const char *text)
+{
+    struct view_entry *e = view_set(v, key, text);
+
+    if (e && d->listing)
+        e->mark = d->lists;
+}
+
 static void observe(struct dnsendpoints *d, struct json_object *obj)
 {
     char *key = view_key(obj);
@@ -79,12 +91,12 @@ static void observe(struct dnsendpoints *d, struct json_object *obj)
     if (dnsendpoint_is_ours(obj, d->owner_id)) {
         char *c = dnsendpoint_canonical(obj);
         if (c)
-            view_set(d->view, key, c);
+            note(d, d->view, key, c);
         free(c);
-        json_object_object_del(d->foreign, key);
+        view_remove(d->foreign, key);
     } else {
         view_remove(d->view, key);
-        json_object_object_add(d->foreign, key, json_object_new_boolean(1));
+        note(d, d->foreign, key, "");
     }
     free(key);
 }
@@ -128,7 +140,7 @@ static void dnse_remove(void *arg, struct json_object *obj)
 
     if (key) {
         view_remove(d->view, key);
-        json_object_object_del(d->foreign, key);
+        view_remove(d->foreign, key);
         /* A name that frees up is tried at once. */
         json_object_object_del(d->conflicts, key);
     }
@@ -136,26 +148,44 @@ static void dnse_remove(void *arg, struct json_object *obj)
     d->changed(d->arg, 0);
 }
 
+/* A list, page by page (a big one never sits in memory as json-c
+ * objects): what it does not mention is forgotten at its end. */
+static void dnse_begin(void *arg)
+{
+    struct dnsendpoints *d = arg;
+
+    d->lists++;
+    d->listing = 1;
+}
+
+static void unlisted(void *arg, const char *key)
+{
+    (void)arg;
+    (void)key;
+}
+
+static void dnse_end(void *arg)
+{
+    struct dnsendpoints *d = arg;
+
+    if (d->listing) {
+        d->listing = 0;
+        view_sweep(d->view, d->lists, unlisted, NULL);
+        view_sweep(d->foreign, d->lists, unlisted, NULL);
+    }
+    set_api(d, API_AVAILABLE);
+    d->changed(d->arg, 0);
+}
+
+/* A whole list at once (a sink without pages). */
 static void dnse_replace(void *arg, struct json_object *items)
 {
     struct dnsendpoints *d = arg;
-    struct view *v = view_new();
-    struct json_object *foreign = json_object_new_object();
 
-    if (!v || !foreign) {
-        view_free(v);
-        json_object_put(foreign);
-        log_warn("kube: dnsendpoints: out of memory for the list");
-        return;
-    }
-    view_free(d->view);
-    json_object_put(d->foreign);
-    d->view = v;
-    d->foreign = foreign;
+    dnse_begin(d);
     for (size_t i = 0; i < json_object_array_length(items); i++)
         observe(d, json_object_array_get_idx(items, i));
-    set_api(d, API_AVAILABLE);
-    d->changed(d->arg, 0);
+    dnse_end(d);
 }
 
 static void dnse_synced(void *arg)
@@ -441,7 +471,7 @@ static int taken(struct dnsendpoints *d, const char *key,
                  const struct served_entry *se)
 {
     struct json_object *c = NULL, *v;
-    int foreign = json_object_object_get_ex(d->foreign, key, NULL);
+    int foreign = view_get(d->foreign, key) != NULL;
 
     json_object_object_get_ex(d->conflicts, key, &c);
     if (!foreign && !c)
@@ -568,7 +598,7 @@ struct dnsendpoints *dnsendpoints_start(struct kube_client *kc,
     d->owner_id = strdup(o->owner_id);
     d->prefix = strdup(o->annotation_prefix);
     d->view = view_new();
-    d->foreign = json_object_new_object();
+    d->foreign = view_new();
     d->conflicts = json_object_new_object();
     d->skipped = json_object_new_object();
     if (!d->owner_id || !d->prefix || !d->view || !d->foreign ||
@@ -584,7 +614,8 @@ struct dnsendpoints *dnsendpoints_start(struct kube_client *kc,
         .name = "dnsendpoints", .path = path.data,
         .label_selector = PORTICO_MANAGED_BY_LABEL "="
                           PORTICO_MANAGED_BY_VALUE,
-        .sink = {.replace = dnse_replace, .put = dnse_put,
+        .sink = {.replace = dnse_replace, .begin = dnse_begin,
+                 .end = dnse_end, .put = dnse_put,
                  .remove = dnse_remove, .synced = dnse_synced,
                  .failed = dnse_failed, .arg = d},
     };
@@ -604,7 +635,7 @@ void dnsendpoints_free(struct dnsendpoints *d)
         return;
     reflector_free(d->refl);
     view_free(d->view);
-    json_object_put(d->foreign);
+    view_free(d->foreign);
     json_object_put(d->conflicts);
     json_object_put(d->skipped);
     view_free(d->want);
