@@ -54,6 +54,8 @@ enum loc_match {
 
 struct model_location {
     enum loc_match match;
+    int has_canary;         /* a canary Ingress has the same host and
+                               path (ingress-nginx's alternative backend) */
     char *path;             /* validated: [A-Za-z0-9] and -._~/!*'()+,:@=&,
                                a regex path also ^$[]{}?|\% */
     char *raw;              /* the path as the Ingress wrote it, when it
@@ -69,9 +71,7 @@ struct model_location {
     const char *rewrite;    /* LOC_REGEX: the rewrite-target to apply (in
                                its Ingress's annotations), or NULL */
     size_t seq;             /* merge order, for ties in sorting */
-    int has_canary;         /* a canary Ingress has the same host and
-                               path (ingress-nginx's alternative backend) */
-    const char *canary;     /* its upstream (owned by it) */
+    const char *canary;     /* has_canary: its upstream (owned by it) */
     size_t canary_ingress;  /* its Ingress (its canary-* values apply) */
 };
 
@@ -83,6 +83,7 @@ struct model_server {
     struct model_location *locs;
     size_t nlocs, caplocs;
     int has_fallback;       /* an Ingress defaultBackend applies here */
+    int redirect;           /* 308 http -> https */
     const char *fallback;   /* its upstream, or NULL (503) */
     char *fallback_service; /* its Service name */
     char fallback_port[MODEL_PORT_MAX];
@@ -93,7 +94,6 @@ struct model_server {
                                CLIENTCERT_DENY), or NULL */
     const char *ca_file;    /* the CA file they name, or NULL */
     size_t client_owner;    /* the Ingress they come from */
-    int redirect;           /* 308 http -> https */
     size_t owner;           /* oldest Ingress contributing */
     int regex;              /* its paths are regexes (below) */
     int borrowed;           /* its strings (host, the locations' paths,
