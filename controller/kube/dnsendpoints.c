@@ -15,6 +15,7 @@
 #include "controller/kube/publish.h"
 #include "controller/kube/reflector.h"
 #include "controller/kube/view.h"
+#include "controller/digest.h"
 #include "controller/object.h"
 #include "evloop.h"
 #include "log.h"
@@ -29,6 +30,7 @@
 
 enum {
     MAX_DNS_HOSTS = 256,                /* per Ingress */
+    SUMMARY_HEX = 32,                   /* 128 bits of SHA-256 */
     CONFLICT_RETRY_MS = 60 * 1000,      /* a taken name is tried again */
 };
 
@@ -45,15 +47,15 @@ struct dnsendpoints {
     struct kube_events *events;
     struct reflector *refl;
     char *owner_id, *prefix;
-    struct view *view;              /* ours: "ns/name" -> canonical */
+    struct view *view;              /* ours: "ns/name" -> summary */
     struct view *foreign;           /* labelled so, but not ours */
     unsigned long lists;            /* the mark of the latest list */
     int listing;                    /* a paged list is under way */
     struct json_object *conflicts;  /* "ns/name" -> {tried: ms of the last
                                        409, reported: true} */
-    /* "ns/name" -> the canonical text of the DNSEndpoint it wants (the
-     * object is made again to be written); NULL: to be worked out. Text,
-     * not json-c objects: ~300 bytes an Ingress where an object was
+    /* "ns/name" -> the summary of the DNSEndpoint it wants (the object
+     * is made again to be written); NULL: to be worked out. Summaries,
+     * not json-c objects: ~100 bytes an Ingress where an object was
      * kilobytes, 100k of them on every replica. */
     struct view *want;
     struct json_object *skipped;    /* "ns/name" -> the names the last
@@ -72,6 +74,29 @@ static uint64_t now_ms(const struct dnsendpoints *d)
 
 /* ---- the view -------------------------------------------------------- */
 
+/* What is compared of a DNSEndpoint: a SHA-256 (SUMMARY_HEX digits) of
+ * its canonical text (publish.h), not the text (~250 bytes, twice per
+ * Ingress: wanted and seen). If the digest fails, the text itself when
+ * fallback (it differs from every summary: the next write mends it), else
+ * NULL. */
+static char *summary(struct json_object *dnsep, int fallback)
+{
+    char *c = dnsendpoint_canonical(dnsep), *hex;
+
+    if (!c)
+        return NULL;
+    hex = malloc(SUMMARY_HEX + 1);
+    if (hex && digest_hex(c, strlen(c), NULL, 0, hex, SUMMARY_HEX) == 0) {
+        free(c);
+        return hex;
+    }
+    free(hex);
+    if (fallback)
+        return c;
+    free(c);
+    return NULL;
+}
+
 /* Sets key's entry of v to text, marked as listed if a list runs. */
 static void note(struct dnsendpoints *d, struct view *v, const char *key,
                  const char *text)
@@ -89,7 +114,7 @@ static void observe(struct dnsendpoints *d, struct json_object *obj)
     if (!key)
         return;
     if (dnsendpoint_is_ours(obj, d->owner_id)) {
-        char *c = dnsendpoint_canonical(obj);
+        char *c = summary(obj, 1);
         if (c)
             note(d, d->view, key, c);
         free(c);
@@ -420,7 +445,7 @@ static void work_out_want(struct dnsendpoints *d,
 
     while (!failed && (se = served_set_next(served, &pos))) {
         struct json_object *dv = desired(d, skipped, se, t);
-        char *c = dv ? dnsendpoint_canonical(dv) : NULL;
+        char *c = dv ? summary(dv, 0) : NULL;
         if (dv && (!c || !view_set(want, se->key, c)))
             failed = 1;
         free(c);
