@@ -1331,13 +1331,9 @@ struct reloader *reloader_new(struct evloop *loop, struct store *store,
         r->cfg.model.auth.ctx = r->auth;
     }
     /* the table check's configuration, next to the candidate table */
-    if (cfg->candidate_routes) {
-        const char *slash = strrchr(cfg->candidate_routes, '/');
-        int dir = slash ? (int)(slash - cfg->candidate_routes + 1) : 0;
-        if (asprintf(&r->check_conf, "%.*s%s", dir, cfg->candidate_routes,
-                     RELOAD_CHECK_FILE) < 0)
-            r->check_conf = NULL;
-    }
+    if (cfg->candidate_routes)
+        r->check_conf = file_sibling(cfg->candidate_routes,
+                                     RELOAD_CHECK_FILE);
     if (cfg->candidate_routes && cfg->routes_path &&
         cfg->route_shard_hosts) {
         char err[512];

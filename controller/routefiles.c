@@ -67,16 +67,6 @@ static int names_add(struct names *s, const char *name)
     return 0;
 }
 
-/* The folder of path with name appended: "DIR/name". */
-static char *sibling(const char *path, const char *name)
-{
-    const char *slash = strrchr(path, '/');
-    int dir = slash ? (int)(slash - path + 1) : 0;
-    char *out;
-
-    return asprintf(&out, "%.*s%s", dir, path, name) < 0 ? NULL : out;
-}
-
 struct routefiles *routefiles_new(const char *routes_path,
                                   const char *candidate_routes, char *err,
                                   size_t errlen)
@@ -84,8 +74,8 @@ struct routefiles *routefiles_new(const char *routes_path,
     struct routefiles *f = calloc(1, sizeof(*f));
     char *link = NULL, *target = NULL, real[PATH_MAX];
 
-    if (!f || !(f->dir = sibling(routes_path, ROUTES_SHARD_DIR)) ||
-        !(link = sibling(candidate_routes, ROUTES_SHARD_DIR))) {
+    if (!f || !(f->dir = file_sibling(routes_path, ROUTES_SHARD_DIR)) ||
+        !(link = file_sibling(candidate_routes, ROUTES_SHARD_DIR))) {
         snprintf(err, errlen, "out of memory");
         goto fail;
     }

@@ -3,7 +3,9 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #define FIRST_CHUNK 8192
@@ -59,6 +61,15 @@ char *file_read(const char *path, size_t max, size_t *len)
     close(fd);
     errno = saved;
     return data;
+}
+
+char *file_sibling(const char *path, const char *name)
+{
+    const char *slash = strrchr(path, '/');
+    int dir = slash ? (int)(slash - path + 1) : 0;
+    char *out;
+
+    return asprintf(&out, "%.*s%s", dir, path, name) < 0 ? NULL : out;
 }
 
 int file_write(const char *path, const void *data, size_t len)

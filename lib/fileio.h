@@ -15,6 +15,10 @@ char *file_read(const char *path, size_t max, size_t *len);
  * stays open. */
 char *file_read_fd(int fd, size_t max, size_t *len);
 
+/* "DIR/name" for path "DIR/FILE" (name alone for a path without '/'):
+ * malloc'd, or NULL out of memory. */
+char *file_sibling(const char *path, const char *name);
+
 /* Creates or truncates path (mode 0644) and writes len bytes of data:
  * 0, or -1 with errno set. Not atomic: write a temporary name and rename
  * it where readers must never see part of it. */
